@@ -1,0 +1,79 @@
+import Foundation
+import NIOCore
+import SwitchyardCore
+import WireFormats
+
+/// Relays an OpenAI chat completion stream event by event, watching it for usage.
+///
+/// Switchyard always asks the upstream for a usage chunk; when the client did not ask for one,
+/// the relay removes it so the client sees exactly the stream it requested. Each event's data is
+/// forwarded as received: only the SSE framing is rewritten.
+struct ChatStreamRelay {
+    let clientWantsUsage: Bool
+    private var parser = ServerSentEventParser()
+    private let decoder = JSONDecoder()
+    private(set) var usage: OpenAIUsage?
+    private(set) var outputChunks = 0
+    private(set) var outputCharacters = 0
+    private(set) var sawDone = false
+    private(set) var sawFinishReason = false
+    /// An `{"error": …}` event sent by the upstream inside the stream.
+    private(set) var upstreamError: String?
+    private(set) var forwardedEvents = 0
+
+    init(clientWantsUsage: Bool) {
+        self.clientWantsUsage = clientWantsUsage
+    }
+
+    /// The bytes to send to the client for this piece of upstream body (possibly none).
+    mutating func relay(_ buffer: ByteBuffer) -> [UInt8] {
+        var output: [UInt8] = []
+        for event in parser.feed(buffer.readableBytesView) {
+            if let forwarded = inspect(event) {
+                output += forwarded.encoded()
+                forwardedEvents += 1
+            }
+        }
+        return output
+    }
+
+    /// True when the stream ended the way a complete OpenAI stream ends.
+    var endedCleanly: Bool { upstreamError == nil && (sawDone || sawFinishReason) }
+
+    private mutating func inspect(_ event: ServerSentEvent) -> ServerSentEvent? {
+        if event.isDone {
+            sawDone = true
+            return event
+        }
+        guard let chunk = try? decoder.decode(OpenAIChatChunk.self, from: Data(event.data)) else {
+            if let editor = JSONObjectEditor(event.data), editor.value(of: "error") != nil {
+                upstreamError = String(decoding: editor.value(of: "error")!, as: UTF8.self)
+            }
+            return event
+        }
+        let characters = chunk.outputCharacterCount
+        if characters > 0 {
+            outputChunks += 1
+            outputCharacters += characters
+        }
+        if chunk.choices?.contains(where: { $0.finishReason != nil }) == true { sawFinishReason = true }
+        guard let chunkUsage = chunk.usage else { return event }
+        usage = chunkUsage
+        if clientWantsUsage { return event }
+        if chunk.isUsageOnly { return nil }
+        // Usage riding on a content chunk: blank it rather than drop the content.
+        guard let editor = JSONObjectEditor(event.data) else { return event }
+        var edited = event
+        edited.data = editor.replacing([("usage", Array("null".utf8))])
+        return edited
+    }
+
+    /// Usage as reported, or estimated from the request and the output relayed so far.
+    func tokenUsage(estimatingInputFrom messages: [OpenAIChatMessage]) -> TokenUsage {
+        if let usage { return usage.tokenUsage }
+        return TokenUsage(
+            inputTokens: TokenEstimator.inputTokens(of: messages),
+            outputTokens: TokenEstimator.outputTokens(chunks: outputChunks, characters: outputCharacters),
+            cachedInputTokens: 0, isEstimated: true)
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Hummingbird
+import Providers
+import SwitchyardCore
+import WireFormats
+
+extension Gateway {
+    /// `POST /v1/chat/completions`, streamed or not.
+    func chatCompletions(_ request: Request) async -> Response {
+        var meter = RequestMeter(endpoint: "chat.completions")
+        let principal: Principal
+        switch await authenticate(request, meter: &meter) {
+        case .error(let error): return fail(error, meter: meter)
+        case .principal(let authenticated): principal = authenticated
+        }
+        let body: [UInt8]
+        switch await readBody(request) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let bytes): body = bytes
+        }
+        guard let editor = JSONObjectEditor(body) else {
+            return fail(.invalidRequest("The request body is not a valid JSON object."), meter: meter)
+        }
+        let chat: OpenAIChatRequest
+        do {
+            chat = try decoder.decode(OpenAIChatRequest.self, from: Data(body))
+        } catch let error as DecodingError {
+            return fail(.invalidRequest(error.clientMessage, param: error.parameter), meter: meter)
+        } catch {
+            return fail(.invalidRequest("The request body could not be read: \(error)"), meter: meter)
+        }
+        meter.streamed = chat.isStreaming
+        switch tags(request, metadata: chat.metadata) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let tags): meter.tags = tags
+        }
+        let route: Route
+        switch resolveRoute(chat.model, principal: principal, meter: &meter) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let resolved): route = resolved
+        }
+
+        // Always ask a streaming upstream for usage; the relay hides it if the client did not ask.
+        let forceStreamUsage = chat.isStreaming && !chat.clientWantsStreamUsage
+        let outcome = await sendWithFallback(route: route, path: "/chat/completions", streaming: chat.isStreaming, meter: &meter) {
+            deployment in
+            var replacements = [("model", JSONText.string(deployment.model))]
+            if forceStreamUsage { replacements.append(("stream_options", Array(#"{"include_usage":true}"#.utf8))) }
+            return editor.replacing(replacements)
+        }
+        let success: UpstreamSuccess
+        switch outcome {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let upstream): success = upstream
+        }
+        if chat.isStreaming {
+            return streamChat(success, chat: chat, meter: meter)
+        }
+        return await completeChat(success, chat: chat, meter: meter)
+    }
+
+    private func completeChat(_ upstream: UpstreamSuccess, chat: OpenAIChatRequest, meter: RequestMeter) async -> Response {
+        let body: [UInt8]
+        do {
+            body = try await upstream.response.body.collect(upTo: 64 * 1024 * 1024)
+        } catch {
+            let failure = HTTPClientTransport.classify(error)
+            return fail(
+                .upstream(
+                    failure.errorClass == .upstreamTimeout ? .upstreamTimeout : .upstreamError,
+                    status: failure.errorClass == .upstreamTimeout ? 504 : 502,
+                    message: "Deployment '\(upstream.deployment.name)' failed while sending its response: \(failure.message)"),
+                meter: meter, usage: TokenUsage(inputTokens: TokenEstimator.inputTokens(of: chat.messages), isEstimated: true))
+        }
+        let completion = try? decoder.decode(OpenAIChatCompletion.self, from: Data(body))
+        let usage =
+            completion?.usage?.tokenUsage
+            ?? TokenUsage(
+                inputTokens: TokenEstimator.inputTokens(of: chat.messages),
+                outputTokens: TokenEstimator.tokens(forCharacters: completion?.outputCharacterCount ?? 0),
+                isEstimated: true)
+        meter.finish(status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
+        var response = Response(
+            status: .init(code: upstream.response.status),
+            headers: [.contentType: upstream.response.contentType ?? "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        decorate(&response, meter: meter, upstream: upstream, estimated: usage.isEstimated)
+        return response
+    }
+
+    private func streamChat(_ upstream: UpstreamSuccess, chat: OpenAIChatRequest, meter: RequestMeter) -> Response {
+        let clientWantsUsage = chat.clientWantsStreamUsage
+        let messages = chat.messages
+        let body = ResponseBody { [self] writer in
+            var meter = meter
+            var relay = ChatStreamRelay(clientWantsUsage: clientWantsUsage)
+            var upstreamFailure: UpstreamFailure?
+            var clientGone = false
+            do {
+                for try await buffer in upstream.response.body {
+                    let bytes = relay.relay(buffer)
+                    if bytes.isEmpty { continue }
+                    if meter.timeToFirstToken == nil { meter.timeToFirstToken = ContinuousClock.now - meter.startInstant }
+                    do {
+                        try await writer.write(ByteBuffer(bytes: bytes))
+                    } catch {
+                        clientGone = true
+                        break
+                    }
+                }
+            } catch {
+                upstreamFailure = HTTPClientTransport.classify(error)
+            }
+            let usage = relay.tokenUsage(estimatingInputFrom: messages)
+            if clientGone {
+                // Leaving the loop dropped the upstream body, which cancels the upstream request.
+                meter.finish(status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
+                return
+            }
+            if upstreamFailure == nil && relay.endedCleanly {
+                meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
+                try? await writer.finish(nil)
+                return
+            }
+            let errorClass: ErrorClass = upstreamFailure?.errorClass == .upstreamTimeout ? .upstreamTimeout : .streamInterrupted
+            let reason =
+                relay.upstreamError.map { "the upstream reported an error: \($0)" }
+                ?? upstreamFailure?.message ?? "the upstream closed the stream before it was complete"
+            let error = OpenAIError.upstream(
+                errorClass, status: 502,
+                message: "The stream from deployment '\(upstream.deployment.name)' was interrupted: \(reason)")
+            meter.finish(status: 502, errorClass: errorClass, usage: usage, gateway: self)
+            if relay.upstreamError == nil {
+                // End the stream with an error event the OpenAI SDKs raise as an APIError.
+                try? await writer.write(ByteBuffer(bytes: ServerSentEvent(data: error.body()).encoded()))
+            }
+            try? await writer.finish(nil)
+        }
+        var response = Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: body)
+        decorate(&response, meter: meter, upstream: upstream, estimated: nil)
+        return response
+    }
+
+    func decorate(_ response: inout Response, meter: RequestMeter, upstream: UpstreamSuccess, estimated: Bool?) {
+        response.headers[.requestID] = meter.id
+        response.headers[.switchyardRoute] = meter.route
+        response.headers[.switchyardDeployment] = upstream.deployment.name
+        response.headers[.switchyardAttempts] = String(upstream.attempts)
+        if let estimated { response.headers[.switchyardUsageEstimated] = estimated ? "true" : "false" }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import Providers
+import SwitchyardCore
+import WireFormats
+
+extension Gateway {
+    /// `POST /v1/embeddings`.
+    func embeddings(_ request: Request) async -> Response {
+        var meter = RequestMeter(endpoint: "embeddings")
+        let principal: Principal
+        switch await authenticate(request, meter: &meter) {
+        case .error(let error): return fail(error, meter: meter)
+        case .principal(let authenticated): principal = authenticated
+        }
+        let body: [UInt8]
+        switch await readBody(request) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let bytes): body = bytes
+        }
+        guard let editor = JSONObjectEditor(body) else {
+            return fail(.invalidRequest("The request body is not a valid JSON object."), meter: meter)
+        }
+        let embeddingsRequest: OpenAIEmbeddingsRequest
+        do {
+            embeddingsRequest = try decoder.decode(OpenAIEmbeddingsRequest.self, from: Data(body))
+        } catch let error as DecodingError {
+            return fail(.invalidRequest(error.clientMessage, param: error.parameter), meter: meter)
+        } catch {
+            return fail(.invalidRequest("The request body could not be read: \(error)"), meter: meter)
+        }
+        switch tags(request, metadata: nil) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let tags): meter.tags = tags
+        }
+        let route: Route
+        switch resolveRoute(embeddingsRequest.model, principal: principal, meter: &meter) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let resolved): route = resolved
+        }
+        let outcome = await sendWithFallback(route: route, path: "/embeddings", streaming: false, meter: &meter) { deployment in
+            editor.replacing([("model", JSONText.string(deployment.model))])
+        }
+        let upstream: UpstreamSuccess
+        switch outcome {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let success): upstream = success
+        }
+        let responseBody: [UInt8]
+        do {
+            responseBody = try await upstream.response.body.collect(upTo: 256 * 1024 * 1024)
+        } catch {
+            let failure = HTTPClientTransport.classify(error)
+            return fail(.upstream(.upstreamError, status: 502, message: "Embeddings response failed: \(failure.message)"), meter: meter)
+        }
+        let reported = (try? decoder.decode(OpenAIUsageEnvelope.self, from: Data(responseBody)))?.usage
+        let estimatedInput: Int =
+            switch embeddingsRequest.input {
+            case .texts(let texts): TokenEstimator.inputTokens(ofTexts: texts)
+            case .tokens(let count): count
+            }
+        let usage =
+            reported.map { TokenUsage(inputTokens: $0.promptTokens ?? 0, isEstimated: false) }
+            ?? TokenUsage(inputTokens: estimatedInput, isEstimated: true)
+        meter.finish(status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
+        var response = Response(
+            status: .init(code: upstream.response.status),
+            headers: [.contentType: upstream.response.contentType ?? "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: responseBody)))
+        decorate(&response, meter: meter, upstream: upstream, estimated: usage.isEstimated)
+        return response
+    }
+
+    /// `GET /v1/models`: the routes this key may use, in OpenAI's list shape.
+    func models(_ request: Request) async -> Response {
+        var meter = RequestMeter(endpoint: "models")
+        let principal: Principal
+        switch await authenticate(request, meter: &meter) {
+        case .error(let error): return fail(error, meter: meter)
+        case .principal(let authenticated): principal = authenticated
+        }
+        let tenant = tenants[principal.tenant]
+        let entries = planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }.map { name in
+            Array(#"{"id":"#.utf8) + JSONText.string(name) + Array(#","object":"model","created":0,"owned_by":"switchyard"}"#.utf8)
+        }
+        var body = Array(#"{"object":"list","data":["#.utf8)
+        for (index, entry) in entries.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += entry
+        }
+        body += Array("]}".utf8)
+        var response = Response.json(status: .ok, body)
+        response.headers[.requestID] = meter.id
+        return response
+    }
+}

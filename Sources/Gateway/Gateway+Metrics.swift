@@ -1,0 +1,72 @@
+import Hummingbird
+import Observability
+import SwitchyardCore
+
+extension Gateway {
+    /// Updates the Prometheus metrics and writes the request's one log line.
+    func observe(_ record: UsageRecord, latency: Duration, timeToFirstToken: Duration?) {
+        let route = record.route ?? ""
+        let deployment = record.deployment ?? ""
+        let provider = record.provider ?? ""
+        metrics.increment(
+            "switchyard_requests_total", help: "Requests handled, by outcome.",
+            labels: [
+                ("endpoint", record.endpoint), ("route", route), ("deployment", deployment), ("provider", provider),
+                ("status", String(record.status)),
+            ])
+        metrics.observe(
+            "switchyard_request_duration_seconds", help: "Time from request received to response complete.",
+            labels: [("endpoint", record.endpoint), ("route", route)], seconds: latency.seconds)
+        if let timeToFirstToken {
+            metrics.observe(
+                "switchyard_time_to_first_token_seconds", help: "Time from request received to first streamed token.",
+                labels: [("route", route), ("deployment", deployment)], seconds: timeToFirstToken.seconds)
+        }
+        if let tenant = record.tenant, record.deployment != nil {
+            let estimated = record.usage.isEstimated ? "true" : "false"
+            for (type, count) in [
+                ("input", record.usage.inputTokens), ("output", record.usage.outputTokens),
+                ("cached_input", record.usage.cachedInputTokens),
+            ] where count > 0 {
+                metrics.increment(
+                    "switchyard_tokens_total", help: "Tokens consumed, by tenant and deployment.",
+                    labels: [("tenant", tenant), ("deployment", deployment), ("type", type), ("estimated", estimated)],
+                    by: Int64(count))
+            }
+            metrics.increment(
+                "switchyard_cost_nanos_total", help: "Cost in nano-units (1e-9) of the currency, by tenant and deployment.",
+                labels: [("tenant", tenant), ("deployment", deployment), ("currency", record.cost.currency)],
+                by: record.cost.nanos)
+        }
+        if let errorClass = record.errorClass, record.deployment != nil, errorClass != .clientCancelled {
+            metrics.increment(
+                "switchyard_upstream_errors_total", help: "Failed upstream calls, by provider, deployment and error class.",
+                labels: [("provider", provider), ("deployment", deployment), ("error_class", errorClass.rawValue)])
+        }
+        logger.info(
+            "request",
+            metadata: [
+                "request_id": .string(record.id), "endpoint": .string(record.endpoint),
+                "tenant": .string(record.tenant ?? "-"), "agent": .string(record.agent ?? "-"), "route": .string(route),
+                "deployment": .string(deployment), "status": .stringConvertible(record.status),
+                "error_class": .string(record.errorClass?.rawValue ?? "-"),
+                "latency_ms": .string(String(format: "%.1f", latency.seconds * 1000)),
+                "input_tokens": .stringConvertible(record.usage.inputTokens),
+                "output_tokens": .stringConvertible(record.usage.outputTokens),
+                "usage_estimated": .stringConvertible(record.usage.isEstimated),
+                "cost": .string(record.cost.decimalString + " " + record.cost.currency),
+            ])
+    }
+
+    func metricsResponse() -> Response {
+        if let writer = usageSink as? MetricsSource { writer.exportMetrics(to: metrics) }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+    }
+}
+
+/// Something with gauges to publish when `/metrics` is scraped.
+protocol MetricsSource {
+    func exportMetrics(to registry: MetricsRegistry)
+}

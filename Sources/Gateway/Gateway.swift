@@ -1,0 +1,167 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Ledger
+import Logging
+import Observability
+import Providers
+import Routing
+import Storage
+import SwitchyardConfig
+import SwitchyardCore
+import WireFormats
+
+/// The data plane: everything a request needs, shared by all requests, immutable once built.
+public final class Gateway: Sendable {
+    let configuration: SwitchyardConfiguration
+    let planner: RoutePlanner
+    let adapters: [String: OpenAICompatibleAdapter]
+    let tenants: [String: Tenant]
+    let transport: any UpstreamTransport
+    let keys: KeyDirectory
+    let usageSink: any UsageSink
+    let store: SQLStore
+    let metrics: MetricsRegistry
+    let logger: Logger
+    let decoder = JSONDecoder()
+
+    public init(
+        configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
+        transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(),
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.planner = RoutePlanner(routes: configuration.routes, deployments: configuration.deployments)
+        self.adapters = Dictionary(
+            configuration.providers.map { ($0.name, OpenAICompatibleAdapter(provider: $0, environment: environment)) },
+            uniquingKeysWith: { first, _ in first })
+        self.tenants = Dictionary(configuration.tenants.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.store = store
+        self.keys = keys
+        self.usageSink = usageSink
+        self.transport = transport
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// The HTTP routes of the data plane and operations endpoints.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.post("/v1/chat/completions") { request, _ in await self.chatCompletions(request) }
+        router.post("/v1/embeddings") { request, _ in await self.embeddings(request) }
+        router.get("/v1/models") { request, _ in await self.models(request) }
+        router.get("/healthz") { _, _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) }
+        router.get("/readyz") { _, _ in await self.readiness() }
+        router.get("/metrics") { _, _ in self.metricsResponse() }
+        return router
+    }
+
+    func readiness() async -> Response {
+        do {
+            _ = try await store.schemaVersion()
+            return .json(status: .ok, Array(#"{"status":"ready"}"#.utf8))
+        } catch {
+            return .json(status: .serviceUnavailable, Array(#"{"status":"store unavailable"}"#.utf8))
+        }
+    }
+
+    /// Authenticates the request's key. Keys come as `Authorization: Bearer` or `x-api-key`.
+    func authenticate(_ request: Request, meter: inout RequestMeter) async -> OpenAIErrorOrPrincipal {
+        let presented: String? =
+            if let authorization = request.headers[.authorization] {
+                authorization.lowercased().hasPrefix("bearer ")
+                    ? String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces) : authorization
+            } else {
+                request.headers[.xAPIKey]
+            }
+        switch await keys.authenticate(presented) {
+        case .failure(let failure):
+            if failure == .storeUnavailable {
+                return .error(.upstream(.internalError, status: 503, message: failure.message))
+            }
+            return .error(.invalidAPIKey(failure.message))
+        case .success(let record):
+            meter.principal = record.principal
+            guard tenants[record.tenant] != nil else {
+                return .error(
+                    OpenAIError(
+                        status: 403, message: "Tenant '\(record.tenant)' is not configured on this gateway.",
+                        type: "permission_error", code: "tenant_not_configured", errorClass: .permissionDenied))
+            }
+            return .principal(record.principal)
+        }
+    }
+
+    enum OpenAIErrorOrPrincipal {
+        case error(OpenAIError)
+        case principal(Principal)
+    }
+
+    /// Reads the body up to the configured limit.
+    func readBody(_ request: Request) async -> Result<[UInt8], OpenAIError> {
+        do {
+            let buffer = try await request.body.collect(upTo: configuration.server.maxBodyBytes)
+            return .success(Array(buffer.readableBytesView))
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return .failure(.payloadTooLarge(limit: configuration.server.maxBodyBytes))
+        } catch {
+            return .failure(.invalidRequest("The request body could not be read: \(error)"))
+        }
+    }
+
+    /// Caller tags from `x-switchyard-tags` and the body's `metadata`; the header wins on conflict.
+    func tags(_ request: Request, metadata: [String: String]?) -> Result<[String: String], OpenAIError> {
+        var tags = metadata ?? [:]
+        if let header = request.headers[.switchyardTags] {
+            do {
+                tags.merge(try Tags.parseHeader(header)) { _, header in header }
+            } catch {
+                return .failure(.invalidRequest("Invalid x-switchyard-tags header: \(error)."))
+            }
+        }
+        do {
+            try Tags.validate(tags)
+        } catch {
+            return .failure(.invalidRequest("Invalid tags: \(error)."))
+        }
+        return .success(tags)
+    }
+
+    /// Finds the route for `model` and checks the principal may use it.
+    func resolveRoute(_ model: String, principal: Principal, meter: inout RequestMeter) -> Result<Route, OpenAIError> {
+        guard let route = planner.route(named: model) else {
+            let tenant = tenants[principal.tenant]
+            return .failure(.modelNotFound(model, available: planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }))
+        }
+        meter.route = route.name
+        guard tenants[principal.tenant]?.mayUse(route: route.name) == true else {
+            return .failure(.modelNotAllowed(model, tenant: principal.tenant))
+        }
+        return .success(route)
+    }
+
+    func fail(_ error: OpenAIError, meter: RequestMeter, usage: TokenUsage = .none) -> Response {
+        meter.finish(status: error.status, errorClass: error.errorClass, usage: usage, gateway: self)
+        var response = Response.json(status: .init(code: error.status), error.body())
+        response.headers[.requestID] = meter.id
+        if error.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    static let xAPIKey = Self("x-api-key")!
+    static let switchyardTags = Self("x-switchyard-tags")!
+    static let requestID = Self("x-request-id")!
+    static let switchyardRoute = Self("x-switchyard-route")!
+    static let switchyardDeployment = Self("x-switchyard-deployment")!
+    static let switchyardAttempts = Self("x-switchyard-attempts")!
+    static let switchyardUsageEstimated = Self("x-switchyard-usage-estimated")!
+}
+
+extension Response {
+    static func json(status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

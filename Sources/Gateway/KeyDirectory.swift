@@ -1,0 +1,82 @@
+import Logging
+import ServiceLifecycle
+import Storage
+import SwitchyardCore
+import Synchronization
+
+/// Resolves presented API keys to principals from an in-memory copy of the key table.
+///
+/// The copy is refreshed every `refreshInterval`, so a revoked key stops working within that
+/// time on every replica; a key created since the last refresh is looked up in the store on
+/// first use. If the store is down, keys already known keep working (a database outage must not
+/// become an authentication outage) and unknown keys are refused.
+public final class KeyDirectory: Service {
+    public enum Failure: Error, Equatable {
+        case missing
+        case malformed
+        case unknown
+        case revoked
+        case expired
+        case storeUnavailable
+
+        /// What the client is told. Revoked/expired are named only after the secret matched.
+        public var message: String {
+            switch self {
+            case .missing:
+                "No API key provided. Send it as 'Authorization: Bearer sk-sy-…' or in the 'x-api-key' header."
+            case .malformed: "The API key provided is not a Switchyard key (they start with 'sk-sy-')."
+            case .unknown: "Incorrect API key provided."
+            case .revoked: "This API key has been revoked."
+            case .expired: "This API key has expired."
+            case .storeUnavailable: "The key store is unavailable; try again shortly."
+            }
+        }
+    }
+
+    private let store: SQLStore
+    private let keys = Mutex<[String: APIKeyRecord]>([:])
+    private let refreshInterval: Duration
+    private let logger: Logger
+
+    public init(store: SQLStore, refreshInterval: Duration = .seconds(2), logger: Logger) {
+        self.store = store
+        self.refreshInterval = refreshInterval
+        self.logger = logger
+    }
+
+    public func refresh() async throws {
+        let records = try await store.keys()
+        let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        keys.withLock { $0 = byID }
+    }
+
+    public func run() async throws {
+        try? await refresh()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: refreshInterval)
+            do {
+                try await refresh()
+            } catch {
+                logger.warning("key refresh failed; serving cached keys", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    public func authenticate(_ presented: String?, now: UnixMicros = .now()) async -> Result<APIKeyRecord, Failure> {
+        guard let presented, !presented.isEmpty else { return .failure(.missing) }
+        guard let id = APIKeyFormat.keyID(of: presented) else { return .failure(.malformed) }
+        var record = keys.withLock { $0[id] }
+        if record == nil {
+            do {
+                record = try await store.key(id: id)
+            } catch {
+                return .failure(.storeUnavailable)
+            }
+            if let record { keys.withLock { $0[id] = record } }
+        }
+        guard let record, APIKeyFormat.matches(presented, record) else { return .failure(.unknown) }
+        if record.revokedAt != nil { return .failure(.revoked) }
+        if let expiresAt = record.expiresAt, expiresAt <= now { return .failure(.expired) }
+        return .success(record)
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import Ledger
+import Logging
+import Observability
+import Providers
+import ServiceLifecycle
+import Storage
+import SwitchyardConfig
+import SwitchyardCore
+
+/// `switchyard serve`: the store, the ledger writer, the key directory and the HTTP server,
+/// run as one service group that shuts down in the safe order on SIGTERM/SIGINT.
+public struct SwitchyardServer {
+    public let configuration: SwitchyardConfiguration
+    public var logger: Logger
+
+    public init(configuration: SwitchyardConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        guard let storageURL = StorageURL(configuration.storage.url) else {
+            throw ServerError("storage.url '\(configuration.storage.url)' is not sqlite://PATH or postgres://…")
+        }
+        let store = try await SQLStore.open(storageURL)
+        try await store.ensureTenants(configuration.tenants.map(\.name))
+        let writer = LedgerWriter(
+            store: store, configuration: .init(journalPath: configuration.storage.journalPath), logger: logger)
+        let keys = KeyDirectory(store: store, logger: logger)
+        try? await keys.refresh()
+        let transport = HTTPClientTransport()
+        let gateway = Gateway(
+            configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport, logger: logger)
+        let app = Application(
+            router: gateway.makeRouter(),
+            configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port)),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        logStartup(storageURL)
+        // Shutdown runs in reverse order: the server drains first, then keys stop refreshing,
+        // then the ledger writer flushes the records of every request that was answered.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [writer, keys, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await transport.shutdown()
+        await store.close()
+    }
+
+    private func logStartup(_ storageURL: StorageURL) {
+        logger.info(
+            "switchyard listening",
+            metadata: [
+                "address": "\(configuration.server.host):\(configuration.server.port)", "storage": "\(storageURL)",
+                "config": "\(configuration.sourcePath ?? "(built-in defaults)")",
+                "routes": "\(configuration.routes.map(\.name).joined(separator: ","))",
+            ])
+        if configuration.providers.isEmpty {
+            logger.notice(
+                "no providers configured: copy switchyard.example.yaml to switchyard.yaml, declare a provider, a deployment, a route and a tenant, then restart; create a key with 'switchyard keys create --tenant NAME'"
+            )
+        }
+        for provider in configuration.providers {
+            if let variable = provider.apiKeyEnv, ProcessInfo.processInfo.environment[variable] == nil {
+                logger.warning("provider API key variable is not set", metadata: ["provider": "\(provider.name)", "variable": "\(variable)"])
+            }
+        }
+    }
+}
+
+public struct ServerError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

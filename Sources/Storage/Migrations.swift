@@ -1,0 +1,81 @@
+import SwitchyardCore
+
+/// The schema, as an append-only list of versioned steps written in the SQL both engines accept.
+///
+/// Never edit a shipped step: add a new one. Times are integer microseconds since the epoch and
+/// money is integer nano-units, so both engines store and sum them exactly.
+enum Migrations {
+    static let steps: [(version: Int64, sql: String)] = [
+        (
+            1,
+            """
+            CREATE TABLE tenants (
+                name TEXT PRIMARY KEY,
+                created_at BIGINT NOT NULL
+            );
+            CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                key_hash TEXT NOT NULL UNIQUE,
+                tenant TEXT NOT NULL REFERENCES tenants (name),
+                agent TEXT,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT,
+                revoked_at BIGINT
+            );
+            CREATE TABLE usage_records (
+                id TEXT PRIMARY KEY,
+                started_at BIGINT NOT NULL,
+                finished_at BIGINT NOT NULL,
+                tenant TEXT,
+                agent TEXT,
+                key_id TEXT,
+                endpoint TEXT NOT NULL,
+                route TEXT,
+                deployment TEXT,
+                provider TEXT,
+                upstream_model TEXT,
+                streamed INTEGER NOT NULL,
+                input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL,
+                cached_input_tokens BIGINT NOT NULL,
+                usage_estimated INTEGER NOT NULL,
+                cost_nanos BIGINT NOT NULL,
+                currency TEXT NOT NULL,
+                latency_us BIGINT NOT NULL,
+                ttft_us BIGINT,
+                status INTEGER NOT NULL,
+                error_class TEXT,
+                tags TEXT NOT NULL
+            );
+            CREATE INDEX usage_records_started_at ON usage_records (started_at);
+            CREATE INDEX usage_records_tenant_started_at ON usage_records (tenant, started_at);
+            """
+        )
+    ]
+
+    /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock
+    /// makes replicas starting together apply each step once.
+    static func apply(on connection: SQLConnection) throws {
+        if connection.dialect == .postgres {
+            try connection.query("SELECT pg_advisory_lock(7418001)")
+        }
+        defer {
+            if connection.dialect == .postgres {
+                _ = try? connection.query("SELECT pg_advisory_unlock(7418001)")
+            }
+        }
+        try connection.executeScript(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        let applied = Set(try connection.query("SELECT version FROM schema_migrations").compactMap { $0[0].integer })
+        for step in steps where !applied.contains(step.version) {
+            try connection.transaction {
+                try connection.executeScript(step.sql)
+                try connection.query(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    [.integer(step.version), .integer(UnixMicros.now().value)])
+            }
+        }
+    }
+
+    static var latestVersion: Int64 { steps.last?.version ?? 0 }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import SwitchyardCore
+
+extension SQLStore {
+    static let usageColumns = """
+        id, started_at, finished_at, tenant, agent, key_id, endpoint, route, deployment, provider, upstream_model, \
+        streamed, input_tokens, output_tokens, cached_input_tokens, usage_estimated, cost_nanos, currency, latency_us, \
+        ttft_us, status, error_class, tags
+        """
+
+    /// Inserts records in one transaction. Records already stored (same id) are skipped, so a
+    /// journal replay after a partial write is harmless.
+    public func insertUsage(_ records: [UsageRecord]) async throws {
+        guard !records.isEmpty else { return }
+        let placeholders = "(" + Array(repeating: "?", count: 23).joined(separator: ", ") + ")"
+        let sql = "INSERT INTO usage_records (\(Self.usageColumns)) VALUES \(placeholders) ON CONFLICT (id) DO NOTHING"
+        let rows = records.map(Self.binds)
+        try await run { connection in
+            try connection.transaction {
+                for binds in rows { try connection.query(sql, binds) }
+            }
+        }
+    }
+
+    public func usageRecord(id: String) async throws -> UsageRecord? {
+        try await run { connection in
+            try connection.query("SELECT \(Self.usageColumns) FROM usage_records WHERE id = ?", [.text(id)]).first
+                .map(Self.usageRecord)
+        }
+    }
+
+    /// Records started in `[since, until)`, oldest first.
+    public func usageRecords(since: UnixMicros? = nil, until: UnixMicros? = nil, limit: Int = 10_000) async throws -> [UsageRecord] {
+        let (filter, binds) = Self.timeFilter(since: since, until: until)
+        return try await run { connection in
+            try connection.query(
+                "SELECT \(Self.usageColumns) FROM usage_records\(filter) ORDER BY started_at, id LIMIT \(limit)", binds
+            ).map(Self.usageRecord)
+        }
+    }
+
+    public func usageCount() async throws -> Int64 {
+        try await run { try $0.query("SELECT COUNT(*) FROM usage_records").first?[0].integer ?? 0 }
+    }
+
+    /// Totals per group (and per currency: amounts in different currencies are never added).
+    public func usageSummary(by dimension: UsageDimension, since: UnixMicros? = nil, until: UnixMicros? = nil) async throws -> [UsageSummary] {
+        let (filter, binds) = Self.timeFilter(since: since, until: until)
+        let sql = """
+            SELECT \(dimension.column) AS grp, currency, COUNT(*),
+                SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END),
+                SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens),
+                SUM(usage_estimated), SUM(cost_nanos)
+            FROM usage_records\(filter)
+            GROUP BY \(dimension.column), currency
+            ORDER BY SUM(cost_nanos) DESC, grp
+            """
+        return try await run { connection in
+            try connection.query(sql, binds).map { row in
+                UsageSummary(
+                    group: row[0].text, currency: row[1].text ?? "", requests: row[2].integer ?? 0,
+                    errors: row[3].integer ?? 0, inputTokens: row[4].integer ?? 0, outputTokens: row[5].integer ?? 0,
+                    cachedInputTokens: row[6].integer ?? 0, estimatedRequests: row[7].integer ?? 0,
+                    costNanos: row[8].integer ?? 0)
+            }
+        }
+    }
+
+    private static func timeFilter(since: UnixMicros?, until: UnixMicros?) -> (String, [SQLValue]) {
+        var clauses: [String] = []
+        var binds: [SQLValue] = []
+        if let since {
+            clauses.append("started_at >= ?")
+            binds.append(.integer(since.value))
+        }
+        if let until {
+            clauses.append("started_at < ?")
+            binds.append(.integer(until.value))
+        }
+        return (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), binds)
+    }
+
+    private static func binds(_ record: UsageRecord) -> [SQLValue] {
+        [
+            .text(record.id), .integer(record.startedAt.value), .integer(record.finishedAt.value),
+            .optional(record.tenant), .optional(record.agent), .optional(record.keyID), .text(record.endpoint),
+            .optional(record.route), .optional(record.deployment), .optional(record.provider),
+            .optional(record.upstreamModel), .integer(record.streamed ? 1 : 0), .integer(Int64(record.usage.inputTokens)),
+            .integer(Int64(record.usage.outputTokens)), .integer(Int64(record.usage.cachedInputTokens)),
+            .integer(record.usage.isEstimated ? 1 : 0), .integer(record.cost.nanos), .text(record.cost.currency),
+            .integer(record.latencyMicros), .optional(record.timeToFirstTokenMicros), .integer(Int64(record.status)),
+            .optional(record.errorClass?.rawValue), .text(encodeTags(record.tags)),
+        ]
+    }
+
+    private static func usageRecord(_ row: SQLRow) -> UsageRecord {
+        UsageRecord(
+            id: row[0].text ?? "", startedAt: UnixMicros(row[1].integer ?? 0), finishedAt: UnixMicros(row[2].integer ?? 0),
+            tenant: row[3].text, agent: row[4].text, keyID: row[5].text, endpoint: row[6].text ?? "",
+            route: row[7].text, deployment: row[8].text, provider: row[9].text, upstreamModel: row[10].text,
+            streamed: row[11].integer == 1,
+            usage: TokenUsage(
+                inputTokens: Int(row[12].integer ?? 0), outputTokens: Int(row[13].integer ?? 0),
+                cachedInputTokens: Int(row[14].integer ?? 0), isEstimated: row[15].integer == 1),
+            cost: Money(nanos: row[16].integer ?? 0, currency: row[17].text ?? ""),
+            latencyMicros: row[18].integer ?? 0, timeToFirstTokenMicros: row[19].integer,
+            status: Int(row[20].integer ?? 0), errorClass: row[21].text.flatMap(ErrorClass.init(rawValue:)),
+            tags: decodeTags(row[22].text ?? "{}"))
+    }
+
+    static func encodeTags(_ tags: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(tags)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func decodeTags(_ text: String) -> [String: String] {
+        (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+    }
+}
+
+/// What a usage report can be grouped by.
+public enum UsageDimension: String, CaseIterable, Sendable {
+    case tenant, agent, key, route, model, provider, deployment, status
+
+    /// A fixed column name: never built from user input.
+    var column: String {
+        switch self {
+        case .tenant: "tenant"
+        case .agent: "agent"
+        case .key: "key_id"
+        case .route: "route"
+        case .model: "upstream_model"
+        case .provider: "provider"
+        case .deployment: "deployment"
+        case .status: "status"
+        }
+    }
+}
+
+public struct UsageSummary: Hashable, Sendable, Codable {
+    /// Nil for records without this attribute (e.g. rejected before a key was recognised).
+    public var group: String?
+    public var currency: String
+    public var requests: Int64
+    public var errors: Int64
+    public var inputTokens: Int64
+    public var outputTokens: Int64
+    public var cachedInputTokens: Int64
+    public var estimatedRequests: Int64
+    public var costNanos: Int64
+
+    public init(
+        group: String?, currency: String, requests: Int64, errors: Int64, inputTokens: Int64, outputTokens: Int64,
+        cachedInputTokens: Int64, estimatedRequests: Int64, costNanos: Int64
+    ) {
+        self.group = group
+        self.currency = currency
+        self.requests = requests
+        self.errors = errors
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.cachedInputTokens = cachedInputTokens
+        self.estimatedRequests = estimatedRequests
+        self.costNanos = costNanos
+    }
+}

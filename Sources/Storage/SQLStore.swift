@@ -1,0 +1,124 @@
+import Dispatch
+import Foundation
+import SwitchyardCore
+
+/// Switchyard's durable state on SQLite or PostgreSQL, behind one async API.
+///
+/// The connection is blocking, so it lives on its own serial dispatch queue: database latency
+/// never occupies one of the (few) threads of Swift's cooperative pool.
+public final class SQLStore: @unchecked Sendable {
+    // @unchecked: `connection` is touched only on `queue`.
+    private let connection: SQLConnection
+    private let queue: DispatchQueue
+    public let url: StorageURL
+
+    private init(connection: SQLConnection, url: StorageURL) {
+        self.connection = connection
+        self.url = url
+        self.queue = DispatchQueue(label: "switchyard.store")
+    }
+
+    /// Connects and brings the schema up to date.
+    public static func open(_ url: StorageURL) async throws -> SQLStore {
+        let connection = try url.connect()
+        let store = SQLStore(connection: connection, url: url)
+        try await store.run { try Migrations.apply(on: $0) }
+        return store
+    }
+
+    public var dialect: SQLDialect { connection.dialect }
+
+    /// Runs `body` on the store's queue with exclusive use of the connection.
+    public func run<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try body(self.connection) })
+            }
+        }
+    }
+
+    public func close() async {
+        _ = try? await run { $0.close() }
+    }
+
+    public func schemaVersion() async throws -> Int64 {
+        try await run { try $0.query("SELECT MAX(version) FROM schema_migrations").first?[0].integer ?? 0 }
+    }
+}
+
+// MARK: - Tenants
+
+extension SQLStore {
+    /// Makes sure every named tenant exists; tenants are never deleted here, so history stays valid.
+    public func ensureTenants(_ names: [String]) async throws {
+        let now = UnixMicros.now().value
+        try await run { connection in
+            try connection.transaction {
+                for name in names {
+                    try connection.query(
+                        "INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                        [.text(name), .integer(now)])
+                }
+            }
+        }
+    }
+
+    public func tenantNames() async throws -> [String] {
+        try await run { try $0.query("SELECT name FROM tenants ORDER BY name").compactMap { $0[0].text } }
+    }
+}
+
+// MARK: - API keys
+
+extension SQLStore {
+    public func insertKey(_ record: APIKeyRecord) async throws {
+        try await run { connection in
+            try connection.query(
+                """
+                INSERT INTO api_keys (id, key_hash, tenant, agent, created_at, expires_at, revoked_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .text(record.id), .text(record.hash), .text(record.tenant), .optional(record.agent),
+                    .integer(record.createdAt.value), .optional(record.expiresAt?.value), .optional(record.revokedAt?.value),
+                ])
+        }
+    }
+
+    static let keyColumns = "id, key_hash, tenant, agent, created_at, expires_at, revoked_at"
+
+    public func keys(tenant: String? = nil) async throws -> [APIKeyRecord] {
+        try await run { connection in
+            let rows =
+                if let tenant {
+                    try connection.query(
+                        "SELECT \(Self.keyColumns) FROM api_keys WHERE tenant = ? ORDER BY created_at, id", [.text(tenant)])
+                } else {
+                    try connection.query("SELECT \(Self.keyColumns) FROM api_keys ORDER BY created_at, id")
+                }
+            return rows.map(Self.keyRecord)
+        }
+    }
+
+    public func key(id: String) async throws -> APIKeyRecord? {
+        try await run { connection in
+            try connection.query("SELECT \(Self.keyColumns) FROM api_keys WHERE id = ?", [.text(id)]).first.map(Self.keyRecord)
+        }
+    }
+
+    /// Marks a key revoked; returns false when no such key exists. Revoking twice keeps the first time.
+    public func revokeKey(id: String, at time: UnixMicros = .now()) async throws -> Bool {
+        try await run { connection in
+            try connection.query(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [.integer(time.value), .text(id)])
+            return try !connection.query("SELECT id FROM api_keys WHERE id = ?", [.text(id)]).isEmpty
+        }
+    }
+
+    private static func keyRecord(_ row: SQLRow) -> APIKeyRecord {
+        APIKeyRecord(
+            id: row[0].text ?? "", hash: row[1].text ?? "", tenant: row[2].text ?? "", agent: row[3].text,
+            createdAt: UnixMicros(row[4].integer ?? 0), expiresAt: row[5].integer.map(UnixMicros.init),
+            revokedAt: row[6].integer.map(UnixMicros.init))
+    }
+}

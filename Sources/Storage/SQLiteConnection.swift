@@ -1,0 +1,89 @@
+import CSQLite
+
+/// A connection to an SQLite file, in WAL mode so the CLI can read while the server writes.
+public final class SQLiteConnection: SQLConnection {
+    public let dialect = SQLDialect.sqlite
+    private var handle: OpaquePointer?
+
+    public init(path: String) throws(SQLError) {
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        guard sqlite3_open_v2(path, &handle, flags, nil) == SQLITE_OK else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(handle)
+            throw SQLError("cannot open SQLite database at \(path): \(message)")
+        }
+        sqlite3_busy_timeout(handle, 10_000)
+        try executeScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if let handle { sqlite3_close_v2(handle) }
+        handle = nil
+    }
+
+    public func executeScript(_ sql: String) throws(SQLError) {
+        var error: UnsafeMutablePointer<CChar>?
+        guard sqlite3_exec(handle, sql, nil, nil, &error) == SQLITE_OK else {
+            let message = error.map { String(cString: $0) } ?? "unknown error"
+            sqlite3_free(error)
+            throw SQLError(message)
+        }
+    }
+
+    @discardableResult
+    public func query(_ sql: String, _ binds: [SQLValue]) throws(SQLError) -> [SQLRow] {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
+            throw SQLError("\(lastError) in: \(sql)")
+        }
+        defer { sqlite3_finalize(statement) }
+        for (offset, value) in binds.enumerated() {
+            let index = Int32(offset + 1)
+            let status: Int32
+            switch value {
+            case .null: status = sqlite3_bind_null(statement, index)
+            case .integer(let integer): status = sqlite3_bind_int64(statement, index, integer)
+            case .text(let text): status = sqlite3_bind_text(statement, index, text, -1, Self.transient)
+            }
+            guard status == SQLITE_OK else { throw SQLError(lastError) }
+        }
+        var rows: [SQLRow] = []
+        while true {
+            switch sqlite3_step(statement) {
+            case SQLITE_ROW:
+                rows.append(readRow(statement))
+            case SQLITE_DONE:
+                return rows
+            default:
+                throw SQLError(lastError)
+            }
+        }
+    }
+
+    private func readRow(_ statement: OpaquePointer?) -> SQLRow {
+        let count = sqlite3_column_count(statement)
+        var values: [SQLValue] = []
+        values.reserveCapacity(Int(count))
+        for column in 0..<count {
+            switch sqlite3_column_type(statement, column) {
+            case SQLITE_NULL:
+                values.append(.null)
+            case SQLITE_INTEGER:
+                values.append(.integer(sqlite3_column_int64(statement, column)))
+            case SQLITE_FLOAT:
+                // Only aggregates over integer columns can produce these; keep them integral.
+                values.append(.integer(Int64(sqlite3_column_double(statement, column))))
+            default:
+                values.append(.text(String(cString: sqlite3_column_text(statement, column))))
+            }
+        }
+        return SQLRow(values: values)
+    }
+
+    private var lastError: String { String(cString: sqlite3_errmsg(handle)) }
+
+    /// SQLITE_TRANSIENT: SQLite copies bound text before the call returns.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}

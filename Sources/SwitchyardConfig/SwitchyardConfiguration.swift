@@ -1,0 +1,67 @@
+import SwitchyardCore
+
+/// Everything `switchyard.yaml` declares, validated.
+public struct SwitchyardConfiguration: Sendable {
+    public var server: Server
+    public var storage: Storage
+    public var admin: Admin
+    public var providers: [Provider]
+    public var deployments: [Deployment]
+    public var routes: [Route]
+    public var tenants: [Tenant]
+    /// The file it came from, or nil for the built-in defaults.
+    public var sourcePath: String?
+
+    public struct Server: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        /// Largest request body accepted, in bytes.
+        public var maxBodyBytes: Int
+
+        public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024) {
+            self.host = host
+            self.port = port
+            self.maxBodyBytes = maxBodyBytes
+        }
+    }
+
+    public struct Storage: Sendable, Equatable {
+        public var url: String
+        /// Append-only file for usage records the store could not take yet.
+        public var journalPath: String
+
+        public init(url: String = "sqlite://./switchyard.db", journalPath: String = "./switchyard-journal.ndjson") {
+            self.url = url
+            self.journalPath = journalPath
+        }
+    }
+
+    public struct Admin: Sendable, Equatable {
+        /// Environment variable that holds the admin key.
+        public var keyEnv: String?
+
+        public init(keyEnv: String? = nil) { self.keyEnv = keyEnv }
+    }
+
+    public init(
+        server: Server = Server(), storage: Storage = Storage(), admin: Admin = Admin(), providers: [Provider] = [],
+        deployments: [Deployment] = [], routes: [Route] = [], tenants: [Tenant] = [], sourcePath: String? = nil
+    ) {
+        self.server = server
+        self.storage = storage
+        self.admin = admin
+        self.providers = providers
+        self.deployments = deployments
+        self.routes = routes
+        self.tenants = tenants
+        self.sourcePath = sourcePath
+    }
+
+    /// The configuration `switchyard serve` runs with when there is no file.
+    public static let builtInDefault = SwitchyardConfiguration()
+
+    public func provider(named name: String) -> Provider? { providers.first { $0.name == name } }
+    public func deployment(named name: String) -> Deployment? { deployments.first { $0.name == name } }
+    public func route(named name: String) -> Route? { routes.first { $0.name == name } }
+    public func tenant(named name: String) -> Tenant? { tenants.first { $0.name == name } }
+}

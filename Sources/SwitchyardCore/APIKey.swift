@@ -1,0 +1,80 @@
+import Crypto
+import Foundation
+
+/// A stored API key: everything but the secret, which exists only in the caller's hands.
+public struct APIKeyRecord: Hashable, Sendable, Codable {
+    /// Public identifier, also embedded in the key string; used for lookup and revocation.
+    public var id: String
+    /// Hex SHA-256 of the whole key string.
+    public var hash: String
+    public var tenant: String
+    public var agent: String?
+    public var createdAt: UnixMicros
+    public var expiresAt: UnixMicros?
+    public var revokedAt: UnixMicros?
+
+    public init(id: String, hash: String, tenant: String, agent: String?, createdAt: UnixMicros, expiresAt: UnixMicros?, revokedAt: UnixMicros?) {
+        self.id = id
+        self.hash = hash
+        self.tenant = tenant
+        self.agent = agent
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+
+    public func isUsable(at time: UnixMicros) -> Bool {
+        if revokedAt != nil { return false }
+        if let expiresAt, expiresAt <= time { return false }
+        return true
+    }
+
+    public var principal: Principal { Principal(tenant: tenant, agent: agent, keyID: id) }
+}
+
+/// The format of Switchyard keys: `sk-sy-<12-char id>_<40-char secret>`.
+public enum APIKeyFormat {
+    public static let prefix = "sk-sy-"
+    static let idLength = 12
+    static let secretLength = 40
+
+    /// A new key: the string to hand out once, and the record to store.
+    public static func issue(tenant: String, agent: String?, expiresAt: UnixMicros?, now: UnixMicros = .now()) -> (secret: String, record: APIKeyRecord) {
+        let id = RandomIdentifier.lowercase(count: idLength)
+        let secret = prefix + id + "_" + RandomIdentifier.base62(count: secretLength)
+        let record = APIKeyRecord(
+            id: id, hash: hash(secret), tenant: tenant, agent: agent, createdAt: now, expiresAt: expiresAt, revokedAt: nil)
+        return (secret, record)
+    }
+
+    /// The id embedded in a presented key, or nil when it is not shaped like ours.
+    public static func keyID(of presented: String) -> String? {
+        guard presented.hasPrefix(prefix) else { return nil }
+        let rest = presented.utf8.dropFirst(prefix.utf8.count)
+        guard rest.count == idLength + 1 + secretLength,
+            rest[rest.index(rest.startIndex, offsetBy: idLength)] == UInt8(ascii: "_")
+        else { return nil }
+        return String(decoding: rest.prefix(idLength), as: UTF8.self)
+    }
+
+    public static func hash(_ key: String) -> String {
+        SHA256.hash(data: Data(key.utf8)).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
+    /// Whether `presented` is the key behind `record`, comparing hashes in constant time.
+    public static func matches(_ presented: String, _ record: APIKeyRecord) -> Bool {
+        constantTimeEquals(hash(presented), record.hash)
+    }
+
+    static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
+        let a = Array(lhs.utf8)
+        let b = Array(rhs.utf8)
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// Caller-supplied attribution tags (`customer=acme-corp,feature=search`).
+public enum Tags {
+    public static let maxCount = 32
+    public static let maxLength = 128
+
+    public enum ParseError: Error, Equatable, CustomStringConvertible {
+        case malformed(String)
+        case tooMany
+        case tooLong(String)
+
+        public var description: String {
+            switch self {
+            case .malformed(let item): "tag '\(item)' is not of the form key=value"
+            case .tooMany: "at most \(Tags.maxCount) tags are allowed"
+            case .tooLong(let item): "tag '\(item.prefix(40))…' is longer than \(Tags.maxLength) characters"
+            }
+        }
+    }
+
+    /// Parses the `x-switchyard-tags` header: comma-separated `key=value` pairs.
+    public static func parseHeader(_ header: String) throws(ParseError) -> [String: String] {
+        var tags: [String: String] = [:]
+        for item in header.split(separator: ",") {
+            let trimmed = item.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            guard let equals = trimmed.firstIndex(of: "=") else { throw .malformed(trimmed) }
+            let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            guard !key.isEmpty else { throw .malformed(trimmed) }
+            tags[key] = value
+        }
+        try validate(tags)
+        return tags
+    }
+
+    public static func validate(_ tags: [String: String]) throws(ParseError) {
+        guard tags.count <= maxCount else { throw .tooMany }
+        for (key, value) in tags where key.count > maxLength || value.count > maxLength {
+            throw .tooLong(key + "=" + value)
+        }
+    }
+}
+

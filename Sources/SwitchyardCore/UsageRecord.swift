@@ -1,0 +1,53 @@
+/// One line of the usage ledger: what one request did and what it cost.
+public struct UsageRecord: Hashable, Sendable, Codable {
+    /// The request id, also returned to the client as `x-request-id`.
+    public var id: String
+    public var startedAt: UnixMicros
+    public var finishedAt: UnixMicros
+    /// Nil only for requests rejected before a key was recognised.
+    public var tenant: String?
+    public var agent: String?
+    public var keyID: String?
+    /// `chat.completions` or `embeddings`.
+    public var endpoint: String
+    public var route: String?
+    public var deployment: String?
+    public var provider: String?
+    public var upstreamModel: String?
+    public var streamed: Bool
+    public var usage: TokenUsage
+    public var cost: Money
+    public var latencyMicros: Int64
+    public var timeToFirstTokenMicros: Int64?
+    /// The HTTP status returned to the client (499 when the client went away).
+    public var status: Int
+    public var errorClass: ErrorClass?
+    public var tags: [String: String]
+
+    public init(
+        id: String, startedAt: UnixMicros, finishedAt: UnixMicros, tenant: String?, agent: String?, keyID: String?,
+        endpoint: String, route: String?, deployment: String?, provider: String?, upstreamModel: String?,
+        streamed: Bool, usage: TokenUsage, cost: Money, latencyMicros: Int64, timeToFirstTokenMicros: Int64?,
+        status: Int, errorClass: ErrorClass?, tags: [String: String]
+    ) {
+        self.id = id
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.tenant = tenant
+        self.agent = agent
+        self.keyID = keyID
+        self.endpoint = endpoint
+        self.route = route
+        self.deployment = deployment
+        self.provider = provider
+        self.upstreamModel = upstreamModel
+        self.streamed = streamed
+        self.usage = usage
+        self.cost = cost
+        self.latencyMicros = latencyMicros
+        self.timeToFirstTokenMicros = timeToFirstTokenMicros
+        self.status = status
+        self.errorClass = errorClass
+        self.tags = tags
+    }
+}

@@ -1,0 +1,244 @@
+/// Edits the top-level members of a JSON object in place, byte for byte, leaving every other
+/// byte of the document as the client sent it: no decode/re-encode on the hot path, and fields
+/// Switchyard does not know pass through untouched.
+public struct JSONObjectEditor: Sendable {
+    public struct Member: Sendable, Hashable {
+        public var key: String
+        /// Byte range of the member's value in the original document.
+        public var valueRange: Range<Int>
+    }
+
+    public let bytes: [UInt8]
+    public let members: [Member]
+    /// Index of the object's closing brace.
+    private let closingBrace: Int
+
+    /// Scans the top level of `bytes`; nil when it is not a well-formed JSON object at that level.
+    public init?(_ bytes: [UInt8]) {
+        var scanner = Scanner(bytes: bytes)
+        guard let (members, closingBrace) = scanner.scanObject() else { return nil }
+        self.bytes = bytes
+        self.members = members
+        self.closingBrace = closingBrace
+    }
+
+    public func value(of key: String) -> ArraySlice<UInt8>? {
+        members.last { $0.key == key }.map { bytes[$0.valueRange] }
+    }
+
+    /// The document with each named member's value replaced by the given JSON text, and members
+    /// not present appended at the end of the object.
+    public func replacing(_ replacements: [(key: String, json: [UInt8])]) -> [UInt8] {
+        var edits: [(range: Range<Int>, json: [UInt8])] = []
+        var appended: [UInt8] = []
+        for replacement in replacements {
+            let matching = members.filter { $0.key == replacement.key }
+            if matching.isEmpty {
+                appended += [UInt8(ascii: ",")] + JSONText.string(replacement.key) + [UInt8(ascii: ":")] + replacement.json
+            } else {
+                for member in matching { edits.append((member.valueRange, replacement.json)) }
+            }
+        }
+        edits.sort { $0.range.lowerBound < $1.range.lowerBound }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count + appended.count + 64)
+        var cursor = 0
+        for edit in edits {
+            output += bytes[cursor..<edit.range.lowerBound]
+            output += edit.json
+            cursor = edit.range.upperBound
+        }
+        output += bytes[cursor..<closingBrace]
+        if !appended.isEmpty {
+            if members.isEmpty { appended.removeFirst() }  // no leading comma in an empty object
+            output += appended
+        }
+        output += bytes[closingBrace...]
+        return output
+    }
+
+    private struct Scanner {
+        let bytes: [UInt8]
+        var index = 0
+
+        mutating func scanObject() -> ([Member], Int)? {
+            skipWhitespace()
+            guard consume(UInt8(ascii: "{")) else { return nil }
+            var members: [Member] = []
+            skipWhitespace()
+            if consume(UInt8(ascii: "}")) {
+                return trailingIsWhitespace() ? (members, index - 1) : nil
+            }
+            while true {
+                skipWhitespace()
+                guard let key = scanString() else { return nil }
+                skipWhitespace()
+                guard consume(UInt8(ascii: ":")) else { return nil }
+                skipWhitespace()
+                let start = index
+                guard skipValue(depth: 0) else { return nil }
+                members.append(Member(key: key, valueRange: start..<index))
+                skipWhitespace()
+                if consume(UInt8(ascii: ",")) { continue }
+                guard consume(UInt8(ascii: "}")) else { return nil }
+                let closing = index - 1
+                return trailingIsWhitespace() ? (members, closing) : nil
+            }
+        }
+
+        mutating func trailingIsWhitespace() -> Bool {
+            skipWhitespace()
+            return index == bytes.count
+        }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+
+        mutating func consume(_ byte: UInt8) -> Bool {
+            guard index < bytes.count, bytes[index] == byte else { return false }
+            index += 1
+            return true
+        }
+
+        /// Reads a string and returns its unescaped value.
+        mutating func scanString() -> String? {
+            let start = index
+            guard skipString() else { return nil }
+            let raw = bytes[(start + 1)..<(index - 1)]
+            if !raw.contains(UInt8(ascii: "\\")) { return String(decoding: raw, as: UTF8.self) }
+            return JSONText.unescape(bytes[start..<index])
+        }
+
+        mutating func skipString() -> Bool {
+            guard consume(UInt8(ascii: "\"")) else { return false }
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "\\") {
+                    index += 1
+                } else if byte == UInt8(ascii: "\"") {
+                    return true
+                } else if byte < 0x20 {
+                    return false
+                }
+            }
+            return false
+        }
+
+        mutating func skipValue(depth: Int) -> Bool {
+            guard depth < 512, index < bytes.count else { return false }
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                return skipString()
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                let isObject = close == UInt8(ascii: "}")
+                index += 1
+                skipWhitespace()
+                if consume(close) { return true }
+                while true {
+                    skipWhitespace()
+                    if isObject {
+                        guard skipString() else { return false }
+                        skipWhitespace()
+                        guard consume(UInt8(ascii: ":")) else { return false }
+                        skipWhitespace()
+                    }
+                    guard skipValue(depth: depth + 1) else { return false }
+                    skipWhitespace()
+                    if consume(UInt8(ascii: ",")) { continue }
+                    return consume(close)
+                }
+            default:
+                let start = index
+                while index < bytes.count, !Self.delimiters.contains(bytes[index]) { index += 1 }
+                return Self.isScalar(bytes[start..<index])
+            }
+        }
+
+        static let delimiters: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")]
+
+        static func isScalar(_ token: ArraySlice<UInt8>) -> Bool {
+            if token.elementsEqual("true".utf8) || token.elementsEqual("false".utf8) || token.elementsEqual("null".utf8) {
+                return true
+            }
+            guard let first = token.first, first == UInt8(ascii: "-") || (0x30...0x39).contains(first) else { return false }
+            return token.allSatisfy { (0x30...0x39).contains($0) || "-+.eE".utf8.contains($0) }
+        }
+    }
+}
+
+/// Small helpers to write JSON text without an encoder.
+public enum JSONText {
+    /// `value` as a JSON string literal, quotes included.
+    public static func string(_ value: String) -> [UInt8] {
+        var output: [UInt8] = [UInt8(ascii: "\"")]
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output += Array("\\\"".utf8)
+            case UInt8(ascii: "\\"): output += Array("\\\\".utf8)
+            case 0x0A: output += Array("\\n".utf8)
+            case 0x0D: output += Array("\\r".utf8)
+            case 0x09: output += Array("\\t".utf8)
+            case 0..<0x20:
+                let hex = String(byte, radix: 16)
+                output += Array(("\\u00" + (hex.count == 1 ? "0" : "") + hex).utf8)
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+        return output
+    }
+
+    /// The value of a JSON string literal (quotes included), or nil if it is malformed.
+    static func unescape(_ literal: ArraySlice<UInt8>) -> String? {
+        var scalars = String.UnicodeScalarView()
+        var iterator = Array(literal.dropFirst().dropLast()).makeIterator()
+        var utf8Pending: [UInt8] = []
+        func flushUTF8() {
+            if !utf8Pending.isEmpty {
+                scalars.append(contentsOf: String(decoding: utf8Pending, as: UTF8.self).unicodeScalars)
+                utf8Pending.removeAll()
+            }
+        }
+        var pendingHighSurrogate: UInt32?
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "\\") else {
+                utf8Pending.append(byte)
+                continue
+            }
+            flushUTF8()
+            guard let escaped = iterator.next() else { return nil }
+            switch escaped {
+            case UInt8(ascii: "n"): scalars.append("\n")
+            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "r"): scalars.append("\r")
+            case UInt8(ascii: "b"): scalars.append("\u{08}")
+            case UInt8(ascii: "f"): scalars.append("\u{0C}")
+            case UInt8(ascii: "u"):
+                var code: UInt32 = 0
+                for _ in 0..<4 {
+                    guard let digit = iterator.next(), let value = UInt32(String(UnicodeScalar(digit)), radix: 16) else {
+                        return nil
+                    }
+                    code = code * 16 + value
+                }
+                if (0xD800..<0xDC00).contains(code) {
+                    pendingHighSurrogate = code
+                    continue
+                }
+                if (0xDC00..<0xE000).contains(code), let high = pendingHighSurrogate {
+                    code = 0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)
+                }
+                pendingHighSurrogate = nil
+                guard let scalar = UnicodeScalar(code) else { return nil }
+                scalars.append(scalar)
+            default:
+                scalars.append(UnicodeScalar(escaped))
+            }
+        }
+        flushUTF8()
+        return String(scalars)
+    }
+}

@@ -1,0 +1,110 @@
+/// The parts of an OpenAI Chat Completions request the gateway reads. Everything else in the
+/// body passes through to the upstream byte for byte (see `JSONObjectEditor`).
+public struct OpenAIChatRequest: Decodable, Sendable {
+    public var model: String
+    public var messages: [OpenAIChatMessage]
+    public var stream: Bool?
+    public var streamOptions: StreamOptions?
+    public var maxTokens: Int?
+    public var maxCompletionTokens: Int?
+    public var metadata: [String: String]?
+
+    public struct StreamOptions: Decodable, Sendable {
+        public var includeUsage: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case includeUsage = "include_usage"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, messages, stream, metadata
+        case streamOptions = "stream_options"
+        case maxTokens = "max_tokens"
+        case maxCompletionTokens = "max_completion_tokens"
+    }
+
+    public var isStreaming: Bool { stream ?? false }
+    public var clientWantsStreamUsage: Bool { streamOptions?.includeUsage ?? false }
+}
+
+public struct OpenAIChatMessage: Decodable, Sendable {
+    public var role: String
+    public var content: Content?
+    public var toolCalls: [ToolCall]?
+
+    public enum Content: Decodable, Sendable {
+        case text(String)
+        case parts([Part])
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let text = try? container.decode(String.self) {
+                self = .text(text)
+            } else if let parts = try? container.decode([Part].self) {
+                self = .parts(parts)
+            } else {
+                throw DecodingError.typeMismatch(
+                    String.self,
+                    .init(codingPath: decoder.codingPath, debugDescription: "expected a string or an array of content parts"))
+            }
+        }
+
+        /// The text a tokenizer would see, for estimating tokens.
+        public var text: String {
+            switch self {
+            case .text(let text): text
+            case .parts(let parts): parts.compactMap(\.text).joined(separator: "\n")
+            }
+        }
+    }
+
+    public struct Part: Decodable, Sendable {
+        public var type: String
+        public var text: String?
+    }
+
+    public struct ToolCall: Decodable, Sendable {
+        public var function: Function?
+
+        public struct Function: Decodable, Sendable {
+            public var name: String?
+            public var arguments: String?
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case role, content
+        case toolCalls = "tool_calls"
+    }
+}
+
+/// The parts of an OpenAI embeddings request the gateway reads.
+public struct OpenAIEmbeddingsRequest: Decodable, Sendable {
+    public var model: String
+    public var input: Input
+
+    public enum Input: Decodable, Sendable {
+        case texts([String])
+        case tokens(Int)
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let text = try? container.decode(String.self) {
+                self = .texts([text])
+            } else if let texts = try? container.decode([String].self) {
+                self = .texts(texts)
+            } else if let tokens = try? container.decode([Int].self) {
+                self = .tokens(tokens.count)
+            } else if let batches = try? container.decode([[Int]].self) {
+                self = .tokens(batches.reduce(0) { $0 + $1.count })
+            } else {
+                throw DecodingError.typeMismatch(
+                    String.self,
+                    .init(
+                        codingPath: decoder.codingPath,
+                        debugDescription: "expected a string, an array of strings, or an array of token arrays"))
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Storage
+import SwitchyardConfig
+import SwitchyardCore
+
+/// `--config`, shared by every verb.
+struct ConfigOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Configuration file. Default: ./switchyard.yaml if it exists, else built-in defaults (SQLite at ./switchyard.db).",
+            valueName: "file"))
+    var config: String?
+
+    /// The file to read: the flag, else `./switchyard.yaml` when present.
+    var resolvedPath: String? {
+        if let config { return config }
+        return FileManager.default.fileExists(atPath: "switchyard.yaml") ? "switchyard.yaml" : nil
+    }
+
+    func load() throws -> SwitchyardConfiguration {
+        do {
+            return try ConfigurationLoader.load(path: resolvedPath)
+        } catch let error as ConfigurationError {
+            throw ValidationError("invalid configuration: \(error)")
+        }
+    }
+
+    /// Opens the store the configuration names and makes sure its tenants exist.
+    func openStore() async throws -> (SwitchyardConfiguration, SQLStore) {
+        let configuration = try load()
+        guard let url = StorageURL(configuration.storage.url) else {
+            throw ValidationError("storage.url '\(configuration.storage.url)' is not sqlite://PATH or postgres://…")
+        }
+        let store = try await SQLStore.open(url)
+        try await store.ensureTenants(configuration.tenants.map(\.name))
+        return (configuration, store)
+    }
+}
+
+/// Parses the times the CLI accepts: `2026-11-01`, `2026-11-01T12:00:00Z`, or a span back
+/// (`since`) or forward (`expires`) from now such as `90m`, `24h`, `7d`.
+enum TimeArgument {
+    static func parse(_ text: String, relativeDirection: Int64, now: UnixMicros = .now()) throws -> UnixMicros {
+        if let unit = text.last, let amount = Int64(text.dropLast()), amount >= 0 {
+            let seconds: Int64? =
+                switch unit {
+                case "m": amount * 60
+                case "h": amount * 3600
+                case "d": amount * 86_400
+                default: nil
+                }
+            if let seconds { return now.adding(seconds: relativeDirection * seconds) }
+        }
+        let withTime = ISO8601DateFormatter()
+        withTime.formatOptions = [.withInternetDateTime]
+        if let date = withTime.date(from: text) { return UnixMicros(date) }
+        withTime.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = withTime.date(from: text) { return UnixMicros(date) }
+        let dateOnly = ISO8601DateFormatter()
+        dateOnly.formatOptions = [.withFullDate]
+        if let date = dateOnly.date(from: text) { return UnixMicros(date) }
+        throw ValidationError("'\(text)' is not a time: use 2026-11-01, 2026-11-01T12:00:00Z, or a span such as 90m, 24h, 7d")
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway.",
+        discussion: """
+            With no configuration file it listens on 127.0.0.1:8080 with an embedded SQLite store \
+            (./switchyard.db) and no providers; its log says how to add one. SIGTERM or SIGINT drain \
+            in-flight requests and flush every usage record before exit.
+
+            Example:
+              SWITCHYARD_ADMIN_KEY=… switchyard serve --config switchyard.yaml
+            """)
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let configuration = try options.load()
+        let server = SwitchyardServer(configuration: configuration, logger: Logger(label: "switchyard"))
+        try await server.run()
+    }
+}
