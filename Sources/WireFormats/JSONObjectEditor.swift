@@ -67,7 +67,8 @@ public struct JSONObjectEditor: Sendable {
             var members: [Member] = []
             skipWhitespace()
             if consume(UInt8(ascii: "}")) {
-                return trailingIsWhitespace() ? (members, index - 1) : nil
+                let closing = index - 1
+                return trailingIsWhitespace() ? (members, closing) : nil
             }
             while true {
                 skipWhitespace()

@@ -1,0 +1,175 @@
+import Foundation
+import SwitchyardCore
+import Testing
+
+@testable import SwitchyardConfig
+
+@Suite struct ConfigurationLoaderTests {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static let issueExample = """
+        server:
+          listen: "127.0.0.1:8080"
+        storage:
+          url: "sqlite://./switchyard.db"        # or postgres://user:pass@127.0.0.1:5432/switchyard
+        admin:
+          key_env: SWITCHYARD_ADMIN_KEY
+        providers:
+          - name: local
+            kind: openai                          # OpenAI-compatible wire format
+            base_url: "http://127.0.0.1:8081/v1"
+            region: on-prem
+          - name: openai
+            kind: openai
+            base_url: "https://api.openai.com/v1"
+            api_key_env: OPENAI_API_KEY
+            region: us
+        deployments:
+          - name: gemma-local
+            provider: local
+            model: gemma-3-270m                   # the upstream's model id
+            context_window: 8192
+            price: { input_per_mtok: "0.02", output_per_mtok: "0.04", cached_input_per_mtok: "0.01", currency: USD }
+        routes:
+          - name: chat                            # what clients put in "model"
+            strategy: fallback
+            targets: [gemma-local]
+        tenants:
+          - name: acme
+          - name: globex
+        """
+
+    func expectError(_ yaml: String, line: Int?, pathContains path: String, reasonContains reason: String) {
+        do {
+            _ = try ConfigurationLoader.parse(yaml, file: "test.yaml")
+            Issue.record("expected a configuration error for \(path)")
+        } catch let error as ConfigurationError {
+            #expect(error.file == "test.yaml")
+            if let line { #expect(error.line == line, "\(error)") }
+            if !path.isEmpty { #expect(error.path.contains(path), "\(error)") }
+            #expect(error.reason.contains(reason), "\(error)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+
+    @Test func acceptsTheIssueExampleAsWritten() throws {
+        let configuration = try ConfigurationLoader.parse(Self.issueExample, file: "example.yaml")
+        #expect(configuration.server.host == "127.0.0.1")
+        #expect(configuration.server.port == 8080)
+        #expect(configuration.storage.url == "sqlite://./switchyard.db")
+        #expect(configuration.admin.keyEnv == "SWITCHYARD_ADMIN_KEY")
+        #expect(configuration.providers.map(\.name) == ["local", "openai"])
+        #expect(configuration.providers[1].apiKeyEnv == "OPENAI_API_KEY")
+        #expect(configuration.providers[0].region == "on-prem")
+        let deployment = try #require(configuration.deployment(named: "gemma-local"))
+        #expect(deployment.model == "gemma-3-270m")
+        #expect(deployment.contextWindow == 8192)
+        #expect(deployment.prices.inputPerMillion == Decimal(string: "0.02"))
+        #expect(deployment.prices.outputPerMillion == Decimal(string: "0.04"))
+        #expect(deployment.prices.cachedInputPerMillion == Decimal(string: "0.01"))
+        #expect(configuration.routes == [Route(name: "chat", strategy: .fallback, targets: ["gemma-local"])])
+        #expect(configuration.tenants.map(\.name) == ["acme", "globex"])
+    }
+
+    @Test func theRepositoryExampleFileLoads() throws {
+        let path = Self.repositoryRoot.appendingPathComponent("switchyard.example.yaml").path
+        let configuration = try ConfigurationLoader.load(path: path)
+        #expect(configuration.sourcePath == path)
+        #expect(configuration.route(named: "smart")?.targets == ["gpt-4o-mini", "gemma-local"])
+        #expect(configuration.tenant(named: "globex")?.allowedRoutes == ["chat"])
+        // Written as a plain YAML number, still exact.
+        #expect(configuration.deployment(named: "gpt-4o-mini")?.prices.cachedInputPerMillion == Decimal(string: "0.075"))
+    }
+
+    @Test func pricesWrittenAsNumbersAreReadFromTheirLiteralText() throws {
+        let yaml = Self.issueExample.replacingOccurrences(of: #"input_per_mtok: "0.02""#, with: "input_per_mtok: 0.1")
+        let configuration = try ConfigurationLoader.parse(yaml, file: "test.yaml")
+        // 0.1 has no exact binary form; a Double detour would give 0.1000000000000000055…
+        #expect(configuration.deployments[0].prices.inputPerMillion == Decimal(string: "0.1"))
+    }
+
+    @Test func rejectsUnknownKeysWithLineAndPath() {
+        let yaml = Self.issueExample.replacingOccurrences(of: "    region: us\n", with: "    region: us\n    regoin: eu\n")
+        expectError(yaml, line: 17, pathContains: "providers[1].regoin", reasonContains: "unknown key 'regoin'")
+        expectError("sever:\n  listen: x\n", line: 1, pathContains: "sever", reasonContains: "unknown key")
+    }
+
+    @Test func rejectsSecretsInTheFile() {
+        let yaml = Self.issueExample.replacingOccurrences(
+            of: "    api_key_env: OPENAI_API_KEY\n", with: "    api_key: sk-live-123\n")
+        expectError(yaml, line: 15, pathContains: "providers[1].api_key", reasonContains: "environment variable")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: "api_key_env: OPENAI_API_KEY", with: "api_key_env: sk-live-123"),
+            line: 15, pathContains: "api_key_env", reasonContains: "not an environment variable name")
+    }
+
+    @Test func rejectsInvalidPrices() {
+        expectError(
+            Self.issueExample.replacingOccurrences(of: #""0.04""#, with: #""0.04abc""#), line: 22,
+            pathContains: "deployments[0].price.output_per_mtok", reasonContains: "decimal")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: #""0.04""#, with: "-1"), line: 22,
+            pathContains: "output_per_mtok", reasonContains: "non-negative")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: "currency: USD", with: "currency: dollars"), line: 22,
+            pathContains: "price.currency", reasonContains: "ISO 4217")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: #"input_per_mtok: "0.02", "#, with: ""), line: 22,
+            pathContains: "price.input_per_mtok", reasonContains: "required")
+    }
+
+    @Test func rejectsDanglingReferences() {
+        expectError(
+            Self.issueExample.replacingOccurrences(of: "targets: [gemma-local]", with: "targets: [gemma-remote]"), line: 26,
+            pathContains: "routes[0].targets[0]", reasonContains: "no deployment named 'gemma-remote'")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: "    provider: local", with: "    provider: nowhere"), line: 19,
+            pathContains: "deployments[0].provider", reasonContains: "no provider named 'nowhere'")
+        expectError(
+            Self.issueExample + "\n    allowed_routes: [chats]\n", line: nil,
+            pathContains: "tenants[1].allowed_routes[0]", reasonContains: "no route named 'chats'")
+    }
+
+    @Test func rejectsInvalidValues() {
+        expectError(
+            Self.issueExample.replacingOccurrences(of: #""127.0.0.1:8080""#, with: #""localhost""#), line: 2,
+            pathContains: "server.listen", reasonContains: "HOST:PORT")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: "kind: openai   ", with: "kind: bedrock   "), line: 9,
+            pathContains: "providers[0].kind", reasonContains: "unsupported kind 'bedrock'")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: "strategy: fallback", with: "strategy: psychic"), line: 25,
+            pathContains: "routes[0].strategy", reasonContains: "unsupported strategy")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: "context_window: 8192", with: "context_window: lots"), line: 21,
+            pathContains: "context_window", reasonContains: "whole number")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: #""sqlite://./switchyard.db""#, with: #""mysql://x""#), line: 4,
+            pathContains: "storage.url", reasonContains: "sqlite://")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: #""https://api.openai.com/v1""#, with: #""ftp://x""#), line: 14,
+            pathContains: "providers[1].base_url", reasonContains: "http(s) URL")
+        expectError(
+            Self.issueExample.replacingOccurrences(of: "  - name: globex", with: "  - name: acme"), line: 29,
+            pathContains: "tenants[1].name", reasonContains: "declared twice")
+    }
+
+    @Test func reportsYAMLSyntaxErrorsWithTheLine() {
+        expectError("server:\n  listen: [unclosed\n", line: nil, pathContains: "", reasonContains: "invalid YAML")
+    }
+
+    @Test func noFileMeansBuiltInDefaults() throws {
+        let configuration = try ConfigurationLoader.load(path: nil)
+        #expect(configuration.server.host == "127.0.0.1")
+        #expect(configuration.server.port == 8080)
+        #expect(configuration.storage.url == "sqlite://./switchyard.db")
+        #expect(configuration.providers.isEmpty)
+    }
+
+    @Test func errorDescriptionNamesFileLineAndPath() {
+        let error = ConfigurationError(file: "a.yaml", line: 3, column: 5, path: "server.listen", reason: "bad")
+        #expect(error.description == "a.yaml:3:5: server.listen: bad")
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+
+@testable import SwitchyardCore
+
+@Suite struct UsageRecordTests {
+    @Test func roundTripsThroughJSONForTheJournal() throws {
+        let record = UsageRecord(
+            id: RandomIdentifier.requestID(), startedAt: UnixMicros(1_700_000_000_000_000),
+            finishedAt: UnixMicros(1_700_000_000_250_000), tenant: "acme", agent: "bot", keyID: "k1",
+            endpoint: "chat.completions", route: "chat", deployment: "gemma-local", provider: "local",
+            upstreamModel: "gemma-3-270m", streamed: true,
+            usage: TokenUsage(inputTokens: 10, outputTokens: 7, cachedInputTokens: 2, isEstimated: true),
+            cost: Money(nanos: 480, currency: "USD"), latencyMicros: 250_000, timeToFirstTokenMicros: 90_000,
+            status: 200, errorClass: nil, tags: ["customer": "c1"])
+        let decoded = try JSONDecoder().decode(UsageRecord.self, from: JSONEncoder().encode(record))
+        #expect(decoded == record)
+    }
+
+    @Test func requestIDsSortByTime() {
+        let earlier = RandomIdentifier.requestID(now: UnixMicros(1_000))
+        let later = RandomIdentifier.requestID(now: UnixMicros(2_000))
+        #expect(earlier < later)
+        #expect(earlier.hasPrefix("req_"))
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import SwitchyardCore
+import Testing
+
+@testable import WireFormats
+
+@Suite struct OpenAIFormatTests {
+    func decodeError(_ json: String) -> DecodingError? {
+        do {
+            _ = try JSONDecoder().decode(OpenAIChatRequest.self, from: Data(json.utf8))
+            return nil
+        } catch let error as DecodingError {
+            return error
+        } catch {
+            return nil
+        }
+    }
+
+    @Test func readsTheFieldsTheGatewayUses() throws {
+        let json = #"""
+            {"model":"chat","messages":[{"role":"system","content":"be brief"},
+             {"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"x"}}]},
+             {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}],
+             "stream":true,"stream_options":{"include_usage":true},"max_tokens":5,"metadata":{"customer":"c1"},"tools":[]}
+            """#
+        let request = try JSONDecoder().decode(OpenAIChatRequest.self, from: Data(json.utf8))
+        #expect(request.model == "chat")
+        #expect(request.isStreaming && request.clientWantsStreamUsage)
+        #expect(request.maxTokens == 5)
+        #expect(request.metadata == ["customer": "c1"])
+        #expect(request.messages[1].content?.text == "hi")
+        #expect(request.messages[2].toolCalls?.first?.function?.name == "f")
+    }
+
+    @Test func wrongTypesAndMissingFieldsNameTheField() throws {
+        let missing = try #require(decodeError(#"{"messages":[]}"#))
+        #expect(missing.clientMessage == "Missing required parameter: 'model'.")
+        #expect(missing.parameter == "model")
+        let wrongModel = try #require(decodeError(#"{"model":42,"messages":[]}"#))
+        #expect(wrongModel.clientMessage == "Invalid type for 'model': expected a string.")
+        let wrongContent = try #require(decodeError(#"{"model":"m","messages":[{"role":"user","content":7}]}"#))
+        #expect(wrongContent.clientMessage.contains("'messages[0].content'"))
+        #expect(wrongContent.clientMessage.contains("string or an array of content parts"))
+        let wrongStream = try #require(decodeError(#"{"model":"m","messages":[],"stream":"yes"}"#))
+        #expect(wrongStream.clientMessage == "Invalid type for 'stream': expected a boolean.")
+        let notJSON = try #require(decodeError("{nope"))
+        #expect(notJSON.clientMessage == "The request body is not valid JSON.")
+    }
+
+    @Test func usageFollowsOpenAISemantics() throws {
+        let json = #"{"usage":{"prompt_tokens":1200,"completion_tokens":50,"total_tokens":1250,"prompt_tokens_details":{"cached_tokens":1024}}}"#
+        let usage = try #require(try JSONDecoder().decode(OpenAIUsageEnvelope.self, from: Data(json.utf8)).usage)
+        #expect(usage.tokenUsage == TokenUsage(inputTokens: 1200, outputTokens: 50, cachedInputTokens: 1024))
+        #expect(usage.tokenUsage.uncachedInputTokens == 176)
+    }
+
+    @Test func chunkOutputCountsTextAndToolArguments() throws {
+        let json = #"{"choices":[{"index":0,"delta":{"content":"Hello","tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]},"finish_reason":null}]}"#
+        let chunk = try JSONDecoder().decode(OpenAIChatChunk.self, from: Data(json.utf8))
+        #expect(chunk.outputCharacterCount == 5 + 5)
+        #expect(!chunk.isUsageOnly)
+        let usageChunk = try JSONDecoder().decode(
+            OpenAIChatChunk.self, from: Data(#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#.utf8))
+        #expect(usageChunk.isUsageOnly)
+    }
+
+    @Test func errorBodyHasOpenAIsShape() throws {
+        let body = OpenAIError.modelNotFound("gpt-9", available: ["chat"]).body()
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        let error = try #require(object["error"] as? [String: Any])
+        #expect(error["type"] as? String == "invalid_request_error")
+        #expect(error["code"] as? String == "model_not_found")
+        #expect(error["param"] as? String == "model")
+        #expect((error["message"] as? String)?.contains("gpt-9") == true)
+    }
+
+    @Test func estimatorCountsChunksUnlessBatched() {
+        #expect(TokenEstimator.outputTokens(chunks: 8, characters: 30) == 8)
+        #expect(TokenEstimator.outputTokens(chunks: 2, characters: 400) == 100)
+        #expect(TokenEstimator.outputTokens(chunks: 0, characters: 0) == 0)
+        let messages = [OpenAIChatMessage(role: "user", content: .text("Hello"), toolCalls: nil)]
+        #expect(TokenEstimator.inputTokens(of: messages) == 2 + 4 + 2)
+    }
+}
