@@ -1,0 +1,142 @@
+import Foundation
+import Storage
+import SwitchyardCore
+import Testing
+
+@Suite struct SQLStoreTests {
+    func openFresh(_ engine: TestEngine) async throws -> SQLStore {
+        try await SQLStore.open(engine.freshURL())
+    }
+
+    func record(
+        id: String = RandomIdentifier.requestID(), tenant: String? = "acme", agent: String? = nil, at time: Int64 = 1_000_000,
+        input: Int = 10, output: Int = 5, cached: Int = 0, nanos: Int64 = 500, status: Int = 200, estimated: Bool = false,
+        deployment: String = "gemma-local", currency: String = "USD"
+    ) -> UsageRecord {
+        UsageRecord(
+            id: id, startedAt: UnixMicros(time), finishedAt: UnixMicros(time + 1000), tenant: tenant, agent: agent,
+            keyID: tenant == nil ? nil : "key1", endpoint: "chat.completions", route: "chat", deployment: deployment,
+            provider: "local", upstreamModel: "gemma-3-270m", streamed: estimated,
+            usage: TokenUsage(inputTokens: input, outputTokens: output, cachedInputTokens: cached, isEstimated: estimated),
+            cost: Money(nanos: nanos, currency: currency), latencyMicros: 1000, timeToFirstTokenMicros: estimated ? 300 : nil,
+            status: status, errorClass: status >= 400 ? .upstreamError : nil, tags: ["customer": "c-\(tenant ?? "")"])
+    }
+
+    @Test(arguments: TestEngine.available)
+    func migrationsAreVersionedAndIdempotent(_ engine: TestEngine) async throws {
+        let url = try engine.freshURL()
+        let first = try await SQLStore.open(url)
+        #expect(try await first.schemaVersion() == 1)
+        await first.close()
+        let second = try await SQLStore.open(url)
+        #expect(try await second.schemaVersion() == 1)
+        await second.close()
+    }
+
+    @Test(arguments: TestEngine.available)
+    func keysAreStoredListedAndRevoked(_ engine: TestEngine) async throws {
+        let store = try await openFresh(engine)
+        try await store.ensureTenants(["acme", "globex"])
+        try await store.ensureTenants(["acme"])
+        #expect(try await store.tenantNames() == ["acme", "globex"])
+        let (secret, record) = APIKeyFormat.issue(tenant: "acme", agent: "bot", expiresAt: UnixMicros(9_000_000_000_000_000))
+        let (_, other) = APIKeyFormat.issue(tenant: "globex", agent: nil, expiresAt: nil)
+        try await store.insertKey(record)
+        try await store.insertKey(other)
+        #expect(try await store.key(id: record.id) == record)
+        #expect(try await store.keys(tenant: "acme") == [record])
+        #expect(try await store.keys().count == 2)
+        // Only the hash is stored.
+        #expect(try await store.key(id: record.id)?.hash == APIKeyFormat.hash(secret))
+        #expect(try await store.revokeKey(id: record.id, at: UnixMicros(5)) == true)
+        #expect(try await store.revokeKey(id: record.id, at: UnixMicros(9)) == true)
+        #expect(try await store.key(id: record.id)?.revokedAt == UnixMicros(5))
+        #expect(try await store.revokeKey(id: "nope") == false)
+        await store.close()
+    }
+
+    @Test(arguments: TestEngine.available)
+    func keysNeedAKnownTenant(_ engine: TestEngine) async throws {
+        let store = try await openFresh(engine)
+        let (_, record) = APIKeyFormat.issue(tenant: "ghost", agent: nil, expiresAt: nil)
+        await #expect(throws: (any Error).self) { try await store.insertKey(record) }
+        await store.close()
+    }
+
+    @Test(arguments: TestEngine.available)
+    func usageRecordsRoundTripAndReinsertIsHarmless(_ engine: TestEngine) async throws {
+        let store = try await openFresh(engine)
+        let records = [record(estimated: true), record(tenant: nil, status: 401), record(cached: 4)]
+        try await store.insertUsage(records)
+        try await store.insertUsage(records)  // a journal replay after a partial write
+        #expect(try await store.usageCount() == 3)
+        for original in records {
+            #expect(try await store.usageRecord(id: original.id) == original)
+        }
+        await store.close()
+    }
+
+    @Test(arguments: TestEngine.available)
+    func summariesAddUpExactlyPerGroupAndCurrency(_ engine: TestEngine) async throws {
+        let store = try await openFresh(engine)
+        try await store.insertUsage([
+            record(tenant: "acme", at: 100, input: 10, output: 5, nanos: 520),
+            record(tenant: "acme", at: 200, input: 7, output: 3, nanos: 260, estimated: true),
+            record(tenant: "acme", at: 300, input: 1, output: 0, nanos: 0, status: 502),
+            record(tenant: "globex", at: 150, input: 100, output: 50, nanos: 4_000_000_000_123),
+            record(tenant: "globex", at: 160, input: 1, output: 1, nanos: 7, currency: "EUR"),
+            record(tenant: nil, at: 170, input: 0, output: 0, nanos: 0, status: 401),
+        ])
+        let byTenant = try await store.usageSummary(by: .tenant)
+        let acme = try #require(byTenant.first { $0.group == "acme" })
+        #expect(acme.requests == 3)
+        #expect(acme.errors == 1)
+        #expect(acme.inputTokens == 18)
+        #expect(acme.outputTokens == 8)
+        #expect(acme.estimatedRequests == 1)
+        #expect(acme.costNanos == 780)
+        let globexUSD = try #require(byTenant.first { $0.group == "globex" && $0.currency == "USD" })
+        #expect(globexUSD.costNanos == 4_000_000_000_123)
+        #expect(byTenant.contains { $0.group == "globex" && $0.currency == "EUR" && $0.costNanos == 7 })
+        #expect(byTenant.contains { $0.group == nil && $0.errors == 1 })
+
+        let window = try await store.usageSummary(by: .tenant, since: UnixMicros(150), until: UnixMicros(300))
+        #expect(window.first { $0.group == "acme" }?.requests == 1)
+        #expect(window.filter { $0.group == "globex" }.map(\.requests).reduce(0, +) == 2)
+
+        let byModel = try await store.usageSummary(by: .model)
+        #expect(byModel.map(\.requests).reduce(0, +) == 6)
+        let byStatus = try await store.usageSummary(by: .status)
+        #expect(byStatus.first { $0.group == "502" }?.requests == 1)
+        await store.close()
+    }
+
+    @Test(arguments: TestEngine.available)
+    func concurrentWritersDoNotLoseRecords(_ engine: TestEngine) async throws {
+        let store = try await openFresh(engine)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for batch in 0..<8 {
+                group.addTask {
+                    try await store.insertUsage((0..<50).map { index in self.record(at: Int64(batch * 1000 + index)) })
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.usageCount() == 400)
+        await store.close()
+    }
+}
+
+@Suite struct StorageURLTests {
+    @Test func parsesBothEngines() {
+        #expect(StorageURL("sqlite://./switchyard.db") == .sqlite(path: "./switchyard.db"))
+        #expect(StorageURL("sqlite:///var/lib/sy.db") == .sqlite(path: "/var/lib/sy.db"))
+        #expect(StorageURL("postgres://u:p@h:5432/d") == .postgres(url: "postgres://u:p@h:5432/d"))
+        #expect(StorageURL("mysql://x") == nil)
+        #expect(StorageURL("sqlite://") == nil)
+    }
+
+    @Test func descriptionHidesThePassword() {
+        #expect(StorageURL("postgres://u:secret@h:5432/d")!.description == "postgres://u:***@h:5432/d")
+    }
+}
