@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Storage
+import SwitchyardCore
+import Testing
+
+@testable import Ledger
+
+@Suite struct LedgerWriterTests {
+    let directory = NSTemporaryDirectory() + "sy-ledger-" + RandomIdentifier.lowercase(count: 8)
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    func store() async throws -> SQLStore { try await SQLStore.open(.sqlite(path: directory + "/ledger.db")) }
+
+    func writer(_ store: SQLStore, batchSize: Int = 500) -> LedgerWriter {
+        LedgerWriter(
+            store: store,
+            configuration: .init(batchSize: batchSize, flushInterval: .milliseconds(20), journalPath: directory + "/journal.ndjson"),
+            logger: Logger(label: "test"))
+    }
+
+    func records(_ count: Int) -> [UsageRecord] {
+        (0..<count).map { index in
+            UsageRecord(
+                id: RandomIdentifier.requestID(), startedAt: UnixMicros(Int64(index)), finishedAt: UnixMicros(Int64(index) + 5),
+                tenant: "acme", agent: nil, keyID: "k", endpoint: "chat.completions", route: "chat", deployment: "d",
+                provider: "p", upstreamModel: "m", streamed: false, usage: TokenUsage(inputTokens: 3, outputTokens: 2),
+                cost: Money(nanos: 140, currency: "USD"), latencyMicros: 5, timeToFirstTokenMicros: nil, status: 200,
+                errorClass: nil, tags: [:])
+        }
+    }
+
+    @Test func flushWritesEverythingInBatches() async throws {
+        let store = try await store()
+        let writer = writer(store, batchSize: 64)
+        records(1000).forEach(writer.record)
+        #expect(writer.pendingCount == 1000)
+        await writer.flush()
+        #expect(writer.pendingCount == 0)
+        #expect(try await store.usageCount() == 1000)
+        #expect(writer.statistics.written == 1000)
+    }
+
+    @Test func gracefulShutdownFlushesWhatIsPending() async throws {
+        let store = try await store()
+        let writer = writer(store)
+        let group = ServiceGroup(configuration: .init(services: [writer], logger: Logger(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let batch = records(250)
+            batch.forEach(writer.record)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(try await store.usageCount() == 250)
+    }
+
+    @Test func storeFailureSpillsToTheJournalAndReplaysLater() async throws {
+        let broken = try await store()
+        await broken.close()  // every write now fails
+        let first = writer(broken)
+        let batch = records(120)
+        batch.forEach(first.record)
+        await first.flush()
+        #expect(first.statistics.journaled == 120)
+        let journal = UsageJournal(path: directory + "/journal.ndjson")
+        #expect(try journal.readAll().records.map(\.id) == batch.map(\.id))
+
+        let healthy = try await store()
+        let second = writer(healthy)
+        await second.flush()
+        #expect(second.statistics.replayed == 120)
+        #expect(try await healthy.usageCount() == 120)
+        #expect(journal.isEmpty)
+    }
+
+    @Test func tornJournalLinesAreSkippedNotFatal() async throws {
+        let journal = UsageJournal(path: directory + "/journal.ndjson")
+        let batch = records(3)
+        try journal.append(batch)
+        let handle = try #require(FileHandle(forWritingAtPath: journal.path))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"id":"req_torn","startedAt":1"#.utf8))
+        try handle.close()
+        let (read, skipped) = try journal.readAll()
+        #expect(read.map(\.id) == batch.map(\.id))
+        #expect(skipped == 1)
+
+        let store = try await store()
+        let writer = writer(store)
+        await writer.flush()
+        #expect(try await store.usageCount() == 3)
+        #expect(journal.isEmpty)
+    }
+}
