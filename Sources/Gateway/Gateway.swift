@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Ledger
 import Logging
+import NIOCore
 import Observability
 import Providers
 import Routing
@@ -102,7 +103,7 @@ public final class Gateway: Sendable {
         do {
             let buffer = try await request.body.collect(upTo: configuration.server.maxBodyBytes)
             return .success(Array(buffer.readableBytesView))
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             return .failure(.payloadTooLarge(limit: configuration.server.maxBodyBytes))
         } catch {
             return .failure(.invalidRequest("The request body could not be read: \(error)"))
