@@ -1,0 +1,192 @@
+"""End-to-end fixtures: real processes only.
+
+The official `openai` SDK talks to a real `switchyard serve`, which talks to a real llama.cpp
+server running Gemma 3 270M. Every server binds 127.0.0.1 on a free port, is stopped by PID, and
+every wait is bounded.
+"""
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("SWITCHYARD_BIN", ROOT / ".build" / "debug" / "switchyard"))
+PRICES = {"input": "0.02", "output": "0.04", "cached_input": "0.01"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout=30.0, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout=30.0):
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+class ModelServer:
+    """A llama.cpp server started with scripts/start-model-server.sh."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.pidfile = workdir / f"model-{self.port}.pid"
+        result = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "start-model-server.sh"), str(self.port), str(self.pidfile)],
+            capture_output=True, text=True, timeout=900,
+        )
+        assert result.returncode == 0, result.stderr
+        self.base_url = result.stdout.strip().splitlines()[-1]
+        self.pid = int(self.pidfile.read_text())
+
+    def kill(self, sig=signal.SIGKILL):
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            return
+        wait_until(lambda: not _alive(self.pid), timeout=15, what="model server exit")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child of the start script still "exists"; look at its state.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        return state != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def write_config(workdir: Path, port: int, model_url: str, storage_url: str | None = None) -> Path:
+    storage_url = storage_url or f"sqlite://{workdir / 'switchyard.db'}"
+    config = workdir / "switchyard.yaml"
+    config.write_text(f"""
+server:
+  listen: "127.0.0.1:{port}"
+storage:
+  url: "{storage_url}"
+  journal: "{workdir / 'journal.ndjson'}"
+admin:
+  key_env: SWITCHYARD_ADMIN_KEY
+providers:
+  - name: local
+    kind: openai
+    base_url: "{model_url}"
+    region: on-prem
+deployments:
+  - name: gemma-local
+    provider: local
+    model: gemma-3-270m
+    context_window: 2048
+    timeout_seconds: 120
+    price: {{ input_per_mtok: "{PRICES['input']}", output_per_mtok: "{PRICES['output']}", cached_input_per_mtok: "{PRICES['cached_input']}", currency: USD }}
+routes:
+  - name: chat
+    strategy: fallback
+    targets: [gemma-local]
+tenants:
+  - name: acme
+  - name: globex
+    allowed_routes: [chat]
+""")
+    return config
+
+
+class Gateway:
+    """A `switchyard serve` process with its own store, and the CLI pointed at the same config."""
+
+    def __init__(self, workdir: Path, model_url: str, storage_url: str | None = None):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.port = free_port()
+        self.config = write_config(workdir, self.port, model_url, storage_url)
+        self.db_path = workdir / "switchyard.db"
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.keys = {tenant: self.cli("keys", "create", "--tenant", tenant).strip() for tenant in ("acme", "globex")}
+        self.log_path = workdir / "serve.log"
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [str(BINARY), "serve", "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir,
+        )
+        wait_until(self._ready, timeout=30, what="switchyard /readyz")
+
+    def _ready(self):
+        import requests
+
+        if self.process.poll() is not None:
+            raise AssertionError("switchyard exited:\n" + self.log_path.read_text())
+        try:
+            return requests.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [str(BINARY), *args, "--config", str(self.config)], capture_output=True, text=True, timeout=60, cwd=self.workdir,
+        )
+        assert result.returncode == 0, f"switchyard {' '.join(args)} failed:\n{result.stderr}"
+        return result.stdout
+
+    def report(self, by="tenant"):
+        return json.loads(self.cli("report", "usage", "--by", by, "--format", "json"))
+
+    def records(self):
+        with sqlite3.connect(self.db_path) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute("SELECT * FROM usage_records ORDER BY started_at")]
+
+    def record(self, request_id: str, timeout=10.0):
+        def find():
+            return next((r for r in self.records() if r["id"] == request_id), None)
+
+        return wait_until(find, timeout=timeout, what=f"ledger record {request_id}")
+
+    def stop(self, sig=signal.SIGTERM):
+        stop(self.process, sig)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory):
+    server = ModelServer(tmp_path_factory.mktemp("model"))
+    yield server
+    server.kill(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory, model_server):
+    gateway = Gateway(tmp_path_factory.mktemp("gateway"), model_server.base_url)
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture
+def client(gateway):
+    import openai
+
+    return openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0, timeout=120)
