@@ -11,6 +11,7 @@ echo "== installing dependencies (Debian packages, Python venv, model server)"
 bash scripts/install-test-deps.sh
 
 RUN_DIR="$(mktemp -d /tmp/switchyard-test.XXXXXX)"
+chmod 755 "$RUN_DIR"  # PostgreSQL runs as the 'postgres' user and needs to reach its data dir
 cleanup() {
   bash "$ROOT/scripts/postgres.sh" stop "$RUN_DIR/pg" || true
   rm -rf "$RUN_DIR"
@@ -19,7 +20,8 @@ trap cleanup EXIT
 
 echo "== starting PostgreSQL"
 PG_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-export SWITCHYARD_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$RUN_DIR/pg" "$PG_PORT")"
+SWITCHYARD_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$RUN_DIR/pg" "$PG_PORT")"
+export SWITCHYARD_TEST_POSTGRES_URL
 export SWITCHYARD_REQUIRE_POSTGRES=1
 
 echo "== building"

@@ -132,12 +132,14 @@ struct TestGateway {
         let (globexKey, globex) = APIKeyFormat.issue(tenant: "globex", agent: nil, expiresAt: nil)
         try await store.insertKey(acme)
         try await store.insertKey(globex)
-        let keys = KeyDirectory(store: store, logger: Logger(label: "test"))
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let keys = KeyDirectory(store: store, logger: logger)
         let sink = CollectingSink()
         let transport = ReplayTransport(handler)
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: sink, transport: transport,
-            environment: ["TEST_OPENAI_KEY": "sk-upstream-secret"], logger: Logger(label: "test"))
+            environment: ["TEST_OPENAI_KEY": "sk-upstream-secret"], logger: logger)
         return TestGateway(gateway: gateway, sink: sink, transport: transport, acmeKey: acmeKey, globexKey: globexKey, store: store)
     }
 }

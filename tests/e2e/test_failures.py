@@ -57,6 +57,16 @@ def test_client_disconnect_mid_stream_is_recorded(gateway):
         next(lines)
     response.close()
     record = gateway.record(request_id, timeout=30)
+    # The upstream generation was cancelled too: the (single-slot) model server is free at once,
+    # rather than busy for the ~10 s the remaining 297 tokens would take.
+    started = time.monotonic()
+    follow_up = requests.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2},
+        headers={"Authorization": f"Bearer {gateway.keys['acme']}"}, timeout=60,
+    )
+    assert follow_up.status_code == 200
+    assert time.monotonic() - started < 5, "the model server was still generating for the cancelled stream"
     assert record["status"] == 499
     assert record["error_class"] == "client_cancelled"
     assert record["output_tokens"] >= 1
