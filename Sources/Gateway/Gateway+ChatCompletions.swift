@@ -42,7 +42,8 @@ extension Gateway {
 
         // Always ask a streaming upstream for usage; the relay hides it if the client did not ask.
         let forceStreamUsage = chat.isStreaming && !chat.clientWantsStreamUsage
-        let outcome = await sendWithFallback(route: route, path: "/chat/completions", streaming: chat.isStreaming, meter: &meter) {
+        let outcome = await sendWithFallback(route: route, path: "/chat/completions", streaming: chat.isStreaming, meter: &meter)
+        {
             deployment in
             var replacements = [("model", JSONText.string(deployment.model))]
             if forceStreamUsage { replacements.append(("stream_options", Array(#"{"include_usage":true}"#.utf8))) }

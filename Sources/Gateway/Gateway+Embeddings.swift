@@ -51,7 +51,8 @@ extension Gateway {
             responseBody = try await upstream.response.body.collect(upTo: 256 * 1024 * 1024)
         } catch {
             let failure = HTTPClientTransport.classify(error)
-            return fail(.upstream(.upstreamError, status: 502, message: "Embeddings response failed: \(failure.message)"), meter: meter)
+            return fail(
+                .upstream(.upstreamError, status: 502, message: "Embeddings response failed: \(failure.message)"), meter: meter)
         }
         let reported = (try? decoder.decode(OpenAIUsageEnvelope.self, from: Data(responseBody)))?.usage
         let estimatedInput: Int =
@@ -81,7 +82,8 @@ extension Gateway {
         }
         let tenant = tenants[principal.tenant]
         let entries = planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }.map { name in
-            Array(#"{"id":"#.utf8) + JSONText.string(name) + Array(#","object":"model","created":0,"owned_by":"switchyard"}"#.utf8)
+            Array(#"{"id":"#.utf8) + JSONText.string(name)
+                + Array(#","object":"model","created":0,"owned_by":"switchyard"}"#.utf8)
         }
         var body = Array(#"{"object":"list","data":["#.utf8)
         for (index, entry) in entries.enumerated() {

@@ -28,7 +28,9 @@ extension Gateway {
             if adapter.hasMissingKey {
                 lastError = .upstream(
                     .upstreamRejected, status: 502,
-                    message: "Provider '\(deployment.provider)' has no API key: set the environment variable \(adapter.provider.apiKeyEnv ?? "") for the gateway.")
+                    message:
+                        "Provider '\(deployment.provider)' has no API key: set the environment variable \(adapter.provider.apiKeyEnv ?? "") for the gateway."
+                )
                 continue
             }
             let request = adapter.request(
@@ -56,7 +58,8 @@ extension Gateway {
                 logger.warning(
                     "upstream call failed",
                     metadata: [
-                        "request_id": .string(meter.id), "deployment": .string(deployment.name), "error": .string(error.description),
+                        "request_id": .string(meter.id), "deployment": .string(deployment.name),
+                        "error": .string(error.description),
                     ])
                 if !error.allowsFallback { break }
             }

@@ -51,13 +51,15 @@ public final class KeyDirectory: Service {
     }
 
     public func run() async throws {
-        try? await refresh()
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: refreshInterval)
-            do {
-                try await refresh()
-            } catch {
-                logger.warning("key refresh failed; serving cached keys", metadata: ["error": "\(error)"])
+        // Stops at once on graceful shutdown rather than after the current sleep.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: self.refreshInterval)
+                do {
+                    try await self.refresh()
+                } catch {
+                    self.logger.warning("key refresh failed; serving cached keys", metadata: ["error": "\(error)"])
+                }
             }
         }
     }

@@ -64,7 +64,8 @@ public struct SwitchyardServer {
         }
         for provider in configuration.providers {
             if let variable = provider.apiKeyEnv, ProcessInfo.processInfo.environment[variable] == nil {
-                logger.warning("provider API key variable is not set", metadata: ["provider": "\(provider.name)", "variable": "\(variable)"])
+                logger.warning(
+                    "provider API key variable is not set", metadata: ["provider": "\(provider.name)", "variable": "\(variable)"])
             }
         }
     }

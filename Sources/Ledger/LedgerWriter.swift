@@ -80,7 +80,8 @@ public final class LedgerWriter: UsageSink, Service {
         // Requests still finishing during shutdown may add records until the server has drained;
         // the service group stops this writer after the server, so this is the last word.
         await flush()
-        logger.info("ledger writer stopped", metadata: ["written": "\(statistics.written)", "journaled": "\(statistics.journaled)"])
+        logger.info(
+            "ledger writer stopped", metadata: ["written": "\(statistics.written)", "journaled": "\(statistics.journaled)"])
     }
 
     /// Writes everything buffered now. Safe to call from tests.
@@ -103,7 +104,8 @@ public final class LedgerWriter: UsageSink, Service {
             counters.withLock { $0.written += Int64(batch.count) }
         } catch {
             counters.withLock { $0.storeFailures += 1 }
-            logger.error("usage store write failed; journaling batch", metadata: ["records": "\(batch.count)", "error": "\(error)"])
+            logger.error(
+                "usage store write failed; journaling batch", metadata: ["records": "\(batch.count)", "error": "\(error)"])
             do {
                 try journal.append(batch)
                 counters.withLock { $0.journaled += Int64(batch.count) }

@@ -2,7 +2,7 @@ import Foundation
 import SwitchyardCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A local append-only file of usage records that could not reach the store yet.

@@ -77,7 +77,8 @@ public final class MetricsRegistry: Sendable {
     public func observe(_ name: String, help: String, labels: [(String, String)] = [], seconds: Double) {
         update(name, help: help, kind: .histogram) { family in
             let key = Labels(labels)
-            var histogram = family.histograms[key] ?? Histogram(bucketCounts: Array(repeating: 0, count: Self.latencyBuckets.count))
+            var histogram =
+                family.histograms[key] ?? Histogram(bucketCounts: Array(repeating: 0, count: Self.latencyBuckets.count))
             for (index, bound) in Self.latencyBuckets.enumerated() where seconds <= bound {
                 histogram.bucketCounts[index] += 1
             }

@@ -58,7 +58,9 @@ public struct UpstreamBody: AsyncSequence, Sendable {
     public func collect(upTo limit: Int) async throws -> [UInt8] {
         var bytes: [UInt8] = []
         for try await buffer in self {
-            guard bytes.count + buffer.readableBytes <= limit else { throw UpstreamFailure(.upstreamError, "upstream response larger than \(limit) bytes") }
+            guard bytes.count + buffer.readableBytes <= limit else {
+                throw UpstreamFailure(.upstreamError, "upstream response larger than \(limit) bytes")
+            }
             bytes += buffer.readableBytesView
         }
         return bytes

@@ -1,9 +1,9 @@
 import CLibPQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A connection to PostgreSQL through libpq, reconnecting once when the server went away.
@@ -63,7 +63,7 @@ public final class PostgresConnection: SQLConnection {
         if handle == nil || PQstatus(handle) != CONNECTION_OK { try connect() }
         do {
             return try body()
-        } catch where PQstatus(handle) != CONNECTION_OK {
+        } catch  where PQstatus(handle) != CONNECTION_OK {
             try connect()
             return try body()
         }

@@ -30,7 +30,9 @@ extension SQLStore {
     }
 
     /// Records started in `[since, until)`, oldest first.
-    public func usageRecords(since: UnixMicros? = nil, until: UnixMicros? = nil, limit: Int = 10_000) async throws -> [UsageRecord] {
+    public func usageRecords(since: UnixMicros? = nil, until: UnixMicros? = nil, limit: Int = 10_000) async throws
+        -> [UsageRecord]
+    {
         let (filter, binds) = Self.timeFilter(since: since, until: until)
         return try await run { connection in
             try connection.query(
@@ -44,7 +46,9 @@ extension SQLStore {
     }
 
     /// Totals per group (and per currency: amounts in different currencies are never added).
-    public func usageSummary(by dimension: UsageDimension, since: UnixMicros? = nil, until: UnixMicros? = nil) async throws -> [UsageSummary] {
+    public func usageSummary(by dimension: UsageDimension, since: UnixMicros? = nil, until: UnixMicros? = nil) async throws
+        -> [UsageSummary]
+    {
         let (filter, binds) = Self.timeFilter(since: since, until: until)
         let sql = """
             SELECT \(dimension.column) AS grp, currency, COUNT(*),

@@ -14,7 +14,8 @@ public enum ConfigurationLoader {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigurationError(file: path, line: nil, column: nil, path: "", reason: "cannot read file: \(error.localizedDescription)")
+            throw ConfigurationError(
+                file: path, line: nil, column: nil, path: "", reason: "cannot read file: \(error.localizedDescription)")
         }
         return try parse(text, file: path)
     }

@@ -89,7 +89,9 @@ struct NodeReader {
             value.first.map { $0 == "_" || ($0.isASCII && $0.isLetter) } == true
             && value.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
         guard valid else {
-            throw error(node, path, "'\(value)' is not an environment variable name; put the secret in the environment and name the variable here")
+            throw error(
+                node, path,
+                "'\(value)' is not an environment variable name; put the secret in the environment and name the variable here")
         }
         return value
     }
@@ -160,7 +162,8 @@ struct NodeReader {
             guard url.hasPrefix("sqlite://") || url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"),
                 !url.hasSuffix("://")
             else {
-                throw error(entries["url"], "storage.url", "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+                throw error(
+                    entries["url"], "storage.url", "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE")
             }
             storage.url = url
         }
@@ -192,7 +195,8 @@ struct NodeReader {
     }
 
     func deployment(_ node: Node, _ path: String, providers: Set<String>) throws -> Deployment {
-        let entries = try mapping(node, path, allowed: ["name", "provider", "model", "context_window", "price", "timeout_seconds"])
+        let entries = try mapping(
+            node, path, allowed: ["name", "provider", "model", "context_window", "price", "timeout_seconds"])
         let name = try name(entries["name"], path + ".name", parent: node)
         let provider = try requiredString(entries["provider"], path + ".provider", parent: node)
         guard providers.contains(provider) else {
@@ -208,7 +212,8 @@ struct NodeReader {
     }
 
     func price(_ node: Node, _ path: String) throws -> TokenPrices {
-        let entries = try mapping(node, path, allowed: ["input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "currency"])
+        let entries = try mapping(
+            node, path, allowed: ["input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "currency"])
         guard let input = try decimal(entries["input_per_mtok"], path + ".input_per_mtok") else {
             throw error(node, path + ".input_per_mtok", "is required")
         }
@@ -232,10 +237,13 @@ struct NodeReader {
         guard let strategy = RouteStrategy(rawValue: strategyText) else {
             throw error(
                 entries["strategy"], path + ".strategy",
-                "unsupported strategy '\(strategyText)' (supported: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))")
+                "unsupported strategy '\(strategyText)' (supported: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         let targetNodes = try sequence(entries["targets"], path + ".targets")
-        guard !targetNodes.isEmpty else { throw error(entries["targets"] ?? node, path + ".targets", "needs at least one deployment") }
+        guard !targetNodes.isEmpty else {
+            throw error(entries["targets"] ?? node, path + ".targets", "needs at least one deployment")
+        }
         var targets: [String] = []
         for (index, target) in targetNodes.enumerated() {
             let targetPath = "\(path).targets[\(index)]"
@@ -256,7 +264,9 @@ struct NodeReader {
             allowed = try sequence(list, path + ".allowed_routes").enumerated().map { index, item in
                 let itemPath = "\(path).allowed_routes[\(index)]"
                 let route = try string(item, itemPath)!
-                guard routes.contains(route) else { throw error(item, itemPath, "no route named '\(route)' is declared under routes") }
+                guard routes.contains(route) else {
+                    throw error(item, itemPath, "no route named '\(route)' is declared under routes")
+                }
                 return route
             }
         }

@@ -13,7 +13,10 @@ public struct APIKeyRecord: Hashable, Sendable, Codable {
     public var expiresAt: UnixMicros?
     public var revokedAt: UnixMicros?
 
-    public init(id: String, hash: String, tenant: String, agent: String?, createdAt: UnixMicros, expiresAt: UnixMicros?, revokedAt: UnixMicros?) {
+    public init(
+        id: String, hash: String, tenant: String, agent: String?, createdAt: UnixMicros, expiresAt: UnixMicros?,
+        revokedAt: UnixMicros?
+    ) {
         self.id = id
         self.hash = hash
         self.tenant = tenant
@@ -39,7 +42,9 @@ public enum APIKeyFormat {
     static let secretLength = 40
 
     /// A new key: the string to hand out once, and the record to store.
-    public static func issue(tenant: String, agent: String?, expiresAt: UnixMicros?, now: UnixMicros = .now()) -> (secret: String, record: APIKeyRecord) {
+    public static func issue(tenant: String, agent: String?, expiresAt: UnixMicros?, now: UnixMicros = .now()) -> (
+        secret: String, record: APIKeyRecord
+    ) {
         let id = RandomIdentifier.lowercase(count: idLength)
         let secret = prefix + id + "_" + RandomIdentifier.base62(count: secretLength)
         let record = APIKeyRecord(

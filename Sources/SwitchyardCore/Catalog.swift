@@ -34,7 +34,9 @@ public struct Deployment: Hashable, Sendable {
     /// Total time allowed for one upstream request, streams included.
     public var timeoutSeconds: Int64
 
-    public init(name: String, provider: String, model: String, contextWindow: Int? = nil, prices: TokenPrices, timeoutSeconds: Int64 = 600) {
+    public init(
+        name: String, provider: String, model: String, contextWindow: Int? = nil, prices: TokenPrices, timeoutSeconds: Int64 = 600
+    ) {
         self.name = name
         self.provider = provider
         self.model = model

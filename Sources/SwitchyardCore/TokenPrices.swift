@@ -8,7 +8,9 @@ public struct TokenPrices: Hashable, Sendable {
     public var cachedInputPerMillion: Decimal?
     public var currency: String
 
-    public init(inputPerMillion: Decimal, outputPerMillion: Decimal, cachedInputPerMillion: Decimal? = nil, currency: String = "USD") {
+    public init(
+        inputPerMillion: Decimal, outputPerMillion: Decimal, cachedInputPerMillion: Decimal? = nil, currency: String = "USD"
+    ) {
         self.inputPerMillion = inputPerMillion
         self.outputPerMillion = outputPerMillion
         self.cachedInputPerMillion = cachedInputPerMillion

@@ -39,7 +39,9 @@ public struct OpenAIError: Error, Sendable, Equatable {
 
     public static func modelNotAllowed(_ model: String, tenant: String) -> OpenAIError {
         OpenAIError(
-            status: 403, message: "Tenant '\(tenant)' may not use model '\(model)'. Ask your Switchyard admin to add it to the tenant's allowed_routes.",
+            status: 403,
+            message:
+                "Tenant '\(tenant)' may not use model '\(model)'. Ask your Switchyard admin to add it to the tenant's allowed_routes.",
             type: "permission_error", code: "model_not_allowed", param: "model", errorClass: .permissionDenied)
     }
 

@@ -25,7 +25,9 @@ struct Config: AsyncParsableCommand {
             print("  storage     \(configuration.storage.url.replacingPassword())")
             print("  providers   \(configuration.providers.map(\.name).joined(separator: ", "))")
             print("  deployments \(configuration.deployments.map(\.name).joined(separator: ", "))")
-            print("  routes      \(configuration.routes.map { "\($0.name) → \($0.targets.joined(separator: ", "))" }.joined(separator: "; "))")
+            print(
+                "  routes      \(configuration.routes.map { "\($0.name) → \($0.targets.joined(separator: ", "))" }.joined(separator: "; "))"
+            )
             print("  tenants     \(configuration.tenants.map(\.name).joined(separator: ", "))")
         }
     }

@@ -33,7 +33,8 @@ struct Keys: AsyncParsableCommand {
             let known = try await store.tenantNames()
             guard known.contains(tenant) else {
                 throw ValidationError(
-                    "unknown tenant '\(tenant)': declare it under 'tenants:' in the configuration (known: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+                    "unknown tenant '\(tenant)': declare it under 'tenants:' in the configuration (known: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"
+                )
             }
             let expiresAt = try expires.map { try TimeArgument.parse($0, relativeDirection: 1) }
             if let expiresAt, expiresAt <= .now() { throw ValidationError("--expires is in the past") }
@@ -47,7 +48,9 @@ struct Keys: AsyncParsableCommand {
             } else {
                 print(secret)
                 FileHandle.standardError.write(
-                    Data("key id \(record.id) for tenant \(tenant)\(agent.map { ", agent \($0)" } ?? ""): store it now, it will not be shown again\n".utf8))
+                    Data(
+                        "key id \(record.id) for tenant \(tenant)\(agent.map { ", agent \($0)" } ?? ""): store it now, it will not be shown again\n"
+                            .utf8))
             }
         }
     }
@@ -118,7 +121,8 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
             return line(header.map { $0.uppercased() }) + rows.map(line).joined()
         case .csv:
             func escape(_ cell: String) -> String {
-                cell.contains(where: { ",\"\n".contains($0) }) ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
+                cell.contains(where: { ",\"\n".contains($0) })
+                    ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
             }
             return ([header] + rows).map { $0.map(escape).joined(separator: ",") + "\n" }.joined()
         case .json:

@@ -35,7 +35,10 @@ struct Report: AsyncParsableCommand {
             let (_, store) = try await options.openStore()
             let summaries = try await store.usageSummary(by: by, since: sinceTime, until: untilTime)
             await store.close()
-            let header = [by.rawValue, "requests", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "estimated", "cost", "currency"]
+            let header = [
+                by.rawValue, "requests", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "estimated", "cost",
+                "currency",
+            ]
             let rows = summaries.map { summary in
                 [
                     summary.group ?? "(none)", String(summary.requests), String(summary.errors), String(summary.inputTokens),
@@ -43,8 +46,10 @@ struct Report: AsyncParsableCommand {
                     Money.format(nanos: summary.costNanos), summary.currency,
                 ]
             }
-            print(OutputFormat.render(format, header: header + (format == .json ? ["cost_nanos"] : []),
-                rows: format == .json ? zip(rows, summaries).map { $0 + [String($1.costNanos)] } : rows), terminator: "")
+            print(
+                OutputFormat.render(
+                    format, header: header + (format == .json ? ["cost_nanos"] : []),
+                    rows: format == .json ? zip(rows, summaries).map { $0 + [String($1.costNanos)] } : rows), terminator: "")
         }
     }
 }

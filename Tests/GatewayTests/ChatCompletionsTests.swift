@@ -11,7 +11,8 @@ import WireFormats
 @testable import Gateway
 
 @Suite struct ChatCompletionsTests {
-    static let chatBody = #"{"model":"chat","messages":[{"role":"user","content":"Hello"}],"max_tokens":8,"temperature":0,"x_vendor_field":{"kept":true}}"#
+    static let chatBody =
+        #"{"model":"chat","messages":[{"role":"user","content":"Hello"}],"max_tokens":8,"temperature":0,"x_vendor_field":{"kept":true}}"#
 
     func post(
         _ test: TestGateway, path: String = "/v1/chat/completions", key: String?, body: String,
@@ -49,7 +50,9 @@ import WireFormats
         // The upstream got the client's body with only the model replaced.
         let sent = try #require(test.transport.requests.first)
         #expect(sent.url == "http://127.0.0.1:1/v1/chat/completions")
-        #expect(String(decoding: sent.body, as: UTF8.self) == Self.chatBody.replacingOccurrences(of: #""chat""#, with: #""gemma-3-270m""#))
+        #expect(
+            String(decoding: sent.body, as: UTF8.self)
+                == Self.chatBody.replacingOccurrences(of: #""chat""#, with: #""gemma-3-270m""#))
         #expect(!sent.headers.contains { $0.0 == "authorization" })
 
         let record = try #require(test.sink.last)
@@ -67,7 +70,9 @@ import WireFormats
     }
 
     @Test func streamWithoutUpstreamUsageIsEstimatedAndMarked() async throws {
-        let test = try await TestGateway.make { _ in ReplayTransport.respond(contentType: "text/event-stream", Recorded.llamaStream) }
+        let test = try await TestGateway.make { _ in
+            ReplayTransport.respond(contentType: "text/event-stream", Recorded.llamaStream)
+        }
         let body = Self.chatBody.replacingOccurrences(of: #""max_tokens":8"#, with: #""max_tokens":8,"stream":true"#)
         try await post(test, key: test.acmeKey, body: body) { response in
             #expect(response.status == .ok)
@@ -84,7 +89,8 @@ import WireFormats
         #expect(record.streamed)
         #expect(record.usage.isEstimated)
         #expect(record.usage.outputTokens == 3)  // three content chunks
-        let messages = try JSONDecoder().decode([OpenAIChatMessage].self, from: Data(#"[{"role":"user","content":"Hello"}]"#.utf8))
+        let messages = try JSONDecoder().decode(
+            [OpenAIChatMessage].self, from: Data(#"[{"role":"user","content":"Hello"}]"#.utf8))
         #expect(record.usage.inputTokens == TokenEstimator.inputTokens(of: messages))
         #expect(record.cost == Money(nanos: Int64(record.usage.inputTokens) * 20 + 3 * 40, currency: "USD"))
         #expect(record.timeToFirstTokenMicros != nil)
@@ -115,7 +121,8 @@ import WireFormats
         let test = try await TestGateway.make { _ in
             ReplayTransport.respond(contentType: "text/event-stream", Recorded.openAIStreamWithUsage)
         }
-        let body = #"{"model":"smart","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true}}"#
+        let body =
+            #"{"model":"smart","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true}}"#
         try await post(test, key: test.acmeKey, body: body) { response in
             #expect(String(buffer: response.body).contains(#""cached_tokens":1920"#))
         }
@@ -125,7 +132,9 @@ import WireFormats
 
     @Test func streamInterruptedByTheUpstreamEndsWithAnErrorEventAndIsRecorded() async throws {
         let test = try await TestGateway.make { _ in
-            UpstreamResponse(status: 200, contentType: "text/event-stream", body: UpstreamBody(FailingBody(chunks: Array(Recorded.llamaStream.prefix(3)))))
+            UpstreamResponse(
+                status: 200, contentType: "text/event-stream",
+                body: UpstreamBody(FailingBody(chunks: Array(Recorded.llamaStream.prefix(3)))))
         }
         let body = #"{"model":"chat","messages":[{"role":"user","content":"Hi"}],"stream":true,"max_tokens":50}"#
         try await post(test, key: test.acmeKey, body: body) { response in
@@ -302,9 +311,12 @@ import WireFormats
 
     @Test func embeddingsAreProxiedAndMetered() async throws {
         let test = try await TestGateway.make { _ in
-            ReplayTransport.respond([#"{"object":"list","data":[{"object":"embedding","embedding":[0.1,0.2],"index":0}],"model":"gemma-3-270m","usage":{"prompt_tokens":4,"total_tokens":4}}"#])
+            ReplayTransport.respond([
+                #"{"object":"list","data":[{"object":"embedding","embedding":[0.1,0.2],"index":0}],"model":"gemma-3-270m","usage":{"prompt_tokens":4,"total_tokens":4}}"#
+            ])
         }
-        try await post(test, path: "/v1/embeddings", key: test.acmeKey, body: #"{"model":"chat","input":"hello world"}"#) { response in
+        try await post(test, path: "/v1/embeddings", key: test.acmeKey, body: #"{"model":"chat","input":"hello world"}"#) {
+            response in
             #expect(response.status == .ok)
         }
         #expect(test.transport.requests.first?.url.hasSuffix("/v1/embeddings") == true)
@@ -324,8 +336,13 @@ import WireFormats
         try await app.test(.router) { client in
             try await client.execute(uri: "/metrics", method: .get) { response in
                 let text = String(buffer: response.body)
-                #expect(text.contains(#"switchyard_requests_total{endpoint="chat.completions",route="chat",deployment="gemma-local",provider="local",status="200"} 1"#))
-                #expect(text.contains(#"switchyard_tokens_total{tenant="acme",deployment="gemma-local",type="output",estimated="false"} 8"#))
+                #expect(
+                    text.contains(
+                        #"switchyard_requests_total{endpoint="chat.completions",route="chat",deployment="gemma-local",provider="local",status="200"} 1"#
+                    ))
+                #expect(
+                    text.contains(
+                        #"switchyard_tokens_total{tenant="acme",deployment="gemma-local",type="output",estimated="false"} 8"#))
                 #expect(text.contains(#"switchyard_cost_nanos_total{tenant="acme",deployment="gemma-local",currency="USD"} 520"#))
                 #expect(text.contains("switchyard_request_duration_seconds_bucket"))
             }

@@ -3,9 +3,9 @@ import Logging
 import NIOCore
 import Providers
 import Storage
-import Synchronization
 import SwitchyardConfig
 import SwitchyardCore
+import Synchronization
 
 @testable import Gateway
 @testable import Ledger
@@ -13,29 +13,39 @@ import SwitchyardCore
 /// Recorded provider wire formats, replayed by `ReplayTransport`.
 enum Recorded {
     /// llama-cpp-python 0.3.36 serving Gemma 3 270M: a non-streamed completion.
-    static let llamaCompletion = #"{"id":"chatcmpl-6302939a","object":"chat.completion","created":1795384018,"model":"gemma-3-270m","choices":[{"index":0,"message":{"content":"you can see the data of the user","role":"assistant"},"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":10,"completion_tokens":8,"total_tokens":18}}"#
+    static let llamaCompletion =
+        #"{"id":"chatcmpl-6302939a","object":"chat.completion","created":1795384018,"model":"gemma-3-270m","choices":[{"index":0,"message":{"content":"you can see the data of the user","role":"assistant"},"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":10,"completion_tokens":8,"total_tokens":18}}"#
 
     /// llama-cpp-python streaming: note there is no usage chunk even when asked for one.
     static let llamaStream: [String] = [
-        #"data: {"id": "chatcmpl-a4", "model": "gemma-3-270m", "created": 1795384018, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant"}, "logprobs": null, "finish_reason": null}]}"# + "\n\n",
-        #"data: {"id": "chatcmpl-a4", "model": "gemma-3-270m", "created": 1795384018, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": null, "finish_reason": null}]}"# + "\n\n",
-        #"data: {"id": "chatcmpl-a4", "model": "gemma-3-270m", "created": 1795384018, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": " there"}, "logprobs": null, "finish_reason": null}]}"# + "\n\ndata: {\"id\": \"chatcmpl-a4\", \"model\": \"gemma-3-270m\", \"created\": 1795384018, \"object\": \"chat.completion.chunk\", \"choices\": [{\"index\": 0, \"delta\": {\"content\": \" friend\"}, \"logprobs\": null, \"finish_reason\": null}]}\n\n",
-        #"data: {"id": "chatcmpl-a4", "model": "gemma-3-270m", "created": 1795384018, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "length"}]}"# + "\n\n",
+        #"data: {"id": "chatcmpl-a4", "model": "gemma-3-270m", "created": 1795384018, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant"}, "logprobs": null, "finish_reason": null}]}"#
+            + "\n\n",
+        #"data: {"id": "chatcmpl-a4", "model": "gemma-3-270m", "created": 1795384018, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": null, "finish_reason": null}]}"#
+            + "\n\n",
+        #"data: {"id": "chatcmpl-a4", "model": "gemma-3-270m", "created": 1795384018, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": " there"}, "logprobs": null, "finish_reason": null}]}"#
+            + "\n\ndata: {\"id\": \"chatcmpl-a4\", \"model\": \"gemma-3-270m\", \"created\": 1795384018, \"object\": \"chat.completion.chunk\", \"choices\": [{\"index\": 0, \"delta\": {\"content\": \" friend\"}, \"logprobs\": null, \"finish_reason\": null}]}\n\n",
+        #"data: {"id": "chatcmpl-a4", "model": "gemma-3-270m", "created": 1795384018, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "length"}]}"#
+            + "\n\n",
         "data: [DONE]\n\n",
     ]
 
     /// OpenAI's documented stream with `stream_options.include_usage`: a final chunk with empty
     /// `choices` carries the usage, including cached prompt tokens.
     static let openAIStreamWithUsage: [String] = [
-        #"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}"# + "\n\n",
-        #"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}],"usage":null}"# + "\n\n",
-        #"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"# + "\n\n",
-        #"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":2000,"completion_tokens":1,"total_tokens":2001,"prompt_tokens_details":{"cached_tokens":1920}}}"# + "\n\n",
+        #"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}"#
+            + "\n\n",
+        #"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}],"usage":null}"#
+            + "\n\n",
+        #"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"#
+            + "\n\n",
+        #"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":2000,"completion_tokens":1,"total_tokens":2001,"prompt_tokens_details":{"cached_tokens":1920}}}"#
+            + "\n\n",
         "data: [DONE]\n\n",
     ]
 
     /// OpenAI's 429 body.
-    static let openAIRateLimited = #"{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-x on requests per min (RPM): Limit 3, Used 3, Requested 1.","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#
+    static let openAIRateLimited =
+        #"{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-x on requests per min (RPM): Limit 3, Used 3, Requested 1.","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#
 
     /// llama-cpp-python's answer to a request it cannot parse: plain text 500.
     static let llamaInternalError = "Internal Server Error"
@@ -126,7 +136,8 @@ struct TestGateway {
 
     static func make(_ handler: @escaping ReplayTransport.Handler) async throws -> TestGateway {
         let configuration = try ConfigurationLoader.parse(configurationYAML, file: "test.yaml")
-        let store = try await SQLStore.open(.sqlite(path: NSTemporaryDirectory() + "sy-gw-\(RandomIdentifier.lowercase(count: 8)).db"))
+        let store = try await SQLStore.open(
+            .sqlite(path: NSTemporaryDirectory() + "sy-gw-\(RandomIdentifier.lowercase(count: 8)).db"))
         try await store.ensureTenants(["acme", "globex"])
         let (acmeKey, acme) = APIKeyFormat.issue(tenant: "acme", agent: "triage-bot", expiresAt: nil)
         let (globexKey, globex) = APIKeyFormat.issue(tenant: "globex", agent: nil, expiresAt: nil)
@@ -140,6 +151,7 @@ struct TestGateway {
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: sink, transport: transport,
             environment: ["TEST_OPENAI_KEY": "sk-upstream-secret"], logger: logger)
-        return TestGateway(gateway: gateway, sink: sink, transport: transport, acmeKey: acmeKey, globexKey: globexKey, store: store)
+        return TestGateway(
+            gateway: gateway, sink: sink, transport: transport, acmeKey: acmeKey, globexKey: globexKey, store: store)
     }
 }

@@ -19,7 +19,8 @@ import Testing
     func writer(_ store: SQLStore, batchSize: Int = 500) -> LedgerWriter {
         LedgerWriter(
             store: store,
-            configuration: .init(batchSize: batchSize, flushInterval: .milliseconds(20), journalPath: directory + "/journal.ndjson"),
+            configuration: .init(
+                batchSize: batchSize, flushInterval: .milliseconds(20), journalPath: directory + "/journal.ndjson"),
             logger: Logger(label: "test"))
     }
 

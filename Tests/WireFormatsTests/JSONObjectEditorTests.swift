@@ -10,21 +10,24 @@ import Testing
     }
 
     @Test func replacesOnlyTheNamedValueAndKeepsEverythingElseByteForByte() {
-        let body = #"{ "model" : "chat", "messages":[{"role":"user","content":"hi \"model\": x"}], "x_unknown": {"a":[1,2,{"b":null}]} }"#
+        let body =
+            #"{ "model" : "chat", "messages":[{"role":"user","content":"hi \"model\": x"}], "x_unknown": {"a":[1,2,{"b":null}]} }"#
         let edited = edit(body, [("model", #""gemma-3-270m""#)])
         #expect(edited == body.replacingOccurrences(of: #""chat""#, with: #""gemma-3-270m""#))
     }
 
     @Test func appendsMissingMembers() {
-        #expect(edit(#"{"model":"a","stream":true}"#, [("stream_options", #"{"include_usage":true}"#)])
-            == #"{"model":"a","stream":true,"stream_options":{"include_usage":true}}"#)
+        #expect(
+            edit(#"{"model":"a","stream":true}"#, [("stream_options", #"{"include_usage":true}"#)])
+                == #"{"model":"a","stream":true,"stream_options":{"include_usage":true}}"#)
         #expect(edit("{}", [("a", "1")]) == #"{"a":1}"#)
         #expect(edit(" { } ", [("a", "1")]) == #" { "a":1} "#)
     }
 
     @Test func replacesExistingObjectValues() {
-        #expect(edit(#"{"stream_options":{"include_usage":false},"n":1}"#, [("stream_options", #"{"include_usage":true}"#)])
-            == #"{"stream_options":{"include_usage":true},"n":1}"#)
+        #expect(
+            edit(#"{"stream_options":{"include_usage":false},"n":1}"#, [("stream_options", #"{"include_usage":true}"#)])
+                == #"{"stream_options":{"include_usage":true},"n":1}"#)
     }
 
     @Test func readsEscapedKeysAndValues() throws {

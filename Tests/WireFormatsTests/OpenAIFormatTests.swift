@@ -48,14 +48,16 @@ import Testing
     }
 
     @Test func usageFollowsOpenAISemantics() throws {
-        let json = #"{"usage":{"prompt_tokens":1200,"completion_tokens":50,"total_tokens":1250,"prompt_tokens_details":{"cached_tokens":1024}}}"#
+        let json =
+            #"{"usage":{"prompt_tokens":1200,"completion_tokens":50,"total_tokens":1250,"prompt_tokens_details":{"cached_tokens":1024}}}"#
         let usage = try #require(try JSONDecoder().decode(OpenAIUsageEnvelope.self, from: Data(json.utf8)).usage)
         #expect(usage.tokenUsage == TokenUsage(inputTokens: 1200, outputTokens: 50, cachedInputTokens: 1024))
         #expect(usage.tokenUsage.uncachedInputTokens == 176)
     }
 
     @Test func chunkOutputCountsTextAndToolArguments() throws {
-        let json = #"{"choices":[{"index":0,"delta":{"content":"Hello","tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]},"finish_reason":null}]}"#
+        let json =
+            #"{"choices":[{"index":0,"delta":{"content":"Hello","tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]},"finish_reason":null}]}"#
         let chunk = try JSONDecoder().decode(OpenAIChatChunk.self, from: Data(json.utf8))
         #expect(chunk.outputCharacterCount == 5 + 5)
         #expect(!chunk.isUsageOnly)
