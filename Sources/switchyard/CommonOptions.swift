@@ -23,7 +23,7 @@ struct ConfigOptions: ParsableArguments {
         do {
             return try ConfigurationLoader.load(path: resolvedPath)
         } catch let error as ConfigurationError {
-            throw ValidationError("invalid configuration: \(error)")
+            throw CLIError("invalid configuration: \(error)")
         }
     }
 
@@ -31,7 +31,7 @@ struct ConfigOptions: ParsableArguments {
     func openStore() async throws -> (SwitchyardConfiguration, SQLStore) {
         let configuration = try load()
         guard let url = StorageURL(configuration.storage.url) else {
-            throw ValidationError("storage.url '\(configuration.storage.url)' is not sqlite://PATH or postgres://…")
+            throw CLIError("storage.url '\(configuration.storage.url)' is not sqlite://PATH or postgres://…")
         }
         let store = try await SQLStore.open(url)
         try await store.ensureTenants(configuration.tenants.map(\.name))
@@ -63,4 +63,11 @@ enum TimeArgument {
         if let date = dateOnly.date(from: text) { return UnixMicros(date) }
         throw ValidationError("'\(text)' is not a time: use 2026-11-01, 2026-11-01T12:00:00Z, or a span such as 90m, 24h, 7d")
     }
+}
+
+/// A failure the CLI reports as one line (`Error: …`, exit 1), without the usage text that
+/// `ValidationError` adds: these are about the configuration or the store, not the arguments.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

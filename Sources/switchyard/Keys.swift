@@ -32,7 +32,7 @@ struct Keys: AsyncParsableCommand {
             let (_, store) = try await options.openStore()
             let known = try await store.tenantNames()
             guard known.contains(tenant) else {
-                throw ValidationError(
+                throw CLIError(
                     "unknown tenant '\(tenant)': declare it under 'tenants:' in the configuration (known: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"
                 )
             }
@@ -99,7 +99,7 @@ struct Keys: AsyncParsableCommand {
             let (_, store) = try await options.openStore()
             let found = try await store.revokeKey(id: id)
             await store.close()
-            guard found else { throw ValidationError("no key with id '\(id)'") }
+            guard found else { throw CLIError("no key with id '\(id)'") }
             print("revoked \(id)")
         }
     }
