@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Providers
+import Routing
 import SwitchyardCore
 import WireFormats
 
@@ -39,11 +40,24 @@ extension Gateway {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let resolved): route = resolved
         }
+        let hints: RoutingHints
+        switch routingHints(request) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let parsed): hints = parsed
+        }
+        let estimatedInput = TokenEstimator.inputTokens(of: chat.messages)
+        let profile = RequestProfile(
+            estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxTokens ?? chat.maxCompletionTokens,
+            requiredCapabilities: Self.requiredCapabilities(chat, editor))
+        let plan: RoutePlan
+        switch self.plan(route, profile: profile, principal: principal, hints: hints, meter: &meter) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let planned): plan = planned
+        }
 
         // Always ask a streaming upstream for usage; the relay hides it if the client did not ask.
         let forceStreamUsage = chat.isStreaming && !chat.clientWantsStreamUsage
-        let outcome = await sendWithFallback(route: route, path: "/chat/completions", streaming: chat.isStreaming, meter: &meter)
-        {
+        let outcome = await execute(plan, path: "/chat/completions", streaming: chat.isStreaming, meter: &meter) {
             deployment in
             var replacements = [("model", JSONText.string(deployment.model))]
             if forceStreamUsage { replacements.append(("stream_options", Array(#"{"include_usage":true}"#.utf8))) }
@@ -57,22 +71,27 @@ extension Gateway {
         if chat.isStreaming {
             return streamChat(success, chat: chat, meter: meter)
         }
-        return await completeChat(success, chat: chat, meter: meter)
+        return completeChat(success, chat: chat, meter: meter)
     }
 
-    private func completeChat(_ upstream: UpstreamSuccess, chat: OpenAIChatRequest, meter: RequestMeter) async -> Response {
-        let body: [UInt8]
-        do {
-            body = try await upstream.response.body.collect(upTo: 64 * 1024 * 1024)
-        } catch {
-            let failure = HTTPClientTransport.classify(error)
-            return fail(
-                .upstream(
-                    failure.errorClass == .upstreamTimeout ? .upstreamTimeout : .upstreamError,
-                    status: failure.errorClass == .upstreamTimeout ? 504 : 502,
-                    message: "Deployment '\(upstream.deployment.name)' failed while sending its response: \(failure.message)"),
-                meter: meter, usage: TokenUsage(inputTokens: TokenEstimator.inputTokens(of: chat.messages), isEstimated: true))
+    /// What a deployment must support to serve this request.
+    static func requiredCapabilities(_ chat: OpenAIChatRequest, _ editor: JSONObjectEditor) -> Set<Capability> {
+        var required: Set<Capability> = []
+        if chat.isStreaming { required.insert(.streaming) }
+        for key in ["tools", "functions"] {
+            if let value = editor.value(of: key), !value.elementsEqual("null".utf8),
+                !value.filter({ ![0x20, 0x0A, 0x0D, 0x09].contains($0) }).elementsEqual("[]".utf8)
+            {
+                required.insert(.tools)
+            }
         }
+        if chat.hasImages { required.insert(.vision) }
+        if chat.wantsJSON { required.insert(.jsonMode) }
+        return required
+    }
+
+    private func completeChat(_ upstream: UpstreamSuccess, chat: OpenAIChatRequest, meter: RequestMeter) -> Response {
+        let body = upstream.body ?? []
         let completion = try? decoder.decode(OpenAIChatCompletion.self, from: Data(body))
         let usage =
             completion?.usage?.tokenUsage
@@ -80,6 +99,7 @@ extension Gateway {
                 inputTokens: TokenEstimator.inputTokens(of: chat.messages),
                 outputTokens: TokenEstimator.tokens(forCharacters: completion?.outputCharacterCount ?? 0),
                 isEstimated: true)
+        if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
         meter.finish(status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
         var response = Response(
             status: .init(code: upstream.response.status),
@@ -92,13 +112,16 @@ extension Gateway {
     private func streamChat(_ upstream: UpstreamSuccess, chat: OpenAIChatRequest, meter: RequestMeter) -> Response {
         let clientWantsUsage = chat.clientWantsStreamUsage
         let messages = chat.messages
+        let idleLimit = upstream.deployment.timeouts.idle
         let body = ResponseBody { [self] writer in
             var meter = meter
             var relay = ChatStreamRelay(clientWantsUsage: clientWantsUsage)
             var upstreamFailure: UpstreamFailure?
             var clientGone = false
+            let chunks = upstream.response.body.makeAsyncIterator()
             do {
-                for try await buffer in upstream.response.body {
+                // Each chunk must arrive within the deployment's idle timeout.
+                while let buffer = try await chunks.next(within: idleLimit) {
                     let bytes = relay.relay(buffer)
                     if bytes.isEmpty { continue }
                     if meter.timeToFirstToken == nil { meter.timeToFirstToken = ContinuousClock.now - meter.startInstant }
@@ -113,16 +136,21 @@ extension Gateway {
                 upstreamFailure = HTTPClientTransport.classify(error)
             }
             let usage = relay.tokenUsage(estimatingInputFrom: messages)
+            let latency = ContinuousClock.now - upstream.startedAt
             if clientGone {
                 // Leaving the loop dropped the upstream body, which cancels the upstream request.
+                monitor.release(upstream.lease, outcome: .neutral)
                 meter.finish(status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
                 return
             }
             if upstreamFailure == nil && relay.endedCleanly {
+                monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: meter.timeToFirstToken))
+                if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
                 meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
                 try? await writer.finish(nil)
                 return
             }
+            monitor.release(upstream.lease, outcome: .failure)
             let errorClass: ErrorClass = upstreamFailure?.errorClass == .upstreamTimeout ? .upstreamTimeout : .streamInterrupted
             let reason =
                 relay.upstreamError.map { "the upstream reported an error: \($0)" }
@@ -130,9 +158,13 @@ extension Gateway {
             let error = OpenAIError.upstream(
                 errorClass, status: 502,
                 message: "The stream from deployment '\(upstream.deployment.name)' was interrupted: \(reason)")
+            if !meter.attempts.isEmpty {
+                meter.attempts[meter.attempts.count - 1].errorClass = errorClass
+            }
             meter.finish(status: 502, errorClass: errorClass, usage: usage, gateway: self)
             if relay.upstreamError == nil {
-                // End the stream with an error event the OpenAI SDKs raise as an APIError.
+                // Nothing is retried once bytes reached the client: end the stream with an error
+                // event the OpenAI SDKs raise as an APIError.
                 try? await writer.write(ByteBuffer(bytes: ServerSentEvent(data: error.body()).encoded()))
             }
             try? await writer.finish(nil)
@@ -149,7 +181,7 @@ extension Gateway {
         response.headers[.requestID] = meter.id
         response.headers[.switchyardRoute] = meter.route
         response.headers[.switchyardDeployment] = upstream.deployment.name
-        response.headers[.switchyardAttempts] = String(upstream.attempts)
+        response.headers[.switchyardAttempts] = String(meter.attempts.count)
         if let estimated { response.headers[.switchyardUsageEstimated] = estimated ? "true" : "false" }
     }
 }

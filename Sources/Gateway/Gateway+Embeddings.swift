@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Providers
+import Routing
 import SwitchyardCore
 import WireFormats
 
@@ -38,7 +39,24 @@ extension Gateway {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let resolved): route = resolved
         }
-        let outcome = await sendWithFallback(route: route, path: "/embeddings", streaming: false, meter: &meter) { deployment in
+        let estimatedInput: Int =
+            switch embeddingsRequest.input {
+            case .texts(let texts): TokenEstimator.inputTokens(ofTexts: texts)
+            case .tokens(let count): count
+            }
+        let hints: RoutingHints
+        switch routingHints(request) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let parsed): hints = parsed
+        }
+        let plan: RoutePlan
+        switch self.plan(
+            route, profile: RequestProfile(estimatedInputTokens: estimatedInput), principal: principal, hints: hints, meter: &meter)
+        {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let planned): plan = planned
+        }
+        let outcome = await execute(plan, path: "/embeddings", streaming: false, meter: &meter) { deployment in
             editor.replacing([("model", JSONText.string(deployment.model))])
         }
         let upstream: UpstreamSuccess
@@ -46,20 +64,8 @@ extension Gateway {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let success): upstream = success
         }
-        let responseBody: [UInt8]
-        do {
-            responseBody = try await upstream.response.body.collect(upTo: 256 * 1024 * 1024)
-        } catch {
-            let failure = HTTPClientTransport.classify(error)
-            return fail(
-                .upstream(.upstreamError, status: 502, message: "Embeddings response failed: \(failure.message)"), meter: meter)
-        }
+        let responseBody = upstream.body ?? []
         let reported = (try? decoder.decode(OpenAIUsageEnvelope.self, from: Data(responseBody)))?.usage
-        let estimatedInput: Int =
-            switch embeddingsRequest.input {
-            case .texts(let texts): TokenEstimator.inputTokens(ofTexts: texts)
-            case .tokens(let count): count
-            }
         let usage =
             reported.map { TokenUsage(inputTokens: $0.promptTokens ?? 0, isEstimated: false) }
             ?? TokenUsage(inputTokens: estimatedInput, isEstimated: true)

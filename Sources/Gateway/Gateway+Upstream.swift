@@ -1,75 +1,209 @@
 import Foundation
 import Providers
+import Routing
 import SwitchyardCore
 import WireFormats
 
 extension Gateway {
-    struct UpstreamSuccess {
+    struct UpstreamSuccess: Sendable {
         var deployment: Deployment
         var response: UpstreamResponse
-        var attempts: Int
+        /// Non-streamed responses are read whole inside the attempt; streams are relayed later.
+        var body: [UInt8]?
+        var lease: DeploymentMonitor.Lease
+        var startedAt: ContinuousClock.Instant
     }
 
-    /// Sends the request to the route's deployments in order until one answers with a 2xx.
-    ///
-    /// The next deployment is tried only for failures that say nothing about the request itself
-    /// (unreachable, timeout, 5xx, 429); an upstream 4xx goes back to the client as it is.
-    func sendWithFallback(
-        route: Route, path: String, streaming: Bool, meter: inout RequestMeter, body: (Deployment) -> [UInt8]
+    enum AttemptResult: Sendable {
+        case success(UpstreamSuccess, Attempt)
+        case failure(OpenAIError, retryable: Bool, retryAfter: Duration?, Attempt)
+    }
+
+    /// Serves the request from the plan's candidates: each attempt claims its deployment
+    /// (breaker, cool-down, health, concurrency), failures that say nothing about the request are
+    /// retried on the next candidate — after a jittered backoff and within the route's retry
+    /// budget when it is a deployment already tried — and hedging races a second deployment
+    /// when the route asks for it.
+    func execute(
+        _ plan: RoutePlan, path: String, streaming: Bool, meter: inout RequestMeter, body: @escaping @Sendable (Deployment) -> [UInt8]
     ) async -> Result<UpstreamSuccess, OpenAIError> {
-        let candidates = planner.candidates(for: route)
-        var lastError = OpenAIError.upstream(
-            .noProvider, status: 502, message: "Route '\(route.name)' has no deployment whose provider is configured.")
-        var attempts = 0
-        for deployment in candidates {
-            guard let adapter = adapters[deployment.provider] else { continue }
-            attempts += 1
-            meter.use(deployment)
-            if adapter.hasMissingKey {
-                lastError = .upstream(
-                    .upstreamRejected, status: 502,
-                    message:
-                        "Provider '\(deployment.provider)' has no API key: set the environment variable \(adapter.provider.apiKeyEnv ?? "") for the gateway."
-                )
+        let policy = plan.route.retry
+        let budget = retryBudget(for: plan.route)
+        budget.recordRequest()
+        if let hedge = plan.route.hedge, !streaming, plan.candidates.count > 1 {
+            return await executeHedged(plan, hedge: hedge, path: path, meter: &meter, body: body)
+        }
+        let candidates = plan.candidates
+        var cursor = 0
+        var skipsInARow = 0
+        var lastRetryAfter: [String: Duration?] = [:]
+        var unavailable: [String: DeploymentMonitor.Unavailability] = [:]
+        var lastError: OpenAIError?
+        while meter.attempts.count < policy.maxAttempts && skipsInARow < candidates.count {
+            let deployment = candidates[cursor % candidates.count]
+            cursor += 1
+            guard let adapter = adapters[deployment.provider], !adapter.hasMissingKey else {
+                lastError = missingKeyError(deployment)
+                skipsInARow += 1
                 continue
             }
-            let request = adapter.request(
-                path: path, body: body(deployment), streaming: streaming, timeout: .seconds(deployment.timeoutSeconds))
-            do {
-                let response = try await transport.send(request)
-                if (200..<300).contains(response.status) {
-                    return .success(UpstreamSuccess(deployment: deployment, response: response, attempts: attempts))
+            if let retryAfter = lastRetryAfter[deployment.name] {
+                // Going back to a deployment that already failed this request: back off first.
+                guard let wait = Backoff.delay(retry: meter.attempts.count, retryAfter: retryAfter, policy: policy) else {
+                    skipsInARow += 1
+                    continue
                 }
-                let errorBody = (try? await response.body.collect(upTo: 64 * 1024)) ?? []
-                lastError = upstreamStatusError(response.status, body: errorBody, deployment: deployment)
+                try? await Task.sleep(for: wait)
+            }
+            let lease: DeploymentMonitor.Lease
+            switch monitor.acquire(deployment.name) {
+            case .failure(let reason):
+                unavailable[deployment.name] = reason
+                skipsInARow += 1
+                continue
+            case .success(let claimed):
+                lease = claimed
+            }
+            if !meter.attempts.isEmpty && !budget.tryWithdraw() {
+                monitor.release(lease, outcome: .neutral)
                 logger.warning(
-                    "upstream answered with an error",
-                    metadata: [
-                        "request_id": .string(meter.id), "deployment": .string(deployment.name),
-                        "status": .stringConvertible(response.status),
-                        "upstream_message": .string(String(decoding: errorBody.prefix(500), as: UTF8.self)),
-                    ])
-                let failure = UpstreamFailure(lastError.errorClass, lastError.message)
-                if !failure.allowsFallback { break }
-            } catch {
-                lastError = .upstream(
-                    error.errorClass, status: error.errorClass == .upstreamTimeout ? 504 : 502,
-                    message: "Deployment '\(deployment.name)' (provider '\(deployment.provider)') failed: \(error.message)")
+                    "retry budget exhausted; not retrying",
+                    metadata: ["request_id": .string(meter.id), "route": .string(plan.route.name)])
+                break
+            }
+            skipsInARow = 0
+            meter.use(deployment)
+            let result = await attempt(
+                deployment, adapter: adapter, lease: lease, path: path, body: body(deployment), streaming: streaming,
+                requestID: meter.id)
+            switch result {
+            case .success(let success, let attempt):
+                meter.attempts.append(attempt)
+                return .success(success)
+            case .failure(let error, let retryable, let retryAfter, let attempt):
+                meter.attempts.append(attempt)
+                lastError = error
+                lastRetryAfter[deployment.name] = .some(retryAfter)
+                if let retryAfter { monitor.coolDown(deployment.name, for: retryAfter) }
+                if !retryable { return .failure(error) }
+            }
+        }
+        if let lastError { return .failure(lastError) }
+        return .failure(unavailableError(plan.route, unavailable))
+    }
+
+    /// One try at one deployment. The lease is released here on failure; on success the caller
+    /// releases it when the response is done.
+    func attempt(
+        _ deployment: Deployment, adapter: OpenAICompatibleAdapter, lease: DeploymentMonitor.Lease, path: String,
+        body: [UInt8], streaming: Bool, requestID: String, hedged: Bool = false
+    ) async -> AttemptResult {
+        let start = ContinuousClock.now
+        let request = adapter.request(path: path, body: body, streaming: streaming, timeouts: deployment.timeouts)
+        let transport = self.transport
+        func elapsed() -> Int64 { (ContinuousClock.now - start).microseconds }
+        func failed(_ failure: UpstreamFailure) -> AttemptResult {
+            let cancelled = failure.errorClass == .clientCancelled
+            monitor.release(lease, outcome: cancelled ? .neutral : .failure)
+            let error = OpenAIError.upstream(
+                failure.errorClass, status: failure.errorClass == .upstreamTimeout ? 504 : 502,
+                message: "Deployment '\(deployment.name)' (provider '\(deployment.provider)') failed: \(failure.message)")
+            if !cancelled {
                 logger.warning(
                     "upstream call failed",
                     metadata: [
-                        "request_id": .string(meter.id), "deployment": .string(deployment.name),
-                        "error": .string(error.description),
+                        "request_id": .string(requestID), "deployment": .string(deployment.name),
+                        "error": .string(failure.description),
                     ])
-                if !error.allowsFallback { break }
+            }
+            return .failure(
+                error, retryable: failure.allowsFallback, retryAfter: nil,
+                Attempt(
+                    deployment: deployment.name, status: nil, errorClass: failure.errorClass, latencyMicros: elapsed(),
+                    hedged: hedged))
+        }
+        let response: UpstreamResponse
+        do {
+            response = try await withUpstreamDeadline(deployment.timeouts.firstByte, "time to first byte") {
+                () throws(UpstreamFailure) in try await transport.send(request)
+            }
+        } catch {
+            return failed(error)
+        }
+        guard (200..<300).contains(response.status) else {
+            let errorBody = (try? await response.body.collect(upTo: 64 * 1024)) ?? []
+            let error = upstreamStatusError(response.status, body: errorBody, deployment: deployment, retryAfter: response.retryAfter)
+            let failure = UpstreamFailure(error.errorClass, error.message)
+            // A 4xx says something about the request, not the deployment.
+            monitor.release(lease, outcome: error.errorClass == .upstreamRejected ? .neutral : .failure)
+            logger.warning(
+                "upstream answered with an error",
+                metadata: [
+                    "request_id": .string(requestID), "deployment": .string(deployment.name),
+                    "status": .stringConvertible(response.status),
+                    "upstream_message": .string(String(decoding: errorBody.prefix(500), as: UTF8.self)),
+                ])
+            return .failure(
+                error, retryable: failure.allowsFallback, retryAfter: response.retryAfter,
+                Attempt(
+                    deployment: deployment.name, status: response.status, errorClass: error.errorClass, latencyMicros: elapsed(),
+                    hedged: hedged))
+        }
+        var collected: [UInt8]?
+        if !streaming {
+            do {
+                collected = try await response.body.collect(upTo: 256 * 1024 * 1024)
+            } catch {
+                return failed(HTTPClientTransport.classify(error))
+            }
+            monitor.release(lease, outcome: .success(latency: ContinuousClock.now - start, timeToFirstToken: nil))
+        }
+        return .success(
+            UpstreamSuccess(deployment: deployment, response: response, body: collected, lease: lease, startedAt: start),
+            Attempt(deployment: deployment.name, status: response.status, errorClass: nil, latencyMicros: elapsed(), hedged: hedged))
+    }
+
+    func missingKeyError(_ deployment: Deployment) -> OpenAIError {
+        .upstream(
+            .upstreamRejected, status: 502,
+            message:
+                "Provider '\(deployment.provider)' has no API key: set the environment variable \(adapters[deployment.provider]?.provider.apiKeyEnv ?? "") for the gateway."
+        )
+    }
+
+    /// The answer when no candidate could even be tried.
+    func unavailableError(_ route: Route, _ reasons: [String: DeploymentMonitor.Unavailability]) -> OpenAIError {
+        if reasons.isEmpty {
+            return .upstream(.noProvider, status: 502, message: "Route '\(route.name)' has no deployment that can be called.")
+        }
+        if reasons.values.allSatisfy({ $0 == .atCapacity }) {
+            return OpenAIError(
+                status: 429, message: "Every deployment of route '\(route.name)' is at its concurrency limit; retry shortly.",
+                type: "rate_limit_error", code: ErrorClass.atCapacity.rawValue, errorClass: .atCapacity, retryAfterSeconds: 1)
+        }
+        var soonest: Duration?
+        let details = reasons.sorted { $0.key < $1.key }.map { name, reason -> String in
+            switch reason {
+            case .circuitOpen(let retryAfter):
+                soonest = min(soonest ?? retryAfter, retryAfter)
+                return "\(name): circuit open"
+            case .coolingDown(let retryAfter):
+                soonest = min(soonest ?? retryAfter, retryAfter)
+                return "\(name): rate limited by the provider"
+            case .healthCheckFailing: return "\(name): failing health checks"
+            case .atCapacity: return "\(name): at its concurrency limit"
             }
         }
-        return .failure(lastError)
+        let seconds = soonest.map { Int(($0.seconds).rounded(.up)) } ?? 5
+        return OpenAIError(
+            status: 503, message: "No healthy deployment for route '\(route.name)' (\(details.joined(separator: "; "))).",
+            type: "api_error", code: ErrorClass.noHealthyDeployment.rawValue, errorClass: .noHealthyDeployment,
+            retryAfterSeconds: max(1, seconds))
     }
 
     /// The client-facing error for an upstream's non-2xx answer. OpenAI-shaped 4xx bodies are
     /// passed on as they are (the provider's wording is the most useful); anything else is wrapped.
-    func upstreamStatusError(_ status: Int, body: [UInt8], deployment: Deployment) -> OpenAIError {
+    func upstreamStatusError(_ status: Int, body: [UInt8], deployment: Deployment, retryAfter: Duration? = nil) -> OpenAIError {
         let errorClass = OpenAICompatibleAdapter.errorClass(forStatus: status)
         var upstreamMessage = String(decoding: body.prefix(300), as: UTF8.self)
         if let editor = JSONObjectEditor(body), let errorObject = editor.value(of: "error"),
@@ -81,7 +215,10 @@ extension Gateway {
         let where_ = "deployment '\(deployment.name)' (provider '\(deployment.provider)')"
         switch errorClass {
         case .rateLimited:
-            return .upstream(.rateLimited, status: 429, message: "Rate limited by \(where_): \(upstreamMessage)")
+            var error = OpenAIError.upstream(.rateLimited, status: 429, message: "Rate limited by \(where_): \(upstreamMessage)")
+            error.type = "rate_limit_error"
+            error.retryAfterSeconds = retryAfter.map { max(1, Int($0.seconds.rounded(.up))) }
+            return error
         case .upstreamRejected:
             return OpenAIError(
                 status: status, message: "Rejected by \(where_) with status \(status): \(upstreamMessage)",

@@ -16,6 +16,8 @@ import WireFormats
 public final class Gateway: Sendable {
     let configuration: SwitchyardConfiguration
     let planner: RoutePlanner
+    let monitor: DeploymentMonitor
+    let retryBudgets: [String: RetryBudget]
     let adapters: [String: OpenAICompatibleAdapter]
     let tenants: [String: Tenant]
     let transport: any UpstreamTransport
@@ -32,7 +34,11 @@ public final class Gateway: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
     ) {
         self.configuration = configuration
-        self.planner = RoutePlanner(routes: configuration.routes, deployments: configuration.deployments)
+        self.planner = RoutePlanner(
+            routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers)
+        self.monitor = DeploymentMonitor(deployments: configuration.deployments)
+        self.retryBudgets = Dictionary(
+            configuration.routes.map { ($0.name, RetryBudget(policy: $0.retry)) }, uniquingKeysWith: { first, _ in first })
         self.adapters = Dictionary(
             configuration.providers.map { ($0.name, OpenAICompatibleAdapter(provider: $0, environment: environment)) },
             uniquingKeysWith: { first, _ in first })
@@ -141,10 +147,53 @@ public final class Gateway: Sendable {
         return .success(route)
     }
 
+    func retryBudget(for route: Route) -> RetryBudget {
+        retryBudgets[route.name] ?? RetryBudget(policy: route.retry)
+    }
+
+    /// Routing hints from `x-switchyard-deployment` (pin) and `x-switchyard-strategy`.
+    func routingHints(_ request: Request) -> Result<RoutingHints, OpenAIError> {
+        var hints = RoutingHints(deployment: request.headers[.switchyardDeployment])
+        if let strategy = request.headers[.switchyardStrategy] {
+            guard let parsed = RouteStrategy(rawValue: strategy) else {
+                return .failure(
+                    .invalidRequest(
+                        "Invalid x-switchyard-strategy '\(strategy)' (expected one of: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))."
+                    ))
+            }
+            hints.strategy = parsed
+        }
+        return .success(hints)
+    }
+
+    /// Plans the request on its route, turning refusals into the client's error.
+    func plan(
+        _ route: Route, profile: RequestProfile, principal: Principal, hints: RoutingHints, meter: inout RequestMeter
+    ) -> Result<RoutePlan, OpenAIError> {
+        switch planner.plan(route, profile: profile, tenant: tenants[principal.tenant], hints: hints, monitor: monitor) {
+        case .success(let plan):
+            return .success(plan)
+        case .failure(.forbidden(let reason)):
+            return .failure(
+                OpenAIError(
+                    status: 403, message: "Not allowed: \(reason).", type: "permission_error", code: "policy_denied",
+                    errorClass: .policyDenied))
+        case .failure(.unsatisfiable(let reason)):
+            return .failure(.invalidRequest("Cannot serve this request: \(reason).", code: "unsupported_capability"))
+        case .failure(.contextTooLong(let reason)):
+            var error = OpenAIError.invalidRequest("Too long: \(reason).", param: "messages", code: "context_length_exceeded")
+            error.errorClass = .contextTooLong
+            return .failure(error)
+        }
+    }
+
     func fail(_ error: OpenAIError, meter: RequestMeter, usage: TokenUsage = .none) -> Response {
         meter.finish(status: error.status, errorClass: error.errorClass, usage: usage, gateway: self)
         var response = Response.json(status: .init(code: error.status), error.body())
         response.headers[.requestID] = meter.id
+        if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+        if !meter.attempts.isEmpty { response.headers[.switchyardAttempts] = String(meter.attempts.count) }
+        if let route = meter.route { response.headers[.switchyardRoute] = route }
         if error.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
         return response
     }
@@ -157,6 +206,7 @@ extension HTTPField.Name {
     static let switchyardRoute = Self("x-switchyard-route")!
     static let switchyardDeployment = Self("x-switchyard-deployment")!
     static let switchyardAttempts = Self("x-switchyard-attempts")!
+    static let switchyardStrategy = Self("x-switchyard-strategy")!
     static let switchyardUsageEstimated = Self("x-switchyard-usage-estimated")!
 }
 

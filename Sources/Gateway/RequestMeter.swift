@@ -16,6 +16,7 @@ struct RequestMeter: Sendable {
     var streamed = false
     var tags: [String: String] = [:]
     var timeToFirstToken: Duration?
+    var attempts: [Attempt] = []
 
     init(endpoint: String) {
         let now = UnixMicros.now()
@@ -38,7 +39,7 @@ struct RequestMeter: Sendable {
             keyID: principal?.keyID, endpoint: endpoint, route: route, deployment: deployment?.name, provider: provider,
             upstreamModel: deployment?.model, streamed: streamed, usage: usage, cost: cost,
             latencyMicros: elapsed.microseconds, timeToFirstTokenMicros: timeToFirstToken?.microseconds, status: status,
-            errorClass: errorClass, tags: tags)
+            errorClass: errorClass, tags: tags, attempts: attempts)
         gateway.usageSink.record(record)
         gateway.observe(record, latency: elapsed, timeToFirstToken: timeToFirstToken)
     }

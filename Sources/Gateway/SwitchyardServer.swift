@@ -33,6 +33,7 @@ public struct SwitchyardServer {
         let transport = HTTPClientTransport()
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport, logger: logger)
+        let healthChecker = ProviderHealthChecker(gateway: gateway)
         let app = Application(
             router: gateway.makeRouter(),
             configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port)),
@@ -43,7 +44,7 @@ public struct SwitchyardServer {
         // then the ledger writer flushes the records of every request that was answered.
         let group = ServiceGroup(
             configuration: .init(
-                services: [writer, keys, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [writer, keys, healthChecker, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await transport.shutdown()
         await store.close()

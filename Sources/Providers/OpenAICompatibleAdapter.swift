@@ -14,11 +14,24 @@ public struct OpenAICompatibleAdapter: Sendable {
 
     public var hasMissingKey: Bool { provider.apiKeyEnv != nil && apiKey == nil }
 
-    public func request(path: String, body: [UInt8], streaming: Bool, timeout: Duration) -> UpstreamRequest {
+    public func request(path: String, body: [UInt8], streaming: Bool, timeouts: Timeouts) -> UpstreamRequest {
         var headers = [("content-type", "application/json")]
         if streaming { headers.append(("accept", "text/event-stream")) }
         if let apiKey { headers.append(("authorization", "Bearer " + apiKey)) }
-        return UpstreamRequest(url: provider.baseURL + path, headers: headers, body: body, timeout: timeout)
+        return UpstreamRequest(
+            url: provider.baseURL + path, headers: headers, body: body, timeouts: timeouts, maxConnections: provider.maxConnections)
+    }
+
+    /// A health probe: `GET base_url + path`.
+    public func healthRequest(_ check: HealthCheck) -> UpstreamRequest {
+        var headers: [(String, String)] = []
+        if let apiKey { headers.append(("authorization", "Bearer " + apiKey)) }
+        var request = UpstreamRequest(
+            url: provider.baseURL + check.path, headers: headers, body: [],
+            timeouts: Timeouts(connect: check.timeout, firstByte: check.timeout, idle: check.timeout, total: check.timeout),
+            maxConnections: 2)
+        request.isProbe = true
+        return request
     }
 
     /// The common error class for an upstream's non-2xx status.

@@ -6,14 +6,18 @@ public struct UpstreamRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: [UInt8]
-    /// Total time allowed, body streaming included.
-    public var timeout: Duration
+    public var timeouts: Timeouts
+    /// Pooled connections to this upstream at most.
+    public var maxConnections: Int
+    /// POST for API calls; GET for health probes.
+    public var isProbe = false
 
-    public init(url: String, headers: [(String, String)], body: [UInt8], timeout: Duration) {
+    public init(url: String, headers: [(String, String)], body: [UInt8], timeouts: Timeouts, maxConnections: Int = 64) {
         self.url = url
         self.headers = headers
         self.body = body
-        self.timeout = timeout
+        self.timeouts = timeouts
+        self.maxConnections = maxConnections
     }
 }
 
@@ -21,11 +25,14 @@ public struct UpstreamRequest: Sendable {
 public struct UpstreamResponse: Sendable {
     public var status: Int
     public var contentType: String?
+    /// The upstream's `Retry-After`, in seconds or as an HTTP date.
+    public var retryAfter: Duration?
     public var body: UpstreamBody
 
-    public init(status: Int, contentType: String?, body: UpstreamBody) {
+    public init(status: Int, contentType: String?, retryAfter: Duration? = nil, body: UpstreamBody) {
         self.status = status
         self.contentType = contentType
+        self.retryAfter = retryAfter
         self.body = body
     }
 }
@@ -37,8 +44,8 @@ public struct UpstreamBody: AsyncSequence, Sendable {
 
     public init<Base: AsyncSequence & Sendable>(_ base: Base) where Base.Element == ByteBuffer {
         makeIteratorClosure = {
-            var iterator = base.makeAsyncIterator()
-            return AsyncIterator { try await iterator.next() }
+            let box = IteratorBox(base.makeAsyncIterator())
+            return AsyncIterator { try await box.next() }
         }
     }
 
@@ -48,10 +55,26 @@ public struct UpstreamBody: AsyncSequence, Sendable {
 
     public func makeAsyncIterator() -> AsyncIterator { makeIteratorClosure() }
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let nextClosure: () async throws -> ByteBuffer?
+    /// A reference to the underlying iterator, so a deadline can race it from a child task.
+    /// Use it from one task at a time.
+    public struct AsyncIterator: AsyncIteratorProtocol, @unchecked Sendable {
+        let nextClosure: @Sendable () async throws -> ByteBuffer?
 
         public mutating func next() async throws -> ByteBuffer? { try await nextClosure() }
+
+        /// The next chunk, or an `upstreamTimeout` failure if none arrives within `limit`.
+        public func next(within limit: Duration) async throws -> ByteBuffer? {
+            let next = nextClosure
+            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask { try await next() }
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    throw UpstreamFailure(.upstreamTimeout, "no data from upstream for \(limit)")
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+        }
     }
 
     /// Reads the whole body, failing past `limit` bytes.
@@ -64,6 +87,13 @@ public struct UpstreamBody: AsyncSequence, Sendable {
             bytes += buffer.readableBytesView
         }
         return bytes
+    }
+
+    /// Holds a mutable iterator behind a reference; used sequentially only.
+    final class IteratorBox<Base: AsyncIteratorProtocol>: @unchecked Sendable where Base.Element == ByteBuffer {
+        var base: Base
+        init(_ base: Base) { self.base = base }
+        func next() async throws -> ByteBuffer? { try await base.next() }
     }
 
     struct ChunkSequence: AsyncSequence, Sendable {
@@ -93,9 +123,32 @@ public struct UpstreamFailure: Error, Sendable, CustomStringConvertible {
     /// Whether the next deployment of a route may be tried.
     public var allowsFallback: Bool {
         switch errorClass {
-        case .upstreamUnavailable, .upstreamTimeout, .upstreamError, .rateLimited: true
+        case .upstreamUnavailable, .upstreamTimeout, .upstreamError, .rateLimited, .streamInterrupted: true
         default: false
         }
+    }
+}
+
+/// Runs `operation`, failing with an `upstreamTimeout` if it takes longer than `limit`.
+public func withUpstreamDeadline<T: Sendable>(
+    _ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws(UpstreamFailure) -> T
+) async throws(UpstreamFailure) -> T {
+    do {
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw UpstreamFailure(.upstreamTimeout, "\(what) took longer than \(limit)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    } catch let failure as UpstreamFailure {
+        throw failure
+    } catch is CancellationError {
+        throw UpstreamFailure(.clientCancelled, "request cancelled")
+    } catch {
+        throw UpstreamFailure(.upstreamUnavailable, "\(error)")
     }
 }
 

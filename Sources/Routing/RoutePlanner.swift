@@ -1,24 +1,163 @@
 import SwitchyardCore
 
-/// Turns the model name a client asked for into the deployments to try, in order.
+/// What routing needs to know about one request.
+public struct RequestProfile: Sendable, Equatable {
+    public var estimatedInputTokens: Int
+    public var maxOutputTokens: Int?
+    public var requiredCapabilities: Set<Capability>
+
+    public init(estimatedInputTokens: Int, maxOutputTokens: Int? = nil, requiredCapabilities: Set<Capability> = []) {
+        self.estimatedInputTokens = estimatedInputTokens
+        self.maxOutputTokens = maxOutputTokens
+        self.requiredCapabilities = requiredCapabilities
+    }
+}
+
+/// Per-request routing wishes from headers, honoured only within what the tenant allows.
+public struct RoutingHints: Sendable, Equatable {
+    public var deployment: String?
+    public var strategy: RouteStrategy?
+
+    public init(deployment: String? = nil, strategy: RouteStrategy? = nil) {
+        self.deployment = deployment
+        self.strategy = strategy
+    }
+
+    public var isEmpty: Bool { deployment == nil && strategy == nil }
+}
+
+public enum RoutingError: Error, Equatable, Sendable {
+    /// Policy forbids it (403): residency, hints not allowed, pin outside the route.
+    case forbidden(String)
+    /// No deployment can serve a request like this (400): capability missing.
+    case unsatisfiable(String)
+    /// The request does not fit any deployment's context window (400).
+    case contextTooLong(String)
+}
+
+/// The ordered deployments to try for one request.
+public struct RoutePlan: Sendable {
+    public var route: Route
+    public var strategy: RouteStrategy
+    public var candidates: [Deployment]
+}
+
+/// Decides, per request, which deployments may serve it and in which order.
+///
+/// Filters come first and nothing bypasses them: residency (tenant and route), capabilities,
+/// context window. Then the strategy orders what is left; health is checked when each attempt
+/// claims its deployment (`DeploymentMonitor.acquire`).
 public struct RoutePlanner: Sendable {
     private let routes: [String: Route]
     private let deployments: [String: Deployment]
+    private let providers: [String: Provider]
+    /// Output tokens assumed by `cheapest` when neither the request nor history says.
+    public static let defaultExpectedOutputTokens = 256
 
-    public init(routes: [Route], deployments: [Deployment]) {
+    public init(routes: [Route], deployments: [Deployment], providers: [Provider] = []) {
         self.routes = Dictionary(routes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.deployments = Dictionary(deployments.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.providers = Dictionary(providers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     public var routeNames: [String] { routes.keys.sorted() }
 
     public func route(named name: String) -> Route? { routes[name] }
 
-    /// The candidate deployments for `route`. With `fallback`, the configured order.
-    public func candidates(for route: Route) -> [Deployment] {
-        switch route.strategy {
+    public func plan(
+        _ route: Route, profile: RequestProfile, tenant: Tenant?, hints: RoutingHints = RoutingHints(),
+        monitor: DeploymentMonitor?, random: Double = Double.random(in: 0..<1)
+    ) -> Result<RoutePlan, RoutingError> {
+        var candidates = route.targets.compactMap { deployments[$0.deployment] }
+        if !hints.isEmpty, tenant?.allowRoutingHints == false {
+            return .failure(.forbidden("routing hints are not allowed for tenant '\(tenant?.name ?? "")'"))
+        }
+        if let pinned = hints.deployment {
+            guard let deployment = candidates.first(where: { $0.name == pinned }) else {
+                return .failure(.forbidden("deployment '\(pinned)' is not a target of route '\(route.name)'"))
+            }
+            candidates = [deployment]
+        }
+
+        // Residency: both the tenant's and the route's rules, never widened by a hint.
+        var refusals: [String] = []
+        candidates = candidates.filter { deployment in
+            for (owner, residency) in [("tenant", tenant?.residency), ("route", route.residency)] {
+                if let reason = residency?.violation(deployment, provider: providers[deployment.provider]) {
+                    refusals.append("\(deployment.name): \(reason) by the \(owner)'s residency rules")
+                    return false
+                }
+            }
+            return true
+        }
+        guard !candidates.isEmpty else {
+            return .failure(.forbidden("no deployment of route '\(route.name)' is allowed here (\(refusals.joined(separator: "; ")))"))
+        }
+
+        let required = profile.requiredCapabilities
+        let capable = candidates.filter { required.isSubset(of: $0.capabilities) }
+        guard !capable.isEmpty else {
+            let missing = required.subtracting(candidates.reduce(into: Set<Capability>()) { $0.formUnion($1.capabilities) })
+            let names = (missing.isEmpty ? required : missing).sorted().map(\.rawValue).joined(separator: ", ")
+            return .failure(.unsatisfiable("no deployment of route '\(route.name)' supports \(names)"))
+        }
+        let needed = profile.estimatedInputTokens + (profile.maxOutputTokens ?? 0)
+        let fitting = capable.filter { ($0.contextWindow ?? Int.max) >= needed }
+        guard !fitting.isEmpty else {
+            let largest = capable.compactMap(\.contextWindow).max() ?? 0
+            return .failure(
+                .contextTooLong(
+                    "this request needs about \(needed) tokens (prompt ≈\(profile.estimatedInputTokens) + max_tokens \(profile.maxOutputTokens ?? 0)); the largest context window on route '\(route.name)' is \(largest)"
+                ))
+        }
+
+        let strategy = hints.strategy ?? route.strategy
+        let ordered = order(fitting, route: route, strategy: strategy, profile: profile, monitor: monitor, random: random)
+        return .success(RoutePlan(route: route, strategy: strategy, candidates: ordered))
+    }
+
+    func order(
+        _ candidates: [Deployment], route: Route, strategy: RouteStrategy, profile: RequestProfile,
+        monitor: DeploymentMonitor?, random: Double
+    ) -> [Deployment] {
+        // Stable sorts keep the configured order among equals.
+        func sorted(by key: (Deployment) -> Double) -> [Deployment] {
+            candidates.enumerated().sorted { lhs, rhs in
+                let (a, b) = (key(lhs.element), key(rhs.element))
+                return a != b ? a < b : lhs.offset < rhs.offset
+            }.map(\.element)
+        }
+        switch strategy {
         case .fallback:
-            route.targets.compactMap { deployments[$0] }
+            return candidates
+        case .weighted:
+            let weights = candidates.map { deployment in route.targets.first { $0.deployment == deployment.name }?.weight ?? 0 }
+            let total = weights.reduce(0, +)
+            guard total > 0 else { return candidates }
+            var threshold = random * Double(total)
+            var chosen = 0
+            for (index, weight) in weights.enumerated() where weight > 0 {
+                chosen = index
+                if threshold < Double(weight) { break }
+                threshold -= Double(weight)
+            }
+            let rest = candidates.indices.filter { $0 != chosen }.sorted { weights[$0] > weights[$1] }
+            return [candidates[chosen]] + rest.map { candidates[$0] }
+        case .cheapest:
+            let output =
+                profile.maxOutputTokens ?? monitor?.averageOutputTokens(route: route.name) ?? Self.defaultExpectedOutputTokens
+            let usage = TokenUsage(inputTokens: profile.estimatedInputTokens, outputTokens: output)
+            return sorted { Double($0.prices.cost(of: usage).nanos) }
+        case .fastest:
+            // No data yet counts as fastest, so every deployment gets measured.
+            let streaming = profile.requiredCapabilities.contains(.streaming)
+            return sorted { deployment in
+                let snapshot = monitor?.snapshot(deployment.name)
+                let latency = streaming ? (snapshot?.timeToFirstToken ?? snapshot?.latency) : snapshot?.latency
+                return latency.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+            }
+        case .leastBusy:
+            return sorted { monitor?.snapshot($0.name)?.load ?? 0 }
         }
     }
 }

@@ -50,7 +50,13 @@ enum Migrations {
             CREATE INDEX usage_records_started_at ON usage_records (started_at);
             CREATE INDEX usage_records_tenant_started_at ON usage_records (tenant, started_at);
             """
-        )
+        ),
+        (
+            2,
+            """
+            ALTER TABLE usage_records ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]';
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

@@ -5,14 +5,14 @@ extension SQLStore {
     static let usageColumns = """
         id, started_at, finished_at, tenant, agent, key_id, endpoint, route, deployment, provider, upstream_model, \
         streamed, input_tokens, output_tokens, cached_input_tokens, usage_estimated, cost_nanos, currency, latency_us, \
-        ttft_us, status, error_class, tags
+        ttft_us, status, error_class, tags, attempts
         """
 
     /// Inserts records in one transaction. Records already stored (same id) are skipped, so a
     /// journal replay after a partial write is harmless.
     public func insertUsage(_ records: [UsageRecord]) async throws {
         guard !records.isEmpty else { return }
-        let placeholders = "(" + Array(repeating: "?", count: 23).joined(separator: ", ") + ")"
+        let placeholders = "(" + Array(repeating: "?", count: 24).joined(separator: ", ") + ")"
         let sql = "INSERT INTO usage_records (\(Self.usageColumns)) VALUES \(placeholders) ON CONFLICT (id) DO NOTHING"
         let rows = records.map(Self.binds)
         try await run { connection in
@@ -93,7 +93,7 @@ extension SQLStore {
             .integer(Int64(record.usage.outputTokens)), .integer(Int64(record.usage.cachedInputTokens)),
             .integer(record.usage.isEstimated ? 1 : 0), .integer(record.cost.nanos), .text(record.cost.currency),
             .integer(record.latencyMicros), .optional(record.timeToFirstTokenMicros), .integer(Int64(record.status)),
-            .optional(record.errorClass?.rawValue), .text(encodeTags(record.tags)),
+            .optional(record.errorClass?.rawValue), .text(encodeTags(record.tags)), .text(encodeAttempts(record.attempts)),
         ]
     }
 
@@ -109,13 +109,21 @@ extension SQLStore {
             cost: Money(nanos: row[16].integer ?? 0, currency: row[17].text ?? ""),
             latencyMicros: row[18].integer ?? 0, timeToFirstTokenMicros: row[19].integer,
             status: Int(row[20].integer ?? 0), errorClass: row[21].text.flatMap(ErrorClass.init(rawValue:)),
-            tags: decodeTags(row[22].text ?? "{}"))
+            tags: decodeTags(row[22].text ?? "{}"), attempts: decodeAttempts(row[23].text ?? "[]"))
     }
 
     static func encodeTags(_ tags: [String: String]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return (try? encoder.encode(tags)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func encodeAttempts(_ attempts: [Attempt]) -> String {
+        (try? JSONEncoder().encode(attempts)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+    }
+
+    static func decodeAttempts(_ text: String) -> [Attempt] {
+        (try? JSONDecoder().decode([Attempt].self, from: Data(text.utf8))) ?? []
     }
 
     static func decodeTags(_ text: String) -> [String: String] {

@@ -72,6 +72,51 @@ struct NodeReader {
         return value
     }
 
+    func bool(_ node: Node?, _ path: String) throws -> Bool? {
+        guard let node else { return nil }
+        guard case .scalar(let scalar) = node, let value = ["true": true, "false": false][scalar.string] else {
+            throw error(node, path, "expected true or false")
+        }
+        return value
+    }
+
+    func fraction(_ node: Node?, _ path: String) throws -> Double? {
+        guard let node else { return nil }
+        guard let value = try decimal(node, path), value <= 1 else { throw error(node, path, "expected a number from 0 to 1") }
+        return Double(truncating: value as NSDecimalNumber)
+    }
+
+    /// A duration in the unit the key names (`…_seconds`, `…_ms`), decimals allowed.
+    func duration(_ node: Node?, _ path: String, unit: Duration, range: ClosedRange<Double>) throws -> Duration? {
+        guard let node else { return nil }
+        guard let value = try decimal(node, path) else { return nil }
+        let amount = Double(truncating: value as NSDecimalNumber)
+        guard range.contains(amount) else {
+            throw error(node, path, "must be between \(range.lowerBound.formatted()) and \(range.upperBound.formatted())")
+        }
+        return unit * amount
+    }
+
+    func names(_ node: Node?, _ path: String) throws -> [String]? {
+        guard let node else { return nil }
+        return try sequence(node, path).enumerated().map { index, item in try string(item, "\(path)[\(index)]")! }
+    }
+
+    func residency(_ node: Node?, _ path: String, providers: Set<String>) throws -> Residency? {
+        guard let node else { return nil }
+        let entries = try mapping(node, path, allowed: ["regions", "providers", "exclude_providers"])
+        let included = try names(entries["providers"], path + ".providers")
+        let excluded = try names(entries["exclude_providers"], path + ".exclude_providers") ?? []
+        for (key, list) in [("providers", included ?? []), ("exclude_providers", excluded)] {
+            for (index, name) in list.enumerated() where !providers.contains(name) {
+                throw error(entries[key], "\(path).\(key)[\(index)]", "no provider named '\(name)' is declared under providers")
+            }
+        }
+        return Residency(
+            regions: try names(entries["regions"], path + ".regions").map(Set.init), providers: included.map(Set.init),
+            excludeProviders: Set(excluded))
+    }
+
     func name(_ node: Node?, _ path: String, parent: Node) throws -> String {
         let value = try requiredString(node, path, parent: parent)
         let allowed = value.unicodeScalars.allSatisfy {
@@ -117,9 +162,13 @@ struct NodeReader {
             try deployment($0, $1, providers: providerNames)
         }
         let deploymentNames = Set(configuration.deployments.map(\.name))
-        configuration.routes = try unique(top["routes"], "routes") { try route($0, $1, deployments: deploymentNames) }
+        configuration.routes = try unique(top["routes"], "routes") {
+            try route($0, $1, deployments: deploymentNames, providers: providerNames)
+        }
         let routeNames = Set(configuration.routes.map(\.name))
-        configuration.tenants = try unique(top["tenants"], "tenants") { try tenant($0, $1, routes: routeNames) }
+        configuration.tenants = try unique(top["tenants"], "tenants") {
+            try tenant($0, $1, routes: routeNames, providers: providerNames)
+        }
         return configuration
     }
 
@@ -175,7 +224,7 @@ struct NodeReader {
 
     func provider(_ node: Node, _ path: String) throws -> Provider {
         let entries = try mapping(
-            node, path, allowed: ["name", "kind", "base_url", "api_key_env", "region"],
+            node, path, allowed: ["name", "kind", "base_url", "api_key_env", "region", "max_connections", "health_check"],
             hints: ["api_key": Self.secretHint])
         let name = try name(entries["name"], path + ".name", parent: node)
         let kindText = try requiredString(entries["kind"], path + ".kind", parent: node)
@@ -188,15 +237,31 @@ struct NodeReader {
         guard let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw error(entries["base_url"], path + ".base_url", "'\(baseURL)' is not an http(s) URL")
         }
+        var healthCheck: HealthCheck?
+        if let node = entries["health_check"] {
+            let check = try mapping(node, path + ".health_check", allowed: ["path", "interval_seconds", "timeout_seconds"])
+            healthCheck = HealthCheck(
+                path: try string(check["path"], path + ".health_check.path", required: false) ?? "/models",
+                interval: try duration(check["interval_seconds"], path + ".health_check.interval_seconds", unit: .seconds(1), range: 0.1...3600)
+                    ?? .seconds(10),
+                timeout: try duration(check["timeout_seconds"], path + ".health_check.timeout_seconds", unit: .seconds(1), range: 0.1...60)
+                    ?? .seconds(2))
+        }
         return Provider(
             name: name, kind: kind, baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
             apiKeyEnv: try environmentVariableName(entries["api_key_env"], path + ".api_key_env"),
-            region: try string(entries["region"], path + ".region", required: false))
+            region: try string(entries["region"], path + ".region", required: false),
+            maxConnections: try integer(entries["max_connections"], path + ".max_connections", range: 1...10_000) ?? 64,
+            healthCheck: healthCheck)
     }
 
     func deployment(_ node: Node, _ path: String, providers: Set<String>) throws -> Deployment {
         let entries = try mapping(
-            node, path, allowed: ["name", "provider", "model", "context_window", "price", "timeout_seconds"])
+            node, path,
+            allowed: [
+                "name", "provider", "model", "context_window", "price", "timeout_seconds", "timeouts", "capabilities",
+                "max_concurrency", "circuit_breaker",
+            ])
         let name = try name(entries["name"], path + ".name", parent: node)
         let provider = try requiredString(entries["provider"], path + ".provider", parent: node)
         guard providers.contains(provider) else {
@@ -204,11 +269,72 @@ struct NodeReader {
         }
         let model = try requiredString(entries["model"], path + ".model", parent: node)
         let contextWindow = try integer(entries["context_window"], path + ".context_window", range: 1...100_000_000)
-        let timeout = try integer(entries["timeout_seconds"], path + ".timeout_seconds", range: 1...86_400) ?? 600
         let prices = try entries["price"].map { try price($0, path + ".price") } ?? .free()
-        return Deployment(
-            name: name, provider: provider, model: model, contextWindow: contextWindow, prices: prices,
-            timeoutSeconds: Int64(timeout))
+        var deployment = Deployment(name: name, provider: provider, model: model, contextWindow: contextWindow, prices: prices)
+        if let total = try duration(entries["timeout_seconds"], path + ".timeout_seconds", unit: .seconds(1), range: 0.1...86_400) {
+            deployment.timeouts.total = total
+        }
+        if let node = entries["timeouts"] { try timeouts(node, path + ".timeouts", into: &deployment.timeouts) }
+        if let list = entries["capabilities"] {
+            deployment.capabilities = Set(
+                try sequence(list, path + ".capabilities").enumerated().map { index, item in
+                    let text = try string(item, "\(path).capabilities[\(index)]")!
+                    guard let capability = Capability(rawValue: text) else {
+                        throw error(
+                            item, "\(path).capabilities[\(index)]",
+                            "unknown capability '\(text)' (known: \(Capability.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    return capability
+                })
+        }
+        deployment.maxConcurrency = try integer(entries["max_concurrency"], path + ".max_concurrency", range: 1...100_000)
+        if let node = entries["circuit_breaker"] {
+            deployment.circuitBreaker = try circuitBreaker(node, path + ".circuit_breaker")
+        }
+        return deployment
+    }
+
+    func timeouts(_ node: Node, _ path: String, into timeouts: inout Timeouts) throws {
+        let entries = try mapping(node, path, allowed: ["connect_seconds", "first_byte_seconds", "idle_seconds", "total_seconds"])
+        let range = 0.01...86_400.0
+        if let value = try duration(entries["connect_seconds"], path + ".connect_seconds", unit: .seconds(1), range: range) {
+            timeouts.connect = value
+        }
+        if let value = try duration(entries["first_byte_seconds"], path + ".first_byte_seconds", unit: .seconds(1), range: range) {
+            timeouts.firstByte = value
+        }
+        if let value = try duration(entries["idle_seconds"], path + ".idle_seconds", unit: .seconds(1), range: range) {
+            timeouts.idle = value
+        }
+        if let value = try duration(entries["total_seconds"], path + ".total_seconds", unit: .seconds(1), range: range) {
+            timeouts.total = value
+        }
+    }
+
+    func circuitBreaker(_ node: Node, _ path: String) throws -> CircuitBreakerPolicy {
+        let entries = try mapping(
+            node, path,
+            allowed: [
+                "consecutive_failures", "failure_rate", "minimum_requests", "window_seconds", "open_seconds", "half_open_probes",
+            ])
+        var policy = CircuitBreakerPolicy()
+        if let value = try integer(entries["consecutive_failures"], path + ".consecutive_failures", range: 1...10_000) {
+            policy.consecutiveFailures = value
+        }
+        if let value = try fraction(entries["failure_rate"], path + ".failure_rate") { policy.failureRate = value }
+        if let value = try integer(entries["minimum_requests"], path + ".minimum_requests", range: 1...1_000_000) {
+            policy.minimumRequests = value
+        }
+        if let value = try duration(entries["window_seconds"], path + ".window_seconds", unit: .seconds(1), range: 1...86_400) {
+            policy.window = value
+        }
+        if let value = try duration(entries["open_seconds"], path + ".open_seconds", unit: .seconds(1), range: 0.01...86_400) {
+            policy.openDuration = value
+        }
+        if let value = try integer(entries["half_open_probes"], path + ".half_open_probes", range: 1...100) {
+            policy.halfOpenProbes = value
+        }
+        return policy
     }
 
     func price(_ node: Node, _ path: String) throws -> TokenPrices {
@@ -230,34 +356,86 @@ struct NodeReader {
             currency: currency)
     }
 
-    func route(_ node: Node, _ path: String, deployments: Set<String>) throws -> Route {
-        let entries = try mapping(node, path, allowed: ["name", "strategy", "targets"])
+    func route(_ node: Node, _ path: String, deployments: Set<String>, providers: Set<String>) throws -> Route {
+        let entries = try mapping(node, path, allowed: ["name", "strategy", "targets", "retry", "hedge", "residency"])
         let name = try name(entries["name"], path + ".name", parent: node)
         let strategyText = try string(entries["strategy"], path + ".strategy", required: false) ?? "fallback"
         guard let strategy = RouteStrategy(rawValue: strategyText) else {
             throw error(
                 entries["strategy"], path + ".strategy",
-                "unsupported strategy '\(strategyText)' (supported: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))"
-            )
+                "unsupported strategy '\(strategyText)' (supported: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         let targetNodes = try sequence(entries["targets"], path + ".targets")
-        guard !targetNodes.isEmpty else {
-            throw error(entries["targets"] ?? node, path + ".targets", "needs at least one deployment")
-        }
-        var targets: [String] = []
+        guard !targetNodes.isEmpty else { throw error(entries["targets"] ?? node, path + ".targets", "needs at least one deployment") }
+        var targets: [RouteTarget] = []
         for (index, target) in targetNodes.enumerated() {
             let targetPath = "\(path).targets[\(index)]"
-            let deployment = try string(target, targetPath)!
-            guard deployments.contains(deployment) else {
-                throw error(target, targetPath, "no deployment named '\(deployment)' is declared under deployments")
+            var deploymentNode: Node? = target
+            var weight = 1
+            if case .mapping = target {
+                let fields = try mapping(target, targetPath, allowed: ["deployment", "weight"])
+                deploymentNode = fields["deployment"]
+                weight = try integer(fields["weight"], targetPath + ".weight", range: 0...1_000_000) ?? 1
             }
-            targets.append(deployment)
+            let deployment = try requiredString(deploymentNode, targetPath + (deploymentNode == target ? "" : ".deployment"), parent: target)
+            guard deployments.contains(deployment) else {
+                throw error(deploymentNode, targetPath, "no deployment named '\(deployment)' is declared under deployments")
+            }
+            guard !targets.contains(where: { $0.deployment == deployment }) else {
+                throw error(deploymentNode, targetPath, "deployment '\(deployment)' is listed twice")
+            }
+            targets.append(RouteTarget(deployment, weight: weight))
         }
-        return Route(name: name, strategy: strategy, targets: targets)
+        if strategy == .weighted && targets.allSatisfy({ $0.weight == 0 }) {
+            throw error(entries["targets"], path + ".targets", "a weighted route needs at least one target with a weight above 0")
+        }
+        var route = Route(name: name, strategy: strategy, targets: targets)
+        if let node = entries["retry"] { route.retry = try retry(node, path + ".retry") }
+        if let node = entries["hedge"] { route.hedge = try hedge(node, path + ".hedge") }
+        route.residency = try residency(entries["residency"], path + ".residency", providers: providers)
+        return route
     }
 
-    func tenant(_ node: Node, _ path: String, routes: Set<String>) throws -> Tenant {
-        let entries = try mapping(node, path, allowed: ["name", "allowed_routes"])
+    func retry(_ node: Node, _ path: String) throws -> RetryPolicy {
+        let entries = try mapping(
+            node, path,
+            allowed: [
+                "max_attempts", "budget_ratio", "min_retries_per_second", "backoff_base_ms", "backoff_max_ms",
+                "max_retry_after_seconds",
+            ])
+        var policy = RetryPolicy()
+        if let value = try integer(entries["max_attempts"], path + ".max_attempts", range: 1...10) { policy.maxAttempts = value }
+        if let value = try fraction(entries["budget_ratio"], path + ".budget_ratio") { policy.budgetRatio = value }
+        if let value = try integer(entries["min_retries_per_second"], path + ".min_retries_per_second", range: 0...10_000) {
+            policy.minimumRetriesPerSecond = value
+        }
+        if let value = try duration(entries["backoff_base_ms"], path + ".backoff_base_ms", unit: .milliseconds(1), range: 0...60_000) {
+            policy.backoffBase = value
+        }
+        if let value = try duration(entries["backoff_max_ms"], path + ".backoff_max_ms", unit: .milliseconds(1), range: 0...600_000) {
+            policy.backoffMax = value
+        }
+        if let value = try duration(
+            entries["max_retry_after_seconds"], path + ".max_retry_after_seconds", unit: .seconds(1), range: 0...3600)
+        {
+            policy.maxRetryAfter = value
+        }
+        return policy
+    }
+
+    func hedge(_ node: Node, _ path: String) throws -> HedgePolicy {
+        let entries = try mapping(node, path, allowed: ["delay_ms", "delay"])
+        if let fixed = try duration(entries["delay_ms"], path + ".delay_ms", unit: .milliseconds(1), range: 1...600_000) {
+            return HedgePolicy(delay: .fixed(fixed))
+        }
+        if let delay = try string(entries["delay"], path + ".delay", required: false) {
+            guard delay == "p95" else { throw error(entries["delay"], path + ".delay", "expected p95 (or use delay_ms)") }
+        }
+        return HedgePolicy(delay: .p95(fallback: .seconds(2)))
+    }
+
+    func tenant(_ node: Node, _ path: String, routes: Set<String>, providers: Set<String>) throws -> Tenant {
+        let entries = try mapping(node, path, allowed: ["name", "allowed_routes", "residency", "allow_routing_hints"])
         let name = try name(entries["name"], path + ".name", parent: node)
         var allowed: [String]?
         if let list = entries["allowed_routes"] {
@@ -270,6 +448,9 @@ struct NodeReader {
                 return route
             }
         }
-        return Tenant(name: name, allowedRoutes: allowed)
+        return Tenant(
+            name: name, allowedRoutes: allowed,
+            residency: try residency(entries["residency"], path + ".residency", providers: providers),
+            allowRoutingHints: try bool(entries["allow_routing_hints"], path + ".allow_routing_hints") ?? true)
     }
 }

@@ -17,5 +17,17 @@ public enum ErrorClass: String, Sendable, Hashable, Codable, CaseIterable {
     case streamInterrupted = "stream_interrupted"
     case clientCancelled = "client_cancelled"
     case noProvider = "no_provider"
+    /// Every candidate deployment is unhealthy (breaker open, cooling down, failing health checks).
+    case noHealthyDeployment = "no_healthy_deployment"
+    /// Every candidate deployment is at its concurrency limit.
+    case atCapacity = "at_capacity"
+    /// A hedged attempt that lost the race and was cancelled.
+    case hedgeLost = "hedge_lost"
+    /// The route's retry budget was spent, so a retryable failure was not retried.
+    case retryBudgetExhausted = "retry_budget_exhausted"
+    /// Policy refused the request (residency, routing hints).
+    case policyDenied = "policy_denied"
+    /// The request needs more context than any deployment has.
+    case contextTooLong = "context_too_long"
     case internalError = "internal_error"
 }

@@ -23,12 +23,14 @@ public struct UsageRecord: Hashable, Sendable, Codable {
     public var status: Int
     public var errorClass: ErrorClass?
     public var tags: [String: String]
+    /// Every upstream attempt, in the order they started (empty when none was made).
+    public var attempts: [Attempt]
 
     public init(
         id: String, startedAt: UnixMicros, finishedAt: UnixMicros, tenant: String?, agent: String?, keyID: String?,
         endpoint: String, route: String?, deployment: String?, provider: String?, upstreamModel: String?,
         streamed: Bool, usage: TokenUsage, cost: Money, latencyMicros: Int64, timeToFirstTokenMicros: Int64?,
-        status: Int, errorClass: ErrorClass?, tags: [String: String]
+        status: Int, errorClass: ErrorClass?, tags: [String: String], attempts: [Attempt] = []
     ) {
         self.id = id
         self.startedAt = startedAt
@@ -49,5 +51,25 @@ public struct UsageRecord: Hashable, Sendable, Codable {
         self.status = status
         self.errorClass = errorClass
         self.tags = tags
+        self.attempts = attempts
+    }
+}
+
+/// One try at one deployment while serving a request.
+public struct Attempt: Hashable, Sendable, Codable {
+    public var deployment: String
+    /// The upstream's HTTP status, when it answered.
+    public var status: Int?
+    public var errorClass: ErrorClass?
+    public var latencyMicros: Int64
+    /// Started as a hedge while an earlier attempt was still running.
+    public var hedged: Bool
+
+    public init(deployment: String, status: Int?, errorClass: ErrorClass?, latencyMicros: Int64, hedged: Bool = false) {
+        self.deployment = deployment
+        self.status = status
+        self.errorClass = errorClass
+        self.latencyMicros = latencyMicros
+        self.hedged = hedged
     }
 }

@@ -8,6 +8,11 @@ public struct OpenAIChatRequest: Decodable, Sendable {
     public var maxTokens: Int?
     public var maxCompletionTokens: Int?
     public var metadata: [String: String]?
+    public var responseFormat: ResponseFormat?
+
+    public struct ResponseFormat: Decodable, Sendable {
+        public var type: String?
+    }
 
     public struct StreamOptions: Decodable, Sendable {
         public var includeUsage: Bool?
@@ -22,7 +27,18 @@ public struct OpenAIChatRequest: Decodable, Sendable {
         case streamOptions = "stream_options"
         case maxTokens = "max_tokens"
         case maxCompletionTokens = "max_completion_tokens"
+        case responseFormat = "response_format"
     }
+
+    /// Any image among the messages' content parts.
+    public var hasImages: Bool {
+        messages.contains { message in
+            guard case .parts(let parts) = message.content else { return false }
+            return parts.contains { $0.type == "image_url" || $0.type == "input_image" || $0.type == "image" }
+        }
+    }
+
+    public var wantsJSON: Bool { ["json_object", "json_schema"].contains(responseFormat?.type ?? "") }
 
     public var isStreaming: Bool { stream ?? false }
     public var clientWantsStreamUsage: Bool { streamOptions?.includeUsage ?? false }

@@ -8,14 +8,20 @@ public struct OpenAIError: Error, Sendable, Equatable {
     public var code: String?
     public var param: String?
     public var errorClass: ErrorClass
+    /// Sent as `Retry-After` when set.
+    public var retryAfterSeconds: Int?
 
-    public init(status: Int, message: String, type: String, code: String?, param: String? = nil, errorClass: ErrorClass) {
+    public init(
+        status: Int, message: String, type: String, code: String?, param: String? = nil, errorClass: ErrorClass,
+        retryAfterSeconds: Int? = nil
+    ) {
         self.status = status
         self.message = message
         self.type = type
         self.code = code
         self.param = param
         self.errorClass = errorClass
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     public func body() -> [UInt8] {

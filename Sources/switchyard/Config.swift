@@ -26,7 +26,7 @@ struct Config: AsyncParsableCommand {
             print("  providers   \(configuration.providers.map(\.name).joined(separator: ", "))")
             print("  deployments \(configuration.deployments.map(\.name).joined(separator: ", "))")
             print(
-                "  routes      \(configuration.routes.map { "\($0.name) → \($0.targets.joined(separator: ", "))" }.joined(separator: "; "))"
+                "  routes      \(configuration.routes.map { "\($0.name) (\($0.strategy.rawValue)) → \($0.targetNames.joined(separator: ", "))" }.joined(separator: "; "))"
             )
             print("  tenants     \(configuration.tenants.map(\.name).joined(separator: ", "))")
         }

@@ -69,7 +69,7 @@ import Testing
         #expect(deployment.prices.inputPerMillion == Decimal(string: "0.02"))
         #expect(deployment.prices.outputPerMillion == Decimal(string: "0.04"))
         #expect(deployment.prices.cachedInputPerMillion == Decimal(string: "0.01"))
-        #expect(configuration.routes == [Route(name: "chat", strategy: .fallback, targets: ["gemma-local"])])
+        #expect(configuration.routes == [Route(name: "chat", strategy: .fallback, targets: [RouteTarget("gemma-local")])])
         #expect(configuration.tenants.map(\.name) == ["acme", "globex"])
     }
 
@@ -77,7 +77,7 @@ import Testing
         let path = Self.repositoryRoot.appendingPathComponent("switchyard.example.yaml").path
         let configuration = try ConfigurationLoader.load(path: path)
         #expect(configuration.sourcePath == path)
-        #expect(configuration.route(named: "smart")?.targets == ["gpt-4o-mini", "gemma-local"])
+        #expect(configuration.route(named: "smart")?.targetNames == ["gpt-4o-mini", "gemma-local"])
         #expect(configuration.tenant(named: "globex")?.allowedRoutes == ["chat"])
         // Written as a plain YAML number, still exact.
         #expect(configuration.deployment(named: "gpt-4o-mini")?.prices.cachedInputPerMillion == Decimal(string: "0.075"))

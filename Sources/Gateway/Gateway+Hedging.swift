@@ -1,0 +1,116 @@
+import Providers
+import Routing
+import SwitchyardCore
+import WireFormats
+
+extension Gateway {
+    private enum HedgeEvent: Sendable {
+        case finished(index: Int, AttemptResult)
+        case timer
+    }
+
+    /// Non-streaming requests on routes with `hedge`: the first candidate is tried; if it has not
+    /// answered within its p95 (or the fixed delay), the next candidate is tried too, and the first
+    /// good answer wins while the other attempt is cancelled. An attempt that fails before the
+    /// delay starts the next candidate at once, as a fallback would.
+    func executeHedged(
+        _ plan: RoutePlan, hedge: HedgePolicy, path: String, meter: inout RequestMeter,
+        body: @escaping @Sendable (Deployment) -> [UInt8]
+    ) async -> Result<UpstreamSuccess, OpenAIError> {
+        var remaining = plan.candidates[...]
+        var unavailable: [String: DeploymentMonitor.Unavailability] = [:]
+        var lastError: OpenAIError?
+        var winner: UpstreamSuccess?
+        let requestID = meter.id
+
+        /// Claims the next candidate that can take a request.
+        func nextCandidate() -> (Deployment, OpenAICompatibleAdapter, DeploymentMonitor.Lease)? {
+            while let deployment = remaining.popFirst() {
+                guard let adapter = adapters[deployment.provider], !adapter.hasMissingKey else {
+                    lastError = missingKeyError(deployment)
+                    continue
+                }
+                switch monitor.acquire(deployment.name) {
+                case .success(let lease): return (deployment, adapter, lease)
+                case .failure(let reason): unavailable[deployment.name] = reason
+                }
+            }
+            return nil
+        }
+
+        guard let primary = nextCandidate() else {
+            return .failure(lastError ?? unavailableError(plan.route, unavailable))
+        }
+        meter.use(primary.0)
+        let delay: Duration =
+            switch hedge.delay {
+            case .fixed(let fixed): fixed
+            case .p95(let fallback): monitor.snapshot(primary.0.name)?.p95Latency ?? fallback
+            }
+        let primaryBody = body(primary.0)
+        var attempts: [Attempt] = []
+        await withTaskGroup(of: HedgeEvent.self) { group in
+            var running = 1
+            var started = 1
+            group.addTask {
+                .finished(
+                    index: 0,
+                    await self.attempt(
+                        primary.0, adapter: primary.1, lease: primary.2, path: path, body: primaryBody, streaming: false,
+                        requestID: requestID))
+            }
+            group.addTask {
+                try? await Task.sleep(for: delay)
+                return .timer
+            }
+            func startNext(hedged: Bool) {
+                guard started < plan.route.retry.maxAttempts, let (deployment, adapter, lease) = nextCandidate() else { return }
+                let payload = body(deployment)
+                let index = started
+                started += 1
+                running += 1
+                group.addTask {
+                    .finished(
+                        index: index,
+                        await self.attempt(
+                            deployment, adapter: adapter, lease: lease, path: path, body: payload, streaming: false,
+                            requestID: requestID, hedged: hedged))
+                }
+            }
+            while let event = await group.next() {
+                switch event {
+                case .timer:
+                    if winner == nil && running > 0 { startNext(hedged: true) }
+                case .finished(_, .success(let success, let attempt)):
+                    running -= 1
+                    if winner == nil {
+                        winner = success
+                        attempts.append(attempt)
+                        group.cancelAll()
+                    } else {
+                        // Both answered: keep the first, the late one is a lost hedge.
+                        var lost = attempt
+                        lost.errorClass = .hedgeLost
+                        attempts.append(lost)
+                    }
+                case .finished(_, .failure(let error, let retryable, _, let attempt)):
+                    running -= 1
+                    var recorded = attempt
+                    if winner != nil && attempt.errorClass == .clientCancelled { recorded.errorClass = .hedgeLost }
+                    attempts.append(recorded)
+                    if winner == nil {
+                        lastError = error
+                        if retryable && running == 0 { startNext(hedged: false) }
+                    }
+                }
+                if winner != nil && running == 0 { group.cancelAll() }
+            }
+        }
+        meter.attempts += attempts
+        if let winner {
+            meter.use(winner.deployment)
+            return .success(winner)
+        }
+        return .failure(lastError ?? unavailableError(plan.route, unavailable))
+    }
+}

@@ -1,0 +1,208 @@
+import Synchronization
+import SwitchyardCore
+
+/// What the gateway knows about each deployment right now: its circuit breaker, requests in
+/// flight, recent latency, and whether an active health check or a `Retry-After` holds it back.
+///
+/// One short lock per deployment; nothing here waits or does I/O.
+public final class DeploymentMonitor: Sendable {
+    private let entries: [String: Entry]
+    private let outputTokens = Mutex<[String: Double]>([:])
+
+    final class Entry: Sendable {
+        let deployment: Deployment
+        let state: Mutex<DeploymentState>
+
+        init(_ deployment: Deployment) {
+            self.deployment = deployment
+            self.state = Mutex(DeploymentState(breaker: CircuitBreaker(policy: deployment.circuitBreaker)))
+        }
+    }
+
+    struct DeploymentState {
+        var breaker: CircuitBreaker
+        var inFlight = 0
+        var latency = EWMA()
+        var timeToFirstToken = EWMA()
+        var recentLatencies = LatencySamples()
+        var coolingDownUntil: ContinuousClock.Instant?
+        var healthCheckFailing = false
+    }
+
+    public init(deployments: [Deployment]) {
+        entries = Dictionary(deployments.map { ($0.name, Entry($0)) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Why a deployment cannot take a request now.
+    public enum Unavailability: Error, Equatable, Sendable {
+        case circuitOpen(retryAfter: Duration)
+        case coolingDown(retryAfter: Duration)
+        case healthCheckFailing
+        case atCapacity
+    }
+
+    /// A request's claim on a deployment; hand it back with `release`.
+    public struct Lease: Sendable {
+        public let deployment: String
+        let probe: Bool
+        let startedAt: ContinuousClock.Instant
+    }
+
+    public enum Outcome: Sendable {
+        case success(latency: Duration, timeToFirstToken: Duration?)
+        /// The deployment failed (unreachable, timeout, 5xx, 429, stream broken).
+        case failure
+        /// Ended for reasons that say nothing about the deployment (client left, request rejected).
+        case neutral
+    }
+
+    public func snapshot(_ name: String, at now: ContinuousClock.Instant = .now) -> DeploymentSnapshot? {
+        guard let entry = entries[name] else { return nil }
+        return entry.state.withLock { state in
+            DeploymentSnapshot(
+                inFlight: state.inFlight, maxConcurrency: entry.deployment.maxConcurrency, latency: state.latency.value,
+                timeToFirstToken: state.timeToFirstToken.value, p95Latency: state.recentLatencies.percentile(0.95),
+                unavailability: Self.unavailability(state, entry.deployment, now))
+        }
+    }
+
+    /// Claims a slot on the deployment if its breaker, cool-down, health check and concurrency limit allow.
+    public func acquire(_ name: String, at now: ContinuousClock.Instant = .now) -> Result<Lease, Unavailability> {
+        guard let entry = entries[name] else { return .failure(.healthCheckFailing) }
+        return entry.state.withLock { state in
+            if state.healthCheckFailing { return .failure(.healthCheckFailing) }
+            if let until = state.coolingDownUntil, until > now { return .failure(.coolingDown(retryAfter: until - now)) }
+            if let limit = entry.deployment.maxConcurrency, state.inFlight >= limit { return .failure(.atCapacity) }
+            let probe: Bool
+            switch state.breaker.admit(at: now) {
+            case .allowed: probe = false
+            case .probe: probe = true
+            case .rejected(let retryAfter): return .failure(.circuitOpen(retryAfter: retryAfter))
+            }
+            state.inFlight += 1
+            return .success(Lease(deployment: name, probe: probe, startedAt: now))
+        }
+    }
+
+    public func release(_ lease: Lease, outcome: Outcome, at now: ContinuousClock.Instant = .now) {
+        guard let entry = entries[lease.deployment] else { return }
+        entry.state.withLock { state in
+            state.inFlight = max(0, state.inFlight - 1)
+            switch outcome {
+            case .success(let latency, let timeToFirstToken):
+                state.breaker.record(success: true, probe: lease.probe, at: now)
+                state.latency.add(latency)
+                state.recentLatencies.add(latency)
+                if let timeToFirstToken { state.timeToFirstToken.add(timeToFirstToken) }
+            case .failure:
+                state.breaker.record(success: false, probe: lease.probe, at: now)
+            case .neutral:
+                if lease.probe { state.breaker.releaseProbe() }
+            }
+        }
+    }
+
+    /// The upstream asked us to wait (`Retry-After` on a 429/503): skip it until then.
+    public func coolDown(_ name: String, for duration: Duration, at now: ContinuousClock.Instant = .now) {
+        entries[name]?.state.withLock { state in
+            let until = now + duration
+            if state.coolingDownUntil.map({ $0 < until }) ?? true { state.coolingDownUntil = until }
+        }
+    }
+
+    /// Result of an active health check of the provider behind these deployments.
+    public func setHealthCheck(passing: Bool, deployments: [String]) {
+        for name in deployments {
+            entries[name]?.state.withLock { $0.healthCheckFailing = !passing }
+        }
+    }
+
+    /// Output tokens of a route's recent requests, for `cheapest` when a request sets no `max_tokens`.
+    public func recordOutputTokens(route: String, _ tokens: Int) {
+        outputTokens.withLock { averages in
+            averages[route] = averages[route].map { $0 * 0.8 + Double(tokens) * 0.2 } ?? Double(tokens)
+        }
+    }
+
+    public func averageOutputTokens(route: String) -> Int? {
+        outputTokens.withLock { $0[route].map { Int($0.rounded()) } }
+    }
+
+    public func breakerState(_ name: String) -> CircuitBreaker.State? {
+        entries[name]?.state.withLock { $0.breaker.state }
+    }
+
+    private static func unavailability(_ state: DeploymentState, _ deployment: Deployment, _ now: ContinuousClock.Instant)
+        -> Unavailability?
+    {
+        if state.healthCheckFailing { return .healthCheckFailing }
+        if let until = state.coolingDownUntil, until > now { return .coolingDown(retryAfter: until - now) }
+        if !state.breaker.wouldAdmit(at: now) {
+            if case .open(let until) = state.breaker.state { return .circuitOpen(retryAfter: until - now) }
+            return .circuitOpen(retryAfter: .milliseconds(100))
+        }
+        if let limit = deployment.maxConcurrency, state.inFlight >= limit { return .atCapacity }
+        return nil
+    }
+}
+
+public struct DeploymentSnapshot: Sendable, Equatable {
+    public var inFlight: Int
+    public var maxConcurrency: Int?
+    /// Exponentially weighted recent latency of successful requests; nil before the first.
+    public var latency: Duration?
+    public var timeToFirstToken: Duration?
+    public var p95Latency: Duration?
+    public var unavailability: DeploymentMonitor.Unavailability?
+
+    public init(
+        inFlight: Int = 0, maxConcurrency: Int? = nil, latency: Duration? = nil, timeToFirstToken: Duration? = nil,
+        p95Latency: Duration? = nil, unavailability: DeploymentMonitor.Unavailability? = nil
+    ) {
+        self.inFlight = inFlight
+        self.maxConcurrency = maxConcurrency
+        self.latency = latency
+        self.timeToFirstToken = timeToFirstToken
+        self.p95Latency = p95Latency
+        self.unavailability = unavailability
+    }
+
+    /// In-flight requests relative to the limit (unlimited deployments count against 1,000).
+    public var load: Double { Double(inFlight) / Double(maxConcurrency ?? 1000) }
+}
+
+/// An exponentially weighted moving average (α = 0.2: the last ten or so requests dominate).
+struct EWMA: Sendable {
+    private(set) var value: Duration?
+
+    mutating func add(_ sample: Duration) {
+        guard let current = value else {
+            value = sample
+            return
+        }
+        value = current * 0.8 + sample * 0.2
+    }
+}
+
+/// The last 128 latencies, for percentiles (hedging waits for the p95).
+struct LatencySamples: Sendable {
+    private var samples: [Duration] = []
+    private var next = 0
+    private static let capacity = 128
+
+    mutating func add(_ sample: Duration) {
+        if samples.count < Self.capacity {
+            samples.append(sample)
+        } else {
+            samples[next] = sample
+            next = (next + 1) % Self.capacity
+        }
+    }
+
+    /// Needs at least 10 samples to say anything.
+    func percentile(_ fraction: Double) -> Duration? {
+        guard samples.count >= 10 else { return nil }
+        let sorted = samples.sorted()
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
+    }
+}
