@@ -77,6 +77,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["SwitchyardConfig"]),
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Storage"]),
         .testTarget(
             name: "GatewayTests",
