@@ -53,7 +53,7 @@ enum Recorded {
 
 /// An in-process stand-in for providers, answering from recorded wire formats.
 final class ReplayTransport: UpstreamTransport {
-    typealias Handler = @Sendable (UpstreamRequest) throws(UpstreamFailure) -> UpstreamResponse
+    typealias Handler = @Sendable (UpstreamRequest) async throws(UpstreamFailure) -> UpstreamResponse
     private let handler: Handler
     private let log = Mutex<[UpstreamRequest]>([])
 
@@ -63,7 +63,7 @@ final class ReplayTransport: UpstreamTransport {
 
     func send(_ request: UpstreamRequest) async throws(UpstreamFailure) -> UpstreamResponse {
         log.withLock { $0.append(request) }
-        return try handler(request)
+        return try await handler(request)
     }
 
     func shutdown() async {}
@@ -134,8 +134,8 @@ struct TestGateway {
             allowed_routes: [chat]
         """
 
-    static func make(_ handler: @escaping ReplayTransport.Handler) async throws -> TestGateway {
-        let configuration = try ConfigurationLoader.parse(configurationYAML, file: "test.yaml")
+    static func make(yaml: String = configurationYAML, _ handler: @escaping ReplayTransport.Handler) async throws -> TestGateway {
+        let configuration = try ConfigurationLoader.parse(yaml, file: "test.yaml")
         let store = try await SQLStore.open(
             .sqlite(path: NSTemporaryDirectory() + "sy-gw-\(RandomIdentifier.lowercase(count: 8)).db"))
         try await store.ensureTenants(["acme", "globex"])
