@@ -38,10 +38,13 @@ extension Gateway {
                 labels: [("tenant", tenant), ("deployment", deployment), ("currency", record.cost.currency)],
                 by: record.cost.nanos)
         }
-        if let errorClass = record.errorClass, record.deployment != nil, errorClass != .clientCancelled {
+        // Per attempt, so failures hidden from the client by a failover still show.
+        for attempt in record.attempts {
+            guard let errorClass = attempt.errorClass, errorClass != .clientCancelled, errorClass != .hedgeLost else { continue }
+            let attemptProvider = configuration.deployment(named: attempt.deployment)?.provider ?? ""
             metrics.increment(
-                "switchyard_upstream_errors_total", help: "Failed upstream calls, by provider, deployment and error class.",
-                labels: [("provider", provider), ("deployment", deployment), ("error_class", errorClass.rawValue)])
+                "switchyard_upstream_errors_total", help: "Failed upstream attempts, by provider, deployment and error class.",
+                labels: [("provider", attemptProvider), ("deployment", attempt.deployment), ("error_class", errorClass.rawValue)])
         }
         logger.info(
             "request",

@@ -82,9 +82,20 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def write_config(workdir: Path, port: int, model_url: str, storage_url: str | None = None) -> Path:
+def write_config(workdir: Path, port: int, model_url: str, storage_url: str | None = None, body: str | None = None) -> Path:
+    """Writes switchyard.yaml; `body` replaces everything after `admin:` (providers, routes, ...)."""
     storage_url = storage_url or f"sqlite://{workdir / 'switchyard.db'}"
     config = workdir / "switchyard.yaml"
+    header = f"""
+server:
+  listen: "127.0.0.1:{port}"
+storage:
+  url: "{storage_url}"
+  journal: "{workdir / 'journal.ndjson'}"
+"""
+    if body is not None:
+        config.write_text(header + body)
+        return config
     config.write_text(f"""
 server:
   listen: "127.0.0.1:{port}"
@@ -120,11 +131,11 @@ tenants:
 class Gateway:
     """A `switchyard serve` process with its own store, and the CLI pointed at the same config."""
 
-    def __init__(self, workdir: Path, model_url: str, storage_url: str | None = None):
+    def __init__(self, workdir: Path, model_url: str = "", storage_url: str | None = None, body: str | None = None):
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = free_port()
-        self.config = write_config(workdir, self.port, model_url, storage_url)
+        self.config = write_config(workdir, self.port, model_url, storage_url, body)
         self.db_path = workdir / "switchyard.db"
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.keys = {tenant: self.cli("keys", "create", "--tenant", tenant).strip() for tenant in ("acme", "globex")}
@@ -169,6 +180,50 @@ class Gateway:
     def stop(self, sig=signal.SIGTERM):
         stop(self.process, sig)
         self.log.close()
+
+
+class FaultUpstream:
+    """tests/e2e/fault_upstream.py in its own process: an OpenAI-compatible server that fails on request."""
+
+    def __init__(self, workdir: Path):
+        import sys
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.log = open(workdir / f"fault-{self.port}.log", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "fault_upstream.py"), str(self.port)], stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        wait_until(self._ready, timeout=15, what="fault upstream")
+
+    def _ready(self):
+        import requests
+
+        try:
+            return requests.get(f"http://127.0.0.1:{self.port}/stats", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def control(self, **state):
+        import requests
+
+        return requests.post(f"http://127.0.0.1:{self.port}/control", json=state, timeout=5).json()
+
+    def stats(self):
+        import requests
+
+        return requests.get(f"http://127.0.0.1:{self.port}/stats", timeout=5).json()
+
+    def stop(self):
+        stop(self.process, signal.SIGKILL)
+        self.log.close()
+
+
+@pytest.fixture
+def fault(tmp_path):
+    upstream = FaultUpstream(tmp_path)
+    yield upstream
+    upstream.stop()
 
 
 @pytest.fixture(scope="session")

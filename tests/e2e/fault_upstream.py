@@ -1,0 +1,114 @@
+"""A fault-injecting OpenAI-compatible upstream for the chaos tests.
+
+Faults nginx cannot express: a stream that stops halfway, a server that accepts and never
+answers, 429 with Retry-After once, a health endpoint that fails while chat works. Binds
+127.0.0.1 only; every wait is bounded. Control it with POST /control {"mode": ...}; read
+counters with GET /stats.
+
+    python fault_upstream.py PORT
+"""
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STATE = {"mode": "ok", "retry_after": 1, "delay": 0.0, "chat_hits": 0, "health_hits": 0}
+LOCK = threading.Lock()
+
+COMPLETION = {
+    "id": "chatcmpl-fault", "object": "chat.completion", "created": 1, "model": "fault-model",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok from fault upstream"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+}
+
+
+def chunk(content=None, finish=None):
+    delta = {} if content is None else {"content": content}
+    return {"id": "chatcmpl-fault", "object": "chat.completion.chunk", "created": 1, "model": "fault-model",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send_json(self, status, body, headers=None):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/stats":
+            with LOCK:
+                return self.send_json(200, dict(STATE))
+        if self.path == "/v1/models":
+            with LOCK:
+                STATE["health_hits"] += 1
+                healthy = STATE["mode"] not in ("unhealthy", "error500")
+            return self.send_json(200 if healthy else 503, {"object": "list", "data": [{"id": "fault-model"}]})
+        self.send_json(404, {"detail": "Not Found"})
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path == "/control":
+            with LOCK:
+                STATE.update(body)
+                if body.get("reset"):
+                    STATE["chat_hits"] = STATE["health_hits"] = 0
+            return self.send_json(200, dict(STATE))
+        if self.path != "/v1/chat/completions":
+            return self.send_json(404, {"detail": "Not Found"})
+        with LOCK:
+            STATE["chat_hits"] += 1
+            mode, retry_after, delay = STATE["mode"], STATE["retry_after"], STATE["delay"]
+            if mode == "ratelimit_once":
+                STATE["mode"] = "ok"
+        if mode == "error500":
+            return self.send_json(500, {"error": {"message": "injected failure", "type": "server_error"}})
+        if mode == "ratelimit_once":
+            return self.send_json(
+                429, {"error": {"message": "injected rate limit", "type": "requests", "code": "rate_limit_exceeded"}},
+                {"Retry-After": str(retry_after)},
+            )
+        if mode == "hang":
+            time.sleep(60)  # accepts, never answers (bounded so the process can exit)
+            return
+        if delay:
+            time.sleep(min(delay, 60))
+        if body.get("stream"):
+            return self.stream(half=(mode == "stream_half"))
+        self.send_json(200, COMPLETION)
+
+    def stream(self, half):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        events = [chunk("one"), chunk(" two"), chunk(" three"), chunk(finish="stop")]
+        for index, event in enumerate(events):
+            if half and index == 2:
+                self.wfile.flush()
+                self.close_connection = True
+                return  # the connection closes mid-stream, no [DONE]
+            self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            self.wfile.flush()
+            time.sleep(0.05)
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server.daemon_threads = True
+    server.serve_forever()
