@@ -51,7 +51,8 @@ extension Gateway {
         }
         let plan: RoutePlan
         switch self.plan(
-            route, profile: RequestProfile(estimatedInputTokens: estimatedInput), principal: principal, hints: hints, meter: &meter)
+            route, profile: RequestProfile(estimatedInputTokens: estimatedInput), principal: principal, hints: hints,
+            meter: &meter)
         {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned

@@ -25,7 +25,8 @@ extension Gateway {
     /// budget when it is a deployment already tried — and hedging races a second deployment
     /// when the route asks for it.
     func execute(
-        _ plan: RoutePlan, path: String, streaming: Bool, meter: inout RequestMeter, body: @escaping @Sendable (Deployment) -> [UInt8]
+        _ plan: RoutePlan, path: String, streaming: Bool, meter: inout RequestMeter,
+        body: @escaping @Sendable (Deployment) -> [UInt8]
     ) async -> Result<UpstreamSuccess, OpenAIError> {
         let policy = plan.route.retry
         let budget = retryBudget(for: plan.route)
@@ -132,7 +133,8 @@ extension Gateway {
         }
         guard (200..<300).contains(response.status) else {
             let errorBody = (try? await response.body.collect(upTo: 64 * 1024)) ?? []
-            let error = upstreamStatusError(response.status, body: errorBody, deployment: deployment, retryAfter: response.retryAfter)
+            let error = upstreamStatusError(
+                response.status, body: errorBody, deployment: deployment, retryAfter: response.retryAfter)
             let failure = UpstreamFailure(error.errorClass, error.message)
             // A 4xx says something about the request, not the deployment.
             monitor.release(lease, outcome: error.errorClass == .upstreamRejected ? .neutral : .failure)
@@ -160,7 +162,8 @@ extension Gateway {
         }
         return .success(
             UpstreamSuccess(deployment: deployment, response: response, body: collected, lease: lease, startedAt: start),
-            Attempt(deployment: deployment.name, status: response.status, errorClass: nil, latencyMicros: elapsed(), hedged: hedged))
+            Attempt(
+                deployment: deployment.name, status: response.status, errorClass: nil, latencyMicros: elapsed(), hedged: hedged))
     }
 
     func missingKeyError(_ deployment: Deployment) -> OpenAIError {

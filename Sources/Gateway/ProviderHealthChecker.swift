@@ -43,8 +43,12 @@ public final class ProviderHealthChecker: Service {
             let now = await probe(adapter, check)
             if now != passing {
                 logger.warning(
-                    now ? "health check passing again; deployments back in rotation" : "health check failing; deployments ejected",
-                    metadata: ["provider": .string(adapter.provider.name), "deployments": .string(deployments.joined(separator: ","))])
+                    now
+                        ? "health check passing again; deployments back in rotation"
+                        : "health check failing; deployments ejected",
+                    metadata: [
+                        "provider": .string(adapter.provider.name), "deployments": .string(deployments.joined(separator: ",")),
+                    ])
                 passing = now
                 monitor.setHealthCheck(passing: now, deployments: deployments)
             }

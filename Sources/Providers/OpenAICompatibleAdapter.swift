@@ -19,7 +19,8 @@ public struct OpenAICompatibleAdapter: Sendable {
         if streaming { headers.append(("accept", "text/event-stream")) }
         if let apiKey { headers.append(("authorization", "Bearer " + apiKey)) }
         return UpstreamRequest(
-            url: provider.baseURL + path, headers: headers, body: body, timeouts: timeouts, maxConnections: provider.maxConnections)
+            url: provider.baseURL + path, headers: headers, body: body, timeouts: timeouts,
+            maxConnections: provider.maxConnections)
     }
 
     /// A health probe: `GET base_url + path`.

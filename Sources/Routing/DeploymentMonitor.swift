@@ -1,5 +1,5 @@
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// What the gateway knows about each deployment right now: its circuit breaker, requests in
 /// flight, recent latency, and whether an active health check or a `Retry-After` holds it back.

@@ -1,5 +1,5 @@
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// Keeps retries on a route to a bounded share of its traffic, so an outage does not multiply
 /// the load on whatever is still up: over the last ten seconds, retries may be at most

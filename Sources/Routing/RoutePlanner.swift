@@ -91,7 +91,8 @@ public struct RoutePlanner: Sendable {
             return true
         }
         guard !candidates.isEmpty else {
-            return .failure(.forbidden("no deployment of route '\(route.name)' is allowed here (\(refusals.joined(separator: "; ")))"))
+            return .failure(
+                .forbidden("no deployment of route '\(route.name)' is allowed here (\(refusals.joined(separator: "; ")))"))
         }
 
         let required = profile.requiredCapabilities

@@ -242,9 +242,11 @@ struct NodeReader {
             let check = try mapping(node, path + ".health_check", allowed: ["path", "interval_seconds", "timeout_seconds"])
             healthCheck = HealthCheck(
                 path: try string(check["path"], path + ".health_check.path", required: false) ?? "/models",
-                interval: try duration(check["interval_seconds"], path + ".health_check.interval_seconds", unit: .seconds(1), range: 0.1...3600)
+                interval: try duration(
+                    check["interval_seconds"], path + ".health_check.interval_seconds", unit: .seconds(1), range: 0.1...3600)
                     ?? .seconds(10),
-                timeout: try duration(check["timeout_seconds"], path + ".health_check.timeout_seconds", unit: .seconds(1), range: 0.1...60)
+                timeout: try duration(
+                    check["timeout_seconds"], path + ".health_check.timeout_seconds", unit: .seconds(1), range: 0.1...60)
                     ?? .seconds(2))
         }
         return Provider(
@@ -271,7 +273,8 @@ struct NodeReader {
         let contextWindow = try integer(entries["context_window"], path + ".context_window", range: 1...100_000_000)
         let prices = try entries["price"].map { try price($0, path + ".price") } ?? .free()
         var deployment = Deployment(name: name, provider: provider, model: model, contextWindow: contextWindow, prices: prices)
-        if let total = try duration(entries["timeout_seconds"], path + ".timeout_seconds", unit: .seconds(1), range: 0.1...86_400) {
+        if let total = try duration(entries["timeout_seconds"], path + ".timeout_seconds", unit: .seconds(1), range: 0.1...86_400)
+        {
             deployment.timeouts.total = total
         }
         if let node = entries["timeouts"] { try timeouts(node, path + ".timeouts", into: &deployment.timeouts) }
@@ -282,7 +285,8 @@ struct NodeReader {
                     guard let capability = Capability(rawValue: text) else {
                         throw error(
                             item, "\(path).capabilities[\(index)]",
-                            "unknown capability '\(text)' (known: \(Capability.allCases.map(\.rawValue).joined(separator: ", ")))")
+                            "unknown capability '\(text)' (known: \(Capability.allCases.map(\.rawValue).joined(separator: ", ")))"
+                        )
                     }
                     return capability
                 })
@@ -295,12 +299,14 @@ struct NodeReader {
     }
 
     func timeouts(_ node: Node, _ path: String, into timeouts: inout Timeouts) throws {
-        let entries = try mapping(node, path, allowed: ["connect_seconds", "first_byte_seconds", "idle_seconds", "total_seconds"])
+        let entries = try mapping(
+            node, path, allowed: ["connect_seconds", "first_byte_seconds", "idle_seconds", "total_seconds"])
         let range = 0.01...86_400.0
         if let value = try duration(entries["connect_seconds"], path + ".connect_seconds", unit: .seconds(1), range: range) {
             timeouts.connect = value
         }
-        if let value = try duration(entries["first_byte_seconds"], path + ".first_byte_seconds", unit: .seconds(1), range: range) {
+        if let value = try duration(entries["first_byte_seconds"], path + ".first_byte_seconds", unit: .seconds(1), range: range)
+        {
             timeouts.firstByte = value
         }
         if let value = try duration(entries["idle_seconds"], path + ".idle_seconds", unit: .seconds(1), range: range) {
@@ -363,10 +369,13 @@ struct NodeReader {
         guard let strategy = RouteStrategy(rawValue: strategyText) else {
             throw error(
                 entries["strategy"], path + ".strategy",
-                "unsupported strategy '\(strategyText)' (supported: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))")
+                "unsupported strategy '\(strategyText)' (supported: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         let targetNodes = try sequence(entries["targets"], path + ".targets")
-        guard !targetNodes.isEmpty else { throw error(entries["targets"] ?? node, path + ".targets", "needs at least one deployment") }
+        guard !targetNodes.isEmpty else {
+            throw error(entries["targets"] ?? node, path + ".targets", "needs at least one deployment")
+        }
         var targets: [RouteTarget] = []
         for (index, target) in targetNodes.enumerated() {
             let targetPath = "\(path).targets[\(index)]"
@@ -377,7 +386,8 @@ struct NodeReader {
                 deploymentNode = fields["deployment"]
                 weight = try integer(fields["weight"], targetPath + ".weight", range: 0...1_000_000) ?? 1
             }
-            let deployment = try requiredString(deploymentNode, targetPath + (deploymentNode == target ? "" : ".deployment"), parent: target)
+            let deployment = try requiredString(
+                deploymentNode, targetPath + (deploymentNode == target ? "" : ".deployment"), parent: target)
             guard deployments.contains(deployment) else {
                 throw error(deploymentNode, targetPath, "no deployment named '\(deployment)' is declared under deployments")
             }
@@ -409,10 +419,14 @@ struct NodeReader {
         if let value = try integer(entries["min_retries_per_second"], path + ".min_retries_per_second", range: 0...10_000) {
             policy.minimumRetriesPerSecond = value
         }
-        if let value = try duration(entries["backoff_base_ms"], path + ".backoff_base_ms", unit: .milliseconds(1), range: 0...60_000) {
+        if let value = try duration(
+            entries["backoff_base_ms"], path + ".backoff_base_ms", unit: .milliseconds(1), range: 0...60_000)
+        {
             policy.backoffBase = value
         }
-        if let value = try duration(entries["backoff_max_ms"], path + ".backoff_max_ms", unit: .milliseconds(1), range: 0...600_000) {
+        if let value = try duration(
+            entries["backoff_max_ms"], path + ".backoff_max_ms", unit: .milliseconds(1), range: 0...600_000)
+        {
             policy.backoffMax = value
         }
         if let value = try duration(

@@ -60,16 +60,19 @@ import Testing
         let small = try #require(configuration.deployment(named: "small"))
         #expect(small.capabilities == [.streaming])
         #expect(small.maxConcurrency == 4)
-        #expect(small.timeouts == Timeouts(connect: .seconds(1), firstByte: .seconds(20), idle: .seconds(5), total: .seconds(300)))
+        #expect(
+            small.timeouts == Timeouts(connect: .seconds(1), firstByte: .seconds(20), idle: .seconds(5), total: .seconds(300)))
         #expect(
             small.circuitBreaker
                 == CircuitBreakerPolicy(
-                    consecutiveFailures: 3, failureRate: 0.25, minimumRequests: 8, window: .seconds(20), openDuration: .seconds(15),
+                    consecutiveFailures: 3, failureRate: 0.25, minimumRequests: 8, window: .seconds(20),
+                    openDuration: .seconds(15),
                     halfOpenProbes: 2))
         let big = try #require(configuration.deployment(named: "big"))
         #expect(big.timeouts.total == .seconds(90))
         #expect(big.capabilities == Set(Capability.allCases))
-        #expect(configuration.route(named: "split")?.targets == [RouteTarget("small", weight: 90), RouteTarget("big", weight: 10)])
+        #expect(
+            configuration.route(named: "split")?.targets == [RouteTarget("small", weight: 90), RouteTarget("big", weight: 10)])
         let thrifty = try #require(configuration.route(named: "thrifty"))
         #expect(thrifty.strategy == .cheapest)
         #expect(
@@ -105,7 +108,9 @@ import Testing
         expectError("exclude_providers: [openai]", "exclude_providers: [azure]", "no provider named 'azure'")
         expectError("hedge: { delay: p95 }", "hedge: { delay: p99 }", "expected p95")
         expectError("{ deployment: big, weight: 10 }", "{ deployment: big, weight: -1 }", "between 0 and 1000000")
-        expectError("{ deployment: small, weight: 90 }, { deployment: big, weight: 10 }", "{ deployment: small, weight: 0 }", "weight above 0")
+        expectError(
+            "{ deployment: small, weight: 90 }, { deployment: big, weight: 10 }", "{ deployment: small, weight: 0 }",
+            "weight above 0")
         expectError("targets: [small, big]\n    retry", "targets: [small, small]\n    retry", "listed twice")
         expectError("allow_routing_hints: false", "allow_routing_hints: maybe", "true or false")
         expectError("strategy: least-busy", "strategy: random", "unsupported strategy 'random'")

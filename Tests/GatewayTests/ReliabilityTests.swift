@@ -4,8 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Providers
-import Synchronization
 import SwitchyardCore
+import Synchronization
 import Testing
 
 @testable import Gateway
@@ -69,7 +69,8 @@ import Testing
         let headers = fields
         let body = #"{"model":"\#(model)","messages":[{"role":"user","content":"Hi"}]\#(extra)}"#
         try await app.test(.router) { client in
-            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body)) {
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body))
+            {
                 response in try check(response)
             }
         }
@@ -115,7 +116,9 @@ import Testing
 
     @Test func failoverToTheNextDeploymentIsInvisibleToTheClientAndInTheLedger() async throws {
         let script = Script(["alpha.test": [Self.refused]])
-        let test = try await TestGateway.make(yaml: Self.yaml) { request throws(UpstreamFailure) in try await script.handle(request) }
+        let test = try await TestGateway.make(yaml: Self.yaml) { request throws(UpstreamFailure) in
+            try await script.handle(request)
+        }
         try await post(test, model: "ab") { response in
             #expect(response.status == .ok)
             #expect(response.headers[.switchyardDeployment] == "b")
@@ -131,7 +134,9 @@ import Testing
 
     @Test func retriesTheSameDeploymentWithBackoffWhenItIsTheOnlyOne() async throws {
         let script = Script(["alpha.test": [Self.serverError, Self.serverError]])
-        let test = try await TestGateway.make(yaml: Self.patientYAML) { request throws(UpstreamFailure) in try await script.handle(request) }
+        let test = try await TestGateway.make(yaml: Self.patientYAML) { request throws(UpstreamFailure) in
+            try await script.handle(request)
+        }
         try await post(test, model: "only-a") { response in
             #expect(response.status == .ok)
             #expect(response.headers[.switchyardAttempts] == "3")
@@ -147,7 +152,9 @@ import Testing
                 body: .bytes([Array(Recorded.openAIRateLimited.utf8)]))
         }
         let script = Script(["alpha.test": [rateLimited]])
-        let test = try await TestGateway.make(yaml: Self.yaml) { request throws(UpstreamFailure) in try await script.handle(request) }
+        let test = try await TestGateway.make(yaml: Self.yaml) { request throws(UpstreamFailure) in
+            try await script.handle(request)
+        }
         let started = ContinuousClock.now
         try await post(test, model: "only-a") { response in #expect(response.status == .ok) }
         #expect(ContinuousClock.now - started >= .milliseconds(400))
@@ -185,7 +192,9 @@ import Testing
 
     @Test func firstByteTimeoutFailsOverAndIsRecordedAsATimeout() async throws {
         let script = Script(["alpha.test": [Self.slow(.seconds(5))]])
-        let test = try await TestGateway.make(yaml: Self.yaml) { request throws(UpstreamFailure) in try await script.handle(request) }
+        let test = try await TestGateway.make(yaml: Self.yaml) { request throws(UpstreamFailure) in
+            try await script.handle(request)
+        }
         let started = ContinuousClock.now
         try await post(test, model: "ab") { response in
             #expect(response.status == .ok)
@@ -211,7 +220,9 @@ import Testing
 
     @Test func hedgingRacesASecondDeploymentAndCancelsTheLoser() async throws {
         let script = Script(["alpha.test": [Self.slow(.seconds(2))]])
-        let test = try await TestGateway.make(yaml: Self.yaml) { request throws(UpstreamFailure) in try await script.handle(request) }
+        let test = try await TestGateway.make(yaml: Self.yaml) { request throws(UpstreamFailure) in
+            try await script.handle(request)
+        }
         let started = ContinuousClock.now
         try await post(test, model: "hedged") { response in
             #expect(response.status == .ok)

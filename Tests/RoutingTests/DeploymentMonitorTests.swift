@@ -51,7 +51,9 @@ import Testing
         }
         _ = try monitor.acquire("d", at: now + .seconds(3)).get()
         monitor.setHealthCheck(passing: false, deployments: ["d"])
-        #expect(throws: DeploymentMonitor.Unavailability.healthCheckFailing) { try monitor.acquire("d", at: now + .seconds(3)).get() }
+        #expect(throws: DeploymentMonitor.Unavailability.healthCheckFailing) {
+            try monitor.acquire("d", at: now + .seconds(3)).get()
+        }
         monitor.setHealthCheck(passing: true, deployments: ["d"])
         _ = try monitor.acquire("d", at: now + .seconds(3)).get()
     }

@@ -42,8 +42,9 @@ import Testing
 
     @Test func fallbackKeepsTheConfiguredOrder() {
         let route = route(.fallback)
-        #expect(names(planner(route).plan(route, profile: RequestProfile(estimatedInputTokens: 10), tenant: nil, monitor: nil))
-            == ["big", "euro", "tiny"])
+        #expect(
+            names(planner(route).plan(route, profile: RequestProfile(estimatedInputTokens: 10), tenant: nil, monitor: nil))
+                == ["big", "euro", "tiny"])
     }
 
     @Test func cheapestFollowsTheExpectedCostOfThisRequest() {
@@ -73,7 +74,8 @@ import Testing
         let monitor = DeploymentMonitor(deployments: [big, euro, tiny])
         func serve(_ name: String, _ milliseconds: Int64) {
             guard case .success(let lease) = monitor.acquire(name) else { return }
-            monitor.release(lease, outcome: .success(latency: .milliseconds(milliseconds), timeToFirstToken: .milliseconds(milliseconds / 4)))
+            monitor.release(
+                lease, outcome: .success(latency: .milliseconds(milliseconds), timeToFirstToken: .milliseconds(milliseconds / 4)))
         }
         serve("big", 900)
         serve("euro", 300)
@@ -88,8 +90,9 @@ import Testing
         let monitor = DeploymentMonitor(deployments: [big, euro, tiny])
         _ = monitor.acquire("tiny")  // 1 of 4 = 0.25
         for _ in 0..<10 { _ = monitor.acquire("big") }  // 10 of 1000 (unlimited) = 0.01
-        #expect(names(planner(route).plan(route, profile: RequestProfile(estimatedInputTokens: 1), tenant: nil, monitor: monitor))
-            == ["euro", "big", "tiny"])
+        #expect(
+            names(planner(route).plan(route, profile: RequestProfile(estimatedInputTokens: 1), tenant: nil, monitor: monitor))
+                == ["euro", "big", "tiny"])
     }
 
     @Test func weightedSplitsFollowTheWeights() {
@@ -125,9 +128,11 @@ import Testing
         }
         #expect(reason.contains("128000"))
         let onlyTiny = Route(name: "r", targets: [RouteTarget("tiny")])
-        guard case .failure(.unsatisfiable(let missing)) = planner.plan(
-            onlyTiny, profile: RequestProfile(estimatedInputTokens: 1, requiredCapabilities: [.tools, .streaming]), tenant: nil,
-            monitor: nil)
+        guard
+            case .failure(.unsatisfiable(let missing)) = planner.plan(
+                onlyTiny, profile: RequestProfile(estimatedInputTokens: 1, requiredCapabilities: [.tools, .streaming]),
+                tenant: nil,
+                monitor: nil)
         else {
             Issue.record("expected unsatisfiable")
             return
@@ -138,11 +143,13 @@ import Testing
     @Test func residencyOfTenantAndRouteBothApply() {
         let euOnly = Tenant(name: "acme", residency: Residency(regions: ["eu", "on-prem"]))
         let route = route(.fallback, residency: Residency(excludeProviders: ["local"]))
-        #expect(names(planner(route).plan(route, profile: RequestProfile(estimatedInputTokens: 1), tenant: euOnly, monitor: nil))
-            == ["euro"])
+        #expect(
+            names(planner(route).plan(route, profile: RequestProfile(estimatedInputTokens: 1), tenant: euOnly, monitor: nil))
+                == ["euro"])
         let nothingLeft = Tenant(name: "acme", residency: Residency(providers: ["local"]))
-        guard case .failure(.forbidden(let reason)) = planner(route).plan(
-            route, profile: RequestProfile(estimatedInputTokens: 1), tenant: nothingLeft, monitor: nil)
+        guard
+            case .failure(.forbidden(let reason)) = planner(route).plan(
+                route, profile: RequestProfile(estimatedInputTokens: 1), tenant: nothingLeft, monitor: nil)
         else {
             Issue.record("expected forbidden")
             return
@@ -155,32 +162,37 @@ import Testing
         let route = route(.fallback)
         let planner = planner(route)
         let profile = RequestProfile(estimatedInputTokens: 1)
-        guard case .failure(.forbidden(let reason)) = planner.plan(
-            route, profile: profile, tenant: euOnly, hints: RoutingHints(deployment: "big"), monitor: nil)
+        guard
+            case .failure(.forbidden(let reason)) = planner.plan(
+                route, profile: profile, tenant: euOnly, hints: RoutingHints(deployment: "big"), monitor: nil)
         else {
             Issue.record("a pin must not bypass residency")
             return
         }
         #expect(reason.contains("region 'us'"))
-        #expect(names(planner.plan(route, profile: profile, tenant: euOnly, hints: RoutingHints(deployment: "euro"), monitor: nil))
-            == ["euro"])
-        guard case .failure(.forbidden) = planner.plan(
-            route, profile: profile, tenant: nil, hints: RoutingHints(deployment: "elsewhere"), monitor: nil)
+        #expect(
+            names(planner.plan(route, profile: profile, tenant: euOnly, hints: RoutingHints(deployment: "euro"), monitor: nil))
+                == ["euro"])
+        guard
+            case .failure(.forbidden) = planner.plan(
+                route, profile: profile, tenant: nil, hints: RoutingHints(deployment: "elsewhere"), monitor: nil)
         else {
             Issue.record("a pin outside the route must be refused")
             return
         }
         // A strategy hint only reorders what residency allowed.
-        #expect(names(planner.plan(route, profile: profile, tenant: euOnly, hints: RoutingHints(strategy: .cheapest), monitor: nil))
-            == ["euro"])
+        #expect(
+            names(planner.plan(route, profile: profile, tenant: euOnly, hints: RoutingHints(strategy: .cheapest), monitor: nil))
+                == ["euro"])
     }
 
     @Test func tenantsCanBeDeniedHints() {
         let strict = Tenant(name: "acme", allowRoutingHints: false)
         let route = route(.fallback)
-        guard case .failure(.forbidden(let reason)) = planner(route).plan(
-            route, profile: RequestProfile(estimatedInputTokens: 1), tenant: strict, hints: RoutingHints(strategy: .fastest),
-            monitor: nil)
+        guard
+            case .failure(.forbidden(let reason)) = planner(route).plan(
+                route, profile: RequestProfile(estimatedInputTokens: 1), tenant: strict, hints: RoutingHints(strategy: .fastest),
+                monitor: nil)
         else {
             Issue.record("expected forbidden")
             return
