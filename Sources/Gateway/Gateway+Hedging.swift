@@ -48,6 +48,7 @@ extension Gateway {
             case .p95(let fallback): monitor.snapshot(primary.0.name)?.p95Latency ?? fallback
             }
         let primaryBody = body(primary.0)
+        let budget = retryBudget(for: plan.route)
         var attempts: [Attempt] = []
         await withTaskGroup(of: HedgeEvent.self) { group in
             var running = 1
@@ -65,6 +66,11 @@ extension Gateway {
             }
             func startNext(hedged: Bool) {
                 guard started < plan.route.retry.maxAttempts, let (deployment, adapter, lease) = nextCandidate() else { return }
+                // Hedges and fallbacks are extra load on the route: they spend its retry budget.
+                guard budget.tryWithdraw() else {
+                    monitor.release(lease, outcome: .neutral)
+                    return
+                }
                 let payload = body(deployment)
                 let index = started
                 started += 1

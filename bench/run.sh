@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The gateway-overhead benchmark: nginx serves fixed OpenAI responses; wrk drives the same load
+# straight at nginx and through `switchyard serve` (release build, auth + routing + metering +
+# ledger on, SQLite store); prints one table. Everything binds 127.0.0.1 and is stopped at the end.
+#
+#   bench/run.sh                 # full run (~4 minutes after the release build)
+#   BENCH_SECONDS=3 bench/run.sh # quicker
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+CONCURRENCIES="${BENCH_CONCURRENCIES:-4 16 64 256}"
+
+need=()
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v wrk >/dev/null || need+=(wrk)
+if [ "${#need[@]}" -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+bash scripts/install-deps.sh
+echo "== building switchyard (release)" >&2
+swift build -c release --product switchyard >&2
+BIN="$ROOT/.build/release/switchyard"
+
+WORK="$(mktemp -d /tmp/switchyard-bench.XXXXXX)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NGINX_PORT="$(free_port)"
+GATEWAY_PORT="$(free_port)"
+IDLE_PORT="$(free_port)"
+cleanup() {
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -n "${GATEWAY_PID:-}" ] && kill "$GATEWAY_PID" 2>/dev/null || true
+  [ -n "${IDLE_PID:-}" ] && kill "$IDLE_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+python3 bench/make_fixtures.py
+cp bench/completion.json bench/stream.sse "$WORK/"
+cat >"$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  client_body_buffer_size 64k;
+  server {
+    listen 127.0.0.1:$NGINX_PORT reuseport backlog=4096;
+    location = /v1/chat/completions { default_type application/json; alias $WORK/completion.json; error_page 405 =200 \$uri; }
+    location = /stream/v1/chat/completions { default_type text/event-stream; alias $WORK/stream.sse; error_page 405 =200 \$uri; }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx.conf"
+
+cat >"$WORK/switchyard.yaml" <<YAML
+server:
+  listen: "127.0.0.1:$GATEWAY_PORT"
+storage:
+  url: "sqlite://$WORK/switchyard.db"
+  journal: "$WORK/journal.ndjson"
+providers:
+  - name: nginx
+    kind: openai
+    base_url: "http://127.0.0.1:$NGINX_PORT/v1"
+    max_connections: 512
+  - name: nginx-stream
+    kind: openai
+    base_url: "http://127.0.0.1:$NGINX_PORT/stream/v1"
+    max_connections: 512
+  - name: idle
+    kind: openai
+    base_url: "http://127.0.0.1:$IDLE_PORT/v1"
+    max_connections: 2000
+deployments:
+  - name: fixed
+    provider: nginx
+    model: gpt-4o-mini
+    price: { input_per_mtok: "0.15", output_per_mtok: "0.60" }
+  - name: fixed-stream
+    provider: nginx-stream
+    model: gpt-4o-mini
+    price: { input_per_mtok: "0.15", output_per_mtok: "0.60" }
+  - name: idle
+    provider: idle
+    model: idle
+    timeouts: { idle_seconds: 120, first_byte_seconds: 120 }
+routes:
+  - name: bench
+    targets: [fixed]
+  - name: bench-stream
+    targets: [fixed-stream]
+  - name: bench-idle
+    targets: [idle]
+tenants:
+  - name: bench
+YAML
+KEY="$("$BIN" keys create --config "$WORK/switchyard.yaml" --tenant bench 2>/dev/null)"
+LOG_LEVEL=warning "$BIN" serve --config "$WORK/switchyard.yaml" >"$WORK/serve.log" 2>&1 &
+GATEWAY_PID=$!
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run_wrk() { # name url concurrency -> RESULT line with cpu
+  local name="$1" url="$2" connections="$3" before after
+  local threads=2
+  [ "$connections" -lt 2 ] && threads=1
+  before="$(cpu_ticks "$GATEWAY_PID")"
+  local line
+  line="$(BENCH_KEY="$KEY" wrk -t"$threads" -c"$connections" -d"${SECONDS_PER_RUN}s" --timeout 10s -s bench/post.lua "$url" | grep '^RESULT')"
+  after="$(cpu_ticks "$GATEWAY_PID")"
+  echo "$name $connections ${line#RESULT } $((after - before))"
+}
+
+RESULTS="$WORK/results.txt"
+: >"$RESULTS"
+# Warm up connections and caches.
+BENCH_KEY="$KEY" wrk -t2 -c16 -d2s -s bench/post.lua "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions" >/dev/null
+for connections in $CONCURRENCIES; do
+  echo "== $connections connections" >&2
+  run_wrk direct "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$connections" >>"$RESULTS"
+  run_wrk switchyard "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions" "$connections" >>"$RESULTS"
+done
+for connections in 16 64; do
+  echo "== streams, $connections connections" >&2
+  BENCH_BODY='{"model":"bench","stream":true,"messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":64}' \
+    run_wrk direct-stream "http://127.0.0.1:$NGINX_PORT/stream/v1/chat/completions" "$connections" >>"$RESULTS"
+  BENCH_BODY='{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":64}' \
+    run_wrk switchyard-stream "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions" "$connections" >>"$RESULTS"
+done
+
+echo "== time to first chunk and 1,000 idle streams" >&2
+python3 bench/streams.py --gateway "127.0.0.1:$GATEWAY_PORT" --direct "127.0.0.1:$NGINX_PORT" --key "$KEY" \
+  --idle-port "$IDLE_PORT" --gateway-pid "$GATEWAY_PID" --idle-pid-file "$WORK/idle.pid" >"$WORK/streams.json"
+
+sleep 0.5
+python3 bench/report.py "$RESULTS" "$WORK/streams.json" "$GATEWAY_PID" "$(getconf CLK_TCK)" \
+  "$(sqlite3 "$WORK/switchyard.db" 'SELECT COUNT(*) FROM usage_records' 2>/dev/null || echo '?')"
