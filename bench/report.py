@@ -42,6 +42,8 @@ for kind in ("", "-stream"):
         for p in ("p50", "p90", "p99", "p999"):
             cells.append(f"{direct[p]:>6}/{sy[p]:>6}/{sy[p] - direct[p]:>6}")
         cpu = sy["cpu_ticks"] / clock_ticks / max(1, sy["requests"]) * 1000
+        if direct["errors"] or sy["errors"]:
+            print(f"  !! non-2xx or socket errors: direct {direct['errors']}, switchyard {sy['errors']}: the row is not valid")
         print(f"{connections:>5} {rps(direct):>11.0f} {rps(sy):>9.0f} {rps(sy) / rps(direct):>9.1%} | {cells[0]:>20} | {cells[1]:>20} | {cells[2]:>22} | {cells[3]:>22} | {cpu:>8.3f} {sy['errors']:>6}")
 
 streams = json.load(open(streams_path))

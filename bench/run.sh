@@ -23,6 +23,7 @@ swift build -c release --product switchyard >&2
 BIN="$ROOT/.build/release/switchyard"
 
 WORK="$(mktemp -d /tmp/switchyard-bench.XXXXXX)"
+chmod 755 "$WORK"  # nginx workers run as www-data and must read the fixtures
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NGINX_PORT="$(free_port)"
 GATEWAY_PORT="$(free_port)"
@@ -32,12 +33,13 @@ cleanup() {
   [ -n "${GATEWAY_PID:-}" ] && kill "$GATEWAY_PID" 2>/dev/null || true
   [ -n "${IDLE_PID:-}" ] && kill "$IDLE_PID" 2>/dev/null || true
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 python3 bench/make_fixtures.py
 cp bench/completion.json bench/stream.sse "$WORK/"
+chmod 644 "$WORK/completion.json" "$WORK/stream.sse"
 cat >"$WORK/nginx.conf" <<NGINX
 worker_processes 1;
 pid $WORK/nginx.pid;

@@ -28,7 +28,8 @@ struct ChatStreamRelay {
     /// The bytes to send to the client for this piece of upstream body (possibly none).
     mutating func relay(_ buffer: ByteBuffer) -> [UInt8] {
         var output: [UInt8] = []
-        for event in parser.feed(buffer.readableBytesView) {
+        let events = buffer.withUnsafeReadableBytes { parser.feed(raw: $0) }
+        for event in events {
             if let forwarded = inspect(event) {
                 output += forwarded.encoded()
                 forwardedEvents += 1
@@ -45,22 +46,25 @@ struct ChatStreamRelay {
             sawDone = true
             return event
         }
-        guard let chunk = try? decoder.decode(OpenAIChatChunk.self, from: Data(event.data)) else {
-            if let editor = JSONObjectEditor(event.data), editor.value(of: "error") != nil {
-                upstreamError = String(decoding: editor.value(of: "error")!, as: UTF8.self)
+        let summary = OpenAIChunkScanner.summarize(event.data)
+        guard summary.hasChoices || summary.hasUsage else {
+            if let editor = JSONObjectEditor(event.data), let error = editor.value(of: "error") {
+                upstreamError = String(decoding: error, as: UTF8.self)
             }
             return event
         }
-        let characters = chunk.outputCharacterCount
-        if characters > 0 {
+        if summary.outputBytes > 0 {
             outputChunks += 1
-            outputCharacters += characters
+            outputCharacters += summary.outputBytes
         }
-        if chunk.choices?.contains(where: { $0.finishReason != nil }) == true { sawFinishReason = true }
-        guard let chunkUsage = chunk.usage else { return event }
-        usage = chunkUsage
+        if summary.hasFinishReason { sawFinishReason = true }
+        guard summary.hasUsage else { return event }
+        // Usage arrives once per stream: decode just this chunk exactly.
+        if let chunkUsage = (try? decoder.decode(OpenAIChatChunk.self, from: Data(event.data)))?.usage {
+            usage = chunkUsage
+        }
         if clientWantsUsage { return event }
-        if chunk.isUsageOnly { return nil }
+        if summary.choicesEmpty || !summary.hasChoices { return nil }
         // Usage riding on a content chunk: blank it rather than drop the content.
         guard let editor = JSONObjectEditor(event.data) else { return event }
         var edited = event

@@ -56,21 +56,41 @@ public struct ServerSentEventParser: Sendable {
     public init() {}
 
     public mutating func feed<Bytes: Sequence>(_ bytes: Bytes) -> [ServerSentEvent] where Bytes.Element == UInt8 {
+        let array = Array(bytes)
+        return array.withUnsafeBytes { feed(raw: $0) }
+    }
+
+    /// The fast path: scans for line ends in contiguous memory and copies whole line pieces, so
+    /// the cost per chunk is a few copies, not a generic call per byte.
+    public mutating func feed(raw bytes: UnsafeRawBufferPointer) -> [ServerSentEvent] {
         var events: [ServerSentEvent] = []
-        for byte in bytes {
-            if previousWasCR {
-                previousWasCR = false
-                if byte == 0x0A { continue }
-            }
-            switch byte {
-            case 0x0A:
+        var index = 0
+        let count = bytes.count
+        if previousWasCR, index < count {
+            previousWasCR = false
+            if bytes[index] == 0x0A { index += 1 }
+        }
+        var lineStart = index
+        while index < count {
+            let byte = bytes[index]
+            if byte == 0x0A || byte == 0x0D {
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<index]))
                 if let event = endLine() { events.append(event) }
-            case 0x0D:
-                previousWasCR = true
-                if let event = endLine() { events.append(event) }
-            default:
-                line.append(byte)
+                index += 1
+                if byte == 0x0D {
+                    if index < count {
+                        if bytes[index] == 0x0A { index += 1 }
+                    } else {
+                        previousWasCR = true
+                    }
+                }
+                lineStart = index
+            } else {
+                index += 1
             }
+        }
+        if lineStart < count {
+            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<count]))
         }
         return events
     }

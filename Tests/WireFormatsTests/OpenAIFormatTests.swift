@@ -84,3 +84,36 @@ import Testing
         #expect(TokenEstimator.inputTokens(of: messages) == 2 + 4 + 2)
     }
 }
+
+@Suite struct OpenAIChunkScannerTests {
+    func summary(_ json: String) -> OpenAIChunkSummary { OpenAIChunkScanner.summarize(Array(json.utf8)) }
+
+    @Test func readsLlamaAndOpenAIShapes() {
+        let llama = summary(#"{"id": "c", "choices": [{"index": 0, "delta": {"content": "Hi \"you\" é\n"}, "logprobs": null, "finish_reason": null}]}"#)
+        #expect(llama == OpenAIChunkSummary(hasChoices: true, choicesEmpty: false, outputBytes: 11, hasFinishReason: false, hasUsage: false))
+        let finish = summary(#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"#)
+        #expect(finish.hasFinishReason && !finish.hasUsage && finish.outputBytes == 0)
+        let usage = summary(#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#)
+        #expect(usage.hasUsage && usage.choicesEmpty)
+        let tool = summary(#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"f","arguments":"{\"a\":"}}]}}]}"#)
+        #expect(tool.outputBytes == 5)
+        let error = summary(#"{"error":{"message":"boom","type":"server_error"}}"#)
+        #expect(!error.hasChoices && !error.hasUsage)
+    }
+
+    @Test func keysInsideStringsAreNotKeys() {
+        let tricky = summary(#"{"choices":[{"delta":{"content":"say \"usage\": {x} and \"finish_reason\": \"stop\""}}]}"#)
+        #expect(!tricky.hasUsage && !tricky.hasFinishReason)
+        #expect(tricky.outputBytes == 44)
+    }
+
+    @Test func agreesWithTheDecoderOnRecordedChunks() throws {
+        for line in [
+            #"{"choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}],"usage":null}"#,
+            #"{"choices": [{"delta": {"reasoning_content": "think"}}]}"#,
+        ] {
+            let decoded = try JSONDecoder().decode(OpenAIChatChunk.self, from: Data(line.utf8))
+            #expect(summary(line).outputBytes == decoded.outputCharacterCount)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+/// What the gateway needs from one streamed chat completion chunk, read by scanning bytes
+/// instead of decoding the JSON: a stream relays hundreds of chunks per request, and a full
+/// decode of each was the largest cost of streaming (see the README's Performance section).
+public struct OpenAIChunkSummary: Equatable, Sendable {
+    /// The chunk has a `choices` member (false for error events and other payloads).
+    public var hasChoices = false
+    public var choicesEmpty = false
+    /// Bytes of generated output (text, reasoning, tool-call arguments and names), escapes counted once.
+    public var outputBytes = 0
+    public var hasFinishReason = false
+    /// A non-null `usage` object is present.
+    public var hasUsage = false
+}
+
+public enum OpenAIChunkScanner {
+    static let outputKeys: [[UInt8]] = ["content", "reasoning_content", "arguments"].map { Array($0.utf8) }
+
+    public static func summarize(_ data: [UInt8]) -> OpenAIChunkSummary {
+        data.withUnsafeBytes { summarize(raw: $0) }
+    }
+
+    public static func summarize(raw bytes: UnsafeRawBufferPointer) -> OpenAIChunkSummary {
+        var summary = OpenAIChunkSummary()
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            guard bytes[index] == UInt8(ascii: "\"") else {
+                index += 1
+                continue
+            }
+            // A string starts here: read it, then see whether a colon follows (it was a key).
+            let keyStart = index + 1
+            guard let keyEnd = endOfString(bytes, from: keyStart) else { break }
+            var cursor = skipWhitespace(bytes, keyEnd + 1)
+            guard cursor < count, bytes[cursor] == UInt8(ascii: ":") else {
+                index = keyEnd + 1
+                continue
+            }
+            cursor = skipWhitespace(bytes, cursor + 1)
+            let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<keyEnd])
+            if outputKeys.contains(where: { key.elementsEqual($0) }) {
+                if cursor < count, bytes[cursor] == UInt8(ascii: "\""), let valueEnd = endOfString(bytes, from: cursor + 1) {
+                    summary.outputBytes += unescapedLength(bytes, cursor + 1, valueEnd)
+                    index = valueEnd + 1
+                    continue
+                }
+            } else if key.elementsEqual("choices".utf8) {
+                summary.hasChoices = true
+                if cursor < count, bytes[cursor] == UInt8(ascii: "[") {
+                    let next = skipWhitespace(bytes, cursor + 1)
+                    summary.choicesEmpty = next < count && bytes[next] == UInt8(ascii: "]")
+                }
+            } else if key.elementsEqual("finish_reason".utf8) {
+                if cursor < count, bytes[cursor] == UInt8(ascii: "\"") { summary.hasFinishReason = true }
+            } else if key.elementsEqual("usage".utf8) {
+                if cursor < count, bytes[cursor] == UInt8(ascii: "{") { summary.hasUsage = true }
+            }
+            index = cursor
+        }
+        return summary
+    }
+
+    /// Index of the closing quote of a string whose content starts at `start`.
+    static func endOfString(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var index = start
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): index += 2
+            case UInt8(ascii: "\""): return index
+            default: index += 1
+            }
+        }
+        return nil
+    }
+
+    static func skipWhitespace(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {
+        var index = start
+        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        return index
+    }
+
+    /// Approximate characters: each escape (`\\n`, `\\u00e9`) counts as one.
+    static func unescapedLength(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int {
+        var length = 0
+        var index = start
+        while index < end {
+            if bytes[index] == UInt8(ascii: "\\") {
+                length += 1
+                index += index + 1 < end && bytes[index + 1] == UInt8(ascii: "u") ? 6 : 2
+            } else {
+                // Count UTF-8 lead bytes only, so multi-byte characters count once.
+                if bytes[index] & 0xC0 != 0x80 { length += 1 }
+                index += 1
+            }
+        }
+        return length
+    }
+}
