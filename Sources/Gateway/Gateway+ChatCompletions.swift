@@ -74,6 +74,21 @@ extension Gateway {
         return completeChat(success, chat: chat, meter: meter)
     }
 
+    /// The response's `usage`, decoding only that member: the rest of the body passes through unread.
+    func reportedUsage(in body: [UInt8]) -> TokenUsage? {
+        guard let editor = JSONObjectEditor(body), let usage = editor.value(of: "usage") else { return nil }
+        return (try? decoder.decode(OpenAIUsage.self, from: Data(usage)))?.tokenUsage
+    }
+
+    /// Counted by Switchyard when the upstream reported none.
+    func estimatedUsage(of body: [UInt8], chat: OpenAIChatRequest) -> TokenUsage {
+        let completion = try? decoder.decode(OpenAIChatCompletion.self, from: Data(body))
+        return TokenUsage(
+            inputTokens: TokenEstimator.inputTokens(of: chat.messages),
+            outputTokens: TokenEstimator.tokens(forCharacters: completion?.outputCharacterCount ?? 0),
+            isEstimated: true)
+    }
+
     /// What a deployment must support to serve this request.
     static func requiredCapabilities(_ chat: OpenAIChatRequest, _ editor: JSONObjectEditor) -> Set<Capability> {
         var required: Set<Capability> = []
@@ -92,13 +107,7 @@ extension Gateway {
 
     private func completeChat(_ upstream: UpstreamSuccess, chat: OpenAIChatRequest, meter: RequestMeter) -> Response {
         let body = upstream.body ?? []
-        let completion = try? decoder.decode(OpenAIChatCompletion.self, from: Data(body))
-        let usage =
-            completion?.usage?.tokenUsage
-            ?? TokenUsage(
-                inputTokens: TokenEstimator.inputTokens(of: chat.messages),
-                outputTokens: TokenEstimator.tokens(forCharacters: completion?.outputCharacterCount ?? 0),
-                isEstimated: true)
+        let usage = reportedUsage(in: body) ?? estimatedUsage(of: body, chat: chat)
         if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
         meter.finish(status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
         var response = Response(
