@@ -61,7 +61,7 @@ extension Gateway {
                         requestID: requestID))
             }
             group.addTask {
-                try? await Task.sleep(for: delay)
+                try? await cancellableSleep(for: delay)
                 return .timer
             }
             func startNext(hedged: Bool) {

@@ -68,7 +68,7 @@ public struct UpstreamBody: AsyncSequence, Sendable {
             return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
                 group.addTask { try await next() }
                 group.addTask {
-                    try await Task.sleep(for: limit)
+                    try await cancellableSleep(for: limit)
                     throw UpstreamFailure(.upstreamTimeout, "no data from upstream for \(limit)")
                 }
                 defer { group.cancelAll() }
@@ -137,7 +137,7 @@ public func withUpstreamDeadline<T: Sendable>(
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask { try await operation() }
             group.addTask {
-                try await Task.sleep(for: limit)
+                try await cancellableSleep(for: limit)
                 throw UpstreamFailure(.upstreamTimeout, "\(what) took longer than \(limit)")
             }
             defer { group.cancelAll() }
