@@ -5,6 +5,7 @@
 #
 #   bench/run.sh                 # full run (~4 minutes after the release build)
 #   BENCH_SECONDS=3 bench/run.sh # quicker
+#   bench/run.sh soak            # 64 connections for BENCH_SOAK_MINUTES (10), RSS printed each minute
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -117,6 +118,16 @@ run_wrk() { # name url concurrency -> RESULT line with cpu
   after="$(cpu_ticks "$GATEWAY_PID")"
   echo "$name $connections ${line#RESULT } $((after - before))"
 }
+
+if [ "${1:-}" = soak ]; then
+  rss() { awk '/VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$GATEWAY_PID/status"; }
+  echo "minute 0: RSS $(rss)"
+  for minute in $(seq 1 "${BENCH_SOAK_MINUTES:-10}"); do
+    line="$(BENCH_KEY="$KEY" wrk -t2 -c64 -d60s --timeout 10s -s bench/post.lua "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions" | grep '^RESULT')"
+    echo "minute $minute: RSS $(rss) ${line#RESULT }"
+  done
+  exit 0
+fi
 
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
