@@ -35,6 +35,10 @@ public final class KeyDirectory: Service {
 
     private let store: SQLStore
     private let keys = Mutex<[String: APIKeyRecord]>([:])
+    /// Ids looked up in the store and not found since the last refresh, so a flood of made-up
+    /// keys costs one query per id per refresh interval, not one per request.
+    private let missing = Mutex<Set<String>>([])
+    private static let maximumMissing = 100_000
     private let refreshInterval: Duration
     private let logger: Logger
 
@@ -48,6 +52,7 @@ public final class KeyDirectory: Service {
         let records = try await store.keys()
         let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         keys.withLock { $0 = byID }
+        missing.withLock { $0.removeAll(keepingCapacity: true) }
     }
 
     public func run() async throws {
@@ -69,12 +74,17 @@ public final class KeyDirectory: Service {
         guard let id = APIKeyFormat.keyID(of: presented) else { return .failure(.malformed) }
         var record = keys.withLock { $0[id] }
         if record == nil {
+            if missing.withLock({ $0.contains(id) }) { return .failure(.unknown) }
             do {
                 record = try await store.key(id: id)
             } catch {
                 return .failure(.storeUnavailable)
             }
-            if let record { keys.withLock { $0[id] = record } }
+            if let record {
+                keys.withLock { $0[id] = record }
+            } else {
+                missing.withLock { if $0.count < Self.maximumMissing { $0.insert(id) } }
+            }
         }
         guard let record, APIKeyFormat.matches(presented, record) else { return .failure(.unknown) }
         if record.revokedAt != nil { return .failure(.revoked) }

@@ -55,6 +55,36 @@ public struct UsageRecord: Hashable, Sendable, Codable {
     }
 }
 
+extension UsageRecord {
+    enum CodingKeys: String, CodingKey {
+        case id, startedAt, finishedAt, tenant, agent, keyID, endpoint, route, deployment, provider, upstreamModel, streamed
+        case usage, cost, latencyMicros, timeToFirstTokenMicros, status, errorClass, tags, attempts
+    }
+
+    /// Journal lines written before a field existed still decode: newer fields are optional here.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id), startedAt: try container.decode(UnixMicros.self, forKey: .startedAt),
+            finishedAt: try container.decode(UnixMicros.self, forKey: .finishedAt),
+            tenant: try container.decodeIfPresent(String.self, forKey: .tenant),
+            agent: try container.decodeIfPresent(String.self, forKey: .agent),
+            keyID: try container.decodeIfPresent(String.self, forKey: .keyID),
+            endpoint: try container.decode(String.self, forKey: .endpoint),
+            route: try container.decodeIfPresent(String.self, forKey: .route),
+            deployment: try container.decodeIfPresent(String.self, forKey: .deployment),
+            provider: try container.decodeIfPresent(String.self, forKey: .provider),
+            upstreamModel: try container.decodeIfPresent(String.self, forKey: .upstreamModel),
+            streamed: try container.decode(Bool.self, forKey: .streamed), usage: try container.decode(TokenUsage.self, forKey: .usage),
+            cost: try container.decode(Money.self, forKey: .cost), latencyMicros: try container.decode(Int64.self, forKey: .latencyMicros),
+            timeToFirstTokenMicros: try container.decodeIfPresent(Int64.self, forKey: .timeToFirstTokenMicros),
+            status: try container.decode(Int.self, forKey: .status),
+            errorClass: try container.decodeIfPresent(ErrorClass.self, forKey: .errorClass),
+            tags: try container.decodeIfPresent([String: String].self, forKey: .tags) ?? [:],
+            attempts: try container.decodeIfPresent([Attempt].self, forKey: .attempts) ?? [])
+    }
+}
+
 /// One try at one deployment while serving a request.
 public struct Attempt: Hashable, Sendable, Codable {
     public var deployment: String

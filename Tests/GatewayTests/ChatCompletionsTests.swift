@@ -225,6 +225,18 @@ import WireFormats
         }
     }
 
+    @Test func unknownKeyIdsAreRememberedUntilTheNextRefresh() async throws {
+        let test = try await TestGateway.make { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let (secret, record) = APIKeyFormat.issue(tenant: "acme", agent: nil, expiresAt: nil)
+        try await post(test, key: secret, body: Self.chatBody) { #expect($0.status == .unauthorized) }
+        // Created after the miss: still refused (no query per request for ids known to be missing)…
+        try await test.store.insertKey(record)
+        try await post(test, key: secret, body: Self.chatBody) { #expect($0.status == .unauthorized) }
+        // …until the next refresh, which every replica does every 2 s.
+        try await test.gateway.keys.refresh()
+        try await post(test, key: secret, body: Self.chatBody) { #expect($0.status == .ok) }
+    }
+
     @Test func revokedKeysAreRefused() async throws {
         let test = try await TestGateway.make { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
         let id = try #require(APIKeyFormat.keyID(of: test.acmeKey))
