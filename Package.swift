@@ -5,7 +5,11 @@ let package = Package(
     name: "switchyard",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "switchyard", targets: ["switchyard"])
+        .executable(name: "switchyard", targets: ["switchyard"]),
+        // Libraries for the microbenchmarks in Benchmarks/ (a separate package).
+        .library(name: "SwitchyardCore", targets: ["SwitchyardCore"]),
+        .library(name: "WireFormats", targets: ["WireFormats"]),
+        .library(name: "Routing", targets: ["Routing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

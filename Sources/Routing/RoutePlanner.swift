@@ -121,12 +121,12 @@ public struct RoutePlanner: Sendable {
         _ candidates: [Deployment], route: Route, strategy: RouteStrategy, profile: RequestProfile,
         monitor: DeploymentMonitor?, random: Double
     ) -> [Deployment] {
-        // Stable sorts keep the configured order among equals.
+        // Each key computed once; stable, so the configured order breaks ties.
         func sorted(by key: (Deployment) -> Double) -> [Deployment] {
-            candidates.enumerated().sorted { lhs, rhs in
-                let (a, b) = (key(lhs.element), key(rhs.element))
-                return a != b ? a < b : lhs.offset < rhs.offset
-            }.map(\.element)
+            let keys = candidates.map(key)
+            return candidates.indices.sorted { lhs, rhs in
+                keys[lhs] != keys[rhs] ? keys[lhs] < keys[rhs] : lhs < rhs
+            }.map { candidates[$0] }
         }
         switch strategy {
         case .fallback:

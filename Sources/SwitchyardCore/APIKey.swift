@@ -63,11 +63,21 @@ public enum APIKeyFormat {
     }
 
     public static func hash(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        let digest =
+            key.utf8.withContiguousStorageIfAvailable { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+            ?? SHA256.hash(data: Array(key.utf8))
+        // Hex by table lookup: this runs on every request.
+        var hex = [UInt8](repeating: 0, count: SHA256.byteCount * 2)
+        var index = 0
+        for byte in digest {
+            hex[index] = hexDigits[Int(byte >> 4)]
+            hex[index + 1] = hexDigits[Int(byte & 0x0F)]
+            index += 2
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Whether `presented` is the key behind `record`, comparing hashes in constant time.
     public static func matches(_ presented: String, _ record: APIKeyRecord) -> Bool {
