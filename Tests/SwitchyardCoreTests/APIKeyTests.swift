@@ -69,3 +69,15 @@ import Testing
         #expect(throws: Tags.ParseError.tooMany) { try Tags.parseHeader(many) }
     }
 }
+
+@Suite struct RandomIdentifierTests {
+    @Test func usesOnlyTheAlphabetAndCoversIt() {
+        let text = RandomIdentifier.base62(count: 20_000)
+        #expect(text.count == 20_000)
+        let counts = Dictionary(grouping: text, by: { $0 }).mapValues(\.count)
+        #expect(counts.count == 62)
+        // Uniform: each of 62 characters about 323 times; a biased sampler would skew the low ones.
+        #expect(counts.values.allSatisfy { (200...460).contains($0) })
+        #expect(RandomIdentifier.lowercase(count: 500).allSatisfy { $0.isLowercase || $0.isNumber })
+    }
+}
