@@ -65,7 +65,8 @@ extension UsageRecord {
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
-            id: try container.decode(String.self, forKey: .id), startedAt: try container.decode(UnixMicros.self, forKey: .startedAt),
+            id: try container.decode(String.self, forKey: .id),
+            startedAt: try container.decode(UnixMicros.self, forKey: .startedAt),
             finishedAt: try container.decode(UnixMicros.self, forKey: .finishedAt),
             tenant: try container.decodeIfPresent(String.self, forKey: .tenant),
             agent: try container.decodeIfPresent(String.self, forKey: .agent),
@@ -75,8 +76,10 @@ extension UsageRecord {
             deployment: try container.decodeIfPresent(String.self, forKey: .deployment),
             provider: try container.decodeIfPresent(String.self, forKey: .provider),
             upstreamModel: try container.decodeIfPresent(String.self, forKey: .upstreamModel),
-            streamed: try container.decode(Bool.self, forKey: .streamed), usage: try container.decode(TokenUsage.self, forKey: .usage),
-            cost: try container.decode(Money.self, forKey: .cost), latencyMicros: try container.decode(Int64.self, forKey: .latencyMicros),
+            streamed: try container.decode(Bool.self, forKey: .streamed),
+            usage: try container.decode(TokenUsage.self, forKey: .usage),
+            cost: try container.decode(Money.self, forKey: .cost),
+            latencyMicros: try container.decode(Int64.self, forKey: .latencyMicros),
             timeToFirstTokenMicros: try container.decodeIfPresent(Int64.self, forKey: .timeToFirstTokenMicros),
             status: try container.decode(Int.self, forKey: .status),
             errorClass: try container.decodeIfPresent(ErrorClass.self, forKey: .errorClass),

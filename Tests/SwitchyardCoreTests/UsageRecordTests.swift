@@ -27,7 +27,8 @@ import Testing
 
 @Suite struct UsageRecordCompatibilityTests {
     @Test func journalLinesWithoutNewerFieldsStillDecode() throws {
-        let line = #"{"id":"req_1","startedAt":1,"finishedAt":2,"tenant":"acme","endpoint":"chat.completions","streamed":false,"usage":{"inputTokens":3,"outputTokens":4,"cachedInputTokens":0,"isEstimated":false},"cost":{"nanos":140,"currency":"USD"},"latencyMicros":1,"status":200}"#
+        let line =
+            #"{"id":"req_1","startedAt":1,"finishedAt":2,"tenant":"acme","endpoint":"chat.completions","streamed":false,"usage":{"inputTokens":3,"outputTokens":4,"cachedInputTokens":0,"isEstimated":false},"cost":{"nanos":140,"currency":"USD"},"latencyMicros":1,"status":200}"#
         let record = try JSONDecoder().decode(UsageRecord.self, from: Data(line.utf8))
         #expect(record.attempts.isEmpty)
         #expect(record.tags.isEmpty)

@@ -89,8 +89,13 @@ import Testing
     func summary(_ json: String) -> OpenAIChunkSummary { OpenAIChunkScanner.summarize(Array(json.utf8)) }
 
     @Test func readsLlamaAndOpenAIShapes() {
-        let llama = summary(#"{"id": "c", "choices": [{"index": 0, "delta": {"content": "Hi \"you\" é\n"}, "logprobs": null, "finish_reason": null}]}"#)
-        #expect(llama == OpenAIChunkSummary(hasChoices: true, choicesEmpty: false, outputBytes: 11, hasFinishReason: false, hasUsage: false))
+        let llama = summary(
+            #"{"id": "c", "choices": [{"index": 0, "delta": {"content": "Hi \"you\" é\n"}, "logprobs": null, "finish_reason": null}]}"#
+        )
+        #expect(
+            llama
+                == OpenAIChunkSummary(
+                    hasChoices: true, choicesEmpty: false, outputBytes: 11, hasFinishReason: false, hasUsage: false))
         let finish = summary(#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"#)
         #expect(finish.hasFinishReason && !finish.hasUsage && finish.outputBytes == 0)
         let usage = summary(#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#)

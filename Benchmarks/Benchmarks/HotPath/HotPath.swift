@@ -8,9 +8,10 @@ let requestBody = Array(
     #"{"model":"chat","messages":[{"role":"system","content":"You are a concise assistant."},{"role":"user","content":"What is the capital of France? Answer in two sentences."}],"max_tokens":64,"temperature":0.2,"stream":true}"#
         .utf8)
 
-let chunk = Array(
-    #"data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1795384018,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" Paris"},"logprobs":null,"finish_reason":null}],"usage":null}"#
-        .utf8) + [0x0A, 0x0A]
+let chunk =
+    Array(
+        #"data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1795384018,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" Paris"},"logprobs":null,"finish_reason":null}],"usage":null}"#
+            .utf8) + [0x0A, 0x0A]
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .mallocCountTotal, .instructions], maxDuration: .seconds(2))
