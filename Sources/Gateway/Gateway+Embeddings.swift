@@ -9,27 +9,12 @@ extension Gateway {
     /// `POST /v1/embeddings`.
     func embeddings(_ request: Request) async -> Response {
         var meter = RequestMeter(endpoint: "embeddings")
-        let principal: Principal
-        switch await authenticate(request, meter: &meter) {
-        case .error(let error): return fail(error, meter: meter)
-        case .principal(let authenticated): principal = authenticated
-        }
-        let body: [UInt8]
-        switch await readBody(request) {
+        let admitted: AdmittedRequest<OpenAIEmbeddingsRequest>
+        switch await admit(request, as: OpenAIEmbeddingsRequest.self, meter: &meter) {
         case .failure(let error): return fail(error, meter: meter)
-        case .success(let bytes): body = bytes
+        case .success(let success): admitted = success
         }
-        guard let editor = JSONObjectEditor(body) else {
-            return fail(.invalidRequest("The request body is not a valid JSON object."), meter: meter)
-        }
-        let embeddingsRequest: OpenAIEmbeddingsRequest
-        do {
-            embeddingsRequest = try decoder.decode(OpenAIEmbeddingsRequest.self, from: Data(body))
-        } catch let error as DecodingError {
-            return fail(.invalidRequest(error.clientMessage, param: error.parameter), meter: meter)
-        } catch {
-            return fail(.invalidRequest("The request body could not be read: \(error)"), meter: meter)
-        }
+        let (principal, editor, embeddingsRequest) = (admitted.principal, admitted.editor, admitted.decoded)
         switch tags(request, metadata: nil) {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let tags): meter.tags = tags

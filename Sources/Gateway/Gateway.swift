@@ -104,6 +104,40 @@ public final class Gateway: Sendable {
         case principal(Principal)
     }
 
+    /// A request past the common ingress checks: authenticated, body read within the limit, a
+    /// JSON object, and decoded into the endpoint's request type.
+    struct AdmittedRequest<Decoded: Sendable>: Sendable {
+        var principal: Principal
+        var editor: JSONObjectEditor
+        var decoded: Decoded
+    }
+
+    func admit<Decoded: Decodable & Sendable>(_ request: Request, as type: Decoded.Type, meter: inout RequestMeter) async
+        -> Result<AdmittedRequest<Decoded>, OpenAIError>
+    {
+        let principal: Principal
+        switch await authenticate(request, meter: &meter) {
+        case .error(let error): return .failure(error)
+        case .principal(let authenticated): principal = authenticated
+        }
+        let body: [UInt8]
+        switch await readBody(request) {
+        case .failure(let error): return .failure(error)
+        case .success(let bytes): body = bytes
+        }
+        guard let editor = JSONObjectEditor(body) else {
+            return .failure(.invalidRequest("The request body is not a valid JSON object."))
+        }
+        do {
+            let decoded = try decoder.decode(Decoded.self, from: Data(body))
+            return .success(AdmittedRequest(principal: principal, editor: editor, decoded: decoded))
+        } catch let error as DecodingError {
+            return .failure(.invalidRequest(error.clientMessage, param: error.parameter))
+        } catch {
+            return .failure(.invalidRequest("The request body could not be read: \(error)"))
+        }
+    }
+
     /// Reads the body up to the configured limit.
     func readBody(_ request: Request) async -> Result<[UInt8], OpenAIError> {
         do {
