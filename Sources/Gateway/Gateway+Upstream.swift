@@ -135,7 +135,6 @@ extension Gateway {
             let errorBody = (try? await response.body.collect(upTo: 64 * 1024)) ?? []
             let error = upstreamStatusError(
                 response.status, body: errorBody, deployment: deployment, retryAfter: response.retryAfter)
-            let failure = UpstreamFailure(error.errorClass, error.message)
             // A 4xx says something about the request, not the deployment.
             monitor.release(lease, outcome: error.errorClass == .upstreamRejected ? .neutral : .failure)
             logger.warning(
@@ -146,7 +145,7 @@ extension Gateway {
                     "upstream_message": .string(String(decoding: errorBody.prefix(500), as: UTF8.self)),
                 ])
             return .failure(
-                error, retryable: failure.allowsFallback, retryAfter: response.retryAfter,
+                error, retryable: error.errorClass.isRetryable, retryAfter: response.retryAfter,
                 Attempt(
                     deployment: deployment.name, status: response.status, errorClass: error.errorClass, latencyMicros: elapsed(),
                     hedged: hedged))

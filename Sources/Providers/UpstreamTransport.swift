@@ -121,12 +121,7 @@ public struct UpstreamFailure: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(errorClass.rawValue): \(message)" }
 
     /// Whether the next deployment of a route may be tried.
-    public var allowsFallback: Bool {
-        switch errorClass {
-        case .upstreamUnavailable, .upstreamTimeout, .upstreamError, .rateLimited, .streamInterrupted: true
-        default: false
-        }
-    }
+    public var allowsFallback: Bool { errorClass.isRetryable }
 }
 
 /// Runs `operation`, failing with an `upstreamTimeout` if it takes longer than `limit`.

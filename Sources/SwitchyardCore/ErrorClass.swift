@@ -31,3 +31,14 @@ public enum ErrorClass: String, Sendable, Hashable, Codable, CaseIterable {
     case contextTooLong = "context_too_long"
     case internalError = "internal_error"
 }
+
+extension ErrorClass {
+    /// Failures that say nothing about the request itself, so another attempt (the next
+    /// deployment, or the same one after a backoff) may succeed.
+    public var isRetryable: Bool {
+        switch self {
+        case .upstreamUnavailable, .upstreamTimeout, .upstreamError, .rateLimited: true
+        default: false
+        }
+    }
+}
