@@ -69,8 +69,8 @@ extension Gateway {
         var meter = RequestMeter(endpoint: "models")
         let principal: Principal
         switch await authenticate(request, meter: &meter) {
-        case .error(let error): return fail(error, meter: meter)
-        case .principal(let authenticated): principal = authenticated
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let authenticated): principal = authenticated
         }
         let tenant = tenants[principal.tenant]
         let entries = planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }.map { name in

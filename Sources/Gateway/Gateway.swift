@@ -73,7 +73,7 @@ public final class Gateway: Sendable {
     }
 
     /// Authenticates the request's key. Keys come as `Authorization: Bearer` or `x-api-key`.
-    func authenticate(_ request: Request, meter: inout RequestMeter) async -> OpenAIErrorOrPrincipal {
+    func authenticate(_ request: Request, meter: inout RequestMeter) async -> Result<Principal, OpenAIError> {
         let presented: String? =
             if let authorization = request.headers[.authorization] {
                 authorization.lowercased().hasPrefix("bearer ")
@@ -84,24 +84,19 @@ public final class Gateway: Sendable {
         switch await keys.authenticate(presented) {
         case .failure(let failure):
             if failure == .storeUnavailable {
-                return .error(.upstream(.internalError, status: 503, message: failure.message))
+                return .failure(.upstream(.internalError, status: 503, message: failure.message))
             }
-            return .error(.invalidAPIKey(failure.message))
+            return .failure(.invalidAPIKey(failure.message))
         case .success(let record):
             meter.principal = record.principal
             guard tenants[record.tenant] != nil else {
-                return .error(
+                return .failure(
                     OpenAIError(
                         status: 403, message: "Tenant '\(record.tenant)' is not configured on this gateway.",
                         type: "permission_error", code: "tenant_not_configured", errorClass: .permissionDenied))
             }
-            return .principal(record.principal)
+            return .success(record.principal)
         }
-    }
-
-    enum OpenAIErrorOrPrincipal {
-        case error(OpenAIError)
-        case principal(Principal)
     }
 
     /// A request past the common ingress checks: authenticated, body read within the limit, a
@@ -117,8 +112,8 @@ public final class Gateway: Sendable {
     {
         let principal: Principal
         switch await authenticate(request, meter: &meter) {
-        case .error(let error): return .failure(error)
-        case .principal(let authenticated): principal = authenticated
+        case .failure(let error): return .failure(error)
+        case .success(let authenticated): principal = authenticated
         }
         let body: [UInt8]
         switch await readBody(request) {
