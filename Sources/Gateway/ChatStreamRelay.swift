@@ -11,7 +11,8 @@ import WireFormats
 struct ChatStreamRelay {
     let clientWantsUsage: Bool
     private var parser = ServerSentEventParser()
-    private let decoder = JSONDecoder()
+    /// Shared: a relay is made per stream, and decoding is needed once per stream at most.
+    private static let decoder = JSONDecoder()
     private(set) var usage: OpenAIUsage?
     private(set) var outputChunks = 0
     private(set) var outputCharacters = 0
@@ -60,7 +61,7 @@ struct ChatStreamRelay {
         if summary.hasFinishReason { sawFinishReason = true }
         guard summary.hasUsage else { return event }
         // Usage arrives once per stream: decode just this chunk exactly.
-        if let chunkUsage = (try? decoder.decode(OpenAIChatChunk.self, from: Data(event.data)))?.usage {
+        if let chunkUsage = (try? Self.decoder.decode(OpenAIChatChunk.self, from: Data(event.data)))?.usage {
             usage = chunkUsage
         }
         if clientWantsUsage { return event }
@@ -73,10 +74,10 @@ struct ChatStreamRelay {
     }
 
     /// Usage as reported, or estimated from the request and the output relayed so far.
-    func tokenUsage(estimatingInputFrom messages: [OpenAIChatMessage]) -> TokenUsage {
+    func tokenUsage(estimatedInputTokens: Int) -> TokenUsage {
         if let usage { return usage.tokenUsage }
         return TokenUsage(
-            inputTokens: TokenEstimator.inputTokens(of: messages),
+            inputTokens: estimatedInputTokens,
             outputTokens: TokenEstimator.outputTokens(chunks: outputChunks, characters: outputCharacters),
             cachedInputTokens: 0, isEstimated: true)
     }

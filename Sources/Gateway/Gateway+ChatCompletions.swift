@@ -54,9 +54,9 @@ extension Gateway {
         case .success(let upstream): success = upstream
         }
         if chat.isStreaming {
-            return streamChat(success, chat: chat, meter: meter)
+            return streamChat(success, chat: chat, estimatedInputTokens: estimatedInput, meter: meter)
         }
-        return completeChat(success, chat: chat, meter: meter)
+        return completeChat(success, estimatedInputTokens: estimatedInput, meter: meter)
     }
 
     /// The response's `usage`, decoding only that member: the rest of the body passes through unread.
@@ -66,10 +66,10 @@ extension Gateway {
     }
 
     /// Counted by Switchyard when the upstream reported none.
-    func estimatedUsage(of body: [UInt8], chat: OpenAIChatRequest) -> TokenUsage {
+    func estimatedUsage(of body: [UInt8], estimatedInputTokens: Int) -> TokenUsage {
         let completion = try? decoder.decode(OpenAIChatCompletion.self, from: Data(body))
         return TokenUsage(
-            inputTokens: TokenEstimator.inputTokens(of: chat.messages),
+            inputTokens: estimatedInputTokens,
             outputTokens: TokenEstimator.tokens(forCharacters: completion?.outputCharacterCount ?? 0),
             isEstimated: true)
     }
@@ -90,9 +90,9 @@ extension Gateway {
         return required
     }
 
-    private func completeChat(_ upstream: UpstreamSuccess, chat: OpenAIChatRequest, meter: RequestMeter) -> Response {
+    private func completeChat(_ upstream: UpstreamSuccess, estimatedInputTokens: Int, meter: RequestMeter) -> Response {
         let body = upstream.body ?? []
-        let usage = reportedUsage(in: body) ?? estimatedUsage(of: body, chat: chat)
+        let usage = reportedUsage(in: body) ?? estimatedUsage(of: body, estimatedInputTokens: estimatedInputTokens)
         if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
         meter.finish(status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
         var response = Response(
@@ -103,9 +103,10 @@ extension Gateway {
         return response
     }
 
-    private func streamChat(_ upstream: UpstreamSuccess, chat: OpenAIChatRequest, meter: RequestMeter) -> Response {
+    private func streamChat(
+        _ upstream: UpstreamSuccess, chat: OpenAIChatRequest, estimatedInputTokens: Int, meter: RequestMeter
+    ) -> Response {
         let clientWantsUsage = chat.clientWantsStreamUsage
-        let messages = chat.messages
         let idleLimit = upstream.deployment.timeouts.idle
         let body = ResponseBody { [self] writer in
             var meter = meter
@@ -129,7 +130,7 @@ extension Gateway {
             } catch {
                 upstreamFailure = HTTPClientTransport.classify(error)
             }
-            let usage = relay.tokenUsage(estimatingInputFrom: messages)
+            let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
             let latency = ContinuousClock.now - upstream.startedAt
             if clientGone {
                 // Leaving the loop dropped the upstream body, which cancels the upstream request.
