@@ -64,16 +64,7 @@ public struct UpstreamBody: AsyncSequence, Sendable {
 
         /// The next chunk, or an `upstreamTimeout` failure if none arrives within `limit`.
         public func next(within limit: Duration) async throws -> ByteBuffer? {
-            let next = nextClosure
-            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-                group.addTask { try await next() }
-                group.addTask {
-                    try await cancellableSleep(for: limit)
-                    throw UpstreamFailure(.upstreamTimeout, "no data from upstream for \(limit)")
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
-            }
+            try await race(nextClosure, against: limit) { "no data from upstream for \(limit)" }
         }
     }
 
@@ -129,21 +120,31 @@ public func withUpstreamDeadline<T: Sendable>(
     _ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws(UpstreamFailure) -> T
 ) async throws(UpstreamFailure) -> T {
     do {
-        return try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await cancellableSleep(for: limit)
-                throw UpstreamFailure(.upstreamTimeout, "\(what) took longer than \(limit)")
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
-        }
+        return try await race(operation, against: limit) { "\(what) took longer than \(limit)" }
     } catch let failure as UpstreamFailure {
         throw failure
     } catch is CancellationError {
         throw UpstreamFailure(.clientCancelled, "request cancelled")
     } catch {
         throw UpstreamFailure(.upstreamUnavailable, "\(error)")
+    }
+}
+
+/// Runs `operation` against a timer; the first to finish wins and the other is cancelled. The
+/// timer ends it with an `upstreamTimeout` failure (its message is built only then: this runs
+/// for every stream chunk).
+func race<T: Sendable>(
+    _ operation: @escaping @Sendable () async throws -> T, against limit: Duration,
+    timeoutMessage: @escaping @Sendable () -> String
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await cancellableSleep(for: limit)
+            throw UpstreamFailure(.upstreamTimeout, timeoutMessage())
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
     }
 }
 
