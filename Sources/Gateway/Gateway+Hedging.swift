@@ -26,13 +26,10 @@ extension Gateway {
         /// Claims the next candidate that can take a request.
         func nextCandidate() -> (Deployment, OpenAICompatibleAdapter, DeploymentMonitor.Lease)? {
             while let deployment = remaining.popFirst() {
-                guard let adapter = adapters[deployment.provider], !adapter.hasMissingKey else {
-                    lastError = missingKeyError(deployment)
-                    continue
-                }
-                switch monitor.acquire(deployment.name) {
-                case .success(let lease): return (deployment, adapter, lease)
-                case .failure(let reason): unavailable[deployment.name] = reason
+                switch claim(deployment) {
+                case .claimed(let adapter, let lease): return (deployment, adapter, lease)
+                case .missingKey(let error): lastError = error
+                case .unavailable(let reason): unavailable[deployment.name] = reason
                 }
             }
             return nil

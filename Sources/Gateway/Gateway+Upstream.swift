@@ -43,11 +43,6 @@ extension Gateway {
         while meter.attempts.count < policy.maxAttempts && skipsInARow < candidates.count {
             let deployment = candidates[cursor % candidates.count]
             cursor += 1
-            guard let adapter = adapters[deployment.provider], !adapter.hasMissingKey else {
-                lastError = missingKeyError(deployment)
-                skipsInARow += 1
-                continue
-            }
             if let retryAfter = lastRetryAfter[deployment.name] {
                 // Going back to a deployment that already failed this request: back off first.
                 guard let wait = Backoff.delay(retry: meter.attempts.count, retryAfter: retryAfter, policy: policy) else {
@@ -56,14 +51,19 @@ extension Gateway {
                 }
                 try? await Task.sleep(for: wait)
             }
+            let adapter: OpenAICompatibleAdapter
             let lease: DeploymentMonitor.Lease
-            switch monitor.acquire(deployment.name) {
-            case .failure(let reason):
+            switch claim(deployment) {
+            case .missingKey(let error):
+                lastError = error
+                skipsInARow += 1
+                continue
+            case .unavailable(let reason):
                 unavailable[deployment.name] = reason
                 skipsInARow += 1
                 continue
-            case .success(let claimed):
-                lease = claimed
+            case .claimed(let claimedAdapter, let claimedLease):
+                (adapter, lease) = (claimedAdapter, claimedLease)
             }
             if !meter.attempts.isEmpty && !budget.tryWithdraw() {
                 monitor.release(lease, outcome: .neutral)
@@ -91,6 +91,24 @@ extension Gateway {
         }
         if let lastError { return .failure(lastError) }
         return .failure(unavailableError(plan.route, unavailable))
+    }
+
+    enum Claim {
+        case claimed(OpenAICompatibleAdapter, DeploymentMonitor.Lease)
+        case missingKey(OpenAIError)
+        case unavailable(DeploymentMonitor.Unavailability)
+    }
+
+    /// Takes a slot on `deployment` for one attempt, if its provider can be called and the
+    /// monitor (breaker, cool-down, health, concurrency) lets it.
+    func claim(_ deployment: Deployment) -> Claim {
+        guard let adapter = adapters[deployment.provider], !adapter.hasMissingKey else {
+            return .missingKey(missingKeyError(deployment))
+        }
+        switch monitor.acquire(deployment.name) {
+        case .success(let lease): return .claimed(adapter, lease)
+        case .failure(let reason): return .unavailable(reason)
+        }
     }
 
     /// One try at one deployment. The lease is released here on failure; on success the caller
