@@ -1,4 +1,5 @@
 import Hummingbird
+import Ledger
 import Observability
 import SwitchyardCore
 
@@ -72,4 +73,20 @@ extension Gateway {
 /// Something with gauges to publish when `/metrics` is scraped.
 protocol MetricsSource {
     func exportMetrics(to registry: MetricsRegistry)
+}
+
+extension LedgerWriter: MetricsSource {
+    /// The ledger's queue and what became of its records, so a lagging store shows before it hurts.
+    func exportMetrics(to registry: MetricsRegistry) {
+        registry.set(
+            "switchyard_ledger_pending_records", help: "Usage records waiting for the ledger writer.", to: Int64(pendingCount))
+        let counters = statistics
+        for (state, value) in [
+            ("written", counters.written), ("journaled", counters.journaled), ("replayed", counters.replayed),
+        ] {
+            registry.set(
+                "switchyard_ledger_records", help: "Usage records since start, by what the ledger writer did with them.",
+                labels: [("state", state)], to: value)
+        }
+    }
 }

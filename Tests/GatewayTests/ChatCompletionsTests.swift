@@ -9,6 +9,7 @@ import Testing
 import WireFormats
 
 @testable import Gateway
+import Ledger
 
 @Suite struct ChatCompletionsTests {
     static let chatBody =
@@ -360,6 +361,35 @@ import WireFormats
             }
             try await client.execute(uri: "/healthz", method: .get) { response in #expect(response.status == .ok) }
             try await client.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
+        }
+    }
+}
+
+@Suite struct LedgerMetricsTests {
+    @Test func metricsShowTheLedgerQueueAndWrites() async throws {
+        let test = try await TestGateway.make { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let writer = LedgerWriter(
+            store: test.store,
+            configuration: .init(journalPath: NSTemporaryDirectory() + "sy-metrics-\(RandomIdentifier.lowercase(count: 8)).ndjson"),
+            logger: test.gateway.logger)
+        let gateway = Gateway(
+            configuration: test.gateway.configuration, store: test.store, keys: test.gateway.keys, usageSink: writer,
+            transport: test.transport, logger: test.gateway.logger)
+        let app = Application(router: gateway.makeRouter())
+        try await app.test(.router) { client in
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(test.acmeKey)"],
+                body: ByteBuffer(string: ChatCompletionsTests.chatBody)
+            ) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(String(buffer: response.body).contains("switchyard_ledger_pending_records 1"))
+            }
+            await writer.flush()
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains("switchyard_ledger_pending_records 0"))
+                #expect(text.contains(#"switchyard_ledger_records{state="written"} 1"#))
+            }
         }
     }
 }
