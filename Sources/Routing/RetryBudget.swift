@@ -34,14 +34,19 @@ public final class RetryBudget: Sendable {
         }
     }
 
-    /// Counts per 100 ms slot, so memory stays bounded at any request rate.
+    /// Counts per 100 ms slot, and slots older than the window dropped as new ones open, so
+    /// memory stays bounded at any request rate, also on a route that never retries.
     private static func add(_ series: inout [(ContinuousClock.Instant, Int)], _ now: ContinuousClock.Instant) {
         if let last = series.last, now - last.0 < .milliseconds(100) {
             series[series.count - 1].1 += 1
         } else {
+            _ = total(&series, now)
             series.append((now, 1))
         }
     }
+
+    /// Slots held, for tests of the bound.
+    var slotCount: Int { state.withLock { $0.requests.count + $0.retries.count } }
 
     private static func total(_ series: inout [(ContinuousClock.Instant, Int)], _ now: ContinuousClock.Instant) -> Int {
         let oldest = now - window

@@ -55,3 +55,13 @@ import Testing
         }
     }
 }
+
+@Suite struct RetryBudgetMemoryTests {
+    @Test func aRouteThatNeverRetriesKeepsOnlyTheWindow() {
+        let budget = RetryBudget(policy: RetryPolicy())
+        let start = ContinuousClock.now
+        // An hour of traffic, one request every 50 ms, no retries.
+        for step in 0..<72_000 { budget.recordRequest(at: start + .milliseconds(Int64(step) * 50)) }
+        #expect(budget.slotCount <= 101)  // 10 s of 100 ms slots
+    }
+}
