@@ -165,12 +165,12 @@ public final class Gateway: Sendable {
 
     /// Finds the route for `model` and checks the principal may use it.
     func resolveRoute(_ model: String, principal: Principal, meter: inout RequestMeter) -> Result<Route, OpenAIError> {
+        let tenant = tenants[principal.tenant]
         guard let route = planner.route(named: model) else {
-            let tenant = tenants[principal.tenant]
             return .failure(.modelNotFound(model, available: planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }))
         }
         meter.route = route.name
-        guard tenants[principal.tenant]?.mayUse(route: route.name) == true else {
+        guard tenant?.mayUse(route: route.name) == true else {
             return .failure(.modelNotAllowed(model, tenant: principal.tenant))
         }
         return .success(route)
