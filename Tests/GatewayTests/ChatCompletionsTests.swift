@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Ledger
 import NIOCore
 import Providers
 import SwitchyardCore
@@ -9,7 +10,6 @@ import Testing
 import WireFormats
 
 @testable import Gateway
-import Ledger
 
 @Suite struct ChatCompletionsTests {
     static let chatBody =
@@ -370,7 +370,8 @@ import Ledger
         let test = try await TestGateway.make { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
         let writer = LedgerWriter(
             store: test.store,
-            configuration: .init(journalPath: NSTemporaryDirectory() + "sy-metrics-\(RandomIdentifier.lowercase(count: 8)).ndjson"),
+            configuration: .init(
+                journalPath: NSTemporaryDirectory() + "sy-metrics-\(RandomIdentifier.lowercase(count: 8)).ndjson"),
             logger: test.gateway.logger)
         let gateway = Gateway(
             configuration: test.gateway.configuration, store: test.store, keys: test.gateway.keys, usageSink: writer,
