@@ -1,0 +1,199 @@
+/// Why a document is not JSON Switchyard accepts, with the byte offset where reading stopped.
+public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public var offset: Int
+
+    public var description: String { "\(reason) at byte \(offset)" }
+}
+
+extension JSONValue {
+    /// Parses a complete JSON document (RFC 8259). Nesting deeper than `maxDepth` is refused:
+    /// it is never legitimate in an API request and would otherwise cost stack.
+    public static func parse<Bytes: Collection>(_ bytes: Bytes, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue
+    where Bytes.Element == UInt8 {
+        let array = Array(bytes)
+        var reader = JSONReader(bytes: array, maxDepth: maxDepth)
+        reader.skipWhitespace()
+        let value = try reader.readValue(depth: 0)
+        reader.skipWhitespace()
+        guard reader.offset == array.count else { throw reader.error("unexpected data after the JSON value") }
+        return value
+    }
+}
+
+private struct JSONReader {
+    let bytes: [UInt8]
+    let maxDepth: Int
+    var offset = 0
+
+    init(bytes: [UInt8], maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
+
+    func error(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: offset) }
+
+    mutating func skipWhitespace() {
+        while offset < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[offset]) { offset += 1 }
+    }
+
+    mutating func readValue(depth: Int) throws(JSONParseError) -> JSONValue {
+        guard offset < bytes.count else { throw error("unexpected end of JSON") }
+        switch bytes[offset] {
+        case UInt8(ascii: "{"): return .object(try readObject(depth: depth + 1))
+        case UInt8(ascii: "["): return .array(try readArray(depth: depth + 1))
+        case UInt8(ascii: "\""): return .string(try readString())
+        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expect("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try readNumber())
+        default: throw error("unexpected character '\(Character(UnicodeScalar(bytes[offset])))'")
+        }
+    }
+
+    mutating func expect(_ literal: StaticString) throws(JSONParseError) {
+        let count = literal.utf8CodeUnitCount
+        guard offset + count <= bytes.count else { throw error("unexpected end of JSON") }
+        let matches = literal.withUTF8Buffer { expected in bytes[offset..<offset + count].elementsEqual(expected) }
+        guard matches else { throw error("invalid literal") }
+        offset += count
+    }
+
+    mutating func readObject(depth: Int) throws(JSONParseError) -> JSONObject {
+        guard depth <= maxDepth else { throw error("JSON nested deeper than \(maxDepth) levels") }
+        offset += 1
+        var object = JSONObject()
+        var members: [(key: String, value: JSONValue)] = []
+        skipWhitespace()
+        if offset < bytes.count, bytes[offset] == UInt8(ascii: "}") {
+            offset += 1
+            return object
+        }
+        while true {
+            skipWhitespace()
+            guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let key = try readString()
+            skipWhitespace()
+            guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            offset += 1
+            skipWhitespace()
+            members.append((key: key, value: try readValue(depth: depth)))
+            skipWhitespace()
+            guard offset < bytes.count else { throw error("unexpected end of JSON") }
+            if bytes[offset] == UInt8(ascii: ",") {
+                offset += 1
+                continue
+            }
+            guard bytes[offset] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
+            offset += 1
+            object = JSONObject(members)
+            return object
+        }
+    }
+
+    mutating func readArray(depth: Int) throws(JSONParseError) -> [JSONValue] {
+        guard depth <= maxDepth else { throw error("JSON nested deeper than \(maxDepth) levels") }
+        offset += 1
+        var values: [JSONValue] = []
+        skipWhitespace()
+        if offset < bytes.count, bytes[offset] == UInt8(ascii: "]") {
+            offset += 1
+            return values
+        }
+        while true {
+            skipWhitespace()
+            values.append(try readValue(depth: depth))
+            skipWhitespace()
+            guard offset < bytes.count else { throw error("unexpected end of JSON") }
+            if bytes[offset] == UInt8(ascii: ",") {
+                offset += 1
+                continue
+            }
+            guard bytes[offset] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
+            offset += 1
+            return values
+        }
+    }
+
+    mutating func readNumber() throws(JSONParseError) -> String {
+        let start = offset
+        if bytes[offset] == UInt8(ascii: "-") { offset += 1 }
+        func digits() -> Int {
+            let from = offset
+            while offset < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset]) { offset += 1 }
+            return offset - from
+        }
+        let integerDigits = digits()
+        guard integerDigits > 0 else { throw error("invalid number") }
+        if integerDigits > 1, bytes[offset - integerDigits] == UInt8(ascii: "0") { throw error("invalid number (leading zero)") }
+        if offset < bytes.count, bytes[offset] == UInt8(ascii: ".") {
+            offset += 1
+            guard digits() > 0 else { throw error("invalid number") }
+        }
+        if offset < bytes.count, bytes[offset] == UInt8(ascii: "e") || bytes[offset] == UInt8(ascii: "E") {
+            offset += 1
+            if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") { offset += 1 }
+            guard digits() > 0 else { throw error("invalid number") }
+        }
+        return String(decoding: bytes[start..<offset], as: UTF8.self)
+    }
+
+    mutating func readString() throws(JSONParseError) -> String {
+        offset += 1
+        var utf8: [UInt8] = []
+        while true {
+            guard offset < bytes.count else { throw error("unterminated string") }
+            let byte = bytes[offset]
+            offset += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                guard let string = String(validating: utf8, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+                return string
+            case UInt8(ascii: "\\"):
+                guard offset < bytes.count else { throw error("unterminated string") }
+                let escaped = bytes[offset]
+                offset += 1
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escaped)
+                case UInt8(ascii: "b"): utf8.append(0x08)
+                case UInt8(ascii: "f"): utf8.append(0x0C)
+                case UInt8(ascii: "n"): utf8.append(0x0A)
+                case UInt8(ascii: "r"): utf8.append(0x0D)
+                case UInt8(ascii: "t"): utf8.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try readHex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard offset + 1 < bytes.count, bytes[offset] == UInt8(ascii: "\\"), bytes[offset + 1] == UInt8(ascii: "u")
+                        else { throw error("unpaired surrogate in a string") }
+                        offset += 2
+                        let low = try readHex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate in a string") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
+                    utf8 += Array(String(Character(unicode)).utf8)
+                default: throw error("invalid escape in a string")
+                }
+            case 0..<0x20: throw error("control character in a string")
+            default: utf8.append(byte)
+            }
+        }
+    }
+
+    mutating func readHex4() throws(JSONParseError) -> UInt32 {
+        guard offset + 4 <= bytes.count else { throw error("invalid \\u escape") }
+        var value: UInt32 = 0
+        for byte in bytes[offset..<offset + 4] {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw error("invalid \\u escape")
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        offset += 4
+        return value
+    }
+}
