@@ -34,7 +34,7 @@ extension Gateway {
         let profile = RequestProfile(
             estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxTokens ?? chat.maxCompletionTokens,
             requiredCapabilities: Self.requiredCapabilities(chat, editor))
-        let plan: RoutePlan
+        var plan: RoutePlan
         switch self.plan(route, profile: profile, principal: principal, hints: hints, meter: &meter) {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned
@@ -42,16 +42,41 @@ extension Gateway {
 
         // Always ask a streaming upstream for usage; the relay hides it if the client did not ask.
         let forceStreamUsage = chat.isStreaming && !chat.clientWantsStreamUsage
-        let outcome = await execute(plan, path: "/chat/completions", streaming: chat.isStreaming, meter: &meter) {
-            deployment in
+        let passthrough = { @Sendable (deployment: Deployment) -> EgressCall in
             var replacements = [("model", JSONText.string(deployment.model))]
             if forceStreamUsage { replacements.append(("stream_options", Array(#"{"include_usage":true}"#.utf8))) }
-            return editor.replacing(replacements)
+            return EgressCall(path: "/chat/completions", body: editor.replacing(replacements))
+        }
+        // Deployments of other provider families get the request translated; OpenAI-compatible
+        // ones keep the byte-for-byte fast path.
+        var canonical: CanonicalRequest?
+        var translatedCalls: [String: EgressCall] = [:]
+        if plan.candidates.contains(where: { kind(of: $0) != .openai }) {
+            do {
+                canonical = try OpenAIChatFormat.decodeRequest(try JSONValue.parse(editor.bytes))
+            } catch let error as TranslationError {
+                return fail(Self.clientError(error), meter: meter)
+            } catch {
+                return fail(.invalidRequest("The request body is not valid JSON: \(error)."), meter: meter)
+            }
+            switch prepareCalls(&plan, canonical: canonical!, passthrough: { [self] in kind(of: $0) == .openai ? passthrough($0) : nil }) {
+            case .failure(let error): return fail(error, meter: meter)
+            case .success(let calls): translatedCalls = calls
+            }
+        }
+        let calls = translatedCalls
+        let outcome = await execute(plan, streaming: chat.isStreaming, meter: &meter) { deployment in
+            calls[deployment.name] ?? passthrough(deployment)
         }
         let success: UpstreamSuccess
         switch outcome {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let upstream): success = upstream
+        }
+        if let canonical, kind(of: success.deployment) != .openai {
+            return respondTranslated(
+                success, format: .openAIChat, canonical: canonical, passthrough: false,
+                includeUsage: chat.clientWantsStreamUsage, meter: meter)
         }
         if chat.isStreaming {
             return streamChat(success, chat: chat, estimatedInputTokens: estimatedInput, meter: meter)

@@ -34,7 +34,7 @@ extension Gateway {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let parsed): hints = parsed
         }
-        let plan: RoutePlan
+        var plan: RoutePlan
         switch self.plan(
             route, profile: RequestProfile(estimatedInputTokens: estimatedInput), principal: principal, hints: hints,
             meter: &meter)
@@ -42,8 +42,15 @@ extension Gateway {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned
         }
-        let outcome = await execute(plan, path: "/embeddings", streaming: false, meter: &meter) { deployment in
-            editor.replacing([("model", JSONText.string(deployment.model))])
+        // Embeddings are served in OpenAI's format only.
+        plan.candidates.removeAll { kind(of: $0) != .openai }
+        guard !plan.candidates.isEmpty else {
+            return fail(
+                .invalidRequest("Route '\(plan.route.name)' has no OpenAI-compatible deployment to serve embeddings.", param: "model"),
+                meter: meter)
+        }
+        let outcome = await execute(plan, streaming: false, meter: &meter) { deployment in
+            EgressCall(path: "/embeddings", body: editor.replacing([("model", JSONText.string(deployment.model))]))
         }
         let upstream: UpstreamSuccess
         switch outcome {

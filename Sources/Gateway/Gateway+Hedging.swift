@@ -14,8 +14,8 @@ extension Gateway {
     /// good answer wins while the other attempt is cancelled. An attempt that fails before the
     /// delay starts the next candidate at once, as a fallback would.
     func executeHedged(
-        _ plan: RoutePlan, hedge: HedgePolicy, path: String, meter: inout RequestMeter,
-        body: @escaping @Sendable (Deployment) -> [UInt8]
+        _ plan: RoutePlan, hedge: HedgePolicy, meter: inout RequestMeter,
+        call: @escaping @Sendable (Deployment) -> EgressCall
     ) async -> Result<UpstreamSuccess, OpenAIError> {
         var remaining = plan.candidates[...]
         var unavailable: [String: DeploymentMonitor.Unavailability] = [:]
@@ -24,7 +24,7 @@ extension Gateway {
         let requestID = meter.id
 
         /// Claims the next candidate that can take a request.
-        func nextCandidate() -> (Deployment, OpenAICompatibleAdapter, DeploymentMonitor.Lease)? {
+        func nextCandidate() -> (Deployment, ProviderAdapter, DeploymentMonitor.Lease)? {
             while let deployment = remaining.popFirst() {
                 switch claim(deployment) {
                 case .claimed(let adapter, let lease): return (deployment, adapter, lease)
@@ -44,7 +44,7 @@ extension Gateway {
             case .fixed(let fixed): fixed
             case .p95(let fallback): monitor.snapshot(primary.0.name)?.p95Latency ?? fallback
             }
-        let primaryBody = body(primary.0)
+        let primaryCall = call(primary.0)
         let budget = retryBudget(for: plan.route)
         var attempts: [Attempt] = []
         await withTaskGroup(of: HedgeEvent.self) { group in
@@ -54,7 +54,7 @@ extension Gateway {
                 .finished(
                     index: 0,
                     await self.attempt(
-                        primary.0, adapter: primary.1, lease: primary.2, path: path, body: primaryBody, streaming: false,
+                        primary.0, adapter: primary.1, lease: primary.2, call: primaryCall, streaming: false,
                         requestID: requestID))
             }
             group.addTask {
@@ -68,7 +68,7 @@ extension Gateway {
                     monitor.release(lease, outcome: .neutral)
                     return
                 }
-                let payload = body(deployment)
+                let payload = call(deployment)
                 let index = started
                 started += 1
                 running += 1
@@ -76,7 +76,7 @@ extension Gateway {
                     .finished(
                         index: index,
                         await self.attempt(
-                            deployment, adapter: adapter, lease: lease, path: path, body: payload, streaming: false,
+                            deployment, adapter: adapter, lease: lease, call: payload, streaming: false,
                             requestID: requestID, hedged: hedged))
                 }
             }

@@ -14,6 +14,13 @@ extension Gateway {
         var startedAt: ContinuousClock.Instant
     }
 
+    /// What one attempt sends: the endpoint under the provider's base URL and the body, both
+    /// depending on the deployment (its model, its provider's format).
+    struct EgressCall: Sendable {
+        var path: String
+        var body: [UInt8]
+    }
+
     enum AttemptResult: Sendable {
         case success(UpstreamSuccess, Attempt)
         case failure(OpenAIError, retryable: Bool, retryAfter: Duration?, Attempt)
@@ -25,14 +32,14 @@ extension Gateway {
     /// budget when it is a deployment already tried — and hedging races a second deployment
     /// when the route asks for it.
     func execute(
-        _ plan: RoutePlan, path: String, streaming: Bool, meter: inout RequestMeter,
-        body: @escaping @Sendable (Deployment) -> [UInt8]
+        _ plan: RoutePlan, streaming: Bool, meter: inout RequestMeter,
+        call: @escaping @Sendable (Deployment) -> EgressCall
     ) async -> Result<UpstreamSuccess, OpenAIError> {
         let policy = plan.route.retry
         let budget = retryBudget(for: plan.route)
         budget.recordRequest()
         if let hedge = plan.route.hedge, !streaming, plan.candidates.count > 1 {
-            return await executeHedged(plan, hedge: hedge, path: path, meter: &meter, body: body)
+            return await executeHedged(plan, hedge: hedge, meter: &meter, call: call)
         }
         let candidates = plan.candidates
         var cursor = 0
@@ -51,7 +58,7 @@ extension Gateway {
                 }
                 try? await Task.sleep(for: wait)
             }
-            let adapter: OpenAICompatibleAdapter
+            let adapter: ProviderAdapter
             let lease: DeploymentMonitor.Lease
             switch claim(deployment) {
             case .missingKey(let error):
@@ -75,7 +82,7 @@ extension Gateway {
             skipsInARow = 0
             meter.use(deployment)
             let result = await attempt(
-                deployment, adapter: adapter, lease: lease, path: path, body: body(deployment), streaming: streaming,
+                deployment, adapter: adapter, lease: lease, call: call(deployment), streaming: streaming,
                 requestID: meter.id)
             switch result {
             case .success(let success, let attempt):
@@ -94,7 +101,7 @@ extension Gateway {
     }
 
     enum Claim {
-        case claimed(OpenAICompatibleAdapter, DeploymentMonitor.Lease)
+        case claimed(ProviderAdapter, DeploymentMonitor.Lease)
         case missingKey(OpenAIError)
         case unavailable(DeploymentMonitor.Unavailability)
     }
@@ -114,11 +121,11 @@ extension Gateway {
     /// One try at one deployment. The lease is released here on failure; on success the caller
     /// releases it when the response is done.
     func attempt(
-        _ deployment: Deployment, adapter: OpenAICompatibleAdapter, lease: DeploymentMonitor.Lease, path: String,
-        body: [UInt8], streaming: Bool, requestID: String, hedged: Bool = false
+        _ deployment: Deployment, adapter: ProviderAdapter, lease: DeploymentMonitor.Lease, call: EgressCall,
+        streaming: Bool, requestID: String, hedged: Bool = false
     ) async -> AttemptResult {
         let start = ContinuousClock.now
-        let request = adapter.request(path: path, body: body, streaming: streaming, timeouts: deployment.timeouts)
+        let request = adapter.request(path: call.path, body: call.body, streaming: streaming, timeouts: deployment.timeouts)
         let transport = self.transport
         func elapsed() -> Int64 { (ContinuousClock.now - start).microseconds }
         func failed(_ failure: UpstreamFailure) -> AttemptResult {
@@ -154,7 +161,8 @@ extension Gateway {
             let error = upstreamStatusError(
                 response.status, body: errorBody, deployment: deployment, retryAfter: response.retryAfter)
             // A 4xx says something about the request, not the deployment.
-            monitor.release(lease, outcome: error.errorClass == .upstreamRejected ? .neutral : .failure)
+            monitor.release(
+                lease, outcome: [.upstreamRejected, .contextTooLong, .contentFiltered].contains(error.errorClass) ? .neutral : .failure)
             logger.warning(
                 "upstream answered with an error",
                 metadata: [
@@ -224,7 +232,7 @@ extension Gateway {
     /// The client-facing error for an upstream's non-2xx answer. OpenAI-shaped 4xx bodies are
     /// passed on as they are (the provider's wording is the most useful); anything else is wrapped.
     func upstreamStatusError(_ status: Int, body: [UInt8], deployment: Deployment, retryAfter: Duration? = nil) -> OpenAIError {
-        let errorClass = OpenAICompatibleAdapter.errorClass(forStatus: status)
+        let errorClass = ProviderAdapter.errorClass(forStatus: status, body: body)
         var upstreamMessage = String(decoding: body.prefix(300), as: UTF8.self)
         if let editor = JSONObjectEditor(body), let errorObject = editor.value(of: "error"),
             let inner = JSONObjectEditor(Array(errorObject)), let message = inner.value(of: "message"),
@@ -243,6 +251,24 @@ extension Gateway {
             return OpenAIError(
                 status: status, message: "Rejected by \(where_) with status \(status): \(upstreamMessage)",
                 type: "invalid_request_error", code: "upstream_rejected", errorClass: .upstreamRejected)
+        case .contextTooLong:
+            return OpenAIError(
+                status: 400, message: "Too long for \(where_): \(upstreamMessage)", type: "invalid_request_error",
+                code: "context_length_exceeded", param: "messages", errorClass: .contextTooLong)
+        case .contentFiltered:
+            return OpenAIError(
+                status: 400, message: "Refused by the content filter of \(where_): \(upstreamMessage)",
+                type: "invalid_request_error", code: "content_filter", errorClass: .contentFiltered)
+        case .upstreamOverloaded:
+            var error = OpenAIError.upstream(
+                .upstreamOverloaded, status: 503, message: "Overloaded: \(where_) answered \(status): \(upstreamMessage)")
+            error.retryAfterSeconds = retryAfter.map { max(1, Int($0.seconds.rounded(.up))) }
+            return error
+        case .upstreamAuthentication:
+            // The provider refused the gateway's credentials: the client can do nothing about it.
+            return .upstream(
+                .upstreamAuthentication, status: 502,
+                message: "The gateway's credentials were refused by \(where_) (status \(status)); tell your Switchyard admin.")
         case .upstreamTimeout:
             return .upstream(.upstreamTimeout, status: 504, message: "Timed out at \(where_) (status \(status)).")
         default:

@@ -18,7 +18,7 @@ public final class Gateway: Sendable {
     let planner: RoutePlanner
     let monitor: DeploymentMonitor
     let retryBudgets: [String: RetryBudget]
-    let adapters: [String: OpenAICompatibleAdapter]
+    let adapters: [String: ProviderAdapter]
     let tenants: [String: Tenant]
     let transport: any UpstreamTransport
     let keys: KeyDirectory
@@ -40,7 +40,7 @@ public final class Gateway: Sendable {
         self.retryBudgets = Dictionary(
             configuration.routes.map { ($0.name, RetryBudget(policy: $0.retry)) }, uniquingKeysWith: { first, _ in first })
         self.adapters = Dictionary(
-            configuration.providers.map { ($0.name, OpenAICompatibleAdapter(provider: $0, environment: environment)) },
+            configuration.providers.map { ($0.name, ProviderAdapter(provider: $0, environment: environment)) },
             uniquingKeysWith: { first, _ in first })
         self.tenants = Dictionary(configuration.tenants.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.store = store
@@ -55,6 +55,9 @@ public final class Gateway: Sendable {
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.post("/v1/chat/completions") { request, _ in await self.chatCompletions(request) }
+        router.post("/v1/messages") { request, _ in await self.messages(request) }
+        router.post("/v1/messages/count_tokens") { request, _ in await self.countTokens(request) }
+        router.post("/v1/responses") { request, _ in await self.responses(request) }
         router.post("/v1/embeddings") { request, _ in await self.embeddings(request) }
         router.get("/v1/models") { request, _ in await self.models(request) }
         router.get("/healthz") { _, _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) }
@@ -176,6 +179,11 @@ public final class Gateway: Sendable {
         return .success(route)
     }
 
+    /// The wire format a deployment's provider speaks.
+    func kind(of deployment: Deployment) -> ProviderKind {
+        adapters[deployment.provider]?.provider.kind ?? .openai
+    }
+
     func retryBudget(for route: Route) -> RetryBudget {
         retryBudgets[route.name] ?? RetryBudget(policy: route.retry)
     }
@@ -218,7 +226,12 @@ public final class Gateway: Sendable {
 
     func fail(_ error: OpenAIError, meter: RequestMeter, usage: TokenUsage = .none) -> Response {
         meter.finish(status: error.status, errorClass: error.errorClass, usage: usage, gateway: self)
-        var response = Response.json(status: .init(code: error.status), error.body())
+        let body =
+            switch meter.format {
+            case .openAIChat, .openAIResponses: error.body()
+            case .anthropicMessages: AnthropicFormat.errorBody(status: error.status, message: error.message)
+            }
+        var response = Response.json(status: .init(code: error.status), body)
         response.headers[.requestID] = meter.id
         if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
         if !meter.attempts.isEmpty { response.headers[.switchyardAttempts] = String(meter.attempts.count) }
@@ -237,6 +250,7 @@ extension HTTPField.Name {
     static let switchyardAttempts = Self("x-switchyard-attempts")!
     static let switchyardStrategy = Self("x-switchyard-strategy")!
     static let switchyardUsageEstimated = Self("x-switchyard-usage-estimated")!
+    static let anthropicVersion = Self("anthropic-version")!
 }
 
 extension Response {

@@ -9,7 +9,7 @@ import SwitchyardCore
 /// probe fails, all of the provider's deployments are skipped by routing. (Passive ejection is
 /// each deployment's circuit breaker.)
 public final class ProviderHealthChecker: Service {
-    private let probes: [(adapter: OpenAICompatibleAdapter, check: HealthCheck, deployments: [String])]
+    private let probes: [(adapter: ProviderAdapter, check: HealthCheck, deployments: [String])]
     private let transport: any UpstreamTransport
     private let monitor: DeploymentMonitor
     private let logger: Logger
@@ -37,7 +37,7 @@ public final class ProviderHealthChecker: Service {
         }
     }
 
-    private func watch(_ adapter: OpenAICompatibleAdapter, _ check: HealthCheck, _ deployments: [String]) async {
+    private func watch(_ adapter: ProviderAdapter, _ check: HealthCheck, _ deployments: [String]) async {
         var passing = true
         while !Task.isCancelled {
             let now = await probe(adapter, check)
@@ -56,7 +56,7 @@ public final class ProviderHealthChecker: Service {
         }
     }
 
-    func probe(_ adapter: OpenAICompatibleAdapter, _ check: HealthCheck) async -> Bool {
+    func probe(_ adapter: ProviderAdapter, _ check: HealthCheck) async -> Bool {
         let transport = self.transport
         let request = adapter.healthRequest(check)
         do {

@@ -1,6 +1,7 @@
 import Logging
 import Observability
 import SwitchyardCore
+import WireFormats
 
 /// Collects what is known about one request as it passes the pipeline, then turns it into the
 /// request's usage record, metrics and log line. Every request ends in exactly one `finish`.
@@ -14,6 +15,8 @@ struct RequestMeter: Sendable {
     var deployment: Deployment?
     var provider: String?
     var streamed = false
+    /// The client's wire format: errors are written in it.
+    var format = ClientFormat.openAIChat
     var tags: [String: String] = [:]
     var timeToFirstToken: Duration?
     var attempts: [Attempt] = []

@@ -2,6 +2,10 @@
 public enum ProviderKind: String, Sendable, Hashable, CaseIterable {
     /// OpenAI's Chat Completions API: OpenAI itself, vLLM, llama.cpp, Ollama, DeepSeek, GLM, ...
     case openai
+    /// Anthropic's Messages API (`/v1/messages`).
+    case anthropic
+    /// Google's Gemini API (`generateContent`), API-key authentication.
+    case gemini
 }
 
 /// An upstream service Switchyard forwards requests to.

@@ -13,6 +13,12 @@ public enum ErrorClass: String, Sendable, Hashable, Codable, CaseIterable {
     case upstreamError = "upstream_error"
     /// The upstream rejected the request (4xx other than 429).
     case upstreamRejected = "upstream_rejected"
+    /// The provider is temporarily overloaded (Anthropic 529, Gemini/OpenAI 503).
+    case upstreamOverloaded = "upstream_overloaded"
+    /// The provider rejected the gateway's own credentials: a deployment problem, not the client's.
+    case upstreamAuthentication = "upstream_authentication"
+    /// The provider refused the content (safety filters, refusals).
+    case contentFiltered = "content_filtered"
     /// The upstream stream ended abnormally after the response had started.
     case streamInterrupted = "stream_interrupted"
     case clientCancelled = "client_cancelled"
@@ -37,7 +43,9 @@ extension ErrorClass {
     /// deployment, or the same one after a backoff) may succeed.
     public var isRetryable: Bool {
         switch self {
-        case .upstreamUnavailable, .upstreamTimeout, .upstreamError, .rateLimited: true
+        case .upstreamUnavailable, .upstreamTimeout, .upstreamError, .rateLimited, .upstreamOverloaded,
+            .upstreamAuthentication:
+            true
         default: false
         }
     }

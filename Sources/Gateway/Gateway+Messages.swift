@@ -1,0 +1,121 @@
+import Foundation
+import Hummingbird
+import Providers
+import Routing
+import SwitchyardCore
+import WireFormats
+
+extension Gateway {
+    /// API versions of the Messages API this gateway speaks.
+    static let anthropicVersions: Set<String> = ["2023-06-01", "2023-01-01"]
+
+    /// `POST /v1/messages`: Anthropic clients, served by any provider. Anthropic deployments get
+    /// the client's body as sent (only `model` rewritten) and their answer passes through.
+    func messages(_ request: Request) async -> Response {
+        var meter = RequestMeter(endpoint: "messages")
+        meter.format = .anthropicMessages
+        if let error = checkAnthropicVersion(request) { return fail(error, meter: meter) }
+        let principal: Principal
+        let body: [UInt8]
+        let canonical: CanonicalRequest
+        switch await admitCanonical(request, meter: &meter, decode: { json throws(TranslationError) in
+            try AnthropicFormat.decodeRequest(json)
+        }) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let admitted): (principal, body, canonical) = admitted
+        }
+        let passthrough = JSONObjectEditor(body)
+        return await serveCanonical(
+            request, canonical: canonical, principal: principal, meter: &meter, includeUsage: false,
+            passthroughKind: .anthropic
+        ) { deployment in
+            passthrough.map {
+                EgressCall(path: "/messages", body: $0.replacing([("model", JSONText.string(deployment.model))]))
+            }
+        }
+    }
+
+    /// `POST /v1/messages/count_tokens`: Switchyard's estimate (about four characters per token),
+    /// marked with `x-switchyard-usage-estimated: true`; no provider is called.
+    func countTokens(_ request: Request) async -> Response {
+        var meter = RequestMeter(endpoint: "messages.count_tokens")
+        meter.format = .anthropicMessages
+        if let error = checkAnthropicVersion(request) { return fail(error, meter: meter) }
+        let canonical: CanonicalRequest
+        switch await admitCanonical(request, meter: &meter, decode: { json throws(TranslationError) in
+            // count_tokens takes no max_tokens.
+            guard case .object(var object) = json else { return try AnthropicFormat.decodeRequest(json) }
+            if object["max_tokens"] == nil { object["max_tokens"] = .number(1) }
+            return try AnthropicFormat.decodeRequest(.object(object))
+        }) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let admitted): canonical = admitted.2
+        }
+        switch resolveRoute(canonical.model, principal: meter.principal!, meter: &meter) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success: break
+        }
+        let tokens = Self.estimatedInputTokens(canonical)
+        meter.finish(status: 200, errorClass: nil, usage: .none, gateway: self)
+        var response = Response.json(status: .ok, Array(#"{"input_tokens":\#(tokens)}"#.utf8))
+        response.headers[.requestID] = meter.id
+        response.headers[.switchyardUsageEstimated] = "true"
+        return response
+    }
+
+    private func checkAnthropicVersion(_ request: Request) -> OpenAIError? {
+        guard let version = request.headers[.anthropicVersion] else {
+            return .invalidRequest("anthropic-version: header is required (Switchyard speaks 2023-06-01).")
+        }
+        guard Self.anthropicVersions.contains(version) else {
+            return .invalidRequest(
+                "anthropic-version '\(version)' is not supported (supported: \(Self.anthropicVersions.sorted().joined(separator: ", "))).")
+        }
+        return nil
+    }
+
+    /// The rest of the pipeline for a canonical request: tags, route, plan, per-candidate calls
+    /// (passthrough where the provider speaks the client's format), execution, and the answer
+    /// written in the client's format.
+    func serveCanonical(
+        _ request: Request, canonical: CanonicalRequest, principal: Principal, meter: inout RequestMeter,
+        includeUsage: Bool, passthroughKind: ProviderKind?, passthrough: @escaping (Deployment) -> EgressCall?
+    ) async -> Response {
+        meter.streamed = canonical.stream
+        switch tags(request, metadata: canonical.metadata.isEmpty ? nil : canonical.metadata) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let tags): meter.tags = tags
+        }
+        let route: Route
+        switch resolveRoute(canonical.model, principal: principal, meter: &meter) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let resolved): route = resolved
+        }
+        let hints: RoutingHints
+        switch routingHints(request) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let parsed): hints = parsed
+        }
+        var plan: RoutePlan
+        switch self.plan(route, profile: profile(of: canonical), principal: principal, hints: hints, meter: &meter) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let planned): plan = planned
+        }
+        let calls: [String: EgressCall]
+        let samesFormat = { [self] (deployment: Deployment) in passthroughKind == kind(of: deployment) }
+        switch prepareCalls(&plan, canonical: canonical, passthrough: { samesFormat($0) ? passthrough($0) : nil }) {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let prepared): calls = prepared
+        }
+        let outcome = await execute(plan, streaming: canonical.stream, meter: &meter) { deployment in
+            calls[deployment.name] ?? EgressCall(path: "/", body: [])
+        }
+        switch outcome {
+        case .failure(let error): return fail(error, meter: meter)
+        case .success(let upstream):
+            return respondTranslated(
+                upstream, format: meter.format, canonical: canonical, passthrough: samesFormat(upstream.deployment),
+                includeUsage: includeUsage, meter: meter)
+        }
+    }
+}

@@ -1,0 +1,288 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Providers
+import Routing
+import SwitchyardCore
+import WireFormats
+
+/// Requests whose client format differs from the serving provider's: the request goes through
+/// the canonical form, and the answer — whole or streamed event by event — is written back in
+/// the client's format. Same-format pairs pass bytes through instead.
+extension Gateway {
+    /// The endpoint's ingress checks up to a canonical request: authentication, body, JSON, and
+    /// the client format's decoding, with errors that name the field.
+    func admitCanonical(
+        _ request: Request, meter: inout RequestMeter,
+        decode: (JSONValue) throws(TranslationError) -> CanonicalRequest
+    ) async -> Result<(Principal, [UInt8], CanonicalRequest), OpenAIError> {
+        let principal: Principal
+        switch await authenticate(request, meter: &meter) {
+        case .failure(let error): return .failure(error)
+        case .success(let authenticated): principal = authenticated
+        }
+        let body: [UInt8]
+        switch await readBody(request) {
+        case .failure(let error): return .failure(error)
+        case .success(let bytes): body = bytes
+        }
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(body)
+        } catch {
+            return .failure(.invalidRequest("The request body is not valid JSON: \(error)."))
+        }
+        do {
+            return .success((principal, body, try decode(json)))
+        } catch {
+            return .failure(Self.clientError(error))
+        }
+    }
+
+    static func clientError(_ error: TranslationError) -> OpenAIError {
+        .invalidRequest(error.message, param: error.param, code: error.kind == .unsupported ? "unsupported_parameter" : nil)
+    }
+
+    /// Routing facts about a canonical request.
+    func profile(of canonical: CanonicalRequest) -> RequestProfile {
+        var required: Set<Capability> = []
+        if canonical.stream { required.insert(.streaming) }
+        if !canonical.tools.isEmpty { required.insert(.tools) }
+        let hasImages = canonical.messages.contains { message in
+            message.content.contains { if case .image = $0 { true } else { false } }
+        }
+        if hasImages { required.insert(.vision) }
+        switch canonical.responseFormat {
+        case .jsonObject, .jsonSchema: required.insert(.jsonMode)
+        case .text, nil: break
+        }
+        return RequestProfile(
+            estimatedInputTokens: Self.estimatedInputTokens(canonical), maxOutputTokens: canonical.maxOutputTokens,
+            requiredCapabilities: required)
+    }
+
+    static func estimatedInputTokens(_ canonical: CanonicalRequest) -> Int {
+        func characters(_ parts: [ContentPart]) -> Int {
+            parts.reduce(0) { total, part in
+                switch part {
+                case .text(let text): total + text.count
+                case .toolCall(let call): total + call.name.count + call.arguments.count
+                case .toolResult(let result): total + characters(result.content)
+                case .thinking(let text, _): total + text.count
+                case .image: total + 340  // ~85 tokens: a low-detail image tile
+                }
+            }
+        }
+        let toolCharacters = canonical.tools.reduce(0) { $0 + $1.name.count + $1.parameters.serialized().count }
+        let messageTokens = canonical.messages.reduce(0) { $0 + 4 + TokenEstimator.tokens(forCharacters: characters($1.content)) }
+        return 2 + TokenEstimator.tokens(forCharacters: characters(canonical.system) + toolCharacters) + messageTokens
+    }
+
+    /// The request body for `deployment`'s provider format, translated from canonical.
+    func translatedCall(_ canonical: CanonicalRequest, for deployment: Deployment) throws(TranslationError) -> EgressCall {
+        switch kind(of: deployment) {
+        case .openai:
+            return EgressCall(
+                path: "/chat/completions", body: OpenAIChatFormat.encodeRequest(canonical, model: deployment.model).serialized())
+        case .anthropic:
+            return EgressCall(
+                path: "/messages", body: try AnthropicFormat.encodeRequest(canonical, model: deployment.model).serialized())
+        case .gemini:
+            return EgressCall(
+                path: GeminiFormat.path(model: deployment.model, streaming: canonical.stream),
+                body: try GeminiFormat.encodeRequest(canonical).serialized())
+        }
+    }
+
+    /// Prepares each candidate's call, dropping candidates whose format cannot express the
+    /// request. When none is left, the answer is a 400 naming the field.
+    func prepareCalls(
+        _ plan: inout RoutePlan, canonical: CanonicalRequest, passthrough: (Deployment) -> EgressCall?
+    ) -> Result<[String: EgressCall], OpenAIError> {
+        var calls: [String: EgressCall] = [:]
+        var refusal: TranslationError?
+        plan.candidates.removeAll { deployment in
+            if let call = passthrough(deployment) {
+                calls[deployment.name] = call
+                return false
+            }
+            do throws(TranslationError) {
+                calls[deployment.name] = try translatedCall(canonical, for: deployment)
+                return false
+            } catch {
+                refusal = refusal ?? error
+                return true
+            }
+        }
+        if plan.candidates.isEmpty, let refusal { return .failure(Self.clientError(refusal)) }
+        return .success(calls)
+    }
+
+    /// Answers with the upstream's response written in the client's format.
+    func respondTranslated(
+        _ upstream: UpstreamSuccess, format: ClientFormat, canonical: CanonicalRequest, passthrough: Bool,
+        includeUsage: Bool, meter: RequestMeter
+    ) -> Response {
+        let estimatedInput = Self.estimatedInputTokens(canonical)
+        if canonical.stream {
+            return streamTranslated(
+                upstream, format: format, canonical: canonical, passthrough: passthrough, includeUsage: includeUsage,
+                estimatedInputTokens: estimatedInput, meter: meter)
+        }
+        var meter = meter
+        let body = upstream.body ?? []
+        let egress = kind(of: upstream.deployment)
+        let decoded: CanonicalResponse
+        do {
+            let json = try JSONValue.parse(body)
+            switch egress {
+            case .openai: decoded = try OpenAIChatFormat.decodeResponse(json)
+            case .anthropic: decoded = try AnthropicFormat.decodeResponse(json)
+            case .gemini: decoded = try GeminiFormat.decodeResponse(json)
+            }
+        } catch {
+            if !meter.attempts.isEmpty { meter.attempts[meter.attempts.count - 1].errorClass = .upstreamError }
+            return fail(
+                .upstream(
+                    .upstreamError, status: 502,
+                    message: "Deployment '\(upstream.deployment.name)' answered with a body Switchyard cannot read: \(error)"),
+                meter: meter)
+        }
+        var response = decoded
+        if response.model.isEmpty { response.model = upstream.deployment.model }
+        let usage = tokenUsage(
+            response.usage, estimatedInputTokens: estimatedInput,
+            estimatedOutputTokens: TokenEstimator.tokens(
+                forCharacters: response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count }))
+        if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
+        meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
+        let now = Int(Date().timeIntervalSince1970)
+        let bytes: [UInt8]
+        if passthrough {
+            bytes = body
+        } else {
+            switch format {
+            case .openAIChat: bytes = OpenAIChatFormat.encodeResponse(response, created: now).serialized()
+            case .anthropicMessages:
+                if !response.id.hasPrefix("msg_") { response.id = "msg_" + response.id }
+                bytes = AnthropicFormat.encodeResponse(response).serialized()
+            case .openAIResponses:
+                bytes = ResponsesFormat.encodeResponse(
+                    response, request: canonical, id: "resp_" + RandomIdentifier.lowercase(count: 24), createdAt: now
+                ).serialized()
+            }
+        }
+        var answer = Response.json(status: .ok, bytes)
+        decorate(&answer, meter: meter, upstream: upstream, estimated: usage.isEstimated)
+        return answer
+    }
+
+    func tokenUsage(_ reported: CanonicalUsage?, estimatedInputTokens: Int, estimatedOutputTokens: Int) -> TokenUsage {
+        guard let reported, reported.input > 0 || reported.output > 0 else {
+            return TokenUsage(inputTokens: estimatedInputTokens, outputTokens: estimatedOutputTokens, isEstimated: true)
+        }
+        return TokenUsage(inputTokens: reported.input, outputTokens: reported.output, cachedInputTokens: reported.cacheRead)
+    }
+
+    private func streamTranslated(
+        _ upstream: UpstreamSuccess, format: ClientFormat, canonical: CanonicalRequest, passthrough: Bool,
+        includeUsage: Bool, estimatedInputTokens: Int, meter: RequestMeter
+    ) -> Response {
+        let idleLimit = upstream.deployment.timeouts.idle
+        let egress = kind(of: upstream.deployment)
+        let body = ResponseBody { [self] writer in
+            var meter = meter
+            var parser = ServerSentEventParser()
+            var decoder = EgressStreamDecoder(kind: egress)
+            var encoder = IngressStreamEncoder(
+                format: format, request: canonical, model: upstream.deployment.model,
+                createdAt: Int(Date().timeIntervalSince1970), includeUsage: includeUsage,
+                estimatedInputTokens: estimatedInputTokens)
+            var reported: CanonicalUsage?
+            var outputEvents = 0
+            var outputCharacters = 0
+            var failure: (ErrorClass, String)?
+            var clientGone = false
+            let chunks = upstream.response.body.makeAsyncIterator()
+            do {
+                reading: while let buffer = try await chunks.next(within: idleLimit) {
+                    var output: [UInt8] = []
+                    let events = buffer.withUnsafeReadableBytes { parser.feed(raw: $0) }
+                    for event in events {
+                        let translated: [CanonicalStreamEvent]
+                        do throws(StreamDecodingError) {
+                            translated = try decoder.decode(event)
+                        } catch {
+                            failure = (
+                                error.fromProvider ? .upstreamError : .streamInterrupted,
+                                error.fromProvider ? "the upstream reported an error: \(error.message)" : error.message
+                            )
+                            if !output.isEmpty { try? await writer.write(ByteBuffer(bytes: output)) }
+                            break reading
+                        }
+                        for item in translated {
+                            switch item {
+                            case .textDelta(let text), .thinkingDelta(let text):
+                                outputEvents += 1
+                                outputCharacters += text.count
+                            case .toolCallArguments(_, let fragment): outputCharacters += fragment.count
+                            case .usage(let usage): reported = usage
+                            default: break
+                            }
+                            if !passthrough { for encoded in encoder.encode(item) { output += encoded.encoded() } }
+                        }
+                        if passthrough { output += event.encoded() }
+                    }
+                    if output.isEmpty { continue }
+                    if meter.timeToFirstToken == nil { meter.timeToFirstToken = ContinuousClock.now - meter.startInstant }
+                    do {
+                        try await writer.write(ByteBuffer(bytes: output))
+                    } catch {
+                        clientGone = true
+                        break
+                    }
+                }
+            } catch {
+                let classified = HTTPClientTransport.classify(error)
+                failure = (classified.errorClass == .upstreamTimeout ? .upstreamTimeout : .streamInterrupted, classified.message)
+            }
+            let usage = tokenUsage(
+                reported, estimatedInputTokens: estimatedInputTokens,
+                estimatedOutputTokens: TokenEstimator.outputTokens(chunks: outputEvents, characters: outputCharacters))
+            let latency = ContinuousClock.now - upstream.startedAt
+            if clientGone {
+                monitor.release(upstream.lease, outcome: .neutral)
+                meter.finish(status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
+                return
+            }
+            if failure == nil && !decoder.endedCleanly {
+                failure = (.streamInterrupted, "the upstream closed the stream before it was complete")
+            }
+            guard let failure else {
+                monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: meter.timeToFirstToken))
+                if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
+                meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
+                if !passthrough {
+                    let closing = encoder.finish().flatMap { $0.encoded() }
+                    try? await writer.write(ByteBuffer(bytes: closing))
+                }
+                try? await writer.finish(nil)
+                return
+            }
+            let (errorClass, reason) = failure
+            monitor.release(upstream.lease, outcome: .failure)
+            if !meter.attempts.isEmpty { meter.attempts[meter.attempts.count - 1].errorClass = errorClass }
+            meter.finish(status: 502, errorClass: errorClass, usage: usage, gateway: self)
+            // Nothing is retried once bytes reached the client: end the stream with an error event
+            // in the client's format, which its SDK raises.
+            let message = "The stream from deployment '\(upstream.deployment.name)' was interrupted: \(reason)"
+            let events = encoder.fail(status: 502, code: errorClass.rawValue, message: message)
+            try? await writer.write(ByteBuffer(bytes: events.flatMap { $0.encoded() }))
+            try? await writer.finish(nil)
+        }
+        var response = Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        decorate(&response, meter: meter, upstream: upstream, estimated: nil)
+        return response
+    }
+}
