@@ -134,7 +134,10 @@ struct TestGateway {
             allowed_routes: [chat]
         """
 
-    static func make(yaml: String = configurationYAML, _ handler: @escaping ReplayTransport.Handler) async throws -> TestGateway {
+    static func make(
+        yaml: String = configurationYAML, environment: [String: String] = [:],
+        _ handler: @escaping ReplayTransport.Handler
+    ) async throws -> TestGateway {
         let configuration = try ConfigurationLoader.parse(yaml, file: "test.yaml")
         let store = try await SQLStore.open(
             .sqlite(path: NSTemporaryDirectory() + "sy-gw-\(RandomIdentifier.lowercase(count: 8)).db"))
@@ -150,7 +153,7 @@ struct TestGateway {
         let transport = ReplayTransport(handler)
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: sink, transport: transport,
-            environment: ["TEST_OPENAI_KEY": "sk-upstream-secret"], logger: logger)
+            environment: environment.merging(["TEST_OPENAI_KEY": "sk-upstream-secret"]) { first, _ in first }, logger: logger)
         return TestGateway(
             gateway: gateway, sink: sink, transport: transport, acmeKey: acmeKey, globexKey: globexKey, store: store)
     }
