@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Providers
 import Routing
@@ -6,9 +7,6 @@ import SwitchyardCore
 import WireFormats
 
 extension Gateway {
-    /// API versions of the Messages API this gateway speaks.
-    static let anthropicVersions: Set<String> = ["2023-06-01", "2023-01-01"]
-
     /// `POST /v1/messages`: Anthropic clients, served by any provider. Anthropic deployments get
     /// the client's body as sent (only `model` rewritten) and their answer passes through.
     func messages(_ request: Request) async -> Response {
@@ -25,12 +23,17 @@ extension Gateway {
         case .success(let admitted): (principal, body, canonical) = admitted
         }
         let passthrough = JSONObjectEditor(body)
+        // Anthropic deployments see the client's API version and beta flags as sent.
+        let forwarded = [HTTPField.Name.anthropicVersion, .anthropicBeta].compactMap { name in
+            request.headers[name].map { (name.canonicalName, $0) }
+        }
         return await serveCanonical(
             request, canonical: canonical, principal: principal, meter: &meter, includeUsage: false,
             passthroughKind: .anthropic
         ) { deployment in
             passthrough.map {
-                EgressCall(path: "/messages", body: $0.replacing([("model", JSONText.string(deployment.model))]))
+                EgressCall(
+                    path: "/messages", body: $0.replacing([("model", JSONText.string(deployment.model))]), headers: forwarded)
             }
         }
     }
@@ -63,13 +66,15 @@ extension Gateway {
         return response
     }
 
+    /// Anthropic requires the header; any dated version is accepted (translation speaks the
+    /// 2023-06-01 event and object shapes, which later versions keep).
     private func checkAnthropicVersion(_ request: Request) -> OpenAIError? {
         guard let version = request.headers[.anthropicVersion] else {
-            return .invalidRequest("anthropic-version: header is required (Switchyard speaks 2023-06-01).")
+            return .invalidRequest("anthropic-version: header is required.")
         }
-        guard Self.anthropicVersions.contains(version) else {
-            return .invalidRequest(
-                "anthropic-version '\(version)' is not supported (supported: \(Self.anthropicVersions.sorted().joined(separator: ", "))).")
+        let parts = version.split(separator: "-")
+        guard parts.count == 3, parts.allSatisfy({ $0.allSatisfy(\.isNumber) }) else {
+            return .invalidRequest("anthropic-version '\(version)' is not a version date such as 2023-06-01.")
         }
         return nil
     }

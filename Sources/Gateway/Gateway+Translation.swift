@@ -263,7 +263,13 @@ extension Gateway {
                 if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
                 meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
                 if !passthrough {
-                    let closing = encoder.finish().flatMap { $0.encoded() }
+                    var closing: [UInt8] = []
+                    if reported == nil {
+                        // The upstream reported no usage (llama.cpp streams): the client gets the estimate.
+                        let estimate = CanonicalUsage(input: usage.inputTokens, output: usage.outputTokens)
+                        closing += encoder.encode(.usage(estimate)).flatMap { $0.encoded() }
+                    }
+                    closing += encoder.finish().flatMap { $0.encoded() }
                     try? await writer.write(ByteBuffer(bytes: closing))
                 }
                 try? await writer.finish(nil)

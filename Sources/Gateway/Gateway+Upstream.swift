@@ -19,6 +19,8 @@ extension Gateway {
     struct EgressCall: Sendable {
         var path: String
         var body: [UInt8]
+        /// Client headers the provider should see as sent (e.g. `anthropic-version` when passing through).
+        var headers: [(String, String)] = []
     }
 
     enum AttemptResult: Sendable {
@@ -125,7 +127,7 @@ extension Gateway {
         streaming: Bool, requestID: String, hedged: Bool = false
     ) async -> AttemptResult {
         let start = ContinuousClock.now
-        let request = adapter.request(path: call.path, body: call.body, streaming: streaming, timeouts: deployment.timeouts)
+        let request = adapter.request(path: call.path, body: call.body, headers: call.headers, streaming: streaming, timeouts: deployment.timeouts)
         let transport = self.transport
         func elapsed() -> Int64 { (ContinuousClock.now - start).microseconds }
         func failed(_ failure: UpstreamFailure) -> AttemptResult {

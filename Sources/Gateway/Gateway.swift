@@ -251,6 +251,7 @@ extension HTTPField.Name {
     static let switchyardStrategy = Self("x-switchyard-strategy")!
     static let switchyardUsageEstimated = Self("x-switchyard-usage-estimated")!
     static let anthropicVersion = Self("anthropic-version")!
+    static let anthropicBeta = Self("anthropic-beta")!
 }
 
 extension Response {

@@ -14,10 +14,13 @@ public struct ProviderAdapter: Sendable {
 
     public var hasMissingKey: Bool { provider.apiKeyEnv != nil && apiKey == nil }
 
-    public func request(path: String, body: [UInt8], streaming: Bool, timeouts: Timeouts) -> UpstreamRequest {
+    public func request(
+        path: String, body: [UInt8], headers passed: [(String, String)] = [], streaming: Bool, timeouts: Timeouts
+    ) -> UpstreamRequest {
         var headers = [("content-type", "application/json")]
         if streaming { headers.append(("accept", "text/event-stream")) }
-        headers += authenticationHeaders
+        headers += authenticationHeaders.filter { header in !passed.contains { $0.0 == header.0 } }
+        headers += passed
         return UpstreamRequest(
             url: provider.baseURL + path, headers: headers, body: body, timeouts: timeouts,
             maxConnections: provider.maxConnections)

@@ -45,6 +45,9 @@ import Testing
           - name: hedged
             targets: [a, b]
             hedge: { delay_ms: 50 }
+          - name: hedged-patient
+            targets: [a, b]
+            hedge: { delay_ms: 2000 }
           - name: eu-only
             targets: [a, b]
             residency: { regions: [eu] }
@@ -238,7 +241,8 @@ import Testing
 
     @Test func hedgingDoesNotStartWhenTheFirstAnswersInTime() async throws {
         let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Self.ok]) }
-        try await post(test, model: "hedged") { #expect($0.headers[.switchyardDeployment] == "a") }
+        // A delay far above the immediate answer, so a loaded test machine cannot start a hedge.
+        try await post(test, model: "hedged-patient") { #expect($0.headers[.switchyardDeployment] == "a") }
         #expect(test.transport.requests.count == 1)
     }
 

@@ -131,7 +131,10 @@ tenants:
 class Gateway:
     """A `switchyard serve` process with its own store, and the CLI pointed at the same config."""
 
-    def __init__(self, workdir: Path, model_url: str = "", storage_url: str | None = None, body: str | None = None):
+    def __init__(
+        self, workdir: Path, model_url: str = "", storage_url: str | None = None, body: str | None = None,
+        env: dict | None = None,
+    ):
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = free_port()
@@ -143,6 +146,7 @@ class Gateway:
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [str(BINARY), "serve", "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir,
+            env={**os.environ, **(env or {})},
         )
         wait_until(self._ready, timeout=30, what="switchyard /readyz")
 
@@ -213,6 +217,44 @@ class FaultUpstream:
         import requests
 
         return requests.get(f"http://127.0.0.1:{self.port}/stats", timeout=5).json()
+
+    def stop(self):
+        stop(self.process, signal.SIGKILL)
+        self.log.close()
+
+
+class FixtureUpstream:
+    """tests/e2e/fixture_upstream.py: a fake Anthropic and Gemini API replaying Tests/Fixtures/."""
+
+    def __init__(self, workdir: Path):
+        import sys
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = open(workdir / f"fixture-{self.port}.log", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "fixture_upstream.py"), str(self.port)], stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._ready, timeout=15, what="fixture upstream")
+
+    def _ready(self):
+        import requests
+
+        try:
+            return requests.get(f"{self.base_url}/state", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def mode(self, mode: str):
+        import requests
+
+        requests.post(f"{self.base_url}/control", json={"mode": mode}, timeout=5).raise_for_status()
+
+    def requests(self):
+        import requests
+
+        return requests.get(f"{self.base_url}/requests", timeout=5).json()
 
     def stop(self):
         stop(self.process, signal.SIGKILL)
