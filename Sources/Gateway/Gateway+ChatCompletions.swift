@@ -59,7 +59,9 @@ extension Gateway {
             } catch {
                 return fail(.invalidRequest("The request body is not valid JSON: \(error)."), meter: meter)
             }
-            switch prepareCalls(&plan, canonical: canonical!, passthrough: { [self] in kind(of: $0) == .openai ? passthrough($0) : nil }) {
+            switch prepareCalls(
+                &plan, canonical: canonical!, passthrough: { [self] in kind(of: $0) == .openai ? passthrough($0) : nil })
+            {
             case .failure(let error): return fail(error, meter: meter)
             case .success(let calls): translatedCalls = calls
             }

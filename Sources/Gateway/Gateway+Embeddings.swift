@@ -46,7 +46,8 @@ extension Gateway {
         plan.candidates.removeAll { kind(of: $0) != .openai }
         guard !plan.candidates.isEmpty else {
             return fail(
-                .invalidRequest("Route '\(plan.route.name)' has no OpenAI-compatible deployment to serve embeddings.", param: "model"),
+                .invalidRequest(
+                    "Route '\(plan.route.name)' has no OpenAI-compatible deployment to serve embeddings.", param: "model"),
                 meter: meter)
         }
         let outcome = await execute(plan, streaming: false, meter: &meter) { deployment in

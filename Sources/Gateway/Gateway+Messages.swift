@@ -16,9 +16,12 @@ extension Gateway {
         let principal: Principal
         let body: [UInt8]
         let canonical: CanonicalRequest
-        switch await admitCanonical(request, meter: &meter, decode: { json throws(TranslationError) in
-            try AnthropicFormat.decodeRequest(json)
-        }) {
+        switch await admitCanonical(
+            request, meter: &meter,
+            decode: { json throws(TranslationError) in
+                try AnthropicFormat.decodeRequest(json)
+            })
+        {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let admitted): (principal, body, canonical) = admitted
         }
@@ -45,12 +48,15 @@ extension Gateway {
         meter.format = .anthropicMessages
         if let error = checkAnthropicVersion(request) { return fail(error, meter: meter) }
         let canonical: CanonicalRequest
-        switch await admitCanonical(request, meter: &meter, decode: { json throws(TranslationError) in
-            // count_tokens takes no max_tokens.
-            guard case .object(var object) = json else { return try AnthropicFormat.decodeRequest(json) }
-            if object["max_tokens"] == nil { object["max_tokens"] = .number(1) }
-            return try AnthropicFormat.decodeRequest(.object(object))
-        }) {
+        switch await admitCanonical(
+            request, meter: &meter,
+            decode: { json throws(TranslationError) in
+                // count_tokens takes no max_tokens.
+                guard case .object(var object) = json else { return try AnthropicFormat.decodeRequest(json) }
+                if object["max_tokens"] == nil { object["max_tokens"] = .number(1) }
+                return try AnthropicFormat.decodeRequest(.object(object))
+            })
+        {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let admitted): canonical = admitted.2
         }

@@ -10,9 +10,12 @@ extension Gateway {
         meter.format = .openAIResponses
         let principal: Principal
         let canonical: CanonicalRequest
-        switch await admitCanonical(request, meter: &meter, decode: { json throws(TranslationError) in
-            try ResponsesFormat.decodeRequest(json)
-        }) {
+        switch await admitCanonical(
+            request, meter: &meter,
+            decode: { json throws(TranslationError) in
+                try ResponsesFormat.decodeRequest(json)
+            })
+        {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let admitted): (principal, _, canonical) = admitted
         }

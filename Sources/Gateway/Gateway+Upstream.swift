@@ -127,7 +127,8 @@ extension Gateway {
         streaming: Bool, requestID: String, hedged: Bool = false
     ) async -> AttemptResult {
         let start = ContinuousClock.now
-        let request = adapter.request(path: call.path, body: call.body, headers: call.headers, streaming: streaming, timeouts: deployment.timeouts)
+        let request = adapter.request(
+            path: call.path, body: call.body, headers: call.headers, streaming: streaming, timeouts: deployment.timeouts)
         let transport = self.transport
         func elapsed() -> Int64 { (ContinuousClock.now - start).microseconds }
         func failed(_ failure: UpstreamFailure) -> AttemptResult {
@@ -164,7 +165,8 @@ extension Gateway {
                 response.status, body: errorBody, deployment: deployment, retryAfter: response.retryAfter)
             // A 4xx says something about the request, not the deployment.
             monitor.release(
-                lease, outcome: [.upstreamRejected, .contextTooLong, .contentFiltered].contains(error.errorClass) ? .neutral : .failure)
+                lease,
+                outcome: [.upstreamRejected, .contextTooLong, .contentFiltered].contains(error.errorClass) ? .neutral : .failure)
             logger.warning(
                 "upstream answered with an error",
                 metadata: [

@@ -56,9 +56,10 @@ public struct ProviderAdapter: Sendable {
         case 408, 504: return .upstreamTimeout
         case 400..<500:
             let text = String(decoding: body.prefix(4096), as: UTF8.self).lowercased()
-            if ["context_length_exceeded", "prompt is too long", "maximum context length", "exceeds the maximum number of tokens"]
-                .contains(where: text.contains)
-            {
+            if [
+                "context_length_exceeded", "prompt is too long", "maximum context length", "exceeds the maximum number of tokens",
+            ]
+            .contains(where: text.contains) {
                 return .contextTooLong
             }
             if ["content_filter", "content_policy", "responsible ai", "safety"].contains(where: text.contains) {

@@ -108,7 +108,9 @@ enum ProviderFixture {
                 }
             }
             for tool in object["tools"] as? [[String: Any]] ?? [] {
-                if !(tool["name"] is String) || !(tool["input_schema"] is [String: Any]) { return "tool needs name and input_schema" }
+                if !(tool["name"] is String) || !(tool["input_schema"] is [String: Any]) {
+                    return "tool needs name and input_schema"
+                }
             }
             if let choice = object["tool_choice"] as? [String: Any],
                 !["auto", "any", "tool", "none"].contains(choice["type"] as? String ?? "")
@@ -127,7 +129,8 @@ enum ProviderFixture {
             for content in contents {
                 guard ["user", "model"].contains(content["role"] as? String ?? "") else { return "bad role \(content)" }
                 guard let parts = content["parts"] as? [[String: Any]], !parts.isEmpty else { return "parts required" }
-                for part in parts where part.keys.filter({ ["text", "inlineData", "functionCall", "functionResponse"].contains($0) }).count != 1 {
+                for part in parts
+                where part.keys.filter({ ["text", "inlineData", "functionCall", "functionResponse"].contains($0) }).count != 1 {
                     return "a part holds exactly one of text/inlineData/functionCall/functionResponse: \(part)"
                 }
             }
@@ -135,7 +138,9 @@ enum ProviderFixture {
                 return "systemInstruction needs parts"
             }
             for tool in object["tools"] as? [[String: Any]] ?? [] {
-                guard let declarations = tool["functionDeclarations"] as? [[String: Any]] else { return "functionDeclarations required" }
+                guard let declarations = tool["functionDeclarations"] as? [[String: Any]] else {
+                    return "functionDeclarations required"
+                }
                 for declaration in declarations where !(declaration["name"] is String) { return "declaration without name" }
             }
         }

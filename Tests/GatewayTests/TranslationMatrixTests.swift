@@ -53,7 +53,10 @@ import WireFormats
             if cell.stream { body["stream_options"] = ["include_usage": true] }
             if withTool {
                 body["tools"] = [
-                    ["type": "function", "function": ["name": "get_weather", "description": "Weather by city", "parameters": tool]]
+                    [
+                        "type": "function",
+                        "function": ["name": "get_weather", "description": "Weather by city", "parameters": tool],
+                    ]
                 ]
                 body["tool_choice"] = ["type": "function", "function": ["name": "get_weather"]]
             }
@@ -119,7 +122,9 @@ import WireFormats
     static func expected(_ kind: ProviderKind, stream: Bool) -> (text: String, stop: String, inputTokens: Int?) {
         switch (kind, stream) {
         case (.openai, false):
-            let object = try! JSONSerialization.jsonObject(with: Data(ProviderFixture.text("openai/chat-completion-text.json").utf8)) as! [String: Any]
+            let object =
+                try! JSONSerialization.jsonObject(with: Data(ProviderFixture.text("openai/chat-completion-text.json").utf8))
+                as! [String: Any]
             let message = ((object["choices"] as! [[String: Any]])[0]["message"] as! [String: Any])
             return (message["content"] as! String, "max", 11)
         case (.openai, true):
@@ -165,7 +170,8 @@ import WireFormats
         }
         let fields = headers
         return try await app.test(.router) { client in
-            try await client.execute(uri: Self.path(cell.ingress), method: .post, headers: fields, body: ByteBuffer(string: body)) {
+            try await client.execute(uri: Self.path(cell.ingress), method: .post, headers: fields, body: ByteBuffer(string: body))
+            {
                 ($0.status, String(buffer: $0.body))
             }
         }
@@ -175,7 +181,8 @@ import WireFormats
 
     @Test(arguments: cells) func text(_ cell: Cell) async throws {
         let test = try await makeGateway()
-        let (status, body) = try await send(test, cell, body: Self.requestBody(cell, route: Self.route(cell.egress), withTool: false))
+        let (status, body) = try await send(
+            test, cell, body: Self.requestBody(cell, route: Self.route(cell.egress), withTool: false))
         #expect(status == .ok, "\(body)")
         let view = try Self.read(body, format: cell.ingress, stream: cell.stream)
         let expected = Self.expected(cell.egress, stream: cell.stream)
@@ -201,7 +208,8 @@ import WireFormats
 
     @Test(arguments: cells) func forcedToolCall(_ cell: Cell) async throws {
         let test = try await makeGateway()
-        let (status, body) = try await send(test, cell, body: Self.requestBody(cell, route: Self.route(cell.egress), withTool: true))
+        let (status, body) = try await send(
+            test, cell, body: Self.requestBody(cell, route: Self.route(cell.egress), withTool: true))
         #expect(status == .ok, "\(body)")
         let view = try Self.read(body, format: cell.ingress, stream: cell.stream)
         #expect(view.toolName == "get_weather")
@@ -263,7 +271,8 @@ import WireFormats
                 default: Issue.record("unexpected block \(block)")
                 }
             }
-            view.stop = ["end_turn": "end", "max_tokens": "max", "tool_use": "tool"][object["stop_reason"] as? String ?? ""] ?? "?"
+            view.stop =
+                ["end_turn": "end", "max_tokens": "max", "tool_use": "tool"][object["stop_reason"] as? String ?? ""] ?? "?"
             view.inputTokens = (object["usage"] as? [String: Any])?["input_tokens"] as? Int
         case .openAIResponses:
             #expect(object["object"] as? String == "response")

@@ -90,10 +90,12 @@ public enum AnthropicFormat {
                     case "base64":
                         parts.append(
                             .image(
-                                .base64(mediaType: try source.requiredString("media_type"), data: try source.requiredString("data"))))
+                                .base64(
+                                    mediaType: try source.requiredString("media_type"), data: try source.requiredString("data"))))
                     case "url": parts.append(.image(.url(try source.requiredString("url"))))
                     case let other:
-                        throw .unsupported(source.field("type") + " '\(other)'", by: "Switchyard's translation to other providers")
+                        throw .unsupported(
+                            source.field("type") + " '\(other)'", by: "Switchyard's translation to other providers")
                     }
                 case "tool_use":
                     let input = reader.value("input") ?? .object([:])
@@ -112,7 +114,8 @@ public enum AnthropicFormat {
                             ToolResult(
                                 toolCallID: id, name: nil, content: inner ?? [], isError: try reader.bool("is_error") ?? false)))
                 case "thinking":
-                    parts.append(.thinking(text: try reader.requiredString("thinking"), signature: try reader.string("signature")))
+                    parts.append(
+                        .thinking(text: try reader.requiredString("thinking"), signature: try reader.string("signature")))
                 default:
                     throw .unsupported(reader.field("type") + " '\(type)'", by: "Switchyard's translation to other providers")
                 }
@@ -136,7 +139,8 @@ public enum AnthropicFormat {
         if extensions.logitBias != nil { throw .unsupported("logit_bias", by: name) }
         switch request.responseFormat {
         case .jsonObject, .jsonSchema:
-            throw .unsupported("response_format", by: name, reason: "it has no JSON mode; ask for JSON in the prompt or use a tool")
+            throw .unsupported(
+                "response_format", by: name, reason: "it has no JSON mode; ask for JSON in the prompt or use a tool")
         case .text, nil: break
         }
 

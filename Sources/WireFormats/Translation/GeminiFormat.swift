@@ -16,7 +16,8 @@ public enum GeminiFormat {
             throw .unsupported("n", by: "Switchyard's translation to \(name)", reason: "one answer per request")
         }
         if extensions.logprobs == true || extensions.topLogprobs != nil {
-            throw .unsupported(extensions.logprobs == true ? "logprobs" : "top_logprobs", by: "Switchyard's translation to \(name)")
+            throw .unsupported(
+                extensions.logprobs == true ? "logprobs" : "top_logprobs", by: "Switchyard's translation to \(name)")
         }
         if extensions.logitBias != nil { throw .unsupported("logit_bias", by: name) }
 
@@ -43,7 +44,8 @@ public enum GeminiFormat {
                     } catch {
                         throw .invalid("The arguments of tool call '\(call.id)' are not valid JSON.", param: "messages[\(index)]")
                     }
-                    parts.append(.object(["functionCall": .object(["id": .string(call.id), "name": .string(call.name), "args": args])]))
+                    parts.append(
+                        .object(["functionCall": .object(["id": .string(call.id), "name": .string(call.name), "args": args])]))
                 case .toolResult(let result):
                     guard let functionName = result.name ?? names[result.toolCallID] else {
                         throw .invalid(
@@ -132,7 +134,8 @@ public enum GeminiFormat {
                     content.append(.text(text))
                 }
             case .thinkingDelta(let text): content.append(.thinking(text: text, signature: nil))
-            case .toolCallStart(_, let callID, let name): content.append(.toolCall(ToolCall(id: callID, name: name, arguments: "")))
+            case .toolCallStart(_, let callID, let name):
+                content.append(.toolCall(ToolCall(id: callID, name: name, arguments: "")))
             case .toolCallArguments(_, let fragment):
                 if case .toolCall(var call) = content.last {
                     call.arguments += fragment
@@ -200,7 +203,8 @@ public struct GeminiStreamDecoder: Sendable {
                     toolCalls += 1
                     events.append(
                         .toolCallStart(
-                            index: callIndex, id: try call.string("id") ?? "call_\(callIndex)", name: try call.requiredString("name")))
+                            index: callIndex, id: try call.string("id") ?? "call_\(callIndex)",
+                            name: try call.requiredString("name")))
                     events.append(.toolCallArguments(index: callIndex, fragment: (call.value("args") ?? .object([:])).jsonText))
                 } else if let text = try partReader.string("text"), !text.isEmpty {
                     events.append(try partReader.bool("thought") == true ? .thinkingDelta(text) : .textDelta(text))

@@ -68,7 +68,9 @@ public enum OpenAIChatFormat {
                     name: try schema.string("name") ?? "response", schema: schema.value("schema") ?? .object([:]),
                     strict: try schema.bool("strict"))
             case let other:
-                throw .invalid("'response_format.type' '\(other)' is not one of text, json_object, json_schema.", param: "response_format.type")
+                throw .invalid(
+                    "'response_format.type' '\(other)' is not one of text, json_object, json_schema.",
+                    param: "response_format.type")
             }
         }
 
@@ -95,7 +97,8 @@ public enum OpenAIChatFormat {
                 request.messages.append(CanonicalMessage(role: .assistant, content: parts))
             case "tool":
                 let id = try reader.requiredString("tool_call_id")
-                let result = ToolResult(toolCallID: id, name: toolNames[id], content: try decodeContent(reader, allowImages: false))
+                let result = ToolResult(
+                    toolCallID: id, name: toolNames[id], content: try decodeContent(reader, allowImages: false))
                 // Consecutive tool results answer one assistant turn: keep them in one user turn.
                 if let last = request.messages.last, last.role == .user,
                     last.content.allSatisfy({ if case .toolResult = $0 { true } else { false } })

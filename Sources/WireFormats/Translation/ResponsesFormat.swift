@@ -55,14 +55,16 @@ public enum ResponsesFormat {
                     name: try format.string("name") ?? "response", schema: format.value("schema") ?? .object([:]),
                     strict: try format.bool("strict"))
             case let other:
-                throw .invalid("'text.format.type' '\(other)' is not one of text, json_object, json_schema.", param: "text.format.type")
+                throw .invalid(
+                    "'text.format.type' '\(other)' is not one of text, json_object, json_schema.", param: "text.format.type")
             }
         }
         for (index, tool) in (try body.array("tools") ?? []).enumerated() {
             let reader = try FieldReader(tool, path: "tools[\(index)]")
             let type = try reader.requiredString("type")
             guard type == "function" else {
-                throw .unsupported("tools[\(index)].type '\(type)'", by: "Switchyard's Responses API", reason: "only function tools are served")
+                throw .unsupported(
+                    "tools[\(index)].type '\(type)'", by: "Switchyard's Responses API", reason: "only function tools are served")
             }
             request.tools.append(
                 ToolDefinition(
@@ -77,7 +79,8 @@ public enum ResponsesFormat {
             case .object:
                 let reader = try FieldReader(choice, path: "tool_choice")
                 guard try reader.string("type") == "function" else {
-                    throw .unsupported("tool_choice.type", by: "Switchyard's Responses API", reason: "only function tools are served")
+                    throw .unsupported(
+                        "tool_choice.type", by: "Switchyard's Responses API", reason: "only function tools are served")
                 }
                 request.toolChoice = .tool(try reader.requiredString("name"))
             default:
@@ -114,7 +117,9 @@ public enum ResponsesFormat {
                 case "user": append(.user, parts, merging: false)
                 case "assistant": append(.assistant, parts, merging: false)
                 default:
-                    throw .invalid("'input[\(index)].role' '\(role)' is not user, assistant, system or developer.", param: reader.field("role"))
+                    throw .invalid(
+                        "'input[\(index)].role' '\(role)' is not user, assistant, system or developer.",
+                        param: reader.field("role"))
                 }
             case "function_call":
                 let call = ToolCall(
@@ -157,7 +162,8 @@ public enum ResponsesFormat {
                 case "input_text", "output_text", "text": decoded.append(.text(try reader.requiredString("text")))
                 case "input_image":
                     guard let url = try reader.string("image_url") else {
-                        throw .unsupported(reader.field("file_id"), by: "Switchyard's Responses API", reason: "send images by URL or data URL")
+                        throw .unsupported(
+                            reader.field("file_id"), by: "Switchyard's Responses API", reason: "send images by URL or data URL")
                     }
                     decoded.append(.image(.fromURL(url)))
                 case "refusal": continue
@@ -229,7 +235,8 @@ public enum ResponsesFormat {
             "tool_choice": toolChoice(request.toolChoice), "tools": .array(request.tools.map(toolObject)),
             "top_p": request.topP.map { .number($0) } ?? .null, "truncation": "disabled",
             "user": request.user.map { .string($0) } ?? .null,
-            "metadata": .object(JSONObject(request.metadata.sorted { $0.key < $1.key }.map { (key: $0.key, value: .string($0.value)) })),
+            "metadata": .object(
+                JSONObject(request.metadata.sorted { $0.key < $1.key }.map { (key: $0.key, value: .string($0.value)) })),
         ]
         object["usage"] = usage.map(encodeUsage) ?? .null
         return .object(object)
@@ -271,7 +278,9 @@ public enum ResponsesFormat {
 
     static func messageItem(id: String, text: String?, status: String) -> JSONValue {
         let content: [JSONValue] =
-            text.map { [.object(["type": "output_text", "text": .string($0), "annotations": .array([]), "logprobs": .array([])])] }
+            text.map {
+                [.object(["type": "output_text", "text": .string($0), "annotations": .array([]), "logprobs": .array([])])]
+            }
             ?? []
         return .object([
             "id": .string(id), "type": "message", "status": .string(status), "role": "assistant", "content": .array(content),

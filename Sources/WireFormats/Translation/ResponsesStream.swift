@@ -48,11 +48,17 @@ public struct ResponsesStreamEncoder: Sendable {
                 events.append(
                     emit(
                         "response.output_item.added",
-                        ["output_index": outputIndex, "item": ResponsesFormat.messageItem(id: itemID, text: nil, status: "in_progress")]))
+                        [
+                            "output_index": outputIndex,
+                            "item": ResponsesFormat.messageItem(id: itemID, text: nil, status: "in_progress"),
+                        ]))
                 events.append(
                     emit(
                         "response.content_part.added",
-                        ["item_id": .string(itemID), "output_index": outputIndex, "content_index": .number(0), "part": textPart("")]))
+                        [
+                            "item_id": .string(itemID), "output_index": outputIndex, "content_index": .number(0),
+                            "part": textPart(""),
+                        ]))
             }
             events.append(
                 emit(
@@ -78,7 +84,10 @@ public struct ResponsesStreamEncoder: Sendable {
             events.append(
                 emit(
                     "response.reasoning_text.delta",
-                    ["item_id": .string(itemID), "output_index": outputIndex, "content_index": .number(0), "delta": .string(delta)]))
+                    [
+                        "item_id": .string(itemID), "output_index": outputIndex, "content_index": .number(0),
+                        "delta": .string(delta),
+                    ]))
         case .toolCallStart(_, let callID, let name):
             closeItem(&events)
             let itemID = "fc_" + RandomIdentifierText.make()
@@ -87,7 +96,10 @@ public struct ResponsesStreamEncoder: Sendable {
             events.append(
                 emit(
                     "response.output_item.added",
-                    ["output_index": outputIndex, "item": ResponsesFormat.functionCallItem(id: itemID, call: call, status: "in_progress")]))
+                    [
+                        "output_index": outputIndex,
+                        "item": ResponsesFormat.functionCallItem(id: itemID, call: call, status: "in_progress"),
+                    ]))
         case .toolCallArguments(_, let fragment):
             if case .functionCall(let itemID, var call) = open {
                 call.arguments += fragment
@@ -166,7 +178,8 @@ public struct ResponsesStreamEncoder: Sendable {
             events.append(
                 emit(
                     "response.reasoning_text.done",
-                    ["item_id": .string(itemID), "output_index": outputIndex, "content_index": .number(0), "text": .string(text)]))
+                    ["item_id": .string(itemID), "output_index": outputIndex, "content_index": .number(0), "text": .string(text)])
+            )
             let item = ResponsesFormat.reasoningItem(id: itemID, text: text)
             events.append(emit("response.output_item.done", ["output_index": outputIndex, "item": item]))
             output.append(item)

@@ -97,7 +97,8 @@ public enum IngressStreamEncoder: Sendable {
     public mutating func fail(status: Int, code: String, message: String) -> [ServerSentEvent] {
         switch self {
         case .openAIChat:
-            let error = OpenAIError(status: status, message: message, type: "api_error", code: code, errorClass: .streamInterrupted)
+            let error = OpenAIError(
+                status: status, message: message, type: "api_error", code: code, errorClass: .streamInterrupted)
             return [ServerSentEvent(data: error.body())]
         case .anthropic:
             return [AnthropicStreamEncoder.errorEvent(status: status, message: message)]

@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+
+@testable import WireFormats
+
+@Suite struct JSONValueTests {
+    @Test func parsesWhatFoundationParsesAndKeepsNumbersExact() throws {
+        let text = #"{"a":[1,-2.50,3e10,true,false,null],"b":{"c":"\u00e9\ud83d\ude82\n\"q\""},"price":0.000000150}"#
+        let value = try JSONValue.parse(Array(text.utf8))
+        #expect(value["price"] == .number("0.000000150"))
+        #expect(value["b"]?["c"] == .string("é🚂\n\"q\""))
+        // The serialized form means the same to an independent parser.
+        let reparsed = try JSONSerialization.jsonObject(with: Data(value.serialized())) as? NSDictionary
+        let original = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
+        #expect(reparsed == original)
+    }
+
+    @Test(arguments: [
+        ("", "unexpected end"), ("{", "expected a member name"), (#"{"a":1,}"#, "expected a member name"),
+        ("[1 2]", "expected ','"), ("01", "leading zero"), (#""\x""#, "invalid escape"), (#""\ud800""#, "unpaired surrogate"),
+        ("tru", "unexpected end"), ("{} x", "unexpected data"), ("\"a\u{01}\"", "control character"),
+    ])
+    func rejectsMalformedDocumentsWithAReason(input: String, reason: String) {
+        #expect {
+            try JSONValue.parse(Array(input.utf8))
+        } throws: { error in
+            (error as? JSONParseError)?.reason.contains(reason) == true
+        }
+    }
+
+    @Test func rejectsInvalidUTF8AndDeepNesting() {
+        #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xFF, 0xFE, 0x22]) }
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect { try JSONValue.parse(Array(deep.utf8)) } throws: { ($0 as? JSONParseError)?.reason.contains("deeper") == true }
+        let allowed = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        #expect(throws: Never.self) { try JSONValue.parse(Array(allowed.utf8)) }
+    }
+}
+
+@Suite struct MalformedUpstreamTests {
+    @Test func streamDecodersReportBadEventsInsteadOfCrashing() {
+        var openAI = OpenAIChatStreamDecoder()
+        #expect(throws: StreamDecodingError.self) { try openAI.decode(ServerSentEvent(data: #"{"choices":[{"delta":{"#)) }
+        var anthropic = AnthropicStreamDecoder()
+        #expect(throws: StreamDecodingError.self) {
+            try anthropic.decode(ServerSentEvent(event: "content_block_delta", data: #"{"type":"content_block_delta"}"#))
+        }
+        var provider = AnthropicStreamDecoder()
+        #expect {
+            try provider.decode(
+                ServerSentEvent(
+                    event: "error", data: #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#))
+        } throws: { ($0 as? StreamDecodingError)?.fromProvider == true }
+        var gemini = GeminiStreamDecoder()
+        #expect(throws: StreamDecodingError.self) { try gemini.decode(ServerSentEvent(data: #"{"candidates":"nope"}"#)) }
+    }
+
+    @Test func aStreamWithoutItsStopEventHasNotEndedCleanly() throws {
+        var anthropic = AnthropicStreamDecoder()
+        _ = try anthropic.decode(
+            ServerSentEvent(event: "message_start", data: #"{"type":"message_start","message":{"id":"msg_1","model":"m"}}"#))
+        #expect(!anthropic.endedCleanly)
+        _ = try anthropic.decode(ServerSentEvent(event: "message_stop", data: #"{"type":"message_stop"}"#))
+        #expect(anthropic.endedCleanly)
+        var gemini = GeminiStreamDecoder()
+        _ = try gemini.decode(ServerSentEvent(data: #"{"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}"#))
+        #expect(!gemini.endedCleanly)
+    }
+
+    @Test func unknownAnthropicEventTypesAreSkipped() throws {
+        var decoder = AnthropicStreamDecoder()
+        #expect(try decoder.decode(ServerSentEvent(event: "brand_new", data: #"{"type":"brand_new","x":1}"#)).isEmpty)
+    }
+
+    @Test func untranslatableFieldsAreRefusedByName() throws {
+        var request = CanonicalRequest(model: "m")
+        request.messages = [CanonicalMessage(role: .user, content: [.image(.url("https://example.test/a.png"))])]
+        #expect { try GeminiFormat.encodeRequest(request) } throws: { ($0 as? TranslationError)?.kind == .unsupported }
+        request.extensions.choiceCount = 3
+        #expect { try AnthropicFormat.encodeRequest(request, model: "m") } throws: { ($0 as? TranslationError)?.param == "n" }
+        let body = try JSONValue.parse(Array(#"{"model":"m","messages":[],"audio":{"voice":"x"}}"#.utf8))
+        #expect { try OpenAIChatFormat.decodeRequest(body) } throws: { ($0 as? TranslationError)?.param == "audio" }
+    }
+}
