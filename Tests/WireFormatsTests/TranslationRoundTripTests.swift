@@ -143,7 +143,7 @@ struct SeededRandom: RandomNumberGenerator {
         request.maxOutputTokens = anthropic || chance(60) ? Int.random(in: 1...4096, using: &self) : nil
         if chance(50) { request.temperature = number() }
         if chance(30) { request.topP = number() }
-        if anthropic && chance(30) { request.topK = Int.random(in: 1...50, using: &self) }
+        if chance(30) { request.topK = Int.random(in: 1...50, using: &self) }
         if chance(30) { request.stopSequences = [word(), word()] }
         if chance(40) { request.user = "user-\(Int.random(in: 1...99, using: &self))" }
         request.stream = chance(50)

@@ -12,7 +12,7 @@ public enum OpenAIChatFormat {
     static let knownMembers: Set<String> = [
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
         "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "stream", "user", "metadata", "n",
-        "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "seed", "logit_bias",
+        "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "seed", "logit_bias", "top_k",
     ]
 
     // MARK: Requests
@@ -30,6 +30,7 @@ public enum OpenAIChatFormat {
         request.maxOutputTokens = try body.int("max_completion_tokens") ?? maxTokens
         request.temperature = try body.number("temperature")
         request.topP = try body.number("top_p")
+        request.topK = try body.int("top_k")
         request.stopSequences = try body.strings("stop")
         request.user = try body.string("user")
         request.metadata = try body.stringMap("metadata")
@@ -206,6 +207,9 @@ public enum OpenAIChatFormat {
         body.set("max_tokens", request.maxOutputTokens.map { .number($0) })
         body.set("temperature", request.temperature.map { .number($0) })
         body.set("top_p", request.topP.map { .number($0) })
+        // Not OpenAI's own, but vLLM, llama.cpp and most compatible servers take it; sending it
+        // beats dropping it silently (OpenAI answers a clear 400).
+        body.set("top_k", request.topK.map { .number($0) })
         if !request.stopSequences.isEmpty { body["stop"] = .array(request.stopSequences.map { .string($0) }) }
         if !request.tools.isEmpty {
             body["tools"] = .array(
