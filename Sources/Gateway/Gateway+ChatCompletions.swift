@@ -54,16 +54,21 @@ extension Gateway {
         if plan.candidates.contains(where: { kind(of: $0) != .openai }) {
             do {
                 canonical = try OpenAIChatFormat.decodeRequest(try JSONValue.parse(editor.bytes))
-            } catch let error as TranslationError {
-                return fail(Self.clientError(error), meter: meter)
             } catch {
-                return fail(.invalidRequest("The request body is not valid JSON: \(error)."), meter: meter)
+                // Untranslatable for other families: the OpenAI-compatible candidates may still serve it.
+                let refusal =
+                    (error as? TranslationError).map(Self.clientError)
+                    ?? .invalidRequest("The request body is not valid JSON: \(error).")
+                plan.candidates.removeAll { kind(of: $0) != .openai }
+                if plan.candidates.isEmpty { return fail(refusal, meter: meter) }
             }
-            switch prepareCalls(
-                &plan, canonical: canonical!, passthrough: { [self] in kind(of: $0) == .openai ? passthrough($0) : nil })
-            {
-            case .failure(let error): return fail(error, meter: meter)
-            case .success(let calls): translatedCalls = calls
+            if let canonical {
+                switch prepareCalls(
+                    &plan, canonical: canonical, passthrough: { [self] in kind(of: $0) == .openai ? passthrough($0) : nil })
+                {
+                case .failure(let error): return fail(error, meter: meter)
+                case .success(let calls): translatedCalls = calls
+                }
             }
         }
         let calls = translatedCalls

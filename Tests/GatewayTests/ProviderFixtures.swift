@@ -54,6 +54,8 @@ enum ProviderFixture {
             targets: [claude]
           - name: via-gemini
             targets: [gemini-flash]
+          - name: mixed
+            targets: [claude, gemma-local]
         tenants:
           - name: acme
           - name: globex

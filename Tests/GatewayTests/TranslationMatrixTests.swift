@@ -232,6 +232,32 @@ import WireFormats
         }
     }
 
+    @Test(arguments: [#""n":2"#, #""audio":{"voice":"alloy","format":"wav"}"#])
+    func mixedRoutesSkipDeploymentsThatCannotExpressTheRequest(field: String) async throws {
+        let test = try await makeGateway()
+        let cell = Cell(ingress: .openAIChat, egress: .openai, stream: false)
+        let body = #"{"model":"mixed","messages":[{"role":"user","content":"hi"}],\#(field)}"#
+        let (status, answer) = try await send(test, cell, body: body)
+        #expect(status == .ok, "\(answer)")
+        // Claude is first on the route but cannot express the field: the OpenAI-compatible
+        // deployment got the request, byte for byte but for the model.
+        #expect(test.transport.requests.map(\.url) == ["http://127.0.0.1:1/v1/chat/completions"])
+        #expect(String(decoding: test.transport.requests[0].body, as: UTF8.self).contains(field))
+    }
+
+    @Test func aFieldNoCandidateCanExpressIsA400NamingIt() async throws {
+        let test = try await makeGateway()
+        let cell = Cell(ingress: .openAIChat, egress: .anthropic, stream: false)
+        let (status, answer) = try await send(
+            test, cell, body: #"{"model":"via-anthropic","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#)
+        #expect(status == .badRequest)
+        let error = try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: [String: Any]]
+        #expect(error?["error"]?["param"] as? String == "logprobs")
+        #expect(error?["error"]?["code"] as? String == "unsupported_parameter")
+        #expect(test.transport.requests.isEmpty)
+        #expect(test.sink.last?.status == 400)
+    }
+
     // MARK: Reading answers as each SDK would
 
     static func read(_ body: String, format: ClientFormat, stream: Bool) throws -> ClientView {
