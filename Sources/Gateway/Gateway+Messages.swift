@@ -47,6 +47,7 @@ extension Gateway {
         var meter = RequestMeter(endpoint: "messages.count_tokens")
         meter.format = .anthropicMessages
         if let error = checkAnthropicVersion(request) { return fail(error, meter: meter) }
+        let principal: Principal
         let canonical: CanonicalRequest
         switch await admitCanonical(
             request, meter: &meter,
@@ -58,9 +59,9 @@ extension Gateway {
             })
         {
         case .failure(let error): return fail(error, meter: meter)
-        case .success(let admitted): canonical = admitted.2
+        case .success(let admitted): (principal, _, canonical) = admitted
         }
-        switch resolveRoute(canonical.model, principal: meter.principal!, meter: &meter) {
+        switch resolveRoute(canonical.model, principal: principal, meter: &meter) {
         case .failure(let error): return fail(error, meter: meter)
         case .success: break
         }
