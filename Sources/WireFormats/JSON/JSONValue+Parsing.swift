@@ -9,10 +9,14 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 extension JSONValue {
     /// Parses a complete JSON document (RFC 8259). Nesting deeper than `maxDepth` is refused:
     /// it is never legitimate in an API request and would otherwise cost stack.
-    public static func parse<Bytes: Collection>(_ bytes: Bytes, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue
+    ///
+    /// `lenient` accepts raw control characters inside strings, which small models put in the
+    /// tool-call arguments they generate; everything else stays strict.
+    public static func parse<Bytes: Collection>(_ bytes: Bytes, maxDepth: Int = 64, lenient: Bool = false)
+        throws(JSONParseError) -> JSONValue
     where Bytes.Element == UInt8 {
         let array = Array(bytes)
-        var reader = JSONReader(bytes: array, maxDepth: maxDepth)
+        var reader = JSONReader(bytes: array, maxDepth: maxDepth, lenient: lenient)
         reader.skipWhitespace()
         let value = try reader.readValue(depth: 0)
         reader.skipWhitespace()
@@ -24,11 +28,13 @@ extension JSONValue {
 private struct JSONReader {
     let bytes: [UInt8]
     let maxDepth: Int
+    let lenient: Bool
     var offset = 0
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    init(bytes: [UInt8], maxDepth: Int, lenient: Bool) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.lenient = lenient
     }
 
     func error(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: offset) }
@@ -175,7 +181,9 @@ private struct JSONReader {
                     utf8 += Array(String(Character(unicode)).utf8)
                 default: throw error("invalid escape in a string")
                 }
-            case 0..<0x20: throw error("control character in a string")
+            case 0..<0x20:
+                guard lenient else { throw error("control character in a string") }
+                utf8.append(byte)
             default: utf8.append(byte)
             }
         }

@@ -212,7 +212,7 @@ public enum AnthropicFormat {
         case .toolCall(let call):
             let input: JSONValue
             do {
-                input = try JSONValue.parse(Array(call.arguments.utf8))
+                input = try JSONValue.parse(Array(call.arguments.utf8), lenient: true)
             } catch {
                 throw .invalid("The arguments of tool call '\(call.id)' are not valid JSON.", param: path)
             }
@@ -299,7 +299,7 @@ public enum AnthropicFormat {
             switch part {
             case .text(let text): content.append(.object(["type": "text", "text": .string(text)]))
             case .toolCall(let call):
-                let input = (try? JSONValue.parse(Array(call.arguments.utf8))) ?? .object([:])
+                let input = (try? JSONValue.parse(Array(call.arguments.utf8), lenient: true)) ?? .object([:])
                 content.append(
                     .object(["type": "tool_use", "id": .string(call.id), "name": .string(call.name), "input": input]))
             case .thinking(let text, let signature):

@@ -40,7 +40,7 @@ public enum GeminiFormat {
                     names[call.id] = call.name
                     let args: JSONValue
                     do {
-                        args = try JSONValue.parse(Array(call.arguments.utf8))
+                        args = try JSONValue.parse(Array(call.arguments.utf8), lenient: true)
                     } catch {
                         throw .invalid("The arguments of tool call '\(call.id)' are not valid JSON.", param: "messages[\(index)]")
                     }
