@@ -1,5 +1,8 @@
 """The official Anthropic SDK → switchyard serve (/v1/messages) → llama.cpp (OpenAI-compatible egress)."""
 
+# Forced tool calls run greedy (temperature 0, sent as extra_body: this SDK version has no
+# temperature argument) with room to finish, so the 270M model writes complete JSON arguments.
+
 import json
 
 import anthropic
@@ -57,7 +60,7 @@ def test_streaming_with_the_sdk_accumulator(claude, gateway):
 
 def test_forced_tool_call_round_trip(claude, gateway):
     message = claude.messages.create(
-        model="chat", max_tokens=60, messages=QUESTION, tools=[WEATHER_TOOL],
+        model="chat", max_tokens=200, extra_body={"temperature": 0}, messages=QUESTION, tools=[WEATHER_TOOL],
         tool_choice={"type": "tool", "name": "get_weather"},
     )
     assert message.stop_reason == "tool_use"
@@ -78,7 +81,7 @@ def test_forced_tool_call_round_trip(claude, gateway):
 
 def test_streamed_forced_tool_call_reassembles_arguments(claude):
     with claude.messages.stream(
-        model="chat", max_tokens=60, messages=QUESTION, tools=[WEATHER_TOOL],
+        model="chat", max_tokens=200, extra_body={"temperature": 0}, messages=QUESTION, tools=[WEATHER_TOOL],
         tool_choice={"type": "tool", "name": "get_weather"},
     ) as stream:
         fragments = [event.partial_json for event in stream if event.type == "input_json"]
