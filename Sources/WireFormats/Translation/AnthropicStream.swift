@@ -1,3 +1,5 @@
+import SwitchyardCore
+
 /// Reads an Anthropic Messages event stream into canonical events.
 ///
 /// Unknown event types are skipped, as Anthropic's versioning policy asks of clients; an
@@ -112,7 +114,7 @@ public struct AnthropicStreamEncoder: Sendable {
     }
 
     let model: String
-    private var id = "msg_" + RandomIdentifierText.make()
+    private var id = "msg_" + RandomIdentifier.base62(count: 24)
     private var started = false
     private var open = OpenBlock.none
     private var nextBlock = 0

@@ -1,4 +1,4 @@
-import Foundation
+import SwitchyardCore
 
 /// OpenAI Chat Completions ⇄ canonical. The format every OpenAI-compatible server speaks; when
 /// both sides speak it, the gateway passes bytes through instead (see `JSONObjectEditor`).
@@ -282,7 +282,7 @@ public enum OpenAIChatFormat {
                         arguments: try function.string("arguments") ?? "{}")))
         }
         return CanonicalResponse(
-            id: try body.string("id") ?? "chatcmpl-" + RandomIdentifierText.make(),
+            id: try body.string("id") ?? "chatcmpl-" + RandomIdentifier.base62(count: 24),
             model: try body.string("model") ?? "",
             content: content, stopReason: stopReason(try choiceReader.string("finish_reason")),
             usage: try body.object("usage").map(decodeUsage))
@@ -356,15 +356,6 @@ public enum OpenAIChatFormat {
             "prompt_tokens_details": .object(["cached_tokens": .number(usage.cacheRead)]),
             "completion_tokens_details": .object(["reasoning_tokens": .number(usage.reasoning)]),
         ])
-    }
-}
-
-/// Identifiers for translated responses (`chatcmpl-…`, `msg_…`, `resp_…`).
-enum RandomIdentifierText {
-    static func make(count: Int = 24) -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<count).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
     }
 }
 

@@ -1,3 +1,5 @@
+import SwitchyardCore
+
 /// Reads an OpenAI-compatible chat completion stream into canonical events, one SSE event at a
 /// time. Tolerates the dialects of compatible servers (llama.cpp repeats a tool call's id and
 /// name in every fragment; vLLM/DeepSeek send `reasoning_content`).
@@ -71,7 +73,7 @@ public struct OpenAIChatStreamEncoder: Sendable {
     let model: String
     let created: Int
     let includeUsage: Bool
-    private var id = "chatcmpl-" + RandomIdentifierText.make()
+    private var id = "chatcmpl-" + RandomIdentifier.base62(count: 24)
     private var sentRole = false
     private var usage: CanonicalUsage?
 

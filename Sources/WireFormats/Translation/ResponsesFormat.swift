@@ -1,3 +1,5 @@
+import SwitchyardCore
+
 /// OpenAI Responses API ⇄ canonical (ingress only, stateless: nothing is stored, so
 /// `previous_response_id` and conversations are refused with a 400).
 public enum ResponsesFormat {
@@ -187,7 +189,7 @@ public enum ResponsesFormat {
         var reasoning = ""
         func flushMessage() {
             guard !text.isEmpty else { return }
-            output.append(messageItem(id: "msg_" + RandomIdentifierText.make(), text: text, status: "completed"))
+            output.append(messageItem(id: "msg_" + RandomIdentifier.base62(count: 24), text: text, status: "completed"))
             text = ""
         }
         for part in response.content {
@@ -196,12 +198,14 @@ public enum ResponsesFormat {
             case .thinking(let piece, _): reasoning += piece
             case .toolCall(let call):
                 flushMessage()
-                output.append(functionCallItem(id: "fc_" + RandomIdentifierText.make(), call: call, status: "completed"))
+                output.append(functionCallItem(id: "fc_" + RandomIdentifier.base62(count: 24), call: call, status: "completed"))
             case .image, .toolResult: continue
             }
         }
         flushMessage()
-        if !reasoning.isEmpty { output.insert(reasoningItem(id: "rs_" + RandomIdentifierText.make(), text: reasoning), at: 0) }
+        if !reasoning.isEmpty {
+            output.insert(reasoningItem(id: "rs_" + RandomIdentifier.base62(count: 24), text: reasoning), at: 0)
+        }
         return responseObject(
             id: id, createdAt: createdAt, request: request, model: response.model, status: status(response.stopReason),
             stopReason: response.stopReason, output: output, usage: response.usage)

@@ -1,3 +1,5 @@
+import SwitchyardCore
+
 /// Writes canonical events as a Responses API event stream: `response.created`, output items
 /// opened and closed as the kind of content changes (message text, function calls, reasoning),
 /// and `response.completed` (or `response.incomplete`) with the whole response and usage.
@@ -24,7 +26,7 @@ public struct ResponsesStreamEncoder: Sendable {
         self.request = request
         self.model = model
         self.createdAt = createdAt
-        self.id = "resp_" + RandomIdentifierText.make()
+        self.id = "resp_" + RandomIdentifier.base62(count: 24)
     }
 
     public mutating func encode(_ event: CanonicalStreamEvent) -> [ServerSentEvent] {
@@ -43,7 +45,7 @@ public struct ResponsesStreamEncoder: Sendable {
                 open = .message(id: id, text: text + delta)
             } else {
                 closeItem(&events)
-                itemID = "msg_" + RandomIdentifierText.make()
+                itemID = "msg_" + RandomIdentifier.base62(count: 24)
                 open = .message(id: itemID, text: delta)
                 events.append(
                     emit(
@@ -74,7 +76,7 @@ public struct ResponsesStreamEncoder: Sendable {
                 open = .reasoning(id: id, text: text + delta)
             } else {
                 closeItem(&events)
-                itemID = "rs_" + RandomIdentifierText.make()
+                itemID = "rs_" + RandomIdentifier.base62(count: 24)
                 open = .reasoning(id: itemID, text: delta)
                 events.append(
                     emit(
@@ -90,7 +92,7 @@ public struct ResponsesStreamEncoder: Sendable {
                     ]))
         case .toolCallStart(_, let callID, let name):
             closeItem(&events)
-            let itemID = "fc_" + RandomIdentifierText.make()
+            let itemID = "fc_" + RandomIdentifier.base62(count: 24)
             let call = ToolCall(id: callID, name: name, arguments: "")
             open = .functionCall(id: itemID, call: call)
             events.append(
