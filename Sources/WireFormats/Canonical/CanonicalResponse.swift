@@ -78,4 +78,13 @@ public struct StreamDecodingError: Error, Sendable, Equatable {
         self.message = message
         self.fromProvider = fromProvider
     }
+
+    /// The event's data as JSON, which every provider's stream events are.
+    static func json(of event: ServerSentEvent) throws(StreamDecodingError) -> JSONValue {
+        do {
+            return try JSONValue.parse(event.data)
+        } catch {
+            throw StreamDecodingError("the upstream sent an event that is not JSON (\(error))")
+        }
+    }
 }

@@ -17,9 +17,7 @@ public enum AnthropicFormat {
 
     public static func decodeRequest(_ json: JSONValue) throws(TranslationError) -> CanonicalRequest {
         let body = try FieldReader(json, path: "")
-        for key in body.object.keys where !knownMembers.contains(key) && !ignoredMembers.contains(key) {
-            if body.has(key) { throw .unsupported(key, by: "Switchyard's translation to other providers") }
-        }
+        try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: "Switchyard's translation to other providers")
         var request = CanonicalRequest(model: try body.requiredString("model"))
         guard let maxTokens = try body.int("max_tokens") else { throw body.missing("max_tokens") }
         request.maxOutputTokens = maxTokens

@@ -15,12 +15,7 @@ public struct AnthropicStreamDecoder: Sendable {
     public var endedCleanly: Bool { sawMessageStop }
 
     public mutating func decode(_ event: ServerSentEvent) throws(StreamDecodingError) -> [CanonicalStreamEvent] {
-        let json: JSONValue
-        do {
-            json = try JSONValue.parse(event.data)
-        } catch {
-            throw StreamDecodingError("the upstream sent an event that is not JSON (\(error))")
-        }
+        let json = try StreamDecodingError.json(of: event)
         guard let type = json["type"]?.stringValue ?? event.event else {
             throw StreamDecodingError("the upstream sent an event without a type")
         }

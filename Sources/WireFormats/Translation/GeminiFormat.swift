@@ -170,12 +170,7 @@ public struct GeminiStreamDecoder: Sendable {
     public var endedCleanly: Bool { sawFinishReason }
 
     public mutating func decode(_ event: ServerSentEvent) throws(StreamDecodingError) -> [CanonicalStreamEvent] {
-        let json: JSONValue
-        do {
-            json = try JSONValue.parse(event.data)
-        } catch {
-            throw StreamDecodingError("the upstream sent an event that is not JSON (\(error))")
-        }
+        let json = try StreamDecodingError.json(of: event)
         if let error = json["error"] {
             throw StreamDecodingError(
                 "\(error["status"]?.stringValue ?? "error"): \(error["message"]?.stringValue ?? "")", fromProvider: true)

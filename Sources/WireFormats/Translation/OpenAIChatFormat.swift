@@ -21,9 +21,7 @@ public enum OpenAIChatFormat {
     /// request untranslatable (a 400 naming the member), never silently dropped.
     public static func decodeRequest(_ json: JSONValue) throws(TranslationError) -> CanonicalRequest {
         let body = try FieldReader(json, path: "")
-        for key in body.object.keys where !knownMembers.contains(key) && !ignoredMembers.contains(key) {
-            if body.has(key) { throw .unsupported(key, by: "Switchyard's translation to other providers") }
-        }
+        try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: "Switchyard's translation to other providers")
         var request = CanonicalRequest(model: try body.requiredString("model"))
         request.stream = try body.bool("stream") ?? false
         let maxTokens = try body.int("max_tokens")

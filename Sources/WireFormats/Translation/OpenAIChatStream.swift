@@ -18,12 +18,7 @@ public struct OpenAIChatStreamDecoder: Sendable {
             sawDone = true
             return []
         }
-        let json: JSONValue
-        do {
-            json = try JSONValue.parse(event.data)
-        } catch {
-            throw StreamDecodingError("the upstream sent an event that is not JSON (\(error))")
-        }
+        let json = try StreamDecodingError.json(of: event)
         if let error = json["error"] {
             throw StreamDecodingError(error["message"]?.stringValue ?? error.jsonText, fromProvider: true)
         }

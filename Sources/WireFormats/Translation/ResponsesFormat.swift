@@ -17,9 +17,7 @@ public enum ResponsesFormat {
 
     public static func decodeRequest(_ json: JSONValue) throws(TranslationError) -> CanonicalRequest {
         let body = try FieldReader(json, path: "")
-        for key in body.object.keys where !knownMembers.contains(key) && !ignoredMembers.contains(key) {
-            if body.has(key) { throw .unsupported(key, by: "Switchyard's Responses API") }
-        }
+        try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: "Switchyard's Responses API")
         if body.has("previous_response_id") {
             throw .invalid(
                 "'previous_response_id' is not supported: Switchyard's Responses API is stateless and stores no responses. Send the whole conversation in 'input'.",

@@ -59,6 +59,14 @@ struct FieldReader {
 
     func has(_ key: String) -> Bool { value(key) != nil }
 
+    /// Refuses the first non-null member outside `known`: a field the canonical form cannot
+    /// carry is a 400 naming it, never a silent drop.
+    func rejectMembers(notIn known: Set<String>, by target: String) throws(TranslationError) {
+        if let unknown = object.keys.first(where: { !known.contains($0) && has($0) }) {
+            throw .unsupported(unknown, by: target)
+        }
+    }
+
     func string(_ key: String) throws(TranslationError) -> String? {
         guard let value = value(key) else { return nil }
         guard case .string(let text) = value else { throw typeError(key, "a string", value) }
