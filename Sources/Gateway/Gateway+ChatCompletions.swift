@@ -16,26 +16,14 @@ extension Gateway {
         }
         let (principal, editor, chat) = (admitted.principal, admitted.editor, admitted.decoded)
         meter.streamed = chat.isStreaming
-        switch tags(request, metadata: chat.metadata) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let tags): meter.tags = tags
-        }
-        let route: Route
-        switch resolveRoute(chat.model, principal: principal, meter: &meter) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let resolved): route = resolved
-        }
-        let hints: RoutingHints
-        switch routingHints(request) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let parsed): hints = parsed
-        }
         let estimatedInput = TokenEstimator.inputTokens(of: chat.messages)
         let profile = RequestProfile(
             estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxTokens ?? chat.maxCompletionTokens,
             requiredCapabilities: Self.requiredCapabilities(chat, editor))
         var plan: RoutePlan
-        switch self.plan(route, profile: profile, principal: principal, hints: hints, meter: &meter) {
+        switch planRoute(
+            request, model: chat.model, metadata: chat.metadata, profile: profile, principal: principal, meter: &meter)
+        {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned
         }
@@ -82,7 +70,7 @@ extension Gateway {
         }
         if let canonical, kind(of: success.deployment) != .openai {
             return respondTranslated(
-                success, format: .openAIChat, canonical: canonical, passthrough: false,
+                success, format: .openAIChat, canonical: canonical, estimatedInputTokens: estimatedInput, passthrough: false,
                 includeUsage: chat.clientWantsStreamUsage, meter: meter)
         }
         if chat.isStreaming {

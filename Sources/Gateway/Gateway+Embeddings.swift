@@ -15,29 +15,15 @@ extension Gateway {
         case .success(let success): admitted = success
         }
         let (principal, editor, embeddingsRequest) = (admitted.principal, admitted.editor, admitted.decoded)
-        switch tags(request, metadata: nil) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let tags): meter.tags = tags
-        }
-        let route: Route
-        switch resolveRoute(embeddingsRequest.model, principal: principal, meter: &meter) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let resolved): route = resolved
-        }
         let estimatedInput: Int =
             switch embeddingsRequest.input {
             case .texts(let texts): TokenEstimator.inputTokens(ofTexts: texts)
             case .tokens(let count): count
             }
-        let hints: RoutingHints
-        switch routingHints(request) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let parsed): hints = parsed
-        }
         var plan: RoutePlan
-        switch self.plan(
-            route, profile: RequestProfile(estimatedInputTokens: estimatedInput), principal: principal, hints: hints,
-            meter: &meter)
+        switch planRoute(
+            request, model: embeddingsRequest.model, metadata: nil,
+            profile: RequestProfile(estimatedInputTokens: estimatedInput), principal: principal, meter: &meter)
         {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned

@@ -65,7 +65,7 @@ extension Gateway {
         case .failure(let error): return fail(error, meter: meter)
         case .success: break
         }
-        let tokens = Self.estimatedInputTokens(canonical)
+        let tokens = TokenEstimator.inputTokens(of: canonical)
         meter.finish(status: 200, errorClass: nil, usage: .none, gateway: self)
         var response = Response.json(status: .ok, Array(#"{"input_tokens":\#(tokens)}"#.utf8))
         response.headers[.requestID] = meter.id
@@ -94,40 +94,29 @@ extension Gateway {
         includeUsage: Bool, passthroughKind: ProviderKind?, passthrough: @escaping (Deployment) -> EgressCall?
     ) async -> Response {
         meter.streamed = canonical.stream
-        switch tags(request, metadata: canonical.metadata.isEmpty ? nil : canonical.metadata) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let tags): meter.tags = tags
-        }
-        let route: Route
-        switch resolveRoute(canonical.model, principal: principal, meter: &meter) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let resolved): route = resolved
-        }
-        let hints: RoutingHints
-        switch routingHints(request) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let parsed): hints = parsed
-        }
+        let profile = profile(of: canonical)
         var plan: RoutePlan
-        switch self.plan(route, profile: profile(of: canonical), principal: principal, hints: hints, meter: &meter) {
+        switch planRoute(
+            request, model: canonical.model, metadata: canonical.metadata.isEmpty ? nil : canonical.metadata,
+            profile: profile, principal: principal, meter: &meter)
+        {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned
         }
         let calls: [String: EgressCall]
-        let samesFormat = { [self] (deployment: Deployment) in passthroughKind == kind(of: deployment) }
-        switch prepareCalls(&plan, canonical: canonical, passthrough: { samesFormat($0) ? passthrough($0) : nil }) {
+        let speaksClientFormat = { [self] (deployment: Deployment) in passthroughKind == kind(of: deployment) }
+        switch prepareCalls(&plan, canonical: canonical, passthrough: { speaksClientFormat($0) ? passthrough($0) : nil }) {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let prepared): calls = prepared
         }
-        let outcome = await execute(plan, streaming: canonical.stream, meter: &meter) { deployment in
-            calls[deployment.name] ?? EgressCall(path: "/", body: [])
-        }
+        // prepareCalls made a call for every candidate it kept.
+        let outcome = await execute(plan, streaming: canonical.stream, meter: &meter) { calls[$0.name]! }
         switch outcome {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let upstream):
             return respondTranslated(
-                upstream, format: meter.format, canonical: canonical, passthrough: samesFormat(upstream.deployment),
-                includeUsage: includeUsage, meter: meter)
+                upstream, format: meter.format, canonical: canonical, estimatedInputTokens: profile.estimatedInputTokens,
+                passthrough: speaksClientFormat(upstream.deployment), includeUsage: includeUsage, meter: meter)
         }
     }
 }

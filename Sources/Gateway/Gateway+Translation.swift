@@ -16,15 +16,10 @@ extension Gateway {
         _ request: Request, meter: inout RequestMeter,
         decode: (JSONValue) throws(TranslationError) -> CanonicalRequest
     ) async -> Result<(Principal, [UInt8], CanonicalRequest), OpenAIError> {
-        let principal: Principal
-        switch await authenticate(request, meter: &meter) {
+        let (principal, body): (Principal, [UInt8])
+        switch await authenticatedBody(request, meter: &meter) {
         case .failure(let error): return .failure(error)
-        case .success(let authenticated): principal = authenticated
-        }
-        let body: [UInt8]
-        switch await readBody(request) {
-        case .failure(let error): return .failure(error)
-        case .success(let bytes): body = bytes
+        case .success(let admitted): (principal, body) = admitted
         }
         let json: JSONValue
         do {
@@ -57,25 +52,8 @@ extension Gateway {
         case .text, nil: break
         }
         return RequestProfile(
-            estimatedInputTokens: Self.estimatedInputTokens(canonical), maxOutputTokens: canonical.maxOutputTokens,
+            estimatedInputTokens: TokenEstimator.inputTokens(of: canonical), maxOutputTokens: canonical.maxOutputTokens,
             requiredCapabilities: required)
-    }
-
-    static func estimatedInputTokens(_ canonical: CanonicalRequest) -> Int {
-        func characters(_ parts: [ContentPart]) -> Int {
-            parts.reduce(0) { total, part in
-                switch part {
-                case .text(let text): total + text.count
-                case .toolCall(let call): total + call.name.count + call.arguments.count
-                case .toolResult(let result): total + characters(result.content)
-                case .thinking(let text, _): total + text.count
-                case .image: total + 340  // ~85 tokens: a low-detail image tile
-                }
-            }
-        }
-        let toolCharacters = canonical.tools.reduce(0) { $0 + $1.name.count + $1.parameters.serialized().count }
-        let messageTokens = canonical.messages.reduce(0) { $0 + 4 + TokenEstimator.tokens(forCharacters: characters($1.content)) }
-        return 2 + TokenEstimator.tokens(forCharacters: characters(canonical.system) + toolCharacters) + messageTokens
     }
 
     /// The request body for `deployment`'s provider format, translated from canonical.
@@ -120,14 +98,13 @@ extension Gateway {
 
     /// Answers with the upstream's response written in the client's format.
     func respondTranslated(
-        _ upstream: UpstreamSuccess, format: ClientFormat, canonical: CanonicalRequest, passthrough: Bool,
-        includeUsage: Bool, meter: RequestMeter
+        _ upstream: UpstreamSuccess, format: ClientFormat, canonical: CanonicalRequest, estimatedInputTokens: Int,
+        passthrough: Bool, includeUsage: Bool, meter: RequestMeter
     ) -> Response {
-        let estimatedInput = Self.estimatedInputTokens(canonical)
         if canonical.stream {
             return streamTranslated(
                 upstream, format: format, canonical: canonical, passthrough: passthrough, includeUsage: includeUsage,
-                estimatedInputTokens: estimatedInput, meter: meter)
+                estimatedInputTokens: estimatedInputTokens, meter: meter)
         }
         var meter = meter
         let body = upstream.body ?? []
@@ -151,7 +128,7 @@ extension Gateway {
         var response = decoded
         if response.model.isEmpty { response.model = upstream.deployment.model }
         let usage = tokenUsage(
-            response.usage, estimatedInputTokens: estimatedInput,
+            response.usage, estimatedInputTokens: estimatedInputTokens,
             estimatedOutputTokens: TokenEstimator.tokens(
                 forCharacters: response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count }))
         if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }

@@ -113,15 +113,10 @@ public final class Gateway: Sendable {
     func admit<Decoded: Decodable & Sendable>(_ request: Request, as type: Decoded.Type, meter: inout RequestMeter) async
         -> Result<AdmittedRequest<Decoded>, OpenAIError>
     {
-        let principal: Principal
-        switch await authenticate(request, meter: &meter) {
+        let (principal, body): (Principal, [UInt8])
+        switch await authenticatedBody(request, meter: &meter) {
         case .failure(let error): return .failure(error)
-        case .success(let authenticated): principal = authenticated
-        }
-        let body: [UInt8]
-        switch await readBody(request) {
-        case .failure(let error): return .failure(error)
-        case .success(let bytes): body = bytes
+        case .success(let admitted): (principal, body) = admitted
         }
         guard let editor = JSONObjectEditor(body) else {
             return .failure(.invalidRequest("The request body is not a valid JSON object."))
@@ -133,6 +128,15 @@ public final class Gateway: Sendable {
             return .failure(.invalidRequest(error.clientMessage, param: error.parameter))
         } catch {
             return .failure(.invalidRequest("The request body could not be read: \(error)"))
+        }
+    }
+
+    /// The first ingress checks of every endpoint: the key, then the body within the limit.
+    func authenticatedBody(_ request: Request, meter: inout RequestMeter) async -> Result<(Principal, [UInt8]), OpenAIError> {
+        switch await authenticate(request, meter: &meter) {
+        case .failure(let error): return .failure(error)
+        case .success(let principal):
+            return await readBody(request).map { (principal, $0) }
         }
     }
 
@@ -164,6 +168,27 @@ public final class Gateway: Sendable {
             return .failure(.invalidRequest("Invalid tags: \(error)."))
         }
         return .success(tags)
+    }
+
+    /// The routing steps every endpoint shares: caller tags, the route for `model` (and the
+    /// principal's right to use it), routing hints, and the plan for this request's profile.
+    func planRoute(
+        _ request: Request, model: String, metadata: [String: String]?, profile: RequestProfile, principal: Principal,
+        meter: inout RequestMeter
+    ) -> Result<RoutePlan, OpenAIError> {
+        switch tags(request, metadata: metadata) {
+        case .failure(let error): return .failure(error)
+        case .success(let tags): meter.tags = tags
+        }
+        let route: Route
+        switch resolveRoute(model, principal: principal, meter: &meter) {
+        case .failure(let error): return .failure(error)
+        case .success(let resolved): route = resolved
+        }
+        switch routingHints(request) {
+        case .failure(let error): return .failure(error)
+        case .success(let hints): return plan(route, profile: profile, principal: principal, hints: hints, meter: &meter)
+        }
     }
 
     /// Finds the route for `model` and checks the principal may use it.

@@ -38,4 +38,25 @@ public enum TokenEstimator {
     public static func tokens(forCharacters characters: Int) -> Int {
         (characters + charactersPerToken - 1) / charactersPerToken
     }
+
+    /// A canonical request's prompt: system, messages, tool calls and results, tool schemas; an
+    /// image counts as a low-detail tile (~85 tokens).
+    public static func inputTokens(of request: CanonicalRequest) -> Int {
+        func characters(_ parts: [ContentPart]) -> Int {
+            parts.reduce(0) { total, part in
+                switch part {
+                case .text(let text): total + text.count
+                case .toolCall(let call): total + call.name.count + call.arguments.count
+                case .toolResult(let result): total + characters(result.content)
+                case .thinking(let text, _): total + text.count
+                case .image: total + 85 * charactersPerToken
+                }
+            }
+        }
+        let toolCharacters = request.tools.reduce(0) { $0 + $1.name.count + $1.parameters.serialized().count }
+        let messageTokens = request.messages.reduce(0) {
+            $0 + tokensPerMessage + tokens(forCharacters: characters($1.content))
+        }
+        return 2 + tokens(forCharacters: characters(request.system) + toolCharacters) + messageTokens
+    }
 }
