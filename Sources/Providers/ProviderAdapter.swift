@@ -62,7 +62,9 @@ public struct ProviderAdapter: Sendable {
             .contains(where: text.contains) {
                 return .contextTooLong
             }
-            if ["content_filter", "content_policy", "responsible ai", "safety"].contains(where: text.contains) {
+            // OpenAI's `content_filter`/`content_policy_violation`, Azure's `ResponsibleAIPolicyViolation`.
+            // (Not a bare "safety": OpenAI's `safety_identifier` parameter errors would match it.)
+            if ["content_filter", "content_policy", "responsibleaipolicyviolation"].contains(where: text.contains) {
                 return .contentFiltered
             }
             if text.contains("api_key_invalid") || text.contains("api key not valid") { return .upstreamAuthentication }
