@@ -1,4 +1,5 @@
 import SwitchyardCore
+import WireFormats
 
 /// Builds HTTP requests for one provider — its endpoints and authentication — and classifies
 /// its failures into common error classes. Bodies are built by the wire formats.
@@ -30,7 +31,7 @@ public struct ProviderAdapter: Sendable {
     var authenticationHeaders: [(String, String)] {
         switch provider.kind {
         case .openai: apiKey.map { [("authorization", "Bearer " + $0)] } ?? []
-        case .anthropic: [("anthropic-version", "2023-06-01")] + (apiKey.map { [("x-api-key", $0)] } ?? [])
+        case .anthropic: [("anthropic-version", AnthropicFormat.version)] + (apiKey.map { [("x-api-key", $0)] } ?? [])
         case .gemini: apiKey.map { [("x-goog-api-key", $0)] } ?? []
         }
     }

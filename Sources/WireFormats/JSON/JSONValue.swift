@@ -22,11 +22,6 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
-    public var boolValue: Bool? {
-        if case .bool(let value) = self { return value }
-        return nil
-    }
-
     /// The value as an integer, if it is a number written without fraction or exponent.
     public var intValue: Int? {
         if case .number(let text) = self { return Int(text) }
@@ -37,13 +32,6 @@ public enum JSONValue: Sendable, Equatable {
         if case .array(let values) = self { return values }
         return nil
     }
-
-    public var objectValue: JSONObject? {
-        if case .object(let object) = self { return object }
-        return nil
-    }
-
-    public var isNull: Bool { self == .null }
 
     /// The JSON type's name, for error messages.
     public var typeName: String {

@@ -1,6 +1,7 @@
 /// Anthropic Messages ⇄ canonical (`POST /v1/messages`, API version 2023-06-01).
 public enum AnthropicFormat {
     public static let name = "the Anthropic Messages API"
+    /// The API version Switchyard writes when it translates (passthrough forwards the client's).
     public static let version = "2023-06-01"
     /// Anthropic requires `max_tokens`; used when an OpenAI-style client sent none.
     public static let defaultMaxTokens = 4096
@@ -17,7 +18,7 @@ public enum AnthropicFormat {
 
     public static func decodeRequest(_ json: JSONValue) throws(TranslationError) -> CanonicalRequest {
         let body = try FieldReader(json, path: "")
-        try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: "Switchyard's translation to other providers")
+        try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: TranslationError.translation)
         var request = CanonicalRequest(model: try body.requiredString("model"))
         guard let maxTokens = try body.int("max_tokens") else { throw body.missing("max_tokens") }
         request.maxOutputTokens = maxTokens
@@ -33,7 +34,7 @@ public enum AnthropicFormat {
         for (index, tool) in (try body.array("tools") ?? []).enumerated() {
             let reader = try FieldReader(tool, path: "tools[\(index)]")
             if let type = try reader.string("type"), type != "custom" {
-                throw .unsupported("tools[\(index)].type '\(type)'", by: "Switchyard's translation to other providers")
+                throw .unsupported("tools[\(index)].type '\(type)'", by: TranslationError.translation)
             }
             request.tools.append(
                 ToolDefinition(
@@ -93,7 +94,7 @@ public enum AnthropicFormat {
                     case "url": parts.append(.image(.url(try source.requiredString("url"))))
                     case let other:
                         throw .unsupported(
-                            source.field("type") + " '\(other)'", by: "Switchyard's translation to other providers")
+                            source.field("type") + " '\(other)'", by: TranslationError.translation)
                     }
                 case "tool_use":
                     let input = reader.value("input") ?? .object([:])
@@ -115,7 +116,7 @@ public enum AnthropicFormat {
                     parts.append(
                         .thinking(text: try reader.requiredString("thinking"), signature: try reader.string("signature")))
                 default:
-                    throw .unsupported(reader.field("type") + " '\(type)'", by: "Switchyard's translation to other providers")
+                    throw .unsupported(reader.field("type") + " '\(type)'", by: TranslationError.translation)
                 }
             }
             return parts

@@ -3,7 +3,6 @@ import SwitchyardCore
 /// OpenAI Chat Completions ⇄ canonical. The format every OpenAI-compatible server speaks; when
 /// both sides speak it, the gateway passes bytes through instead (see `JSONObjectEditor`).
 public enum OpenAIChatFormat {
-    public static let name = "the OpenAI Chat Completions API"
 
     /// Members a translation can drop without changing the answer.
     static let ignoredMembers: Set<String> = [
@@ -21,7 +20,7 @@ public enum OpenAIChatFormat {
     /// request untranslatable (a 400 naming the member), never silently dropped.
     public static func decodeRequest(_ json: JSONValue) throws(TranslationError) -> CanonicalRequest {
         let body = try FieldReader(json, path: "")
-        try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: "Switchyard's translation to other providers")
+        try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: TranslationError.translation)
         var request = CanonicalRequest(model: try body.requiredString("model"))
         request.stream = try body.bool("stream") ?? false
         let maxTokens = try body.int("max_tokens")
@@ -46,7 +45,7 @@ public enum OpenAIChatFormat {
             let reader = try FieldReader(tool, path: "tools[\(index)]")
             let type = try reader.string("type") ?? "function"
             guard type == "function", let function = try reader.object("function") else {
-                throw .unsupported("tools[\(index)].type '\(type)'", by: "Switchyard's translation to other providers")
+                throw .unsupported("tools[\(index)].type '\(type)'", by: TranslationError.translation)
             }
             request.tools.append(
                 ToolDefinition(
@@ -107,7 +106,7 @@ public enum OpenAIChatFormat {
                     request.messages.append(CanonicalMessage(role: .user, content: [.toolResult(result)]))
                 }
             default:
-                throw .unsupported("messages[\(index)].role '\(role)'", by: "Switchyard's translation to other providers")
+                throw .unsupported("messages[\(index)].role '\(role)'", by: TranslationError.translation)
             }
         }
         return request
@@ -142,7 +141,7 @@ public enum OpenAIChatFormat {
                     guard let image = try reader.object("image_url") else { throw reader.missing("image_url") }
                     decoded.append(.image(.fromURL(try image.requiredString("url"))))
                 default:
-                    throw .unsupported(reader.field("type") + " '\(type)'", by: "Switchyard's translation to other providers")
+                    throw .unsupported(reader.field("type") + " '\(type)'", by: TranslationError.translation)
                 }
             }
             return decoded

@@ -3,7 +3,6 @@ import SwitchyardCore
 /// OpenAI Responses API ⇄ canonical (ingress only, stateless: nothing is stored, so
 /// `previous_response_id` and conversations are refused with a 400).
 public enum ResponsesFormat {
-    public static let name = "the OpenAI Responses API"
 
     static let ignoredMembers: Set<String> = [
         "store", "service_tier", "prompt_cache_key", "safety_identifier", "truncation", "include", "stream_options",

@@ -29,6 +29,9 @@ public struct TranslationError: Error, Sendable, Equatable, CustomStringConverti
     }
 
     public var description: String { message }
+
+    /// The `by:` of refusals that happen before any provider is chosen.
+    static let translation = "Switchyard's translation to other providers"
 }
 
 /// Typed access to a JSON object's members with errors that name the field's path.
