@@ -151,32 +151,24 @@ extension Gateway {
                 upstreamFailure = HTTPClientTransport.classify(error)
             }
             let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
-            let latency = ContinuousClock.now - upstream.startedAt
             if clientGone {
                 // Leaving the loop dropped the upstream body, which cancels the upstream request.
-                monitor.release(upstream.lease, outcome: .neutral)
-                meter.finish(status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
+                settleStream(upstream, .clientGone, usage: usage, meter: &meter)
                 return
             }
             if upstreamFailure == nil && relay.endedCleanly {
-                monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: meter.timeToFirstToken))
-                if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-                meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
+                settleStream(upstream, .complete, usage: usage, meter: &meter)
                 try? await writer.finish(nil)
                 return
             }
-            monitor.release(upstream.lease, outcome: .failure)
             let errorClass: ErrorClass = upstreamFailure?.errorClass == .upstreamTimeout ? .upstreamTimeout : .streamInterrupted
+            settleStream(upstream, .failed(errorClass), usage: usage, meter: &meter)
             let reason =
                 relay.upstreamError.map { "the upstream reported an error: \($0)" }
                 ?? upstreamFailure?.message ?? "the upstream closed the stream before it was complete"
             let error = OpenAIError.upstream(
                 errorClass, status: 502,
                 message: "The stream from deployment '\(upstream.deployment.name)' was interrupted: \(reason)")
-            if !meter.attempts.isEmpty {
-                meter.attempts[meter.attempts.count - 1].errorClass = errorClass
-            }
-            meter.finish(status: 502, errorClass: errorClass, usage: usage, gateway: self)
             if relay.upstreamError == nil {
                 // Nothing is retried once bytes reached the client: end the stream with an error
                 // event the OpenAI SDKs raise as an APIError.

@@ -226,19 +226,15 @@ extension Gateway {
             let usage = tokenUsage(
                 reported, estimatedInputTokens: estimatedInputTokens,
                 estimatedOutputTokens: TokenEstimator.outputTokens(chunks: outputEvents, characters: outputCharacters))
-            let latency = ContinuousClock.now - upstream.startedAt
             if clientGone {
-                monitor.release(upstream.lease, outcome: .neutral)
-                meter.finish(status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
+                settleStream(upstream, .clientGone, usage: usage, meter: &meter)
                 return
             }
             if failure == nil && !decoder.endedCleanly {
                 failure = (.streamInterrupted, "the upstream closed the stream before it was complete")
             }
             guard let failure else {
-                monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: meter.timeToFirstToken))
-                if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-                meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
+                settleStream(upstream, .complete, usage: usage, meter: &meter)
                 if !passthrough {
                     var closing: [UInt8] = []
                     if reported == nil {
@@ -253,9 +249,7 @@ extension Gateway {
                 return
             }
             let (errorClass, reason) = failure
-            monitor.release(upstream.lease, outcome: .failure)
-            if !meter.attempts.isEmpty { meter.attempts[meter.attempts.count - 1].errorClass = errorClass }
-            meter.finish(status: 502, errorClass: errorClass, usage: usage, gateway: self)
+            settleStream(upstream, .failed(errorClass), usage: usage, meter: &meter)
             // Nothing is retried once bytes reached the client: end the stream with an error event
             // in the client's format, which its SDK raises.
             let message = "The stream from deployment '\(upstream.deployment.name)' was interrupted: \(reason)"

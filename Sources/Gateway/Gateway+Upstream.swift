@@ -195,6 +195,33 @@ extension Gateway {
                 deployment: deployment.name, status: response.status, errorClass: nil, latencyMicros: elapsed(), hedged: hedged))
     }
 
+    /// How a relayed stream ended.
+    enum StreamEnd {
+        case clientGone
+        case complete
+        case failed(ErrorClass)
+    }
+
+    /// Books a stream's end once, whatever the formats: the deployment's lease and health, the
+    /// route's output statistics, the last attempt's error and the usage record. Writing the
+    /// client's last bytes is the caller's, in its own format.
+    func settleStream(_ upstream: UpstreamSuccess, _ end: StreamEnd, usage: TokenUsage, meter: inout RequestMeter) {
+        switch end {
+        case .clientGone:
+            monitor.release(upstream.lease, outcome: .neutral)
+            meter.finish(status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
+        case .complete:
+            let latency = ContinuousClock.now - upstream.startedAt
+            monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: meter.timeToFirstToken))
+            if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
+            meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
+        case .failed(let errorClass):
+            monitor.release(upstream.lease, outcome: .failure)
+            if !meter.attempts.isEmpty { meter.attempts[meter.attempts.count - 1].errorClass = errorClass }
+            meter.finish(status: 502, errorClass: errorClass, usage: usage, gateway: self)
+        }
+    }
+
     func missingKeyError(_ deployment: Deployment) -> OpenAIError {
         .upstream(
             .upstreamRejected, status: 502,
