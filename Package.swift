@@ -50,6 +50,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "FinOps", dependencies: ["SwitchyardCore", "WireFormats"]),
         .target(
             name: "Ledger",
             dependencies: [
@@ -62,7 +63,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger",
+                "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger", "FinOps",
                 "Observability",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,6 +84,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Storage"]),
+        .testTarget(name: "FinOpsTests", dependencies: ["FinOps", "Storage", "SwitchyardConfig"]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

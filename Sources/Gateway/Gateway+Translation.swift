@@ -158,7 +158,9 @@ extension Gateway {
         guard let reported, reported.input > 0 || reported.output > 0 else {
             return TokenUsage(inputTokens: estimatedInputTokens, outputTokens: estimatedOutputTokens, isEstimated: true)
         }
-        return TokenUsage(inputTokens: reported.input, outputTokens: reported.output, cachedInputTokens: reported.cacheRead)
+        return TokenUsage(
+            inputTokens: reported.input, outputTokens: reported.output, cachedInputTokens: reported.cacheRead,
+            cacheWriteInputTokens: reported.cacheWrite, reasoningTokens: reported.reasoning)
     }
 
     private func streamTranslated(

@@ -35,7 +35,8 @@ struct RequestMeter: Sendable {
 
     func finish(status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway) {
         let elapsed = ContinuousClock.now - startInstant
-        let prices = deployment?.prices ?? .free()
+        // Priced as of the request's start: a price change mid-request does not re-price it.
+        let prices = deployment?.priceSchedule.prices(at: startedAt) ?? .free()
         let cost = prices.cost(of: usage)
         let record = UsageRecord(
             id: id, startedAt: startedAt, finishedAt: .now(), tenant: principal?.tenant, agent: principal?.agent,

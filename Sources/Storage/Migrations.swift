@@ -57,6 +57,62 @@ enum Migrations {
             ALTER TABLE usage_records ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]';
             """
         ),
+        (
+            3,
+            // Hourly rollups answer cost reports over months of traffic without scanning every
+            // record. Absent attributes are '' rather than NULL so the unique key matches them.
+            """
+            ALTER TABLE usage_records ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0;
+            ALTER TABLE usage_records ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;
+            CREATE TABLE usage_rollups (
+                bucket_start BIGINT NOT NULL,
+                tenant TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                route TEXT NOT NULL,
+                deployment TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                upstream_model TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                requests BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL,
+                cached_input_tokens BIGINT NOT NULL,
+                cache_write_tokens BIGINT NOT NULL,
+                reasoning_tokens BIGINT NOT NULL,
+                estimated BIGINT NOT NULL,
+                cost_nanos BIGINT NOT NULL,
+                busy_us BIGINT NOT NULL
+            );
+            CREATE UNIQUE INDEX usage_rollups_key ON usage_rollups
+                (bucket_start, tenant, agent, key_id, route, deployment, provider, upstream_model, tags, currency);
+            INSERT INTO usage_rollups
+            SELECT started_at - (started_at % 3600000000), COALESCE(tenant, ''), COALESCE(agent, ''), COALESCE(key_id, ''),
+                COALESCE(route, ''), COALESCE(deployment, ''), COALESCE(provider, ''), COALESCE(upstream_model, ''),
+                tags, currency, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens),
+                SUM(output_tokens), SUM(cached_input_tokens), 0, 0, SUM(usage_estimated), SUM(cost_nanos), SUM(latency_us)
+            FROM usage_records
+            GROUP BY started_at - (started_at % 3600000000), COALESCE(tenant, ''), COALESCE(agent, ''),
+                COALESCE(key_id, ''), COALESCE(route, ''), COALESCE(deployment, ''), COALESCE(provider, ''),
+                COALESCE(upstream_model, ''), tags, currency;
+            CREATE TABLE model_prices (
+                model TEXT NOT NULL,
+                effective_from BIGINT NOT NULL,
+                source TEXT NOT NULL,
+                input_per_mtok TEXT NOT NULL,
+                output_per_mtok TEXT NOT NULL,
+                cached_input_per_mtok TEXT,
+                cache_write_per_mtok TEXT,
+                reasoning_per_mtok TEXT,
+                per_request TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                context_window BIGINT,
+                PRIMARY KEY (model, effective_from)
+            );
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

@@ -5,20 +5,65 @@ extension SQLStore {
     static let usageColumns = """
         id, started_at, finished_at, tenant, agent, key_id, endpoint, route, deployment, provider, upstream_model, \
         streamed, input_tokens, output_tokens, cached_input_tokens, usage_estimated, cost_nanos, currency, latency_us, \
-        ttft_us, status, error_class, tags, attempts
+        ttft_us, status, error_class, tags, attempts, cache_write_tokens, reasoning_tokens
         """
 
-    /// Inserts records in one transaction. Records already stored (same id) are skipped, so a
-    /// journal replay after a partial write is harmless.
+    /// Inserts records and adds them to the hourly rollups, in one transaction. Records already
+    /// stored (same id) are skipped and not counted again, so a journal replay after a partial
+    /// write is harmless.
     public func insertUsage(_ records: [UsageRecord]) async throws {
         guard !records.isEmpty else { return }
-        let placeholders = "(" + Array(repeating: "?", count: 24).joined(separator: ", ") + ")"
-        let sql = "INSERT INTO usage_records (\(Self.usageColumns)) VALUES \(placeholders) ON CONFLICT (id) DO NOTHING"
+        let placeholders = "(" + Array(repeating: "?", count: 26).joined(separator: ", ") + ")"
+        let sql = """
+            INSERT INTO usage_records (\(Self.usageColumns)) VALUES \(placeholders) ON CONFLICT (id) DO NOTHING RETURNING id
+            """
         let rows = records.map(Self.binds)
         try await run { connection in
             try connection.transaction {
-                for binds in rows { try connection.query(sql, binds) }
+                var rollups: [UsageRollup.Key: UsageRollup] = [:]
+                for (record, binds) in zip(records, rows) where try !connection.query(sql, binds).isEmpty {
+                    let rollup = UsageRollup(record)
+                    rollups[rollup.key, default: rollup.emptied].absorb(rollup)
+                }
+                for rollup in rollups.values { try connection.query(Self.rollupUpsert, Self.binds(rollup)) }
             }
+        }
+    }
+
+    static let rollupColumns = """
+        bucket_start, tenant, agent, key_id, route, deployment, provider, upstream_model, tags, currency, requests, errors, \
+        input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, estimated, cost_nanos, busy_us
+        """
+
+    static let rollupUpsert: String = {
+        let sums = [
+            "requests", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+            "reasoning_tokens", "estimated", "cost_nanos", "busy_us",
+        ]
+        return """
+            INSERT INTO usage_rollups (\(rollupColumns)) VALUES (\(Array(repeating: "?", count: 20).joined(separator: ", ")))
+            ON CONFLICT (bucket_start, tenant, agent, key_id, route, deployment, provider, upstream_model, tags, currency)
+            DO UPDATE SET \(sums.map { "\($0) = usage_rollups.\($0) + excluded.\($0)" }.joined(separator: ", "))
+            """
+    }()
+
+    /// Hourly rollups of records started in `[since, until)`; both bounds are taken to the hour
+    /// containing them (a bucket is in when its start is in `[hour(since), until)`).
+    public func usageRollups(since: UnixMicros? = nil, until: UnixMicros? = nil) async throws -> [UsageRollup] {
+        var clauses: [String] = []
+        var binds: [SQLValue] = []
+        if let since {
+            clauses.append("bucket_start >= ?")
+            binds.append(.integer(CalendarPeriod.hour(containing: since).start.value))
+        }
+        if let until {
+            clauses.append("bucket_start < ?")
+            binds.append(.integer(until.value))
+        }
+        let filter = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+        let values = binds
+        return try await run { connection in
+            try connection.query("SELECT \(Self.rollupColumns) FROM usage_rollups\(filter)", values).map(Self.rollup)
         }
     }
 
@@ -94,7 +139,34 @@ extension SQLStore {
             .integer(record.usage.isEstimated ? 1 : 0), .integer(record.cost.nanos), .text(record.cost.currency),
             .integer(record.latencyMicros), .optional(record.timeToFirstTokenMicros), .integer(Int64(record.status)),
             .optional(record.errorClass?.rawValue), .text(encodeTags(record.tags)), .text(encodeAttempts(record.attempts)),
+            .integer(Int64(record.usage.cacheWriteInputTokens)), .integer(Int64(record.usage.reasoningTokens)),
         ]
+    }
+
+    private static func binds(_ rollup: UsageRollup) -> [SQLValue] {
+        [
+            .integer(rollup.bucketStart.value), .text(rollup.tenant ?? ""), .text(rollup.agent ?? ""),
+            .text(rollup.keyID ?? ""), .text(rollup.route ?? ""), .text(rollup.deployment ?? ""),
+            .text(rollup.provider ?? ""), .text(rollup.model ?? ""), .text(encodeTags(rollup.tags)), .text(rollup.currency),
+            .integer(rollup.requests), .integer(rollup.errors), .integer(Int64(rollup.usage.inputTokens)),
+            .integer(Int64(rollup.usage.outputTokens)), .integer(Int64(rollup.usage.cachedInputTokens)),
+            .integer(Int64(rollup.usage.cacheWriteInputTokens)), .integer(Int64(rollup.usage.reasoningTokens)),
+            .integer(rollup.estimatedRequests), .integer(rollup.costNanos), .integer(rollup.busyMicros),
+        ]
+    }
+
+    private static func rollup(_ row: SQLRow) -> UsageRollup {
+        func attribute(_ index: Int) -> String? { row[index].text.flatMap { $0.isEmpty ? nil : $0 } }
+        return UsageRollup(
+            bucketStart: UnixMicros(row[0].integer ?? 0), tenant: attribute(1), agent: attribute(2), keyID: attribute(3),
+            route: attribute(4), deployment: attribute(5), provider: attribute(6), model: attribute(7),
+            tags: decodeTags(row[8].text ?? "{}"), currency: row[9].text ?? "", requests: row[10].integer ?? 0,
+            errors: row[11].integer ?? 0,
+            usage: TokenUsage(
+                inputTokens: Int(row[12].integer ?? 0), outputTokens: Int(row[13].integer ?? 0),
+                cachedInputTokens: Int(row[14].integer ?? 0), cacheWriteInputTokens: Int(row[15].integer ?? 0),
+                reasoningTokens: Int(row[16].integer ?? 0)),
+            estimatedRequests: row[17].integer ?? 0, costNanos: row[18].integer ?? 0, busyMicros: row[19].integer ?? 0)
     }
 
     private static func usageRecord(_ row: SQLRow) -> UsageRecord {
@@ -105,7 +177,8 @@ extension SQLStore {
             streamed: row[11].integer == 1,
             usage: TokenUsage(
                 inputTokens: Int(row[12].integer ?? 0), outputTokens: Int(row[13].integer ?? 0),
-                cachedInputTokens: Int(row[14].integer ?? 0), isEstimated: row[15].integer == 1),
+                cachedInputTokens: Int(row[14].integer ?? 0), cacheWriteInputTokens: Int(row[24].integer ?? 0),
+                reasoningTokens: Int(row[25].integer ?? 0), isEstimated: row[15].integer == 1),
             cost: Money(nanos: row[16].integer ?? 0, currency: row[17].text ?? ""),
             latencyMicros: row[18].integer ?? 0, timeToFirstTokenMicros: row[19].integer,
             status: Int(row[20].integer ?? 0), errorClass: row[21].text.flatMap(ErrorClass.init(rawValue:)),

@@ -1,3 +1,4 @@
+import Foundation
 import SwitchyardCore
 
 /// Everything `switchyard.yaml` declares, validated.
@@ -9,6 +10,10 @@ public struct SwitchyardConfiguration: Sendable {
     public var deployments: [Deployment]
     public var routes: [Route]
     public var tenants: [Tenant]
+    public var commitments: [Commitment] = []
+    public var finOps = FinOps()
+    /// Deployments the file gives no price: they take their model's price from the catalog.
+    public var unpricedDeployments: Set<String> = []
     /// The file it came from, or nil for the built-in defaults.
     public var sourcePath: String?
 
@@ -41,6 +46,15 @@ public struct SwitchyardConfiguration: Sendable {
         public var keyEnv: String?
 
         public init(keyEnv: String? = nil) { self.keyEnv = keyEnv }
+    }
+
+    public struct FinOps: Sendable, Equatable {
+        /// Warn when one provider takes more than this share of spend or traffic.
+        public var maxProviderShare: Decimal = Decimal(string: "0.6")!
+        /// Where cost alerts (commitment forecasts) are POSTed as JSON.
+        public var alertWebhook: String?
+
+        public init() {}
     }
 
     public init(

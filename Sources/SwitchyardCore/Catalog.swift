@@ -113,7 +113,10 @@ public struct Deployment: Hashable, Sendable {
     /// The model id the upstream expects.
     public var model: String
     public var contextWindow: Int?
-    public var prices: TokenPrices
+    /// List prices over time; a request is priced at the entry in effect when it started.
+    public var priceSchedule: PriceSchedule
+    /// Self-hosted capacity paid by the hour or month, used or not.
+    public var capacity: CapacityCost?
     public var capabilities: Set<Capability>
     /// Requests in flight at most; the deployment is skipped while full. Nil: unlimited.
     public var maxConcurrency: Int?
@@ -129,12 +132,17 @@ public struct Deployment: Hashable, Sendable {
         self.provider = provider
         self.model = model
         self.contextWindow = contextWindow
-        self.prices = prices
+        self.priceSchedule = PriceSchedule(prices)
         self.capabilities = capabilities
         self.maxConcurrency = maxConcurrency
         self.timeouts = timeouts
         self.circuitBreaker = circuitBreaker
     }
+}
+
+extension Deployment {
+    /// The prices in effect now.
+    public var prices: TokenPrices { priceSchedule.prices(at: .now()) }
 }
 
 public enum RouteStrategy: String, Sendable, Hashable, CaseIterable {

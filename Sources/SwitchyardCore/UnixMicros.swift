@@ -34,3 +34,24 @@ public struct UnixMicros: Hashable, Comparable, Sendable, Codable {
         try container.encode(value)
     }
 }
+
+extension UnixMicros {
+    /// An absolute time written as a date (`2026-11-01`, midnight UTC) or an RFC 3339 timestamp.
+    public init?(dateOrTimestamp text: String) {
+        let withTime = ISO8601DateFormatter()
+        withTime.formatOptions = [.withInternetDateTime]
+        if let date = withTime.date(from: text) {
+            self.init(date)
+            return
+        }
+        withTime.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = withTime.date(from: text) {
+            self.init(date)
+            return
+        }
+        let dateOnly = ISO8601DateFormatter()
+        dateOnly.formatOptions = [.withFullDate]
+        guard text.count == 10, let date = dateOnly.date(from: text) else { return nil }
+        self.init(date)
+    }
+}

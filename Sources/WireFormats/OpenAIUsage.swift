@@ -5,6 +5,15 @@ public struct OpenAIUsage: Decodable, Sendable, Equatable {
     public var promptTokens: Int?
     public var completionTokens: Int?
     public var promptTokensDetails: PromptTokensDetails?
+    public var completionTokensDetails: CompletionTokensDetails?
+
+    public struct CompletionTokensDetails: Decodable, Sendable, Equatable {
+        public var reasoningTokens: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case reasoningTokens = "reasoning_tokens"
+        }
+    }
 
     public struct PromptTokensDetails: Decodable, Sendable, Equatable {
         public var cachedTokens: Int?
@@ -18,13 +27,15 @@ public struct OpenAIUsage: Decodable, Sendable, Equatable {
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"
         case promptTokensDetails = "prompt_tokens_details"
+        case completionTokensDetails = "completion_tokens_details"
     }
 
     /// Cached tokens are already inside `prompt_tokens` in OpenAI's semantics: not added twice.
     public var tokenUsage: TokenUsage {
         TokenUsage(
             inputTokens: promptTokens ?? 0, outputTokens: completionTokens ?? 0,
-            cachedInputTokens: promptTokensDetails?.cachedTokens ?? 0, isEstimated: false)
+            cachedInputTokens: promptTokensDetails?.cachedTokens ?? 0,
+            reasoningTokens: completionTokensDetails?.reasoningTokens ?? 0, isEstimated: false)
     }
 }
 

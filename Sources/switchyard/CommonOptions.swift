@@ -53,14 +53,7 @@ enum TimeArgument {
                 }
             if let seconds { return now.adding(seconds: relativeDirection * seconds) }
         }
-        let withTime = ISO8601DateFormatter()
-        withTime.formatOptions = [.withInternetDateTime]
-        if let date = withTime.date(from: text) { return UnixMicros(date) }
-        withTime.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = withTime.date(from: text) { return UnixMicros(date) }
-        let dateOnly = ISO8601DateFormatter()
-        dateOnly.formatOptions = [.withFullDate]
-        if let date = dateOnly.date(from: text) { return UnixMicros(date) }
+        if let time = UnixMicros(dateOrTimestamp: text) { return time }
         throw ValidationError("'\(text)' is not a time: use 2026-11-01, 2026-11-01T12:00:00Z, or a span such as 90m, 24h, 7d")
     }
 }
