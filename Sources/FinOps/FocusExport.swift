@@ -136,7 +136,7 @@ public struct FocusExport: Sendable {
     }
 
     /// RFC 3339 in UTC with a `Z`, the format FOCUS requires for date/time columns.
-    static func timestamp(_ time: UnixMicros) -> String {
+    public static func timestamp(_ time: UnixMicros) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(time.value / 1_000_000)))

@@ -26,6 +26,8 @@ public final class Gateway: Sendable {
     let store: SQLStore
     let metrics: MetricsRegistry
     let logger: Logger
+    /// The process environment, read for the admin key at each admin request.
+    let environment: [String: String]
     let decoder = JSONDecoder()
 
     public init(
@@ -49,6 +51,7 @@ public final class Gateway: Sendable {
         self.transport = transport
         self.metrics = metrics
         self.logger = logger
+        self.environment = environment
     }
 
     /// The HTTP routes of the data plane and operations endpoints.
@@ -63,6 +66,9 @@ public final class Gateway: Sendable {
         router.get("/healthz") { _, _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) }
         router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/metrics") { _, _ in self.metricsResponse() }
+        router.get("/admin/v1/reports/:kind") { request, context in
+            await self.adminReport(request, kind: context.parameters.get("kind") ?? "")
+        }
         return router
     }
 

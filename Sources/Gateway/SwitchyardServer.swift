@@ -1,3 +1,4 @@
+import FinOps
 import Foundation
 import Hummingbird
 import Ledger
@@ -26,6 +27,17 @@ public struct SwitchyardServer {
         }
         let store = try await SQLStore.open(storageURL)
         try await store.ensureTenants(configuration.tenants.map(\.name))
+        var configuration = configuration
+        let catalog = try await FinOpsSetup.priceFromCatalog(&configuration, store: store)
+        for (deployment, source) in catalog.priced.sorted(by: { $0.key < $1.key }) {
+            logger.info(
+                "deployment priced from the model catalog", metadata: ["deployment": "\(deployment)", "source": "\(source)"])
+        }
+        for deployment in catalog.unpriced {
+            logger.warning(
+                "deployment has no price and its model is not in the catalog: its usage is recorded at zero cost",
+                metadata: ["deployment": "\(deployment)"])
+        }
         let writer = LedgerWriter(
             store: store, configuration: .init(journalPath: configuration.storage.journalPath), logger: logger)
         let keys = KeyDirectory(store: store, logger: logger)
@@ -39,7 +51,7 @@ public struct SwitchyardServer {
             configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        logStartup(storageURL)
+        logStartup(storageURL, configuration)
         // Shutdown runs in reverse order: the server drains first, then keys stop refreshing,
         // then the ledger writer flushes the records of every request that was answered.
         let group = ServiceGroup(
@@ -50,7 +62,7 @@ public struct SwitchyardServer {
         await store.close()
     }
 
-    private func logStartup(_ storageURL: StorageURL) {
+    private func logStartup(_ storageURL: StorageURL, _ configuration: SwitchyardConfiguration) {
         logger.info(
             "switchyard listening",
             metadata: [

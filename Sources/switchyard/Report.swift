@@ -6,7 +6,7 @@ import SwitchyardCore
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reports from the usage ledger.",
-        subcommands: [Usage.self])
+        subcommands: [Usage.self, Cost.self, Unit.self, Commitments.self, Concentration.self])
 
     struct Usage: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -10,6 +10,8 @@ struct Switchyard: AsyncParsableCommand {
             tenant used with 'switchyard report usage'. Every verb reads the same configuration file \
             (--config, default ./switchyard.yaml when present) and works on the same store as the server.
             """,
-        subcommands: [Serve.self, Keys.self, Report.self, Config.self]
+        subcommands: [
+            Serve.self, Keys.self, Report.self, Simulate.self, Export.self, Prices.self, LedgerCommand.self, Config.self,
+        ]
     )
 }

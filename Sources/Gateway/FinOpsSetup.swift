@@ -1,0 +1,73 @@
+import FinOps
+import Foundation
+import Logging
+import Storage
+import SwitchyardConfig
+import SwitchyardCore
+
+/// Ties the configuration and the store to the FinOps reports: prices for deployments the file
+/// leaves unpriced, and the context every report reads.
+public enum FinOpsSetup {
+    /// Gives each unpriced deployment its model's catalog price: imported prices first, then the
+    /// shipped catalog. Deployments found in neither stay free, and are named in the result.
+    public static func priceFromCatalog(_ configuration: inout SwitchyardConfiguration, store: SQLStore) async throws
+        -> (priced: [String: String], unpriced: [String])
+    {
+        let imported = try await store.modelPrices().map {
+            ModelPrice(
+                model: $0.model, effectiveFrom: $0.effectiveFrom, prices: $0.prices, contextWindow: $0.contextWindow,
+                source: $0.source)
+        }
+        // Imported prices are dated history on top of the shipped catalog, which covers the time before them.
+        let catalog = ModelPriceCatalog(ModelPriceCatalog.shipped + imported)
+        let importedModels = Set(imported.map(\.model))
+        var priced: [String: String] = [:]
+        var unpriced: [String] = []
+        for index in configuration.deployments.indices {
+            let deployment = configuration.deployments[index]
+            guard configuration.unpricedDeployments.contains(deployment.name) else { continue }
+            if let schedule = catalog.schedule(for: deployment.model) {
+                configuration.deployments[index].priceSchedule = schedule
+                let model = deployment.model.split(separator: "/").last.map(String.init) ?? deployment.model
+                priced[deployment.name] =
+                    importedModels.contains(deployment.model) || importedModels.contains(model)
+                    ? "imported" : "default-\(ModelPriceCatalog.shippedDate)"
+            } else {
+                unpriced.append(deployment.name)
+            }
+        }
+        return (priced, unpriced.sorted())
+    }
+
+    /// What the reports know from the configuration; `healthy` tells whether a deployment is in rotation.
+    public static func context(
+        _ configuration: SwitchyardConfiguration, healthy: (String) -> Bool = { _ in true }
+    ) -> FinOpsContext {
+        var deployments: [String: Simulation.PricedDeployment] = [:]
+        var capacities: [String: CapacityCost] = [:]
+        for deployment in configuration.deployments {
+            deployments[deployment.name] = Simulation.PricedDeployment(
+                provider: deployment.provider, model: deployment.model, prices: deployment.priceSchedule)
+            if let capacity = deployment.capacity { capacities[deployment.name] = capacity }
+        }
+        let routes = configuration.routes.map { route in
+            ConcentrationReport.RouteTopology(
+                name: route.name,
+                targets: route.targets.compactMap { target in
+                    configuration.deployment(named: target.deployment).map { ($0.provider, healthy($0.name)) }
+                })
+        }
+        var regions: [String: String] = [:]
+        for provider in configuration.providers { regions[provider.name] = provider.region }
+        return FinOpsContext(
+            deployments: deployments, capacities: capacities, commitments: configuration.commitments, regions: regions,
+            routes: routes, maxProviderShare: configuration.finOps.maxProviderShare)
+    }
+
+    /// Runs one report against the store.
+    public static func report(_ query: ReportQuery, store: SQLStore, context: FinOpsContext) async throws -> ReportTable {
+        let range = query.rollupRange(context: context)
+        let rollups = try await store.usageRollups(since: range.start, until: range.end)
+        return query.table(rollups: rollups, context: context)
+    }
+}

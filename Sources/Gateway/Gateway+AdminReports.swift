@@ -1,0 +1,93 @@
+import FinOps
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SwitchyardCore
+
+/// `GET /admin/v1/reports/{cost|unit|commitments|concentration}`: the CLI's FinOps reports over
+/// HTTP, for the admin key only. Query: `by` (a dimension or tag key), `bucket` (hour|day|month),
+/// `since`/`until` (dates or RFC 3339 times; default: this month so far), `format` (json|csv),
+/// `task_tag` (`key=value`, unit report).
+extension Gateway {
+    func adminReport(_ request: Request, kind: String) async -> Response {
+        guard isAdmin(request) else {
+            return Self.adminError(.unauthorized, "authentication_error", "This endpoint needs the admin key as a Bearer token.")
+        }
+        guard let kind = ReportQuery.Kind(rawValue: kind) else {
+            return Self.adminError(
+                .notFound, "not_found",
+                "Unknown report '\(kind)'; reports: \(ReportQuery.Kind.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        let parameters = request.uri.queryParameters
+        func time(_ name: String) -> Result<UnixMicros?, AdminInputError> {
+            guard let text = parameters[Substring(name)].map(String.init) else { return .success(nil) }
+            guard let time = UnixMicros(dateOrTimestamp: text) else {
+                return .failure(
+                    AdminInputError(message: "'\(name)' must be a date (2026-11-01) or an RFC 3339 time, not '\(text)'."))
+            }
+            return .success(time)
+        }
+        let now = UnixMicros.now()
+        let since: UnixMicros?
+        let until: UnixMicros?
+        switch (time("since"), time("until")) {
+        case (.success(let start), .success(let end)): (since, until) = (start, end)
+        case (.failure(let error), _), (_, .failure(let error)):
+            return Self.adminError(.badRequest, "invalid_request_error", error.message)
+        }
+        let end = until ?? now
+        let start = since ?? CalendarPeriod.month(containing: end).start
+        guard start < end else { return Self.adminError(.badRequest, "invalid_request_error", "'since' must be before 'until'.") }
+        var query = ReportQuery(
+            kind: kind, dimension: CostDimension(parameters["by"].map(String.init) ?? "tenant"),
+            period: ReportPeriod(start: start, end: end))
+        if let bucket = parameters["bucket"].map(String.init) {
+            guard let value = TimeBucket(rawValue: bucket) else {
+                return Self.adminError(.badRequest, "invalid_request_error", "'bucket' must be hour, day or month.")
+            }
+            query.bucket = value
+        }
+        if let marker = parameters["task_tag"].map(String.init) {
+            let parts = marker.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else {
+                return Self.adminError(.badRequest, "invalid_request_error", "'task_tag' must be key=value.")
+            }
+            query.taskMarker = .init(key: parts[0], value: parts[1])
+        }
+        let format = parameters["format"].map(String.init) ?? "json"
+        guard format == "json" || format == "csv" else {
+            return Self.adminError(.badRequest, "invalid_request_error", "'format' must be json or csv.")
+        }
+        let context = FinOpsSetup.context(configuration) { [monitor] name in
+            monitor.snapshot(name)?.unavailability == nil
+        }
+        do {
+            let table = try await FinOpsSetup.report(query, store: store, context: context)
+            let body = table.render(format == "csv" ? .csv : .json)
+            return Response(
+                status: .ok, headers: [.contentType: format == "csv" ? "text/csv; charset=utf-8" : "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: body)))
+        } catch {
+            logger.error("admin report failed", metadata: ["error": "\(error)"])
+            return Self.adminError(.serviceUnavailable, "api_error", "The store could not answer; try again.")
+        }
+    }
+
+    /// Compares digests, so the time taken does not depend on how much of the key matched.
+    func isAdmin(_ request: Request) -> Bool {
+        guard let variable = configuration.admin.keyEnv, let expected = environment[variable], !expected.isEmpty,
+            let header = request.headers[.authorization], header.hasPrefix("Bearer ")
+        else { return false }
+        return APIKeyFormat.hash(String(header.dropFirst(7))) == APIKeyFormat.hash(expected)
+    }
+
+    static func adminError(_ status: HTTPResponse.Status, _ type: String, _ message: String) -> Response {
+        Response.json(
+            status: status,
+            Array(#"{"error":{"type":\#(ReportTable.jsonString(type)),"message":\#(ReportTable.jsonString(message))}}"#.utf8))
+    }
+}
+
+struct AdminInputError: Error {
+    var message: String
+}
