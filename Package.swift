@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["SwitchyardConfig"]),
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "FinOps"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Storage"]),
         .testTarget(name: "FinOpsTests", dependencies: ["FinOps", "Storage", "SwitchyardConfig"]),

@@ -1,0 +1,61 @@
+import FinOps
+import Foundation
+import Storage
+import SwitchyardCore
+import Testing
+
+@Suite struct UsageRollupStoreTests {
+    static let target = LedgerGenerator.Target(
+        route: "chat", deployment: "mini", provider: "openai", model: "gpt-4o-mini",
+        prices: PriceSchedule(TokenPrices(inputPerMillion: Decimal(string: "0.15")!, outputPerMillion: Decimal(string: "0.60")!)))
+
+    @Test(arguments: TestEngine.available)
+    func rollupsSumTheRecordsAndReplaysAreNotCountedTwice(_ engine: TestEngine) async throws {
+        let store = try await SQLStore.open(try engine.freshURL())
+        let start = UnixMicros(dateOrTimestamp: "2026-10-01")!
+        let end = UnixMicros(dateOrTimestamp: "2026-10-08")!
+        var records: [UsageRecord] = []
+        LedgerGenerator(targets: [Self.target], seed: 5).generate(count: 3_000, from: start, to: end, batchSize: 700) {
+            records += $0
+        }
+        for batch in stride(from: 0, to: records.count, by: 700).map({ Array(records[$0..<min($0 + 700, records.count)]) }) {
+            try await store.insertUsage(batch)
+        }
+        // A journal replay of records already stored adds nothing.
+        try await store.insertUsage(Array(records.prefix(1_000)))
+        let rollups = try await store.usageRollups(since: start, until: end)
+        #expect(rollups.reduce(0) { $0 + $1.requests } == Int64(records.count))
+        #expect(rollups.reduce(0) { $0 + $1.costNanos } == records.reduce(0) { $0 + $1.cost.nanos })
+        #expect(rollups.reduce(0) { $0 + $1.usage.reasoningTokens } == records.reduce(0) { $0 + $1.usage.reasoningTokens })
+        #expect(rollups.reduce(0) { $0 + $1.busyMicros } == records.reduce(0) { $0 + $1.latencyMicros })
+        let report = CostReport(rollups: rollups, by: .tag("customer"), period: ReportPeriod(start: start, end: end))
+        var expected: [String: Int64] = [:]
+        for record in records { expected[record.tags["customer"]!, default: 0] += record.cost.nanos }
+        #expect(Dictionary(uniqueKeysWithValues: report.rows.map { ($0.group!, $0.usageNanos) }) == expected)
+        // Records keep cache-write and reasoning tokens.
+        let stored = try await store.usageRecord(id: records[10].id)
+        #expect(stored?.usage == records[10].usage)
+        // A time window selects whole hours.
+        let oneDay = try await store.usageRollups(since: start, until: UnixMicros(dateOrTimestamp: "2026-10-02")!)
+        #expect(oneDay.allSatisfy { $0.bucketStart < UnixMicros(dateOrTimestamp: "2026-10-02")! })
+        await store.close()
+    }
+
+    @Test(arguments: TestEngine.available)
+    func modelPricesKeepTheirHistory(_ engine: TestEngine) async throws {
+        let store = try await SQLStore.open(try engine.freshURL())
+        let old = StoredModelPrice(
+            model: "m", effectiveFrom: UnixMicros(0), source: "a",
+            prices: TokenPrices(inputPerMillion: Decimal(string: "0.0375")!, outputPerMillion: 3), contextWindow: 1000)
+        var new = old
+        new.effectiveFrom = UnixMicros(dateOrTimestamp: "2026-11-01")!
+        new.prices = TokenPrices(
+            inputPerMillion: 1, outputPerMillion: 2, cacheWritePerMillion: Decimal(string: "1.25")!,
+            perRequest: Decimal(string: "0.01")!)
+        try await store.upsertModelPrices([old, new])
+        try await store.upsertModelPrices([new])
+        let prices = try await store.modelPrices()
+        #expect(prices == [old, new])
+        await store.close()
+    }
+}
