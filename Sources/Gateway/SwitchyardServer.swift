@@ -46,6 +46,7 @@ public struct SwitchyardServer {
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport, logger: logger)
         let healthChecker = ProviderHealthChecker(gateway: gateway)
+        let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
         let app = Application(
             router: gateway.makeRouter(),
             configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port)),
@@ -56,7 +57,8 @@ public struct SwitchyardServer {
         // then the ledger writer flushes the records of every request that was answered.
         let group = ServiceGroup(
             configuration: .init(
-                services: [writer, keys, healthChecker, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [writer, keys, healthChecker, commitmentWatcher, app], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
         await transport.shutdown()
         await store.close()

@@ -8,6 +8,7 @@ import Synchronization
 public final class DeploymentMonitor: Sendable {
     private let entries: [String: Entry]
     private let outputTokens = Mutex<[String: Double]>([:])
+    private let underUsedCommitments = Mutex<Set<String>>([])
 
     final class Entry: Sendable {
         let deployment: Deployment
@@ -126,6 +127,15 @@ public final class DeploymentMonitor: Sendable {
 
     public func averageOutputTokens(route: String) -> Int? {
         outputTokens.withLock { $0[route].map { Int($0.rounded()) } }
+    }
+
+    /// Providers whose contract is forecast to be under-used this period (set by the commitment watcher).
+    public func setUnderUsedCommitments(providers: Set<String>) {
+        underUsedCommitments.withLock { $0 = providers }
+    }
+
+    public func hasUnderUsedCommitment(provider: String) -> Bool {
+        underUsedCommitments.withLock { $0.contains(provider) }
     }
 
     public func breakerState(_ name: String) -> CircuitBreaker.State? {

@@ -113,7 +113,12 @@ public struct RoutePlanner: Sendable {
         }
 
         let strategy = hints.strategy ?? route.strategy
-        let ordered = order(fitting, route: route, strategy: strategy, profile: profile, monitor: monitor, random: random)
+        var ordered = order(fitting, route: route, strategy: strategy, profile: profile, monitor: monitor, random: random)
+        if route.preferCommitted, let monitor {
+            // Stable: the strategy's order holds within each group.
+            let committed = ordered.filter { monitor.hasUnderUsedCommitment(provider: $0.provider) }
+            ordered = committed + ordered.filter { !monitor.hasUnderUsedCommitment(provider: $0.provider) }
+        }
         return .success(RoutePlan(route: route, strategy: strategy, candidates: ordered))
     }
 

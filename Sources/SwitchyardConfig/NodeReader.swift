@@ -475,7 +475,8 @@ struct NodeReader {
     }
 
     func finOps(_ node: Node) throws -> SwitchyardConfiguration.FinOps {
-        let entries = try mapping(node, "finops", allowed: ["max_provider_share", "alert_webhook"])
+        let entries = try mapping(
+            node, "finops", allowed: ["max_provider_share", "alert_webhook", "commitment_check_seconds"])
         var finOps = SwitchyardConfiguration.FinOps()
         if let share = try decimal(entries["max_provider_share"], "finops.max_provider_share") {
             guard share <= 1 else { throw error(entries["max_provider_share"], "finops.max_provider_share", "expected 0 to 1") }
@@ -487,11 +488,17 @@ struct NodeReader {
             }
             finOps.alertWebhook = webhook
         }
+        if let interval = try duration(
+            entries["commitment_check_seconds"], "finops.commitment_check_seconds", unit: .seconds(1), range: 1...86_400)
+        {
+            finOps.checkInterval = interval
+        }
         return finOps
     }
 
     func route(_ node: Node, _ path: String, deployments: Set<String>, providers: Set<String>) throws -> Route {
-        let entries = try mapping(node, path, allowed: ["name", "strategy", "targets", "retry", "hedge", "residency"])
+        let entries = try mapping(
+            node, path, allowed: ["name", "strategy", "targets", "retry", "hedge", "residency", "prefer_committed"])
         let name = try name(entries["name"], path + ".name", parent: node)
         let strategyText = try string(entries["strategy"], path + ".strategy", required: false) ?? "fallback"
         guard let strategy = RouteStrategy(rawValue: strategyText) else {
@@ -531,6 +538,7 @@ struct NodeReader {
         if let node = entries["retry"] { route.retry = try retry(node, path + ".retry") }
         if let node = entries["hedge"] { route.hedge = try hedge(node, path + ".hedge") }
         route.residency = try residency(entries["residency"], path + ".residency", providers: providers)
+        route.preferCommitted = try bool(entries["prefer_committed"], path + ".prefer_committed") ?? false
         return route
     }
 

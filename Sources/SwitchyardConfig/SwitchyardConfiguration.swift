@@ -53,6 +53,8 @@ public struct SwitchyardConfiguration: Sendable {
         public var maxProviderShare: Decimal = Decimal(string: "0.6")!
         /// Where cost alerts (commitment forecasts) are POSTed as JSON.
         public var alertWebhook: String?
+        /// How often provider contracts are checked (forecast, alerts, `prefer_committed`).
+        public var checkInterval: Duration = .seconds(300)
 
         public init() {}
     }

@@ -245,10 +245,13 @@ public struct Route: Hashable, Sendable {
     public var retry: RetryPolicy
     public var hedge: HedgePolicy?
     public var residency: Residency?
+    /// Deployments whose provider has a contract forecast to be under-used come first, ahead of
+    /// the strategy's order, so committed spend is not wasted ("use it or lose it").
+    public var preferCommitted: Bool
 
     public init(
         name: String, strategy: RouteStrategy = .fallback, targets: [RouteTarget], retry: RetryPolicy = RetryPolicy(),
-        hedge: HedgePolicy? = nil, residency: Residency? = nil
+        hedge: HedgePolicy? = nil, residency: Residency? = nil, preferCommitted: Bool = false
     ) {
         self.name = name
         self.strategy = strategy
@@ -256,6 +259,7 @@ public struct Route: Hashable, Sendable {
         self.retry = retry
         self.hedge = hedge
         self.residency = residency
+        self.preferCommitted = preferCommitted
     }
 
     public var targetNames: [String] { targets.map(\.deployment) }

@@ -58,6 +58,21 @@ import Testing
         #expect(names(planner.plan(route, profile: longAnswer, tenant: nil, monitor: nil)) == ["euro", "big"])
     }
 
+    @Test func preferCommittedPutsUnderUsedContractsFirstKeepingTheStrategyOrder() {
+        var route = route(.cheapest)
+        route.preferCommitted = true
+        let planner = planner(route)
+        let monitor = DeploymentMonitor(deployments: [big, euro, tiny])
+        let profile = RequestProfile(estimatedInputTokens: 1000, maxOutputTokens: 10)
+        #expect(names(planner.plan(route, profile: profile, tenant: nil, monitor: monitor)) == ["tiny", "big", "euro"])
+        monitor.setUnderUsedCommitments(providers: ["mistral"])
+        #expect(names(planner.plan(route, profile: profile, tenant: nil, monitor: monitor)) == ["euro", "tiny", "big"])
+        // Without the option the contract changes nothing.
+        route.preferCommitted = false
+        #expect(names(planner.plan(route, profile: profile, tenant: nil, monitor: monitor)) == ["tiny", "big", "euro"])
+        monitor.setUnderUsedCommitments(providers: [])
+    }
+
     @Test func cheapestUsesTheRoutesRecentOutputWhenMaxTokensIsUnset() {
         let route = route(.cheapest)
         let monitor = DeploymentMonitor(deployments: [big, euro, tiny])
