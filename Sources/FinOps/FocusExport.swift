@@ -40,6 +40,8 @@ public struct FocusExport: Sendable {
     /// Every row, as column values in `columns` order; nil is a null (an empty CSV field).
     public static func rows(rollups: [UsageRollup], period: ReportPeriod, context: Context) -> [[String?]] {
         var rows: [[String?]] = []
+        var tagTexts: [[String: String]: String] = [:]
+        var months: [UnixMicros: CalendarPeriod] = [:]
         let sorted = rollups.filter { period.contains($0.bucketStart) && ($0.costNanos != 0 || $0.requests > 0) }
             .sorted { $0.bucketStart < $1.bucketStart }
         for rollup in sorted {
@@ -50,6 +52,8 @@ public struct FocusExport: Sendable {
                     && $0.period(containing: rollup.bucketStart) != nil
             }
             let provider = rollup.provider ?? "switchyard"
+            let tags = tagTexts[rollup.tags] ?? tagsJSON(rollup.tags)
+            tagTexts[rollup.tags] = tags
             let model = rollup.model ?? "none"
             for charge in charges(of: rollup, prices: rollup.deployment.flatMap { context.prices[$0] }) {
                 let list = Money(nanos: charge.listNanos, currency: rollup.currency)
@@ -65,7 +69,7 @@ public struct FocusExport: Sendable {
                     plain(charge.pricingQuantity), charge.pricingUnit, provider, provider,
                     context.regions[provider], context.regions[provider], rollup.deployment, rollup.deployment,
                     "Model Deployment", "AI and Machine Learning", model, "\(model):\(charge.sku)",
-                    "\(model):\(charge.sku):\(charge.priceVersion)", rollup.tenant, rollup.tenant, tagsJSON(rollup.tags),
+                    "\(model):\(charge.sku):\(charge.priceVersion)", rollup.tenant, rollup.tenant, tags,
                     rollup.agent, rollup.keyID, rollup.route, String(rollup.requests),
                 ])
             }
@@ -136,11 +140,7 @@ public struct FocusExport: Sendable {
     }
 
     /// RFC 3339 in UTC with a `Z`, the format FOCUS requires for date/time columns.
-    public static func timestamp(_ time: UnixMicros) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(time.value / 1_000_000)))
-    }
+    public static func timestamp(_ time: UnixMicros) -> String { time.rfc3339Seconds }
 
     /// A decimal in plain notation (never exponent form), at most 18 decimals.
     static func plain(_ value: Decimal) -> String {

@@ -67,7 +67,33 @@ public enum FinOpsSetup {
     /// Runs one report against the store.
     public static func report(_ query: ReportQuery, store: SQLStore, context: FinOpsContext) async throws -> ReportTable {
         let range = query.rollupRange(context: context)
-        let rollups = try await store.usageRollups(since: range.start, until: range.end)
+        let rollups = try await store.usageRollups(since: range.start, until: range.end, keeping: attributes(for: query))
         return query.table(rollups: rollups, context: context)
     }
+
+    /// The rollup attributes a report groups by; the store sums the rest away.
+    static func attributes(for query: ReportQuery) -> Set<RollupAttribute> {
+        func attribute(_ dimension: CostDimension) -> RollupAttribute {
+            switch dimension {
+            case .tenant: .tenant
+            case .agent: .agent
+            case .key: .key
+            case .route: .route
+            case .deployment: .deployment
+            case .provider: .provider
+            case .model: .model
+            case .tag: .tags
+            }
+        }
+        switch query.kind {
+        // The deployment stays for allocating self-hosted capacity.
+        case .cost: return [attribute(query.dimension), .deployment]
+        case .unit: return [attribute(query.dimension), .deployment, .tags]
+        case .commitments: return [.provider]
+        case .concentration: return [.provider, .model]
+        }
+    }
+
+    /// What a simulation groups by and re-prices with.
+    public static let simulationAttributes: Set<RollupAttribute> = [.tenant, .route, .deployment]
 }

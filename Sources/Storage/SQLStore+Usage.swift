@@ -49,7 +49,13 @@ extension SQLStore {
 
     /// Hourly rollups of records started in `[since, until)`; both bounds are taken to the hour
     /// containing them (a bucket is in when its start is in `[hour(since), until)`).
-    public func usageRollups(since: UnixMicros? = nil, until: UnixMicros? = nil) async throws -> [UsageRollup] {
+    ///
+    /// `keeping` names the attributes the caller groups by: the others are summed away in SQL
+    /// (returned as nil / no tags), so a report over months of traffic reads a few thousand rows
+    /// instead of every rollup. Nil keeps every attribute.
+    public func usageRollups(since: UnixMicros? = nil, until: UnixMicros? = nil, keeping: Set<RollupAttribute>? = nil)
+        async throws -> [UsageRollup]
+    {
         var clauses: [String] = []
         var binds: [SQLValue] = []
         if let since {
@@ -61,9 +67,25 @@ extension SQLStore {
             binds.append(.integer(until.value))
         }
         let filter = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+        let sql: String
+        if let keeping {
+            let attributes = RollupAttribute.allCases.map { keeping.contains($0) ? $0.column : ($0 == .tags ? "'{}'" : "''") }
+            let grouped = ["bucket_start"] + RollupAttribute.allCases.filter(keeping.contains).map(\.column) + ["currency"]
+            let sums = [
+                "requests", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+                "reasoning_tokens", "estimated", "cost_nanos", "busy_us",
+            ].map { "SUM(\($0))" }
+            sql = """
+                SELECT bucket_start, \(attributes.joined(separator: ", ")), currency, \(sums.joined(separator: ", "))
+                FROM usage_rollups\(filter) GROUP BY \(grouped.joined(separator: ", "))
+                """
+        } else {
+            sql = "SELECT \(Self.rollupColumns) FROM usage_rollups\(filter)"
+        }
         let values = binds
         return try await run { connection in
-            try connection.query("SELECT \(Self.rollupColumns) FROM usage_rollups\(filter)", values).map(Self.rollup)
+            var tagCache: [String: [String: String]] = [:]
+            return try connection.query(sql, values).map { Self.rollup($0, tagCache: &tagCache) }
         }
     }
 
@@ -155,12 +177,21 @@ extension SQLStore {
         ]
     }
 
-    private static func rollup(_ row: SQLRow) -> UsageRollup {
+    /// Tag sets repeat across rollups, so each distinct text is decoded once.
+    private static func rollup(_ row: SQLRow, tagCache: inout [String: [String: String]]) -> UsageRollup {
         func attribute(_ index: Int) -> String? { row[index].text.flatMap { $0.isEmpty ? nil : $0 } }
+        let tagText = row[8].text ?? "{}"
+        let tags =
+            tagCache[tagText]
+            ?? {
+                let decoded = decodeTags(tagText)
+                tagCache[tagText] = decoded
+                return decoded
+            }()
         return UsageRollup(
             bucketStart: UnixMicros(row[0].integer ?? 0), tenant: attribute(1), agent: attribute(2), keyID: attribute(3),
             route: attribute(4), deployment: attribute(5), provider: attribute(6), model: attribute(7),
-            tags: decodeTags(row[8].text ?? "{}"), currency: row[9].text ?? "", requests: row[10].integer ?? 0,
+            tags: tags, currency: row[9].text ?? "", requests: row[10].integer ?? 0,
             errors: row[11].integer ?? 0,
             usage: TokenUsage(
                 inputTokens: Int(row[12].integer ?? 0), outputTokens: Int(row[13].integer ?? 0),
@@ -201,6 +232,19 @@ extension SQLStore {
 
     static func decodeTags(_ text: String) -> [String: String] {
         (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+    }
+}
+
+/// The attributes of a usage rollup, in the order of its columns.
+public enum RollupAttribute: String, CaseIterable, Sendable, Hashable {
+    case tenant, agent, key, route, deployment, provider, model, tags
+
+    var column: String {
+        switch self {
+        case .key: "key_id"
+        case .model: "upstream_model"
+        default: rawValue
+        }
     }
 }
 

@@ -136,7 +136,8 @@ struct Simulate: AsyncParsableCommand {
             throw CLIError("invalid scenario: move to '\(move.to)': no such deployment in the configuration or the scenario")
         }
         let period = try options.period()
-        let rollups = try await store.usageRollups(since: period.start, until: period.end)
+        let rollups = try await store.usageRollups(
+            since: period.start, until: period.end, keeping: FinOpsSetup.simulationAttributes)
         await store.close()
         let simulation = Simulation(rollups: rollups, period: period, deployments: context.deployments, scenario: what)
         let header = ["level", "name", "actual", "scenario", "difference", "currency"]

@@ -32,6 +32,15 @@ import Testing
         var expected: [String: Int64] = [:]
         for record in records { expected[record.tags["customer"]!, default: 0] += record.cost.nanos }
         #expect(Dictionary(uniqueKeysWithValues: report.rows.map { ($0.group!, $0.usageNanos) }) == expected)
+        // Summed in SQL down to the grouped attributes, the report is the same and reads fewer rows.
+        let narrow = try await store.usageRollups(since: start, until: end, keeping: [.tags, .deployment])
+        #expect(narrow.count < rollups.count)
+        #expect(narrow.allSatisfy { $0.tenant == nil && $0.agent == nil && $0.deployment == "mini" })
+        let narrowReport = CostReport(rollups: narrow, by: .tag("customer"), period: ReportPeriod(start: start, end: end))
+        #expect(Dictionary(uniqueKeysWithValues: narrowReport.rows.map { ($0.group!, $0.usageNanos) }) == expected)
+        let byTenant = try await store.usageRollups(since: start, until: end, keeping: [.tenant])
+        #expect(byTenant.reduce(0) { $0 + $1.busyMicros } == records.reduce(0) { $0 + $1.latencyMicros })
+        #expect(Set(byTenant.compactMap(\.tenant)) == Set(records.compactMap(\.tenant)))
         // Records keep cache-write and reasoning tokens.
         let stored = try await store.usageRecord(id: records[10].id)
         #expect(stored?.usage == records[10].usage)

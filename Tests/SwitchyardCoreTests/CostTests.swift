@@ -59,3 +59,18 @@ import Testing
         #expect(Decimal(exactLiteral: "1.2.3") == nil)
     }
 }
+
+@Suite struct TimestampTests {
+    @Test func rfc3339MatchesFoundationOverCenturies() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let seconds = Int64.random(in: -2_208_988_800...4_102_444_800, using: &random)  // 1900…2100
+            let time = UnixMicros(seconds * 1_000_000 + Int64.random(in: 0..<1_000_000, using: &random))
+            #expect(time.rfc3339Seconds == formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds))))
+        }
+        #expect(UnixMicros(0).rfc3339Seconds == "1970-01-01T00:00:00Z")
+        #expect(UnixMicros(dateOrTimestamp: "2028-02-29T23:59:59Z")!.rfc3339Seconds == "2028-02-29T23:59:59Z")
+    }
+}
