@@ -147,7 +147,7 @@ public struct FocusExport: Sendable {
         var source = value
         var rounded = Decimal()
         NSDecimalRound(&rounded, &source, 18, .bankers)
-        return NSDecimalNumber(decimal: rounded).description(withLocale: Locale(identifier: "en_US_POSIX"))
+        return "\(rounded)"  // Decimal's description is plain notation, never an exponent
     }
 
     static func tagsJSON(_ tags: [String: String]) -> String {

@@ -46,8 +46,15 @@ public struct ReportTable: Sendable, Equatable {
         }
     }
 
+    /// Scans bytes, not Characters: an export escapes tens of millions of cells.
     static func csvEscape(_ cell: String) -> String {
-        cell.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
+        let needsQuotes = cell.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }
+        return needsQuotes ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
+    }
+
+    /// One CSV line (with its newline), for writing large exports row by row.
+    public static func csvLine(_ cells: [String?]) -> String {
+        cells.map { csvEscape($0 ?? "") }.joined(separator: ",") + "\n"
     }
 
     public static func jsonString(_ text: String) -> String {

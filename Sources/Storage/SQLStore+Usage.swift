@@ -11,23 +11,41 @@ extension SQLStore {
     /// Inserts records and adds them to the hourly rollups, in one transaction. Records already
     /// stored (same id) are skipped and not counted again, so a journal replay after a partial
     /// write is harmless.
+    ///
+    /// Records go in multi-row statements of up to `rowsPerStatement` (one round trip each on
+    /// PostgreSQL); `RETURNING id` names the rows actually inserted, and only those are rolled up.
     public func insertUsage(_ records: [UsageRecord]) async throws {
         guard !records.isEmpty else { return }
-        let placeholders = "(" + Array(repeating: "?", count: 26).joined(separator: ", ") + ")"
-        let sql = """
-            INSERT INTO usage_records (\(Self.usageColumns)) VALUES \(placeholders) ON CONFLICT (id) DO NOTHING RETURNING id
-            """
-        let rows = records.map(Self.binds)
+        let chunks = stride(from: 0, to: records.count, by: Self.rowsPerStatement).map {
+            Array(records[$0..<min($0 + Self.rowsPerStatement, records.count)])
+        }
+        let statements = chunks.map { chunk in (Self.insertStatement(rows: chunk.count), chunk.flatMap(Self.binds)) }
         try await run { connection in
             try connection.transaction {
+                var inserted: Set<String> = []
+                for (sql, binds) in statements {
+                    for row in try connection.query(sql, binds) { if let id = row[0].text { inserted.insert(id) } }
+                }
                 var rollups: [UsageRollup.Key: UsageRollup] = [:]
-                for (record, binds) in zip(records, rows) where try !connection.query(sql, binds).isEmpty {
+                // `remove`: a record given twice in one batch is rolled up once, like it is stored once.
+                for record in records where inserted.remove(record.id) != nil {
                     let rollup = UsageRollup(record)
                     rollups[rollup.key, default: rollup.emptied].absorb(rollup)
                 }
                 for rollup in rollups.values { try connection.query(Self.rollupUpsert, Self.binds(rollup)) }
             }
         }
+    }
+
+    /// 26 parameters a row: 100 rows stay well under SQLite's and PostgreSQL's parameter limits.
+    static let rowsPerStatement = 100
+
+    static func insertStatement(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: 26).joined(separator: ", ") + ")"
+        return """
+            INSERT INTO usage_records (\(usageColumns)) VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
+            ON CONFLICT (id) DO NOTHING RETURNING id
+            """
     }
 
     static let rollupColumns = """

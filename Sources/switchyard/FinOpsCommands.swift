@@ -180,8 +180,20 @@ struct Export: AsyncParsableCommand {
                 context: .init(
                     billingAccount: billingAccount, prices: context.deployments.mapValues(\.prices), regions: context.regions,
                     commitments: context.commitments))
-            let format = options.format == .table ? .csv : options.format
-            print(ReportTable(header: FocusExport.columns, rows: rows).render(format), terminator: "")
+            if options.format == .json {
+                print(ReportTable(header: FocusExport.columns, rows: rows).render(.json), terminator: "")
+                return
+            }
+            // CSV row by row through a buffer: an export can be millions of lines.
+            var buffer = ReportTable.csvLine(FocusExport.columns)
+            for row in rows {
+                buffer += ReportTable.csvLine(row)
+                if buffer.utf8.count > 1 << 20 {
+                    FileHandle.standardOutput.write(Data(buffer.utf8))
+                    buffer = ""
+                }
+            }
+            FileHandle.standardOutput.write(Data(buffer.utf8))
         }
     }
 }

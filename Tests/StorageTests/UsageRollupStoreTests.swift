@@ -21,8 +21,15 @@ import Testing
         for batch in stride(from: 0, to: records.count, by: 700).map({ Array(records[$0..<min($0 + 700, records.count)]) }) {
             try await store.insertUsage(batch)
         }
-        // A journal replay of records already stored adds nothing.
+        // A journal replay of records already stored adds nothing, nor does a record given twice.
         try await store.insertUsage(Array(records.prefix(1_000)))
+        let extra = UsageRecord(
+            id: "twice", startedAt: start, finishedAt: start, tenant: "t", agent: nil, keyID: nil, endpoint: "e", route: "chat",
+            deployment: "mini", provider: "openai", upstreamModel: "gpt-4o-mini", streamed: false, usage: .none,
+            cost: Money(nanos: 5, currency: "USD"), latencyMicros: 1, timeToFirstTokenMicros: nil, status: 200,
+            errorClass: nil, tags: ["customer": "x"])
+        try await store.insertUsage([extra, extra])
+        records.append(extra)
         let rollups = try await store.usageRollups(since: start, until: end)
         #expect(rollups.reduce(0) { $0 + $1.requests } == Int64(records.count))
         #expect(rollups.reduce(0) { $0 + $1.costNanos } == records.reduce(0) { $0 + $1.cost.nanos })
