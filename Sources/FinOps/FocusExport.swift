@@ -42,6 +42,14 @@ public struct FocusExport: Sendable {
         var rows: [[String?]] = []
         var tagTexts: [[String: String]: String] = [:]
         var months: [UnixMicros: CalendarPeriod] = [:]
+        // A handful of distinct prices over millions of rows: format each once.
+        var priceTexts: [Decimal: String] = [:]
+        func priceText(_ price: Decimal) -> String {
+            if let text = priceTexts[price] { return text }
+            let text = plain(price)
+            priceTexts[price] = text
+            return text
+        }
         let sorted = rollups.filter { period.contains($0.bucketStart) && ($0.costNanos != 0 || $0.requests > 0) }
             .sorted { $0.bucketStart < $1.bucketStart }
         for rollup in sorted {
@@ -64,9 +72,9 @@ public struct FocusExport: Sendable {
                     timestamp(month.end), timestamp(month.start), "Usage", nil,
                     "\(charge.description) of \(model) on \(rollup.deployment ?? "no deployment")", "Usage-Based",
                     timestamp(hourEnd), timestamp(rollup.bucketStart), String(charge.consumed), charge.consumedUnit,
-                    contracted.decimalString, plain(charge.unitPrice * (1 - discount)), contracted.decimalString, provider,
-                    list.decimalString, plain(charge.unitPrice), commitment == nil ? "Standard" : "Committed",
-                    plain(charge.pricingQuantity), charge.pricingUnit, provider, provider,
+                    contracted.decimalString, priceText(charge.unitPrice * (1 - discount)), contracted.decimalString, provider,
+                    list.decimalString, priceText(charge.unitPrice), commitment == nil ? "Standard" : "Committed",
+                    charge.pricingQuantity, charge.pricingUnit, provider, provider,
                     context.regions[provider], context.regions[provider], rollup.deployment, rollup.deployment,
                     "Model Deployment", "AI and Machine Learning", model, "\(model):\(charge.sku)",
                     "\(model):\(charge.sku):\(charge.priceVersion)", rollup.tenant, rollup.tenant, tags,
@@ -82,7 +90,8 @@ public struct FocusExport: Sendable {
         var description: String
         var consumed: Int64
         var consumedUnit: String
-        var pricingQuantity: Decimal
+        /// The quantity as exact decimal text.
+        var pricingQuantity: String
         var pricingUnit: String
         var unitPrice: Decimal
         var listNanos: Int64
@@ -114,7 +123,7 @@ public struct FocusExport: Sendable {
                     Charge(
                         sku: component.rawValue,
                         description: component.rawValue.replacingOccurrences(of: "_", with: " ") + " tokens",
-                        consumed: quantity, consumedUnit: "Tokens", pricingQuantity: Decimal(quantity) / 1_000_000,
+                        consumed: quantity, consumedUnit: "Tokens", pricingQuantity: millions(quantity),
                         pricingUnit: "1M Tokens", unitPrice: unitPrice,
                         listNanos: prices.cost(of: usage, requests: 0).nanos, priceVersion: timestamp(version)))
             }
@@ -122,7 +131,7 @@ public struct FocusExport: Sendable {
                 charges.append(
                     Charge(
                         sku: "request", description: "requests", consumed: rollup.requests, consumedUnit: "Requests",
-                        pricingQuantity: Decimal(rollup.requests), pricingUnit: "Requests", unitPrice: prices.perRequest,
+                        pricingQuantity: String(rollup.requests), pricingUnit: "Requests", unitPrice: prices.perRequest,
                         listNanos: prices.cost(of: TokenUsage(), requests: rollup.requests).nanos,
                         priceVersion: timestamp(version)))
             }
@@ -133,7 +142,7 @@ public struct FocusExport: Sendable {
         return [
             Charge(
                 sku: "usage", description: "usage", consumed: requests, consumedUnit: "Requests",
-                pricingQuantity: Decimal(requests), pricingUnit: "Requests",
+                pricingQuantity: String(requests), pricingUnit: "Requests",
                 unitPrice: Decimal(rollup.costNanos) / Decimal(Money.nanosPerUnit) / Decimal(requests),
                 listNanos: rollup.costNanos, priceVersion: "recorded")
         ]
@@ -143,6 +152,15 @@ public struct FocusExport: Sendable {
     public static func timestamp(_ time: UnixMicros) -> String { time.rfc3339Seconds }
 
     /// A decimal in plain notation (never exponent form), at most 18 decimals.
+    /// `tokens` / 10⁶ as exact decimal text, in integer arithmetic (`1234` → `0.001234`).
+    static func millions(_ tokens: Int64) -> String {
+        let fraction = String(tokens % 1_000_000)
+        var text = "\(tokens / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
+
     static func plain(_ value: Decimal) -> String {
         var source = value
         var rounded = Decimal()

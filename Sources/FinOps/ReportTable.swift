@@ -48,8 +48,16 @@ public struct ReportTable: Sendable, Equatable {
 
     /// Scans bytes, not Characters: an export escapes tens of millions of cells.
     static func csvEscape(_ cell: String) -> String {
-        let needsQuotes = cell.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }
-        return needsQuotes ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
+        let quote = UInt8(ascii: "\"")
+        guard cell.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == quote || $0 == 10 || $0 == 13 }) else { return cell }
+        var bytes: [UInt8] = [quote]
+        bytes.reserveCapacity(cell.utf8.count + 8)
+        for byte in cell.utf8 {
+            bytes.append(byte)
+            if byte == quote { bytes.append(quote) }
+        }
+        bytes.append(quote)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// One CSV line (with its newline), for writing large exports row by row.
