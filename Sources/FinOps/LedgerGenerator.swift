@@ -46,29 +46,62 @@ public struct LedgerGenerator: Sendable {
         count: Int, from start: UnixMicros, to end: UnixMicros, batchSize: Int = 5_000,
         emit: ([UsageRecord]) throws -> Void
     ) rethrows {
-        var random = SplitMix64(seed: seed)
+        for batch in batches(count: count, from: start, to: end, batchSize: batchSize) { try emit(batch) }
+    }
+
+    /// The same records as a lazy sequence of batches, so a caller can store each before the next
+    /// is made (ten million records do not fit comfortably in memory at once).
+    public func batches(count: Int, from start: UnixMicros, to end: UnixMicros, batchSize: Int = 5_000) -> Batches {
         // Requests per hour follow a weekday/weekend and day/night profile: spread the count by weight.
         let hours = stride(from: start.value, to: end.value, by: 3_600_000_000).map(UnixMicros.init)
         let weights = hours.map(Self.weight)
         let totalWeight = weights.reduce(0, +)
+        var perHour: [Int] = []
         var produced = 0
-        var batch: [UsageRecord] = []
-        batch.reserveCapacity(batchSize)
-        for (index, hour) in hours.enumerated() {
+        for (index, weight) in weights.enumerated() {
             let share =
                 index == hours.count - 1
-                ? count - produced : Int((Double(count) * Double(weights[index]) / Double(totalWeight)).rounded())
+                ? count - produced : Int((Double(count) * Double(weight) / Double(totalWeight)).rounded())
             let inHour = max(0, min(share, count - produced))
-            for serial in 0..<inHour {
-                batch.append(record(hour: hour, serial: produced + serial, random: &random))
-                if batch.count == batchSize {
-                    try emit(batch)
-                    batch.removeAll(keepingCapacity: true)
-                }
-            }
+            perHour.append(inHour)
             produced += inHour
         }
-        if !batch.isEmpty { try emit(batch) }
+        return Batches(generator: self, hours: hours, perHour: perHour, batchSize: batchSize)
+    }
+
+    public struct Batches: Sequence, IteratorProtocol {
+        let generator: LedgerGenerator
+        let hours: [UnixMicros]
+        let perHour: [Int]
+        let batchSize: Int
+        var random: SplitMix64
+        var hourIndex = 0
+        var inHour = 0
+        var serial = 0
+
+        init(generator: LedgerGenerator, hours: [UnixMicros], perHour: [Int], batchSize: Int) {
+            self.generator = generator
+            self.hours = hours
+            self.perHour = perHour
+            self.batchSize = batchSize
+            self.random = SplitMix64(seed: generator.seed)
+        }
+
+        public mutating func next() -> [UsageRecord]? {
+            var batch: [UsageRecord] = []
+            batch.reserveCapacity(batchSize)
+            while batch.count < batchSize, hourIndex < hours.count {
+                if inHour == perHour[hourIndex] {
+                    hourIndex += 1
+                    inHour = 0
+                    continue
+                }
+                batch.append(generator.record(hour: hours[hourIndex], serial: serial, random: &random))
+                inHour += 1
+                serial += 1
+            }
+            return batch.isEmpty ? nil : batch
+        }
     }
 
     /// Relative traffic in an hour: busy in working hours, quieter at night and at weekends.

@@ -304,11 +304,9 @@ struct LedgerCommand: AsyncParsableCommand {
             guard !targets.isEmpty else { throw CLIError("the configuration has no routes to generate traffic for") }
             let generator = LedgerGenerator(targets: targets, seed: seed)
             let clock = ContinuousClock.now
-            var batches: [[UsageRecord]] = []
-            generator.generate(count: records, from: start, to: CalendarPeriod.month(containing: start).end) {
-                batches.append($0)
+            for batch in generator.batches(count: records, from: start, to: CalendarPeriod.month(containing: start).end) {
+                try await store.insertUsage(batch)
             }
-            for batch in batches { try await store.insertUsage(batch) }
             await store.close()
             print("inserted \(records) records in \(ContinuousClock.now - clock)")
         }
