@@ -88,3 +88,44 @@ def test_finops_verbs_explain_themselves(finops_gateway):
     for verb in (["report", "cost"], ["simulate"], ["prices", "import"], ["export", "focus"]):
         text = finops_gateway.cli(*verb, "--help")
         assert "--config" in text
+
+
+def test_prices_import_reports_mapped_and_skipped_and_prices_unpriced_deployments(tmp_path):
+    import subprocess
+
+    from conftest import BINARY
+
+    config = tmp_path / "switchyard.yaml"
+    config.write_text(f"""
+storage:
+  url: "sqlite://{tmp_path / 'prices.db'}"
+  journal: "{tmp_path / 'journal.ndjson'}"
+providers:
+  - {{name: openai, kind: openai, base_url: "https://api.openai.com/v1"}}
+deployments:
+  - {{name: mini, provider: openai, model: gpt-4o-mini}}
+  - {{name: mystery, provider: openai, model: not-in-any-catalog}}
+routes:
+  - {{name: chat, targets: [mini, mystery]}}
+""")
+
+    def cli(*args):
+        result = subprocess.run([str(BINARY), *args, "--config", str(config)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    before = {row["deployment"]: row for row in json.loads(cli("prices", "list", "--format", "json"))}
+    assert before["mini"]["source"].startswith("default-") and before["mini"]["input_per_mtok"] == "0.15"
+    assert before["mystery"]["source"] == "none (free)"
+
+    litellm = tmp_path / "model_prices_and_context_window.json"
+    litellm.write_text(json.dumps({
+        "sample_spec": {"input_cost_per_token": 0},
+        "gpt-4o-mini": {"input_cost_per_token": 1.2e-07, "output_cost_per_token": 4.8e-07, "mode": "chat",
+                        "max_input_tokens": 128000},
+        "dall-e-3": {"input_cost_per_pixel": 1e-08, "mode": "image_generation"},
+    }))
+    out = cli("prices", "import", str(litellm), "--effective", "2026-11-01", "--verbose")
+    assert "imported 1 models" in out and "skipped 1" in out and "dall-e-3" in out
+    after = {row["deployment"]: row for row in json.loads(cli("prices", "list", "--format", "json"))}
+    assert after["mini"]["source"] == "imported" and after["mini"]["input_per_mtok"] == "0.12"
