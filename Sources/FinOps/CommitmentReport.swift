@@ -37,7 +37,9 @@ public struct CommitmentStatus: Hashable, Sendable {
         self.periodStart = period.start
         self.periodEnd = period.end
         self.asOf = asOf
-        let trendStart = max(period.start, UnixMicros(asOf.value - trendDays * 86_400_000_000))
+        // On a whole hour, like the rollups the trend is summed from.
+        let trendStart = max(
+            period.start, CalendarPeriod.hour(containing: UnixMicros(asOf.value - trendDays * 86_400_000_000)).start)
         var listToDate: Int64 = 0
         var listInTrend: Int64 = 0
         var tokens: Int64 = 0

@@ -36,10 +36,13 @@ public struct ReportQuery: Sendable {
     public var period: ReportPeriod
     public var taskMarker: UnitEconomics.TaskMarker
     public var currency: String
+    /// The "as of" time of the commitments report: the end of the period before it was widened
+    /// to a whole hour (a forecast from a time in the future would undercount the trend).
+    public var asOf: UnixMicros
 
     public init(
         kind: Kind, dimension: CostDimension = .tenant, bucket: TimeBucket? = nil, period: ReportPeriod,
-        taskMarker: UnitEconomics.TaskMarker = .default, currency: String = "USD"
+        taskMarker: UnitEconomics.TaskMarker = .default, currency: String = "USD", asOf: UnixMicros? = nil
     ) {
         self.kind = kind
         self.dimension = dimension
@@ -47,6 +50,7 @@ public struct ReportQuery: Sendable {
         self.period = period
         self.taskMarker = taskMarker
         self.currency = currency
+        self.asOf = asOf.map { min($0, period.end) } ?? period.end
     }
 
     /// The ledger range the report reads: the period, plus the one before it for trends and the
@@ -56,8 +60,7 @@ public struct ReportQuery: Sendable {
         case .cost, .concentration: return period
         case .unit: return ReportPeriod(start: period.previous.start, end: period.end)
         case .commitments:
-            let asOf = UnixMicros(period.end.value - 1)
-            let starts = context.commitments.compactMap { $0.period(containing: asOf)?.start }
+            let starts = context.commitments.compactMap { $0.period(containing: UnixMicros(asOf.value - 1))?.start }
             return ReportPeriod(start: ([period.start] + starts).min()!, end: period.end)
         }
     }
@@ -117,7 +120,6 @@ public struct ReportQuery: Sendable {
     }
 
     func commitmentsTable(_ rollups: [UsageRollup], _ context: FinOpsContext) -> ReportTable {
-        let asOf = period.end
         let statuses = context.commitments.compactMap {
             CommitmentStatus(commitment: $0, rollups: rollups, asOf: asOf)
         }

@@ -40,7 +40,7 @@ extension Gateway {
         guard start < end else { return Self.adminError(.badRequest, "invalid_request_error", "'since' must be before 'until'.") }
         var query = ReportQuery(
             kind: kind, dimension: CostDimension(parameters["by"].map(String.init) ?? "tenant"),
-            period: ReportPeriod(start: start, end: end))
+            period: ReportPeriod(start: start, end: end), asOf: end)
         if let bucket = parameters["bucket"].map(String.init) {
             guard let value = TimeBucket(rawValue: bucket) else {
                 return Self.adminError(.badRequest, "invalid_request_error", "'bucket' must be hour, day or month.")

@@ -89,7 +89,11 @@ extension Report {
             discussion: "The forecast extrapolates the last 7 days (or the period so far). --until sets the 'as of' time.")
         @OptionGroup var options: ReportOptions
 
-        func run() async throws { try await options.run(ReportQuery(kind: .commitments, period: options.period())) }
+        func run() async throws {
+            let period = try options.period()
+            let asOf = try options.until.map { try TimeArgument.parse($0, relativeDirection: -1) } ?? .now()
+            try await options.run(ReportQuery(kind: .commitments, period: period, asOf: asOf))
+        }
     }
 
     struct Concentration: AsyncParsableCommand {
