@@ -46,12 +46,20 @@ public struct ConcentrationReport: Sendable {
     public var warnings: [String]
 
     /// Only rollups in `currency` count: shares of mixed currencies would be meaningless.
+    /// `capacityCosts` — self-hosted capacity held over the period, used or idle — is spend on its
+    /// provider and model too, though no request was priced with it.
     public init(
         rollups: [UsageRollup], period: ReportPeriod, currency: String = "USD", maxProviderShare: Decimal,
-        routes: [RouteTopology] = []
+        routes: [RouteTopology] = [], capacityCosts: [(provider: String, model: String, nanos: Int64)] = []
     ) {
         self.currency = currency
-        let counted = rollups.filter { period.contains($0.bucketStart) && $0.currency == currency && $0.provider != nil }
+        var counted = rollups.filter { period.contains($0.bucketStart) && $0.currency == currency && $0.provider != nil }
+        for capacity in capacityCosts {
+            counted.append(
+                UsageRollup(
+                    bucketStart: period.start, provider: capacity.provider, model: capacity.model, currency: currency,
+                    costNanos: capacity.nanos))
+        }
         (providers, providerIndex) = Self.shares(counted) { $0.provider ?? "" }
         (models, modelIndex) = Self.shares(counted) { ($0.provider ?? "") + "/" + ($0.model ?? "") }
         warnings = []

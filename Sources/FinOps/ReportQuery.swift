@@ -120,9 +120,18 @@ public struct ReportQuery: Sendable {
     }
 
     func concentrationTable(_ rollups: [UsageRollup], _ context: FinOpsContext) -> ReportTable {
+        // Capacity is summed hour by hour, as the cost report allocates it.
+        let capacityCosts = context.capacities.sorted { $0.key < $1.key }.compactMap {
+            name, capacity -> (provider: String, model: String, nanos: Int64)? in
+            guard capacity.currency == currency, let deployment = context.deployments[name] else { return nil }
+            let nanos = period.hours.reduce(Int64(0)) {
+                $0 + capacity.cost(from: $1, to: UnixMicros($1.value + 3_600_000_000)).nanos
+            }
+            return (deployment.provider, deployment.model, nanos)
+        }
         let report = ConcentrationReport(
             rollups: rollups, period: period, currency: currency, maxProviderShare: context.maxProviderShare,
-            routes: context.routes)
+            routes: context.routes, capacityCosts: capacityCosts)
         let header = ["level", "name", "cost", "cost_share", "requests", "request_share", "currency"]
         var rows: [[String?]] = []
         // The indexes ride as rows too, so JSON and CSV consumers get them.

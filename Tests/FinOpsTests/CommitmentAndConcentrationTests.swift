@@ -73,5 +73,15 @@ import Testing
         #expect(report.warnings[0].contains("provider 'openai' has 60% of spend"))
         #expect(report.warnings[1].contains("route 'solo' has no alternative outside provider 'openai'"))
         #expect(report.warnings[2].contains("route 'pair' has no healthy alternative"))
+
+        // Self-hosted capacity is spend too: 100 more on gpu makes it 110 of 200.
+        let withCapacity = ConcentrationReport(
+            rollups: rollups, period: ReportPeriod(start: hour, end: UnixMicros(hour.value + 3_600_000_000)),
+            maxProviderShare: 1, capacityCosts: [("gpu", "c", 100)])
+        #expect(withCapacity.providers.map(\.name) == ["gpu", "openai", "anthropic"])
+        #expect(withCapacity.providers[0].costShare == Decimal(string: "0.55"))
+        #expect(withCapacity.providers[0].requests == 25)
+        // 55² + 30² + 15² = 4150.
+        #expect(withCapacity.providerIndex.cost == 4150)
     }
 }
