@@ -25,7 +25,7 @@ public struct SwitchyardServer {
         guard let storageURL = StorageURL(configuration.storage.url) else {
             throw ServerError("storage.url '\(configuration.storage.url)' is not sqlite://PATH or postgres://…")
         }
-        let store = try await SQLStore.open(storageURL)
+        let store = try await SQLStore.open(storageURL, rollupTagKeys: configuration.finOps.rollupTags)
         try await store.ensureTenants(configuration.tenants.map(\.name))
         var configuration = configuration
         let catalog = try await FinOpsSetup.priceFromCatalog(&configuration, store: store)

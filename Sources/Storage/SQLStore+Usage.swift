@@ -20,6 +20,7 @@ extension SQLStore {
             Array(records[$0..<min($0 + Self.rowsPerStatement, records.count)])
         }
         let statements = chunks.map { chunk in (Self.insertStatement(rows: chunk.count), chunk.flatMap(Self.binds)) }
+        let tagKeys = rollupTagKeys
         try await run { connection in
             try connection.transaction {
                 var inserted: Set<String> = []
@@ -29,7 +30,8 @@ extension SQLStore {
                 var rollups: [UsageRollup.Key: UsageRollup] = [:]
                 // `remove`: a record given twice in one batch is rolled up once, like it is stored once.
                 for record in records where inserted.remove(record.id) != nil {
-                    let rollup = UsageRollup(record)
+                    var rollup = UsageRollup(record)
+                    if let tagKeys { rollup.tags = rollup.tags.filter { tagKeys.contains($0.key) } }
                     rollups[rollup.key, default: rollup.emptied].absorb(rollup)
                 }
                 for rollup in rollups.values { try connection.query(Self.rollupUpsert, Self.binds(rollup)) }

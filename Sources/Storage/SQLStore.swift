@@ -11,17 +11,22 @@ public final class SQLStore: @unchecked Sendable {
     private let connection: SQLConnection
     private let queue: DispatchQueue
     public let url: StorageURL
+    /// The caller-tag keys kept in usage rollups (nil: all). Records always keep every tag; the
+    /// rollups, which reports read, keep only these, so a tag with a value per request (a trace
+    /// id) cannot turn one rollup row per hour into one per request.
+    public let rollupTagKeys: Set<String>?
 
-    private init(connection: SQLConnection, url: StorageURL) {
+    private init(connection: SQLConnection, url: StorageURL, rollupTagKeys: Set<String>?) {
         self.connection = connection
         self.url = url
+        self.rollupTagKeys = rollupTagKeys
         self.queue = DispatchQueue(label: "switchyard.store")
     }
 
     /// Connects and brings the schema up to date.
-    public static func open(_ url: StorageURL) async throws -> SQLStore {
+    public static func open(_ url: StorageURL, rollupTagKeys: Set<String>? = nil) async throws -> SQLStore {
         let connection = try url.connect()
-        let store = SQLStore(connection: connection, url: url)
+        let store = SQLStore(connection: connection, url: url, rollupTagKeys: rollupTagKeys)
         try await store.run { try Migrations.apply(on: $0) }
         return store
     }

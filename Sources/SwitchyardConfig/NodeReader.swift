@@ -476,7 +476,7 @@ struct NodeReader {
 
     func finOps(_ node: Node) throws -> SwitchyardConfiguration.FinOps {
         let entries = try mapping(
-            node, "finops", allowed: ["max_provider_share", "alert_webhook", "commitment_check_seconds"])
+            node, "finops", allowed: ["max_provider_share", "alert_webhook", "commitment_check_seconds", "rollup_tags"])
         var finOps = SwitchyardConfiguration.FinOps()
         if let share = try decimal(entries["max_provider_share"], "finops.max_provider_share") {
             guard share <= 1 else { throw error(entries["max_provider_share"], "finops.max_provider_share", "expected 0 to 1") }
@@ -493,6 +493,7 @@ struct NodeReader {
         {
             finOps.checkInterval = interval
         }
+        if let keys = try names(entries["rollup_tags"], "finops.rollup_tags") { finOps.rollupTags = Set(keys) }
         return finOps
     }
 

@@ -55,6 +55,8 @@ public struct SwitchyardConfiguration: Sendable {
         public var alertWebhook: String?
         /// How often provider contracts are checked (forecast, alerts, `prefer_committed`).
         public var checkInterval: Duration = .seconds(300)
+        /// Caller-tag keys kept in the usage rollups that reports group by; nil keeps all.
+        public var rollupTags: Set<String>?
 
         public init() {}
     }

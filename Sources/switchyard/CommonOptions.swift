@@ -33,7 +33,7 @@ struct ConfigOptions: ParsableArguments {
         guard let url = StorageURL(configuration.storage.url) else {
             throw CLIError("storage.url '\(configuration.storage.url)' is not sqlite://PATH or postgres://…")
         }
-        let store = try await SQLStore.open(url)
+        let store = try await SQLStore.open(url, rollupTagKeys: configuration.finOps.rollupTags)
         try await store.ensureTenants(configuration.tenants.map(\.name))
         return (configuration, store)
     }

@@ -58,6 +58,27 @@ import Testing
     }
 
     @Test(arguments: TestEngine.available)
+    func rollupsKeepOnlyTheConfiguredTagKeys(_ engine: TestEngine) async throws {
+        let store = try await SQLStore.open(try engine.freshURL(), rollupTagKeys: ["customer"])
+        let start = UnixMicros(dateOrTimestamp: "2026-10-05T10:00:00Z")!
+        let records = (0..<50).map { index in
+            UsageRecord(
+                id: "t\(index)", startedAt: start, finishedAt: start, tenant: "acme", agent: nil, keyID: nil, endpoint: "e",
+                route: "chat", deployment: "mini", provider: "openai", upstreamModel: "gpt-4o-mini", streamed: false,
+                usage: .none, cost: Money(nanos: 3, currency: "USD"), latencyMicros: 1, timeToFirstTokenMicros: nil,
+                status: 200, errorClass: nil, tags: ["customer": index % 2 == 0 ? "a" : "b", "trace": "tr-\(index)"])
+        }
+        try await store.insertUsage(records)
+        let rollups = try await store.usageRollups(since: start)
+        // One rollup per customer instead of one per trace id; the records keep every tag.
+        #expect(rollups.count == 2)
+        #expect(Set(rollups.map(\.tags)) == [["customer": "a"], ["customer": "b"]])
+        #expect(rollups.reduce(0) { $0 + $1.costNanos } == 150)
+        #expect(try await store.usageRecord(id: "t7")?.tags["trace"] == "tr-7")
+        await store.close()
+    }
+
+    @Test(arguments: TestEngine.available)
     func modelPricesKeepTheirHistory(_ engine: TestEngine) async throws {
         let store = try await SQLStore.open(try engine.freshURL())
         let old = StoredModelPrice(
