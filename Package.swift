@@ -61,10 +61,18 @@ let package = Package(
         ),
         .target(name: "Observability", dependencies: ["SwitchyardCore"]),
         .target(
+            name: "Governance",
+            dependencies: [
+                "SwitchyardCore", "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
                 "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger", "FinOps",
-                "Observability",
+                "Observability", "Governance",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -73,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "Gateway", "FinOps", "Storage", "SwitchyardConfig", "SwitchyardCore",
+                "Gateway", "FinOps", "Governance", "Storage", "SwitchyardConfig", "SwitchyardCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,6 +92,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "FinOps"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Storage"]),
+        .testTarget(name: "GovernanceTests", dependencies: ["Governance", "Storage"]),
         .testTarget(name: "FinOpsTests", dependencies: ["FinOps", "Storage", "SwitchyardConfig"]),
         .testTarget(
             name: "GatewayTests",

@@ -21,8 +21,10 @@ extension Gateway {
             estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxTokens ?? chat.maxCompletionTokens,
             requiredCapabilities: Self.requiredCapabilities(chat, editor))
         var plan: RoutePlan
+        let tools = governor.policies.isEmpty ? [] : Self.declaredToolNames(editor)
         switch planRoute(
-            request, model: chat.model, metadata: chat.metadata, profile: profile, principal: principal, meter: &meter)
+            request, model: chat.model, metadata: chat.metadata, profile: profile, principal: principal, toolNames: tools,
+            meter: &meter)
         {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned
@@ -189,6 +191,7 @@ extension Gateway {
         response.headers[.switchyardRoute] = meter.route
         response.headers[.switchyardDeployment] = upstream.deployment.name
         response.headers[.switchyardAttempts] = String(meter.attempts.count)
+        addRateLimitHeaders(&response, meter.rateLimitStatus)
         if let estimated { response.headers[.switchyardUsageEstimated] = estimated ? "true" : "false" }
     }
 }

@@ -98,7 +98,7 @@ extension Gateway {
         var plan: RoutePlan
         switch planRoute(
             request, model: canonical.model, metadata: canonical.metadata.isEmpty ? nil : canonical.metadata,
-            profile: profile, principal: principal, meter: &meter)
+            profile: profile, principal: principal, toolNames: canonical.tools.map(\.name), meter: &meter)
         {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned

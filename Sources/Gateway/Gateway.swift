@@ -1,4 +1,5 @@
 import Foundation
+import Governance
 import HTTPTypes
 import Hummingbird
 import Ledger
@@ -25,6 +26,7 @@ public final class Gateway: Sendable {
     let usageSink: any UsageSink
     let store: SQLStore
     let metrics: MetricsRegistry
+    let governor: Governor
     let logger: Logger
     /// The process environment, read for the admin key at each admin request.
     let environment: [String: String]
@@ -32,9 +34,14 @@ public final class Gateway: Sendable {
 
     public init(
         configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
-        transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(),
+        transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(), governor: Governor? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
     ) {
+        self.governor =
+            governor
+            ?? Governor(
+                policies: configuration.policies, limits: configuration.limits, budgets: configuration.budgets,
+                assumedOutputTokens: configuration.governance.assumedOutputTokens)
         self.configuration = configuration
         self.planner = RoutePlanner(
             routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers)
@@ -178,9 +185,12 @@ public final class Gateway: Sendable {
 
     /// The routing steps every endpoint shares: caller tags, the route for `model` (and the
     /// principal's right to use it), routing hints, and the plan for this request's profile.
+    ///
+    /// Governance sits on both sides of routing: the policy rules that need only the request
+    /// come first; the worst-case cost, rate limits and budget reservation need the candidates.
     func planRoute(
         _ request: Request, model: String, metadata: [String: String]?, profile: RequestProfile, principal: Principal,
-        meter: inout RequestMeter
+        toolNames: [String] = [], meter: inout RequestMeter
     ) -> Result<RoutePlan, OpenAIError> {
         switch tags(request, metadata: metadata) {
         case .failure(let error): return .failure(error)
@@ -191,10 +201,24 @@ public final class Gateway: Sendable {
         case .failure(let error): return .failure(error)
         case .success(let resolved): route = resolved
         }
+        let facts = RequestFacts(
+            route: route.name, toolNames: toolNames, estimatedInputTokens: profile.estimatedInputTokens,
+            maxOutputTokens: profile.maxOutputTokens, tags: meter.tags)
+        let policy: EffectivePolicy
+        switch checkPolicy(facts, principal: principal) {
+        case .failure(let error): return .failure(error)
+        case .success(let effective): policy = effective
+        }
+        let planned: RoutePlan
         switch routingHints(request) {
         case .failure(let error): return .failure(error)
-        case .success(let hints): return plan(route, profile: profile, principal: principal, hints: hints, meter: &meter)
+        case .success(let hints):
+            switch plan(route, profile: profile, principal: principal, policy: policy, hints: hints, meter: &meter) {
+            case .failure(let error): return .failure(error)
+            case .success(let plan): planned = plan
+            }
         }
+        return admitGoverned(planned, facts: facts, policy: policy, principal: principal, meter: &meter).map { planned }
     }
 
     /// Finds the route for `model` and checks the principal may use it.
@@ -236,9 +260,14 @@ public final class Gateway: Sendable {
 
     /// Plans the request on its route, turning refusals into the client's error.
     func plan(
-        _ route: Route, profile: RequestProfile, principal: Principal, hints: RoutingHints, meter: inout RequestMeter
+        _ route: Route, profile: RequestProfile, principal: Principal, policy: EffectivePolicy = .unrestricted,
+        hints: RoutingHints, meter: inout RequestMeter
     ) -> Result<RoutePlan, OpenAIError> {
-        switch planner.plan(route, profile: profile, tenant: tenants[principal.tenant], hints: hints, monitor: monitor) {
+        let residency = policy.residency.map { (owner: "policy '\($0.policy)'", residency: $0.residency) }
+        switch planner.plan(
+            route, profile: profile, tenant: tenants[principal.tenant], hints: hints, policyResidency: residency,
+            monitor: monitor)
+        {
         case .success(let plan):
             return .success(plan)
         case .failure(.forbidden(let reason)):
@@ -265,6 +294,7 @@ public final class Gateway: Sendable {
         var response = Response.json(status: .init(code: error.status), body)
         response.headers[.requestID] = meter.id
         if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+        addRateLimitHeaders(&response, meter.rateLimitStatus)
         if !meter.attempts.isEmpty { response.headers[.switchyardAttempts] = String(meter.attempts.count) }
         if let route = meter.route { response.headers[.switchyardRoute] = route }
         if error.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }

@@ -1,3 +1,4 @@
+import Governance
 import Logging
 import Observability
 import SwitchyardCore
@@ -20,6 +21,9 @@ struct RequestMeter: Sendable {
     var tags: [String: String] = [:]
     var timeToFirstToken: Duration?
     var attempts: [Attempt] = []
+    /// What governance holds for this request (rate-limit slots, budget reservations) until it ends.
+    var admission: Admission?
+    var rateLimitStatus: RateLimitStatus?
 
     init(endpoint: String) {
         let now = UnixMicros.now()
@@ -44,6 +48,7 @@ struct RequestMeter: Sendable {
             upstreamModel: deployment?.model, streamed: streamed, usage: usage, cost: cost,
             latencyMicros: elapsed.microseconds, timeToFirstTokenMicros: timeToFirstToken?.microseconds, status: status,
             errorClass: errorClass, tags: tags, attempts: attempts)
+        if let admission { gateway.governor.release(admission, usage: usage, cost: cost) }
         gateway.usageSink.record(record)
         gateway.observe(record, latency: elapsed, timeToFirstToken: timeToFirstToken)
     }

@@ -1,5 +1,6 @@
 import FinOps
 import Foundation
+import Governance
 import Hummingbird
 import Ledger
 import Logging
@@ -43,8 +44,12 @@ public struct SwitchyardServer {
         let keys = KeyDirectory(store: store, logger: logger)
         try? await keys.refresh()
         let transport = HTTPClientTransport()
+        let audit = AuditTrail(store: store, logger: logger)
+        let governor = try await GovernanceSetup.governor(
+            configuration, store: store, audit: audit, transport: transport, logger: logger)
         let gateway = Gateway(
-            configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport, logger: logger)
+            configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
+            governor: governor, logger: logger)
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
         let app = Application(
@@ -54,10 +59,11 @@ public struct SwitchyardServer {
             logger: logger)
         logStartup(storageURL, configuration)
         // Shutdown runs in reverse order: the server drains first, then keys stop refreshing,
-        // then the ledger writer flushes the records of every request that was answered.
+        // then the audit trail and the ledger writer flush what every answered request left.
         let group = ServiceGroup(
             configuration: .init(
-                services: [writer, keys, healthChecker, commitmentWatcher, app], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [writer, audit, keys, healthChecker, commitmentWatcher, app],
+                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         await transport.shutdown()

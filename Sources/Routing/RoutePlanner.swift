@@ -66,7 +66,8 @@ public struct RoutePlanner: Sendable {
 
     public func plan(
         _ route: Route, profile: RequestProfile, tenant: Tenant?, hints: RoutingHints = RoutingHints(),
-        monitor: DeploymentMonitor?, random: Double = Double.random(in: 0..<1)
+        policyResidency: (owner: String, residency: Residency)? = nil, monitor: DeploymentMonitor?,
+        random: Double = Double.random(in: 0..<1)
     ) -> Result<RoutePlan, RoutingError> {
         var candidates = route.targets.compactMap { deployments[$0.deployment] }
         if !hints.isEmpty, tenant?.allowRoutingHints == false {
@@ -82,9 +83,13 @@ public struct RoutePlanner: Sendable {
         // Residency: both the tenant's and the route's rules, never widened by a hint.
         var refusals: [String] = []
         candidates = candidates.filter { deployment in
-            for (owner, residency) in [("tenant", tenant?.residency), ("route", route.residency)] {
+            let rules = [
+                ("the tenant's residency rules", tenant?.residency), ("the route's residency rules", route.residency),
+                (policyResidency?.owner ?? "", policyResidency?.residency),
+            ]
+            for (owner, residency) in rules {
                 if let reason = residency?.violation(deployment, provider: providers[deployment.provider]) {
-                    refusals.append("\(deployment.name): \(reason) by the \(owner)'s residency rules")
+                    refusals.append("\(deployment.name): \(reason) by \(owner)")
                     return false
                 }
             }

@@ -113,6 +113,27 @@ enum Migrations {
             );
             """
         ),
+        (
+            4,
+            // Keys bind to a project within their tenant; the audit trail is a hash chain in sequence order.
+            """
+            ALTER TABLE api_keys ADD COLUMN project TEXT;
+            CREATE TABLE audit_log (
+                sequence BIGINT PRIMARY KEY,
+                at BIGINT NOT NULL,
+                principal TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                tenant TEXT,
+                before_value TEXT,
+                after_value TEXT,
+                detail TEXT,
+                previous_hash TEXT NOT NULL,
+                hash TEXT NOT NULL
+            );
+            CREATE INDEX audit_log_tenant ON audit_log (tenant, sequence);
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

@@ -80,17 +80,18 @@ extension SQLStore {
         try await run { connection in
             try connection.query(
                 """
-                INSERT INTO api_keys (id, key_hash, tenant, agent, created_at, expires_at, revoked_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO api_keys (id, key_hash, tenant, agent, created_at, expires_at, revoked_at, project)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .text(record.id), .text(record.hash), .text(record.tenant), .optional(record.agent),
                     .integer(record.createdAt.value), .optional(record.expiresAt?.value), .optional(record.revokedAt?.value),
+                    .optional(record.project),
                 ])
         }
     }
 
-    static let keyColumns = "id, key_hash, tenant, agent, created_at, expires_at, revoked_at"
+    static let keyColumns = "id, key_hash, tenant, agent, created_at, expires_at, revoked_at, project"
 
     public func keys(tenant: String? = nil) async throws -> [APIKeyRecord] {
         try await run { connection in
@@ -122,7 +123,7 @@ extension SQLStore {
 
     private static func keyRecord(_ row: SQLRow) -> APIKeyRecord {
         APIKeyRecord(
-            id: row[0].text ?? "", hash: row[1].text ?? "", tenant: row[2].text ?? "", agent: row[3].text,
+            id: row[0].text ?? "", hash: row[1].text ?? "", tenant: row[2].text ?? "", project: row[7].text, agent: row[3].text,
             createdAt: UnixMicros(row[4].integer ?? 0), expiresAt: row[5].integer.map(UnixMicros.init),
             revokedAt: row[6].integer.map(UnixMicros.init))
     }

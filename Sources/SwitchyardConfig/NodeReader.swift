@@ -149,7 +149,10 @@ struct NodeReader {
     mutating func configuration(_ root: Node) throws -> SwitchyardConfiguration {
         let top = try mapping(
             root, "",
-            allowed: ["server", "storage", "admin", "providers", "deployments", "routes", "tenants", "commitments", "finops"])
+            allowed: [
+                "server", "storage", "admin", "providers", "deployments", "routes", "tenants", "commitments", "finops",
+                "policies", "limits", "budgets", "governance",
+            ])
         var configuration = SwitchyardConfiguration()
         if let node = top["server"] { configuration.server = try server(node) }
         if let node = top["storage"] { configuration.storage = try storage(node) }
@@ -174,6 +177,21 @@ struct NodeReader {
             try commitment($0, $1, providers: providerNames)
         }
         if let node = top["finops"] { configuration.finOps = try finOps(node) }
+        let tenants = configuration.tenants
+        configuration.policies = try unique(top["policies"], "policies") {
+            try policy($0, $1, tenants: tenants, routes: routeNames, providers: providerNames)
+        }
+        configuration.limits = try sequence(top["limits"], "limits").enumerated().map { index, item in
+            try limit(item, "limits[\(index)]", tenants: tenants)
+        }
+        for (index, limit) in configuration.limits.enumerated()
+        where configuration.limits[..<index].contains(where: { $0.scope == limit.scope }) {
+            throw error(
+                try sequence(top["limits"], "limits")[index], "limits[\(index)].scope",
+                "'\(limit.scope)' has limits declared twice")
+        }
+        configuration.budgets = try unique(top["budgets"], "budgets") { try budget($0, $1, tenants: tenants) }
+        if let node = top["governance"] { configuration.governance = try governance(node) }
         configuration.unpricedDeployments = Set(
             try sequence(top["deployments"], "deployments").compactMap { node -> String? in
                 guard case .mapping(let fields) = node, fields["price"] == nil, fields["prices"] == nil else { return nil }
@@ -586,7 +604,8 @@ struct NodeReader {
     }
 
     func tenant(_ node: Node, _ path: String, routes: Set<String>, providers: Set<String>) throws -> Tenant {
-        let entries = try mapping(node, path, allowed: ["name", "allowed_routes", "residency", "allow_routing_hints"])
+        let entries = try mapping(
+            node, path, allowed: ["name", "allowed_routes", "residency", "allow_routing_hints", "projects"])
         let name = try name(entries["name"], path + ".name", parent: node)
         var allowed: [String]?
         if let list = entries["allowed_routes"] {
@@ -602,6 +621,7 @@ struct NodeReader {
         return Tenant(
             name: name, allowedRoutes: allowed,
             residency: try residency(entries["residency"], path + ".residency", providers: providers),
-            allowRoutingHints: try bool(entries["allow_routing_hints"], path + ".allow_routing_hints") ?? true)
+            allowRoutingHints: try bool(entries["allow_routing_hints"], path + ".allow_routing_hints") ?? true,
+            projects: try names(entries["projects"], path + ".projects") ?? [])
     }
 }

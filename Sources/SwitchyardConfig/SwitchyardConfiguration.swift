@@ -12,6 +12,10 @@ public struct SwitchyardConfiguration: Sendable {
     public var tenants: [Tenant]
     public var commitments: [Commitment] = []
     public var finOps = FinOps()
+    public var policies: [Policy] = []
+    public var limits: [RateLimit] = []
+    public var budgets: [Budget] = []
+    public var governance = Governance()
     /// Deployments the file gives no price: they take their model's price from the catalog.
     public var unpricedDeployments: Set<String> = []
     /// The file it came from, or nil for the built-in defaults.
@@ -57,6 +61,15 @@ public struct SwitchyardConfiguration: Sendable {
         public var checkInterval: Duration = .seconds(300)
         /// Caller-tag keys kept in the usage rollups that reports group by; nil keeps all.
         public var rollupTags: Set<String>?
+
+        public init() {}
+    }
+
+    public struct Governance: Sendable, Equatable {
+        /// Where budget alerts are POSTed as JSON.
+        public var alertWebhook: String?
+        /// Output tokens assumed for a request that sets no maximum (worst-case cost, token limits).
+        public var assumedOutputTokens = 4096
 
         public init() {}
     }

@@ -8,18 +8,20 @@ public struct APIKeyRecord: Hashable, Sendable, Codable {
     /// Hex SHA-256 of the whole key string.
     public var hash: String
     public var tenant: String
+    public var project: String?
     public var agent: String?
     public var createdAt: UnixMicros
     public var expiresAt: UnixMicros?
     public var revokedAt: UnixMicros?
 
     public init(
-        id: String, hash: String, tenant: String, agent: String?, createdAt: UnixMicros, expiresAt: UnixMicros?,
-        revokedAt: UnixMicros?
+        id: String, hash: String, tenant: String, project: String? = nil, agent: String?, createdAt: UnixMicros,
+        expiresAt: UnixMicros?, revokedAt: UnixMicros?
     ) {
         self.id = id
         self.hash = hash
         self.tenant = tenant
+        self.project = project
         self.agent = agent
         self.createdAt = createdAt
         self.expiresAt = expiresAt
@@ -32,7 +34,7 @@ public struct APIKeyRecord: Hashable, Sendable, Codable {
         return true
     }
 
-    public var principal: Principal { Principal(tenant: tenant, agent: agent, keyID: id) }
+    public var principal: Principal { Principal(tenant: tenant, project: project, agent: agent, keyID: id) }
 }
 
 /// The format of Switchyard keys: `sk-sy-<12-char id>_<40-char secret>`.
@@ -42,13 +44,14 @@ public enum APIKeyFormat {
     static let secretLength = 40
 
     /// A new key: the string to hand out once, and the record to store.
-    public static func issue(tenant: String, agent: String?, expiresAt: UnixMicros?, now: UnixMicros = .now()) -> (
-        secret: String, record: APIKeyRecord
-    ) {
+    public static func issue(
+        tenant: String, project: String? = nil, agent: String?, expiresAt: UnixMicros?, now: UnixMicros = .now()
+    ) -> (secret: String, record: APIKeyRecord) {
         let id = RandomIdentifier.lowercase(count: idLength)
         let secret = prefix + id + "_" + RandomIdentifier.base62(count: secretLength)
         let record = APIKeyRecord(
-            id: id, hash: hash(secret), tenant: tenant, agent: agent, createdAt: now, expiresAt: expiresAt, revokedAt: nil)
+            id: id, hash: hash(secret), tenant: tenant, project: project, agent: agent, createdAt: now, expiresAt: expiresAt,
+            revokedAt: nil)
         return (secret, record)
     }
 

@@ -272,9 +272,15 @@ public struct Tenant: Hashable, Sendable {
     public var residency: Residency?
     /// Whether requests may pin a deployment or pick a strategy with headers.
     public var allowRoutingHints: Bool
+    /// The projects keys of this tenant may be bound to.
+    public var projects: [String]
 
-    public init(name: String, allowedRoutes: [String]? = nil, residency: Residency? = nil, allowRoutingHints: Bool = true) {
+    public init(
+        name: String, allowedRoutes: [String]? = nil, residency: Residency? = nil, allowRoutingHints: Bool = true,
+        projects: [String] = []
+    ) {
         self.name = name
+        self.projects = projects
         self.allowedRoutes = allowedRoutes
         self.residency = residency
         self.allowRoutingHints = allowRoutingHints

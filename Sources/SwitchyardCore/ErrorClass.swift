@@ -33,6 +33,8 @@ public enum ErrorClass: String, Sendable, Hashable, Codable, CaseIterable {
     case retryBudgetExhausted = "retry_budget_exhausted"
     /// Policy refused the request (residency, routing hints).
     case policyDenied = "policy_denied"
+    /// A budget had no room for the request's worst-case cost.
+    case budgetExceeded = "budget_exceeded"
     /// The request needs more context than any deployment has.
     case contextTooLong = "context_too_long"
     case internalError = "internal_error"

@@ -1,4 +1,5 @@
 import Foundation
+import Governance
 import Logging
 import NIOCore
 import Providers
@@ -135,7 +136,7 @@ struct TestGateway {
         """
 
     static func make(
-        yaml: String = configurationYAML, environment: [String: String] = [:],
+        yaml: String = configurationYAML, environment: [String: String] = [:], audited: Bool = false,
         _ handler: @escaping ReplayTransport.Handler
     ) async throws -> TestGateway {
         let configuration = try ConfigurationLoader.parse(yaml, file: "test.yaml")
@@ -151,8 +152,12 @@ struct TestGateway {
         let keys = KeyDirectory(store: store, logger: logger)
         let sink = CollectingSink()
         let transport = ReplayTransport(handler)
+        let governor = Governor(
+            policies: configuration.policies, limits: configuration.limits, budgets: configuration.budgets,
+            audit: audited ? AuditTrail(store: store, logger: logger) : nil,
+            assumedOutputTokens: configuration.governance.assumedOutputTokens)
         let gateway = Gateway(
-            configuration: configuration, store: store, keys: keys, usageSink: sink, transport: transport,
+            configuration: configuration, store: store, keys: keys, usageSink: sink, transport: transport, governor: governor,
             environment: environment.merging(["TEST_OPENAI_KEY": "sk-upstream-secret"]) { first, _ in first }, logger: logger)
         return TestGateway(
             gateway: gateway, sink: sink, transport: transport, acmeKey: acmeKey, globexKey: globexKey, store: store)

@@ -1,0 +1,87 @@
+import Governance
+import HTTPTypes
+import Hummingbird
+import Routing
+import SwitchyardCore
+import WireFormats
+
+extension Gateway {
+    /// The policy rules judged before routing (route, tools, token maxima, required tags).
+    func checkPolicy(_ facts: RequestFacts, principal: Principal) -> Result<EffectivePolicy, OpenAIError> {
+        governor.check(facts, for: principal).mapError(Self.clientError)
+    }
+
+    /// After routing: the worst-case cost against the policy, then rate limits and budgets. The
+    /// admission is kept in the meter, which gives it back when the request ends.
+    func admitGoverned(
+        _ plan: RoutePlan, facts: RequestFacts, policy: EffectivePolicy, principal: Principal, meter: inout RequestMeter
+    ) -> Result<Void, OpenAIError> {
+        let maximum = maximumCost(of: plan, facts: facts)
+        switch governor.admit(facts, policy: policy, maximumCost: maximum, for: principal) {
+        case .failure(let refusal):
+            if case .rateLimited(let limit) = refusal { meter.rateLimitStatus = limit.status }
+            return .failure(Self.clientError(refusal))
+        case .success(let admission):
+            meter.admission = admission
+            meter.rateLimitStatus = admission.rateLimitStatus
+            return .success(())
+        }
+    }
+
+    /// The most the request can cost on any of its candidates (a fallback may serve it), with
+    /// the estimated input and the requested (or assumed) maximum output.
+    func maximumCost(of plan: RoutePlan, facts: RequestFacts) -> Money {
+        let usage = TokenUsage(
+            inputTokens: facts.estimatedInputTokens, outputTokens: facts.maxOutputTokens ?? governor.assumedOutputTokens)
+        var maximum: Money?
+        for deployment in plan.candidates {
+            let cost = deployment.priceSchedule.prices(at: .now()).cost(of: usage)
+            if maximum == nil || cost.nanos > maximum!.nanos { maximum = cost }
+        }
+        return maximum ?? Money.zero("USD")
+    }
+
+    /// Tool names an OpenAI chat request declares (`tools[].function.name`, `functions[].name`).
+    static func declaredToolNames(_ editor: JSONObjectEditor) -> [String] {
+        var names: [String] = []
+        if let bytes = editor.value(of: "tools"), let tools = (try? JSONValue.parse(bytes))?.arrayValue {
+            names += tools.compactMap { $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue }
+        }
+        if let bytes = editor.value(of: "functions"), let functions = (try? JSONValue.parse(bytes))?.arrayValue {
+            names += functions.compactMap { $0["name"]?.stringValue }
+        }
+        return names
+    }
+
+    static func clientError(_ refusal: GovernanceRefusal) -> OpenAIError {
+        switch refusal {
+        case .policy(let policy):
+            OpenAIError(
+                status: 403, message: policy.message, type: "permission_error", code: "policy_denied",
+                param: policy.rule == "max_output_tokens" ? "max_tokens" : nil, errorClass: .policyDenied)
+        case .rateLimited(let limit):
+            OpenAIError(
+                status: 429, message: limit.message, type: "rate_limit_error", code: "rate_limit_exceeded",
+                errorClass: .rateLimited, retryAfterSeconds: limit.retryAfter)
+        case .budget(let budget):
+            OpenAIError(
+                status: 429, message: budget.message, type: "insufficient_quota", code: "budget_exceeded",
+                errorClass: .budgetExceeded,
+                retryAfterSeconds: budget.outsideWindow ? nil : secondsUntilPeriodEnds(budget.budget))
+        }
+    }
+
+    /// When a refused budget has room again: the start of its next period.
+    static func secondsUntilPeriodEnds(_ budget: Budget) -> Int? {
+        let now = UnixMicros.now()
+        guard let period = budget.period.containing(now) else { return nil }
+        return max(1, Int((period.end.value - now.value + 999_999) / 1_000_000))
+    }
+
+    func addRateLimitHeaders(_ response: inout Response, _ status: RateLimitStatus?) {
+        guard let status else { return }
+        for (name, value) in status.headers {
+            if let field = HTTPField.Name(name) { response.headers[field] = value }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Governance
+import Logging
+import Providers
+import Storage
+import SwitchyardConfig
+import SwitchyardCore
+import WireFormats
+
+/// Builds the governor `serve` runs with: budgets seeded from the ledger, alerts to the webhook.
+enum GovernanceSetup {
+    static func governor(
+        _ configuration: SwitchyardConfiguration, store: SQLStore, audit: AuditTrail, transport: any UpstreamTransport,
+        logger: Logger
+    ) async throws -> Governor {
+        let webhook = configuration.governance.alertWebhook
+        let governor = Governor(
+            policies: configuration.policies, limits: configuration.limits, budgets: configuration.budgets, audit: audit,
+            assumedOutputTokens: configuration.governance.assumedOutputTokens,
+            alert: { event in
+                logger.warning("budget alert", metadata: ["budget": "\(event.budget.name)", "event": "\(event.summary)"])
+                guard let webhook else { return }
+                Task { await post(event, to: webhook, transport: transport, logger: logger) }
+            })
+        try await seedBudgets(governor.budgets, store: store)
+        return governor
+    }
+
+    /// Each budget starts from what its scope already spent in the current period.
+    static func seedBudgets(_ keeper: BudgetKeeper, store: SQLStore, now: UnixMicros = .now()) async throws {
+        for status in keeper.status(now: now) {
+            guard let period = status.period else { continue }
+            let spent = try await store.spend(
+                of: status.budget.scope, since: period.start, until: period.end, currency: status.budget.limit.currency)
+            keeper.load(budget: status.budget.name, period: period, spent: spent)
+        }
+    }
+
+    static func payload(_ event: BudgetEvent, at time: UnixMicros = .now()) -> [UInt8] {
+        var object: [(String, String?)] = [
+            ("type", event.kind), ("budget", event.budget.name), ("scope", event.budget.scope.description),
+            ("tenant", event.budget.scope.tenant), ("limit", event.budget.limit.decimalString),
+            ("spent", event.spent.decimalString), ("currency", event.budget.limit.currency),
+            ("at", time.rfc3339Seconds), ("message", event.summary),
+        ]
+        if case .threshold(_, let fraction, _) = event { object.append(("threshold", "\(fraction)")) }
+        let fields = object.map { name, value in
+            String(decoding: JSONText.string(name), as: UTF8.self) + ":"
+                + (value.map { String(decoding: JSONText.string($0), as: UTF8.self) } ?? "null")
+        }
+        return Array(("{" + fields.joined(separator: ",") + "}").utf8)
+    }
+
+    static func post(_ event: BudgetEvent, to url: String, transport: any UpstreamTransport, logger: Logger) async {
+        let request = UpstreamRequest(
+            url: url, headers: [("content-type", "application/json")], body: payload(event),
+            timeouts: Timeouts(connect: .seconds(5), firstByte: .seconds(10), idle: .seconds(10), total: .seconds(15)),
+            maxConnections: 2)
+        do {
+            let response = try await transport.send(request)
+            for try await _ in response.body {}
+            if !(200..<300).contains(response.status) {
+                logger.warning("budget webhook refused", metadata: ["status": "\(response.status)"])
+            }
+        } catch {
+            logger.warning("budget webhook failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

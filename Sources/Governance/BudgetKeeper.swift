@@ -1,0 +1,199 @@
+import Foundation
+import SwitchyardCore
+import Synchronization
+
+/// Keeps every budget's spend for its current period and admits requests against it.
+///
+/// A request reserves its worst-case cost in every budget of its scopes before it is sent and
+/// settles to its actual cost when it ends. A budget refuses a request when spent + reserved +
+/// the request's maximum would exceed its limit, so concurrent requests cannot push spend past
+/// the limit except by what requests cost beyond their own reservation (an input estimate that
+/// was low). Counters live in this process; `load` seeds them from the ledger.
+public final class BudgetKeeper: Sendable {
+    struct Account {
+        var budget: Budget
+        var period: CalendarPeriod?
+        var spent: Int64 = 0
+        var reserved: Int64 = 0
+        var announced: Set<Decimal> = []
+        var exhaustedAnnounced = false
+
+        /// Moves to the period containing `now`, starting from zero when it changed.
+        mutating func roll(to now: UnixMicros) {
+            let current = budget.period.containing(now)
+            guard current != period else { return }
+            period = current
+            spent = 0
+            announced = []
+            exhaustedAnnounced = false
+        }
+    }
+
+    private let accounts: Mutex<[Account]>
+    private let byScope: [GovernanceScope: [Int]]
+
+    public init(_ budgets: [Budget], now: UnixMicros = .now()) {
+        var accounts = budgets.map { Account(budget: $0) }
+        for index in accounts.indices { accounts[index].roll(to: now) }
+        self.accounts = Mutex(accounts)
+        var byScope: [GovernanceScope: [Int]] = [:]
+        for (index, budget) in budgets.enumerated() { byScope[budget.scope, default: []].append(index) }
+        self.byScope = byScope
+    }
+
+    public var isEmpty: Bool { byScope.isEmpty }
+
+    public var budgets: [Budget] { accounts.withLock { $0.map(\.budget) } }
+
+    /// Seeds a budget's spend for its current period (from the ledger at start-up).
+    public func load(budget name: String, period: CalendarPeriod, spent: Int64) {
+        accounts.withLock { accounts in
+            guard let index = accounts.firstIndex(where: { $0.budget.name == name }), accounts[index].period == period
+            else { return }
+            accounts[index].spent = spent
+            // Thresholds already behind us are not announced again after a restart.
+            for (fraction, nanos) in accounts[index].budget.thresholdNanos where spent >= nanos {
+                accounts[index].announced.insert(fraction)
+            }
+            accounts[index].exhaustedAnnounced = spent >= accounts[index].budget.limit.nanos
+        }
+    }
+
+    /// Reserves `maximum` in every budget of `scopes`, or names the budget that refuses.
+    public func reserve(_ scopes: [GovernanceScope], maximum: Money, now: UnixMicros = .now())
+        -> Result<BudgetReservation, BudgetRefusal>
+    {
+        let indices = scopes.flatMap { byScope[$0] ?? [] }
+        guard !indices.isEmpty else { return .success(BudgetReservation(entries: [])) }
+        return accounts.withLock { accounts in
+            var entries: [BudgetReservation.Entry] = []
+            for index in indices {
+                accounts[index].roll(to: now)
+                let account = accounts[index]
+                // A budget counts only its own currency; a fixed window not yet open or past refuses.
+                guard account.budget.limit.currency == maximum.currency else { continue }
+                guard let period = account.period else {
+                    return .failure(BudgetRefusal(budget: account.budget, spent: 0, reserved: 0, outsideWindow: true))
+                }
+                if account.spent + account.reserved + maximum.nanos > account.budget.limit.nanos {
+                    return .failure(
+                        BudgetRefusal(
+                            budget: account.budget, spent: account.spent, reserved: account.reserved, outsideWindow: false))
+                }
+                entries.append(.init(account: index, periodStart: period.start, amount: maximum.nanos))
+            }
+            for entry in entries { accounts[entry.account].reserved += entry.amount }
+            return .success(BudgetReservation(entries: entries))
+        }
+    }
+
+    /// Replaces a reservation by the actual cost; returns the thresholds and limits this crossed.
+    public func settle(_ reservation: BudgetReservation, actual: Money) -> [BudgetEvent] {
+        guard !reservation.entries.isEmpty else { return [] }
+        return accounts.withLock { accounts in
+            var events: [BudgetEvent] = []
+            for entry in reservation.entries {
+                var account = accounts[entry.account]
+                // Released in the period it was made in; a period that rolled over meanwhile started at zero.
+                guard account.period?.start == entry.periodStart else { continue }
+                account.reserved -= entry.amount
+                account.spent += actual.nanos
+                for (fraction, nanos) in account.budget.thresholdNanos
+                where account.spent >= nanos && !account.announced.contains(fraction) {
+                    account.announced.insert(fraction)
+                    events.append(.threshold(budget: account.budget, fraction: fraction, spent: account.spent))
+                }
+                if account.spent >= account.budget.limit.nanos && !account.exhaustedAnnounced {
+                    account.exhaustedAnnounced = true
+                    events.append(.exhausted(budget: account.budget, spent: account.spent))
+                }
+                accounts[entry.account] = account
+            }
+            return events
+        }
+    }
+
+    /// The state of every budget now, for reports and the admin API.
+    public func status(now: UnixMicros = .now()) -> [BudgetStatus] {
+        accounts.withLock { accounts in
+            accounts.indices.map { index in
+                accounts[index].roll(to: now)
+                let account = accounts[index]
+                return BudgetStatus(
+                    budget: account.budget, period: account.period, spent: account.spent, reserved: account.reserved)
+            }
+        }
+    }
+}
+
+/// What a request holds in the budgets it was admitted against.
+public struct BudgetReservation: Sendable {
+    struct Entry: Sendable {
+        var account: Int
+        var periodStart: UnixMicros
+        var amount: Int64
+    }
+
+    var entries: [Entry]
+
+    public var isEmpty: Bool { entries.isEmpty }
+}
+
+public struct BudgetStatus: Sendable, Equatable {
+    public var budget: Budget
+    public var period: CalendarPeriod?
+    public var spent: Int64
+    public var reserved: Int64
+}
+
+/// A budget crossing a line: alerts go to the webhook and the audit trail.
+public enum BudgetEvent: Sendable, Equatable {
+    case threshold(budget: Budget, fraction: Decimal, spent: Int64)
+    case exhausted(budget: Budget, spent: Int64)
+
+    public var budget: Budget {
+        switch self {
+        case .threshold(let budget, _, _), .exhausted(let budget, _): budget
+        }
+    }
+
+    public var kind: String {
+        switch self {
+        case .threshold: "budget.threshold"
+        case .exhausted: "budget.exhausted"
+        }
+    }
+
+    public var spent: Money {
+        switch self {
+        case .threshold(let budget, _, let spent), .exhausted(let budget, let spent):
+            Money(nanos: spent, currency: budget.limit.currency)
+        }
+    }
+
+    public var summary: String {
+        switch self {
+        case .threshold(let budget, let fraction, _):
+            "budget '\(budget.name)' passed \(fraction * 100)% of \(budget.limit.decimalString) \(budget.limit.currency) (spent \(spent.decimalString))"
+        case .exhausted(let budget, _):
+            "budget '\(budget.name)' reached its limit of \(budget.limit.decimalString) \(budget.limit.currency) (spent \(spent.decimalString)); new requests are refused"
+        }
+    }
+}
+
+/// A request refused because a budget has no room for its worst-case cost.
+public struct BudgetRefusal: Error, Sendable, Equatable {
+    public var budget: Budget
+    public var spent: Int64
+    public var reserved: Int64
+    public var outsideWindow: Bool
+
+    public var message: String {
+        if outsideWindow {
+            return "Budget '\(budget.name)' for \(budget.scope) is not open at this time; requests are refused."
+        }
+        let limit = budget.limit
+        return
+            "Budget '\(budget.name)' for \(budget.scope) is exhausted: \(Money.format(nanos: spent)) of \(limit.decimalString) \(limit.currency) spent and \(Money.format(nanos: reserved)) reserved by requests in flight leave no room for this request."
+    }
+}

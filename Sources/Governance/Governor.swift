@@ -1,0 +1,115 @@
+import SwitchyardCore
+
+/// The governance stage of the pipeline: policies, rate limits and budgets, in that order, and
+/// the audit entries and alerts they produce. One per gateway, shared by all requests.
+public final class Governor: Sendable {
+    public let policies: PolicyBook
+    public let limiter: RateLimiter
+    public let budgets: BudgetKeeper
+    public let audit: AuditTrail?
+    /// Output tokens assumed when a request sets no maximum, for its worst-case cost and token charge.
+    public let assumedOutputTokens: Int
+    private let alert: @Sendable (BudgetEvent) -> Void
+
+    public init(
+        policies: [Policy] = [], limits: [RateLimit] = [], budgets: [Budget] = [], audit: AuditTrail? = nil,
+        assumedOutputTokens: Int = 4096, alert: @escaping @Sendable (BudgetEvent) -> Void = { _ in }
+    ) {
+        self.policies = PolicyBook(policies)
+        self.limiter = RateLimiter(limits)
+        self.budgets = BudgetKeeper(budgets)
+        self.audit = audit
+        self.assumedOutputTokens = assumedOutputTokens
+        self.alert = alert
+    }
+
+    /// The policy rules judged before routing; a refusal is audited.
+    public func check(_ facts: RequestFacts, for principal: Principal) -> Result<EffectivePolicy, GovernanceRefusal> {
+        let policy = policies.effective(for: principal)
+        if let refusal = policy.refusal(for: facts) {
+            return .failure(refuse(.policy(refusal), principal: principal, route: facts.route))
+        }
+        return .success(policy)
+    }
+
+    /// Admits a routed request: its worst-case cost against the policy, then the rate limits of
+    /// every scope, then a reservation in every budget. Nothing is held when it is refused.
+    public func admit(
+        _ facts: RequestFacts, policy: EffectivePolicy, maximumCost: Money, for principal: Principal
+    ) -> Result<Admission, GovernanceRefusal> {
+        if let refusal = policy.costRefusal(maximum: maximumCost) {
+            return .failure(refuse(.policy(refusal), principal: principal, route: facts.route))
+        }
+        let scopes = principal.scopes
+        let tokens = facts.estimatedInputTokens + (facts.maxOutputTokens ?? assumedOutputTokens)
+        let ticket: RateLimitTicket
+        switch limiter.admit(scopes, estimatedTokens: tokens) {
+        case .failure(let refusal): return .failure(.rateLimited(refusal))
+        case .success(let admitted): ticket = admitted
+        }
+        switch budgets.reserve(scopes, maximum: maximumCost) {
+        case .failure(let refusal):
+            limiter.release(ticket, usedTokens: 0)
+            return .failure(refuse(.budget(refusal), principal: principal, route: facts.route))
+        case .success(let reservation):
+            return .success(Admission(ticket: ticket, reservation: reservation))
+        }
+    }
+
+    /// Ends an admitted request with what it used and cost; budget crossings are audited and alerted.
+    public func release(_ admission: Admission, usage: TokenUsage, cost: Money) {
+        limiter.release(admission.ticket, usedTokens: usage.inputTokens + usage.outputTokens)
+        for event in budgets.settle(admission.reservation, actual: cost) {
+            audit?.record(
+                AuditEntry(
+                    principal: "switchyard", action: event.kind, target: "budget:\(event.budget.name)",
+                    tenant: event.budget.scope.tenant, detail: event.summary))
+            alert(event)
+        }
+    }
+
+    private func refuse(_ refusal: GovernanceRefusal, principal: Principal, route: String) -> GovernanceRefusal {
+        let target: String
+        switch refusal {
+        case .policy(let policy): target = "policy:\(policy.policy)"
+        case .budget(let budget): target = "budget:\(budget.budget.name)"
+        case .rateLimited(let limit): target = "limit:\(limit.scope)"
+        }
+        audit?.record(
+            AuditEntry(
+                principal: "key:\(principal.keyID)", action: refusal.auditAction, target: target, tenant: principal.tenant,
+                detail: "model \(route): \(refusal.message)"))
+        return refusal
+    }
+}
+
+/// What an admitted request holds until it ends.
+public struct Admission: Sendable {
+    public var ticket: RateLimitTicket
+    public var reservation: BudgetReservation
+
+    public var rateLimitStatus: RateLimitStatus? { ticket.status }
+}
+
+/// Why governance refused a request.
+public enum GovernanceRefusal: Error, Sendable {
+    case policy(PolicyRefusal)
+    case rateLimited(RateLimitRefusal)
+    case budget(BudgetRefusal)
+
+    public var message: String {
+        switch self {
+        case .policy(let refusal): refusal.message
+        case .rateLimited(let refusal): refusal.message
+        case .budget(let refusal): refusal.message
+        }
+    }
+
+    var auditAction: String {
+        switch self {
+        case .policy: "policy.refuse"
+        case .rateLimited: "limit.refuse"
+        case .budget: "budget.refuse"
+        }
+    }
+}

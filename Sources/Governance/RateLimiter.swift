@@ -1,0 +1,217 @@
+import SwitchyardCore
+import Synchronization
+
+/// Requests-per-minute, tokens-per-minute and concurrency limits for every scope at once.
+///
+/// Rates are token buckets holding a minute's allowance and refilling continuously, so a burst of
+/// up to the whole minute's limit is allowed and then the steady rate. A request is checked against
+/// every limited scope it acts in under one lock, and counted in all of them only if all admit it.
+public final class RateLimiter: Sendable {
+    /// The state of one limited scope.
+    struct Bucket {
+        var limit: RateLimit
+        var requests: Double
+        var tokens: Double
+        var inFlight = 0
+        var refilledAt: ContinuousClock.Instant
+
+        init(_ limit: RateLimit, now: ContinuousClock.Instant) {
+            self.limit = limit
+            self.requests = Double(limit.requestsPerMinute ?? 0)
+            self.tokens = Double(limit.tokensPerMinute ?? 0)
+            self.refilledAt = now
+        }
+
+        mutating func refill(_ now: ContinuousClock.Instant) {
+            let minutes = (now - refilledAt).secondsValue / 60
+            guard minutes > 0 else { return }
+            if let rpm = limit.requestsPerMinute { requests = min(Double(rpm), requests + minutes * Double(rpm)) }
+            if let tpm = limit.tokensPerMinute { tokens = min(Double(tpm), tokens + minutes * Double(tpm)) }
+            refilledAt = now
+        }
+
+        /// Seconds until `needed` is back in a bucket refilling `perMinute`.
+        static func wait(for needed: Double, have: Double, perMinute: Int) -> Double {
+            max(0, (needed - have) / Double(perMinute) * 60)
+        }
+    }
+
+    private let buckets: Mutex<[GovernanceScope: Bucket]>
+    private let limited: Set<GovernanceScope>
+
+    public init(_ limits: [RateLimit], now: ContinuousClock.Instant = .now) {
+        buckets = Mutex(Dictionary(limits.map { ($0.scope, Bucket($0, now: now)) }, uniquingKeysWith: { _, last in last }))
+        limited = Set(limits.map(\.scope))
+    }
+
+    public var isEmpty: Bool { limited.isEmpty }
+
+    /// Admits a request of about `estimatedTokens` for `scopes`, or says which limit refused it.
+    public func admit(
+        _ scopes: [GovernanceScope], estimatedTokens: Int, now: ContinuousClock.Instant = .now
+    ) -> Result<RateLimitTicket, RateLimitRefusal> {
+        let scopes = scopes.filter(limited.contains)
+        guard !scopes.isEmpty else { return .success(RateLimitTicket(scopes: [], tokens: 0, status: nil)) }
+        let tokens = Double(max(0, estimatedTokens))
+        return buckets.withLock { buckets in
+            for scope in scopes {
+                buckets[scope]!.refill(now)
+                let bucket = buckets[scope]!
+                if let concurrent = bucket.limit.concurrentRequests, bucket.inFlight >= concurrent {
+                    return .failure(
+                        RateLimitRefusal(
+                            scope: scope, rule: "concurrent_requests", limit: concurrent, retryAfterSeconds: 1,
+                            status: Self.status(bucket)))
+                }
+                if let rpm = bucket.limit.requestsPerMinute, bucket.requests < 1 {
+                    return .failure(
+                        RateLimitRefusal(
+                            scope: scope, rule: "requests_per_minute", limit: rpm,
+                            retryAfterSeconds: Bucket.wait(for: 1, have: bucket.requests, perMinute: rpm),
+                            status: Self.status(bucket)))
+                }
+                if let tpm = bucket.limit.tokensPerMinute, bucket.tokens < min(tokens, Double(tpm)) {
+                    // A request larger than a whole minute's allowance waits for a full bucket, not forever.
+                    return .failure(
+                        RateLimitRefusal(
+                            scope: scope, rule: "tokens_per_minute", limit: tpm,
+                            retryAfterSeconds: Bucket.wait(for: min(tokens, Double(tpm)), have: bucket.tokens, perMinute: tpm),
+                            status: Self.status(bucket)))
+                }
+            }
+            var tightest: RateLimitStatus?
+            for scope in scopes {
+                buckets[scope]!.requests -= buckets[scope]!.limit.requestsPerMinute == nil ? 0 : 1
+                buckets[scope]!.tokens -= buckets[scope]!.limit.tokensPerMinute == nil ? 0 : tokens
+                buckets[scope]!.inFlight += 1
+                tightest = RateLimitStatus.tighter(tightest, Self.status(buckets[scope]!))
+            }
+            return .success(RateLimitTicket(scopes: scopes, tokens: tokens, status: tightest))
+        }
+    }
+
+    /// Ends a request: frees its concurrency slot and corrects its token charge to what it used.
+    public func release(_ ticket: RateLimitTicket, usedTokens: Int) {
+        guard !ticket.scopes.isEmpty else { return }
+        let correction = ticket.tokens - Double(usedTokens)
+        buckets.withLock { buckets in
+            for scope in ticket.scopes {
+                guard var bucket = buckets[scope] else { continue }
+                bucket.inFlight -= 1
+                if let tpm = bucket.limit.tokensPerMinute { bucket.tokens = min(Double(tpm), bucket.tokens + correction) }
+                buckets[scope] = bucket
+            }
+        }
+    }
+
+    /// Requests in flight for a scope (for tests and metrics).
+    public func inFlight(_ scope: GovernanceScope) -> Int { buckets.withLock { $0[scope]?.inFlight ?? 0 } }
+
+    static func status(_ bucket: Bucket) -> RateLimitStatus {
+        RateLimitStatus(
+            requests: bucket.limit.requestsPerMinute.map { rpm in
+                .init(
+                    limit: rpm, remaining: max(0, Int(bucket.requests.rounded(.down))),
+                    resetSeconds: Bucket.wait(for: Double(rpm), have: bucket.requests, perMinute: rpm))
+            },
+            tokens: bucket.limit.tokensPerMinute.map { tpm in
+                .init(
+                    limit: tpm, remaining: max(0, Int(bucket.tokens.rounded(.down))),
+                    resetSeconds: Bucket.wait(for: Double(tpm), have: bucket.tokens, perMinute: tpm))
+            })
+    }
+}
+
+/// The limits a request was admitted under, returned to `release` when it ends.
+public struct RateLimitTicket: Sendable {
+    public var scopes: [GovernanceScope]
+    public var tokens: Double
+    /// The tightest limits after admission, for the `x-ratelimit-*` headers.
+    public var status: RateLimitStatus?
+}
+
+/// What the `x-ratelimit-*` headers say: the scope with the least room left, per kind.
+public struct RateLimitStatus: Sendable, Equatable {
+    public struct Window: Sendable, Equatable {
+        public var limit: Int
+        public var remaining: Int
+        /// Seconds until the bucket is full again.
+        public var resetSeconds: Double
+
+        public init(limit: Int, remaining: Int, resetSeconds: Double) {
+            self.limit = limit
+            self.remaining = remaining
+            self.resetSeconds = resetSeconds
+        }
+    }
+
+    public var requests: Window?
+    public var tokens: Window?
+
+    public init(requests: Window?, tokens: Window?) {
+        self.requests = requests
+        self.tokens = tokens
+    }
+
+    static func tighter(_ current: RateLimitStatus?, _ next: RateLimitStatus) -> RateLimitStatus {
+        guard let current else { return next }
+        func pick(_ a: Window?, _ b: Window?) -> Window? {
+            guard let a else { return b }
+            guard let b else { return a }
+            return b.remaining < a.remaining ? b : a
+        }
+        return RateLimitStatus(requests: pick(current.requests, next.requests), tokens: pick(current.tokens, next.tokens))
+    }
+
+    /// Header name and value pairs, in OpenAI's format (`x-ratelimit-reset-requests: 1.5s`).
+    public var headers: [(String, String)] {
+        var headers: [(String, String)] = []
+        for (kind, window) in [("requests", requests), ("tokens", tokens)] {
+            guard let window else { continue }
+            headers.append(("x-ratelimit-limit-\(kind)", String(window.limit)))
+            headers.append(("x-ratelimit-remaining-\(kind)", String(window.remaining)))
+            headers.append(("x-ratelimit-reset-\(kind)", Self.format(window.resetSeconds)))
+        }
+        return headers
+    }
+
+    static func format(_ seconds: Double) -> String {
+        let milliseconds = Int((seconds * 1000).rounded(.up))
+        if milliseconds < 1000 { return "\(milliseconds)ms" }
+        let whole = milliseconds / 1000
+        if whole < 60 {
+            let tenths = (milliseconds % 1000 + 99) / 100
+            return tenths == 0 ? "\(whole)s" : tenths == 10 ? "\(whole + 1)s" : "\(whole).\(tenths)s"
+        }
+        return "\(whole / 60)m\(whole % 60)s"
+    }
+}
+
+/// A request refused by a limit: which scope and rule, and when to come back.
+public struct RateLimitRefusal: Error, Sendable, Equatable {
+    public var scope: GovernanceScope
+    public var rule: String
+    public var limit: Int
+    public var retryAfterSeconds: Double
+    public var status: RateLimitStatus
+
+    /// Whole seconds for `Retry-After`, at least 1.
+    public var retryAfter: Int { max(1, Int(retryAfterSeconds.rounded(.up))) }
+
+    public var message: String {
+        let what =
+            switch rule {
+            case "concurrent_requests": "\(limit) concurrent requests"
+            case "requests_per_minute": "\(limit) requests per minute"
+            default: "\(limit) tokens per minute"
+            }
+        return "Rate limit reached for \(scope): \(what) (rule \(rule)). Retry after \(retryAfter) s."
+    }
+}
+
+extension Duration {
+    var secondsValue: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

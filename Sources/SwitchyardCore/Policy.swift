@@ -1,0 +1,87 @@
+/// Rules attached to a tenant, project, agent or key.
+///
+/// Several policies apply to one request (one per scope the key acts in). How they combine is
+/// `EffectivePolicy`'s job: numeric maxima from the most specific scope that sets them, allow-lists
+/// narrowed by every scope that sets one, deny-lists and required tags collected from all.
+public struct Policy: Hashable, Sendable {
+    public var name: String
+    public var scope: GovernanceScope
+    /// Routes (the `model` clients ask for) this scope may use; nil allows all.
+    public var allowedRoutes: Set<String>?
+    public var deniedRoutes: Set<String> = []
+    /// Tool (function) names requests may declare; nil allows all.
+    public var allowedTools: Set<String>?
+    public var deniedTools: Set<String> = []
+    public var maxInputTokens: Int?
+    public var maxOutputTokens: Int?
+    /// The most one request may cost, priced at its maximum (estimated input + max output tokens).
+    public var maxCostPerRequest: Money?
+    public var allowedRegions: Set<String>?
+    public var allowedProviders: Set<String>?
+    public var deniedProviders: Set<String> = []
+    /// Tag keys every request must carry (e.g. `customer`), so its cost can be attributed.
+    public var requiredTags: Set<String> = []
+
+    public init(name: String, scope: GovernanceScope) {
+        self.name = name
+        self.scope = scope
+    }
+}
+
+/// What a request may do after combining every policy of its scopes.
+public struct EffectivePolicy: Hashable, Sendable {
+    /// A rule that names its policy, so a refusal can say which one refused.
+    public struct Sourced<Value: Hashable & Sendable>: Hashable, Sendable {
+        public var value: Value
+        public var policy: String
+    }
+
+    public var allowedRoutes: Sourced<Set<String>>?
+    public var deniedRoutes: [String: String] = [:]
+    public var allowedTools: Sourced<Set<String>>?
+    public var deniedTools: [String: String] = [:]
+    public var maxInputTokens: Sourced<Int>?
+    public var maxOutputTokens: Sourced<Int>?
+    public var maxCostPerRequest: Sourced<Money>?
+    public var allowedRegions: Sourced<Set<String>>?
+    public var allowedProviders: Sourced<Set<String>>?
+    public var deniedProviders: [String: String] = [:]
+    public var requiredTags: [String: String] = [:]
+
+    public static let unrestricted = EffectivePolicy()
+
+    /// Combines `policies` (any order). Denials win over allowances at every level.
+    public init(combining policies: [Policy] = []) {
+        // Least specific first, so a more specific maximum overwrites a broader one.
+        for policy in policies.sorted(by: { $0.scope.specificity < $1.scope.specificity }) {
+            func narrow(_ current: Sourced<Set<String>>?, _ next: Set<String>?) -> Sourced<Set<String>>? {
+                guard let next else { return current }
+                guard let current else { return Sourced(value: next, policy: policy.name) }
+                return Sourced(value: current.value.intersection(next), policy: policy.name)
+            }
+            allowedRoutes = narrow(allowedRoutes, policy.allowedRoutes)
+            allowedTools = narrow(allowedTools, policy.allowedTools)
+            allowedRegions = narrow(allowedRegions, policy.allowedRegions)
+            allowedProviders = narrow(allowedProviders, policy.allowedProviders)
+            for route in policy.deniedRoutes { deniedRoutes[route] = policy.name }
+            for tool in policy.deniedTools { deniedTools[tool] = policy.name }
+            for provider in policy.deniedProviders { deniedProviders[provider] = policy.name }
+            for tag in policy.requiredTags { requiredTags[tag] = policy.name }
+            if let value = policy.maxInputTokens { maxInputTokens = Sourced(value: value, policy: policy.name) }
+            if let value = policy.maxOutputTokens { maxOutputTokens = Sourced(value: value, policy: policy.name) }
+            if let value = policy.maxCostPerRequest { maxCostPerRequest = Sourced(value: value, policy: policy.name) }
+        }
+    }
+
+    /// The residency the policies impose on deployments, and the policy to name when it refuses.
+    public var residency: (residency: Residency, policy: String)? {
+        guard allowedRegions != nil || allowedProviders != nil || !deniedProviders.isEmpty else { return nil }
+        let names = [allowedRegions?.policy, allowedProviders?.policy].compactMap { $0 } + deniedProviders.values.sorted()
+        return (
+            Residency(
+                regions: allowedRegions?.value, providers: allowedProviders?.value,
+                excludeProviders: Set(deniedProviders.keys)),
+            names.first ?? ""
+        )
+    }
+}

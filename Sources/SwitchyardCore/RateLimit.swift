@@ -1,0 +1,19 @@
+/// Request-rate, token-rate and concurrency limits of one scope. Every scope a key acts in is
+/// limited at once: a key's requests count against its agent, project and tenant as well.
+public struct RateLimit: Hashable, Sendable {
+    public var scope: GovernanceScope
+    public var requestsPerMinute: Int?
+    /// Input plus output tokens. A request is charged its estimate (input + max output) when it
+    /// is admitted and corrected to what it used when it ends.
+    public var tokensPerMinute: Int?
+    public var concurrentRequests: Int?
+
+    public init(
+        scope: GovernanceScope, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil, concurrentRequests: Int? = nil
+    ) {
+        self.scope = scope
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+        self.concurrentRequests = concurrentRequests
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Governance
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import SwitchyardCore
+import Testing
+
+@testable import Gateway
+
+/// Policies, rate limits and budgets on the request path, answered in each client's wire format.
+@Suite struct GovernanceGatewayTests {
+    static let yaml =
+        TestGateway.configurationYAML.replacingOccurrences(
+            of: "  - name: acme\n",
+            with: "  - name: acme\n    projects: [web]\n")
+            + """
+
+            policies:
+              - name: acme-tools
+                scope: tenant:acme
+                denied_tools: [shell]
+                max_output_tokens: 100
+              - name: triage-bot-models
+                scope: agent:acme/triage-bot
+                denied_routes: [smart]
+            governance:
+              assumed_output_tokens: 50
+            """
+
+    func chat(
+        _ test: TestGateway, body: String, headers extra: HTTPFields = [:],
+        _ check: @escaping @Sendable (TestResponse) throws -> Void
+    ) async throws {
+        var headers = extra
+        headers[.authorization] = "Bearer \(test.acmeKey)"
+        let fields = headers
+        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: fields, body: ByteBuffer(string: body))
+            {
+                try check($0)
+            }
+        }
+    }
+
+    static func hi(model: String = "chat", extra: String = #","max_tokens":10"#) -> String {
+        #"{"model":"\#(model)","messages":[{"role":"user","content":"Hi"}]\#(extra)}"#
+    }
+
+    @Test func aPolicyRefusalIs403NamingTheRuleAndIsAudited() async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml, audited: true) { _ in
+            ReplayTransport.respond([Recorded.llamaCompletion])
+        }
+        let tools = #","max_tokens":10,"tools":[{"type":"function","function":{"name":"shell","parameters":{}}}]"#
+        try await chat(test, body: Self.hi(extra: tools)) { response in
+            #expect(response.status == .forbidden)
+            let body = String(buffer: response.body)
+            #expect(body.contains(#""code":"policy_denied""#))
+            #expect(body.contains("policy 'acme-tools' (rule denied_tools)"))
+        }
+        try await chat(test, body: Self.hi(model: "smart")) { response in
+            #expect(response.status == .forbidden)
+            #expect(String(buffer: response.body).contains("rule denied_routes"))
+        }
+        try await chat(test, body: Self.hi(extra: #","max_tokens":500"#)) { response in
+            #expect(response.status == .forbidden)
+            #expect(String(buffer: response.body).contains(#""param":"max_tokens""#))
+        }
+        try await chat(test, body: Self.hi()) { #expect($0.status == .ok) }
+        #expect(test.transport.requests.count == 1)  // nothing refused reached the upstream
+        #expect(test.sink.all.filter { $0.errorClass == .policyDenied }.count == 3)
+
+        await test.gateway.governor.audit?.flush()
+        let entries = try await test.store.auditEntries()
+        #expect(entries.map(\.action) == ["policy.refuse", "policy.refuse", "policy.refuse"])
+        #expect(entries.allSatisfy { $0.tenant == "acme" && $0.principal.hasPrefix("key:") })
+        let everything = entries.map { "\($0.principal) \($0.target) \($0.detail ?? "")" }.joined()
+        #expect(!everything.contains(test.acmeKey))  // the key's id, never its secret
+        #expect(try await test.store.verifyAudit().firstBreak == nil)
+    }
+
+    @Test func anthropicClientsGetTheRefusalInTheirFormat() async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let body =
+            #"{"model":"chat","max_tokens":10,"messages":[{"role":"user","content":"Hi"}],"tools":[{"name":"shell","input_schema":{"type":"object"}}]}"#
+        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+            try await client.execute(
+                uri: "/v1/messages", method: .post,
+                headers: [.xAPIKey: test.acmeKey, .anthropicVersion: "2023-06-01", .contentType: "application/json"],
+                body: ByteBuffer(string: body)
+            ) { response in
+                #expect(response.status == .forbidden)
+                let text = String(buffer: response.body)
+                #expect(text.contains(#""type":"error""#))
+                #expect(text.contains(#""permission_error""#))
+                #expect(text.contains("rule denied_tools"))
+            }
+        }
+    }
+
+    @Test func rateLimitsAnswer429WithRetryAfterAndHeaders() async throws {
+        let yaml =
+            TestGateway.configurationYAML + """
+
+                limits:
+                  - scope: agent:acme/triage-bot
+                    requests_per_minute: 2
+                    tokens_per_minute: 100000
+                """
+        let test = try await TestGateway.make(yaml: yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        try await chat(test, body: Self.hi()) { response in
+            #expect(response.status == .ok)
+            #expect(response.headers[HTTPField.Name("x-ratelimit-limit-requests")!] == "2")
+            #expect(response.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] == "1")
+            #expect(response.headers[HTTPField.Name("x-ratelimit-limit-tokens")!] == "100000")
+        }
+        try await chat(test, body: Self.hi()) { #expect($0.status == .ok) }
+        try await chat(test, body: Self.hi()) { response in
+            #expect(response.status == .tooManyRequests)
+            #expect(response.headers[.retryAfter].flatMap(Int.init).map { (1...30).contains($0) } == true)
+            #expect(response.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] == "0")
+            let body = String(buffer: response.body)
+            #expect(body.contains(#""code":"rate_limit_exceeded""#))
+            #expect(body.contains("agent:acme/triage-bot"))
+        }
+        #expect(test.transport.requests.count == 2)
+        #expect(test.gateway.governor.limiter.inFlight(.agent(tenant: "acme", agent: "triage-bot")) == 0)
+    }
+
+    @Test func anExhaustedBudgetRefusesUntilItsPeriodEnds() async throws {
+        // The recorded answer costs 10 × 0.02 + 8 × 0.04 = 0.52 µ$; each request may cost up to
+        // about 0.5 µ$ (a few input tokens and max_tokens 10), so a 0.8 µ$ budget admits one.
+        let yaml =
+            TestGateway.configurationYAML + """
+
+                budgets:
+                  - name: acme-daily
+                    scope: tenant:acme
+                    period: day
+                    limit: "0.0000008"
+                    alert_at: [0.5]
+                """
+        let test = try await TestGateway.make(yaml: yaml, audited: true) { _ in
+            ReplayTransport.respond([Recorded.llamaCompletion])
+        }
+        try await chat(test, body: Self.hi()) { #expect($0.status == .ok) }
+        try await chat(test, body: Self.hi()) { response in
+            #expect(response.status == .tooManyRequests)
+            let body = String(buffer: response.body)
+            #expect(body.contains(#""type":"insufficient_quota""#))
+            #expect(body.contains(#""code":"budget_exceeded""#))
+            #expect(body.contains("Budget 'acme-daily' for tenant:acme is exhausted"))
+            #expect(response.headers[.retryAfter].flatMap(Int.init).map { (1...86_400).contains($0) } == true)
+        }
+        #expect(test.transport.requests.count == 1)
+        #expect(test.sink.last?.errorClass == .budgetExceeded)
+        let status = try #require(test.gateway.governor.budgets.status().first)
+        #expect(status.spent == 520)
+        #expect(status.reserved == 0)
+        await test.gateway.governor.audit?.flush()
+        let actions = try await test.store.auditEntries().map(\.action)
+        #expect(actions == ["budget.threshold", "budget.refuse"])  // 0.52 of 0.8: past half, not exhausted
+    }
+
+    @Test func policyResidencyFiltersDeploymentsAndNamesThePolicy() async throws {
+        let yaml =
+            TestGateway.configurationYAML.replacingOccurrences(
+                of: "    base_url: \"http://127.0.0.1:1/v1\"\n", with: "    base_url: \"http://127.0.0.1:1/v1\"\n    region: us\n"
+            )
+                + """
+
+                policies:
+                  - name: eu-data
+                    scope: tenant:acme
+                    allowed_regions: [eu]
+                """
+        let test = try await TestGateway.make(yaml: yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        try await chat(test, body: Self.hi()) { response in
+            #expect(response.status == .forbidden)
+            #expect(String(buffer: response.body).contains("by policy 'eu-data'"))
+        }
+        #expect(test.transport.requests.isEmpty)
+    }
+}
