@@ -121,6 +121,8 @@ public struct AuditChainVerifier: Sendable {
     private var previousHash = AuditEntry.genesisHash
     public private(set) var checked = 0
     public private(set) var firstBreak: Break?
+    /// The last entry checked: the chain's head when the whole chain was walked.
+    public private(set) var head: (sequence: Int64, hash: String)?
 
     public init() {}
 
@@ -137,5 +139,6 @@ public struct AuditChainVerifier: Sendable {
         }
         expectedSequence = entry.sequence + 1
         previousHash = entry.hash
+        head = (entry.sequence, entry.hash)
     }
 }

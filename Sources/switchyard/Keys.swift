@@ -18,31 +18,48 @@ struct Keys: AsyncParsableCommand {
                 Examples:
                   switchyard keys create --tenant acme
                   switchyard keys create --tenant acme --agent nightly-triage --expires 30d
+                  switchyard keys create --tenant acme --project web --agent checkout-assistant
                   switchyard keys create --tenant acme --expires 2027-01-01
                 """)
 
         @OptionGroup var options: ConfigOptions
         @Option(help: "Tenant the key belongs to.") var tenant: String
+        @Option(help: "Project within the tenant (declared under the tenant's 'projects:').") var project: String?
         @Option(help: "Agent identity within the tenant that uses this key.") var agent: String?
         @Option(help: "Expiry: a date (2027-01-01), a time (2027-01-01T00:00:00Z) or a span from now (30d, 12h).")
         var expires: String?
         @Flag(help: "Print the key and its id as JSON.") var json = false
 
         func run() async throws {
-            let (_, store) = try await options.openStore()
+            let (configuration, store) = try await options.openStore()
             let known = try await store.tenantNames()
             guard known.contains(tenant) else {
                 throw CLIError(
                     "unknown tenant '\(tenant)': declare it under 'tenants:' in the configuration (known: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"
                 )
             }
+            if let project {
+                let projects = configuration.tenant(named: tenant)?.projects ?? []
+                guard projects.contains(project) else {
+                    throw CLIError(
+                        "tenant '\(tenant)' declares no project '\(project)' (its projects: \(projects.isEmpty ? "none" : projects.joined(separator: ", ")))"
+                    )
+                }
+            }
             let expiresAt = try expires.map { try TimeArgument.parse($0, relativeDirection: 1) }
             if let expiresAt, expiresAt <= .now() { throw ValidationError("--expires is in the past") }
-            let (secret, record) = APIKeyFormat.issue(tenant: tenant, agent: agent, expiresAt: expiresAt)
+            let (secret, record) = APIKeyFormat.issue(tenant: tenant, project: project, agent: agent, expiresAt: expiresAt)
             try await store.insertKey(record)
+            try await store.appendAudit([
+                AuditEntry(
+                    principal: "cli", action: "key.create", target: "key:\(record.id)", tenant: tenant,
+                    after: AuditValue.key(record))
+            ])
             await store.close()
             if json {
-                let object: [String: String?] = ["id": record.id, "key": secret, "tenant": tenant, "agent": agent]
+                let object: [String: String?] = [
+                    "id": record.id, "key": secret, "tenant": tenant, "project": project, "agent": agent,
+                ]
                 let data = try JSONSerialization.data(withJSONObject: object.compactMapValues { $0 }, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
@@ -75,9 +92,12 @@ struct Keys: AsyncParsableCommand {
             let now = UnixMicros.now()
             let rows = keys.map { key -> [String] in
                 let state = key.revokedAt != nil ? "revoked" : (key.isUsable(at: now) ? "active" : "expired")
-                return [key.id, key.tenant, key.agent ?? "", state, key.createdAt.iso8601, key.expiresAt?.iso8601 ?? ""]
+                return [
+                    key.id, key.tenant, key.project ?? "", key.agent ?? "", state, key.createdAt.iso8601,
+                    key.expiresAt?.iso8601 ?? "",
+                ]
             }
-            let header = ["id", "tenant", "agent", "state", "created", "expires"]
+            let header = ["id", "tenant", "project", "agent", "state", "created", "expires"]
             print(OutputFormat.render(format, header: header, rows: rows), terminator: "")
         }
     }
@@ -97,7 +117,15 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             let (_, store) = try await options.openStore()
+            let before = try await store.key(id: id)
             let found = try await store.revokeKey(id: id)
+            if found, let before, before.revokedAt == nil, let after = try await store.key(id: id) {
+                try await store.appendAudit([
+                    AuditEntry(
+                        principal: "cli", action: "key.revoke", target: "key:\(id)", tenant: before.tenant,
+                        before: AuditValue.key(before), after: AuditValue.key(after))
+                ])
+            }
             await store.close()
             guard found else { throw CLIError("no key with id '\(id)'") }
             print("revoked \(id)")

@@ -1,0 +1,40 @@
+/// The before/after values audit entries hold, as compact JSON with sorted keys. Never secrets:
+/// a key is described by its id, owner and dates, not its hash.
+public enum AuditValue {
+    public static func key(_ record: APIKeyRecord) -> String {
+        object([
+            ("id", record.id), ("tenant", record.tenant), ("project", record.project), ("agent", record.agent),
+            ("created_at", String(record.createdAt.value)), ("expires_at", record.expiresAt.map { String($0.value) }),
+            ("revoked_at", record.revokedAt.map { String($0.value) }),
+        ])
+    }
+
+    /// `{"a":"1","b":null}` with keys sorted, strings escaped.
+    public static func object(_ fields: [(String, String?)]) -> String {
+        "{"
+            + fields.sorted { $0.0 < $1.0 }.map { name, value in
+                quoted(name) + ":" + (value.map(quoted) ?? "null")
+            }.joined(separator: ",") + "}"
+    }
+
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
