@@ -4,18 +4,10 @@ import SwitchyardCore
 import Testing
 
 @Suite struct AuditChainTests {
-    static var engines: [String] {
-        ProcessInfo.processInfo.environment["SWITCHYARD_TEST_POSTGRES_URL"] == nil ? ["sqlite"] : ["sqlite", "postgres"]
-    }
+    static let engines = TestEngine.available
 
-    func openStore(_ engine: String) async throws -> SQLStore {
-        if engine == "postgres", let url = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_POSTGRES_URL"] {
-            let store = try await SQLStore.open(try #require(StorageURL(url)))
-            try await store.run { try $0.query("DELETE FROM audit_log") }
-            return store
-        }
-        return try await SQLStore.open(
-            .sqlite(path: NSTemporaryDirectory() + "sy-audit-\(RandomIdentifier.lowercase(count: 8)).db"))
+    func openStore(_ engine: TestEngine) async throws -> SQLStore {
+        try await SQLStore.open(try engine.freshURL())
     }
 
     func seed(_ store: SQLStore, count: Int = 6) async throws {
@@ -28,7 +20,7 @@ import Testing
         }
     }
 
-    @Test(arguments: engines) func anIntactChainVerifies(_ engine: String) async throws {
+    @Test(arguments: engines) func anIntactChainVerifies(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
         try await seed(store)
         let verifier = try await store.verifyAudit(pageSize: 4)  // pages do not break the chain
@@ -38,7 +30,7 @@ import Testing
         #expect(acme.map(\.sequence) == [2, 4, 6])
     }
 
-    @Test(arguments: engines) func editingARowIsFoundAtThatRow(_ engine: String) async throws {
+    @Test(arguments: engines) func editingARowIsFoundAtThatRow(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
         try await seed(store)
         try await store.run { try $0.query("UPDATE audit_log SET detail = 'nothing to see' WHERE sequence = 4") }
@@ -46,7 +38,7 @@ import Testing
         #expect(verifier.firstBreak == .altered(sequence: 4))
     }
 
-    @Test(arguments: engines) func deletingARowIsFound(_ engine: String) async throws {
+    @Test(arguments: engines) func deletingARowIsFound(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
         try await seed(store)
         try await store.run { try $0.query("DELETE FROM audit_log WHERE sequence = 3") }
@@ -55,7 +47,7 @@ import Testing
         #expect(verifier.firstBreak?.description.contains("expected entry 3") == true)
     }
 
-    @Test(arguments: engines) func reorderingRowsIsFound(_ engine: String) async throws {
+    @Test(arguments: engines) func reorderingRowsIsFound(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
         try await seed(store)
         // Swap entries 2 and 5 by renumbering them: the sequence is part of the hash.
@@ -68,7 +60,7 @@ import Testing
         #expect(verifier.firstBreak == .altered(sequence: 2))
     }
 
-    @Test(arguments: engines) func recomputingOneHashStillBreaksTheLink(_ engine: String) async throws {
+    @Test(arguments: engines) func recomputingOneHashStillBreaksTheLink(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
         try await seed(store)
         // A forger who edits entry 3 and recomputes its hash breaks entry 4's link instead.
