@@ -214,7 +214,11 @@ public final class Gateway: Sendable {
         case .failure(let error): return .failure(error)
         case .success(let hints):
             switch plan(route, profile: profile, principal: principal, policy: policy, hints: hints, meter: &meter) {
-            case .failure(let error): return .failure(error)
+            case .failure(let error):
+                if error.errorClass == .policyDenied, let residency = policy.residency, error.message.contains(residency.policy) {
+                    governor.recordRefusal(error.message, policy: residency.policy, principal: principal, route: route.name)
+                }
+                return .failure(error)
             case .success(let plan): planned = plan
             }
         }

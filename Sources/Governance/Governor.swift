@@ -68,6 +68,14 @@ public final class Governor: Sendable {
         }
     }
 
+    /// Audits a refusal decided elsewhere (residency by policy, judged while routing).
+    public func recordRefusal(_ message: String, policy: String, principal: Principal, route: String) {
+        audit?.record(
+            AuditEntry(
+                principal: "key:\(principal.keyID)", action: "policy.refuse", target: "policy:\(policy)",
+                tenant: principal.tenant, detail: "model \(route): \(message)"))
+    }
+
     private func refuse(_ refusal: GovernanceRefusal, principal: Principal, route: String) -> GovernanceRefusal {
         let target: String
         switch refusal {

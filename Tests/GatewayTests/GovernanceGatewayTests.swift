@@ -175,11 +175,57 @@ import Testing
                     scope: tenant:acme
                     allowed_regions: [eu]
                 """
-        let test = try await TestGateway.make(yaml: yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let test = try await TestGateway.make(yaml: yaml, audited: true) { _ in
+            ReplayTransport.respond([Recorded.llamaCompletion])
+        }
         try await chat(test, body: Self.hi()) { response in
             #expect(response.status == .forbidden)
             #expect(String(buffer: response.body).contains("by policy 'eu-data'"))
         }
         #expect(test.transport.requests.isEmpty)
+        await test.gateway.governor.audit?.flush()
+        #expect(try await test.store.auditEntries().map(\.target) == ["policy:eu-data"])
+    }
+
+    @Test func budgetAlertsArePostedToTheWebhookOncePerCrossing() async throws {
+        let yaml =
+            TestGateway.configurationYAML + """
+
+                budgets:
+                  - name: acme-daily
+                    scope: tenant:acme
+                    period: day
+                    limit: "1"
+                    alert_at: [0.5]
+                governance:
+                  alert_webhook: "http://hooks.test/budget"
+                """
+        let test = try await TestGateway.make(yaml: yaml) { _ in ReplayTransport.respond(["ok"]) }
+        let governor = try await GovernanceSetup.governor(
+            test.gateway.configuration, store: test.store, audit: AuditTrail(store: test.store, logger: test.gateway.logger),
+            transport: test.transport, logger: test.gateway.logger)
+        let principal = Principal(tenant: "acme", agent: nil, keyID: "k")
+        let facts = RequestFacts(route: "chat", estimatedInputTokens: 1, maxOutputTokens: 1, tags: [:])
+        let dollar = Money(nanos: 1_000_000_000, currency: "USD")
+        for _ in 0..<3 {
+            let admission = try governor.admit(
+                facts, policy: .unrestricted, maximumCost: Money(nanos: 300_000_000, currency: "USD"), for: principal
+            ).get()
+            governor.release(admission, usage: .none, cost: Money(nanos: dollar.nanos * 3 / 10, currency: "USD"))
+        }
+        try await waitUntil { test.transport.requests.count == 1 }
+        let hook = try #require(test.transport.requests.first)
+        #expect(hook.url == "http://hooks.test/budget")
+        let payload = String(decoding: hook.body, as: UTF8.self)
+        #expect(payload.contains(#""type":"budget.threshold""#))
+        #expect(payload.contains(#""spent":"0.600000000""#))
+        #expect(payload.contains(#""threshold":"0.5""#))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(test.transport.requests.count == 1)  // 0.9 crosses nothing new
+    }
+
+    func waitUntil(_ condition: @escaping @Sendable () -> Bool) async throws {
+        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(condition())
     }
 }
