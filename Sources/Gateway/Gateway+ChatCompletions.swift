@@ -1,4 +1,5 @@
 import Foundation
+import Governance
 import Hummingbird
 import Providers
 import Routing
@@ -135,10 +136,15 @@ extension Gateway {
             var relay = ChatStreamRelay(clientWantsUsage: clientWantsUsage)
             var upstreamFailure: UpstreamFailure?
             var clientGone = false
+            var killedBy: KillSwitch?
             let chunks = upstream.response.body.makeAsyncIterator()
             do {
                 // Each chunk must arrive within the deployment's idle timeout.
                 while let buffer = try await chunks.next(within: idleLimit) {
+                    if let kill = governor.kills.stopping(meter.principal) {
+                        killedBy = kill
+                        break
+                    }
                     let bytes = relay.relay(buffer)
                     if bytes.isEmpty { continue }
                     if meter.timeToFirstToken == nil { meter.timeToFirstToken = ContinuousClock.now - meter.startInstant }
@@ -153,6 +159,14 @@ extension Gateway {
                 upstreamFailure = HTTPClientTransport.classify(error)
             }
             let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
+            if let killedBy {
+                // Leaving the loop dropped the upstream body, which cancels the upstream request.
+                settleStream(upstream, .killed, usage: usage, meter: &meter)
+                let error = Self.clientError(.killed(killedBy))
+                try? await writer.write(ByteBuffer(bytes: ServerSentEvent(data: error.body()).encoded()))
+                try? await writer.finish(nil)
+                return
+            }
             if clientGone {
                 // Leaving the loop dropped the upstream body, which cancels the upstream request.
                 settleStream(upstream, .clientGone, usage: usage, meter: &meter)

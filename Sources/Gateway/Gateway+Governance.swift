@@ -63,6 +63,10 @@ extension Gateway {
             OpenAIError(
                 status: 429, message: limit.message, type: "rate_limit_error", code: "rate_limit_exceeded",
                 errorClass: .rateLimited, retryAfterSeconds: limit.retryAfter)
+        case .killed(let kill):
+            OpenAIError(
+                status: 403, message: KillSwitchBoard.message(kill), type: "permission_error", code: "kill_switch",
+                errorClass: .killSwitch)
         case .budget(let budget):
             OpenAIError(
                 status: 429, message: budget.message, type: "insufficient_quota", code: "budget_exceeded",

@@ -1,4 +1,5 @@
 import Foundation
+import Governance
 import Hummingbird
 import NIOCore
 import Providers
@@ -182,9 +183,14 @@ extension Gateway {
             var outputCharacters = 0
             var failure: (ErrorClass, String)?
             var clientGone = false
+            var killedBy: KillSwitch?
             let chunks = upstream.response.body.makeAsyncIterator()
             do {
                 reading: while let buffer = try await chunks.next(within: idleLimit) {
+                    if let kill = governor.kills.stopping(meter.principal) {
+                        killedBy = kill
+                        break
+                    }
                     var output: [UInt8] = []
                     let events = buffer.withUnsafeReadableBytes { parser.feed(raw: $0) }
                     for event in events {
@@ -228,6 +234,13 @@ extension Gateway {
             let usage = tokenUsage(
                 reported, estimatedInputTokens: estimatedInputTokens,
                 estimatedOutputTokens: TokenEstimator.outputTokens(chunks: outputEvents, characters: outputCharacters))
+            if let killedBy {
+                settleStream(upstream, .killed, usage: usage, meter: &meter)
+                let events = encoder.fail(status: 403, code: "kill_switch", message: KillSwitchBoard.message(killedBy))
+                try? await writer.write(ByteBuffer(bytes: events.flatMap { $0.encoded() }))
+                try? await writer.finish(nil)
+                return
+            }
             if clientGone {
                 settleStream(upstream, .clientGone, usage: usage, meter: &meter)
                 return

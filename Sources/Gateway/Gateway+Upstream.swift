@@ -199,6 +199,8 @@ extension Gateway {
     enum StreamEnd {
         case clientGone
         case complete
+        /// A kill switch ended it.
+        case killed
         case failed(ErrorClass)
     }
 
@@ -215,6 +217,10 @@ extension Gateway {
             monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: meter.timeToFirstToken))
             if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
             meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
+        case .killed:
+            // The deployment did nothing wrong: its health is not affected.
+            monitor.release(upstream.lease, outcome: .neutral)
+            meter.finish(status: 403, errorClass: .killSwitch, usage: usage, gateway: self)
         case .failed(let errorClass):
             monitor.release(upstream.lease, outcome: .failure)
             if !meter.attempts.isEmpty { meter.attempts[meter.attempts.count - 1].errorClass = errorClass }

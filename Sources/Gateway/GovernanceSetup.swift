@@ -20,7 +20,19 @@ enum GovernanceSetup {
             alert: { event in
                 logger.warning("budget alert", metadata: ["budget": "\(event.budget.name)", "event": "\(event.summary)"])
                 guard let webhook else { return }
-                Task { await post(event, to: webhook, transport: transport, logger: logger) }
+                Task { await post(payload(event), to: webhook, transport: transport, logger: logger) }
+            },
+            runawayStopped: { kill in
+                logger.error(
+                    "runaway protection engaged a kill switch", metadata: ["scope": "\(kill.scope)", "reason": "\(kill.reason)"])
+                Task {
+                    do {
+                        try await store.engageKillSwitch(kill, principal: "switchyard")
+                    } catch {
+                        logger.error("could not store the kill switch", metadata: ["error": "\(error)"])
+                    }
+                    if let webhook { await post(payload(kill), to: webhook, transport: transport, logger: logger) }
+                }
             })
         try await seedBudgets(governor.budgets, store: store)
         return governor
@@ -51,19 +63,27 @@ enum GovernanceSetup {
         return Array(("{" + fields.joined(separator: ",") + "}").utf8)
     }
 
-    static func post(_ event: BudgetEvent, to url: String, transport: any UpstreamTransport, logger: Logger) async {
+    static func payload(_ kill: KillSwitch) -> [UInt8] {
+        Array(
+            AuditValue.object([
+                ("type", "kill_switch.engaged"), ("scope", kill.scope.description), ("tenant", kill.scope.tenant),
+                ("reason", kill.reason), ("engaged_by", kill.engagedBy), ("at", kill.engagedAt.rfc3339Seconds),
+            ]).utf8)
+    }
+
+    static func post(_ body: [UInt8], to url: String, transport: any UpstreamTransport, logger: Logger) async {
         let request = UpstreamRequest(
-            url: url, headers: [("content-type", "application/json")], body: payload(event),
+            url: url, headers: [("content-type", "application/json")], body: body,
             timeouts: Timeouts(connect: .seconds(5), firstByte: .seconds(10), idle: .seconds(10), total: .seconds(15)),
             maxConnections: 2)
         do {
             let response = try await transport.send(request)
             for try await _ in response.body {}
             if !(200..<300).contains(response.status) {
-                logger.warning("budget webhook refused", metadata: ["status": "\(response.status)"])
+                logger.warning("governance webhook refused", metadata: ["status": "\(response.status)"])
             }
         } catch {
-            logger.warning("budget webhook failed", metadata: ["error": "\(error)"])
+            logger.warning("governance webhook failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -48,7 +48,7 @@ struct RequestMeter: Sendable {
             upstreamModel: deployment?.model, streamed: streamed, usage: usage, cost: cost,
             latencyMicros: elapsed.microseconds, timeToFirstTokenMicros: timeToFirstToken?.microseconds, status: status,
             errorClass: errorClass, tags: tags, attempts: attempts)
-        if let admission { gateway.governor.release(admission, usage: usage, cost: cost) }
+        if let admission, let principal { gateway.governor.release(admission, principal: principal, usage: usage, cost: cost) }
         gateway.usageSink.record(record)
         gateway.observe(record, latency: elapsed, timeToFirstToken: timeToFirstToken)
     }

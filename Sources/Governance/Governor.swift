@@ -6,17 +6,24 @@ public final class Governor: Sendable {
     public let policies: PolicyBook
     public let limiter: RateLimiter
     public let budgets: BudgetKeeper
+    public let kills = KillSwitchBoard()
+    let runaway: RunawayGuard
     public let audit: AuditTrail?
     /// Output tokens assumed when a request sets no maximum, for its worst-case cost and token charge.
     public let assumedOutputTokens: Int
     private let alert: @Sendable (BudgetEvent) -> Void
+    private let runawayStopped: @Sendable (KillSwitch) -> Void
 
+    /// `runawayStopped` is told of each kill switch runaway protection engages, to persist and announce it.
     public init(
         policies: [Policy] = [], limits: [RateLimit] = [], budgets: [Budget] = [], audit: AuditTrail? = nil,
-        assumedOutputTokens: Int = 4096, alert: @escaping @Sendable (BudgetEvent) -> Void = { _ in }
+        assumedOutputTokens: Int = 4096, alert: @escaping @Sendable (BudgetEvent) -> Void = { _ in },
+        runawayStopped: @escaping @Sendable (KillSwitch) -> Void = { _ in }
     ) {
         self.policies = PolicyBook(policies)
         self.limiter = RateLimiter(limits)
+        self.runaway = RunawayGuard(limits)
+        self.runawayStopped = runawayStopped
         self.budgets = BudgetKeeper(budgets)
         self.audit = audit
         self.assumedOutputTokens = assumedOutputTokens
@@ -25,6 +32,7 @@ public final class Governor: Sendable {
 
     /// The policy rules judged before routing; a refusal is audited.
     public func check(_ facts: RequestFacts, for principal: Principal) -> Result<EffectivePolicy, GovernanceRefusal> {
+        if let kill = kills.stopping(principal) { return .failure(.killed(kill)) }
         let policy = policies.effective(for: principal)
         if let refusal = policy.refusal(for: facts) {
             return .failure(refuse(.policy(refusal), principal: principal, route: facts.route))
@@ -57,8 +65,17 @@ public final class Governor: Sendable {
     }
 
     /// Ends an admitted request with what it used and cost; budget crossings are audited and alerted.
-    public func release(_ admission: Admission, usage: TokenUsage, cost: Money) {
+    public func release(_ admission: Admission, principal: Principal, usage: TokenUsage, cost: Money) {
         limiter.release(admission.ticket, usedTokens: usage.inputTokens + usage.outputTokens)
+        for (scope, spent, limit) in runaway.record(cost, for: principal) where kills.stopping(principal)?.scope != scope {
+            let kill = KillSwitch(
+                scope: scope,
+                reason:
+                    "runaway protection: spent \(spent.decimalString) \(spent.currency) in the last hour, more than the \(limit.decimalString) allowed",
+                engagedBy: "switchyard")
+            kills.engage(kill)
+            runawayStopped(kill)
+        }
         for event in budgets.settle(admission.reservation, actual: cost) {
             audit?.record(
                 AuditEntry(
@@ -82,6 +99,7 @@ public final class Governor: Sendable {
         case .policy(let policy): target = "policy:\(policy.policy)"
         case .budget(let budget): target = "budget:\(budget.budget.name)"
         case .rateLimited(let limit): target = "limit:\(limit.scope)"
+        case .killed(let kill): target = kill.scope.description
         }
         audit?.record(
             AuditEntry(
@@ -104,12 +122,14 @@ public enum GovernanceRefusal: Error, Sendable {
     case policy(PolicyRefusal)
     case rateLimited(RateLimitRefusal)
     case budget(BudgetRefusal)
+    case killed(KillSwitch)
 
     public var message: String {
         switch self {
         case .policy(let refusal): refusal.message
         case .rateLimited(let refusal): refusal.message
         case .budget(let refusal): refusal.message
+        case .killed(let kill): KillSwitchBoard.message(kill)
         }
     }
 
@@ -118,6 +138,7 @@ public enum GovernanceRefusal: Error, Sendable {
         case .policy: "policy.refuse"
         case .rateLimited: "limit.refuse"
         case .budget: "budget.refuse"
+        case .killed: "kill_switch.refuse"
         }
     }
 }

@@ -134,6 +134,17 @@ enum Migrations {
             CREATE INDEX audit_log_tenant ON audit_log (tenant, sequence);
             """
         ),
+        (
+            5,
+            """
+            CREATE TABLE kill_switches (
+                scope TEXT PRIMARY KEY,
+                engaged_at BIGINT NOT NULL,
+                reason TEXT NOT NULL,
+                engaged_by TEXT NOT NULL
+            );
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

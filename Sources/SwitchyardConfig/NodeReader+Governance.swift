@@ -61,14 +61,24 @@ extension NodeReader {
 
     func limit(_ node: Node, _ path: String, tenants: [Tenant]) throws -> RateLimit {
         let entries = try mapping(
-            node, path, allowed: ["scope", "requests_per_minute", "tokens_per_minute", "concurrent_requests"])
-        let limit = RateLimit(
+            node, path,
+            allowed: ["scope", "requests_per_minute", "tokens_per_minute", "concurrent_requests", "spend_per_hour", "currency"])
+        var limit = RateLimit(
             scope: try scope(entries["scope"], path + ".scope", parent: node, tenants: tenants),
             requestsPerMinute: try integer(entries["requests_per_minute"], path + ".requests_per_minute", range: 1...100_000_000),
             tokensPerMinute: try integer(entries["tokens_per_minute"], path + ".tokens_per_minute", range: 1...1_000_000_000_000),
             concurrentRequests: try integer(entries["concurrent_requests"], path + ".concurrent_requests", range: 1...1_000_000))
-        guard limit.requestsPerMinute != nil || limit.tokensPerMinute != nil || limit.concurrentRequests != nil else {
-            throw error(node, path, "give at least one of requests_per_minute, tokens_per_minute, concurrent_requests")
+        if let amount = try decimal(entries["spend_per_hour"], path + ".spend_per_hour") {
+            limit.spendPerHour = try money(
+                amount, currency: try currency(entries["currency"], path + ".currency"), entries["spend_per_hour"],
+                path + ".spend_per_hour")
+        }
+        guard
+            limit.requestsPerMinute != nil || limit.tokensPerMinute != nil || limit.concurrentRequests != nil
+                || limit.spendPerHour != nil
+        else {
+            throw error(
+                node, path, "give at least one of requests_per_minute, tokens_per_minute, concurrent_requests, spend_per_hour")
         }
         return limit
     }

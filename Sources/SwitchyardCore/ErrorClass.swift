@@ -35,6 +35,8 @@ public enum ErrorClass: String, Sendable, Hashable, Codable, CaseIterable {
     case policyDenied = "policy_denied"
     /// A budget had no room for the request's worst-case cost.
     case budgetExceeded = "budget_exceeded"
+    /// A kill switch on the agent, key, project or tenant stopped the request.
+    case killSwitch = "kill_switch"
     /// The request needs more context than any deployment has.
     case contextTooLong = "context_too_long"
     case internalError = "internal_error"

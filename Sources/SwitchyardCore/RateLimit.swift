@@ -1,5 +1,5 @@
-/// Request-rate, token-rate and concurrency limits of one scope. Every scope a key acts in is
-/// limited at once: a key's requests count against its agent, project and tenant as well.
+/// Request-rate, token-rate, concurrency and hourly-spend limits of one scope. Every scope a key
+/// acts in is limited at once: a key's requests count against its agent, project and tenant too.
 public struct RateLimit: Hashable, Sendable {
     public var scope: GovernanceScope
     public var requestsPerMinute: Int?
@@ -7,13 +7,17 @@ public struct RateLimit: Hashable, Sendable {
     /// is admitted and corrected to what it used when it ends.
     public var tokensPerMinute: Int?
     public var concurrentRequests: Int?
+    /// Runaway protection: spend over any rolling hour above this engages the scope's kill switch.
+    public var spendPerHour: Money?
 
     public init(
-        scope: GovernanceScope, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil, concurrentRequests: Int? = nil
+        scope: GovernanceScope, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil, concurrentRequests: Int? = nil,
+        spendPerHour: Money? = nil
     ) {
         self.scope = scope
         self.requestsPerMinute = requestsPerMinute
         self.tokensPerMinute = tokensPerMinute
         self.concurrentRequests = concurrentRequests
+        self.spendPerHour = spendPerHour
     }
 }

@@ -211,7 +211,8 @@ import Testing
             let admission = try governor.admit(
                 facts, policy: .unrestricted, maximumCost: Money(nanos: 300_000_000, currency: "USD"), for: principal
             ).get()
-            governor.release(admission, usage: .none, cost: Money(nanos: dollar.nanos * 3 / 10, currency: "USD"))
+            governor.release(
+                admission, principal: principal, usage: .none, cost: Money(nanos: dollar.nanos * 3 / 10, currency: "USD"))
         }
         try await waitUntil { test.transport.requests.count == 1 }
         let hook = try #require(test.transport.requests.first)

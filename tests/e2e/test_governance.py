@@ -33,6 +33,7 @@ tenants:
     projects: [web]
   - name: globex
   - name: initech
+  - name: hooli
 policies:
   - name: acme-safety
     scope: tenant:acme
@@ -148,3 +149,37 @@ def test_refusals_are_in_an_intact_audit_chain_without_secrets(governed):
     assert "audit chain intact" in governed.cli("audit", "verify")
     acme_only = [json.loads(line) for line in governed.cli("audit", "export", "--tenant", "acme").splitlines()]
     assert acme_only and all(entry["tenant"] == "acme" for entry in acme_only)
+
+
+def test_a_kill_switch_stops_new_requests_and_a_running_stream(governed):
+    key = governed.cli("keys", "create", "--tenant", "hooli", "--agent", "night-owl").strip()
+    client = openai.OpenAI(base_url=governed.base_url, api_key=key, max_retries=0, timeout=120)
+    stream = client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "Count from 1 to 500, one number per line."}],
+        max_tokens=1000, stream=True)
+    chunks = iter(stream)
+    next(chunks)  # the model is answering
+    governed.cli("kill", "engage", "agent:hooli/night-owl", "--reason", "e2e: looping")
+    with pytest.raises(openai.APIError) as stopped:
+        for _ in chunks:
+            pass
+    assert "kill switch" in str(stopped.value).lower()
+
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        hi(client)
+    assert "e2e: looping" in refused.value.message
+    listed = governed.cli("kill", "list", "--format", "json")
+    assert json.loads(listed)[0]["scope"] == "agent:hooli/night-owl"
+
+    governed.cli("kill", "release", "agent:hooli/night-owl")
+    wait_until(lambda: _served(client), timeout=10, what="the agent serving again after release")
+    records = [r for r in governed.records() if r["error_class"] == "kill_switch"]
+    assert records and records[0]["streamed"] == 1 and records[0]["status"] == 403
+
+
+def _served(client):
+    try:
+        hi(client)
+        return True
+    except openai.PermissionDeniedError:
+        return False

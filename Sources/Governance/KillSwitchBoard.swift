@@ -1,0 +1,52 @@
+import SwitchyardCore
+import Synchronization
+
+/// The kill switches in force, checked on admission and on every chunk of a stream.
+///
+/// Checking costs one atomic load while no switch is engaged, so streams pay nothing for the
+/// protection until it is used.
+public final class KillSwitchBoard: Sendable {
+    private let switches = Mutex<[GovernanceScope: KillSwitch]>([:])
+    private let armed = Atomic<Bool>(false)
+
+    public init() {}
+
+    /// The switch that stops `principal`, if any (the most specific one when several apply).
+    public func stopping(_ principal: Principal?) -> KillSwitch? {
+        guard let principal, armed.load(ordering: .acquiring) else { return nil }
+        let scopes = principal.scopes
+        return switches.withLock { switches in
+            for scope in scopes { if let kill = switches[scope] { return kill } }
+            return nil
+        }
+    }
+
+    public func engage(_ kill: KillSwitch) {
+        switches.withLock { switches in
+            if switches[kill.scope] == nil { switches[kill.scope] = kill }
+            armed.store(true, ordering: .releasing)
+        }
+    }
+
+    public func release(_ scope: GovernanceScope) {
+        switches.withLock { switches in
+            switches[scope] = nil
+            armed.store(!switches.isEmpty, ordering: .releasing)
+        }
+    }
+
+    /// Replaces every switch with the store's (another replica or the CLI may have changed them).
+    public func replaceAll(_ kills: [KillSwitch]) {
+        switches.withLock { switches in
+            switches = Dictionary(kills.map { ($0.scope, $0) }, uniquingKeysWith: { first, _ in first })
+            armed.store(!switches.isEmpty, ordering: .releasing)
+        }
+    }
+
+    /// What the client is told when a kill switch stops its request or stream.
+    public static func message(_ kill: KillSwitch) -> String {
+        "Stopped by the kill switch on \(kill.scope) (engaged by \(kill.engagedBy) at \(kill.engagedAt.rfc3339Seconds)): \(kill.reason)"
+    }
+
+    public var engaged: [KillSwitch] { switches.withLock { $0.values.sorted { $0.scope < $1.scope } } }
+}

@@ -1,0 +1,82 @@
+import Governance
+import SwitchyardCore
+import Synchronization
+import Testing
+
+@Suite struct KillSwitchTests {
+    let bot = Principal(tenant: "acme", project: "web", agent: "bot", keyID: "k1")
+
+    @Test func theMostSpecificEngagedSwitchStopsAPrincipal() {
+        let board = KillSwitchBoard()
+        #expect(board.stopping(bot) == nil)
+        board.engage(KillSwitch(scope: .tenant("acme"), reason: "tenant", engagedBy: "admin"))
+        board.engage(KillSwitch(scope: .agent(tenant: "acme", agent: "bot"), reason: "agent", engagedBy: "cli"))
+        board.engage(KillSwitch(scope: .agent(tenant: "globex", agent: "bot"), reason: "other tenant", engagedBy: "cli"))
+        #expect(board.stopping(bot)?.reason == "agent")
+        board.release(.agent(tenant: "acme", agent: "bot"))
+        #expect(board.stopping(bot)?.reason == "tenant")
+        board.release(.tenant("acme"))
+        #expect(board.stopping(bot) == nil)
+        #expect(board.stopping(Principal(tenant: "globex", agent: "bot", keyID: "k2"))?.reason == "other tenant")
+        board.replaceAll([])
+        #expect(board.engaged.isEmpty)
+        #expect(board.stopping(Principal(tenant: "globex", agent: "bot", keyID: "k2")) == nil)
+    }
+
+    @Test func engagingTwiceKeepsTheFirstReason() {
+        let board = KillSwitchBoard()
+        board.engage(KillSwitch(scope: .key("k1"), reason: "first", engagedBy: "admin"))
+        board.engage(KillSwitch(scope: .key("k1"), reason: "second", engagedBy: "admin"))
+        #expect(board.engaged.map(\.reason) == ["first"])
+    }
+
+    @Test func runawayProtectionTripsOnTheRollingHourAndEngagesTheSwitch() throws {
+        let agent = GovernanceScope.agent(tenant: "acme", agent: "bot")
+        let stopped = KillLog()
+        let governor = Governor(
+            limits: [RateLimit(scope: agent, spendPerHour: Money(nanos: 1_000, currency: "USD"))],
+            runawayStopped: { stopped.append($0) })
+        let facts = RequestFacts(route: "chat", estimatedInputTokens: 1, maxOutputTokens: 1, tags: [:])
+        func run(costing nanos: Int64) throws {
+            let admission = try governor.check(facts, for: bot).flatMap {
+                governor.admit(facts, policy: $0, maximumCost: Money(nanos: nanos, currency: "USD"), for: bot)
+            }.get()
+            governor.release(admission, principal: bot, usage: .none, cost: Money(nanos: nanos, currency: "USD"))
+        }
+        try run(costing: 600)
+        try run(costing: 400)  // exactly the limit: not past it
+        #expect(governor.kills.stopping(bot) == nil)
+        try run(costing: 1)
+        let kill = try #require(governor.kills.stopping(bot))
+        #expect(kill.scope == agent)
+        #expect(kill.engagedBy == "switchyard")
+        #expect(kill.reason.contains("spent 0.000001001 USD in the last hour"))
+        #expect(stopped.all.map(\.scope) == [agent])
+        guard case .failure(.killed(let refusing)) = governor.check(facts, for: bot) else {
+            Issue.record("a stopped agent was admitted")
+            return
+        }
+        #expect(refusing.scope == agent)
+        // Another agent of the tenant is not stopped.
+        #expect((try? governor.check(facts, for: Principal(tenant: "acme", agent: "other", keyID: "k9")).get()) != nil)
+    }
+
+    @Test func spendOlderThanAnHourLeavesTheWindow() {
+        let agent = GovernanceScope.agent(tenant: "acme", agent: "bot")
+        let guardian = RunawayGuard([RateLimit(scope: agent, spendPerHour: Money(nanos: 100, currency: "USD"))])
+        let start = UnixMicros(dateOrTimestamp: "2026-11-23T00:00:00Z")!
+        func at(minutes: Int64) -> UnixMicros { UnixMicros(start.value + minutes * 60_000_000) }
+        let usd = { (nanos: Int64) in Money(nanos: nanos, currency: "USD") }
+        #expect(guardian.record(usd(60), for: bot, at: at(minutes: 0)).isEmpty)
+        #expect(guardian.record(usd(40), for: bot, at: at(minutes: 59)).isEmpty)
+        #expect(guardian.record(usd(1), for: bot, at: at(minutes: 59)).count == 1)  // 101 within the hour
+        #expect(guardian.record(usd(1), for: bot, at: at(minutes: 60)).isEmpty)  // minute 0 has left: 42
+        #expect(guardian.record(usd(5), for: bot, at: at(minutes: 200)).isEmpty)  // everything old is gone
+    }
+}
+
+final class KillLog: Sendable {
+    private let kills = Mutex<[KillSwitch]>([])
+    func append(_ kill: KillSwitch) { kills.withLock { $0.append(kill) } }
+    var all: [KillSwitch] { kills.withLock { $0 } }
+}
