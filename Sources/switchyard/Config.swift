@@ -29,6 +29,17 @@ struct Config: AsyncParsableCommand {
                 "  routes      \(configuration.routes.map { "\($0.name) (\($0.strategy.rawValue)) → \($0.targetNames.joined(separator: ", "))" }.joined(separator: "; "))"
             )
             print("  tenants     \(configuration.tenants.map(\.name).joined(separator: ", "))")
+            if !configuration.policies.isEmpty {
+                print("  policies    \(configuration.policies.map { "\($0.name) (\($0.scope))" }.joined(separator: ", "))")
+            }
+            if !configuration.limits.isEmpty {
+                print("  limits      \(configuration.limits.map(\.scope.description).joined(separator: ", "))")
+            }
+            if !configuration.budgets.isEmpty {
+                print(
+                    "  budgets     \(configuration.budgets.map { "\($0.name) (\($0.scope), \($0.limit.decimalString) \($0.limit.currency))" }.joined(separator: ", "))"
+                )
+            }
         }
     }
 }
