@@ -206,6 +206,7 @@ extension Gateway {
         response.headers[.switchyardDeployment] = upstream.deployment.name
         response.headers[.switchyardAttempts] = String(meter.attempts.count)
         addRateLimitHeaders(&response, meter.rateLimitStatus)
+        if meter.redactions > 0 { response.headers[.switchyardRedactions] = String(meter.redactions) }
         if let estimated { response.headers[.switchyardUsageEstimated] = estimated ? "true" : "false" }
     }
 }

@@ -152,7 +152,10 @@ public final class Gateway: Sendable {
         switch await authenticate(request, meter: &meter) {
         case .failure(let error): return .failure(error)
         case .success(let principal):
-            return await readBody(request).map { (principal, $0) }
+            switch await readBody(request) {
+            case .failure(let error): return .failure(error)
+            case .success(let body): return applyGuardrails(body, principal: principal, meter: &meter).map { (principal, $0) }
+            }
         }
     }
 
@@ -318,6 +321,7 @@ extension HTTPField.Name {
     static let switchyardAttempts = Self("x-switchyard-attempts")!
     static let switchyardStrategy = Self("x-switchyard-strategy")!
     static let switchyardUsageEstimated = Self("x-switchyard-usage-estimated")!
+    static let switchyardRedactions = Self("x-switchyard-redactions")!
     static let anthropicVersion = Self("anthropic-version")!
     static let anthropicBeta = Self("anthropic-beta")!
 }

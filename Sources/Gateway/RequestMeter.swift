@@ -24,6 +24,8 @@ struct RequestMeter: Sendable {
     /// What governance holds for this request (rate-limit slots, budget reservations) until it ends.
     var admission: Admission?
     var rateLimitStatus: RateLimitStatus?
+    /// Prompt content replaced by guardrails, reported in `x-switchyard-redactions`.
+    var redactions = 0
 
     init(endpoint: String) {
         let now = UnixMicros.now()

@@ -85,6 +85,14 @@ public final class Governor: Sendable {
         }
     }
 
+    /// Audits what content guardrails found in a request (counts only, never the content).
+    public func recordGuardrailHits(_ summary: String, action: GuardrailAction, policy: String, principal: Principal) {
+        audit?.record(
+            AuditEntry(
+                principal: "key:\(principal.keyID)", action: "guardrail.\(action.rawValue)", target: "policy:\(policy)",
+                tenant: principal.tenant, detail: summary))
+    }
+
     /// Audits a refusal decided elsewhere (residency by policy, judged while routing).
     public func recordRefusal(_ message: String, policy: String, principal: Principal, route: String) {
         audit?.record(

@@ -29,7 +29,7 @@ extension NodeReader {
             allowed: [
                 "name", "scope", "allowed_routes", "denied_routes", "allowed_tools", "denied_tools", "max_input_tokens",
                 "max_output_tokens", "max_cost_per_request", "currency", "allowed_regions", "allowed_providers",
-                "denied_providers", "required_tags",
+                "denied_providers", "required_tags", "guardrails",
             ])
         var policy = Policy(
             name: try name(entries["name"], path + ".name", parent: node),
@@ -56,6 +56,17 @@ extension NodeReader {
         policy.allowedProviders = try checked("allowed_providers", within: providers, what: "provider")
         policy.deniedProviders = try checked("denied_providers", within: providers, what: "provider") ?? []
         policy.requiredTags = Set(try names(entries["required_tags"], path + ".required_tags") ?? [])
+        if let node = entries["guardrails"] {
+            let rules = try mapping(node, path + ".guardrails", allowed: ContentDetector.allCases.map(\.rawValue))
+            for (key, value) in rules {
+                let rulePath = "\(path).guardrails.\(key)"
+                let text = try string(value, rulePath)!
+                guard let action = GuardrailAction(rawValue: text) else {
+                    throw error(value, rulePath, "expected allow, redact or block")
+                }
+                policy.guardrails[ContentDetector(rawValue: key)!] = action
+            }
+        }
         return policy
     }
 

@@ -21,6 +21,8 @@ public struct Policy: Hashable, Sendable {
     public var deniedProviders: Set<String> = []
     /// Tag keys every request must carry (e.g. `customer`), so its cost can be attributed.
     public var requiredTags: Set<String> = []
+    /// What to do when a prompt holds secrets, card numbers or e-mail addresses.
+    public var guardrails: [ContentDetector: GuardrailAction] = [:]
 
     public init(name: String, scope: GovernanceScope) {
         self.name = name
@@ -47,6 +49,8 @@ public struct EffectivePolicy: Hashable, Sendable {
     public var allowedProviders: Sourced<Set<String>>?
     public var deniedProviders: [String: String] = [:]
     public var requiredTags: [String: String] = [:]
+    /// Per detector, the strictest action any scope sets.
+    public var guardrails: [ContentDetector: Sourced<GuardrailAction>] = [:]
 
     public static let unrestricted = EffectivePolicy()
 
@@ -67,6 +71,11 @@ public struct EffectivePolicy: Hashable, Sendable {
             for tool in policy.deniedTools { deniedTools[tool] = policy.name }
             for provider in policy.deniedProviders { deniedProviders[provider] = policy.name }
             for tag in policy.requiredTags { requiredTags[tag] = policy.name }
+            for (detector, action) in policy.guardrails where action >= (guardrails[detector]?.value ?? .allow) {
+                if guardrails[detector] == nil || action > guardrails[detector]!.value {
+                    guardrails[detector] = Sourced(value: action, policy: policy.name)
+                }
+            }
             if let value = policy.maxInputTokens { maxInputTokens = Sourced(value: value, policy: policy.name) }
             if let value = policy.maxOutputTokens { maxOutputTokens = Sourced(value: value, policy: policy.name) }
             if let value = policy.maxCostPerRequest { maxCostPerRequest = Sourced(value: value, policy: policy.name) }

@@ -20,6 +20,7 @@ import Testing
                 allowed_regions: [on-prem]
                 denied_providers: [openai]
                 required_tags: [customer]
+                guardrails: { secrets: block, emails: redact }
               - name: web-key
                 scope: key:abcdefabcdef
                 allowed_tools: [search]
@@ -55,6 +56,7 @@ import Testing
         #expect(guardPolicy.maxCostPerRequest == Money(nanos: 50_000_000, currency: "USD"))
         #expect(guardPolicy.deniedProviders == ["openai"])
         #expect(guardPolicy.requiredTags == ["customer"])
+        #expect(guardPolicy.guardrails == [.secrets: .block, .emails: .redact])
         #expect(configuration.policies[1].scope == .key("abcdefabcdef"))
         #expect(
             configuration.limits == [
@@ -98,6 +100,8 @@ import Testing
         expectError("max_cost_per_request: \"0.05\"", "max_cost_per_request: \"0.0000000001\"", "at most 9 decimals")
         expectError("alert_at: [0.5, 0.8]", "alert_at: [0.5, 1.2]", "between 0 and 1")
         expectError("period: window", "period: week", "expected day, month or window")
+        expectError("secrets: block", "secrets: shred", "expected allow, redact or block")
+        expectError("secrets: block", "phones: block", "unknown key 'phones'")
         expectError("start: 2026-11-01", "start: 2026-11-01T00:30:00Z", "whole hour")
         expectError(
             "    requests_per_minute: 600\n    tokens_per_minute: 100000\n    concurrent_requests: 20\n", "    burst: 1\n",

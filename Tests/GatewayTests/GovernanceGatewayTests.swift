@@ -230,3 +230,48 @@ import Testing
         #expect(condition())
     }
 }
+
+extension GovernanceGatewayTests {
+    static let guarded =
+        TestGateway.configurationYAML + """
+
+            policies:
+              - name: acme-content
+                scope: tenant:acme
+                guardrails: { secrets: block, credit_cards: redact, emails: allow }
+            """
+
+    @Test func secretsAreBlockedAndCardsRedactedBeforeTheUpstreamSeesThem() async throws {
+        let test = try await TestGateway.make(yaml: Self.guarded, audited: true) { _ in
+            ReplayTransport.respond([Recorded.llamaCompletion])
+        }
+        let secret = "sk-live-0123456789abcdefghijklmnop"
+        try await chat(test, body: Self.hi(extra: #","max_tokens":10,"user":"use \#(secret)""#)) { response in
+            #expect(response.status == .forbidden)
+            let body = String(buffer: response.body)
+            #expect(body.contains(#""code":"content_blocked""#))
+            #expect(body.contains("rule guardrails.secrets"))
+            #expect(!body.contains(secret))
+        }
+        #expect(test.transport.requests.isEmpty)
+
+        let prompt = "pay with 4111 1111 1111 1111 and mail jane@example.com"
+        let body = #"{"model":"chat","max_tokens":10,"messages":[{"role":"user","content":"\#(prompt)"}]}"#
+        try await chat(test, body: body) { response in
+            #expect(response.status == .ok)
+            #expect(response.headers[HTTPField.Name("x-switchyard-redactions")!] == "1")
+        }
+        let sent = String(decoding: try #require(test.transport.requests.first).body, as: UTF8.self)
+        #expect(sent.contains("pay with [REDACTED:credit_cards] and mail jane@example.com"))
+        #expect(!sent.contains("4111"))
+
+        await test.gateway.governor.audit?.flush()
+        let entries = try await test.store.auditEntries()
+        #expect(entries.map(\.action) == ["guardrail.block", "guardrail.redact", "guardrail.allow"])
+        #expect(entries.map { $0.detail ?? "" } == ["secrets: 1", "credit_cards: 1", "emails: 1"])
+        let everything = entries.map { "\($0.detail ?? "") \($0.target)" }.joined()
+        #expect(!everything.contains(secret) && !everything.contains("4111") && !everything.contains("jane@"))
+        let metrics = test.gateway.metrics.render()
+        #expect(metrics.contains(#"switchyard_guardrail_hits_total{detector="credit_cards",action="redact"} 1"#))
+    }
+}
