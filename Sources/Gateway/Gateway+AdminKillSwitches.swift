@@ -9,15 +9,27 @@ import WireFormats
 /// new requests are refused and streams in progress end at their next chunk — and resume it.
 /// Engaging here takes effect on this replica immediately and on the others within a second.
 extension Gateway {
-    func adminKillSwitches(_ request: Request) async -> Response {
-        guard isAdmin(request) else {
-            return Self.adminError(.unauthorized, "authentication_error", "This endpoint needs the admin key as a Bearer token.")
-        }
+    /// Gateway-wide: any scope. The tenant-scoped variant only takes scopes of its tenant.
+    func adminKillSwitches(_ request: Request, _ call: AdminCall) async -> Response {
+        await killSwitches(request, call, tenant: nil)
+    }
+
+    func adminTenantKillSwitches(_ request: Request, _ call: AdminCall) async -> Response {
+        await killSwitches(request, call, tenant: call.tenant)
+    }
+
+    private func killSwitches(_ request: Request, _ call: AdminCall, tenant: String?) async -> Response {
         switch request.method {
         case .get:
-            return Self.killSwitchList(governor.kills.engaged)
+            var kills = governor.kills.engaged
+            if let tenant {
+                var visible: [KillSwitch] = []
+                for kill in kills where await belongs(kill.scope, to: tenant) { visible.append(kill) }
+                kills = visible
+            }
+            return Self.killSwitchList(kills)
         case .post:
-            return await engageKillSwitch(request)
+            return await engageKillSwitch(request, call, tenant: tenant)
         case .delete:
             guard let text = request.uri.queryParameters["scope"].map(String.init) else {
                 return Self.adminError(.badRequest, "invalid_request_error", "Give the scope to release: ?scope=agent:acme/bot.")
@@ -25,13 +37,16 @@ extension Gateway {
             switch validatedScope(text) {
             case .failure(let error): return Self.adminError(.badRequest, "invalid_request_error", error.message)
             case .success(let scope):
+                if let tenant, await !belongs(scope, to: tenant) {
+                    return Self.adminError(.notFound, "not_found", "No kill switch is engaged on \(scope) in this tenant.")
+                }
                 do {
-                    let released = try await store.releaseKillSwitch(scope, principal: "admin")
+                    let released = try await store.releaseKillSwitch(scope, principal: call.auditName)
                     governor.kills.release(scope)
                     guard released != nil else {
                         return Self.adminError(.notFound, "not_found", "No kill switch is engaged on \(scope).")
                     }
-                    return Self.killSwitchList(governor.kills.engaged)
+                    return .json(status: .ok, Array(AuditValue.object([("released", scope.description)]).utf8))
                 } catch {
                     return Self.adminError(.serviceUnavailable, "api_error", "The store could not release it; try again.")
                 }
@@ -41,7 +56,7 @@ extension Gateway {
         }
     }
 
-    private func engageKillSwitch(_ request: Request) async -> Response {
+    private func engageKillSwitch(_ request: Request, _ call: AdminCall, tenant: String?) async -> Response {
         let body: JSONValue
         switch await readBody(request) {
         case .failure(let error): return Self.adminError(.badRequest, "invalid_request_error", error.message)
@@ -61,20 +76,30 @@ extension Gateway {
         switch validatedScope(text) {
         case .failure(let error): return Self.adminError(.badRequest, "invalid_request_error", error.message)
         case .success(let scope):
-            let kill = KillSwitch(scope: scope, reason: reason, engagedBy: "admin")
+            if let tenant, await !belongs(scope, to: tenant) {
+                return Self.adminError(.badRequest, "invalid_request_error", "\(scope) is not a scope of tenant '\(tenant)'.")
+            }
+            let kill = KillSwitch(scope: scope, reason: reason, engagedBy: call.auditName)
             governor.kills.engage(kill)
             do {
-                try await store.engageKillSwitch(kill, principal: "admin")
+                try await store.engageKillSwitch(kill, principal: call.auditName)
             } catch {
                 // Engaged here; the other replicas learn it when the store answers and it is retried.
                 logger.error("kill switch engaged in memory only: store write failed", metadata: ["error": "\(error)"])
                 return Self.adminError(
                     .serviceUnavailable, "api_error", "Engaged on this replica only: the store could not record it; retry.")
             }
-            var response = Self.killSwitchList(governor.kills.engaged)
+            var response = Self.killSwitchList([governor.kills.stoppingScope(scope) ?? kill])
             response.status = .created
             return response
         }
+    }
+
+    /// Whether `scope` is the tenant's: it names the tenant, or it is a key of the tenant.
+    func belongs(_ scope: GovernanceScope, to tenant: String) async -> Bool {
+        if let owner = scope.tenant { return owner == tenant }
+        guard case .key(let id) = scope else { return false }
+        return (try? await store.key(id: id))?.tenant == tenant
     }
 
     /// A scope in text form whose tenant (if it names one) is configured.

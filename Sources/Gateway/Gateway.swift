@@ -73,12 +73,7 @@ public final class Gateway: Sendable {
         router.get("/healthz") { _, _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) }
         router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/metrics") { _, _ in self.metricsResponse() }
-        for method in [HTTPRequest.Method.get, .post, .delete] {
-            router.on("/admin/v1/kill-switches", method: method) { request, _ in await self.adminKillSwitches(request) }
-        }
-        router.get("/admin/v1/reports/:kind") { request, context in
-            await self.adminReport(request, kind: context.parameters.get("kind") ?? "")
-        }
+        registerAdminRoutes(on: router)
         return router
     }
 

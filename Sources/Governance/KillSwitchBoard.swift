@@ -21,6 +21,9 @@ public final class KillSwitchBoard: Sendable {
         }
     }
 
+    /// The switch engaged on exactly `scope`.
+    public func stoppingScope(_ scope: GovernanceScope) -> KillSwitch? { switches.withLock { $0[scope] } }
+
     public func engage(_ kill: KillSwitch) {
         switches.withLock { switches in
             if switches[kill.scope] == nil { switches[kill.scope] = kill }

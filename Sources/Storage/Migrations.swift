@@ -145,6 +145,19 @@ enum Migrations {
             );
             """
         ),
+        (
+            6,
+            """
+            CREATE TABLE admin_keys (
+                id TEXT PRIMARY KEY,
+                key_hash TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL,
+                tenant TEXT,
+                created_at BIGINT NOT NULL,
+                revoked_at BIGINT
+            );
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

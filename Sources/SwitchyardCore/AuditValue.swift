@@ -13,11 +13,12 @@ public enum AuditValue {
     public static func object(_ fields: [(String, String?)]) -> String {
         "{"
             + fields.sorted { $0.0 < $1.0 }.map { name, value in
-                quoted(name) + ":" + (value.map(quoted) ?? "null")
+                jsonString(name) + ":" + (value.map(jsonString) ?? "null")
             }.joined(separator: ",") + "}"
     }
 
-    static func quoted(_ text: String) -> String {
+    /// `text` as a JSON string literal.
+    public static func jsonString(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

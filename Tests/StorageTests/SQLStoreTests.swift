@@ -26,10 +26,10 @@ import Testing
     func migrationsAreVersionedAndIdempotent(_ engine: TestEngine) async throws {
         let url = try engine.freshURL()
         let first = try await SQLStore.open(url)
-        #expect(try await first.schemaVersion() == 5)
+        #expect(try await first.schemaVersion() == 6)
         await first.close()
         let second = try await SQLStore.open(url)
-        #expect(try await second.schemaVersion() == 5)
+        #expect(try await second.schemaVersion() == 6)
         await second.close()
     }
 

@@ -40,6 +40,7 @@ policies:
     denied_tools: [shell]
     denied_routes: [other]
     max_output_tokens: 32
+    guardrails: { secrets: block, emails: redact }
 limits:
   - scope: tenant:globex
     requests_per_minute: 2
@@ -183,3 +184,26 @@ def _served(client):
         return True
     except openai.PermissionDeniedError:
         return False
+
+
+def test_guardrails_block_secrets_and_redact_emails(governed):
+    client = chat_client(governed, "acme")
+    with pytest.raises(openai.PermissionDeniedError) as blocked:
+        client.chat.completions.create(
+            model="chat", max_tokens=8,
+            messages=[{"role": "user", "content": "deploy with AKIAIOSFODNN7EXAMPLE please"}])
+    assert "rule guardrails.secrets" in blocked.value.message
+    assert "AKIAIOSFODNN7EXAMPLE" not in blocked.value.message
+    raw = client.chat.completions.with_raw_response.create(
+        model="chat", max_tokens=8, messages=[{"role": "user", "content": "Say hi to jane.doe@example.com"}])
+    assert raw.headers["x-switchyard-redactions"] == "1"
+    assert raw.parse().choices[0].message.content is not None
+
+    def audited():
+        lines = [json.loads(line) for line in governed.cli("audit", "export", "--tenant", "acme").splitlines()]
+        actions = [entry["action"] for entry in lines]
+        return lines if "guardrail.block" in actions and "guardrail.redact" in actions else None
+
+    lines = wait_until(audited, timeout=10, what="guardrail entries in the audit trail")
+    text = json.dumps(lines)
+    assert "AKIAIOSFODNN7EXAMPLE" not in text and "jane.doe@example.com" not in text

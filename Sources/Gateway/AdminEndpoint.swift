@@ -1,0 +1,107 @@
+import HTTPTypes
+import Hummingbird
+
+/// One endpoint of the admin API. The list below is the single source of truth: the router, the
+/// OpenAPI document and the isolation tests are all generated from it, so an endpoint added here
+/// is routed, documented and tested for cross-tenant access at once.
+struct AdminEndpoint: Sendable {
+    enum Access: Sendable {
+        /// Reads: any admin credential that may see the tenant in the path.
+        case read
+        /// Changes: `admin`, or the `tenant-admin` of the tenant in the path.
+        case write
+    }
+
+    let method: HTTPRequest.Method
+    /// With `{parameter}` placeholders, e.g. `/admin/v1/tenants/{tenant}/keys`.
+    let path: String
+    let summary: String
+    let access: Access
+    /// Gateway-wide endpoints: only credentials not bound to a tenant may use them.
+    let gatewayWide: Bool
+    let handle: @Sendable (Gateway, Request, AdminCall) async -> Response
+
+    var tenantScoped: Bool { path.contains("{tenant}") }
+
+    /// The path in Hummingbird's syntax (`:tenant`).
+    var routerPath: String {
+        path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: "")
+    }
+
+    var parameters: [String] {
+        path.split(separator: "/").filter { $0.hasPrefix("{") }.map { String($0.dropFirst().dropLast()) }
+    }
+}
+
+/// An authorised admin request: who calls, and the path's parameters.
+struct AdminCall: Sendable {
+    var principal: AdminPrincipal
+    var parameters: [String: String]
+
+    var tenant: String { parameters["tenant"] ?? "" }
+
+    /// How the principal appears in audit entries.
+    var auditName: String { principal.auditName }
+}
+
+extension AdminEndpoint {
+    static let all: [AdminEndpoint] = [
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants", summary: "The tenants this credential may see.", access: .read,
+            gatewayWide: false, handle: { $0.adminListTenants($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}", summary: "One tenant: projects, routes, residency.",
+            access: .read, gatewayWide: false, handle: { $0.adminTenant($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/keys", summary: "The tenant's API keys (never their secrets).",
+            access: .read, gatewayWide: false, handle: { await $0.adminListKeys($1, $2) }),
+        AdminEndpoint(
+            method: .post, path: "/admin/v1/tenants/{tenant}/keys",
+            summary: "Issue an API key (body: project, agent, expires_at); the key is returned once.", access: .write,
+            gatewayWide: false, handle: { await $0.adminCreateKey($1, $2) }),
+        AdminEndpoint(
+            method: .delete, path: "/admin/v1/tenants/{tenant}/keys/{key}", summary: "Revoke one of the tenant's keys.",
+            access: .write, gatewayWide: false, handle: { await $0.adminRevokeKey($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/policies",
+            summary: "Policies, limits and budgets that apply to the tenant's scopes.", access: .read, gatewayWide: false,
+            handle: { await $0.adminPolicies($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/budgets",
+            summary: "The tenant's budgets this period: limit, spent, reserved.", access: .read, gatewayWide: false,
+            handle: { $0.adminBudgets($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/usage",
+            summary: "The tenant's requests, tokens and cost by agent (query: since, until).", access: .read,
+            gatewayWide: false, handle: { await $0.adminUsage($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/audit",
+            summary: "The tenant's audit entries in chain order (query: after, limit).", access: .read, gatewayWide: false,
+            handle: { await $0.adminAudit($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/kill-switches",
+            summary: "Kill switches engaged on the tenant or its projects, agents and keys.", access: .read,
+            gatewayWide: false, handle: { await $0.adminTenantKillSwitches($1, $2) }),
+        AdminEndpoint(
+            method: .post, path: "/admin/v1/tenants/{tenant}/kill-switches",
+            summary: "Stop the tenant, one of its projects, agents or keys (body: scope, reason).", access: .write,
+            gatewayWide: false, handle: { await $0.adminTenantKillSwitches($1, $2) }),
+        AdminEndpoint(
+            method: .delete, path: "/admin/v1/tenants/{tenant}/kill-switches",
+            summary: "Release a kill switch (query: scope).", access: .write, gatewayWide: false,
+            handle: { await $0.adminTenantKillSwitches($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/kill-switches", summary: "Every engaged kill switch.", access: .read,
+            gatewayWide: true, handle: { await $0.adminKillSwitches($1, $2) }),
+        AdminEndpoint(
+            method: .post, path: "/admin/v1/kill-switches", summary: "Engage a kill switch on any scope.", access: .write,
+            gatewayWide: true, handle: { await $0.adminKillSwitches($1, $2) }),
+        AdminEndpoint(
+            method: .delete, path: "/admin/v1/kill-switches", summary: "Release a kill switch (query: scope).",
+            access: .write, gatewayWide: true, handle: { await $0.adminKillSwitches($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/reports/{kind}",
+            summary: "FinOps reports: cost, unit, commitments, concentration (query: by, bucket, since, until, format).",
+            access: .read, gatewayWide: true, handle: { await $0.adminReport($1, kind: $2.parameters["kind"] ?? "") }),
+    ]
+}

@@ -1,0 +1,113 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SwitchyardCore
+
+/// Who calls the admin API: the bootstrap key from `admin.key_env` (role admin) or a stored admin key.
+struct AdminPrincipal: Sendable, Equatable {
+    var role: AdminRole
+    var tenant: String?
+    /// The stored key's id; nil for the bootstrap key.
+    var keyID: String?
+
+    var auditName: String { keyID.map { "admin-key:\($0)" } ?? "admin" }
+
+    /// Whether this principal may call `endpoint` for `tenant` (the path's, if any).
+    func may(_ endpoint: AdminEndpoint, tenant pathTenant: String?) -> Bool {
+        if endpoint.access == .write && role == .viewer { return false }
+        if role == .admin { return true }
+        // Bound credentials never reach gateway-wide endpoints, nor another tenant's paths.
+        if let tenant {
+            if endpoint.gatewayWide { return false }
+            if let pathTenant { return pathTenant == tenant }
+            return true
+        }
+        return role == .viewer
+    }
+}
+
+extension Gateway {
+    /// Registers every admin endpoint behind authentication and authorisation, and the
+    /// OpenAPI document (public: it describes, it holds no data).
+    func registerAdminRoutes(on router: Router<BasicRequestContext>) {
+        for endpoint in AdminEndpoint.all {
+            router.on(RouterPath(endpoint.routerPath), method: endpoint.method) { request, context in
+                var parameters: [String: String] = [:]
+                for name in endpoint.parameters { parameters[name] = context.parameters.get(name) ?? "" }
+                return await self.authorizedAdmin(request, endpoint: endpoint, parameters: parameters)
+            }
+        }
+        router.get("/admin/v1/openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: AdminOpenAPI.document)))
+        }
+    }
+
+    func authorizedAdmin(_ request: Request, endpoint: AdminEndpoint, parameters: [String: String]) async -> Response {
+        guard let principal = await adminPrincipal(request) else {
+            return Self.adminError(
+                .unauthorized, "authentication_error", "This endpoint needs an admin key (sya-…) as a Bearer token.")
+        }
+        let tenant = endpoint.tenantScoped ? parameters["tenant"] : nil
+        guard principal.may(endpoint, tenant: tenant) else {
+            return Self.adminError(
+                .forbidden, "permission_error",
+                "This credential (\(principal.role.rawValue)) may not \(endpoint.access == .write ? "change" : "read") this.")
+        }
+        if let tenant, tenants[tenant] == nil {
+            return Self.adminError(.notFound, "not_found", "No tenant named '\(tenant)' is configured.")
+        }
+        return await endpoint.handle(self, request, AdminCall(principal: principal, parameters: parameters))
+    }
+
+    /// Resolves the Bearer token: the bootstrap key compared by digest, or a stored admin key.
+    func adminPrincipal(_ request: Request) async -> AdminPrincipal? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
+        let presented = String(header.dropFirst(7))
+        if let variable = configuration.admin.keyEnv, let expected = environment[variable], !expected.isEmpty,
+            APIKeyFormat.hash(presented) == APIKeyFormat.hash(expected)
+        {
+            return AdminPrincipal(role: .admin, tenant: nil, keyID: nil)
+        }
+        guard let id = AdminKeyFormat.keyID(of: presented), let record = try? await store.adminKey(id: id),
+            record.revokedAt == nil, APIKeyFormat.hash(presented) == record.hash
+        else { return nil }
+        return AdminPrincipal(role: record.role, tenant: record.tenant, keyID: record.id)
+    }
+}
+
+/// The OpenAPI 3.1 description of the admin API, generated from `AdminEndpoint.all`.
+enum AdminOpenAPI {
+    static let document: String = {
+        var paths: [String: [(String, AdminEndpoint)]] = [:]
+        for endpoint in AdminEndpoint.all {
+            paths[endpoint.path, default: []].append((endpoint.method.rawValue.lowercased(), endpoint))
+        }
+        let quoted = AuditValue.jsonString
+        let items = paths.keys.sorted().map { path -> String in
+            let operations = paths[path]!.map { method, endpoint -> String in
+                let parameters = endpoint.parameters.map {
+                    #"{"name":\#(quoted($0)),"in":"path","required":true,"schema":{"type":"string"}}"#
+                }
+                let roles =
+                    endpoint.access == .write
+                    ? (endpoint.gatewayWide ? "admin" : "admin, tenant-admin of the tenant")
+                    : (endpoint.gatewayWide
+                        ? "admin, viewer not bound to a tenant" : "admin, tenant-admin or viewer of the tenant")
+                return """
+                    \(quoted(method)):{"summary":\(quoted(endpoint.summary)),"description":\(quoted("Roles: " + roles + ".")),\
+                    "parameters":[\(parameters.joined(separator: ","))],"security":[{"bearer":[]}],\
+                    "responses":{"200":{"description":"OK"},"401":{"description":"No admin credential"},\
+                    "403":{"description":"Not allowed for this credential"},"404":{"description":"No such tenant or item"}}}
+                    """
+            }
+            return quoted(path) + ":{" + operations.joined(separator: ",") + "}"
+        }
+        return """
+            {"openapi":"3.1.0","info":{"title":"Switchyard admin API","version":"1"},\
+            "components":{"securitySchemes":{"bearer":{"type":"http","scheme":"bearer"}}},\
+            "paths":{\(items.joined(separator: ","))}}
+            """
+    }()
+}

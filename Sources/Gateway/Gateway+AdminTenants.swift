@@ -1,0 +1,215 @@
+import Foundation
+import Hummingbird
+import SwitchyardCore
+import WireFormats
+
+/// The tenant-scoped admin endpoints. Authorisation happened before any of these runs
+/// (`authorizedAdmin`); each still reads only the tenant in its path.
+extension Gateway {
+    func adminListTenants(_ request: Request, _ call: AdminCall) -> Response {
+        let visible = configuration.tenants.filter { call.principal.tenant == nil || $0.name == call.principal.tenant }
+        return Self.jsonArray(visible.map(Self.tenantObject))
+    }
+
+    func adminTenant(_ request: Request, _ call: AdminCall) -> Response {
+        guard let tenant = tenants[call.tenant] else { return Self.adminError(.notFound, "not_found", "No such tenant.") }
+        return .json(status: .ok, Array(Self.tenantObject(tenant).utf8))
+    }
+
+    func adminListKeys(_ request: Request, _ call: AdminCall) async -> Response {
+        do {
+            let now = UnixMicros.now()
+            return Self.jsonArray(try await store.keys(tenant: call.tenant).map { Self.keyObject($0, now: now) })
+        } catch {
+            return Self.storeUnavailable()
+        }
+    }
+
+    func adminCreateKey(_ request: Request, _ call: AdminCall) async -> Response {
+        let body: JSONValue
+        switch await readBody(request) {
+        case .failure(let error): return Self.adminError(.badRequest, "invalid_request_error", error.message)
+        case .success(let bytes):
+            if bytes.isEmpty {
+                body = .object([:])
+            } else if let parsed = try? JSONValue.parse(bytes), case .object = parsed {
+                body = parsed
+            } else {
+                return Self.adminError(.badRequest, "invalid_request_error", "The body must be a JSON object.")
+            }
+        }
+        let project = body["project"]?.stringValue
+        if let project, !(tenants[call.tenant]?.projects.contains(project) ?? false) {
+            return Self.adminError(
+                .badRequest, "invalid_request_error", "Tenant '\(call.tenant)' declares no project '\(project)'.")
+        }
+        var expiresAt: UnixMicros?
+        if let text = body["expires_at"]?.stringValue {
+            guard let time = UnixMicros(dateOrTimestamp: text), time > .now() else {
+                return Self.adminError(
+                    .badRequest, "invalid_request_error", "'expires_at' must be a future date or RFC 3339 time.")
+            }
+            expiresAt = time
+        }
+        let agent = body["agent"]?.stringValue
+        if let agent, agent.isEmpty || agent.count > 128 {
+            return Self.adminError(.badRequest, "invalid_request_error", "'agent' must be 1 to 128 characters.")
+        }
+        let (secret, record) = APIKeyFormat.issue(tenant: call.tenant, project: project, agent: agent, expiresAt: expiresAt)
+        do {
+            try await store.insertKey(record)
+            try await store.appendAudit([
+                AuditEntry(
+                    principal: call.auditName, action: "key.create", target: "key:\(record.id)", tenant: call.tenant,
+                    after: AuditValue.key(record))
+            ])
+        } catch {
+            return Self.storeUnavailable()
+        }
+        let object = AuditValue.object([
+            ("id", record.id), ("key", secret), ("tenant", record.tenant), ("project", record.project), ("agent", record.agent),
+            ("expires_at", record.expiresAt?.rfc3339Seconds),
+        ])
+        return .json(status: .created, Array(object.utf8))
+    }
+
+    func adminRevokeKey(_ request: Request, _ call: AdminCall) async -> Response {
+        let id = call.parameters["key"] ?? ""
+        do {
+            // Another tenant's key is "not found" here, never revoked.
+            guard let before = try await store.key(id: id), before.tenant == call.tenant else {
+                return Self.adminError(.notFound, "not_found", "Tenant '\(call.tenant)' has no key '\(id)'.")
+            }
+            _ = try await store.revokeKey(id: id)
+            if before.revokedAt == nil, let after = try await store.key(id: id) {
+                try await store.appendAudit([
+                    AuditEntry(
+                        principal: call.auditName, action: "key.revoke", target: "key:\(id)", tenant: call.tenant,
+                        before: AuditValue.key(before), after: AuditValue.key(after))
+                ])
+                return .json(status: .ok, Array(Self.keyObject(after, now: .now()).utf8))
+            }
+            return .json(status: .ok, Array(Self.keyObject(before, now: .now()).utf8))
+        } catch {
+            return Self.storeUnavailable()
+        }
+    }
+
+    func adminPolicies(_ request: Request, _ call: AdminCall) async -> Response {
+        let keyIDs = Set(((try? await store.keys(tenant: call.tenant)) ?? []).map(\.id))
+        func ours(_ scope: GovernanceScope) -> Bool {
+            if case .key(let id) = scope { return keyIDs.contains(id) }
+            return scope.tenant == call.tenant
+        }
+        let policies = configuration.policies.filter { ours($0.scope) }.map { policy in
+            AuditValue.object([("name", policy.name), ("scope", policy.scope.description)])
+        }
+        let limits = configuration.limits.filter { ours($0.scope) }.map { limit in
+            AuditValue.object([
+                ("scope", limit.scope.description), ("requests_per_minute", limit.requestsPerMinute.map(String.init)),
+                ("tokens_per_minute", limit.tokensPerMinute.map(String.init)),
+                ("concurrent_requests", limit.concurrentRequests.map(String.init)),
+                ("spend_per_hour", limit.spendPerHour?.decimalString),
+            ])
+        }
+        let budgets = configuration.budgets.filter { ours($0.scope) }.map { budget in
+            AuditValue.object([
+                ("name", budget.name), ("scope", budget.scope.description), ("limit", budget.limit.decimalString),
+                ("currency", budget.limit.currency),
+            ])
+        }
+        let body =
+            #"{"policies":[\#(policies.joined(separator: ","))],"limits":[\#(limits.joined(separator: ","))],"budgets":[\#(budgets.joined(separator: ","))]}"#
+        return .json(status: .ok, Array(body.utf8))
+    }
+
+    func adminBudgets(_ request: Request, _ call: AdminCall) -> Response {
+        let rows = governor.budgets.status().filter { $0.budget.scope.tenant == call.tenant }.map { status in
+            AuditValue.object([
+                ("name", status.budget.name), ("scope", status.budget.scope.description),
+                ("period_start", status.period?.start.rfc3339Seconds), ("period_end", status.period?.end.rfc3339Seconds),
+                ("limit", status.budget.limit.decimalString), ("spent", Money.format(nanos: status.spent)),
+                ("reserved", Money.format(nanos: status.reserved)), ("currency", status.budget.limit.currency),
+            ])
+        }
+        return Self.jsonArray(rows)
+    }
+
+    func adminUsage(_ request: Request, _ call: AdminCall) async -> Response {
+        let parameters = request.uri.queryParameters
+        let now = UnixMicros.now()
+        let since =
+            parameters["since"].flatMap { UnixMicros(dateOrTimestamp: String($0)) } ?? CalendarPeriod.month(containing: now).start
+        let until = parameters["until"].flatMap { UnixMicros(dateOrTimestamp: String($0)) } ?? UnixMicros(now.value + 1)
+        do {
+            let rollups = try await store.usageRollups(since: since, until: until, keeping: [.tenant, .agent])
+            var byAgent: [String: (requests: Int64, input: Int, output: Int, nanos: Int64, currency: String)] = [:]
+            for rollup in rollups where rollup.tenant == call.tenant {
+                let key = (rollup.agent ?? "") + "\u{0}" + rollup.currency
+                var sum = byAgent[key] ?? (0, 0, 0, 0, rollup.currency)
+                sum.requests += rollup.requests
+                sum.input += rollup.usage.inputTokens
+                sum.output += rollup.usage.outputTokens
+                sum.nanos += rollup.costNanos
+                byAgent[key] = sum
+            }
+            let rows = byAgent.keys.sorted().map { key in
+                let sum = byAgent[key]!
+                let agent = String(key.split(separator: "\u{0}", omittingEmptySubsequences: false)[0])
+                return AuditValue.object([
+                    ("agent", agent.isEmpty ? nil : agent), ("requests", String(sum.requests)),
+                    ("input_tokens", String(sum.input)), ("output_tokens", String(sum.output)),
+                    ("cost", Money.format(nanos: sum.nanos)), ("currency", sum.currency),
+                ])
+            }
+            return Self.jsonArray(rows)
+        } catch {
+            return Self.storeUnavailable()
+        }
+    }
+
+    func adminAudit(_ request: Request, _ call: AdminCall) async -> Response {
+        let parameters = request.uri.queryParameters
+        let after = parameters["after"].flatMap { Int64(String($0)) } ?? 0
+        let limit = min(max(parameters["limit"].flatMap { Int(String($0)) } ?? 1000, 1), 10_000)
+        do {
+            let entries = try await store.auditEntries(after: after, limit: limit, tenant: call.tenant)
+            return Self.jsonArray(entries.map(Self.auditObject))
+        } catch {
+            return Self.storeUnavailable()
+        }
+    }
+
+    // MARK: JSON shapes
+
+    static func tenantObject(_ tenant: Tenant) -> String {
+        let projects = "[" + tenant.projects.map(AuditValue.jsonString).joined(separator: ",") + "]"
+        let routes = tenant.allowedRoutes.map { "[" + $0.map(AuditValue.jsonString).joined(separator: ",") + "]" } ?? "null"
+        return #"{"name":\#(AuditValue.jsonString(tenant.name)),"projects":\#(projects),"allowed_routes":\#(routes)}"#
+    }
+
+    static func keyObject(_ key: APIKeyRecord, now: UnixMicros) -> String {
+        let state = key.revokedAt != nil ? "revoked" : (key.isUsable(at: now) ? "active" : "expired")
+        return AuditValue.object([
+            ("id", key.id), ("tenant", key.tenant), ("project", key.project), ("agent", key.agent), ("state", state),
+            ("created_at", key.createdAt.rfc3339Seconds), ("expires_at", key.expiresAt?.rfc3339Seconds),
+            ("revoked_at", key.revokedAt?.rfc3339Seconds),
+        ])
+    }
+
+    static func auditObject(_ entry: AuditEntry) -> String {
+        AuditValue.object([
+            ("sequence", String(entry.sequence)), ("time", entry.time.rfc3339Seconds), ("principal", entry.principal),
+            ("action", entry.action), ("target", entry.target), ("tenant", entry.tenant), ("before", entry.before),
+            ("after", entry.after), ("detail", entry.detail), ("hash", entry.hash),
+        ])
+    }
+
+    static func jsonArray(_ objects: [String]) -> Response {
+        .json(status: .ok, Array(("[" + objects.joined(separator: ",") + "]").utf8))
+    }
+
+    static func storeUnavailable() -> Response {
+        adminError(.serviceUnavailable, "api_error", "The store could not answer; try again.")
+    }
+}
