@@ -40,7 +40,7 @@ policies:
     denied_tools: [shell]
     denied_routes: [other]
     max_output_tokens: 32
-    guardrails: { secrets: block, emails: redact }
+    guardrails: {{ secrets: block, emails: redact }}
 limits:
   - scope: tenant:globex
     requests_per_minute: 2
@@ -207,3 +207,35 @@ def test_guardrails_block_secrets_and_redact_emails(governed):
     lines = wait_until(audited, timeout=10, what="guardrail entries in the audit trail")
     text = json.dumps(lines)
     assert "AKIAIOSFODNN7EXAMPLE" not in text and "jane.doe@example.com" not in text
+
+
+def test_admin_api_roles_and_tenant_isolation(governed):
+    import requests
+
+    base = f"http://127.0.0.1:{governed.port}/admin/v1"
+    tenant_admin = governed.cli("admin-keys", "create", "--role", "tenant-admin", "--tenant", "acme").strip()
+    auth = {"Authorization": f"Bearer {tenant_admin}"}
+    assert requests.get(f"{base}/tenants/acme/keys", headers=auth).status_code == 200
+    assert requests.get(f"{base}/tenants/globex/keys", headers=auth).status_code == 403
+    assert requests.get(f"{base}/kill-switches", headers=auth).status_code == 403
+    assert requests.get(f"{base}/tenants/acme/keys", headers={"Authorization": f"Bearer {governed.keys['acme']}"}).status_code == 401
+    assert "/admin/v1/tenants/{tenant}/keys" in requests.get(f"{base}/openapi.json").json()["paths"]
+
+    created = requests.post(f"{base}/tenants/acme/keys", headers=auth, json={"project": "web", "agent": "e2e"})
+    assert created.status_code == 201
+    issued = created.json()
+    client = openai.OpenAI(base_url=governed.base_url, api_key=issued["key"], max_retries=0, timeout=120)
+    assert hi(client).choices[0].message.content is not None
+    assert requests.delete(f"{base}/tenants/acme/keys/{issued['id']}", headers=auth).json()["state"] == "revoked"
+
+    def refused():
+        try:
+            hi(client)
+            return False
+        except openai.AuthenticationError:
+            return True
+
+    wait_until(refused, timeout=10, what="the revoked key refused")
+    audit = requests.get(f"{base}/tenants/acme/audit", headers=auth).json()
+    assert [e["action"] for e in audit if e["target"] == f"key:{issued['id']}"] == ["key.create", "key.revoke"]
+    assert issued["key"] not in json.dumps(audit)
