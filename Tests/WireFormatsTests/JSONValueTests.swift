@@ -38,6 +38,15 @@ import Testing
                 == JSONValue.parse(arguments, lenient: true))
     }
 
+    /// Found by the fuzzer: an object with a repeated key did not equal itself.
+    @Test func objectsWithARepeatedKeyCompareTheirValuesInOrder() throws {
+        let twice = try JSONValue.parse(Array(#"{"a":1,"a":2}"#.utf8))
+        #expect(twice == (try JSONValue.parse(Array(#"{"a":1,"a":2}"#.utf8))))
+        #expect(twice != (try JSONValue.parse(Array(#"{"a":2,"a":1}"#.utf8))))
+        #expect(twice != (try JSONValue.parse(Array(#"{"a":1,"b":2}"#.utf8))))
+        #expect((try JSONValue.parse(Array(#"{"a":1,"b":2}"#.utf8))) == (try JSONValue.parse(Array(#"{"b":2,"a":1}"#.utf8))))
+    }
+
     @Test func rejectsInvalidUTF8AndDeepNesting() {
         #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xFF, 0xFE, 0x22]) }
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)

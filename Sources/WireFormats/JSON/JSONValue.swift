@@ -72,8 +72,13 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
 
     public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { members.makeIterator() }
 
+    /// Member order does not matter; a key given twice (which RFC 8259 permits) compares its
+    /// values in order, so every object equals itself.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         guard lhs.members.count == rhs.members.count else { return false }
-        return lhs.members.allSatisfy { member in rhs[member.key] == member.value }
+        func grouped(_ object: JSONObject) -> [String: [JSONValue]] {
+            object.members.reduce(into: [:]) { $0[$1.key, default: []].append($1.value) }
+        }
+        return grouped(lhs) == grouped(rhs)
     }
 }
