@@ -99,7 +99,42 @@ extension Gateway {
             }
         }
         if let lastError { return .failure(lastError) }
+        if meter.attempts.isEmpty, !unavailable.isEmpty, unavailable.values.allSatisfy({ $0 == .atCapacity }),
+            let queued = candidates.first(where: { $0.queue != nil && $0.maxConcurrency != nil }),
+            let adapter = adapters[queued.provider]
+        {
+            return await executeQueued(queued, adapter: adapter, plan: plan, streaming: streaming, meter: &meter, call: call)
+        }
         return .failure(unavailableError(plan.route, unavailable))
+    }
+
+    /// Every candidate was full: wait for a slot on the first one with a queue, in fair-share
+    /// order among tenants and priority classes, then make one attempt there.
+    private func executeQueued(
+        _ deployment: Deployment, adapter: ProviderAdapter, plan: RoutePlan, streaming: Bool, meter: inout RequestMeter,
+        call: @escaping @Sendable (Deployment) -> EgressCall
+    ) async -> Result<UpstreamSuccess, OpenAIError> {
+        let tenant = meter.principal?.tenant ?? ""
+        let waited = await monitor.waitForSlot(
+            deployment.name, tenant: tenant, priority: meter.priority, weight: tenants[tenant]?.weight ?? 1,
+            policy: deployment.queue ?? AdmissionQueuePolicy())
+        switch waited {
+        case .failure(let reason):
+            return .failure(unavailableError(plan.route, [deployment.name: reason]))
+        case .success(let lease):
+            meter.use(deployment)
+            switch await attempt(
+                deployment, adapter: adapter, lease: lease, call: call(deployment), streaming: streaming, requestID: meter.id)
+            {
+            case .success(let success, let attempt):
+                meter.attempts.append(attempt)
+                return .success(success)
+            case .failure(let error, _, let retryAfter, let attempt):
+                meter.attempts.append(attempt)
+                if let retryAfter { monitor.coolDown(deployment.name, for: retryAfter) }
+                return .failure(error)
+            }
+        }
     }
 
     enum Claim {
@@ -241,6 +276,15 @@ extension Gateway {
         if reasons.isEmpty {
             return .upstream(.noProvider, status: 502, message: "Route '\(route.name)' has no deployment that can be called.")
         }
+        for (name, reason) in reasons.sorted(by: { $0.key < $1.key }) {
+            if case .queueTimeout(let waited) = reason {
+                return OpenAIError(
+                    status: 429,
+                    message:
+                        "Deployment '\(name)' of route '\(route.name)' is saturated: waited \(Int(waited.seconds.rounded())) s in its queue without a slot; retry shortly.",
+                    type: "rate_limit_error", code: "queue_timeout", errorClass: .atCapacity, retryAfterSeconds: 1)
+            }
+        }
         if reasons.values.allSatisfy({ $0 == .atCapacity }) {
             return OpenAIError(
                 status: 429, message: "Every deployment of route '\(route.name)' is at its concurrency limit; retry shortly.",
@@ -256,7 +300,7 @@ extension Gateway {
                 soonest = min(soonest ?? retryAfter, retryAfter)
                 return "\(name): rate limited by the provider"
             case .healthCheckFailing: return "\(name): failing health checks"
-            case .atCapacity: return "\(name): at its concurrency limit"
+            case .atCapacity, .queueTimeout: return "\(name): at its concurrency limit"
             }
         }
         let seconds = soonest.map { Int(($0.seconds).rounded(.up)) } ?? 5

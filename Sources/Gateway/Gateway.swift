@@ -197,6 +197,12 @@ public final class Gateway: Sendable {
         case .failure(let error): return .failure(error)
         case .success(let tags): meter.tags = tags
         }
+        if let priority = request.headers[.switchyardPriority] {
+            guard let parsed = RequestPriority(rawValue: priority) else {
+                return .failure(.invalidRequest("Invalid x-switchyard-priority '\(priority)' (expected interactive or batch)."))
+            }
+            meter.priority = parsed
+        }
         let route: Route
         switch resolveRoute(model, principal: principal, meter: &meter) {
         case .failure(let error): return .failure(error)
@@ -317,6 +323,7 @@ extension HTTPField.Name {
     static let switchyardStrategy = Self("x-switchyard-strategy")!
     static let switchyardUsageEstimated = Self("x-switchyard-usage-estimated")!
     static let switchyardRedactions = Self("x-switchyard-redactions")!
+    static let switchyardPriority = Self("x-switchyard-priority")!
     static let anthropicVersion = Self("anthropic-version")!
     static let anthropicBeta = Self("anthropic-beta")!
 }

@@ -26,6 +26,8 @@ struct RequestMeter: Sendable {
     var rateLimitStatus: RateLimitStatus?
     /// Prompt content replaced by guardrails, reported in `x-switchyard-redactions`.
     var redactions = 0
+    /// The request's class in deployment queues (`x-switchyard-priority`).
+    var priority = RequestPriority.interactive
 
     init(endpoint: String) {
         let now = UnixMicros.now()

@@ -28,7 +28,11 @@ public final class DeploymentMonitor: Sendable {
         var recentLatencies = LatencySamples()
         var coolingDownUntil: ContinuousClock.Instant?
         var healthCheckFailing = false
+        /// Requests waiting for a slot, when the deployment has a queue.
+        var waiting = FairShareQueue<CheckedContinuation<Result<Lease, Unavailability>, Never>>()
     }
+
+    private let waiterIDs = Atomic<UInt64>(0)
 
     public init(deployments: [Deployment]) {
         entries = Dictionary(deployments.map { ($0.name, Entry($0)) }, uniquingKeysWith: { first, _ in first })
@@ -40,6 +44,8 @@ public final class DeploymentMonitor: Sendable {
         case coolingDown(retryAfter: Duration)
         case healthCheckFailing
         case atCapacity
+        /// Waited in the deployment's queue for its whole timeout.
+        case queueTimeout(waited: Duration)
     }
 
     /// A request's claim on a deployment; hand it back with `release`.
@@ -73,22 +79,78 @@ public final class DeploymentMonitor: Sendable {
         return entry.state.withLock { state in
             if state.healthCheckFailing { return .failure(.healthCheckFailing) }
             if let until = state.coolingDownUntil, until > now { return .failure(.coolingDown(retryAfter: until - now)) }
-            if let limit = entry.deployment.maxConcurrency, state.inFlight >= limit { return .failure(.atCapacity) }
-            let probe: Bool
-            switch state.breaker.admit(at: now) {
-            case .allowed: probe = false
-            case .probe: probe = true
-            case .rejected(let retryAfter): return .failure(.circuitOpen(retryAfter: retryAfter))
+            // Requests already waiting go first: a newcomer does not take the slot they wait for.
+            if let limit = entry.deployment.maxConcurrency, state.inFlight >= limit || !state.waiting.isEmpty {
+                return .failure(.atCapacity)
             }
-            state.inFlight += 1
-            return .success(Lease(deployment: name, probe: probe, startedAt: now))
+            return Self.grant(&state, name, now)
         }
     }
 
+    private static func grant(_ state: inout DeploymentState, _ name: String, _ now: ContinuousClock.Instant) -> Result<
+        Lease, Unavailability
+    > {
+        let probe: Bool
+        switch state.breaker.admit(at: now) {
+        case .allowed: probe = false
+        case .probe: probe = true
+        case .rejected(let retryAfter): return .failure(.circuitOpen(retryAfter: retryAfter))
+        }
+        state.inFlight += 1
+        return .success(Lease(deployment: name, probe: probe, startedAt: now))
+    }
+
+    /// Waits for a slot on a deployment at its concurrency limit, served in fair-share order
+    /// (`FairShareQueue`), for at most `policy.timeout`. A full queue answers `atCapacity` at once.
+    public func waitForSlot(
+        _ name: String, tenant: String, priority: RequestPriority, weight: Int, policy: AdmissionQueuePolicy
+    ) async -> Result<Lease, Unavailability> {
+        guard let entry = entries[name] else { return .failure(.healthCheckFailing) }
+        let id = waiterIDs.add(1, ordering: .relaxed).newValue
+        let started = ContinuousClock.now
+        let timer = Task {
+            try? await Task.sleep(for: policy.timeout)
+            self.abandon(name, id: id, with: .queueTimeout(waited: ContinuousClock.now - started))
+        }
+        defer { timer.cancel() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let immediate: Result<Lease, Unavailability>? = entry.state.withLock { state in
+                    if let limit = entry.deployment.maxConcurrency, state.inFlight < limit, state.waiting.isEmpty {
+                        return Self.grant(&state, name, .now)
+                    }
+                    if state.waiting.count >= policy.maxWaiting { return .failure(.atCapacity) }
+                    state.waiting.enqueue(id: id, tenant: tenant, priority: priority, weight: weight, waiter: continuation)
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            self.abandon(name, id: id, with: .atCapacity)
+        }
+    }
+
+    /// Removes a waiter that gave up and answers it.
+    private func abandon(_ name: String, id: UInt64, with reason: Unavailability) {
+        let removed = entries[name]?.state.withLock { $0.waiting.remove(id: id) }
+        removed?.waiter.resume(returning: .failure(reason))
+    }
+
+    /// Requests waiting for a slot on the deployment.
+    public func waiting(_ name: String) -> Int { entries[name]?.state.withLock { $0.waiting.count } ?? 0 }
+
     public func release(_ lease: Lease, outcome: Outcome, at now: ContinuousClock.Instant = .now) {
         guard let entry = entries[lease.deployment] else { return }
+        // The freed slot goes straight to the next waiter, answered once the lock is released.
+        var handoff: (CheckedContinuation<Result<Lease, Unavailability>, Never>, Result<Lease, Unavailability>)?
+        defer { if let (waiter, result) = handoff { waiter.resume(returning: result) } }
         entry.state.withLock { state in
             state.inFlight = max(0, state.inFlight - 1)
+            defer {
+                if let limit = entry.deployment.maxConcurrency, state.inFlight < limit, let next = state.waiting.next() {
+                    handoff = (next.waiter, Self.grant(&state, lease.deployment, now))
+                }
+            }
             switch outcome {
             case .success(let latency, let timeToFirstToken):
                 state.breaker.record(success: true, probe: lease.probe, at: now)

@@ -290,7 +290,7 @@ struct NodeReader {
             node, path,
             allowed: [
                 "name", "provider", "model", "context_window", "price", "prices", "capacity", "timeout_seconds", "timeouts",
-                "capabilities", "max_concurrency", "circuit_breaker",
+                "capabilities", "max_concurrency", "circuit_breaker", "queue",
             ])
         let name = try name(entries["name"], path + ".name", parent: node)
         let provider = try requiredString(entries["provider"], path + ".provider", parent: node)
@@ -328,6 +328,17 @@ struct NodeReader {
                 })
         }
         deployment.maxConcurrency = try integer(entries["max_concurrency"], path + ".max_concurrency", range: 1...100_000)
+        if let node = entries["queue"] {
+            guard deployment.maxConcurrency != nil else {
+                throw error(node, path + ".queue", "a queue needs max_concurrency: requests wait for one of those slots")
+            }
+            let queue = try mapping(node, path + ".queue", allowed: ["timeout_seconds", "max_waiting"])
+            deployment.queue = AdmissionQueuePolicy(
+                timeout: try duration(
+                    queue["timeout_seconds"], path + ".queue.timeout_seconds", unit: .seconds(1), range: 0.01...600)
+                    ?? .seconds(10),
+                maxWaiting: try integer(queue["max_waiting"], path + ".queue.max_waiting", range: 1...1_000_000) ?? 1000)
+        }
         if let node = entries["circuit_breaker"] {
             deployment.circuitBreaker = try circuitBreaker(node, path + ".circuit_breaker")
         }
@@ -605,7 +616,7 @@ struct NodeReader {
 
     func tenant(_ node: Node, _ path: String, routes: Set<String>, providers: Set<String>) throws -> Tenant {
         let entries = try mapping(
-            node, path, allowed: ["name", "allowed_routes", "residency", "allow_routing_hints", "projects"])
+            node, path, allowed: ["name", "allowed_routes", "residency", "allow_routing_hints", "projects", "weight"])
         let name = try name(entries["name"], path + ".name", parent: node)
         var allowed: [String]?
         if let list = entries["allowed_routes"] {
@@ -622,6 +633,7 @@ struct NodeReader {
             name: name, allowedRoutes: allowed,
             residency: try residency(entries["residency"], path + ".residency", providers: providers),
             allowRoutingHints: try bool(entries["allow_routing_hints"], path + ".allow_routing_hints") ?? true,
-            projects: try names(entries["projects"], path + ".projects") ?? [])
+            projects: try names(entries["projects"], path + ".projects") ?? [],
+            weight: try integer(entries["weight"], path + ".weight", range: 1...1000) ?? 1)
     }
 }

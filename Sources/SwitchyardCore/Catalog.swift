@@ -120,6 +120,8 @@ public struct Deployment: Hashable, Sendable {
     public var capabilities: Set<Capability>
     /// Requests in flight at most; the deployment is skipped while full. Nil: unlimited.
     public var maxConcurrency: Int?
+    /// When set (with `maxConcurrency`), requests that find every slot taken wait their turn.
+    public var queue: AdmissionQueuePolicy?
     public var timeouts: Timeouts
     public var circuitBreaker: CircuitBreakerPolicy
 
@@ -274,13 +276,16 @@ public struct Tenant: Hashable, Sendable {
     public var allowRoutingHints: Bool
     /// The projects keys of this tenant may be bound to.
     public var projects: [String]
+    /// The tenant's share of queued capacity relative to other tenants (default 1).
+    public var weight: Int = 1
 
     public init(
         name: String, allowedRoutes: [String]? = nil, residency: Residency? = nil, allowRoutingHints: Bool = true,
-        projects: [String] = []
+        projects: [String] = [], weight: Int = 1
     ) {
         self.name = name
         self.projects = projects
+        self.weight = weight
         self.allowedRoutes = allowedRoutes
         self.residency = residency
         self.allowRoutingHints = allowRoutingHints

@@ -7,7 +7,10 @@ import Testing
 @Suite struct GovernanceConfigurationTests {
     static let yaml =
         ConfigurationLoaderTests.issueExample.replacingOccurrences(
-            of: "  - name: acme\n", with: "  - name: acme\n    projects: [web, mobile]\n")
+            of: "  - name: acme\n", with: "  - name: acme\n    projects: [web, mobile]\n    weight: 3\n"
+        ).replacingOccurrences(
+            of: "    context_window: 8192\n",
+            with: "    context_window: 8192\n    max_concurrency: 4\n    queue: { timeout_seconds: 2.5, max_waiting: 50 }\n")
             + """
 
             policies:
@@ -49,6 +52,11 @@ import Testing
     @Test func readsPoliciesLimitsAndBudgets() throws {
         let configuration = try ConfigurationLoader.parse(Self.yaml, file: "governance.yaml")
         #expect(configuration.tenant(named: "acme")?.projects == ["web", "mobile"])
+        #expect(configuration.tenant(named: "acme")?.weight == 3)
+        #expect(configuration.tenant(named: "globex")?.weight == 1)
+        #expect(
+            configuration.deployment(named: "gemma-local")?.queue
+                == AdmissionQueuePolicy(timeout: .milliseconds(2500), maxWaiting: 50))
         let guardPolicy = try #require(configuration.policies.first)
         #expect(guardPolicy.scope == .tenant("acme"))
         #expect(guardPolicy.allowedRoutes == ["chat"])
@@ -102,6 +110,8 @@ import Testing
         expectError("period: window", "period: week", "expected day, month or window")
         expectError("secrets: block", "secrets: shred", "expected allow, redact or block")
         expectError("secrets: block", "phones: block", "unknown key 'phones'")
+        expectError("weight: 3", "weight: 0", "between 1 and 1000")
+        expectError("    max_concurrency: 4\n", "", "a queue needs max_concurrency")
         expectError("start: 2026-11-01", "start: 2026-11-01T00:30:00Z", "whole hour")
         expectError(
             "    requests_per_minute: 600\n    tokens_per_minute: 100000\n    concurrent_requests: 20\n", "    burst: 1\n",
