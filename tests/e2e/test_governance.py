@@ -254,3 +254,21 @@ def test_oversized_headers_and_bodies_are_refused_and_the_server_keeps_serving(g
     huge = requests.post(url, headers=auth, data=b'{"model":"chat","messages":"' + b"x" * (20 * 1024 * 1024) + b'"}', timeout=60)
     assert huge.status_code == 413 and huge.json()["error"]["type"] == "invalid_request_error"
     assert hi(chat_client(governed, "acme")).choices[0].message.content is not None
+
+
+def test_no_key_appears_in_logs_ledger_or_audit(governed):
+    """Runs last in this module: everything above has been logged, recorded and audited."""
+    import sqlite3
+
+    secrets = list(governed.keys.values())
+    log = governed.log_path.read_text()
+    with sqlite3.connect(governed.db_path) as db:
+        ledger = "\n".join(str(row) for row in db.execute("SELECT * FROM usage_records"))
+        audit = "\n".join(str(row) for row in db.execute("SELECT * FROM audit_log"))
+        key_hashes = [row[0] for row in db.execute("SELECT key_hash FROM api_keys")]
+    assert ledger and audit
+    for secret in secrets:
+        for where, text in (("log", log), ("ledger", ledger), ("audit", audit)):
+            assert secret not in text, f"a key appeared in the {where}"
+    for digest in key_hashes:
+        assert digest not in audit and digest not in log
