@@ -1,6 +1,6 @@
 import SwitchyardCore
 
-/// The governance stage of the pipeline: policies, rate limits and budgets, in that order, and
+/// The governance stage of the pipeline: kill switches, policies, rate limits and budgets, in that order, and
 /// the audit entries and alerts they produce. One per gateway, shared by all requests.
 public final class Governor: Sendable {
     public let policies: PolicyBook
