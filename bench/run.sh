@@ -60,6 +60,28 @@ http {
 NGINX
 nginx -c "$WORK/nginx.conf"
 
+# Governance on (BENCH_GOVERNANCE=0 for an A/B run without it), so its checks are measured:
+# none of these refuse the benchmark's requests.
+GOVERNANCE_YAML=""
+if [ "${BENCH_GOVERNANCE:-1}" = 1 ]; then
+  GOVERNANCE_YAML="$(cat <<'GOV'
+policies:
+  - name: bench-policy
+    scope: tenant:bench
+    denied_tools: [shell]
+    max_input_tokens: 100000
+    guardrails: { secrets: block, credit_cards: redact, emails: allow }
+limits:
+  - scope: tenant:bench
+    requests_per_minute: 100000000
+    tokens_per_minute: 1000000000000
+budgets:
+  - name: bench-budget
+    scope: tenant:bench
+    limit: "100000000"
+GOV
+)"
+fi
 cat >"$WORK/switchyard.yaml" <<YAML
 server:
   listen: "127.0.0.1:$GATEWAY_PORT"
@@ -101,6 +123,7 @@ routes:
     targets: [idle]
 tenants:
   - name: bench
+$GOVERNANCE_YAML
 YAML
 KEY="$("$BIN" keys create --config "$WORK/switchyard.yaml" --tenant bench 2>/dev/null)"
 LOG_LEVEL=warning "$BIN" serve --config "$WORK/switchyard.yaml" >"$WORK/serve.log" 2>&1 &
