@@ -10,6 +10,9 @@ struct AdminEndpoint: Sendable {
         case read
         /// Changes: `admin`, or the `tenant-admin` of the tenant in the path.
         case write
+        /// Changes to the rules a tenant is held to (the tenant itself, policies, limits, budgets):
+        /// `admin` only, so a tenant-admin cannot loosen its own tenant's rules.
+        case govern
     }
 
     let method: HTTPRequest.Method
@@ -20,6 +23,8 @@ struct AdminEndpoint: Sendable {
     /// Gateway-wide endpoints: only credentials not bound to a tenant may use them.
     let gatewayWide: Bool
     let handle: @Sendable (Gateway, Request, AdminCall) async -> Response
+    /// Whether the path may name a tenant that does not exist yet (creating it).
+    var createsTenant = false
 
     var tenantScoped: Bool { path.contains("{tenant}") }
 
@@ -53,6 +58,25 @@ extension AdminEndpoint {
             method: .get, path: "/admin/v1/tenants/{tenant}", summary: "One tenant: projects, routes, residency.",
             access: .read, gatewayWide: false, handle: { $0.adminTenant($1, $2) }),
         AdminEndpoint(
+            method: .put, path: "/admin/v1/tenants/{tenant}",
+            summary: "Create or replace a tenant (body: allowed_routes, residency, allow_routing_hints, projects, weight).",
+            access: .govern, gatewayWide: false, handle: { await $0.adminPutTenant($1, $2) }, createsTenant: true),
+        AdminEndpoint(
+            method: .delete, path: "/admin/v1/tenants/{tenant}",
+            summary: "Remove a tenant that has no active keys and that no policy, limit or budget names.", access: .govern,
+            gatewayWide: false, handle: { await $0.adminDeleteTenant($1, $2) }),
+        AdminEndpoint(
+            method: .put, path: "/admin/v1/tenants/{tenant}/projects/{project}", summary: "Add a project to the tenant.",
+            access: .write, gatewayWide: false, handle: { await $0.adminPutProject($1, $2) }),
+        AdminEndpoint(
+            method: .delete, path: "/admin/v1/tenants/{tenant}/projects/{project}",
+            summary: "Remove a project that has no active keys and that nothing names.", access: .write, gatewayWide: false,
+            handle: { await $0.adminDeleteProject($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/agents",
+            summary: "The tenant's agents (from its keys): projects, keys, kill switch.", access: .read, gatewayWide: false,
+            handle: { await $0.adminListAgents($1, $2) }),
+        AdminEndpoint(
             method: .get, path: "/admin/v1/tenants/{tenant}/keys", summary: "The tenant's API keys (never their secrets).",
             access: .read, gatewayWide: false, handle: { await $0.adminListKeys($1, $2) }),
         AdminEndpoint(
@@ -66,6 +90,27 @@ extension AdminEndpoint {
             method: .get, path: "/admin/v1/tenants/{tenant}/policies",
             summary: "Policies, limits and budgets that apply to the tenant's scopes.", access: .read, gatewayWide: false,
             handle: { await $0.adminPolicies($1, $2) }),
+        AdminEndpoint(
+            method: .put, path: "/admin/v1/tenants/{tenant}/policies/{name}",
+            summary: "Create or replace a policy on one of the tenant's scopes (body: the policy's fields as in the file).",
+            access: .govern, gatewayWide: false, handle: { await $0.adminPutPolicy($1, $2) }),
+        AdminEndpoint(
+            method: .delete, path: "/admin/v1/tenants/{tenant}/policies/{name}", summary: "Remove a policy.",
+            access: .govern, gatewayWide: false, handle: { await $0.adminDeletePolicy($1, $2) }),
+        AdminEndpoint(
+            method: .put, path: "/admin/v1/tenants/{tenant}/limits",
+            summary: "Create or replace the limits of one of the tenant's scopes (body: scope and limits as in the file).",
+            access: .govern, gatewayWide: false, handle: { await $0.adminLimits($1, $2) }),
+        AdminEndpoint(
+            method: .delete, path: "/admin/v1/tenants/{tenant}/limits", summary: "Remove a scope's limits (query: scope).",
+            access: .govern, gatewayWide: false, handle: { await $0.adminLimits($1, $2) }),
+        AdminEndpoint(
+            method: .put, path: "/admin/v1/tenants/{tenant}/budgets/{name}",
+            summary: "Create or replace a budget on one of the tenant's scopes (body: the budget's fields as in the file).",
+            access: .govern, gatewayWide: false, handle: { await $0.adminPutBudget($1, $2) }),
+        AdminEndpoint(
+            method: .delete, path: "/admin/v1/tenants/{tenant}/budgets/{name}", summary: "Remove a budget.",
+            access: .govern, gatewayWide: false, handle: { await $0.adminDeleteBudget($1, $2) }),
         AdminEndpoint(
             method: .get, path: "/admin/v1/tenants/{tenant}/budgets",
             summary: "The tenant's budgets this period: limit, spent, reserved.", access: .read, gatewayWide: false,

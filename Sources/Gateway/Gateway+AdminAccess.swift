@@ -14,6 +14,7 @@ struct AdminPrincipal: Sendable, Equatable {
 
     /// Whether this principal may call `endpoint` for `tenant` (the path's, if any).
     func may(_ endpoint: AdminEndpoint, tenant pathTenant: String?) -> Bool {
+        if endpoint.access == .govern { return role == .admin && tenant == nil }
         if endpoint.access == .write && role == .viewer { return false }
         if role == .admin { return true }
         // Bound credentials never reach gateway-wide endpoints, nor another tenant's paths.
@@ -53,9 +54,9 @@ extension Gateway {
         guard principal.may(endpoint, tenant: tenant) else {
             return Self.adminError(
                 .forbidden, "permission_error",
-                "This credential (\(principal.role.rawValue)) may not \(endpoint.access == .write ? "change" : "read") this.")
+                "This credential (\(principal.role.rawValue)) may not \(endpoint.access == .read ? "read" : "change") this.")
         }
-        if let tenant, tenants[tenant] == nil {
+        if let tenant, tenants[tenant] == nil, !endpoint.createsTenant {
             return Self.adminError(.notFound, "not_found", "No tenant named '\(tenant)' is configured.")
         }
         return await endpoint.handle(self, request, AdminCall(principal: principal, parameters: parameters))
@@ -91,10 +92,12 @@ enum AdminOpenAPI {
                     #"{"name":\#(quoted($0)),"in":"path","required":true,"schema":{"type":"string"}}"#
                 }
                 let roles =
-                    endpoint.access == .write
-                    ? (endpoint.gatewayWide ? "admin" : "admin, tenant-admin of the tenant")
-                    : (endpoint.gatewayWide
-                        ? "admin, viewer not bound to a tenant" : "admin, tenant-admin or viewer of the tenant")
+                    switch (endpoint.access, endpoint.gatewayWide) {
+                    case (.govern, _), (.write, true): "admin"
+                    case (.write, false): "admin, tenant-admin of the tenant"
+                    case (.read, true): "admin, viewer not bound to a tenant"
+                    case (.read, false): "admin, tenant-admin or viewer of the tenant"
+                    }
                 return """
                     \(quoted(method)):{"summary":\(quoted(endpoint.summary)),"description":\(quoted("Roles: " + roles + ".")),\
                     "parameters":[\(parameters.joined(separator: ","))],"security":[{"bearer":[]}],\

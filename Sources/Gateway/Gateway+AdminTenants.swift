@@ -7,7 +7,9 @@ import WireFormats
 /// (`authorizedAdmin`); each still reads only the tenant in its path.
 extension Gateway {
     func adminListTenants(_ request: Request, _ call: AdminCall) -> Response {
-        let visible = configuration.tenants.filter { call.principal.tenant == nil || $0.name == call.principal.tenant }
+        let visible = tenants.values.sorted { $0.name < $1.name }.filter {
+            call.principal.tenant == nil || $0.name == call.principal.tenant
+        }
         return Self.jsonArray(visible.map(Self.tenantObject))
     }
 
@@ -95,32 +97,22 @@ extension Gateway {
         }
     }
 
+    /// The policies, limits and budgets in force on the tenant's scopes, in their declared form.
     func adminPolicies(_ request: Request, _ call: AdminCall) async -> Response {
-        let keyIDs = Set(((try? await store.keys(tenant: call.tenant)) ?? []).map(\.id))
-        func ours(_ scope: GovernanceScope) -> Bool {
-            if case .key(let id) = scope { return keyIDs.contains(id) }
-            return scope.tenant == call.tenant
+        do {
+            let (_, records) = try await store.governanceState()
+            var lists: [GovernanceRecord.Kind: [String]] = [:]
+            for record in records where record.kind != .tenant {
+                guard try await owner(of: record) == call.tenant else { continue }
+                lists[record.kind, default: []].append(record.declaration)
+            }
+            let body = [GovernanceRecord.Kind.policy, .limit, .budget].map { kind in
+                AuditValue.jsonString(kind.rawValue + "s") + ":[" + (lists[kind] ?? []).joined(separator: ",") + "]"
+            }
+            return .json(status: .ok, Array(("{" + body.joined(separator: ",") + "}").utf8))
+        } catch {
+            return Self.storeUnavailable()
         }
-        let policies = configuration.policies.filter { ours($0.scope) }.map { policy in
-            AuditValue.object([("name", policy.name), ("scope", policy.scope.description)])
-        }
-        let limits = configuration.limits.filter { ours($0.scope) }.map { limit in
-            AuditValue.object([
-                ("scope", limit.scope.description), ("requests_per_minute", limit.requestsPerMinute.map(String.init)),
-                ("tokens_per_minute", limit.tokensPerMinute.map(String.init)),
-                ("concurrent_requests", limit.concurrentRequests.map(String.init)),
-                ("spend_per_hour", limit.spendPerHour?.decimalString),
-            ])
-        }
-        let budgets = configuration.budgets.filter { ours($0.scope) }.map { budget in
-            AuditValue.object([
-                ("name", budget.name), ("scope", budget.scope.description), ("limit", budget.limit.decimalString),
-                ("currency", budget.limit.currency),
-            ])
-        }
-        let body =
-            #"{"policies":[\#(policies.joined(separator: ","))],"limits":[\#(limits.joined(separator: ","))],"budgets":[\#(budgets.joined(separator: ","))]}"#
-        return .json(status: .ok, Array(body.utf8))
     }
 
     func adminBudgets(_ request: Request, _ call: AdminCall) -> Response {
@@ -185,7 +177,8 @@ extension Gateway {
     static func tenantObject(_ tenant: Tenant) -> String {
         let projects = "[" + tenant.projects.map(AuditValue.jsonString).joined(separator: ",") + "]"
         let routes = tenant.allowedRoutes.map { "[" + $0.map(AuditValue.jsonString).joined(separator: ",") + "]" } ?? "null"
-        return #"{"name":\#(AuditValue.jsonString(tenant.name)),"projects":\#(projects),"allowed_routes":\#(routes)}"#
+        return
+            #"{"name":\#(AuditValue.jsonString(tenant.name)),"projects":\#(projects),"allowed_routes":\#(routes),"weight":\#(tenant.weight)}"#
     }
 
     static func keyObject(_ key: APIKeyRecord, now: UnixMicros) -> String {

@@ -20,7 +20,6 @@ public final class Gateway: Sendable {
     let monitor: DeploymentMonitor
     let retryBudgets: [String: RetryBudget]
     let adapters: [String: ProviderAdapter]
-    let tenants: [String: Tenant]
     let transport: any UpstreamTransport
     let keys: KeyDirectory
     let usageSink: any UsageSink
@@ -32,6 +31,9 @@ public final class Gateway: Sendable {
     let environment: [String: String]
     let decoder = JSONDecoder()
 
+    /// The tenants in force: live governance state, which the admin API and `config apply` change.
+    var tenants: [String: Tenant] { governor.tenants }
+
     public init(
         configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
         transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(), governor: Governor? = nil,
@@ -40,7 +42,8 @@ public final class Gateway: Sendable {
         self.governor =
             governor
             ?? Governor(
-                policies: configuration.policies, limits: configuration.limits, budgets: configuration.budgets,
+                tenants: configuration.tenants, policies: configuration.policies, limits: configuration.limits,
+                budgets: configuration.budgets,
                 assumedOutputTokens: configuration.governance.assumedOutputTokens)
         self.configuration = configuration
         self.planner = RoutePlanner(
@@ -51,7 +54,6 @@ public final class Gateway: Sendable {
         self.adapters = Dictionary(
             configuration.providers.map { ($0.name, ProviderAdapter(provider: $0, environment: environment)) },
             uniquingKeysWith: { first, _ in first })
-        self.tenants = Dictionary(configuration.tenants.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.store = store
         self.keys = keys
         self.usageSink = usageSink

@@ -15,7 +15,8 @@ enum GovernanceSetup {
     ) async throws -> Governor {
         let webhook = configuration.governance.alertWebhook
         let governor = Governor(
-            policies: configuration.policies, limits: configuration.limits, budgets: configuration.budgets, audit: audit,
+            tenants: configuration.tenants, policies: configuration.policies, limits: configuration.limits,
+            budgets: configuration.budgets, audit: audit,
             assumedOutputTokens: configuration.governance.assumedOutputTokens,
             alert: { event in
                 logger.warning("budget alert", metadata: ["budget": "\(event.budget.name)", "event": "\(event.summary)"])
@@ -39,9 +40,11 @@ enum GovernanceSetup {
     }
 
     /// Each budget starts from what its scope already spent in the current period.
-    static func seedBudgets(_ keeper: BudgetKeeper, store: SQLStore, now: UnixMicros = .now()) async throws {
+    static func seedBudgets(
+        _ keeper: BudgetKeeper, store: SQLStore, only names: Set<String>? = nil, now: UnixMicros = .now()
+    ) async throws {
         for status in keeper.status(now: now) {
-            guard let period = status.period else { continue }
+            guard let period = status.period, names?.contains(status.budget.name) ?? true else { continue }
             let spent = try await store.spend(
                 of: status.budget.scope, since: period.start, until: period.end, currency: status.budget.limit.currency)
             keeper.load(budget: status.budget.name, period: period, spent: spent)

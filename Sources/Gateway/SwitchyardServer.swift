@@ -50,6 +50,8 @@ public struct SwitchyardServer {
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
             governor: governor, logger: logger)
+        try await gateway.startLiveGovernance()
+        let governanceWatcher = GovernanceWatcher(gateway: gateway)
         let killSwitches = KillSwitchWatcher(store: store, board: governor.kills, logger: logger)
         try? await killSwitches.refresh()
         let healthChecker = ProviderHealthChecker(gateway: gateway)
@@ -64,7 +66,7 @@ public struct SwitchyardServer {
         // then the audit trail and the ledger writer flush what every answered request left.
         let group = ServiceGroup(
             configuration: .init(
-                services: [writer, audit, keys, killSwitches, healthChecker, commitmentWatcher, app],
+                services: [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher, app],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -31,14 +31,32 @@ public final class BudgetKeeper: Sendable {
 
     private let accounts: Mutex<[Account]>
     private let byScope: [GovernanceScope: [Int]]
+    private let byName: [String: Int]
 
-    public init(_ budgets: [Budget], now: UnixMicros = .now()) {
-        var accounts = budgets.map { Account(budget: $0) }
+    /// With `previous`, a budget kept under the same name and period keeps its spend, reservations
+    /// and announced alerts (live governance changes must not reset counters).
+    public init(_ budgets: [Budget], carryingOver previous: BudgetKeeper? = nil, now: UnixMicros = .now()) {
+        let kept = previous?.accounts.withLock { $0 } ?? []
+        var accounts = budgets.map { budget in
+            guard var account = kept.first(where: { $0.budget.name == budget.name && $0.budget.period == budget.period })
+            else { return Account(budget: budget) }
+            account.budget = budget
+            account.announced = account.announced.filter(budget.alertThresholds.contains)
+            account.exhaustedAnnounced = account.exhaustedAnnounced && account.spent >= budget.limit.nanos
+            return account
+        }
         for index in accounts.indices { accounts[index].roll(to: now) }
         self.accounts = Mutex(accounts)
         var byScope: [GovernanceScope: [Int]] = [:]
         for (index, budget) in budgets.enumerated() { byScope[budget.scope, default: []].append(index) }
         self.byScope = byScope
+        self.byName = Dictionary(budgets.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The budgets `previous` did not have with the same period: their spend must be seeded.
+    public func budgetsNew(since previous: BudgetKeeper?) -> [Budget] {
+        let kept = previous?.budgets ?? []
+        return budgets.filter { budget in !kept.contains { $0.name == budget.name && $0.period == budget.period } }
     }
 
     public var isEmpty: Bool { byScope.isEmpty }
@@ -67,6 +85,7 @@ public final class BudgetKeeper: Sendable {
         guard !indices.isEmpty else { return .success(BudgetReservation(entries: [])) }
         return accounts.withLock { accounts in
             var entries: [BudgetReservation.Entry] = []
+            var reserving: [Int] = []
             for index in indices {
                 accounts[index].roll(to: now)
                 let account = accounts[index]
@@ -80,9 +99,10 @@ public final class BudgetKeeper: Sendable {
                         BudgetRefusal(
                             budget: account.budget, spent: account.spent, reserved: account.reserved, outsideWindow: false))
                 }
-                entries.append(.init(account: index, periodStart: period.start, amount: maximum.nanos))
+                entries.append(.init(budget: account.budget.name, periodStart: period.start, amount: maximum.nanos))
+                reserving.append(index)
             }
-            for entry in entries { accounts[entry.account].reserved += entry.amount }
+            for (entry, index) in zip(entries, reserving) { accounts[index].reserved += entry.amount }
             return .success(BudgetReservation(entries: entries))
         }
     }
@@ -93,10 +113,13 @@ public final class BudgetKeeper: Sendable {
         return accounts.withLock { accounts in
             var events: [BudgetEvent] = []
             for entry in reservation.entries {
-                var account = accounts[entry.account]
+                // By name: the reservation may come from before a live change replaced this keeper.
+                guard let index = byName[entry.budget] else { continue }
+                var account = accounts[index]
                 // Released in the period it was made in; a period that rolled over meanwhile started at zero.
                 guard account.period?.start == entry.periodStart else { continue }
-                account.reserved -= entry.amount
+                // Never below zero: a reservation made while a live change swapped keepers was not copied.
+                account.reserved = max(0, account.reserved - entry.amount)
                 account.spent += actual.nanos
                 for (fraction, nanos) in account.budget.thresholdNanos
                 where account.spent >= nanos && !account.announced.contains(fraction) {
@@ -107,7 +130,7 @@ public final class BudgetKeeper: Sendable {
                     account.exhaustedAnnounced = true
                     events.append(.exhausted(budget: account.budget, spent: account.spent))
                 }
-                accounts[entry.account] = account
+                accounts[index] = account
             }
             return events
         }
@@ -129,7 +152,7 @@ public final class BudgetKeeper: Sendable {
 /// What a request holds in the budgets it was admitted against.
 public struct BudgetReservation: Sendable {
     struct Entry: Sendable {
-        var account: Int
+        var budget: String
         var periodStart: UnixMicros
         var amount: Int64
     }

@@ -1,13 +1,25 @@
 import SwitchyardCore
+import Synchronization
 
 /// The governance stage of the pipeline: kill switches, policies, rate limits and budgets, in that order, and
 /// the audit entries and alerts they produce. One per gateway, shared by all requests.
+///
+/// The rules in force (tenants, policies, limits, budgets) are live state: `reconfigure` replaces
+/// them as a whole, and each request reads one consistent set of them.
 public final class Governor: Sendable {
-    public let policies: PolicyBook
-    public let limiter: RateLimiter
-    public let budgets: BudgetKeeper
+    /// One consistent set of rules; counters carry over from the set it replaces.
+    struct Rules: Sendable {
+        /// The live-state revision these rules came from (0: the configuration the governor was built with).
+        var revision: Int64 = 0
+        var tenants: [String: Tenant]
+        var policies: PolicyBook
+        var limiter: RateLimiter
+        var runaway: RunawayGuard
+        var budgets: BudgetKeeper
+    }
+
+    private let rules: Mutex<Rules>
     public let kills = KillSwitchBoard()
-    let runaway: RunawayGuard
     public let audit: AuditTrail?
     /// Output tokens assumed when a request sets no maximum, for its worst-case cost and token charge.
     public let assumedOutputTokens: Int
@@ -16,18 +28,50 @@ public final class Governor: Sendable {
 
     /// `runawayStopped` is told of each kill switch runaway protection engages, to persist and announce it.
     public init(
-        policies: [Policy] = [], limits: [RateLimit] = [], budgets: [Budget] = [], audit: AuditTrail? = nil,
-        assumedOutputTokens: Int = 4096, alert: @escaping @Sendable (BudgetEvent) -> Void = { _ in },
+        tenants: [Tenant] = [], policies: [Policy] = [], limits: [RateLimit] = [], budgets: [Budget] = [],
+        audit: AuditTrail? = nil, assumedOutputTokens: Int = 4096,
+        alert: @escaping @Sendable (BudgetEvent) -> Void = { _ in },
         runawayStopped: @escaping @Sendable (KillSwitch) -> Void = { _ in }
     ) {
-        self.policies = PolicyBook(policies)
-        self.limiter = RateLimiter(limits)
-        self.runaway = RunawayGuard(limits)
+        rules = Mutex(
+            Rules(
+                tenants: Self.byName(tenants), policies: PolicyBook(policies), limiter: RateLimiter(limits),
+                runaway: RunawayGuard(limits), budgets: BudgetKeeper(budgets)))
         self.runawayStopped = runawayStopped
-        self.budgets = BudgetKeeper(budgets)
         self.audit = audit
         self.assumedOutputTokens = assumedOutputTokens
         self.alert = alert
+    }
+
+    public var tenants: [String: Tenant] { rules.withLock { $0.tenants } }
+    public var policies: PolicyBook { rules.withLock { $0.policies } }
+    public var limiter: RateLimiter { rules.withLock { $0.limiter } }
+    public var budgets: BudgetKeeper { rules.withLock { $0.budgets } }
+    var runaway: RunawayGuard { rules.withLock { $0.runaway } }
+
+    public var revision: Int64 { rules.withLock { $0.revision } }
+
+    /// Puts the rules of live-state `revision` in force, unless newer ones already are. Rate-limit
+    /// buckets, hourly spend and budget accounts of scopes and budgets that stay carry over;
+    /// returns the budgets that are new (their spend so far must be loaded from the ledger).
+    @discardableResult
+    public func reconfigure(
+        revision: Int64, tenants: [Tenant], policies: [Policy], limits: [RateLimit], budgets: [Budget]
+    ) -> [Budget] {
+        rules.withLock { rules in
+            guard revision > rules.revision else { return [] }
+            let keeper = BudgetKeeper(budgets, carryingOver: rules.budgets)
+            let added = keeper.budgetsNew(since: rules.budgets)
+            rules = Rules(
+                revision: revision, tenants: Self.byName(tenants), policies: PolicyBook(policies),
+                limiter: RateLimiter(limits, carryingOver: rules.limiter),
+                runaway: RunawayGuard(limits, carryingOver: rules.runaway), budgets: keeper)
+            return added
+        }
+    }
+
+    static func byName(_ tenants: [Tenant]) -> [String: Tenant] {
+        Dictionary(tenants.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The policy rules judged before routing; a refusal is audited.
@@ -49,6 +93,7 @@ public final class Governor: Sendable {
             return .failure(refuse(.policy(refusal), principal: principal, route: facts.route))
         }
         let scopes = principal.scopes
+        let (limiter, budgets) = rules.withLock { ($0.limiter, $0.budgets) }
         let tokens = facts.estimatedInputTokens + (facts.maxOutputTokens ?? assumedOutputTokens)
         let ticket: RateLimitTicket
         switch limiter.admit(scopes, estimatedTokens: tokens) {
@@ -66,6 +111,7 @@ public final class Governor: Sendable {
 
     /// Ends an admitted request with what it used and cost; budget crossings are audited and alerted.
     public func release(_ admission: Admission, principal: Principal, usage: TokenUsage, cost: Money) {
+        let (limiter, runaway, budgets) = rules.withLock { ($0.limiter, $0.runaway, $0.budgets) }
         limiter.release(admission.ticket, usedTokens: usage.inputTokens + usage.outputTokens)
         for (scope, spent, limit) in runaway.record(cost, for: principal) where kills.stopping(principal)?.scope != scope {
             let kill = KillSwitch(

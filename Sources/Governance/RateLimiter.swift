@@ -39,8 +39,26 @@ public final class RateLimiter: Sendable {
     private let buckets: Mutex<[GovernanceScope: Bucket]>
     private let limited: Set<GovernanceScope>
 
-    public init(_ limits: [RateLimit], now: ContinuousClock.Instant = .now) {
-        buckets = Mutex(Dictionary(limits.map { ($0.scope, Bucket($0, now: now)) }, uniquingKeysWith: { _, last in last }))
+    /// With `previous`, a scope limited before keeps its bucket levels (capped to the new limits)
+    /// and its requests in flight: a live governance change does not hand out a fresh minute.
+    public init(_ limits: [RateLimit], carryingOver previous: RateLimiter? = nil, now: ContinuousClock.Instant = .now) {
+        let kept = previous?.buckets.withLock { $0 } ?? [:]
+        var buckets: [GovernanceScope: Bucket] = [:]
+        for limit in limits {
+            var bucket = Bucket(limit, now: now)
+            if let old = kept[limit.scope] {
+                bucket.inFlight = old.inFlight
+                if let rpm = limit.requestsPerMinute, old.limit.requestsPerMinute != nil {
+                    bucket.requests = min(Double(rpm), old.requests)
+                }
+                if let tpm = limit.tokensPerMinute, old.limit.tokensPerMinute != nil {
+                    bucket.tokens = min(Double(tpm), old.tokens)
+                }
+                bucket.refilledAt = old.refilledAt
+            }
+            buckets[limit.scope] = bucket
+        }
+        self.buckets = Mutex(buckets)
         limited = Set(limits.map(\.scope))
     }
 
@@ -97,7 +115,8 @@ public final class RateLimiter: Sendable {
         buckets.withLock { buckets in
             for scope in ticket.scopes {
                 guard var bucket = buckets[scope] else { continue }
-                bucket.inFlight -= 1
+                // Admitted before a live change limited this scope: it was never counted here.
+                bucket.inFlight = max(0, bucket.inFlight - 1)
                 if let tpm = bucket.limit.tokensPerMinute { bucket.tokens = min(Double(tpm), bucket.tokens + correction) }
                 buckets[scope] = bucket
             }

@@ -20,8 +20,16 @@ public final class RunawayGuard: Sendable {
     private let windows: Mutex<[GovernanceScope: Window]>
     private let watched: Set<GovernanceScope>
 
-    public init(_ limits: [RateLimit]) {
-        let windows = limits.compactMap { limit in limit.spendPerHour.map { (limit.scope, Window(limit: $0)) } }
+    /// With `previous`, a scope watched before keeps its last hour of spend.
+    public init(_ limits: [RateLimit], carryingOver previous: RunawayGuard? = nil) {
+        let kept = previous?.windows.withLock { $0 } ?? [:]
+        let windows = limits.compactMap { limit in
+            limit.spendPerHour.map { spendPerHour in
+                var window = kept[limit.scope] ?? Window(limit: spendPerHour)
+                window.limit = spendPerHour
+                return (limit.scope, window)
+            }
+        }
         self.windows = Mutex(Dictionary(windows, uniquingKeysWith: { first, _ in first }))
         self.watched = Set(windows.map { $0.0 })
     }

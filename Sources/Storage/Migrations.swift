@@ -158,6 +158,26 @@ enum Migrations {
             );
             """
         ),
+        (
+            7,
+            // Live governance state (tenants, policies, limits, budgets), one canonical JSON
+            // declaration per object; the revision row changes with every write so replicas notice.
+            """
+            CREATE TABLE governance_objects (
+                kind TEXT NOT NULL,
+                name TEXT NOT NULL,
+                declaration TEXT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                updated_by TEXT NOT NULL,
+                PRIMARY KEY (kind, name)
+            );
+            CREATE TABLE governance_revision (
+                id INTEGER PRIMARY KEY,
+                revision BIGINT NOT NULL
+            );
+            INSERT INTO governance_revision (id, revision) VALUES (1, 0);
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

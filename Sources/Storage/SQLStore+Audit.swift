@@ -8,29 +8,36 @@ extension SQLStore {
     public func appendAudit(_ entries: [AuditEntry]) async throws -> [AuditEntry] {
         guard !entries.isEmpty else { return [] }
         return try await run { connection in
-            try connection.writeTransaction(lock: 7_418_002) {
-                var head = try connection.query("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1")
-                    .first.map { (sequence: $0[0].integer ?? 0, hash: $0[1].text ?? "") }
-                var stored: [AuditEntry] = []
-                for entry in entries {
-                    let chained = entry.chained(after: head)
-                    try connection.query(
-                        """
-                        INSERT INTO audit_log (sequence, at, principal, action, target, tenant, before_value, after_value,
-                            detail, previous_hash, hash)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                        [
-                            .integer(chained.sequence), .integer(chained.time.value), .text(chained.principal),
-                            .text(chained.action), .text(chained.target), .optional(chained.tenant), .optional(chained.before),
-                            .optional(chained.after), .optional(chained.detail), .text(chained.previousHash), .text(chained.hash),
-                        ])
-                    head = (chained.sequence, chained.hash)
-                    stored.append(chained)
-                }
-                return stored
-            }
+            try connection.writeTransaction(lock: Self.auditLock) { try Self.appendAudit(entries, on: connection) }
         }
+    }
+
+    /// The advisory lock (PostgreSQL) every writer of the audit chain holds.
+    static let auditLock: Int64 = 7_418_002
+
+    /// Appends within the caller's write transaction, which must hold `auditLock`.
+    @discardableResult
+    static func appendAudit(_ entries: [AuditEntry], on connection: SQLConnection) throws -> [AuditEntry] {
+        var head = try connection.query("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1")
+            .first.map { (sequence: $0[0].integer ?? 0, hash: $0[1].text ?? "") }
+        var stored: [AuditEntry] = []
+        for entry in entries {
+            let chained = entry.chained(after: head)
+            try connection.query(
+                """
+                INSERT INTO audit_log (sequence, at, principal, action, target, tenant, before_value, after_value,
+                    detail, previous_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .integer(chained.sequence), .integer(chained.time.value), .text(chained.principal),
+                    .text(chained.action), .text(chained.target), .optional(chained.tenant), .optional(chained.before),
+                    .optional(chained.after), .optional(chained.detail), .text(chained.previousHash), .text(chained.hash),
+                ])
+            head = (chained.sequence, chained.hash)
+            stored.append(chained)
+        }
+        return stored
     }
 
     /// Entries after `sequence` in chain order, at most `limit`; only `tenant`'s when given.

@@ -37,6 +37,21 @@ struct ConfigOptions: ParsableArguments {
         try await store.ensureTenants(configuration.tenants.map(\.name))
         return (configuration, store)
     }
+
+    /// The tenants in force: live governance state (changed by the admin API and `config apply`),
+    /// or the file's while the store was never written.
+    func liveTenants(_ configuration: SwitchyardConfiguration, store: SQLStore) async throws -> [Tenant] {
+        let (revision, records) = try await store.governanceState()
+        guard revision > 0 else { return configuration.tenants }
+        do {
+            return try GovernanceDeclaration.reading(
+                records.filter { $0.kind == .tenant }, routes: Set(configuration.routes.map(\.name)),
+                providers: Set(configuration.providers.map(\.name)), source: "live governance state"
+            ).tenants
+        } catch let error as ConfigurationError {
+            throw CLIError("\(error)")
+        }
+    }
 }
 
 /// Parses the times the CLI accepts: `2026-11-01`, `2026-11-01T12:00:00Z`, or a span back

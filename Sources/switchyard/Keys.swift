@@ -32,14 +32,15 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             let (configuration, store) = try await options.openStore()
-            let known = try await store.tenantNames()
+            let tenants = try await options.liveTenants(configuration, store: store)
+            let known = tenants.map(\.name)
             guard known.contains(tenant) else {
                 throw CLIError(
                     "unknown tenant '\(tenant)': declare it under 'tenants:' in the configuration (known: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"
                 )
             }
             if let project {
-                let projects = configuration.tenant(named: tenant)?.projects ?? []
+                let projects = tenants.first { $0.name == tenant }?.projects ?? []
                 guard projects.contains(project) else {
                     throw CLIError(
                         "tenant '\(tenant)' declares no project '\(project)' (its projects: \(projects.isEmpty ? "none" : projects.joined(separator: ", ")))"

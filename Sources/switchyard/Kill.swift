@@ -28,7 +28,8 @@ struct Kill: AsyncParsableCommand {
 
         func run() async throws {
             let (configuration, store) = try await options.openStore()
-            let scope = try Kill.parse(scope, tenants: configuration.tenants.map(\.name))
+            let scope = try Kill.parse(
+                scope, tenants: try await options.liveTenants(configuration, store: store).map(\.name))
             let engaged = try await store.engageKillSwitch(
                 KillSwitch(scope: scope, reason: reason, engagedBy: "cli"), principal: "cli")
             await store.close()
@@ -49,7 +50,8 @@ struct Kill: AsyncParsableCommand {
 
         func run() async throws {
             let (configuration, store) = try await options.openStore()
-            let scope = try Kill.parse(scope, tenants: configuration.tenants.map(\.name))
+            let scope = try Kill.parse(
+                scope, tenants: try await options.liveTenants(configuration, store: store).map(\.name))
             let released = try await store.releaseKillSwitch(scope, principal: "cli")
             await store.close()
             guard released != nil else { throw CLIError("no kill switch is engaged on \(scope)") }

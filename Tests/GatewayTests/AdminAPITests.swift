@@ -62,6 +62,7 @@ import Testing
     static func call(_ endpoint: AdminEndpoint, tenant: String, key: String) -> (uri: String, body: String?) {
         var uri = endpoint.path.replacingOccurrences(of: "{tenant}", with: tenant)
             .replacingOccurrences(of: "{key}", with: key).replacingOccurrences(of: "{kind}", with: "cost")
+            .replacingOccurrences(of: "{project}", with: "web").replacingOccurrences(of: "{name}", with: "globex-monthly")
         var body: String?
         switch (endpoint.method, endpoint.path.hasSuffix("kill-switches")) {
         case (.post, true): body = #"{"scope":"agent:\#(tenant)/intruder","reason":"test"}"#
@@ -84,6 +85,7 @@ import Testing
         let setup = try await Self.setup()
         let test = setup.test
         let keysBefore = try await test.store.keys(tenant: "globex")
+        let governanceBefore = try await test.store.governanceState()
         try await Application(router: test.gateway.makeRouter()).test(.router) { client in
             for endpoint in AdminEndpoint.all {
                 let (uri, body) = Self.call(endpoint, tenant: "globex", key: setup.globexKeyID)
@@ -105,8 +107,9 @@ import Testing
             }
         }
         #expect(try await test.store.keys(tenant: "globex") == keysBefore)
+        #expect(try await test.store.governanceState() == governanceBefore)
         #expect(try await test.store.killSwitches().map(\.scope) == [.agent(tenant: "globex", agent: "night")])
-        #expect(try await test.store.auditEntries().allSatisfy { !$0.principal.hasPrefix("admin-key:") })
+        #expect(try await test.auditEntries().allSatisfy { !$0.principal.hasPrefix("admin-key:") })
     }
 
     @Test func aTenantAdminManagesItsOwnTenantAndAViewerOnlyReads() async throws {
@@ -118,7 +121,7 @@ import Testing
             #expect(keys.contains(setup.acmeKeyID) && !keys.contains(setup.globexKeyID))
             let (tenantsStatus, tenants) = try await execute(client, .get, "/admin/v1/tenants", credential: setup.acmeViewer)
             #expect(tenantsStatus == .ok)
-            #expect(tenants == #"[{"name":"acme","projects":["web"],"allowed_routes":null}]"#)
+            #expect(tenants == #"[{"name":"acme","projects":["web"],"allowed_routes":null,"weight":1}]"#)
 
             let (created, issued) = try await execute(
                 client, .post, "/admin/v1/tenants/acme/keys", credential: setup.acmeAdmin,

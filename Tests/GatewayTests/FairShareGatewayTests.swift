@@ -44,26 +44,27 @@ import Testing
         let test = try await TestGateway.make(yaml: Self.yaml(), Self.slowUpstream)
         try await Application(router: test.gateway.makeRouter()).test(.router) { client in
             try await withThrowingTaskGroup(of: Void.self) { group in
-                // acme floods: 40 requests × 100 ms on 2 slots is 2 s of work.
-                for _ in 0..<40 {
+                // acme floods: 80 requests × 100 ms on 2 slots is 4 s of work.
+                for _ in 0..<80 {
                     group.addTask {
                         let (status, _) = try await chat(client, key: test.acmeKey)
                         #expect(status == .ok)
                     }
                 }
-                while test.gateway.monitor.waiting("gemma-local") < 30 { try await Task.sleep(for: .milliseconds(5)) }
-                // globex, arriving behind 30+ queued acme requests, waits about one slot, not the flood.
+                while test.gateway.monitor.waiting("gemma-local") < 70 { try await Task.sleep(for: .milliseconds(5)) }
+                // globex, arriving behind 70+ queued acme requests, waits about one slot, not the flood.
                 var worst = Duration.zero
                 for _ in 0..<5 {
                     let (status, latency) = try await chat(client, key: test.globexKey)
                     #expect(status == .ok)
                     worst = max(worst, latency)
                 }
-                #expect(worst < .milliseconds(1000), "globex waited \(worst) behind the flood")
+                // About one slot (100 ms) plus its own 100 ms; the bound leaves room for a loaded machine.
+                #expect(worst < .milliseconds(1500), "globex waited \(worst) behind the flood")
                 try await group.waitForAll()
             }
         }
-        #expect(test.sink.all.count == 45)
+        #expect(test.sink.all.count == 85)
         #expect(test.gateway.monitor.snapshot("gemma-local")?.inFlight == 0)
         #expect(test.gateway.monitor.waiting("gemma-local") == 0)
     }

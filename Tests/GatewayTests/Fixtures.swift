@@ -104,6 +104,11 @@ struct TestGateway {
     let globexKey: String
     let store: SQLStore
 
+    /// Audit entries after the import of the file's governance state (which every new store starts with).
+    func auditEntries() async throws -> [AuditEntry] {
+        try await store.auditEntries().filter { $0.principal != "config-import" }
+    }
+
     static let configurationYAML = """
         server:
           max_body_bytes: 2048
@@ -153,12 +158,15 @@ struct TestGateway {
         let sink = CollectingSink()
         let transport = ReplayTransport(handler)
         let governor = Governor(
-            policies: configuration.policies, limits: configuration.limits, budgets: configuration.budgets,
+            tenants: configuration.tenants, policies: configuration.policies, limits: configuration.limits,
+            budgets: configuration.budgets,
             audit: audited ? AuditTrail(store: store, logger: logger) : nil,
             assumedOutputTokens: configuration.governance.assumedOutputTokens)
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: sink, transport: transport, governor: governor,
             environment: environment.merging(["TEST_OPENAI_KEY": "sk-upstream-secret"]) { first, _ in first }, logger: logger)
+        // As `serve` does: the new store imports the file's governance state, which is then in force.
+        try await gateway.startLiveGovernance()
         return TestGateway(
             gateway: gateway, sink: sink, transport: transport, acmeKey: acmeKey, globexKey: globexKey, store: store)
     }

@@ -72,7 +72,7 @@ import Testing
         #expect(test.sink.all.filter { $0.errorClass == .policyDenied }.count == 3)
 
         await test.gateway.governor.audit?.flush()
-        let entries = try await test.store.auditEntries()
+        let entries = try await test.auditEntries()
         #expect(entries.map(\.action) == ["policy.refuse", "policy.refuse", "policy.refuse"])
         #expect(entries.allSatisfy { $0.tenant == "acme" && $0.principal.hasPrefix("key:") })
         let everything = entries.map { "\($0.principal) \($0.target) \($0.detail ?? "")" }.joined()
@@ -159,7 +159,7 @@ import Testing
         #expect(status.spent == 520)
         #expect(status.reserved == 0)
         await test.gateway.governor.audit?.flush()
-        let actions = try await test.store.auditEntries().map(\.action)
+        let actions = try await test.auditEntries().map(\.action)
         #expect(actions == ["budget.threshold", "budget.refuse"])  // 0.52 of 0.8: past half, not exhausted
     }
 
@@ -184,7 +184,7 @@ import Testing
         }
         #expect(test.transport.requests.isEmpty)
         await test.gateway.governor.audit?.flush()
-        #expect(try await test.store.auditEntries().map(\.target) == ["policy:eu-data"])
+        #expect(try await test.auditEntries().map(\.target) == ["policy:eu-data"])
     }
 
     @Test func budgetAlertsArePostedToTheWebhookOncePerCrossing() async throws {
@@ -266,7 +266,7 @@ extension GovernanceGatewayTests {
         #expect(!sent.contains("4111"))
 
         await test.gateway.governor.audit?.flush()
-        let entries = try await test.store.auditEntries()
+        let entries = try await test.auditEntries()
         #expect(entries.map(\.action) == ["guardrail.block", "guardrail.redact", "guardrail.allow"])
         #expect(entries.map { $0.detail ?? "" } == ["secrets: 1", "credit_cards: 1", "emails: 1"])
         let everything = entries.map { "\($0.detail ?? "") \($0.target)" }.joined()

@@ -66,7 +66,7 @@ import Testing
             #expect(try await chat(client, key: test.acmeKey).0 == .ok)
         }
         #expect(test.sink.all.filter { $0.errorClass == .killSwitch }.count == 1)
-        let actions = try await test.store.auditEntries().map(\.action)
+        let actions = try await test.auditEntries().map(\.action)
         #expect(actions == ["kill_switch.engage", "kill_switch.release"])
         #expect(try await test.store.killSwitches().isEmpty)
     }
@@ -129,7 +129,7 @@ extension KillSwitchGatewayTests {
         }
         #expect(stored.map(\.scope) == [.agent(tenant: "acme", agent: "triage-bot")])
         #expect(stored.first?.reason.contains("runaway protection") == true)
-        let entries = try await test.store.auditEntries()
+        let entries = try await test.auditEntries()
         #expect(entries.map(\.action) == ["kill_switch.engage"])
         #expect(entries.first?.principal == "switchyard")
     }

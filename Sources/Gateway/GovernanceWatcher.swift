@@ -1,0 +1,29 @@
+import Logging
+import ServiceLifecycle
+
+/// Keeps the gateway's tenants, policies, limits and budgets in step with live governance state,
+/// which the admin API of any replica and `switchyard config apply` change. A change made
+/// elsewhere takes effect here within `interval`; one made through this gateway's admin API at once.
+public final class GovernanceWatcher: Service {
+    private let gateway: Gateway
+    private let interval: Duration
+
+    public init(gateway: Gateway, interval: Duration = .seconds(1)) {
+        self.gateway = gateway
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.gateway.syncLiveGovernance()
+                } catch {
+                    // The rules in force stay while the store is unreachable.
+                    self.gateway.logger.warning("governance state refresh failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: self.interval)
+            }
+        }
+    }
+}
