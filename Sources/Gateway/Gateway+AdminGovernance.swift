@@ -136,7 +136,7 @@ extension Gateway {
             do {
                 checked = try liveDeclaration(updated)
             } catch let error as ConfigurationError {
-                let own = error.path.hasPrefix("\(kind.rawValue)s[\(name)]")
+                let own = error.path.hasPrefix("\(kind.section)[\(name)]")
                 return Self.adminError(
                     own ? .badRequest : .conflict, "invalid_request_error",
                     own ? "\(error.path): \(error.reason)" : "This change would break \(error.path): \(error.reason)")

@@ -107,7 +107,7 @@ extension Gateway {
                 lists[record.kind, default: []].append(record.declaration)
             }
             let body = [GovernanceRecord.Kind.policy, .limit, .budget].map { kind in
-                AuditValue.jsonString(kind.rawValue + "s") + ":[" + (lists[kind] ?? []).joined(separator: ",") + "]"
+                AuditValue.jsonString(kind.section) + ":[" + (lists[kind] ?? []).joined(separator: ",") + "]"
             }
             return .json(status: .ok, Array(("{" + body.joined(separator: ",") + "}").utf8))
         } catch {

@@ -41,7 +41,7 @@ public struct GovernanceDeclaration: Sendable, Equatable {
         var declaration = GovernanceDeclaration()
         let records = records.sorted { ($0.kind, $0.name) < ($1.kind, $1.name) }
         for record in records {
-            let path = "\(record.kind.rawValue)s[\(record.name)]"
+            let path = "\(record.kind.section)[\(record.name)]"
             let node = try Self.node(record.declaration, source: source, path: path)
             switch record.kind {
             case .tenant:
@@ -57,7 +57,7 @@ public struct GovernanceDeclaration: Sendable, Equatable {
         for (record, stored) in zip(declaration.records, records)
         where record.name != stored.name {
             throw ConfigurationError(
-                file: source, line: nil, column: nil, path: "\(stored.kind.rawValue)s[\(stored.name)]",
+                file: source, line: nil, column: nil, path: "\(stored.kind.section)[\(stored.name)]",
                 reason: "declares \(record.kind == .limit ? "scope" : "name") '\(record.name)', not '\(stored.name)'")
         }
         return declaration
@@ -105,7 +105,7 @@ extension GovernanceDeclaration {
             ("allowed_tools", policy.allowedTools.map(list)), ("denied_tools", nonEmpty(policy.deniedTools)),
             ("max_input_tokens", policy.maxInputTokens.map(String.init)),
             ("max_output_tokens", policy.maxOutputTokens.map(String.init)),
-            ("max_cost_per_request", policy.maxCostPerRequest.map { string($0.decimalString) }),
+            ("max_cost_per_request", policy.maxCostPerRequest.map(amount)),
             ("currency", policy.maxCostPerRequest.map { string($0.currency) }),
             ("allowed_regions", policy.allowedRegions.map(list)), ("allowed_providers", policy.allowedProviders.map(list)),
             ("denied_providers", nonEmpty(policy.deniedProviders)), ("required_tags", nonEmpty(policy.requiredTags)),
@@ -128,7 +128,7 @@ extension GovernanceDeclaration {
             ("scope", string(limit.scope.description)), ("requests_per_minute", limit.requestsPerMinute.map(String.init)),
             ("tokens_per_minute", limit.tokensPerMinute.map(String.init)),
             ("concurrent_requests", limit.concurrentRequests.map(String.init)),
-            ("spend_per_hour", limit.spendPerHour.map { string($0.decimalString) }),
+            ("spend_per_hour", limit.spendPerHour.map(amount)),
             ("currency", limit.spendPerHour.map { string($0.currency) }),
         ]
         return GovernanceRecord(kind: .limit, name: limit.scope.description, declaration: object(fields))
@@ -144,7 +144,7 @@ extension GovernanceDeclaration {
                 ("period", string("window")), ("start", string(start.rfc3339Seconds)), ("end", string(end.rfc3339Seconds)),
             ]
         }
-        fields += [("limit", string(budget.limit.decimalString)), ("currency", string(budget.limit.currency))]
+        fields += [("limit", amount(budget.limit)), ("currency", string(budget.limit.currency))]
         if !budget.alertThresholds.isEmpty {
             fields.append(("alert_at", "[" + budget.alertThresholds.map { "\($0)" }.joined(separator: ",") + "]"))
         }
@@ -152,6 +152,16 @@ extension GovernanceDeclaration {
     }
 
     static func string(_ text: String) -> String { AuditValue.jsonString(text) }
+
+    /// An amount as a person writes it: `"0.05"`, not `"0.050000000"`.
+    static func amount(_ money: Money) -> String {
+        var text = money.decimalString
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+        }
+        return string(text)
+    }
 
     /// A list in sorted order: the order of a set, or of routes and projects, carries no meaning.
     static func list<S: Sequence<String>>(_ items: S) -> String {

@@ -5,6 +5,9 @@ public struct GovernanceRecord: Hashable, Sendable {
         // In dependency order: policies, limits and budgets name scopes of tenants.
         case tenant, policy, limit, budget
 
+        /// The configuration file's section: `policies`.
+        public var section: String { self == .policy ? "policies" : rawValue + "s" }
+
         public static func < (lhs: Kind, rhs: Kind) -> Bool {
             allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
         }
