@@ -89,7 +89,9 @@ let package = Package(
         .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["SwitchyardConfig"]),
         .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "FinOps"]),
+        // The engines store-backed tests run on (SQLite, and PostgreSQL when a server is given).
+        .target(name: "TestSupport", dependencies: ["Storage", "SwitchyardCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "FinOps", "TestSupport"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Storage"]),
         .testTarget(name: "GovernanceTests", dependencies: ["Governance", "Storage"]),
@@ -97,7 +99,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway",
+                "Gateway", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

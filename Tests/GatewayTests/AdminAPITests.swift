@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import Storage
 import SwitchyardCore
+import TestSupport
 import Testing
 
 @testable import Gateway
@@ -34,8 +35,8 @@ import Testing
         var acmeKeyID: String
     }
 
-    static func setup() async throws -> Setup {
-        let test = try await TestGateway.make(yaml: yaml, environment: ["TEST_ADMIN_KEY": bootstrapKey]) { _ in
+    static func setup(_ engine: TestEngine = .sqlite) async throws -> Setup {
+        let test = try await TestGateway.make(yaml: yaml, environment: ["TEST_ADMIN_KEY": bootstrapKey], engine: engine) { _ in
             ReplayTransport.respond([Recorded.llamaCompletion])
         }
         func issue(_ role: AdminRole, _ tenant: String?) async throws -> String {
@@ -81,8 +82,10 @@ import Testing
         ) { ($0.status, String(buffer: $0.body)) }
     }
 
-    @Test func noTenantCredentialReachesAnotherTenantThroughAnyEndpoint() async throws {
-        let setup = try await Self.setup()
+    @Test(arguments: TestEngine.available) func noTenantCredentialReachesAnotherTenantThroughAnyEndpoint(_ engine: TestEngine)
+        async throws
+    {
+        let setup = try await Self.setup(engine)
         let test = setup.test
         let keysBefore = try await test.store.keys(tenant: "globex")
         let governanceBefore = try await test.store.governanceState()
@@ -112,8 +115,10 @@ import Testing
         #expect(try await test.auditEntries().allSatisfy { !$0.principal.hasPrefix("admin-key:") })
     }
 
-    @Test func aTenantAdminManagesItsOwnTenantAndAViewerOnlyReads() async throws {
-        let setup = try await Self.setup()
+    @Test(arguments: TestEngine.available) func aTenantAdminManagesItsOwnTenantAndAViewerOnlyReads(_ engine: TestEngine)
+        async throws
+    {
+        let setup = try await Self.setup(engine)
         let test = setup.test
         try await Application(router: test.gateway.makeRouter()).test(.router) { client in
             let (listed, keys) = try await execute(client, .get, "/admin/v1/tenants/acme/keys", credential: setup.acmeAdmin)

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import SwitchyardConfig
 import SwitchyardCore
+import TestSupport
 import Testing
 
 @testable import Gateway
@@ -23,8 +24,10 @@ extension AdminAPITests {
         ) { ($0.status, String(buffer: $0.body)) }
     }
 
-    @Test func aPolicyWrittenThroughTheAPIIsInForceOnTheNextRequest() async throws {
-        let setup = try await Self.setup()
+    @Test(arguments: TestEngine.available) func aPolicyWrittenThroughTheAPIIsInForceOnTheNextRequest(_ engine: TestEngine)
+        async throws
+    {
+        let setup = try await Self.setup(engine)
         let test = setup.test
         let admin = Self.bootstrapKey
         try await Application(router: test.gateway.makeRouter()).test(.router) { client in
@@ -102,8 +105,10 @@ extension AdminAPITests {
         #expect(try await test.store.governanceState() == before)
     }
 
-    @Test func tenantsAndProjectsAreCreatedAndRemovedOnlyWhenNothingNamesThem() async throws {
-        let setup = try await Self.setup()
+    @Test(arguments: TestEngine.available) func tenantsAndProjectsAreCreatedAndRemovedOnlyWhenNothingNamesThem(
+        _ engine: TestEngine
+    ) async throws {
+        let setup = try await Self.setup(engine)
         let test = setup.test
         let admin = Self.bootstrapKey
         try await Application(router: test.gateway.makeRouter()).test(.router) { client in

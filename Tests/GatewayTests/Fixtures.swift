@@ -7,6 +7,7 @@ import Storage
 import SwitchyardConfig
 import SwitchyardCore
 import Synchronization
+import TestSupport
 
 @testable import Gateway
 @testable import Ledger
@@ -142,11 +143,10 @@ struct TestGateway {
 
     static func make(
         yaml: String = configurationYAML, environment: [String: String] = [:], audited: Bool = false,
-        _ handler: @escaping ReplayTransport.Handler
+        engine: TestEngine = .sqlite, _ handler: @escaping ReplayTransport.Handler
     ) async throws -> TestGateway {
         let configuration = try ConfigurationLoader.parse(yaml, file: "test.yaml")
-        let store = try await SQLStore.open(
-            .sqlite(path: NSTemporaryDirectory() + "sy-gw-\(RandomIdentifier.lowercase(count: 8)).db"))
+        let store = try await SQLStore.open(try engine.freshURL())
         try await store.ensureTenants(["acme", "globex"])
         let (acmeKey, acme) = APIKeyFormat.issue(tenant: "acme", agent: "triage-bot", expiresAt: nil)
         let (globexKey, globex) = APIKeyFormat.issue(tenant: "globex", agent: nil, expiresAt: nil)

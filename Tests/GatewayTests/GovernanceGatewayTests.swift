@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SwitchyardCore
+import TestSupport
 import Testing
 
 @testable import Gateway
@@ -48,8 +49,8 @@ import Testing
         #"{"model":"\#(model)","messages":[{"role":"user","content":"Hi"}]\#(extra)}"#
     }
 
-    @Test func aPolicyRefusalIs403NamingTheRuleAndIsAudited() async throws {
-        let test = try await TestGateway.make(yaml: Self.yaml, audited: true) { _ in
+    @Test(arguments: TestEngine.available) func aPolicyRefusalIs403NamingTheRuleAndIsAudited(_ engine: TestEngine) async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml, audited: true, engine: engine) { _ in
             ReplayTransport.respond([Recorded.llamaCompletion])
         }
         let tools = #","max_tokens":10,"tools":[{"type":"function","function":{"name":"shell","parameters":{}}}]"#
@@ -128,7 +129,7 @@ import Testing
         #expect(test.gateway.governor.limiter.inFlight(.agent(tenant: "acme", agent: "triage-bot")) == 0)
     }
 
-    @Test func anExhaustedBudgetRefusesUntilItsPeriodEnds() async throws {
+    @Test(arguments: TestEngine.available) func anExhaustedBudgetRefusesUntilItsPeriodEnds(_ engine: TestEngine) async throws {
         // The recorded answer costs 10 × 0.02 + 8 × 0.04 = 0.52 µ$; each request may cost up to
         // about 0.5 µ$ (a few input tokens and max_tokens 10), so a 0.8 µ$ budget admits one.
         let yaml =
@@ -141,7 +142,7 @@ import Testing
                     limit: "0.0000008"
                     alert_at: [0.5]
                 """
-        let test = try await TestGateway.make(yaml: yaml, audited: true) { _ in
+        let test = try await TestGateway.make(yaml: yaml, audited: true, engine: engine) { _ in
             ReplayTransport.respond([Recorded.llamaCompletion])
         }
         try await chat(test, body: Self.hi()) { #expect($0.status == .ok) }

@@ -1,6 +1,7 @@
 import Foundation
 import Storage
 import SwitchyardCore
+import TestSupport
 import Testing
 
 /// What budgets are seeded with at start-up: a scope's spend in a period, from the rollups.

@@ -1,6 +1,7 @@
 import Foundation
 import Storage
 import SwitchyardCore
+import TestSupport
 import Testing
 
 @Suite struct GovernanceStoreTests {

@@ -2,6 +2,7 @@ import FinOps
 import Foundation
 import Storage
 import SwitchyardCore
+import TestSupport
 import Testing
 
 @Suite struct UsageRollupStoreTests {

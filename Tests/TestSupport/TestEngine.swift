@@ -3,20 +3,20 @@ import Storage
 import SwitchyardCore
 import Testing
 
-/// The engines the storage suite runs on: SQLite always; PostgreSQL when
+/// The engines the store-backed suites run on: SQLite always; PostgreSQL when
 /// `SWITCHYARD_TEST_POSTGRES_URL` names a server (scripts/test.sh starts one). Each test gets a
 /// database of its own.
-enum TestEngine: String, CaseIterable, Sendable, CustomTestStringConvertible {
+public enum TestEngine: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
     case postgres
 
-    var testDescription: String { rawValue }
+    public var testDescription: String { rawValue }
 
-    static var postgresURL: String? { ProcessInfo.processInfo.environment["SWITCHYARD_TEST_POSTGRES_URL"] }
+    public static var postgresURL: String? { ProcessInfo.processInfo.environment["SWITCHYARD_TEST_POSTGRES_URL"] }
 
     /// SQLite always; PostgreSQL when configured. `SWITCHYARD_REQUIRE_POSTGRES=1` (set by CI)
     /// makes a missing server an error rather than a silent skip.
-    static var available: [TestEngine] {
+    public static var available: [TestEngine] {
         if postgresURL != nil { return [.sqlite, .postgres] }
         precondition(
             ProcessInfo.processInfo.environment["SWITCHYARD_REQUIRE_POSTGRES"] != "1",
@@ -25,7 +25,7 @@ enum TestEngine: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 
     /// A fresh, empty database on this engine.
-    func freshURL() throws -> StorageURL {
+    public func freshURL() throws -> StorageURL {
         let name = "sy_test_" + RandomIdentifier.lowercase(count: 10)
         switch self {
         case .sqlite:
