@@ -12,10 +12,14 @@ extension Gateway {
         let (revision, live) = try await store.governanceState()
         if revision == 0 {
             let plan = GovernancePlan(live: live, desired: file)
-            try await store.writeGovernance(
-                plan.writes, audit: plan.changes.map { $0.auditEntry(by: "config-import") }, by: "config-import",
-                expectedRevision: 0)
-            logger.info("governance state imported from the configuration file", metadata: ["objects": "\(file.count)"])
+            do {
+                try await store.writeGovernance(
+                    plan.writes, audit: plan.changes.map { $0.auditEntry(by: "config-import") }, by: "config-import",
+                    expectedRevision: 0)
+                logger.info("governance state imported from the configuration file", metadata: ["objects": "\(file.count)"])
+            } catch is GovernanceConflict {
+                // Another replica starting at the same time imported first: its state is the one in force.
+            }
         } else {
             let drift = GovernancePlan(live: live, desired: file)
             if !drift.isEmpty {

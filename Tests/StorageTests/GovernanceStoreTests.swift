@@ -45,4 +45,32 @@ import Testing
         #expect(try await store.governanceState() == (1, [Self.acme]))
         #expect(try await store.auditEntries().isEmpty)
     }
+
+    /// Two replicas importing a new store at once: exactly one import is written.
+    @Test(arguments: TestEngine.available) func concurrentImportsWriteOnce(_ engine: TestEngine) async throws {
+        let url = try engine.freshURL()
+        let replicas = [try await SQLStore.open(url), try await SQLStore.open(url)]
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for (index, store) in replicas.enumerated() {
+                group.addTask {
+                    do {
+                        try await store.writeGovernance(
+                            [.put(Self.acme)],
+                            audit: [
+                                AuditEntry(
+                                    principal: "replica-\(index)", action: "tenant.create", target: "tenant:acme", tenant: "acme")
+                            ],
+                            by: "config-import", expectedRevision: 0)
+                        return true
+                    } catch is GovernanceConflict {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1 && outcomes.count == 2)
+        #expect(try await replicas[0].governanceState() == (1, [Self.acme]))
+        #expect(try await replicas[1].auditEntries().count == 1)
+    }
 }
