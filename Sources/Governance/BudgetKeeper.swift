@@ -20,6 +20,8 @@ public final class BudgetKeeper: Sendable {
 
         /// Moves to the period containing `now`, starting from zero when it changed.
         mutating func roll(to now: UnixMicros) {
+            // The common case, without calendar arithmetic: still inside the current period.
+            if let period, period.start <= now && now < period.end { return }
             let current = budget.period.containing(now)
             guard current != period else { return }
             period = current
