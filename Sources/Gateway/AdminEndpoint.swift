@@ -93,10 +93,10 @@ extension AdminEndpoint {
         AdminEndpoint(
             method: .put, path: "/admin/v1/tenants/{tenant}/policies/{name}",
             summary: "Create or replace a policy on one of the tenant's scopes (body: the policy's fields as in the file).",
-            access: .govern, gatewayWide: false, handle: { await $0.adminPutPolicy($1, $2) }),
+            access: .govern, gatewayWide: false, handle: { await $0.adminPutNamed(.policy, $1, $2) }),
         AdminEndpoint(
             method: .delete, path: "/admin/v1/tenants/{tenant}/policies/{name}", summary: "Remove a policy.",
-            access: .govern, gatewayWide: false, handle: { await $0.adminDeletePolicy($1, $2) }),
+            access: .govern, gatewayWide: false, handle: { await $0.adminDeleteNamed(.policy, $1, $2) }),
         AdminEndpoint(
             method: .put, path: "/admin/v1/tenants/{tenant}/limits",
             summary: "Create or replace the limits of one of the tenant's scopes (body: scope and limits as in the file).",
@@ -107,10 +107,10 @@ extension AdminEndpoint {
         AdminEndpoint(
             method: .put, path: "/admin/v1/tenants/{tenant}/budgets/{name}",
             summary: "Create or replace a budget on one of the tenant's scopes (body: the budget's fields as in the file).",
-            access: .govern, gatewayWide: false, handle: { await $0.adminPutBudget($1, $2) }),
+            access: .govern, gatewayWide: false, handle: { await $0.adminPutNamed(.budget, $1, $2) }),
         AdminEndpoint(
             method: .delete, path: "/admin/v1/tenants/{tenant}/budgets/{name}", summary: "Remove a budget.",
-            access: .govern, gatewayWide: false, handle: { await $0.adminDeleteBudget($1, $2) }),
+            access: .govern, gatewayWide: false, handle: { await $0.adminDeleteNamed(.budget, $1, $2) }),
         AdminEndpoint(
             method: .get, path: "/admin/v1/tenants/{tenant}/budgets",
             summary: "The tenant's budgets this period: limit, spent, reserved.", access: .read, gatewayWide: false,

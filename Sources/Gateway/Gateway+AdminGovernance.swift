@@ -45,28 +45,17 @@ extension Gateway {
         return await changeGovernance(call, .tenant, call.tenant, to: Self.declaration(of: tenant))
     }
 
-    func adminPutPolicy(_ request: Request, _ call: AdminCall) async -> Response {
+    /// A policy or budget, named by the path.
+    func adminPutNamed(_ kind: GovernanceRecord.Kind, _ request: Request, _ call: AdminCall) async -> Response {
         let name = call.parameters["name"] ?? ""
         switch await declarationBody(request, naming: "name", name) {
         case .failure(let refusal): return refusal.response
-        case .success(let body): return await changeGovernance(call, .policy, name, to: body)
+        case .success(let body): return await changeGovernance(call, kind, name, to: body)
         }
     }
 
-    func adminDeletePolicy(_ request: Request, _ call: AdminCall) async -> Response {
-        await changeGovernance(call, .policy, call.parameters["name"] ?? "", to: nil)
-    }
-
-    func adminPutBudget(_ request: Request, _ call: AdminCall) async -> Response {
-        let name = call.parameters["name"] ?? ""
-        switch await declarationBody(request, naming: "name", name) {
-        case .failure(let refusal): return refusal.response
-        case .success(let body): return await changeGovernance(call, .budget, name, to: body)
-        }
-    }
-
-    func adminDeleteBudget(_ request: Request, _ call: AdminCall) async -> Response {
-        await changeGovernance(call, .budget, call.parameters["name"] ?? "", to: nil)
+    func adminDeleteNamed(_ kind: GovernanceRecord.Kind, _ request: Request, _ call: AdminCall) async -> Response {
+        await changeGovernance(call, kind, call.parameters["name"] ?? "", to: nil)
     }
 
     /// A limit is named by its scope, which the body (PUT) or the `scope` query (DELETE) gives.
