@@ -85,7 +85,7 @@ extension Gateway {
     /// The response's `usage`, decoding only that member: the rest of the body passes through unread.
     func reportedUsage(in body: [UInt8]) -> TokenUsage? {
         guard let editor = JSONObjectEditor(body), let usage = editor.value(of: "usage") else { return nil }
-        return (try? decoder.decode(OpenAIUsage.self, from: Data(usage)))?.tokenUsage
+        return OpenAIUsage(json: usage)?.tokenUsage
     }
 
     /// Counted by Switchyard when the upstream reported none.

@@ -43,7 +43,7 @@ public struct SwitchyardServer {
             store: store, configuration: .init(journalPath: configuration.storage.journalPath), logger: logger)
         let keys = KeyDirectory(store: store, logger: logger)
         try? await keys.refresh()
-        let transport = HTTPClientTransport()
+        let transport = NIOHTTPTransport()
         let audit = AuditTrail(store: store, logger: logger)
         let governor = try await GovernanceSetup.governor(
             configuration, store: store, audit: audit, transport: transport, logger: logger)

@@ -10,6 +10,8 @@ public struct OpenAIUsage: Decodable, Sendable, Equatable {
     public struct CompletionTokensDetails: Decodable, Sendable, Equatable {
         public var reasoningTokens: Int?
 
+        public init(reasoningTokens: Int?) { self.reasoningTokens = reasoningTokens }
+
         enum CodingKeys: String, CodingKey {
             case reasoningTokens = "reasoning_tokens"
         }
@@ -17,6 +19,8 @@ public struct OpenAIUsage: Decodable, Sendable, Equatable {
 
     public struct PromptTokensDetails: Decodable, Sendable, Equatable {
         public var cachedTokens: Int?
+
+        public init(cachedTokens: Int?) { self.cachedTokens = cachedTokens }
 
         enum CodingKeys: String, CodingKey {
             case cachedTokens = "cached_tokens"
@@ -28,6 +32,43 @@ public struct OpenAIUsage: Decodable, Sendable, Equatable {
         case completionTokens = "completion_tokens"
         case promptTokensDetails = "prompt_tokens_details"
         case completionTokensDetails = "completion_tokens_details"
+    }
+
+    /// Reads a `usage` object with the gateway's own parser: Foundation's `JSONDecoder` costs more
+    /// than the rest of the response handling, and this runs for every response. Nil when the
+    /// bytes are not such an object (a count that is not a whole number included), as decoding would be.
+    public init?<Bytes: Collection<UInt8>>(json bytes: Bytes) {
+        guard case .object(let object)? = try? JSONValue.parse(bytes) else { return nil }
+        func count(_ value: JSONValue?) throws -> Int? {
+            switch value {
+            case nil, .null?: return nil
+            case .number(let text)?:
+                guard let count = Int(text) else {
+                    throw JSONParseError(reason: "a token count is not a whole number", offset: 0)
+                }
+                return count
+            default: throw JSONParseError(reason: "a token count is not a whole number", offset: 0)
+            }
+        }
+        func details(_ value: JSONValue?, _ key: String) throws -> Int?? {
+            switch value {
+            case nil, .null?: return .none
+            case .object(let details)?: return .some(try count(details[key]))
+            default: throw JSONParseError(reason: "token details are not an object", offset: 0)
+            }
+        }
+        do {
+            promptTokens = try count(object["prompt_tokens"])
+            completionTokens = try count(object["completion_tokens"])
+            promptTokensDetails = try details(object["prompt_tokens_details"], "cached_tokens").map {
+                PromptTokensDetails(cachedTokens: $0)
+            }
+            completionTokensDetails = try details(object["completion_tokens_details"], "reasoning_tokens").map {
+                CompletionTokensDetails(reasoningTokens: $0)
+            }
+        } catch {
+            return nil
+        }
     }
 
     /// Cached tokens are already inside `prompt_tokens` in OpenAI's semantics: not added twice.

@@ -1,0 +1,314 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SwitchyardCore
+import Synchronization
+
+/// `UpstreamTransport` straight on SwiftNIO for plain-HTTP upstreams — the self-hosted model
+/// servers (vLLM, llama.cpp) a gateway sits closest to. One HTTP/1.1 request per connection at a
+/// time, kept alive in a pool per host; no redirects are followed. Other schemes (https) go to
+/// `fallback`.
+///
+/// Why: AsyncHTTPClient's per-request machinery was most of the gateway's CPU under load (see
+/// BUILD-NOTES); this path writes the request and hands the response's bytes to the caller
+/// with nothing in between.
+public final class NIOHTTPTransport: UpstreamTransport {
+    struct Origin: Hashable {
+        var host: String
+        var port: Int
+    }
+
+    private let group: any EventLoopGroup
+    private let fallback: any UpstreamTransport
+    /// Idle keep-alive connections per origin, most recently used last.
+    private let idle = Mutex<[Origin: [any Channel]]>([:])
+    private let shutDown = Atomic<Bool>(false)
+
+    public init(
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        fallback: any UpstreamTransport = HTTPClientTransport()
+    ) {
+        self.group = group
+        self.fallback = fallback
+    }
+
+    public func send(_ request: UpstreamRequest) async throws(UpstreamFailure) -> UpstreamResponse {
+        guard let target = PlainHTTPTarget(request.url) else { return try await fallback.send(request) }
+        let origin = Origin(host: target.host, port: target.port)
+        let head = Self.head(request, target: target)
+        // A pooled connection the upstream closed while idle fails before any answer: one retry
+        // on a fresh connection is safe, since the upstream never saw the request.
+        if let pooled = takeIdle(origin) {
+            do {
+                return try await exchange(on: pooled, head: head, request: request, origin: origin)
+            } catch is StaleConnection {
+                // Closed by the upstream while idle: try a fresh connection below.
+                if Task.isCancelled { throw UpstreamFailure(.clientCancelled, "request cancelled") }
+            } catch {
+                throw Self.classify(error)
+            }
+        }
+        do {
+            let channel = try await connect(origin, timeout: request.timeouts.connect)
+            return try await exchange(on: channel, head: head, request: request, origin: origin)
+        } catch {
+            throw Self.classify(error)
+        }
+    }
+
+    public func shutdown() async {
+        shutDown.store(true, ordering: .relaxed)
+        let channels = idle.withLock { pools in
+            defer { pools = [:] }
+            return pools.values.flatMap { $0 }
+        }
+        for channel in channels { try? await channel.close() }
+        await fallback.shutdown()
+    }
+
+    // MARK: One exchange
+
+    private func exchange(
+        on channel: any Channel, head: HTTPRequestHead, request: UpstreamRequest, origin: Origin
+    ) async throws -> UpstreamResponse {
+        let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
+        let headPromise = channel.eventLoop.makePromise(of: HTTPResponseHead.self)
+        let exchange = UpstreamExchange(
+            head: headPromise, body: continuation,
+            finished: { [weak self] reusable in
+                if reusable, let self {
+                    self.putIdle(channel, origin, limit: request.maxConnections)
+                } else {
+                    channel.close(promise: nil)
+                }
+            })
+        // Dropping the body before its end (client gone, kill switch, deadline) ends the
+        // upstream request: the connection is closed, never reused mid-response.
+        continuation.onTermination = { termination in
+            if case .cancelled = termination { channel.close(promise: nil) }
+        }
+        let totalTimer = channel.eventLoop.scheduleTask(in: TimeAmount(request.timeouts.total)) {
+            exchange.fail(UpstreamFailure(.upstreamTimeout, "upstream took longer than \(request.timeouts.total)"))
+            channel.close(promise: nil)
+        }
+        headPromise.futureResult.whenFailure { _ in totalTimer.cancel() }
+        exchange.onEnd = { totalTimer.cancel() }
+        let requestBody = request.isProbe ? nil : ByteBuffer(bytes: request.body)
+        channel.eventLoop.execute {
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) else {
+                exchange.fail(StaleConnection())
+                return
+            }
+            handler.start(exchange)
+            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            if let requestBody { channel.write(HTTPClientRequestPart.body(.byteBuffer(requestBody)), promise: nil) }
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenComplete { result in
+                switch result {
+                case .success: exchange.requestWritten = true
+                // Not all of the request reached the upstream: it cannot have acted on it.
+                case .failure: exchange.fail(StaleConnection())
+                }
+            }
+        }
+        let responseHead = try await withTaskCancellationHandler {
+            try await headPromise.futureResult.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+        return UpstreamResponse(
+            status: Int(responseHead.status.code), contentType: responseHead.headers.first(name: "content-type"),
+            retryAfter: RetryAfter.parse(responseHead.headers.first(name: "retry-after")), body: UpstreamBody(body))
+    }
+
+    static func head(_ request: UpstreamRequest, target: PlainHTTPTarget) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count + 3)
+        headers.add(name: "host", value: target.hostHeader)
+        for (name, value) in request.headers where name.lowercased() != "host" { headers.add(name: name, value: value) }
+        if !request.isProbe { headers.replaceOrAdd(name: "content-length", value: String(request.body.count)) }
+        return HTTPRequestHead(
+            version: .http1_1, method: request.isProbe ? .GET : .POST, uri: target.path, headers: headers)
+    }
+
+    // MARK: Connections
+
+    private func connect(_ origin: Origin, timeout: Duration) async throws -> any Channel {
+        try await ClientBootstrap(group: group)
+            .connectTimeout(TimeAmount(timeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler())
+                }
+            }
+            .connect(host: origin.host, port: origin.port).get()
+    }
+
+    private func takeIdle(_ origin: Origin) -> (any Channel)? {
+        idle.withLock { pools in
+            while let channel = pools[origin]?.popLast() {
+                if channel.isActive { return channel }
+            }
+            return nil
+        }
+    }
+
+    private func putIdle(_ channel: any Channel, _ origin: Origin, limit: Int) {
+        let kept = idle.withLock { pools -> Bool in
+            guard !shutDown.load(ordering: .relaxed), channel.isActive, pools[origin, default: []].count < max(1, limit)
+            else { return false }
+            pools[origin, default: []].append(channel)
+            return true
+        }
+        if !kept { channel.close(promise: nil) }
+    }
+
+    static func classify(_ error: any Error) -> UpstreamFailure {
+        switch error {
+        case let failure as UpstreamFailure: return failure
+        case is CancellationError: return UpstreamFailure(.clientCancelled, "request cancelled")
+        case ChannelError.connectTimeout: return UpstreamFailure(.upstreamTimeout, "connecting to the upstream timed out")
+        case is StaleConnection, ChannelError.ioOnClosedChannel, ChannelError.alreadyClosed, ChannelError.eof:
+            return UpstreamFailure(.upstreamUnavailable, "upstream closed the connection")
+        default: return UpstreamFailure(.upstreamUnavailable, "cannot reach upstream: \(error)")
+        }
+    }
+}
+
+/// The connection ended before any answer arrived.
+struct StaleConnection: Error {}
+
+/// `http://host[:port]/path` split once; anything else (https, userinfo, no host) is not ours.
+struct PlainHTTPTarget {
+    var host: String
+    var port: Int
+    var path: String
+    var hostHeader: String
+
+    init?(_ url: String) {
+        guard url.hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst(7)
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        guard !authority.isEmpty, !authority.contains("@"), !authority.hasPrefix("[") else { return nil }
+        if let colon = authority.lastIndex(of: ":") {
+            guard let port = Int(authority[authority.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+            host = String(authority[..<colon])
+            self.port = port
+        } else {
+            host = String(authority)
+            port = 80
+        }
+        guard !host.isEmpty else { return nil }
+        let remainder = rest[authorityEnd...]
+        path = remainder.isEmpty ? "/" : (remainder.hasPrefix("?") ? "/" + remainder : String(remainder))
+        hostHeader = String(authority)
+    }
+}
+
+/// One request's answer as it arrives: the head, then the body's pieces. Completed from the
+/// channel's event loop; each step happens at most once.
+final class UpstreamExchange: @unchecked Sendable {
+    private let head: EventLoopPromise<HTTPResponseHead>
+    private let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+    private let finished: @Sendable (_ reusable: Bool) -> Void
+    /// Called once the exchange is over, however it ended.
+    var onEnd: @Sendable () -> Void = {}
+    private var state = State.awaitingHead
+
+    enum State {
+        case awaitingHead
+        case streaming
+        case done
+    }
+
+    init(
+        head: EventLoopPromise<HTTPResponseHead>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation,
+        finished: @escaping @Sendable (Bool) -> Void
+    ) {
+        self.head = head
+        self.body = body
+        self.finished = finished
+    }
+
+    var receivedAnything: Bool { state != .awaitingHead }
+    /// The whole request was written: from here on the upstream may have acted on it.
+    var requestWritten = false
+    /// Whether a retry on another connection is safe after this one failed.
+    var mayRetry: Bool { !receivedAnything && !requestWritten }
+
+    func received(_ part: HTTPClientResponsePart) {
+        switch (state, part) {
+        case (.awaitingHead, .head(let responseHead)):
+            state = .streaming
+            head.succeed(responseHead)
+            keepAlive = responseHead.isKeepAlive
+        case (.streaming, .body(let buffer)):
+            body.yield(buffer)
+        case (.streaming, .end):
+            state = .done
+            body.finish()
+            onEnd()
+            finished(keepAlive)
+        default:
+            fail(UpstreamFailure(.upstreamError, "upstream sent an HTTP response out of order"))
+        }
+    }
+
+    private var keepAlive = false
+
+    func fail(_ error: any Error) {
+        switch state {
+        case .awaitingHead:
+            state = .done
+            head.fail(error)
+            body.finish(throwing: error)
+        case .streaming:
+            state = .done
+            body.finish(throwing: error)
+        case .done: return
+        }
+        onEnd()
+        finished(false)
+    }
+}
+
+/// The last handler of an upstream connection: passes what arrives to the exchange in progress.
+final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private var exchange: UpstreamExchange?
+
+    func start(_ exchange: UpstreamExchange) {
+        self.exchange = exchange
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard let exchange else {
+            // Bytes nobody asked for: this connection cannot be trusted any more.
+            context.close(promise: nil)
+            return
+        }
+        if case .end = part { self.exchange = nil }
+        exchange.received(part)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let exchange {
+            self.exchange = nil
+            exchange.fail(
+                exchange.mayRetry ? StaleConnection() : UpstreamFailure(.upstreamUnavailable, "upstream closed the connection"))
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let exchange {
+            self.exchange = nil
+            exchange.fail(exchange.mayRetry ? StaleConnection() : error)
+        }
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Providers
+import SwitchyardCore
+import Testing
+
+/// The direct SwiftNIO transport against a real HTTP server on a local socket.
+@Suite struct NIOHTTPTransportTests {
+    static func request(_ port: Int, _ path: String, body: String = "{}") -> UpstreamRequest {
+        UpstreamRequest(
+            url: "http://127.0.0.1:\(port)\(path)", headers: [("content-type", "application/json")],
+            body: Array(body.utf8), timeouts: Timeouts(), maxConnections: 4)
+    }
+
+    static func upstream() -> some ApplicationProtocol {
+        let router = Router()
+        router.post("/echo") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
+        }
+        router.post("/stream") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { writer in
+                    for index in 0..<200 {
+                        try await writer.write(ByteBuffer(string: "data: \(index)\n\n"))
+                        try await Task.sleep(for: .milliseconds(2))
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+        router.post("/busy") { _, _ -> Response in
+            Response(status: .tooManyRequests, headers: [HTTPField.Name("retry-after")!: "7"], body: .init())
+        }
+        return Application(router: router)
+    }
+
+    @Test func keepsConnectionsAliveAndRecoversFromAbandonedStreams() async throws {
+        try await Self.upstream().test(.live) { client in
+            let port = try #require(client.port)
+            let transport = NIOHTTPTransport()
+            for index in 0..<30 {
+                let response = try await transport.send(Self.request(port, "/echo", body: #"{"n":\#(index)}"#))
+                #expect(response.status == 200 && response.contentType == "application/json")
+                #expect(String(decoding: try await response.body.collect(upTo: 1000), as: UTF8.self) == #"{"n":\#(index)}"#)
+            }
+            // A stream dropped after its first chunk closes that connection; the next request is served.
+            do {
+                let stream = try await transport.send(Self.request(port, "/stream"))
+                var chunks = stream.body.makeAsyncIterator()
+                #expect(try await chunks.next() != nil)
+            }
+            let whole = try await transport.send(Self.request(port, "/stream"))
+            let text = String(decoding: try await whole.body.collect(upTo: 1 << 20), as: UTF8.self)
+            #expect(text.hasPrefix("data: 0\n\n") && text.hasSuffix("data: 199\n\n"))
+            // Many at once: more than the idle pool keeps.
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<16 { group.addTask { try await transport.send(Self.request(port, "/echo")).status } }
+                for try await status in group { #expect(status == 200) }
+            }
+            let busy = try await transport.send(Self.request(port, "/busy"))
+            #expect(busy.status == 429 && busy.retryAfter == .seconds(7))
+            await transport.shutdown()
+        }
+    }
+
+    @Test func anUnreachableUpstreamIsUnavailable() async throws {
+        let transport = NIOHTTPTransport()
+        do {
+            _ = try await transport.send(Self.request(1, "/echo"))
+            Issue.record("port 1 answered")
+        } catch {
+            #expect(error.errorClass == .upstreamUnavailable)
+        }
+        await transport.shutdown()
+    }
+}
