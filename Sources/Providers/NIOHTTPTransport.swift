@@ -73,10 +73,13 @@ public final class NIOHTTPTransport: UpstreamTransport {
     ) async throws -> UpstreamResponse {
         let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
         let headPromise = channel.eventLoop.makePromise(of: HTTPResponseHead.self)
+        let pacer = ReadPacer(channel)
         let exchange = UpstreamExchange(
-            head: headPromise, body: continuation,
+            head: headPromise, body: continuation, pacer: pacer,
             finished: { [weak self] reusable in
                 if reusable, let self {
+                    // The pacer may have paused reading just as the end arrived: a pooled connection reads.
+                    try? channel.syncOptions?.setOption(.autoRead, value: true)
                     self.putIdle(channel, origin, limit: request.maxConnections)
                 } else {
                     channel.close(promise: nil)
@@ -117,7 +120,8 @@ public final class NIOHTTPTransport: UpstreamTransport {
         }
         return UpstreamResponse(
             status: Int(responseHead.status.code), contentType: responseHead.headers.first(name: "content-type"),
-            retryAfter: RetryAfter.parse(responseHead.headers.first(name: "retry-after")), body: UpstreamBody(body))
+            retryAfter: RetryAfter.parse(responseHead.headers.first(name: "retry-after")),
+            body: UpstreamBody(PacedBody(base: body, pacer: pacer)))
     }
 
     static func head(_ request: UpstreamRequest, target: PlainHTTPTarget) -> HTTPRequestHead {
@@ -212,6 +216,7 @@ struct PlainHTTPTarget {
 final class UpstreamExchange: @unchecked Sendable {
     private let head: EventLoopPromise<HTTPResponseHead>
     private let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+    private let pacer: ReadPacer
     private let finished: @Sendable (_ reusable: Bool) -> Void
     /// Called once the exchange is over, however it ended.
     var onEnd: @Sendable () -> Void = {}
@@ -225,10 +230,11 @@ final class UpstreamExchange: @unchecked Sendable {
 
     init(
         head: EventLoopPromise<HTTPResponseHead>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation,
-        finished: @escaping @Sendable (Bool) -> Void
+        pacer: ReadPacer, finished: @escaping @Sendable (Bool) -> Void
     ) {
         self.head = head
         self.body = body
+        self.pacer = pacer
         self.finished = finished
     }
 
@@ -245,6 +251,7 @@ final class UpstreamExchange: @unchecked Sendable {
             head.succeed(responseHead)
             keepAlive = responseHead.isKeepAlive
         case (.streaming, .body(let buffer)):
+            pacer.produced()
             body.yield(buffer)
         case (.streaming, .end):
             state = .done
@@ -310,5 +317,54 @@ final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHand
             exchange.fail(exchange.mayRetry ? StaleConnection() : error)
         }
         context.close(promise: nil)
+    }
+}
+
+/// Back-pressure for a response body: the connection stops reading while `high` pieces wait for
+/// a slow consumer, and reads again once it has taken them down to `low`.
+final class ReadPacer: Sendable {
+    static let high = 64
+    static let low = 16
+    private let pending = Atomic<Int>(0)
+    private let channel: any Channel
+
+    init(_ channel: any Channel) { self.channel = channel }
+
+    /// On the event loop, as a piece is handed over.
+    func produced() {
+        if pending.add(1, ordering: .relaxed).newValue == Self.high {
+            try? channel.syncOptions?.setOption(.autoRead, value: false)
+        }
+    }
+
+    /// By the consumer, as it takes a piece.
+    func consumed() {
+        if pending.subtract(1, ordering: .relaxed).newValue == Self.low {
+            let channel = self.channel
+            channel.eventLoop.execute {
+                try? channel.syncOptions?.setOption(.autoRead, value: true)
+                channel.read()
+            }
+        }
+    }
+}
+
+/// A response body that tells its pacer about each piece taken.
+struct PacedBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let base: AsyncThrowingStream<ByteBuffer, any Error>
+    let pacer: ReadPacer
+
+    func makeAsyncIterator() -> Iterator { Iterator(base: base.makeAsyncIterator(), pacer: pacer) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator
+        let pacer: ReadPacer
+
+        mutating func next() async throws -> ByteBuffer? {
+            let piece = try await base.next()
+            if piece != nil { pacer.consumed() }
+            return piece
+        }
     }
 }

@@ -32,6 +32,16 @@ import Testing
                     try await writer.finish(nil)
                 })
         }
+        router.post("/flood") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { writer in
+                    for index in 0..<3000 {
+                        try await writer.write(ByteBuffer(string: "data: \(index) \(String(repeating: "x", count: 500))\n\n"))
+                    }
+                    try await writer.finish(nil)
+                })
+        }
         router.post("/busy") { _, _ -> Response in
             Response(status: .tooManyRequests, headers: [HTTPField.Name("retry-after")!: "7"], body: .init())
         }
@@ -63,6 +73,30 @@ import Testing
             }
             let busy = try await transport.send(Self.request(port, "/busy"))
             #expect(busy.status == 429 && busy.retryAfter == .seconds(7))
+            await transport.shutdown()
+        }
+    }
+
+    /// A fast upstream and a slow reader: reading pauses and resumes, nothing is lost or reordered,
+    /// and the connection is reused afterwards.
+    @Test(.timeLimit(.minutes(1))) func aSlowReaderGetsAFastStreamWhole() async throws {
+        try await Self.upstream().test(.live) { client in
+            let port = try #require(client.port)
+            let transport = NIOHTTPTransport()
+            for _ in 0..<2 {
+                let response = try await transport.send(Self.request(port, "/flood"))
+                var text = ""
+                var pieces = 0
+                for try await piece in response.body {
+                    text += String(buffer: piece)
+                    pieces += 1
+                    if pieces % 50 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+                }
+                let events = text.split(separator: "\n\n")
+                #expect(events.count == 3000)
+                #expect(events.enumerated().allSatisfy { $1.hasPrefix("data: \($0) ") })
+                #expect(try await transport.send(Self.request(port, "/echo")).status == 200)
+            }
             await transport.shutdown()
         }
     }
