@@ -108,8 +108,9 @@ public final class NIOHTTPTransport: UpstreamTransport {
             channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenComplete { result in
                 switch result {
                 case .success: exchange.requestWritten = true
-                // Not all of the request reached the upstream: it cannot have acted on it.
-                case .failure: exchange.fail(StaleConnection())
+                // Not all of the request reached the upstream: unless it already answered (an early
+                // refusal), it cannot have acted on it.
+                case .failure(let error): exchange.fail(exchange.receivedAnything ? error : StaleConnection())
                 }
             }
         }
