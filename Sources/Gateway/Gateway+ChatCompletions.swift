@@ -130,7 +130,7 @@ extension Gateway {
         _ upstream: UpstreamSuccess, chat: OpenAIChatRequest, estimatedInputTokens: Int, meter: RequestMeter
     ) -> Response {
         let clientWantsUsage = chat.clientWantsStreamUsage
-        let idleLimit = upstream.deployment.timeouts.idle
+        let idleLimit = upstream.idleLimit
         let body = ResponseBody { [self] writer in
             var meter = meter
             var relay = ChatStreamRelay(clientWantsUsage: clientWantsUsage)

@@ -168,7 +168,7 @@ extension Gateway {
         _ upstream: UpstreamSuccess, format: ClientFormat, canonical: CanonicalRequest, passthrough: Bool,
         includeUsage: Bool, estimatedInputTokens: Int, meter: RequestMeter
     ) -> Response {
-        let idleLimit = upstream.deployment.timeouts.idle
+        let idleLimit = upstream.idleLimit
         let egress = kind(of: upstream.deployment)
         let body = ResponseBody { [self] writer in
             var meter = meter

@@ -12,6 +12,8 @@ extension Gateway {
         var body: [UInt8]?
         var lease: DeploymentMonitor.Lease
         var startedAt: ContinuousClock.Instant
+        /// The longest wait for a stream's next chunk, or nil when the transport enforces it.
+        var idleLimit: Duration?
     }
 
     /// What one attempt sends: the endpoint under the provider's base URL and the body, both
@@ -187,9 +189,14 @@ extension Gateway {
                     hedged: hedged))
         }
         let response: UpstreamResponse
+        let deadlinesEnforced = transport.enforcesDeadlines(request)
         do {
-            response = try await withUpstreamDeadline(deployment.timeouts.firstByte, "time to first byte") {
-                () throws(UpstreamFailure) in try await transport.send(request)
+            if deadlinesEnforced {
+                response = try await transport.send(request)
+            } else {
+                response = try await withUpstreamDeadline(deployment.timeouts.firstByte, "time to first byte") {
+                    () throws(UpstreamFailure) in try await transport.send(request)
+                }
             }
         } catch {
             return failed(error)
@@ -225,7 +232,9 @@ extension Gateway {
             monitor.release(lease, outcome: .success(latency: ContinuousClock.now - start, timeToFirstToken: nil))
         }
         return .success(
-            UpstreamSuccess(deployment: deployment, response: response, body: collected, lease: lease, startedAt: start),
+            UpstreamSuccess(
+                deployment: deployment, response: response, body: collected, lease: lease, startedAt: start,
+                idleLimit: deadlinesEnforced ? nil : deployment.timeouts.idle),
             Attempt(
                 deployment: deployment.name, status: response.status, errorClass: nil, latencyMicros: elapsed(), hedged: hedged))
     }

@@ -36,11 +36,13 @@ public final class NIOHTTPTransport: UpstreamTransport {
         guard let target = PlainHTTPTarget(request.url) else { return try await fallback.send(request) }
         let origin = Origin(host: target.host, port: target.port)
         let head = Self.head(request, target: target)
+        // Like the race it replaces, the first-byte deadline counts from here, connecting included.
+        let started = NIODeadline.now()
         // A pooled connection the upstream closed while idle fails before any answer: one retry
         // on a fresh connection is safe, since the upstream never saw the request.
         if let pooled = takeIdle(origin) {
             do {
-                return try await exchange(on: pooled, head: head, request: request, origin: origin)
+                return try await exchange(on: pooled, head: head, request: request, origin: origin, started: started)
             } catch is StaleConnection {
                 // Closed by the upstream while idle: try a fresh connection below.
                 if Task.isCancelled { throw UpstreamFailure(.clientCancelled, "request cancelled") }
@@ -49,8 +51,9 @@ public final class NIOHTTPTransport: UpstreamTransport {
             }
         }
         do {
-            let channel = try await connect(origin, timeout: request.timeouts.connect)
-            return try await exchange(on: channel, head: head, request: request, origin: origin)
+            // Connecting counts against the first-byte deadline too.
+            let channel = try await connect(origin, timeout: min(request.timeouts.connect, request.timeouts.firstByte))
+            return try await exchange(on: channel, head: head, request: request, origin: origin, started: started)
         } catch {
             throw Self.classify(error)
         }
@@ -68,14 +71,17 @@ public final class NIOHTTPTransport: UpstreamTransport {
 
     // MARK: One exchange
 
+    public func enforcesDeadlines(_ request: UpstreamRequest) -> Bool { PlainHTTPTarget(request.url) != nil }
+
     private func exchange(
-        on channel: any Channel, head: HTTPRequestHead, request: UpstreamRequest, origin: Origin
+        on channel: any Channel, head: HTTPRequestHead, request: UpstreamRequest, origin: Origin, started: NIODeadline
     ) async throws -> UpstreamResponse {
         let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
         let headPromise = channel.eventLoop.makePromise(of: HTTPResponseHead.self)
         let pacer = ReadPacer(channel)
         let exchange = UpstreamExchange(
-            head: headPromise, body: continuation, pacer: pacer,
+            head: headPromise, body: continuation, pacer: pacer, eventLoop: channel.eventLoop,
+            deadlines: .init(request.timeouts, from: started),
             finished: { [weak self] reusable in
                 if reusable, let self {
                     // The pacer may have paused reading just as the end arrived: a pooled connection reads.
@@ -90,12 +96,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
         continuation.onTermination = { termination in
             if case .cancelled = termination { channel.close(promise: nil) }
         }
-        let totalTimer = channel.eventLoop.scheduleTask(in: TimeAmount(request.timeouts.total)) {
-            exchange.fail(UpstreamFailure(.upstreamTimeout, "upstream took longer than \(request.timeouts.total)"))
-            channel.close(promise: nil)
-        }
-        headPromise.futureResult.whenFailure { _ in totalTimer.cancel() }
-        exchange.onEnd = { totalTimer.cancel() }
+        pacer.exchange = exchange
         let requestBody = request.isProbe ? nil : ByteBuffer(bytes: request.body)
         channel.eventLoop.execute {
             guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) else {
@@ -103,6 +104,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
                 return
             }
             handler.start(exchange)
+            exchange.begin()
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
             if let requestBody { channel.write(HTTPClientRequestPart.body(.byteBuffer(requestBody)), promise: nil) }
             channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenComplete { result in
@@ -212,16 +214,23 @@ struct PlainHTTPTarget {
     }
 }
 
-/// One request's answer as it arrives: the head, then the body's pieces. Completed from the
-/// channel's event loop; each step happens at most once.
+/// One request's answer as it arrives: the head, then the body's pieces, within the request's
+/// deadlines. Lives on the channel's event loop; each step happens at most once.
 final class UpstreamExchange: @unchecked Sendable {
-    private let head: EventLoopPromise<HTTPResponseHead>
-    private let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
-    private let pacer: ReadPacer
-    private let finished: @Sendable (_ reusable: Bool) -> Void
-    /// Called once the exchange is over, however it ended.
-    var onEnd: @Sendable () -> Void = {}
-    private var state = State.awaitingHead
+    /// When the answer must start, end, and the longest silence inside it.
+    struct Deadlines {
+        var firstByte: NIODeadline
+        var total: NIODeadline
+        var idle: TimeAmount
+        var timeouts: Timeouts
+
+        init(_ timeouts: Timeouts, from start: NIODeadline) {
+            firstByte = start + TimeAmount(timeouts.firstByte)
+            total = start + TimeAmount(timeouts.total)
+            idle = TimeAmount(timeouts.idle)
+            self.timeouts = timeouts
+        }
+    }
 
     enum State {
         case awaitingHead
@@ -229,13 +238,30 @@ final class UpstreamExchange: @unchecked Sendable {
         case done
     }
 
+    private let head: EventLoopPromise<HTTPResponseHead>
+    private let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+    private let pacer: ReadPacer
+    private let eventLoop: any EventLoop
+    private let deadlines: Deadlines
+    private let finished: @Sendable (_ reusable: Bool) -> Void
+    private var state = State.awaitingHead
+    private var keepAlive = false
+    private var firstByteTimer: Scheduled<Void>?
+    private var totalTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var lastData = NIODeadline.now()
+    /// Reading is paused for a slow consumer: silence then is not the upstream's.
+    private var readingPaused = false
+
     init(
         head: EventLoopPromise<HTTPResponseHead>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation,
-        pacer: ReadPacer, finished: @escaping @Sendable (Bool) -> Void
+        pacer: ReadPacer, eventLoop: any EventLoop, deadlines: Deadlines, finished: @escaping @Sendable (Bool) -> Void
     ) {
         self.head = head
         self.body = body
         self.pacer = pacer
+        self.eventLoop = eventLoop
+        self.deadlines = deadlines
         self.finished = finished
     }
 
@@ -245,26 +271,39 @@ final class UpstreamExchange: @unchecked Sendable {
     /// Whether a retry on another connection is safe after this one failed.
     var mayRetry: Bool { !receivedAnything && !requestWritten }
 
+    /// Starts the first-byte and total deadlines, before the request is written.
+    func begin() {
+        let timeouts = deadlines.timeouts
+        firstByteTimer = eventLoop.scheduleTask(deadline: deadlines.firstByte) { [self] in
+            timeOut("time to first byte took longer than \(timeouts.firstByte)")
+        }
+        totalTimer = eventLoop.scheduleTask(deadline: deadlines.total) { [self] in
+            timeOut("upstream took longer than \(timeouts.total)")
+        }
+    }
+
     func received(_ part: HTTPClientResponsePart) {
         switch (state, part) {
         case (.awaitingHead, .head(let responseHead)):
             state = .streaming
-            head.succeed(responseHead)
+            firstByteTimer?.cancel()
             keepAlive = responseHead.isKeepAlive
+            lastData = .now()
+            armIdle()
+            head.succeed(responseHead)
         case (.streaming, .body(let buffer)):
-            pacer.produced()
+            lastData = .now()
+            if pacer.produced() { readingPaused = true }
             body.yield(buffer)
         case (.streaming, .end):
             state = .done
+            cancelTimers()
             body.finish()
-            onEnd()
             finished(keepAlive)
         default:
             fail(UpstreamFailure(.upstreamError, "upstream sent an HTTP response out of order"))
         }
     }
-
-    private var keepAlive = false
 
     func fail(_ error: any Error) {
         switch state {
@@ -277,8 +316,42 @@ final class UpstreamExchange: @unchecked Sendable {
             body.finish(throwing: error)
         case .done: return
         }
-        onEnd()
+        cancelTimers()
         finished(false)
+    }
+
+    /// The consumer caught up and reading resumed: the upstream's silence counts again from now.
+    func readingResumed() {
+        guard state == .streaming else { return }
+        readingPaused = false
+        lastData = .now()
+        armIdle()
+    }
+
+    /// One timer per silence, not per piece: when it fires it checks the last piece's time.
+    private func armIdle() {
+        guard state == .streaming, !readingPaused, idleTimer == nil else { return }
+        idleTimer = eventLoop.scheduleTask(deadline: lastData + deadlines.idle) { [self] in
+            idleTimer = nil
+            guard state == .streaming, !readingPaused else { return }
+            if NIODeadline.now() >= lastData + deadlines.idle {
+                timeOut("no data from upstream for \(deadlines.timeouts.idle)")
+            } else {
+                armIdle()
+            }
+        }
+    }
+
+    /// Failing closes the connection (`finished(false)`), which ends the upstream request.
+    private func timeOut(_ message: String) {
+        fail(UpstreamFailure(.upstreamTimeout, message))
+    }
+
+    private func cancelTimers() {
+        firstByteTimer?.cancel()
+        totalTimer?.cancel()
+        idleTimer?.cancel()
+        idleTimer = nil
     }
 }
 
@@ -323,28 +396,30 @@ final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHand
 
 /// Back-pressure for a response body: the connection stops reading while `high` pieces wait for
 /// a slow consumer, and reads again once it has taken them down to `low`.
-final class ReadPacer: Sendable {
+final class ReadPacer: @unchecked Sendable {
     static let high = 64
     static let low = 16
     private let pending = Atomic<Int>(0)
     private let channel: any Channel
+    /// Told when reading resumes; set once, before the exchange starts, read on the event loop.
+    weak var exchange: UpstreamExchange?
 
     init(_ channel: any Channel) { self.channel = channel }
 
-    /// On the event loop, as a piece is handed over.
-    func produced() {
-        if pending.add(1, ordering: .relaxed).newValue == Self.high {
-            try? channel.syncOptions?.setOption(.autoRead, value: false)
-        }
+    /// On the event loop, as a piece is handed over; true when this paused reading.
+    func produced() -> Bool {
+        guard pending.add(1, ordering: .relaxed).newValue == Self.high else { return false }
+        try? channel.syncOptions?.setOption(.autoRead, value: false)
+        return true
     }
 
     /// By the consumer, as it takes a piece.
     func consumed() {
         if pending.subtract(1, ordering: .relaxed).newValue == Self.low {
-            let channel = self.channel
-            channel.eventLoop.execute {
+            channel.eventLoop.execute { [self] in
                 try? channel.syncOptions?.setOption(.autoRead, value: true)
                 channel.read()
+                exchange?.readingResumed()
             }
         }
     }

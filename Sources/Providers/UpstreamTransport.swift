@@ -62,9 +62,11 @@ public struct UpstreamBody: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> ByteBuffer? { try await nextClosure() }
 
-        /// The next chunk, or an `upstreamTimeout` failure if none arrives within `limit`.
-        public func next(within limit: Duration) async throws -> ByteBuffer? {
-            try await race(nextClosure, against: limit) { "no data from upstream for \(limit)" }
+        /// The next chunk, or an `upstreamTimeout` failure if none arrives within `limit` (nil: the
+        /// transport enforces the deadline itself).
+        public func next(within limit: Duration?) async throws -> ByteBuffer? {
+            guard let limit else { return try await nextClosure() }
+            return try await race(nextClosure, against: limit) { "no data from upstream for \(limit)" }
         }
     }
 
@@ -153,4 +155,11 @@ func race<T: Sendable>(
 public protocol UpstreamTransport: Sendable {
     func send(_ request: UpstreamRequest) async throws(UpstreamFailure) -> UpstreamResponse
     func shutdown() async
+    /// Whether this transport itself ends `request` with an `upstreamTimeout` past its first-byte
+    /// and idle deadlines, so the caller need not race a timer against every call and chunk.
+    func enforcesDeadlines(_ request: UpstreamRequest) -> Bool
+}
+
+extension UpstreamTransport {
+    public func enforcesDeadlines(_ request: UpstreamRequest) -> Bool { false }
 }

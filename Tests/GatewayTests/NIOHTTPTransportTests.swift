@@ -9,10 +9,10 @@ import Testing
 
 /// The direct SwiftNIO transport against a real HTTP server on a local socket.
 @Suite struct NIOHTTPTransportTests {
-    static func request(_ port: Int, _ path: String, body: String = "{}") -> UpstreamRequest {
+    static func request(_ port: Int, _ path: String, body: String = "{}", timeouts: Timeouts = Timeouts()) -> UpstreamRequest {
         UpstreamRequest(
             url: "http://127.0.0.1:\(port)\(path)", headers: [("content-type", "application/json")],
-            body: Array(body.utf8), timeouts: Timeouts(), maxConnections: 4)
+            body: Array(body.utf8), timeouts: timeouts, maxConnections: 4)
     }
 
     static func upstream() -> some ApplicationProtocol {
@@ -39,6 +39,19 @@ import Testing
                     for index in 0..<3000 {
                         try await writer.write(ByteBuffer(string: "data: \(index) \(String(repeating: "x", count: 500))\n\n"))
                     }
+                    try await writer.finish(nil)
+                })
+        }
+        router.post("/slow-head") { _, _ -> Response in
+            try await Task.sleep(for: .seconds(5))
+            return Response(status: .ok)
+        }
+        router.post("/stall") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "data: first\n\n"))
+                    try await Task.sleep(for: .seconds(5))
                     try await writer.finish(nil)
                 })
         }
@@ -97,6 +110,47 @@ import Testing
                 #expect(events.enumerated().allSatisfy { $1.hasPrefix("data: \($0) ") })
                 #expect(try await transport.send(Self.request(port, "/echo")).status == 200)
             }
+            await transport.shutdown()
+        }
+    }
+
+    /// The transport enforces the first-byte and idle deadlines itself (the gateway then races no timer).
+    @Test func firstByteAndIdleDeadlinesEndTheRequest() async throws {
+        try await Self.upstream().test(.live) { client in
+            let port = try #require(client.port)
+            let transport = NIOHTTPTransport()
+            // Loose enough for a loaded machine, far below the upstream's 5 s silences.
+            let tight = Timeouts(connect: .seconds(2), firstByte: .seconds(1), idle: .milliseconds(500))
+            #expect(transport.enforcesDeadlines(Self.request(port, "/slow-head")))
+            let started = ContinuousClock.now
+            do {
+                _ = try await transport.send(Self.request(port, "/slow-head", timeouts: tight))
+                Issue.record("a slow head was waited for")
+            } catch let failure as UpstreamFailure {
+                #expect(failure.errorClass == .upstreamTimeout && failure.message.contains("time to first byte"))
+            }
+            #expect(ContinuousClock.now - started < .seconds(3))
+
+            let stalled = try await transport.send(Self.request(port, "/stall", timeouts: tight))
+            var chunks = stalled.body.makeAsyncIterator()
+            #expect(try await chunks.next().map { String(buffer: $0) } == "data: first\n\n")
+            do {
+                _ = try await chunks.next()
+                Issue.record("a silent stream was waited for")
+            } catch let failure as UpstreamFailure {
+                #expect(failure.errorClass == .upstreamTimeout && failure.message.contains("no data from upstream"))
+            }
+            #expect(ContinuousClock.now - started < .seconds(4.5))
+
+            // A consumer slower than the idle limit is not the upstream's silence.
+            let patient = Timeouts(connect: .seconds(1), firstByte: .seconds(5), idle: .milliseconds(100))
+            let flood = try await transport.send(Self.request(port, "/flood", timeouts: patient))
+            var pieces = 0
+            for try await _ in flood.body {
+                pieces += 1
+                if pieces == 100 { try await Task.sleep(for: .milliseconds(400)) }
+            }
+            #expect(pieces >= 100)
             await transport.shutdown()
         }
     }
