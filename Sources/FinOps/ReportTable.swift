@@ -1,4 +1,5 @@
 import Foundation
+import SwitchyardCore
 
 /// A report as rows of text cells, rendered as an aligned table, CSV, or JSON (a list of
 /// objects; money is an exact decimal string, absent values are null).
@@ -65,19 +66,5 @@ public struct ReportTable: Sendable, Equatable {
         cells.map { csvEscape($0 ?? "") }.joined(separator: ",") + "\n"
     }
 
-    public static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    public static func jsonString(_ text: String) -> String { AuditValue.jsonString(text) }
 }

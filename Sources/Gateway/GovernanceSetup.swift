@@ -5,7 +5,6 @@ import Providers
 import Storage
 import SwitchyardConfig
 import SwitchyardCore
-import WireFormats
 
 /// Builds the governor `serve` runs with: budgets seeded from the ledger, alerts to the webhook.
 enum GovernanceSetup {
@@ -59,11 +58,7 @@ enum GovernanceSetup {
             ("at", time.rfc3339Seconds), ("message", event.summary),
         ]
         if case .threshold(_, let fraction, _) = event { object.append(("threshold", "\(fraction)")) }
-        let fields = object.map { name, value in
-            String(decoding: JSONText.string(name), as: UTF8.self) + ":"
-                + (value.map { String(decoding: JSONText.string($0), as: UTF8.self) } ?? "null")
-        }
-        return Array(("{" + fields.joined(separator: ",") + "}").utf8)
+        return Array(AuditValue.orderedObject(object).utf8)
     }
 
     static func payload(_ kill: KillSwitch) -> [UInt8] {

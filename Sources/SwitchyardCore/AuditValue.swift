@@ -9,12 +9,17 @@ public enum AuditValue {
         ])
     }
 
-    /// `{"a":"1","b":null}` with keys sorted, strings escaped.
+    /// `{"a":"1","b":null}` with keys sorted (audit values are hashed, so their form is fixed),
+    /// strings escaped.
     public static func object(_ fields: [(String, String?)]) -> String {
+        orderedObject(fields.sorted { $0.0 < $1.0 })
+    }
+
+    /// A JSON object of string (or null) values in the order given, for messages people read.
+    public static func orderedObject(_ fields: [(String, String?)]) -> String {
         "{"
-            + fields.sorted { $0.0 < $1.0 }.map { name, value in
-                jsonString(name) + ":" + (value.map(jsonString) ?? "null")
-            }.joined(separator: ",") + "}"
+            + fields.map { name, value in jsonString(name) + ":" + (value.map(jsonString) ?? "null") }
+            .joined(separator: ",") + "}"
     }
 
     /// `text` as a JSON string literal.
