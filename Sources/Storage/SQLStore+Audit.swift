@@ -114,21 +114,13 @@ extension SQLConnection {
     /// transaction-scoped advisory lock on PostgreSQL, so read-then-write sequences never interleave.
     public func writeTransaction<T>(lock: Int64, _ body: () throws -> T) throws -> T {
         switch dialect {
-        case .sqlite: try query("BEGIN IMMEDIATE")
+        case .sqlite:
+            return try transaction(begin: "BEGIN IMMEDIATE", body)
         case .postgres:
-            try query("BEGIN")
-            do { try query("SELECT pg_advisory_xact_lock(\(lock))") } catch {
-                try? query("ROLLBACK")
-                throw error
+            return try transaction {
+                try query("SELECT pg_advisory_xact_lock(\(lock))")
+                return try body()
             }
-        }
-        do {
-            let result = try body()
-            try query("COMMIT")
-            return result
-        } catch {
-            try? query("ROLLBACK")
-            throw error
         }
     }
 }

@@ -68,8 +68,8 @@ extension SQLConnection {
     public func query(_ sql: String) throws(SQLError) -> [SQLRow] { try query(sql, []) }
 
     /// Runs `body` in a transaction, committing when it returns and rolling back when it throws.
-    public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try query("BEGIN")
+    public func transaction<T>(begin: String = "BEGIN", _ body: () throws -> T) throws -> T {
+        try query(begin)
         do {
             let result = try body()
             try query("COMMIT")
