@@ -7,8 +7,8 @@ import WireFormats
 
 extension Gateway {
     /// The policy rules judged before routing (route, tools, token maxima, required tags).
-    func checkPolicy(_ facts: RequestFacts, principal: Principal) -> Result<EffectivePolicy, OpenAIError> {
-        governor.check(facts, for: principal).mapError(Self.clientError)
+    func checkPolicy(_ facts: RequestFacts, principal: Principal, meter: RequestMeter) -> Result<EffectivePolicy, OpenAIError> {
+        governor.check(facts, for: principal, policy: meter.policy).mapError(Self.clientError)
     }
 
     /// After routing: the worst-case cost against the policy, then rate limits and budgets. The

@@ -8,8 +8,11 @@ extension Gateway {
     /// strictest action of the principal's policies. Blocked requests are refused (403); redacted
     /// ones continue with each hit replaced; every hit is counted and audited, never stored.
     func applyGuardrails(_ body: [UInt8], principal: Principal, meter: inout RequestMeter) -> Result<[UInt8], OpenAIError> {
-        guard !governor.policies.isEmpty else { return .success(body) }
-        let rules = governor.policies.effective(for: principal).guardrails
+        let policies = governor.policies
+        guard !policies.isEmpty else { return .success(body) }
+        let policy = policies.effective(for: principal)
+        meter.policy = policy
+        let rules = policy.guardrails
         guard !rules.isEmpty else { return .success(body) }
         let matches = ContentScanner.scan(body, for: Set(rules.keys))
         guard !matches.isEmpty else { return .success(body) }

@@ -214,7 +214,7 @@ public final class Gateway: Sendable {
             route: route.name, toolNames: toolNames, estimatedInputTokens: profile.estimatedInputTokens,
             maxOutputTokens: profile.maxOutputTokens, tags: meter.tags)
         let policy: EffectivePolicy
-        switch checkPolicy(facts, principal: principal) {
+        switch checkPolicy(facts, principal: principal, meter: meter) {
         case .failure(let error): return .failure(error)
         case .success(let effective): policy = effective
         }

@@ -26,6 +26,9 @@ struct RequestMeter: Sendable {
     var rateLimitStatus: RateLimitStatus?
     /// Prompt content replaced by guardrails, reported in `x-switchyard-redactions`.
     var redactions = 0
+    /// The combined policies of the principal's scopes, computed once (by the guardrails) and
+    /// reused by the policy check.
+    var policy: EffectivePolicy?
     /// The request's class in deployment queues (`x-switchyard-priority`).
     var priority = RequestPriority.interactive
 

@@ -74,10 +74,13 @@ public final class Governor: Sendable {
         Dictionary(tenants.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The policy rules judged before routing; a refusal is audited.
-    public func check(_ facts: RequestFacts, for principal: Principal) -> Result<EffectivePolicy, GovernanceRefusal> {
+    /// The policy rules judged before routing; a refusal is audited. `policy` is the principal's
+    /// combined policy when the caller already has it (the guardrails computed it).
+    public func check(
+        _ facts: RequestFacts, for principal: Principal, policy: EffectivePolicy? = nil
+    ) -> Result<EffectivePolicy, GovernanceRefusal> {
         if let kill = kills.stopping(principal) { return .failure(.killed(kill)) }
-        let policy = policies.effective(for: principal)
+        let policy = policy ?? policies.effective(for: principal)
         if let refusal = policy.refusal(for: facts) {
             return .failure(refuse(.policy(refusal), principal: principal, route: facts.route))
         }
