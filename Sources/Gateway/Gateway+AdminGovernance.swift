@@ -94,7 +94,7 @@ extension Gateway {
                     let entry = agents[name]!
                     let stopped = kills.stoppingScope(.agent(tenant: call.tenant, agent: name)) != nil
                     return
-                        #"{"agent":\#(AuditValue.jsonString(name)),"projects":\#(GovernanceDeclarationJSON.list(entry.projects)),"active_keys":\#(entry.active),"keys":\#(entry.total),"kill_switch_engaged":\#(stopped)}"#
+                        #"{"agent":\#(AuditValue.jsonString(name)),"projects":\#(GovernanceDeclaration.list(entry.projects)),"active_keys":\#(entry.active),"keys":\#(entry.total),"kill_switch_engaged":\#(stopped)}"#
                 })
         } catch {
             return Self.storeUnavailable()
@@ -156,8 +156,7 @@ extension Gateway {
     /// The tenant an object belongs to: its own name, or its scope's tenant (a key's owner).
     func owner(of record: GovernanceRecord) async throws -> String? {
         if record.kind == .tenant { return record.name }
-        let scopeText = GovernancePlan.fields(record.declaration).first { $0.0 == "scope" }?.1
-        guard let scope = scopeText.flatMap({ GovernanceScope(String($0.dropFirst().dropLast())) }) else { return nil }
+        guard let scope = GovernancePlan.scope(of: record.declaration) else { return nil }
         if case .key(let id) = scope { return try await store.key(id: id)?.tenant }
         return scope.tenant
     }
@@ -215,11 +214,4 @@ extension Gateway {
 struct AdminRefusal: Error {
     var response: Response
     init(_ response: Response) { self.response = response }
-}
-
-/// JSON pieces shared with the canonical governance form.
-enum GovernanceDeclarationJSON {
-    static func list<S: Sequence<String>>(_ items: S) -> String {
-        "[" + items.sorted().map(AuditValue.jsonString).joined(separator: ",") + "]"
-    }
 }

@@ -164,7 +164,7 @@ extension GovernanceDeclaration {
     }
 
     /// A list in sorted order: the order of a set, or of routes and projects, carries no meaning.
-    static func list<S: Sequence<String>>(_ items: S) -> String {
+    public static func list<S: Sequence<String>>(_ items: S) -> String {
         "[" + items.sorted().map(string).joined(separator: ",") + "]"
     }
 

@@ -96,7 +96,7 @@ public struct GovernancePlan: Sendable {
     }
 
     /// The top-level fields of a canonical declaration, each value in its JSON text.
-    public static func fields(_ declaration: String?) -> [(String, String)] {
+    static func fields(_ declaration: String?) -> [(String, String)] {
         guard let declaration, case .mapping(let mapping)? = try? Yams.compose(yaml: declaration) else { return [] }
         return mapping.compactMap { key, value in key.string.map { ($0, flow(value)) } }
     }
@@ -116,8 +116,12 @@ public struct GovernancePlan: Sendable {
 
     /// The tenant an object belongs to, for audit visibility: a tenant itself, or its scope's.
     static func tenant(of kind: GovernanceRecord.Kind, name: String, declaration: String?) -> String? {
-        if kind == .tenant { return name }
-        let scope = fields(declaration).first { $0.0 == "scope" }?.1
-        return scope.flatMap { GovernanceScope(String($0.dropFirst().dropLast())) }?.tenant
+        kind == .tenant ? name : scope(of: declaration)?.tenant
+    }
+
+    /// The `scope` a policy, limit or budget declaration names.
+    public static func scope(of declaration: String?) -> GovernanceScope? {
+        guard let declaration, case .mapping(let mapping)? = try? Yams.compose(yaml: declaration) else { return nil }
+        return mapping["scope"]?.string.flatMap(GovernanceScope.init)
     }
 }
