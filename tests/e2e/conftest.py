@@ -82,6 +82,25 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def local_model(model_url: str, deployment_extra: str = "") -> str:
+    """YAML for the real local model: provider `local` and the priced deployment `gemma-local`, with
+    `deployment_extra` (indented YAML lines) added to the deployment. Test bodies add routes, tenants, ..."""
+    return f"""
+providers:
+  - name: local
+    kind: openai
+    base_url: "{model_url}"
+    region: on-prem
+deployments:
+  - name: gemma-local
+    provider: local
+    model: gemma-3-270m
+    context_window: 2048
+    timeout_seconds: 120
+    price: {{ input_per_mtok: "{PRICES['input']}", output_per_mtok: "{PRICES['output']}", currency: USD }}
+{deployment_extra}"""
+
+
 def write_config(workdir: Path, port: int, model_url: str, storage_url: str | None = None, body: str | None = None) -> Path:
     """Writes switchyard.yaml; `body` replaces everything after `admin:` (providers, routes, ...)."""
     storage_url = storage_url or f"sqlite://{workdir / 'switchyard.db'}"

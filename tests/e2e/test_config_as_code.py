@@ -11,24 +11,13 @@ import openai
 import pytest
 import requests
 
-from conftest import BINARY, PRICES, Gateway, wait_until
+from conftest import BINARY, Gateway, local_model, wait_until
 
 POSTGRES_URL = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL")
 
-BODY = f"""
+BODY = """
 admin:
   key_env: SWITCHYARD_ADMIN_KEY
-providers:
-  - name: local
-    kind: openai
-    base_url: "{{model_url}}"
-deployments:
-  - name: gemma-local
-    provider: local
-    model: gemma-3-270m
-    context_window: 2048
-    timeout_seconds: 120
-    price: {{ input_per_mtok: "{PRICES['input']}", output_per_mtok: "{PRICES['output']}", currency: USD }}
 routes:
   - name: chat
     targets: [gemma-local]
@@ -83,7 +72,7 @@ def test_admin_changes_drift_and_apply(tmp_path, model_server, engine):
     admin_key = "sy-admin-" + secrets.token_hex(8)
     env = {"SWITCHYARD_ADMIN_KEY": admin_key}
     url = storage_url(engine, tmp_path)
-    body = BODY.replace("{model_url}", model_server.base_url)
+    body = local_model(model_server.base_url) + BODY
     first = Gateway(tmp_path / "a", model_server.base_url, storage_url=url, body=body, env=env)
     second = Gateway(tmp_path / "b", model_server.base_url, storage_url=url, body=body, env=env)
     try:

@@ -7,21 +7,12 @@ import time
 import openai
 import pytest
 
-from conftest import PRICES, Gateway, wait_until
+from conftest import Gateway, local_model, wait_until
 
-BODY = f"""
-providers:
-  - name: local
-    kind: openai
-    base_url: "{{model_url}}"
-deployments:
-  - name: gemma-local
-    provider: local
-    model: gemma-3-270m
-    timeout_seconds: 120
-    max_concurrency: 1
-    queue: {{{{ timeout_seconds: 120 }}}}
-    price: {{{{ input_per_mtok: "{PRICES['input']}", output_per_mtok: "{PRICES['output']}" }}}}
+QUEUED = """    max_concurrency: 1
+    queue: { timeout_seconds: 120 }
+"""
+BODY = """
 routes:
   - name: chat
     targets: [gemma-local]
@@ -33,7 +24,7 @@ tenants:
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory, model_server):
-    body = BODY.replace("{model_url}", model_server.base_url).replace("{{", "{").replace("}}", "}")
+    body = local_model(model_server.base_url, QUEUED) + BODY
     gateway = Gateway(tmp_path_factory.mktemp("fair-share"), model_server.base_url, body=body)
     yield gateway
     gateway.stop()

@@ -8,21 +8,9 @@ import anthropic
 import openai
 import pytest
 
-from conftest import PRICES, Gateway, wait_until
+from conftest import Gateway, local_model, wait_until
 
-BODY = f"""
-providers:
-  - name: local
-    kind: openai
-    base_url: "{{model_url}}"
-    region: on-prem
-deployments:
-  - name: gemma-local
-    provider: local
-    model: gemma-3-270m
-    context_window: 2048
-    timeout_seconds: 120
-    price: {{ input_per_mtok: "{PRICES['input']}", output_per_mtok: "{PRICES['output']}", currency: USD }}
+BODY = """
 routes:
   - name: chat
     targets: [gemma-local]
@@ -40,7 +28,7 @@ policies:
     denied_tools: [shell]
     denied_routes: [other]
     max_output_tokens: 32
-    guardrails: {{ secrets: block, emails: redact }}
+    guardrails: { secrets: block, emails: redact }
 limits:
   - scope: tenant:globex
     requests_per_minute: 2
@@ -55,7 +43,7 @@ budgets:
 @pytest.fixture(scope="module")
 def governed(tmp_path_factory, model_server):
     workdir = tmp_path_factory.mktemp("governance")
-    gateway = Gateway(workdir, model_server.base_url, body=BODY.replace("{model_url}", model_server.base_url))
+    gateway = Gateway(workdir, model_server.base_url, body=local_model(model_server.base_url) + BODY)
     gateway.keys["initech"] = gateway.cli("keys", "create", "--tenant", "initech").strip()
     yield gateway
     gateway.stop()
