@@ -61,8 +61,6 @@ public final class BudgetKeeper: Sendable {
         return budgets.filter { budget in !kept.contains { $0.name == budget.name && $0.period == budget.period } }
     }
 
-    public var isEmpty: Bool { byScope.isEmpty }
-
     public var budgets: [Budget] { accounts.withLock { $0.map(\.budget) } }
 
     /// Seeds a budget's spend for its current period (from the ledger at start-up).

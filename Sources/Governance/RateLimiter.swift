@@ -62,8 +62,6 @@ public final class RateLimiter: Sendable {
         limited = Set(limits.map(\.scope))
     }
 
-    public var isEmpty: Bool { limited.isEmpty }
-
     /// Admits a request of about `estimatedTokens` for `scopes`, or says which limit refused it.
     public func admit(
         _ scopes: [GovernanceScope], estimatedTokens: Int, now: ContinuousClock.Instant = .now
