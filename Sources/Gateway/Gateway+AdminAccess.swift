@@ -56,7 +56,7 @@ extension Gateway {
                 .forbidden, "permission_error",
                 "This credential (\(principal.role.rawValue)) may not \(endpoint.access == .read ? "read" : "change") this.")
         }
-        if let tenant, tenants[tenant] == nil, !endpoint.createsTenant {
+        if let tenant, self.tenant(named: tenant) == nil, !endpoint.createsTenant {
             return Self.adminError(.notFound, "not_found", "No tenant named '\(tenant)' is configured.")
         }
         return await endpoint.handle(self, request, AdminCall(principal: principal, parameters: parameters))

@@ -29,7 +29,9 @@ extension Gateway {
                 .badRequest, "invalid_request_error",
                 "'\(project)' is not a project name: letters, digits and - _ . @ only, at most 128 characters.")
         }
-        guard var tenant = tenants[call.tenant] else { return Self.adminError(.notFound, "not_found", "No such tenant.") }
+        guard var tenant = self.tenant(named: call.tenant) else {
+            return Self.adminError(.notFound, "not_found", "No such tenant.")
+        }
         guard !tenant.projects.contains(project) else { return Self.governanceObject(tenant, status: .ok) }
         tenant.projects.append(project)
         return await changeGovernance(call, .tenant, call.tenant, to: Self.declaration(of: tenant))
@@ -37,7 +39,7 @@ extension Gateway {
 
     func adminDeleteProject(_ request: Request, _ call: AdminCall) async -> Response {
         let project = call.parameters["project"] ?? ""
-        guard var tenant = tenants[call.tenant], tenant.projects.contains(project) else {
+        guard var tenant = self.tenant(named: call.tenant), tenant.projects.contains(project) else {
             return Self.adminError(.notFound, "not_found", "Tenant '\(call.tenant)' has no project '\(project)'.")
         }
         if let refusal = await activeKeysRefusal(call.tenant, project: project) { return refusal }

@@ -109,7 +109,7 @@ extension Gateway {
                 AdminInputError(
                     message: "'\(text)' is not a scope: use tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME or key:ID."))
         }
-        if let tenant = scope.tenant, tenants[tenant] == nil {
+        if let tenant = scope.tenant, self.tenant(named: tenant) == nil {
             return .failure(AdminInputError(message: "No tenant named '\(tenant)' is configured."))
         }
         return .success(scope)

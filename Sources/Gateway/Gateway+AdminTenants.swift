@@ -14,7 +14,9 @@ extension Gateway {
     }
 
     func adminTenant(_ request: Request, _ call: AdminCall) -> Response {
-        guard let tenant = tenants[call.tenant] else { return Self.adminError(.notFound, "not_found", "No such tenant.") }
+        guard let tenant = self.tenant(named: call.tenant) else {
+            return Self.adminError(.notFound, "not_found", "No such tenant.")
+        }
         return .json(status: .ok, Array(Self.tenantObject(tenant).utf8))
     }
 
@@ -41,7 +43,7 @@ extension Gateway {
             }
         }
         let project = body["project"]?.stringValue
-        if let project, !(tenants[call.tenant]?.projects.contains(project) ?? false) {
+        if let project, !(self.tenant(named: call.tenant)?.projects.contains(project) ?? false) {
             return Self.adminError(
                 .badRequest, "invalid_request_error", "Tenant '\(call.tenant)' declares no project '\(project)'.")
         }

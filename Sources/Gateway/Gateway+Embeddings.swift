@@ -66,7 +66,7 @@ extension Gateway {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let authenticated): principal = authenticated
         }
-        let tenant = tenants[principal.tenant]
+        let tenant = self.tenant(named: principal.tenant)
         let entries = planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }.map { name in
             Array(#"{"id":"#.utf8) + JSONText.string(name)
                 + Array(#","object":"model","created":0,"owned_by":"switchyard"}"#.utf8)

@@ -118,7 +118,7 @@ extension Gateway {
     ) async -> Result<UpstreamSuccess, OpenAIError> {
         let tenant = meter.principal?.tenant ?? ""
         let waited = await monitor.waitForSlot(
-            deployment.name, tenant: tenant, priority: meter.priority, weight: tenants[tenant]?.weight ?? 1,
+            deployment.name, tenant: tenant, priority: meter.priority, weight: self.tenant(named: tenant)?.weight ?? 1,
             policy: deployment.queue ?? AdmissionQueuePolicy())
         switch waited {
         case .failure(let reason):

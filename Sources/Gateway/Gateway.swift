@@ -34,6 +34,9 @@ public final class Gateway: Sendable {
     /// The tenants in force: live governance state, which the admin API and `config apply` change.
     var tenants: [String: Tenant] { governor.tenants }
 
+    /// One tenant in force.
+    func tenant(named name: String) -> Tenant? { governor.tenant(named: name) }
+
     public init(
         configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
         transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(), governor: Governor? = nil,
@@ -105,7 +108,7 @@ public final class Gateway: Sendable {
             return .failure(.invalidAPIKey(failure.message))
         case .success(let record):
             meter.principal = record.principal
-            guard tenants[record.tenant] != nil else {
+            guard self.tenant(named: record.tenant) != nil else {
                 return .failure(
                     OpenAIError(
                         status: 403, message: "Tenant '\(record.tenant)' is not configured on this gateway.",
@@ -236,7 +239,7 @@ public final class Gateway: Sendable {
 
     /// Finds the route for `model` and checks the principal may use it.
     func resolveRoute(_ model: String, principal: Principal, meter: inout RequestMeter) -> Result<Route, OpenAIError> {
-        let tenant = tenants[principal.tenant]
+        let tenant = self.tenant(named: principal.tenant)
         guard let route = planner.route(named: model) else {
             return .failure(.modelNotFound(model, available: planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }))
         }
@@ -278,7 +281,7 @@ public final class Gateway: Sendable {
     ) -> Result<RoutePlan, OpenAIError> {
         let residency = policy.residency.map { (owner: "policy '\($0.policy)'", residency: $0.residency) }
         switch planner.plan(
-            route, profile: profile, tenant: tenants[principal.tenant], hints: hints, policyResidency: residency,
+            route, profile: profile, tenant: self.tenant(named: principal.tenant), hints: hints, policyResidency: residency,
             monitor: monitor)
         {
         case .success(let plan):

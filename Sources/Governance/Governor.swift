@@ -44,6 +44,8 @@ public final class Governor: Sendable {
     }
 
     public var tenants: [String: Tenant] { rules.withLock { $0.tenants } }
+    /// One tenant in force, without copying the whole table (this is on the request path).
+    public func tenant(named name: String) -> Tenant? { rules.withLock { $0.tenants[name] } }
     public var policies: PolicyBook { rules.withLock { $0.policies } }
     public var limiter: RateLimiter { rules.withLock { $0.limiter } }
     public var budgets: BudgetKeeper { rules.withLock { $0.budgets } }
