@@ -30,8 +30,11 @@ def peak_rss_mib():
 print()
 print("Non-streaming chat completions (wrk, closed loop; latencies in µs; 'added' = through Switchyard − direct)")
 print(f"{'conns':>5} {'direct rps':>11} {'sy rps':>9} {'sy/direct':>9} | {'p50 d/sy/added':>20} | {'p90 d/sy/added':>20} | {'p99 d/sy/added':>22} | {'p99.9 d/sy/added':>22} | {'CPU s/1k':>8} {'errors':>6}")
-for kind in ("", "-stream"):
-    if kind:
+for kind in ("", "-open", "-stream"):
+    if kind == "-open":
+        print()
+        print("Open loop (fixed rate, 64 connections; first column = requests/s offered; latency from when each was due)")
+    if kind == "-stream":
         print()
         print("Streaming (50-chunk SSE body; latency = whole stream)")
     for (name, connections), direct in sorted((k, v) for k, v in rows.items() if k[0] == "direct" + kind):
@@ -44,6 +47,8 @@ for kind in ("", "-stream"):
         cpu = sy["cpu_ticks"] / clock_ticks / max(1, sy["requests"]) * 1000
         if direct["errors"] or sy["errors"]:
             print(f"  !! non-2xx or socket errors: direct {direct['errors']}, switchyard {sy['errors']}: the row is not valid")
+        if direct.get("late") or sy.get("late"):
+            print(f"  !! requests that waited for a free connection: direct {direct.get('late')}, switchyard {sy.get('late')}")
         print(f"{connections:>5} {rps(direct):>11.0f} {rps(sy):>9.0f} {rps(sy) / rps(direct):>9.1%} | {cells[0]:>20} | {cells[1]:>20} | {cells[2]:>22} | {cells[3]:>22} | {cpu:>8.3f} {sy['errors']:>6}")
 
 streams = json.load(open(streams_path))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The gateway-overhead benchmark: nginx serves fixed OpenAI responses; wrk drives the same load
 # straight at nginx and through `switchyard serve` (release build, auth + routing + metering +
-# ledger on, SQLite store); prints one table. Everything binds 127.0.0.1 and is stopped at the end.
+# ledger on, SQLite store); prints one table. Closed-loop load comes from wrk, open-loop (fixed
+# rate, latency counted from when each request was due) from bench/openloop.c. Everything binds 127.0.0.1 and is stopped at the end.
 #
 #   bench/run.sh                 # full run (~4 minutes after the release build)
 #   BENCH_SECONDS=3 bench/run.sh # quicker
@@ -40,6 +41,9 @@ trap cleanup EXIT
 
 python3 bench/make_fixtures.py
 cp bench/completion.json bench/stream.sse "$WORK/"
+gcc -O2 -o "$WORK/openloop" bench/openloop.c
+REQUEST_BODY='{"model":"bench","messages":[{"role":"system","content":"You are a concise assistant."},{"role":"user","content":"What is the capital of France? Answer in two sentences."}],"max_tokens":64,"temperature":0.2}'
+printf '%s' "$REQUEST_BODY" >"$WORK/request.json"
 chmod 644 "$WORK/completion.json" "$WORK/stream.sse"
 cat >"$WORK/nginx.conf" <<NGINX
 worker_processes 1;
@@ -142,6 +146,14 @@ run_wrk() { # name url concurrency -> RESULT line with cpu
   echo "$name $connections ${line#RESULT } $((after - before))"
 }
 
+run_open_loop() { # name port path rate -> RESULT line with cpu; 64 connections, more than the rate needs
+  local name="$1" port="$2" path="$3" rate="$4" before after line
+  before="$(cpu_ticks "$GATEWAY_PID")"
+  line="$("$WORK/openloop" 127.0.0.1 "$port" "$path" "$WORK/request.json" "$rate" "$SECONDS_PER_RUN" 64 "$KEY" | grep '^RESULT')"
+  after="$(cpu_ticks "$GATEWAY_PID")"
+  echo "$name $rate ${line#RESULT } $((after - before))"
+}
+
 if [ "${1:-}" = soak ]; then
   rss() { awk '/VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$GATEWAY_PID/status"; }
   echo "minute 0: RSS $(rss)"
@@ -160,6 +172,11 @@ for connections in $CONCURRENCIES; do
   echo "== $connections connections" >&2
   run_wrk direct "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$connections" >>"$RESULTS"
   run_wrk switchyard "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions" "$connections" >>"$RESULTS"
+done
+for rate in ${BENCH_RATES:-1000 4000}; do
+  echo "== open loop, $rate requests/s" >&2
+  run_open_loop direct-open "$NGINX_PORT" /v1/chat/completions "$rate" >>"$RESULTS"
+  run_open_loop switchyard-open "$GATEWAY_PORT" /v1/chat/completions "$rate" >>"$RESULTS"
 done
 for connections in 16 64; do
   echo "== streams, $connections connections" >&2
