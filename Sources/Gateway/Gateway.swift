@@ -137,6 +137,13 @@ public final class Gateway: Sendable {
         guard let editor = JSONObjectEditor(body) else {
             return .failure(.invalidRequest("The request body is not a valid JSON object."))
         }
+        // The fast path reads well-formed requests from our own parser; anything it does not
+        // accept goes to JSONDecoder, whose error messages name the offending field.
+        if let readable = Decoded.self as? any JSONValueReadable.Type, let json = try? JSONValue.parse(body),
+            let decoded = readable.init(json: json) as? Decoded
+        {
+            return .success(AdmittedRequest(principal: principal, editor: editor, decoded: decoded))
+        }
         do {
             let decoded = try decoder.decode(Decoded.self, from: Data(body))
             return .success(AdmittedRequest(principal: principal, editor: editor, decoded: decoded))

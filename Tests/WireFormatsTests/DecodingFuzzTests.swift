@@ -39,9 +39,15 @@ import Testing
             runs += 1
             let input = random.mutate(Self.requestCorpus[random.below(Self.requestCorpus.count)])
             _ = JSONObjectEditor(input)?.value(of: "model")
-            _ = try? JSONDecoder().decode(OpenAIChatRequest.self, from: Data(input))
+            let decoded = try? JSONDecoder().decode(OpenAIChatRequest.self, from: Data(input))
             guard let json = try? JSONValue.parse(input) else { continue }
             parsed += 1
+            // The hot path's reader accepts only what JSONDecoder accepts, and reads it the same.
+            if let fast = OpenAIChatRequest(json: json) {
+                #expect(
+                    decoded.map(String.init(describing:)) == String(describing: fast),
+                    "fast path disagrees with JSONDecoder (seed \(Self.seed), run \(runs))")
+            }
             // Serialising and parsing again gives the same value.
             let again = try? JSONValue.parse(json.serialized())
             #expect(again == json, "round trip changed the value (seed \(Self.seed), run \(runs))")
