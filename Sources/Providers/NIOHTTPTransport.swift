@@ -140,7 +140,9 @@ public final class NIOHTTPTransport: UpstreamTransport {
     // MARK: Connections
 
     private func connect(_ origin: Origin, timeout: Duration) async throws -> any Channel {
-        try await ClientBootstrap(group: group)
+        // On the event loop this task runs on (when it runs on one): the connection's reads then
+        // wake the same thread that handles the request, with no hop between threads.
+        try await ClientBootstrap(group: group.any())
             .connectTimeout(TimeAmount(timeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -152,13 +154,23 @@ public final class NIOHTTPTransport: UpstreamTransport {
             .connect(host: origin.host, port: origin.port).get()
     }
 
+    /// The most recently used live connection, preferring one on the caller's own event loop.
     private func takeIdle(_ origin: Origin) -> (any Channel)? {
-        idle.withLock { pools in
-            while let channel = pools[origin]?.popLast() {
-                if channel.isActive { return channel }
-            }
-            return nil
+        let here = MultiThreadedEventLoopGroup.currentEventLoop
+        return idle.withLock { pools in
+            guard let index = pools.index(forKey: origin) else { return nil }
+            return Self.take(from: &pools.values[index], preferring: here)
         }
+    }
+
+    static func take(from pool: inout [any Channel], preferring here: (any EventLoop)?) -> (any Channel)? {
+        if let here, let index = pool.lastIndex(where: { $0.eventLoop === here && $0.isActive }) {
+            return pool.remove(at: index)
+        }
+        while let channel = pool.popLast() {
+            if channel.isActive { return channel }
+        }
+        return nil
     }
 
     private func putIdle(_ channel: any Channel, _ origin: Origin, limit: Int) {
