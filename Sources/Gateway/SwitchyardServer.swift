@@ -56,17 +56,16 @@ public struct SwitchyardServer {
         try? await killSwitches.refresh()
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
-        let app = Application(
-            router: gateway.makeRouter(),
-            configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port)),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
-            logger: logger)
+        let server = IngressServer(
+            responder: gateway.makeRouter().buildResponder(), host: configuration.server.host,
+            port: configuration.server.port, maxBodyBytes: configuration.server.maxBodyBytes, logger: logger,
+            onServerRunning: onServerRunning)
         logStartup(storageURL, configuration)
         // Shutdown runs in reverse order: the server drains first, then keys stop refreshing,
         // then the audit trail and the ledger writer flush what every answered request left.
         let group = ServiceGroup(
             configuration: .init(
-                services: [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher, app],
+                services: [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher, server],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

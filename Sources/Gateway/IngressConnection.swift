@@ -1,0 +1,151 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTPTypes
+
+/// One client connection of the `IngressServer`: collects a request, runs the responder in a task
+/// on the connection's own event loop, writes the response, and keeps the connection for the
+/// next request unless the client or a shutdown says otherwise.
+///
+/// NIO's pipelining handler, in front, holds back a pipelined request until the response to the
+/// one before it has ended, so at most one request per connection is in `State`. It hands the
+/// next request over while the previous response's end is being written, so the state moves on
+/// when that end passes through here (`write`), not when the response task returns.
+final class IngressConnection<Responder: HTTPResponder>: ChannelDuplexHandler, RemovableChannelHandler
+where Responder.Context == BasicRequestContext {
+    typealias InboundIn = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    enum State {
+        case idle
+        /// The body is kept up to one byte over the limit: enough for the handler's own size
+        /// check to refuse it with 413, without holding an arbitrarily large body.
+        case receiving(HTTPRequest, body: ByteBuffer)
+        case responding(keepAlive: Bool)
+        case closed
+    }
+
+    private let responder: Responder
+    private let maxBodyBytes: Int
+    private let logger: Logger
+    private let registry: IngressConnections
+    private var state = State.idle
+    /// Set by a graceful shutdown: close once the response in flight (if any) has ended.
+    private var quiescing = false
+    private var executor: EventLoopTaskExecutor?
+    private var context: ChannelHandlerContext?
+
+    init(responder: Responder, maxBodyBytes: Int, logger: Logger, registry: IngressConnections) {
+        self.responder = responder
+        self.maxBodyBytes = maxBodyBytes
+        self.logger = logger
+        self.registry = registry
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        executor = EventLoopTaskExecutor(context.eventLoop)
+        registry.add(ObjectIdentifier(self), quiesce: NIOLoopBound(self, eventLoop: context.eventLoop))
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state = .closed
+        registry.remove(ObjectIdentifier(self))
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (unwrapInboundIn(data), state) {
+        case (.head(let head), .idle):
+            state = .receiving(head, body: context.channel.allocator.buffer(capacity: 0))
+        case (.body(var piece), .receiving(let head, var body)):
+            let room = maxBodyBytes + 1 - body.readableBytes
+            if room > 0, let kept = piece.readSlice(length: min(room, piece.readableBytes)) {
+                state = .idle  // drop the reference so `body` is uniquely owned while it grows
+                body.writeImmutableBuffer(kept)
+            }
+            state = .receiving(head, body: body)
+        case (.end, .receiving(let head, let body)):
+            respond(to: Request(head: head, body: RequestBody(buffer: body)), channel: context.channel)
+        case (_, .closed):
+            break
+        default:
+            // A part out of order: the HTTP decoder in front should make this impossible.
+            logger.debug("unexpected HTTP request part; closing the connection")
+            state = .closed
+            context.close(promise: nil)
+        }
+    }
+
+    /// A request that cannot be parsed (already answered 400 in front) or a socket error: the
+    /// connection cannot continue.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    /// Called (on the event loop) when the server shuts down gracefully.
+    func quiesce() {
+        quiescing = true
+        if case .idle = state {
+            state = .closed
+            context?.close(promise: nil)
+        }
+    }
+
+    private func respond(to request: Request, channel: any Channel) {
+        let keepAlive = !(request.headers[.connection]?.lowercased().contains("close") ?? false)
+        state = .responding(keepAlive: keepAlive)
+        let (responder, logger) = (self.responder, self.logger)
+        let connection = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        Task(executorPreference: executor) {
+            let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
+            var response: Response
+            do {
+                response = try await responder.respond(to: request, context: context)
+            } catch let error as any HTTPResponseError {
+                response = (try? error.response(from: request, context: context)) ?? Response(status: .internalServerError)
+            } catch {
+                logger.debug("unhandled error from a handler", metadata: ["error": "\(error)"])
+                response = Response(status: .internalServerError)
+            }
+            if !keepAlive { response.headers[.connection] = "close" }
+            let written: Bool
+            do {
+                try await IngressResponseWriter.write(response, to: channel)
+                written = true
+            } catch {
+                written = false
+            }
+            channel.eventLoop.execute { connection.value.responseEnded(written: written) }
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .end = unwrapOutboundIn(data), case .responding(let keepAlive) = state else {
+            return context.write(data, promise: promise)
+        }
+        if keepAlive, !quiescing {
+            state = .idle
+            context.write(data, promise: promise)
+        } else {
+            state = .closed
+            let written = promise ?? context.eventLoop.makePromise()
+            written.futureResult.whenComplete { _ in context.close(promise: nil) }
+            context.write(data, promise: written)
+        }
+    }
+
+    /// After the response task: a response that could not be written whole ends the connection.
+    private func responseEnded(written: Bool) {
+        guard !written, case .responding = state else { return }
+        state = .closed
+        context?.close(promise: nil)
+    }
+}

@@ -1,0 +1,36 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTPTypes
+
+/// Writes a `Response` to a client connection from a task running on the connection's event loop.
+///
+/// Body pieces are written without waiting for each to reach the socket, and flushed together:
+/// the flush is queued behind the current task job, so a whole response written in one go (head,
+/// body, end) leaves in one system call, while a stream's chunk leaves as soon as the relay waits
+/// for the next one. When the client reads slower than the gateway writes (the channel is no
+/// longer writable), a write waits until its bytes are taken: back-pressure reaches the relay and,
+/// through it, the upstream.
+struct IngressResponseWriter: ResponseBodyWriter {
+    let channel: any Channel
+
+    static func write(_ response: Response, to channel: any Channel) async throws {
+        channel.write(HTTPResponsePart.head(response.head), promise: nil)
+        try await response.body.write(IngressResponseWriter(channel: channel))
+    }
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        guard channel.isActive else { throw ChannelError.ioOnClosedChannel }
+        if channel.isWritable {
+            channel.write(HTTPResponsePart.body(buffer), promise: nil)
+            let channel = self.channel
+            channel.eventLoop.execute { channel.flush() }
+        } else {
+            try await channel.writeAndFlush(HTTPResponsePart.body(buffer)).get()
+        }
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        try await channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders)).get()
+    }
+}

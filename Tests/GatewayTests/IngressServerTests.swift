@@ -1,0 +1,253 @@
+import Foundation
+import Gateway
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// The gateway's own HTTP/1.1 server, driven over a raw socket so keep-alive, pipelining,
+/// chunked streams, size limits and shutdown are seen exactly as a client sees them.
+@Suite struct IngressServerTests {
+    static let maxBodyBytes = 64
+    static let floodPieces = 20_000
+    static let floodWritten = Atomic<Int>(0)
+
+    static func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/echo") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: maxBodyBytes)
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
+        }
+        router.get("/stream") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { writer in
+                    for index in 0..<5 {
+                        try await writer.write(ByteBuffer(string: "data: \(index)\n\n"))
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+        router.get("/slow") { _, _ -> Response in
+            try await Task.sleep(for: .milliseconds(400))
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "finally")))
+        }
+        router.get("/flood") { _, _ -> Response in
+            Response(
+                status: .ok,
+                body: ResponseBody { writer in
+                    for _ in 0..<floodPieces {
+                        try await writer.write(ByteBuffer(repeating: 0x78, count: 4096))
+                        floodWritten.add(1, ordering: .relaxed)
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+        router.get("/fail") { _, _ -> Response in throw HTTPError(.forbidden, message: "not you") }
+        return router
+    }
+
+    /// Runs a server on a free port for `body`; shuts it down gracefully after.
+    static func withServer(_ body: (Int, ServiceGroup) async throws -> Void) async throws {
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let server = IngressServer(
+            responder: router().buildResponder(), host: "127.0.0.1", port: 0, maxBodyBytes: maxBodyBytes,
+            logger: Logger(label: "test"), onServerRunning: { portContinuation.yield($0) })
+        let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            try await body(port, group)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func keepsTheConnectionForManyRequests() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            for index in 0..<20 {
+                client.send(Self.post("/echo", body: "hello \(index)"))
+                let response = client.readResponses(1)
+                #expect(response.hasPrefix("HTTP/1.1 200 OK"), "\(response)")
+                #expect(response.hasSuffix("hello \(index)"))
+            }
+        }
+    }
+
+    @Test func answersPipelinedRequestsInOrder() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            // The slow request first: the quick ones behind it must not overtake it.
+            client.send(
+                "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" + Self.post("/echo", body: "two") + Self.post("/echo", body: "three"))
+            let responses = client.readResponses(3)
+            let first = try #require(responses.range(of: "finally"))
+            let second = try #require(responses.range(of: "two"))
+            let third = try #require(responses.range(of: "three"))
+            #expect(first.lowerBound < second.lowerBound && second.lowerBound < third.lowerBound, "\(responses)")
+        }
+    }
+
+    @Test func streamsChunksAsTheyAreWritten() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            client.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            let started = ContinuousClock.now
+            let first = client.read(until: { $0.contains("data: 0") })
+            let firstAfter = ContinuousClock.now - started
+            let all = first + client.read(until: { $0.hasSuffix("0\r\n\r\n") })
+            #expect(first.lowercased().contains("transfer-encoding: chunked"))
+            #expect(firstAfter < .milliseconds(80), "the first chunk waited for the rest (\(firstAfter))")
+            for index in 0..<5 { #expect(all.contains("data: \(index)")) }
+        }
+    }
+
+    @Test func refusesAnOversizedBodyAndKeepsServing() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            client.send(Self.post("/echo", body: String(repeating: "x", count: 10_000)))
+            #expect(client.readResponses(1).hasPrefix("HTTP/1.1 413"))
+            client.send(Self.post("/echo", body: "still here"))
+            #expect(client.readResponses(1).hasSuffix("still here"))
+        }
+    }
+
+    @Test func closesWhenTheClientAsks() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            client.send("GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let response = client.readToEnd()
+            #expect(response.hasPrefix("HTTP/1.1 200") && response.hasSuffix("finally"))
+            #expect(response.lowercased().contains("connection: close"))
+        }
+    }
+
+    @Test func answersHandlerErrorsAndMalformedRequests() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            client.send("GET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(client.readResponses(1).hasPrefix("HTTP/1.1 403"))
+            client.send("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(client.readResponses(1).hasPrefix("HTTP/1.1 404"))
+            let garbage = try RawClient(port: port)
+            garbage.send("NOT HTTP AT ALL\r\n\r\n")
+            #expect(garbage.readToEnd().hasPrefix("HTTP/1.1 400"))
+        }
+    }
+
+    @Test func aSlowReaderHoldsTheWriterBack() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            client.send("GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+            // 80 MB offered. While nobody reads, the writer may fill the socket buffers (a few MB)
+            // and the channel's own (64 KiB), then must wait instead of buffering the rest.
+            try await Task.sleep(for: .milliseconds(500))
+            let writtenUnread = Self.floodWritten.load(ordering: .relaxed)
+            #expect(writtenUnread < Self.floodPieces / 4, "\(writtenUnread) pieces written with nobody reading")
+            let total = client.count(upTo: Self.floodPieces * 4096)
+            #expect(total >= Self.floodPieces * 4096)
+        }
+    }
+
+    @Test func gracefulShutdownFinishesTheRequestInFlight() async throws {
+        try await Self.withServer { port, group in
+            let idle = try RawClient(port: port)
+            idle.send(Self.post("/echo", body: "warm"))
+            _ = idle.readResponses(1)
+            let busy = try RawClient(port: port)
+            busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(50))
+            await group.triggerGracefulShutdown()
+            // The request in flight is answered, then its connection closes; the idle one is closed.
+            let response = busy.readToEnd()
+            #expect(response.hasPrefix("HTTP/1.1 200") && response.hasSuffix("finally"), "\(response)")
+            #expect(idle.readToEnd().isEmpty)
+        }
+    }
+
+    static func post(_ path: String, body: String) -> String {
+        "POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    }
+}
+
+/// A blocking HTTP/1.1 client on a raw socket, with a 10 s read timeout so no test hangs.
+final class RawClient {
+    private let descriptor: Int32
+    private var pending = ""
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(descriptor) }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads until `done` holds for everything read so far, the peer closes, or 10 s pass.
+    func read(until done: (String) -> Bool) -> String {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while !done(pending) {
+            let count = Foundation.read(descriptor, &buffer, buffer.count)
+            if count <= 0 { break }
+            pending += String(decoding: buffer[0..<count], as: UTF8.self)
+        }
+        defer { pending = "" }
+        return pending
+    }
+
+    /// Reads and discards bytes until `limit` were read (or the peer closes); returns how many.
+    func count(upTo limit: Int) -> Int {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var received = 0
+        while received < limit {
+            let count = Foundation.read(descriptor, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += count
+        }
+        return received
+    }
+
+    func readToEnd() -> String { read(until: { _ in false }) }
+
+    /// Reads `count` complete responses with Content-Length bodies.
+    func readResponses(_ count: Int) -> String {
+        read(until: { text in Self.completeResponses(in: text) >= count })
+    }
+
+    static func completeResponses(in text: String) -> Int {
+        var rest = Substring(text)
+        var complete = 0
+        while let headEnd = rest.range(of: "\r\n\r\n") {
+            let head = rest[..<headEnd.lowerBound].lowercased()
+            let length =
+                head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            let body = rest[headEnd.upperBound...]
+            guard body.utf8.count >= length else { break }
+            complete += 1
+            rest = body.dropFirst(length)
+        }
+        return complete
+    }
+}
