@@ -83,6 +83,7 @@ extension LedgerWriter: MetricsSource {
         let counters = statistics
         for (state, value) in [
             ("written", counters.written), ("journaled", counters.journaled), ("replayed", counters.replayed),
+            ("spilled", counters.spilled),
         ] {
             registry.set(
                 "switchyard_ledger_records", help: "Usage records since start, by what the ledger writer did with them.",

@@ -11,17 +11,26 @@ import Synchronization
 ///   transaction.
 /// - When the store fails, the batch goes to the fsync'd journal instead and is replayed once the
 ///   store answers again (also at start-up, for a journal left by a previous run).
+/// - The queue is bounded: when more than `maxPending` records wait (a store slower than the
+///   traffic, or stalled without failing), the newest are spilled to the journal, so memory stays
+///   flat and nothing is lost; they reach the store after the queue has drained.
 /// - On graceful shutdown it runs after the HTTP server has drained, and writes everything left.
 public final class LedgerWriter: UsageSink, Service {
     public struct Configuration: Sendable {
         public var batchSize: Int
         public var flushInterval: Duration
         public var journalPath: String
+        /// Records held in memory before the newest are spilled to the journal (~1 KiB each).
+        public var maxPending: Int
 
-        public init(batchSize: Int = 500, flushInterval: Duration = .milliseconds(100), journalPath: String) {
+        public init(
+            batchSize: Int = 500, flushInterval: Duration = .milliseconds(100), journalPath: String,
+            maxPending: Int = 50_000
+        ) {
             self.batchSize = batchSize
             self.flushInterval = flushInterval
             self.journalPath = journalPath
+            self.maxPending = max(maxPending, 2 * batchSize)
         }
     }
 
@@ -33,12 +42,19 @@ public final class LedgerWriter: UsageSink, Service {
     private let doorbell: AsyncStream<Void>
     private let doorbellContinuation: AsyncStream<Void>.Continuation
     private let counters = Mutex(Counters())
+    /// Serialises the journal between the writer (journaling failed batches, replaying) and
+    /// the spiller (which must not wait for a slow store write to finish).
+    private let journalAccess = Mutex(())
+    private let overflow: AsyncStream<Void>
+    private let overflowContinuation: AsyncStream<Void>.Continuation
 
     public struct Counters: Sendable, Equatable {
         public var written: Int64 = 0
         public var journaled: Int64 = 0
         public var replayed: Int64 = 0
         public var storeFailures: Int64 = 0
+        /// Records moved from the full queue to the journal.
+        public var spilled: Int64 = 0
     }
 
     public init(store: SQLStore, configuration: Configuration, logger: Logger) {
@@ -47,6 +63,7 @@ public final class LedgerWriter: UsageSink, Service {
         self.journal = UsageJournal(path: configuration.journalPath)
         self.logger = logger
         (doorbell, doorbellContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (overflow, overflowContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public func record(_ record: UsageRecord) {
@@ -55,6 +72,7 @@ public final class LedgerWriter: UsageSink, Service {
             return buffer.count
         }
         if count >= configuration.batchSize { doorbellContinuation.yield() }
+        if count > configuration.maxPending { overflowContinuation.yield() }
     }
 
     public var pendingCount: Int { pending.withLock { $0.count } }
@@ -68,7 +86,13 @@ public final class LedgerWriter: UsageSink, Service {
                 doorbellContinuation.yield()
             }
         }
-        defer { ticker.cancel() }
+        let spiller = Task { [overflow] in
+            for await _ in overflow { spillOverflow() }
+        }
+        defer {
+            ticker.cancel()
+            spiller.cancel()
+        }
         await withGracefulShutdownHandler {
             for await _ in doorbell {
                 await flush()
@@ -98,6 +122,27 @@ public final class LedgerWriter: UsageSink, Service {
         if !journal.isEmpty { await replayJournal() }
     }
 
+    /// Moves the newest records beyond half the bound to the journal.
+    func spillOverflow() {
+        let spilled = pending.withLock { buffer -> [UsageRecord] in
+            guard buffer.count > configuration.maxPending else { return [] }
+            let keep = configuration.maxPending / 2
+            defer { buffer.removeSubrange(keep...) }
+            return Array(buffer[keep...])
+        }
+        guard !spilled.isEmpty else { return }
+        do {
+            try journalAccess.withLock { _ in try journal.append(spilled) }
+            counters.withLock { $0.spilled += Int64(spilled.count) }
+            logger.warning(
+                "ledger queue full (store slower than traffic): spilled records to the journal",
+                metadata: ["records": "\(spilled.count)"])
+        } catch {
+            logger.critical("usage journal write failed; keeping spilled records in memory", metadata: ["error": "\(error)"])
+            pending.withLock { $0.append(contentsOf: spilled) }
+        }
+    }
+
     private func write(_ batch: [UsageRecord]) async {
         do {
             try await store.insertUsage(batch)
@@ -107,7 +152,7 @@ public final class LedgerWriter: UsageSink, Service {
             logger.error(
                 "usage store write failed; journaling batch", metadata: ["records": "\(batch.count)", "error": "\(error)"])
             do {
-                try journal.append(batch)
+                try journalAccess.withLock { _ in try journal.append(batch) }
                 counters.withLock { $0.journaled += Int64(batch.count) }
             } catch {
                 // Neither the store nor the disk takes the batch: keep it in memory and retry,
@@ -121,23 +166,18 @@ public final class LedgerWriter: UsageSink, Service {
 
     private func replayJournal() async {
         do {
-            let (records, skipped) = try journal.readAll()
+            guard let file = try journalAccess.withLock({ _ in try journal.beginReplay() }) else { return }
+            var replayed = 0
+            let skipped = try await journal.forEachBatch(of: configuration.batchSize, from: file) { batch in
+                try await store.insertUsage(batch)  // idempotent by record id: a replay cut short can rerun
+                replayed += batch.count
+            }
             if skipped > 0 {
                 logger.warning("usage journal had unreadable lines (torn write at a crash?)", metadata: ["skipped": "\(skipped)"])
             }
-            guard !records.isEmpty else {
-                if skipped > 0 { try journal.truncate() }
-                return
-            }
-            var index = 0
-            while index < records.count {
-                let chunk = Array(records[index..<min(index + configuration.batchSize, records.count)])
-                try await store.insertUsage(chunk)
-                index += chunk.count
-            }
-            try journal.truncate()
-            counters.withLock { $0.replayed += Int64(records.count) }
-            logger.info("replayed usage journal into the store", metadata: ["records": "\(records.count)"])
+            try journalAccess.withLock { _ in try journal.finishReplay() }
+            counters.withLock { $0.replayed += Int64(replayed) }
+            if replayed > 0 { logger.info("replayed usage journal into the store", metadata: ["records": "\(replayed)"]) }
         } catch {
             logger.warning("usage journal replay deferred: store unavailable", metadata: ["error": "\(error)"])
         }

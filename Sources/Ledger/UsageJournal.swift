@@ -10,7 +10,7 @@ import SwitchyardCore
 /// One JSON object per line, fsync'd after every append, so a record that reached the journal
 /// survives a crash. A torn last line (crash mid-write) is skipped on replay.
 public final class UsageJournal: @unchecked Sendable {
-    // @unchecked: used only from the ledger writer's single task.
+    // @unchecked: the ledger writer serialises every use (its `journalAccess` lock).
     public let path: String
     private let encoder = JSONEncoder()
     private let decoder = JSONDecoder()
@@ -19,9 +19,13 @@ public final class UsageJournal: @unchecked Sendable {
         self.path = path
     }
 
-    public var isEmpty: Bool {
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        return size == 0
+    /// Where a replay moves the journal first, so records spilled while it runs go to a new file.
+    public var replayingPath: String { path + ".replaying" }
+
+    public var isEmpty: Bool { Self.size(of: path) == 0 && Self.size(of: replayingPath) == 0 }
+
+    private static func size(of path: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 
     public func append(_ records: [UsageRecord]) throws {
@@ -47,13 +51,14 @@ public final class UsageJournal: @unchecked Sendable {
         guard fsync(descriptor) == 0 else { throw JournalError.cannotWrite(path, errno) }
     }
 
-    /// Every complete record in the journal, and how many lines were unreadable.
-    public func readAll() throws -> (records: [UsageRecord], skipped: Int) {
-        guard FileManager.default.fileExists(atPath: path) else { return ([], 0) }
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    /// Every complete record in the journal (`path`, or the file a replay moved it to), and how
+    /// many lines were unreadable.
+    public func readAll(from file: String? = nil) throws -> (records: [UsageRecord], skipped: Int) {
+        let file = file ?? path
+        guard FileManager.default.fileExists(atPath: file) else { return ([], 0) }
         var records: [UsageRecord] = []
         var skipped = 0
-        for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
+        for line in try Data(contentsOf: URL(fileURLWithPath: file)).split(separator: UInt8(ascii: "\n")) {
             if let record = try? decoder.decode(UsageRecord.self, from: Data(line)) {
                 records.append(record)
             } else {
@@ -63,10 +68,54 @@ public final class UsageJournal: @unchecked Sendable {
         return (records, skipped)
     }
 
-    /// Empties the journal once its records are safely in the store.
-    public func truncate() throws {
-        guard FileManager.default.fileExists(atPath: path) else { return }
-        guard Glibc.truncate(path, 0) == 0 else { throw JournalError.cannotWrite(path, errno) }
+    /// Reads a journal file in batches of at most `size` records, so replaying a large journal
+    /// needs memory for one batch, not the file. Returns how many lines were unreadable.
+    public func forEachBatch(
+        of size: Int, from file: String, _ body: ([UsageRecord]) async throws -> Void
+    ) async throws -> Int {
+        guard let handle = FileHandle(forReadingAtPath: file) else { return 0 }
+        defer { try? handle.close() }
+        var carry = Data()
+        var batch: [UsageRecord] = []
+        var skipped = 0
+        func take(_ line: Data.SubSequence) {
+            guard !line.isEmpty else { return }
+            if let record = try? decoder.decode(UsageRecord.self, from: Data(line)) {
+                batch.append(record)
+            } else {
+                skipped += 1
+            }
+        }
+        while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty {
+            carry.append(chunk)
+            var lines = carry.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            let rest = lines.removeLast()  // an unfinished line waits for the next chunk
+            for line in lines {
+                take(line)
+                if batch.count >= size {
+                    try await body(batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
+            }
+            carry = Data(rest)
+        }
+        take(carry[...])  // a last line without newline: complete, or torn by a crash
+        if !batch.isEmpty { try await body(batch) }
+        return skipped
+    }
+
+    /// Moves the journal aside for a replay (unless an interrupted replay's file is still there,
+    /// which is replayed first). Returns the file to replay, or nil when there is nothing.
+    public func beginReplay() throws -> String? {
+        if FileManager.default.fileExists(atPath: replayingPath) { return replayingPath }
+        guard Self.size(of: path) > 0 else { return nil }
+        guard rename(path, replayingPath) == 0 else { throw JournalError.cannotWrite(path, errno) }
+        return replayingPath
+    }
+
+    /// Removes the replayed file once its records are safely in the store.
+    public func finishReplay() throws {
+        guard unlink(replayingPath) == 0 || errno == ENOENT else { throw JournalError.cannotWrite(replayingPath, errno) }
     }
 
     public enum JournalError: Error, CustomStringConvertible {

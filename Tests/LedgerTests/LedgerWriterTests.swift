@@ -16,11 +16,12 @@ import Testing
 
     func store() async throws -> SQLStore { try await SQLStore.open(.sqlite(path: directory + "/ledger.db")) }
 
-    func writer(_ store: SQLStore, batchSize: Int = 500) -> LedgerWriter {
+    func writer(_ store: SQLStore, batchSize: Int = 500, maxPending: Int = 50_000) -> LedgerWriter {
         LedgerWriter(
             store: store,
             configuration: .init(
-                batchSize: batchSize, flushInterval: .milliseconds(20), journalPath: directory + "/journal.ndjson"),
+                batchSize: batchSize, flushInterval: .milliseconds(20), journalPath: directory + "/journal.ndjson",
+                maxPending: maxPending),
             logger: Logger(label: "test"))
     }
 
@@ -69,7 +70,9 @@ import Testing
         await first.flush()
         #expect(first.statistics.journaled == 120)
         let journal = UsageJournal(path: directory + "/journal.ndjson")
-        #expect(try journal.readAll().records.map(\.id) == batch.map(\.id))
+        // The failed replay attempt moved the journal aside; its records are all there.
+        let journaled = try journal.readAll(from: journal.replayingPath).records + journal.readAll().records
+        #expect(journaled.map(\.id) == batch.map(\.id))
 
         let healthy = try await store()
         let second = writer(healthy)
@@ -95,6 +98,68 @@ import Testing
         let writer = writer(store)
         await writer.flush()
         #expect(try await store.usageCount() == 3)
+        #expect(journal.isEmpty)
+    }
+
+    @Test func aFullQueueSpillsItsNewestRecordsToTheJournal() async throws {
+        let store = try await store()
+        let writer = writer(store, batchSize: 100, maxPending: 1000)
+        let batch = records(5000)
+        batch.forEach(writer.record)
+        writer.spillOverflow()
+        #expect(writer.pendingCount == 500)
+        #expect(writer.statistics.spilled == 4500)
+        let journal = UsageJournal(path: directory + "/journal.ndjson")
+        #expect(try journal.readAll().records.map(\.id) == batch[500...].map(\.id))
+        // The queue first, then the journal: everything lands once.
+        await writer.flush()
+        #expect(try await store.usageCount() == 5000)
+        #expect(writer.statistics.written == 500 && writer.statistics.replayed == 4500)
+        #expect(journal.isEmpty)
+    }
+
+    @Test func aStalledStoreDoesNotGrowTheQueueWithoutBound() async throws {
+        let store = try await store()
+        let writer = writer(store, batchSize: 100, maxPending: 1000)
+        // Another connection holds SQLite's write lock: the writer's insert waits (up to the
+        // 10 s busy timeout) without failing, the way a stalled database would.
+        let blocker = try await self.store()
+        _ = try await blocker.run { try $0.query("BEGIN EXCLUSIVE") }
+        let group = ServiceGroup(configuration: .init(services: [writer], logger: Logger(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let batch = records(20_000)
+            for (index, record) in batch.enumerated() {
+                writer.record(record)
+                if index % 1000 == 999 { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while writer.pendingCount > 1000, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(writer.pendingCount <= 1000, "the queue kept \(writer.pendingCount) records in memory")
+            #expect(writer.statistics.spilled > 0)
+            #expect(writer.statistics.written == 0, "the store was locked: nothing could be written yet")
+            _ = try await blocker.run { try $0.query("COMMIT") }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        await writer.flush()
+        #expect(try await store.usageCount() == 20_000)
+        #expect(UsageJournal(path: directory + "/journal.ndjson").isEmpty)
+    }
+
+    @Test func anInterruptedReplayIsFinishedFirst() async throws {
+        let journal = UsageJournal(path: directory + "/journal.ndjson")
+        let first = records(30)
+        try journal.append(first)
+        #expect(try journal.beginReplay() == journal.replayingPath)
+        // A crash here leaves the moved file; records spilled later go to a new journal.
+        let later = records(20)
+        try journal.append(later)
+        let store = try await store()
+        let writer = writer(store, batchSize: 7)
+        await writer.flush()  // replays the interrupted file
+        await writer.flush()  // then the newer journal
+        #expect(try await store.usageCount() == 50)
         #expect(journal.isEmpty)
     }
 }
