@@ -7,6 +7,9 @@
 #   bench/run.sh                 # full run (~4 minutes after the release build)
 #   BENCH_SECONDS=3 bench/run.sh # quicker
 #   bench/run.sh soak            # 64 connections for BENCH_SOAK_MINUTES (10), RSS printed each minute
+#   bench/run.sh ledger          # BENCH_LEDGER_RATE (5000) requests/s for BENCH_LEDGER_SECONDS (30):
+#                                # usage records stored per second, most waiting at once
+#   BENCH_STORE=postgres ...     # any of these on PostgreSQL (started by the script, fsync on)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -32,6 +35,7 @@ GATEWAY_PORT="$(free_port)"
 IDLE_PORT="$(free_port)"
 cleanup() {
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -d "$WORK/pg" ] && bash scripts/postgres.sh stop "$WORK/pg" || true
   [ -n "${GATEWAY_PID:-}" ] && kill "$GATEWAY_PID" 2>/dev/null || true
   [ -n "${IDLE_PID:-}" ] && kill "$IDLE_PID" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -86,11 +90,16 @@ budgets:
 GOV
 )"
 fi
+# The store: SQLite by default; BENCH_STORE=postgres starts a throwaway PostgreSQL (fsync on).
+STORE_URL="sqlite://$WORK/switchyard.db"
+if [ "${BENCH_STORE:-sqlite}" = postgres ]; then
+  STORE_URL="$(POSTGRES_DURABLE=1 bash scripts/postgres.sh start "$WORK/pg" "$(free_port)")"
+fi
 cat >"$WORK/switchyard.yaml" <<YAML
 server:
   listen: "127.0.0.1:$GATEWAY_PORT"
 storage:
-  url: "sqlite://$WORK/switchyard.db"
+  url: "$STORE_URL"
   journal: "$WORK/journal.ndjson"
 providers:
   - name: nginx
@@ -154,6 +163,42 @@ run_open_loop() { # name port path rate -> RESULT line with cpu; 64 connections,
   echo "$name $rate ${line#RESULT } $((after - before))"
 }
 
+metric() { # name with labels, e.g. 'switchyard_ledger_records{state="written"}' -> value
+  curl -fsS "http://127.0.0.1:$GATEWAY_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+
+if [ "${1:-}" = ledger ]; then
+  # Usage records at a fixed request rate (one record per request) into the configured store.
+  rate="${BENCH_LEDGER_RATE:-5000}"
+  seconds="${BENCH_LEDGER_SECONDS:-30}"
+  written_before="$(metric 'switchyard_ledger_records{state="written"}')"
+  (max=0; while :; do
+    p="$(metric switchyard_ledger_pending_records || echo 0)"; [ "${p:-0}" -gt "$max" ] && max="$p"
+    echo "$max" >"$WORK/max-pending"; sleep 0.25; done) &
+  SAMPLER=$!
+  SECONDS_PER_RUN="$seconds" run_open_loop switchyard-open "$GATEWAY_PORT" /v1/chat/completions "$rate" >"$WORK/ledger.txt"
+  kill "$SAMPLER"
+  for _ in $(seq 1 100); do [ "$(metric switchyard_ledger_pending_records)" = 0 ] && break; sleep 0.1; done
+  written="$(( $(metric 'switchyard_ledger_records{state="written"}') - written_before ))"
+  python3 - "$WORK/ledger.txt" "$written" "$(cat "$WORK/max-pending")" "$(metric 'switchyard_ledger_records{state="spilled"}')" \
+    "${BENCH_STORE:-sqlite}" "$rate" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+path, written, max_pending, spilled, store, rate, ticks_per_s = sys.argv[1:8]
+name, offered, payload, ticks = open(path).read().split(" ", 3)
+r = json.loads(payload)
+seconds = r["duration_us"] / 1e6
+print(f"ledger into {store}: {rate} requests/s offered for {seconds:.0f} s; {r['requests']} answered "
+      f"({r['errors']} errors, {r['late']} waited for a connection), latency p50 {r['p50']} µs, p99 {r['p99']} µs, "
+      f"p99.9 {r['p999']} µs")
+print(f"  records stored: {written} ({int(written) / seconds:.0f}/s), most waiting at once: {max_pending}, "
+      f"spilled to the journal: {spilled}; gateway CPU {int(ticks) / int(ticks_per_s) / max(1, r['requests']) * 1000:.3f} s per 1k")
+PY
+  # The store's own ceiling: 100,000 synthetic records in batches of 5,000, nothing else running.
+  kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
+  echo "  store ceiling: $("$BIN" ledger generate --config "$WORK/switchyard.yaml" --records 100000 --month 2026-10 2>&1 | tail -1)"
+  exit 0
+fi
+
 if [ "${1:-}" = soak ]; then
   rss() { awk '/VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$GATEWAY_PID/status"; }
   echo "minute 0: RSS $(rss)"
@@ -192,4 +237,4 @@ python3 bench/streams.py --gateway "127.0.0.1:$GATEWAY_PORT" --direct "127.0.0.1
 
 sleep 0.5
 python3 bench/report.py "$RESULTS" "$WORK/streams.json" "$GATEWAY_PID" "$(getconf CLK_TCK)" \
-  "$(sqlite3 "$WORK/switchyard.db" 'SELECT COUNT(*) FROM usage_records' 2>/dev/null || echo '?')"
+  "$(metric 'switchyard_ledger_records{state="written"}' || echo '?')"

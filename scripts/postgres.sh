@@ -18,8 +18,11 @@ start)
   if [ ! -f "$DIR/PG_VERSION" ]; then
     as_pg "$BIN/initdb" -D "$DIR" -A trust -U switchyard --no-sync >"$DIR.initdb.log" 2>&1 || { cat "$DIR.initdb.log" >&2; exit 1; }
   fi
+  # Tests run without fsync (speed); POSTGRES_DURABLE=1 (the ledger benchmark) keeps it on.
+  durability="-c fsync=off"
+  [ "${POSTGRES_DURABLE:-0}" = 1 ] && durability=""
   as_pg "$BIN/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off -c max_connections=200" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR $durability -c max_connections=200" start >/dev/null
   echo "postgres://switchyard@127.0.0.1:$PORT/postgres"
   ;;
 stop)
