@@ -64,6 +64,10 @@ where Responder.Context == BasicRequestContext {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
             state = .receiving(head, body: context.channel.allocator.buffer(capacity: 0))
+            // curl sends large bodies only after "100 Continue" (or after waiting a second for it).
+            if head.headerFields[.expect]?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            }
         case (.body(var piece), .receiving(let head, var body)):
             let room = maxBodyBytes + 1 - body.readableBytes
             if room > 0, let kept = piece.readSlice(length: min(room, piece.readableBytes)) {

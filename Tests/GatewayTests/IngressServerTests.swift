@@ -118,6 +118,17 @@ import Testing
         }
     }
 
+    @Test func answersExpectContinueBeforeTheBodyIsSent() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            #expect(client.read(until: { $0.contains("\r\n\r\n") }).hasPrefix("HTTP/1.1 100 Continue"))
+            client.send("ping")
+            let response = client.readResponses(1)
+            #expect(response.hasPrefix("HTTP/1.1 200") && response.hasSuffix("ping"), "\(response)")
+        }
+    }
+
     @Test func closesWhenTheClientAsks() async throws {
         try await Self.withServer { port, _ in
             let client = try RawClient(port: port)

@@ -23,6 +23,12 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("request read (own JSON parser, the gateway's path)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(OpenAIChatRequest(json: try JSONValue.parse(requestBody)))
+        }
+    }
+
     Benchmark("request rewrite (model + stream_options, byte-level)") { benchmark in
         for _ in benchmark.scaledIterations {
             let editor = JSONObjectEditor(requestBody)!
