@@ -5,14 +5,20 @@ import NIOHTTPTypes
 
 /// Writes a `Response` to a client connection from a task running on the connection's event loop.
 ///
-/// Body pieces are written without waiting for each to reach the socket, and flushed together:
-/// the flush is queued behind the current task job, so a whole response written in one go (head,
-/// body, end) leaves in one system call, while a stream's chunk leaves as soon as the relay waits
-/// for the next one. When the client reads slower than the gateway writes (the channel is no
+/// Body pieces are written without waiting for each to reach the socket. The first leaves at once
+/// with the head; later ones are flushed together: the flush is queued behind the current task
+/// job, so pieces the relay writes in one go leave in one system call, and a stream's chunk
+/// leaves as soon as the relay waits for the next one. When the client reads slower than the gateway writes (the channel is no
 /// longer writable), a write waits until its bytes are taken: back-pressure reaches the relay and,
 /// through it, the upstream.
 struct IngressResponseWriter: ResponseBodyWriter {
     let channel: any Channel
+    /// The first piece (and the head before it) leaves at once: a relay with more upstream
+    /// chunks already buffered would otherwise hold the client's first token until it has
+    /// copied them all.
+    private var sentFirstPiece = false
+
+    init(channel: any Channel) { self.channel = channel }
 
     static func write(_ response: Response, to channel: any Channel) async throws {
         channel.write(HTTPResponsePart.head(response.head), promise: nil)
@@ -21,7 +27,10 @@ struct IngressResponseWriter: ResponseBodyWriter {
 
     mutating func write(_ buffer: ByteBuffer) async throws {
         guard channel.isActive else { throw ChannelError.ioOnClosedChannel }
-        if channel.isWritable {
+        if !sentFirstPiece {
+            sentFirstPiece = true
+            channel.writeAndFlush(HTTPResponsePart.body(buffer), promise: nil)
+        } else if channel.isWritable {
             channel.write(HTTPResponsePart.body(buffer), promise: nil)
             let channel = self.channel
             channel.eventLoop.execute { channel.flush() }
