@@ -97,7 +97,7 @@ deployments:
     model: gemma-3-270m
     context_window: 2048
     timeout_seconds: 120
-    price: {{ input_per_mtok: "{PRICES['input']}", output_per_mtok: "{PRICES['output']}", currency: USD }}
+    price: {{ input_per_mtok: "{PRICES['input']}", output_per_mtok: "{PRICES['output']}", cached_input_per_mtok: "{PRICES['cached_input']}", currency: USD }}
 {deployment_extra}"""
 
 
@@ -112,29 +112,8 @@ storage:
   url: "{storage_url}"
   journal: "{workdir / 'journal.ndjson'}"
 """
-    if body is not None:
-        config.write_text(header + body)
-        return config
-    config.write_text(f"""
-server:
-  listen: "127.0.0.1:{port}"
-storage:
-  url: "{storage_url}"
-  journal: "{workdir / 'journal.ndjson'}"
-admin:
-  key_env: SWITCHYARD_ADMIN_KEY
-providers:
-  - name: local
-    kind: openai
-    base_url: "{model_url}"
-    region: on-prem
-deployments:
-  - name: gemma-local
-    provider: local
-    model: gemma-3-270m
-    context_window: 2048
-    timeout_seconds: 120
-    price: {{ input_per_mtok: "{PRICES['input']}", output_per_mtok: "{PRICES['output']}", cached_input_per_mtok: "{PRICES['cached_input']}", currency: USD }}
+    if body is None:
+        body = "admin:\n  key_env: SWITCHYARD_ADMIN_KEY\n" + local_model(model_url) + """
 routes:
   - name: chat
     strategy: fallback
@@ -143,7 +122,8 @@ tenants:
   - name: acme
   - name: globex
     allowed_routes: [chat]
-""")
+"""
+    config.write_text(header + body)
     return config
 
 
