@@ -53,18 +53,9 @@ public final class UsageJournal: @unchecked Sendable {
 
     /// Every complete record in the journal (`path`, or the file a replay moved it to), and how
     /// many lines were unreadable.
-    public func readAll(from file: String? = nil) throws -> (records: [UsageRecord], skipped: Int) {
-        let file = file ?? path
-        guard FileManager.default.fileExists(atPath: file) else { return ([], 0) }
+    public func readAll(from file: String? = nil) async throws -> (records: [UsageRecord], skipped: Int) {
         var records: [UsageRecord] = []
-        var skipped = 0
-        for line in try Data(contentsOf: URL(fileURLWithPath: file)).split(separator: UInt8(ascii: "\n")) {
-            if let record = try? decoder.decode(UsageRecord.self, from: Data(line)) {
-                records.append(record)
-            } else {
-                skipped += 1
-            }
-        }
+        let skipped = try await forEachBatch(of: .max, from: file ?? path) { records += $0 }
         return (records, skipped)
     }
 

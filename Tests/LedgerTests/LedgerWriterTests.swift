@@ -71,7 +71,7 @@ import Testing
         #expect(first.statistics.journaled == 120)
         let journal = UsageJournal(path: directory + "/journal.ndjson")
         // The failed replay attempt moved the journal aside; its records are all there.
-        let journaled = try journal.readAll(from: journal.replayingPath).records + journal.readAll().records
+        let journaled = try await journal.readAll(from: journal.replayingPath).records + journal.readAll().records
         #expect(journaled.map(\.id) == batch.map(\.id))
 
         let healthy = try await store()
@@ -90,7 +90,7 @@ import Testing
         handle.seekToEndOfFile()
         handle.write(Data(#"{"id":"req_torn","startedAt":1"#.utf8))
         try handle.close()
-        let (read, skipped) = try journal.readAll()
+        let (read, skipped) = try await journal.readAll()
         #expect(read.map(\.id) == batch.map(\.id))
         #expect(skipped == 1)
 
@@ -110,7 +110,7 @@ import Testing
         #expect(writer.pendingCount == 500)
         #expect(writer.statistics.spilled == 4500)
         let journal = UsageJournal(path: directory + "/journal.ndjson")
-        #expect(try journal.readAll().records.map(\.id) == batch[500...].map(\.id))
+        #expect(try await journal.readAll().records.map(\.id) == batch[500...].map(\.id))
         // The queue first, then the journal: everything lands once.
         await writer.flush()
         #expect(try await store.usageCount() == 5000)
