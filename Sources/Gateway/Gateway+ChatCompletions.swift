@@ -22,7 +22,7 @@ extension Gateway {
             estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxTokens ?? chat.maxCompletionTokens,
             requiredCapabilities: Self.requiredCapabilities(chat, editor))
         var plan: RoutePlan
-        let tools = governor.policies.isEmpty ? [] : Self.declaredToolNames(editor)
+        let tools = governor.policies.isEmpty ? [] : Self.declaredToolNames(editor, parsed: admitted.json)
         switch planRoute(
             request, model: chat.model, metadata: chat.metadata, profile: profile, principal: principal, toolNames: tools,
             meter: &meter)
@@ -44,7 +44,7 @@ extension Gateway {
         var translatedCalls: [String: EgressCall] = [:]
         if plan.candidates.contains(where: { kind(of: $0) != .openai }) {
             do {
-                canonical = try OpenAIChatFormat.decodeRequest(try JSONValue.parse(editor.bytes))
+                canonical = try OpenAIChatFormat.decodeRequest(try admitted.json ?? JSONValue.parse(editor.bytes))
             } catch {
                 // Untranslatable for other families: the OpenAI-compatible candidates may still serve it.
                 let refusal =

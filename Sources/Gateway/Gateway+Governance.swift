@@ -41,16 +41,17 @@ extension Gateway {
         return maximum ?? Money.zero("USD")
     }
 
-    /// Tool names an OpenAI chat request declares (`tools[].function.name`, `functions[].name`).
-    static func declaredToolNames(_ editor: JSONObjectEditor) -> [String] {
-        var names: [String] = []
-        if let bytes = editor.value(of: "tools"), let tools = (try? JSONValue.parse(bytes))?.arrayValue {
-            names += tools.compactMap { $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue }
+    /// Tool names an OpenAI chat request declares (`tools[].function.name`, `functions[].name`),
+    /// from the already parsed body when there is one (the fast path refuses repeated keys, so
+    /// it and the editor agree on which member counts).
+    static func declaredToolNames(_ editor: JSONObjectEditor, parsed json: JSONValue?) -> [String] {
+        func member(_ key: String) -> [JSONValue]? {
+            if let json { return json[key]?.arrayValue }
+            return editor.value(of: key).flatMap { try? JSONValue.parse($0) }?.arrayValue
         }
-        if let bytes = editor.value(of: "functions"), let functions = (try? JSONValue.parse(bytes))?.arrayValue {
-            names += functions.compactMap { $0["name"]?.stringValue }
-        }
-        return names
+        let tools = member("tools")?.compactMap { $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue }
+        let functions = member("functions")?.compactMap { $0["name"]?.stringValue }
+        return (tools ?? []) + (functions ?? [])
     }
 
     static func clientError(_ refusal: GovernanceRefusal) -> OpenAIError {

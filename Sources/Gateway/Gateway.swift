@@ -123,6 +123,9 @@ public final class Gateway: Sendable {
     struct AdmittedRequest<Decoded: Sendable>: Sendable {
         var principal: Principal
         var editor: JSONObjectEditor
+        /// The body as the fast path read it (nil when `JSONDecoder` read it): tool names and
+        /// translation use this tree instead of parsing the body again.
+        var json: JSONValue?
         var decoded: Decoded
     }
 
@@ -142,11 +145,11 @@ public final class Gateway: Sendable {
         if let readable = Decoded.self as? any JSONValueReadable.Type, let json = try? JSONValue.parse(body),
             let decoded = readable.init(json: json) as? Decoded
         {
-            return .success(AdmittedRequest(principal: principal, editor: editor, decoded: decoded))
+            return .success(AdmittedRequest(principal: principal, editor: editor, json: json, decoded: decoded))
         }
         do {
             let decoded = try decoder.decode(Decoded.self, from: Data(body))
-            return .success(AdmittedRequest(principal: principal, editor: editor, decoded: decoded))
+            return .success(AdmittedRequest(principal: principal, editor: editor, json: nil, decoded: decoded))
         } catch let error as DecodingError {
             return .failure(.invalidRequest(error.clientMessage, param: error.parameter))
         } catch {

@@ -81,6 +81,22 @@ import Testing
         #expect(try await test.store.verifyAudit().firstBreak == nil)
     }
 
+    /// Tool names come from the fast reader's tree when it read the body, else from the byte
+    /// editor: the refusal must hold on both paths, and a repeated `tools` member cannot hide one.
+    @Test func theToolRuleHoldsWhicheverReaderReadTheBody() async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let shell = #"[{"type":"function","function":{"name":"shell","parameters":{}}}]"#
+        // `10.0` is left to JSONDecoder by the fast reader.
+        try await chat(test, body: Self.hi(extra: #","max_tokens":10.0,"tools":\#(shell)"#)) { response in
+            #expect(response.status == .forbidden)
+            #expect(String(buffer: response.body).contains("rule denied_tools"))
+        }
+        try await chat(test, body: Self.hi(extra: #","max_tokens":10,"tools":[],"tools":\#(shell)"#)) { response in
+            #expect(response.status != .ok)
+        }
+        #expect(test.transport.requests.isEmpty)
+    }
+
     @Test func anthropicClientsGetTheRefusalInTheirFormat() async throws {
         let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
         let body =
