@@ -47,7 +47,8 @@ where Responder.Context == BasicRequestContext {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         executor = EventLoopTaskExecutor(context.eventLoop)
-        registry.add(ObjectIdentifier(self), quiesce: NIOLoopBound(self, eventLoop: context.eventLoop))
+        let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+        registry.add(ObjectIdentifier(self)) { connection.eventLoop.execute { connection.value.quiesce() } }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

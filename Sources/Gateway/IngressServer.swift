@@ -83,8 +83,8 @@ final class IngressConnections: Sendable {
 
     private let state = Mutex(State())
 
-    func add<Responder>(_ id: ObjectIdentifier, quiesce connection: NIOLoopBound<IngressConnection<Responder>>) {
-        let quiesce: @Sendable () -> Void = { connection.eventLoop.execute { connection.value.quiesce() } }
+    /// `quiesce` asks the connection (from any thread) to close once its response in flight has ended.
+    func add(_ id: ObjectIdentifier, quiesce: @escaping @Sendable () -> Void) {
         let quiescing = state.withLock { state in
             state.open[id] = quiesce
             return state.quiescing
