@@ -47,7 +47,7 @@ import Testing
     @Test(arguments: wellFormed) func readsWellFormedRequestsAsJSONDecoderDoes(_ sample: String) throws {
         let fast = try #require(Self.fast(sample), "the fast path gave up on \(sample)")
         let decoded = try #require(Self.decoded(sample))
-        #expect(String(describing: fast) == String(describing: decoded))
+        #expect(fast.readsLike(decoded))
     }
 
     @Test(arguments: other) func leavesEverythingElseToJSONDecoder(_ sample: String) {
@@ -63,5 +63,15 @@ import Testing
         #expect(tools.messages[0].toolCalls?.first?.function?.name == "get")
         #expect(tools.messages[0].content == nil)
         #expect(Self.fast(Self.wellFormed[2])?.hasImages == true)
+    }
+}
+
+extension OpenAIChatRequest {
+    /// Every field equal. Compared through the description, with `metadata` apart: a
+    /// dictionary's description follows its per-process hash order.
+    func readsLike(_ other: OpenAIChatRequest) -> Bool {
+        var (this, that) = (self, other)
+        (this.metadata, that.metadata) = (nil, nil)
+        return metadata == other.metadata && String(describing: this) == String(describing: that)
     }
 }
