@@ -25,6 +25,9 @@ extension Gateway {
         var headers: [(String, String)] = []
     }
 
+    /// The largest non-streamed upstream answer read.
+    static let maxResponseBytes = 256 * 1024 * 1024
+
     enum AttemptResult: Sendable {
         case success(UpstreamSuccess, Attempt)
         case failure(OpenAIError, retryable: Bool, retryAfter: Duration?, Attempt)
@@ -164,8 +167,10 @@ extension Gateway {
         streaming: Bool, requestID: String, hedged: Bool = false
     ) async -> AttemptResult {
         let start = ContinuousClock.now
-        let request = adapter.request(
+        var prepared = adapter.request(
             path: call.path, body: call.body, headers: call.headers, streaming: streaming, timeouts: deployment.timeouts)
+        if !streaming { prepared.wholeBodyLimit = Self.maxResponseBytes }
+        let request = prepared
         let transport = self.transport
         func elapsed() -> Int64 { (ContinuousClock.now - start).microseconds }
         func failed(_ failure: UpstreamFailure) -> AttemptResult {
@@ -225,7 +230,7 @@ extension Gateway {
         var collected: [UInt8]?
         if !streaming {
             do {
-                collected = try await response.body.collect(upTo: 256 * 1024 * 1024)
+                collected = try await response.body.collect(upTo: Self.maxResponseBytes)
             } catch {
                 return failed(HTTPClientTransport.classify(error))
             }

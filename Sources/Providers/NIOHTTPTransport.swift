@@ -76,11 +76,25 @@ public final class NIOHTTPTransport: UpstreamTransport {
     private func exchange(
         on channel: any Channel, head: HTTPRequestHead, request: UpstreamRequest, origin: Origin, started: NIODeadline
     ) async throws -> UpstreamResponse {
-        let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
-        let headPromise = channel.eventLoop.makePromise(of: HTTPResponseHead.self)
-        let pacer = ReadPacer(channel)
+        let answer = channel.eventLoop.makePromise(of: UpstreamExchange.Answer.self)
+        let delivery: UpstreamExchange.Delivery
+        var streamed: PacedBody?
+        if let limit = request.wholeBodyLimit {
+            // Read whole on the event loop and handed over once: no stream between the two.
+            delivery = .whole(limit: limit)
+        } else {
+            let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
+            let pacer = ReadPacer(channel)
+            // Dropping the body before its end (client gone, kill switch, deadline) ends the
+            // upstream request: the connection is closed, never reused mid-response.
+            continuation.onTermination = { termination in
+                if case .cancelled = termination { channel.close(promise: nil) }
+            }
+            delivery = .stream(continuation, pacer)
+            streamed = PacedBody(base: body, pacer: pacer)
+        }
         let exchange = UpstreamExchange(
-            head: headPromise, body: continuation, pacer: pacer, eventLoop: channel.eventLoop,
+            answer: answer, delivery: delivery, eventLoop: channel.eventLoop,
             deadlines: .init(request.timeouts, from: started),
             finished: { [weak self] reusable in
                 if reusable, let self {
@@ -91,14 +105,9 @@ public final class NIOHTTPTransport: UpstreamTransport {
                     channel.close(promise: nil)
                 }
             })
-        // Dropping the body before its end (client gone, kill switch, deadline) ends the
-        // upstream request: the connection is closed, never reused mid-response.
-        continuation.onTermination = { termination in
-            if case .cancelled = termination { channel.close(promise: nil) }
-        }
-        pacer.exchange = exchange
+        streamed?.pacer.exchange = exchange
         let requestBody = request.isProbe ? nil : ByteBuffer(bytes: request.body)
-        channel.eventLoop.execute {
+        let write: @Sendable () -> Void = {
             guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) else {
                 exchange.fail(StaleConnection())
                 return
@@ -116,26 +125,40 @@ public final class NIOHTTPTransport: UpstreamTransport {
                 }
             }
         }
-        let responseHead = try await withTaskCancellationHandler {
-            try await headPromise.futureResult.get()
+        // The request task normally runs on this connection's event loop: write without a hop.
+        if channel.eventLoop.inEventLoop { write() } else { channel.eventLoop.execute(write) }
+        let received = try await withTaskCancellationHandler {
+            try await answer.futureResult.get()
         } onCancel: {
             channel.close(promise: nil)
         }
+        let body: UpstreamBody
+        if let whole = received.wholeBody {
+            body = .whole(whole)
+        } else if let streamed {
+            body = UpstreamBody(streamed)
+        } else {
+            throw UpstreamFailure(.upstreamError, "upstream answer without a body")  // unreachable: stream delivery
+        }
+        let responseHead = received.head
         return UpstreamResponse(
             status: Int(responseHead.status.code), contentType: responseHead.headers.first(name: "content-type"),
-            retryAfter: RetryAfter.parse(responseHead.headers.first(name: "retry-after")),
-            body: UpstreamBody(PacedBody(base: body, pacer: pacer)))
+            retryAfter: RetryAfter.parse(responseHead.headers.first(name: "retry-after")), body: body)
     }
 
     static func head(_ request: UpstreamRequest, target: PlainHTTPTarget) -> HTTPRequestHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 3)
         headers.add(name: "host", value: target.hostHeader)
-        for (name, value) in request.headers where name.lowercased() != "host" { headers.add(name: name, value: value) }
+        for (name, value) in request.headers where !name.utf8.elementsEqual("host".utf8, by: Self.asciiCaseInsensitive) {
+            headers.add(name: name, value: value)
+        }
         if !request.isProbe { headers.replaceOrAdd(name: "content-length", value: String(request.body.count)) }
         return HTTPRequestHead(
             version: .http1_1, method: request.isProbe ? .GET : .POST, uri: target.path, headers: headers)
     }
+
+    static func asciiCaseInsensitive(_ a: UInt8, _ b: UInt8) -> Bool { a | 0x20 == b | 0x20 }
 
     // MARK: Connections
 
@@ -199,6 +222,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
 struct StaleConnection: Error {}
 
 /// `http://host[:port]/path` split once; anything else (https, userinfo, no host) is not ours.
+/// Read as UTF-8 bytes: this runs for every upstream request.
 struct PlainHTTPTarget {
     var host: String
     var port: Int
@@ -206,37 +230,47 @@ struct PlainHTTPTarget {
     var hostHeader: String
 
     init?(_ url: String) {
-        guard url.hasPrefix("http://") else { return nil }
-        let rest = url.dropFirst(7)
-        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let bytes = url.utf8
+        guard bytes.starts(with: "http://".utf8) else { return nil }
+        let rest = bytes.dropFirst(7)
+        let authorityEnd = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? rest.endIndex
         let authority = rest[..<authorityEnd]
-        guard !authority.isEmpty, !authority.contains("@"), !authority.hasPrefix("[") else { return nil }
-        if let colon = authority.lastIndex(of: ":") {
-            guard let port = Int(authority[authority.index(after: colon)...]), (1...65535).contains(port) else { return nil }
-            host = String(authority[..<colon])
+        guard !authority.isEmpty, !authority.contains(UInt8(ascii: "@")), authority.first != UInt8(ascii: "[") else {
+            return nil
+        }
+        var hostEnd = authority.endIndex
+        if let colon = authority.lastIndex(of: UInt8(ascii: ":")) {
+            let digits = authority[authority.index(after: colon)...]
+            guard (1...5).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+            let port = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+            guard (1...65535).contains(port) else { return nil }
             self.port = port
+            hostEnd = colon
         } else {
-            host = String(authority)
             port = 80
         }
-        guard !host.isEmpty else { return nil }
-        let remainder = rest[authorityEnd...]
+        guard hostEnd > authority.startIndex else { return nil }
+        host = String(Substring(authority[..<hostEnd]))
+        let remainder = Substring(bytes[authorityEnd...])
         path = remainder.isEmpty ? "/" : (remainder.hasPrefix("?") ? "/" + remainder : String(remainder))
-        hostHeader = String(authority)
+        hostHeader = String(Substring(authority))
     }
 }
 
-/// One request's answer as it arrives: the head, then the body's pieces, within the request's
-/// deadlines. Lives on the channel's event loop; each step happens at most once.
+/// One request's answer as it arrives: the head, then the body — handed over piece by piece
+/// (streams) or once it is whole (non-streamed calls) — within the request's deadlines. Lives on
+/// the channel's event loop; each step happens at most once.
 final class UpstreamExchange: @unchecked Sendable {
     /// When the answer must start, end, and the longest silence inside it.
     struct Deadlines {
+        var start: NIODeadline
         var firstByte: NIODeadline
         var total: NIODeadline
         var idle: TimeAmount
         var timeouts: Timeouts
 
         init(_ timeouts: Timeouts, from start: NIODeadline) {
+            self.start = start
             firstByte = start + TimeAmount(timeouts.firstByte)
             total = start + TimeAmount(timeouts.total)
             idle = TimeAmount(timeouts.idle)
@@ -244,74 +278,106 @@ final class UpstreamExchange: @unchecked Sendable {
         }
     }
 
+    /// What the caller waits for: the head, with the body when it is read whole.
+    struct Answer: Sendable {
+        var head: HTTPResponseHead
+        var wholeBody: ByteBuffer?
+    }
+
+    enum Delivery {
+        /// Each piece as it arrives, reading paced by the consumer.
+        case stream(AsyncThrowingStream<ByteBuffer, any Error>.Continuation, ReadPacer)
+        /// The whole body at the end, at most `limit` bytes.
+        case whole(limit: Int)
+    }
+
     enum State {
         case awaitingHead
         case streaming
+        case collecting(HTTPResponseHead, ByteBuffer)
         case done
     }
 
-    private let head: EventLoopPromise<HTTPResponseHead>
-    private let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
-    private let pacer: ReadPacer
+    private let answer: EventLoopPromise<Answer>
+    private let delivery: Delivery
     private let eventLoop: any EventLoop
     private let deadlines: Deadlines
     private let finished: @Sendable (_ reusable: Bool) -> Void
     private var state = State.awaitingHead
     private var keepAlive = false
-    private var firstByteTimer: Scheduled<Void>?
-    private var totalTimer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
-    private var lastData = NIODeadline.now()
+    /// One timer for every deadline, armed for the earliest that can still pass: a quick exchange
+    /// schedules and cancels one task.
+    private var timer: Scheduled<Void>?
+    private var lastData: NIODeadline
     /// Reading is paused for a slow consumer: silence then is not the upstream's.
     private var readingPaused = false
 
     init(
-        head: EventLoopPromise<HTTPResponseHead>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation,
-        pacer: ReadPacer, eventLoop: any EventLoop, deadlines: Deadlines, finished: @escaping @Sendable (Bool) -> Void
+        answer: EventLoopPromise<Answer>, delivery: Delivery, eventLoop: any EventLoop, deadlines: Deadlines,
+        finished: @escaping @Sendable (Bool) -> Void
     ) {
-        self.head = head
-        self.body = body
-        self.pacer = pacer
+        self.answer = answer
+        self.delivery = delivery
         self.eventLoop = eventLoop
         self.deadlines = deadlines
         self.finished = finished
+        self.lastData = deadlines.start
     }
 
-    var receivedAnything: Bool { state != .awaitingHead }
+    var receivedAnything: Bool {
+        if case .awaitingHead = state { return false }
+        return true
+    }
     /// The whole request was written: from here on the upstream may have acted on it.
     var requestWritten = false
     /// Whether a retry on another connection is safe after this one failed.
     var mayRetry: Bool { !receivedAnything && !requestWritten }
 
-    /// Starts the first-byte and total deadlines, before the request is written.
+    /// Starts the deadlines, before the request is written.
     func begin() {
-        let timeouts = deadlines.timeouts
-        firstByteTimer = eventLoop.scheduleTask(deadline: deadlines.firstByte) { [self] in
-            timeOut("time to first byte took longer than \(timeouts.firstByte)")
-        }
-        totalTimer = eventLoop.scheduleTask(deadline: deadlines.total) { [self] in
-            timeOut("upstream took longer than \(timeouts.total)")
-        }
+        armTimer()
     }
 
     func received(_ part: HTTPClientResponsePart) {
         switch (state, part) {
         case (.awaitingHead, .head(let responseHead)):
-            state = .streaming
-            firstByteTimer?.cancel()
             keepAlive = responseHead.isKeepAlive
             lastData = .now()
-            armIdle()
-            head.succeed(responseHead)
+            switch delivery {
+            case .stream:
+                state = .streaming
+                answer.succeed(Answer(head: responseHead, wholeBody: nil))
+            case .whole:
+                state = .collecting(responseHead, ByteBuffer())
+            }
         case (.streaming, .body(let buffer)):
             lastData = .now()
+            guard case .stream(let body, let pacer) = delivery else { return }
             if pacer.produced() { readingPaused = true }
             body.yield(buffer)
+        case (.collecting(let head, var whole), .body(let buffer)):
+            lastData = .now()
+            guard case .whole(let limit) = delivery, whole.readableBytes + buffer.readableBytes <= limit else {
+                return fail(UpstreamBody.tooLarge(wholeLimit))
+            }
+            state = .done  // so `whole` is uniquely referenced while it grows
+            if whole.readableBytes == 0 {
+                whole = buffer
+            } else {
+                whole.writeImmutableBuffer(buffer)
+            }
+            state = .collecting(head, whole)
         case (.streaming, .end):
             state = .done
-            cancelTimers()
-            body.finish()
+            cancelTimer()
+            if case .stream(let body, _) = delivery { body.finish() }
             finished(keepAlive)
+        case (.collecting(let head, let whole), .end):
+            state = .done
+            cancelTimer()
+            // Back in the pool before the caller resumes, so its next request can take it.
+            finished(keepAlive)
+            answer.succeed(Answer(head: head, wholeBody: whole))
         default:
             fail(UpstreamFailure(.upstreamError, "upstream sent an HTTP response out of order"))
         }
@@ -319,38 +385,67 @@ final class UpstreamExchange: @unchecked Sendable {
 
     func fail(_ error: any Error) {
         switch state {
-        case .awaitingHead:
-            state = .done
-            head.fail(error)
-            body.finish(throwing: error)
+        case .awaitingHead, .collecting:
+            answer.fail(error)
+            if case .stream(let body, _) = delivery { body.finish(throwing: error) }
         case .streaming:
-            state = .done
-            body.finish(throwing: error)
+            if case .stream(let body, _) = delivery { body.finish(throwing: error) }
         case .done: return
         }
-        cancelTimers()
+        state = .done
+        cancelTimer()
         finished(false)
     }
 
     /// The consumer caught up and reading resumed: the upstream's silence counts again from now.
     func readingResumed() {
-        guard state == .streaming else { return }
+        guard case .streaming = state else { return }
         readingPaused = false
         lastData = .now()
-        armIdle()
+        cancelTimer()
+        armTimer()
     }
 
-    /// One timer per silence, not per piece: when it fires it checks the last piece's time.
-    private func armIdle() {
-        guard state == .streaming, !readingPaused, idleTimer == nil else { return }
-        idleTimer = eventLoop.scheduleTask(deadline: lastData + deadlines.idle) { [self] in
-            idleTimer = nil
-            guard state == .streaming, !readingPaused else { return }
-            if NIODeadline.now() >= lastData + deadlines.idle {
-                timeOut("no data from upstream for \(deadlines.timeouts.idle)")
-            } else {
-                armIdle()
-            }
+    private var wholeLimit: Int {
+        if case .whole(let limit) = delivery { return limit }
+        return 0
+    }
+
+    /// The earliest deadline still ahead. Before the head, `start + idle` is a harmless early
+    /// check (the idle deadline once data flows can only be later), so the usual exchange never
+    /// needs a second timer.
+    private func nextDeadline(after now: NIODeadline) -> NIODeadline? {
+        var candidates = [deadlines.total]
+        switch state {
+        case .awaitingHead: candidates += [deadlines.firstByte, deadlines.start + deadlines.idle]
+        case .streaming, .collecting: if !readingPaused { candidates.append(lastData + deadlines.idle) }
+        case .done: return nil
+        }
+        return candidates.filter { $0 > now }.min()
+    }
+
+    private func armTimer() {
+        guard timer == nil, let deadline = nextDeadline(after: .now()) else { return }
+        timer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            checkDeadlines()
+        }
+    }
+
+    private func checkDeadlines() {
+        let now = NIODeadline.now()
+        let timeouts = deadlines.timeouts
+        switch state {
+        case .done: return
+        case .awaitingHead where now >= deadlines.firstByte:
+            timeOut("time to first byte took longer than \(timeouts.firstByte)")
+        case _ where now >= deadlines.total:
+            timeOut("upstream took longer than \(timeouts.total)")
+        case .streaming where !readingPaused && now >= lastData + deadlines.idle,
+            .collecting where !readingPaused && now >= lastData + deadlines.idle:
+            timeOut("no data from upstream for \(timeouts.idle)")
+        default:
+            armTimer()
         }
     }
 
@@ -359,11 +454,9 @@ final class UpstreamExchange: @unchecked Sendable {
         fail(UpstreamFailure(.upstreamTimeout, message))
     }
 
-    private func cancelTimers() {
-        firstByteTimer?.cancel()
-        totalTimer?.cancel()
-        idleTimer?.cancel()
-        idleTimer = nil
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
     }
 }
 

@@ -11,6 +11,9 @@ public struct UpstreamRequest: Sendable {
     public var maxConnections: Int
     /// POST for API calls; GET for health probes.
     public var isProbe = false
+    /// Set for answers read whole (non-streamed calls): the transport may then collect the body,
+    /// at most this many bytes, before answering. Nil: the body streams.
+    public var wholeBodyLimit: Int?
 
     public init(url: String, headers: [(String, String)], body: [UInt8], timeouts: Timeouts, maxConnections: Int = 64) {
         self.url = url
@@ -40,20 +43,37 @@ public struct UpstreamResponse: Sendable {
 /// The response body as it arrives. Dropping it before the end cancels the upstream request.
 public struct UpstreamBody: AsyncSequence, Sendable {
     public typealias Element = ByteBuffer
-    private let makeIteratorClosure: @Sendable () -> AsyncIterator
+    private enum Storage: Sendable {
+        case stream(@Sendable () -> AsyncIterator)
+        /// Already read whole by the transport.
+        case whole(ByteBuffer)
+    }
+    private let storage: Storage
 
     public init<Base: AsyncSequence & Sendable>(_ base: Base) where Base.Element == ByteBuffer {
-        makeIteratorClosure = {
+        storage = .stream({
             let box = IteratorBox(base.makeAsyncIterator())
             return AsyncIterator { try await box.next() }
-        }
+        })
     }
+
+    /// A body that has arrived whole.
+    public static func whole(_ buffer: ByteBuffer) -> UpstreamBody { UpstreamBody(storage: .whole(buffer)) }
+
+    private init(storage: Storage) { self.storage = storage }
 
     public static func bytes(_ chunks: [[UInt8]]) -> UpstreamBody {
         UpstreamBody(ChunkSequence(chunks: chunks.map { ByteBuffer(bytes: $0) }))
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { makeIteratorClosure() }
+    public func makeAsyncIterator() -> AsyncIterator {
+        switch storage {
+        case .stream(let makeIterator): return makeIterator()
+        case .whole(let buffer):
+            let box = IteratorBox(ChunkSequence(chunks: [buffer]).makeAsyncIterator())
+            return AsyncIterator { try await box.next() }
+        }
+    }
 
     /// A reference to the underlying iterator, so a deadline can race it from a child task.
     /// Use it from one task at a time.
@@ -72,14 +92,20 @@ public struct UpstreamBody: AsyncSequence, Sendable {
 
     /// Reads the whole body, failing past `limit` bytes.
     public func collect(upTo limit: Int) async throws -> [UInt8] {
+        if case .whole(let buffer) = storage {
+            guard buffer.readableBytes <= limit else { throw Self.tooLarge(limit) }
+            return Array(buffer.readableBytesView)
+        }
         var bytes: [UInt8] = []
         for try await buffer in self {
-            guard bytes.count + buffer.readableBytes <= limit else {
-                throw UpstreamFailure(.upstreamError, "upstream response larger than \(limit) bytes")
-            }
+            guard bytes.count + buffer.readableBytes <= limit else { throw Self.tooLarge(limit) }
             bytes += buffer.readableBytesView
         }
         return bytes
+    }
+
+    static func tooLarge(_ limit: Int) -> UpstreamFailure {
+        UpstreamFailure(.upstreamError, "upstream response larger than \(limit) bytes")
     }
 
     /// Holds a mutable iterator behind a reference; used sequentially only.

@@ -3,9 +3,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
-import Providers
 import SwitchyardCore
 import Testing
+
+@testable import Providers
 
 /// The direct SwiftNIO transport against a real HTTP server on a local socket.
 @Suite struct NIOHTTPTransportTests {
@@ -152,6 +153,77 @@ import Testing
             }
             #expect(pieces >= 100)
             await transport.shutdown()
+        }
+    }
+
+    static func whole(_ port: Int, _ path: String, limit: Int = 1 << 20, timeouts: Timeouts = Timeouts()) -> UpstreamRequest {
+        var request = request(port, path, timeouts: timeouts)
+        request.wholeBodyLimit = limit
+        return request
+    }
+
+    /// Non-streamed calls: the transport reads the body whole before answering, within the
+    /// limit and the same deadlines, and the connection goes back to the pool.
+    @Test func wholeBodiesArriveOnceWithinTheLimitAndDeadlines() async throws {
+        try await Self.upstream().test(.live) { client in
+            let port = try #require(client.port)
+            let transport = NIOHTTPTransport()
+            for index in 0..<20 {
+                var request = Self.whole(port, "/echo")
+                request.body = Array(#"{"n":\#(index)}"#.utf8)
+                let response = try await transport.send(request)
+                #expect(response.status == 200)
+                #expect(String(decoding: try await response.body.collect(upTo: 1000), as: UTF8.self) == #"{"n":\#(index)}"#)
+            }
+            // 200 pieces over ~400 ms: one answer holding all of them, iterable as one piece.
+            let streamed = try await transport.send(Self.whole(port, "/stream"))
+            var pieces: [String] = []
+            for try await piece in streamed.body { pieces.append(String(buffer: piece)) }
+            #expect(pieces.count == 1)
+            #expect(pieces.first?.hasPrefix("data: 0\n\n") == true && pieces.first?.hasSuffix("data: 199\n\n") == true)
+            #expect(try await transport.send(Self.whole(port, "/busy")).status == 429)
+
+            // Over the limit: refused as the upstream's error, and the next call still works.
+            do {
+                _ = try await transport.send(Self.whole(port, "/flood", limit: 10_000))
+                Issue.record("a body over the limit was read")
+            } catch let failure as UpstreamFailure {
+                #expect(failure.errorClass == .upstreamError && failure.message.contains("larger than 10000 bytes"))
+            }
+            #expect(try await transport.send(Self.whole(port, "/echo")).status == 200)
+
+            let tight = Timeouts(connect: .seconds(2), firstByte: .seconds(1), idle: .milliseconds(500))
+            let started = ContinuousClock.now
+            do {
+                _ = try await transport.send(Self.whole(port, "/slow-head", timeouts: tight))
+                Issue.record("a slow head was waited for")
+            } catch let failure as UpstreamFailure {
+                #expect(failure.errorClass == .upstreamTimeout && failure.message.contains("time to first byte"))
+            }
+            do {
+                _ = try await transport.send(Self.whole(port, "/stall", timeouts: tight))
+                Issue.record("a body that went silent was waited for")
+            } catch let failure as UpstreamFailure {
+                #expect(failure.errorClass == .upstreamTimeout && failure.message.contains("no data from upstream"))
+            }
+            #expect(ContinuousClock.now - started < .seconds(4.5))
+            await transport.shutdown()
+        }
+    }
+
+    @Test func plainHTTPTargetsSplitOnce() throws {
+        let target = try #require(PlainHTTPTarget("http://127.0.0.1:8080/v1/chat/completions"))
+        #expect(target.host == "127.0.0.1" && target.port == 8080 && target.path == "/v1/chat/completions")
+        #expect(target.hostHeader == "127.0.0.1:8080")
+        let bare = try #require(PlainHTTPTarget("http://models.internal"))
+        #expect(bare.host == "models.internal" && bare.port == 80 && bare.path == "/" && bare.hostHeader == "models.internal")
+        #expect(PlainHTTPTarget("http://h:81?x=1")?.path == "/?x=1")
+        #expect(PlainHTTPTarget("http://h:81?x=1")?.port == 81)
+        for refused in [
+            "https://api.openai.com/v1", "http://user@host/v1", "http://[::1]:80/", "http://:80/", "http://h:0/",
+            "http://h:65536/", "http://h:8x/", "http://h:/", "http:///v1", "ftp://h/",
+        ] {
+            #expect(PlainHTTPTarget(refused) == nil, "\(refused)")
         }
     }
 
