@@ -22,6 +22,13 @@ import Testing
         let later = RandomIdentifier.requestID(now: UnixMicros(2_000))
         #expect(earlier < later)
         #expect(earlier.hasPrefix("req_"))
+        // 14 hex digits of microseconds, then 12 random characters of [0-9a-z].
+        let id = RandomIdentifier.requestID(now: UnixMicros(1_700_000_000_123_456))
+        #expect(id.hasPrefix("req_0" + String(1_700_000_000_123_456, radix: 16)))
+        #expect(id.utf8.count == 30)
+        #expect(id.dropFirst(18).allSatisfy { ("0"..."9").contains($0) || ("a"..."z").contains($0) })
+        let ids = Set((0..<1000).map { _ in RandomIdentifier.requestID(now: UnixMicros(5)) })
+        #expect(ids.count == 1000)
     }
 }
 
