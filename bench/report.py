@@ -51,6 +51,19 @@ for kind in ("", "-open", "-stream"):
             print(f"  !! requests that waited for a free connection: direct {direct.get('late')}, switchyard {sy.get('late')}")
         print(f"{connections:>5} {rps(direct):>11.0f} {rps(sy):>9.0f} {rps(sy) / rps(direct):>9.1%} | {cells[0]:>20} | {cells[1]:>20} | {cells[2]:>22} | {cells[3]:>22} | {cpu:>8.3f} {sy['errors']:>6}")
 
+proxy_rows = sorted((k[1], v) for k, v in rows.items() if k[0] == "nginx-proxy")
+if proxy_rows:
+    print()
+    print("Reference: nginx as a keep-alive reverse proxy in front of the same upstream (what a mature C proxy adds here)")
+    print(f"{'conns':>5} {'proxy rps':>11} {'proxy/direct':>12} | {'p50 added':>9} {'p99 added':>9} | {'Switchyard/proxy rps':>20}")
+    for connections, proxy in proxy_rows:
+        direct, sy = rows.get(("direct", connections)), rows.get(("switchyard", connections))
+        if not direct:
+            continue
+        versus = f"{rps(sy) / rps(proxy):.1%}" if sy else "-"
+        print(f"{connections:>5} {rps(proxy):>11.0f} {rps(proxy) / rps(direct):>12.1%} | {proxy['p50'] - direct['p50']:>9} "
+              f"{proxy['p99'] - direct['p99']:>9} | {versus:>20}")
+
 streams = json.load(open(streams_path))
 print()
 print(f"Time to first chunk (sequential, µs): direct p50 {streams['ttfc_direct_p50_us']:.0f}, through Switchyard p50 "

@@ -31,10 +31,12 @@ WORK="$(mktemp -d /tmp/switchyard-bench.XXXXXX)"
 chmod 755 "$WORK"  # nginx workers run as www-data and must read the fixtures
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NGINX_PORT="$(free_port)"
+PROXY_PORT="$(free_port)"
 GATEWAY_PORT="$(free_port)"
 IDLE_PORT="$(free_port)"
 cleanup() {
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -f "$WORK/proxy.pid" ] && kill "$(cat "$WORK/proxy.pid")" 2>/dev/null || true
   [ -d "$WORK/pg" ] && bash scripts/postgres.sh stop "$WORK/pg" || true
   [ -n "${GATEWAY_PID:-}" ] && kill "$GATEWAY_PID" 2>/dev/null || true
   [ -n "${IDLE_PID:-}" ] && kill "$IDLE_PID" 2>/dev/null || true
@@ -67,6 +69,26 @@ http {
 }
 NGINX
 nginx -c "$WORK/nginx.conf"
+# The reference proxy: nginx itself as a keep-alive reverse proxy in front of the same upstream,
+# with as many workers as Switchyard has event loops. It shows what a mature C proxy adds on this
+# machine, so the targets can be read against what is possible here at all.
+cat >"$WORK/proxy.conf" <<NGINX
+worker_processes $(nproc);
+pid $WORK/proxy.pid;
+error_log $WORK/proxy-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  upstream fixed { server 127.0.0.1:$NGINX_PORT; keepalive 512; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$PROXY_PORT backlog=4096;
+    location / { proxy_pass http://fixed; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+nginx -c "$WORK/proxy.conf"
 
 # Governance on (BENCH_GOVERNANCE=0 for an A/B run without it), so its checks are measured:
 # none of these refuse the benchmark's requests.
@@ -217,6 +239,7 @@ for connections in $CONCURRENCIES; do
   echo "== $connections connections" >&2
   run_wrk direct "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$connections" >>"$RESULTS"
   run_wrk switchyard "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions" "$connections" >>"$RESULTS"
+  run_wrk nginx-proxy "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" "$connections" >>"$RESULTS"
 done
 for rate in ${BENCH_RATES:-1000 4000}; do
   echo "== open loop, $rate requests/s" >&2
