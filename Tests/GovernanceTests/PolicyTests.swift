@@ -36,6 +36,24 @@ import Testing
         #expect(effective.refusal(for: facts(tools: ["browse"]))?.rule == "allowed_tools")
     }
 
+    /// The book remembers each principal's combination: asking again, or for another principal
+    /// in between, gives each its own policies.
+    @Test func combinedPoliciesAreRememberedPerPrincipal() {
+        var tenant = Policy(name: "tenant", scope: .tenant("acme"))
+        tenant.deniedTools = ["shell"]
+        var agent = Policy(name: "agent", scope: .agent(tenant: "acme", agent: "triage"))
+        agent.maxOutputTokens = 100
+        let book = PolicyBook([tenant, agent])
+        let other = Principal(tenant: "acme", agent: "writer", keyID: "key000000002")
+        let stranger = Principal(tenant: "globex", agent: "triage", keyID: "key000000003")
+        for _ in 0..<3 {
+            #expect(book.effective(for: principal).refusal(for: facts(maxOutput: 200))?.rule == "max_output_tokens")
+            #expect(book.effective(for: other).refusal(for: facts(maxOutput: 200)) == nil)
+            #expect(book.effective(for: other).refusal(for: facts(tools: ["shell"]))?.rule == "denied_tools")
+            #expect(book.effective(for: stranger) == .unrestricted)
+        }
+    }
+
     @Test func theMostSpecificScopeSetsNumericMaxima() {
         var tenant = Policy(name: "tenant", scope: .tenant("acme"))
         tenant.maxOutputTokens = 500
