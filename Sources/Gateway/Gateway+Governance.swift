@@ -83,10 +83,26 @@ extension Gateway {
         return max(1, Int((period.end.value - now.value + 999_999) / 1_000_000))
     }
 
+    /// OpenAI's `x-ratelimit-*` headers. Names are built once and appended (a response gets
+    /// them once, here): this runs for every limited request.
     func addRateLimitHeaders(_ response: inout Response, _ status: RateLimitStatus?) {
         guard let status else { return }
-        for (name, value) in status.headers {
-            if let field = HTTPField.Name(name) { response.headers[field] = value }
+        for (window, names) in [(status.requests, Self.rateLimitNames.requests), (status.tokens, Self.rateLimitNames.tokens)] {
+            guard let window else { continue }
+            response.headers.append(HTTPField(name: names.limit, value: String(window.limit)))
+            response.headers.append(HTTPField(name: names.remaining, value: String(window.remaining)))
+            response.headers.append(HTTPField(name: names.reset, value: window.resetText))
         }
     }
+
+    typealias RateLimitNames = (limit: HTTPField.Name, remaining: HTTPField.Name, reset: HTTPField.Name)
+    static let rateLimitNames: (requests: RateLimitNames, tokens: RateLimitNames) = {
+        func names(_ kind: String) -> RateLimitNames {
+            (
+                HTTPField.Name("x-ratelimit-limit-\(kind)")!, HTTPField.Name("x-ratelimit-remaining-\(kind)")!,
+                HTTPField.Name("x-ratelimit-reset-\(kind)")!
+            )
+        }
+        return (names("requests"), names("tokens"))
+    }()
 }

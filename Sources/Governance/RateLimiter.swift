@@ -160,6 +160,9 @@ public struct RateLimitStatus: Sendable, Equatable {
             self.remaining = remaining
             self.resetSeconds = resetSeconds
         }
+
+        /// `resetSeconds` in OpenAI's format: `250ms`, `1.5s`, `2m5s`.
+        public var resetText: String { RateLimitStatus.format(resetSeconds) }
     }
 
     public var requests: Window?
@@ -187,7 +190,7 @@ public struct RateLimitStatus: Sendable, Equatable {
             guard let window else { continue }
             headers.append(("x-ratelimit-limit-\(kind)", String(window.limit)))
             headers.append(("x-ratelimit-remaining-\(kind)", String(window.remaining)))
-            headers.append(("x-ratelimit-reset-\(kind)", Self.format(window.resetSeconds)))
+            headers.append(("x-ratelimit-reset-\(kind)", window.resetText))
         }
         return headers
     }
