@@ -51,17 +51,30 @@ public final class MetricsRegistry: Sendable {
     }
 
     struct Histogram {
-        var bucketCounts: [Int64]
+        var bucketCounts = [Int64](repeating: 0, count: MetricsRegistry.latencyBuckets.count)
         var sum: Double = 0
         var count: Int64 = 0
+
+        mutating func record(_ seconds: Double) {
+            for (index, bound) in MetricsRegistry.latencyBuckets.enumerated() where seconds <= bound {
+                bucketCounts[index] += 1
+            }
+            sum += seconds
+            count += 1
+        }
     }
 
+    /// One lookup of the family, updated in place (no copy of its series).
     private func update(_ name: String, help: String, kind: Kind, _ body: (inout Family) -> Void) {
         let isNew = families.withLock { families -> Bool in
-            let isNew = families[name] == nil
-            if isNew { families[name] = Family(help: help, kind: kind) }
-            body(&families[name]!)
-            return isNew
+            if let index = families.index(forKey: name) {
+                body(&families.values[index])
+                return false
+            }
+            var family = Family(help: help, kind: kind)
+            body(&family)
+            families[name] = family
+            return true
         }
         if isNew { order.withLock { $0.append(name) } }
     }
@@ -76,15 +89,8 @@ public final class MetricsRegistry: Sendable {
 
     public func observe(_ name: String, help: String, labels: [(String, String)] = [], seconds: Double) {
         update(name, help: help, kind: .histogram) { family in
-            let key = Labels(labels)
-            var histogram =
-                family.histograms[key] ?? Histogram(bucketCounts: Array(repeating: 0, count: Self.latencyBuckets.count))
-            for (index, bound) in Self.latencyBuckets.enumerated() where seconds <= bound {
-                histogram.bucketCounts[index] += 1
-            }
-            histogram.sum += seconds
-            histogram.count += 1
-            family.histograms[key] = histogram
+            // In place: taking the histogram out and putting it back copied its buckets every time.
+            family.histograms[Labels(labels), default: Histogram()].record(seconds)
         }
     }
 

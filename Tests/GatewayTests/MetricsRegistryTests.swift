@@ -1,0 +1,25 @@
+import Observability
+import Testing
+
+@Suite struct MetricsRegistryTests {
+    /// Counters add per label set; histogram buckets are cumulative and every observation lands
+    /// once (the histogram is updated in place, not copied out and back).
+    @Test func countersAndHistogramsRenderWhatWasRecorded() {
+        let metrics = MetricsRegistry()
+        for _ in 0..<3 { metrics.increment("jobs_total", help: "Jobs.", labels: [("kind", "a")]) }
+        metrics.increment("jobs_total", help: "Jobs.", labels: [("kind", "b")], by: 5)
+        for seconds in [0.003, 0.02, 0.02, 200] {
+            metrics.observe("wait_seconds", help: "Waits.", labels: [("queue", "q")], seconds: seconds)
+        }
+        let lines = Set(metrics.render().split(separator: "\n").map(String.init))
+        for expected in [
+            "# TYPE jobs_total counter", #"jobs_total{kind="a"} 3"#, #"jobs_total{kind="b"} 5"#,
+            "# TYPE wait_seconds histogram", #"wait_seconds_bucket{queue="q",le="0.005"} 1"#,
+            #"wait_seconds_bucket{queue="q",le="0.01"} 1"#, #"wait_seconds_bucket{queue="q",le="0.025"} 3"#,
+            #"wait_seconds_bucket{queue="q",le="120.0"} 3"#, #"wait_seconds_bucket{queue="q",le="+Inf"} 4"#,
+            #"wait_seconds_count{queue="q"} 4"#,
+        ] {
+            #expect(lines.contains(expected), "\(expected)")
+        }
+    }
+}
