@@ -145,14 +145,14 @@ extension Gateway {
                         killedBy = kill
                         break
                     }
-                    let bytes = relay.relay(buffer)
-                    if bytes.isEmpty { continue }
-                    if meter.timeToFirstToken == nil { meter.timeToFirstToken = ContinuousClock.now - meter.startInstant }
                     do {
-                        try await writer.write(ByteBuffer(bytes: bytes))
+                        try await relay.relay(buffer, to: &writer)
                     } catch {
                         clientGone = true
                         break
+                    }
+                    if meter.timeToFirstToken == nil, let first = relay.firstForwardedAt {
+                        meter.timeToFirstToken = first - meter.startInstant
                     }
                 }
             } catch {
