@@ -91,15 +91,22 @@ public final class Gateway: Sendable {
         }
     }
 
+    /// The token of `Authorization: Bearer <token>` (scheme in any case, blanks around the token
+    /// dropped); any other value as it is. Read as bytes: this runs for every request.
+    static func bearerToken(_ authorization: String) -> String {
+        let bytes = authorization.utf8
+        guard bytes.count >= 7, bytes.prefix(7).elementsEqual("bearer ".utf8, by: { $0 | 0x20 == $1 | 0x20 }) else {
+            return authorization
+        }
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        let token = bytes.dropFirst(7).drop(while: isBlank)
+        let end = token.lastIndex { !isBlank($0) }.map { bytes.index(after: $0) } ?? token.startIndex
+        return String(Substring(authorization.utf8[token.startIndex..<end]))
+    }
+
     /// Authenticates the request's key. Keys come as `Authorization: Bearer` or `x-api-key`.
     func authenticate(_ request: Request, meter: inout RequestMeter) async -> Result<Principal, OpenAIError> {
-        let presented: String? =
-            if let authorization = request.headers[.authorization] {
-                authorization.lowercased().hasPrefix("bearer ")
-                    ? String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces) : authorization
-            } else {
-                request.headers[.xAPIKey]
-            }
+        let presented = request.headers[.authorization].map(Self.bearerToken) ?? request.headers[.xAPIKey]
         switch await keys.authenticate(presented) {
         case .failure(let failure):
             if failure == .storeUnavailable {

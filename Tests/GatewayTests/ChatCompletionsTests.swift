@@ -226,6 +226,22 @@ import WireFormats
         }
     }
 
+    /// The scheme in any case and blanks around the token are accepted, as clients send them.
+    @Test func bearerTokensAreReadAsClientsSendThem() async throws {
+        let test = try await TestGateway.make { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        for header in [
+            "Bearer \(test.acmeKey)", "bearer \(test.acmeKey)", "BEARER  \(test.acmeKey) \t", "Bearer\t\(test.acmeKey)",
+        ] {
+            try await post(test, key: nil, body: Self.chatBody, headers: [.authorization: header]) { response in
+                #expect(response.status == (header.hasPrefix("Bearer\t") ? .unauthorized : .ok), "\(header)")
+            }
+        }
+        #expect(Gateway.bearerToken("Bearer  sk-sy-abc ") == "sk-sy-abc")
+        #expect(Gateway.bearerToken("sk-sy-abc") == "sk-sy-abc")
+        #expect(Gateway.bearerToken("Bearer ") == "")
+        #expect(Gateway.bearerToken("Basic dXNlcg==") == "Basic dXNlcg==")
+    }
+
     @Test func unknownKeyIdsAreRememberedUntilTheNextRefresh() async throws {
         let test = try await TestGateway.make { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
         let (secret, record) = APIKeyFormat.issue(tenant: "acme", agent: nil, expiresAt: nil)
