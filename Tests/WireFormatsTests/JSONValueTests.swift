@@ -19,6 +19,7 @@ import Testing
         ("", "unexpected end"), ("{", "expected a member name"), (#"{"a":1,}"#, "expected a member name"),
         ("[1 2]", "expected ','"), ("01", "leading zero"), (#""\x""#, "invalid escape"), (#""\ud800""#, "unpaired surrogate"),
         ("tru", "unexpected end"), ("{} x", "unexpected data"), ("\"a\u{01}\"", "control character"),
+        ("\"abc", "unterminated string"), (#""a\"bc"#, "unterminated string"), (#"{"a":"b}"#, "unterminated string"),
     ])
     func rejectsMalformedDocumentsWithAReason(input: String, reason: String) {
         #expect {
@@ -49,6 +50,14 @@ import Testing
 
     @Test func rejectsInvalidUTF8AndDeepNesting() {
         #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xFF, 0xFE, 0x22]) }
+        // After an escape too (strings with escapes are read byte by byte).
+        #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
+        let strings = try? JSONValue.parse(Array(#"["plain","with \"escape\" and é","",  "\u00e9"]"#.utf8))
+        #expect(
+            strings
+                == .array([
+                    .string("plain"), .string("with \"escape\" and é"), .string(""), .string("é"),
+                ]))
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
         #expect { try JSONValue.parse(Array(deep.utf8)) } throws: { ($0 as? JSONParseError)?.reason.contains("deeper") == true }
         let allowed = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)

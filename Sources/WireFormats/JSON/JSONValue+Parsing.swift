@@ -146,7 +146,23 @@ private struct JSONReader {
 
     mutating func readString() throws(JSONParseError) -> String {
         offset += 1
-        var utf8: [UInt8] = []
+        let start = offset
+        // Most strings have no escapes: one scan and one copy. Byte by byte from the first escape
+        // or control character on.
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            if byte == UInt8(ascii: "\"") {
+                let end = offset
+                offset += 1
+                guard let string = String(validating: bytes[start..<end], as: UTF8.self) else {
+                    throw error("invalid UTF-8 in a string")
+                }
+                return string
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            offset += 1
+        }
+        var utf8 = Array(bytes[start..<offset])
         while true {
             guard offset < bytes.count else { throw error("unterminated string") }
             let byte = bytes[offset]
