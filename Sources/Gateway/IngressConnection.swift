@@ -12,6 +12,11 @@ import NIOHTTPTypes
 /// one before it has ended, so at most one request per connection is in `State`. It hands the
 /// next request over while the previous response's end is being written, so the state moves on
 /// when that end passes through here (`write`), not when the response task returns.
+///
+/// A client cannot hold a connection by saying nothing or by sending a request slowly: an idle
+/// connection (no request head yet, which includes a head trickling in) closes after
+/// `timeouts.idle`, and a request must arrive whole within `timeouts.requestRead` of its head.
+/// Responses have no such limit here (a stream may run for minutes; upstream deadlines bound it).
 final class IngressConnection<Responder: HTTPResponder>: ChannelDuplexHandler, RemovableChannelHandler
 where Responder.Context == BasicRequestContext {
     typealias InboundIn = HTTPRequestPart
@@ -36,16 +41,26 @@ where Responder.Context == BasicRequestContext {
     private var quiescing = false
     private var executor: EventLoopTaskExecutor?
     private var context: ChannelHandlerContext?
+    private let timeouts: IngressTimeouts
+    /// When the connection last became idle, or when the request being received began.
+    private var since = NIODeadline.now()
+    /// One timer per connection, re-armed when it fires: state changes only note the time.
+    private var timer: Scheduled<Void>?
 
-    init(responder: Responder, maxBodyBytes: Int, logger: Logger, registry: IngressConnections) {
+    init(
+        responder: Responder, maxBodyBytes: Int, timeouts: IngressTimeouts, logger: Logger, registry: IngressConnections
+    ) {
         self.responder = responder
         self.maxBodyBytes = maxBodyBytes
+        self.timeouts = timeouts
         self.logger = logger
         self.registry = registry
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        since = .now()
+        armTimer(context.eventLoop)
         executor = EventLoopTaskExecutor(context.eventLoop)
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
         registry.add(ObjectIdentifier(self)) { connection.eventLoop.execute { connection.value.quiesce() } }
@@ -53,10 +68,14 @@ where Responder.Context == BasicRequestContext {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        timer?.cancel()
+        timer = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         state = .closed
+        timer?.cancel()
+        timer = nil
         registry.remove(ObjectIdentifier(self))
         context.fireChannelInactive()
     }
@@ -65,6 +84,7 @@ where Responder.Context == BasicRequestContext {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
             state = .receiving(head, body: context.channel.allocator.buffer(capacity: 0))
+            since = .now()
             // curl sends large bodies only after "100 Continue" (or after waiting a second for it).
             if head.headerFields[.expect]?.lowercased() == "100-continue" {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
@@ -138,6 +158,8 @@ where Responder.Context == BasicRequestContext {
         }
         if keepAlive, !quiescing {
             state = .idle
+            since = .now()
+            armTimer(context.eventLoop)
             context.write(data, promise: promise)
         } else {
             state = .closed
@@ -152,5 +174,57 @@ where Responder.Context == BasicRequestContext {
         guard !written, case .responding = state else { return }
         state = .closed
         context?.close(promise: nil)
+    }
+
+    // MARK: Timeouts
+
+    /// The moment the current state may last until, if it is limited.
+    private var deadline: NIODeadline? {
+        switch state {
+        case .idle: since + TimeAmount(timeouts.idle)
+        case .receiving: since + TimeAmount(timeouts.requestRead)
+        case .responding, .closed: nil
+        }
+    }
+
+    /// When to look next. While idle, early enough for a request that might begin at once (its
+    /// own deadline may come before the idle one), so the timer never needs moving forward.
+    private func nextCheck(after now: NIODeadline) -> NIODeadline? {
+        guard let deadline else { return nil }
+        if case .idle = state {
+            let early = since + TimeAmount(min(timeouts.idle, timeouts.requestRead))
+            if early > now { return early }
+        }
+        return deadline
+    }
+
+    private func armTimer(_ eventLoop: any EventLoop) {
+        guard timer == nil, let next = nextCheck(after: .now()) else { return }
+        timer = eventLoop.scheduleTask(deadline: next) { [self] in
+            timer = nil
+            checkDeadline(eventLoop)
+        }
+    }
+
+    private func checkDeadline(_ eventLoop: any EventLoop) {
+        guard let deadline else { return }  // responding: armed again when the response ends
+        guard NIODeadline.now() >= deadline else { return armTimer(eventLoop) }
+        if case .receiving = state {
+            logger.debug("request not received in time; closing the connection")
+        }
+        state = .closed
+        context?.close(promise: nil)
+    }
+}
+
+/// How long a client connection may wait between requests, and how long a request may take to
+/// arrive once its head has.
+public struct IngressTimeouts: Sendable, Equatable {
+    public var idle: Duration
+    public var requestRead: Duration
+
+    public init(idle: Duration = .seconds(75), requestRead: Duration = .seconds(60)) {
+        self.idle = idle
+        self.requestRead = requestRead
     }
 }

@@ -23,24 +23,27 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
     private let host: String
     private let port: Int
     private let maxBodyBytes: Int
+    private let timeouts: IngressTimeouts
     private let logger: Logger
     private let onServerRunning: @Sendable (Int) async -> Void
     private let connections = IngressConnections()
 
     public init(
-        responder: Responder, host: String, port: Int, maxBodyBytes: Int, logger: Logger,
-        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        responder: Responder, host: String, port: Int, maxBodyBytes: Int, timeouts: IngressTimeouts = IngressTimeouts(),
+        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
         self.responder = responder
         self.host = host
         self.port = port
         self.maxBodyBytes = maxBodyBytes
+        self.timeouts = timeouts
         self.logger = logger
         self.onServerRunning = onServerRunning
     }
 
     public func run() async throws {
-        let (responder, maxBodyBytes, logger, connections) = (self.responder, self.maxBodyBytes, self.logger, self.connections)
+        let (responder, maxBodyBytes, timeouts) = (self.responder, self.maxBodyBytes, self.timeouts)
+        let (logger, connections) = (self.logger, self.connections)
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -55,7 +58,8 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
                     try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try pipeline.addHandler(
                         IngressConnection(
-                            responder: responder, maxBodyBytes: maxBodyBytes, logger: logger, registry: connections))
+                            responder: responder, maxBodyBytes: maxBodyBytes, timeouts: timeouts, logger: logger,
+                            registry: connections))
                 }
             }
             .bind(host: host, port: port).get()

@@ -58,8 +58,10 @@ public struct SwitchyardServer {
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
         let server = IngressServer(
             responder: gateway.makeRouter().buildResponder(), host: configuration.server.host,
-            port: configuration.server.port, maxBodyBytes: configuration.server.maxBodyBytes, logger: logger,
-            onServerRunning: onServerRunning)
+            port: configuration.server.port, maxBodyBytes: configuration.server.maxBodyBytes,
+            timeouts: IngressTimeouts(
+                idle: configuration.server.idleTimeout, requestRead: configuration.server.requestReadTimeout),
+            logger: logger, onServerRunning: onServerRunning)
         logStartup(storageURL, configuration)
         // Shutdown runs in reverse order: the server drains first, then keys stop refreshing,
         // then the audit trail and the ledger writer flush what every answered request left.

@@ -215,7 +215,8 @@ struct NodeReader {
     }
 
     func server(_ node: Node) throws -> SwitchyardConfiguration.Server {
-        let entries = try mapping(node, "server", allowed: ["listen", "max_body_bytes"])
+        let entries = try mapping(
+            node, "server", allowed: ["listen", "max_body_bytes", "idle_timeout_seconds", "request_read_timeout_seconds"])
         var server = SwitchyardConfiguration.Server()
         if let listen = try string(entries["listen"], "server.listen", required: false) {
             guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
@@ -228,6 +229,17 @@ struct NodeReader {
         }
         if let limit = try integer(entries["max_body_bytes"], "server.max_body_bytes", range: 1024...(1 << 30)) {
             server.maxBodyBytes = limit
+        }
+        if let idle = try duration(
+            entries["idle_timeout_seconds"], "server.idle_timeout_seconds", unit: .seconds(1), range: 0.1...86_400)
+        {
+            server.idleTimeout = idle
+        }
+        if let read = try duration(
+            entries["request_read_timeout_seconds"], "server.request_read_timeout_seconds", unit: .seconds(1),
+            range: 0.1...86_400)
+        {
+            server.requestReadTimeout = read
         }
         return server
     }

@@ -26,6 +26,10 @@ public struct SwitchyardConfiguration: Sendable {
         public var port: Int
         /// Largest request body accepted, in bytes.
         public var maxBodyBytes: Int
+        /// A client connection with no request under way is closed after this long.
+        public var idleTimeout: Duration = .seconds(75)
+        /// A request must arrive whole within this long of its head.
+        public var requestReadTimeout: Duration = .seconds(60)
 
         public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024) {
             self.host = host

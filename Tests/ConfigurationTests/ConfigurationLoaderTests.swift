@@ -58,6 +58,7 @@ import Testing
         let configuration = try ConfigurationLoader.parse(Self.issueExample, file: "example.yaml")
         #expect(configuration.server.host == "127.0.0.1")
         #expect(configuration.server.port == 8080)
+        #expect(configuration.server.idleTimeout == .seconds(75) && configuration.server.requestReadTimeout == .seconds(60))
         #expect(configuration.storage.url == "sqlite://./switchyard.db")
         #expect(configuration.admin.keyEnv == "SWITCHYARD_ADMIN_KEY")
         #expect(configuration.providers.map(\.name) == ["local", "openai"])
@@ -94,6 +95,12 @@ import Testing
         let yaml = Self.issueExample.replacingOccurrences(of: "    region: us\n", with: "    region: us\n    regoin: eu\n")
         expectError(yaml, line: 17, pathContains: "providers[1].regoin", reasonContains: "unknown key 'regoin'")
         expectError("sever:\n  listen: x\n", line: 1, pathContains: "sever", reasonContains: "unknown key")
+        expectError(
+            "server:\n  idle_timeout_seconds: 0\n", line: 2, pathContains: "server.idle_timeout_seconds",
+            reasonContains: "must be between 0.1 and")
+        let timed = try? ConfigurationLoader.parse(
+            "server:\n  idle_timeout_seconds: 5\n  request_read_timeout_seconds: 2.5\n", file: "t.yaml")
+        #expect(timed?.server.idleTimeout == .seconds(5) && timed?.server.requestReadTimeout == .milliseconds(2500))
     }
 
     @Test func rejectsSecretsInTheFile() {

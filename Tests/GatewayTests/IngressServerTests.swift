@@ -52,11 +52,13 @@ import Testing
     }
 
     /// Runs a server on a free port for `body`; shuts it down gracefully after.
-    static func withServer(_ body: (Int, ServiceGroup) async throws -> Void) async throws {
+    static func withServer(
+        timeouts: IngressTimeouts = IngressTimeouts(), _ body: (Int, ServiceGroup) async throws -> Void
+    ) async throws {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let server = IngressServer(
             responder: router().buildResponder(), host: "127.0.0.1", port: 0, maxBodyBytes: maxBodyBytes,
-            logger: Logger(label: "test"), onServerRunning: { portContinuation.yield($0) })
+            timeouts: timeouts, logger: Logger(label: "test"), onServerRunning: { portContinuation.yield($0) })
         let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -182,6 +184,49 @@ import Testing
         }
     }
 
+    /// Idle connections and slowly sent requests are closed; a slow response is not cut.
+    @Test(.timeLimit(.minutes(1))) func slowClientsCannotHoldConnections() async throws {
+        let timeouts = IngressTimeouts(idle: .milliseconds(400), requestRead: .milliseconds(300))
+        try await Self.withServer(timeouts: timeouts) { port, _ in
+            // Idle after a request: closed once the idle time has passed, not before.
+            let idle = try RawClient(port: port)
+            idle.send(Self.post("/echo", body: "hi"))
+            #expect(idle.readResponses(1).hasSuffix("hi"))
+            try await Task.sleep(for: .milliseconds(150))
+            idle.send(Self.post("/echo", body: "again"))
+            #expect(idle.readResponses(1).hasSuffix("again"))
+            var started = ContinuousClock.now
+            #expect(idle.readToEnd().isEmpty)
+            var waited = ContinuousClock.now - started
+            #expect(waited > .milliseconds(300) && waited < .seconds(3), "closed after \(waited)")
+
+            // A head trickling in a byte at a time never becomes a request: closed as idle.
+            let trickle = try RawClient(port: port)
+            started = ContinuousClock.now
+            for byte in "GET /slow HTTP/1.1\r\nHost: x\r\nX-Pad: ".utf8 {
+                guard trickle.send(String(decoding: [byte], as: UTF8.self)) else { break }
+                try await Task.sleep(for: .milliseconds(20))
+                if ContinuousClock.now - started > .seconds(2) { break }
+            }
+            #expect(trickle.readToEnd().isEmpty)
+            waited = ContinuousClock.now - started
+            #expect(waited < .seconds(3), "a trickled head held the connection for \(waited)")
+
+            // A body that stops arriving: dropped after the read timeout, with its connection.
+            let stalled = try RawClient(port: port)
+            stalled.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\nonly part")
+            started = ContinuousClock.now
+            #expect(stalled.readToEnd().isEmpty)
+            waited = ContinuousClock.now - started
+            #expect(waited > .milliseconds(200) && waited < .seconds(3), "closed after \(waited)")
+
+            // A response slower than both limits is still delivered.
+            let patient = try RawClient(port: port)
+            patient.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(patient.readResponses(1).hasSuffix("finally"))
+        }
+    }
+
     static func post(_ path: String, body: String) -> String {
         "POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
     }
@@ -210,9 +255,11 @@ final class RawClient {
 
     deinit { close(descriptor) }
 
-    func send(_ text: String) {
+    /// False once the peer has closed (no SIGPIPE: the test process must survive it).
+    @discardableResult
+    func send(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        return bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
     }
 
     /// Reads until `done` holds for everything read so far, the peer closes, or 10 s pass.
