@@ -237,13 +237,44 @@ extension SQLStore {
     }
 
     static func encodeTags(_ tags: [String: String]) -> String {
+        // Most records carry none; the text is also a rollup key, so the encoder's exact output is kept.
+        if tags.isEmpty { return "{}" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return (try? encoder.encode(tags)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
+    /// Written by hand (one per record, on the ledger writer's thread): the same members
+    /// `JSONDecoder` reads back, absent optionals left out.
     static func encodeAttempts(_ attempts: [Attempt]) -> String {
-        (try? JSONEncoder().encode(attempts)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+        var json = "["
+        for (index, attempt) in attempts.enumerated() {
+            if index > 0 { json += "," }
+            json += #"{"deployment":"# + jsonString(attempt.deployment)
+            if let status = attempt.status { json += #","status":"# + String(status) }
+            if let errorClass = attempt.errorClass { json += #","errorClass":"# + jsonString(errorClass.rawValue) }
+            json += #","latencyMicros":"# + String(attempt.latencyMicros)
+            json += #","hedged":"# + (attempt.hedged ? "true" : "false") + "}"
+        }
+        return json + "]"
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    static func jsonString(_ text: String) -> String {
+        var escaped = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case "\t": escaped += "\\t"
+            case _ where scalar.value < 0x20:
+                escaped += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped + "\""
     }
 
     static func decodeAttempts(_ text: String) -> [Attempt] {
