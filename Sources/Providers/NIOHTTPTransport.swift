@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import SwitchyardCore
 import Synchronization
@@ -35,7 +34,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
     public func send(_ request: UpstreamRequest) async throws(UpstreamFailure) -> UpstreamResponse {
         guard let target = PlainHTTPTarget(request.url) else { return try await fallback.send(request) }
         let origin = Origin(host: target.host, port: target.port)
-        let head = Self.head(request, target: target)
+        let head = try Self.requestHead(request, target: target)
         // Like the race it replaces, the first-byte deadline counts from here, connecting included.
         let started = NIODeadline.now()
         // A pooled connection the upstream closed while idle fails before any answer: one retry
@@ -74,7 +73,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
     public func enforcesDeadlines(_ request: UpstreamRequest) -> Bool { PlainHTTPTarget(request.url) != nil }
 
     private func exchange(
-        on channel: any Channel, head: HTTPRequestHead, request: UpstreamRequest, origin: Origin, started: NIODeadline
+        on channel: any Channel, head: [UInt8], request: UpstreamRequest, origin: Origin, started: NIODeadline
     ) async throws -> UpstreamResponse {
         let answer = channel.eventLoop.makePromise(of: UpstreamExchange.Answer.self)
         let delivery: UpstreamExchange.Delivery
@@ -106,7 +105,11 @@ public final class NIOHTTPTransport: UpstreamTransport {
                 }
             })
         streamed?.pacer.exchange = exchange
-        let requestBody = request.isProbe ? nil : ByteBuffer(bytes: request.body)
+        // The whole request in one buffer and one write.
+        var bytes = channel.allocator.buffer(capacity: head.count + request.body.count)
+        bytes.writeBytes(head)
+        if !request.isProbe { bytes.writeBytes(request.body) }
+        let requestBytes = bytes
         let write: @Sendable () -> Void = {
             guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) else {
                 exchange.fail(StaleConnection())
@@ -114,9 +117,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
             }
             handler.start(exchange)
             exchange.begin()
-            channel.write(HTTPClientRequestPart.head(head), promise: nil)
-            if let requestBody { channel.write(HTTPClientRequestPart.body(.byteBuffer(requestBody)), promise: nil) }
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenComplete { result in
+            channel.writeAndFlush(requestBytes).whenComplete { result in
                 switch result {
                 case .success: exchange.requestWritten = true
                 // Not all of the request reached the upstream: unless it already answered (an early
@@ -140,22 +141,44 @@ public final class NIOHTTPTransport: UpstreamTransport {
         } else {
             throw UpstreamFailure(.upstreamError, "upstream answer without a body")  // unreachable: stream delivery
         }
-        let responseHead = received.head
         return UpstreamResponse(
-            status: Int(responseHead.status.code), contentType: responseHead.headers.first(name: "content-type"),
-            retryAfter: RetryAfter.parse(responseHead.headers.first(name: "retry-after")), body: body)
+            status: received.head.status, contentType: received.head.contentType,
+            retryAfter: RetryAfter.parse(received.head.retryAfter), body: body)
     }
 
-    static func head(_ request: UpstreamRequest, target: PlainHTTPTarget) -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headers.count + 3)
-        headers.add(name: "host", value: target.hostHeader)
-        for (name, value) in request.headers where !name.utf8.elementsEqual("host".utf8, by: Self.asciiCaseInsensitive) {
-            headers.add(name: name, value: value)
+    /// The request line and headers, serialized. Names and values that would break the framing
+    /// (CR, LF, NUL; a name that is not a token) are refused rather than sent.
+    static func requestHead(_ request: UpstreamRequest, target: PlainHTTPTarget) throws(UpstreamFailure) -> [UInt8] {
+        func refuse(_ what: String) -> UpstreamFailure {
+            UpstreamFailure(.upstreamError, "cannot send the upstream request: \(what) would break its framing")
         }
-        if !request.isProbe { headers.replaceOrAdd(name: "content-length", value: String(request.body.count)) }
-        return HTTPRequestHead(
-            version: .http1_1, method: request.isProbe ? .GET : .POST, uri: target.path, headers: headers)
+        func isSafe(_ text: String) -> Bool { !text.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 } }
+        guard isSafe(target.path), !target.path.utf8.contains(0x20) else { throw refuse("its path") }
+        var head: [UInt8] = []
+        head.reserveCapacity(256)
+        head += (request.isProbe ? "GET " : "POST ").utf8
+        head += target.path.utf8
+        head += " HTTP/1.1\r\nhost: ".utf8
+        head += target.hostHeader.utf8
+        for (name, value) in request.headers {
+            if name.utf8.elementsEqual("host".utf8, by: Self.asciiCaseInsensitive)
+                || name.utf8.elementsEqual("content-length".utf8, by: Self.asciiCaseInsensitive)
+            {
+                continue
+            }
+            guard !name.isEmpty, name.utf8.allSatisfy(HTTPSyntax.isTokenByte) else { throw refuse("header name '\(name)'") }
+            guard isSafe(value) else { throw refuse("the value of header '\(name)'") }
+            head += "\r\n".utf8
+            head += name.utf8
+            head += ": ".utf8
+            head += value.utf8
+        }
+        if !request.isProbe {
+            head += "\r\ncontent-length: ".utf8
+            head += String(request.body.count).utf8
+        }
+        head += "\r\n\r\n".utf8
+        return head
     }
 
     static func asciiCaseInsensitive(_ a: UInt8, _ b: UInt8) -> Bool { a | 0x20 == b | 0x20 }
@@ -170,7 +193,6 @@ public final class NIOHTTPTransport: UpstreamTransport {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler())
                 }
             }
@@ -280,7 +302,7 @@ final class UpstreamExchange: @unchecked Sendable {
 
     /// What the caller waits for: the head, with the body when it is read whole.
     struct Answer: Sendable {
-        var head: HTTPResponseHead
+        var head: UpstreamResponseParser.Head
         var wholeBody: ByteBuffer?
     }
 
@@ -294,7 +316,7 @@ final class UpstreamExchange: @unchecked Sendable {
     enum State {
         case awaitingHead
         case streaming
-        case collecting(HTTPResponseHead, ByteBuffer)
+        case collecting(UpstreamResponseParser.Head, ByteBuffer)
         case done
     }
 
@@ -338,10 +360,10 @@ final class UpstreamExchange: @unchecked Sendable {
         armTimer()
     }
 
-    func received(_ part: HTTPClientResponsePart) {
+    func received(_ part: UpstreamResponseParser.Part) {
         switch (state, part) {
         case (.awaitingHead, .head(let responseHead)):
-            keepAlive = responseHead.isKeepAlive
+            keepAlive = responseHead.keepAlive
             lastData = .now()
             switch delivery {
             case .stream:
@@ -460,32 +482,54 @@ final class UpstreamExchange: @unchecked Sendable {
     }
 }
 
-/// The last handler of an upstream connection: passes what arrives to the exchange in progress.
+/// The only handler of an upstream connection: reads the response of the exchange in progress
+/// from the bytes as they arrive and passes its parts on.
 final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
 
     private var exchange: UpstreamExchange?
+    private var parser = UpstreamResponseParser()
+    /// Inside `parser.feed`: an exchange failing there closes the channel at once, and the
+    /// parser must not be touched again until `feed` returns.
+    private var feeding = false
 
     func start(_ exchange: UpstreamExchange) {
         self.exchange = exchange
+        parser = UpstreamResponseParser()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
         guard let exchange else {
             // Bytes nobody asked for: this connection cannot be trusted any more.
             context.close(promise: nil)
             return
         }
-        if case .end = part { self.exchange = nil }
-        exchange.received(part)
+        feeding = true
+        defer { feeding = false }
+        do {
+            try parser.feed(unwrapInboundIn(data)) { part in
+                if case .end = part { self.exchange = nil }
+                exchange.received(part)
+            }
+        } catch {
+            self.exchange = nil
+            exchange.fail(error)
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if let exchange {
             self.exchange = nil
-            exchange.fail(
-                exchange.mayRetry ? StaleConnection() : UpstreamFailure(.upstreamUnavailable, "upstream closed the connection"))
+            do {
+                // A body that runs until the connection closes ends here; anything else was cut short.
+                guard exchange.receivedAnything, !feeding else { throw StaleConnection() }
+                try parser.inputClosed { exchange.received($0) }
+            } catch {
+                exchange.fail(
+                    exchange.mayRetry
+                        ? StaleConnection() : UpstreamFailure(.upstreamUnavailable, "upstream closed the connection"))
+            }
         }
         context.fireChannelInactive()
     }

@@ -1,0 +1,287 @@
+import NIOCore
+
+/// An upstream's HTTP/1.1 response read from bytes as they arrive: the head (only what the
+/// gateway uses of it), then the body in pieces that share the received buffers, then the end.
+///
+/// Why our own: the gateway forwards bytes and needs four headers. NIO's general decoder built
+/// every header as strings and passed each part through two more handlers, on every request.
+/// Framing follows RFC 9112 §6.3: no body for 1xx/204/304, chunked when it is the last transfer
+/// coding, else Content-Length, else until the connection closes. Anything malformed fails the
+/// exchange (and the connection is not reused).
+struct UpstreamResponseParser {
+    struct Head: Sendable, Equatable {
+        var status: Int
+        var contentType: String?
+        var retryAfter: String?
+        /// Whether the connection may carry another request afterwards.
+        var keepAlive: Bool
+    }
+
+    enum Part: Equatable {
+        case head(Head)
+        case body(ByteBuffer)
+        case end
+    }
+
+    static let maxHeadBytes = 64 * 1024
+    static let maxChunkLineBytes = 4096
+
+    enum State: Equatable {
+        case head
+        case fixedBody(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers
+        case untilClose
+        case done
+    }
+
+    private(set) var state = State.head
+    private var buffered: ByteBuffer?
+
+    /// Takes newly arrived bytes and hands over the parts they complete, in order.
+    mutating func feed(_ bytes: ByteBuffer, _ deliver: (Part) -> Void) throws(UpstreamFailure) {
+        if var pending = buffered, pending.readableBytes > 0 {
+            var incoming = bytes
+            pending.writeBuffer(&incoming)
+            buffered = nil
+            try parse(&pending, deliver)
+            if pending.readableBytes > 0 { buffered = pending }
+        } else {
+            var incoming = bytes
+            buffered = nil
+            try parse(&incoming, deliver)
+            if incoming.readableBytes > 0 { buffered = incoming }
+        }
+    }
+
+    /// The connection closed: the end of a body that runs until then; for anything else, the
+    /// response was cut short.
+    mutating func inputClosed(_ deliver: (Part) -> Void) throws(UpstreamFailure) {
+        switch state {
+        case .untilClose:
+            state = .done
+            deliver(.end)
+        case .done: return
+        default: throw Self.malformed("the connection closed before the response was complete")
+        }
+    }
+
+    private mutating func parse(_ buffer: inout ByteBuffer, _ deliver: (Part) -> Void) throws(UpstreamFailure) {
+        while true {
+            switch state {
+            case .head:
+                guard let head = try readHead(&buffer) else { return }
+                guard let framing = head.framing else { continue }  // informational (1xx): the real head follows
+                deliver(.head(head.head))
+                state = framing
+                if state == .done { deliver(.end) }
+            case .fixedBody(let remaining):
+                guard buffer.readableBytes > 0 else { return }
+                let piece = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
+                deliver(.body(piece))
+                if remaining == piece.readableBytes {
+                    state = .done
+                    deliver(.end)
+                } else {
+                    state = .fixedBody(remaining: remaining - piece.readableBytes)
+                }
+            case .chunkSize:
+                guard let line = try readLine(&buffer, limit: Self.maxChunkLineBytes) else { return }
+                let size = try Self.chunkSize(line)
+                state = size == 0 ? .trailers : .chunkData(remaining: size)
+            case .chunkData(let remaining):
+                guard buffer.readableBytes > 0 else { return }
+                let piece = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
+                deliver(.body(piece))
+                state = remaining == piece.readableBytes ? .chunkDataEnd : .chunkData(remaining: remaining - piece.readableBytes)
+            case .chunkDataEnd:
+                guard let line = try readLine(&buffer, limit: 2) else { return }
+                guard line.isEmpty else { throw Self.malformed("chunk data longer than its size") }
+                state = .chunkSize
+            case .trailers:
+                guard let line = try readLine(&buffer, limit: Self.maxHeadBytes) else { return }
+                if line.isEmpty {
+                    state = .done
+                    deliver(.end)
+                }
+            case .untilClose:
+                guard buffer.readableBytes > 0 else { return }
+                deliver(.body(buffer.readSlice(length: buffer.readableBytes)!))
+                return
+            case .done:
+                // One request at a time: bytes past the end were never asked for.
+                guard buffer.readableBytes == 0 else { throw Self.malformed("data after the end of the response") }
+                return
+            }
+        }
+    }
+
+    // MARK: Head
+
+    private struct ParsedHead {
+        var head: Head
+        /// nil for an informational response.
+        var framing: State?
+    }
+
+    private mutating func readHead(_ buffer: inout ByteBuffer) throws(UpstreamFailure) -> ParsedHead? {
+        let end = buffer.withUnsafeReadableBytes { bytes -> Int? in
+            guard bytes.count >= 4 else { return nil }
+            for index in 3..<bytes.count
+            where bytes[index] == 0x0A && bytes[index - 1] == 0x0D && bytes[index - 2] == 0x0A && bytes[index - 3] == 0x0D {
+                return index + 1
+            }
+            return nil
+        }
+        guard let end else {
+            if buffer.readableBytes > Self.maxHeadBytes { throw Self.malformed("response head larger than 64 KiB") }
+            return nil
+        }
+        guard end <= Self.maxHeadBytes else { throw Self.malformed("response head larger than 64 KiB") }
+        let text = buffer.readSlice(length: end)!
+        return try text.withUnsafeReadableBytes { bytes throws(UpstreamFailure) in
+            try Self.parseHead(Array(bytes.dropLast(4)))
+        }
+    }
+
+    private static func parseHead(_ bytes: [UInt8]) throws(UpstreamFailure) -> ParsedHead {
+        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
+            line.last == 0x0D ? line.dropLast() : line
+        }
+        // Status line: HTTP/1.x SP 3DIGIT [SP reason]
+        let status = lines.removeFirst()
+        guard status.count >= 12, status.starts(with: "HTTP/1.".utf8), let minor = status.dropFirst(7).first,
+            minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"), status[status.startIndex + 8] == 0x20
+        else { throw malformed("not an HTTP/1.x status line") }
+        let digits = status[(status.startIndex + 9)..<(status.startIndex + 12)]
+        guard digits.allSatisfy({ (0x30...0x39).contains($0) }), status.count == 12 || status[status.startIndex + 12] == 0x20
+        else { throw malformed("not an HTTP/1.x status line") }
+        let code = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+
+        var head = Head(status: code, contentType: nil, retryAfter: nil, keepAlive: minor == UInt8(ascii: "1"))
+        var contentLength: Int?
+        var chunked = false
+        var otherCoding = false
+        for line in lines {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
+                line.first != 0x20, line.first != 0x09
+            else { throw malformed("a header line without a name (or folded)") }
+            let name = line[..<colon]
+            guard name.allSatisfy(HTTPSyntax.isTokenByte) else { throw malformed("an invalid header name") }
+            let value = trimmed(line[(colon + 1)...])
+            guard !value.contains(where: { $0 < 0x20 && $0 != 0x09 }) else { throw malformed("a control character in a header") }
+            if isName(name, "content-length") {
+                for part in value.split(separator: UInt8(ascii: ",")) {
+                    let digits = trimmed(part)
+                    guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy({ (0x30...0x39).contains($0) }) else {
+                        throw malformed("an invalid Content-Length")
+                    }
+                    let length = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+                    if let contentLength, contentLength != length { throw malformed("conflicting Content-Length values") }
+                    contentLength = length
+                }
+            } else if isName(name, "transfer-encoding") {
+                for coding in value.split(separator: UInt8(ascii: ",")) where !trimmed(coding).isEmpty {
+                    // Chunked must be the last coding; anything after it makes the length unknowable.
+                    if isName(trimmed(coding), "chunked") {
+                        chunked = true
+                        otherCoding = false
+                    } else {
+                        otherCoding = true
+                    }
+                }
+            } else if isName(name, "connection") {
+                for token in value.split(separator: UInt8(ascii: ",")) {
+                    if isName(trimmed(token), "close") { head.keepAlive = false }
+                    if isName(trimmed(token), "keep-alive") { head.keepAlive = true }
+                }
+            } else if isName(name, "content-type") {
+                head.contentType = String(decoding: value, as: UTF8.self)
+            } else if isName(name, "retry-after") {
+                head.retryAfter = String(decoding: value, as: UTF8.self)
+            }
+        }
+        if code == 101 { throw malformed("an upgrade the gateway did not ask for") }
+        if (100..<200).contains(code) { return ParsedHead(head: head, framing: nil) }
+        if code == 204 || code == 304 { return ParsedHead(head: head, framing: .done) }
+        if chunked && !otherCoding {
+            // With both, the transfer coding wins and the connection must not be reused (RFC 9112 §6.3).
+            if contentLength != nil { head.keepAlive = false }
+            return ParsedHead(head: head, framing: .chunkSize)
+        }
+        if chunked || otherCoding {
+            head.keepAlive = false
+            return ParsedHead(head: head, framing: .untilClose)
+        }
+        if let contentLength {
+            return ParsedHead(head: head, framing: contentLength == 0 ? .done : .fixedBody(remaining: contentLength))
+        }
+        head.keepAlive = false
+        return ParsedHead(head: head, framing: .untilClose)
+    }
+
+    // MARK: Chunks
+
+    /// A line's bytes without its CRLF (a bare LF is accepted), or nil until it is complete.
+    private func readLine(_ buffer: inout ByteBuffer, limit: Int) throws(UpstreamFailure) -> [UInt8]? {
+        let newline = buffer.withUnsafeReadableBytes { $0.firstIndex(of: 0x0A) }
+        guard let newline else {
+            if buffer.readableBytes > limit + 2 { throw Self.malformed("a line longer than \(limit) bytes") }
+            return nil
+        }
+        guard newline <= limit + 1 else { throw Self.malformed("a line longer than \(limit) bytes") }
+        var line = buffer.readBytes(length: newline + 1)!
+        line.removeLast()
+        if line.last == 0x0D { line.removeLast() }
+        return line
+    }
+
+    private static func chunkSize(_ line: [UInt8]) throws(UpstreamFailure) -> Int {
+        let digits = trimmed(line.prefix { $0 != UInt8(ascii: ";") }[...])
+        guard !digits.isEmpty, digits.count <= 15 else { throw malformed("an invalid chunk size") }
+        var size = 0
+        for digit in digits {
+            let value: Int
+            switch digit {
+            case 0x30...0x39: value = Int(digit - 0x30)
+            case 0x41...0x46: value = Int(digit - 0x41 + 10)
+            case 0x61...0x66: value = Int(digit - 0x61 + 10)
+            default: throw malformed("an invalid chunk size")
+            }
+            size = size * 16 + value
+        }
+        return size
+    }
+
+    // MARK: Bytes
+
+    private static func trimmed<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
+        let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        let start = bytes.firstIndex { !isBlank($0) } ?? bytes.endIndex
+        let end = bytes.lastIndex { !isBlank($0) }.map { bytes.index(after: $0) } ?? start
+        return bytes[start..<max(start, end)]
+    }
+
+    /// Whether `bytes` spell `expected` (lowercase letters and '-') in any case.
+    private static func isName(_ bytes: ArraySlice<UInt8>, _ expected: StaticString) -> Bool {
+        bytes.count == expected.utf8CodeUnitCount
+            && expected.withUTF8Buffer { zip(bytes, $0).allSatisfy { ($0 | 0x20) == $1 } }
+    }
+
+    static func malformed(_ reason: String) -> UpstreamFailure {
+        UpstreamFailure(.upstreamError, "malformed response from upstream: \(reason)")
+    }
+}
+
+/// HTTP/1.1 syntax shared by the request writer and the response reader.
+enum HTTPSyntax {
+    /// A `tchar` of RFC 9110: what header names are made of.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+}
