@@ -22,6 +22,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
     /// Idle keep-alive connections per origin, most recently used last.
     private let idle = Mutex<[Origin: [any Channel]]>([:])
     private let shutDown = Atomic<Bool>(false)
+    private let targets = Mutex<[String: PlainHTTPTarget?]>([:])
 
     public init(
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -32,7 +33,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
     }
 
     public func send(_ request: UpstreamRequest) async throws(UpstreamFailure) -> UpstreamResponse {
-        guard let target = PlainHTTPTarget(request.url) else { return try await fallback.send(request) }
+        guard let target = target(request.url) else { return try await fallback.send(request) }
         let origin = Origin(host: target.host, port: target.port)
         let head = try Self.requestHead(request, target: target)
         // Like the race it replaces, the first-byte deadline counts from here, connecting included.
@@ -70,7 +71,19 @@ public final class NIOHTTPTransport: UpstreamTransport {
 
     // MARK: One exchange
 
-    public func enforcesDeadlines(_ request: UpstreamRequest) -> Bool { PlainHTTPTarget(request.url) != nil }
+    public func enforcesDeadlines(_ request: UpstreamRequest) -> Bool { target(request.url) != nil }
+
+    /// Each URL split once: the few distinct ones (a provider's base URL and endpoint paths) are
+    /// asked for twice per request.
+    private func target(_ url: String) -> PlainHTTPTarget? {
+        if let known = targets.withLock({ $0[url] }) { return known }
+        let target = PlainHTTPTarget(url)
+        targets.withLock { targets in
+            if targets.count >= 1024 { targets.removeAll(keepingCapacity: true) }
+            targets[url] = .some(target)
+        }
+        return target
+    }
 
     private func exchange(
         on channel: any Channel, head: [UInt8], request: UpstreamRequest, origin: Origin, started: NIODeadline
@@ -95,10 +108,10 @@ public final class NIOHTTPTransport: UpstreamTransport {
         let exchange = UpstreamExchange(
             answer: answer, delivery: delivery, eventLoop: channel.eventLoop,
             deadlines: .init(request.timeouts, from: started),
-            finished: { [weak self] reusable in
+            finished: { [weak self, paced = streamed != nil] reusable in
                 if reusable, let self {
                     // The pacer may have paused reading just as the end arrived: a pooled connection reads.
-                    try? channel.syncOptions?.setOption(.autoRead, value: true)
+                    if paced { try? channel.syncOptions?.setOption(.autoRead, value: true) }
                     self.putIdle(channel, origin, limit: request.maxConnections)
                 } else {
                     channel.close(promise: nil)

@@ -142,11 +142,12 @@ struct UpstreamResponseParser {
         guard end <= Self.maxHeadBytes else { throw Self.malformed("response head larger than 64 KiB") }
         let text = buffer.readSlice(length: end)!
         return try text.withUnsafeReadableBytes { bytes throws(UpstreamFailure) in
-            try Self.parseHead(Array(bytes.dropLast(4)))
+            try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes.dropLast(4)))
         }
     }
 
-    private static func parseHead(_ bytes: [UInt8]) throws(UpstreamFailure) -> ParsedHead {
+    /// The head without its final blank line, read in place.
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer) throws(UpstreamFailure) -> ParsedHead {
         var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
             line.last == 0x0D ? line.dropLast() : line
         }
@@ -265,7 +266,7 @@ struct UpstreamResponseParser {
     }
 
     /// Whether `bytes` spell `expected` (lowercase letters and '-') in any case.
-    private static func isName(_ bytes: ArraySlice<UInt8>, _ expected: StaticString) -> Bool {
+    private static func isName<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ expected: StaticString) -> Bool {
         bytes.count == expected.utf8CodeUnitCount
             && expected.withUTF8Buffer { zip(bytes, $0).allSatisfy { ($0 | 0x20) == $1 } }
     }
@@ -278,10 +279,12 @@ struct UpstreamResponseParser {
 /// HTTP/1.1 syntax shared by the request writer and the response reader.
 enum HTTPSyntax {
     /// A `tchar` of RFC 9110: what header names are made of.
-    static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
+    static func isTokenByte(_ byte: UInt8) -> Bool { tokenBytes[Int(byte)] }
+
+    private static let tokenBytes: [Bool] = (0..<256).map { byte in
+        switch UInt8(byte) {
         case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
-        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        default: "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
         }
     }
 }
