@@ -82,18 +82,21 @@ public struct RoutePlanner: Sendable {
 
         // Residency: both the tenant's and the route's rules, never widened by a hint.
         var refusals: [String] = []
-        candidates = candidates.filter { deployment in
-            let rules = [
-                ("the tenant's residency rules", tenant?.residency), ("the route's residency rules", route.residency),
-                (policyResidency?.owner ?? "", policyResidency?.residency),
-            ]
-            for (owner, residency) in rules {
-                if let reason = residency?.violation(deployment, provider: providers[deployment.provider]) {
-                    refusals.append("\(deployment.name): \(reason) by \(owner)")
-                    return false
+        let constrained = tenant?.residency != nil || route.residency != nil || policyResidency != nil
+        if constrained {
+            candidates = candidates.filter { deployment in
+                let rules = [
+                    ("the tenant's residency rules", tenant?.residency), ("the route's residency rules", route.residency),
+                    (policyResidency?.owner ?? "", policyResidency?.residency),
+                ]
+                for (owner, residency) in rules {
+                    if let reason = residency?.violation(deployment, provider: providers[deployment.provider]) {
+                        refusals.append("\(deployment.name): \(reason) by \(owner)")
+                        return false
+                    }
                 }
+                return true
             }
-            return true
         }
         guard !candidates.isEmpty else {
             return .failure(
