@@ -59,8 +59,9 @@ import Testing
                     #expect(status == .ok)
                     worst = max(worst, latency)
                 }
-                // About one slot (100 ms) plus its own 100 ms; the bound leaves room for a loaded machine.
-                #expect(worst < .milliseconds(1500), "globex waited \(worst) behind the flood")
+                // About one slot (100 ms) plus its own 100 ms; behind the flood it would be ~4 s. The
+                // bound leaves room for a loaded CI machine.
+                #expect(worst < .milliseconds(2500), "globex waited \(worst) behind the flood")
                 try await group.waitForAll()
             }
         }

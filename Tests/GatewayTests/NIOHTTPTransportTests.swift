@@ -8,8 +8,10 @@ import Testing
 
 @testable import Providers
 
-/// The direct SwiftNIO transport against a real HTTP server on a local socket.
-@Suite struct NIOHTTPTransportTests {
+/// The direct SwiftNIO transport against a real HTTP server on a local socket. Serialized: its
+/// deadline tests use sub-second limits, and the suite's own floods running beside them made
+/// those limits flaky on a loaded 2-core machine.
+@Suite(.serialized) struct NIOHTTPTransportTests {
     static func request(_ port: Int, _ path: String, body: String = "{}", timeouts: Timeouts = Timeouts()) -> UpstreamRequest {
         UpstreamRequest(
             url: "http://127.0.0.1:\(port)\(path)", headers: [("content-type", "application/json")],

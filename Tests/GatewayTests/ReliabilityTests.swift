@@ -208,7 +208,8 @@ import Testing
             #expect(response.status == .ok)
             #expect(response.headers[.switchyardDeployment] == "b")
         }
-        #expect(ContinuousClock.now - started < .seconds(2))
+        // Well under the 5 s the slow upstream would take (loose: a loaded CI machine runs this).
+        #expect(ContinuousClock.now - started < .seconds(4))
         #expect(test.sink.last?.attempts.first?.errorClass == .upstreamTimeout)
     }
 
