@@ -40,7 +40,7 @@ import Testing
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "finally")))
         }
         router.get("/slowest") { _, _ -> Response in
-            try await Task.sleep(for: .milliseconds(1500))
+            try await Task.sleep(for: .milliseconds(2500))
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "finally")))
         }
         router.get("/flood") { _, _ -> Response in
@@ -196,33 +196,35 @@ import Testing
         }
     }
 
-    /// Idle connections and slowly sent requests are closed; a slow response is not cut.
+    /// Idle connections and slowly sent requests are closed; a slow response is not cut. Bounds
+    /// are loose on purpose (a loaded CI machine); what they guard against is a connection held
+    /// for the default 75 s, or forever.
     @Test(.timeLimit(.minutes(1))) func slowClientsCannotHoldConnections() async throws {
-        let timeouts = IngressTimeouts(idle: .milliseconds(1200), requestRead: .milliseconds(800))
+        let timeouts = IngressTimeouts(idle: .seconds(2), requestRead: .milliseconds(1500))
         try await Self.withServer(timeouts: timeouts) { port, _ in
-            // Idle after a request: closed once the idle time has passed, not before.
+            // Kept for the next request, then closed once idle for the idle time.
             let idle = try RawClient(port: port)
             idle.send(Self.post("/echo", body: "hi"))
             #expect(await idle.readResponses(1).hasSuffix("hi"))
-            try await Task.sleep(for: .milliseconds(100))
             idle.send(Self.post("/echo", body: "again"))
             #expect(await idle.readResponses(1).hasSuffix("again"))
             var started = ContinuousClock.now
             #expect(await idle.readToEnd().isEmpty)
             var waited = ContinuousClock.now - started
-            #expect(waited > .milliseconds(900) && waited < .seconds(5), "closed after \(waited)")
+            #expect(waited > .milliseconds(500) && waited < .seconds(10), "closed after \(waited)")
 
-            // A head trickling in a byte at a time never becomes a request: closed as idle.
+            // A head trickling in a byte at a time (for longer than the idle time) never becomes a
+            // request: closed as idle, the trickle does not keep it open.
             let trickle = try RawClient(port: port)
             started = ContinuousClock.now
             for byte in "GET /slow HTTP/1.1\r\nHost: x\r\nX-Pad: ".utf8 {
                 guard trickle.send(String(decoding: [byte], as: UTF8.self)) else { break }
-                try await Task.sleep(for: .milliseconds(20))
-                if ContinuousClock.now - started > .seconds(4) { break }
+                try await Task.sleep(for: .milliseconds(80))
+                if ContinuousClock.now - started > .seconds(8) { break }
             }
             #expect(await trickle.readToEnd().isEmpty)
             waited = ContinuousClock.now - started
-            #expect(waited < .seconds(5), "a trickled head held the connection for \(waited)")
+            #expect(waited < .seconds(10), "a trickled head held the connection for \(waited)")
 
             // A body that stops arriving: dropped after the read timeout, with its connection.
             let stalled = try RawClient(port: port)
@@ -230,7 +232,7 @@ import Testing
             started = ContinuousClock.now
             #expect(await stalled.readToEnd().isEmpty)
             waited = ContinuousClock.now - started
-            #expect(waited > .milliseconds(600) && waited < .seconds(5), "closed after \(waited)")
+            #expect(waited > .milliseconds(400) && waited < .seconds(10), "closed after \(waited)")
 
             // A response slower than both limits is still delivered.
             let patient = try RawClient(port: port)
