@@ -64,8 +64,9 @@ extension Gateway {
 
     /// Resolves the Bearer token: the bootstrap key compared by digest, or a stored admin key.
     func adminPrincipal(_ request: Request) async -> AdminPrincipal? {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
-        let presented = String(header.dropFirst(7))
+        guard let header = request.headers[.authorization], let presented = Self.bearerCredential(header) else {
+            return nil
+        }
         if let variable = configuration.admin.keyEnv, let expected = environment[variable], !expected.isEmpty,
             APIKeyFormat.hash(presented) == APIKeyFormat.hash(expected)
         {

@@ -93,10 +93,13 @@ public final class Gateway: Sendable {
 
     /// The token of `Authorization: Bearer <token>` (scheme in any case, blanks around the token
     /// dropped); any other value as it is. Read as bytes: this runs for every request.
-    static func bearerToken(_ authorization: String) -> String {
+    static func bearerToken(_ authorization: String) -> String { bearerCredential(authorization) ?? authorization }
+
+    /// The token when `authorization` uses the Bearer scheme, else nil.
+    static func bearerCredential(_ authorization: String) -> String? {
         let bytes = authorization.utf8
         guard bytes.count >= 7, bytes.prefix(7).elementsEqual("bearer ".utf8, by: { $0 | 0x20 == $1 | 0x20 }) else {
-            return authorization
+            return nil
         }
         let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         let token = bytes.dropFirst(7).drop(while: isBlank)

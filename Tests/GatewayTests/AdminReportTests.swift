@@ -30,11 +30,18 @@ import Testing
         let app = Application(router: test.gateway.makeRouter())
         try await app.test(.router) { client in
             let path = "/admin/v1/reports/cost?by=customer&since=2026-10-01&until=2026-11-01"
-            for headers: HTTPFields in [[:], [.authorization: "Bearer wrong"], [.authorization: "Bearer \(test.acmeKey)"]] {
+            for headers: HTTPFields in [
+                [:], [.authorization: "Bearer wrong"], [.authorization: "Bearer \(test.acmeKey)"],
+                [.authorization: "admin-secret-1"], [.authorization: "Basic admin-secret-1"],
+            ] {
                 try await client.execute(uri: path, method: .get, headers: headers) { response in
                     #expect(response.status == .unauthorized)
                     #expect(!String(buffer: response.body).contains("1.000000003"))
                 }
+            }
+            // The scheme is case-insensitive (RFC 9110), as on the data plane.
+            try await client.execute(uri: path, method: .get, headers: [.authorization: "bearer admin-secret-1"]) {
+                #expect($0.status == .ok)
             }
             try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer admin-secret-1"]) { response in
                 #expect(response.status == .ok)
