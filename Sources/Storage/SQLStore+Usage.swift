@@ -250,31 +250,13 @@ extension SQLStore {
         var json = "["
         for (index, attempt) in attempts.enumerated() {
             if index > 0 { json += "," }
-            json += #"{"deployment":"# + jsonString(attempt.deployment)
+            json += #"{"deployment":"# + AuditValue.jsonString(attempt.deployment)
             if let status = attempt.status { json += #","status":"# + String(status) }
-            if let errorClass = attempt.errorClass { json += #","errorClass":"# + jsonString(errorClass.rawValue) }
+            if let errorClass = attempt.errorClass { json += #","errorClass":"# + AuditValue.jsonString(errorClass.rawValue) }
             json += #","latencyMicros":"# + String(attempt.latencyMicros)
             json += #","hedged":"# + (attempt.hedged ? "true" : "false") + "}"
         }
         return json + "]"
-    }
-
-    /// A JSON string literal: quotes, backslashes and control characters escaped.
-    static func jsonString(_ text: String) -> String {
-        var escaped = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            case _ where scalar.value < 0x20:
-                escaped += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped + "\""
     }
 
     static func decodeAttempts(_ text: String) -> [Attempt] {
