@@ -126,22 +126,16 @@ import Testing
             let tight = Timeouts(connect: .seconds(2), firstByte: .seconds(1), idle: .milliseconds(500))
             #expect(transport.enforcesDeadlines(Self.request(port, "/slow-head")))
             let started = ContinuousClock.now
-            do {
+            await Self.expectFailure(.upstreamTimeout, "time to first byte", otherwise: "a slow head was waited for") {
                 _ = try await transport.send(Self.request(port, "/slow-head", timeouts: tight))
-                Issue.record("a slow head was waited for")
-            } catch let failure as UpstreamFailure {
-                #expect(failure.errorClass == .upstreamTimeout && failure.message.contains("time to first byte"))
             }
             #expect(ContinuousClock.now - started < .seconds(3))
 
             let stalled = try await transport.send(Self.request(port, "/stall", timeouts: tight))
             var chunks = stalled.body.makeAsyncIterator()
             #expect(try await chunks.next().map { String(buffer: $0) } == "data: first\n\n")
-            do {
+            await Self.expectFailure(.upstreamTimeout, "no data from upstream", otherwise: "a silent stream was waited for") {
                 _ = try await chunks.next()
-                Issue.record("a silent stream was waited for")
-            } catch let failure as UpstreamFailure {
-                #expect(failure.errorClass == .upstreamTimeout && failure.message.contains("no data from upstream"))
             }
             #expect(ContinuousClock.now - started < .seconds(4.5))
 
@@ -155,6 +149,21 @@ import Testing
             }
             #expect(pieces >= 100)
             await transport.shutdown()
+        }
+    }
+
+    /// `body` must fail with `errorClass` and a message containing `text`; `otherwise` says what
+    /// went wrong if it succeeds.
+    static func expectFailure(
+        _ errorClass: ErrorClass, _ text: String, otherwise: String, _ body: () async throws -> Void
+    ) async {
+        do {
+            try await body()
+            Issue.record("\(otherwise)")
+        } catch let failure as UpstreamFailure {
+            #expect(failure.errorClass == errorClass && failure.message.contains(text), "\(failure.message)")
+        } catch {
+            Issue.record("unexpected error: \(error)")
         }
     }
 
@@ -186,27 +195,20 @@ import Testing
             #expect(try await transport.send(Self.whole(port, "/busy")).status == 429)
 
             // Over the limit: refused as the upstream's error, and the next call still works.
-            do {
+            await Self.expectFailure(.upstreamError, "larger than 10000 bytes", otherwise: "a body over the limit was read") {
                 _ = try await transport.send(Self.whole(port, "/flood", limit: 10_000))
-                Issue.record("a body over the limit was read")
-            } catch let failure as UpstreamFailure {
-                #expect(failure.errorClass == .upstreamError && failure.message.contains("larger than 10000 bytes"))
             }
             #expect(try await transport.send(Self.whole(port, "/echo")).status == 200)
 
             let tight = Timeouts(connect: .seconds(2), firstByte: .seconds(1), idle: .milliseconds(500))
             let started = ContinuousClock.now
-            do {
+            await Self.expectFailure(.upstreamTimeout, "time to first byte", otherwise: "a slow head was waited for") {
                 _ = try await transport.send(Self.whole(port, "/slow-head", timeouts: tight))
-                Issue.record("a slow head was waited for")
-            } catch let failure as UpstreamFailure {
-                #expect(failure.errorClass == .upstreamTimeout && failure.message.contains("time to first byte"))
             }
-            do {
+            await Self.expectFailure(
+                .upstreamTimeout, "no data from upstream", otherwise: "a body that went silent was waited for"
+            ) {
                 _ = try await transport.send(Self.whole(port, "/stall", timeouts: tight))
-                Issue.record("a body that went silent was waited for")
-            } catch let failure as UpstreamFailure {
-                #expect(failure.errorClass == .upstreamTimeout && failure.message.contains("no data from upstream"))
             }
             #expect(ContinuousClock.now - started < .seconds(4.5))
             await transport.shutdown()
