@@ -51,44 +51,37 @@ gcc -O2 -o "$WORK/openloop" bench/openloop.c
 REQUEST_BODY='{"model":"bench","messages":[{"role":"system","content":"You are a concise assistant."},{"role":"user","content":"What is the capital of France? Answer in two sentences."}],"max_tokens":64,"temperature":0.2}'
 printf '%s' "$REQUEST_BODY" >"$WORK/request.json"
 chmod 644 "$WORK/completion.json" "$WORK/stream.sse"
-cat >"$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
+# start_nginx NAME WORKERS SERVER_BLOCKS: an nginx with keep-alive settings for load, logging off.
+start_nginx() {
+  cat >"$WORK/$1.conf" <<NGINX
+worker_processes $2;
+pid $WORK/$1.pid;
+error_log $WORK/$1-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
   keepalive_timeout 120s;
-  client_body_buffer_size 64k;
+$3
+}
+NGINX
+  nginx -c "$WORK/$1.conf"
+}
+# The upstream: a fixed completion and a fixed 50-chunk stream.
+start_nginx nginx 1 "  client_body_buffer_size 64k;
   server {
     listen 127.0.0.1:$NGINX_PORT reuseport backlog=4096;
     location = /v1/chat/completions { default_type application/json; alias $WORK/completion.json; error_page 405 =200 \$uri; }
     location = /stream/v1/chat/completions { default_type text/event-stream; alias $WORK/stream.sse; error_page 405 =200 \$uri; }
-  }
-}
-NGINX
-nginx -c "$WORK/nginx.conf"
+  }"
 # The reference proxy: nginx itself as a keep-alive reverse proxy in front of the same upstream,
 # with as many workers as Switchyard has event loops. It shows what a mature C proxy adds on this
 # machine, so the targets can be read against what is possible here at all.
-cat >"$WORK/proxy.conf" <<NGINX
-worker_processes $(nproc);
-pid $WORK/proxy.pid;
-error_log $WORK/proxy-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 120s;
-  upstream fixed { server 127.0.0.1:$NGINX_PORT; keepalive 512; keepalive_requests 1000000; }
+start_nginx proxy "$(nproc)" "  upstream fixed { server 127.0.0.1:$NGINX_PORT; keepalive 512; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:$PROXY_PORT backlog=4096;
-    location / { proxy_pass http://fixed; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-NGINX
-nginx -c "$WORK/proxy.conf"
+    location / { proxy_pass http://fixed; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+  }"
 
 # Governance on (BENCH_GOVERNANCE=0 for an A/B run without it), so its checks are measured:
 # none of these refuse the benchmark's requests.
