@@ -1,5 +1,4 @@
 import Foundation
-import Hummingbird
 import NIOCore
 import SwitchyardCore
 import WireFormats
@@ -22,55 +21,22 @@ struct ChatStreamRelay {
     /// An `{"error": …}` event sent by the upstream inside the stream.
     private(set) var upstreamError: String?
     private(set) var forwardedEvents = 0
-    /// When the first event was handed to the client.
-    private(set) var firstForwardedAt: ContinuousClock.Instant?
 
     init(clientWantsUsage: Bool) {
         self.clientWantsUsage = clientWantsUsage
     }
 
-    /// Writes this piece of upstream body to the client, event by event as relayed. The stream's
-    /// first event leaves on its own, before the rest of a burst is relayed: the client's first
-    /// token does not wait for the upstream's later ones. Throws when the client is gone.
-    mutating func relay(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter) async throws {
-        var pending: [UInt8] = []
-        for part in firstForwardedAt == nil ? Self.splitAfterFirstEvent(buffer) : [buffer] {
-            let events = part.withUnsafeReadableBytes { parser.feed(raw: $0) }
-            for event in events {
-                guard let forwarded = inspect(event) else { continue }
+    /// The bytes to send to the client for this piece of upstream body (possibly none).
+    mutating func relay(_ buffer: ByteBuffer) -> [UInt8] {
+        var output: [UInt8] = []
+        let events = buffer.withUnsafeReadableBytes { parser.feed(raw: $0) }
+        for event in events {
+            if let forwarded = inspect(event) {
+                output += forwarded.encoded()
                 forwardedEvents += 1
-                if firstForwardedAt != nil {
-                    pending += forwarded.encoded()
-                    continue
-                }
-                firstForwardedAt = .now
-                try await writer.write(ByteBuffer(bytes: forwarded.encoded()))
             }
         }
-        if !pending.isEmpty { try await writer.write(ByteBuffer(bytes: pending)) }
-    }
-
-    /// A piece of upstream body split after its first event (its first blank line), so that
-    /// event can be relayed before the rest is read. Unsplit when there is no such line.
-    static func splitAfterFirstEvent(_ buffer: ByteBuffer) -> [ByteBuffer] {
-        let end = buffer.withUnsafeReadableBytes { bytes -> Int? in
-            var index = 1
-            while index < bytes.count {
-                // An event ends at an empty line: "\n\n" or "\n\r\n" (a line's own "\r" sits before its "\n").
-                if bytes[index] == 0x0A,
-                    bytes[index - 1] == 0x0A || (index >= 2 && bytes[index - 1] == 0x0D && bytes[index - 2] == 0x0A)
-                {
-                    return index + 1
-                }
-                index += 1
-            }
-            return nil
-        }
-        guard let end, end < buffer.readableBytes else { return [buffer] }
-        return [
-            buffer.getSlice(at: buffer.readerIndex, length: end)!,
-            buffer.getSlice(at: buffer.readerIndex + end, length: buffer.readableBytes - end)!,
-        ]
+        return output
     }
 
     /// True when the stream ended the way a complete OpenAI stream ends.

@@ -137,7 +137,7 @@ extension Gateway {
             var upstreamFailure: UpstreamFailure?
             var clientGone = false
             var killedBy: KillSwitch?
-            let chunks = upstream.response.body.makeAsyncIterator()
+            var chunks = StreamPieces(upstream.response.body.makeAsyncIterator())
             do {
                 // Each chunk must arrive within the deployment's idle timeout.
                 while let buffer = try await chunks.next(within: idleLimit) {
@@ -145,14 +145,14 @@ extension Gateway {
                         killedBy = kill
                         break
                     }
+                    let bytes = relay.relay(buffer)
+                    if bytes.isEmpty { continue }
+                    if meter.timeToFirstToken == nil { meter.timeToFirstToken = ContinuousClock.now - meter.startInstant }
                     do {
-                        try await relay.relay(buffer, to: &writer)
+                        try await writer.write(ByteBuffer(bytes: bytes))
                     } catch {
                         clientGone = true
                         break
-                    }
-                    if meter.timeToFirstToken == nil, let first = relay.firstForwardedAt {
-                        meter.timeToFirstToken = first - meter.startInstant
                     }
                 }
             } catch {

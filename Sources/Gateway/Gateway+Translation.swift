@@ -184,7 +184,7 @@ extension Gateway {
             var failure: (ErrorClass, String)?
             var clientGone = false
             var killedBy: KillSwitch?
-            let chunks = upstream.response.body.makeAsyncIterator()
+            var chunks = StreamPieces(upstream.response.body.makeAsyncIterator())
             do {
                 reading: while let buffer = try await chunks.next(within: idleLimit) {
                     if let kill = governor.kills.stopping(meter.principal) {
