@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTPTypes
+import SwitchyardConfig
 
 /// One client connection of the `IngressServer`: collects a request, runs the responder in a task
 /// on the connection's own event loop, writes the response, and keeps the connection for the
@@ -223,7 +224,11 @@ public struct IngressTimeouts: Sendable, Equatable {
     public var idle: Duration
     public var requestRead: Duration
 
-    public init(idle: Duration = .seconds(75), requestRead: Duration = .seconds(60)) {
+    /// The defaults are the configuration's (`server.idle_timeout_seconds`, `server.request_read_timeout_seconds`).
+    public init(
+        idle: Duration = SwitchyardConfiguration.Server().idleTimeout,
+        requestRead: Duration = SwitchyardConfiguration.Server().requestReadTimeout
+    ) {
         self.idle = idle
         self.requestRead = requestRead
     }

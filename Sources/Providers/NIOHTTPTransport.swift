@@ -174,9 +174,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
         head += " HTTP/1.1\r\nhost: ".utf8
         head += target.hostHeader.utf8
         for (name, value) in request.headers {
-            if name.utf8.elementsEqual("host".utf8, by: Self.asciiCaseInsensitive)
-                || name.utf8.elementsEqual("content-length".utf8, by: Self.asciiCaseInsensitive)
-            {
+            if HTTPSyntax.isName(name.utf8, "host") || HTTPSyntax.isName(name.utf8, "content-length") {
                 continue
             }
             guard !name.isEmpty, name.utf8.allSatisfy(HTTPSyntax.isTokenByte) else { throw refuse("header name '\(name)'") }
@@ -193,8 +191,6 @@ public final class NIOHTTPTransport: UpstreamTransport {
         head += "\r\n\r\n".utf8
         return head
     }
-
-    static func asciiCaseInsensitive(_ a: UInt8, _ b: UInt8) -> Bool { a | 0x20 == b | 0x20 }
 
     // MARK: Connections
 
@@ -392,9 +388,8 @@ final class UpstreamExchange: @unchecked Sendable {
             body.yield(buffer)
         case (.collecting(let head, var whole), .body(let buffer)):
             lastData = .now()
-            guard case .whole(let limit) = delivery, whole.readableBytes + buffer.readableBytes <= limit else {
-                return fail(UpstreamBody.tooLarge(wholeLimit))
-            }
+            guard case .whole(let limit) = delivery else { return }
+            guard whole.readableBytes + buffer.readableBytes <= limit else { return fail(UpstreamBody.tooLarge(limit)) }
             state = .done  // so `whole` is uniquely referenced while it grows
             if whole.readableBytes == 0 {
                 whole = buffer
@@ -439,11 +434,6 @@ final class UpstreamExchange: @unchecked Sendable {
         lastData = .now()
         cancelTimer()
         armTimer()
-    }
-
-    private var wholeLimit: Int {
-        if case .whole(let limit) = delivery { return limit }
-        return 0
     }
 
     /// The earliest deadline still ahead. Before the head, `start + idle` is a harmless early

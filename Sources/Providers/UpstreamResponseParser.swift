@@ -37,7 +37,7 @@ struct UpstreamResponseParser {
         case done
     }
 
-    private(set) var state = State.head
+    private var state = State.head
     private var buffered: ByteBuffer?
 
     /// Takes newly arrived bytes and hands over the parts they complete, in order.
@@ -173,7 +173,7 @@ struct UpstreamResponseParser {
             guard name.allSatisfy(HTTPSyntax.isTokenByte) else { throw malformed("an invalid header name") }
             let value = trimmed(line[(colon + 1)...])
             guard !value.contains(where: { $0 < 0x20 && $0 != 0x09 }) else { throw malformed("a control character in a header") }
-            if isName(name, "content-length") {
+            if HTTPSyntax.isName(name, "content-length") {
                 for part in value.split(separator: UInt8(ascii: ",")) {
                     let digits = trimmed(part)
                     guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy({ (0x30...0x39).contains($0) }) else {
@@ -183,24 +183,24 @@ struct UpstreamResponseParser {
                     if let contentLength, contentLength != length { throw malformed("conflicting Content-Length values") }
                     contentLength = length
                 }
-            } else if isName(name, "transfer-encoding") {
+            } else if HTTPSyntax.isName(name, "transfer-encoding") {
                 for coding in value.split(separator: UInt8(ascii: ",")) where !trimmed(coding).isEmpty {
                     // Chunked must be the last coding; anything after it makes the length unknowable.
-                    if isName(trimmed(coding), "chunked") {
+                    if HTTPSyntax.isName(trimmed(coding), "chunked") {
                         chunked = true
                         otherCoding = false
                     } else {
                         otherCoding = true
                     }
                 }
-            } else if isName(name, "connection") {
+            } else if HTTPSyntax.isName(name, "connection") {
                 for token in value.split(separator: UInt8(ascii: ",")) {
-                    if isName(trimmed(token), "close") { head.keepAlive = false }
-                    if isName(trimmed(token), "keep-alive") { head.keepAlive = true }
+                    if HTTPSyntax.isName(trimmed(token), "close") { head.keepAlive = false }
+                    if HTTPSyntax.isName(trimmed(token), "keep-alive") { head.keepAlive = true }
                 }
-            } else if isName(name, "content-type") {
+            } else if HTTPSyntax.isName(name, "content-type") {
                 head.contentType = String(decoding: value, as: UTF8.self)
-            } else if isName(name, "retry-after") {
+            } else if HTTPSyntax.isName(name, "retry-after") {
                 head.retryAfter = String(decoding: value, as: UTF8.self)
             }
         }
@@ -265,12 +265,6 @@ struct UpstreamResponseParser {
         return bytes[start..<max(start, end)]
     }
 
-    /// Whether `bytes` spell `expected` (lowercase letters and '-') in any case.
-    private static func isName<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ expected: StaticString) -> Bool {
-        bytes.count == expected.utf8CodeUnitCount
-            && expected.withUTF8Buffer { zip(bytes, $0).allSatisfy { ($0 | 0x20) == $1 } }
-    }
-
     static func malformed(_ reason: String) -> UpstreamFailure {
         UpstreamFailure(.upstreamError, "malformed response from upstream: \(reason)")
     }
@@ -280,6 +274,12 @@ struct UpstreamResponseParser {
 enum HTTPSyntax {
     /// A `tchar` of RFC 9110: what header names are made of.
     static func isTokenByte(_ byte: UInt8) -> Bool { tokenBytes[Int(byte)] }
+
+    /// Whether `bytes` spell `expected` (lowercase letters and '-') in any case.
+    static func isName<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ expected: StaticString) -> Bool {
+        bytes.count == expected.utf8CodeUnitCount
+            && expected.withUTF8Buffer { zip(bytes, $0).allSatisfy { ($0 | 0x20) == $1 } }
+    }
 
     private static let tokenBytes: [Bool] = (0..<256).map { byte in
         switch UInt8(byte) {
