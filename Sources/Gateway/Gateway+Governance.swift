@@ -98,10 +98,8 @@ extension Gateway {
     typealias RateLimitNames = (limit: HTTPField.Name, remaining: HTTPField.Name, reset: HTTPField.Name)
     static let rateLimitNames: (requests: RateLimitNames, tokens: RateLimitNames) = {
         func names(_ kind: String) -> RateLimitNames {
-            (
-                HTTPField.Name("x-ratelimit-limit-\(kind)")!, HTTPField.Name("x-ratelimit-remaining-\(kind)")!,
-                HTTPField.Name("x-ratelimit-reset-\(kind)")!
-            )
+            let names = RateLimitStatus.headerNames(kind)
+            return (HTTPField.Name(names.limit)!, HTTPField.Name(names.remaining)!, HTTPField.Name(names.reset)!)
         }
         return (names("requests"), names("tokens"))
     }()

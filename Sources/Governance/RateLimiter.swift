@@ -188,11 +188,16 @@ public struct RateLimitStatus: Sendable, Equatable {
         var headers: [(String, String)] = []
         for (kind, window) in [("requests", requests), ("tokens", tokens)] {
             guard let window else { continue }
-            headers.append(("x-ratelimit-limit-\(kind)", String(window.limit)))
-            headers.append(("x-ratelimit-remaining-\(kind)", String(window.remaining)))
-            headers.append(("x-ratelimit-reset-\(kind)", window.resetText))
+            let names = Self.headerNames(kind)
+            headers += [(names.limit, String(window.limit)), (names.remaining, String(window.remaining))]
+            headers.append((names.reset, window.resetText))
         }
         return headers
+    }
+
+    /// OpenAI's header names for a window: `kind` is "requests" or "tokens".
+    public static func headerNames(_ kind: String) -> (limit: String, remaining: String, reset: String) {
+        ("x-ratelimit-limit-\(kind)", "x-ratelimit-remaining-\(kind)", "x-ratelimit-reset-\(kind)")
     }
 
     static func format(_ seconds: Double) -> String {
