@@ -25,10 +25,12 @@ where Responder.Context == BasicRequestContext {
     typealias OutboundOut = HTTPResponsePart
 
     enum State {
-        case idle
+        /// No request under way since `since` (the connection opened or the last response ended).
+        case idle(since: NIODeadline)
         /// The body is kept up to one byte over the limit: enough for the handler's own size
-        /// check to refuse it with 413, without holding an arbitrarily large body.
-        case receiving(HTTPRequest, body: ByteBuffer)
+        /// check to refuse it with 413, without holding an arbitrarily large body. `since`: when
+        /// the head arrived.
+        case receiving(HTTPRequest, body: ByteBuffer, since: NIODeadline)
         case responding(keepAlive: Bool)
         case closed
     }
@@ -37,14 +39,12 @@ where Responder.Context == BasicRequestContext {
     private let maxBodyBytes: Int
     private let logger: Logger
     private let registry: IngressConnections
-    private var state = State.idle
+    private var state = State.idle(since: .now())
     /// Set by a graceful shutdown: close once the response in flight (if any) has ended.
     private var quiescing = false
     private var executor: EventLoopTaskExecutor?
     private var context: ChannelHandlerContext?
     private let timeouts: IngressTimeouts
-    /// When the connection last became idle, or when the request being received began.
-    private var since = NIODeadline.now()
     /// One timer per connection, re-armed when it fires: state changes only note the time.
     private var timer: Scheduled<Void>?
 
@@ -60,7 +60,7 @@ where Responder.Context == BasicRequestContext {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        since = .now()
+        state = .idle(since: .now())
         armTimer(context.eventLoop)
         executor = EventLoopTaskExecutor(context.eventLoop)
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -69,14 +69,12 @@ where Responder.Context == BasicRequestContext {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        timer?.cancel()
-        timer = nil
+        cancelTimer()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         state = .closed
-        timer?.cancel()
-        timer = nil
+        cancelTimer()
         registry.remove(ObjectIdentifier(self))
         context.fireChannelInactive()
     }
@@ -84,20 +82,19 @@ where Responder.Context == BasicRequestContext {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
-            state = .receiving(head, body: context.channel.allocator.buffer(capacity: 0))
-            since = .now()
+            state = .receiving(head, body: context.channel.allocator.buffer(capacity: 0), since: .now())
             // curl sends large bodies only after "100 Continue" (or after waiting a second for it).
             if head.headerFields[.expect]?.lowercased() == "100-continue" {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
             }
-        case (.body(var piece), .receiving(let head, var body)):
+        case (.body(var piece), .receiving(let head, var body, let since)):
             let room = maxBodyBytes + 1 - body.readableBytes
             if room > 0, let kept = piece.readSlice(length: min(room, piece.readableBytes)) {
-                state = .idle  // drop the reference so `body` is uniquely owned while it grows
+                state = .closed  // drop the reference so `body` is uniquely owned while it grows
                 body.writeImmutableBuffer(kept)
             }
-            state = .receiving(head, body: body)
-        case (.end, .receiving(let head, let body)):
+            state = .receiving(head, body: body, since: since)
+        case (.end, .receiving(let head, let body, _)):
             respond(to: Request(head: head, body: RequestBody(buffer: body)), channel: context.channel)
         case (_, .closed):
             break
@@ -158,8 +155,7 @@ where Responder.Context == BasicRequestContext {
             return context.write(data, promise: promise)
         }
         if keepAlive, !quiescing {
-            state = .idle
-            since = .now()
+            state = .idle(since: .now())
             armTimer(context.eventLoop)
             context.write(data, promise: promise)
         } else {
@@ -182,8 +178,8 @@ where Responder.Context == BasicRequestContext {
     /// The moment the current state may last until, if it is limited.
     private var deadline: NIODeadline? {
         switch state {
-        case .idle: since + TimeAmount(timeouts.idle)
-        case .receiving: since + TimeAmount(timeouts.requestRead)
+        case .idle(let since): since + TimeAmount(timeouts.idle)
+        case .receiving(_, _, let since): since + TimeAmount(timeouts.requestRead)
         case .responding, .closed: nil
         }
     }
@@ -192,7 +188,7 @@ where Responder.Context == BasicRequestContext {
     /// own deadline may come before the idle one), so the timer never needs moving forward.
     private func nextCheck(after now: NIODeadline) -> NIODeadline? {
         guard let deadline else { return nil }
-        if case .idle = state {
+        if case .idle(let since) = state {
             let early = since + TimeAmount(min(timeouts.idle, timeouts.requestRead))
             if early > now { return early }
         }
@@ -205,6 +201,11 @@ where Responder.Context == BasicRequestContext {
             timer = nil
             checkDeadline(eventLoop)
         }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
     }
 
     private func checkDeadline(_ eventLoop: any EventLoop) {
