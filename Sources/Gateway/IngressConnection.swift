@@ -4,15 +4,17 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 import SwitchyardConfig
+import WireFormats
 
-/// One client connection of the `IngressServer`: collects a request, runs the responder in a task
-/// on the connection's own event loop, writes the response, and keeps the connection for the
-/// next request unless the client or a shutdown says otherwise.
+/// One client connection of the `IngressServer`: reads requests (`IngressRequestParser`), runs
+/// the responder for each in a task on the connection's own event loop, writes the response
+/// (`IngressResponseFraming`), and keeps the connection for the next request unless the client
+/// or a shutdown says otherwise. The only handler on the connection: bytes in, bytes out.
 ///
-/// NIO's pipelining handler, in front, holds back a pipelined request until the response to the
-/// one before it has ended, so at most one request per connection is in `State`. It hands the
-/// next request over while the previous response's end is being written, so the state moves on
-/// when that end passes through here (`write`), not when the response task returns.
+/// One request at a time: a pipelined request stays in the parser until the response before it
+/// has ended, and while one waits there the connection stops reading, so a client cannot make
+/// it buffer more than one read ahead. The state moves on when the response's end passes
+/// through here (`write`), not when the response task returns.
 ///
 /// A client cannot hold a connection by saying nothing or by sending a request slowly: an idle
 /// connection (no request head yet, which includes a head trickling in) closes after
@@ -20,9 +22,9 @@ import SwitchyardConfig
 /// Responses have no such limit here (a stream may run for minutes; upstream deadlines bound it).
 final class IngressConnection<Responder: HTTPResponder>: ChannelDuplexHandler, RemovableChannelHandler
 where Responder.Context == BasicRequestContext {
-    typealias InboundIn = HTTPRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias OutboundOut = ByteBuffer
 
     enum State {
         /// No request under way since `since` (the connection opened or the last response ended).
@@ -30,8 +32,9 @@ where Responder.Context == BasicRequestContext {
         /// The body is kept up to one byte over the limit: enough for the handler's own size
         /// check to refuse it with 413, without holding an arbitrarily large body. `since`: when
         /// the head arrived.
-        case receiving(HTTPRequest, body: ByteBuffer, since: NIODeadline)
-        case responding(keepAlive: Bool)
+        case receiving(IngressRequestParser.Head, body: ByteBuffer, since: NIODeadline)
+        /// `framing` is known once the response's head has been written.
+        case responding(IngressExchange, framing: IngressResponseFraming?)
         case closed
     }
 
@@ -40,6 +43,9 @@ where Responder.Context == BasicRequestContext {
     private let logger: Logger
     private let registry: IngressConnections
     private var state = State.idle(since: .now())
+    private var parser = IngressRequestParser()
+    /// A read the channel asked for while a pipelined request waits: done when it may go on.
+    private var readHeldBack = false
     /// Set by a graceful shutdown: close once the response in flight (if any) has ended.
     private var quiescing = false
     private var executor: EventLoopTaskExecutor?
@@ -80,12 +86,35 @@ where Responder.Context == BasicRequestContext {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (unwrapInboundIn(data), state) {
+        parser.append(unwrapInboundIn(data))
+        readRequests(context: context)
+    }
+
+    /// Hands the parser's parts over while no response is under way.
+    private func readRequests(context: ChannelHandlerContext) {
+        while true {
+            switch state {
+            case .idle, .receiving: break
+            case .responding, .closed: return
+            }
+            let part: IngressRequestParser.Part?
+            do {
+                part = try parser.next()
+            } catch {
+                return refuse(error, context: context)
+            }
+            guard let part else { return }
+            receive(part, context: context)
+        }
+    }
+
+    private func receive(_ part: IngressRequestParser.Part, context: ChannelHandlerContext) {
+        switch (part, state) {
         case (.head(let head), .idle):
             state = .receiving(head, body: context.channel.allocator.buffer(capacity: 0), since: .now())
             // curl sends large bodies only after "100 Continue" (or after waiting a second for it).
-            if head.headerFields[.expect]?.lowercased() == "100-continue" {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            if head.expectsContinue && !head.isHTTP10 {
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
             }
         case (.body(var piece), .receiving(let head, var body, let since)):
             let room = maxBodyBytes + 1 - body.readableBytes
@@ -95,19 +124,32 @@ where Responder.Context == BasicRequestContext {
             }
             state = .receiving(head, body: body, since: since)
         case (.end, .receiving(let head, let body, _)):
-            respond(to: Request(head: head, body: RequestBody(buffer: body)), channel: context.channel)
-        case (_, .closed):
-            break
+            respond(to: head, body: body, channel: context.channel)
         default:
-            // A part out of order: the HTTP decoder in front should make this impossible.
+            // The parser hands parts over in order; nothing else can happen.
             logger.debug("unexpected HTTP request part; closing the connection")
             state = .closed
             context.close(promise: nil)
         }
     }
 
-    /// A request that cannot be parsed (already answered 400 in front) or a socket error: the
-    /// connection cannot continue.
+    /// A request that cannot be read: answered with the reason in the API's error format, then
+    /// the connection closes (where the next request would begin is unknown).
+    private func refuse(_ error: OpenAIError, context: ChannelHandlerContext) {
+        state = .closed
+        logger.debug("refused a malformed request", metadata: ["reason": "\(error.message)"])
+        let body = error.body()
+        let response = HTTPResponse(
+            status: HTTPResponse.Status(code: error.status),
+            headerFields: [.contentType: "application/json", .contentLength: String(body.count)])
+        var buffer = context.channel.allocator.buffer(capacity: 256 + body.count)
+        _ = IngressResponseFraming.writeHead(
+            response, answering: IngressExchange(keepAlive: false, isHTTP10: false, isHeadRequest: false), into: &buffer)
+        buffer.writeBytes(body)
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// A socket error: the connection cannot continue.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         state = .closed
         context.close(promise: nil)
@@ -122,14 +164,16 @@ where Responder.Context == BasicRequestContext {
         }
     }
 
-    private func respond(to request: Request, channel: any Channel) {
-        let keepAlive = !(request.headers[.connection]?.lowercased().contains("close") ?? false)
-        state = .responding(keepAlive: keepAlive)
+    private func respond(to head: IngressRequestParser.Head, body: ByteBuffer, channel: any Channel) {
+        let exchange = IngressExchange(
+            keepAlive: head.keepAlive, isHTTP10: head.isHTTP10, isHeadRequest: head.request.method == .head)
+        state = .responding(exchange, framing: nil)
+        let request = Request(head: head.request, body: RequestBody(buffer: body))
         let (responder, logger) = (self.responder, self.logger)
         let connection = NIOLoopBound(self, eventLoop: channel.eventLoop)
         Task(executorPreference: executor) {
             let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
-            var response: Response
+            let response: Response
             do {
                 response = try await responder.respond(to: request, context: context)
             } catch let error as any HTTPResponseError {
@@ -138,7 +182,6 @@ where Responder.Context == BasicRequestContext {
                 logger.debug("unhandled error from a handler", metadata: ["error": "\(error)"])
                 response = Response(status: .internalServerError)
             }
-            if !keepAlive { response.headers[.connection] = "close" }
             let written: Bool
             do {
                 try await IngressResponseWriter.write(response, to: channel)
@@ -151,19 +194,49 @@ where Responder.Context == BasicRequestContext {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data), case .responding(let keepAlive) = state else {
-            return context.write(data, promise: promise)
+        guard case .responding(var exchange, let framing) = state else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
         }
-        if keepAlive, !quiescing {
+        switch unwrapOutboundIn(data) {
+        case .head(let response):
+            if quiescing { exchange.keepAlive = false }
+            var buffer = context.channel.allocator.buffer(capacity: 512)
+            let framing = IngressResponseFraming.writeHead(response, answering: exchange, into: &buffer)
+            state = .responding(exchange, framing: framing)
+            context.write(wrapOutboundOut(buffer), promise: promise)
+        case .body(let piece):
+            let bytes = framing?.encode(piece, allocator: context.channel.allocator)
+            context.write(wrapOutboundOut(bytes ?? context.channel.allocator.buffer(capacity: 0)), promise: promise)
+        case .end:
+            var bytes = context.channel.allocator.buffer(capacity: 8)
+            if let end = framing?.end { bytes.writeStaticString(end) }
+            guard let framing, framing.keepAlive, !quiescing else {
+                state = .closed
+                let written = promise ?? context.eventLoop.makePromise()
+                written.futureResult.whenComplete { _ in context.close(promise: nil) }
+                return context.write(wrapOutboundOut(bytes), promise: written)
+            }
             state = .idle(since: .now())
             armTimer(context.eventLoop)
-            context.write(data, promise: promise)
-        } else {
-            state = .closed
-            let written = promise ?? context.eventLoop.makePromise()
-            written.futureResult.whenComplete { _ in context.close(promise: nil) }
-            context.write(data, promise: written)
+            context.write(wrapOutboundOut(bytes), promise: promise)
+            // A pipelined request may be waiting, and the read held back for it.
+            if readHeldBack {
+                readHeldBack = false
+                context.read()
+            }
+            readRequests(context: context)
         }
+    }
+
+    /// While a response is under way, bytes of the next request stay unread in the socket once
+    /// some have arrived: back-pressure on a pipelining client instead of a growing buffer.
+    func read(context: ChannelHandlerContext) {
+        if case .responding = state, parser.bufferedBytes > 0 {
+            readHeldBack = true
+            return
+        }
+        context.read()
     }
 
     /// After the response task: a response that could not be written whole ends the connection.

@@ -1,20 +1,19 @@
 import Hummingbird
 import Logging
 import NIOCore
-import NIOHTTP1
-import NIOHTTPTypesHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
 /// The gateway's HTTP/1.1 server: Hummingbird's router and handlers, served by a SwiftNIO
-/// pipeline of our own instead of Hummingbird's `Application`.
+/// channel with one handler of our own (`IngressConnection`) instead of Hummingbird's `Application`.
 ///
 /// Why: measured at a fixed 2,000 requests/s on this project's 2-core machine, Hummingbird's
 /// server spent ~120 µs of CPU per request answering `/healthz` (a per-connection async channel,
 /// its writer and reader, and a thread hop each way), a bare NIO server ~30 µs. Here a request's
 /// handler runs in a task on its connection's event loop (`EventLoopTaskExecutor`) and writes
-/// straight to the channel.
+/// straight to the channel. Later, NIO's HTTP/1.1 server codec (four handlers, every header
+/// built twice as strings) was replaced by `IngressRequestParser` and `IngressResponseFraming`.
 ///
 /// Graceful shutdown: stop accepting, close idle connections, let each request in flight finish
 /// its response, then return (so the ledger writer, stopped after the server, gets every record).
@@ -51,11 +50,6 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    // Pipelining assistance: a pipelined request waits until the response before
-                    // it has ended. Error handling: a request that cannot be parsed gets a 400 and
-                    // the connection is closed.
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                    try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                     try pipeline.addHandler(
                         IngressConnection(
                             responder: responder, maxBodyBytes: maxBodyBytes, timeouts: timeouts, logger: logger,

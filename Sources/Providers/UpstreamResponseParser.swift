@@ -171,22 +171,20 @@ struct UpstreamResponseParser {
             else { throw malformed("a header line without a name (or folded)") }
             let name = line[..<colon]
             guard name.allSatisfy(HTTPSyntax.isTokenByte) else { throw malformed("an invalid header name") }
-            let value = trimmed(line[(colon + 1)...])
-            guard !value.contains(where: { $0 < 0x20 && $0 != 0x09 }) else { throw malformed("a control character in a header") }
+            let value = HTTPSyntax.trimmed(line[(colon + 1)...])
+            guard HTTPSyntax.isFieldValue(value) else { throw malformed("a control character in a header") }
             if HTTPSyntax.isName(name, "content-length") {
                 for part in value.split(separator: UInt8(ascii: ",")) {
-                    let digits = trimmed(part)
-                    guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy({ (0x30...0x39).contains($0) }) else {
+                    guard let length = HTTPSyntax.decimalLength(HTTPSyntax.trimmed(part)) else {
                         throw malformed("an invalid Content-Length")
                     }
-                    let length = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
                     if let contentLength, contentLength != length { throw malformed("conflicting Content-Length values") }
                     contentLength = length
                 }
             } else if HTTPSyntax.isName(name, "transfer-encoding") {
-                for coding in value.split(separator: UInt8(ascii: ",")) where !trimmed(coding).isEmpty {
+                for coding in value.split(separator: UInt8(ascii: ",")) where !HTTPSyntax.trimmed(coding).isEmpty {
                     // Chunked must be the last coding; anything after it makes the length unknowable.
-                    if HTTPSyntax.isName(trimmed(coding), "chunked") {
+                    if HTTPSyntax.isName(HTTPSyntax.trimmed(coding), "chunked") {
                         chunked = true
                         otherCoding = false
                     } else {
@@ -195,8 +193,8 @@ struct UpstreamResponseParser {
                 }
             } else if HTTPSyntax.isName(name, "connection") {
                 for token in value.split(separator: UInt8(ascii: ",")) {
-                    if HTTPSyntax.isName(trimmed(token), "close") { head.keepAlive = false }
-                    if HTTPSyntax.isName(trimmed(token), "keep-alive") { head.keepAlive = true }
+                    if HTTPSyntax.isName(HTTPSyntax.trimmed(token), "close") { head.keepAlive = false }
+                    if HTTPSyntax.isName(HTTPSyntax.trimmed(token), "keep-alive") { head.keepAlive = true }
                 }
             } else if HTTPSyntax.isName(name, "content-type") {
                 head.contentType = String(decoding: value, as: UTF8.self)
@@ -240,51 +238,13 @@ struct UpstreamResponseParser {
     }
 
     private static func chunkSize(_ line: [UInt8]) throws(UpstreamFailure) -> Int {
-        let digits = trimmed(line.prefix { $0 != UInt8(ascii: ";") }[...])
-        guard !digits.isEmpty, digits.count <= 15 else { throw malformed("an invalid chunk size") }
-        var size = 0
-        for digit in digits {
-            let value: Int
-            switch digit {
-            case 0x30...0x39: value = Int(digit - 0x30)
-            case 0x41...0x46: value = Int(digit - 0x41 + 10)
-            case 0x61...0x66: value = Int(digit - 0x61 + 10)
-            default: throw malformed("an invalid chunk size")
-            }
-            size = size * 16 + value
+        guard let size = HTTPSyntax.hexLength(HTTPSyntax.trimmed(line.prefix { $0 != UInt8(ascii: ";") }[...])) else {
+            throw malformed("an invalid chunk size")
         }
         return size
     }
 
-    // MARK: Bytes
-
-    private static func trimmed<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
-        let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
-        let start = bytes.firstIndex { !isBlank($0) } ?? bytes.endIndex
-        let end = bytes.lastIndex { !isBlank($0) }.map { bytes.index(after: $0) } ?? start
-        return bytes[start..<max(start, end)]
-    }
-
     static func malformed(_ reason: String) -> UpstreamFailure {
         UpstreamFailure(.upstreamError, "malformed response from upstream: \(reason)")
-    }
-}
-
-/// HTTP/1.1 syntax shared by the request writer and the response reader.
-enum HTTPSyntax {
-    /// A `tchar` of RFC 9110: what header names are made of.
-    static func isTokenByte(_ byte: UInt8) -> Bool { tokenBytes[Int(byte)] }
-
-    /// Whether `bytes` spell `expected` (lowercase letters and '-') in any case.
-    static func isName<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ expected: StaticString) -> Bool {
-        bytes.count == expected.utf8CodeUnitCount
-            && expected.withUTF8Buffer { zip(bytes, $0).allSatisfy { ($0 | 0x20) == $1 } }
-    }
-
-    private static let tokenBytes: [Bool] = (0..<256).map { byte in
-        switch UInt8(byte) {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
-        default: "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
-        }
     }
 }

@@ -1,0 +1,136 @@
+import HTTPTypes
+import NIOCore
+
+/// What the gateway knows, when it answers, about the request it answers.
+struct IngressExchange: Equatable {
+    /// Whether the client lets the connection carry another request afterwards.
+    var keepAlive: Bool
+    var isHTTP10: Bool
+    /// A response to HEAD has a head only.
+    var isHeadRequest: Bool
+}
+
+/// How one response is framed on the wire (RFC 9112 §6), decided when its head is written: by
+/// Content-Length when the head has one, else in chunks for HTTP/1.1 and until the connection
+/// closes for HTTP/1.0. The framing headers (Content-Length for bodiless statuses,
+/// Transfer-Encoding, Connection) are the gateway's to write, whatever a handler set.
+struct IngressResponseFraming: Equatable {
+    enum Body: Equatable {
+        /// 1xx/204/304 or a response to HEAD.
+        case none
+        case fixedLength
+        case chunked
+        case untilClose
+    }
+
+    let body: Body
+    /// Whether the connection carries another request after this response.
+    let keepAlive: Bool
+
+    /// Writes the head of `response` into `buffer` and returns how its body is framed.
+    static func writeHead(
+        _ response: HTTPResponse, answering exchange: IngressExchange, into buffer: inout ByteBuffer
+    ) -> IngressResponseFraming {
+        let status = response.status
+        let mayHaveBody = status.kind != .informational && status.code != 204 && status.code != 304
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(status.code / 100 % 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(status.code / 10 % 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(status.code % 10))
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(status.reasonPhrase.isEmpty ? standardReason(status.code) : status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+
+        var keepAlive = exchange.keepAlive
+        var hasLength = false
+        for field in response.headerFields {
+            switch field.name {
+            case .contentLength:
+                guard mayHaveBody else { continue }
+                hasLength = true
+            case .transferEncoding:
+                continue
+            case .connection:
+                if field.value.lowercased().contains("close") { keepAlive = false }
+                continue
+            default:
+                break
+            }
+            buffer.writeString(field.name.rawName)
+            buffer.writeStaticString(": ")
+            buffer.writeString(field.value)
+            buffer.writeStaticString("\r\n")
+        }
+
+        let body: Body
+        if !mayHaveBody || exchange.isHeadRequest {
+            body = .none
+        } else if hasLength {
+            body = .fixedLength
+        } else if !exchange.isHTTP10 {
+            buffer.writeStaticString("transfer-encoding: chunked\r\n")
+            body = .chunked
+        } else {
+            body = .untilClose
+            keepAlive = false
+        }
+        if !keepAlive {
+            buffer.writeStaticString("connection: close\r\n")
+        } else if exchange.isHTTP10 {
+            buffer.writeStaticString("connection: keep-alive\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        return IngressResponseFraming(body: body, keepAlive: keepAlive)
+    }
+
+    /// A body piece as it goes on the wire; nil when nothing is to be written (no body, or an
+    /// empty piece, which in chunks would read as the end).
+    func encode(_ piece: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard piece.readableBytes > 0 else { return nil }
+        switch body {
+        case .none: return nil
+        case .fixedLength, .untilClose: return piece
+        case .chunked:
+            var chunk = allocator.buffer(capacity: piece.readableBytes + 20)
+            chunk.writeString(String(piece.readableBytes, radix: 16))
+            chunk.writeStaticString("\r\n")
+            chunk.writeImmutableBuffer(piece)
+            chunk.writeStaticString("\r\n")
+            return chunk
+        }
+    }
+
+    /// What ends the body on the wire: the last chunk, or nothing.
+    var end: StaticString? {
+        body == .chunked ? "0\r\n\r\n" : nil
+    }
+
+    /// Reason phrases for the statuses a handler creates from a bare code.
+    static func standardReason(_ code: Int) -> String {
+        switch code {
+        case 200: "OK"
+        case 201: "Created"
+        case 204: "No Content"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 402: "Payment Required"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 408: "Request Timeout"
+        case 409: "Conflict"
+        case 413: "Content Too Large"
+        case 415: "Unsupported Media Type"
+        case 422: "Unprocessable Content"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        case 505: "HTTP Version Not Supported"
+        default: ""
+        }
+    }
+}

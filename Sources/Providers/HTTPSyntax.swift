@@ -1,0 +1,55 @@
+/// HTTP/1.1 syntax shared by the gateway's readers and writers of HTTP/1.1 (upstream requests and
+/// responses, client requests).
+package enum HTTPSyntax {
+    /// A `tchar` of RFC 9110: what header names and methods are made of.
+    package static func isTokenByte(_ byte: UInt8) -> Bool { tokenBytes[Int(byte)] }
+
+    /// Whether `bytes` spell `expected` (lowercase letters and '-') in any case.
+    package static func isName<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ expected: StaticString) -> Bool {
+        bytes.count == expected.utf8CodeUnitCount
+            && expected.withUTF8Buffer { zip(bytes, $0).allSatisfy { ($0 | 0x20) == $1 } }
+    }
+
+    /// `bytes` without the blanks (SP, HTAB) around them.
+    package static func trimmed<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
+        let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        let start = bytes.firstIndex { !isBlank($0) } ?? bytes.endIndex
+        let end = bytes.lastIndex { !isBlank($0) }.map { bytes.index(after: $0) } ?? start
+        return bytes[start..<max(start, end)]
+    }
+
+    /// A field value's bytes are visible characters, blanks and obs-text: no CR, LF, NUL or other controls.
+    package static func isFieldValue<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+        !bytes.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }
+    }
+
+    /// Decimal digits as a length: nil unless 1 to 15 digits and nothing else.
+    package static func decimalLength<Bytes: Collection<UInt8>>(_ digits: Bytes) -> Int? {
+        guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+    }
+
+    /// A chunk size (hex digits, at most 15): nil if anything else.
+    package static func hexLength<Bytes: Collection<UInt8>>(_ digits: Bytes) -> Int? {
+        guard !digits.isEmpty, digits.count <= 15 else { return nil }
+        var size = 0
+        for digit in digits {
+            let value: Int
+            switch digit {
+            case 0x30...0x39: value = Int(digit - 0x30)
+            case 0x41...0x46: value = Int(digit - 0x41 + 10)
+            case 0x61...0x66: value = Int(digit - 0x61 + 10)
+            default: return nil
+            }
+            size = size * 16 + value
+        }
+        return size
+    }
+
+    private static let tokenBytes: [Bool] = (0..<256).map { byte in
+        switch UInt8(byte) {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
+        }
+    }
+}
