@@ -64,7 +64,7 @@ extension Gateway {
 
     /// Resolves the Bearer token: the bootstrap key compared by digest, or a stored admin key.
     func adminPrincipal(_ request: Request) async -> AdminPrincipal? {
-        guard let header = request.headers[.authorization], let presented = Self.bearerCredential(header) else {
+        guard let header = request.headers.value(of: .authorization), let presented = Self.bearerCredential(header) else {
             return nil
         }
         if let variable = configuration.admin.keyEnv, let expected = environment[variable], !expected.isEmpty,

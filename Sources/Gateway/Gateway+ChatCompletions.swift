@@ -1,5 +1,6 @@
 import Foundation
 import Governance
+import HTTPTypes
 import Hummingbird
 import Providers
 import Routing
@@ -201,12 +202,18 @@ extension Gateway {
     }
 
     func decorate(_ response: inout Response, meter: RequestMeter, upstream: UpstreamSuccess, estimated: Bool?) {
-        response.headers[.requestID] = meter.id
-        response.headers[.switchyardRoute] = meter.route
-        response.headers[.switchyardDeployment] = upstream.deployment.name
-        response.headers[.switchyardAttempts] = String(meter.attempts.count)
+        // Appended, not set: none of these is in a response the gateway has just built, and
+        // setting one searches and rebuilds the field list.
+        response.headers.append(HTTPField(name: .requestID, value: meter.id))
+        if let route = meter.route { response.headers.append(HTTPField(name: .switchyardRoute, value: route)) }
+        response.headers.append(HTTPField(name: .switchyardDeployment, value: upstream.deployment.name))
+        response.headers.append(HTTPField(name: .switchyardAttempts, value: String(meter.attempts.count)))
         addRateLimitHeaders(&response, meter.rateLimitStatus)
-        if meter.redactions > 0 { response.headers[.switchyardRedactions] = String(meter.redactions) }
-        if let estimated { response.headers[.switchyardUsageEstimated] = estimated ? "true" : "false" }
+        if meter.redactions > 0 {
+            response.headers.append(HTTPField(name: .switchyardRedactions, value: String(meter.redactions)))
+        }
+        if let estimated {
+            response.headers.append(HTTPField(name: .switchyardUsageEstimated, value: estimated ? "true" : "false"))
+        }
     }
 }

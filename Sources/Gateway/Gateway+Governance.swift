@@ -87,12 +87,14 @@ extension Gateway {
     /// them once, here): this runs for every limited request.
     func addRateLimitHeaders(_ response: inout Response, _ status: RateLimitStatus?) {
         guard let status else { return }
-        for (window, names) in [(status.requests, Self.rateLimitNames.requests), (status.tokens, Self.rateLimitNames.tokens)] {
-            guard let window else { continue }
+        func add(_ window: RateLimitStatus.Window?, _ names: RateLimitNames) {
+            guard let window else { return }
             response.headers.append(HTTPField(name: names.limit, value: String(window.limit)))
             response.headers.append(HTTPField(name: names.remaining, value: String(window.remaining)))
             response.headers.append(HTTPField(name: names.reset, value: window.resetText))
         }
+        add(status.requests, Self.rateLimitNames.requests)
+        add(status.tokens, Self.rateLimitNames.tokens)
     }
 
     typealias RateLimitNames = (limit: HTTPField.Name, remaining: HTTPField.Name, reset: HTTPField.Name)

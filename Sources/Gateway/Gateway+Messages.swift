@@ -28,7 +28,7 @@ extension Gateway {
         let passthrough = JSONObjectEditor(body)
         // Anthropic deployments see the client's API version and beta flags as sent.
         let forwarded = [HTTPField.Name.anthropicVersion, .anthropicBeta].compactMap { name in
-            request.headers[name].map { (name.canonicalName, $0) }
+            request.headers.value(of: name).map { (name.canonicalName, $0) }
         }
         return await serveCanonical(
             request, canonical: canonical, principal: principal, meter: &meter, includeUsage: false,
@@ -76,7 +76,7 @@ extension Gateway {
     /// Anthropic requires the header; any dated version is accepted (translation speaks the
     /// 2023-06-01 event and object shapes, which later versions keep).
     private func checkAnthropicVersion(_ request: Request) -> OpenAIError? {
-        guard let version = request.headers[.anthropicVersion] else {
+        guard let version = request.headers.value(of: .anthropicVersion) else {
             return .invalidRequest("anthropic-version: header is required.")
         }
         let parts = version.split(separator: "-")

@@ -109,7 +109,7 @@ public final class Gateway: Sendable {
 
     /// Authenticates the request's key. Keys come as `Authorization: Bearer` or `x-api-key`.
     func authenticate(_ request: Request, meter: inout RequestMeter) async -> Result<Principal, OpenAIError> {
-        let presented = request.headers[.authorization].map(Self.bearerToken) ?? request.headers[.xAPIKey]
+        let presented = request.headers.value(of: .authorization).map(Self.bearerToken) ?? request.headers.value(of: .xAPIKey)
         switch await keys.authenticate(presented) {
         case .failure(let failure):
             if failure == .storeUnavailable {
@@ -194,7 +194,7 @@ public final class Gateway: Sendable {
     /// Caller tags from `x-switchyard-tags` and the body's `metadata`; the header wins on conflict.
     func tags(_ request: Request, metadata: [String: String]?) -> Result<[String: String], OpenAIError> {
         var tags = metadata ?? [:]
-        if let header = request.headers[.switchyardTags] {
+        if let header = request.headers.value(of: .switchyardTags) {
             do {
                 tags.merge(try Tags.parseHeader(header)) { _, header in header }
             } catch {
@@ -222,7 +222,7 @@ public final class Gateway: Sendable {
         case .failure(let error): return .failure(error)
         case .success(let tags): meter.tags = tags
         }
-        if let priority = request.headers[.switchyardPriority] {
+        if let priority = request.headers.value(of: .switchyardPriority) {
             guard let parsed = RequestPriority(rawValue: priority) else {
                 return .failure(.invalidRequest("Invalid x-switchyard-priority '\(priority)' (expected interactive or batch)."))
             }
@@ -281,8 +281,8 @@ public final class Gateway: Sendable {
 
     /// Routing hints from `x-switchyard-deployment` (pin) and `x-switchyard-strategy`.
     func routingHints(_ request: Request) -> Result<RoutingHints, OpenAIError> {
-        var hints = RoutingHints(deployment: request.headers[.switchyardDeployment])
-        if let strategy = request.headers[.switchyardStrategy] {
+        var hints = RoutingHints(deployment: request.headers.value(of: .switchyardDeployment))
+        if let strategy = request.headers.value(of: .switchyardStrategy) {
             guard let parsed = RouteStrategy(rawValue: strategy) else {
                 return .failure(
                     .invalidRequest(

@@ -98,8 +98,11 @@ struct IngressRequestParser {
             state = remaining == piece.readableBytes ? .chunkDataEnd : .chunkData(remaining: remaining - piece.readableBytes)
             return .body(piece)
         case .chunkDataEnd:
-            guard let line = try readLine(limit: 0) else { return nil }
-            guard line.isEmpty else { throw Self.badRequest("A chunk is longer than its size says.") }
+            guard buffered.readableBytes >= 2 else { return nil }
+            guard buffered.readableBytesView.starts(with: [0x0D, 0x0A]) else {
+                throw Self.badRequest("A chunk is longer than its size says.")
+            }
+            buffered.moveReaderIndex(forwardBy: 2)
             state = .chunkSize
             return try next()
         case .trailers(let read):
@@ -118,8 +121,9 @@ struct IngressRequestParser {
 
     private mutating func readHead() throws(OpenAIError) -> Head? {
         // A client may send blank lines before a request (RFC 9112 §2.2).
-        while headScanned == 0, buffered.readableBytes >= 2, buffered.readableBytesView.starts(with: [0x0D, 0x0A]) {
+        while buffered.readableBytesView.starts(with: [0x0D, 0x0A]) {
             buffered.moveReaderIndex(forwardBy: 2)
+            headScanned = max(0, headScanned - 2)
         }
         let end = buffered.withUnsafeReadableBytes { bytes -> Int? in
             guard bytes.count >= 4 else { return nil }
@@ -130,7 +134,7 @@ struct IngressRequestParser {
             return nil
         }
         guard let end else {
-            headScanned = max(0, buffered.readableBytes)
+            headScanned = buffered.readableBytes
             guard buffered.readableBytes <= Self.maxHeadBytes else { throw Self.headTooLarge() }
             return nil
         }
@@ -165,6 +169,9 @@ struct IngressRequestParser {
         var hosts = 0
         var authority: String?
         for line in lines {
+            guard line.first != 0x20, line.first != 0x09 else {
+                throw badRequest("The request has a folded header line (obs-fold), which is not accepted.")
+            }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
                 throw badRequest("The header line '\(printable(line))' has no name.")
             }
@@ -262,7 +269,9 @@ struct IngressRequestParser {
             isHTTP10 = false
         } else if version.elementsEqual("HTTP/1.0".utf8) {
             isHTTP10 = true
-        } else if version.starts(with: "HTTP/".utf8) {
+        } else if version.count == 8, version.starts(with: "HTTP/".utf8), version[version.startIndex + 6] == UInt8(ascii: "."),
+            [5, 7].allSatisfy({ (0x30...0x39).contains(version[version.startIndex + $0]) })
+        {
             throw OpenAIError(
                 status: 505, message: "Only HTTP/1.0 and HTTP/1.1 are served here, not '\(printable(version))'.",
                 type: "invalid_request_error", code: "http_version_not_supported", errorClass: .invalidRequest)
@@ -284,15 +293,14 @@ struct IngressRequestParser {
         }
 
         // origin-form ("/path?query"), asterisk-form, or absolute-form (whose path is used).
-        var target = parts[1]
+        let target = parts[1]
         guard target.allSatisfy({ (0x21...0x7E).contains($0) }) else {
             throw badRequest("The request target has a byte that is not visible ASCII.")
         }
-        if target.starts(with: "http://".utf8) || target.starts(with: "https://".utf8) {
-            let afterScheme = target.dropFirst(target[target.startIndex + 4] == UInt8(ascii: "s") ? 8 : 7)
-            target = afterScheme[(afterScheme.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? afterScheme.endIndex)...]
-            let path = target.first == UInt8(ascii: "/") ? String(decoding: target, as: UTF8.self) : "/" + String(decoding: target, as: UTF8.self)
-            return (method, path, isHTTP10)
+        for scheme in ["http://", "https://"] where target.starts(with: scheme.utf8) {
+            let authorityAndPath = target.dropFirst(scheme.utf8.count)
+            let path = authorityAndPath.drop { $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") }
+            return (method, (path.first == UInt8(ascii: "/") ? "" : "/") + String(decoding: path, as: UTF8.self), isHTTP10)
         }
         guard target.first == UInt8(ascii: "/") || (target.count == 1 && target.first == UInt8(ascii: "*")) else {
             throw badRequest("The request target '\(printable(target))' is neither a path nor an absolute URL.")
@@ -374,7 +382,8 @@ struct IngressRequestParser {
 
     static func headTooLarge() -> OpenAIError {
         OpenAIError(
-            status: 431, message: "The request head is larger than \(maxHeadBytes / 1024) KiB or has more than \(maxFieldCount) fields.",
+            status: 431,
+            message: "The request head is larger than \(maxHeadBytes / 1024) KiB or has more than \(maxFieldCount) fields.",
             type: "invalid_request_error", code: "request_header_fields_too_large", errorClass: .invalidRequest)
     }
 

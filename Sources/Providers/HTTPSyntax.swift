@@ -1,17 +1,25 @@
 /// HTTP/1.1 syntax shared by the gateway's readers and writers of HTTP/1.1 (upstream requests and
 /// responses, client requests).
-package enum HTTPSyntax {
+public enum HTTPSyntax {
     /// A `tchar` of RFC 9110: what header names and methods are made of.
-    package static func isTokenByte(_ byte: UInt8) -> Bool { tokenBytes[Int(byte)] }
+    @inlinable public static func isTokenByte(_ byte: UInt8) -> Bool { tokenBytes[Int(byte)] }
 
     /// Whether `bytes` spell `expected` (lowercase letters and '-') in any case.
-    package static func isName<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ expected: StaticString) -> Bool {
-        bytes.count == expected.utf8CodeUnitCount
-            && expected.withUTF8Buffer { zip(bytes, $0).allSatisfy { ($0 | 0x20) == $1 } }
+    @inlinable public static func isName<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ expected: StaticString) -> Bool {
+        guard bytes.count == expected.utf8CodeUnitCount else { return false }
+        return expected.withUTF8Buffer { expected in
+            var index = 0
+            for byte in bytes {
+                let lowered = (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
+                guard lowered == expected[index] else { return false }
+                index += 1
+            }
+            return true
+        }
     }
 
     /// `bytes` without the blanks (SP, HTAB) around them.
-    package static func trimmed<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
+    @inlinable public static func trimmed<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
         let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
         let start = bytes.firstIndex { !isBlank($0) } ?? bytes.endIndex
         let end = bytes.lastIndex { !isBlank($0) }.map { bytes.index(after: $0) } ?? start
@@ -19,18 +27,18 @@ package enum HTTPSyntax {
     }
 
     /// A field value's bytes are visible characters, blanks and obs-text: no CR, LF, NUL or other controls.
-    package static func isFieldValue<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+    @inlinable public static func isFieldValue<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
         !bytes.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }
     }
 
     /// Decimal digits as a length: nil unless 1 to 15 digits and nothing else.
-    package static func decimalLength<Bytes: Collection<UInt8>>(_ digits: Bytes) -> Int? {
+    @inlinable public static func decimalLength<Bytes: Collection<UInt8>>(_ digits: Bytes) -> Int? {
         guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
         return digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
     }
 
     /// A chunk size (hex digits, at most 15): nil if anything else.
-    package static func hexLength<Bytes: Collection<UInt8>>(_ digits: Bytes) -> Int? {
+    @inlinable public static func hexLength<Bytes: Collection<UInt8>>(_ digits: Bytes) -> Int? {
         guard !digits.isEmpty, digits.count <= 15 else { return nil }
         var size = 0
         for digit in digits {
@@ -46,7 +54,7 @@ package enum HTTPSyntax {
         return size
     }
 
-    private static let tokenBytes: [Bool] = (0..<256).map { byte in
+    @usableFromInline static let tokenBytes: [Bool] = (0..<256).map { byte in
         switch UInt8(byte) {
         case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
         default: "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))

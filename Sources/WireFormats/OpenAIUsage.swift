@@ -37,8 +37,17 @@ public struct OpenAIUsage: Decodable, Sendable, Equatable {
     /// Reads a `usage` object with the gateway's own parser: Foundation's `JSONDecoder` costs more
     /// than the rest of the response handling, and this runs for every response. Nil when the
     /// bytes are not such an object (a count that is not a whole number included), as decoding would be.
+    ///
+    /// Inlinable so callers in other modules get it specialized (unspecialized, the generic
+    /// parse looked up type metadata on every response).
+    @inlinable
     public init?<Bytes: Collection<UInt8>>(json bytes: Bytes) {
-        guard case .object(let object)? = try? JSONValue.parse(bytes) else { return nil }
+        self.init(jsonBytes: Array(bytes))
+    }
+
+    @usableFromInline
+    init?(jsonBytes bytes: [UInt8]) {
+        guard case .object(let object)? = try? JSONValue.parse(array: bytes, maxDepth: 64, lenient: false) else { return nil }
         func count(_ value: JSONValue?) throws -> Int? {
             switch value {
             case nil, .null?: return nil

@@ -162,6 +162,59 @@ import Testing
         }
     }
 
+    @Test func readsAChunkedRequestBody() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            client.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nping\r\n")
+            client.send("5\r\n pong\r\n0\r\n\r\n")
+            let response = await client.readResponses(1)
+            #expect(response.hasPrefix("HTTP/1.1 200") && response.hasSuffix("ping pong"), "\(response)")
+        }
+    }
+
+    /// A request whose end two parsers could disagree about is refused with the reason, in the
+    /// API's error format, and its connection is closed (whatever follows is not read as a request).
+    @Test func refusesAnAmbiguousRequestAndCloses() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            client.send(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                    + "GET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
+            let response = await client.readToEnd()
+            #expect(response.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(response)")
+            #expect(response.lowercased().contains("connection: close"))
+            #expect(response.contains(#""message":"The request has both Content-Length and Transfer-Encoding.""#))
+            #expect(!response.contains("403"), "the smuggled request was answered")
+        }
+    }
+
+    @Test func servesHTTP10Clients() async throws {
+        try await Self.withServer { port, _ in
+            // Keep-alive when asked, with a length: the connection stays for the next request.
+            let keeping = try RawClient(port: port)
+            keeping.send("POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\none")
+            let first = await keeping.readResponses(1)
+            #expect(first.lowercased().contains("connection: keep-alive") && first.hasSuffix("one"), "\(first)")
+            // A stream has no length: no chunks for HTTP/1.0, the body ends when the connection does.
+            keeping.send("GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            let stream = await keeping.readToEnd()
+            #expect(!stream.lowercased().contains("transfer-encoding"), "\(stream)")
+            #expect(stream.lowercased().contains("connection: close") && stream.hasSuffix("data: 4\n\n"), "\(stream)")
+        }
+    }
+
+    /// A client that pipelines many requests at once is answered in order, each once.
+    @Test func answersAFloodOfPipelinedRequests() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            let count = 300
+            client.send((0..<count).map { Self.post("/echo", body: "r\($0);") }.joined())
+            let responses = await client.readResponses(count)
+            let bodies = responses.components(separatedBy: "\r\n\r\n").dropFirst().map { $0.prefix { $0 != ";" } }
+            #expect(bodies == (0..<count).map { "r\($0)"[...] })
+        }
+    }
+
     @Test func aSlowReaderHoldsTheWriterBack() async throws {
         try await Self.withServer { port, _ in
             let client = try RawClient(port: port)

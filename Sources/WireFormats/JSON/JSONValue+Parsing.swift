@@ -12,10 +12,18 @@ extension JSONValue {
     ///
     /// `lenient` accepts raw control characters inside strings, which small models put in the
     /// tool-call arguments they generate; everything else stays strict.
+    ///
+    /// Inlinable so callers in other modules get it specialized for their byte collection
+    /// (unspecialized, it looked up type metadata on every call).
+    @inlinable
     public static func parse<Bytes: Collection>(_ bytes: Bytes, maxDepth: Int = 64, lenient: Bool = false)
         throws(JSONParseError) -> JSONValue
     where Bytes.Element == UInt8 {
-        let array = Array(bytes)
+        try parse(array: Array(bytes), maxDepth: maxDepth, lenient: lenient)
+    }
+
+    @usableFromInline
+    static func parse(array: [UInt8], maxDepth: Int, lenient: Bool) throws(JSONParseError) -> JSONValue {
         var reader = JSONReader(bytes: array, maxDepth: maxDepth, lenient: lenient)
         reader.skipWhitespace()
         let value = try reader.readValue(depth: 0)
@@ -148,18 +156,22 @@ private struct JSONReader {
         offset += 1
         let start = offset
         // Most strings have no escapes: one scan and one copy. Byte by byte from the first escape
-        // or control character on.
+        // or control character on. ASCII needs no validation (`String(validating:)` is a generic
+        // the optimizer left unspecialized: it looked up type metadata on every call).
+        var ascii = true
         while offset < bytes.count {
             let byte = bytes[offset]
             if byte == UInt8(ascii: "\"") {
                 let end = offset
                 offset += 1
+                if ascii { return String(decoding: bytes[start..<end], as: UTF8.self) }
                 guard let string = String(validating: bytes[start..<end], as: UTF8.self) else {
                     throw error("invalid UTF-8 in a string")
                 }
                 return string
             }
             if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            if byte >= 0x80 { ascii = false }
             offset += 1
         }
         var utf8 = Array(bytes[start..<offset])
