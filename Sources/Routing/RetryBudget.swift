@@ -65,7 +65,7 @@ public enum Backoff {
     /// The wait before retry number `retry` (1 for the first retry), or nil when the upstream
     /// asked for a longer pause than the route allows (try another deployment instead).
     public static func delay(
-        retry: Int, retryAfter: Duration?, policy: RetryPolicy, random: Double = Double.random(in: 0...1)
+        retry: Int, retryAfter: Duration?, policy: RetryPolicy, random: Double = SharedRandom.unit()
     ) -> Duration? {
         if let retryAfter, retryAfter > policy.maxRetryAfter { return nil }
         let exponent = min(max(retry - 1, 0), 30)

@@ -67,7 +67,7 @@ public struct RoutePlanner: Sendable {
     public func plan(
         _ route: Route, profile: RequestProfile, tenant: Tenant?, hints: RoutingHints = RoutingHints(),
         policyResidency: (owner: String, residency: Residency)? = nil, monitor: DeploymentMonitor?,
-        random: Double = Double.random(in: 0..<1)
+        random: Double = SharedRandom.unit()
     ) -> Result<RoutePlan, RoutingError> {
         var candidates = route.targets.compactMap { deployments[$0.deployment] }
         if !hints.isEmpty, tenant?.allowRoutingHints == false {

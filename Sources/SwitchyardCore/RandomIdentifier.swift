@@ -4,7 +4,7 @@
     import Darwin
 #endif
 
-/// Random identifiers from the system's cryptographically secure generator.
+/// Random identifiers: secrets from the system's cryptographically secure generator.
 public enum RandomIdentifier {
     static let base62 = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
     static let lowercase = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
@@ -17,7 +17,8 @@ public enum RandomIdentifier {
     public static func lowercase(count: Int) -> String { string(count: count, alphabet: lowercase) }
 
     /// A request id: sortable by creation time (14 hex digits of microseconds), then 12 random
-    /// characters. Built in one buffer: this runs for every request.
+    /// characters (62 bits of `SharedRandom`: an id must be unique, not secret). Built in one
+    /// buffer without a system call: this runs for every request.
     public static func requestID(now: UnixMicros = .now()) -> String {
         var id: [UInt8] = Array("req_".utf8)
         id.reserveCapacity(30)
@@ -25,7 +26,11 @@ public enum RandomIdentifier {
         for shift in stride(from: 52, through: 0, by: -4) {
             id.append(hexDigits[Int((micros >> UInt64(shift)) & 0xF)])
         }
-        appendRandom(12, of: lowercase, to: &id)
+        var random = SharedRandom.next()
+        for _ in 0..<12 {
+            id.append(lowercase[Int(random % 36)])
+            random /= 36
+        }
         return String(decoding: id, as: UTF8.self)
     }
 

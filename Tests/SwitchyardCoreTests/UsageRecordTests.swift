@@ -42,3 +42,25 @@ import Testing
         #expect(record.usage.outputTokens == 4)
     }
 }
+
+/// The shared generator behind routing choices and request ids: uniform enough to be fair,
+/// and ids do not repeat.
+@Suite struct SharedRandomTests {
+    @Test func unitsFillTheIntervalEvenly() {
+        var buckets = [Int](repeating: 0, count: 10)
+        for _ in 0..<100_000 {
+            let value = SharedRandom.unit()
+            #expect(value >= 0 && value < 1)
+            buckets[Int(value * 10)] += 1
+        }
+        // 10,000 expected per bucket; 5 % off is more than 15 standard deviations.
+        #expect(buckets.allSatisfy { (9_500...10_500).contains($0) }, "\(buckets)")
+    }
+
+    @Test func requestIDsDoNotRepeatWithinTheSameMicrosecond() {
+        let now = UnixMicros(1_700_000_000_000_000)
+        let ids = (0..<50_000).map { _ in RandomIdentifier.requestID(now: now) }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.utf8.count == 30 && $0.hasPrefix("req_") })
+    }
+}
