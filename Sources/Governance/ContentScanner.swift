@@ -75,6 +75,11 @@ public enum ContentScanner {
         var matches: [Match] = []
         var index = 0
         while index < bytes.count {
+            // Nearly every byte starts nothing: one table lookup instead of trying every shape.
+            guard mayStartSecret[Int(bytes[index])] else {
+                index += 1
+                continue
+            }
             if let end = privateKeyEnd(bytes, from: index) {
                 matches.append(Match(detector: .secrets, range: index..<end))
                 index = end
@@ -91,6 +96,14 @@ public enum ContentScanner {
         }
         return matches
     }
+
+    /// The first bytes of the token prefixes and of a PEM header.
+    static let mayStartSecret: [Bool] = {
+        var table = [Bool](repeating: false, count: 256)
+        for shape in tokenShapes { table[Int(shape.prefix[0])] = true }
+        table[Int(pemBegin[0])] = true
+        return table
+    }()
 
     static func tokenEnd(_ bytes: [UInt8], from start: Int) -> Int? {
         for shape in tokenShapes where bytes.count - start > shape.prefix.count && has(shape.prefix, in: bytes, at: start) {
