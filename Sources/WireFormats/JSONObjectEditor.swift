@@ -93,7 +93,7 @@ public struct JSONObjectEditor: Sendable {
         }
 
         mutating func skipWhitespace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count, JSONSyntax.isWhitespace(bytes[index]) { index += 1 }
         }
 
         mutating func consume(_ byte: UInt8) -> Bool {
@@ -153,12 +153,10 @@ public struct JSONObjectEditor: Sendable {
                 }
             default:
                 let start = index
-                while index < bytes.count, !Self.delimiters.contains(bytes[index]) { index += 1 }
+                while index < bytes.count, !JSONSyntax.endsScalar(bytes[index]) { index += 1 }
                 return Self.isScalar(bytes[start..<index])
             }
         }
-
-        static let delimiters: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")]
 
         static func isScalar(_ token: ArraySlice<UInt8>) -> Bool {
             if token.elementsEqual("true".utf8) || token.elementsEqual("false".utf8) || token.elementsEqual("null".utf8) {

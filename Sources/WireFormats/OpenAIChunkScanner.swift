@@ -75,7 +75,7 @@ public enum OpenAIChunkScanner {
 
     static func skipWhitespace(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {
         var index = start
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count, JSONSyntax.isWhitespace(bytes[index]) { index += 1 }
         return index
     }
 

@@ -48,7 +48,7 @@ private struct JSONReader {
     func error(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: offset) }
 
     mutating func skipWhitespace() {
-        while offset < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[offset]) { offset += 1 }
+        while offset < bytes.count, JSONSyntax.isWhitespace(bytes[offset]) { offset += 1 }
     }
 
     mutating func readValue(depth: Int) throws(JSONParseError) -> JSONValue {
