@@ -148,6 +148,10 @@ struct IngressRequestParser {
         return parsed.head
     }
 
+    /// Bytes of the head, read in place (valid while the head is being parsed): slices of an
+    /// array retained and released its storage for every line and value.
+    private typealias HeadBytes = Slice<UnsafeRawBufferPointer>
+
     private struct ParsedHead {
         var head: Head
         var framing: State
@@ -165,7 +169,7 @@ struct IngressRequestParser {
         var keepAlive = !isHTTP10
         var expectsContinue = false
         var contentLength: Int?
-        var codings: [ArraySlice<UInt8>] = []
+        var codings: [HeadBytes] = []
         var hosts = 0
         var authority: String?
         for line in lines {
@@ -205,7 +209,7 @@ struct IngressRequestParser {
             case .transferEncoding:
                 for coding in value.split(separator: UInt8(ascii: ",")) {
                     let coding = HTTPSyntax.trimmed(coding)
-                    if !coding.isEmpty { codings.append(ArraySlice(coding)) }
+                    if !coding.isEmpty { codings.append(coding) }
                 }
             case .connection:
                 for token in value.split(separator: UInt8(ascii: ",")) {
@@ -234,7 +238,7 @@ struct IngressRequestParser {
     /// RFC 9112 §6.3, refusing what a server may refuse so that no two readers of these bytes can
     /// disagree about where the body ends.
     private static func bodyFraming(
-        contentLength: Int?, codings: [ArraySlice<UInt8>], isHTTP10: Bool
+        contentLength: Int?, codings: [HeadBytes], isHTTP10: Bool
     ) throws(OpenAIError) -> State {
         guard !codings.isEmpty else {
             guard let contentLength, contentLength > 0 else { return .noBody }
@@ -257,7 +261,7 @@ struct IngressRequestParser {
 
     /// method SP request-target SP HTTP-version
     private static func parseRequestLine(
-        _ line: ArraySlice<UInt8>
+        _ line: HeadBytes
     ) throws(OpenAIError) -> (HTTPRequest.Method, String, isHTTP10: Bool) {
         let parts = line.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
@@ -309,7 +313,7 @@ struct IngressRequestParser {
     }
 
     /// The field names the gateway looks at are matched without building a name string.
-    private static func knownName(_ name: ArraySlice<UInt8>) throws(OpenAIError) -> HTTPField.Name {
+    private static func knownName(_ name: HeadBytes) throws(OpenAIError) -> HTTPField.Name {
         switch name.count {
         case 6 where HTTPSyntax.isName(name, "accept"): return .accept
         case 6 where HTTPSyntax.isName(name, "expect"): return .expect
@@ -333,16 +337,15 @@ struct IngressRequestParser {
     private static let xAPIKey = HTTPField.Name("x-api-key")!
 
     /// The head's lines without their CRLF. A CR or LF anywhere else is refused.
-    private static func crlfLines(_ bytes: UnsafeRawBufferPointer) throws(OpenAIError) -> [ArraySlice<UInt8>] {
-        var lines: [ArraySlice<UInt8>] = []
+    private static func crlfLines(_ all: UnsafeRawBufferPointer) throws(OpenAIError) -> [HeadBytes] {
+        var lines: [HeadBytes] = []
         lines.reserveCapacity(16)
-        let all = ArraySlice(bytes)
-        var start = all.startIndex
-        var index = start
-        while index < all.endIndex {
+        var start = 0
+        var index = 0
+        while index < all.count {
             switch all[index] {
             case 0x0D:
-                guard index + 1 < all.endIndex, all[index + 1] == 0x0A else {
+                guard index + 1 < all.count, all[index + 1] == 0x0A else {
                     throw badRequest("The request head has a CR that does not end a line.")
                 }
                 lines.append(all[start..<index])

@@ -15,8 +15,13 @@ public struct JSONObjectEditor: Sendable {
 
     /// Scans the top level of `bytes`; nil when it is not a well-formed JSON object at that level.
     public init?(_ bytes: [UInt8]) {
-        var scanner = Scanner(bytes: bytes)
-        guard let (members, closingBrace) = scanner.scanObject() else { return nil }
+        // Scanned through a pointer: slicing the array retained and released its storage for
+        // every key and value.
+        let scanned = bytes.withUnsafeBufferPointer { buffer in
+            var scanner = Scanner(bytes: buffer)
+            return scanner.scanObject()
+        }
+        guard let (members, closingBrace) = scanned else { return nil }
         self.bytes = bytes
         self.members = members
         self.closingBrace = closingBrace
@@ -57,8 +62,9 @@ public struct JSONObjectEditor: Sendable {
         return output
     }
 
+    /// Valid only inside the `withUnsafeBufferPointer` that made `bytes`.
     private struct Scanner {
-        let bytes: [UInt8]
+        let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
 
         mutating func scanObject() -> ([Member], Int)? {
@@ -108,7 +114,7 @@ public struct JSONObjectEditor: Sendable {
             guard skipString() else { return nil }
             let raw = bytes[(start + 1)..<(index - 1)]
             if !raw.contains(UInt8(ascii: "\\")) { return String(decoding: raw, as: UTF8.self) }
-            return JSONText.unescape(bytes[start..<index])
+            return JSONText.unescape(ArraySlice(bytes[start..<index]))
         }
 
         mutating func skipString() -> Bool {
@@ -158,7 +164,7 @@ public struct JSONObjectEditor: Sendable {
             }
         }
 
-        static func isScalar(_ token: ArraySlice<UInt8>) -> Bool {
+        static func isScalar(_ token: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
             if token.elementsEqual("true".utf8) || token.elementsEqual("false".utf8) || token.elementsEqual("null".utf8) {
                 return true
             }

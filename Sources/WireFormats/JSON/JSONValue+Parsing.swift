@@ -24,22 +24,32 @@ extension JSONValue {
 
     @usableFromInline
     static func parse(array: [UInt8], maxDepth: Int, lenient: Bool) throws(JSONParseError) -> JSONValue {
-        var reader = JSONReader(bytes: array, maxDepth: maxDepth, lenient: lenient)
-        reader.skipWhitespace()
-        let value = try reader.readValue(depth: 0)
-        reader.skipWhitespace()
-        guard reader.offset == array.count else { throw reader.error("unexpected data after the JSON value") }
-        return value
+        // Read through a pointer: slicing the array retained and released its storage for every
+        // string and number read.
+        let result = array.withUnsafeBufferPointer { bytes -> Result<JSONValue, JSONParseError> in
+            var reader = JSONReader(bytes: bytes, maxDepth: maxDepth, lenient: lenient)
+            reader.skipWhitespace()
+            do throws(JSONParseError) {
+                let value = try reader.readValue(depth: 0)
+                reader.skipWhitespace()
+                guard reader.offset == bytes.count else { throw reader.error("unexpected data after the JSON value") }
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 }
 
+/// Valid only inside the `withUnsafeBufferPointer` that made `bytes`.
 private struct JSONReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     let lenient: Bool
     var offset = 0
 
-    init(bytes: [UInt8], maxDepth: Int, lenient: Bool) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, lenient: Bool) {
         self.bytes = bytes
         self.maxDepth = maxDepth
         self.lenient = lenient
