@@ -53,6 +53,9 @@ where Responder.Context == BasicRequestContext {
     private let timeouts: IngressTimeouts
     /// One timer per connection, re-armed when it fires: state changes only note the time.
     private var timer: Scheduled<Void>?
+    /// An empty buffer, written where a write must happen (its promise keeps its place in line)
+    /// but carries nothing.
+    private var noBytes = ByteBuffer()
 
     init(
         responder: Responder, maxBodyBytes: Int, timeouts: IngressTimeouts, logger: Logger, registry: IngressConnections
@@ -201,15 +204,16 @@ where Responder.Context == BasicRequestContext {
         switch unwrapOutboundIn(data) {
         case .head(let response):
             if quiescing { exchange.keepAlive = false }
-            var buffer = context.channel.allocator.buffer(capacity: 512)
+            // Room for a head with the gateway's own headers, so it is not reallocated while written.
+            var buffer = context.channel.allocator.buffer(capacity: 1024)
             let framing = IngressResponseFraming.writeHead(response, answering: exchange, into: &buffer)
             state = .responding(exchange, framing: framing)
             context.write(wrapOutboundOut(buffer), promise: promise)
         case .body(let piece):
             let bytes = framing?.encode(piece, allocator: context.channel.allocator)
-            context.write(wrapOutboundOut(bytes ?? context.channel.allocator.buffer(capacity: 0)), promise: promise)
+            context.write(wrapOutboundOut(bytes ?? noBytes), promise: promise)
         case .end:
-            var bytes = context.channel.allocator.buffer(capacity: 8)
+            var bytes = noBytes  // most responses end with nothing to send: no allocation for it
             if let end = framing?.end { bytes.writeStaticString(end) }
             guard let framing, framing.keepAlive, !quiescing else {
                 state = .closed

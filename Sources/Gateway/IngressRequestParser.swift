@@ -197,8 +197,8 @@ struct IngressRequestParser {
             let fieldName = try knownName(name)
             switch fieldName {
             case .contentLength:
-                for part in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-                    guard let length = HTTPSyntax.decimalLength(HTTPSyntax.trimmed(part)) else {
+                try HTTPSyntax.forEachElement(of: value) { part throws(OpenAIError) in
+                    guard let length = HTTPSyntax.decimalLength(part) else {
                         throw badRequest("Content-Length '\(printable(value))' is not a length.")
                     }
                     if let contentLength, contentLength != length {
@@ -207,13 +207,11 @@ struct IngressRequestParser {
                     contentLength = length
                 }
             case .transferEncoding:
-                for coding in value.split(separator: UInt8(ascii: ",")) {
-                    let coding = HTTPSyntax.trimmed(coding)
+                HTTPSyntax.forEachElement(of: value) { coding in
                     if !coding.isEmpty { codings.append(coding) }
                 }
             case .connection:
-                for token in value.split(separator: UInt8(ascii: ",")) {
-                    let token = HTTPSyntax.trimmed(token)
+                HTTPSyntax.forEachElement(of: value) { token in
                     if HTTPSyntax.isName(token, "close") { keepAlive = false }
                     if HTTPSyntax.isName(token, "keep-alive") && isHTTP10 { keepAlive = true }
                 }
@@ -263,11 +261,14 @@ struct IngressRequestParser {
     private static func parseRequestLine(
         _ line: HeadBytes
     ) throws(OpenAIError) -> (HTTPRequest.Method, String, isHTTP10: Bool) {
-        let parts = line.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
+        // Split at the first two spaces, in place.
+        guard let firstSpace = line.firstIndex(of: 0x20), let secondSpace = line[(firstSpace + 1)...].firstIndex(of: 0x20),
+            firstSpace > line.startIndex, secondSpace > firstSpace + 1
+        else {
             throw badRequest("'\(printable(line))' is not an HTTP request line.")
         }
-        let version = parts[2]
+        let parts = (line[..<firstSpace], line[(firstSpace + 1)..<secondSpace], line[(secondSpace + 1)...])
+        let version = parts.2
         let isHTTP10: Bool
         if version.elementsEqual("HTTP/1.1".utf8) {
             isHTTP10 = false
@@ -284,20 +285,20 @@ struct IngressRequestParser {
         }
 
         let method: HTTPRequest.Method
-        if parts[0].elementsEqual("POST".utf8) {
+        if parts.0.elementsEqual("POST".utf8) {
             method = .post
-        } else if parts[0].elementsEqual("GET".utf8) {
+        } else if parts.0.elementsEqual("GET".utf8) {
             method = .get
-        } else if parts[0].allSatisfy(HTTPSyntax.isTokenByte),
-            let other = HTTPRequest.Method(String(decoding: parts[0], as: UTF8.self))
+        } else if parts.0.allSatisfy(HTTPSyntax.isTokenByte),
+            let other = HTTPRequest.Method(String(decoding: parts.0, as: UTF8.self))
         {
             method = other
         } else {
-            throw badRequest("'\(printable(parts[0]))' is not an HTTP method.")
+            throw badRequest("'\(printable(parts.0))' is not an HTTP method.")
         }
 
         // origin-form ("/path?query"), asterisk-form, or absolute-form (whose path is used).
-        let target = parts[1]
+        let target = parts.1
         guard target.allSatisfy({ (0x21...0x7E).contains($0) }) else {
             throw badRequest("The request target has a byte that is not visible ASCII.")
         }

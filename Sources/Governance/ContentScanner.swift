@@ -139,13 +139,14 @@ public enum ContentScanner {
     static func cards(_ bytes: [UInt8]) -> [Match] {
         var matches: [Match] = []
         var index = 0
+        var digits: [UInt8] = []  // reused: one allocation per scan, not one per number
         while index < bytes.count {
             guard isDigit(bytes[index]), index == 0 || !isAlphanumeric(bytes[index - 1]) else {
                 index += 1
                 continue
             }
             // Digits with single spaces or dashes between groups.
-            var digits: [UInt8] = []
+            digits.removeAll(keepingCapacity: true)
             var end = index
             var cursor = index
             while cursor < bytes.count {

@@ -26,6 +26,20 @@ public enum HTTPSyntax {
         return bytes[start..<max(start, end)]
     }
 
+    /// Each element of a comma-separated field value, trimmed (empty ones included: the caller
+    /// decides whether they are an error). Without an array: this runs for every response.
+    @inlinable public static func forEachElement<Bytes: BidirectionalCollection<UInt8>, Failure: Error>(
+        of list: Bytes, _ body: (Bytes) throws(Failure) -> Void
+    ) throws(Failure) where Bytes.SubSequence == Bytes {
+        var start = list.startIndex
+        while true {
+            let end = list[start...].firstIndex(of: UInt8(ascii: ",")) ?? list.endIndex
+            try body(trimmed(list[start..<end]))
+            guard end < list.endIndex else { return }
+            start = list.index(after: end)
+        }
+    }
+
     /// A field value's bytes are visible characters, blanks and obs-text: no CR, LF, NUL or other controls.
     @inlinable public static func isFieldValue<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
         !bytes.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }

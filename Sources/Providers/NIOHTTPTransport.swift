@@ -440,13 +440,21 @@ final class UpstreamExchange: @unchecked Sendable {
     /// check (the idle deadline once data flows can only be later), so the usual exchange never
     /// needs a second timer.
     private func nextDeadline(after now: NIODeadline) -> NIODeadline? {
-        var candidates = [deadlines.total]
+        // Without an array: this runs for every exchange.
+        var next: NIODeadline?
+        func consider(_ deadline: NIODeadline) {
+            if deadline > now, next.map({ deadline < $0 }) ?? true { next = deadline }
+        }
+        consider(deadlines.total)
         switch state {
-        case .awaitingHead: candidates += [deadlines.firstByte, deadlines.start + deadlines.idle]
-        case .streaming, .collecting: if !readingPaused { candidates.append(lastData + deadlines.idle) }
+        case .awaitingHead:
+            consider(deadlines.firstByte)
+            consider(deadlines.start + deadlines.idle)
+        case .streaming, .collecting:
+            if !readingPaused { consider(lastData + deadlines.idle) }
         case .done: return nil
         }
-        return candidates.filter { $0 > now }.min()
+        return next
     }
 
     private func armTimer() {

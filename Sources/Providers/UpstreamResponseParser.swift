@@ -148,11 +148,18 @@ struct UpstreamResponseParser {
 
     /// The head without its final blank line, read in place.
     private static func parseHead(_ bytes: UnsafeRawBufferPointer) throws(UpstreamFailure) -> ParsedHead {
-        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
-            line.last == 0x0D ? line.dropLast() : line
+        // Lines end with LF (CRLF with the CR dropped); read in place, one at a time.
+        var lineStart = 0
+        func nextLine() -> Slice<UnsafeRawBufferPointer>? {
+            guard lineStart <= bytes.count else { return nil }
+            let end = bytes[lineStart...].firstIndex(of: 0x0A) ?? bytes.count
+            var line = bytes[lineStart..<end]
+            if line.last == 0x0D { line = line.dropLast() }
+            lineStart = end + 1
+            return line
         }
         // Status line: HTTP/1.x SP 3DIGIT [SP reason]
-        let status = lines.removeFirst()
+        let status = nextLine()!
         guard status.count >= 12, status.starts(with: "HTTP/1.".utf8), let minor = status.dropFirst(7).first,
             minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"), status[status.startIndex + 8] == 0x20
         else { throw malformed("not an HTTP/1.x status line") }
@@ -165,7 +172,7 @@ struct UpstreamResponseParser {
         var contentLength: Int?
         var chunked = false
         var otherCoding = false
-        for line in lines {
+        while let line = nextLine() {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
                 line.first != 0x20, line.first != 0x09
             else { throw malformed("a header line without a name (or folded)") }
@@ -174,17 +181,16 @@ struct UpstreamResponseParser {
             let value = HTTPSyntax.trimmed(line[(colon + 1)...])
             guard HTTPSyntax.isFieldValue(value) else { throw malformed("a control character in a header") }
             if HTTPSyntax.isName(name, "content-length") {
-                for part in value.split(separator: UInt8(ascii: ",")) {
-                    guard let length = HTTPSyntax.decimalLength(HTTPSyntax.trimmed(part)) else {
-                        throw malformed("an invalid Content-Length")
-                    }
+                try HTTPSyntax.forEachElement(of: value) { part throws(UpstreamFailure) in
+                    guard let length = HTTPSyntax.decimalLength(part) else { throw malformed("an invalid Content-Length") }
                     if let contentLength, contentLength != length { throw malformed("conflicting Content-Length values") }
                     contentLength = length
                 }
             } else if HTTPSyntax.isName(name, "transfer-encoding") {
-                for coding in value.split(separator: UInt8(ascii: ",")) where !HTTPSyntax.trimmed(coding).isEmpty {
+                HTTPSyntax.forEachElement(of: value) { coding in
+                    guard !coding.isEmpty else { return }
                     // Chunked must be the last coding; anything after it makes the length unknowable.
-                    if HTTPSyntax.isName(HTTPSyntax.trimmed(coding), "chunked") {
+                    if HTTPSyntax.isName(coding, "chunked") {
                         chunked = true
                         otherCoding = false
                     } else {
@@ -192,9 +198,9 @@ struct UpstreamResponseParser {
                     }
                 }
             } else if HTTPSyntax.isName(name, "connection") {
-                for token in value.split(separator: UInt8(ascii: ",")) {
-                    if HTTPSyntax.isName(HTTPSyntax.trimmed(token), "close") { head.keepAlive = false }
-                    if HTTPSyntax.isName(HTTPSyntax.trimmed(token), "keep-alive") { head.keepAlive = true }
+                HTTPSyntax.forEachElement(of: value) { token in
+                    if HTTPSyntax.isName(token, "close") { head.keepAlive = false }
+                    if HTTPSyntax.isName(token, "keep-alive") { head.keepAlive = true }
                 }
             } else if HTTPSyntax.isName(name, "content-type") {
                 head.contentType = String(decoding: value, as: UTF8.self)

@@ -15,7 +15,9 @@ public struct Principal: Hashable, Sendable {
 
     /// Every scope this principal acts in, most specific first: key, agent, project, tenant.
     public var scopes: [GovernanceScope] {
-        var scopes: [GovernanceScope] = [.key(keyID)]
+        var scopes: [GovernanceScope] = []
+        scopes.reserveCapacity(4)  // one allocation, not one per append
+        scopes.append(.key(keyID))
         if let agent { scopes.append(.agent(tenant: tenant, agent: agent)) }
         if let project { scopes.append(.project(tenant: tenant, project: project)) }
         scopes.append(.tenant(tenant))

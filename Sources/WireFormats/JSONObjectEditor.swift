@@ -71,6 +71,7 @@ public struct JSONObjectEditor: Sendable {
             skipWhitespace()
             guard consume(UInt8(ascii: "{")) else { return nil }
             var members: [Member] = []
+            members.reserveCapacity(12)  // one allocation for a usual request or response object
             skipWhitespace()
             if consume(UInt8(ascii: "}")) {
                 let closing = index - 1

@@ -93,6 +93,8 @@ private struct JSONReader {
             offset += 1
             return object
         }
+        // One allocation for the usual object, instead of one per doubling while it grows.
+        members.reserveCapacity(8)
         while true {
             skipWhitespace()
             guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { throw error("expected a member name") }
@@ -124,6 +126,7 @@ private struct JSONReader {
             offset += 1
             return values
         }
+        values.reserveCapacity(4)
         while true {
             skipWhitespace()
             values.append(try readValue(depth: depth))
