@@ -247,16 +247,28 @@ extension SQLStore {
     /// Written by hand (one per record, on the ledger writer's thread): the same members
     /// `JSONDecoder` reads back, absent optionals left out.
     static func encodeAttempts(_ attempts: [Attempt]) -> String {
+        // Appended piece by piece into one string sized up front: `a + b` built a temporary
+        // string per piece, for every record.
         var json = "["
+        json.reserveCapacity(2 + 120 * attempts.count)
         for (index, attempt) in attempts.enumerated() {
             if index > 0 { json += "," }
-            json += #"{"deployment":"# + AuditValue.jsonString(attempt.deployment)
-            if let status = attempt.status { json += #","status":"# + String(status) }
-            if let errorClass = attempt.errorClass { json += #","errorClass":"# + AuditValue.jsonString(errorClass.rawValue) }
-            json += #","latencyMicros":"# + String(attempt.latencyMicros)
-            json += #","hedged":"# + (attempt.hedged ? "true" : "false") + "}"
+            json += #"{"deployment":"#
+            json += AuditValue.jsonString(attempt.deployment)
+            if let status = attempt.status {
+                json += #","status":"#
+                json += String(status)
+            }
+            if let errorClass = attempt.errorClass {
+                json += #","errorClass":"#
+                json += AuditValue.jsonString(errorClass.rawValue)
+            }
+            json += #","latencyMicros":"#
+            json += String(attempt.latencyMicros)
+            json += attempt.hedged ? #","hedged":true}"# : #","hedged":false}"#
         }
-        return json + "]"
+        json += "]"
+        return json
     }
 
     static func decodeAttempts(_ text: String) -> [Attempt] {

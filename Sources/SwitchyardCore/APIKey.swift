@@ -69,15 +69,16 @@ public enum APIKeyFormat {
         let digest =
             key.utf8.withContiguousStorageIfAvailable { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
             ?? SHA256.hash(data: Array(key.utf8))
-        // Hex by table lookup: this runs on every request.
-        var hex = [UInt8](repeating: 0, count: SHA256.byteCount * 2)
-        var index = 0
-        for byte in digest {
-            hex[index] = hexDigits[Int(byte >> 4)]
-            hex[index + 1] = hexDigits[Int(byte & 0x0F)]
-            index += 2
+        // Hex by table lookup, written straight into the string: this runs on every request.
+        return String(unsafeUninitializedCapacity: SHA256.byteCount * 2) { hex in
+            var index = 0
+            for byte in digest {
+                hex[index] = hexDigits[Int(byte >> 4)]
+                hex[index + 1] = hexDigits[Int(byte & 0x0F)]
+                index += 2
+            }
+            return index
         }
-        return String(decoding: hex, as: UTF8.self)
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
@@ -88,11 +89,9 @@ public enum APIKeyFormat {
     }
 
     static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-        let a = Array(lhs.utf8)
-        let b = Array(rhs.utf8)
-        guard a.count == b.count else { return false }
+        guard lhs.utf8.count == rhs.utf8.count else { return false }
         var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
+        for (a, b) in zip(lhs.utf8, rhs.utf8) { difference |= a ^ b }
         return difference == 0
     }
 }

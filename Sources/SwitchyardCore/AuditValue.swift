@@ -24,6 +24,14 @@ public enum AuditValue {
 
     /// `text` as a JSON string literal.
     public static func jsonString(_ text: String) -> String {
+        // Nearly every text needs no escape: one string of the right size.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            var quoted = "\""
+            quoted.reserveCapacity(text.utf8.count + 2)
+            quoted += text
+            quoted += "\""
+            return quoted
+        }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
