@@ -39,7 +39,10 @@ struct IngressResponseWriter: ResponseBodyWriter {
         }
     }
 
+    /// Not awaited: the end is a few bytes (or none) and the connection closes itself if they
+    /// cannot be written; waiting for them cost every request a suspension and a promise.
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
-        try await channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders)).get()
+        guard channel.isActive else { throw ChannelError.ioOnClosedChannel }
+        channel.writeAndFlush(HTTPResponsePart.end(trailingHeaders), promise: nil)
     }
 }
