@@ -189,7 +189,8 @@ if [ "${1:-}" = ledger ]; then
   written_before="$(metric 'switchyard_ledger_records{state="written"}')"
   (max=0; while :; do
     p="$(metric switchyard_ledger_pending_records || echo 0)"; [ "${p:-0}" -gt "$max" ] && max="$p"
-    echo "$max" >"$WORK/max-pending"; sleep 0.25; done) &
+    # Replaced, not rewritten: the sampler is killed at any moment, and a half-written file read empty.
+    echo "$max" >"$WORK/max-pending.new" && mv "$WORK/max-pending.new" "$WORK/max-pending"; sleep 0.25; done) &
   SAMPLER=$!
   SECONDS_PER_RUN="$seconds" run_open_loop switchyard-open "$GATEWAY_PORT" /v1/chat/completions "$rate" >"$WORK/ledger.txt"
   kill "$SAMPLER"
