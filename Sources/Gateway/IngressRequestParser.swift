@@ -85,9 +85,13 @@ struct IngressRequestParser {
             return .body(piece)
         case .chunkSize:
             guard let line = try readLine(limit: Self.maxChunkLineBytes) else { return nil }
-            // chunk-size [BWS ";" chunk-ext]: the extensions mean nothing to the gateway.
+            // chunk-size [BWS ";" chunk-ext]: the extensions mean nothing to the gateway, but
+            // anything else after the size is refused.
             let sizeEnd = line.firstIndex { $0 == UInt8(ascii: ";") || $0 == 0x20 || $0 == 0x09 } ?? line.endIndex
-            guard let size = HTTPSyntax.hexLength(line[..<sizeEnd]), HTTPSyntax.isFieldValue(line[sizeEnd...]) else {
+            let afterSize = line[sizeEnd...].drop { $0 == 0x20 || $0 == 0x09 }
+            guard let size = HTTPSyntax.hexLength(line[..<sizeEnd]),
+                afterSize.isEmpty || afterSize.first == UInt8(ascii: ";"), HTTPSyntax.isFieldValue(afterSize)
+            else {
                 throw Self.badRequest("The chunk size line '\(Self.printable(line))' is not valid.")
             }
             state = size == 0 ? .trailers(read: 0) : .chunkData(remaining: size)
