@@ -114,13 +114,17 @@ public final class LedgerWriter: UsageSink, Service {
     /// Writes everything buffered now. Safe to call from tests.
     public func flush() async {
         while true {
-            let batch = pending.withLock { buffer -> [UsageRecord] in
-                let taken = Array(buffer.prefix(configuration.batchSize))
+            // Up to ten batches taken at once: removing from the front of the buffer moves every
+            // record behind, which for a backlog of 50,000 in batches of 100 was quadratic.
+            let taken = pending.withLock { buffer -> [UsageRecord] in
+                let taken = Array(buffer.prefix(10 * configuration.batchSize))
                 buffer.removeFirst(taken.count)
                 return taken
             }
-            if batch.isEmpty { break }
-            await write(batch)
+            if taken.isEmpty { break }
+            for start in stride(from: 0, to: taken.count, by: configuration.batchSize) {
+                await write(Array(taken[start..<min(start + configuration.batchSize, taken.count)]))
+            }
         }
         if !journal.isEmpty { await replayJournal() }
     }
