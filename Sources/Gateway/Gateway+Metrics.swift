@@ -9,43 +9,52 @@ extension Gateway {
         let route = record.route ?? ""
         let deployment = record.deployment ?? ""
         let provider = record.provider ?? ""
-        metrics.increment(
-            "switchyard_requests_total", help: "Requests handled, by outcome.",
-            labels: [
-                ("endpoint", record.endpoint), ("route", route), ("deployment", deployment), ("provider", provider),
-                ("status", String(record.status)),
-            ])
-        metrics.observe(
-            "switchyard_request_duration_seconds", help: "Time from request received to response complete.",
-            labels: [("endpoint", record.endpoint), ("route", route)], seconds: latency.seconds)
-        if let timeToFirstToken {
-            metrics.observe(
-                "switchyard_time_to_first_token_seconds", help: "Time from request received to first streamed token.",
-                labels: [("route", route), ("deployment", deployment)], seconds: timeToFirstToken.seconds)
-        }
-        if let tenant = record.tenant, record.deployment != nil {
-            let estimated = record.usage.isEstimated ? "true" : "false"
-            for (type, count) in [
-                ("input", record.usage.inputTokens), ("output", record.usage.outputTokens),
-                ("cached_input", record.usage.cachedInputTokens),
-            ] where count > 0 {
-                metrics.increment(
-                    "switchyard_tokens_total", help: "Tokens consumed, by tenant and deployment.",
-                    labels: [("tenant", tenant), ("deployment", deployment), ("type", type), ("estimated", estimated)],
-                    by: Int64(count))
+        // One lock for the request's updates, not one each.
+        metrics.batch { m in
+            m.increment(
+                "switchyard_requests_total", help: "Requests handled, by outcome.",
+                labels: [
+                    ("endpoint", record.endpoint), ("route", route), ("deployment", deployment), ("provider", provider),
+                    ("status", String(record.status)),
+                ])
+            m.observe(
+                "switchyard_request_duration_seconds", help: "Time from request received to response complete.",
+                labels: [("endpoint", record.endpoint), ("route", route)], seconds: latency.seconds)
+            if let timeToFirstToken {
+                m.observe(
+                    "switchyard_time_to_first_token_seconds", help: "Time from request received to first streamed token.",
+                    labels: [("route", route), ("deployment", deployment)], seconds: timeToFirstToken.seconds)
             }
-            metrics.increment(
-                "switchyard_cost_nanos_total", help: "Cost in nano-units (1e-9) of the currency, by tenant and deployment.",
-                labels: [("tenant", tenant), ("deployment", deployment), ("currency", record.cost.currency)],
-                by: record.cost.nanos)
-        }
-        // Per attempt, so failures hidden from the client by a failover still show.
-        for attempt in record.attempts {
-            guard let errorClass = attempt.errorClass, errorClass != .clientCancelled, errorClass != .hedgeLost else { continue }
-            let attemptProvider = configuration.deployment(named: attempt.deployment)?.provider ?? ""
-            metrics.increment(
-                "switchyard_upstream_errors_total", help: "Failed upstream attempts, by provider, deployment and error class.",
-                labels: [("provider", attemptProvider), ("deployment", attempt.deployment), ("error_class", errorClass.rawValue)])
+            if let tenant = record.tenant, record.deployment != nil {
+                let estimated = record.usage.isEstimated ? "true" : "false"
+                func tokens(_ type: String, _ count: Int) {
+                    guard count > 0 else { return }
+                    m.increment(
+                        "switchyard_tokens_total", help: "Tokens consumed, by tenant and deployment.",
+                        labels: [("tenant", tenant), ("deployment", deployment), ("type", type), ("estimated", estimated)],
+                        by: Int64(count))
+                }
+                tokens("input", record.usage.inputTokens)
+                tokens("output", record.usage.outputTokens)
+                tokens("cached_input", record.usage.cachedInputTokens)
+                m.increment(
+                    "switchyard_cost_nanos_total", help: "Cost in nano-units (1e-9) of the currency, by tenant and deployment.",
+                    labels: [("tenant", tenant), ("deployment", deployment), ("currency", record.cost.currency)],
+                    by: record.cost.nanos)
+            }
+            // Per attempt, so failures hidden from the client by a failover still show.
+            for attempt in record.attempts {
+                guard let errorClass = attempt.errorClass, errorClass != .clientCancelled, errorClass != .hedgeLost else {
+                    continue
+                }
+                let attemptProvider = configuration.deployment(named: attempt.deployment)?.provider ?? ""
+                m.increment(
+                    "switchyard_upstream_errors_total",
+                    help: "Failed upstream attempts, by provider, deployment and error class.",
+                    labels: [
+                        ("provider", attemptProvider), ("deployment", attempt.deployment), ("error_class", errorClass.rawValue),
+                    ])
+            }
         }
         logger.info(
             "request",

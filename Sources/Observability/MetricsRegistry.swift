@@ -64,34 +64,64 @@ public final class MetricsRegistry: Sendable {
         }
     }
 
-    /// One lookup of the family, updated in place (no copy of its series).
-    private func update(_ name: String, help: String, kind: Kind, _ body: (inout Family) -> Void) {
-        let isNew = families.withLock { families -> Bool in
+    /// Several updates under one lock: a request's half-dozen updates take the lock (shared by
+    /// every event loop) once instead of once each.
+    public func batch(_ body: (inout Batch) -> Void) {
+        let added = families.withLock { families -> [String] in
+            // Swapped in and out, not copied: the dictionary stays uniquely referenced.
+            var batch = Batch()
+            swap(&batch.families, &families)
+            body(&batch)
+            swap(&batch.families, &families)
+            return batch.added
+        }
+        if !added.isEmpty { order.withLock { $0 += added } }
+    }
+
+    /// Updates applied by `batch`, inside its lock.
+    public struct Batch {
+        fileprivate var families: [String: Family] = [:]
+        /// Families created in this batch, in order, for rendering.
+        fileprivate var added: [String] = []
+
+        public mutating func increment(_ name: String, help: String, labels: [(String, String)] = [], by amount: Int64 = 1) {
+            update(name, help: help, kind: .counter) { $0.counters[Labels(labels), default: 0] += amount }
+        }
+
+        public mutating func set(_ name: String, help: String, labels: [(String, String)] = [], to value: Int64) {
+            update(name, help: help, kind: .gauge) { $0.gauges[Labels(labels)] = value }
+        }
+
+        public mutating func observe(_ name: String, help: String, labels: [(String, String)] = [], seconds: Double) {
+            update(name, help: help, kind: .histogram) { family in
+                // In place: taking the histogram out and putting it back copied its buckets every time.
+                family.histograms[Labels(labels), default: Histogram()].record(seconds)
+            }
+        }
+
+        /// One lookup of the family, updated in place (no copy of its series).
+        private mutating func update(_ name: String, help: String, kind: Kind, _ body: (inout Family) -> Void) {
             if let index = families.index(forKey: name) {
                 body(&families.values[index])
-                return false
+                return
             }
             var family = Family(help: help, kind: kind)
             body(&family)
             families[name] = family
-            return true
+            added.append(name)
         }
-        if isNew { order.withLock { $0.append(name) } }
     }
 
     public func increment(_ name: String, help: String, labels: [(String, String)] = [], by amount: Int64 = 1) {
-        update(name, help: help, kind: .counter) { $0.counters[Labels(labels), default: 0] += amount }
+        batch { $0.increment(name, help: help, labels: labels, by: amount) }
     }
 
     public func set(_ name: String, help: String, labels: [(String, String)] = [], to value: Int64) {
-        update(name, help: help, kind: .gauge) { $0.gauges[Labels(labels)] = value }
+        batch { $0.set(name, help: help, labels: labels, to: value) }
     }
 
     public func observe(_ name: String, help: String, labels: [(String, String)] = [], seconds: Double) {
-        update(name, help: help, kind: .histogram) { family in
-            // In place: taking the histogram out and putting it back copied its buckets every time.
-            family.histograms[Labels(labels), default: Histogram()].record(seconds)
-        }
+        batch { $0.observe(name, help: help, labels: labels, seconds: seconds) }
     }
 
     /// The current values in Prometheus' text exposition format (version 0.0.4).
