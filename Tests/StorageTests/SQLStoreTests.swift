@@ -34,6 +34,32 @@ import Testing
         await second.close()
     }
 
+    /// SQLite keeps prepared statements for reuse: one that failed, or whose rows were not all
+    /// read, must leave its next use clean (bindings and position reset), and more distinct
+    /// statements than it keeps must still run.
+    @Test func reusedSQLiteStatementsStartClean() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let connection = try SQLiteConnection(path: directory.appendingPathComponent("s.db").path)
+        try connection.executeScript("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER)")
+        let insert = "INSERT INTO t (id, n) VALUES (?, ?) RETURNING id"
+        #expect(try connection.query(insert, [.text("a"), .integer(1)]).first?[0].text == "a")
+        #expect(throws: SQLError.self) { try connection.query(insert, [.text("a"), .integer(2)]) }
+        #expect(try connection.query(insert, [.text("b"), .null]).first?[0].text == "b")
+        let count = "SELECT COUNT(*), SUM(n) FROM t WHERE id >= ?"
+        for _ in 0..<3 {
+            let row = try #require(try connection.query(count, [.text("a")]).first)
+            #expect(row[0].integer == 2 && row[1].integer == 1)
+        }
+        for extra in 0..<40 {
+            let sum = try connection.query("SELECT COUNT(*) + \(extra) FROM t", []).first?[0].integer
+            #expect(sum == Int64(2 + extra))
+        }
+        #expect(try connection.query(count, [.text("b")]).first?[0].integer == 1)
+        connection.close()
+    }
+
     @Test(arguments: TestEngine.available)
     func keysAreStoredListedAndRevoked(_ engine: TestEngine) async throws {
         let store = try await openFresh(engine)
