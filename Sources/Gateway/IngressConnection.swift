@@ -55,7 +55,7 @@ where Responder.Context == BasicRequestContext {
     private var timer: Scheduled<Void>?
     /// An empty buffer, written where a write must happen (its promise keeps its place in line)
     /// but carries nothing.
-    private var noBytes = ByteBuffer()
+    private let noBytes = ByteBuffer()
 
     init(
         responder: Responder, maxBodyBytes: Int, timeouts: IngressTimeouts, logger: Logger, registry: IngressConnections

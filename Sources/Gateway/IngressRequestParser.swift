@@ -79,9 +79,8 @@ struct IngressRequestParser {
             state = .head
             return .end
         case .fixedBody(let remaining):
-            guard buffered.readableBytes > 0 else { return nil }
-            let piece = buffered.readSlice(length: min(remaining, buffered.readableBytes))!
-            state = remaining == piece.readableBytes ? .noBody : .fixedBody(remaining: remaining - piece.readableBytes)
+            guard let (piece, left) = bodyPiece(upTo: remaining) else { return nil }
+            state = left == 0 ? .noBody : .fixedBody(remaining: left)
             return .body(piece)
         case .chunkSize:
             guard let line = try readLine(limit: Self.maxChunkLineBytes) else { return nil }
@@ -97,9 +96,8 @@ struct IngressRequestParser {
             state = size == 0 ? .trailers(read: 0) : .chunkData(remaining: size)
             return try next()
         case .chunkData(let remaining):
-            guard buffered.readableBytes > 0 else { return nil }
-            let piece = buffered.readSlice(length: min(remaining, buffered.readableBytes))!
-            state = remaining == piece.readableBytes ? .chunkDataEnd : .chunkData(remaining: remaining - piece.readableBytes)
+            guard let (piece, left) = bodyPiece(upTo: remaining) else { return nil }
+            state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
             return .body(piece)
         case .chunkDataEnd:
             guard buffered.readableBytes >= 2 else { return nil }
@@ -119,6 +117,14 @@ struct IngressRequestParser {
             state = .trailers(read: read + line.count + 2)
             return try next()
         }
+    }
+
+    /// Up to `remaining` body bytes of what has arrived (sharing its storage), and how many are
+    /// still to come; nil when nothing has arrived.
+    private mutating func bodyPiece(upTo remaining: Int) -> (ByteBuffer, left: Int)? {
+        guard buffered.readableBytes > 0 else { return nil }
+        let piece = buffered.readSlice(length: min(remaining, buffered.readableBytes))!
+        return (piece, remaining - piece.readableBytes)
     }
 
     // MARK: Head
@@ -322,7 +328,7 @@ struct IngressRequestParser {
         switch name.count {
         case 6 where HTTPSyntax.isName(name, "accept"): return .accept
         case 6 where HTTPSyntax.isName(name, "expect"): return .expect
-        case 9 where HTTPSyntax.isName(name, "x-api-key"): return Self.xAPIKey
+        case 9 where HTTPSyntax.isName(name, "x-api-key"): return .xAPIKey
         case 10 where HTTPSyntax.isName(name, "connection"): return .connection
         case 10 where HTTPSyntax.isName(name, "user-agent"): return .userAgent
         case 12 where HTTPSyntax.isName(name, "content-type"): return .contentType
@@ -338,8 +344,6 @@ struct IngressRequestParser {
             return other
         }
     }
-
-    private static let xAPIKey = HTTPField.Name("x-api-key")!
 
     /// The head's lines without their CRLF. A CR or LF anywhere else is refused.
     private static func crlfLines(_ all: UnsafeRawBufferPointer) throws(OpenAIError) -> [HeadBytes] {

@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 
 /// What the gateway knows, when it answers, about the request it answers.
 struct IngressExchange: Equatable {
@@ -105,32 +106,8 @@ struct IngressResponseFraming: Equatable {
         body == .chunked ? "0\r\n\r\n" : nil
     }
 
-    /// Reason phrases for the statuses a handler creates from a bare code.
+    /// The standard reason phrase for a status a handler created from a bare code (NIO's table).
     static func standardReason(_ code: Int) -> String {
-        switch code {
-        case 200: "OK"
-        case 201: "Created"
-        case 204: "No Content"
-        case 400: "Bad Request"
-        case 401: "Unauthorized"
-        case 402: "Payment Required"
-        case 403: "Forbidden"
-        case 404: "Not Found"
-        case 405: "Method Not Allowed"
-        case 408: "Request Timeout"
-        case 409: "Conflict"
-        case 413: "Content Too Large"
-        case 415: "Unsupported Media Type"
-        case 422: "Unprocessable Content"
-        case 429: "Too Many Requests"
-        case 431: "Request Header Fields Too Large"
-        case 500: "Internal Server Error"
-        case 501: "Not Implemented"
-        case 502: "Bad Gateway"
-        case 503: "Service Unavailable"
-        case 504: "Gateway Timeout"
-        case 505: "HTTP Version Not Supported"
-        default: ""
-        }
+        HTTPResponseStatus(statusCode: code).reasonPhrase
     }
 }
