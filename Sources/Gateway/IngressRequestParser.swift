@@ -135,15 +135,7 @@ struct IngressRequestParser {
             buffered.moveReaderIndex(forwardBy: 2)
             headScanned = max(0, headScanned - 2)
         }
-        let end = buffered.withUnsafeReadableBytes { bytes -> Int? in
-            guard bytes.count >= 4 else { return nil }
-            for index in max(3, headScanned)..<bytes.count
-            where bytes[index] == 0x0A && bytes[index - 1] == 0x0D && bytes[index - 2] == 0x0A && bytes[index - 3] == 0x0D {
-                return index + 1
-            }
-            return nil
-        }
-        guard let end else {
+        guard let end = HTTPSyntax.headEnd(in: buffered, scanned: headScanned) else {
             headScanned = buffered.readableBytes
             guard buffered.readableBytes <= Self.maxHeadBytes else { throw Self.headTooLarge() }
             return nil

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// HTTP/1.1 syntax shared by the gateway's readers and writers of HTTP/1.1 (upstream requests and
 /// responses, client requests).
 public enum HTTPSyntax {
@@ -37,6 +39,20 @@ public enum HTTPSyntax {
             try body(trimmed(list[start..<end]))
             guard end < list.endIndex else { return }
             start = list.index(after: end)
+        }
+    }
+
+    /// Where a message head ends: the offset just past its CRLFCRLF in `buffer`'s readable
+    /// bytes, or nil if it has not arrived. `scanned` bytes were already searched (a head
+    /// arriving in pieces is then scanned once, not once per piece).
+    @inlinable public static func headEnd(in buffer: ByteBuffer, scanned: Int = 0) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes -> Int? in
+            guard bytes.count >= 4 else { return nil }
+            for index in max(3, scanned)..<bytes.count
+            where bytes[index] == 0x0A && bytes[index - 1] == 0x0D && bytes[index - 2] == 0x0A && bytes[index - 3] == 0x0D {
+                return index + 1
+            }
+            return nil
         }
     }
 

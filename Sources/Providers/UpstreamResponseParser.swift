@@ -127,15 +127,7 @@ struct UpstreamResponseParser {
     }
 
     private mutating func readHead(_ buffer: inout ByteBuffer) throws(UpstreamFailure) -> ParsedHead? {
-        let end = buffer.withUnsafeReadableBytes { bytes -> Int? in
-            guard bytes.count >= 4 else { return nil }
-            for index in 3..<bytes.count
-            where bytes[index] == 0x0A && bytes[index - 1] == 0x0D && bytes[index - 2] == 0x0A && bytes[index - 3] == 0x0D {
-                return index + 1
-            }
-            return nil
-        }
-        guard let end else {
+        guard let end = HTTPSyntax.headEnd(in: buffer) else {
             if buffer.readableBytes > Self.maxHeadBytes { throw Self.malformed("response head larger than 64 KiB") }
             return nil
         }
