@@ -7,6 +7,7 @@
 #   bench/run.sh                 # full run (~4 minutes after the release build)
 #   BENCH_SECONDS=3 bench/run.sh # quicker
 #   bench/run.sh soak            # 64 connections for BENCH_SOAK_MINUTES (10), RSS printed each minute
+#   bench/run.sh hold            # start everything and wait (profiling by hand; see $WORK/env)
 #   bench/run.sh ledger          # BENCH_LEDGER_RATE (5000) requests/s for BENCH_LEDGER_SECONDS (30):
 #                                # usage records stored per second, most waiting at once
 #   BENCH_STORE=postgres ...     # any of these on PostgreSQL (started by the script, fsync on)
@@ -181,6 +182,21 @@ run_open_loop() { # name port path rate -> RESULT line with cpu; 64 connections,
 metric() { # name with labels, e.g. 'switchyard_ledger_records{state="written"}' -> value
   curl -fsS "http://127.0.0.1:$GATEWAY_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
 }
+
+if [ "${1:-}" = hold ]; then
+  # Everything started and left running for profiling by hand; the environment to drive it is in
+  # $WORK/env (source it). Stops after BENCH_HOLD_SECONDS (3600) or when this script is killed.
+  cat >"$WORK/env" <<ENV
+GATEWAY_PID=$GATEWAY_PID
+GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions
+DIRECT_URL=http://127.0.0.1:$NGINX_PORT/v1/chat/completions
+PROXY_URL=http://127.0.0.1:$PROXY_PORT/v1/chat/completions
+BENCH_KEY=$KEY
+ENV
+  echo "held: source $WORK/env" >&2
+  sleep "${BENCH_HOLD_SECONDS:-3600}"
+  exit 0
+fi
 
 if [ "${1:-}" = ledger ]; then
   # Usage records at a fixed request rate (one record per request) into the configured store.
