@@ -16,10 +16,16 @@ extension SQLStore {
     /// PostgreSQL); `RETURNING id` names the rows actually inserted, and only those are rolled up.
     public func insertUsage(_ records: [UsageRecord]) async throws {
         guard !records.isEmpty else { return }
-        let chunks = stride(from: 0, to: records.count, by: Self.rowsPerStatement).map {
-            Array(records[$0..<min($0 + Self.rowsPerStatement, records.count)])
+        var built: [(sql: String, binds: [SQLValue])] = []
+        var start = 0
+        for rows in Self.statementSizes(for: records.count) {
+            var binds: [SQLValue] = []
+            binds.reserveCapacity(rows * Self.usageColumnCount)
+            for record in records[start..<start + rows] { binds.append(contentsOf: Self.binds(record)) }
+            built.append((Self.insertStatement(rows: rows), binds))
+            start += rows
         }
-        let statements = chunks.map { chunk in (Self.insertStatement(rows: chunk.count), chunk.flatMap(Self.binds)) }
+        let statements = built
         let tagKeys = rollupTagKeys
         try await run { connection in
             try connection.transaction {
@@ -41,9 +47,35 @@ extension SQLStore {
 
     /// 26 parameters a row: 100 rows stay well under SQLite's and PostgreSQL's parameter limits.
     static let rowsPerStatement = 100
+    static let usageColumnCount = 26
+
+    /// Row counts of the statements that insert `count` records: full statements of
+    /// `rowsPerStatement`, then the rest by powers of two. Eight statement texts in all, so each is
+    /// built once and stays prepared (SQLite's statement cache); a statement per remainder size
+    /// was a new text, built and parsed, for nearly every batch.
+    static func statementSizes(for count: Int) -> [Int] {
+        var sizes = Array(repeating: rowsPerStatement, count: count / rowsPerStatement)
+        var rest = count % rowsPerStatement
+        var power = 64
+        while rest > 0 {
+            if rest >= power {
+                sizes.append(power)
+                rest -= power
+            }
+            power /= 2
+        }
+        return sizes
+    }
 
     static func insertStatement(rows: Int) -> String {
-        let row = "(" + Array(repeating: "?", count: 26).joined(separator: ", ") + ")"
+        insertStatements[rows] ?? makeInsertStatement(rows: rows)
+    }
+
+    private static let insertStatements: [Int: String] = Dictionary(
+        uniqueKeysWithValues: [rowsPerStatement, 64, 32, 16, 8, 4, 2, 1].map { ($0, makeInsertStatement(rows: $0)) })
+
+    private static func makeInsertStatement(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: usageColumnCount).joined(separator: ", ") + ")"
         return """
             INSERT INTO usage_records (\(usageColumns)) VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
             ON CONFLICT (id) DO NOTHING RETURNING id

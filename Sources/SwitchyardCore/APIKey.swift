@@ -89,9 +89,16 @@ public enum APIKeyFormat {
     }
 
     static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-        guard lhs.utf8.count == rhs.utf8.count else { return false }
-        var difference: UInt8 = 0
-        for (a, b) in zip(lhs.utf8, rhs.utf8) { difference |= a ^ b }
-        return difference == 0
+        // Through the strings' contiguous UTF-8: zipping two UTF8Views stepped an index per byte
+        // and cost ~1 % of a request's instructions.
+        var (lhs, rhs) = (lhs, rhs)
+        return lhs.withUTF8 { left in
+            rhs.withUTF8 { right in
+                guard left.count == right.count else { return false }
+                var difference: UInt8 = 0
+                for index in 0..<left.count { difference |= left[index] ^ right[index] }
+                return difference == 0
+            }
+        }
     }
 }

@@ -138,6 +138,22 @@ import Testing
         await store.close()
     }
 
+    /// A batch whose size is not a multiple of the statement size goes in as full statements and
+    /// power-of-two remainders; every record lands once, each field intact.
+    @Test(arguments: TestEngine.available)
+    func oddSizedBatchesLandWhole(_ engine: TestEngine) async throws {
+        let store = try await openFresh(engine)
+        let records = (0..<227).map { index in record(at: Int64(index), input: index) }
+        try await store.insertUsage(records)
+        #expect(try await store.usageCount() == 227)
+        for index in [0, 99, 100, 199, 200, 215, 223, 225, 226] {
+            #expect(try await store.usageRecord(id: records[index].id) == records[index])
+        }
+        try await store.insertUsage(Array(records[150..<227]))  // replayed: nothing added
+        #expect(try await store.usageCount() == 227)
+        await store.close()
+    }
+
     @Test(arguments: TestEngine.available)
     func concurrentWritersDoNotLoseRecords(_ engine: TestEngine) async throws {
         let store = try await openFresh(engine)

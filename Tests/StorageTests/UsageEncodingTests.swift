@@ -5,6 +5,17 @@ import Testing
 @testable import Storage
 
 @Suite struct UsageEncodingTests {
+    /// Full statements, then the remainder in powers of two: few distinct statement texts, and
+    /// the rows add up.
+    @Test(arguments: [0, 1, 7, 64, 99, 100, 101, 227, 1_000])
+    func insertStatementSizesCoverTheBatch(_ count: Int) {
+        let sizes = SQLStore.statementSizes(for: count)
+        #expect(sizes.reduce(0, +) == count)
+        #expect(Set(sizes).isSubset(of: [100, 64, 32, 16, 8, 4, 2, 1]))
+        #expect(sizes.filter { $0 == 100 }.count == count / 100)
+        #expect(sizes == sizes.sorted(by: >))
+    }
+
     /// The hand-written attempts column reads back, through `JSONDecoder`, as what was written,
     /// whatever the names hold.
     @Test func attemptsRoundTripThroughTheDecoder() throws {
