@@ -36,14 +36,17 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    private let buckets: Mutex<[GovernanceScope: Bucket]>
-    private let limited: Set<GovernanceScope>
+    private let buckets: Mutex<[Bucket]>
+    /// Each limited scope's place in `buckets`. Fixed at init, so read without the lock, and a
+    /// scope is hashed once per request instead of at every step of a check.
+    private let slots: [GovernanceScope: Int]
 
     /// With `previous`, a scope limited before keeps its bucket levels (capped to the new limits)
     /// and its requests in flight: a live governance change does not hand out a fresh minute.
     public init(_ limits: [RateLimit], carryingOver previous: RateLimiter? = nil, now: ContinuousClock.Instant = .now) {
-        let kept = previous?.buckets.withLock { $0 } ?? [:]
-        var buckets: [GovernanceScope: Bucket] = [:]
+        let kept = previous?.bucketsByScope() ?? [:]
+        var buckets: [Bucket] = []
+        var slots: [GovernanceScope: Int] = [:]
         for limit in limits {
             var bucket = Bucket(limit, now: now)
             if let old = kept[limit.scope] {
@@ -56,23 +59,41 @@ public final class RateLimiter: Sendable {
                 }
                 bucket.refilledAt = old.refilledAt
             }
-            buckets[limit.scope] = bucket
+            // A scope limited twice: the later limit wins, as it did when buckets were keyed by scope.
+            if let slot = slots[limit.scope] {
+                buckets[slot] = bucket
+            } else {
+                slots[limit.scope] = buckets.count
+                buckets.append(bucket)
+            }
         }
         self.buckets = Mutex(buckets)
-        limited = Set(limits.map(\.scope))
+        self.slots = slots
+    }
+
+    private func bucketsByScope() -> [GovernanceScope: Bucket] {
+        let buckets = self.buckets.withLock { $0 }
+        return slots.mapValues { buckets[$0] }
     }
 
     /// Admits a request of about `estimatedTokens` for `scopes`, or says which limit refused it.
     public func admit(
         _ scopes: [GovernanceScope], estimatedTokens: Int, now: ContinuousClock.Instant = .now
     ) -> Result<RateLimitTicket, RateLimitRefusal> {
-        let scopes = scopes.filter(limited.contains)
-        guard !scopes.isEmpty else { return .success(RateLimitTicket(scopes: [], tokens: 0, status: nil)) }
+        guard !slots.isEmpty else { return .success(RateLimitTicket(scopes: [], tokens: 0, status: nil)) }
+        var limitedScopes: [GovernanceScope] = []
+        var limitedSlots: [Int] = []
+        for scope in scopes {
+            guard let slot = slots[scope] else { continue }
+            limitedScopes.append(scope)
+            limitedSlots.append(slot)
+        }
+        guard !limitedSlots.isEmpty else { return .success(RateLimitTicket(scopes: [], tokens: 0, status: nil)) }
         let tokens = Double(max(0, estimatedTokens))
         return buckets.withLock { buckets in
-            for scope in scopes {
-                buckets[scope]!.refill(now)
-                let bucket = buckets[scope]!
+            for (scope, slot) in zip(limitedScopes, limitedSlots) {
+                buckets[slot].refill(now)
+                let bucket = buckets[slot]
                 if let concurrent = bucket.limit.concurrentRequests, bucket.inFlight >= concurrent {
                     return .failure(
                         RateLimitRefusal(
@@ -96,13 +117,13 @@ public final class RateLimiter: Sendable {
                 }
             }
             var tightest: RateLimitStatus?
-            for scope in scopes {
-                buckets[scope]!.requests -= buckets[scope]!.limit.requestsPerMinute == nil ? 0 : 1
-                buckets[scope]!.tokens -= buckets[scope]!.limit.tokensPerMinute == nil ? 0 : tokens
-                buckets[scope]!.inFlight += 1
-                tightest = RateLimitStatus.tighter(tightest, Self.status(buckets[scope]!))
+            for slot in limitedSlots {
+                if buckets[slot].limit.requestsPerMinute != nil { buckets[slot].requests -= 1 }
+                if buckets[slot].limit.tokensPerMinute != nil { buckets[slot].tokens -= tokens }
+                buckets[slot].inFlight += 1
+                tightest = RateLimitStatus.tighter(tightest, Self.status(buckets[slot]))
             }
-            return .success(RateLimitTicket(scopes: scopes, tokens: tokens, status: tightest))
+            return .success(RateLimitTicket(scopes: limitedScopes, tokens: tokens, status: tightest))
         }
     }
 
@@ -110,19 +131,24 @@ public final class RateLimiter: Sendable {
     public func release(_ ticket: RateLimitTicket, usedTokens: Int) {
         guard !ticket.scopes.isEmpty else { return }
         let correction = ticket.tokens - Double(usedTokens)
+        // Admitted before a live change limited a scope: it was never counted here, so has no slot.
+        let ticketSlots = ticket.scopes.compactMap { slots[$0] }
+        guard !ticketSlots.isEmpty else { return }
         buckets.withLock { buckets in
-            for scope in ticket.scopes {
-                guard var bucket = buckets[scope] else { continue }
-                // Admitted before a live change limited this scope: it was never counted here.
-                bucket.inFlight = max(0, bucket.inFlight - 1)
-                if let tpm = bucket.limit.tokensPerMinute { bucket.tokens = min(Double(tpm), bucket.tokens + correction) }
-                buckets[scope] = bucket
+            for slot in ticketSlots {
+                buckets[slot].inFlight = max(0, buckets[slot].inFlight - 1)
+                if let tpm = buckets[slot].limit.tokensPerMinute {
+                    buckets[slot].tokens = min(Double(tpm), buckets[slot].tokens + correction)
+                }
             }
         }
     }
 
     /// Requests in flight for a scope (for tests and metrics).
-    public func inFlight(_ scope: GovernanceScope) -> Int { buckets.withLock { $0[scope]?.inFlight ?? 0 } }
+    public func inFlight(_ scope: GovernanceScope) -> Int {
+        guard let slot = slots[scope] else { return 0 }
+        return buckets.withLock { $0[slot].inFlight }
+    }
 
     static func status(_ bucket: Bucket) -> RateLimitStatus {
         RateLimitStatus(

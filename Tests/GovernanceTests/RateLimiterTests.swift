@@ -27,6 +27,34 @@ import Testing
         if case .success = limiter.admit([key], estimatedTokens: 10, now: later) { Issue.record("bucket overfilled") }
     }
 
+    /// A live change keeps each still-limited scope's levels (capped to the new limit) and its
+    /// requests in flight; a ticket admitted before a scope was limited releases nothing there.
+    @Test func aNewLimiterCarriesOverLevelsAndRequestsInFlight() throws {
+        let start = ContinuousClock.now
+        let old = RateLimiter([RateLimit(scope: key, requestsPerMinute: 100, concurrentRequests: 50)], now: start)
+        var tickets: [RateLimitTicket] = []
+        for _ in 0..<40 { tickets.append(try old.admit([key, tenant], estimatedTokens: 1, now: start).get()) }
+        for ticket in tickets.suffix(37) { old.release(ticket, usedTokens: 1) }  // 3 still in flight, 60 requests left
+        let new = RateLimiter(
+            [
+                RateLimit(scope: key, requestsPerMinute: 50, concurrentRequests: 4),
+                RateLimit(scope: tenant, concurrentRequests: 1),
+            ],
+            carryingOver: old, now: start)
+        #expect(new.inFlight(key) == 3)
+        #expect(new.inFlight(tenant) == 0)
+        let admitted = try new.admit([key, tenant], estimatedTokens: 1, now: start).get()
+        #expect(admitted.status?.requests?.remaining == 49)  // capped at the new 50, then one taken
+        guard case .failure(let refusal) = new.admit([key], estimatedTokens: 1, now: start) else {
+            Issue.record("a fifth request in flight was admitted under a limit of four")
+            return
+        }
+        #expect(refusal.rule == "concurrent_requests")
+        new.release(tickets[0], usedTokens: 1)  // admitted by the old limiter, where the tenant was not limited
+        #expect(new.inFlight(key) == 3)
+        #expect(new.inFlight(tenant) == 1)
+    }
+
     @Test func concurrencyIsHeldUntilRelease() throws {
         let limiter = RateLimiter([RateLimit(scope: tenant, concurrentRequests: 2)])
         let first = try limiter.admit([key, tenant], estimatedTokens: 0).get()
