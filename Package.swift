@@ -97,7 +97,10 @@ let package = Package(
             dependencies: [
                 "Gateway", "FinOps", "Governance", "Storage", "SwitchyardConfig", "SwitchyardCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // jemalloc instead of glibc's allocator: ~6 % fewer instructions per proxied request
+            // (README, "Performance"); a Debian package, installed by scripts/install-deps.sh.
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
 
         .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore"]),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages Switchyard builds and runs with: SQLite and libpq headers (the two storage
-# engines), PostgreSQL (tests), python3-venv and curl (scripts). Installs only what is missing.
+# engines), jemalloc (the binary's allocator: fewer instructions per request than glibc's),
+# PostgreSQL (tests), python3-venv and curl (scripts). Installs only what is missing.
 set -euo pipefail
-PACKAGES=(libsqlite3-dev libpq-dev postgresql python3-venv curl ca-certificates)
+PACKAGES=(libsqlite3-dev libpq-dev libjemalloc-dev postgresql python3-venv curl ca-certificates)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
