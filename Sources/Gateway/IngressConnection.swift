@@ -13,17 +13,19 @@ import WireFormats
 ///
 /// One request at a time: a pipelined request stays in the parser until the response before it
 /// has ended, and while one waits there the connection stops reading, so a client cannot make
-/// it buffer more than one read ahead. The state moves on when the response's end passes
-/// through here (`write`), not when the response task returns.
+/// it buffer more than one read ahead. The state moves on when the response's end is written
+/// (`writeResponse`, called by the response task's `IngressResponseWriter`), not when the task
+/// returns.
 ///
 /// A client cannot hold a connection by saying nothing or by sending a request slowly: an idle
 /// connection (no request head yet, which includes a head trickling in) closes after
 /// `timeouts.idle`, and a request must arrive whole within `timeouts.requestRead` of its head.
 /// Responses have no such limit here (a stream may run for minutes; upstream deadlines bound it).
-final class IngressConnection<Responder: HTTPResponder>: ChannelDuplexHandler, RemovableChannelHandler
+final class IngressConnection<Responder: HTTPResponder>: ChannelDuplexHandler, RemovableChannelHandler,
+    IngressResponseSink
 where Responder.Context == BasicRequestContext {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     enum State {
@@ -173,7 +175,7 @@ where Responder.Context == BasicRequestContext {
         state = .responding(exchange, framing: nil)
         let request = Request(head: head.request, body: RequestBody(buffer: body))
         let (responder, logger) = (self.responder, self.logger)
-        let connection = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        let target = IngressResponseTarget(self, eventLoop: channel.eventLoop)
         Task(executorPreference: executor) {
             let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
             let response: Response
@@ -187,21 +189,25 @@ where Responder.Context == BasicRequestContext {
             }
             let written: Bool
             do {
-                try await IngressResponseWriter.write(response, to: channel)
+                try await IngressResponseWriter.write(response, to: channel, through: target)
                 written = true
             } catch {
                 written = false
             }
-            channel.eventLoop.execute { connection.value.responseEnded(written: written) }
+            target.ended(written: written)
         }
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .responding(var exchange, let framing) = state else {
+    func flushResponse() { context?.flush() }
+
+    /// A part of the response under way, framed and written (and flushed if `flush`).
+    func writeResponse(_ part: HTTPResponsePart, flush: Bool, promise: EventLoopPromise<Void>?) {
+        guard let context, case .responding(var exchange, let framing) = state else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        switch unwrapOutboundIn(data) {
+        defer { if flush { context.flush() } }
+        switch part {
         case .head(let response):
             if quiescing { exchange.keepAlive = false }
             // Room for a head with the gateway's own headers, so it is not reallocated while written.
@@ -244,7 +250,7 @@ where Responder.Context == BasicRequestContext {
     }
 
     /// After the response task: a response that could not be written whole ends the connection.
-    private func responseEnded(written: Bool) {
+    func responseEnded(written: Bool) {
         guard !written, case .responding = state else { return }
         state = .closed
         context?.close(promise: nil)

@@ -279,28 +279,29 @@ extension SQLStore {
     /// Written by hand (one per record, on the ledger writer's thread): the same members
     /// `JSONDecoder` reads back, absent optionals left out.
     static func encodeAttempts(_ attempts: [Attempt]) -> String {
-        // Appended piece by piece into one string sized up front: `a + b` built a temporary
-        // string per piece, for every record.
-        var json = "["
+        // Bytes into one sized array, made a string once: appending to a String checked and
+        // copied each piece, ~1.5 % of a request's instructions.
+        var json: [UInt8] = []
         json.reserveCapacity(2 + 120 * attempts.count)
+        json.append(UInt8(ascii: "["))
         for (index, attempt) in attempts.enumerated() {
-            if index > 0 { json += "," }
-            json += #"{"deployment":"#
-            json += AuditValue.jsonString(attempt.deployment)
+            if index > 0 { json.append(UInt8(ascii: ",")) }
+            json.append(contentsOf: #"{"deployment":"#.utf8)
+            json.append(contentsOf: AuditValue.jsonString(attempt.deployment).utf8)
             if let status = attempt.status {
-                json += #","status":"#
-                json += String(status)
+                json.append(contentsOf: #","status":"#.utf8)
+                json.append(contentsOf: String(status).utf8)
             }
             if let errorClass = attempt.errorClass {
-                json += #","errorClass":"#
-                json += AuditValue.jsonString(errorClass.rawValue)
+                json.append(contentsOf: #","errorClass":"#.utf8)
+                json.append(contentsOf: AuditValue.jsonString(errorClass.rawValue).utf8)
             }
-            json += #","latencyMicros":"#
-            json += String(attempt.latencyMicros)
-            json += attempt.hedged ? #","hedged":true}"# : #","hedged":false}"#
+            json.append(contentsOf: #","latencyMicros":"#.utf8)
+            json.append(contentsOf: String(attempt.latencyMicros).utf8)
+            json.append(contentsOf: (attempt.hedged ? #","hedged":true}"# : #","hedged":false}"#).utf8)
         }
-        json += "]"
-        return json
+        json.append(UInt8(ascii: "]"))
+        return String(decoding: json, as: UTF8.self)
     }
 
     static func decodeAttempts(_ text: String) -> [Attempt] {
