@@ -69,17 +69,33 @@ public final class Gateway: Sendable {
     /// The HTTP routes of the data plane and operations endpoints.
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.post("/v1/chat/completions") { request, _ in await self.chatCompletions(request) }
-        router.post("/v1/messages") { request, _ in await self.messages(request) }
-        router.post("/v1/messages/count_tokens") { request, _ in await self.countTokens(request) }
-        router.post("/v1/responses") { request, _ in await self.responses(request) }
-        router.post("/v1/embeddings") { request, _ in await self.embeddings(request) }
-        router.get("/v1/models") { request, _ in await self.models(request) }
-        router.get("/healthz") { _, _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) }
-        router.get("/readyz") { _, _ in await self.readiness() }
-        router.get("/metrics") { _, _ in self.metricsResponse() }
+        for route in fixedRoutes {
+            let handle = route.handle
+            router.on(RouterPath(route.path), method: route.method) { request, _ in await handle(request) }
+        }
         registerAdminRoutes(on: router)
         return router
+    }
+
+    /// What the server answers with: `makeRouter()`'s routes, the fixed ones found by exact
+    /// method and path before the router's path resolution is asked.
+    public func makeResponder() -> GatewayResponder<RouterResponder<BasicRequestContext>> {
+        GatewayResponder(fixedRoutes: fixedRoutes, router: makeRouter().buildResponder())
+    }
+
+    /// The routes without path parameters, most used first.
+    var fixedRoutes: [GatewayResponder<RouterResponder<BasicRequestContext>>.FixedRoute] {
+        [
+            .init(.post, "/v1/chat/completions") { await self.chatCompletions($0) },
+            .init(.post, "/v1/messages") { await self.messages($0) },
+            .init(.post, "/v1/responses") { await self.responses($0) },
+            .init(.post, "/v1/embeddings") { await self.embeddings($0) },
+            .init(.post, "/v1/messages/count_tokens") { await self.countTokens($0) },
+            .init(.get, "/v1/models") { await self.models($0) },
+            .init(.get, "/healthz") { _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) },
+            .init(.get, "/readyz") { _ in await self.readiness() },
+            .init(.get, "/metrics") { _ in self.metricsResponse() },
+        ]
     }
 
     func readiness() async -> Response {

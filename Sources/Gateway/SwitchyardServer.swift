@@ -57,7 +57,7 @@ public struct SwitchyardServer {
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
         let server = IngressServer(
-            responder: gateway.makeRouter().buildResponder(), host: configuration.server.host,
+            responder: gateway.makeResponder(), host: configuration.server.host,
             port: configuration.server.port, maxBodyBytes: configuration.server.maxBodyBytes,
             timeouts: IngressTimeouts(
                 idle: configuration.server.idleTimeout, requestRead: configuration.server.requestReadTimeout),

@@ -1,0 +1,34 @@
+import HTTPTypes
+import Hummingbird
+
+/// The gateway's responder: a request for one of the fixed routes (exact method and path, no
+/// query) goes straight to its handler; anything else to the router, which answers it as it
+/// would have (parameters, 404, 405). Resolving every path through the router's trie was ~3 %
+/// of a proxied request's instructions.
+public struct GatewayResponder<Router: HTTPResponder>: HTTPResponder where Router.Context == BasicRequestContext {
+    public typealias Context = BasicRequestContext
+
+    public struct FixedRoute: Sendable {
+        let method: HTTPRequest.Method
+        let path: String
+        let handle: @Sendable (Request) async -> Response
+
+        init(_ method: HTTPRequest.Method, _ path: String, _ handle: @escaping @Sendable (Request) async -> Response) {
+            self.method = method
+            self.path = path
+            self.handle = handle
+        }
+    }
+
+    let fixedRoutes: [FixedRoute]
+    let router: Router
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        // A linear scan: a handful of routes, the busiest first, compared by length before bytes.
+        let path = request.head.path ?? ""
+        for route in fixedRoutes where route.method == request.method && route.path == path {
+            return await route.handle(request)
+        }
+        return try await router.respond(to: request, context: context)
+    }
+}
