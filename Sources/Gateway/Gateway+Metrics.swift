@@ -8,40 +8,16 @@ extension Gateway {
     func observe(_ record: UsageRecord, latency: Duration, timeToFirstToken: Duration?) {
         let route = record.route ?? ""
         let deployment = record.deployment ?? ""
-        let provider = record.provider ?? ""
+        let series = requestSeries.series(for: record, timedFirstToken: timeToFirstToken != nil)
         // One lock for the request's updates, not one each.
         metrics.batch { m in
-            m.increment(
-                "switchyard_requests_total", help: "Requests handled, by outcome.",
-                labels: [
-                    ("endpoint", record.endpoint), ("route", route), ("deployment", deployment), ("provider", provider),
-                    ("status", String(record.status)),
-                ])
-            m.observe(
-                "switchyard_request_duration_seconds", help: "Time from request received to response complete.",
-                labels: [("endpoint", record.endpoint), ("route", route)], seconds: latency.seconds)
-            if let timeToFirstToken {
-                m.observe(
-                    "switchyard_time_to_first_token_seconds", help: "Time from request received to first streamed token.",
-                    labels: [("route", route), ("deployment", deployment)], seconds: timeToFirstToken.seconds)
-            }
-            if let tenant = record.tenant, record.deployment != nil {
-                let estimated = record.usage.isEstimated ? "true" : "false"
-                func tokens(_ type: String, _ count: Int) {
-                    guard count > 0 else { return }
-                    m.increment(
-                        "switchyard_tokens_total", help: "Tokens consumed, by tenant and deployment.",
-                        labels: [("tenant", tenant), ("deployment", deployment), ("type", type), ("estimated", estimated)],
-                        by: Int64(count))
-                }
-                tokens("input", record.usage.inputTokens)
-                tokens("output", record.usage.outputTokens)
-                tokens("cached_input", record.usage.cachedInputTokens)
-                m.increment(
-                    "switchyard_cost_nanos_total", help: "Cost in nano-units (1e-9) of the currency, by tenant and deployment.",
-                    labels: [("tenant", tenant), ("deployment", deployment), ("currency", record.cost.currency)],
-                    by: record.cost.nanos)
-            }
+            m.add(series.requests)
+            m.observe(series.duration, seconds: latency.seconds)
+            if let timeToFirstToken, let ttft = series.timeToFirstToken { m.observe(ttft, seconds: timeToFirstToken.seconds) }
+            if let input = series.inputTokens { m.add(input, Int64(record.usage.inputTokens)) }
+            if let output = series.outputTokens { m.add(output, Int64(record.usage.outputTokens)) }
+            if let cached = series.cachedInputTokens { m.add(cached, Int64(record.usage.cachedInputTokens)) }
+            if let cost = series.cost { m.add(cost, record.cost.nanos) }
             // Per attempt, so failures hidden from the client by a failover still show.
             for attempt in record.attempts {
                 guard let errorClass = attempt.errorClass, errorClass != .clientCancelled, errorClass != .hedgeLost else {

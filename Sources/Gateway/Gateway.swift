@@ -25,6 +25,8 @@ public final class Gateway: Sendable {
     let usageSink: any UsageSink
     let store: SQLStore
     let metrics: MetricsRegistry
+    /// The series a finished request updates, by label values.
+    let requestSeries: RequestSeriesCache
     let governor: Governor
     let logger: Logger
     /// The process environment, read for the admin key at each admin request.
@@ -49,6 +51,7 @@ public final class Gateway: Sendable {
                 budgets: configuration.budgets,
                 assumedOutputTokens: configuration.governance.assumedOutputTokens)
         self.configuration = configuration
+        self.requestSeries = RequestSeriesCache(registry: metrics)
         self.planner = RoutePlanner(
             routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers)
         self.monitor = DeploymentMonitor(deployments: configuration.deployments)

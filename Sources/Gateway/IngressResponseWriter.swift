@@ -24,8 +24,15 @@ struct IngressResponseTarget: Sendable {
         self.sink = NIOLoopBound(sink, eventLoop: eventLoop)
     }
 
+    // Each call tests the loop itself: a shared helper taking a closure allocated the closure's
+    // context for every part, even when called at once.
     func write(_ part: HTTPResponsePart, flush: Bool, promise: EventLoopPromise<Void>? = nil) {
-        onLoop { $0.writeResponse(part, flush: flush, promise: promise) }
+        if sink.eventLoop.inEventLoop {
+            sink.value.writeResponse(part, flush: flush, promise: promise)
+        } else {
+            let sink = self.sink
+            sink.eventLoop.execute { sink.value.writeResponse(part, flush: flush, promise: promise) }
+        }
     }
 
     /// Queued behind the current job, so pieces written in one go leave in one system call.
@@ -35,15 +42,11 @@ struct IngressResponseTarget: Sendable {
     }
 
     func ended(written: Bool) {
-        onLoop { $0.responseEnded(written: written) }
-    }
-
-    private func onLoop(_ body: @escaping @Sendable (any IngressResponseSink) -> Void) {
         if sink.eventLoop.inEventLoop {
-            body(sink.value)
+            sink.value.responseEnded(written: written)
         } else {
             let sink = self.sink
-            sink.eventLoop.execute { body(sink.value) }
+            sink.eventLoop.execute { sink.value.responseEnded(written: written) }
         }
     }
 }

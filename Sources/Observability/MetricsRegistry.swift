@@ -1,26 +1,67 @@
 import Synchronization
 
-/// Counters and histograms kept in process and rendered in Prometheus' text format.
+/// Counters, gauges and histograms kept in process and rendered in Prometheus' text format.
 ///
-/// Small on purpose: a handful of metric families with low-cardinality labels. Updates take a
-/// short lock per family; `/metrics` renders a snapshot.
+/// Small on purpose: a handful of metric families with low-cardinality labels. A series (one
+/// label set of one family) can be resolved once into a `Series` and then updated by index:
+/// the request path updates half a dozen series per request, and finding each by its name and
+/// labels hashed every label string every time. Updates take one short lock; `/metrics` renders a
+/// snapshot.
 public final class MetricsRegistry: Sendable {
     public static let latencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
-    private let families = Mutex<[String: Family]>([:])
-    private let order = Mutex<[String]>([])
+    private let state = Mutex(State())
 
     public init() {}
+
+    /// One label set of one family, resolved by `series(_:help:kind:labels:)`.
+    public struct Series: Sendable, Hashable {
+        fileprivate let kind: Kind
+        /// Into `State.values` for counters and gauges, `State.histograms` for histograms.
+        fileprivate let index: Int
+    }
+
+    public enum Kind: String, Sendable { case counter, gauge, histogram }
+
+    struct State {
+        var families: [String: Family] = [:]
+        /// Family names in the order they were first seen, for rendering.
+        var order: [String] = []
+        var values: [Int64] = []
+        var histograms: [Histogram] = []
+
+        mutating func series(_ name: String, help: String, kind: Kind, labels: Labels) -> Series {
+            if let family = families.index(forKey: name) {
+                // The family's kind, whatever was asked: a series never indexes the other storage.
+                let kind = families.values[family].kind
+                if let index = families.values[family].series[labels] { return Series(kind: kind, index: index) }
+                let index = newSeries(kind)
+                families.values[family].series[labels] = index
+                return Series(kind: kind, index: index)
+            }
+            let index = newSeries(kind)
+            families[name] = Family(help: help, kind: kind, series: [labels: index])
+            order.append(name)
+            return Series(kind: kind, index: index)
+        }
+
+        private mutating func newSeries(_ kind: Kind) -> Int {
+            switch kind {
+            case .counter, .gauge:
+                values.append(0)
+                return values.count - 1
+            case .histogram:
+                histograms.append(Histogram())
+                return histograms.count - 1
+            }
+        }
+    }
 
     struct Family {
         var help: String
         var kind: Kind
-        var counters: [Labels: Int64] = [:]
-        var gauges: [Labels: Int64] = [:]
-        var histograms: [Labels: Histogram] = [:]
+        var series: [Labels: Int]
     }
-
-    enum Kind: String { case counter, gauge, histogram }
 
     public struct Labels: Hashable, Sendable {
         let pairs: [(String, String)]
@@ -64,51 +105,55 @@ public final class MetricsRegistry: Sendable {
         }
     }
 
+    /// The series of `name` with `labels`, created (at zero) if new. Keep it: updating through it
+    /// costs no lookup. A name keeps the kind it was first given.
+    public func series(_ name: String, help: String, kind: Kind, labels: [(String, String)] = []) -> Series {
+        state.withLock { $0.series(name, help: help, kind: kind, labels: Labels(labels)) }
+    }
+
     /// Several updates under one lock: a request's half-dozen updates take the lock (shared by
     /// every event loop) once instead of once each.
     public func batch(_ body: (inout Batch) -> Void) {
-        let added = families.withLock { families -> [String] in
-            // Swapped in and out, not copied: the dictionary stays uniquely referenced.
+        state.withLock { state in
+            // Swapped in and out, not copied: the storage stays uniquely referenced.
             var batch = Batch()
-            swap(&batch.families, &families)
+            swap(&batch.state, &state)
             body(&batch)
-            swap(&batch.families, &families)
-            return batch.added
+            swap(&batch.state, &state)
         }
-        if !added.isEmpty { order.withLock { $0 += added } }
     }
 
     /// Updates applied by `batch`, inside its lock.
     public struct Batch {
-        fileprivate var families: [String: Family] = [:]
-        /// Families created in this batch, in order, for rendering.
-        fileprivate var added: [String] = []
+        fileprivate var state = State()
+
+        // An update of the wrong kind (a name first used as another kind) is dropped.
+        public mutating func add(_ series: Series, _ amount: Int64 = 1) {
+            guard series.kind != .histogram else { return }
+            state.values[series.index] += amount
+        }
+
+        public mutating func set(_ series: Series, to value: Int64) {
+            guard series.kind != .histogram else { return }
+            state.values[series.index] = value
+        }
+
+        public mutating func observe(_ series: Series, seconds: Double) {
+            guard series.kind == .histogram else { return }
+            // In place: taking the histogram out and putting it back copied its buckets every time.
+            state.histograms[series.index].record(seconds)
+        }
 
         public mutating func increment(_ name: String, help: String, labels: [(String, String)] = [], by amount: Int64 = 1) {
-            update(name, help: help, kind: .counter) { $0.counters[Labels(labels), default: 0] += amount }
+            add(state.series(name, help: help, kind: .counter, labels: Labels(labels)), amount)
         }
 
         public mutating func set(_ name: String, help: String, labels: [(String, String)] = [], to value: Int64) {
-            update(name, help: help, kind: .gauge) { $0.gauges[Labels(labels)] = value }
+            set(state.series(name, help: help, kind: .gauge, labels: Labels(labels)), to: value)
         }
 
         public mutating func observe(_ name: String, help: String, labels: [(String, String)] = [], seconds: Double) {
-            update(name, help: help, kind: .histogram) { family in
-                // In place: taking the histogram out and putting it back copied its buckets every time.
-                family.histograms[Labels(labels), default: Histogram()].record(seconds)
-            }
-        }
-
-        /// One lookup of the family, updated in place (no copy of its series).
-        private mutating func update(_ name: String, help: String, kind: Kind, _ body: (inout Family) -> Void) {
-            if let index = families.index(forKey: name) {
-                body(&families.values[index])
-                return
-            }
-            var family = Family(help: help, kind: kind)
-            body(&family)
-            families[name] = family
-            added.append(name)
+            observe(state.series(name, help: help, kind: .histogram, labels: Labels(labels)), seconds: seconds)
         }
     }
 
@@ -126,25 +171,20 @@ public final class MetricsRegistry: Sendable {
 
     /// The current values in Prometheus' text exposition format (version 0.0.4).
     public func render() -> String {
-        let names = order.withLock { $0 }
-        let snapshot = families.withLock { $0 }
+        let snapshot = state.withLock { $0 }
         var output = ""
-        for name in names {
-            guard let family = snapshot[name] else { continue }
+        for name in snapshot.order {
+            guard let family = snapshot.families[name] else { continue }
             output += "# HELP \(name) \(family.help)\n# TYPE \(name) \(family.kind.rawValue)\n"
-            switch family.kind {
-            case .counter:
-                for (labels, value) in family.counters.sorted(by: { $0.key.rendered() < $1.key.rendered() }) {
-                    output += "\(name)\(labels.rendered()) \(value)\n"
-                }
-            case .gauge:
-                for (labels, value) in family.gauges.sorted(by: { $0.key.rendered() < $1.key.rendered() }) {
-                    output += "\(name)\(labels.rendered()) \(value)\n"
-                }
-            case .histogram:
-                for (labels, histogram) in family.histograms.sorted(by: { $0.key.rendered() < $1.key.rendered() }) {
-                    for (index, bound) in Self.latencyBuckets.enumerated() {
-                        output += "\(name)_bucket\(labels.rendered(extra: ("le", "\(bound)"))) \(histogram.bucketCounts[index])\n"
+            for (labels, index) in family.series.sorted(by: { $0.key.rendered() < $1.key.rendered() }) {
+                switch family.kind {
+                case .counter, .gauge:
+                    output += "\(name)\(labels.rendered()) \(snapshot.values[index])\n"
+                case .histogram:
+                    let histogram = snapshot.histograms[index]
+                    for (bucket, bound) in Self.latencyBuckets.enumerated() {
+                        output +=
+                            "\(name)_bucket\(labels.rendered(extra: ("le", "\(bound)"))) \(histogram.bucketCounts[bucket])\n"
                     }
                     output += "\(name)_bucket\(labels.rendered(extra: ("le", "+Inf"))) \(histogram.count)\n"
                     output += "\(name)_sum\(labels.rendered()) \(histogram.sum)\n"

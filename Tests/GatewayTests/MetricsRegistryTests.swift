@@ -45,3 +45,40 @@ import Testing
         #expect(batched.render().contains("before_total 2"))
     }
 }
+
+@Suite struct MetricsSeriesTests {
+    /// A resolved series is the one its name and labels find: updates through it render like
+    /// updates by name, and resolving again changes nothing.
+    @Test func seriesUpdateLikeNamedUpdates() {
+        let named = MetricsRegistry()
+        let resolved = MetricsRegistry()
+        let requests = resolved.series("requests_total", help: "Requests.", kind: .counter, labels: [("route", "r")])
+        let latency = resolved.series("latency_seconds", help: "Latency.", kind: .histogram, labels: [("route", "r")])
+        #expect(resolved.series("requests_total", help: "Requests.", kind: .counter, labels: [("route", "r")]) == requests)
+        for _ in 0..<3 {
+            named.increment("requests_total", help: "Requests.", labels: [("route", "r")], by: 2)
+            named.observe("latency_seconds", help: "Latency.", labels: [("route", "r")], seconds: 0.02)
+            resolved.batch { m in
+                m.add(requests, 2)
+                m.observe(latency, seconds: 0.02)
+            }
+        }
+        #expect(resolved.render() == named.render())
+        #expect(resolved.render().contains(#"requests_total{route="r"} 6"#))
+    }
+
+    /// A name keeps its first kind: asking for it as another kind gives the existing family's
+    /// series, and an update of the wrong kind is dropped instead of touching other storage.
+    @Test func aNameKeepsItsKind() {
+        let metrics = MetricsRegistry()
+        metrics.increment("jobs_total", help: "Jobs.")
+        let asHistogram = metrics.series("jobs_total", help: "Jobs.", kind: .histogram)
+        metrics.batch { m in
+            m.observe(asHistogram, seconds: 1)
+            m.add(asHistogram, 4)
+        }
+        let lines = metrics.render().split(separator: "\n").map(String.init)
+        #expect(lines.contains("jobs_total 5"))
+        #expect(lines.contains("# TYPE jobs_total counter"))
+    }
+}
