@@ -106,7 +106,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
             streamed = PacedBody(base: body, pacer: pacer)
         }
         let exchange = UpstreamExchange(
-            answer: answer, delivery: delivery, eventLoop: channel.eventLoop,
+            answer: answer, delivery: delivery,
             deadlines: .init(request.timeouts, from: started),
             finished: { [weak self, paced = streamed != nil] reusable in
                 if reusable, let self {
@@ -202,7 +202,7 @@ public final class NIOHTTPTransport: UpstreamTransport {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler())
+                    try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler(eventLoop: channel.eventLoop))
                 }
             }
             .connect(host: origin.host, port: origin.port).get()
@@ -331,25 +331,22 @@ final class UpstreamExchange: @unchecked Sendable {
 
     private let answer: EventLoopPromise<Answer>
     private let delivery: Delivery
-    private let eventLoop: any EventLoop
     private let deadlines: Deadlines
     private let finished: @Sendable (_ reusable: Bool) -> Void
     private var state = State.awaitingHead
     private var keepAlive = false
-    /// One timer for every deadline, armed for the earliest that can still pass: a quick exchange
-    /// schedules and cancels one task.
-    private var timer: Scheduled<Void>?
+    /// The connection's handler, whose one timer wakes this exchange for its deadlines.
+    weak var clock: UpstreamResponseHandler?
     private var lastData: NIODeadline
     /// Reading is paused for a slow consumer: silence then is not the upstream's.
     private var readingPaused = false
 
     init(
-        answer: EventLoopPromise<Answer>, delivery: Delivery, eventLoop: any EventLoop, deadlines: Deadlines,
+        answer: EventLoopPromise<Answer>, delivery: Delivery, deadlines: Deadlines,
         finished: @escaping @Sendable (Bool) -> Void
     ) {
         self.answer = answer
         self.delivery = delivery
-        self.eventLoop = eventLoop
         self.deadlines = deadlines
         self.finished = finished
         self.lastData = deadlines.start
@@ -399,12 +396,10 @@ final class UpstreamExchange: @unchecked Sendable {
             state = .collecting(head, whole)
         case (.streaming, .end):
             state = .done
-            cancelTimer()
             if case .stream(let body, _) = delivery { body.finish() }
             finished(keepAlive)
         case (.collecting(let head, let whole), .end):
             state = .done
-            cancelTimer()
             // Back in the pool before the caller resumes, so its next request can take it.
             finished(keepAlive)
             answer.succeed(Answer(head: head, wholeBody: whole))
@@ -423,7 +418,6 @@ final class UpstreamExchange: @unchecked Sendable {
         case .done: return
         }
         state = .done
-        cancelTimer()
         finished(false)
     }
 
@@ -432,7 +426,6 @@ final class UpstreamExchange: @unchecked Sendable {
         guard case .streaming = state else { return }
         readingPaused = false
         lastData = .now()
-        cancelTimer()
         armTimer()
     }
 
@@ -458,14 +451,13 @@ final class UpstreamExchange: @unchecked Sendable {
     }
 
     private func armTimer() {
-        guard timer == nil, let deadline = nextDeadline(after: .now()) else { return }
-        timer = eventLoop.scheduleTask(deadline: deadline) { [self] in
-            timer = nil
-            checkDeadlines()
-        }
+        guard let deadline = nextDeadline(after: .now()) else { return }
+        clock?.wake(at: deadline)
     }
 
-    private func checkDeadlines() {
+    /// Called by the connection's timer (which may fire early: it is not moved back when an
+    /// exchange ends), so each deadline is checked against the clock.
+    func checkDeadlines() {
         let now = NIODeadline.now()
         let timeouts = deadlines.timeouts
         switch state {
@@ -486,11 +478,6 @@ final class UpstreamExchange: @unchecked Sendable {
     private func timeOut(_ message: String) {
         fail(UpstreamFailure(.upstreamTimeout, message))
     }
-
-    private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
-    }
 }
 
 /// The only handler of an upstream connection: reads the response of the exchange in progress
@@ -503,10 +490,43 @@ final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHand
     /// Inside `parser.feed`: an exchange failing there closes the channel at once, and the
     /// parser must not be touched again until `feed` returns.
     private var feeding = false
+    /// One timer for the connection's exchanges, armed for the earliest deadline asked for and
+    /// left running when an exchange ends: on a busy connection it is armed about once per
+    /// first-byte timeout instead of scheduled and cancelled for every exchange.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
+    private let eventLoop: any EventLoop
+
+    init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
     func start(_ exchange: UpstreamExchange) {
         self.exchange = exchange
+        exchange.clock = self
         parser = UpstreamResponseParser()
+    }
+
+    /// Wakes the exchange in progress (if any) at `deadline` or earlier.
+    func wake(at deadline: NIODeadline) {
+        if let armed = timerDeadline, armed <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        // Weak: a closed connection's handler is not kept until its timer fires.
+        timer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            timer = nil
+            timerDeadline = nil
+            exchange?.checkDeadlines()
+        }
+    }
+
+    private func stopTimer() {
+        timer?.cancel()
+        timer = nil
+        timerDeadline = nil
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stopTimer()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -530,6 +550,7 @@ final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stopTimer()
         if let exchange {
             self.exchange = nil
             do {

@@ -152,6 +152,27 @@ import Testing
         }
     }
 
+    /// A connection's one timer, armed for a late deadline by an earlier exchange, still wakes
+    /// a later exchange on the same (pooled) connection at its own, earlier deadline.
+    @Test func aReusedConnectionKeepsTheNextExchangesEarlierDeadline() async throws {
+        try await Self.upstream().test(.live) { client in
+            let port = try #require(client.port)
+            let transport = NIOHTTPTransport()
+            let loose = Timeouts(connect: .seconds(2), firstByte: .seconds(60), idle: .seconds(60))
+            for _ in 0..<3 {
+                let echoed = try await transport.send(Self.whole(port, "/echo", timeouts: loose))
+                #expect(echoed.status == 200)
+            }
+            let tight = Timeouts(connect: .seconds(2), firstByte: .seconds(1), idle: .milliseconds(500))
+            let started = ContinuousClock.now
+            await Self.expectFailure(.upstreamTimeout, "time to first byte", otherwise: "a slow head was waited for") {
+                _ = try await transport.send(Self.request(port, "/slow-head", timeouts: tight))
+            }
+            #expect(ContinuousClock.now - started < .seconds(3), "took \(ContinuousClock.now - started)")
+            await transport.shutdown()
+        }
+    }
+
     /// `body` must fail with `errorClass` and a message containing `text`; `otherwise` says what
     /// went wrong if it succeeds.
     static func expectFailure(
