@@ -48,7 +48,8 @@ let package = Package(
                 "SwitchyardCore", "WireFormats",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: [callerExecutorByDefault]
         ),
         .target(name: "Routing", dependencies: ["SwitchyardCore"]),
         .target(

@@ -619,7 +619,8 @@ struct PacedBody: AsyncSequence, Sendable {
         let pacer: ReadPacer
 
         mutating func next() async throws -> ByteBuffer? {
-            let piece = try await base.next()
+            // On the caller's executor: the stream's plain `next()` is `@concurrent`.
+            let piece = try await base.next(isolation: #isolation)
             if piece != nil { pacer.consumed() }
             return piece
         }
