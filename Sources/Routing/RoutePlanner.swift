@@ -84,13 +84,16 @@ public struct RoutePlanner: Sendable {
         var refusals: [String] = []
         let constrained = tenant?.residency != nil || route.residency != nil || policyResidency != nil
         if constrained {
+            // The rules in force gathered once, and each deployment's provider looked up once: per
+            // deployment and rule, they were an array and a provider copied for every request.
+            var rules: [(owner: String, residency: Residency)] = []
+            if let residency = tenant?.residency { rules.append(("the tenant's residency rules", residency)) }
+            if let residency = route.residency { rules.append(("the route's residency rules", residency)) }
+            if let policyResidency { rules.append((policyResidency.owner, policyResidency.residency)) }
             candidates = candidates.filter { deployment in
-                let rules = [
-                    ("the tenant's residency rules", tenant?.residency), ("the route's residency rules", route.residency),
-                    (policyResidency?.owner ?? "", policyResidency?.residency),
-                ]
+                let provider = providers[deployment.provider]
                 for (owner, residency) in rules {
-                    if let reason = residency?.violation(deployment, provider: providers[deployment.provider]) {
+                    if let reason = residency.violation(deployment, provider: provider) {
                         refusals.append("\(deployment.name): \(reason) by \(owner)")
                         return false
                     }
@@ -104,14 +107,18 @@ public struct RoutePlanner: Sendable {
         }
 
         let required = profile.requiredCapabilities
-        let capable = candidates.filter { required.isSubset(of: $0.capabilities) }
+        // Filtered only when something drops out: a filtered copy copies every deployment's fields.
+        func keeping(_ deployments: [Deployment], where keep: (Deployment) -> Bool) -> [Deployment] {
+            deployments.allSatisfy(keep) ? deployments : deployments.filter(keep)
+        }
+        let capable = keeping(candidates) { required.isSubset(of: $0.capabilities) }
         guard !capable.isEmpty else {
             let missing = required.subtracting(candidates.reduce(into: Set<Capability>()) { $0.formUnion($1.capabilities) })
             let names = (missing.isEmpty ? required : missing).sorted().map(\.rawValue).joined(separator: ", ")
             return .failure(.unsatisfiable("no deployment of route '\(route.name)' supports \(names)"))
         }
         let needed = profile.estimatedInputTokens + (profile.maxOutputTokens ?? 0)
-        let fitting = capable.filter { ($0.contextWindow ?? Int.max) >= needed }
+        let fitting = keeping(capable) { ($0.contextWindow ?? Int.max) >= needed }
         guard !fitting.isEmpty else {
             let largest = capable.compactMap(\.contextWindow).max() ?? 0
             return .failure(

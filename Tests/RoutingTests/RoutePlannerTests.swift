@@ -170,6 +170,9 @@ import Testing
             return
         }
         #expect(reason.contains("residency"))
+        // Each refusal names the rule that made it: the tenant's is checked first, then the route's.
+        #expect(reason.contains("big: provider 'openai' is not one of local by the tenant's residency rules"), "\(reason)")
+        #expect(reason.contains("by the route's residency rules"), "\(reason)")
     }
 
     @Test func hintsCannotBypassResidencyOrLeaveTheRoute() {
