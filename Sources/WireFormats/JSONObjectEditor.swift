@@ -173,15 +173,7 @@ public struct JSONObjectEditor: Sendable {
             case UInt8(ascii: "t"): return token.elementsEqual("true".utf8)
             case UInt8(ascii: "f"): return token.elementsEqual("false".utf8)
             case UInt8(ascii: "n"): return token.elementsEqual("null".utf8)
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return token.allSatisfy { byte in
-                    switch byte {
-                    case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
-                        UInt8(ascii: "e"), UInt8(ascii: "E"):
-                        true
-                    default: false
-                    }
-                }
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return token.allSatisfy(JSONSyntax.isNumberByte)
             default: return false
             }
         }
