@@ -16,16 +16,7 @@ extension SQLStore {
     /// PostgreSQL); `RETURNING id` names the rows actually inserted, and only those are rolled up.
     public func insertUsage(_ records: [UsageRecord]) async throws {
         guard !records.isEmpty else { return }
-        var built: [(sql: String, binds: [SQLValue])] = []
-        var start = 0
-        for rows in Self.statementSizes(for: records.count) {
-            var binds: [SQLValue] = []
-            binds.reserveCapacity(rows * Self.usageColumnCount)
-            for record in records[start..<start + rows] { binds.append(contentsOf: Self.binds(record)) }
-            built.append((Self.insertStatement(rows: rows), binds))
-            start += rows
-        }
-        let statements = built
+        let statements = Self.insertStatements(for: records)
         let tagKeys = rollupTagKeys
         try await run { connection in
             try connection.transaction {
@@ -49,30 +40,38 @@ extension SQLStore {
     static let rowsPerStatement = 100
     static let usageColumnCount = 26
 
-    /// Row counts of the statements that insert `count` records: full statements of
-    /// `rowsPerStatement`, then the rest by powers of two. Eight statement texts in all, so each is
-    /// built once and stays prepared (SQLite's statement cache); a statement per remainder size
-    /// was a new text, built and parsed, for nearly every batch.
+    /// The row counts a statement may have: full statements, then the rest by powers of two.
+    /// Eight texts in all, so each is built once and stays prepared (SQLite's statement cache); a
+    /// statement per remainder size was a new text, built and parsed, for nearly every batch.
+    static let statementRowCounts = [rowsPerStatement, 64, 32, 16, 8, 4, 2, 1]
+
+    /// Row counts of the statements that insert `count` records, largest first.
     static func statementSizes(for count: Int) -> [Int] {
-        var sizes = Array(repeating: rowsPerStatement, count: count / rowsPerStatement)
-        var rest = count % rowsPerStatement
-        var power = 64
-        while rest > 0 {
-            if rest >= power {
-                sizes.append(power)
-                rest -= power
+        var sizes: [Int] = []
+        var rest = count
+        for rows in statementRowCounts {
+            while rest >= rows {
+                sizes.append(rows)
+                rest -= rows
             }
-            power /= 2
         }
         return sizes
     }
 
-    static func insertStatement(rows: Int) -> String {
-        insertStatements[rows] ?? makeInsertStatement(rows: rows)
+    /// The statements (text and parameters) that insert `records`.
+    private static func insertStatements(for records: [UsageRecord]) -> [(sql: String, binds: [SQLValue])] {
+        var start = 0
+        return statementSizes(for: records.count).map { rows in
+            var binds: [SQLValue] = []
+            binds.reserveCapacity(rows * usageColumnCount)
+            for record in records[start..<start + rows] { binds.append(contentsOf: Self.binds(record)) }
+            start += rows
+            return (insertStatementTexts[rows]!, binds)
+        }
     }
 
-    private static let insertStatements: [Int: String] = Dictionary(
-        uniqueKeysWithValues: [rowsPerStatement, 64, 32, 16, 8, 4, 2, 1].map { ($0, makeInsertStatement(rows: $0)) })
+    private static let insertStatementTexts: [Int: String] = Dictionary(
+        uniqueKeysWithValues: statementRowCounts.map { ($0, makeInsertStatement(rows: $0)) })
 
     private static func makeInsertStatement(rows: Int) -> String {
         let row = "(" + Array(repeating: "?", count: usageColumnCount).joined(separator: ", ") + ")"
