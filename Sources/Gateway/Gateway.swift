@@ -87,7 +87,7 @@ public final class Gateway: Sendable {
     }
 
     /// The routes without path parameters, most used first.
-    var fixedRoutes: [GatewayResponder<RouterResponder<BasicRequestContext>>.FixedRoute] {
+    var fixedRoutes: [FixedRoute] {
         [
             .init(.post, "/v1/chat/completions") { await self.chatCompletions($0) },
             .init(.post, "/v1/messages") { await self.messages($0) },

@@ -8,18 +8,6 @@ import Hummingbird
 public struct GatewayResponder<Router: HTTPResponder>: HTTPResponder where Router.Context == BasicRequestContext {
     public typealias Context = BasicRequestContext
 
-    public struct FixedRoute: Sendable {
-        let method: HTTPRequest.Method
-        let path: String
-        let handle: @Sendable (Request) async -> Response
-
-        init(_ method: HTTPRequest.Method, _ path: String, _ handle: @escaping @Sendable (Request) async -> Response) {
-            self.method = method
-            self.path = path
-            self.handle = handle
-        }
-    }
-
     let fixedRoutes: [FixedRoute]
     let router: Router
 
@@ -30,5 +18,18 @@ public struct GatewayResponder<Router: HTTPResponder>: HTTPResponder where Route
             return await route.handle(request)
         }
         return try await router.respond(to: request, context: context)
+    }
+}
+
+/// A route without path parameters: one method, one exact path, its handler.
+struct FixedRoute: Sendable {
+    let method: HTTPRequest.Method
+    let path: String
+    let handle: @Sendable (Request) async -> Response
+
+    init(_ method: HTTPRequest.Method, _ path: String, _ handle: @escaping @Sendable (Request) async -> Response) {
+        self.method = method
+        self.path = path
+        self.handle = handle
     }
 }

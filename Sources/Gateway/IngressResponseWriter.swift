@@ -14,11 +14,11 @@ protocol IngressResponseSink: AnyObject {
 
 /// A connection's sink, usable from the response task: calls run on the event loop, at once when
 /// the task is already there (it runs with the loop as its executor preference), queued
-/// otherwise (as a channel write from off the loop is). Parts go straight to the handler instead of entering the channel pipeline, which
-/// boxed each one in an `NIOAny` and passed it along to be unboxed again.
+/// otherwise (as a channel write from off the loop is). Parts go straight to the handler instead
+/// of entering the channel pipeline, which boxed each one in an `NIOAny` and passed it along to
+/// be unboxed again.
 struct IngressResponseTarget: Sendable {
     private let sink: NIOLoopBound<any IngressResponseSink>
-    var eventLoop: any EventLoop { sink.eventLoop }
 
     init(_ sink: any IngressResponseSink, eventLoop: any EventLoop) {
         self.sink = NIOLoopBound(sink, eventLoop: eventLoop)
@@ -56,9 +56,9 @@ struct IngressResponseTarget: Sendable {
 /// Body pieces are written without waiting for each to reach the socket. The first leaves at once
 /// with the head; later ones are flushed together: the flush is queued behind the current task
 /// job, so pieces the relay writes in one go leave in one system call, and a stream's chunk
-/// leaves as soon as the relay waits for the next one. When the client reads slower than the gateway writes (the channel is no
-/// longer writable), a write waits until its bytes are taken: back-pressure reaches the relay and,
-/// through it, the upstream.
+/// leaves as soon as the relay waits for the next one. When the client reads slower than the
+/// gateway writes (the channel is no longer writable), a write waits until its bytes are taken:
+/// back-pressure reaches the relay and, through it, the upstream.
 struct IngressResponseWriter: ResponseBodyWriter {
     let channel: any Channel
     let target: IngressResponseTarget
