@@ -6,9 +6,11 @@ public final class SQLiteConnection: SQLConnection {
     private var handle: OpaquePointer?
     /// Prepared statements by SQL text, reused: the ledger runs the same few statements
     /// thousands of times, and preparing its 100-row INSERT (2,600 parameters) every batch cost
-    /// more than running it. Bounded: emptied when full (ad-hoc report queries vary).
+    /// more than running it. Bounded: emptied when full (ad-hoc report queries vary). 32: the
+    /// ledger alone keeps nine (eight INSERT sizes and the rollup upsert), and the watchers, key
+    /// lookups and audit appends add their own: 16 left them little room before it emptied.
     private var statements: [String: OpaquePointer] = [:]
-    private static let maxStatements = 16
+    private static let maxStatements = 32
 
     public init(path: String) throws(SQLError) {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
