@@ -17,13 +17,16 @@ extension Gateway {
         case .success(let success): admitted = success
         }
         let (principal, editor, chat) = (admitted.principal, admitted.editor, admitted.decoded)
+        if let (field, value) = chat.invalidTokenLimit {
+            return fail(.invalidRequest("'\(field)' must be at least 1, not \(value).", param: field), meter: meter)
+        }
         meter.streamed = chat.isStreaming
         let estimatedInput = TokenEstimator.inputTokens(of: chat.messages)
         let profile = RequestProfile(
-            estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxTokens ?? chat.maxCompletionTokens,
+            estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxOutputTokens,
             requiredCapabilities: Self.requiredCapabilities(chat, editor))
         var plan: RoutePlan
-        let tools = governor.policies.isEmpty ? [] : Self.declaredToolNames(editor, parsed: admitted.json)
+        let tools = governor.policies.isEmpty ? [] : Self.declaredToolNames(admitted.json)
         switch planRoute(
             request, model: chat.model, metadata: chat.metadata, profile: profile, principal: principal, toolNames: tools,
             meter: &meter)
@@ -45,7 +48,7 @@ extension Gateway {
         var translatedCalls: [String: EgressCall] = [:]
         if plan.candidates.contains(where: { kind(of: $0) != .openai }) {
             do {
-                canonical = try OpenAIChatFormat.decodeRequest(try admitted.json ?? JSONValue.parse(editor.bytes))
+                canonical = try OpenAIChatFormat.decodeRequest(admitted.json)
             } catch {
                 // Untranslatable for other families: the OpenAI-compatible candidates may still serve it.
                 let refusal =

@@ -41,17 +41,22 @@ extension Gateway {
         return maximum ?? Money.zero("USD")
     }
 
-    /// Tool names an OpenAI chat request declares (`tools[].function.name`, `functions[].name`),
-    /// from the already parsed body when there is one (the fast path refuses repeated keys, so
-    /// it and the editor agree on which member counts).
-    static func declaredToolNames(_ editor: JSONObjectEditor, parsed json: JSONValue?) -> [String] {
-        func member(_ key: String) -> [JSONValue]? {
-            if let json { return json[key]?.arrayValue }
-            return editor.value(of: key).flatMap { try? JSONValue.parse($0) }?.arrayValue
+    /// Every name a policy must judge for the tools an OpenAI chat request declares, whatever
+    /// their type: `function.name`, `custom.name`, a top-level `name`, and the type itself for
+    /// built-in tools (`web_search`, `code_interpreter`, …), plus legacy `functions[].name`. A
+    /// tool with none of these is judged as `(unnamed)`, so an allow-list cannot be slipped past.
+    static func declaredToolNames(_ json: JSONValue) -> [String] {
+        var names: [String] = []
+        for tool in json["tools"]?.arrayValue ?? [] {
+            let type = tool["type"]?.stringValue
+            var found = [tool["function"]?["name"], tool["custom"]?["name"], tool["name"]].compactMap { $0?.stringValue }
+            if let type, type != "function", type != "custom" { found.append(type) }
+            names += found.isEmpty ? ["(unnamed)"] : found
         }
-        let tools = member("tools")?.compactMap { $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue }
-        let functions = member("functions")?.compactMap { $0["name"]?.stringValue }
-        return (tools ?? []) + (functions ?? [])
+        for function in json["functions"]?.arrayValue ?? [] {
+            names.append(function["name"]?.stringValue ?? "(unnamed)")
+        }
+        return names
     }
 
     static func clientError(_ refusal: GovernanceRefusal) -> OpenAIError {

@@ -23,10 +23,9 @@ extension Gateway {
         case .success(let admitted): (principal, body) = admitted
         }
         let json: JSONValue
-        do {
-            json = try JSONValue.parse(body)
-        } catch {
-            return .failure(.invalidRequest("The request body is not valid JSON: \(error)."))
+        switch Self.parseBody(body) {
+        case .failure(let error): return .failure(error)
+        case .success(let parsed): json = parsed
         }
         do {
             return .success((principal, body, try decode(json)))

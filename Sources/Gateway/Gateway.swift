@@ -28,6 +28,8 @@ public final class Gateway: Sendable {
     /// The series a finished request updates, by label values.
     let requestSeries: RequestSeriesCache
     let governor: Governor
+    /// The caps on client connections the ingress enforces at accept, and their counts.
+    public let connectionLimits: IngressConnectionLimits
     let logger: Logger
     /// The process environment, read for the admin key at each admin request.
     let environment: [String: String]
@@ -51,6 +53,8 @@ public final class Gateway: Sendable {
                 budgets: configuration.budgets,
                 assumedOutputTokens: configuration.governance.assumedOutputTokens)
         self.configuration = configuration
+        self.connectionLimits = IngressConnectionLimits(
+            caps: .init(total: configuration.server.maxConnections, perAddress: configuration.server.maxConnectionsPerIP))
         self.requestSeries = RequestSeriesCache(registry: metrics)
         self.planner = RoutePlanner(
             routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers)
@@ -97,7 +101,7 @@ public final class Gateway: Sendable {
             .init(.get, "/v1/models") { await self.models($0) },
             .init(.get, "/healthz") { _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) },
             .init(.get, "/readyz") { _ in await self.readiness() },
-            .init(.get, "/metrics") { _ in self.metricsResponse() },
+            .init(.get, "/metrics") { await self.authorizedMetrics($0) },
         ]
     }
 
@@ -152,9 +156,9 @@ public final class Gateway: Sendable {
     struct AdmittedRequest<Decoded: Sendable>: Sendable {
         var principal: Principal
         var editor: JSONObjectEditor
-        /// The body as the fast path read it (nil when `JSONDecoder` read it): tool names and
-        /// translation use this tree instead of parsing the body again.
-        var json: JSONValue?
+        /// The body as our parser read it: tool names and translation use this tree instead of
+        /// parsing the body again.
+        var json: JSONValue
         var decoded: Decoded
     }
 
@@ -166,23 +170,44 @@ public final class Gateway: Sendable {
         case .failure(let error): return .failure(error)
         case .success(let admitted): (principal, body) = admitted
         }
-        guard let editor = JSONObjectEditor(body) else {
+        // Every body is read whole by our strict parser first: what it refuses (a repeated
+        // member, invalid UTF-8, an out-of-range number) never reaches a provider, and what it
+        // accepts means the same to every JSON reader downstream.
+        let json: JSONValue
+        switch Self.parseBody(body) {
+        case .failure(let error): return .failure(error)
+        case .success(let parsed): json = parsed
+        }
+        guard case .object = json, let editor = JSONObjectEditor(body) else {
             return .failure(.invalidRequest("The request body is not a valid JSON object."))
         }
-        // The fast path reads well-formed requests from our own parser; anything it does not
-        // accept goes to JSONDecoder, whose error messages name the offending field.
-        if let readable = Decoded.self as? any JSONValueReadable.Type, let json = try? JSONValue.parse(body),
-            let decoded = readable.init(json: json) as? Decoded
-        {
+        // The fast path reads well-formed requests from the tree; anything it does not accept goes
+        // to JSONDecoder, whose error messages name the offending field.
+        if let readable = Decoded.self as? any JSONValueReadable.Type, let decoded = readable.init(json: json) as? Decoded {
             return .success(AdmittedRequest(principal: principal, editor: editor, json: json, decoded: decoded))
         }
         do {
             let decoded = try decoder.decode(Decoded.self, from: Data(body))
-            return .success(AdmittedRequest(principal: principal, editor: editor, json: nil, decoded: decoded))
+            return .success(AdmittedRequest(principal: principal, editor: editor, json: json, decoded: decoded))
         } catch let error as DecodingError {
             return .failure(.invalidRequest(error.clientMessage, param: error.parameter))
         } catch {
             return .failure(.invalidRequest("The request body could not be read: \(error)"))
+        }
+    }
+
+    /// The body as a JSON tree, or the client's 400 naming where it is wrong.
+    static func parseBody(_ body: [UInt8]) -> Result<JSONValue, OpenAIError> {
+        do {
+            return .success(try JSONValue.parse(body))
+        } catch {
+            if error.isRepeatedMember {
+                return .failure(
+                    .invalidRequest(
+                        "The request body names the member '\(error.path)' more than once; JSON readers disagree on "
+                            + "which one counts, so Switchyard refuses it.", param: error.path, code: "duplicate_key"))
+            }
+            return .failure(.invalidRequest("The request body is not valid JSON: \(error).", param: error.path.isEmpty ? nil : error.path))
         }
     }
 

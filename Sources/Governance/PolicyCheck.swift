@@ -41,10 +41,11 @@ extension EffectivePolicy {
                 reason: "model '\(facts.route)' is not one of \(Self.list(allowed.value))")
         }
         for tool in facts.toolNames {
-            if let policy = deniedTools[tool] {
+            let key = Self.toolKey(tool)
+            if let policy = deniedTools[key] {
                 return PolicyRefusal(rule: "denied_tools", policy: policy, reason: "tool '\(tool)' is denied")
             }
-            if let allowed = allowedTools, !allowed.value.contains(tool) {
+            if let allowed = allowedTools, !allowed.value.contains(key) {
                 return PolicyRefusal(
                     rule: "allowed_tools", policy: allowed.policy,
                     reason: "tool '\(tool)' is not one of \(Self.list(allowed.value))")

@@ -40,6 +40,8 @@ public struct EffectivePolicy: Hashable, Sendable {
 
     public var allowedRoutes: Sourced<Set<String>>?
     public var deniedRoutes: [String: String] = [:]
+    /// Tool names folded to lower case: a provider may match names case-insensitively, so a
+    /// denial of `shell` must also catch `Shell`.
     public var allowedTools: Sourced<Set<String>>?
     public var deniedTools: [String: String] = [:]
     public var maxInputTokens: Sourced<Int>?
@@ -64,11 +66,11 @@ public struct EffectivePolicy: Hashable, Sendable {
                 return Sourced(value: current.value.intersection(next), policy: policy.name)
             }
             allowedRoutes = narrow(allowedRoutes, policy.allowedRoutes)
-            allowedTools = narrow(allowedTools, policy.allowedTools)
+            allowedTools = narrow(allowedTools, policy.allowedTools.map { Set($0.map(Self.toolKey)) })
             allowedRegions = narrow(allowedRegions, policy.allowedRegions)
             allowedProviders = narrow(allowedProviders, policy.allowedProviders)
             for route in policy.deniedRoutes { deniedRoutes[route] = policy.name }
-            for tool in policy.deniedTools { deniedTools[tool] = policy.name }
+            for tool in policy.deniedTools { deniedTools[Self.toolKey(tool)] = policy.name }
             for provider in policy.deniedProviders { deniedProviders[provider] = policy.name }
             for tag in policy.requiredTags { requiredTags[tag] = policy.name }
             for (detector, action) in policy.guardrails where action >= (guardrails[detector]?.value ?? .allow) {
@@ -81,6 +83,9 @@ public struct EffectivePolicy: Hashable, Sendable {
             if let value = policy.maxCostPerRequest { maxCostPerRequest = Sourced(value: value, policy: policy.name) }
         }
     }
+
+    /// How tool names are compared: without regard to case.
+    public static func toolKey(_ name: String) -> String { name.lowercased() }
 
     /// The residency the policies impose on deployments, and the policy to name when it refuses.
     public var residency: (residency: Residency, policy: String)? {

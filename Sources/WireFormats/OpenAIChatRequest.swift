@@ -40,6 +40,23 @@ public struct OpenAIChatRequest: Decodable, Sendable {
 
     public var wantsJSON: Bool { ["json_object", "json_schema"].contains(responseFormat?.type ?? "") }
 
+    /// The output maximum policies and budgets judge: the larger of `max_tokens` and
+    /// `max_completion_tokens` when both are given (a provider may honour either).
+    public var maxOutputTokens: Int? {
+        switch (maxTokens, maxCompletionTokens) {
+        case (let tokens?, let completion?): Swift.max(tokens, completion)
+        case (let tokens, let completion): tokens ?? completion
+        }
+    }
+
+    /// The first token maximum below 1, as (field, value): refused, since it would pass every
+    /// policy maximum and reserve a negative cost.
+    public var invalidTokenLimit: (field: String, value: Int)? {
+        if let tokens = maxTokens, tokens < 1 { return ("max_tokens", tokens) }
+        if let tokens = maxCompletionTokens, tokens < 1 { return ("max_completion_tokens", tokens) }
+        return nil
+    }
+
     public var isStreaming: Bool { stream ?? false }
     public var clientWantsStreamUsage: Bool { streamOptions?.includeUsage ?? false }
 }

@@ -266,7 +266,7 @@ import WireFormats
     }
 
     @Test(arguments: [
-        ("{not json", "not a valid JSON object"),
+        ("{not json", "not valid JSON"),
         (#"{"messages":[]}"#, "Missing required parameter: 'model'"),
         (#"{"model":7,"messages":[]}"#, "Invalid type for 'model'"),
         (#"{"model":"chat","messages":"hi"}"#, "'messages'"),
@@ -363,7 +363,15 @@ import WireFormats
         try await post(test, key: test.acmeKey, body: Self.chatBody) { _ in }
         let app = Application(router: test.gateway.makeRouter())
         try await app.test(.router) { client in
+            // Every tenant's spend: not for anyone without a credential.
             try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect(!String(buffer: response.body).contains("tenant="))
+            }
+            try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(test.acmeKey)"]) {
+                #expect($0.status == .unauthorized)
+            }
+            try await client.execute(uri: "/metrics", method: .get, headers: TestGateway.metricsHeaders) { response in
                 let text = String(buffer: response.body)
                 #expect(
                     text.contains(
@@ -391,18 +399,18 @@ import WireFormats
             logger: test.gateway.logger)
         let gateway = Gateway(
             configuration: test.gateway.configuration, store: test.store, keys: test.gateway.keys, usageSink: writer,
-            transport: test.transport, logger: test.gateway.logger)
+            transport: test.transport, environment: test.gateway.environment, logger: test.gateway.logger)
         let app = Application(router: gateway.makeRouter())
         try await app.test(.router) { client in
             try await client.execute(
                 uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(test.acmeKey)"],
                 body: ByteBuffer(string: ChatCompletionsTests.chatBody)
             ) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/metrics", method: .get) { response in
+            try await client.execute(uri: "/metrics", method: .get, headers: TestGateway.metricsHeaders) { response in
                 #expect(String(buffer: response.body).contains("switchyard_ledger_pending_records 1"))
             }
             await writer.flush()
-            try await client.execute(uri: "/metrics", method: .get) { response in
+            try await client.execute(uri: "/metrics", method: .get, headers: TestGateway.metricsHeaders) { response in
                 let text = String(buffer: response.body)
                 #expect(text.contains("switchyard_ledger_pending_records 0"))
                 #expect(text.contains(#"switchyard_ledger_records{state="written"} 1"#))

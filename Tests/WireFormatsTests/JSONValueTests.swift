@@ -39,11 +39,12 @@ import Testing
                 == JSONValue.parse(arguments, lenient: true))
     }
 
-    /// Found by the fuzzer: an object with a repeated key did not equal itself.
+    /// Found by the fuzzer: an object with a repeated key did not equal itself. (Only lenient
+    /// parsing, for model output, still accepts one.)
     @Test func objectsWithARepeatedKeyCompareTheirValuesInOrder() throws {
-        let twice = try JSONValue.parse(Array(#"{"a":1,"a":2}"#.utf8))
-        #expect(twice == (try JSONValue.parse(Array(#"{"a":1,"a":2}"#.utf8))))
-        #expect(twice != (try JSONValue.parse(Array(#"{"a":2,"a":1}"#.utf8))))
+        let twice = try JSONValue.parse(Array(#"{"a":1,"a":2}"#.utf8), lenient: true)
+        #expect(twice == (try JSONValue.parse(Array(#"{"a":1,"a":2}"#.utf8), lenient: true)))
+        #expect(twice != (try JSONValue.parse(Array(#"{"a":2,"a":1}"#.utf8), lenient: true)))
         #expect(twice != (try JSONValue.parse(Array(#"{"a":1,"b":2}"#.utf8))))
         #expect((try JSONValue.parse(Array(#"{"a":1,"b":2}"#.utf8))) == (try JSONValue.parse(Array(#"{"b":2,"a":1}"#.utf8))))
     }

@@ -1,17 +1,74 @@
-/// Why a document is not JSON Switchyard accepts, with the byte offset where reading stopped.
+/// Why a document is not JSON Switchyard accepts, with the byte offset where reading stopped and
+/// the member path that leads there.
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
     public var reason: String
     public var offset: Int
+    /// Where in the document, from the root; empty at the top level.
+    public var pathComponents: [JSONPathComponent] = []
+    /// The document names one member twice in an object (the path ends with that member).
+    public var isRepeatedMember = false
 
-    public var description: String { "\(reason) at byte \(offset)" }
+    public init(reason: String, offset: Int, pathComponents: [JSONPathComponent] = [], isRepeatedMember: Bool = false) {
+        self.reason = reason
+        self.offset = offset
+        self.pathComponents = pathComponents
+        self.isRepeatedMember = isRepeatedMember
+    }
+
+    /// The path as clients write it: `tools[0].function.name`, `metadata["a.b"]`.
+    public var path: String { JSONPathComponent.render(pathComponents) }
+
+    public var description: String { path.isEmpty ? "\(reason) at byte \(offset)" : "\(reason) at \(path) (byte \(offset))" }
+
+    /// The error as seen from the enclosing container's `component`.
+    func inside(_ component: JSONPathComponent) -> JSONParseError {
+        var error = self
+        error.pathComponents.insert(component, at: 0)
+        return error
+    }
+}
+
+/// One step of a path into a JSON document.
+public enum JSONPathComponent: Sendable, Hashable {
+    case member(String)
+    case element(Int)
+
+    /// Member names that are identifiers are written `.name`, others `["name"]` (JSON-quoted), so
+    /// no two paths share a spelling.
+    static func render(_ components: [JSONPathComponent]) -> String {
+        var text = ""
+        for component in components {
+            switch component {
+            case .element(let index): text += "[\(index)]"
+            case .member(let name):
+                let plain =
+                    !name.isEmpty
+                    && name.utf8.allSatisfy { byte in
+                        byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || (byte >= 0x30 && byte <= 0x39)
+                            || ((byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A)
+                    }
+                if plain {
+                    text += text.isEmpty ? name : "." + name
+                } else {
+                    text += "[" + String(decoding: JSONText.string(name), as: UTF8.self) + "]"
+                }
+            }
+        }
+        return text
+    }
 }
 
 extension JSONValue {
     /// Parses a complete JSON document (RFC 8259). Nesting deeper than `maxDepth` is refused:
     /// it is never legitimate in an API request and would otherwise cost stack.
     ///
-    /// `lenient` accepts raw control characters inside strings, which small models put in the
-    /// tool-call arguments they generate; everything else stays strict.
+    /// An object that names a member twice is refused (RFC 8259 leaves its meaning open, and a
+    /// gateway that reads the first while the upstream reads the last can be lied to), and so is
+    /// a number too large for a double (parsers disagree on what it means).
+    ///
+    /// `lenient` is for text a model generated (tool-call arguments): it accepts raw control
+    /// characters inside strings and repeated members (the last counts when read); everything
+    /// else stays strict.
     ///
     /// Inlinable so callers in other modules get it specialized for their byte collection
     /// (unspecialized, it looked up type metadata on every call).
@@ -95,6 +152,7 @@ private struct JSONReader {
         }
         // One allocation for the usual object, instead of one per doubling while it grows.
         members.reserveCapacity(8)
+        var memberIndex: Set<String>?
         while true {
             skipWhitespace()
             guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { throw error("expected a member name") }
@@ -103,7 +161,18 @@ private struct JSONReader {
             guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw error("expected ':'") }
             offset += 1
             skipWhitespace()
-            members.append((key: key, value: try readValue(depth: depth)))
+            if !lenient, isRepeated(key, in: members, index: &memberIndex) {
+                throw JSONParseError(
+                    reason: "the member '\(key)' is repeated", offset: offset, pathComponents: [.member(key)],
+                    isRepeatedMember: true)
+            }
+            let value: JSONValue
+            do throws(JSONParseError) {
+                value = try readValue(depth: depth)
+            } catch {
+                throw error.inside(.member(key))
+            }
+            members.append((key: key, value: value))
             skipWhitespace()
             guard offset < bytes.count else { throw error("unexpected end of JSON") }
             if bytes[offset] == UInt8(ascii: ",") {
@@ -129,7 +198,11 @@ private struct JSONReader {
         values.reserveCapacity(4)
         while true {
             skipWhitespace()
-            values.append(try readValue(depth: depth))
+            do throws(JSONParseError) {
+                values.append(try readValue(depth: depth))
+            } catch {
+                throw error.inside(.element(values.count))
+            }
             skipWhitespace()
             guard offset < bytes.count else { throw error("unexpected end of JSON") }
             if bytes[offset] == UInt8(ascii: ",") {
@@ -142,6 +215,16 @@ private struct JSONReader {
         }
     }
 
+    /// Whether `members` already has `key`: a linear scan while the object is small, as request
+    /// objects are; from 32 members on, a set kept alongside, so a hostile object stays linear.
+    func isRepeated(_ key: String, in members: [(key: String, value: JSONValue)], index: inout Set<String>?) -> Bool {
+        if index == nil {
+            guard members.count >= 32 else { return members.contains { $0.key == key } }
+            index = Set(members.map(\.key))
+        }
+        return !index!.insert(key).inserted
+    }
+
     mutating func readNumber() throws(JSONParseError) -> String {
         let start = offset
         if bytes[offset] == UInt8(ascii: "-") { offset += 1 }
@@ -150,6 +233,7 @@ private struct JSONReader {
             while offset < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset]) { offset += 1 }
             return offset - from
         }
+        var exponent = false
         let integerDigits = digits()
         guard integerDigits > 0 else { throw error("invalid number") }
         if integerDigits > 1, bytes[offset - integerDigits] == UInt8(ascii: "0") { throw error("invalid number (leading zero)") }
@@ -161,8 +245,14 @@ private struct JSONReader {
             offset += 1
             if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") { offset += 1 }
             guard digits() > 0 else { throw error("invalid number") }
+            exponent = true
         }
-        return String(decoding: bytes[start..<offset], as: UTF8.self)
+        let text = String(decoding: bytes[start..<offset], as: UTF8.self)
+        // Only a number with an exponent or very many digits can leave a double's range.
+        if exponent || integerDigits > 308, !(Double(text)?.isFinite ?? false) {
+            throw error("number out of range")
+        }
+        return text
     }
 
     mutating func readString() throws(JSONParseError) -> String {

@@ -20,7 +20,7 @@ public enum AnthropicFormat {
         let body = try FieldReader(json, path: "")
         try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: TranslationError.translation)
         var request = CanonicalRequest(model: try body.requiredString("model"))
-        guard let maxTokens = try body.int("max_tokens") else { throw body.missing("max_tokens") }
+        guard let maxTokens = try body.tokenLimit("max_tokens") else { throw body.missing("max_tokens") }
         request.maxOutputTokens = maxTokens
         request.stream = try body.bool("stream") ?? false
         request.temperature = try body.number("temperature")

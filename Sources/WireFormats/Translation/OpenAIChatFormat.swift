@@ -23,8 +23,9 @@ public enum OpenAIChatFormat {
         try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: TranslationError.translation)
         var request = CanonicalRequest(model: try body.requiredString("model"))
         request.stream = try body.bool("stream") ?? false
-        let maxTokens = try body.int("max_tokens")
-        request.maxOutputTokens = try body.int("max_completion_tokens") ?? maxTokens
+        // Both given: the larger is what a provider might honour, so it is what is checked and sent.
+        let limits = [try body.tokenLimit("max_tokens"), try body.tokenLimit("max_completion_tokens")].compactMap { $0 }
+        request.maxOutputTokens = limits.max()
         request.temperature = try body.number("temperature")
         request.topP = try body.number("top_p")
         request.topK = try body.int("top_k")

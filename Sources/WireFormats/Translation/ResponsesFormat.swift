@@ -32,7 +32,7 @@ public enum ResponsesFormat {
         }
         var request = CanonicalRequest(model: try body.requiredString("model"))
         request.stream = try body.bool("stream") ?? false
-        request.maxOutputTokens = try body.int("max_output_tokens")
+        request.maxOutputTokens = try body.tokenLimit("max_output_tokens")
         request.temperature = try body.number("temperature")
         request.topP = try body.number("top_p")
         request.user = try body.string("user")

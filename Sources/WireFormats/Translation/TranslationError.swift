@@ -87,6 +87,14 @@ struct FieldReader {
         return number
     }
 
+    /// A token maximum: an integer of at least 1 (zero or less would pass every policy maximum
+    /// and reserve a negative cost).
+    func tokenLimit(_ key: String) throws(TranslationError) -> Int? {
+        guard let number = try int(key) else { return nil }
+        guard number >= 1 else { throw .invalid("'\(field(key))' must be at least 1, not \(number).", param: field(key)) }
+        return number
+    }
+
     func number(_ key: String) throws(TranslationError) -> String? {
         guard let value = value(key) else { return nil }
         guard case .number(let text) = value else { throw typeError(key, "a number", value) }
