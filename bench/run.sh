@@ -152,8 +152,11 @@ routes:
     targets: [idle]
 tenants:
   - name: bench
+observability:
+  metrics_token_env: BENCH_METRICS_TOKEN
 $GOVERNANCE_YAML
 YAML
+export BENCH_METRICS_TOKEN="bench-metrics-$RANDOM$RANDOM"
 KEY="$("$BIN" keys create --config "$WORK/switchyard.yaml" --tenant bench 2>/dev/null)"
 LOG_LEVEL=warning "$BIN" serve --config "$WORK/switchyard.yaml" >"$WORK/serve.log" 2>&1 &
 GATEWAY_PID=$!
@@ -180,7 +183,7 @@ run_open_loop() { # name port path rate -> RESULT line with cpu; 64 connections,
 }
 
 metric() { # name with labels, e.g. 'switchyard_ledger_records{state="written"}' -> value
-  curl -fsS "http://127.0.0.1:$GATEWAY_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
+  curl -fsS -H "Authorization: Bearer $BENCH_METRICS_TOKEN" "http://127.0.0.1:$GATEWAY_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
 }
 
 if [ "${1:-}" = hold ]; then

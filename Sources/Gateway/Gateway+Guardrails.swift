@@ -15,10 +15,13 @@ extension Gateway {
         let rules = policy.guardrails
         guard !rules.isEmpty else { return .success(body) }
         let matches = ContentScanner.scan(body, for: Set(rules.keys))
-        guard !matches.isEmpty else { return .success(body) }
-
         var counts: [ContentDetector: Int] = [:]
         for match in matches { counts[match.detector, default: 0] += 1 }
+        // What the raw bytes hide: text behind `\u` escapes, or split over a message's parts. Such a
+        // hit has no byte range to redact, so `redact` refuses it like `block`.
+        let hidden = Self.hiddenHits(in: body, for: Set(rules.keys), visible: counts)
+        guard !matches.isEmpty || !hidden.isEmpty else { return .success(body) }
+        for (detector, count) in hidden { counts[detector, default: 0] += count }
         for (detector, count) in counts {
             metrics.increment(
                 "switchyard_guardrail_hits_total", help: "Sensitive content found in prompts, by detector and action.",
@@ -34,6 +37,14 @@ extension Gateway {
             governor.recordGuardrailHits(
                 summary(action), action: action, policy: rules[detector]!.policy, principal: principal)
         }
+        if let concealed = hidden.keys.sorted().first(where: { rules[$0]!.value != .allow }) {
+            return .failure(
+                OpenAIError(
+                    status: 403,
+                    message:
+                        "Refused by policy '\(rules[concealed]!.policy)' (rule guardrails.\(concealed.rawValue)): the request contains \(Self.describe(concealed, count: hidden[concealed]!)) written with escapes or split across parts, which cannot be redacted; remove it and retry.",
+                    type: "permission_error", code: "content_blocked", errorClass: .policyDenied))
+        }
         if let blocked = counts.keys.sorted().first(where: { rules[$0]!.value == .block }) {
             return .failure(
                 OpenAIError(
@@ -45,6 +56,79 @@ extension Gateway {
         let redacted = matches.filter { rules[$0.detector]!.value == .redact }
         meter.redactions = redacted.count
         return .success(redacted.isEmpty ? body : ContentScanner.redact(body, redacted))
+    }
+
+    /// Hits in the body's decoded text beyond the `visible` ones the raw scan found, per detector.
+    /// The decoded text is every string with its escapes decoded, and, where an array holds parts
+    /// with `text` (a message's content), those texts read as one: joined by a space for card
+    /// numbers and e-mail addresses (a split group still reads as one number, two words do not
+    /// fuse into one), and by nothing for secrets (a key cut in two is still the key).
+    static func hiddenHits(
+        in body: [UInt8], for detectors: Set<ContentDetector>, visible: [ContentDetector: Int]
+    ) -> [ContentDetector: Int] {
+        // Only a `\u` escape decodes to a character a detector looks for, and only parts can be
+        // joined: without either, the decoded text holds nothing the raw scan did not see.
+        guard Self.mayHide(body) else { return [:] }
+        // A body that is not JSON is refused later; nothing is hidden in it.
+        guard let json = try? JSONValue.parse(body) else { return [:] }
+        var texts: [[UInt8]] = []
+        // Each message's parts joined by nothing, with the same parts joined by a space.
+        var partJoins: [(joined: [UInt8], spaced: [UInt8])] = []
+        func collect(_ value: JSONValue, skippingText: Bool = false) {
+            switch value {
+            case .string(let text): texts.append(Array(text.utf8))
+            case .object(let object):
+                for member in object where !(skippingText && member.key == "text") { collect(member.value) }
+            case .array(let values):
+                let parts = values.compactMap { $0["text"]?.stringValue }
+                guard parts.count > 1 else { return values.forEach { collect($0) } }
+                let spaced = Array(parts.joined(separator: " ").utf8)
+                texts.append(spaced)
+                partJoins.append((Array(parts.joined().utf8), spaced))
+                for element in values { collect(element, skippingText: true) }
+            default: break
+            }
+        }
+        collect(json)
+        var found: [ContentDetector: Int] = [:]
+        for text in texts {
+            for match in ContentScanner.scan(text, for: detectors) { found[match.detector, default: 0] += 1 }
+        }
+        if detectors.contains(.secrets) {
+            for (joined, spaced) in partJoins {
+                let extra = ContentScanner.scan(joined, for: [.secrets]).count - ContentScanner.scan(spaced, for: [.secrets]).count
+                found[.secrets, default: 0] += max(0, extra)
+            }
+        }
+        var hidden: [ContentDetector: Int] = [:]
+        for (detector, count) in found where count > visible[detector, default: 0] {
+            hidden[detector] = count - visible[detector, default: 0]
+        }
+        return hidden
+    }
+
+    /// Whether the body has a `\u` escape or more than one `"text"` member.
+    static func mayHide(_ body: [UInt8]) -> Bool {
+        var texts = 0
+        return body.withUnsafeBufferPointer { bytes in
+            var index = 0
+            while index + 1 < bytes.count {
+                if bytes[index] == UInt8(ascii: "\\") {
+                    if bytes[index + 1] == UInt8(ascii: "u") { return true }
+                    index += 2
+                    continue
+                }
+                if bytes[index] == UInt8(ascii: "\""), index + 6 <= bytes.count, bytes[index + 1] == UInt8(ascii: "t"),
+                    bytes[index + 2] == UInt8(ascii: "e"), bytes[index + 3] == UInt8(ascii: "x"),
+                    bytes[index + 4] == UInt8(ascii: "t"), bytes[index + 5] == UInt8(ascii: "\"")
+                {
+                    texts += 1
+                    if texts > 1 { return true }
+                }
+                index += 1
+            }
+            return false
+        }
     }
 
     static func describe(_ detector: ContentDetector, count: Int) -> String {

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import Ledger
 import Observability
@@ -47,8 +48,45 @@ extension Gateway {
             ])
     }
 
+    /// `/metrics` on the main listener. It shows every tenant's spend, so it needs the metrics
+    /// token (`observability.metrics_token_env`) or an admin credential not bound to a tenant.
+    func authorizedMetrics(_ request: Request) async -> Response {
+        guard let header = request.headers.value(of: .authorization), let presented = Self.bearerCredential(header) else {
+            return Self.metricsRefusal(.unauthorized, "Metrics need a Bearer token: the metrics token or an admin key.")
+        }
+        if let variable = configuration.observability.metricsTokenEnv, let expected = environment[variable], !expected.isEmpty,
+            APIKeyFormat.hash(presented) == APIKeyFormat.hash(expected)
+        {
+            return metricsResponse()
+        }
+        guard let principal = await adminPrincipal(request) else {
+            return Self.metricsRefusal(.unauthorized, "Metrics need a Bearer token: the metrics token or an admin key.")
+        }
+        guard principal.tenant == nil else {
+            return Self.metricsRefusal(.forbidden, "Metrics show every tenant: a credential bound to one tenant may not read them.")
+        }
+        return metricsResponse()
+    }
+
+    static func metricsRefusal(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        var response = adminError(status, status == .unauthorized ? "authentication_error" : "permission_error", message)
+        if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
+        return response
+    }
+
+    /// What the metrics listener (`observability.metrics_listen`) serves: metrics and the health
+    /// probes, without credentials, for a scraper on a trusted network.
+    public func makeMetricsResponder() -> RouterResponder<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/metrics") { _, _ in self.metricsResponse() }
+        router.get("/healthz") { _, _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) }
+        router.get("/readyz") { _, _ in await self.readiness() }
+        return router.buildResponder()
+    }
+
     func metricsResponse() -> Response {
         if let writer = usageSink as? MetricsSource { writer.exportMetrics(to: metrics) }
+        connectionLimits.exportMetrics(to: metrics)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
@@ -73,6 +111,29 @@ extension LedgerWriter: MetricsSource {
             registry.set(
                 "switchyard_ledger_records", help: "Usage records since start, by what the ledger writer did with them.",
                 labels: [("state", state)], to: value)
+        }
+    }
+}
+
+extension IngressConnectionLimits: MetricsSource {
+    /// Open client connections and those refused at accept, so a flood shows before it hurts.
+    func exportMetrics(to registry: MetricsRegistry) {
+        let snapshot = self.snapshot
+        let open = registry.series(
+            "switchyard_ingress_connections", help: "Client connections open now.", kind: .gauge)
+        let help = "Client connections closed at accept: over server.max_connections (total) or max_connections_per_ip."
+        let refusedTotal = registry.series(
+            "switchyard_ingress_connections_refused_total", help: help, kind: .counter, labels: [("cap", "total")])
+        let refusedPerAddress = registry.series(
+            "switchyard_ingress_connections_refused_total", help: help, kind: .counter, labels: [("cap", "per_ip")])
+        let backoffs = registry.series(
+            "switchyard_ingress_accept_backoffs_total",
+            help: "Accepts that failed (out of file descriptors) and paused accepting for 100 ms.", kind: .counter)
+        registry.batch { batch in
+            batch.set(open, to: Int64(snapshot.open))
+            batch.set(refusedTotal, to: Int64(snapshot.refusedTotal))
+            batch.set(refusedPerAddress, to: Int64(snapshot.refusedPerAddress))
+            batch.set(backoffs, to: Int64(snapshot.acceptBackoffs))
         }
     }
 }

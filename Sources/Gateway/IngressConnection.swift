@@ -45,7 +45,7 @@ where Responder.Context == BasicRequestContext {
     private let logger: Logger
     private let registry: IngressConnections
     private var state = State.idle(since: .now())
-    private var parser = IngressRequestParser()
+    private var parser: IngressRequestParser
     /// A read the channel asked for while a pipelined request waits: done when it may go on.
     private var readHeldBack = false
     /// Set by a graceful shutdown: close once the response in flight (if any) has ended.
@@ -64,6 +64,7 @@ where Responder.Context == BasicRequestContext {
     ) {
         self.responder = responder
         self.maxBodyBytes = maxBodyBytes
+        self.parser = IngressRequestParser(maxBodyBytes: maxBodyBytes)
         self.timeouts = timeouts
         self.logger = logger
         self.registry = registry

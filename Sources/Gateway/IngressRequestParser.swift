@@ -52,6 +52,13 @@ struct IngressRequestParser {
 
     private var state = State.head
     private var buffered = ByteBuffer()
+    /// A body announced larger than this is refused (413) as soon as the head is read, instead
+    /// of after it has been sent (or waited for until the read timeout).
+    private let maxBodyBytes: Int
+
+    init(maxBodyBytes: Int = .max) {
+        self.maxBodyBytes = maxBodyBytes
+    }
     /// How far the search for the end of a head has looked, so a head trickling in byte by
     /// byte is scanned once, not once per byte.
     private var headScanned = 0
@@ -136,6 +143,11 @@ struct IngressRequestParser {
             headScanned = max(0, headScanned - 2)
         }
         guard let end = HTTPSyntax.headEnd(in: buffered, scanned: headScanned) else {
+            // A head with bare-LF line ends would never show a CRLFCRLF end: refuse it at once
+            // rather than hold the connection until the idle timeout.
+            if Self.hasBareLineFeed(buffered, from: headScanned) {
+                throw Self.badRequest("The request head has a line that does not end with CRLF.")
+            }
             headScanned = buffered.readableBytes
             guard buffered.readableBytes <= Self.maxHeadBytes else { throw Self.headTooLarge() }
             return nil
@@ -143,8 +155,8 @@ struct IngressRequestParser {
         headScanned = 0
         guard end <= Self.maxHeadBytes else { throw Self.headTooLarge() }
         let text = buffered.readSlice(length: end)!
-        let parsed = try text.withUnsafeReadableBytes { bytes throws(OpenAIError) in
-            try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes.dropLast(2)))
+        let parsed = try text.withUnsafeReadableBytes { [maxBodyBytes] bytes throws(OpenAIError) in
+            try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes.dropLast(2)), maxBodyBytes: maxBodyBytes)
         }
         state = parsed.framing
         return parsed.head
@@ -160,7 +172,7 @@ struct IngressRequestParser {
     }
 
     /// The head's lines, each ending with CRLF (the blank line after them excluded), read in place.
-    private static func parseHead(_ bytes: UnsafeRawBufferPointer) throws(OpenAIError) -> ParsedHead {
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer, maxBodyBytes: Int) throws(OpenAIError) -> ParsedHead {
         var lines = try crlfLines(bytes)
         let requestLine = lines.removeFirst()
         let (method, path, isHTTP10) = try parseRequestLine(requestLine)
@@ -172,6 +184,7 @@ struct IngressRequestParser {
         var expectsContinue = false
         var contentLength: Int?
         var codings: [HeadBytes] = []
+        var hasTransferEncoding = false
         var hosts = 0
         var authority: String?
         for line in lines {
@@ -209,6 +222,7 @@ struct IngressRequestParser {
                     contentLength = length
                 }
             case .transferEncoding:
+                hasTransferEncoding = true
                 HTTPSyntax.forEachElement(of: value) { coding in
                     if !coding.isEmpty { codings.append(coding) }
                 }
@@ -228,7 +242,13 @@ struct IngressRequestParser {
         if !isHTTP10 && hosts != 1 {
             throw badRequest(hosts == 0 ? "The request has no Host header." : "The request has more than one Host header.")
         }
+        // A Transfer-Encoding that lists no coding (empty, or only commas) frames nothing, but a
+        // proxy in front may read it differently from the Content-Length next to it.
+        if hasTransferEncoding && codings.isEmpty {
+            throw badRequest("The request has a Transfer-Encoding header that names no transfer coding.")
+        }
         let framing = try bodyFraming(contentLength: contentLength, codings: codings, isHTTP10: isHTTP10)
+        if case .fixedBody(let length) = framing, length > maxBodyBytes { throw .payloadTooLarge(limit: maxBodyBytes) }
         let request = HTTPRequest(method: method, scheme: nil, authority: authority, path: path, headerFields: fields)
         return ParsedHead(
             head: Head(request: request, keepAlive: keepAlive, isHTTP10: isHTTP10, expectsContinue: expectsContinue),
@@ -338,6 +358,16 @@ struct IngressRequestParser {
     }
 
     /// The head's lines without their CRLF. A CR or LF anywhere else is refused.
+    /// Whether a LF not preceded by CR appears at or after `from` in what has arrived.
+    private static func hasBareLineFeed(_ buffer: ByteBuffer, from: Int) -> Bool {
+        buffer.withUnsafeReadableBytes { bytes in
+            for index in from..<bytes.count where bytes[index] == 0x0A && (index == 0 || bytes[index - 1] != 0x0D) {
+                return true
+            }
+            return false
+        }
+    }
+
     private static func crlfLines(_ all: UnsafeRawBufferPointer) throws(OpenAIError) -> [HeadBytes] {
         var lines: [HeadBytes] = []
         lines.reserveCapacity(16)

@@ -23,32 +23,49 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
     private let port: Int
     private let maxBodyBytes: Int
     private let timeouts: IngressTimeouts
+    private let limits: IngressConnectionLimits
     private let logger: Logger
     private let onServerRunning: @Sendable (Int) async -> Void
     private let connections = IngressConnections()
 
     public init(
         responder: Responder, host: String, port: Int, maxBodyBytes: Int, timeouts: IngressTimeouts = IngressTimeouts(),
-        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        limits: IngressConnectionLimits = IngressConnectionLimits(), logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
         self.responder = responder
         self.host = host
         self.port = port
         self.maxBodyBytes = maxBodyBytes
         self.timeouts = timeouts
+        self.limits = limits
         self.logger = logger
         self.onServerRunning = onServerRunning
     }
 
     public func run() async throws {
         let (responder, maxBodyBytes, timeouts) = (self.responder, self.maxBodyBytes, self.timeouts)
-        let (logger, connections) = (self.logger, self.connections)
+        let (logger, connections, limits) = (self.logger, self.connections, self.limits)
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // Out of descriptors (EMFILE) the listening socket stays readable: without a pause
+                // the accept loop would spin. Pause accepting briefly, then try again.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        IngressAcceptPause { limits.recordAcceptBackoff() })
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // Over a cap, the failed initializer makes NIO close the connection unread.
+                let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                if let refusal = limits.admit(address: address) {
+                    return channel.eventLoop.makeFailedFuture(IngressConnectionRefused(refusal: refusal))
+                }
+                channel.closeFuture.whenComplete { _ in limits.release(address: address) }
+                return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(
                         IngressConnection(

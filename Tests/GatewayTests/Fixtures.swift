@@ -1,5 +1,6 @@
 import Foundation
 import Governance
+import HTTPTypes
 import Logging
 import NIOCore
 import Providers
@@ -139,7 +140,13 @@ struct TestGateway {
           - name: acme
           - name: globex
             allowed_routes: [chat]
+        observability:
+          metrics_token_env: TEST_METRICS_TOKEN
         """
+
+    /// What `/metrics` takes as a Bearer token in these gateways.
+    static let metricsToken = "test-metrics-token"
+    static let metricsHeaders: HTTPFields = [.authorization: "Bearer \(metricsToken)"]
 
     static func make(
         yaml: String = configurationYAML, environment: [String: String] = [:], audited: Bool = false,
@@ -164,7 +171,9 @@ struct TestGateway {
             assumedOutputTokens: configuration.governance.assumedOutputTokens)
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: sink, transport: transport, governor: governor,
-            environment: environment.merging(["TEST_OPENAI_KEY": "sk-upstream-secret"]) { first, _ in first }, logger: logger)
+            environment: environment.merging(["TEST_OPENAI_KEY": "sk-upstream-secret", "TEST_METRICS_TOKEN": metricsToken]) {
+                first, _ in first
+            }, logger: logger)
         // As `serve` does: the new store imports the file's governance state, which is then in force.
         try await gateway.startLiveGovernance()
         return TestGateway(

@@ -23,8 +23,8 @@ import WireFormats
 
     /// Feeds `pieces` in order, taking every part as soon as it is complete (as an idle
     /// connection does); the requests read, and the refusal if one came.
-    static func read(_ pieces: [String]) -> (requests: [Read], refusal: OpenAIError?) {
-        var parser = IngressRequestParser()
+    static func read(_ pieces: [String], maxBodyBytes: Int = .max) -> (requests: [Read], refusal: OpenAIError?) {
+        var parser = IngressRequestParser(maxBodyBytes: maxBodyBytes)
         var requests: [Read] = []
         do {
             for piece in pieces {
@@ -180,6 +180,13 @@ import WireFormats
         ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", 400, "chunk size"),
         ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", 400, "longer than its size"),
         ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n", 400, "LF alone"),
+        // A Transfer-Encoding that names no coding, next to a Content-Length.
+        ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\nContent-Length: 3\r\n\r\nabc", 400, "names no transfer coding"),
+        ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nContent-Length: 3\r\n\r\nabc", 400, "names no transfer coding"),
+        ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: , ,\r\n\r\n", 400, "names no transfer coding"),
+        // Bare LF line ends: no CRLFCRLF will ever come, so it is refused before the head ends.
+        ("GET / HTTP/1.1\nHost: x\n\n", 400, "does not end with CRLF"),
+        ("GET / HTTP/1.1\nHost: x\n", 400, "does not end with CRLF"),
     ])
     func refusesAmbiguousAndMalformedRequests(wire: String, status: Int, reason: String) {
         let (_, refusal) = Self.read([wire])
@@ -194,6 +201,22 @@ import WireFormats
         #expect(Self.read([String(big.prefix(66_000))]).refusal?.status == 431)
         let many = "GET / HTTP/1.1\r\nHost: x\r\n" + String(repeating: "X-A: 1\r\n", count: 300) + "\r\n"
         #expect(Self.read([many]).refusal?.status == 431)
+    }
+
+    /// A body announced over the limit is 413 once the head is read, not after the body (or the
+    /// read timeout); a chunked body is measured as it arrives, by the connection.
+    @Test func refusesAnAnnouncedBodyOverTheLimitAtTheHead() {
+        let head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n\r\n"
+        let refused = Self.read([head], maxBodyBytes: 1024)
+        #expect(refused.refusal?.status == 413 && refused.requests.isEmpty)
+        let atLimit = Self.read(["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\n\r\n"], maxBodyBytes: 1024)
+        #expect(atLimit.refusal == nil && atLimit.requests.count == 1)
+    }
+
+    /// A CRLF split between two reads is not a bare LF.
+    @Test func aLineEndSplitBetweenReadsIsNotABareLineFeed() {
+        let (requests, refusal) = Self.read(["GET / HTTP/1.1\r", "\nHost: x\r", "\n\r", "\n"])
+        #expect(refusal == nil && requests.count == 1)
     }
 
     @Test func refusesOverlongChunkLines() {

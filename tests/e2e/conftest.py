@@ -101,14 +101,17 @@ deployments:
 {deployment_extra}"""
 
 
-def write_config(workdir: Path, port: int, model_url: str, storage_url: str | None = None, body: str | None = None) -> Path:
-    """Writes switchyard.yaml; `body` replaces everything after `admin:` (providers, routes, ...)."""
+def write_config(
+    workdir: Path, port: int, model_url: str, storage_url: str | None = None, body: str | None = None, server_extra: str = "",
+) -> Path:
+    """Writes switchyard.yaml; `body` replaces everything after `admin:` (providers, routes, ...), `server_extra`
+    adds indented lines to the `server:` section."""
     storage_url = storage_url or f"sqlite://{workdir / 'switchyard.db'}"
     config = workdir / "switchyard.yaml"
     header = f"""
 server:
   listen: "127.0.0.1:{port}"
-storage:
+{server_extra}storage:
   url: "{storage_url}"
   journal: "{workdir / 'journal.ndjson'}"
 """
@@ -123,8 +126,14 @@ tenants:
   - name: globex
     allowed_routes: [chat]
 """
+    if "observability:" not in body:
+        # /metrics needs a credential; the tests read it with this token (Gateway.metrics).
+        body += "\nobservability:\n  metrics_token_env: SWITCHYARD_METRICS_TOKEN\n"
     config.write_text(header + body)
     return config
+
+
+METRICS_TOKEN = "switchyard-e2e-metrics-token"
 
 
 class Gateway:
@@ -132,12 +141,12 @@ class Gateway:
 
     def __init__(
         self, workdir: Path, model_url: str = "", storage_url: str | None = None, body: str | None = None,
-        env: dict | None = None,
+        env: dict | None = None, server_extra: str = "", preexec_fn=None,
     ):
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = free_port()
-        self.config = write_config(workdir, self.port, model_url, storage_url, body)
+        self.config = write_config(workdir, self.port, model_url, storage_url, body, server_extra)
         self.db_path = workdir / "switchyard.db"
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.keys = {tenant: self.cli("keys", "create", "--tenant", tenant).strip() for tenant in ("acme", "globex")}
@@ -145,7 +154,7 @@ class Gateway:
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [str(BINARY), "serve", "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "SWITCHYARD_METRICS_TOKEN": METRICS_TOKEN, **(env or {})}, preexec_fn=preexec_fn,
         )
         wait_until(self._ready, timeout=30, what="switchyard /readyz")
 
@@ -165,6 +174,15 @@ class Gateway:
         )
         assert result.returncode == 0, f"switchyard {' '.join(args)} failed:\n{result.stderr}"
         return result.stdout
+
+    def metrics(self) -> str:
+        """The Prometheus exposition, read with the metrics token."""
+        import requests
+
+        response = requests.get(
+            f"http://127.0.0.1:{self.port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10)
+        response.raise_for_status()
+        return response.text
 
     def report(self, by="tenant"):
         return json.loads(self.cli("report", "usage", "--by", by, "--format", "json"))
@@ -216,6 +234,12 @@ class FaultUpstream:
         import requests
 
         return requests.get(f"http://127.0.0.1:{self.port}/stats", timeout=5).json()
+
+    def received(self):
+        """The raw bodies of the chat requests that reached this upstream, in order."""
+        import requests
+
+        return requests.get(f"http://127.0.0.1:{self.port}/received", timeout=5).json()
 
     def stop(self):
         stop(self.process, signal.SIGKILL)

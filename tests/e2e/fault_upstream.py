@@ -3,7 +3,7 @@
 Faults nginx cannot express: a stream that stops halfway, a server that accepts and never
 answers, 429 with Retry-After once, a health endpoint that fails while chat works. Binds
 127.0.0.1 only; every wait is bounded. Control it with POST /control {"mode": ...}; read
-counters with GET /stats.
+counters with GET /stats, and every chat request's raw body (as received) with GET /received.
 
     python fault_upstream.py PORT
 """
@@ -15,6 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STATE = {"mode": "ok", "retry_after": 1, "delay": 0.0, "chat_hits": 0, "health_hits": 0}
+RECEIVED = []  # raw bodies of chat requests, decoded as text, in arrival order
 LOCK = threading.Lock()
 
 COMPLETION = {
@@ -50,6 +51,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/stats":
             with LOCK:
                 return self.send_json(200, dict(STATE))
+        if self.path == "/received":
+            with LOCK:
+                return self.send_json(200, list(RECEIVED))
         if self.path == "/v1/models":
             with LOCK:
                 STATE["health_hits"] += 1
@@ -59,16 +63,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        body = json.loads(raw or b"{}")
         if self.path == "/control":
             with LOCK:
                 STATE.update(body)
                 if body.get("reset"):
                     STATE["chat_hits"] = STATE["health_hits"] = 0
+                    RECEIVED.clear()
             return self.send_json(200, dict(STATE))
         if self.path != "/v1/chat/completions":
             return self.send_json(404, {"detail": "Not Found"})
         with LOCK:
+            RECEIVED.append(raw.decode("utf-8", "replace"))
             STATE["chat_hits"] += 1
             mode, retry_after, delay = STATE["mode"], STATE["retry_after"], STATE["delay"]
             if mode == "ratelimit_once":

@@ -107,7 +107,7 @@ def test_breaker_opens_and_later_closes(tmp_path, model_server, fault):
         for _ in range(6):
             assert chat(gateway).status_code == 200
         assert fault.stats()["chat_hits"] == 3, "the breaker should have opened after three failures"
-        metrics = requests.get(f"http://127.0.0.1:{gateway.port}/metrics", timeout=5).text
+        metrics = gateway.metrics()
         assert 'switchyard_upstream_errors_total{provider="fault",deployment="flaky",error_class="upstream_error"} 3' in metrics
 
         fault.control(mode="ok")

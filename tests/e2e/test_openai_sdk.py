@@ -129,7 +129,7 @@ def test_unknown_and_forbidden_models(gateway):
 def test_metrics_and_health(gateway):
     base = gateway.base_url.removesuffix("/v1")
     assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
-    metrics = requests.get(f"{base}/metrics", timeout=5).text
+    metrics = gateway.metrics()
     assert 'switchyard_requests_total{endpoint="chat.completions"' in metrics
     assert "switchyard_cost_nanos_total" in metrics
     assert "switchyard_time_to_first_token_seconds_bucket" in metrics

@@ -1,0 +1,84 @@
+import Foundation
+import Governance
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import SwitchyardCore
+import Testing
+
+@testable import Gateway
+
+/// Secrets and card numbers a client hides from a byte scan: behind `\u` escapes, or cut over two
+/// parts of one message (which the model reads as one text). Such a hit cannot be redacted in
+/// place, so `redact` refuses it as `block` does; plain hits are still redacted.
+@Suite struct HiddenContentTests {
+    static let yaml =
+        TestGateway.configurationYAML + """
+
+            policies:
+              - name: acme-guard
+                scope: tenant:acme
+                guardrails: { secrets: block, credit_cards: redact }
+            """
+
+    func send(_ test: TestGateway, _ body: String) async throws -> (HTTPResponse.Status, String) {
+        let fields: HTTPFields = [.authorization: "Bearer \(test.acmeKey)", .contentType: "application/json"]
+        return try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: fields, body: ByteBuffer(string: body)) {
+                ($0.status, String(buffer: $0.body))
+            }
+        }
+    }
+
+    static func chat(_ content: String) -> String {
+        #"{"model":"chat","max_tokens":5,"messages":[{"role":"user","content":\#(content)}]}"#
+    }
+
+    static func parts(_ texts: String...) -> String {
+        "[" + texts.map { #"{"type":"text","text":"\#($0)"}"# }.joined(separator: ",") + "]"
+    }
+
+    @Test(arguments: [
+        chat(#""card \u0034111 1111 1111 1111""#),
+        chat(parts("my card is 4111 1111", "1111 1111")),
+        chat(#""key sk-\u0061bcdefghijklmnopqrstuvwxyz""#),
+        chat(parts("key sk-abcdefghij", "klmnopqrstuvwxyz0123")),
+    ])
+    func hiddenHitsAreRefusedAndNeverSent(body: String) async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let (status, text) = try await send(test, body)
+        #expect(status == .forbidden, "\(body): \(text)")
+        #expect(text.contains(#""code":"content_blocked""#), "\(text)")
+        #expect(test.transport.requests.isEmpty)
+    }
+
+    @Test func plainHitsAreStillRedactedAndInnocentPartsServed() async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let (status, text) = try await send(test, Self.chat(Self.parts("card 4111 1111 1111 1111", "thanks")))
+        #expect(status == .ok, "\(text)")
+        let sent = String(decoding: test.transport.requests.first?.body ?? [], as: UTF8.self)
+        #expect(sent.contains("[REDACTED:credit_cards]") && !sent.contains("4111"), "\(sent)")
+        // Numbers in two parts that do not make a card together are not a hit.
+        let (innocent, answer) = try await send(test, Self.chat(Self.parts("order 12", "34 items, 2026-12-05")))
+        #expect(innocent == .ok, "\(answer)")
+    }
+
+    @Test func hiddenHitsCountOnlyWhatTheRawScanMissed() {
+        func hidden(_ body: String) -> [ContentDetector: Int] {
+            let bytes = Array(body.utf8)
+            var visible: [ContentDetector: Int] = [:]
+            for match in ContentScanner.scan(bytes, for: [.secrets, .creditCards]) { visible[match.detector, default: 0] += 1 }
+            return Gateway.hiddenHits(in: bytes, for: [.secrets, .creditCards], visible: visible)
+        }
+        #expect(hidden(Self.chat(#""4111 1111 1111 1111""#)) == [:])
+        // The common body (one text, no `\u` escape) is not parsed a second time.
+        #expect(!Gateway.mayHide(Array(Self.chat(#""4111 \n 1111 1111 1111""#).utf8)))
+        #expect(Gateway.mayHide(Array(Self.chat(#""\u0034""#).utf8)))
+        #expect(Gateway.mayHide(Array(Self.chat(Self.parts("a", "b")).utf8)))
+        #expect(hidden(Self.chat(Self.parts("4111 1111 1111 1111", "and more"))) == [:])
+        #expect(hidden(Self.chat(#""\u0034111111111111111""#)) == [.creditCards: 1])
+        #expect(hidden(Self.chat(Self.parts("4111 1111 1111", "1111"))) == [.creditCards: 1])
+        #expect(hidden(Self.chat(Self.parts("sk-abcdefghij", "klmnopqrstuvwxyz0123"))) == [.secrets: 1])
+    }
+}

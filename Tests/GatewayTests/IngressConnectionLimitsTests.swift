@@ -1,0 +1,29 @@
+import Testing
+
+@testable import Gateway
+
+/// The caps the ingress applies at accept: one address cannot take more than its share, and
+/// nobody more than the total; a closed connection gives its slot back.
+@Suite struct IngressConnectionLimitsTests {
+    @Test func anAddressIsCappedAndOthersStillGetIn() {
+        let limits = IngressConnectionLimits(caps: .init(total: 5, perAddress: 2))
+        #expect(limits.admit(address: "10.0.0.1") == nil)
+        #expect(limits.admit(address: "10.0.0.1") == nil)
+        #expect(limits.admit(address: "10.0.0.1") == .perAddress)
+        #expect(limits.admit(address: "10.0.0.2") == nil)
+        limits.release(address: "10.0.0.1")
+        #expect(limits.admit(address: "10.0.0.1") == nil)
+        let snapshot = limits.snapshot
+        #expect(snapshot.open == 3 && snapshot.addresses == 2 && snapshot.refusedPerAddress == 1)
+    }
+
+    @Test func theTotalCapHoldsAcrossAddressesAndFreesOnRelease() {
+        let limits = IngressConnectionLimits(caps: .init(total: 3, perAddress: 3))
+        for address in ["a", "b", "c"] { #expect(limits.admit(address: address) == nil) }
+        #expect(limits.admit(address: "d") == .total)
+        limits.release(address: "b")
+        #expect(limits.admit(address: "d") == nil)
+        for address in ["a", "c", "d"] { limits.release(address: address) }
+        #expect(limits.snapshot.open == 0 && limits.snapshot.addresses == 0 && limits.snapshot.refusedTotal == 1)
+    }
+}
