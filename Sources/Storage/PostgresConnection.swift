@@ -6,11 +6,21 @@ import CLibPQ
     import Darwin
 #endif
 
-/// A connection to PostgreSQL through libpq, reconnecting once when the server went away.
+/// A connection to PostgreSQL through libpq, replacing its session when the server is known
+/// to have closed it, and only then.
+///
+/// - A new session is opened only *before* a statement is sent, when the old one is already
+///   gone (a backend terminated or restarted while idle), and never inside `withSession` (or a
+///   transaction, which is one): there it would carry on without the transaction or lock.
+/// - A statement whose session failed while it may have been sent is never re-run: it may have
+///   been applied (a lost COMMIT may have committed), so a re-run could apply it twice. The error
+///   goes to the caller, whose retry is idempotent (the ledger) or reported (everything else).
 public final class PostgresConnection: SQLConnection {
     public let dialect = SQLDialect.postgres
     private var handle: OpaquePointer?
     private let url: String
+    /// `withSession` calls in progress; above zero, a lost session fails statements, never reconnects.
+    private var sessionDepth = 0
 
     /// - Parameter url: a libpq connection URI, `postgres://user:pass@host:port/db`.
     public init(url: String) throws(SQLError) {
@@ -38,35 +48,59 @@ public final class PostgresConnection: SQLConnection {
     }
 
     public func executeScript(_ sql: String) throws(SQLError) {
-        try withReconnect { () throws(SQLError) in
-            let result = PQexec(handle, sql)
-            defer { PQclear(result) }
-            try check(result, sql)
-        }
+        try onLiveSession()
+        let result = PQexec(handle, sql)
+        defer { PQclear(result) }
+        try check(result, sql)
     }
 
     @discardableResult
     public func query(_ sql: String, _ binds: [SQLValue]) throws(SQLError) -> [SQLRow] {
         let numbered = Self.numberPlaceholders(sql)
-        return try withReconnect { () throws(SQLError) -> [SQLRow] in
-            let texts: [String?] = binds.map { $0.text }
-            let result = Self.withCStrings(texts) { pointers in
-                PQexecParams(handle, numbered, Int32(binds.count), nil, pointers, nil, nil, 0)
-            }
-            defer { PQclear(result) }
-            try check(result, sql)
-            return readRows(result)
+        try onLiveSession()
+        let texts: [String?] = binds.map { $0.text }
+        let result = Self.withCStrings(texts) { pointers in
+            PQexecParams(handle, numbered, Int32(binds.count), nil, pointers, nil, nil, 0)
         }
+        defer { PQclear(result) }
+        try check(result, sql)
+        return readRows(result)
     }
 
-    private func withReconnect<T>(_ body: () throws(SQLError) -> T) throws(SQLError) -> T {
-        if handle == nil || PQstatus(handle) != CONNECTION_OK { try connect() }
-        do {
-            return try body()
-        } catch  where PQstatus(handle) != CONNECTION_OK {
-            try connect()
-            return try body()
+    public func withSession<T>(_ body: () throws -> T) throws -> T {
+        // Nothing of the session has been sent yet: a dead connection may still be replaced.
+        if sessionDepth == 0 { try onLiveSession() }
+        sessionDepth += 1
+        defer { sessionDepth -= 1 }
+        return try body()
+    }
+
+    /// Makes sure the next statement goes to a live session: outside `withSession` a session
+    /// known to be gone is replaced; inside, it is an error (the transaction or lock is gone with
+    /// it), and so is every later statement of that `withSession`.
+    private func onLiveSession() throws(SQLError) {
+        guard isKnownClosed else { return }
+        guard sessionDepth == 0 else {
+            throw SQLError(
+                "connection to PostgreSQL lost inside a transaction or session; its work was abandoned",
+                isConnectionFailure: true)
         }
+        try connect()
+    }
+
+    /// Whether the server has closed this session, seen without a round trip. A backend that ends
+    /// while idle (terminated, server restart) sends its last message and closes the socket;
+    /// libpq notices only when it reads. An idle session is sent next to nothing else, so when
+    /// something is waiting, read it and give the close that follows it a moment (50 ms) to land.
+    private var isKnownClosed: Bool {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else { return true }
+        var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        var wait: Int32 = 0
+        for _ in 0..<4 {
+            guard poll(&socket, 1, wait) > 0, PQconsumeInput(handle) == 1 else { break }
+            wait = 50
+        }
+        return PQstatus(handle) != CONNECTION_OK
     }
 
     private func check(_ result: OpaquePointer?, _ sql: String) throws(SQLError) {

@@ -40,7 +40,8 @@ public enum SQLDialect: String, Sendable {
 
 public struct SQLError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    /// True when the connection itself failed, so the statement may succeed after a reconnect.
+    /// True when the connection itself failed: the next call may succeed on a new connection,
+    /// but what this one sent may or may not have been applied.
     public var isConnectionFailure: Bool
 
     public init(_ message: String, isConnectionFailure: Bool = false) {
@@ -61,22 +62,33 @@ public protocol SQLConnection: AnyObject {
     /// Runs several `;`-separated statements without parameters (migrations).
     func executeScript(_ sql: String) throws(SQLError)
     func close()
+    /// Runs `body` on one database session. A connection that reconnects must not do so while
+    /// `body` runs: a transaction or a session lock would not follow onto the new session, so a
+    /// lost connection fails every later statement of `body` instead (`isConnectionFailure`).
+    func withSession<T>(_ body: () throws -> T) throws -> T
 }
 
 extension SQLConnection {
+    /// A connection that never reconnects (SQLite) is one session already.
+    public func withSession<T>(_ body: () throws -> T) throws -> T { try body() }
+
     @discardableResult
     public func query(_ sql: String) throws(SQLError) -> [SQLRow] { try query(sql, []) }
 
     /// Runs `body` in a transaction, committing when it returns and rolling back when it throws.
+    /// The whole transaction is one session: a connection lost inside it fails it whole, and
+    /// ROLLBACK is never sent to a new session (the server already rolled back the lost one).
     public func transaction<T>(begin: String = "BEGIN", _ body: () throws -> T) throws -> T {
-        try query(begin)
-        do {
-            let result = try body()
-            try query("COMMIT")
-            return result
-        } catch {
-            try? query("ROLLBACK")
-            throw error
+        try withSession {
+            try query(begin)
+            do {
+                let result = try body()
+                try query("COMMIT")
+                return result
+            } catch {
+                try? query("ROLLBACK")
+                throw error
+            }
         }
     }
 }

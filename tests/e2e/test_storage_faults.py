@@ -1,0 +1,150 @@
+"""PostgreSQL sessions terminated under load (an operator's pg_terminate_backend, a restart, a
+failover): a session lost inside a transaction fails the whole transaction, the ledger retries or
+journals the batch, and nothing is lost or counted twice. Every served request has its record,
+the rollups count exactly the records, and the audit chain verifies."""
+
+import os
+import secrets
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import FaultUpstream, Gateway, wait_until
+
+BASE_URL = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL")
+if not BASE_URL and os.environ.get("SWITCHYARD_REQUIRE_POSTGRES") == "1":
+    raise RuntimeError("SWITCHYARD_REQUIRE_POSTGRES=1 but SWITCHYARD_TEST_POSTGRES_URL is not set")
+pytestmark = pytest.mark.skipif(not BASE_URL, reason="SWITCHYARD_TEST_POSTGRES_URL not set (scripts/test.sh sets it)")
+
+LOAD_SECONDS = 12
+KILL_INTERVAL = 0.1
+CLIENTS = 12
+
+
+def config(upstream_url: str) -> str:
+    # max_output_tokens makes every tenth request a refusal, which the gateway audits: audit
+    # appends run while sessions are being terminated too.
+    return f"""providers:
+  - name: fault
+    kind: openai
+    base_url: "{upstream_url}"
+deployments:
+  - name: fault-model
+    provider: fault
+    model: fault-model
+    price: {{ input_per_mtok: "1.00", output_per_mtok: "2.00" }}
+routes:
+  - name: chat
+    strategy: fallback
+    targets: [fault-model]
+tenants:
+  - name: acme
+  - name: globex
+policies:
+  - name: short-answers
+    scope: tenant:acme
+    max_output_tokens: 100
+"""
+
+
+def psql(url: str, sql: str) -> str:
+    return subprocess.run(["psql", url, "-Atc", sql], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+
+
+class SessionKiller:
+    """Terminates every other session on `database` every `interval` seconds, from one psql."""
+
+    def __init__(self, database: str, interval: float):
+        self.sql = (
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid();\n"
+        )
+        self.interval = interval
+        self.terminated = 0
+        self.stopping = threading.Event()
+        self.psql = subprocess.Popen(
+            ["psql", BASE_URL, "-Atq", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            bufsize=1,
+        )
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping.wait(self.interval):
+            self.psql.stdin.write(self.sql)
+            self.psql.stdin.flush()
+            self.terminated += int(self.psql.stdout.readline())
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=30)
+        self.psql.stdin.close()
+        self.psql.wait(timeout=30)
+
+
+def test_terminated_sessions_under_load_lose_nothing(tmp_path):
+    database = "sy_e2e_faults_" + secrets.token_hex(4)
+    psql(BASE_URL, f"CREATE DATABASE {database}")
+    url = BASE_URL.rsplit("/", 1)[0] + "/" + database
+    upstream = FaultUpstream(tmp_path)
+    gateway = Gateway(tmp_path / "gateway", body=config(upstream.base_url), storage_url=url)
+    served, refused, failed = [], [], []
+    lock = threading.Lock()
+    try:
+        deadline = time.monotonic() + LOAD_SECONDS
+
+        def client(index):
+            session = requests.Session()
+            headers = {"Authorization": f"Bearer {gateway.keys['acme']}"}
+            sent = 0
+            while time.monotonic() < deadline:
+                sent += 1
+                body = {"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}
+                body["max_tokens"] = 500 if sent % 10 == 0 else 8
+                try:
+                    response = session.post(f"{gateway.base_url}/chat/completions", json=body, headers=headers, timeout=30)
+                except requests.RequestException as error:
+                    with lock:
+                        failed.append(repr(error))
+                    continue
+                with lock:
+                    if response.status_code == 200:
+                        served.append(response.headers["x-request-id"])
+                    elif response.status_code == 403:
+                        refused.append(response.headers.get("x-request-id"))
+                    else:
+                        failed.append(f"{response.status_code} {response.text[:200]}")
+
+        killer = SessionKiller(database, KILL_INTERVAL)
+        try:
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=LOAD_SECONDS + 60)
+        finally:
+            killer.stop()
+
+        assert not failed, f"{len(failed)} requests failed, e.g. {failed[:3]}"
+        assert len(served) > 500 and refused, f"too little load: {len(served)} served, {len(refused)} refused"
+        assert killer.terminated >= 20, f"only {killer.terminated} sessions terminated"
+    finally:
+        gateway.stop(signal.SIGTERM)
+        upstream.stop()
+
+    assert gateway.process.returncode == 0, (tmp_path / "gateway" / "serve.log").read_text()[-3000:]
+    stored = set(psql(url, "SELECT id FROM usage_records").split())
+    missing = [request_id for request_id in served if request_id not in stored]
+    assert not missing, f"{len(missing)} of {len(served)} served requests have no usage record"
+    records = int(psql(url, "SELECT count(*) FROM usage_records"))
+    rolled_up = int(psql(url, "SELECT COALESCE(SUM(requests), 0) FROM usage_rollups"))
+    assert rolled_up == records, f"rollups count {rolled_up} requests, the records hold {records}"
+    # A served request has one record, a refused one is audited: nothing more, nothing less.
+    assert records == len(served) + len(refused)
+    gateway.cli("audit", "verify")  # asserts exit 0: the chain has no break
+    audited = int(psql(url, "SELECT count(*) FROM audit_log WHERE action LIKE 'policy%'"))
+    assert audited >= len(refused) > 0
