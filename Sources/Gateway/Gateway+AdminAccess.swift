@@ -12,6 +12,15 @@ struct AdminPrincipal: Sendable, Equatable {
 
     var auditName: String { keyID.map { "admin-key:\($0)" } ?? "admin" }
 
+    /// The authority of the kill switches it engages, and that it needs to release one.
+    var killSwitchAuthority: KillSwitch.Authority { role == .admin ? .admin : .tenantAdmin }
+
+    /// Whether the path names a tenant other than the one this credential is bound to.
+    func isForeign(_ pathTenant: String?) -> Bool {
+        guard role != .admin, let tenant, let pathTenant else { return false }
+        return pathTenant != tenant
+    }
+
     /// Whether this principal may call `endpoint` for `tenant` (the path's, if any).
     func may(_ endpoint: AdminEndpoint, tenant pathTenant: String?) -> Bool {
         if endpoint.access == .govern { return role == .admin && tenant == nil }
@@ -51,16 +60,22 @@ extension Gateway {
                 .unauthorized, "authentication_error", "This endpoint needs an admin key (sya-…) as a Bearer token.")
         }
         let tenant = endpoint.tenantScoped ? parameters["tenant"] : nil
+        // Another tenant is "no such tenant", the very answer an absent one gets, so a bound
+        // credential cannot learn which tenants exist.
+        if principal.isForeign(tenant) { return Self.noSuchTenant() }
         guard principal.may(endpoint, tenant: tenant) else {
             return Self.adminError(
                 .forbidden, "permission_error",
                 "This credential (\(principal.role.rawValue)) may not \(endpoint.access == .read ? "read" : "change") this.")
         }
         if let tenant, self.tenant(named: tenant) == nil, !endpoint.createsTenant {
-            return Self.adminError(.notFound, "not_found", "No tenant named '\(tenant)' is configured.")
+            return Self.noSuchTenant()
         }
         return await endpoint.handle(self, request, AdminCall(principal: principal, parameters: parameters))
     }
+
+    /// One body for an absent tenant and a forbidden one: it names neither.
+    static func noSuchTenant() -> Response { adminError(.notFound, "not_found", "No such tenant.") }
 
     /// Resolves the Bearer token: the bootstrap key compared by digest, or a stored admin key.
     func adminPrincipal(_ request: Request) async -> AdminPrincipal? {

@@ -34,22 +34,27 @@ extension Gateway {
             guard let text = request.uri.queryParameters["scope"].map(String.init) else {
                 return Self.adminError(.badRequest, "invalid_request_error", "Give the scope to release: ?scope=agent:acme/bot.")
             }
-            switch validatedScope(text) {
-            case .failure(let error): return Self.adminError(.badRequest, "invalid_request_error", error.message)
-            case .success(let scope):
-                if let tenant, await !belongs(scope, to: tenant) {
-                    return Self.adminError(.notFound, "not_found", "No kill switch is engaged on \(scope) in this tenant.")
+            let scope: GovernanceScope
+            switch await validatedScope(
+                text, within: tenant,
+                otherwise: Self.adminError(.notFound, "not_found", "No kill switch is engaged on that scope in this tenant."))
+            {
+            case .failure(let refusal): return refusal.response
+            case .success(let valid): scope = valid
+            }
+            do {
+                let released = try await store.releaseKillSwitch(
+                    scope, principal: call.auditName, authority: call.principal.killSwitchAuthority)
+                governor.kills.release(scope)
+                guard released != nil else {
+                    return Self.adminError(.notFound, "not_found", "No kill switch is engaged on \(scope).")
                 }
-                do {
-                    let released = try await store.releaseKillSwitch(scope, principal: call.auditName)
-                    governor.kills.release(scope)
-                    guard released != nil else {
-                        return Self.adminError(.notFound, "not_found", "No kill switch is engaged on \(scope).")
-                    }
-                    return .json(status: .ok, Array(AuditValue.object([("released", scope.description)]).utf8))
-                } catch {
-                    return Self.adminError(.serviceUnavailable, "api_error", "The store could not release it; try again.")
-                }
+                return .json(status: .ok, Array(AuditValue.object([("released", scope.description)]).utf8))
+            } catch let refused as KillSwitch.ReleaseRefused {
+                // Still engaged, here and in the store; the attempt is audited.
+                return Self.adminError(.forbidden, "permission_error", refused.message)
+            } catch {
+                return Self.adminError(.serviceUnavailable, "api_error", "The store could not release it; try again.")
             }
         default:
             return Self.adminError(.methodNotAllowed, "invalid_request_error", "Use GET, POST or DELETE.")
@@ -73,13 +78,15 @@ extension Gateway {
         guard let reason = body["reason"]?.stringValue, !reason.isEmpty, reason.count <= 500 else {
             return Self.adminError(.badRequest, "invalid_request_error", "Give a reason (up to 500 characters): it is audited.")
         }
-        switch validatedScope(text) {
-        case .failure(let error): return Self.adminError(.badRequest, "invalid_request_error", error.message)
+        switch await validatedScope(
+            text, within: tenant,
+            otherwise: Self.adminError(
+                .badRequest, "invalid_request_error", "The scope must be this tenant, one of its projects, agents or keys."))
+        {
+        case .failure(let refusal): return refusal.response
         case .success(let scope):
-            if let tenant, await !belongs(scope, to: tenant) {
-                return Self.adminError(.badRequest, "invalid_request_error", "\(scope) is not a scope of tenant '\(tenant)'.")
-            }
-            let kill = KillSwitch(scope: scope, reason: reason, engagedBy: call.auditName)
+            let kill = KillSwitch(
+                scope: scope, reason: reason, engagedBy: call.auditName, authority: call.principal.killSwitchAuthority)
             governor.kills.engage(kill)
             do {
                 try await store.engageKillSwitch(kill, principal: call.auditName)
@@ -102,15 +109,26 @@ extension Gateway {
         return (try? await store.key(id: id))?.tenant == tenant
     }
 
-    /// A scope in text form whose tenant (if it names one) is configured.
-    func validatedScope(_ text: String) -> Result<GovernanceScope, AdminInputError> {
+    /// A scope in text form that the caller may name. Under a tenant's path it must be of that
+    /// tenant: another tenant's scope and a scope of a tenant that does not exist both get
+    /// `otherwise`, so the answer never tells whether another tenant exists. Gateway-wide, its
+    /// tenant (if it names one) must be configured.
+    func validatedScope(
+        _ text: String, within tenant: String?, otherwise: Response
+    ) async -> Result<GovernanceScope, AdminRefusal> {
         guard let scope = GovernanceScope(text) else {
             return .failure(
-                AdminInputError(
-                    message: "'\(text)' is not a scope: use tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME or key:ID."))
+                AdminRefusal(
+                    Self.adminError(
+                        .badRequest, "invalid_request_error",
+                        "'\(text)' is not a scope: use tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME or key:ID.")))
         }
-        if let tenant = scope.tenant, self.tenant(named: tenant) == nil {
-            return .failure(AdminInputError(message: "No tenant named '\(tenant)' is configured."))
+        if let tenant {
+            return await belongs(scope, to: tenant) ? .success(scope) : .failure(AdminRefusal(otherwise))
+        }
+        if let named = scope.tenant, self.tenant(named: named) == nil {
+            return .failure(
+                AdminRefusal(Self.adminError(.badRequest, "invalid_request_error", "No tenant named '\(named)' is configured.")))
         }
         return .success(scope)
     }
@@ -119,7 +137,7 @@ extension Gateway {
         let objects = kills.map { kill in
             AuditValue.object([
                 ("scope", kill.scope.description), ("reason", kill.reason), ("engaged_by", kill.engagedBy),
-                ("engaged_at", kill.engagedAt.rfc3339Seconds),
+                ("authority", kill.authority.rawValue), ("engaged_at", kill.engagedAt.rfc3339Seconds),
             ])
         }
         return Response.json(status: .ok, Array(("[" + objects.joined(separator: ",") + "]").utf8))

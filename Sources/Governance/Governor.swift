@@ -123,7 +123,7 @@ public final class Governor: Sendable {
                 scope: scope,
                 reason:
                     "runaway protection: spent \(spent.decimalString) \(spent.currency) in the last hour, more than the \(limit.decimalString) allowed",
-                engagedBy: "switchyard")
+                engagedBy: "switchyard", authority: .admin)
             kills.engage(kill)
             runawayStopped(kill)
         }

@@ -24,9 +24,10 @@ public final class KillSwitchBoard: Sendable {
     /// The switch engaged on exactly `scope`.
     public func stoppingScope(_ scope: GovernanceScope) -> KillSwitch? { switches.withLock { $0[scope] } }
 
+    /// Keeps a switch already engaged on the scope, unless `kill` has more authority (as the store does).
     public func engage(_ kill: KillSwitch) {
         switches.withLock { switches in
-            if switches[kill.scope] == nil { switches[kill.scope] = kill }
+            if switches[kill.scope].map({ $0.authority < kill.authority }) ?? true { switches[kill.scope] = kill }
             armed.store(true, ordering: .releasing)
         }
     }

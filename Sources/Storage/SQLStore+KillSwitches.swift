@@ -2,41 +2,65 @@ import SwitchyardCore
 
 extension SQLStore {
     /// Engages a kill switch and audits it in the same transaction. Returns false (and changes
-    /// nothing) when the scope's switch was already engaged.
+    /// nothing) when the scope's switch was already engaged with as much authority; a switch
+    /// engaged with less is taken over, so a tenant-admin's earlier switch cannot hold the admin's.
     @discardableResult
     public func engageKillSwitch(_ kill: KillSwitch, principal: String) async throws -> Bool {
-        let engaged = try await run { connection in
+        let (engaged, before) = try await run { connection -> (Bool, KillSwitch?) in
             try connection.transaction {
                 let existing = try connection.query(
-                    "SELECT scope FROM kill_switches WHERE scope = ?", [.text(kill.scope.description)])
-                guard existing.isEmpty else { return false }
+                    "SELECT scope, engaged_at, reason, engaged_by, authority FROM kill_switches WHERE scope = ?",
+                    [.text(kill.scope.description)]
+                ).first.flatMap(Self.killSwitch)
+                if let existing {
+                    guard existing.authority < kill.authority else { return (false, existing) }
+                    try connection.query("DELETE FROM kill_switches WHERE scope = ?", [.text(kill.scope.description)])
+                }
                 try connection.query(
-                    "INSERT INTO kill_switches (scope, engaged_at, reason, engaged_by) VALUES (?, ?, ?, ?)",
-                    [.text(kill.scope.description), .integer(kill.engagedAt.value), .text(kill.reason), .text(kill.engagedBy)])
-                return true
+                    "INSERT INTO kill_switches (scope, engaged_at, reason, engaged_by, authority) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        .text(kill.scope.description), .integer(kill.engagedAt.value), .text(kill.reason), .text(kill.engagedBy),
+                        .text(kill.authority.rawValue),
+                    ])
+                return (true, existing)
             }
         }
         if engaged {
             try await appendAudit([
                 AuditEntry(
                     principal: principal, action: "kill_switch.engage", target: kill.scope.description,
-                    tenant: kill.scope.tenant, after: kill.auditValue, detail: kill.reason)
+                    tenant: kill.scope.tenant, before: before?.auditValue, after: kill.auditValue, detail: kill.reason)
             ])
         }
         return engaged
     }
 
-    /// Releases a kill switch; returns the one released, or nil when none was engaged.
+    /// Releases a kill switch; returns the one released, or nil when none was engaged. A principal
+    /// with less `authority` than the switch was engaged with changes nothing: the attempt is
+    /// audited and `KillSwitch.ReleaseRefused` thrown.
     @discardableResult
-    public func releaseKillSwitch(_ scope: GovernanceScope, principal: String) async throws -> KillSwitch? {
-        let released = try await run { connection -> KillSwitch? in
+    public func releaseKillSwitch(
+        _ scope: GovernanceScope, principal: String, authority: KillSwitch.Authority = .admin
+    ) async throws -> KillSwitch? {
+        let (released, refused) = try await run { connection -> (KillSwitch?, KillSwitch?) in
             try connection.transaction {
                 let rows = try connection.query(
-                    "SELECT scope, engaged_at, reason, engaged_by FROM kill_switches WHERE scope = ?", [.text(scope.description)])
-                guard let row = rows.first, let kill = Self.killSwitch(row) else { return nil }
+                    "SELECT scope, engaged_at, reason, engaged_by, authority FROM kill_switches WHERE scope = ?",
+                    [.text(scope.description)])
+                guard let row = rows.first, let kill = Self.killSwitch(row) else { return (nil, nil) }
+                guard authority >= kill.authority else { return (nil, kill) }
                 try connection.query("DELETE FROM kill_switches WHERE scope = ?", [.text(scope.description)])
-                return kill
+                return (kill, nil)
             }
+        }
+        if let refused {
+            let refusal = KillSwitch.ReleaseRefused(kill: refused, authority: authority)
+            try await appendAudit([
+                AuditEntry(
+                    principal: principal, action: "kill_switch.release_refused", target: scope.description,
+                    tenant: scope.tenant, before: refused.auditValue, detail: refusal.message)
+            ])
+            throw refusal
         }
         if let released {
             try await appendAudit([
@@ -50,14 +74,16 @@ extension SQLStore {
 
     public func killSwitches() async throws -> [KillSwitch] {
         try await run { connection in
-            try connection.query("SELECT scope, engaged_at, reason, engaged_by FROM kill_switches ORDER BY scope")
+            try connection.query("SELECT scope, engaged_at, reason, engaged_by, authority FROM kill_switches ORDER BY scope")
                 .compactMap(Self.killSwitch)
         }
     }
 
     private static func killSwitch(_ row: SQLRow) -> KillSwitch? {
         guard let scope = row[0].text.flatMap(GovernanceScope.init) else { return nil }
+        // Rows from before authority was recorded (NULL) count as admin's, the reading that lets fewest release them.
         return KillSwitch(
-            scope: scope, engagedAt: UnixMicros(row[1].integer ?? 0), reason: row[2].text ?? "", engagedBy: row[3].text ?? "")
+            scope: scope, engagedAt: UnixMicros(row[1].integer ?? 0), reason: row[2].text ?? "", engagedBy: row[3].text ?? "",
+            authority: row[4].text.flatMap(KillSwitch.Authority.init) ?? .admin)
     }
 }

@@ -92,10 +92,18 @@ import Testing
         try await Application(router: test.gateway.makeRouter()).test(.router) { client in
             for endpoint in AdminEndpoint.all {
                 let (uri, body) = Self.call(endpoint, tenant: "globex", key: setup.globexKeyID)
+                let absent = Self.call(endpoint, tenant: "no-such-tenant", key: setup.globexKeyID)
                 for credential in [setup.acmeAdmin, setup.acmeViewer] {
                     let (status, text) = try await execute(client, endpoint.method, uri, credential: credential, body: body)
-                    if endpoint.tenantScoped || endpoint.gatewayWide {
-                        #expect([.forbidden, .notFound].contains(status), "\(endpoint.method) \(uri) answered \(status)")
+                    if endpoint.tenantScoped {
+                        // Exactly what a tenant that does not exist gets: nothing tells that globex does.
+                        #expect(status == .notFound, "\(endpoint.method) \(uri) answered \(status)")
+                        let (absentStatus, absentText) = try await execute(
+                            client, endpoint.method, absent.uri, credential: credential, body: absent.body)
+                        #expect(absentStatus == status, "\(endpoint.method) \(absent.uri) answered \(absentStatus)")
+                        #expect(absentText == text, "\(endpoint.method) \(uri): \(text) but \(absentText) for an absent tenant")
+                    } else if endpoint.gatewayWide {
+                        #expect(status == .forbidden, "\(endpoint.method) \(uri) answered \(status)")
                     } else {
                         // Lists across tenants answer, with the caller's tenant only.
                         #expect(!text.contains("globex"), "\(endpoint.method) \(uri) showed globex")
@@ -176,6 +184,30 @@ import Testing
         let actions = try await test.store.auditEntries(tenant: "acme").map(\.action)
         #expect(actions.suffix(2) == ["key.create", "key.revoke"])
         #expect(try await test.store.auditEntries(tenant: "acme").last?.principal.hasPrefix("admin-key:") == true)
+    }
+
+    /// Scopes in a body or query under the caller's own path: another tenant's and an absent one's answer alike.
+    @Test func aScopeOfAnotherTenantAnswersLikeOneOfNoTenant() async throws {
+        let setup = try await Self.setup()
+        try await Application(router: setup.test.gateway.makeRouter()).test(.router) { client in
+            let path = "/admin/v1/tenants/acme/kill-switches"
+            for credential in [setup.acmeAdmin, Self.bootstrapKey] {
+                var answers: [String: [String]] = [:]
+                for tenant in ["globex", "no-such-tenant"] {
+                    for scope in ["tenant:\(tenant)", "agent:\(tenant)/night"] {
+                        let (engaged, engagedText) = try await execute(
+                            client, .post, path, credential: credential, body: #"{"scope":"\#(scope)","reason":"x"}"#)
+                        let (released, releasedText) = try await execute(
+                            client, .delete, path + "?scope=" + scope, credential: credential)
+                        #expect(engaged == .badRequest && released == .notFound, "\(scope): \(engaged), \(released)")
+                        answers[tenant, default: []] += [engagedText, releasedText]
+                    }
+                }
+                #expect(answers["globex"] == answers["no-such-tenant"])
+                #expect(answers["globex"]?.allSatisfy { !$0.contains("globex") && !$0.contains("no-such-tenant") } == true)
+            }
+        }
+        #expect(try await setup.test.store.killSwitches().map(\.scope) == [.agent(tenant: "globex", agent: "night")])
     }
 
     @Test func aRevokedAdminKeyIsRefused() async throws {

@@ -117,9 +117,10 @@ extension AdminAPITests {
             #expect(created == .created)
             #expect(tenant == #"{"name":"initech","projects":["labs"],"weight":2}"#)
             #expect(test.gateway.tenants["initech"]?.weight == 2)
+            // Another tenant's path, to a credential bound to acme: as if initech did not exist.
             #expect(
                 try await execute(client, .put, "/admin/v1/tenants/initech", credential: setup.acmeAdmin, body: "{}").0
-                    == .forbidden)
+                    == .notFound)
             // Its budget names it, so it cannot go until the budget does.
             #expect(
                 try await execute(

@@ -135,6 +135,71 @@ extension KillSwitchGatewayTests {
     }
 }
 
+extension KillSwitchGatewayTests {
+    func tenantKills(
+        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, query: String = "", body: String? = nil, key: String
+    ) async throws -> (HTTPResponse.Status, String) {
+        try await client.execute(
+            uri: "/admin/v1/tenants/acme/kill-switches" + query, method: method, headers: [.authorization: "Bearer \(key)"],
+            body: body.map { ByteBuffer(string: $0) }
+        ) { ($0.status, String(buffer: $0.body)) }
+    }
+
+    /// Finding 4 of issue 17: acme's tenant-admin released the switch the admin engaged on acme.
+    @Test func onlyAsMuchAuthorityAsEngagedASwitchMayReleaseIt() async throws {
+        let test = try await Self.make { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let (tenantAdmin, record) = AdminKeyFormat.issue(role: .tenantAdmin, tenant: "acme")
+        try await test.store.insertAdminKey(record)
+        let bot = GovernanceScope.agent(tenant: "acme", agent: "triage-bot")
+        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+            // The admin's switch: the tenant-admin is refused and it stays engaged; the admin releases it.
+            let adminStop = #"{"scope":"tenant:acme","reason":"admin stop"}"#
+            #expect(try await admin(client, .post, body: adminStop).0 == .created)
+            let (refused, message) = try await tenantKills(client, .delete, query: "?scope=tenant:acme", key: tenantAdmin)
+            #expect(refused == .forbidden)
+            #expect(message.contains(#"{"error":{"type":"permission_error","message":"#))
+            #expect(message.contains("needs the admin role"))
+            #expect(try await chat(client, key: test.acmeKey).0 == .forbidden)
+            #expect(try await test.store.killSwitches().map(\.scope) == [.tenant("acme")])
+            #expect(try await admin(client, .delete, query: "?scope=tenant:acme").0 == .ok)
+            #expect(try await chat(client, key: test.acmeKey).0 == .ok)
+
+            // The tenant-admin's own switch is its to release.
+            let ownStop = #"{"scope":"agent:acme/triage-bot","reason":"tenant stop"}"#
+            let (engaged, listed) = try await tenantKills(client, .post, body: ownStop, key: tenantAdmin)
+            #expect(engaged == .created && listed.contains(#""authority":"tenant-admin""#))
+            #expect(try await tenantKills(client, .delete, query: "?scope=agent:acme/triage-bot", key: tenantAdmin).0 == .ok)
+            #expect(try await chat(client, key: test.acmeKey).0 == .ok)
+
+            // Runaway protection's switch (stored by another replica, picked up by the watcher) needs the admin.
+            try await test.store.engageKillSwitch(
+                KillSwitch(scope: bot, reason: "runaway protection: spent too much", engagedBy: "switchyard"),
+                principal: "switchyard")
+            test.gateway.governor.kills.replaceAll(try await test.store.killSwitches())
+            let release = "?scope=agent:acme/triage-bot"
+            #expect(try await tenantKills(client, .delete, query: release, key: tenantAdmin).0 == .forbidden)
+            #expect(test.gateway.governor.kills.stoppingScope(bot)?.engagedBy == "switchyard")
+            #expect(try await chat(client, key: test.acmeKey).0 == .forbidden)
+            #expect(try await tenantKills(client, .delete, query: release, key: Self.adminKey).0 == .ok)
+            #expect(try await chat(client, key: test.acmeKey).0 == .ok)
+        }
+        let entries = try await test.auditEntries()
+        #expect(
+            entries.map(\.action) == [
+                "kill_switch.engage", "kill_switch.release_refused", "kill_switch.release", "kill_switch.engage",
+                "kill_switch.release", "kill_switch.engage", "kill_switch.release_refused", "kill_switch.release",
+            ])
+        let tenantAdminName = "admin-key:\(record.id)"
+        #expect(
+            entries.map(\.principal) == [
+                "admin", tenantAdminName, "admin", tenantAdminName, tenantAdminName, "switchyard", tenantAdminName, "admin",
+            ])
+        #expect(entries[1].before?.contains(#""engaged_by":"admin""#) == true)
+        #expect(entries[6].before?.contains(#""engaged_by":"switchyard""#) == true)
+        #expect(try await test.store.killSwitches().isEmpty)
+    }
+}
+
 /// An SSE stream that sends a content chunk every `every`, for 5,000 chunks.
 struct DrippingBody: AsyncSequence, Sendable {
     let every: Duration

@@ -21,4 +21,47 @@ import Testing
         #expect(entries[0].tenant == "acme" && entries[0].after?.contains("looping") == true)
         #expect(try await store.verifyAudit().firstBreak == nil)
     }
+
+    @Test(arguments: TestEngine.available) func releasingTakesTheAuthorityTheSwitchWasEngagedWith(_ engine: TestEngine)
+        async throws
+    {
+        let store = try await SQLStore.open(try engine.freshURL())
+        let scope = GovernanceScope.tenant("acme")
+        let kill = KillSwitch(scope: scope, reason: "admin stop", engagedBy: "admin")
+        #expect(try await store.engageKillSwitch(kill, principal: "admin"))
+        await #expect(throws: KillSwitch.ReleaseRefused.self) {
+            try await store.releaseKillSwitch(scope, principal: "admin-key:t1", authority: .tenantAdmin)
+        }
+        #expect(try await store.killSwitches() == [kill])
+
+        // A tenant-admin's switch is the tenant-admin's to release, and an admin's engagement takes it over.
+        let agent = GovernanceScope.agent(tenant: "acme", agent: "bot")
+        let own = KillSwitch(scope: agent, reason: "mine", engagedBy: "admin-key:t1", authority: .tenantAdmin)
+        #expect(try await store.engageKillSwitch(own, principal: "admin-key:t1"))
+        #expect(try await store.releaseKillSwitch(agent, principal: "admin-key:t1", authority: .tenantAdmin) == own)
+        #expect(try await store.engageKillSwitch(own, principal: "admin-key:t1"))
+        #expect(try await store.engageKillSwitch(KillSwitch(scope: agent, reason: "held", engagedBy: "cli"), principal: "cli"))
+        #expect(try await store.killSwitches().first { $0.scope == agent }?.authority == .admin)
+        await #expect(throws: KillSwitch.ReleaseRefused.self) {
+            try await store.releaseKillSwitch(agent, principal: "admin-key:t1", authority: .tenantAdmin)
+        }
+
+        // A row stored before authority was recorded is the admin's.
+        try await store.run { try $0.query("UPDATE kill_switches SET authority = NULL") }
+        #expect(try await store.killSwitches().map(\.authority) == [.admin, .admin])
+        #expect(try await store.releaseKillSwitch(scope, principal: "cli") == kill)
+
+        let entries = try await store.auditEntries()
+        #expect(
+            entries.map(\.action) == [
+                "kill_switch.engage", "kill_switch.release_refused", "kill_switch.engage", "kill_switch.release",
+                "kill_switch.engage", "kill_switch.engage", "kill_switch.release_refused", "kill_switch.release",
+            ])
+        let refused = entries[1]
+        #expect(refused.principal == "admin-key:t1" && refused.tenant == "acme")
+        #expect(refused.before?.contains(#""engaged_by":"admin""#) == true)
+        #expect(refused.before?.contains(#""authority":"admin""#) == true)
+        #expect(entries[5].before?.contains(#""authority":"tenant-admin""#) == true)
+        #expect(try await store.verifyAudit().firstBreak == nil)
+    }
 }
