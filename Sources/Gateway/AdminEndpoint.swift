@@ -121,7 +121,8 @@ extension AdminEndpoint {
             gatewayWide: false, handle: { await $0.adminUsage($1, $2) }),
         AdminEndpoint(
             method: .get, path: "/admin/v1/tenants/{tenant}/audit",
-            summary: "The tenant's audit entries in chain order (query: after, limit).", access: .read, gatewayWide: false,
+            summary: "The tenant's audit entries, numbered in its own sequence (query: after, limit).", access: .read,
+            gatewayWide: false,
             handle: { await $0.adminAudit($1, $2) }),
         AdminEndpoint(
             method: .get, path: "/admin/v1/tenants/{tenant}/kill-switches",

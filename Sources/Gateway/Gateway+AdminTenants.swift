@@ -167,7 +167,9 @@ extension Gateway {
         let after = parameters["after"].flatMap { Int64(String($0)) } ?? 0
         let limit = min(max(parameters["limit"].flatMap { Int(String($0)) } ?? 1000, 1), 10_000)
         do {
-            let entries = try await store.auditEntries(after: after, limit: limit, tenant: call.tenant)
+            // Numbered and paged in the tenant's own sequence: the chain's would show, by its gaps,
+            // how much other tenants did.
+            let entries = try await store.tenantAuditEntries(call.tenant, after: after, limit: limit)
             return Self.jsonArray(entries.map(Self.auditObject))
         } catch {
             return Self.storeUnavailable()
@@ -192,11 +194,13 @@ extension Gateway {
         ])
     }
 
+    /// An entry as its tenant sees it: numbered in the tenant's sequence, without the chain's hash
+    /// (checking it needs the entries of every tenant).
     static func auditObject(_ entry: AuditEntry) -> String {
         AuditValue.object([
-            ("sequence", String(entry.sequence)), ("time", entry.time.rfc3339Seconds), ("principal", entry.principal),
-            ("action", entry.action), ("target", entry.target), ("tenant", entry.tenant), ("before", entry.before),
-            ("after", entry.after), ("detail", entry.detail), ("hash", entry.hash),
+            ("sequence", entry.tenantSequence.map(String.init)), ("time", entry.time.rfc3339Seconds),
+            ("principal", entry.principal), ("action", entry.action), ("target", entry.target), ("tenant", entry.tenant),
+            ("before", entry.before), ("after", entry.after), ("detail", entry.detail),
         ])
     }
 

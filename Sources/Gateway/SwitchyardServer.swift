@@ -26,7 +26,16 @@ public struct SwitchyardServer {
         guard let storageURL = StorageURL(configuration.storage.url) else {
             throw ServerError("storage.url '\(configuration.storage.url)' is not sqlite://PATH or postgres://…")
         }
-        let store = try await SQLStore.open(storageURL, rollupTagKeys: configuration.finOps.rollupTags)
+        // A configured audit key that cannot be used stops start-up: entries appended without it
+        // would break the chain for `audit verify`.
+        let auditKeyring: AuditKeyring?
+        do {
+            auditKeyring = try configuration.audit.keyring()
+        } catch {
+            throw ServerError("\(error)")
+        }
+        let store = try await SQLStore.open(
+            storageURL, rollupTagKeys: configuration.finOps.rollupTags, auditSigning: auditKeyring.map { .keys($0) } ?? .off)
         try await store.ensureTenants(configuration.tenants.map(\.name))
         var configuration = configuration
         let catalog = try await FinOpsSetup.priceFromCatalog(&configuration, store: store)
@@ -45,6 +54,7 @@ public struct SwitchyardServer {
         try? await keys.refresh()
         let transport = NIOHTTPTransport()
         let audit = AuditTrail(store: store, logger: logger)
+        let checkpoints = auditKeyring.flatMap { auditCheckpointWriter(store: store, keyring: $0, transport: transport) }
         let governor = try await GovernanceSetup.governor(
             configuration, store: store, audit: audit, transport: transport, logger: logger)
         let gateway = Gateway(
@@ -61,18 +71,60 @@ public struct SwitchyardServer {
             port: configuration.server.port, maxBodyBytes: configuration.server.maxBodyBytes,
             timeouts: IngressTimeouts(
                 idle: configuration.server.idleTimeout, requestRead: configuration.server.requestReadTimeout),
-            logger: logger, onServerRunning: onServerRunning)
+            limits: gateway.connectionLimits, logger: logger, onServerRunning: onServerRunning)
+        var services: [any Service] = [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher]
+        if let host = configuration.observability.metricsHost, let port = configuration.observability.metricsPort {
+            services.append(
+                IngressServer(
+                    responder: gateway.makeMetricsResponder(), host: host, port: port, maxBodyBytes: 1024,
+                    limits: IngressConnectionLimits(caps: .init(total: 64, perAddress: 64)), logger: logger))
+        }
+        services.append(server)
         logStartup(storageURL, configuration)
+        logDescriptorLimit(DescriptorLimit.raiseToMaximum(), configuration)
         // Shutdown runs in reverse order: the server drains first, then keys stop refreshing,
-        // then the audit trail and the ledger writer flush what every answered request left.
+        // then the audit trail and the ledger writer flush what every answered request left, and
+        // the last audit checkpoint records the final head.
         let group = ServiceGroup(
             configuration: .init(
-                services: [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher, server],
+                services: (checkpoints.map { [$0] } ?? []) + services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         await transport.shutdown()
         await store.close()
+    }
+
+    /// The checkpoint writer `audit:` asks for, if any.
+    private func auditCheckpointWriter(
+        store: SQLStore, keyring: AuditKeyring, transport: any UpstreamTransport
+    ) -> AuditCheckpointWriter? {
+        let audit = configuration.audit
+        guard audit.writesCheckpoints else { return nil }
+        var post: (@Sendable ([UInt8]) async -> Void)?
+        if audit.checkpointToAlertWebhook, let webhook = configuration.governance.alertWebhook {
+            post = { [logger] body in await GovernanceSetup.post(body, to: webhook, transport: transport, logger: logger) }
+        }
+        return AuditCheckpointWriter(
+            store: store, keyring: keyring, file: audit.checkpointFile, post: post, everyEntries: audit.checkpointEveryEntries,
+            interval: audit.checkpointInterval, logger: logger)
+    }
+
+    /// Says what the descriptor limit leaves for client connections; past it, accepts fail with
+    /// EMFILE and the server pauses accepting (100 ms at a time) instead of spinning.
+    private func logDescriptorLimit(_ limit: Int, _ configuration: SwitchyardConfiguration) {
+        let room = limit - DescriptorLimit.reserved
+        let metadata: Logger.Metadata = [
+            "open_files_limit": "\(limit)", "max_connections": "\(configuration.server.maxConnections)",
+            "max_connections_per_ip": "\(configuration.server.maxConnectionsPerIP)",
+        ]
+        if configuration.server.maxConnections > room {
+            logger.warning(
+                "server.max_connections is above what the open-files limit leaves for clients: raise the limit (ulimit -n) or lower the cap",
+                metadata: metadata)
+        } else {
+            logger.info("connection limits", metadata: metadata)
+        }
     }
 
     private func logStartup(_ storageURL: StorageURL, _ configuration: SwitchyardConfiguration) {

@@ -178,28 +178,56 @@ enum Migrations {
             INSERT INTO governance_revision (id, revision) VALUES (1, 0);
             """
         ),
+        (
+            8,
+            // The role a kill switch was engaged with (tenant-admin or admin); releasing it takes
+            // as much. NULL, in rows from before, reads as admin.
+            """
+            ALTER TABLE kill_switches ADD COLUMN authority TEXT;
+            """
+        ),
+        (
+            9,
+            // Audit entries carry a MAC and the id of the key that made it (NULL: appended with no
+            // key configured), and their place in their tenant's own numbering, which tenants page
+            // their audit view by; entries from before are numbered here.
+            """
+            ALTER TABLE audit_log ADD COLUMN key_id TEXT;
+            ALTER TABLE audit_log ADD COLUMN mac TEXT;
+            ALTER TABLE audit_log ADD COLUMN tenant_sequence BIGINT;
+            UPDATE audit_log SET tenant_sequence = (
+                SELECT COUNT(*) FROM audit_log AS earlier
+                WHERE earlier.tenant = audit_log.tenant AND earlier.sequence <= audit_log.sequence
+            ) WHERE tenant IS NOT NULL;
+            CREATE UNIQUE INDEX audit_log_tenant_sequence ON audit_log (tenant, tenant_sequence);
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock
-    /// makes replicas starting together apply each step once.
+    /// makes replicas starting together apply each step once. The lock is a session's, so all of
+    /// this is one session: if it is lost, the server has released the lock and the rest is
+    /// abandoned (it fails), rather than carried on, and unlocked, on a new session without it.
     static func apply(on connection: SQLConnection) throws {
-        if connection.dialect == .postgres {
-            try connection.query("SELECT pg_advisory_lock(7418001)")
-        }
-        defer {
+        try connection.withSession {
             if connection.dialect == .postgres {
-                _ = try? connection.query("SELECT pg_advisory_unlock(7418001)")
+                try connection.query("SELECT pg_advisory_lock(7418001)")
             }
-        }
-        try connection.executeScript(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-        let applied = Set(try connection.query("SELECT version FROM schema_migrations").compactMap { $0[0].integer })
-        for step in steps where !applied.contains(step.version) {
-            try connection.transaction {
-                try connection.executeScript(step.sql)
-                try connection.query(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    [.integer(step.version), .integer(UnixMicros.now().value)])
+            defer {
+                if connection.dialect == .postgres {
+                    _ = try? connection.query("SELECT pg_advisory_unlock(7418001)")
+                }
+            }
+            try connection.executeScript(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            let applied = Set(try connection.query("SELECT version FROM schema_migrations").compactMap { $0[0].integer })
+            for step in steps where !applied.contains(step.version) {
+                try connection.transaction {
+                    try connection.executeScript(step.sql)
+                    try connection.query(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                        [.integer(step.version), .integer(UnixMicros.now().value)])
+                }
             }
         }
     }

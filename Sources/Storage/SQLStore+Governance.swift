@@ -59,7 +59,7 @@ extension SQLStore {
                     }
                 }
                 try connection.query("UPDATE governance_revision SET revision = ? WHERE id = 1", [.integer(revision + 1)])
-                try Self.appendAudit(audit, on: connection)
+                try self.appendAudit(audit, on: connection)
                 return revision + 1
             }
         }

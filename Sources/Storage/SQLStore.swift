@@ -15,18 +15,30 @@ public final class SQLStore: @unchecked Sendable {
     /// rollups, which reports read, keep only these, so a tag with a value per request (a trace
     /// id) cannot turn one rollup row per hour into one per request.
     public let rollupTagKeys: Set<String>?
+    /// How the audit entries this process appends are MACed.
+    public let auditSigning: AuditSigning
 
-    private init(connection: SQLConnection, url: StorageURL, rollupTagKeys: Set<String>?) {
+    private init(connection: SQLConnection, url: StorageURL, rollupTagKeys: Set<String>?, auditSigning: AuditSigning) {
         self.connection = connection
         self.url = url
         self.rollupTagKeys = rollupTagKeys
+        self.auditSigning = auditSigning
         self.queue = DispatchQueue(label: "switchyard.store")
     }
 
     /// Connects and brings the schema up to date.
-    public static func open(_ url: StorageURL, rollupTagKeys: Set<String>? = nil) async throws -> SQLStore {
-        let connection = try url.connect()
-        let store = SQLStore(connection: connection, url: url, rollupTagKeys: rollupTagKeys)
+    public static func open(
+        _ url: StorageURL, rollupTagKeys: Set<String>? = nil, auditSigning: AuditSigning = .off
+    ) async throws -> SQLStore {
+        try await open(connection: url.connect(), url: url, rollupTagKeys: rollupTagKeys, auditSigning: auditSigning)
+    }
+
+    /// On a connection already made (tests wrap one to inject faults).
+    static func open(
+        connection: SQLConnection, url: StorageURL, rollupTagKeys: Set<String>? = nil, auditSigning: AuditSigning = .off
+    ) async throws -> SQLStore {
+        let store = SQLStore(
+            connection: connection, url: url, rollupTagKeys: rollupTagKeys, auditSigning: auditSigning)
         try await store.run { try Migrations.apply(on: $0) }
         return store
     }

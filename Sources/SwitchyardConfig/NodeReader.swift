@@ -151,7 +151,7 @@ struct NodeReader {
             root, "",
             allowed: [
                 "server", "storage", "admin", "providers", "deployments", "routes", "tenants", "commitments", "finops",
-                "policies", "limits", "budgets", "governance",
+                "policies", "limits", "budgets", "governance", "audit", "observability",
             ])
         var configuration = SwitchyardConfiguration()
         if let node = top["server"] { configuration.server = try server(node) }
@@ -192,6 +192,10 @@ struct NodeReader {
         }
         configuration.budgets = try unique(top["budgets"], "budgets") { try budget($0, $1, tenants: tenants) }
         if let node = top["governance"] { configuration.governance = try governance(node) }
+        if let node = top["observability"] { configuration.observability = try observability(node) }
+        if let node = top["audit"] {
+            configuration.audit = try audit(node, alertWebhook: configuration.governance.alertWebhook)
+        }
         configuration.unpricedDeployments = Set(
             try sequence(top["deployments"], "deployments").compactMap { node -> String? in
                 guard case .mapping(let fields) = node, fields["price"] == nil, fields["prices"] == nil else { return nil }
@@ -216,16 +220,20 @@ struct NodeReader {
 
     func server(_ node: Node) throws -> SwitchyardConfiguration.Server {
         let entries = try mapping(
-            node, "server", allowed: ["listen", "max_body_bytes", "idle_timeout_seconds", "request_read_timeout_seconds"])
+            node, "server",
+            allowed: [
+                "listen", "max_body_bytes", "idle_timeout_seconds", "request_read_timeout_seconds", "max_connections",
+                "max_connections_per_ip",
+            ])
         var server = SwitchyardConfiguration.Server()
-        if let listen = try string(entries["listen"], "server.listen", required: false) {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                (1...65535).contains(port), colon > listen.startIndex
-            else {
-                throw error(entries["listen"], "server.listen", "expected HOST:PORT, e.g. \"127.0.0.1:8080\"")
-            }
-            server.host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            server.port = port
+        if let (host, port) = try listenAddress(entries["listen"], "server.listen") {
+            (server.host, server.port) = (host, port)
+        }
+        if let limit = try integer(entries["max_connections"], "server.max_connections", range: 1...10_000_000) {
+            server.maxConnections = limit
+        }
+        if let limit = try integer(entries["max_connections_per_ip"], "server.max_connections_per_ip", range: 1...10_000_000) {
+            server.maxConnectionsPerIP = limit
         }
         if let limit = try integer(entries["max_body_bytes"], "server.max_body_bytes", range: 1024...(1 << 30)) {
             server.maxBodyBytes = limit
@@ -242,6 +250,31 @@ struct NodeReader {
             server.requestReadTimeout = read
         }
         return server
+    }
+
+    /// `HOST:PORT` (`[::1]:PORT` for IPv6), or only `PORT` when `defaultHost` is given.
+    func listenAddress(_ node: Node?, _ path: String, defaultHost: String? = nil) throws -> (String, Int)? {
+        guard let listen = try string(node, path, required: false) else { return nil }
+        if let defaultHost, let port = Int(listen), (1...65535).contains(port) { return (defaultHost, port) }
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (1...65535).contains(port), colon > listen.startIndex
+        else {
+            throw error(node, path, "expected HOST:PORT, e.g. \"127.0.0.1:8080\"")
+        }
+        return (String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+    }
+
+    func observability(_ node: Node) throws -> SwitchyardConfiguration.Observability {
+        let entries = try mapping(node, "observability", allowed: ["metrics_listen", "metrics_token_env"])
+        var observability = SwitchyardConfiguration.Observability()
+        if let (host, port) = try listenAddress(
+            entries["metrics_listen"], "observability.metrics_listen", defaultHost: "127.0.0.1")
+        {
+            (observability.metricsHost, observability.metricsPort) = (host, port)
+        }
+        observability.metricsTokenEnv = try environmentVariableName(
+            entries["metrics_token_env"], "observability.metrics_token_env")
+        return observability
     }
 
     func storage(_ node: Node) throws -> SwitchyardConfiguration.Storage {
@@ -513,6 +546,44 @@ struct NodeReader {
             reservedTokens: tokens.map(Int64.init), discountRate: discount,
             overagePerMillion: try decimal(entries["overage_per_mtok"], path + ".overage_per_mtok"), warnBelow: warnBelow,
             currency: try currency(entries["currency"], path + ".currency"))
+    }
+
+    func audit(_ node: Node, alertWebhook: String?) throws -> SwitchyardConfiguration.Audit {
+        let entries = try mapping(
+            node, "audit",
+            allowed: [
+                "key_env", "checkpoint_file", "checkpoint_to_alert_webhook", "checkpoint_every_entries",
+                "checkpoint_interval_seconds",
+            ], hints: ["key": Self.secretHint])
+        var audit = SwitchyardConfiguration.Audit()
+        audit.keyEnv = try environmentVariableName(entries["key_env"], "audit.key_env")
+        audit.checkpointFile = try string(entries["checkpoint_file"], "audit.checkpoint_file", required: false)
+        audit.checkpointToAlertWebhook =
+            try bool(entries["checkpoint_to_alert_webhook"], "audit.checkpoint_to_alert_webhook") ?? false
+        if let count = try integer(
+            entries["checkpoint_every_entries"], "audit.checkpoint_every_entries", range: 1...10_000_000)
+        {
+            audit.checkpointEveryEntries = count
+        }
+        if let interval = try duration(
+            entries["checkpoint_interval_seconds"], "audit.checkpoint_interval_seconds", unit: .seconds(1), range: 1...86_400)
+        {
+            audit.checkpointInterval = interval
+        }
+        // Checkpoints are signed: without a key, anyone could write one.
+        let checkpointKey =
+            audit.checkpointFile != nil ? "checkpoint_file" : audit.checkpointToAlertWebhook ? "checkpoint_to_alert_webhook" : nil
+        if let checkpointKey, audit.keyEnv == nil {
+            throw error(
+                entries[checkpointKey], "audit.\(checkpointKey)",
+                "checkpoints are signed with the audit key: set audit.key_env too")
+        }
+        if audit.checkpointToAlertWebhook, alertWebhook == nil {
+            throw error(
+                entries["checkpoint_to_alert_webhook"], "audit.checkpoint_to_alert_webhook",
+                "governance.alert_webhook is not set")
+        }
+        return audit
     }
 
     func finOps(_ node: Node) throws -> SwitchyardConfiguration.FinOps {

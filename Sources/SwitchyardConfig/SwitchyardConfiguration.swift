@@ -16,6 +16,8 @@ public struct SwitchyardConfiguration: Sendable {
     public var limits: [RateLimit] = []
     public var budgets: [Budget] = []
     public var governance = Governance()
+    public var audit = Audit()
+    public var observability = Observability()
     /// Deployments the file gives no price: they take their model's price from the catalog.
     public var unpricedDeployments: Set<String> = []
     /// The file it came from, or nil for the built-in defaults.
@@ -30,6 +32,9 @@ public struct SwitchyardConfiguration: Sendable {
         public var idleTimeout: Duration = .seconds(75)
         /// A request must arrive whole within this long of its head.
         public var requestReadTimeout: Duration = .seconds(60)
+        /// Client connections held at once, in all and from one address; more are closed at accept.
+        public var maxConnections = 10_000
+        public var maxConnectionsPerIP = 1_000
 
         public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024) {
             self.host = host
@@ -69,6 +74,19 @@ public struct SwitchyardConfiguration: Sendable {
         public init() {}
     }
 
+    /// Who may read `/metrics`, which shows every tenant's spend.
+    public struct Observability: Sendable, Equatable {
+        /// A second listener serving `/metrics` (and the health probes) without credentials, for a
+        /// scraper on a trusted network: loopback when only a port is given.
+        public var metricsHost: String?
+        public var metricsPort: Int?
+        /// Environment variable holding a Bearer token that may read `/metrics` on the main listener
+        /// (admin credentials not bound to a tenant may too).
+        public var metricsTokenEnv: String?
+
+        public init() {}
+    }
+
     public struct Governance: Sendable, Equatable {
         /// Where budget alerts are POSTed as JSON.
         public var alertWebhook: String?
@@ -76,6 +94,39 @@ public struct SwitchyardConfiguration: Sendable {
         public var assumedOutputTokens = 4096
 
         public init() {}
+    }
+
+    /// The audit trail's protection against someone who can write the database.
+    public struct Audit: Sendable, Equatable {
+        /// Environment variable holding the audit key(s), comma-separated: the first signs, all verify.
+        public var keyEnv: String?
+        /// File that signed checkpoints of the chain's head are appended to.
+        public var checkpointFile: String?
+        /// Whether checkpoints are also POSTed to `governance.alert_webhook`.
+        public var checkpointToAlertWebhook = false
+        /// A checkpoint is written once the head has moved this many entries...
+        public var checkpointEveryEntries = 1000
+        /// ...or this long after the last one, when the head has moved at all.
+        public var checkpointInterval: Duration = .seconds(60)
+
+        public init() {}
+
+        public var writesCheckpoints: Bool { checkpointFile != nil || checkpointToAlertWebhook }
+
+        /// The keys the variable `keyEnv` names holds in `environment`; nil when no key is configured.
+        public func keyring(
+            environment: [String: String] = ProcessInfo.processInfo.environment
+        ) throws(AuditKeyring.Problem) -> AuditKeyring? {
+            guard let keyEnv else { return nil }
+            guard let value = environment[keyEnv], !value.isEmpty else {
+                throw AuditKeyring.Problem("audit.key_env names \(keyEnv), which is not set")
+            }
+            do {
+                return try AuditKeyring(value)
+            } catch {
+                throw AuditKeyring.Problem("\(keyEnv) (audit.key_env): \(error.description)")
+            }
+        }
     }
 
     public init(

@@ -23,6 +23,14 @@ public struct AuditEntry: Hashable, Sendable, Codable {
     public var previousHash: String
     /// Hex SHA-256 over `canonicalBytes`.
     public var hash: String
+    /// HMAC-SHA-256 over `canonicalBytes` with an audit key kept outside the database, and that
+    /// key's id; both nil when no key was configured where the entry was appended.
+    public var keyID: String?
+    public var mac: String?
+    /// Position among the entries of `tenant` alone, from 1, without gaps: tenants page their audit
+    /// view by it, so gaps in `sequence` do not show them other tenants' activity. Not covered by
+    /// the hash or MAC: it is fully determined by the order and tenants they cover, and checked so.
+    public var tenantSequence: Int64?
 
     public static let genesisHash = String(repeating: "0", count: 64)
 
@@ -42,6 +50,9 @@ public struct AuditEntry: Hashable, Sendable, Codable {
         self.detail = detail
         self.previousHash = Self.genesisHash
         self.hash = ""
+        self.keyID = nil
+        self.mac = nil
+        self.tenantSequence = nil
     }
 
     /// Every field but `hash`, each as its length and bytes, so no two different entries (not even
@@ -82,63 +93,17 @@ public struct AuditEntry: Hashable, Sendable, Codable {
         return entry
     }
 
+    /// This entry with its MAC by the keyring's signing key.
+    public func signed(with keyring: AuditKeyring) -> AuditEntry {
+        var entry = self
+        (entry.keyID, entry.mac) = keyring.sign(canonicalBytes)
+        return entry
+    }
+
     static func hex(_ digest: SHA256.Digest) -> String {
         digest.map { byte in
             let text = String(byte, radix: 16)
             return byte < 16 ? "0" + text : text
         }.joined()
-    }
-}
-
-/// Checks a chain of entries read in sequence order.
-public struct AuditChainVerifier: Sendable {
-    public enum Break: Hashable, Sendable, CustomStringConvertible {
-        /// The entry's content does not match its hash: it was edited.
-        case altered(sequence: Int64)
-        /// The entry does not point at the entry before it: one was deleted, inserted or reordered.
-        case unlinked(sequence: Int64, expectedPrevious: String)
-        /// A sequence number is missing or repeated.
-        case gap(expected: Int64, found: Int64)
-
-        public var sequence: Int64 {
-            switch self {
-            case .altered(let sequence), .unlinked(let sequence, _): sequence
-            case .gap(_, let found): found
-            }
-        }
-
-        public var description: String {
-            switch self {
-            case .altered(let sequence): "entry \(sequence) was altered: its content does not match its hash"
-            case .unlinked(let sequence, _):
-                "entry \(sequence) does not follow the entry before it (an entry was removed, inserted or reordered)"
-            case .gap(let expected, let found): "expected entry \(expected) but found \(found) (entries missing or reordered)"
-            }
-        }
-    }
-
-    private var expectedSequence: Int64 = 1
-    private var previousHash = AuditEntry.genesisHash
-    public private(set) var checked = 0
-    public private(set) var firstBreak: Break?
-    /// The last entry checked: the chain's head when the whole chain was walked.
-    public private(set) var head: (sequence: Int64, hash: String)?
-
-    public init() {}
-
-    /// Feeds the next entry; after the first break, later entries are not judged.
-    public mutating func check(_ entry: AuditEntry) {
-        guard firstBreak == nil else { return }
-        checked += 1
-        if entry.sequence != expectedSequence {
-            firstBreak = .gap(expected: expectedSequence, found: entry.sequence)
-        } else if entry.computedHash != entry.hash {
-            firstBreak = .altered(sequence: entry.sequence)
-        } else if entry.previousHash != previousHash {
-            firstBreak = .unlinked(sequence: entry.sequence, expectedPrevious: previousHash)
-        }
-        expectedSequence = entry.sequence + 1
-        previousHash = entry.hash
-        head = (entry.sequence, entry.hash)
     }
 }

@@ -31,7 +31,7 @@ struct AdminKeys: AsyncParsableCommand {
             }
             if role == .tenantAdmin && tenant == nil { throw ValidationError("a tenant-admin needs --tenant") }
             if role == .admin && tenant != nil { throw ValidationError("an admin is not bound to a tenant: omit --tenant") }
-            let (configuration, store) = try await options.openStore()
+            let (configuration, store) = try await options.openStore(auditing: true)
             if let tenant, configuration.tenant(named: tenant) == nil {
                 throw CLIError("no tenant named '\(tenant)' is configured")
             }
@@ -73,7 +73,7 @@ struct AdminKeys: AsyncParsableCommand {
         @Argument(help: "The admin key id.") var id: String
 
         func run() async throws {
-            let (_, store) = try await options.openStore()
+            let (_, store) = try await options.openStore(auditing: true)
             let before = try await store.adminKey(id: id)
             guard try await store.revokeAdminKey(id: id), let before else { throw CLIError("no admin key with id '\(id)'") }
             if before.revokedAt == nil {

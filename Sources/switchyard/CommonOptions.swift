@@ -27,15 +27,30 @@ struct ConfigOptions: ParsableArguments {
         }
     }
 
-    /// Opens the store the configuration names and makes sure its tenants exist.
-    func openStore() async throws -> (SwitchyardConfiguration, SQLStore) {
+    /// Opens the store the configuration names and makes sure its tenants exist. A command that
+    /// appends audit entries (`auditing`) fails here, before changing anything, when the configured
+    /// audit key cannot be used; others still open the store.
+    func openStore(auditing: Bool = false) async throws -> (SwitchyardConfiguration, SQLStore) {
         let configuration = try load()
         guard let url = StorageURL(configuration.storage.url) else {
             throw CLIError("storage.url '\(configuration.storage.url)' is not sqlite://PATH or postgres://…")
         }
-        let store = try await SQLStore.open(url, rollupTagKeys: configuration.finOps.rollupTags)
+        let signing = Self.auditSigning(configuration)
+        if auditing, case .unavailable(let reason) = signing { throw CLIError(reason) }
+        let store = try await SQLStore.open(url, rollupTagKeys: configuration.finOps.rollupTags, auditSigning: signing)
         try await store.ensureTenants(configuration.tenants.map(\.name))
         return (configuration, store)
+    }
+
+    /// Every command that appends audit entries MACs them when `audit.key_env` is set. A key
+    /// configured but unusable fails those commands (not read-only ones): an unsigned entry after
+    /// signed ones would break the chain.
+    static func auditSigning(_ configuration: SwitchyardConfiguration) -> SQLStore.AuditSigning {
+        do {
+            return try configuration.audit.keyring().map { .keys($0) } ?? .off
+        } catch {
+            return .unavailable("cannot sign audit entries: \(error)")
+        }
     }
 
     /// The tenants in force: live governance state (changed by the admin API and `config apply`),

@@ -48,7 +48,7 @@ struct Config: AsyncParsableCommand {
         @OptionGroup var options: ConfigOptions
 
         func run() async throws {
-            let (configuration, store) = try await options.openStore()
+            let (configuration, store) = try await options.openStore(auditing: true)
             do {
                 let live = try await store.governanceState()
                 let plan = GovernancePlan(live: live.records, desired: GovernanceDeclaration(configuration).records)

@@ -31,7 +31,7 @@ struct Keys: AsyncParsableCommand {
         @Flag(help: "Print the key and its id as JSON.") var json = false
 
         func run() async throws {
-            let (configuration, store) = try await options.openStore()
+            let (configuration, store) = try await options.openStore(auditing: true)
             let tenants = try await options.liveTenants(configuration, store: store)
             let known = tenants.map(\.name)
             guard known.contains(tenant) else {
@@ -117,7 +117,7 @@ struct Keys: AsyncParsableCommand {
         @Argument(help: "The key id shown by 'keys create' and 'keys list'.") var id: String
 
         func run() async throws {
-            let (_, store) = try await options.openStore()
+            let (_, store) = try await options.openStore(auditing: true)
             let before = try await store.key(id: id)
             let found = try await store.revokeKey(id: id)
             if found, let before, before.revokedAt == nil, let after = try await store.key(id: id) {

@@ -27,11 +27,11 @@ struct Kill: AsyncParsableCommand {
         @Option(help: "Why (audited).") var reason: String
 
         func run() async throws {
-            let (configuration, store) = try await options.openStore()
+            let (configuration, store) = try await options.openStore(auditing: true)
             let scope = try Kill.parse(
                 scope, tenants: try await options.liveTenants(configuration, store: store).map(\.name))
             let engaged = try await store.engageKillSwitch(
-                KillSwitch(scope: scope, reason: reason, engagedBy: "cli"), principal: "cli")
+                KillSwitch(scope: scope, reason: reason, engagedBy: "cli", authority: .admin), principal: "cli")
             await store.close()
             print(engaged ? "engaged the kill switch on \(scope)" : "the kill switch on \(scope) was already engaged")
         }
@@ -49,10 +49,11 @@ struct Kill: AsyncParsableCommand {
         @Argument(help: "The scope, as given to 'kill engage'.") var scope: String
 
         func run() async throws {
-            let (configuration, store) = try await options.openStore()
+            let (configuration, store) = try await options.openStore(auditing: true)
             let scope = try Kill.parse(
                 scope, tenants: try await options.liveTenants(configuration, store: store).map(\.name))
-            let released = try await store.releaseKillSwitch(scope, principal: "cli")
+            // Whoever reaches the store directly holds admin authority over every switch.
+            let released = try await store.releaseKillSwitch(scope, principal: "cli", authority: .admin)
             await store.close()
             guard released != nil else { throw CLIError("no kill switch is engaged on \(scope)") }
             print("released the kill switch on \(scope)")
@@ -69,9 +70,10 @@ struct Kill: AsyncParsableCommand {
             let (_, store) = try await options.openStore()
             let kills = try await store.killSwitches()
             await store.close()
-            let rows = kills.map { [$0.scope.description, $0.engagedBy, $0.engagedAt.iso8601, $0.reason] }
+            let rows = kills.map { [$0.scope.description, $0.engagedBy, $0.authority.rawValue, $0.engagedAt.iso8601, $0.reason] }
             print(
-                OutputFormat.render(format, header: ["scope", "engaged_by", "engaged_at", "reason"], rows: rows), terminator: "")
+                OutputFormat.render(format, header: ["scope", "engaged_by", "authority", "engaged_at", "reason"], rows: rows),
+                terminator: "")
         }
     }
 

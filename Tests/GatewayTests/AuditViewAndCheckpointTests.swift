@@ -1,0 +1,157 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Storage
+import SwitchyardCore
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import Gateway
+
+/// A tenant's audit view numbers its entries itself (so gaps do not show other tenants'
+/// activity), and the checkpoint writer records the chain's head outside the database.
+@Suite struct AuditViewAndCheckpointTests {
+    static let keys = try! AuditKeyring("audit-key-a-0123456789abcdef0123456789abcdef")
+
+    func auditView(_ client: some TestClientProtocol, credential: String, query: String = "") async throws -> [[String: Any]] {
+        try await client.execute(
+            uri: "/admin/v1/tenants/acme/audit" + query, method: .get, headers: [.authorization: "Bearer \(credential)"]
+        ) { response in
+            #expect(response.status == .ok)
+            return try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [[String: Any]] ?? []
+        }
+    }
+
+    @Test(arguments: TestEngine.available) func theTenantViewHasNoGapsWhileOtherTenantsInterleave(_ engine: TestEngine)
+        async throws
+    {
+        let setup = try await AdminAPITests.setup(engine)
+        let store = setup.test.store
+        try await Application(router: setup.test.gateway.makeRouter()).test(.router) { client in
+            for round in 1...4 {
+                // globex acts between each of acme's entries.
+                try await store.appendAudit([
+                    AuditEntry(principal: "cli", action: "key.create", target: "key:globex-\(round)", tenant: "globex"),
+                    AuditEntry(principal: "switchyard", action: "budget.threshold", target: "budget:x", tenant: nil),
+                ])
+                let created = try await client.execute(
+                    uri: "/admin/v1/tenants/acme/keys", method: .post,
+                    headers: [.authorization: "Bearer \(setup.acmeAdmin)"], body: ByteBuffer(string: #"{"agent":"bot\#(round)"}"#)
+                ) { $0.status }
+                #expect(created == .created)
+            }
+            let view = try await auditView(client, credential: setup.acmeViewer)
+            let numbers = view.compactMap { ($0["sequence"] as? String).flatMap { Int64($0) } }
+            #expect(numbers.count == view.count && numbers == Array(1...Int64(view.count)))
+            #expect(view.filter { $0["action"] as? String == "key.create" }.count == 4)
+            #expect(view.allSatisfy { $0["hash"] == nil && $0["tenant"] as? String == "acme" })
+            // The chain's own numbers for the same entries do have gaps: that is what the view hides.
+            let global = try await store.auditEntries(tenant: "acme").map(\.sequence)
+            #expect(global.count == view.count && global.last! - global.first! + 1 > Int64(global.count))
+            // `after` pages in the tenant's numbering.
+            let page = try await auditView(client, credential: setup.acmeViewer, query: "?after=2&limit=2")
+            #expect(page.compactMap { $0["sequence"] as? String } == ["3", "4"])
+        }
+    }
+
+    func signedStore() async throws -> SQLStore {
+        try await SQLStore.open(try TestEngine.sqlite.freshURL(), auditSigning: .keys(Self.keys))
+    }
+
+    func append(_ store: SQLStore, _ count: Int) async throws {
+        for _ in 0..<count {
+            try await store.appendAudit([AuditEntry(principal: "cli", action: "key.create", target: "key:x", tenant: "acme")])
+        }
+    }
+
+    func lines(_ path: String) -> [AuditCheckpoint] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { AuditCheckpoint(line: $0) }
+    }
+
+    @Test func checkpointsFollowTheHeadEveryNEntriesAndRefuseToVouchForACutChain() async throws {
+        let store = try await signedStore()
+        let file = NSTemporaryDirectory() + "checkpoints-\(RandomIdentifier.lowercase(count: 8)).jsonl"
+        let posted = Mutex<[String]>([])
+        let writer = AuditCheckpointWriter(
+            store: store, keyring: Self.keys, file: file,
+            post: { body in posted.withLock { $0.append(String(decoding: body, as: UTF8.self)) } }, everyEntries: 2,
+            interval: .seconds(3600), logger: Logger(label: "test"))
+        #expect(await writer.checkpointIfDue() == nil)  // an empty chain has no head to record
+        try await append(store, 3)
+        #expect(await writer.checkpointIfDue()?.sequence == 3)  // the first of this process
+        try await append(store, 1)
+        #expect(await writer.checkpointIfDue() == nil)  // one entry on, well within the interval
+        try await append(store, 1)
+        #expect(await writer.checkpointIfDue()?.sequence == 5)
+        #expect(await writer.checkpointIfDue() == nil)  // the head has not moved
+        let written = lines(file)
+        #expect(written.map(\.sequence) == [3, 5])
+        #expect(written.allSatisfy { $0.verify(with: Self.keys) == .valid && $0.headSigned })
+        #expect(posted.withLock { $0 } == written.map(\.line))
+        #expect(try await store.verifyAudit(keyring: Self.keys, checkpoints: written).firstBreak == nil)
+        // Entries cut off the end: no checkpoint of the shorter chain, and verify names the first missing.
+        try await store.run { try $0.query("DELETE FROM audit_log WHERE sequence >= 4") }
+        #expect(await writer.checkpointIfDue(final: true) == nil)
+        #expect(lines(file).count == 2)
+        #expect(
+            try await store.verifyAudit(keyring: Self.keys, checkpoints: lines(file)).firstBreak
+                == .truncated(sequence: 4, checkpointed: 5))
+    }
+
+    func run(_ writer: AuditCheckpointWriter, whileDoing body: () async throws -> Void) async throws {
+        let group = ServiceGroup(configuration: .init(services: [writer], logger: Logger(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func gracefulShutdownRecordsTheLastHead() async throws {
+        let store = try await signedStore()
+        let file = NSTemporaryDirectory() + "checkpoints-\(RandomIdentifier.lowercase(count: 8)).jsonl"
+        let writer = AuditCheckpointWriter(
+            store: store, keyring: Self.keys, file: file, post: nil, everyEntries: 1000, interval: .seconds(3600),
+            poll: .milliseconds(20), logger: Logger(label: "test"))
+        try await append(store, 1)
+        try await run(writer) {
+            try await waitUntil { lines(file).map(\.sequence) == [1] }
+            try await append(store, 1)
+        }
+        #expect(lines(file).map(\.sequence) == [1, 2])
+    }
+
+    @Test func theIntervalWritesAMovedHead() async throws {
+        let store = try await signedStore()
+        let file = NSTemporaryDirectory() + "checkpoints-\(RandomIdentifier.lowercase(count: 8)).jsonl"
+        let writer = AuditCheckpointWriter(
+            store: store, keyring: Self.keys, file: file, post: nil, everyEntries: 1000, interval: .milliseconds(200),
+            poll: .milliseconds(20), logger: Logger(label: "test"))
+        try await append(store, 1)
+        try await run(writer) {
+            try await waitUntil { lines(file).map(\.sequence) == [1] }
+            try await append(store, 1)
+            // Far fewer than 1000 entries: the interval writes it.
+            try await waitUntil { lines(file).map(\.sequence) == [1, 2] }
+        }
+        #expect(lines(file).map(\.sequence) == [1, 2])
+    }
+
+    func waitUntil(_ condition: @escaping @Sendable () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("condition not met within 20 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
