@@ -37,21 +37,20 @@ extension Gateway {
             governor.recordGuardrailHits(
                 summary(action), action: action, policy: rules[detector]!.policy, principal: principal)
         }
-        if let concealed = hidden.keys.sorted().first(where: { rules[$0]!.value != .allow }) {
-            return .failure(
+        func refusal(_ detector: ContentDetector, _ what: String) -> Result<[UInt8], OpenAIError> {
+            .failure(
                 OpenAIError(
                     status: 403,
                     message:
-                        "Refused by policy '\(rules[concealed]!.policy)' (rule guardrails.\(concealed.rawValue)): the request contains \(Self.describe(concealed, count: hidden[concealed]!)) written with escapes or split across parts, which cannot be redacted; remove it and retry.",
+                        "Refused by policy '\(rules[detector]!.policy)' (rule guardrails.\(detector.rawValue)): the request contains \(what); remove it and retry.",
                     type: "permission_error", code: "content_blocked", errorClass: .policyDenied))
         }
+        if let concealed = hidden.keys.sorted().first(where: { rules[$0]!.value != .allow }) {
+            let what = Self.describe(concealed, count: hidden[concealed]!)
+            return refusal(concealed, what + " written with escapes or split across parts, which cannot be redacted")
+        }
         if let blocked = counts.keys.sorted().first(where: { rules[$0]!.value == .block }) {
-            return .failure(
-                OpenAIError(
-                    status: 403,
-                    message:
-                        "Refused by policy '\(rules[blocked]!.policy)' (rule guardrails.\(blocked.rawValue)): the request contains \(Self.describe(blocked, count: counts[blocked]!)); remove it and retry.",
-                    type: "permission_error", code: "content_blocked", errorClass: .policyDenied))
+            return refusal(blocked, Self.describe(blocked, count: counts[blocked]!))
         }
         let redacted = matches.filter { rules[$0.detector]!.value == .redact }
         meter.redactions = redacted.count
@@ -96,7 +95,8 @@ extension Gateway {
         }
         if detectors.contains(.secrets) {
             for (joined, spaced) in partJoins {
-                let extra = ContentScanner.scan(joined, for: [.secrets]).count - ContentScanner.scan(spaced, for: [.secrets]).count
+                let extra =
+                    ContentScanner.scan(joined, for: [.secrets]).count - ContentScanner.scan(spaced, for: [.secrets]).count
                 found[.secrets, default: 0] += max(0, extra)
             }
         }

@@ -63,7 +63,8 @@ extension Gateway {
             return Self.metricsRefusal(.unauthorized, "Metrics need a Bearer token: the metrics token or an admin key.")
         }
         guard principal.tenant == nil else {
-            return Self.metricsRefusal(.forbidden, "Metrics show every tenant: a credential bound to one tenant may not read them.")
+            return Self.metricsRefusal(
+                .forbidden, "Metrics show every tenant: a credential bound to one tenant may not read them.")
         }
         return metricsResponse()
     }

@@ -207,7 +207,8 @@ public final class Gateway: Sendable {
                         "The request body names the member '\(error.path)' more than once; JSON readers disagree on "
                             + "which one counts, so Switchyard refuses it.", param: error.path, code: "duplicate_key"))
             }
-            return .failure(.invalidRequest("The request body is not valid JSON: \(error).", param: error.path.isEmpty ? nil : error.path))
+            return .failure(
+                .invalidRequest("The request body is not valid JSON: \(error).", param: error.path.isEmpty ? nil : error.path))
         }
     }
 

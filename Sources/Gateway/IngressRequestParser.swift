@@ -184,7 +184,6 @@ struct IngressRequestParser {
         var expectsContinue = false
         var contentLength: Int?
         var codings: [HeadBytes] = []
-        var hasTransferEncoding = false
         var hosts = 0
         var authority: String?
         for line in lines {
@@ -222,9 +221,14 @@ struct IngressRequestParser {
                     contentLength = length
                 }
             case .transferEncoding:
-                hasTransferEncoding = true
+                // Each field must name a coding: an empty one beside `chunked` is read differently
+                // by a proxy that reads only the last field.
+                let before = codings.count
                 HTTPSyntax.forEachElement(of: value) { coding in
                     if !coding.isEmpty { codings.append(coding) }
+                }
+                if codings.count == before {
+                    throw badRequest("The request has a Transfer-Encoding header that names no transfer coding.")
                 }
             case .connection:
                 HTTPSyntax.forEachElement(of: value) { token in
@@ -241,11 +245,6 @@ struct IngressRequestParser {
         // RFC 9112 §3.2: exactly one Host in an HTTP/1.1 request.
         if !isHTTP10 && hosts != 1 {
             throw badRequest(hosts == 0 ? "The request has no Host header." : "The request has more than one Host header.")
-        }
-        // A Transfer-Encoding that lists no coding (empty, or only commas) frames nothing, but a
-        // proxy in front may read it differently from the Content-Length next to it.
-        if hasTransferEncoding && codings.isEmpty {
-            throw badRequest("The request has a Transfer-Encoding header that names no transfer coding.")
         }
         let framing = try bodyFraming(contentLength: contentLength, codings: codings, isHTTP10: isHTTP10)
         if case .fixedBody(let length) = framing, length > maxBodyBytes { throw .payloadTooLarge(limit: maxBodyBytes) }

@@ -102,7 +102,12 @@ public final class SQLiteConnection: SQLConnection {
                 // Only aggregates over integer columns can produce these; keep them integral.
                 values.append(.integer(Int64(sqlite3_column_double(statement, column))))
             default:
-                values.append(.text(String(cString: sqlite3_column_text(statement, column))))
+                // By length, not up to the first NUL: a value with a NUL inside (or a blob) must not read
+                // as a shorter one (an audit entry's tenant 'acme\0' is not 'acme').
+                // column_text before column_bytes, as SQLite asks (the length is of the converted text).
+                let text = sqlite3_column_text(statement, column)
+                let bytes = UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column)))
+                values.append(.text(String(decoding: bytes, as: UTF8.self)))
             }
         }
         return SQLRow(values: values)

@@ -40,12 +40,16 @@ private let hi = #""model":"chat","messages":[{"role":"user","content":"Hi"}]"#
 
     @Test(arguments: [
         (#"{\#(hi),"max_tokens":5,"max_tokens":100000}"#, "max_tokens"),
-        (#"{\#(hi),"max_tokens":5,"tools":[{"type":"function","function":{"name":"search","name":"shell","parameters":{}}}]}"#,
-            "tools[0].function.name"),
+        (
+            #"{\#(hi),"max_tokens":5,"tools":[{"type":"function","function":{"name":"search","name":"shell","parameters":{}}}]}"#,
+            "tools[0].function.name"
+        ),
         (#"{"model":"chat","max_tokens":5,"messages":[{"role":"user","content":"a","content":"long"}]}"#, "messages[0].content"),
         (#"{\#(hi),"max_tokens":5,"stream":false,"stream":true}"#, "stream"),
-        (#"{\#(hi),"max_tokens":5,"stream":true,"stream_options":{"include_usage":true,"include_usage":false}}"#,
-            "stream_options.include_usage"),
+        (
+            #"{\#(hi),"max_tokens":5,"stream":true,"stream_options":{"include_usage":true,"include_usage":false}}"#,
+            "stream_options.include_usage"
+        ),
         (#"{\#(hi),"max_tokens":5,"max\u005ftokens":100000}"#, "max_tokens"),
     ])
     func repeatedMembersAreRefusedBeforeAnythingElse(body: String, path: String) async throws {
@@ -88,7 +92,9 @@ private let hi = #""model":"chat","messages":[{"role":"user","content":"Hi"}]"#
 
     @Test func withBothMaximaTheLargerIsJudged() async throws {
         let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
-        for body in [#"{\#(hi),"max_tokens":5,"max_completion_tokens":1000}"#, #"{\#(hi),"max_completion_tokens":5,"max_tokens":1000}"#] {
+        for body in [
+            #"{\#(hi),"max_tokens":5,"max_completion_tokens":1000}"#, #"{\#(hi),"max_completion_tokens":5,"max_tokens":1000}"#,
+        ] {
             let (status, text) = try await send(test, body)
             #expect(status == .forbidden, "\(body): \(text)")
             #expect(text.contains("rule max_output_tokens"), "\(text)")

@@ -25,7 +25,8 @@ import Testing
     func send(_ test: TestGateway, _ body: String) async throws -> (HTTPResponse.Status, String) {
         let fields: HTTPFields = [.authorization: "Bearer \(test.acmeKey)", .contentType: "application/json"]
         return try await Application(router: test.gateway.makeRouter()).test(.router) { client in
-            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: fields, body: ByteBuffer(string: body)) {
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: fields, body: ByteBuffer(string: body))
+            {
                 ($0.status, String(buffer: $0.body))
             }
         }

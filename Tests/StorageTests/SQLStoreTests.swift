@@ -37,6 +37,17 @@ import Testing
     /// SQLite keeps prepared statements for reuse: one that failed, or whose rows were not all
     /// read, must leave its next use clean (bindings and position reset), and more distinct
     /// statements than it keeps must still run.
+    /// Text is read by its length: a NUL inside (as a database writer could put in an audit
+    /// entry's tenant) must not make 'acme\0x' read as 'acme'.
+    @Test func sqliteTextWithANulInsideReadsWhole() async throws {
+        let store = try await openFresh(.sqlite)
+        let read = try await store.run { connection in
+            try connection.query("SELECT CAST('acme' || char(0) || 'x' AS BLOB), 'acme' || char(0)").first!
+        }
+        #expect(read[0].text == "acme\u{0}x")
+        #expect(read[1].text == "acme\u{0}")
+    }
+
     @Test func reusedSQLiteStatementsStartClean() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sy-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -11,7 +11,10 @@ import Testing
 
     @Test(arguments: [
         (#"{"max_tokens":5,"model":"chat","max_tokens":100000}"#, "max_tokens"),
-        (#"{"tools":[{"type":"function","function":{"name":"search","name":"shell","parameters":{}}}]}"#, "tools[0].function.name"),
+        (
+            #"{"tools":[{"type":"function","function":{"name":"search","name":"shell","parameters":{}}}]}"#,
+            "tools[0].function.name"
+        ),
         (#"{"messages":[{"role":"user","content":"a"},{"role":"user","content":"b","content":"long"}]}"#, "messages[1].content"),
         (#"{"stream":false,"stream":true}"#, "stream"),
         (#"{"stream_options":{"include_usage":true,"include_usage":false}}"#, "stream_options.include_usage"),
@@ -80,7 +83,9 @@ import Testing
 private struct DocumentGenerator {
     var random: FuzzRandom
 
-    static let names = ["model", "max_tokens", "name", "content", "a", "é", "名前", "with \"quote\"", "back\\slash", "line\nbreak", ""]
+    static let names = [
+        "model", "max_tokens", "name", "content", "a", "é", "名前", "with \"quote\"", "back\\slash", "line\nbreak", "",
+    ]
 
     mutating func value(depth: Int) -> JSONValue {
         switch random.below(depth > 4 ? 4 : 7) {
@@ -132,7 +137,10 @@ private struct DocumentGenerator {
         switch value {
         case .object(let object):
             var members = object.members.map { member in
-                (key: member.key, value: plant(in: member.value, at: target, path: Self.join(path, member: member.key), planted: &planted))
+                (
+                    key: member.key,
+                    value: plant(in: member.value, at: target, path: Self.join(path, member: member.key), planted: &planted)
+                )
             }
             if path == target {
                 let key = members[random.below(members.count)].key

@@ -136,6 +136,28 @@ tenants:
 METRICS_TOKEN = "switchyard-e2e-metrics-token"
 
 
+def fault_config(upstream_url: str, extra: str = "") -> str:
+    """YAML after `admin:`... for a gateway in front of the fault upstream: route `chat` to deployment
+    `fault-model` (1.00 / 2.00 per million tokens), tenants acme and globex, then `extra`."""
+    return f"""providers:
+  - name: fault
+    kind: openai
+    base_url: "{upstream_url}"
+deployments:
+  - name: fault-model
+    provider: fault
+    model: fault-model
+    price: {{ input_per_mtok: "1.00", output_per_mtok: "2.00" }}
+routes:
+  - name: chat
+    strategy: fallback
+    targets: [fault-model]
+tenants:
+  - name: acme
+  - name: globex
+{extra}"""
+
+
 class Gateway:
     """A `switchyard serve` process with its own store, and the CLI pointed at the same config."""
 

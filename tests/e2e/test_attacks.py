@@ -13,7 +13,7 @@ import socket
 import pytest
 import requests
 
-from conftest import Gateway, wait_until
+from conftest import Gateway, fault_config, wait_until
 
 PROMPT = [{"role": "user", "content": "Say hi."}]
 
@@ -29,25 +29,7 @@ policies:
 
 
 def attack_config(upstream_url: str, extra: str = "") -> str:
-    return f"""admin:
-  key_env: SWITCHYARD_ADMIN_KEY
-providers:
-  - name: fault
-    kind: openai
-    base_url: "{upstream_url}"
-deployments:
-  - name: fault-model
-    provider: fault
-    model: fault-model
-    price: {{ input_per_mtok: "1.00", output_per_mtok: "2.00" }}
-routes:
-  - name: chat
-    strategy: fallback
-    targets: [fault-model]
-tenants:
-  - name: acme
-  - name: globex
-{POLICIES}{extra}"""
+    return "admin:\n  key_env: SWITCHYARD_ADMIN_KEY\n" + fault_config(upstream_url, POLICIES + extra)
 
 
 ADMIN_KEY = "sk-admin-attack-tests-0123456789"

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import FaultUpstream, Gateway, wait_until
+from conftest import FaultUpstream, Gateway, fault_config, wait_until
 
 BASE_URL = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL")
 if not BASE_URL and os.environ.get("SWITCHYARD_REQUIRE_POSTGRES") == "1":
@@ -28,27 +28,14 @@ CLIENTS = 12
 def config(upstream_url: str) -> str:
     # max_output_tokens makes every tenth request a refusal, which the gateway audits: audit
     # appends run while sessions are being terminated too.
-    return f"""providers:
-  - name: fault
-    kind: openai
-    base_url: "{upstream_url}"
-deployments:
-  - name: fault-model
-    provider: fault
-    model: fault-model
-    price: {{ input_per_mtok: "1.00", output_per_mtok: "2.00" }}
-routes:
-  - name: chat
-    strategy: fallback
-    targets: [fault-model]
-tenants:
-  - name: acme
-  - name: globex
-policies:
+    return fault_config(
+        upstream_url,
+        """policies:
   - name: short-answers
     scope: tenant:acme
     max_output_tokens: 100
-"""
+""",
+    )
 
 
 def psql(url: str, sql: str) -> str:
