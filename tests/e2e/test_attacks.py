@@ -499,23 +499,25 @@ def test_out_of_descriptors_the_server_pauses_accepting_and_recovers(tmp_path, u
         tmp_path, body=attack_config(upstream.base_url), env={"SWITCHYARD_ADMIN_KEY": ADMIN_KEY},
         server_extra="  max_connections: 100000\n  max_connections_per_ip: 100000\n", preexec_fn=_descriptor_limit(256),
     )
-    session = requests.Session()  # a client connected before the flood keeps its connection
-    assert session.get(f"http://127.0.0.1:{gateway.port}/healthz", timeout=5).ok
-    flood = Flood(gateway.port, 1000)
     try:
-        flood.opened()
-        before = _cpu_seconds(gateway.process.pid)
-        time.sleep(2)  # the listening socket stays readable: a spinning accept loop would burn ~2 s of CPU here
-        spent = _cpu_seconds(gateway.process.pid) - before
-        assert spent < 0.5, f"the server used {spent:.2f}s of CPU in 2s while out of descriptors"
-        assert gateway.process.poll() is None
+        session = requests.Session()  # a client connected before the flood keeps its connection
         assert session.get(f"http://127.0.0.1:{gateway.port}/healthz", timeout=5).ok
+        flood = Flood(gateway.port, 1000)
+        try:
+            flood.opened()
+            before = _cpu_seconds(gateway.process.pid)
+            time.sleep(2)  # the listening socket stays readable: a spinning accept loop would burn ~2 s of CPU here
+            spent = _cpu_seconds(gateway.process.pid) - before
+            assert spent < 0.5, f"the server used {spent:.2f}s of CPU in 2s while out of descriptors"
+            assert gateway.process.poll() is None
+            assert session.get(f"http://127.0.0.1:{gateway.port}/healthz", timeout=5).ok
+        finally:
+            flood.release()
+        wait_until(lambda: healthz_latency(gateway.port) is not None, timeout=30, what="accepting again")
+        assert scrape(gateway, "switchyard_ingress_accept_backoffs_total")["switchyard_ingress_accept_backoffs_total"] > 0
+        assert "open-files limit" in gateway.log_path.read_text()
     finally:
-        flood.release()
-    wait_until(lambda: healthz_latency(gateway.port) is not None, timeout=30, what="accepting again")
-    assert scrape(gateway, "switchyard_ingress_accept_backoffs_total")["switchyard_ingress_accept_backoffs_total"] > 0
-    assert "open-files limit" in gateway.log_path.read_text()
-    gateway.stop()
+        gateway.stop()
 
 
 # --- Finding 6: HTTP framing and body validation ------------------------------------------------
