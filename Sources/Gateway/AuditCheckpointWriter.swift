@@ -1,15 +1,10 @@
 import Foundation
+import Ledger
 import Logging
 import ServiceLifecycle
 import Storage
 import SwitchyardCore
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// Writes signed checkpoints of the audit chain's head outside the database (an fsync'd line in
 /// `audit.checkpoint_file`, and/or a POST to the alert webhook), so `switchyard audit verify
@@ -79,7 +74,7 @@ public final class AuditCheckpointWriter: Service {
         let line = checkpoint.line + "\n"
         if let file {
             do {
-                try Self.appendSynced(line, to: file)
+                try DurableFile.append(Array(line.utf8), to: file)
             } catch {
                 logger.error("audit checkpoint: cannot write the file", metadata: ["file": "\(file)", "error": "\(error)"])
                 return nil
@@ -89,29 +84,5 @@ public final class AuditCheckpointWriter: Service {
         last.withLock { $0 = (head.sequence, head.hash, now) }
         logger.debug("audit checkpoint written", metadata: ["sequence": "\(head.sequence)"])
         return checkpoint
-    }
-
-    /// Appends `line` and waits until it is on disk, so a checkpoint reported written survives a crash.
-    static func appendSynced(_ line: String, to path: String) throws {
-        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw CheckpointFileError(operation: "open", code: errno) }
-        defer { close(descriptor) }
-        let bytes = Array(line.utf8)
-        var written = 0
-        while written < bytes.count {
-            let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw CheckpointFileError(operation: "write", code: errno)
-            }
-            written += result
-        }
-        guard fsync(descriptor) == 0 else { throw CheckpointFileError(operation: "fsync", code: errno) }
-    }
-
-    struct CheckpointFileError: Error, CustomStringConvertible {
-        var operation: String
-        var code: Int32
-        var description: String { "\(operation): \(String(cString: strerror(code)))" }
     }
 }

@@ -77,14 +77,19 @@ extension Gateway {
     /// One body for an absent tenant and a forbidden one: it names neither.
     static func noSuchTenant() -> Response { adminError(.notFound, "not_found", "No such tenant.") }
 
+    /// Whether `presented` is the secret held by the environment variable `variable` (never when
+    /// it is unset or empty), compared by digest.
+    static func token(_ presented: String, isTheSecretIn variable: String?, of environment: [String: String]) -> Bool {
+        guard let variable, let expected = environment[variable], !expected.isEmpty else { return false }
+        return APIKeyFormat.hash(presented) == APIKeyFormat.hash(expected)
+    }
+
     /// Resolves the Bearer token: the bootstrap key compared by digest, or a stored admin key.
     func adminPrincipal(_ request: Request) async -> AdminPrincipal? {
         guard let header = request.headers.value(of: .authorization), let presented = Self.bearerCredential(header) else {
             return nil
         }
-        if let variable = configuration.admin.keyEnv, let expected = environment[variable], !expected.isEmpty,
-            APIKeyFormat.hash(presented) == APIKeyFormat.hash(expected)
-        {
+        if Self.token(presented, isTheSecretIn: configuration.admin.keyEnv, of: environment) {
             return AdminPrincipal(role: .admin, tenant: nil, keyID: nil)
         }
         guard let id = AdminKeyFormat.keyID(of: presented), let record = try? await store.adminKey(id: id),

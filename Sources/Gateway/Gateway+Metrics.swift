@@ -54,9 +54,7 @@ extension Gateway {
         guard let header = request.headers.value(of: .authorization), let presented = Self.bearerCredential(header) else {
             return Self.metricsRefusal(.unauthorized, "Metrics need a Bearer token: the metrics token or an admin key.")
         }
-        if let variable = configuration.observability.metricsTokenEnv, let expected = environment[variable], !expected.isEmpty,
-            APIKeyFormat.hash(presented) == APIKeyFormat.hash(expected)
-        {
+        if Self.token(presented, isTheSecretIn: configuration.observability.metricsTokenEnv, of: environment) {
             return metricsResponse()
         }
         guard let principal = await adminPrincipal(request) else {

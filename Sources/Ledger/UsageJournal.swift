@@ -34,21 +34,11 @@ public final class UsageJournal: @unchecked Sendable {
             data.append(try encoder.encode(record))
             data.append(UInt8(ascii: "\n"))
         }
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        guard descriptor >= 0 else { throw JournalError.cannotOpen(path, errno) }
-        defer { close(descriptor) }
-        try data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw JournalError.cannotWrite(path, errno)
-                }
-                offset += written
-            }
+        do {
+            try DurableFile.append(Array(data), to: path)
+        } catch {
+            throw error.step == .open ? JournalError.cannotOpen(path, error.code) : JournalError.cannotWrite(path, error.code)
         }
-        guard fsync(descriptor) == 0 else { throw JournalError.cannotWrite(path, errno) }
     }
 
     /// Every complete record in the journal (`path`, or the file a replay moved it to), and how

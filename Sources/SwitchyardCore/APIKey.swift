@@ -69,19 +69,8 @@ public enum APIKeyFormat {
         let digest =
             key.utf8.withContiguousStorageIfAvailable { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
             ?? SHA256.hash(data: Array(key.utf8))
-        // Hex by table lookup, written straight into the string: this runs on every request.
-        return String(unsafeUninitializedCapacity: SHA256.byteCount * 2) { hex in
-            var index = 0
-            for byte in digest {
-                hex[index] = hexDigits[Int(byte >> 4)]
-                hex[index + 1] = hexDigits[Int(byte & 0x0F)]
-                index += 2
-            }
-            return index
-        }
+        return Hex.string(digest, count: SHA256.byteCount)
     }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Whether `presented` is the key behind `record`, comparing hashes in constant time.
     public static func matches(_ presented: String, _ record: APIKeyRecord) -> Bool {

@@ -27,16 +27,10 @@ public struct AuditCheckpoint: Hashable, Sendable, Codable {
     /// Every field but the MAC, length-prefixed as entries are, under a label of its own so no
     /// entry's MAC can pass for a checkpoint's.
     public var canonicalBytes: [UInt8] {
-        var bytes: [UInt8] = []
-        for value in [
+        AuditEntry.canonicalForm([
             "switchyard-audit-checkpoint-v1", String(sequence), hash, headSigned ? "signed" : "unsigned", String(time.value),
             keyID,
-        ] {
-            bytes.append(contentsOf: Array("\(value.utf8.count):".utf8))
-            bytes.append(contentsOf: Array(value.utf8))
-            bytes.append(UInt8(ascii: ";"))
-        }
-        return bytes
+        ])
     }
 
     public func verify(with keyring: AuditKeyring) -> AuditKeyring.Verdict {

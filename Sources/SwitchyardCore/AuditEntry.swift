@@ -58,31 +58,29 @@ public struct AuditEntry: Hashable, Sendable, Codable {
     /// Every field but `hash`, each as its length and bytes, so no two different entries (not even
     /// ones that move a character from one field to the next) share a canonical form.
     public var canonicalBytes: [UInt8] {
+        Self.canonicalForm([
+            "switchyard-audit-v1", String(sequence), String(time.value), principal, action, target, tenant, before, after,
+            detail, previousHash,
+        ])
+    }
+
+    /// Each value as `<byte count>:<bytes>;`, an absent one as `-;`: what entries and checkpoints
+    /// hash and MAC.
+    static func canonicalForm(_ values: [String?]) -> [UInt8] {
         var bytes: [UInt8] = []
-        func field(_ value: String?) {
+        for value in values {
             guard let value else {
-                bytes.append(contentsOf: Array("-;".utf8))
-                return
+                bytes.append(contentsOf: "-;".utf8)
+                continue
             }
-            bytes.append(contentsOf: Array("\(value.utf8.count):".utf8))
-            bytes.append(contentsOf: Array(value.utf8))
+            bytes.append(contentsOf: "\(value.utf8.count):".utf8)
+            bytes.append(contentsOf: value.utf8)
             bytes.append(UInt8(ascii: ";"))
         }
-        field("switchyard-audit-v1")
-        field(String(sequence))
-        field(String(time.value))
-        field(principal)
-        field(action)
-        field(target)
-        field(tenant)
-        field(before)
-        field(after)
-        field(detail)
-        field(previousHash)
         return bytes
     }
 
-    public var computedHash: String { AuditEntry.hex(SHA256.hash(data: canonicalBytes)) }
+    public var computedHash: String { Hex.string(SHA256.hash(data: canonicalBytes), count: SHA256.byteCount) }
 
     /// This entry placed after `previous` (nil: first), with its hash computed.
     public func chained(after previous: (sequence: Int64, hash: String)?) -> AuditEntry {
@@ -98,12 +96,5 @@ public struct AuditEntry: Hashable, Sendable, Codable {
         var entry = self
         (entry.keyID, entry.mac) = keyring.sign(canonicalBytes)
         return entry
-    }
-
-    static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { byte in
-            let text = String(byte, radix: 16)
-            return byte < 16 ? "0" + text : text
-        }.joined()
     }
 }

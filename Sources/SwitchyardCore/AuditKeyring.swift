@@ -48,13 +48,14 @@ public struct AuditKeyring: Sendable, CustomStringConvertible {
 
     /// The first 16 hex digits of SHA-256 over a fixed label and the key.
     public static func keyID(of secret: String) -> String {
-        String(AuditEntry.hex(SHA256.hash(data: Array("switchyard-audit-key-id-v1;".utf8) + Array(secret.utf8))).prefix(16))
+        let digest = SHA256.hash(data: Array("switchyard-audit-key-id-v1;".utf8) + Array(secret.utf8))
+        return String(Hex.string(digest, count: SHA256.byteCount).prefix(16))
     }
 
     /// MACs `bytes` with the signing key.
     public func sign(_ bytes: [UInt8]) -> (keyID: String, mac: String) {
         let code = HMAC<SHA256>.authenticationCode(for: bytes, using: keys[0].symmetricKey)
-        return (keys[0].id, Self.hex(Array(code)))
+        return (keys[0].id, Hex.string(Array(code)))
     }
 
     public enum Verdict: Sendable, Equatable {
@@ -67,7 +68,7 @@ public struct AuditKeyring: Sendable, CustomStringConvertible {
     /// Checks `mac` over `bytes` with the key `keyID` names, in constant time.
     public func verify(mac: String, keyID: String, over bytes: [UInt8]) -> Verdict {
         guard let key = keys.first(where: { $0.id == keyID }) else { return .unknownKey }
-        guard let code = Self.bytes(hex: mac), code.count == SHA256.byteCount else { return .invalid }
+        guard let code = Hex.bytes(mac), code.count == SHA256.byteCount else { return .invalid }
         return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: bytes, using: key.symmetricKey) ? .valid : .invalid
     }
 
@@ -75,38 +76,6 @@ public struct AuditKeyring: Sendable, CustomStringConvertible {
     public struct Problem: Error, Sendable, CustomStringConvertible {
         public var description: String
         public init(_ description: String) { self.description = description }
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        var text = ""
-        text.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            if byte < 16 { text += "0" }
-            text += String(byte, radix: 16)
-        }
-        return text
-    }
-
-    static func bytes(hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let high = Self.nibble(digits[index]), let low = Self.nibble(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    private static func nibble(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        default: nil
-        }
     }
 }
 

@@ -9,9 +9,10 @@ public protocol JSONValueReadable: Sendable {
 }
 
 extension OpenAIChatRequest: JSONValueReadable {
+    /// `json` comes from the strict parser, which refuses repeated members: no member here can be
+    /// read one way by this reader and another way upstream.
     public init?(json: JSONValue) {
-        // A repeated member could be read one way here and another way upstream: JSONDecoder decides.
-        guard case .object(let object) = json, !object.hasRepeatedKeys, let model = object["model"]?.stringValue,
+        guard case .object(let object) = json, let model = object["model"]?.stringValue,
             let messageValues = object["messages"]?.arrayValue
         else { return nil }
         var messages: [OpenAIChatMessage] = []
@@ -107,13 +108,6 @@ extension OpenAIChatMessage.ToolCall {
                 })
         else { return nil }
         self.function = function
-    }
-}
-
-extension JSONObject {
-    var hasRepeatedKeys: Bool {
-        var seen = Set<String>(minimumCapacity: members.count)
-        return members.contains { !seen.insert($0.key).inserted }
     }
 }
 

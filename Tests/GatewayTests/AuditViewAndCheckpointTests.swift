@@ -76,7 +76,7 @@ import Testing
 
     @Test func checkpointsFollowTheHeadEveryNEntriesAndRefuseToVouchForACutChain() async throws {
         let store = try await signedStore()
-        let file = NSTemporaryDirectory() + "checkpoints-\(RandomIdentifier.lowercase(count: 8)).jsonl"
+        let file = Self.checkpointFile()
         let posted = Mutex<[String]>([])
         let writer = AuditCheckpointWriter(
             store: store, keyring: Self.keys, file: file,
@@ -104,6 +104,17 @@ import Testing
                 == .truncated(sequence: 4, checkpointed: 5))
     }
 
+    static func checkpointFile() -> String {
+        NSTemporaryDirectory() + "checkpoints-\(RandomIdentifier.lowercase(count: 8)).jsonl"
+    }
+
+    /// A writer that polls the head every 20 ms and checkpoints it every 1000 entries or `interval`.
+    static func pollingWriter(_ store: SQLStore, file: String, interval: Duration) -> AuditCheckpointWriter {
+        AuditCheckpointWriter(
+            store: store, keyring: keys, file: file, post: nil, everyEntries: 1000, interval: interval,
+            poll: .milliseconds(20), logger: Logger(label: "test"))
+    }
+
     func run(_ writer: AuditCheckpointWriter, whileDoing body: () async throws -> Void) async throws {
         let group = ServiceGroup(configuration: .init(services: [writer], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -116,10 +127,8 @@ import Testing
 
     @Test func gracefulShutdownRecordsTheLastHead() async throws {
         let store = try await signedStore()
-        let file = NSTemporaryDirectory() + "checkpoints-\(RandomIdentifier.lowercase(count: 8)).jsonl"
-        let writer = AuditCheckpointWriter(
-            store: store, keyring: Self.keys, file: file, post: nil, everyEntries: 1000, interval: .seconds(3600),
-            poll: .milliseconds(20), logger: Logger(label: "test"))
+        let file = Self.checkpointFile()
+        let writer = Self.pollingWriter(store, file: file, interval: .seconds(3600))
         try await append(store, 1)
         try await run(writer) {
             try await waitUntil { lines(file).map(\.sequence) == [1] }
@@ -130,10 +139,8 @@ import Testing
 
     @Test func theIntervalWritesAMovedHead() async throws {
         let store = try await signedStore()
-        let file = NSTemporaryDirectory() + "checkpoints-\(RandomIdentifier.lowercase(count: 8)).jsonl"
-        let writer = AuditCheckpointWriter(
-            store: store, keyring: Self.keys, file: file, post: nil, everyEntries: 1000, interval: .milliseconds(200),
-            poll: .milliseconds(20), logger: Logger(label: "test"))
+        let file = Self.checkpointFile()
+        let writer = Self.pollingWriter(store, file: file, interval: .milliseconds(200))
         try await append(store, 1)
         try await run(writer) {
             try await waitUntil { lines(file).map(\.sequence) == [1] }

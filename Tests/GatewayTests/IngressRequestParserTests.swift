@@ -184,8 +184,14 @@ import WireFormats
         ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\nContent-Length: 3\r\n\r\nabc", 400, "names no transfer coding"),
         ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nContent-Length: 3\r\n\r\nabc", 400, "names no transfer coding"),
         ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: , ,\r\n\r\n", 400, "names no transfer coding"),
-        ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n", 400, "names no transfer coding"),
-        ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "names no transfer coding"),
+        (
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n", 400,
+            "names no transfer coding"
+        ),
+        (
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+            "names no transfer coding"
+        ),
         // Bare LF line ends: no CRLFCRLF will ever come, so it is refused before the head ends.
         ("GET / HTTP/1.1\nHost: x\n\n", 400, "does not end with CRLF"),
         ("GET / HTTP/1.1\nHost: x\n", 400, "does not end with CRLF"),

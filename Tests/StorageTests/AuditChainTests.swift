@@ -11,19 +11,9 @@ import Testing
         try await SQLStore.open(try engine.freshURL())
     }
 
-    func seed(_ store: SQLStore, count: Int = 6) async throws {
-        for index in 1...count {
-            try await store.appendAudit([
-                AuditEntry(
-                    principal: "admin", action: "key.create", target: "key:k\(index)", tenant: index % 2 == 0 ? "acme" : "globex",
-                    after: #"{"tenant":"acme"}"#, detail: "entry \(index)")
-            ])
-        }
-    }
-
     @Test(arguments: engines) func anIntactChainVerifies(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         let verifier = try await store.verifyAudit(pageSize: 4)  // pages do not break the chain
         #expect(verifier.firstBreak == nil)
         #expect(verifier.checked == 6)
@@ -33,7 +23,7 @@ import Testing
 
     @Test(arguments: engines) func editingARowIsFoundAtThatRow(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         try await store.run { try $0.query("UPDATE audit_log SET detail = 'nothing to see' WHERE sequence = 4") }
         let verifier = try await store.verifyAudit()
         #expect(verifier.firstBreak == .altered(sequence: 4))
@@ -41,7 +31,7 @@ import Testing
 
     @Test(arguments: engines) func deletingARowIsFound(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         try await store.run { try $0.query("DELETE FROM audit_log WHERE sequence = 3") }
         let verifier = try await store.verifyAudit()
         #expect(verifier.firstBreak == .gap(expected: 3, found: 4))
@@ -50,7 +40,7 @@ import Testing
 
     @Test(arguments: engines) func reorderingRowsIsFound(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         // Swap entries 2 and 5 by renumbering them: the sequence is part of the hash.
         try await store.run { connection in
             try connection.query("UPDATE audit_log SET sequence = 100 WHERE sequence = 2")
@@ -63,7 +53,7 @@ import Testing
 
     @Test(arguments: engines) func recomputingOneHashStillBreaksTheLink(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         // A forger who edits entry 3 and recomputes its hash breaks entry 4's link instead.
         var forged = try #require(try await store.auditEntries(after: 2, limit: 1).first)
         forged.detail = "forged"

@@ -19,17 +19,6 @@ import Testing
         try await SQLStore.open(try engine.freshURL(), auditSigning: keys.map { .keys($0) } ?? .off)
     }
 
-    /// Six signed entries, acme's and globex's in turn (globex has 1, 3, 5).
-    func seed(_ store: SQLStore, count: Int = 6) async throws {
-        for index in 1...count {
-            try await store.appendAudit([
-                AuditEntry(
-                    principal: "admin", action: "key.create", target: "key:k\(index)", tenant: index % 2 == 0 ? "acme" : "globex",
-                    after: #"{"tenant":"acme"}"#, detail: "entry \(index)")
-            ])
-        }
-    }
-
     /// The verifier as it was before MACs: sequence, hash and link only. What each attack beats.
     func hashChainHolds(_ store: SQLStore) async throws -> Bool {
         var previous = AuditEntry.genesisHash
@@ -66,7 +55,7 @@ import Testing
 
     @Test(arguments: engines) func aSignedChainVerifiesWithItsCheckpoint(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         let entries = try await store.auditEntries()
         #expect(entries.allSatisfy { $0.keyID == Self.keys.signingKeyID && $0.mac?.count == 64 })
         let verifier = try await store.verifyAudit(keyring: Self.keys, checkpoints: [try await checkpointOfHead(store)])
@@ -76,7 +65,7 @@ import Testing
 
     @Test(arguments: engines) func deletingTheLastEntriesIsFoundAgainstACheckpoint(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         let checkpoint = try await checkpointOfHead(store)
         try await store.run { try $0.query("DELETE FROM audit_log WHERE sequence >= 5") }
         #expect(try await hashChainHolds(store))
@@ -89,7 +78,7 @@ import Testing
 
     @Test(arguments: engines) func editingAnEntryAndRecomputingEveryLaterHashIsFound(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         try await store.run { try $0.query("UPDATE audit_log SET detail = 'nothing to see' WHERE sequence = 3") }
         try await rechain(store, from: 3)
         #expect(try await hashChainHolds(store))
@@ -98,7 +87,7 @@ import Testing
 
     @Test(arguments: engines) func deletingRenumberingAndRecomputingIsFound(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         try await store.run { connection in
             try connection.query("DELETE FROM audit_log WHERE sequence = 3")
             for sequence in Int64(4)...6 {
@@ -124,7 +113,7 @@ import Testing
             (Self.keys.signingKeyID, String(repeating: "ab", count: 32), .forged(sequence: 7)),
         ] as [(String?, String?, AuditChainVerifier.Break)] {
             let store = try await openStore(engine)
-            try await seed(store)
+            try await store.appendSampleAuditEntries()
             let head = try #require(try await store.auditHead())
             var forged = AuditEntry(
                 principal: "admin", action: "kill_switch.release", target: "tenant:acme", tenant: "acme",
@@ -155,7 +144,7 @@ import Testing
 
     @Test(arguments: engines) func blankingTheTenantOnAnotherTenantsEntriesIsFound(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         try await store.run {
             try $0.query("UPDATE audit_log SET tenant = NULL, tenant_sequence = NULL WHERE tenant = 'globex'")
         }
@@ -166,7 +155,7 @@ import Testing
 
     @Test(arguments: engines) func strippingEveryMACIsFoundAgainstACheckpoint(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         let checkpoint = try await checkpointOfHead(store)
         #expect(checkpoint.headSigned)
         try await store.run { try $0.query("UPDATE audit_log SET key_id = NULL, mac = NULL") }
@@ -186,12 +175,12 @@ import Testing
     @Test(arguments: engines) func rotatedKeysVerifyWhileListed(_ engine: TestEngine) async throws {
         let url = try engine.freshURL()
         let old = try await SQLStore.open(url, auditSigning: .keys(try AuditKeyring(Self.keyA)))
-        try await seed(old, count: 3)
+        try await old.appendSampleAuditEntries(count: 3)
         await old.close()
         // The new key signs; the old one still verifies.
         let rotated = try AuditKeyring("\(Self.keyB), \(Self.keyA)")
         let store = try await SQLStore.open(url, auditSigning: .keys(rotated))
-        try await seed(store, count: 3)
+        try await store.appendSampleAuditEntries(count: 3)
         let keyIDs = try await store.auditEntries().map(\.keyID)
         #expect(
             keyIDs == Array(repeating: AuditKeyring.keyID(of: Self.keyA), count: 3)
@@ -206,10 +195,10 @@ import Testing
     @Test(arguments: engines) func unsignedEntriesFromBeforeTheKeyVerifyAndCount(_ engine: TestEngine) async throws {
         let url = try engine.freshURL()
         let unsigned = try await SQLStore.open(url)
-        try await seed(unsigned, count: 2)
+        try await unsigned.appendSampleAuditEntries(count: 2)
         await unsigned.close()
         let store = try await SQLStore.open(url, auditSigning: .keys(Self.keys))
-        try await seed(store, count: 2)
+        try await store.appendSampleAuditEntries(count: 2)
         let verifier = try await store.verifyAudit(keyring: Self.keys)
         #expect(verifier.firstBreak == nil && verifier.unsignedBeforeFirstSigned == 2)
         // A process without the key appending after signed entries breaks the chain, so one with
@@ -224,7 +213,7 @@ import Testing
 
     @Test(arguments: engines) func tenantsAreNumberedWithoutGaps(_ engine: TestEngine) async throws {
         let store = try await openStore(engine)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         try await store.appendAudit([
             AuditEntry(principal: "switchyard", action: "budget.threshold", target: "budget:all", tenant: nil),
             AuditEntry(principal: "admin", action: "key.revoke", target: "key:k2", tenant: "acme"),
@@ -242,7 +231,7 @@ import Testing
     /// Entries appended before the tenant numbering existed are numbered by the migration.
     @Test(arguments: engines) func theMigrationNumbersEarlierEntries(_ engine: TestEngine) async throws {
         let store = try await openStore(engine, keys: nil)
-        try await seed(store)
+        try await store.appendSampleAuditEntries()
         let step = try #require(Migrations.steps.first { $0.sql.contains("tenant_sequence BIGINT") })
         let backfill = try #require(
             step.sql.split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
