@@ -8,6 +8,7 @@
 #   BENCH_SECONDS=3 bench/run.sh # quicker
 #   bench/run.sh soak            # 64 connections for BENCH_SOAK_MINUTES (10), RSS printed each minute
 #   bench/run.sh hold            # start everything and wait (profiling by hand; see $WORK/env)
+#   bench/run.sh instructions    # instructions per request under QEMU (no PMU needed); BENCH_COMPARE="other binaries"
 #   bench/run.sh ledger          # BENCH_LEDGER_RATE (5000) requests/s for BENCH_LEDGER_SECONDS (30):
 #                                # usage records stored per second, most waiting at once
 #   BENCH_STORE=postgres ...     # any of these on PostgreSQL (started by the script, fsync on)
@@ -24,9 +25,12 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 bash scripts/install-deps.sh
-echo "== building switchyard (release)" >&2
-swift build -c release --product switchyard >&2
-BIN="$ROOT/.build/release/switchyard"
+BIN="${BENCH_BIN:-}"  # a binary built elsewhere (another revision), or this checkout's release build
+if [ -z "$BIN" ]; then
+  echo "== building switchyard (release)" >&2
+  swift build -c release --product switchyard >&2
+  BIN="$ROOT/.build/release/switchyard"
+fi
 
 WORK="$(mktemp -d /tmp/switchyard-bench.XXXXXX)"
 chmod 755 "$WORK"  # nginx workers run as www-data and must read the fixtures
@@ -231,6 +235,35 @@ PY
   # The store's own ceiling: 100,000 synthetic records in batches of 5,000, nothing else running.
   kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
   echo "  store ceiling: $("$BIN" ledger generate --config "$WORK/switchyard.yaml" --records 100000 --month 2026-10 2>&1 | tail -1)"
+  exit 0
+fi
+
+if [ "${1:-}" = instructions ]; then
+  # Instructions per request without hardware counters: each binary ($BIN, then every path in
+  # BENCH_COMPARE, all on the same config) serves sequential requests under QEMU user mode with
+  # the counting plugin bench/insncount.c. Figures are exact and repeatable to a fraction of a
+  # percent; compare binaries as ratios within one run.
+  command -v qemu-x86_64 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user >/dev/null; }
+  gcc -O2 -shared -fPIC -o "$WORK/insncount.so" bench/insncount.c -lpthread
+  kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
+  printf '%s' '{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":64}' >"$WORK/stream-request.json"
+  for bin in "$BIN" ${BENCH_COMPARE:-}; do
+    run="$(mktemp -d "$WORK/instructions.XXXXXX")"
+    # Its own store (binaries may differ in schema); no metrics token (older binaries lack the key).
+    sed -e "s#$WORK/switchyard.db#$run/switchyard.db#" -e "s#$WORK/journal.ndjson#$run/journal.ndjson#" \
+      -e '/^observability:/d' -e '/metrics_token_env/d' "$WORK/switchyard.yaml" >"$run/switchyard.yaml"
+    key="$("$bin" keys create --config "$run/switchyard.yaml" --tenant bench 2>/dev/null)"
+    mkfifo "$run/ctl"
+    SWIFT_DETERMINISTIC_HASHING=1 LOG_LEVEL=warning qemu-x86_64 -plugin "$WORK/insncount.so,ctl=$run/ctl,out=$run/count" \
+      "$bin" serve --config "$run/switchyard.yaml" >"$run/serve.log" 2>&1 &
+    GATEWAY_PID=$!
+    for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+    for kind in request stream-request; do
+      echo "$bin $kind $(python3 bench/instructions.py --port "$GATEWAY_PORT" --key "$key" --ctl "$run/ctl" \
+        --out "$run/count" --body "$WORK/$kind.json" --requests "${BENCH_REQUESTS:-500}")"
+    done
+    kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
+  done
   exit 0
 fi
 

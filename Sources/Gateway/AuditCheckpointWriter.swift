@@ -10,7 +10,9 @@ import Synchronization
 /// `audit.checkpoint_file`, and/or a POST to the alert webhook), so `switchyard audit verify
 /// --checkpoints` finds entries cut off the end, which no MAC can show. A checkpoint is written
 /// when the head has moved `everyEntries` entries, or `interval` after the last one when it has
-/// moved at all, and once more on shutdown. The head is read once per `poll`, never per request.
+/// moved at all, and once more on shutdown. The head is read once per `poll`, never per request;
+/// a head that goes back between two checkpoints is caught there, and the head read before it is
+/// checkpointed as the evidence.
 public final class AuditCheckpointWriter: Service {
     private let store: SQLStore
     private let keyring: AuditKeyring
@@ -21,6 +23,9 @@ public final class AuditCheckpointWriter: Service {
     private let poll: Duration
     private let logger: Logger
     private let last = Mutex<(sequence: Int64, hash: String, at: ContinuousClock.Instant)?>(nil)
+    /// The furthest head read so far, checkpointed or not: a chain cut back behind it between two
+    /// checkpoints is caught at the next poll, and this head is checkpointed as the evidence.
+    private let seen = Mutex<AuditEntry?>(nil)
 
     public init(
         store: SQLStore, keyring: AuditKeyring, file: String?, post: (@Sendable ([UInt8]) async -> Void)?,
@@ -59,17 +64,37 @@ public final class AuditCheckpointWriter: Service {
             return nil
         }
         let now = ContinuousClock.now
-        if let last = last.withLock({ $0 }) {
-            if head.sequence < last.sequence || (head.sequence == last.sequence && head.hash != last.hash) {
-                // Checkpointing this head would vouch for it; the previous checkpoint stays the evidence.
-                logger.error(
-                    "audit chain head went back or changed since the last checkpoint: entries were removed or rewritten",
-                    metadata: ["checkpointed": "\(last.sequence)", "head": "\(head.sequence)"])
-                return nil
-            }
+        let last = self.last.withLock { $0 }
+        if let seen = seen.withLock({ $0 }), await !stillHolds(seen, head: head) {
+            // Checkpointing this head would vouch for it. The head read before is the real history:
+            // checkpoint that (once), so `audit verify --checkpoints` shows the cut.
+            logger.error(
+                "audit chain head went back or changed since it was last read: entries were removed or rewritten",
+                metadata: ["seen": "\(seen.sequence)", "head": "\(head.sequence)"])
+            guard last?.sequence != seen.sequence else { return nil }
+            return await write(seen, at: now)
+        }
+        seen.withLock { $0 = head }
+        if let last {
             guard head.sequence > last.sequence else { return nil }
             guard final || head.sequence - last.sequence >= everyEntries || now - last.at >= interval else { return nil }
         }
+        return await write(head, at: now)
+    }
+
+    /// Whether the chain still holds `seen` as it was read: the head has not gone back, and the
+    /// entry at its place is the same one (a cut followed by new appends must not pass).
+    private func stillHolds(_ seen: AuditEntry, head: AuditEntry) async -> Bool {
+        if head.sequence <= seen.sequence { return head.sequence == seen.sequence && head.hash == seen.hash }
+        do {
+            let atSeen = try await store.auditEntries(after: seen.sequence - 1, limit: 1).first
+            return atSeen?.sequence == seen.sequence && atSeen?.hash == seen.hash
+        } catch {
+            return true  // unreadable now: judged at the next poll
+        }
+    }
+
+    private func write(_ head: AuditEntry, at now: ContinuousClock.Instant) async -> AuditCheckpoint? {
         let checkpoint = AuditCheckpoint(head: head, keyring: keyring)
         let line = checkpoint.line + "\n"
         if let file {

@@ -23,7 +23,9 @@ extension Gateway {
         var plan: RoutePlan
         switch planRoute(
             request, model: embeddingsRequest.model, metadata: nil,
-            profile: RequestProfile(estimatedInputTokens: estimatedInput), principal: principal, meter: &meter)
+            // An embedding has no output tokens: a max_output_tokens rule is met, and none is reserved.
+            profile: RequestProfile(estimatedInputTokens: estimatedInput, maxOutputTokens: 0), principal: principal,
+            meter: &meter)
         {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned

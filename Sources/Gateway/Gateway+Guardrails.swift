@@ -1,3 +1,4 @@
+import Foundation
 import Governance
 import Hummingbird
 import SwitchyardCore
@@ -75,11 +76,11 @@ extension Gateway {
         var partJoins: [(joined: [UInt8], spaced: [UInt8])] = []
         func collect(_ value: JSONValue, skippingText: Bool = false) {
             switch value {
-            case .string(let text): texts.append(Array(text.utf8))
+            case .string(let text): texts.append(Array(Self.readable(text).utf8))
             case .object(let object):
                 for member in object where !(skippingText && member.key == "text") { collect(member.value) }
             case .array(let values):
-                let parts = values.compactMap { $0["text"]?.stringValue }
+                let parts = values.compactMap { $0["text"]?.stringValue.map(Self.readable) }
                 guard parts.count > 1 else { return values.forEach { collect($0) } }
                 let spaced = Array(parts.joined(separator: " ").utf8)
                 texts.append(spaced)
@@ -107,28 +108,73 @@ extension Gateway {
         return hidden
     }
 
-    /// Whether the body has a `\u` escape or more than one `"text"` member.
+    /// Text as a reader sees it: compatibility forms unified (fullwidth `４` is `4`), digits of
+    /// every script as ASCII digits, and invisible format characters (zero-width space, soft
+    /// hyphen, bidi marks) dropped, so they cannot break up a number or a key.
+    static func readable(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 >= 0x80 }) else { return text }
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.precomposedStringWithCompatibilityMapping.unicodeScalars {
+            let properties = scalar.properties
+            if properties.generalCategory == .format { continue }
+            if properties.numericType == .decimal, let value = properties.numericValue, scalar.value >= 0x80 {
+                scalars.append(Unicode.Scalar(UInt8(ascii: "0") + UInt8(value)))
+            } else {
+                scalars.append(scalar)
+            }
+        }
+        return String(scalars)
+    }
+
+    /// Whether the body has a `\u` escape, more than one `"text"` member, or any non-ASCII byte
+    /// (an invisible character or a digit of another script can hide a hit from the raw scan).
+    /// Word-wide and `memchr` scans: every guarded request pays this.
     static func mayHide(_ body: [UInt8]) -> Bool {
-        var texts = 0
-        return body.withUnsafeBufferPointer { bytes in
+        body.withUnsafeBufferPointer { bytes in
+            guard let base = bytes.baseAddress else { return false }
+            let count = bytes.count
+            var highBits: UInt64 = 0
             var index = 0
-            while index + 1 < bytes.count {
-                if bytes[index] == UInt8(ascii: "\\") {
-                    if bytes[index + 1] == UInt8(ascii: "u") { return true }
-                    index += 2
-                    continue
-                }
-                if bytes[index] == UInt8(ascii: "\""), index + 6 <= bytes.count, bytes[index + 1] == UInt8(ascii: "t"),
-                    bytes[index + 2] == UInt8(ascii: "e"), bytes[index + 3] == UInt8(ascii: "x"),
-                    bytes[index + 4] == UInt8(ascii: "t"), bytes[index + 5] == UInt8(ascii: "\"")
-                {
-                    texts += 1
-                    if texts > 1 { return true }
-                }
+            while index + 8 <= count {
+                highBits |= UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                index += 8
+            }
+            while index < count {
+                highBits |= UInt64(base[index])
                 index += 1
             }
-            return false
+            if highBits & 0x8080_8080_8080_8080 != 0 { return true }
+            // A backslash before `u` (also the `u` after an escaped backslash: it only costs a parse).
+            if occurrences(of: UInt8(ascii: "\\"), in: bytes, where: { $0 + 1 < count && base[$0 + 1] == UInt8(ascii: "u") }) > 0
+            {
+                return true
+            }
+            // `"text"`, found from its `x`, a rare letter.
+            let texts = occurrences(of: UInt8(ascii: "x"), in: bytes, stoppingAt: 2) { at in
+                at >= 3 && at + 2 < count && base[at - 3] == UInt8(ascii: "\"") && base[at - 2] == UInt8(ascii: "t")
+                    && base[at - 1] == UInt8(ascii: "e") && base[at + 1] == UInt8(ascii: "t")
+                    && base[at + 2] == UInt8(ascii: "\"")
+            }
+            return texts > 1
         }
+    }
+
+    /// How many positions of `byte` in `bytes` satisfy `matches`, counting up to `limit`.
+    private static func occurrences(
+        of byte: UInt8, in bytes: UnsafeBufferPointer<UInt8>, stoppingAt limit: Int = 1, where matches: (Int) -> Bool
+    ) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
+        var found = 0
+        var from = 0
+        while from < bytes.count, let hit = memchr(base + from, Int32(byte), bytes.count - from) {
+            let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            if matches(at) {
+                found += 1
+                if found >= limit { return found }
+            }
+            from = at + 1
+        }
+        return found
     }
 
     static func describe(_ detector: ContentDetector, count: Int) -> String {

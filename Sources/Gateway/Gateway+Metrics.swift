@@ -111,6 +111,10 @@ extension LedgerWriter: MetricsSource {
                 "switchyard_ledger_records", help: "Usage records since start, by what the ledger writer did with them.",
                 labels: [("state", state)], to: value)
         }
+        let failures = registry.series(
+            "switchyard_ledger_store_failures_total",
+            help: "Batches of usage records the store refused (each was journaled and is replayed later).", kind: .counter)
+        registry.batch { $0.set(failures, to: counters.storeFailures) }
     }
 }
 

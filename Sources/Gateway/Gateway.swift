@@ -199,7 +199,16 @@ public final class Gateway: Sendable {
     /// The body as a JSON tree, or the client's 400 naming where it is wrong.
     static func parseBody(_ body: [UInt8]) -> Result<JSONValue, OpenAIError> {
         do {
-            return .success(try JSONValue.parse(body))
+            let document = try JSONDocument.parse(body)
+            let json = document.value
+            if !document.memberNamesAreCaseFolded, let path = CaseFoldedMembers.firstCollision(in: json) {
+                let rendered = JSONPathComponent.render(path)
+                return .failure(
+                    .invalidRequest(
+                        "The request body names the member '\(rendered)' twice, in different case; some providers read "
+                            + "names without regard to case, so Switchyard refuses it.", param: rendered, code: "duplicate_key"))
+            }
+            return .success(json)
         } catch {
             if error.isRepeatedMember {
                 return .failure(

@@ -31,12 +31,16 @@ where Responder.Context == BasicRequestContext {
     enum State {
         /// No request under way since `since` (the connection opened or the last response ended).
         case idle(since: NIODeadline)
-        /// The body is kept up to one byte over the limit: enough for the handler's own size
-        /// check to refuse it with 413, without holding an arbitrarily large body. `since`: when
-        /// the head arrived.
+        /// The body so far, never over the limit (a body that passes it is refused with 413 at
+        /// once). `since`: when the head arrived.
         case receiving(IngressRequestParser.Head, body: ByteBuffer, since: NIODeadline)
         /// `framing` is known once the response's head has been written.
         case responding(IngressExchange, framing: IngressResponseFraming?)
+        /// A refusal was sent and our side shut; what the client still sends is read and dropped
+        /// until it closes, pauses for `lingerPause`, or `lingerTime` has passed, so the refusal
+        /// is not lost to a reset (closing with unread bytes makes the kernel send RST, which can
+        /// discard the answer before the client reads it).
+        case draining(since: NIODeadline, lastRead: NIODeadline)
         case closed
     }
 
@@ -92,6 +96,7 @@ where Responder.Context == BasicRequestContext {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .draining(let since, _) = state { return state = .draining(since: since, lastRead: .now()) }
         parser.append(unwrapInboundIn(data))
         readRequests(context: context)
     }
@@ -101,7 +106,7 @@ where Responder.Context == BasicRequestContext {
         while true {
             switch state {
             case .idle, .receiving: break
-            case .responding, .closed: return
+            case .responding, .draining, .closed: return
             }
             let part: IngressRequestParser.Part?
             do {
@@ -123,11 +128,13 @@ where Responder.Context == BasicRequestContext {
                 context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
             }
         case (.body(var piece), .receiving(let head, var body, let since)):
-            let room = maxBodyBytes + 1 - body.readableBytes
-            if room > 0, let kept = piece.readSlice(length: min(room, piece.readableBytes)) {
-                state = .closed  // drop the reference so `body` is uniquely owned while it grows
-                body.writeImmutableBuffer(kept)
+            guard body.readableBytes + piece.readableBytes <= maxBodyBytes else {
+                // A chunked body has no announced length: refuse it as soon as it passes the limit,
+                // not after the sender chose to stop.
+                return refuse(.payloadTooLarge(limit: maxBodyBytes), context: context)
             }
+            state = .closed  // drop the reference so `body` is uniquely owned while it grows
+            body.writeBuffer(&piece)
             state = .receiving(head, body: body, since: since)
         case (.end, .receiving(let head, let body, _)):
             respond(to: head, body: body, channel: context.channel)
@@ -142,7 +149,9 @@ where Responder.Context == BasicRequestContext {
     /// A request that cannot be read: answered with the reason in the API's error format, then
     /// the connection closes (where the next request would begin is unknown).
     private func refuse(_ error: OpenAIError, context: ChannelHandlerContext) {
-        state = .closed
+        state = .draining(since: .now(), lastRead: .now())
+        cancelTimer()
+        armTimer(context.eventLoop)
         logger.debug("refused a malformed request", metadata: ["reason": "\(error.message)"])
         let body = error.body()
         let response = HTTPResponse(
@@ -152,8 +161,18 @@ where Responder.Context == BasicRequestContext {
         _ = IngressResponseFraming.writeHead(
             response, answering: IngressExchange(keepAlive: false, isHTTP10: false, isHeadRequest: false), into: &buffer)
         buffer.writeBytes(body)
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { result in
+            guard case .success = result else { return context.close(promise: nil) }
+            let shut = context.eventLoop.makePromise(of: Void.self)
+            shut.futureResult.whenFailure { _ in context.close(promise: nil) }
+            context.close(mode: .output, promise: shut)
+        }
     }
+
+    /// How long a refused connection is drained at most, and how long a pause in what it sends
+    /// ends the draining early.
+    static var lingerTime: TimeAmount { .seconds(2) }
+    static var lingerPause: TimeAmount { .milliseconds(250) }
 
     /// A socket error: the connection cannot continue.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -264,6 +283,7 @@ where Responder.Context == BasicRequestContext {
         switch state {
         case .idle(let since): since + TimeAmount(timeouts.idle)
         case .receiving(_, _, let since): since + TimeAmount(timeouts.requestRead)
+        case .draining(let since, let lastRead): min(since + Self.lingerTime, lastRead + Self.lingerPause)
         case .responding, .closed: nil
         }
     }

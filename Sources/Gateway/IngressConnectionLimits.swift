@@ -36,6 +36,19 @@ public final class IngressConnectionLimits: Sendable {
         self.caps = caps
     }
 
+    /// The client a connection counts against: its IPv4 address, or the /64 network of an IPv6
+    /// address (one host is routinely given a whole /64, so counting single IPv6 addresses would
+    /// give it 2^64 allowances). An IPv4-mapped IPv6 address counts as its IPv4 address.
+    static func client(of address: SocketAddress?) -> String {
+        guard case .v6(let v6) = address else { return address?.ipAddress ?? "unknown" }
+        let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+            return bytes[12..<16].map(String.init).joined(separator: ".")
+        }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
+
     /// Takes a slot for a connection from `address`, or says which cap refuses it.
     func admit(address: String) -> Refusal? {
         state.withLock { state in

@@ -60,7 +60,7 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 // Over a cap, the failed initializer makes NIO close the connection unread.
-                let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                let address = IngressConnectionLimits.client(of: channel.remoteAddress)
                 if let refusal = limits.admit(address: address) {
                     return channel.eventLoop.makeFailedFuture(IngressConnectionRefused(refusal: refusal))
                 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Rules attached to a tenant, project, agent or key.
 ///
 /// Several policies apply to one request (one per scope the key acts in). How they combine is
@@ -84,8 +86,19 @@ public struct EffectivePolicy: Hashable, Sendable {
         }
     }
 
-    /// How tool names are compared: without regard to case.
-    public static func toolKey(_ name: String) -> String { name.lowercased() }
+    /// How tool names are compared: names a model or a tool dispatcher could read as one tool
+    /// meet. Compatibility forms are unified (fullwidth `ｓｈｅｌｌ` is `shell`), invisible format
+    /// and control characters dropped (`sh\u{200B}ell`), surrounding white space trimmed, and case
+    /// folded (upper then lower, so `ſ` meets `s`).
+    public static func toolKey(_ name: String) -> String {
+        if name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return name.lowercased() }
+        let visible = name.precomposedStringWithCompatibilityMapping.unicodeScalars.filter { scalar in
+            let category = scalar.properties.generalCategory
+            return category != .format && category != .control
+        }
+        return String(String.UnicodeScalarView(visible)).trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
+            .lowercased()
+    }
 
     /// The residency the policies impose on deployments, and the policy to name when it refuses.
     public var residency: (residency: Residency, policy: String)? {

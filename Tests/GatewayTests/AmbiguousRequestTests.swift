@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+import WireFormats
 
 @testable import Gateway
 
@@ -61,6 +62,62 @@ private let hi = #""model":"chat","messages":[{"role":"user","content":"Hi"}]"#
         #expect(test.transport.requests.isEmpty)
     }
 
+    @Test(arguments: [
+        (#"{\#(hi),"max_tokens":5,"MAX_TOKENS":100000}"#, "MAX_TOKENS"),
+        (#"{\#(hi),"max_tokens":5,"max_to\u212Aens":100000}"#, "[\"max_to\u{212A}ens\"]"),
+        (#"{\#(hi),"stream":false,"Stream":true}"#, "Stream"),
+        (
+            #"{\#(hi),"tools":[{"type":"function","function":{"name":"search","Name":"shell","parameters":{}}}]}"#,
+            "tools[0].function.Name"
+        ),
+        (#"{"model":"chat","messages":[{"role":"user","content":"a","Content":"long"}]}"#, "messages[0].Content"),
+    ])
+    func membersDifferingOnlyInCaseAreRefused(body: String, path: String) async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let (status, text) = try await send(test, body)
+        #expect(status == .badRequest, "\(text)")
+        #expect(text.contains(#""code":"duplicate_key""#), "\(text)")
+        let param = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: [String: Any]]
+        #expect(param?["error"]?["param"] as? String == path, "\(text)")
+        #expect(test.transport.requests.isEmpty)
+    }
+
+    /// Names the caller chooses (schema properties, metadata, tool arguments) are read exactly by
+    /// every reader, so `id` next to `ID` there is served.
+    @Test func callerNamedObjectsMayHoldNamesDifferingInCase() async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let schema = #"{"type":"object","properties":{"id":{"type":"string"},"ID":{"type":"string"}}}"#
+        let body =
+            #"{\#(hi),"max_tokens":5,"metadata":{"team":"a","Team":"b"},"#
+            + #""tools":[{"type":"function","function":{"name":"search","parameters":\#(schema)}}],"#
+            + #""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":\#(schema)}}}"#
+        let (status, text) = try await send(test, body)
+        #expect(status == .ok, "\(text)")
+    }
+
+    @Test func everyWayOfNamingAToolIsCollected() throws {
+        let json = try JSONValue.parse(
+            Array(
+                #"{"tools":[{"type":"function","function":{"name":"a"}},{"type":"custom","custom":{"name":"b"}},{"type":"web_search"}],"#
+                    .utf8)
+                + Array(
+                    #""functions":[{"name":"c"}],"tool_choice":{"type":"function","function":{"name":"d"}},"#.utf8)
+                + Array(#""function_call":{"name":"e"},"web_search_options":{}}"#.utf8))
+        #expect(Gateway.declaredToolNames(json) == ["a", "b", "web_search", "c", "web_search", "d", "e"])
+    }
+
+    /// An embedding has no output to bound: a `max_output_tokens` rule does not refuse it.
+    @Test func embeddingsMeetAnOutputTokenRule() async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml) { _ in
+            ReplayTransport.respond([
+                #"{"object":"list","data":[{"object":"embedding","embedding":[0.1],"index":0}],"model":"m","usage":{"prompt_tokens":2,"total_tokens":2}}"#
+            ])
+        }
+        let (status, text) = try await send(test, #"{"model":"chat","input":"hello"}"#, path: "/v1/embeddings")
+        #expect(status == .ok, "\(text)")
+        #expect(test.transport.requests.count == 1)
+    }
+
     @Test(arguments: ["/v1/messages", "/v1/responses"])
     func everyClientFormatRefusesThemInItsOwnShape(_ path: String) async throws {
         let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
@@ -109,7 +166,18 @@ private let hi = #""model":"chat","messages":[{"role":"user","content":"Hi"}]"#
         (#"[{"type":"custom","custom":{"name":"Shell"}}]"#, "denied_tools"),
         (#"[{"type":"shell"}]"#, "denied_tools"),
         (#"[{"type":"function","name":"shell","function":{"name":"search"}}]"#, "denied_tools"),
-        // Outside the allow-list: a built-in tool, a nameless one, a legacy function.
+        // Denied names a model would read as the same tool.
+        (#"[{"type":"function","function":{"name":"ｓｈｅｌｌ"}}]"#, "denied_tools"),
+        (#"[{"type":"function","function":{"name":" shell\n"}}]"#, "denied_tools"),
+        (#"[{"type":"function","function":{"name":"sh\u200Bell"}}]"#, "denied_tools"),
+        (#"[{"type":"function","function":{"name":"\u017Fhell"}}]"#, "denied_tools"),
+        // A forced choice of a denied tool.
+        (
+            #"[{"type":"function","function":{"name":"search"}}],"tool_choice":{"type":"function","function":{"name":"shell"}}"#,
+            "denied_tools"
+        ),
+        // Outside the allow-list: a built-in tool, a nameless one, a legacy function, tools not in an array.
+        (#"{"type":"function","function":{"name":"search"}}"#, "allowed_tools"),
         (#"[{"type":"code_interpreter"}]"#, "allowed_tools"),
         (#"[{"type":"function","function":{"parameters":{}}}]"#, "allowed_tools"),
     ])

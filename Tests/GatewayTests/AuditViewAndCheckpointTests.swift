@@ -104,6 +104,49 @@ import Testing
                 == .truncated(sequence: 4, checkpointed: 5))
     }
 
+    /// A writer whose checkpoints fall due only when called with `final` or after 100 entries.
+    static func rareWriter(_ store: SQLStore, file: String) -> AuditCheckpointWriter {
+        AuditCheckpointWriter(
+            store: store, keyring: keys, file: file, post: nil, everyEntries: 100, interval: .seconds(3600),
+            logger: Logger(label: "test"))
+    }
+
+    /// Entries cut off between two checkpoints: the head read at the last poll is checkpointed
+    /// when the chain is found shorter, so the cut shows although no checkpoint had covered them.
+    @Test func aCutBetweenCheckpointsIsCheckpointedFromTheHeadLastRead() async throws {
+        let store = try await signedStore()
+        let file = Self.checkpointFile()
+        let writer = Self.rareWriter(store, file: file)
+        try await append(store, 2)
+        #expect(await writer.checkpointIfDue()?.sequence == 2)
+        try await append(store, 3)
+        #expect(await writer.checkpointIfDue() == nil)  // 5 read, not yet due
+        try await store.run { try $0.query("DELETE FROM audit_log WHERE sequence >= 4") }
+        #expect(await writer.checkpointIfDue()?.sequence == 5)
+        #expect(await writer.checkpointIfDue() == nil)  // evidence written once
+        #expect(lines(file).map(\.sequence) == [2, 5])
+        #expect(
+            try await store.verifyAudit(keyring: Self.keys, checkpoints: lines(file)).firstBreak
+                == .truncated(sequence: 4, checkpointed: 5))
+    }
+
+    /// A cut followed at once by new entries (the head back past where it was) is caught too:
+    /// the entry at the head last read is no longer the one read.
+    @Test func aCutHiddenByNewEntriesIsCaught() async throws {
+        let store = try await signedStore()
+        let file = Self.checkpointFile()
+        let writer = Self.rareWriter(store, file: file)
+        try await append(store, 2)
+        #expect(await writer.checkpointIfDue()?.sequence == 2)
+        try await append(store, 2)
+        #expect(await writer.checkpointIfDue() == nil)  // 4 read
+        try await store.run { try $0.query("DELETE FROM audit_log WHERE sequence >= 3") }
+        try await append(store, 3)  // sequences 3, 4, 5 again, with other hashes
+        #expect(await writer.checkpointIfDue()?.sequence == 4)
+        #expect(
+            try await store.verifyAudit(keyring: Self.keys, checkpoints: lines(file)).firstBreak != nil)
+    }
+
     static func checkpointFile() -> String {
         NSTemporaryDirectory() + "checkpoints-\(RandomIdentifier.lowercase(count: 8)).jsonl"
     }

@@ -414,6 +414,7 @@ import WireFormats
                 let text = String(buffer: response.body)
                 #expect(text.contains("switchyard_ledger_pending_records 0"))
                 #expect(text.contains(#"switchyard_ledger_records{state="written"} 1"#))
+                #expect(text.contains("switchyard_ledger_store_failures_total 0"))
             }
         }
     }

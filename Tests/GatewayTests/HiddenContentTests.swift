@@ -45,6 +45,11 @@ import Testing
         chat(parts("my card is 4111 1111", "1111 1111")),
         chat(#""key sk-\u0061bcdefghijklmnopqrstuvwxyz""#),
         chat(parts("key sk-abcdefghij", "klmnopqrstuvwxyz0123")),
+        // Invisible characters inside, digits of other scripts, fullwidth forms.
+        chat("\"card 4111\u{200B}1111\u{200B}1111\u{200B}1111\""),
+        chat("\"card \u{0664}\u{0661}\u{0661}\u{0661} 1111 1111 1111\""),
+        chat("\"card \u{FF14}\u{FF11}\u{FF11}\u{FF11} 1111 1111 1111\""),
+        chat("\"key sk-abcdefghij\u{00AD}klmnopqrstuvwxyz0123\""),
     ])
     func hiddenHitsAreRefusedAndNeverSent(body: String) async throws {
         let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
@@ -79,6 +84,8 @@ import Testing
         #expect(Gateway.mayHide(Array(Self.chat(Self.parts("a", "b")).utf8)))
         #expect(hidden(Self.chat(Self.parts("4111 1111 1111 1111", "and more"))) == [:])
         #expect(hidden(Self.chat(#""\u0034111111111111111""#)) == [.creditCards: 1])
+        // A visible hit next to other non-ASCII text is still one visible hit, not a hidden one.
+        #expect(hidden(Self.chat("\"4111 1111 1111 1111, caf\u{E9}\"")) == [:])
         #expect(hidden(Self.chat(Self.parts("4111 1111 1111", "1111"))) == [.creditCards: 1])
         #expect(hidden(Self.chat(Self.parts("sk-abcdefghij", "klmnopqrstuvwxyz0123"))) == [.secrets: 1])
     }

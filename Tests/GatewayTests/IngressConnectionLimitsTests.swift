@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 
 @testable import Gateway
@@ -25,5 +26,17 @@ import Testing
         #expect(limits.admit(address: "d") == nil)
         for address in ["a", "c", "d"] { limits.release(address: address) }
         #expect(limits.snapshot.open == 0 && limits.snapshot.addresses == 0 && limits.snapshot.refusedTotal == 1)
+    }
+
+    /// IPv6 clients count per /64 (what one host is usually given), IPv4-mapped ones as IPv4.
+    @Test func anIPv6ClientIsItsSlash64() throws {
+        let one = try SocketAddress(ipAddress: "2001:db8:1:2:aaaa::1", port: 1)
+        let sameNetwork = try SocketAddress(ipAddress: "2001:db8:1:2:ffff:1:2:3", port: 2)
+        let otherNetwork = try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 1)
+        #expect(IngressConnectionLimits.client(of: one) == "2001:db8:1:2::/64")
+        #expect(IngressConnectionLimits.client(of: sameNetwork) == IngressConnectionLimits.client(of: one))
+        #expect(IngressConnectionLimits.client(of: otherNetwork) != IngressConnectionLimits.client(of: one))
+        #expect(IngressConnectionLimits.client(of: try SocketAddress(ipAddress: "::ffff:10.1.2.3", port: 1)) == "10.1.2.3")
+        #expect(IngressConnectionLimits.client(of: try SocketAddress(ipAddress: "10.1.2.3", port: 1)) == "10.1.2.3")
     }
 }

@@ -133,6 +133,25 @@ import Testing
         }
     }
 
+    /// A chunked body has no length to judge from the head: it is refused as soon as it passes
+    /// the limit, while the sender is still sending (the last chunk never comes here).
+    @Test func refusesAChunkedBodyOnceItPassesTheLimit() async throws {
+        try await Self.withServer { port, _ in
+            let client = try RawClient(port: port)
+            // Far more than the limit in one write: the server drains what follows its refusal, so
+            // the answer is not lost to a reset.
+            let chunk = String(repeating: "x", count: 256 * 1024)
+            client.send(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n")
+            let refusal = await client.readToEnd()
+            #expect(refusal.hasPrefix("HTTP/1.1 413"), "\(refusal)")
+            let next = try RawClient(port: port)
+            next.send(Self.post("/echo", body: "still here"))
+            #expect(await next.readResponses(1).hasSuffix("still here"))
+        }
+    }
+
     @Test func answersExpectContinueBeforeTheBodyIsSent() async throws {
         try await Self.withServer { port, _ in
             let client = try RawClient(port: port)

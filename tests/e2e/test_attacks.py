@@ -261,13 +261,19 @@ DUPLICATES = {
     "include_usage": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"stream":true,'
     b'"stream_options":{"include_usage":true,"include_usage":false}}',
     "escaped spelling": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"max\\u005ftokens":100000}',
+    # Names that differ only in case: Go's encoding/json (Ollama) reads them as one, the last.
+    "case": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"MAX_TOKENS":100000}',
+    "kelvin sign": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"max_to\\u212Aens":100000}',
+    "tool name case": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,'
+    b'"tools":[{"type":"function","function":{"name":"search","Name":"shell","parameters":{}}}]}',
 }
 
 
 DUPLICATE_PATHS = {
     "max_tokens": "max_tokens", "tool name": "tools[0].function.name", "messages": "messages",
     "nested content": "messages[0].content", "stream": "stream", "include_usage": "stream_options.include_usage",
-    "escaped spelling": "max_tokens",
+    "escaped spelling": "max_tokens", "case": "MAX_TOKENS", "kelvin sign": '["max_to\u212aens"]',
+    "tool name case": "tools[0].function.Name",
 }
 
 
@@ -306,6 +312,8 @@ def test_with_both_maxima_the_larger_is_what_the_policy_judges(upstream, target)
         [{"type": "function", "function": {"name": "Shell", "parameters": {}}}],
         [{"type": "custom", "custom": {"name": "SHELL"}}],
         [{"type": "shell"}],
+        [{"type": "function", "function": {"name": "ｓｈｅｌｌ", "parameters": {}}}],
+        [{"type": "function", "function": {"name": "sh\u200bell ", "parameters": {}}}],
     ],
 )
 def test_denied_tools_hold_in_any_case_and_any_tool_type(upstream, target, tools):
@@ -579,6 +587,21 @@ def test_an_announced_body_over_the_limit_is_refused_from_the_head(upstream, tar
     assert upstream.received() == []
 
 
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(upstream, target):
+    import time
+
+    upstream.control(reset=True)
+    started = time.monotonic()
+    chunk = b"x" * 65536
+    # 6 MiB of chunks (the limit is 4 MiB) and no last chunk: a server that waited for the end
+    # would hold it 60 s; one that closed without draining could lose the answer to a reset.
+    wire = authorized_head(target, "Transfer-Encoding: chunked\r\n\r\n") + (b"10000\r\n" + chunk + b"\r\n") * 96
+    answer = raw_exchange(target, wire, timeout=20)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert time.monotonic() - started < 10
+    assert upstream.received() == []
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -613,6 +636,11 @@ def test_sixty_four_levels_of_nesting_are_served(upstream, target):
         [{"type": "text", "text": "my card: 4111 1111"}, {"type": "text", "text": "1111 1111"}],
         "key: sk-\\u0061bcdefghijklmnopqrstuvwxyz",
         [{"type": "text", "text": "key: sk-abcdefghij"}, {"type": "text", "text": "klmnopqrstuvwxyz0123"}],
+        # Invisible characters inside the number, digits of another script, full-width digits.
+        "card: 4111\u200b1111\u200b1111\u200b1111",
+        "card: \u0664111 1111 1111 1111",
+        "card: \uff14\uff11\uff11\uff11 1111 1111 1111",
+        [{"type": "text", "text": "card: 4111\u200b1111\u200b1111\u200b1111"}],
     ],
 )
 def test_hidden_cards_and_keys_are_blocked_and_never_sent(upstream, target, content):

@@ -35,7 +35,7 @@ public enum JSONPathComponent: Sendable, Hashable {
 
     /// Member names that are identifiers are written `.name`, others `["name"]` (JSON-quoted), so
     /// no two paths share a spelling.
-    static func render(_ components: [JSONPathComponent]) -> String {
+    public static func render(_ components: [JSONPathComponent]) -> String {
         var text = ""
         for component in components {
             switch component {
@@ -81,16 +81,34 @@ extension JSONValue {
 
     @usableFromInline
     static func parse(array: [UInt8], maxDepth: Int, lenient: Bool) throws(JSONParseError) -> JSONValue {
+        try JSONDocument.parse(array: array, maxDepth: maxDepth, lenient: lenient).value
+    }
+}
+
+/// A parsed document with what the reader noticed on the way, so callers need not walk the tree
+/// again to learn it.
+public struct JSONDocument: Sendable {
+    public var value: JSONValue
+    /// No member name has an uppercase or non-ASCII letter: no two names can differ only in case
+    /// (see `CaseFoldedMembers`).
+    public var memberNamesAreCaseFolded: Bool
+
+    /// Parses strictly, as `JSONValue.parse` does.
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONDocument {
+        try parse(array: bytes, maxDepth: maxDepth, lenient: false)
+    }
+
+    static func parse(array: [UInt8], maxDepth: Int, lenient: Bool) throws(JSONParseError) -> JSONDocument {
         // Read through a pointer: slicing the array retained and released its storage for every
         // string and number read.
-        let result = array.withUnsafeBufferPointer { bytes -> Result<JSONValue, JSONParseError> in
+        let result = array.withUnsafeBufferPointer { bytes -> Result<JSONDocument, JSONParseError> in
             var reader = JSONReader(bytes: bytes, maxDepth: maxDepth, lenient: lenient)
             reader.skipWhitespace()
             do throws(JSONParseError) {
                 let value = try reader.readValue(depth: 0)
                 reader.skipWhitespace()
                 guard reader.offset == bytes.count else { throw reader.error("unexpected data after the JSON value") }
-                return .success(value)
+                return .success(JSONDocument(value: value, memberNamesAreCaseFolded: reader.memberNamesAreCaseFolded))
             } catch {
                 return .failure(error)
             }
@@ -105,6 +123,10 @@ private struct JSONReader {
     let maxDepth: Int
     let lenient: Bool
     var offset = 0
+    var memberNamesAreCaseFolded = true
+    /// Whether the string `readString` returned last had, as written, no uppercase ASCII letter,
+    /// no non-ASCII byte and no escape (which could spell either): noted in the scan it already does.
+    var lastStringWasCaseFolded = true
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, lenient: Bool) {
         self.bytes = bytes
@@ -157,6 +179,7 @@ private struct JSONReader {
             skipWhitespace()
             guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { throw error("expected a member name") }
             let key = try readString()
+            if !lastStringWasCaseFolded { memberNamesAreCaseFolded = false }
             skipWhitespace()
             guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw error("expected ':'") }
             offset += 1
@@ -219,7 +242,15 @@ private struct JSONReader {
     /// objects are; from 32 members on, a set kept alongside, so a hostile object stays linear.
     func isRepeated(_ key: String, in members: [(key: String, value: JSONValue)], index: inout Set<String>?) -> Bool {
         if index == nil {
-            guard members.count >= 32 else { return members.contains { $0.key == key } }
+            // Lengths first (stored, not counted): most names differ in length, and comparing
+            // strings of equal length is what cost.
+            let length = key.utf8.count
+            guard members.count >= 32 else {
+                for index in members.indices where members[index].key.utf8.count == length && members[index].key == key {
+                    return true
+                }
+                return false
+            }
             index = Set(members.map(\.key))
         }
         return !index!.insert(key).inserted
@@ -262,11 +293,13 @@ private struct JSONReader {
         // or control character on. ASCII needs no validation (`String(validating:)` is a generic
         // the optimizer left unspecialized: it looked up type metadata on every call).
         var ascii = true
+        var upper = false
         while offset < bytes.count {
             let byte = bytes[offset]
             if byte == UInt8(ascii: "\"") {
                 let end = offset
                 offset += 1
+                lastStringWasCaseFolded = ascii && !upper
                 if ascii { return String(decoding: bytes[start..<end], as: UTF8.self) }
                 guard let string = String(validating: bytes[start..<end], as: UTF8.self) else {
                     throw error("invalid UTF-8 in a string")
@@ -275,8 +308,10 @@ private struct JSONReader {
             }
             if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
             if byte >= 0x80 { ascii = false }
+            if byte &- UInt8(ascii: "A") < 26 { upper = true }
             offset += 1
         }
+        lastStringWasCaseFolded = false
         var utf8 = Array(bytes[start..<offset])
         while true {
             guard offset < bytes.count else { throw error("unterminated string") }
