@@ -176,8 +176,10 @@ extension Gateway {
         func failed(_ failure: UpstreamFailure) -> AttemptResult {
             let cancelled = failure.errorClass == .clientCancelled
             monitor.release(lease, outcome: cancelled ? .neutral : .failure)
+            // 499 (nginx's "client closed request"): the client left, nothing failed upstream.
+            let status = cancelled ? 499 : failure.errorClass == .upstreamTimeout ? 504 : 502
             let error = OpenAIError.upstream(
-                failure.errorClass, status: failure.errorClass == .upstreamTimeout ? 504 : 502,
+                failure.errorClass, status: status,
                 message: "Deployment '\(deployment.name)' (provider '\(deployment.provider)') failed: \(failure.message)")
             if !cancelled {
                 logger.warning(

@@ -55,6 +55,11 @@ where Responder.Context == BasicRequestContext {
     /// Set by a graceful shutdown: close once the response in flight (if any) has ended.
     private var quiescing = false
     private var executor: EventLoopTaskExecutor?
+    /// The task answering the request under way, cancelled if the client leaves before the
+    /// answer begins: the upstream call ends and its concurrency slot and budget reservation
+    /// are freed then, not when the upstream would have answered. (Once a stream has begun, the
+    /// relay sees the departure itself and settles it.)
+    private var responseTask: Task<Void, Never>?
     private var context: ChannelHandlerContext?
     private let timeouts: IngressTimeouts
     /// One timer per connection, re-armed when it fires: state changes only note the time.
@@ -89,6 +94,8 @@ where Responder.Context == BasicRequestContext {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if case .responding(_, framing: nil) = state { responseTask?.cancel() }
+        responseTask = nil
         state = .closed
         cancelTimer()
         registry.remove(ObjectIdentifier(self))
@@ -196,7 +203,7 @@ where Responder.Context == BasicRequestContext {
         let request = Request(head: head.request, body: RequestBody(buffer: body))
         let (responder, logger) = (self.responder, self.logger)
         let target = IngressResponseTarget(self, eventLoop: channel.eventLoop)
-        Task(executorPreference: executor) {
+        responseTask = Task(executorPreference: executor) {
             let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
             let response: Response
             do {

@@ -12,16 +12,9 @@ import Synchronization
 /// BUILD-NOTES); this path writes the request and hands the response's bytes to the caller
 /// with nothing in between.
 public final class NIOHTTPTransport: UpstreamTransport {
-    struct Origin: Hashable {
-        var host: String
-        var port: Int
-    }
-
     private let group: any EventLoopGroup
     private let fallback: any UpstreamTransport
-    /// Idle keep-alive connections per origin, most recently used last.
-    private let idle = Mutex<[Origin: [any Channel]]>([:])
-    private let shutDown = Atomic<Bool>(false)
+    let pool = UpstreamConnectionPool()
     private let targets = Mutex<[String: PlainHTTPTarget?]>([:])
 
     public init(
@@ -34,38 +27,46 @@ public final class NIOHTTPTransport: UpstreamTransport {
 
     public func send(_ request: UpstreamRequest) async throws(UpstreamFailure) -> UpstreamResponse {
         guard let target = target(request.url) else { return try await fallback.send(request) }
-        let origin = Origin(host: target.host, port: target.port)
+        let key = UpstreamConnectionPool.Key(host: target.host, port: target.port, limit: max(1, request.maxConnections))
         let head = try Self.requestHead(request, target: target)
-        // Like the race it replaces, the first-byte deadline counts from here, connecting included.
+        // Like the race it replaces, the first-byte deadline counts from here, waiting for a
+        // connection and connecting included.
         let started = NIODeadline.now()
-        // A pooled connection the upstream closed while idle fails before any answer: one retry
-        // on a fresh connection is safe, since the upstream never saw the request.
-        if let pooled = takeIdle(origin) {
-            do {
-                return try await exchange(on: pooled, head: head, request: request, origin: origin, started: started)
-            } catch is StaleConnection {
-                // Closed by the upstream while idle: try a fresh connection below.
-                if Task.isCancelled { throw UpstreamFailure(.clientCancelled, "request cancelled") }
-            } catch {
-                throw Self.classify(error)
-            }
-        }
+        let firstByte = started + TimeAmount(request.timeouts.firstByte)
         do {
-            // Connecting counts against the first-byte deadline too.
-            let channel = try await connect(origin, timeout: min(request.timeouts.connect, request.timeouts.firstByte))
-            return try await exchange(on: channel, head: head, request: request, origin: origin, started: started)
+            // A pooled connection the upstream closed while idle fails before any answer: trying
+            // another is safe, since the upstream never saw the request. Each such one is closed,
+            // so after at most `limit` of them a slot for a fresh connection comes.
+            for _ in 0...key.limit {
+                switch try await pool.acquire(key, deadline: firstByte) {
+                case .pooled(let channel):
+                    do {
+                        return try await exchange(on: channel, head: head, request: request, key: key, started: started)
+                    } catch is StaleConnection {
+                        if Task.isCancelled { throw CancellationError() }
+                        continue
+                    }
+                case .connect:
+                    let channel: any Channel
+                    do {
+                        let left = max(.milliseconds(1), firstByte - .now())
+                        channel = try await connect(key, timeout: min(TimeAmount(request.timeouts.connect), left))
+                    } catch {
+                        pool.abandon(key)
+                        throw error
+                    }
+                    pool.opened(channel, key)
+                    return try await exchange(on: channel, head: head, request: request, key: key, started: started)
+                }
+            }
+            throw StaleConnection()
         } catch {
             throw Self.classify(error)
         }
     }
 
     public func shutdown() async {
-        shutDown.store(true, ordering: .relaxed)
-        let channels = idle.withLock { pools in
-            defer { pools = [:] }
-            return pools.values.flatMap { $0 }
-        }
-        for channel in channels { try? await channel.close() }
+        await pool.shutdown()
         await fallback.shutdown()
     }
 
@@ -86,7 +87,8 @@ public final class NIOHTTPTransport: UpstreamTransport {
     }
 
     private func exchange(
-        on channel: any Channel, head: [UInt8], request: UpstreamRequest, origin: Origin, started: NIODeadline
+        on channel: any Channel, head: [UInt8], request: UpstreamRequest, key: UpstreamConnectionPool.Key,
+        started: NIODeadline
     ) async throws -> UpstreamResponse {
         let answer = channel.eventLoop.makePromise(of: UpstreamExchange.Answer.self)
         let delivery: UpstreamExchange.Delivery
@@ -108,14 +110,10 @@ public final class NIOHTTPTransport: UpstreamTransport {
         let exchange = UpstreamExchange(
             answer: answer, delivery: delivery,
             deadlines: .init(request.timeouts, from: started),
-            finished: { [weak self, paced = streamed != nil] reusable in
-                if reusable, let self {
-                    // The pacer may have paused reading just as the end arrived: a pooled connection reads.
-                    if paced { try? channel.syncOptions?.setOption(.autoRead, value: true) }
-                    self.putIdle(channel, origin, limit: request.maxConnections)
-                } else {
-                    channel.close(promise: nil)
-                }
+            finished: { [pool, paced = streamed != nil] reusable in
+                // The pacer may have paused reading just as the end arrived: a pooled connection reads.
+                if reusable && paced { try? channel.syncOptions?.setOption(.autoRead, value: true) }
+                pool.release(channel, key, reusable: reusable)
             })
         streamed?.pacer.exchange = exchange
         // The whole request in one buffer and one write.
@@ -194,11 +192,11 @@ public final class NIOHTTPTransport: UpstreamTransport {
 
     // MARK: Connections
 
-    private func connect(_ origin: Origin, timeout: Duration) async throws -> any Channel {
+    private func connect(_ origin: UpstreamConnectionPool.Key, timeout: TimeAmount) async throws -> any Channel {
         // On the event loop this task runs on (when it runs on one): the connection's reads then
         // wake the same thread that handles the request, with no hop between threads.
         try await ClientBootstrap(group: group.any())
-            .connectTimeout(TimeAmount(timeout))
+            .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -208,39 +206,17 @@ public final class NIOHTTPTransport: UpstreamTransport {
             .connect(host: origin.host, port: origin.port).get()
     }
 
-    /// The most recently used live connection, preferring one on the caller's own event loop.
-    private func takeIdle(_ origin: Origin) -> (any Channel)? {
-        let here = MultiThreadedEventLoopGroup.currentEventLoop
-        return idle.withLock { pools in
-            guard let index = pools.index(forKey: origin) else { return nil }
-            return Self.take(from: &pools.values[index], preferring: here)
-        }
-    }
-
-    static func take(from pool: inout [any Channel], preferring here: (any EventLoop)?) -> (any Channel)? {
-        if let here, let index = pool.lastIndex(where: { $0.eventLoop === here && $0.isActive }) {
-            return pool.remove(at: index)
-        }
-        while let channel = pool.popLast() {
-            if channel.isActive { return channel }
-        }
-        return nil
-    }
-
-    private func putIdle(_ channel: any Channel, _ origin: Origin, limit: Int) {
-        let kept = idle.withLock { pools -> Bool in
-            guard !shutDown.load(ordering: .relaxed), channel.isActive, pools[origin, default: []].count < max(1, limit)
-            else { return false }
-            pools[origin, default: []].append(channel)
-            return true
-        }
-        if !kept { channel.close(promise: nil) }
-    }
-
     static func classify(_ error: any Error) -> UpstreamFailure {
+        // A request whose task was cancelled (its client left) ends its exchange by closing the
+        // connection: whatever that looked like, it is the client's doing, not the upstream's.
+        if Task.isCancelled { return UpstreamFailure(.clientCancelled, "request cancelled") }
         switch error {
         case let failure as UpstreamFailure: return failure
         case is CancellationError: return UpstreamFailure(.clientCancelled, "request cancelled")
+        case is UpstreamConnectionPool.Full:
+            return UpstreamFailure(.upstreamUnavailable, "every connection to the upstream is busy and the line for one is full")
+        case is UpstreamConnectionPool.NoConnectionInTime:
+            return UpstreamFailure(.upstreamTimeout, "no connection to the upstream came free before the first-byte deadline")
         case ChannelError.connectTimeout: return UpstreamFailure(.upstreamTimeout, "connecting to the upstream timed out")
         case is StaleConnection, ChannelError.ioOnClosedChannel, ChannelError.alreadyClosed, ChannelError.eof:
             return UpstreamFailure(.upstreamUnavailable, "upstream closed the connection")

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SwitchyardCore
+import Synchronization
 import Testing
 
 @testable import Providers
@@ -261,5 +262,77 @@ import Testing
             #expect(error.errorClass == .upstreamUnavailable)
         }
         await transport.shutdown()
+    }
+
+    final class InFlight: Sendable {
+        let counts = Mutex((now: 0, most: 0))
+    }
+
+    /// An upstream that counts the requests it is answering at once, each taking 200 ms.
+    static func countingUpstream(_ inFlight: InFlight) -> some ApplicationProtocol {
+        let router = Router()
+        router.post("/slow") { _, _ -> Response in
+            inFlight.counts.withLock {
+                $0.now += 1; $0.most = max($0.most, $0.now)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            inFlight.counts.withLock { $0.now -= 1 }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+        }
+        return Application(router: router)
+    }
+
+    /// `maxConnections` caps connections open at once: twelve requests at once through a cap of
+    /// four are all served, never more than four at the upstream, the rest waiting in line.
+    @Test func maxConnectionsCapsOpenConnectionsAndQueuesTheRest() async throws {
+        let inFlight = InFlight()
+        try await Self.countingUpstream(inFlight).test(.live) { client in
+            let port = try #require(client.port)
+            let transport = NIOHTTPTransport()
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<12 {
+                    group.addTask {
+                        let response = try await transport.send(Self.request(port, "/slow"))
+                        _ = try await response.body.collect(upTo: 1024)
+                        return response.status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: 12))
+            #expect(inFlight.counts.withLock { $0.most } <= 4)
+            let key = UpstreamConnectionPool.Key(host: "127.0.0.1", port: port, limit: 4)
+            let counts = transport.pool.counts(key)
+            #expect(counts.open <= 4 && counts.waiting == 0, "\(counts)")
+            await transport.shutdown()
+        }
+    }
+
+    /// A cancelled request (its client left) ends the upstream call at once, is reported as the
+    /// client's doing, and gives its connection slot back.
+    @Test func aCancelledRequestEndsAndFreesItsSlot() async throws {
+        try await Self.upstream().test(.live) { client in
+            let port = try #require(client.port)
+            let transport = NIOHTTPTransport()
+            let call = Task { try await transport.send(Self.request(port, "/slow-head")) }
+            try await Task.sleep(for: .milliseconds(200))
+            let started = ContinuousClock.now
+            call.cancel()
+            do {
+                _ = try await call.value
+                Issue.record("a cancelled call was answered")
+            } catch let failure as UpstreamFailure {
+                #expect(failure.errorClass == .clientCancelled, "\(failure)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(4))  // /slow-head answers after 5 s
+            let key = UpstreamConnectionPool.Key(host: "127.0.0.1", port: port, limit: 4)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while transport.pool.counts(key).open > 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(transport.pool.counts(key).open == 0)
+            await transport.shutdown()
+        }
     }
 }

@@ -9,12 +9,19 @@ counters with GET /stats, and every chat request's raw body (as received) with G
 """
 
 import json
+import select
+import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"mode": "ok", "retry_after": 1, "delay": 0.0, "chat_hits": 0, "health_hits": 0}
+STATE = {
+    "mode": "ok", "retry_after": 1, "delay": 0.0, "chat_hits": 0, "health_hits": 0,
+    # Connections that have carried a chat request, open now and the most at once; chat requests
+    # whose client (the gateway) closed the connection before the answer was due.
+    "open_connections": 0, "max_open_connections": 0, "abandoned": 0,
+}
 RECEIVED = []  # raw bodies of chat requests, decoded as text, in arrival order
 LOCK = threading.Lock()
 
@@ -36,6 +43,39 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    carried_chat = False
+
+    def count_chat_connection(self):
+        if not self.carried_chat:
+            self.carried_chat = True
+            with LOCK:
+                STATE["open_connections"] += 1
+                STATE["max_open_connections"] = max(STATE["max_open_connections"], STATE["open_connections"])
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            if self.carried_chat:
+                with LOCK:
+                    STATE["open_connections"] -= 1
+
+    def wait_unless_abandoned(self, seconds):
+        """Waits `seconds` (at most 60); True if the peer closed the connection meanwhile."""
+        deadline = time.monotonic() + min(seconds, 60)
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            try:
+                closed = readable and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                closed = True
+            if closed:
+                with LOCK:
+                    STATE["abandoned"] += 1
+                self.close_connection = True
+                return True
+        return False
 
     def send_json(self, status, body, headers=None):
         data = json.dumps(body).encode()
@@ -69,11 +109,13 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATE.update(body)
                 if body.get("reset"):
-                    STATE["chat_hits"] = STATE["health_hits"] = 0
+                    STATE["chat_hits"] = STATE["health_hits"] = STATE["abandoned"] = 0
+                    STATE["max_open_connections"] = STATE["open_connections"]
                     RECEIVED.clear()
             return self.send_json(200, dict(STATE))
         if self.path != "/v1/chat/completions":
             return self.send_json(404, {"detail": "Not Found"})
+        self.count_chat_connection()
         with LOCK:
             RECEIVED.append(raw.decode("utf-8", "replace"))
             STATE["chat_hits"] += 1
@@ -90,8 +132,8 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "hang":
             time.sleep(60)  # accepts, never answers (bounded so the process can exit)
             return
-        if delay:
-            time.sleep(min(delay, 60))
+        if delay and self.wait_unless_abandoned(delay):
+            return
         if body.get("stream"):
             return self.stream(half=(mode == "stream_half"))
         self.send_json(200, COMPLETION)
