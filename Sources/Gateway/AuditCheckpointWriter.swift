@@ -65,14 +65,20 @@ public final class AuditCheckpointWriter: Service {
         }
         let now = ContinuousClock.now
         let last = self.last.withLock { $0 }
-        if let seen = seen.withLock({ $0 }), await !stillHolds(seen, head: head) {
-            // Checkpointing this head would vouch for it. The head read before is the real history:
-            // checkpoint that (once), so `audit verify --checkpoints` shows the cut.
-            logger.error(
-                "audit chain head went back or changed since it was last read: entries were removed or rewritten",
-                metadata: ["seen": "\(seen.sequence)", "head": "\(head.sequence)"])
-            guard last?.sequence != seen.sequence else { return nil }
-            return await write(seen, at: now)
+        if let seen = seen.withLock({ $0 }) {
+            guard let holds = await stillHolds(seen, head: head) else { return nil }  // judged at the next poll
+            if !holds {
+                // The head read before is the real history: checkpoint it (unless it already is),
+                // so `audit verify --checkpoints` shows the cut. Then follow the chain as it now is,
+                // so a later cut leaves evidence too (the evidence keeps failing verify).
+                logger.error(
+                    "audit chain head went back or changed since it was last read: entries were removed or rewritten",
+                    metadata: ["seen": "\(seen.sequence)", "head": "\(head.sequence)"])
+                self.seen.withLock { $0 = head }
+                defer { self.last.withLock { $0 = nil } }
+                guard last?.sequence != seen.sequence || last?.hash != seen.hash else { return nil }
+                return await write(seen, at: now)
+            }
         }
         seen.withLock { $0 = head }
         if let last {
@@ -84,14 +90,11 @@ public final class AuditCheckpointWriter: Service {
 
     /// Whether the chain still holds `seen` as it was read: the head has not gone back, and the
     /// entry at its place is the same one (a cut followed by new appends must not pass).
-    private func stillHolds(_ seen: AuditEntry, head: AuditEntry) async -> Bool {
+    /// Nil when that cannot be read now.
+    private func stillHolds(_ seen: AuditEntry, head: AuditEntry) async -> Bool? {
         if head.sequence <= seen.sequence { return head.sequence == seen.sequence && head.hash == seen.hash }
-        do {
-            let atSeen = try await store.auditEntries(after: seen.sequence - 1, limit: 1).first
-            return atSeen?.sequence == seen.sequence && atSeen?.hash == seen.hash
-        } catch {
-            return true  // unreadable now: judged at the next poll
-        }
+        guard let atSeen = try? await store.auditEntries(after: seen.sequence - 1, limit: 1) else { return nil }
+        return atSeen.first?.sequence == seen.sequence && atSeen.first?.hash == seen.hash
     }
 
     private func write(_ head: AuditEntry, at now: ContinuousClock.Instant) async -> AuditCheckpoint? {

@@ -77,8 +77,14 @@ extension Gateway {
         func collect(_ value: JSONValue, skippingText: Bool = false) {
             switch value {
             case .string(let text): texts.append(Array(Self.readable(text).utf8))
+            // Numbers and member names too: the raw scan sees them, so a hit there must count on
+            // both sides, or it would offset a hidden hit elsewhere.
+            case .number(let text): texts.append(Array(text.utf8))
             case .object(let object):
-                for member in object where !(skippingText && member.key == "text") { collect(member.value) }
+                for member in object {
+                    texts.append(Array(Self.readable(member.key).utf8))
+                    if !(skippingText && member.key == "text") { collect(member.value) }
+                }
             case .array(let values):
                 let parts = values.compactMap { $0["text"]?.stringValue.map(Self.readable) }
                 guard parts.count > 1 else { return values.forEach { collect($0) } }
@@ -109,14 +115,17 @@ extension Gateway {
     }
 
     /// Text as a reader sees it: compatibility forms unified (fullwidth `４` is `4`), digits of
-    /// every script as ASCII digits, and invisible format characters (zero-width space, soft
-    /// hyphen, bidi marks) dropped, so they cannot break up a number or a key.
+    /// every script as ASCII digits, and characters that render as nothing (zero-width space,
+    /// soft hyphen, bidi marks, variation selectors, fillers) dropped, so they cannot break up a
+    /// number or a key.
     static func readable(_ text: String) -> String {
         guard text.utf8.contains(where: { $0 >= 0x80 }) else { return text }
         var scalars = String.UnicodeScalarView()
         for scalar in text.precomposedStringWithCompatibilityMapping.unicodeScalars {
             let properties = scalar.properties
-            if properties.generalCategory == .format { continue }
+            // Format characters and every other default-ignorable one (variation selectors, the
+            // combining grapheme joiner, Hangul fillers): all render as nothing.
+            if properties.generalCategory == .format || properties.isDefaultIgnorableCodePoint { continue }
             if properties.numericType == .decimal, let value = properties.numericValue, scalar.value >= 0x80 {
                 scalars.append(Unicode.Scalar(UInt8(ascii: "0") + UInt8(value)))
             } else {

@@ -89,6 +89,14 @@ extension Gateway {
     /// The rest of the pipeline for a canonical request: tags, route, plan, per-candidate calls
     /// (passthrough where the provider speaks the client's format), execution, and the answer
     /// written in the client's format.
+    /// Every tool name a policy must judge in a canonical request: declared tools, tools the
+    /// provider runs (`mcp`), and the one a tool choice forces.
+    static func toolNames(of canonical: CanonicalRequest) -> [String] {
+        var names = canonical.tools.map(\.name) + canonical.providerRunTools
+        if case .tool(let forced) = canonical.toolChoice { names.append(forced) }
+        return names
+    }
+
     func serveCanonical(
         _ request: Request, canonical: CanonicalRequest, principal: Principal, meter: inout RequestMeter,
         includeUsage: Bool, passthroughKind: ProviderKind?, passthrough: @escaping (Deployment) -> EgressCall?
@@ -98,7 +106,7 @@ extension Gateway {
         var plan: RoutePlan
         switch planRoute(
             request, model: canonical.model, metadata: canonical.metadata.isEmpty ? nil : canonical.metadata,
-            profile: profile, principal: principal, toolNames: canonical.tools.map(\.name), meter: &meter)
+            profile: profile, principal: principal, toolNames: Self.toolNames(of: canonical), meter: &meter)
         {
         case .failure(let error): return fail(error, meter: meter)
         case .success(let planned): plan = planned

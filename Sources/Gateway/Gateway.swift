@@ -201,12 +201,13 @@ public final class Gateway: Sendable {
         do {
             let document = try JSONDocument.parse(body)
             let json = document.value
-            if !document.memberNamesAreCaseFolded, let path = CaseFoldedMembers.firstCollision(in: json) {
+            if !document.memberNamesAreCaseFolded, let path = APIMemberNames.firstUnfoldedName(in: json) {
                 let rendered = JSONPathComponent.render(path)
                 return .failure(
                     .invalidRequest(
-                        "The request body names the member '\(rendered)' twice, in different case; some providers read "
-                            + "names without regard to case, so Switchyard refuses it.", param: rendered, code: "duplicate_key"))
+                        "The request body names the member '\(rendered)' with uppercase or non-ASCII letters; this API's "
+                            + "member names are lowercase, and some providers read names without regard to case, so "
+                            + "Switchyard refuses it.", param: rendered, code: "invalid_member_name"))
             }
             return .success(json)
         } catch {

@@ -87,7 +87,7 @@ public enum ContentScanner {
                 continue
             }
             // A token starts at a boundary, so "task-…" does not look like "sk-…".
-            let atBoundary = index == 0 || !isTokenCharacter(bytes[index - 1])
+            let atBoundary = index == 0 || !isTokenCharacter(bytes[index - 1]) || followsEscape(bytes, index)
             if atBoundary, let end = tokenEnd(bytes, from: index) {
                 matches.append(Match(detector: .secrets, range: index..<end))
                 index = end
@@ -105,6 +105,17 @@ public enum ContentScanner {
         table[Int(pemBegin[0])] = true
         return table
     }()
+
+    /// Whether the byte at `index` follows a JSON escape that reads as white space (`\n`, `\t`,
+    /// `\r`, `\b`, `\f`): the escape's letter is not part of a word, so a number or key after
+    /// it starts at a boundary.
+    static func followsEscape(_ bytes: [UInt8], _ index: Int) -> Bool {
+        guard index >= 2, bytes[index - 2] == UInt8(ascii: "\\") else { return false }
+        switch bytes[index - 1] {
+        case UInt8(ascii: "n"), UInt8(ascii: "t"), UInt8(ascii: "r"), UInt8(ascii: "b"), UInt8(ascii: "f"): return true
+        default: return false
+        }
+    }
 
     static func tokenEnd(_ bytes: [UInt8], from start: Int) -> Int? {
         for shape in tokenShapes where bytes.count - start > shape.prefix.count && has(shape.prefix, in: bytes, at: start) {
@@ -142,7 +153,7 @@ public enum ContentScanner {
         var index = 0
         var digits: [UInt8] = []  // reused: one allocation per scan, not one per number
         while index < bytes.count {
-            guard isDigit(bytes[index]), index == 0 || !isAlphanumeric(bytes[index - 1]) else {
+            guard isDigit(bytes[index]), index == 0 || !isAlphanumeric(bytes[index - 1]) || followsEscape(bytes, index) else {
                 index += 1
                 continue
             }

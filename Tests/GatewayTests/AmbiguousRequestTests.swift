@@ -71,28 +71,52 @@ private let hi = #""model":"chat","messages":[{"role":"user","content":"Hi"}]"#
             "tools[0].function.Name"
         ),
         (#"{"model":"chat","messages":[{"role":"user","content":"a","Content":"long"}]}"#, "messages[0].Content"),
+        // Alone, without a lowercase twin: a case-insensitive upstream still reads them.
+        (#"{\#(hi),"max_completion_tokens":5,"MAX_TOKENS":100000}"#, "MAX_TOKENS"),
+        (#"{\#(hi),"max_tokens":5,"TOOLS":[{"type":"function","function":{"name":"shell"}}]}"#, "TOOLS"),
+        (#"{\#(hi),"max_tokens":5,"tools":[{"type":"function","function":{"NAME":"shell"}}]}"#, "tools[0].function.NAME"),
+        (
+            #"{\#(hi),"max_tokens":5,"tool_choice":{"type":"function","Function":{"name":"shell"}}}"#,
+            "tool_choice.Function"
+        ),
     ])
-    func membersDifferingOnlyInCaseAreRefused(body: String, path: String) async throws {
+    func memberNamesNotInLowercaseAreRefused(body: String, path: String) async throws {
         let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
         let (status, text) = try await send(test, body)
         #expect(status == .badRequest, "\(text)")
-        #expect(text.contains(#""code":"duplicate_key""#), "\(text)")
+        #expect(text.contains(#""code":"invalid_member_name""#), "\(text)")
         let param = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: [String: Any]]
         #expect(param?["error"]?["param"] as? String == path, "\(text)")
         #expect(test.transport.requests.isEmpty)
     }
 
     /// Names the caller chooses (schema properties, metadata, tool arguments) are read exactly by
-    /// every reader, so `id` next to `ID` there is served.
-    @Test func callerNamedObjectsMayHoldNamesDifferingInCase() async throws {
+    /// every reader, so `id` next to `ID` there is served, as are non-ASCII names.
+    @Test func callerNamedObjectsMayHoldAnyNames() async throws {
         let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
         let schema = #"{"type":"object","properties":{"id":{"type":"string"},"ID":{"type":"string"}}}"#
         let body =
-            #"{\#(hi),"max_tokens":5,"metadata":{"team":"a","Team":"b"},"#
+            #"{\#(hi),"max_tokens":5,"metadata":{"team":"a","Team":"b","straße":"c"},"#
             + #""tools":[{"type":"function","function":{"name":"search","parameters":\#(schema)}}],"#
             + #""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":\#(schema)}}}"#
         let (status, text) = try await send(test, body)
         #expect(status == .ok, "\(text)")
+    }
+
+    /// On the translated endpoints too: MCP servers the provider would run, and a forced choice.
+    @Test(arguments: [
+        ("/v1/messages", #"{\#(hi),"max_tokens":5,"mcp_servers":[{"type":"url","url":"https://x.example/mcp","name":"x"}]}"#),
+        (
+            "/v1/messages",
+            #"{\#(hi),"max_tokens":5,"tools":[{"name":"search","input_schema":{}}],"tool_choice":{"type":"tool","name":"shell"}}"#
+        ),
+    ])
+    func translatedEndpointsJudgeProviderRunToolsAndForcedChoices(path: String, body: String) async throws {
+        let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let (status, text) = try await send(test, body, path: path)
+        #expect(status == .forbidden, "\(text)")
+        #expect(text.contains("_tools"), "\(text)")
+        #expect(test.transport.requests.isEmpty)
     }
 
     @Test func everyWayOfNamingAToolIsCollected() throws {

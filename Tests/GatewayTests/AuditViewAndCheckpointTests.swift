@@ -123,11 +123,18 @@ import Testing
         #expect(await writer.checkpointIfDue() == nil)  // 5 read, not yet due
         try await store.run { try $0.query("DELETE FROM audit_log WHERE sequence >= 4") }
         #expect(await writer.checkpointIfDue()?.sequence == 5)
-        #expect(await writer.checkpointIfDue() == nil)  // evidence written once
-        #expect(lines(file).map(\.sequence) == [2, 5])
+        // Then the writer follows the chain as it now is, so a later cut leaves evidence too.
+        #expect(await writer.checkpointIfDue()?.sequence == 3)
+        #expect(await writer.checkpointIfDue() == nil)
+        try await append(store, 2)
+        #expect(await writer.checkpointIfDue() == nil)  // 5 (a new one) read, not yet due
+        try await store.run { try $0.query("DELETE FROM audit_log WHERE sequence >= 5") }
+        #expect(await writer.checkpointIfDue()?.sequence == 5)  // the second cut's evidence
+        #expect(lines(file).map(\.sequence) == [2, 5, 3, 5])
+        // The chain now ends at 4: verify names the first entry missing under the checkpoints.
         #expect(
             try await store.verifyAudit(keyring: Self.keys, checkpoints: lines(file)).firstBreak
-                == .truncated(sequence: 4, checkpointed: 5))
+                == .truncated(sequence: 5, checkpointed: 5))
     }
 
     /// A cut followed at once by new entries (the head back past where it was) is caught too:

@@ -50,6 +50,14 @@ import Testing
         chat("\"card \u{0664}\u{0661}\u{0661}\u{0661} 1111 1111 1111\""),
         chat("\"card \u{FF14}\u{FF11}\u{FF11}\u{FF11} 1111 1111 1111\""),
         chat("\"key sk-abcdefghij\u{00AD}klmnopqrstuvwxyz0123\""),
+        // Other characters that render as nothing: a variation selector, the combining grapheme
+        // joiner, a Hangul filler.
+        chat("\"card 4\u{FE0F}1\u{FE0F}1\u{FE0F}1\u{FE0F} 1111 1111 1111\""),
+        chat("\"card 4\u{034F}111\u{034F}1111 1111 1111\""),
+        chat("\"card 4111\u{3164}1111\u{3164}1111\u{3164}1111\""),
+        // A visible card (in a member name, redacted there) does not pay for a hidden one.
+        #"{"model":"chat","max_tokens":5,"metadata":{"4111111111111111":"x"},"#
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"card 5500\u{200B}0000\u{200B}0000\u{200B}0004\"}]}",
     ])
     func hiddenHitsAreRefusedAndNeverSent(body: String) async throws {
         let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
@@ -65,6 +73,12 @@ import Testing
         #expect(status == .ok, "\(text)")
         let sent = String(decoding: test.transport.requests.first?.body ?? [], as: UTF8.self)
         #expect(sent.contains("[REDACTED:credit_cards]") && !sent.contains("4111"), "\(sent)")
+        // After an escape that reads as a line break, in a body with non-ASCII text: visible, so
+        // redacted, not refused as hidden.
+        let (afterEscape, escapedAnswer) = try await send(test, Self.chat(#""Grüße,\n4111 1111 1111 1111""#))
+        #expect(afterEscape == .ok, "\(escapedAnswer)")
+        let escapedSent = String(decoding: test.transport.requests.last?.body ?? [], as: UTF8.self)
+        #expect(escapedSent.contains("[REDACTED:credit_cards]") && !escapedSent.contains("4111"), "\(escapedSent)")
         // Numbers in two parts that do not make a card together are not a hit.
         let (innocent, answer) = try await send(test, Self.chat(Self.parts("order 12", "34 items, 2026-12-05")))
         #expect(innocent == .ok, "\(answer)")

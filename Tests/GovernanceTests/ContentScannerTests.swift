@@ -32,6 +32,13 @@ import Testing
         #expect(ContentScanner.luhn([7, 9, 9, 2, 7, 3, 9, 8, 7, 1, 3]))
     }
 
+    /// In raw JSON, `\n4111…` is a line break and a number: the escape's letter is no word.
+    @Test func hitsRightAfterAnEscapeAreFound() {
+        #expect(found(#"{"content":"card:\n4111111111111111"}"#) == ["credit_cards=4111111111111111"])
+        #expect(found(#"{"content":"key:\tsk-abcdefghijklmnopqrstuvwxyz0123"}"#) == ["secrets=sk-abcdefghijklmnopqrstuvwxyz0123"])
+        #expect(found(#"{"content":"id n4111111111111111"}"#).isEmpty)  // a letter, not an escape
+    }
+
     @Test func emailAddressesAreFoundInsideJSONStrings() {
         #expect(found(#"{"content":"write to jane.doe+ai@example.co.uk."}"#) == ["emails=jane.doe+ai@example.co.uk"])
         #expect(found(#"{"content":"first line\nbob@corp.io"}"#) == ["emails=bob@corp.io"])

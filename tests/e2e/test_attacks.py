@@ -261,19 +261,33 @@ DUPLICATES = {
     "include_usage": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"stream":true,'
     b'"stream_options":{"include_usage":true,"include_usage":false}}',
     "escaped spelling": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"max\\u005ftokens":100000}',
-    # Names that differ only in case: Go's encoding/json (Ollama) reads them as one, the last.
-    "case": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"MAX_TOKENS":100000}',
-    "kelvin sign": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"max_to\\u212Aens":100000}',
-    "tool name case": b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,'
-    b'"tools":[{"type":"function","function":{"name":"search","Name":"shell","parameters":{}}}]}',
 }
+
+# Names not in lowercase: Go's encoding/json (Ollama) reads MAX_TOKENS as max_tokens, alone or
+# beside its twin (then the last counts).
+CASE_VARIANTS = {
+    "twin": (b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"MAX_TOKENS":100000}', "MAX_TOKENS"),
+    "alone": (b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_completion_tokens":5,"MAX_TOKENS":100000}',
+              "MAX_TOKENS"),
+    "kelvin sign": (b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"max_to\\u212Aens":100000}',
+                    '["max_to\u212aens"]'),
+    "tool name": (b'{"model":"chat","messages":[{"role":"user","content":"Hi"}],"max_tokens":5,'
+                  b'"tools":[{"type":"function","function":{"NAME":"shell","parameters":{}}}]}', "tools[0].function.NAME"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASE_VARIANTS))
+def test_a_member_name_not_in_lowercase_is_refused(upstream, target, case):
+    body, path = CASE_VARIANTS[case]
+    error = refused_without_reaching(upstream, target, body).json()["error"]
+    assert error["code"] == "invalid_member_name", error
+    assert error["param"] == path, error
 
 
 DUPLICATE_PATHS = {
     "max_tokens": "max_tokens", "tool name": "tools[0].function.name", "messages": "messages",
     "nested content": "messages[0].content", "stream": "stream", "include_usage": "stream_options.include_usage",
-    "escaped spelling": "max_tokens", "case": "MAX_TOKENS", "kelvin sign": '["max_to\u212aens"]',
-    "tool name case": "tools[0].function.Name",
+    "escaped spelling": "max_tokens",
 }
 
 

@@ -14,6 +14,9 @@ public struct CanonicalRequest: Sendable, Equatable {
     public var topK: Int?
     public var stopSequences: [String] = []
     public var tools: [ToolDefinition] = []
+    /// Tools the provider runs itself, declared outside `tools` and passed through untouched
+    /// (Anthropic's `mcp_servers`, each named `mcp`): tool policies judge them too.
+    public var providerRunTools: [String] = []
     public var toolChoice: ToolChoice?
     public var parallelToolCalls: Bool?
     public var responseFormat: ResponseFormat?

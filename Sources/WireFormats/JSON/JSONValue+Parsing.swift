@@ -90,7 +90,7 @@ extension JSONValue {
 public struct JSONDocument: Sendable {
     public var value: JSONValue
     /// No member name has an uppercase or non-ASCII letter: no two names can differ only in case
-    /// (see `CaseFoldedMembers`).
+    /// (see `APIMemberNames`).
     public var memberNamesAreCaseFolded: Bool
 
     /// Parses strictly, as `JSONValue.parse` does.

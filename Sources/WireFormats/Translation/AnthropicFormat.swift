@@ -20,6 +20,9 @@ public enum AnthropicFormat {
         let body = try FieldReader(json, path: "")
         try body.rejectMembers(notIn: knownMembers.union(ignoredMembers), by: TranslationError.translation)
         var request = CanonicalRequest(model: try body.requiredString("model"))
+        if let servers = json["mcp_servers"], servers != .null {
+            request.providerRunTools = Array(repeating: "mcp", count: max(1, servers.arrayValue?.count ?? 1))
+        }
         guard let maxTokens = try body.tokenLimit("max_tokens") else { throw body.missing("max_tokens") }
         request.maxOutputTokens = maxTokens
         request.stream = try body.bool("stream") ?? false
