@@ -68,7 +68,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Observability", dependencies: ["SwitchyardCore"]),
+        .target(name: "Observability", dependencies: ["SwitchyardCore", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Governance",
             dependencies: [
@@ -96,8 +96,9 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "Gateway", "FinOps", "Governance", "Storage", "SwitchyardConfig", "SwitchyardCore",
+                "Gateway", "FinOps", "Governance", "Observability", "Storage", "SwitchyardConfig", "SwitchyardCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             // jemalloc instead of glibc's allocator: ~6 % fewer instructions per proxied request
             // (README, "Performance"); a Debian package, installed by scripts/install-deps.sh.
@@ -117,7 +118,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "TestSupport",
+                "Gateway", "Observability", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

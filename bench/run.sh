@@ -162,7 +162,7 @@ $GOVERNANCE_YAML
 YAML
 export BENCH_METRICS_TOKEN="bench-metrics-$RANDOM$RANDOM"
 KEY="$("$BIN" keys create --config "$WORK/switchyard.yaml" --tenant bench 2>/dev/null)"
-LOG_LEVEL=warning "$BIN" serve --config "$WORK/switchyard.yaml" >"$WORK/serve.log" 2>&1 &
+LOG_LEVEL="${BENCH_LOG_LEVEL:-warning}" "$BIN" serve --config "$WORK/switchyard.yaml" >"$WORK/serve.log" 2>&1 &
 GATEWAY_PID=$!
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -254,7 +254,7 @@ if [ "${1:-}" = instructions ]; then
       -e '/^observability:/d' -e '/metrics_token_env/d' "$WORK/switchyard.yaml" >"$run/switchyard.yaml"
     key="$("$bin" keys create --config "$run/switchyard.yaml" --tenant bench 2>/dev/null)"
     mkfifo "$run/ctl"
-    SWIFT_DETERMINISTIC_HASHING=1 LOG_LEVEL=warning qemu-x86_64 -plugin "$WORK/insncount.so,ctl=$run/ctl,out=$run/count" \
+    SWIFT_DETERMINISTIC_HASHING=1 LOG_LEVEL="${BENCH_LOG_LEVEL:-warning}" qemu-x86_64 -plugin "$WORK/insncount.so,ctl=$run/ctl,out=$run/count" \
       "$bin" serve --config "$run/switchyard.yaml" >"$run/serve.log" 2>&1 &
     GATEWAY_PID=$!
     for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -40,7 +40,7 @@ extension Gateway {
                 "tenant": .string(record.tenant ?? "-"), "agent": .string(record.agent ?? "-"), "route": .string(route),
                 "deployment": .string(deployment), "status": .stringConvertible(record.status),
                 "error_class": .string(record.errorClass?.rawValue ?? "-"),
-                "latency_ms": .string(String(format: "%.1f", latency.seconds * 1000)),
+                "latency_ms": .string(Self.millisecondsToOneDecimal(latency)),
                 "input_tokens": .stringConvertible(record.usage.inputTokens),
                 "output_tokens": .stringConvertible(record.usage.outputTokens),
                 "usage_estimated": .stringConvertible(record.usage.isEstimated),
@@ -81,6 +81,14 @@ extension Gateway {
         router.get("/healthz") { _, _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) }
         router.get("/readyz") { _, _ in await self.readiness() }
         return router.buildResponder()
+    }
+
+    /// `12.3` for 12.34 ms: what `String(format: "%.1f")` writes, without Foundation's formatter
+    /// on every request.
+    static func millisecondsToOneDecimal(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let tenths = seconds * 10_000 + (attoseconds + 50_000_000_000_000) / 100_000_000_000_000
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     func metricsResponse() -> Response {

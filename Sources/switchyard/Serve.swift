@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gateway
 import Logging
+import Observability
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,11 +20,14 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        // Lines are written to stderr from a thread of their own: a request's log line never
+        // blocks an event loop on I/O.
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = BufferedLogHandler(label: label)
             handler.logLevel = level
             return handler
         }
+        defer { LogWriter.standardError.flush() }
         let configuration = try options.load()
         let server = SwitchyardServer(configuration: configuration, logger: Logger(label: "switchyard"))
         try await server.run()

@@ -163,8 +163,10 @@ class Gateway:
 
     def __init__(
         self, workdir: Path, model_url: str = "", storage_url: str | None = None, body: str | None = None,
-        env: dict | None = None, server_extra: str = "", preexec_fn=None,
+        env: dict | None = None, server_extra: str = "", preexec_fn=None, output=None,
     ):
+        """`output`: where the server's stdout and stderr go (a file object or descriptor); its log
+        file by default."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = free_port()
@@ -175,7 +177,8 @@ class Gateway:
         self.log_path = workdir / "serve.log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [str(BINARY), "serve", "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir,
+            [str(BINARY), "serve", "--config", str(self.config)], stdout=self.log if output is None else output,
+            stderr=subprocess.STDOUT, cwd=workdir,
             env={**os.environ, "SWITCHYARD_METRICS_TOKEN": METRICS_TOKEN, **(env or {})}, preexec_fn=preexec_fn,
         )
         wait_until(self._ready, timeout=30, what="switchyard /readyz")

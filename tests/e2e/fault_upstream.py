@@ -124,6 +124,11 @@ class Handler(BaseHTTPRequestHandler):
                 STATE["mode"] = "ok"
         if mode == "error500":
             return self.send_json(500, {"error": {"message": "injected failure", "type": "server_error"}})
+        if mode == "error400":
+            # A refusal the gateway logs in full (up to 500 bytes of it) and does not count against
+            # the deployment's health: one long log line per request.
+            message = "injected refusal " + "x" * 480
+            return self.send_json(400, {"error": {"message": message, "type": "invalid_request_error"}})
         if mode == "ratelimit_once":
             return self.send_json(
                 429, {"error": {"message": "injected rate limit", "type": "requests", "code": "rate_limit_exceeded"}},

@@ -1,5 +1,6 @@
 """Failures with real processes: a model server dying mid-stream, a client hanging up, SIGTERM under load."""
 
+import os
 import signal
 import threading
 import time
@@ -8,7 +9,7 @@ import openai
 import pytest
 import requests
 
-from conftest import Gateway, ModelServer, wait_until
+from conftest import FaultUpstream, Gateway, ModelServer, fault_config, wait_until
 
 MESSAGES = [{"role": "user", "content": "Tell me a long story about a lighthouse keeper."}]
 
@@ -120,3 +121,51 @@ def test_sigterm_during_load_loses_no_record(tmp_path, model_server):
     # Requests in flight at SIGTERM were drained and answered, not cut off.
     assert len(acknowledged) > before_sigterm, "no request was in flight at SIGTERM; the test proved nothing"
     print(f"acknowledged={len(acknowledged)} (in flight at SIGTERM: {len(acknowledged) - before_sigterm}) stored={len(stored)}")
+
+
+def test_a_log_nobody_reads_does_not_stall_the_gateway(tmp_path):
+    """The server's stderr is a pipe nobody reads (a stuck log shipper). A server that writes its
+    log lines where it serves requests blocks there once the pipe's 64 KiB are full; Switchyard
+    writes them from a thread of its own, so every request is still answered, and the lines wait
+    in memory until the reader comes back: none is lost."""
+    upstream = FaultUpstream(tmp_path)
+    read_end, write_end = os.pipe()
+    gateway = None
+    try:
+        gateway = Gateway(tmp_path / "gateway", body=fault_config(upstream.base_url), output=write_end)
+        os.close(write_end)
+        write_end = None
+        # Each refusal is logged with up to 500 bytes of the upstream's message: 400 of them are
+        # several times what the pipe holds.
+        upstream.control(mode="error400")
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {gateway.keys['acme']}"}
+        for index in range(400):
+            response = session.post(
+                f"{gateway.base_url}/chat/completions", headers=headers, timeout=10,
+                json={"model": "chat", "messages": [{"role": "user", "content": "hello"}]},
+            )
+            assert response.status_code == 400, (index, response.text)
+        assert upstream.stats()["chat_hits"] == 400
+        assert requests.get(f"http://127.0.0.1:{gateway.port}/healthz", timeout=10).ok
+
+        # The reader comes back: every line written while it was away arrives.
+        os.set_blocking(read_end, False)
+        output = bytearray()
+
+        def all_lines_arrived():
+            try:
+                while chunk := os.read(read_end, 1 << 16):
+                    output.extend(chunk)
+            except BlockingIOError:
+                pass
+            return output.count(b"upstream answered with an error") >= 400
+
+        wait_until(all_lines_arrived, timeout=30, what="the buffered log lines")
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        upstream.stop()
+        os.close(read_end)
+        if write_end is not None:
+            os.close(write_end)

@@ -1,0 +1,109 @@
+import Foundation
+import Synchronization
+
+/// Writes log lines to a file descriptor (stderr by default) from a thread of its own, so a
+/// request's log line costs an append to memory, never a `write(2)` on an event loop (a terminal,
+/// a slow pipe or a full disk would otherwise stall every connection on that loop).
+///
+/// The lines waiting are bounded (`capacity` bytes): past it, new lines are dropped and counted,
+/// and a line saying how many is written once the writer has caught up. `flush()` waits until
+/// everything appended so far is written; the server calls it before it exits.
+public final class LogWriter: Sendable {
+    public static let standardError = LogWriter(descriptor: 2)
+
+    private struct Pending {
+        var bytes: [UInt8] = []
+        var dropped = 0
+        /// Appended so far, and written so far (for `flush`).
+        var appended = 0
+        var written = 0
+    }
+
+    private let descriptor: Int32
+    private let capacity: Int
+    private let pending = Mutex(Pending())
+    // NSCondition is Sendable on Linux's Foundation only as @unchecked: it guards nothing of
+    // ours (the Mutex does); it only wakes the writer thread and `flush` waiters.
+    nonisolated(unsafe) private let signal = NSCondition()
+
+    public init(descriptor: Int32, capacity: Int = 8 << 20) {
+        self.descriptor = descriptor
+        self.capacity = capacity
+        let thread = Thread { [self] in run() }
+        thread.name = "switchyard-log"
+        thread.start()
+    }
+
+    /// Queues one line (it ends with a newline); drops it if `capacity` bytes already wait.
+    public func append(_ line: [UInt8]) {
+        let queued = pending.withLock { pending -> Bool in
+            guard pending.bytes.count + line.count <= capacity else {
+                pending.dropped += 1
+                return false
+            }
+            let wasEmpty = pending.bytes.isEmpty
+            pending.bytes += line
+            pending.appended += 1
+            return wasEmpty
+        }
+        if queued {
+            signal.lock()
+            signal.signal()
+            signal.unlock()
+        }
+    }
+
+    /// Lines dropped since start because the writer could not keep up.
+    public var droppedLines: Int { pending.withLock { $0.dropped } }
+
+    /// Returns once every line appended before the call is written (or `timeout` has passed).
+    public func flush(timeout: Duration = .seconds(5)) {
+        let target = pending.withLock { $0.appended }
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
+        signal.lock()
+        defer { signal.unlock() }
+        signal.broadcast()
+        while pending.withLock({ $0.written < target }) {
+            guard signal.wait(until: deadline) else { return }
+        }
+    }
+
+    private func run() {
+        var reportedDrops = 0
+        while true {
+            signal.lock()
+            while pending.withLock({ $0.bytes.isEmpty }) { signal.wait() }
+            signal.unlock()
+            let (taken, lines, dropped) = pending.withLock { pending in
+                defer { pending.bytes.removeAll(keepingCapacity: true) }
+                return (pending.bytes, pending.appended - pending.written, pending.dropped)
+            }
+            var bytes = taken
+            if dropped > reportedDrops {
+                bytes += Array("\(dropped - reportedDrops) log lines dropped: the log could not be written fast enough\n".utf8)
+                reportedDrops = dropped
+            }
+            write(bytes)
+            pending.withLock { $0.written += lines }
+            signal.lock()
+            signal.broadcast()
+            signal.unlock()
+        }
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let result = Foundation.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if result > 0 {
+                    offset += result
+                } else if result < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return  // nowhere to write: the lines are lost, the process goes on
+                }
+            }
+        }
+    }
+}
