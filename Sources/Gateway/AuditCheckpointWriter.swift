@@ -102,7 +102,7 @@ public final class AuditCheckpointWriter: Service {
         let line = checkpoint.line + "\n"
         if let file {
             do {
-                try DurableFile.append(Array(line.utf8), to: file)
+                try await BlockingIO.run { try DurableFile.append(Array(line.utf8), to: file) }
             } catch {
                 logger.error("audit checkpoint: cannot write the file", metadata: ["file": "\(file)", "error": "\(error)"])
                 return nil

@@ -55,7 +55,7 @@ extension Gateway {
             return Self.metricsRefusal(.unauthorized, "Metrics need a Bearer token: the metrics token or an admin key.")
         }
         if Self.token(presented, isTheSecretIn: configuration.observability.metricsTokenEnv, of: environment) {
-            return metricsResponse()
+            return await metricsResponseOffTheLoop()
         }
         guard let principal = await adminPrincipal(request) else {
             return Self.metricsRefusal(.unauthorized, "Metrics need a Bearer token: the metrics token or an admin key.")
@@ -64,7 +64,13 @@ extension Gateway {
             return Self.metricsRefusal(
                 .forbidden, "Metrics show every tenant: a credential bound to one tenant may not read them.")
         }
-        return metricsResponse()
+        return await metricsResponseOffTheLoop()
+    }
+
+    /// Rendering every series is work in proportion to the tenants and deployments: not on an
+    /// event loop that serves requests.
+    func metricsResponseOffTheLoop() async -> Response {
+        await withTaskExecutorPreference(globalConcurrentExecutor) { metricsResponse() }
     }
 
     static func metricsRefusal(_ status: HTTPResponse.Status, _ message: String) -> Response {
@@ -77,7 +83,7 @@ extension Gateway {
     /// probes, without credentials, for a scraper on a trusted network.
     public func makeMetricsResponder() -> RouterResponder<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.get("/metrics") { _, _ in self.metricsResponse() }
+        router.get("/metrics") { _, _ in await self.metricsResponseOffTheLoop() }
         router.get("/healthz") { _, _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) }
         router.get("/readyz") { _, _ in await self.readiness() }
         return router.buildResponder()

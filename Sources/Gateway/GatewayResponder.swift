@@ -17,7 +17,11 @@ public struct GatewayResponder<Router: HTTPResponder>: HTTPResponder where Route
         for route in fixedRoutes where route.method == request.method && route.path == path {
             return await route.handle(request)
         }
-        return try await router.respond(to: request, context: context)
+        // The admin API: reports aggregate, audit verification hashes, plans diff. None of it
+        // runs on the connection's event loop, which other connections' requests share.
+        return try await withTaskExecutorPreference(globalConcurrentExecutor) {
+            try await router.respond(to: request, context: context)
+        }
     }
 }
 

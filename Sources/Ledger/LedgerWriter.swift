@@ -90,7 +90,7 @@ public final class LedgerWriter: UsageSink, Service {
             }
         }
         let spiller = Task { [overflow] in
-            for await _ in overflow { spillOverflow() }
+            for await _ in overflow { await spillOverflow() }
         }
         defer {
             ticker.cancel()
@@ -130,7 +130,7 @@ public final class LedgerWriter: UsageSink, Service {
     }
 
     /// Moves the newest records beyond half the bound to the journal.
-    func spillOverflow() {
+    func spillOverflow() async {
         let spilled = pending.withLock { buffer -> [UsageRecord] in
             guard buffer.count > configuration.maxPending else { return [] }
             let keep = configuration.maxPending / 2
@@ -139,7 +139,7 @@ public final class LedgerWriter: UsageSink, Service {
         }
         guard !spilled.isEmpty else { return }
         do {
-            try journalAccess.withLock { _ in try journal.append(spilled) }
+            try await BlockingIO.run { try self.journalAccess.withLock { _ in try self.journal.append(spilled) } }
             counters.withLock { $0.spilled += Int64(spilled.count) }
             logger.warning(
                 "ledger queue full (store slower than traffic): spilled records to the journal",
@@ -159,7 +159,7 @@ public final class LedgerWriter: UsageSink, Service {
             logger.error(
                 "usage store write failed; journaling batch", metadata: ["records": "\(batch.count)", "error": "\(error)"])
             do {
-                try journalAccess.withLock { _ in try journal.append(batch) }
+                try await BlockingIO.run { try self.journalAccess.withLock { _ in try self.journal.append(batch) } }
                 counters.withLock { $0.journaled += Int64(batch.count) }
             } catch {
                 // Neither the store nor the disk takes the batch: keep it in memory and retry,

@@ -22,10 +22,31 @@ public final class PostgresConnection: SQLConnection {
     /// `withSession` calls in progress; above zero, a lost session fails statements, never reconnects.
     private var sessionDepth = 0
 
-    /// - Parameter url: a libpq connection URI, `postgres://user:pass@host:port/db`.
-    public init(url: String) throws(SQLError) {
-        self.url = url
+    /// Set on every session: the server cancels a statement that runs longer (nil: the server's
+    /// setting).
+    private let statementTimeout: Duration?
+
+    /// - Parameters:
+    ///   - url: a libpq connection URI, `postgres://user:pass@host:port/db`. Parameters it does not
+    ///     set get defaults that bound a dead network: `connect_timeout` 10 s, TCP keepalives and
+    ///     `tcp_user_timeout` 30 s.
+    ///   - statementTimeout: the session's `statement_timeout`.
+    public init(url: String, statementTimeout: Duration? = nil) throws(SQLError) {
+        self.url = Self.withNetworkDefaults(url)
+        self.statementTimeout = statementTimeout
         try connect()
+    }
+
+    static func withNetworkDefaults(_ url: String) -> String {
+        let defaults = [
+            ("connect_timeout", "10"), ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"),
+            ("keepalives_count", "3"), ("tcp_user_timeout", "30000"),
+        ]
+        let query = url.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+        let given = Set(query.split(separator: "&").map { $0.split(separator: "=", maxSplits: 1)[0] })
+        let missing = defaults.filter { !given.contains(Substring($0.0)) }.map { "\($0.0)=\($0.1)" }
+        guard !missing.isEmpty else { return url }
+        return url + (url.contains("?") ? "&" : "?") + missing.joined(separator: "&")
     }
 
     deinit { close() }
@@ -45,6 +66,13 @@ public final class PostgresConnection: SQLConnection {
         }
         // Keep the server's notices (e.g. "relation already exists, skipping") out of our logs.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        if let statementTimeout {
+            let milliseconds =
+                statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
+            let result = PQexec(handle, "SET statement_timeout = \(milliseconds)")
+            defer { PQclear(result) }
+            try check(result, "SET statement_timeout")
+        }
     }
 
     public func executeScript(_ sql: String) throws(SQLError) {

@@ -18,8 +18,10 @@ extension SQLStore {
         guard !records.isEmpty else { return }
         let statements = Self.insertStatements(for: records)
         let tagKeys = rollupTagKeys
-        try await run { connection in
-            try connection.transaction {
+        try await run(.ledger) { connection in
+            // IMMEDIATE on SQLite: the write lock is taken (waiting if another connection holds
+            // it) before anything is read, so the transaction cannot fail half-way to upgrade.
+            try connection.transaction(begin: connection.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN") {
                 var inserted: Set<String> = []
                 for (sql, binds) in statements {
                     for row in try connection.query(sql, binds) { if let id = row[0].text { inserted.insert(id) } }
@@ -134,14 +136,14 @@ extension SQLStore {
             sql = "SELECT \(Self.rollupColumns) FROM usage_rollups\(filter)"
         }
         let values = binds
-        return try await run { connection in
+        return try await run(.reports) { connection in
             var tagCache: [String: [String: String]] = [:]
             return try connection.query(sql, values).map { Self.rollup($0, tagCache: &tagCache) }
         }
     }
 
     public func usageRecord(id: String) async throws -> UsageRecord? {
-        try await run { connection in
+        try await run(.reports) { connection in
             try connection.query("SELECT \(Self.usageColumns) FROM usage_records WHERE id = ?", [.text(id)]).first
                 .map(Self.usageRecord)
         }
@@ -152,7 +154,7 @@ extension SQLStore {
         -> [UsageRecord]
     {
         let (filter, binds) = Self.timeFilter(since: since, until: until)
-        return try await run { connection in
+        return try await run(.reports) { connection in
             try connection.query(
                 "SELECT \(Self.usageColumns) FROM usage_records\(filter) ORDER BY started_at, id LIMIT \(limit)", binds
             ).map(Self.usageRecord)
@@ -160,7 +162,7 @@ extension SQLStore {
     }
 
     public func usageCount() async throws -> Int64 {
-        try await run { try $0.query("SELECT COUNT(*) FROM usage_records").first?[0].integer ?? 0 }
+        try await run(.reports) { try $0.query("SELECT COUNT(*) FROM usage_records").first?[0].integer ?? 0 }
     }
 
     /// Totals per group (and per currency: amounts in different currencies are never added).
@@ -177,7 +179,7 @@ extension SQLStore {
             GROUP BY \(dimension.column), currency
             ORDER BY SUM(cost_nanos) DESC, grp
             """
-        return try await run { connection in
+        return try await run(.reports) { connection in
             try connection.query(sql, binds).map { row in
                 UsageSummary(
                     group: row[0].text, currency: row[1].text ?? "", requests: row[2].integer ?? 0,

@@ -4,12 +4,11 @@ import SwitchyardCore
 
 /// Switchyard's durable state on SQLite or PostgreSQL, behind one async API.
 ///
-/// The connection is blocking, so it lives on its own serial dispatch queue: database latency
-/// never occupies one of the (few) threads of Swift's cooperative pool.
-public final class SQLStore: @unchecked Sendable {
-    // @unchecked: `connection` is touched only on `queue`.
-    private let connection: SQLConnection
-    private let queue: DispatchQueue
+/// Connections are blocking, so each lives on its own serial dispatch queue: database latency
+/// never occupies one of the (few) threads of Swift's cooperative pool. There is one connection
+/// per `StoreLane` (control, ledger, reports), so one kind of work never waits behind another.
+public final class SQLStore: Sendable {
+    private let lanes: [StoreLaneConnection]
     public let url: StorageURL
     /// The caller-tag keys kept in usage rollups (nil: all). Records always keep every tag; the
     /// rollups, which reports read, keep only these, so a tag with a value per request (a trace
@@ -17,45 +16,52 @@ public final class SQLStore: @unchecked Sendable {
     public let rollupTagKeys: Set<String>?
     /// How the audit entries this process appends are MACed.
     public let auditSigning: AuditSigning
+    public let dialect: SQLDialect
 
-    private init(connection: SQLConnection, url: StorageURL, rollupTagKeys: Set<String>?, auditSigning: AuditSigning) {
-        self.connection = connection
+    private init(lanes: [StoreLaneConnection], url: StorageURL, rollupTagKeys: Set<String>?, auditSigning: AuditSigning) {
+        self.lanes = lanes
         self.url = url
         self.rollupTagKeys = rollupTagKeys
         self.auditSigning = auditSigning
-        self.queue = DispatchQueue(label: "switchyard.store")
+        self.dialect = lanes[0].connection.dialect
     }
 
-    /// Connects and brings the schema up to date.
+    /// Connects (a connection per lane) and brings the schema up to date.
     public static func open(
         _ url: StorageURL, rollupTagKeys: Set<String>? = nil, auditSigning: AuditSigning = .off
     ) async throws -> SQLStore {
-        try await open(connection: url.connect(), url: url, rollupTagKeys: rollupTagKeys, auditSigning: auditSigning)
+        let control = StoreLaneConnection(try url.connect(lane: .control), label: "switchyard.store.control")
+        try await control.run(deadline: .seconds(600)) { try Migrations.apply(on: $0) }
+        var lanes = [control]
+        for lane in StoreLane.allCases.dropFirst() {
+            lanes.append(StoreLaneConnection(try url.connect(lane: lane), label: "switchyard.store.\(lane)"))
+        }
+        return SQLStore(lanes: lanes, url: url, rollupTagKeys: rollupTagKeys, auditSigning: auditSigning)
     }
 
-    /// On a connection already made (tests wrap one to inject faults).
+    /// On one connection already made, for every lane (tests wrap one to inject faults).
     static func open(
         connection: SQLConnection, url: StorageURL, rollupTagKeys: Set<String>? = nil, auditSigning: AuditSigning = .off
     ) async throws -> SQLStore {
-        let store = SQLStore(
-            connection: connection, url: url, rollupTagKeys: rollupTagKeys, auditSigning: auditSigning)
-        try await store.run { try Migrations.apply(on: $0) }
-        return store
+        let lane = StoreLaneConnection(connection, label: "switchyard.store")
+        try await lane.run(deadline: .seconds(600)) { try Migrations.apply(on: $0) }
+        return SQLStore(
+            lanes: StoreLane.allCases.map { _ in lane }, url: url, rollupTagKeys: rollupTagKeys, auditSigning: auditSigning)
     }
 
-    public var dialect: SQLDialect { connection.dialect }
-
-    /// Runs `body` on the store's queue with exclusive use of the connection.
-    public func run<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(with: Result { try body(self.connection) })
-            }
-        }
+    /// Runs `body` with exclusive use of `lane`'s connection, within the lane's deadline.
+    public func run<T: Sendable>(
+        _ lane: StoreLane = .control, _ body: @escaping @Sendable (SQLConnection) throws -> T
+    ) async throws -> T {
+        try await lanes[Self.index(of: lane)].run(deadline: lane.deadline, body)
     }
+
+    private static func index(of lane: StoreLane) -> Int { StoreLane.allCases.firstIndex(of: lane)! }
 
     public func close() async {
-        _ = try? await run { $0.close() }
+        for lane in StoreLane.allCases {
+            _ = try? await run(lane) { $0.close() }
+        }
     }
 
     public func schemaVersion() async throws -> Int64 {

@@ -31,4 +31,13 @@ public enum StorageURL: Hashable, Sendable, CustomStringConvertible {
         case .postgres(let url): try PostgresConnection(url: url)
         }
     }
+
+    /// A connection for `lane`: on PostgreSQL the server cancels a statement a second before the
+    /// lane's caller would stop waiting, so the session is left usable.
+    func connect(lane: StoreLane) throws(SQLError) -> SQLConnection {
+        switch self {
+        case .sqlite(let path): try SQLiteConnection(path: path)
+        case .postgres(let url): try PostgresConnection(url: url, statementTimeout: lane.deadline - .seconds(1))
+        }
+    }
 }

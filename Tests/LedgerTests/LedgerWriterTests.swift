@@ -107,7 +107,7 @@ import Testing
         let writer = writer(store, batchSize: 100, maxPending: 1000)
         let batch = records(5000)
         batch.forEach(writer.record)
-        writer.spillOverflow()
+        await writer.spillOverflow()
         #expect(writer.pendingCount == 500)
         #expect(writer.statistics.spilled == 4500)
         let journal = UsageJournal(path: directory + "/journal.ndjson")

@@ -135,3 +135,81 @@ def test_terminated_sessions_under_load_lose_nothing(tmp_path):
     gateway.cli("audit", "verify")  # asserts exit 0: the chain has no break
     audited = int(psql(url, "SELECT count(*) FROM audit_log WHERE action LIKE 'policy%'"))
     assert audited >= len(refused) > 0
+
+
+class TableLock:
+    """A psql session holding `LOCK TABLE <table> IN ACCESS EXCLUSIVE MODE` until released: every
+    statement that touches the table (a report, a usage batch's rollups) waits for it."""
+
+    def __init__(self, url: str, table: str):
+        self.psql = subprocess.Popen(
+            ["psql", url, "-Atq", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            bufsize=1,
+        )
+        self.psql.stdin.write(f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
+        self.psql.stdin.flush()
+        assert self.psql.stdout.readline().strip() == "locked"
+
+    def release(self):
+        if self.psql.poll() is None:
+            self.psql.stdin.write("COMMIT;\n")
+            self.psql.stdin.close()
+            self.psql.wait(timeout=30)
+
+
+def test_a_report_stuck_on_a_lock_holds_neither_keys_nor_readiness_nor_the_ledger(tmp_path):
+    """The store has a connection per lane (control, ledger, reports). A report waiting on a
+    lock (or just long) must not delay /readyz, a new key's first use or the usage records: on
+    one shared connection each of these waited for the report."""
+    database = "sy_e2e_lanes_" + secrets.token_hex(4)
+    psql(BASE_URL, f"CREATE DATABASE {database}")
+    url = BASE_URL.rsplit("/", 1)[0] + "/" + database
+    admin = "sy-admin-" + secrets.token_hex(16)
+    upstream = FaultUpstream(tmp_path)
+    gateway = Gateway(
+        tmp_path / "gateway", body="admin:\n  key_env: SWITCHYARD_ADMIN_KEY\n" + config(upstream.base_url),
+        storage_url=url, env={"SWITCHYARD_ADMIN_KEY": admin},
+    )
+    lock = None
+    report = {}
+    try:
+        lock = TableLock(url, "usage_rollups")
+
+        def read_report():
+            response = requests.get(
+                f"http://127.0.0.1:{gateway.port}/admin/v1/reports/cost", headers={"Authorization": f"Bearer {admin}"},
+                timeout=120)
+            report["status"] = response.status_code
+
+        reporter = threading.Thread(target=read_report)
+        reporter.start()
+        wait_until(
+            lambda: psql(url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") != "0",
+            timeout=30, what="the report waiting on the lock")
+
+        # A key made now is unknown to the gateway: its first use is a lookup in the store.
+        fresh = gateway.cli("keys", "create", "--tenant", "acme").strip()
+        served = []
+        for _ in range(20):
+            response = requests.post(
+                f"{gateway.base_url}/chat/completions", headers={"Authorization": f"Bearer {fresh}"}, timeout=8,
+                json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+            )
+            assert response.status_code == 200, response.text
+            served.append(response.headers["x-request-id"])
+        assert requests.get(f"http://127.0.0.1:{gateway.port}/readyz", timeout=5).status_code == 200
+        assert "status" not in report, "the report should still be waiting on the lock"
+
+        lock.release()
+        reporter.join(timeout=60)
+        assert report.get("status") == 200
+        # Every served request reaches the store, and is rolled up once.
+        wait_until(
+            lambda: int(psql(url, "SELECT count(*) FROM usage_records")) == len(served), timeout=60,
+            what="every usage record stored")
+        assert int(psql(url, "SELECT COALESCE(SUM(requests), 0) FROM usage_rollups")) == len(served)
+    finally:
+        if lock is not None:
+            lock.release()
+        gateway.stop()
+        upstream.stop()

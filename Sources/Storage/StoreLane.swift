@@ -1,0 +1,101 @@
+import Dispatch
+import Synchronization
+
+/// Which of the store's connections a call uses. Each lane has a connection and a serial queue of
+/// its own, so a long report or a ledger batch never stands in line before a key lookup or
+/// `/readyz`; each has a deadline, so a store that stops answering fails calls instead of
+/// holding them.
+public enum StoreLane: Sendable, CaseIterable {
+    /// What serving requests and operating the gateway needs now: keys, readiness, governance,
+    /// kill switches, the audit trail, budget spend.
+    case control
+    /// Usage batches from the ledger writer and journal replays.
+    case ledger
+    /// Reports and exports: reads over many rows that may take long.
+    case reports
+
+    /// How long a caller waits for a call on this lane, queueing included. On PostgreSQL the
+    /// server cancels a statement a second before (`statement_timeout`), so the session stays
+    /// usable; the wait bounds whatever else can hang (a network that drops packets, a lock).
+    public var deadline: Duration {
+        switch self {
+        case .control: .seconds(10)
+        case .ledger: .seconds(30)
+        case .reports: .seconds(120)
+        }
+    }
+}
+
+/// One lane: a blocking connection confined to its serial queue.
+final class StoreLaneConnection: @unchecked Sendable {
+    // @unchecked: `connection` is touched only on `queue`.
+    let connection: SQLConnection
+    private let queue: DispatchQueue
+
+    init(_ connection: SQLConnection, label: String) {
+        self.connection = connection
+        self.queue = DispatchQueue(label: label)
+    }
+
+    /// Runs `body` on the queue with exclusive use of the connection, or throws when `deadline`
+    /// passes first. A call whose caller has given up before its turn is not run; one that was
+    /// running when the deadline passed may still complete (like a lost COMMIT, it may or may not
+    /// have applied).
+    func run<T: Sendable>(deadline: Duration, _ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let call = PendingStoreCall(continuation)
+            let timer = Task {
+                try await Task.sleep(for: deadline)
+                call.finish(with: .failure(SQLError.timedOut(after: deadline)))
+            }
+            queue.async {
+                guard call.start() else { return }
+                call.finish(with: Result { try body(self.connection) })
+                timer.cancel()
+            }
+        }
+    }
+}
+
+/// A store call's continuation, resumed exactly once: by the call's result or by its deadline.
+private final class PendingStoreCall<T: Sendable>: Sendable {
+    private enum State {
+        case waiting(CheckedContinuation<T, any Error>)
+        case running(CheckedContinuation<T, any Error>)
+        case finished
+    }
+
+    private let state: Mutex<State>
+
+    init(_ continuation: CheckedContinuation<T, any Error>) {
+        state = Mutex(.waiting(continuation))
+    }
+
+    /// False when the caller has already been answered (its deadline passed): skip the call.
+    func start() -> Bool {
+        state.withLock { state in
+            guard case .waiting(let continuation) = state else { return false }
+            state = .running(continuation)
+            return true
+        }
+    }
+
+    func finish(with result: Result<T, any Error>) {
+        let continuation = state.withLock { state -> CheckedContinuation<T, any Error>? in
+            switch state {
+            case .waiting(let continuation), .running(let continuation):
+                state = .finished
+                return continuation
+            case .finished:
+                return nil
+            }
+        }
+        continuation?.resume(with: result)
+    }
+}
+
+extension SQLError {
+    static func timedOut(after deadline: Duration) -> SQLError {
+        SQLError("the store did not answer within \(deadline)", isConnectionFailure: false)
+    }
+}
