@@ -238,8 +238,15 @@ import Testing
         #expect(payload.contains(#""type":"budget.threshold""#))
         #expect(payload.contains(#""spent":"0.600000000""#))
         #expect(payload.contains(#""threshold":"0.5""#))
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(test.transport.requests.count == 1)  // 0.9 crosses nothing new
+        // 0.9 crossed nothing new. Alerts are posted in order, so the next one, exhaustion at 1.0,
+        // is the second request: a repeated threshold alert would have come before it.
+        let last = try governor.admit(
+            facts, policy: .unrestricted, maximumCost: Money(nanos: 100_000_000, currency: "USD"), for: principal
+        ).get()
+        governor.release(last, principal: principal, usage: .none, cost: Money(nanos: 100_000_000, currency: "USD"))
+        try await waitUntil { test.transport.requests.count >= 2 }
+        #expect(test.transport.requests.count == 2)
+        #expect(String(decoding: test.transport.requests[1].body, as: UTF8.self).contains(#""type":"budget.exhausted""#))
     }
 
     func waitUntil(_ condition: @escaping @Sendable () -> Bool) async throws {
