@@ -19,9 +19,7 @@ extension SQLStore {
         let statements = Self.insertStatements(for: records)
         let tagKeys = rollupTagKeys
         try await run(.ledger) { connection in
-            // IMMEDIATE on SQLite: the write lock is taken (waiting if another connection holds
-            // it) before anything is read, so the transaction cannot fail half-way to upgrade.
-            try connection.transaction(begin: connection.dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN") {
+            try connection.transaction {
                 var inserted: Set<String> = []
                 for (sql, binds) in statements {
                     for row in try connection.query(sql, binds) { if let id = row[0].text { inserted.insert(id) } }

@@ -30,11 +30,15 @@ public final class SQLStore: Sendable {
     public static func open(
         _ url: StorageURL, rollupTagKeys: Set<String>? = nil, auditSigning: AuditSigning = .off
     ) async throws -> SQLStore {
-        let control = StoreLaneConnection(try url.connect(lane: .control), label: "switchyard.store.control")
-        try await control.run(deadline: .seconds(600)) { try Migrations.apply(on: $0) }
-        var lanes = [control]
-        for lane in StoreLane.allCases.dropFirst() {
-            lanes.append(StoreLaneConnection(try url.connect(lane: lane), label: "switchyard.store.\(lane)"))
+        // Migrations on a connection of their own, without the lanes' statement timeout: waiting
+        // for another process's migration lock, or rebuilding an index, may take minutes.
+        let migration = StoreLaneConnection(try url.connect(), label: "switchyard.store.migrations")
+        try await migration.run(deadline: .seconds(3600)) { connection in
+            defer { connection.close() }
+            try Migrations.apply(on: connection)
+        }
+        let lanes = try StoreLane.allCases.map { lane in
+            StoreLaneConnection(try url.connect(lane: lane), label: "switchyard.store.\(lane)")
         }
         return SQLStore(lanes: lanes, url: url, rollupTagKeys: rollupTagKeys, auditSigning: auditSigning)
     }

@@ -78,9 +78,13 @@ extension SQLConnection {
     /// Runs `body` in a transaction, committing when it returns and rolling back when it throws.
     /// The whole transaction is one session: a connection lost inside it fails it whole, and
     /// ROLLBACK is never sent to a new session (the server already rolled back the lost one).
+    ///
+    /// On SQLite a plain BEGIN becomes BEGIN IMMEDIATE: with several connections on one file, a
+    /// deferred transaction that reads and then writes fails at once (no busy wait) when another
+    /// connection wrote meanwhile; IMMEDIATE waits for the write lock before reading.
     public func transaction<T>(begin: String = "BEGIN", _ body: () throws -> T) throws -> T {
         try withSession {
-            try query(begin)
+            try query(begin == "BEGIN" && dialect == .sqlite ? "BEGIN IMMEDIATE" : begin)
             do {
                 let result = try body()
                 try query("COMMIT")

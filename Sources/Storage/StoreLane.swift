@@ -14,9 +14,9 @@ public enum StoreLane: Sendable, CaseIterable {
     /// Reports and exports: reads over many rows that may take long.
     case reports
 
-    /// How long a caller waits for a call on this lane, queueing included. On PostgreSQL the
-    /// server cancels a statement a second before (`statement_timeout`), so the session stays
-    /// usable; the wait bounds whatever else can hang (a network that drops packets, a lock).
+    /// How long a call may wait in line for this lane's connection before its caller gets an
+    /// error. On PostgreSQL each statement is also cancelled by the server a second before this
+    /// (`statement_timeout`), so the session stays usable.
     public var deadline: Duration {
         switch self {
         case .control: .seconds(10)
@@ -38,15 +38,15 @@ final class StoreLaneConnection: @unchecked Sendable {
     }
 
     /// Runs `body` on the queue with exclusive use of the connection, or throws when `deadline`
-    /// passes first. A call whose caller has given up before its turn is not run; one that was
-    /// running when the deadline passed may still complete (like a lost COMMIT, it may or may not
-    /// have applied).
+    /// passes before its turn comes (the call is then never run). A call that has started is
+    /// waited for: its statements are bounded by the session's own timeouts (`statement_timeout`,
+    /// `tcp_user_timeout` on PostgreSQL, `busy_timeout` on SQLite).
     func run<T: Sendable>(deadline: Duration, _ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let call = PendingStoreCall(continuation)
             let timer = Task {
                 try await Task.sleep(for: deadline)
-                call.finish(with: .failure(SQLError.timedOut(after: deadline)))
+                call.expireIfWaiting(with: SQLError.timedOut(after: deadline))
             }
             queue.async {
                 guard call.start() else { return }
@@ -78,6 +78,18 @@ private final class PendingStoreCall<T: Sendable>: Sendable {
             state = .running(continuation)
             return true
         }
+    }
+
+    /// The deadline passed: a call still in line is answered with `error` and will be skipped. A
+    /// call already running is left to finish (its statements are bounded by the session's
+    /// timeouts): answering now could report a failure for work that then commits.
+    func expireIfWaiting(with error: any Error) {
+        let continuation = state.withLock { state -> CheckedContinuation<T, any Error>? in
+            guard case .waiting(let continuation) = state else { return nil }
+            state = .finished
+            return continuation
+        }
+        continuation?.resume(throwing: error)
     }
 
     func finish(with result: Result<T, any Error>) {
