@@ -42,11 +42,15 @@ public final class PostgresConnection: SQLConnection {
             ("connect_timeout", "10"), ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"),
             ("keepalives_count", "3"), ("tcp_user_timeout", "30000"),
         ]
-        let query = url.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+        // The query starts at the first `?` after the credentials (a password may hold a `?`).
+        let hostStart = url.lastIndex(of: "@") ?? url.range(of: "://")?.upperBound ?? url.startIndex
+        let queryStart = url[hostStart...].firstIndex(of: "?")
+        let query = queryStart.map { url[url.index(after: $0)...] } ?? ""
         let given = Set(query.split(separator: "&").map { $0.split(separator: "=", maxSplits: 1)[0] })
         let missing = defaults.filter { !given.contains(Substring($0.0)) }.map { "\($0.0)=\($0.1)" }
         guard !missing.isEmpty else { return url }
-        return url + (url.contains("?") ? "&" : "?") + missing.joined(separator: "&")
+        let separator = queryStart == nil ? "?" : query.isEmpty || query.hasSuffix("&") ? "" : "&"
+        return url + separator + missing.joined(separator: "&")
     }
 
     deinit { close() }

@@ -89,5 +89,8 @@ import Testing
         let own = PostgresConnection.withNetworkDefaults("postgres://u@h/db?sslmode=require&connect_timeout=3")
         #expect(own.hasPrefix("postgres://u@h/db?sslmode=require&connect_timeout=3&keepalives=1"))
         #expect(!own.contains("connect_timeout=10"))
+        let questionInPassword = PostgresConnection.withNetworkDefaults("postgres://u:pa?ss@h/db")
+        #expect(questionInPassword.hasPrefix("postgres://u:pa?ss@h/db?connect_timeout=10&"))
+        #expect(PostgresConnection.withNetworkDefaults("postgres://u@h/db?").hasPrefix("postgres://u@h/db?connect_timeout=10&"))
     }
 }
