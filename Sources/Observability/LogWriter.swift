@@ -59,7 +59,8 @@ public final class LogWriter: Sendable {
     /// Returns once every line appended before the call is written (or `timeout` has passed).
     public func flush(timeout: Duration = .seconds(5)) {
         let target = pending.withLock { $0.appended }
-        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
+        let (seconds, attoseconds) = timeout.components
+        let deadline = Date().addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
         signal.lock()
         defer { signal.unlock() }
         signal.broadcast()
@@ -70,20 +71,23 @@ public final class LogWriter: Sendable {
 
     private func run() {
         var reportedDrops = 0
+        // Two buffers swapped: appends fill one while this thread writes the other, and neither
+        // is reallocated once grown.
+        var writing: [UInt8] = []
         while true {
             signal.lock()
             while pending.withLock({ $0.bytes.isEmpty }) { signal.wait() }
             signal.unlock()
-            let (taken, lines, dropped) = pending.withLock { pending in
-                defer { pending.bytes.removeAll(keepingCapacity: true) }
-                return (pending.bytes, pending.appended - pending.written, pending.dropped)
+            let (lines, dropped) = pending.withLock { pending in
+                swap(&pending.bytes, &writing)
+                return (pending.appended - pending.written, pending.dropped)
             }
-            var bytes = taken
+            write(writing)
+            writing.removeAll(keepingCapacity: true)
             if dropped > reportedDrops {
-                bytes += Array("\(dropped - reportedDrops) log lines dropped: the log could not be written fast enough\n".utf8)
+                write(Array("\(dropped - reportedDrops) log lines dropped: the log could not be written fast enough\n".utf8))
                 reportedDrops = dropped
             }
-            write(bytes)
             pending.withLock { $0.written += lines }
             signal.lock()
             signal.broadcast()

@@ -33,7 +33,7 @@ public final class SQLStore: Sendable {
         // Migrations on a connection of their own, without the lanes' statement timeout: waiting
         // for another process's migration lock, or rebuilding an index, may take minutes.
         let migration = StoreLaneConnection(try url.connect(), label: "switchyard.store.migrations")
-        try await migration.run(deadline: .seconds(3600)) { connection in
+        try await migration.run(deadline: migrationDeadline) { connection in
             defer { connection.close() }
             try Migrations.apply(on: connection)
         }
@@ -48,19 +48,22 @@ public final class SQLStore: Sendable {
         connection: SQLConnection, url: StorageURL, rollupTagKeys: Set<String>? = nil, auditSigning: AuditSigning = .off
     ) async throws -> SQLStore {
         let lane = StoreLaneConnection(connection, label: "switchyard.store")
-        try await lane.run(deadline: .seconds(600)) { try Migrations.apply(on: $0) }
+        try await lane.run(deadline: migrationDeadline) { try Migrations.apply(on: $0) }
         return SQLStore(
             lanes: StoreLane.allCases.map { _ in lane }, url: url, rollupTagKeys: rollupTagKeys, auditSigning: auditSigning)
     }
 
-    /// Runs `body` with exclusive use of `lane`'s connection, within the lane's deadline.
+    /// Migrations are the first call on their connection, so they never wait in line for it;
+    /// once started they run to the end (waiting for another process's migration lock included).
+    private static let migrationDeadline = Duration.seconds(3600)
+
+    /// Runs `body` with exclusive use of `lane`'s connection, failing if its turn does not come
+    /// within the lane's deadline.
     public func run<T: Sendable>(
         _ lane: StoreLane = .control, _ body: @escaping @Sendable (SQLConnection) throws -> T
     ) async throws -> T {
-        try await lanes[Self.index(of: lane)].run(deadline: lane.deadline, body)
+        try await lanes[lane.rawValue].run(deadline: lane.deadline, body)
     }
-
-    private static func index(of lane: StoreLane) -> Int { StoreLane.allCases.firstIndex(of: lane)! }
 
     public func close() async {
         for lane in StoreLane.allCases {

@@ -32,12 +32,11 @@ public enum StorageURL: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// A connection for `lane`: on PostgreSQL the server cancels a statement a second before the
-    /// lane's caller would stop waiting, so the session is left usable.
+    /// A connection for `lane`: on PostgreSQL with the lane's statement timeout.
     func connect(lane: StoreLane) throws(SQLError) -> SQLConnection {
         switch self {
         case .sqlite(let path): try SQLiteConnection(path: path)
-        case .postgres(let url): try PostgresConnection(url: url, statementTimeout: lane.deadline - .seconds(1))
+        case .postgres(let url): try PostgresConnection(url: url, statementTimeout: lane.statementTimeout)
         }
     }
 }

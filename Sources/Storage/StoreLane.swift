@@ -5,7 +5,7 @@ import Synchronization
 /// its own, so a long report or a ledger batch never stands in line before a key lookup or
 /// `/readyz`; each has a deadline, so a store that stops answering fails calls instead of
 /// holding them.
-public enum StoreLane: Sendable, CaseIterable {
+public enum StoreLane: Int, Sendable, CaseIterable {
     /// What serving requests and operating the gateway needs now: keys, readiness, governance,
     /// kill switches, the audit trail, budget spend.
     case control
@@ -15,8 +15,7 @@ public enum StoreLane: Sendable, CaseIterable {
     case reports
 
     /// How long a call may wait in line for this lane's connection before its caller gets an
-    /// error. On PostgreSQL each statement is also cancelled by the server a second before this
-    /// (`statement_timeout`), so the session stays usable.
+    /// error (the call is then never run).
     public var deadline: Duration {
         switch self {
         case .control: .seconds(10)
@@ -24,6 +23,10 @@ public enum StoreLane: Sendable, CaseIterable {
         case .reports: .seconds(120)
         }
     }
+
+    /// How long one statement may run on this lane's PostgreSQL session before the server
+    /// cancels it (`statement_timeout`); the session stays usable.
+    var statementTimeout: Duration { deadline - .seconds(1) }
 }
 
 /// One lane: a blocking connection confined to its serial queue.
@@ -44,17 +47,28 @@ final class StoreLaneConnection: @unchecked Sendable {
     func run<T: Sendable>(deadline: Duration, _ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let call = PendingStoreCall(continuation)
-            let timer = Task {
-                try await Task.sleep(for: deadline)
-                call.expireIfWaiting(with: SQLError.timedOut(after: deadline))
-            }
+            // A dispatch work item, not a Task sleeping: a cancelled `Task.sleep` still resumes
+            // its task at the original deadline, so every store call would wake the cooperative
+            // pool once more, 10 to 120 s later, all of a burst at once.
+            let expiry = DispatchWorkItem { call.expireIfWaiting(with: SQLError.timedOut(after: deadline)) }
+            let timer = UncheckedWorkItem(expiry)
             queue.async {
+                timer.item.cancel()
                 guard call.start() else { return }
                 call.finish(with: Result { try body(self.connection) })
-                timer.cancel()
             }
+            let (seconds, attoseconds) = deadline.components
+            DispatchQueue.global().asyncAfter(
+                deadline: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)),
+                execute: expiry)
         }
     }
+}
+
+/// `DispatchWorkItem` is thread-safe (cancel from any thread) but not marked Sendable.
+private struct UncheckedWorkItem: @unchecked Sendable {
+    let item: DispatchWorkItem
+    init(_ item: DispatchWorkItem) { self.item = item }
 }
 
 /// A store call's continuation, resumed exactly once: by the call's result or by its deadline.
