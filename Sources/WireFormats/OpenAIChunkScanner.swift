@@ -60,17 +60,11 @@ public enum OpenAIChunkScanner {
         return summary
     }
 
-    /// Index of the closing quote of a string whose content starts at `start`.
+    /// Index of the closing quote of a string whose content starts at `start`, found by the
+    /// gateway's one string reader (lenient: this is text a provider generated).
     static func endOfString(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        var index = start
-        while index < bytes.count {
-            switch bytes[index] {
-            case UInt8(ascii: "\\"): index += 2
-            case UInt8(ascii: "\""): return index
-            default: index += 1
-            }
-        }
-        return nil
+        let typed = bytes.assumingMemoryBound(to: UInt8.self)
+        return (try? JSONTokenReader.scanString(typed, quote: start - 1, lenient: true))?.content.upperBound
     }
 
     static func skipWhitespace(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {

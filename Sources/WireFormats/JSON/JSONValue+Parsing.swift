@@ -257,118 +257,17 @@ private struct JSONReader {
     }
 
     mutating func readNumber() throws(JSONParseError) -> String {
-        let start = offset
-        if bytes[offset] == UInt8(ascii: "-") { offset += 1 }
-        func digits() -> Int {
-            let from = offset
-            while offset < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset]) { offset += 1 }
-            return offset - from
-        }
-        var exponent = false
-        let integerDigits = digits()
-        guard integerDigits > 0 else { throw error("invalid number") }
-        if integerDigits > 1, bytes[offset - integerDigits] == UInt8(ascii: "0") { throw error("invalid number (leading zero)") }
-        if offset < bytes.count, bytes[offset] == UInt8(ascii: ".") {
-            offset += 1
-            guard digits() > 0 else { throw error("invalid number") }
-        }
-        if offset < bytes.count, bytes[offset] == UInt8(ascii: "e") || bytes[offset] == UInt8(ascii: "E") {
-            offset += 1
-            if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") { offset += 1 }
-            guard digits() > 0 else { throw error("invalid number") }
-            exponent = true
-        }
-        let text = String(decoding: bytes[start..<offset], as: UTF8.self)
-        // Only a number with an exponent or very many digits can leave a double's range.
-        if exponent || integerDigits > 308, !(Double(text)?.isFinite ?? false) {
-            throw error("number out of range")
-        }
+        let token = try JSONTokenReader.scanNumber(bytes, from: offset)
+        offset = token.text.upperBound
+        let text = String(decoding: bytes[token.text], as: UTF8.self)
+        if token.mayLeaveDoubleRange, !(Double(text)?.isFinite ?? false) { throw error("number out of range") }
         return text
     }
 
     mutating func readString() throws(JSONParseError) -> String {
-        offset += 1
-        let start = offset
-        // Most strings have no escapes: one scan and one copy. Byte by byte from the first escape
-        // or control character on. ASCII needs no validation (`String(validating:)` is a generic
-        // the optimizer left unspecialized: it looked up type metadata on every call).
-        var ascii = true
-        var upper = false
-        while offset < bytes.count {
-            let byte = bytes[offset]
-            if byte == UInt8(ascii: "\"") {
-                let end = offset
-                offset += 1
-                lastStringWasCaseFolded = ascii && !upper
-                if ascii { return String(decoding: bytes[start..<end], as: UTF8.self) }
-                guard let string = String(validating: bytes[start..<end], as: UTF8.self) else {
-                    throw error("invalid UTF-8 in a string")
-                }
-                return string
-            }
-            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
-            if byte >= 0x80 { ascii = false }
-            if byte &- UInt8(ascii: "A") < 26 { upper = true }
-            offset += 1
-        }
-        lastStringWasCaseFolded = false
-        var utf8 = Array(bytes[start..<offset])
-        while true {
-            guard offset < bytes.count else { throw error("unterminated string") }
-            let byte = bytes[offset]
-            offset += 1
-            switch byte {
-            case UInt8(ascii: "\""):
-                guard let string = String(validating: utf8, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
-                return string
-            case UInt8(ascii: "\\"):
-                guard offset < bytes.count else { throw error("unterminated string") }
-                let escaped = bytes[offset]
-                offset += 1
-                switch escaped {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escaped)
-                case UInt8(ascii: "b"): utf8.append(0x08)
-                case UInt8(ascii: "f"): utf8.append(0x0C)
-                case UInt8(ascii: "n"): utf8.append(0x0A)
-                case UInt8(ascii: "r"): utf8.append(0x0D)
-                case UInt8(ascii: "t"): utf8.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try readHex4()
-                    if (0xD800..<0xDC00).contains(scalar) {
-                        guard offset + 1 < bytes.count, bytes[offset] == UInt8(ascii: "\\"),
-                            bytes[offset + 1] == UInt8(ascii: "u")
-                        else { throw error("unpaired surrogate in a string") }
-                        offset += 2
-                        let low = try readHex4()
-                        guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate in a string") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    guard let unicode = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
-                    utf8 += Array(String(Character(unicode)).utf8)
-                default: throw error("invalid escape in a string")
-                }
-            case 0..<0x20:
-                guard lenient else { throw error("control character in a string") }
-                utf8.append(byte)
-            default: utf8.append(byte)
-            }
-        }
-    }
-
-    mutating func readHex4() throws(JSONParseError) -> UInt32 {
-        guard offset + 4 <= bytes.count else { throw error("invalid \\u escape") }
-        var value: UInt32 = 0
-        for byte in bytes[offset..<offset + 4] {
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw error("invalid \\u escape")
-            }
-            value = value << 4 | UInt32(digit)
-        }
-        offset += 4
-        return value
+        let token = try JSONTokenReader.scanString(bytes, quote: offset, lenient: lenient)
+        offset = token.end
+        lastStringWasCaseFolded = token.isASCII && !token.hasUppercase && !token.hasEscapes
+        return try JSONTokenReader.decodeString(bytes, token)
     }
 }

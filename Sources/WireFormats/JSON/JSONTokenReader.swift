@@ -1,0 +1,202 @@
+/// The one reader of JSON string and number tokens (RFC 8259). The tree parser, the object editor
+/// and the stream-chunk scanner all call it, so they cannot disagree on where a token ends or on
+/// what a string says: a gateway whose readers disagree can be told one thing while the upstream
+/// reads another.
+///
+/// Works on a buffer pointer: valid only inside the `withUnsafeBufferPointer` that made it.
+enum JSONTokenReader {
+    /// A string literal as written: its content (between the quotes), and what one scan of it
+    /// noticed, so that most strings are copied once and never decoded.
+    struct StringToken {
+        /// The bytes between the quotes.
+        var content: Range<Int>
+        /// The content has a backslash escape (and must be decoded, not copied).
+        var hasEscapes: Bool
+        /// The content is all ASCII (and needs no UTF-8 validation when copied).
+        var isASCII: Bool
+        /// The content has an ASCII uppercase letter.
+        var hasUppercase: Bool
+        /// The index just past the closing quote.
+        var end: Int { content.upperBound + 1 }
+    }
+
+    /// Scans the string literal whose opening quote is at `quote`. Every escape is checked (one of
+    /// `\" \\ \/ \b \f \n \r \t \uXXXX`, a `\u` surrogate only as half of a pair); a raw control
+    /// character is refused unless `lenient` (text a model generated). UTF-8 is checked when the
+    /// string is decoded: a reader that only skips the string leaves that to the parser.
+    static func scanString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int, lenient: Bool) throws(JSONParseError)
+        -> StringToken
+    {
+        let start = quote + 1
+        var offset = start
+        var token = StringToken(content: start..<start, hasEscapes: false, isASCII: true, hasUppercase: false)
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            switch byte {
+            case UInt8(ascii: "\""):
+                token.content = start..<offset
+                return token
+            case UInt8(ascii: "\\"):
+                token.hasEscapes = true
+                guard offset + 1 < bytes.count else { throw JSONParseError(reason: "unterminated string", offset: offset) }
+                switch bytes[offset + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    offset += 2
+                case UInt8(ascii: "u"):
+                    let unit = try codeUnit(bytes, escapeAt: offset)
+                    if (0xDC00..<0xE000).contains(unit) {
+                        throw JSONParseError(reason: "unpaired surrogate in a string", offset: offset)
+                    }
+                    if (0xD800..<0xDC00).contains(unit) {
+                        let low = try? codeUnit(bytes, escapeAt: offset + 6)
+                        guard let low, (0xDC00..<0xE000).contains(low) else {
+                            throw JSONParseError(reason: "unpaired surrogate in a string", offset: offset)
+                        }
+                        offset += 6
+                    }
+                    offset += 6
+                default:
+                    throw JSONParseError(reason: "invalid escape in a string", offset: offset)
+                }
+            case 0..<0x20:
+                guard lenient else { throw JSONParseError(reason: "control character in a string", offset: offset) }
+                offset += 1
+            default:
+                if byte >= 0x80 { token.isASCII = false }
+                if byte &- UInt8(ascii: "A") < 26 { token.hasUppercase = true }
+                offset += 1
+            }
+        }
+        throw JSONParseError(reason: "unterminated string", offset: offset)
+    }
+
+    /// The value of a scanned string: escapes resolved, and the bytes valid UTF-8.
+    static func decodeString(_ bytes: UnsafeBufferPointer<UInt8>, _ token: StringToken) throws(JSONParseError) -> String {
+        let content = token.content
+        if !token.hasEscapes {
+            if token.isASCII { return String(decoding: bytes[content], as: UTF8.self) }
+            guard let string = String(validating: bytes[content], as: UTF8.self) else {
+                throw JSONParseError(reason: "invalid UTF-8 in a string", offset: content.lowerBound)
+            }
+            return string
+        }
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(content.count)
+        var offset = content.lowerBound
+        while offset < content.upperBound {
+            let byte = bytes[offset]
+            guard byte == UInt8(ascii: "\\") else {
+                utf8.append(byte)
+                offset += 1
+                continue
+            }
+            // `scanString` checked every escape's form: only its meaning is read here.
+            let escaped = bytes[offset + 1]
+            offset += 2
+            switch escaped {
+            case UInt8(ascii: "b"): utf8.append(0x08)
+            case UInt8(ascii: "f"): utf8.append(0x0C)
+            case UInt8(ascii: "n"): utf8.append(0x0A)
+            case UInt8(ascii: "r"): utf8.append(0x0D)
+            case UInt8(ascii: "t"): utf8.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = hex4(bytes, at: offset)
+                offset += 4
+                if (0xD800..<0xDC00).contains(scalar) {
+                    // `scanString` checked that the low half follows.
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (hex4(bytes, at: offset + 2) - 0xDC00)
+                    offset += 6
+                }
+                appendUTF8(of: scalar, to: &utf8)
+            default: utf8.append(escaped)  // " \ /
+            }
+        }
+        guard let string = String(validating: utf8, as: UTF8.self) else {
+            throw JSONParseError(reason: "invalid UTF-8 in a string", offset: content.lowerBound)
+        }
+        return string
+    }
+
+    /// Scans the number starting at `start` by RFC 8259's grammar (no leading zero, digits after
+    /// a point and in an exponent) and returns the index just past it. What follows is the
+    /// caller's to check.
+    static func scanNumber(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) throws(JSONParseError) -> NumberToken {
+        var offset = start
+        func digits() -> Int {
+            let from = offset
+            while offset < bytes.count, bytes[offset] &- UInt8(ascii: "0") < 10 { offset += 1 }
+            return offset - from
+        }
+        if offset < bytes.count, bytes[offset] == UInt8(ascii: "-") { offset += 1 }
+        let integerDigits = digits()
+        guard integerDigits > 0 else { throw JSONParseError(reason: "invalid number", offset: offset) }
+        if integerDigits > 1, bytes[offset - integerDigits] == UInt8(ascii: "0") {
+            throw JSONParseError(reason: "invalid number (leading zero)", offset: offset)
+        }
+        if offset < bytes.count, bytes[offset] == UInt8(ascii: ".") {
+            offset += 1
+            guard digits() > 0 else { throw JSONParseError(reason: "invalid number", offset: offset) }
+        }
+        var hasExponent = false
+        if offset < bytes.count, bytes[offset] | 0x20 == UInt8(ascii: "e") {
+            offset += 1
+            if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") { offset += 1 }
+            guard digits() > 0 else { throw JSONParseError(reason: "invalid number", offset: offset) }
+            hasExponent = true
+        }
+        return NumberToken(text: start..<offset, mayLeaveDoubleRange: hasExponent || integerDigits > 308)
+    }
+
+    struct NumberToken {
+        var text: Range<Int>
+        /// Only a number with an exponent or very many digits can be outside a double's range.
+        var mayLeaveDoubleRange: Bool
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+
+    /// The UTF-16 code unit of the `\uXXXX` escape whose backslash is at `offset`.
+    private static func codeUnit(_ bytes: UnsafeBufferPointer<UInt8>, escapeAt offset: Int) throws(JSONParseError)
+        -> UInt32
+    {
+        guard offset + 6 <= bytes.count, bytes[offset] == UInt8(ascii: "\\"), bytes[offset + 1] == UInt8(ascii: "u"),
+            (offset + 2..<offset + 6).allSatisfy({ hexValue(bytes[$0]) != nil })
+        else { throw JSONParseError(reason: "invalid \\u escape", offset: offset) }
+        return hex4(bytes, at: offset + 2)
+    }
+
+    /// Four hex digits `scanString` has checked.
+    private static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int) -> UInt32 {
+        var value: UInt32 = 0
+        for index in offset..<offset + 4 { value = value << 4 | (hexValue(bytes[index]) ?? 0) }
+        return value
+    }
+
+    /// A scalar (not a surrogate) as UTF-8.
+    private static func appendUTF8(of scalar: UInt32, to utf8: inout [UInt8]) {
+        switch scalar {
+        case 0..<0x80:
+            utf8.append(UInt8(scalar))
+        case 0x80..<0x800:
+            utf8.append(UInt8(0xC0 | scalar >> 6))
+            utf8.append(UInt8(0x80 | scalar & 0x3F))
+        case 0x800..<0x10000:
+            utf8.append(UInt8(0xE0 | scalar >> 12))
+            utf8.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            utf8.append(UInt8(0x80 | scalar & 0x3F))
+        default:
+            utf8.append(UInt8(0xF0 | scalar >> 18))
+            utf8.append(UInt8(0x80 | scalar >> 12 & 0x3F))
+            utf8.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            utf8.append(UInt8(0x80 | scalar & 0x3F))
+        }
+    }
+}
