@@ -42,22 +42,39 @@ let package = Package(
             dependencies: ["SwitchyardCore", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "WireFormats", dependencies: ["SwitchyardCore"]),
+        // HTTP/1.1 syntax shared by the server (Ingress) and the upstream client (Providers).
+        .target(name: "HTTPWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // The HTTP/1.1 server: no domain type (see its Ingress.swift).
+        .target(
+            name: "Ingress",
+            dependencies: [
+                "HTTPWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [callerExecutorByDefault]
+        ),
         .target(
             name: "Providers",
             dependencies: [
-                "SwitchyardCore", "WireFormats",
+                "SwitchyardCore", "WireFormats", "HTTPWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: [callerExecutorByDefault]
         ),
         .target(name: "Routing", dependencies: ["SwitchyardCore"]),
         .target(
             name: "Storage",
-            dependencies: [
-                "SwitchyardCore", "CSQLite", "CLibPQ",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["SwitchyardCore", "CSQLite", "CLibPQ"]
         ),
         .target(name: "FinOps", dependencies: ["SwitchyardCore", "WireFormats"]),
         .target(
@@ -68,7 +85,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Observability", dependencies: ["SwitchyardCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Observability", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Governance",
             dependencies: [
@@ -81,13 +98,10 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger", "FinOps",
-                "Observability", "Governance",
+                "Observability", "Governance", "Ingress",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -96,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "Gateway", "FinOps", "Governance", "Observability", "Storage", "SwitchyardConfig", "SwitchyardCore",
+                "Gateway", "FinOps", "Observability", "Storage", "SwitchyardConfig", "SwitchyardCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -106,20 +120,44 @@ let package = Package(
         ),
 
         .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore"]),
-        .testTarget(name: "ConfigurationTests", dependencies: ["SwitchyardConfig"]),
-        .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["SwitchyardConfig", "SwitchyardCore"]),
+        .testTarget(name: "WireFormatsTests", dependencies: ["WireFormats", "SwitchyardCore"]),
         // The engines store-backed tests run on (SQLite, and PostgreSQL when a server is given).
         .target(name: "TestSupport", dependencies: ["Storage", "SwitchyardCore"], path: "Tests/TestSupport"),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "FinOps", "TestSupport"]),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Storage"]),
-        .testTarget(name: "GovernanceTests", dependencies: ["Governance", "Storage"]),
-        .testTarget(name: "FinOpsTests", dependencies: ["FinOps", "Storage", "SwitchyardConfig"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "FinOps", "TestSupport", "SwitchyardCore"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "SwitchyardCore"]),
+        .testTarget(
+            name: "LedgerTests",
+            dependencies: [
+                "Ledger", "Storage", "SwitchyardCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "GovernanceTests", dependencies: ["Governance", "SwitchyardCore"]),
+        .testTarget(name: "FinOpsTests", dependencies: ["FinOps", "SwitchyardConfig", "SwitchyardCore"]),
+        .testTarget(
+            name: "IngressTests",
+            dependencies: [
+                "Ingress",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Observability", "TestSupport",
+                "Gateway", "Governance", "Ledger", "Observability", "Providers", "Storage", "SwitchyardConfig", "SwitchyardCore",
+                "TestSupport", "WireFormats",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -24,6 +24,9 @@ SWITCHYARD_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$RUN_DIR/pg" "$P
 export SWITCHYARD_TEST_POSTGRES_URL
 export SWITCHYARD_REQUIRE_POSTGRES=1
 
+echo "== each target imports exactly what Package.swift declares"
+python3 scripts/check-imports.py
+
 echo "== building"
 swift build --build-tests
 

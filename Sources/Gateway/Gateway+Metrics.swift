@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import Ingress
 import Ledger
 import Observability
 import SwitchyardCore

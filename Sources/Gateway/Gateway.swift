@@ -2,6 +2,7 @@ import Foundation
 import Governance
 import HTTPTypes
 import Hummingbird
+import Ingress
 import Ledger
 import Logging
 import NIOCore

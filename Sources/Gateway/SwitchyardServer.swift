@@ -2,6 +2,7 @@ import FinOps
 import Foundation
 import Governance
 import Hummingbird
+import Ingress
 import Ledger
 import Logging
 import Observability
@@ -10,6 +11,7 @@ import ServiceLifecycle
 import Storage
 import SwitchyardConfig
 import SwitchyardCore
+import WireFormats
 
 /// `switchyard serve`: the store, the ledger writer, the key directory and the HTTP server,
 /// run as one service group that shuts down in the safe order on SIGTERM/SIGINT.
@@ -66,17 +68,19 @@ public struct SwitchyardServer {
         try? await killSwitches.refresh()
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
+        let timeouts = IngressTimeouts(
+            idle: configuration.server.idleTimeout, requestRead: configuration.server.requestReadTimeout)
         let server = IngressServer(
             responder: gateway.makeResponder(), host: configuration.server.host,
-            port: configuration.server.port, maxBodyBytes: configuration.server.maxBodyBytes,
-            timeouts: IngressTimeouts(
-                idle: configuration.server.idleTimeout, requestRead: configuration.server.requestReadTimeout),
-            limits: gateway.connectionLimits, logger: logger, onServerRunning: onServerRunning)
+            port: configuration.server.port, maxBodyBytes: configuration.server.maxBodyBytes, timeouts: timeouts,
+            refusalBody: OpenAIError.body(of:), limits: gateway.connectionLimits, logger: logger,
+            onServerRunning: onServerRunning)
         var services: [any Service] = [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher]
         if let host = configuration.observability.metricsHost, let port = configuration.observability.metricsPort {
             services.append(
                 IngressServer(
                     responder: gateway.makeMetricsResponder(), host: host, port: port, maxBodyBytes: 1024,
+                    timeouts: timeouts, refusalBody: OpenAIError.body(of:),
                     limits: IngressConnectionLimits(caps: .init(total: 64, perAddress: 64)), logger: logger))
         }
         services.append(server)

@@ -1,3 +1,4 @@
+import HTTPWire
 import NIOCore
 
 /// An upstream's HTTP/1.1 response read from bytes as they arrive: the head (only what the

@@ -577,6 +577,9 @@ def test_a_transfer_encoding_naming_no_coding_is_refused(upstream, target, codin
     body = json.dumps(chat_body()).encode()
     answer = raw_exchange(target, authorized_head(target, f"Transfer-Encoding:{coding}\r\nContent-Length: {len(body)}\r\n\r\n") + body)
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    # Refused by the HTTP server itself, in the error format the API's clients read.
+    error = json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "malformed_http_request", error
     assert upstream.received() == []
 
 

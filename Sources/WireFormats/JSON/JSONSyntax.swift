@@ -8,16 +8,6 @@ enum JSONSyntax {
         }
     }
 
-    /// A character that may appear in a number (the scanner checks the set, the parser the grammar).
-    static func isNumberByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"),
-            UInt8(ascii: "E"):
-            true
-        default: false
-        }
-    }
-
     /// Whitespace or a character that ends a number or literal inside a container.
     static func endsScalar(_ byte: UInt8) -> Bool {
         switch byte {

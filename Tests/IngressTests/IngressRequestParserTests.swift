@@ -1,9 +1,8 @@
 import HTTPTypes
 import NIOCore
 import Testing
-import WireFormats
 
-@testable import Gateway
+@testable import Ingress
 
 /// The client request reader against wire bytes recorded from the official SDKs, fed whole,
 /// byte by byte and cut at every position, and against the malformed and ambiguous requests a
@@ -23,7 +22,7 @@ import WireFormats
 
     /// Feeds `pieces` in order, taking every part as soon as it is complete (as an idle
     /// connection does); the requests read, and the refusal if one came.
-    static func read(_ pieces: [String], maxBodyBytes: Int = .max) -> (requests: [Read], refusal: OpenAIError?) {
+    static func read(_ pieces: [String], maxBodyBytes: Int = .max) -> (requests: [Read], refusal: IngressRefusal?) {
         var parser = IngressRequestParser(maxBodyBytes: maxBodyBytes)
         var requests: [Read] = []
         do {

@@ -23,14 +23,16 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
     private let port: Int
     private let maxBodyBytes: Int
     private let timeouts: IngressTimeouts
+    private let refusalBody: IngressRefusal.BodyWriter
     private let limits: IngressConnectionLimits
     private let logger: Logger
     private let onServerRunning: @Sendable (Int) async -> Void
     private let connections = IngressConnections()
 
     public init(
-        responder: Responder, host: String, port: Int, maxBodyBytes: Int, timeouts: IngressTimeouts = IngressTimeouts(),
-        limits: IngressConnectionLimits = IngressConnectionLimits(), logger: Logger,
+        responder: Responder, host: String, port: Int, maxBodyBytes: Int, timeouts: IngressTimeouts,
+        refusalBody: @escaping IngressRefusal.BodyWriter, limits: IngressConnectionLimits = IngressConnectionLimits(),
+        logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
         self.responder = responder
@@ -38,13 +40,16 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
         self.port = port
         self.maxBodyBytes = maxBodyBytes
         self.timeouts = timeouts
+        self.refusalBody = refusalBody
         self.limits = limits
         self.logger = logger
         self.onServerRunning = onServerRunning
     }
 
     public func run() async throws {
-        let (responder, maxBodyBytes, timeouts) = (self.responder, self.maxBodyBytes, self.timeouts)
+        let (responder, maxBodyBytes, timeouts, refusalBody) = (
+            self.responder, self.maxBodyBytes, self.timeouts, self.refusalBody
+        )
         let (logger, connections, limits) = (self.logger, self.connections, self.limits)
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 1024)
@@ -69,8 +74,8 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(
                         IngressConnection(
-                            responder: responder, maxBodyBytes: maxBodyBytes, timeouts: timeouts, logger: logger,
-                            registry: connections))
+                            responder: responder, maxBodyBytes: maxBodyBytes, timeouts: timeouts,
+                            refusalBody: refusalBody, logger: logger, registry: connections))
                 }
             }
             .bind(host: host, port: port).get()

@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import Gateway
+@testable import Ingress
 
 /// The caps the ingress applies at accept: one address cannot take more than its share, and
 /// nobody more than the total; a closed connection gives its slot back.

@@ -1,7 +1,6 @@
 import HTTPTypes
+import HTTPWire
 import NIOCore
-import Providers
-import WireFormats
 
 /// A client's HTTP/1.1 requests read from bytes as they arrive: a head, the body in pieces that
 /// share the received buffers, then the end; then the next request.
@@ -77,7 +76,7 @@ struct IngressRequestParser {
 
     /// The next complete part, or nil until more bytes arrive. A thrown error is the answer the
     /// client gets before the connection closes.
-    mutating func next() throws(OpenAIError) -> Part? {
+    mutating func next() throws(IngressRefusal) -> Part? {
         switch state {
         case .head:
             guard let head = try readHead() else { return nil }
@@ -136,7 +135,7 @@ struct IngressRequestParser {
 
     // MARK: Head
 
-    private mutating func readHead() throws(OpenAIError) -> Head? {
+    private mutating func readHead() throws(IngressRefusal) -> Head? {
         // A client may send blank lines before a request (RFC 9112 §2.2).
         while buffered.readableBytesView.starts(with: [0x0D, 0x0A]) {
             buffered.moveReaderIndex(forwardBy: 2)
@@ -155,7 +154,7 @@ struct IngressRequestParser {
         headScanned = 0
         guard end <= Self.maxHeadBytes else { throw Self.headTooLarge() }
         let text = buffered.readSlice(length: end)!
-        let parsed = try text.withUnsafeReadableBytes { [maxBodyBytes] bytes throws(OpenAIError) in
+        let parsed = try text.withUnsafeReadableBytes { [maxBodyBytes] bytes throws(IngressRefusal) in
             try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes.dropLast(2)), maxBodyBytes: maxBodyBytes)
         }
         state = parsed.framing
@@ -172,7 +171,7 @@ struct IngressRequestParser {
     }
 
     /// The head's lines, each ending with CRLF (the blank line after them excluded), read in place.
-    private static func parseHead(_ bytes: UnsafeRawBufferPointer, maxBodyBytes: Int) throws(OpenAIError) -> ParsedHead {
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer, maxBodyBytes: Int) throws(IngressRefusal) -> ParsedHead {
         var lines = try crlfLines(bytes)
         let requestLine = lines.removeFirst()
         let (method, path, isHTTP10) = try parseRequestLine(requestLine)
@@ -211,7 +210,7 @@ struct IngressRequestParser {
             let fieldName = try knownName(name)
             switch fieldName {
             case .contentLength:
-                try HTTPSyntax.forEachElement(of: value) { part throws(OpenAIError) in
+                try HTTPSyntax.forEachElement(of: value) { part throws(IngressRefusal) in
                     guard let length = HTTPSyntax.decimalLength(part) else {
                         throw badRequest("Content-Length '\(printable(value))' is not a length.")
                     }
@@ -258,7 +257,7 @@ struct IngressRequestParser {
     /// disagree about where the body ends.
     private static func bodyFraming(
         contentLength: Int?, codings: [HeadBytes], isHTTP10: Bool
-    ) throws(OpenAIError) -> State {
+    ) throws(IngressRefusal) -> State {
         guard !codings.isEmpty else {
             guard let contentLength, contentLength > 0 else { return .noBody }
             return .fixedBody(remaining: contentLength)
@@ -271,9 +270,9 @@ struct IngressRequestParser {
             throw badRequest("The request body's length cannot be known: chunked is not its last transfer coding.")
         }
         guard codings.count == 1 else {
-            throw OpenAIError(
-                status: 501, message: "Only the chunked transfer coding is supported for request bodies.",
-                type: "invalid_request_error", code: "unsupported_transfer_coding", errorClass: .invalidRequest)
+            throw IngressRefusal(
+                status: 501, code: "unsupported_transfer_coding",
+                message: "Only the chunked transfer coding is supported for request bodies.")
         }
         return .chunkSize
     }
@@ -281,7 +280,7 @@ struct IngressRequestParser {
     /// method SP request-target SP HTTP-version
     private static func parseRequestLine(
         _ line: HeadBytes
-    ) throws(OpenAIError) -> (HTTPRequest.Method, String, isHTTP10: Bool) {
+    ) throws(IngressRefusal) -> (HTTPRequest.Method, String, isHTTP10: Bool) {
         // Split at the first two spaces, in place.
         guard let firstSpace = line.firstIndex(of: 0x20), let secondSpace = line[(firstSpace + 1)...].firstIndex(of: 0x20),
             firstSpace > line.startIndex, secondSpace > firstSpace + 1
@@ -298,9 +297,9 @@ struct IngressRequestParser {
         } else if version.count == 8, version.starts(with: "HTTP/".utf8), version[version.startIndex + 6] == UInt8(ascii: "."),
             [5, 7].allSatisfy({ (0x30...0x39).contains(version[version.startIndex + $0]) })
         {
-            throw OpenAIError(
-                status: 505, message: "Only HTTP/1.0 and HTTP/1.1 are served here, not '\(printable(version))'.",
-                type: "invalid_request_error", code: "http_version_not_supported", errorClass: .invalidRequest)
+            throw IngressRefusal(
+                status: 505, code: "http_version_not_supported",
+                message: "Only HTTP/1.0 and HTTP/1.1 are served here, not '\(printable(version))'.")
         } else {
             throw badRequest("'\(printable(line))' is not an HTTP request line.")
         }
@@ -334,12 +333,14 @@ struct IngressRequestParser {
         return (method, String(decoding: target, as: UTF8.self), isHTTP10)
     }
 
+    private static let xAPIKey = HTTPField.Name("x-api-key")!
+
     /// The field names the gateway looks at are matched without building a name string.
-    private static func knownName(_ name: HeadBytes) throws(OpenAIError) -> HTTPField.Name {
+    private static func knownName(_ name: HeadBytes) throws(IngressRefusal) -> HTTPField.Name {
         switch name.count {
         case 6 where HTTPSyntax.isName(name, "accept"): return .accept
         case 6 where HTTPSyntax.isName(name, "expect"): return .expect
-        case 9 where HTTPSyntax.isName(name, "x-api-key"): return .xAPIKey
+        case 9 where HTTPSyntax.isName(name, "x-api-key"): return xAPIKey
         case 10 where HTTPSyntax.isName(name, "connection"): return .connection
         case 10 where HTTPSyntax.isName(name, "user-agent"): return .userAgent
         case 12 where HTTPSyntax.isName(name, "content-type"): return .contentType
@@ -367,7 +368,7 @@ struct IngressRequestParser {
         }
     }
 
-    private static func crlfLines(_ all: UnsafeRawBufferPointer) throws(OpenAIError) -> [HeadBytes] {
+    private static func crlfLines(_ all: UnsafeRawBufferPointer) throws(IngressRefusal) -> [HeadBytes] {
         var lines: [HeadBytes] = []
         lines.reserveCapacity(16)
         var start = 0
@@ -393,7 +394,7 @@ struct IngressRequestParser {
     // MARK: Lines after the head
 
     /// A line's bytes without its CRLF, or nil until it is complete.
-    private mutating func readLine(limit: Int) throws(OpenAIError) -> ArraySlice<UInt8>? {
+    private mutating func readLine(limit: Int) throws(IngressRefusal) -> ArraySlice<UInt8>? {
         let newline = buffered.withUnsafeReadableBytes { $0.firstIndex(of: 0x0A) }
         guard let newline else {
             guard buffered.readableBytes <= limit + 1 else { throw Self.badRequest("A chunk line is too long.") }
@@ -409,15 +410,14 @@ struct IngressRequestParser {
 
     // MARK: Refusals
 
-    static func badRequest(_ message: String) -> OpenAIError {
-        OpenAIError.invalidRequest(message, code: "malformed_http_request")
+    static func badRequest(_ message: String) -> IngressRefusal {
+        IngressRefusal(status: 400, code: "malformed_http_request", message: message)
     }
 
-    static func headTooLarge() -> OpenAIError {
-        OpenAIError(
-            status: 431,
-            message: "The request head is larger than \(maxHeadBytes / 1024) KiB or has more than \(maxFieldCount) fields.",
-            type: "invalid_request_error", code: "request_header_fields_too_large", errorClass: .invalidRequest)
+    static func headTooLarge() -> IngressRefusal {
+        IngressRefusal(
+            status: 431, code: "request_header_fields_too_large",
+            message: "The request head is larger than \(maxHeadBytes / 1024) KiB or has more than \(maxFieldCount) fields.")
     }
 
     /// Bytes quoted in an error message: printable ASCII kept, the rest as '?', at most 64.

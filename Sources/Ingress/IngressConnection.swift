@@ -3,8 +3,6 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTPTypes
-import SwitchyardConfig
-import WireFormats
 
 /// One client connection of the `IngressServer`: reads requests (`IngressRequestParser`), runs
 /// the responder for each in a task on the connection's own event loop, writes the response
@@ -46,6 +44,7 @@ where Responder.Context == BasicRequestContext {
 
     private let responder: Responder
     private let maxBodyBytes: Int
+    private let refusalBody: IngressRefusal.BodyWriter
     private let logger: Logger
     private let registry: IngressConnections
     private var state = State.idle(since: .now())
@@ -69,10 +68,12 @@ where Responder.Context == BasicRequestContext {
     private let noBytes = ByteBuffer()
 
     init(
-        responder: Responder, maxBodyBytes: Int, timeouts: IngressTimeouts, logger: Logger, registry: IngressConnections
+        responder: Responder, maxBodyBytes: Int, timeouts: IngressTimeouts, refusalBody: @escaping IngressRefusal.BodyWriter,
+        logger: Logger, registry: IngressConnections
     ) {
         self.responder = responder
         self.maxBodyBytes = maxBodyBytes
+        self.refusalBody = refusalBody
         self.parser = IngressRequestParser(maxBodyBytes: maxBodyBytes)
         self.timeouts = timeouts
         self.logger = logger
@@ -155,12 +156,12 @@ where Responder.Context == BasicRequestContext {
 
     /// A request that cannot be read: answered with the reason in the API's error format, then
     /// the connection closes (where the next request would begin is unknown).
-    private func refuse(_ error: OpenAIError, context: ChannelHandlerContext) {
+    private func refuse(_ error: IngressRefusal, context: ChannelHandlerContext) {
         state = .draining(since: .now(), lastRead: .now())
         cancelTimer()
         armTimer(context.eventLoop)
         logger.debug("refused a malformed request", metadata: ["reason": "\(error.message)"])
-        let body = error.body()
+        let body = refusalBody(error)
         let response = HTTPResponse(
             status: HTTPResponse.Status(code: error.status),
             headerFields: [.contentType: "application/json", .contentLength: String(body.count)])
@@ -336,11 +337,9 @@ public struct IngressTimeouts: Sendable, Equatable {
     public var idle: Duration
     public var requestRead: Duration
 
-    /// The defaults are the configuration's (`server.idle_timeout_seconds`, `server.request_read_timeout_seconds`).
-    public init(
-        idle: Duration = SwitchyardConfiguration.Server().idleTimeout,
-        requestRead: Duration = SwitchyardConfiguration.Server().requestReadTimeout
-    ) {
+    /// The gateway passes the configuration's (`server.idle_timeout_seconds`,
+    /// `server.request_read_timeout_seconds`).
+    public init(idle: Duration, requestRead: Duration) {
         self.idle = idle
         self.requestRead = requestRead
     }

@@ -2,7 +2,7 @@ import HTTPTypes
 import NIOCore
 import Testing
 
-@testable import Gateway
+@testable import Ingress
 
 /// How responses go on the wire: the head's framing headers are the gateway's, the body framing
 /// follows from the head and the request (RFC 9112 §6).

@@ -1,5 +1,4 @@
 import Foundation
-import Gateway
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -7,6 +6,8 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import Ingress
 
 /// The gateway's own HTTP/1.1 server, driven over a raw socket so keep-alive, pipelining,
 /// chunked streams, size limits and shutdown are seen exactly as a client sees them.
@@ -60,12 +61,15 @@ import Testing
 
     /// Runs a server on a free port for `body`; shuts it down gracefully after.
     static func withServer(
-        timeouts: IngressTimeouts = IngressTimeouts(), _ body: (Int, ServiceGroup) async throws -> Void
+        timeouts: IngressTimeouts = IngressTimeouts(idle: .seconds(75), requestRead: .seconds(60)),
+        _ body: (Int, ServiceGroup) async throws -> Void
     ) async throws {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let server = IngressServer(
             responder: router().buildResponder(), host: "127.0.0.1", port: 0, maxBodyBytes: maxBodyBytes,
-            timeouts: timeouts, logger: Logger(label: "test"), onServerRunning: { portContinuation.yield($0) })
+            timeouts: timeouts, refusalBody: { Array(#"{"code":"\#($0.code)","message":"\#($0.message)"}"#.utf8) },
+            logger: Logger(label: "test"),
+            onServerRunning: { portContinuation.yield($0) })
         let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -197,7 +201,7 @@ import Testing
     }
 
     /// A request whose end two parsers could disagree about is refused with the reason, in the
-    /// API's error format, and its connection is closed (whatever follows is not read as a request).
+    /// body the server's owner writes, and its connection is closed (whatever follows is not read as a request).
     @Test func refusesAnAmbiguousRequestAndCloses() async throws {
         try await Self.withServer { port, _ in
             let client = try RawClient(port: port)

@@ -6,9 +6,9 @@
 
 /// The process's limit on open file descriptors, which bounds how many client connections (plus
 /// upstream connections, the store and the journal) it can hold.
-enum DescriptorLimit {
+public enum DescriptorLimit {
     /// Raises the soft limit to the hard one, as far as the OS allows; returns the limit in force.
-    static func raiseToMaximum() -> Int {
+    public static func raiseToMaximum() -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return -1 }
         if limit.rlim_cur < limit.rlim_max {
@@ -20,5 +20,5 @@ enum DescriptorLimit {
     }
 
     /// Descriptors kept free of client connections: upstream connections, the store, the journal.
-    static let reserved = 256
+    public static let reserved = 256
 }
