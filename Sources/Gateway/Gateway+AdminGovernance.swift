@@ -166,10 +166,10 @@ extension Gateway {
     /// The body as a JSON object, with `key` set to `value` from the path (a differing value is an error).
     func declarationBody(_ request: Request, naming key: String?, _ value: String?) async -> Result<String, AdminRefusal> {
         let bytes: [UInt8]
-        switch await readBody(request) {
-        case .failure(let error):
+        do {
+            bytes = try await readBody(request)
+        } catch {
             return .failure(AdminRefusal(Self.adminError(.badRequest, "invalid_request_error", error.message)))
-        case .success(let read): bytes = read
         }
         guard case .object(var object)? = try? JSONValue.parse(bytes) else {
             return .failure(

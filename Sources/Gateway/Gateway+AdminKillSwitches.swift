@@ -62,14 +62,14 @@ extension Gateway {
     }
 
     private func engageKillSwitch(_ request: Request, _ call: AdminCall, tenant: String?) async -> Response {
-        let body: JSONValue
-        switch await readBody(request) {
-        case .failure(let error): return Self.adminError(.badRequest, "invalid_request_error", error.message)
-        case .success(let bytes):
-            guard let parsed = try? JSONValue.parse(bytes) else {
-                return Self.adminError(.badRequest, "invalid_request_error", "The body must be a JSON object.")
-            }
-            body = parsed
+        let bytes: [UInt8]
+        do {
+            bytes = try await readBody(request)
+        } catch {
+            return Self.adminError(.badRequest, "invalid_request_error", error.message)
+        }
+        guard let body = try? JSONValue.parse(bytes) else {
+            return Self.adminError(.badRequest, "invalid_request_error", "The body must be a JSON object.")
         }
         guard let text = body["scope"]?.stringValue else {
             return Self.adminError(

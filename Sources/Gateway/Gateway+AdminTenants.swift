@@ -30,17 +30,19 @@ extension Gateway {
     }
 
     func adminCreateKey(_ request: Request, _ call: AdminCall) async -> Response {
+        let bytes: [UInt8]
+        do {
+            bytes = try await readBody(request)
+        } catch {
+            return Self.adminError(.badRequest, "invalid_request_error", error.message)
+        }
         let body: JSONValue
-        switch await readBody(request) {
-        case .failure(let error): return Self.adminError(.badRequest, "invalid_request_error", error.message)
-        case .success(let bytes):
-            if bytes.isEmpty {
-                body = .object([:])
-            } else if let parsed = try? JSONValue.parse(bytes), case .object = parsed {
-                body = parsed
-            } else {
-                return Self.adminError(.badRequest, "invalid_request_error", "The body must be a JSON object.")
-            }
+        if bytes.isEmpty {
+            body = .object([:])
+        } else if let parsed = try? JSONValue.parse(bytes), case .object = parsed {
+            body = parsed
+        } else {
+            return Self.adminError(.badRequest, "invalid_request_error", "The body must be a JSON object.")
         }
         let project = body["project"]?.stringValue
         if let project, !(self.tenant(named: call.tenant)?.projects.contains(project) ?? false) {

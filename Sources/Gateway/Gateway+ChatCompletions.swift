@@ -10,30 +10,38 @@ import WireFormats
 extension Gateway {
     /// `POST /v1/chat/completions`, streamed or not.
     func chatCompletions(_ request: Request) async -> Response {
-        var meter = RequestMeter(endpoint: "chat.completions")
-        let admitted: AdmittedRequest<OpenAIChatRequest>
-        switch await admit(request, as: OpenAIChatRequest.self, meter: &meter) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let success): admitted = success
-        }
-        let (principal, editor, chat) = (admitted.principal, admitted.editor, admitted.decoded)
+        await serve(
+            request, endpoint: "chat.completions", format: .openAIChat,
+            prepare: { request, context throws(OpenAIError) in try await prepareChat(request, context: &context) },
+            relay: { exchange, context, settlement in relayChat(exchange, context: context, settlement: settlement) })
+    }
+
+    /// A chat completion an upstream has begun to answer.
+    struct ChatExchange: Sendable {
+        var chat: OpenAIChatRequest
+        var upstream: UpstreamSuccess
+        /// The request in canonical form, when a deployment of another provider family was a candidate.
+        var canonical: CanonicalRequest?
+        var estimatedInputTokens: Int
+    }
+
+    /// The stages up to execute. OpenAI-compatible deployments get the client's body as sent
+    /// (only `model` rewritten); others get it translated.
+    func prepareChat(_ request: Request, context: inout RequestContext) async throws(OpenAIError) -> ChatExchange {
+        let received = try await receive(request, as: OpenAIChatRequest.self, context: &context)
+        let (principal, editor, chat) = (received.principal, received.editor, received.decoded)
         if let (field, value) = chat.invalidTokenLimit {
-            return fail(.invalidRequest("'\(field)' must be at least 1, not \(value).", param: field), meter: meter)
+            throw .invalidRequest("'\(field)' must be at least 1, not \(value).", param: field)
         }
-        meter.streamed = chat.isStreaming
+        context.streamed = chat.isStreaming
         let estimatedInput = TokenEstimator.inputTokens(of: chat.messages)
         let profile = RequestProfile(
             estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxOutputTokens,
             requiredCapabilities: Self.requiredCapabilities(chat, editor))
-        var plan: RoutePlan
-        let tools = governor.policies.isEmpty ? [] : Self.declaredToolNames(admitted.json)
-        switch planRoute(
+        let tools = governor.policies.isEmpty ? [] : Self.declaredToolNames(received.json)
+        var plan = try planRoute(
             request, model: chat.model, metadata: chat.metadata, profile: profile, principal: principal, toolNames: tools,
-            meter: &meter)
-        {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let planned): plan = planned
-        }
+            context: &context)
 
         // Always ask a streaming upstream for usage; the relay hides it if the client did not ask.
         let forceStreamUsage = chat.isStreaming && !chat.clientWantsStreamUsage
@@ -48,42 +56,44 @@ extension Gateway {
         var translatedCalls: [String: EgressCall] = [:]
         if plan.candidates.contains(where: { kind(of: $0) != .openai }) {
             do {
-                canonical = try OpenAIChatFormat.decodeRequest(admitted.json)
+                canonical = try OpenAIChatFormat.decodeRequest(received.json)
             } catch {
                 // Untranslatable for other families: the OpenAI-compatible candidates may still serve it.
                 let refusal =
                     (error as? TranslationError).map(Self.clientError)
                     ?? .invalidRequest("The request body is not valid JSON: \(error).")
                 plan.candidates.removeAll { kind(of: $0) != .openai }
-                if plan.candidates.isEmpty { return fail(refusal, meter: meter) }
+                if plan.candidates.isEmpty { throw refusal }
             }
             if let canonical {
-                switch prepareCalls(
+                translatedCalls = try prepareCalls(
                     &plan, canonical: canonical, passthrough: { [self] in kind(of: $0) == .openai ? passthrough($0) : nil })
-                {
-                case .failure(let error): return fail(error, meter: meter)
-                case .success(let calls): translatedCalls = calls
-                }
             }
         }
         let calls = translatedCalls
-        let outcome = await execute(plan, streaming: chat.isStreaming, meter: &meter) { deployment in
+        let upstream = try await execute(plan, streaming: chat.isStreaming, context: &context) { deployment in
             calls[deployment.name] ?? passthrough(deployment)
         }
-        let success: UpstreamSuccess
-        switch outcome {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let upstream): success = upstream
-        }
-        if let canonical, kind(of: success.deployment) != .openai {
+        return ChatExchange(chat: chat, upstream: upstream, canonical: canonical, estimatedInputTokens: estimatedInput)
+    }
+
+    /// The relay: the upstream's answer passed through, or translated when another provider
+    /// family served it.
+    func relayChat(_ exchange: ChatExchange, context: RequestContext, settlement: consuming Settlement) -> Response {
+        let upstream = exchange.upstream
+        if let canonical = exchange.canonical, kind(of: upstream.deployment) != .openai {
             return respondTranslated(
-                success, format: .openAIChat, canonical: canonical, estimatedInputTokens: estimatedInput, passthrough: false,
-                includeUsage: chat.clientWantsStreamUsage, meter: meter)
+                upstream, format: .openAIChat, canonical: canonical, estimatedInputTokens: exchange.estimatedInputTokens,
+                passthrough: false, includeUsage: exchange.chat.clientWantsStreamUsage, context: context,
+                settlement: settlement)
         }
-        if chat.isStreaming {
-            return streamChat(success, chat: chat, estimatedInputTokens: estimatedInput, meter: meter)
+        if exchange.chat.isStreaming {
+            return streamChat(
+                upstream, chat: exchange.chat, estimatedInputTokens: exchange.estimatedInputTokens, context: context,
+                settlement: settlement.handOff())
         }
-        return completeChat(success, estimatedInputTokens: estimatedInput, meter: meter)
+        return completeChat(
+            upstream, estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement)
     }
 
     /// The response's `usage`, decoding only that member: the rest of the body passes through unread.
@@ -117,26 +127,35 @@ extension Gateway {
         return required
     }
 
-    private func completeChat(_ upstream: UpstreamSuccess, estimatedInputTokens: Int, meter: RequestMeter) -> Response {
+    private func completeChat(
+        _ upstream: UpstreamSuccess, estimatedInputTokens: Int, context: RequestContext, settlement: consuming Settlement
+    ) -> Response {
         let body = upstream.body ?? []
         let usage = reportedUsage(in: body) ?? estimatedUsage(of: body, estimatedInputTokens: estimatedInputTokens)
-        if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-        meter.finish(status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
+        if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
+        settlement.settle(context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
+        return passedThrough(upstream, context: context, estimated: usage.isEstimated)
+    }
+
+    /// A non-streamed upstream answer as the client's response: its status, type and body as
+    /// they came, with the gateway's headers.
+    func passedThrough(_ upstream: UpstreamSuccess, context: RequestContext, estimated: Bool) -> Response {
         var response = Response(
             status: .init(code: upstream.response.status),
             headers: [.contentType: upstream.response.contentType ?? "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: body)))
-        decorate(&response, meter: meter, upstream: upstream, estimated: usage.isEstimated)
+            body: .init(byteBuffer: ByteBuffer(bytes: upstream.body ?? [])))
+        decorate(&response, context: context, upstream: upstream, estimated: estimated)
         return response
     }
 
     private func streamChat(
-        _ upstream: UpstreamSuccess, chat: OpenAIChatRequest, estimatedInputTokens: Int, meter: RequestMeter
+        _ upstream: UpstreamSuccess, chat: OpenAIChatRequest, estimatedInputTokens: Int, context: RequestContext,
+        settlement: StreamSettlement
     ) -> Response {
         let clientWantsUsage = chat.clientWantsStreamUsage
         let idleLimit = upstream.idleLimit
         let body = ResponseBody { [self] writer in
-            var meter = meter
+            var context = context
             var relay = ChatStreamRelay(clientWantsUsage: clientWantsUsage)
             var upstreamFailure: UpstreamFailure?
             var clientGone = false
@@ -145,13 +164,15 @@ extension Gateway {
             do {
                 // Each chunk must arrive within the deployment's idle timeout.
                 while let buffer = try await chunks.next(within: idleLimit) {
-                    if let kill = governor.kills.stopping(meter.principal) {
+                    if let kill = governor.kills.stopping(context.principal) {
                         killedBy = kill
                         break
                     }
                     let bytes = relay.relay(buffer)
                     if bytes.isEmpty { continue }
-                    if meter.timeToFirstToken == nil { meter.timeToFirstToken = ContinuousClock.now - meter.startInstant }
+                    if context.timeToFirstToken == nil {
+                        context.timeToFirstToken = ContinuousClock.now - context.startInstant
+                    }
                     do {
                         try await writer.write(ByteBuffer(bytes: bytes))
                     } catch {
@@ -165,7 +186,7 @@ extension Gateway {
             let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
             if let killedBy {
                 // Leaving the loop dropped the upstream body, which cancels the upstream request.
-                settleStream(upstream, .killed, usage: usage, meter: &meter)
+                settleStream(upstream, .killed, usage: usage, context: &context, settlement: settlement)
                 let error = Self.clientError(.killed(killedBy))
                 try? await writer.write(ByteBuffer(bytes: ServerSentEvent(data: error.body()).encoded()))
                 try? await writer.finish(nil)
@@ -173,16 +194,16 @@ extension Gateway {
             }
             if clientGone {
                 // Leaving the loop dropped the upstream body, which cancels the upstream request.
-                settleStream(upstream, .clientGone, usage: usage, meter: &meter)
+                settleStream(upstream, .clientGone, usage: usage, context: &context, settlement: settlement)
                 return
             }
             if upstreamFailure == nil && relay.endedCleanly {
-                settleStream(upstream, .complete, usage: usage, meter: &meter)
+                settleStream(upstream, .complete, usage: usage, context: &context, settlement: settlement)
                 try? await writer.finish(nil)
                 return
             }
             let errorClass: ErrorClass = upstreamFailure?.errorClass == .upstreamTimeout ? .upstreamTimeout : .streamInterrupted
-            settleStream(upstream, .failed(errorClass), usage: usage, meter: &meter)
+            settleStream(upstream, .failed(errorClass), usage: usage, context: &context, settlement: settlement)
             let reason =
                 relay.upstreamError.map { "the upstream reported an error: \($0)" }
                 ?? upstreamFailure?.message ?? "the upstream closed the stream before it was complete"
@@ -200,21 +221,21 @@ extension Gateway {
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: body)
-        decorate(&response, meter: meter, upstream: upstream, estimated: nil)
+        decorate(&response, context: context, upstream: upstream, estimated: nil)
         return response
     }
 
-    func decorate(_ response: inout Response, meter: RequestMeter, upstream: UpstreamSuccess, estimated: Bool?) {
+    func decorate(_ response: inout Response, context: RequestContext, upstream: UpstreamSuccess, estimated: Bool?) {
         // Appended, not set: none of these is in a response the gateway has just built, and
         // setting one searches and rebuilds the field list. Room made once for all of them.
         response.headers.reserveCapacity(response.headers.count + 14)
-        response.headers.append(HTTPField(name: .requestID, value: meter.id))
-        if let route = meter.route { response.headers.append(HTTPField(name: .switchyardRoute, value: route)) }
+        response.headers.append(HTTPField(name: .requestID, value: context.id))
+        if let route = context.route { response.headers.append(HTTPField(name: .switchyardRoute, value: route)) }
         response.headers.append(HTTPField(name: .switchyardDeployment, value: upstream.deployment.name))
-        response.headers.append(HTTPField(name: .switchyardAttempts, value: String(meter.attempts.count)))
-        addRateLimitHeaders(&response, meter.rateLimitStatus)
-        if meter.redactions > 0 {
-            response.headers.append(HTTPField(name: .switchyardRedactions, value: String(meter.redactions)))
+        response.headers.append(HTTPField(name: .switchyardAttempts, value: String(context.attempts.count)))
+        addRateLimitHeaders(&response, context.rateLimitStatus)
+        if context.redactions > 0 {
+            response.headers.append(HTTPField(name: .switchyardRedactions, value: String(context.redactions)))
         }
         if let estimated {
             response.headers.append(HTTPField(name: .switchyardUsageEstimated, value: estimated ? "true" : "false"))

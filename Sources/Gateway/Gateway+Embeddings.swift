@@ -8,79 +8,71 @@ import WireFormats
 extension Gateway {
     /// `POST /v1/embeddings`.
     func embeddings(_ request: Request) async -> Response {
-        var meter = RequestMeter(endpoint: "embeddings")
-        let admitted: AdmittedRequest<OpenAIEmbeddingsRequest>
-        switch await admit(request, as: OpenAIEmbeddingsRequest.self, meter: &meter) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let success): admitted = success
-        }
-        let (principal, editor, embeddingsRequest) = (admitted.principal, admitted.editor, admitted.decoded)
+        await serve(
+            request, endpoint: "embeddings", format: .openAIChat,
+            prepare: { request, context throws(OpenAIError) in try await prepareEmbeddings(request, context: &context) },
+            relay: { exchange, context, settlement in
+                let (upstream, estimatedInput) = exchange
+                let responseBody = upstream.body ?? []
+                let reported = (try? decoder.decode(OpenAIUsageEnvelope.self, from: Data(responseBody)))?.usage
+                let usage =
+                    reported.map { TokenUsage(inputTokens: $0.promptTokens ?? 0, isEstimated: false) }
+                    ?? TokenUsage(inputTokens: estimatedInput, isEstimated: true)
+                settlement.settle(context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
+                return passedThrough(upstream, context: context, estimated: usage.isEstimated)
+            })
+    }
+
+    /// The stages up to execute; the answer and the estimated input tokens.
+    private func prepareEmbeddings(_ request: Request, context: inout RequestContext) async throws(OpenAIError) -> (
+        UpstreamSuccess, Int
+    ) {
+        let received = try await receive(request, as: OpenAIEmbeddingsRequest.self, context: &context)
+        let (principal, editor, embeddingsRequest) = (received.principal, received.editor, received.decoded)
         let estimatedInput: Int =
             switch embeddingsRequest.input {
             case .texts(let texts): TokenEstimator.inputTokens(ofTexts: texts)
             case .tokens(let count): count
             }
-        var plan: RoutePlan
-        switch planRoute(
+        var plan = try planRoute(
             request, model: embeddingsRequest.model, metadata: nil,
             // An embedding has no output tokens: a max_output_tokens rule is met, and none is reserved.
             profile: RequestProfile(estimatedInputTokens: estimatedInput, maxOutputTokens: 0), principal: principal,
-            meter: &meter)
-        {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let planned): plan = planned
-        }
+            context: &context)
         // Embeddings are served in OpenAI's format only.
         plan.candidates.removeAll { kind(of: $0) != .openai }
         guard !plan.candidates.isEmpty else {
-            return fail(
-                .invalidRequest(
-                    "Route '\(plan.route.name)' has no OpenAI-compatible deployment to serve embeddings.", param: "model"),
-                meter: meter)
+            throw .invalidRequest(
+                "Route '\(plan.route.name)' has no OpenAI-compatible deployment to serve embeddings.", param: "model")
         }
-        let outcome = await execute(plan, streaming: false, meter: &meter) { deployment in
+        let upstream = try await execute(plan, streaming: false, context: &context) { deployment in
             EgressCall(path: "/embeddings", body: editor.replacing([("model", JSONText.string(deployment.model))]))
         }
-        let upstream: UpstreamSuccess
-        switch outcome {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let success): upstream = success
-        }
-        let responseBody = upstream.body ?? []
-        let reported = (try? decoder.decode(OpenAIUsageEnvelope.self, from: Data(responseBody)))?.usage
-        let usage =
-            reported.map { TokenUsage(inputTokens: $0.promptTokens ?? 0, isEstimated: false) }
-            ?? TokenUsage(inputTokens: estimatedInput, isEstimated: true)
-        meter.finish(status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
-        var response = Response(
-            status: .init(code: upstream.response.status),
-            headers: [.contentType: upstream.response.contentType ?? "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: responseBody)))
-        decorate(&response, meter: meter, upstream: upstream, estimated: usage.isEstimated)
-        return response
+        return (upstream, estimatedInput)
     }
 
-    /// `GET /v1/models`: the routes this key may use, in OpenAI's list shape.
+    /// `GET /v1/models`: the routes this key may use, in OpenAI's list shape. Not booked in the
+    /// ledger (nothing is used), unless it is refused.
     func models(_ request: Request) async -> Response {
-        var meter = RequestMeter(endpoint: "models")
-        let principal: Principal
-        switch await authenticate(request, meter: &meter) {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let authenticated): principal = authenticated
-        }
-        let tenant = self.tenant(named: principal.tenant)
-        let entries = planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }.map { name in
-            Array(#"{"id":"#.utf8) + JSONText.string(name)
-                + Array(#","object":"model","created":0,"owned_by":"switchyard"}"#.utf8)
-        }
-        var body = Array(#"{"object":"list","data":["#.utf8)
-        for (index, entry) in entries.enumerated() {
-            if index > 0 { body.append(UInt8(ascii: ",")) }
-            body += entry
-        }
-        body += Array("]}".utf8)
-        var response = Response.json(status: .ok, body)
-        response.headers[.requestID] = meter.id
-        return response
+        await serve(
+            request, endpoint: "models", format: .openAIChat,
+            prepare: { request, context throws(OpenAIError) in try await authenticate(request, context: &context) },
+            relay: { principal, context, settlement in
+                settlement.bookNothing()
+                let tenant = self.tenant(named: principal.tenant)
+                let entries = planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }.map { name in
+                    Array(#"{"id":"#.utf8) + JSONText.string(name)
+                        + Array(#","object":"model","created":0,"owned_by":"switchyard"}"#.utf8)
+                }
+                var body = Array(#"{"object":"list","data":["#.utf8)
+                for (index, entry) in entries.enumerated() {
+                    if index > 0 { body.append(UInt8(ascii: ",")) }
+                    body += entry
+                }
+                body += Array("]}".utf8)
+                var response = Response.json(status: .ok, body)
+                response.headers[.requestID] = context.id
+                return response
+            })
     }
 }

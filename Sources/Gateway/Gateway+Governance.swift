@@ -6,25 +6,31 @@ import SwitchyardCore
 import WireFormats
 
 extension Gateway {
-    /// The policy rules judged before routing (route, tools, token maxima, required tags).
-    func checkPolicy(_ facts: RequestFacts, principal: Principal, meter: RequestMeter) -> Result<EffectivePolicy, OpenAIError> {
-        governor.check(facts, for: principal, policy: meter.policy).mapError(Self.clientError)
+    /// The authorize stage: the policy rules judged before routing (route, tools, token maxima,
+    /// required tags), with the policies the guard stage combined.
+    func authorize(_ facts: RequestFacts, principal: Principal, context: RequestContext) throws(OpenAIError)
+        -> EffectivePolicy
+    {
+        switch governor.check(facts, for: principal, policy: context.policy) {
+        case .success(let policy): return policy
+        case .failure(let refusal): throw Self.clientError(refusal)
+        }
     }
 
-    /// After routing: the worst-case cost against the policy, then rate limits and budgets. The
-    /// admission is kept in the meter, which gives it back when the request ends.
+    /// The admit stage, after planning: the worst-case cost against the policy, then rate limits
+    /// and budgets. The admission is kept in the context, which gives it back when the request
+    /// is settled.
     func admitGoverned(
-        _ plan: RoutePlan, facts: RequestFacts, policy: EffectivePolicy, principal: Principal, meter: inout RequestMeter
-    ) -> Result<Void, OpenAIError> {
+        _ plan: RoutePlan, facts: RequestFacts, policy: EffectivePolicy, principal: Principal, context: inout RequestContext
+    ) throws(OpenAIError) {
         let maximum = maximumCost(of: plan, facts: facts)
         switch governor.admit(facts, policy: policy, maximumCost: maximum, for: principal) {
         case .failure(let refusal):
-            if case .rateLimited(let limit) = refusal { meter.rateLimitStatus = limit.status }
-            return .failure(Self.clientError(refusal))
+            if case .rateLimited(let limit) = refusal { context.rateLimitStatus = limit.status }
+            throw Self.clientError(refusal)
         case .success(let admission):
-            meter.admission = admission
-            meter.rateLimitStatus = admission.rateLimitStatus
-            return .success(())
+            context.admission = admission
+            context.rateLimitStatus = admission.rateLimitStatus
         }
     }
 

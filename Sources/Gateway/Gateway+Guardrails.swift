@@ -8,20 +8,22 @@ extension Gateway {
     /// Content guardrails on the request body, before anything reads it: per detector the
     /// strictest action of the principal's policies. Blocked requests are refused (403); redacted
     /// ones continue with each hit replaced; every hit is counted and audited, never stored.
-    func applyGuardrails(_ body: [UInt8], principal: Principal, meter: inout RequestMeter) -> Result<[UInt8], OpenAIError> {
+    func applyGuardrails(_ body: [UInt8], principal: Principal, context: inout RequestContext) throws(OpenAIError)
+        -> [UInt8]
+    {
         let policies = governor.policies
-        guard !policies.isEmpty else { return .success(body) }
+        guard !policies.isEmpty else { return body }
         let policy = policies.effective(for: principal)
-        meter.policy = policy
+        context.policy = policy
         let rules = policy.guardrails
-        guard !rules.isEmpty else { return .success(body) }
+        guard !rules.isEmpty else { return body }
         let matches = ContentScanner.scan(body, for: Set(rules.keys))
         var counts: [ContentDetector: Int] = [:]
         for match in matches { counts[match.detector, default: 0] += 1 }
         // What the raw bytes hide: text behind `\u` escapes, or split over a message's parts. Such a
         // hit has no byte range to redact, so `redact` refuses it like `block`.
         let hidden = Self.hiddenHits(in: body, for: Set(rules.keys), visible: counts)
-        guard !matches.isEmpty || !hidden.isEmpty else { return .success(body) }
+        guard !matches.isEmpty || !hidden.isEmpty else { return body }
         for (detector, count) in hidden { counts[detector, default: 0] += count }
         for (detector, count) in counts {
             metrics.increment(
@@ -38,24 +40,23 @@ extension Gateway {
             governor.recordGuardrailHits(
                 summary(action), action: action, policy: rules[detector]!.policy, principal: principal)
         }
-        func refusal(_ detector: ContentDetector, _ what: String) -> Result<[UInt8], OpenAIError> {
-            .failure(
-                OpenAIError(
-                    status: 403,
-                    message:
-                        "Refused by policy '\(rules[detector]!.policy)' (rule guardrails.\(detector.rawValue)): the request contains \(what); remove it and retry.",
-                    type: "permission_error", code: "content_blocked", errorClass: .policyDenied))
+        func refusal(_ detector: ContentDetector, _ what: String) -> OpenAIError {
+            OpenAIError(
+                status: 403,
+                message:
+                    "Refused by policy '\(rules[detector]!.policy)' (rule guardrails.\(detector.rawValue)): the request contains \(what); remove it and retry.",
+                type: "permission_error", code: "content_blocked", errorClass: .policyDenied)
         }
         if let concealed = hidden.keys.sorted().first(where: { rules[$0]!.value != .allow }) {
             let what = Self.describe(concealed, count: hidden[concealed]!)
-            return refusal(concealed, what + " written with escapes or split across parts, which cannot be redacted")
+            throw refusal(concealed, what + " written with escapes or split across parts, which cannot be redacted")
         }
         if let blocked = counts.keys.sorted().first(where: { rules[$0]!.value == .block }) {
-            return refusal(blocked, Self.describe(blocked, count: counts[blocked]!))
+            throw refusal(blocked, Self.describe(blocked, count: counts[blocked]!))
         }
         let redacted = matches.filter { rules[$0.detector]!.value == .redact }
-        meter.redactions = redacted.count
-        return .success(redacted.isEmpty ? body : ContentScanner.redact(body, redacted))
+        context.redactions = redacted.count
+        return redacted.isEmpty ? body : ContentScanner.redact(body, redacted)
     }
 
     /// Hits in the body's decoded text beyond the `visible` ones the raw scan found, per detector.

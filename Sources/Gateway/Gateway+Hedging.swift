@@ -14,14 +14,14 @@ extension Gateway {
     /// good answer wins while the other attempt is cancelled. An attempt that fails before the
     /// delay starts the next candidate at once, as a fallback would.
     func executeHedged(
-        _ plan: RoutePlan, hedge: HedgePolicy, meter: inout RequestMeter,
+        _ plan: RoutePlan, hedge: HedgePolicy, context: inout RequestContext,
         call: @escaping @Sendable (Deployment) -> EgressCall
-    ) async -> Result<UpstreamSuccess, OpenAIError> {
+    ) async throws(OpenAIError) -> UpstreamSuccess {
         var remaining = plan.candidates[...]
         var unavailable: [String: DeploymentMonitor.Unavailability] = [:]
         var lastError: OpenAIError?
         var winner: UpstreamSuccess?
-        let requestID = meter.id
+        let requestID = context.id
 
         /// Claims the next candidate that can take a request.
         func nextCandidate() -> (Deployment, ProviderAdapter, DeploymentMonitor.Lease)? {
@@ -36,9 +36,9 @@ extension Gateway {
         }
 
         guard let primary = nextCandidate() else {
-            return .failure(lastError ?? unavailableError(plan.route, unavailable))
+            throw lastError ?? unavailableError(plan.route, unavailable)
         }
-        meter.use(primary.0)
+        context.use(primary.0)
         let delay: Duration =
             switch hedge.delay {
             case .fixed(let fixed): fixed
@@ -109,11 +109,11 @@ extension Gateway {
                 if winner != nil && running == 0 { group.cancelAll() }
             }
         }
-        meter.attempts += attempts
+        context.attempts += attempts
         if let winner {
-            meter.use(winner.deployment)
-            return .success(winner)
+            context.use(winner.deployment)
+            return winner
         }
-        return .failure(lastError ?? unavailableError(plan.route, unavailable))
+        throw lastError ?? unavailableError(plan.route, unavailable)
     }
 }

@@ -6,21 +6,18 @@ extension Gateway {
     /// `POST /v1/responses`: OpenAI Responses clients, served by any provider. Stateless:
     /// nothing is stored, so `previous_response_id` is refused with a 400.
     func responses(_ request: Request) async -> Response {
-        var meter = RequestMeter(endpoint: "responses")
-        meter.format = .openAIResponses
-        let principal: Principal
-        let canonical: CanonicalRequest
-        switch await admitCanonical(
-            request, meter: &meter,
-            decode: { json throws(TranslationError) in
-                try ResponsesFormat.decodeRequest(json)
+        await serve(
+            request, endpoint: "responses", format: .openAIResponses,
+            prepare: { request, context throws(OpenAIError) in
+                let (principal, _, canonical) = try await receiveCanonical(request, context: &context) {
+                    json throws(TranslationError) in try ResponsesFormat.decodeRequest(json)
+                }
+                return try await executeCanonical(
+                    request, canonical: canonical, principal: principal, context: &context, passthroughKind: nil
+                ) { _ in nil }
+            },
+            relay: { exchange, context, settlement in
+                respondTranslated(exchange, includeUsage: true, context: context, settlement: settlement)
             })
-        {
-        case .failure(let error): return fail(error, meter: meter)
-        case .success(let admitted): (principal, _, canonical) = admitted
-        }
-        return await serveCanonical(
-            request, canonical: canonical, principal: principal, meter: &meter, includeUsage: true, passthroughKind: nil
-        ) { _ in nil }
     }
 }

@@ -11,26 +11,19 @@ import WireFormats
 /// the canonical form, and the answer — whole or streamed event by event — is written back in
 /// the client's format. Same-format pairs pass bytes through instead.
 extension Gateway {
-    /// The endpoint's ingress checks up to a canonical request: authentication, body, JSON, and
-    /// the client format's decoding, with errors that name the field.
-    func admitCanonical(
-        _ request: Request, meter: inout RequestMeter,
+    /// The decode stage of the endpoints served through the canonical form: authentication, the
+    /// guardrails, the body parsed strictly, and the client format's decoding, with errors that
+    /// name the field.
+    func receiveCanonical(
+        _ request: Request, context: inout RequestContext,
         decode: (JSONValue) throws(TranslationError) -> CanonicalRequest
-    ) async -> Result<(Principal, [UInt8], CanonicalRequest), OpenAIError> {
-        let (principal, body): (Principal, [UInt8])
-        switch await authenticatedBody(request, meter: &meter) {
-        case .failure(let error): return .failure(error)
-        case .success(let admitted): (principal, body) = admitted
-        }
-        let json: JSONValue
-        switch Self.parseBody(body) {
-        case .failure(let error): return .failure(error)
-        case .success(let parsed): json = parsed
-        }
-        do {
-            return .success((principal, body, try decode(json)))
+    ) async throws(OpenAIError) -> (Principal, [UInt8], CanonicalRequest) {
+        let (principal, body) = try await authenticatedBody(request, context: &context)
+        let json = try Self.parseBody(body)
+        do throws(TranslationError) {
+            return (principal, body, try decode(json))
         } catch {
-            return .failure(Self.clientError(error))
+            throw Self.clientError(error)
         }
     }
 
@@ -76,7 +69,7 @@ extension Gateway {
     /// request. When none is left, the answer is a 400 naming the field.
     func prepareCalls(
         _ plan: inout RoutePlan, canonical: CanonicalRequest, passthrough: (Deployment) -> EgressCall?
-    ) -> Result<[String: EgressCall], OpenAIError> {
+    ) throws(OpenAIError) -> [String: EgressCall] {
         var calls: [String: EgressCall] = [:]
         var refusal: TranslationError?
         plan.candidates.removeAll { deployment in
@@ -92,21 +85,31 @@ extension Gateway {
                 return true
             }
         }
-        if plan.candidates.isEmpty, let refusal { return .failure(Self.clientError(refusal)) }
-        return .success(calls)
+        if plan.candidates.isEmpty, let refusal { throw Self.clientError(refusal) }
+        return calls
+    }
+
+    /// The relay of a canonical request: the upstream's answer in the client's format.
+    func respondTranslated(
+        _ exchange: CanonicalExchange, includeUsage: Bool, context: RequestContext, settlement: consuming Settlement
+    ) -> Response {
+        respondTranslated(
+            exchange.upstream, format: context.format, canonical: exchange.canonical,
+            estimatedInputTokens: exchange.estimatedInputTokens, passthrough: exchange.passthrough,
+            includeUsage: includeUsage, context: context, settlement: settlement)
     }
 
     /// Answers with the upstream's response written in the client's format.
     func respondTranslated(
         _ upstream: UpstreamSuccess, format: ClientFormat, canonical: CanonicalRequest, estimatedInputTokens: Int,
-        passthrough: Bool, includeUsage: Bool, meter: RequestMeter
+        passthrough: Bool, includeUsage: Bool, context: RequestContext, settlement: consuming Settlement
     ) -> Response {
         if canonical.stream {
             return streamTranslated(
                 upstream, format: format, canonical: canonical, passthrough: passthrough, includeUsage: includeUsage,
-                estimatedInputTokens: estimatedInputTokens, meter: meter)
+                estimatedInputTokens: estimatedInputTokens, context: context, settlement: settlement.handOff())
         }
-        var meter = meter
+        var context = context
         let body = upstream.body ?? []
         let egress = kind(of: upstream.deployment)
         let decoded: CanonicalResponse
@@ -118,12 +121,12 @@ extension Gateway {
             case .gemini: decoded = try GeminiFormat.decodeResponse(json)
             }
         } catch {
-            if !meter.attempts.isEmpty { meter.attempts[meter.attempts.count - 1].errorClass = .upstreamError }
-            return fail(
+            if !context.attempts.isEmpty { context.attempts[context.attempts.count - 1].errorClass = .upstreamError }
+            return settlement.refuse(
                 .upstream(
                     .upstreamError, status: 502,
                     message: "Deployment '\(upstream.deployment.name)' answered with a body Switchyard cannot read: \(error)"),
-                meter: meter)
+                context, gateway: self)
         }
         var response = decoded
         if response.model.isEmpty { response.model = upstream.deployment.model }
@@ -131,8 +134,8 @@ extension Gateway {
             response.usage, estimatedInputTokens: estimatedInputTokens,
             estimatedOutputTokens: TokenEstimator.tokens(
                 forCharacters: response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count }))
-        if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-        meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
+        if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
+        settlement.settle(context, status: 200, errorClass: nil, usage: usage, gateway: self)
         let now = Int(Date().timeIntervalSince1970)
         let bytes: [UInt8]
         if passthrough {
@@ -150,7 +153,7 @@ extension Gateway {
             }
         }
         var answer = Response.json(status: .ok, bytes)
-        decorate(&answer, meter: meter, upstream: upstream, estimated: usage.isEstimated)
+        decorate(&answer, context: context, upstream: upstream, estimated: usage.isEstimated)
         return answer
     }
 
@@ -165,12 +168,12 @@ extension Gateway {
 
     private func streamTranslated(
         _ upstream: UpstreamSuccess, format: ClientFormat, canonical: CanonicalRequest, passthrough: Bool,
-        includeUsage: Bool, estimatedInputTokens: Int, meter: RequestMeter
+        includeUsage: Bool, estimatedInputTokens: Int, context: RequestContext, settlement: StreamSettlement
     ) -> Response {
         let idleLimit = upstream.idleLimit
         let egress = kind(of: upstream.deployment)
         let body = ResponseBody { [self] writer in
-            var meter = meter
+            var context = context
             var parser = ServerSentEventParser()
             var decoder = EgressStreamDecoder(kind: egress)
             var encoder = IngressStreamEncoder(
@@ -186,7 +189,7 @@ extension Gateway {
             var chunks = StreamPieces(upstream.response.body.makeAsyncIterator())
             do {
                 reading: while let buffer = try await chunks.next(within: idleLimit) {
-                    if let kill = governor.kills.stopping(meter.principal) {
+                    if let kill = governor.kills.stopping(context.principal) {
                         killedBy = kill
                         break
                     }
@@ -218,7 +221,9 @@ extension Gateway {
                         if passthrough { output += event.encoded() }
                     }
                     if output.isEmpty { continue }
-                    if meter.timeToFirstToken == nil { meter.timeToFirstToken = ContinuousClock.now - meter.startInstant }
+                    if context.timeToFirstToken == nil {
+                        context.timeToFirstToken = ContinuousClock.now - context.startInstant
+                    }
                     do {
                         try await writer.write(ByteBuffer(bytes: output))
                     } catch {
@@ -234,21 +239,21 @@ extension Gateway {
                 reported, estimatedInputTokens: estimatedInputTokens,
                 estimatedOutputTokens: TokenEstimator.outputTokens(chunks: outputEvents, characters: outputCharacters))
             if let killedBy {
-                settleStream(upstream, .killed, usage: usage, meter: &meter)
+                settleStream(upstream, .killed, usage: usage, context: &context, settlement: settlement)
                 let events = encoder.fail(status: 403, code: "kill_switch", message: KillSwitchBoard.message(killedBy))
                 try? await writer.write(ByteBuffer(bytes: events.flatMap { $0.encoded() }))
                 try? await writer.finish(nil)
                 return
             }
             if clientGone {
-                settleStream(upstream, .clientGone, usage: usage, meter: &meter)
+                settleStream(upstream, .clientGone, usage: usage, context: &context, settlement: settlement)
                 return
             }
             if failure == nil && !decoder.endedCleanly {
                 failure = (.streamInterrupted, "the upstream closed the stream before it was complete")
             }
             guard let failure else {
-                settleStream(upstream, .complete, usage: usage, meter: &meter)
+                settleStream(upstream, .complete, usage: usage, context: &context, settlement: settlement)
                 if !passthrough {
                     var closing: [UInt8] = []
                     if reported == nil {
@@ -263,7 +268,7 @@ extension Gateway {
                 return
             }
             let (errorClass, reason) = failure
-            settleStream(upstream, .failed(errorClass), usage: usage, meter: &meter)
+            settleStream(upstream, .failed(errorClass), usage: usage, context: &context, settlement: settlement)
             // Nothing is retried once bytes reached the client: end the stream with an error event
             // in the client's format, which its SDK raises.
             let message = "The stream from deployment '\(upstream.deployment.name)' was interrupted: \(reason)"
@@ -273,7 +278,7 @@ extension Gateway {
         }
         var response = Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
-        decorate(&response, meter: meter, upstream: upstream, estimated: nil)
+        decorate(&response, context: context, upstream: upstream, estimated: nil)
         return response
     }
 }

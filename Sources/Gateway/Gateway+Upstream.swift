@@ -39,14 +39,14 @@ extension Gateway {
     /// budget when it is a deployment already tried — and hedging races a second deployment
     /// when the route asks for it.
     func execute(
-        _ plan: RoutePlan, streaming: Bool, meter: inout RequestMeter,
+        _ plan: RoutePlan, streaming: Bool, context: inout RequestContext,
         call: @escaping @Sendable (Deployment) -> EgressCall
-    ) async -> Result<UpstreamSuccess, OpenAIError> {
+    ) async throws(OpenAIError) -> UpstreamSuccess {
         let policy = plan.route.retry
         let budget = retryBudget(for: plan.route)
         budget.recordRequest()
         if let hedge = plan.route.hedge, !streaming, plan.candidates.count > 1 {
-            return await executeHedged(plan, hedge: hedge, meter: &meter, call: call)
+            return try await executeHedged(plan, hedge: hedge, context: &context, call: call)
         }
         let candidates = plan.candidates
         var cursor = 0
@@ -54,12 +54,12 @@ extension Gateway {
         var lastRetryAfter: [String: Duration?] = [:]
         var unavailable: [String: DeploymentMonitor.Unavailability] = [:]
         var lastError: OpenAIError?
-        while meter.attempts.count < policy.maxAttempts && skipsInARow < candidates.count {
+        while context.attempts.count < policy.maxAttempts && skipsInARow < candidates.count {
             let deployment = candidates[cursor % candidates.count]
             cursor += 1
             if let retryAfter = lastRetryAfter[deployment.name] {
                 // Going back to a deployment that already failed this request: back off first.
-                guard let wait = Backoff.delay(retry: meter.attempts.count, retryAfter: retryAfter, policy: policy) else {
+                guard let wait = Backoff.delay(retry: context.attempts.count, retryAfter: retryAfter, policy: policy) else {
                     skipsInARow += 1
                     continue
                 }
@@ -79,65 +79,66 @@ extension Gateway {
             case .claimed(let claimedAdapter, let claimedLease):
                 (adapter, lease) = (claimedAdapter, claimedLease)
             }
-            if !meter.attempts.isEmpty && !budget.tryWithdraw() {
+            if !context.attempts.isEmpty && !budget.tryWithdraw() {
                 monitor.release(lease, outcome: .neutral)
                 logger.warning(
                     "retry budget exhausted; not retrying",
-                    metadata: ["request_id": .string(meter.id), "route": .string(plan.route.name)])
+                    metadata: ["request_id": .string(context.id), "route": .string(plan.route.name)])
                 break
             }
             skipsInARow = 0
-            meter.use(deployment)
+            context.use(deployment)
             let result = await attempt(
                 deployment, adapter: adapter, lease: lease, call: call(deployment), streaming: streaming,
-                requestID: meter.id)
+                requestID: context.id)
             switch result {
             case .success(let success, let attempt):
-                meter.attempts.append(attempt)
-                return .success(success)
+                context.attempts.append(attempt)
+                return success
             case .failure(let error, let retryable, let retryAfter, let attempt):
-                meter.attempts.append(attempt)
+                context.attempts.append(attempt)
                 lastError = error
                 lastRetryAfter[deployment.name] = .some(retryAfter)
                 if let retryAfter { monitor.coolDown(deployment.name, for: retryAfter) }
-                if !retryable { return .failure(error) }
+                if !retryable { throw error }
             }
         }
-        if let lastError { return .failure(lastError) }
-        if meter.attempts.isEmpty, !unavailable.isEmpty, unavailable.values.allSatisfy({ $0 == .atCapacity }),
+        if let lastError { throw lastError }
+        if context.attempts.isEmpty, !unavailable.isEmpty, unavailable.values.allSatisfy({ $0 == .atCapacity }),
             let queued = candidates.first(where: { $0.queue != nil && $0.maxConcurrency != nil }),
             let adapter = adapters[queued.provider]
         {
-            return await executeQueued(queued, adapter: adapter, plan: plan, streaming: streaming, meter: &meter, call: call)
+            return try await executeQueued(
+                queued, adapter: adapter, plan: plan, streaming: streaming, context: &context, call: call)
         }
-        return .failure(unavailableError(plan.route, unavailable))
+        throw unavailableError(plan.route, unavailable)
     }
 
     /// Every candidate was full: wait for a slot on the first one with a queue, in fair-share
     /// order among tenants and priority classes, then make one attempt there.
     private func executeQueued(
-        _ deployment: Deployment, adapter: ProviderAdapter, plan: RoutePlan, streaming: Bool, meter: inout RequestMeter,
-        call: @escaping @Sendable (Deployment) -> EgressCall
-    ) async -> Result<UpstreamSuccess, OpenAIError> {
-        let tenant = meter.principal?.tenant ?? ""
+        _ deployment: Deployment, adapter: ProviderAdapter, plan: RoutePlan, streaming: Bool,
+        context: inout RequestContext, call: @escaping @Sendable (Deployment) -> EgressCall
+    ) async throws(OpenAIError) -> UpstreamSuccess {
+        let tenant = context.principal?.tenant ?? ""
         let waited = await monitor.waitForSlot(
-            deployment.name, tenant: tenant, priority: meter.priority, weight: self.tenant(named: tenant)?.weight ?? 1,
+            deployment.name, tenant: tenant, priority: context.priority, weight: self.tenant(named: tenant)?.weight ?? 1,
             policy: deployment.queue ?? AdmissionQueuePolicy())
         switch waited {
         case .failure(let reason):
-            return .failure(unavailableError(plan.route, [deployment.name: reason]))
+            throw unavailableError(plan.route, [deployment.name: reason])
         case .success(let lease):
-            meter.use(deployment)
+            context.use(deployment)
             switch await attempt(
-                deployment, adapter: adapter, lease: lease, call: call(deployment), streaming: streaming, requestID: meter.id)
+                deployment, adapter: adapter, lease: lease, call: call(deployment), streaming: streaming, requestID: context.id)
             {
             case .success(let success, let attempt):
-                meter.attempts.append(attempt)
-                return .success(success)
+                context.attempts.append(attempt)
+                return success
             case .failure(let error, _, let retryAfter, let attempt):
-                meter.attempts.append(attempt)
+                context.attempts.append(attempt)
                 if let retryAfter { monitor.coolDown(deployment.name, for: retryAfter) }
-                return .failure(error)
+                throw error
             }
         }
     }
@@ -255,27 +256,30 @@ extension Gateway {
         case failed(ErrorClass)
     }
 
-    /// Books a stream's end once, whatever the formats: the deployment's lease and health, the
+    /// Books a stream's end, whatever the formats: the deployment's lease and health, the
     /// route's output statistics, the last attempt's error and the usage record. Writing the
     /// client's last bytes is the caller's, in its own format.
-    func settleStream(_ upstream: UpstreamSuccess, _ end: StreamEnd, usage: TokenUsage, meter: inout RequestMeter) {
+    func settleStream(
+        _ upstream: UpstreamSuccess, _ end: StreamEnd, usage: TokenUsage, context: inout RequestContext,
+        settlement: StreamSettlement
+    ) {
         switch end {
         case .clientGone:
             monitor.release(upstream.lease, outcome: .neutral)
-            meter.finish(status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
+            settlement.settle(context, status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
         case .complete:
             let latency = ContinuousClock.now - upstream.startedAt
-            monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: meter.timeToFirstToken))
-            if let route = meter.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-            meter.finish(status: 200, errorClass: nil, usage: usage, gateway: self)
+            monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: context.timeToFirstToken))
+            if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
+            settlement.settle(context, status: 200, errorClass: nil, usage: usage, gateway: self)
         case .killed:
             // The deployment did nothing wrong: its health is not affected.
             monitor.release(upstream.lease, outcome: .neutral)
-            meter.finish(status: 403, errorClass: .killSwitch, usage: usage, gateway: self)
+            settlement.settle(context, status: 403, errorClass: .killSwitch, usage: usage, gateway: self)
         case .failed(let errorClass):
             monitor.release(upstream.lease, outcome: .failure)
-            if !meter.attempts.isEmpty { meter.attempts[meter.attempts.count - 1].errorClass = errorClass }
-            meter.finish(status: 502, errorClass: errorClass, usage: usage, gateway: self)
+            if !context.attempts.isEmpty { context.attempts[context.attempts.count - 1].errorClass = errorClass }
+            settlement.settle(context, status: 502, errorClass: errorClass, usage: usage, gateway: self)
         }
     }
 

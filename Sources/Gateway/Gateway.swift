@@ -132,29 +132,26 @@ public final class Gateway: Sendable {
     }
 
     /// Authenticates the request's key. Keys come as `Authorization: Bearer` or `x-api-key`.
-    func authenticate(_ request: Request, meter: inout RequestMeter) async -> Result<Principal, OpenAIError> {
+    func authenticate(_ request: Request, context: inout RequestContext) async throws(OpenAIError) -> Principal {
         let presented = request.headers.value(of: .authorization).map(Self.bearerToken) ?? request.headers.value(of: .xAPIKey)
         switch await keys.authenticate(presented) {
         case .failure(let failure):
-            if failure == .storeUnavailable {
-                return .failure(.upstream(.internalError, status: 503, message: failure.message))
-            }
-            return .failure(.invalidAPIKey(failure.message))
+            if failure == .storeUnavailable { throw .upstream(.internalError, status: 503, message: failure.message) }
+            throw .invalidAPIKey(failure.message)
         case .success(let record):
-            meter.principal = record.principal
+            context.principal = record.principal
             guard self.tenant(named: record.tenant) != nil else {
-                return .failure(
-                    OpenAIError(
-                        status: 403, message: "Tenant '\(record.tenant)' is not configured on this gateway.",
-                        type: "permission_error", code: "tenant_not_configured", errorClass: .permissionDenied))
+                throw OpenAIError(
+                    status: 403, message: "Tenant '\(record.tenant)' is not configured on this gateway.",
+                    type: "permission_error", code: "tenant_not_configured", errorClass: .permissionDenied)
             }
-            return .success(record.principal)
+            return record.principal
         }
     }
 
     /// A request past the common ingress checks: authenticated, body read within the limit, a
     /// JSON object, and decoded into the endpoint's request type.
-    struct AdmittedRequest<Decoded: Sendable>: Sendable {
+    struct ReceivedRequest<Decoded: Sendable>: Sendable {
         var principal: Principal
         var editor: JSONObjectEditor
         /// The body as our parser read it: tool names and translation use this tree instead of
@@ -163,167 +160,143 @@ public final class Gateway: Sendable {
         var decoded: Decoded
     }
 
-    func admit<Decoded: Decodable & Sendable>(_ request: Request, as type: Decoded.Type, meter: inout RequestMeter) async
-        -> Result<AdmittedRequest<Decoded>, OpenAIError>
+    /// The decode stage of the OpenAI endpoints served byte for byte: the key, the guardrails,
+    /// then the body parsed strictly and decoded into the endpoint's request type.
+    func receive<Decoded: Decodable & Sendable>(_ request: Request, as type: Decoded.Type, context: inout RequestContext)
+        async throws(OpenAIError) -> ReceivedRequest<Decoded>
     {
-        let (principal, body): (Principal, [UInt8])
-        switch await authenticatedBody(request, meter: &meter) {
-        case .failure(let error): return .failure(error)
-        case .success(let admitted): (principal, body) = admitted
-        }
+        let (principal, body) = try await authenticatedBody(request, context: &context)
         // Every body is read whole by our strict parser first: what it refuses (a repeated
         // member, invalid UTF-8, an out-of-range number) never reaches a provider, and what it
         // accepts means the same to every JSON reader downstream.
-        let json: JSONValue
-        switch Self.parseBody(body) {
-        case .failure(let error): return .failure(error)
-        case .success(let parsed): json = parsed
-        }
+        let json = try Self.parseBody(body)
         guard case .object = json, let editor = JSONObjectEditor(body) else {
-            return .failure(.invalidRequest("The request body is not a valid JSON object."))
+            throw .invalidRequest("The request body is not a valid JSON object.")
         }
         // The fast path reads well-formed requests from the tree; anything it does not accept goes
         // to JSONDecoder, whose error messages name the offending field.
         if let readable = Decoded.self as? any JSONValueReadable.Type, let decoded = readable.init(json: json) as? Decoded {
-            return .success(AdmittedRequest(principal: principal, editor: editor, json: json, decoded: decoded))
+            return ReceivedRequest(principal: principal, editor: editor, json: json, decoded: decoded)
         }
         do {
             let decoded = try decoder.decode(Decoded.self, from: Data(body))
-            return .success(AdmittedRequest(principal: principal, editor: editor, json: json, decoded: decoded))
+            return ReceivedRequest(principal: principal, editor: editor, json: json, decoded: decoded)
         } catch let error as DecodingError {
-            return .failure(.invalidRequest(error.clientMessage, param: error.parameter))
+            throw .invalidRequest(error.clientMessage, param: error.parameter)
         } catch {
-            return .failure(.invalidRequest("The request body could not be read: \(error)"))
+            throw .invalidRequest("The request body could not be read: \(error)")
         }
     }
 
     /// The body as a JSON tree, or the client's 400 naming where it is wrong.
-    static func parseBody(_ body: [UInt8]) -> Result<JSONValue, OpenAIError> {
-        do {
-            let document = try JSONDocument.parse(body)
-            let json = document.value
-            if !document.memberNamesAreCaseFolded, let path = APIMemberNames.firstUnfoldedName(in: json) {
-                let rendered = JSONPathComponent.render(path)
-                return .failure(
-                    .invalidRequest(
-                        "The request body names the member '\(rendered)' with uppercase or non-ASCII letters; this API's "
-                            + "member names are lowercase, and some providers read names without regard to case, so "
-                            + "Switchyard refuses it.", param: rendered, code: "invalid_member_name"))
-            }
-            return .success(json)
+    static func parseBody(_ body: [UInt8]) throws(OpenAIError) -> JSONValue {
+        let document: JSONDocument
+        do throws(JSONParseError) {
+            document = try JSONDocument.parse(body)
         } catch {
             if error.isRepeatedMember {
-                return .failure(
-                    .invalidRequest(
-                        "The request body names the member '\(error.path)' more than once; JSON readers disagree on "
-                            + "which one counts, so Switchyard refuses it.", param: error.path, code: "duplicate_key"))
+                throw .invalidRequest(
+                    "The request body names the member '\(error.path)' more than once; JSON readers disagree on "
+                        + "which one counts, so Switchyard refuses it.", param: error.path, code: "duplicate_key")
             }
-            return .failure(
-                .invalidRequest("The request body is not valid JSON: \(error).", param: error.path.isEmpty ? nil : error.path))
+            throw .invalidRequest(
+                "The request body is not valid JSON: \(error).", param: error.path.isEmpty ? nil : error.path)
         }
+        if !document.memberNamesAreCaseFolded, let path = APIMemberNames.firstUnfoldedName(in: document.value) {
+            let rendered = JSONPathComponent.render(path)
+            throw .invalidRequest(
+                "The request body names the member '\(rendered)' with uppercase or non-ASCII letters; this API's "
+                    + "member names are lowercase, and some providers read names without regard to case, so "
+                    + "Switchyard refuses it.", param: rendered, code: "invalid_member_name")
+        }
+        return document.value
     }
 
-    /// The first ingress checks of every endpoint: the key, then the body within the limit.
-    func authenticatedBody(_ request: Request, meter: inout RequestMeter) async -> Result<(Principal, [UInt8]), OpenAIError> {
-        switch await authenticate(request, meter: &meter) {
-        case .failure(let error): return .failure(error)
-        case .success(let principal):
-            switch await readBody(request) {
-            case .failure(let error): return .failure(error)
-            case .success(let body): return applyGuardrails(body, principal: principal, meter: &meter).map { (principal, $0) }
-            }
-        }
+    /// The first ingress checks of every endpoint: the key, then the body within the limit,
+    /// through the content guardrails.
+    func authenticatedBody(_ request: Request, context: inout RequestContext) async throws(OpenAIError) -> (
+        Principal, [UInt8]
+    ) {
+        let principal = try await authenticate(request, context: &context)
+        let body = try await readBody(request)
+        return (principal, try applyGuardrails(body, principal: principal, context: &context))
     }
 
     /// Reads the body up to the configured limit.
-    func readBody(_ request: Request) async -> Result<[UInt8], OpenAIError> {
+    func readBody(_ request: Request) async throws(OpenAIError) -> [UInt8] {
         do {
             let buffer = try await request.body.collect(upTo: configuration.server.maxBodyBytes)
-            return .success(Array(buffer.readableBytesView))
+            return Array(buffer.readableBytesView)
         } catch is NIOTooManyBytesError {
-            return .failure(.payloadTooLarge(limit: configuration.server.maxBodyBytes))
+            throw .payloadTooLarge(limit: configuration.server.maxBodyBytes)
         } catch {
-            return .failure(.invalidRequest("The request body could not be read: \(error)"))
+            throw .invalidRequest("The request body could not be read: \(error)")
         }
     }
 
     /// Caller tags from `x-switchyard-tags` and the body's `metadata`; the header wins on conflict.
-    func tags(_ request: Request, metadata: [String: String]?) -> Result<[String: String], OpenAIError> {
+    func tags(_ request: Request, metadata: [String: String]?) throws(OpenAIError) -> [String: String] {
         var tags = metadata ?? [:]
         if let header = request.headers.value(of: .switchyardTags) {
             do {
                 tags.merge(try Tags.parseHeader(header)) { _, header in header }
             } catch {
-                return .failure(.invalidRequest("Invalid x-switchyard-tags header: \(error)."))
+                throw .invalidRequest("Invalid x-switchyard-tags header: \(error).")
             }
         }
         do {
             try Tags.validate(tags)
         } catch {
-            return .failure(.invalidRequest("Invalid tags: \(error)."))
+            throw .invalidRequest("Invalid tags: \(error).")
         }
-        return .success(tags)
+        return tags
     }
 
-    /// The routing steps every endpoint shares: caller tags, the route for `model` (and the
-    /// principal's right to use it), routing hints, and the plan for this request's profile.
-    ///
-    /// Governance sits on both sides of routing: the policy rules that need only the request
-    /// come first; the worst-case cost, rate limits and budget reservation need the candidates.
+    /// The stages every endpoint shares after decoding: caller tags, the route for `model` (and
+    /// the principal's right to use it), authorize (the policy rules that need only the
+    /// request), plan (routing hints, the candidates for this request's profile), and admit
+    /// (the worst-case cost, rate limits and budget reservation, which need the candidates).
     func planRoute(
         _ request: Request, model: String, metadata: [String: String]?, profile: RequestProfile, principal: Principal,
-        toolNames: [String] = [], meter: inout RequestMeter
-    ) -> Result<RoutePlan, OpenAIError> {
-        switch tags(request, metadata: metadata) {
-        case .failure(let error): return .failure(error)
-        case .success(let tags): meter.tags = tags
-        }
+        toolNames: [String] = [], context: inout RequestContext
+    ) throws(OpenAIError) -> RoutePlan {
+        context.tags = try tags(request, metadata: metadata)
         if let priority = request.headers.value(of: .switchyardPriority) {
             guard let parsed = RequestPriority(rawValue: priority) else {
-                return .failure(.invalidRequest("Invalid x-switchyard-priority '\(priority)' (expected interactive or batch)."))
+                throw .invalidRequest("Invalid x-switchyard-priority '\(priority)' (expected interactive or batch).")
             }
-            meter.priority = parsed
+            context.priority = parsed
         }
-        let route: Route
-        switch resolveRoute(model, principal: principal, meter: &meter) {
-        case .failure(let error): return .failure(error)
-        case .success(let resolved): route = resolved
-        }
+        let route = try resolveRoute(model, principal: principal, context: &context)
         let facts = RequestFacts(
             route: route.name, toolNames: toolNames, estimatedInputTokens: profile.estimatedInputTokens,
-            maxOutputTokens: profile.maxOutputTokens, tags: meter.tags)
-        let policy: EffectivePolicy
-        switch checkPolicy(facts, principal: principal, meter: meter) {
-        case .failure(let error): return .failure(error)
-        case .success(let effective): policy = effective
-        }
+            maxOutputTokens: profile.maxOutputTokens, tags: context.tags)
+        let policy = try authorize(facts, principal: principal, context: context)
+        let hints = try routingHints(request)
         let planned: RoutePlan
-        switch routingHints(request) {
-        case .failure(let error): return .failure(error)
-        case .success(let hints):
-            switch plan(route, profile: profile, principal: principal, policy: policy, hints: hints, meter: &meter) {
-            case .failure(let error):
-                if error.errorClass == .policyDenied, let residency = policy.residency, error.message.contains(residency.policy) {
-                    governor.recordRefusal(error.message, policy: residency.policy, principal: principal, route: route.name)
-                }
-                return .failure(error)
-            case .success(let plan): planned = plan
+        do throws(OpenAIError) {
+            planned = try plan(route, profile: profile, principal: principal, policy: policy, hints: hints)
+        } catch {
+            if error.errorClass == .policyDenied, let residency = policy.residency, error.message.contains(residency.policy) {
+                governor.recordRefusal(error.message, policy: residency.policy, principal: principal, route: route.name)
             }
+            throw error
         }
-        return admitGoverned(planned, facts: facts, policy: policy, principal: principal, meter: &meter).map { planned }
+        try admitGoverned(planned, facts: facts, policy: policy, principal: principal, context: &context)
+        return planned
     }
 
     /// Finds the route for `model` and checks the principal may use it.
-    func resolveRoute(_ model: String, principal: Principal, meter: inout RequestMeter) -> Result<Route, OpenAIError> {
+    func resolveRoute(_ model: String, principal: Principal, context: inout RequestContext) throws(OpenAIError) -> Route {
         let tenant = self.tenant(named: principal.tenant)
         guard let route = planner.route(named: model) else {
-            return .failure(.modelNotFound(model, available: planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }))
+            throw .modelNotFound(model, available: planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false })
         }
-        meter.route = route.name
+        context.route = route.name
         guard tenant?.mayUse(route: route.name) == true else {
-            return .failure(.modelNotAllowed(model, tenant: principal.tenant))
+            throw .modelNotAllowed(model, tenant: principal.tenant)
         }
-        return .success(route)
+        return route
     }
 
     /// The wire format a deployment's provider speaks.
@@ -336,61 +309,42 @@ public final class Gateway: Sendable {
     }
 
     /// Routing hints from `x-switchyard-deployment` (pin) and `x-switchyard-strategy`.
-    func routingHints(_ request: Request) -> Result<RoutingHints, OpenAIError> {
+    func routingHints(_ request: Request) throws(OpenAIError) -> RoutingHints {
         var hints = RoutingHints(deployment: request.headers.value(of: .switchyardDeployment))
         if let strategy = request.headers.value(of: .switchyardStrategy) {
             guard let parsed = RouteStrategy(rawValue: strategy) else {
-                return .failure(
-                    .invalidRequest(
-                        "Invalid x-switchyard-strategy '\(strategy)' (expected one of: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))."
-                    ))
+                throw .invalidRequest(
+                    "Invalid x-switchyard-strategy '\(strategy)' (expected one of: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))."
+                )
             }
             hints.strategy = parsed
         }
-        return .success(hints)
+        return hints
     }
 
     /// Plans the request on its route, turning refusals into the client's error.
     func plan(
         _ route: Route, profile: RequestProfile, principal: Principal, policy: EffectivePolicy = .unrestricted,
-        hints: RoutingHints, meter: inout RequestMeter
-    ) -> Result<RoutePlan, OpenAIError> {
+        hints: RoutingHints
+    ) throws(OpenAIError) -> RoutePlan {
         let residency = policy.residency.map { (owner: "policy '\($0.policy)'", residency: $0.residency) }
         switch planner.plan(
             route, profile: profile, tenant: self.tenant(named: principal.tenant), hints: hints, policyResidency: residency,
             monitor: monitor)
         {
         case .success(let plan):
-            return .success(plan)
+            return plan
         case .failure(.forbidden(let reason)):
-            return .failure(
-                OpenAIError(
-                    status: 403, message: "Not allowed: \(reason).", type: "permission_error", code: "policy_denied",
-                    errorClass: .policyDenied))
+            throw OpenAIError(
+                status: 403, message: "Not allowed: \(reason).", type: "permission_error", code: "policy_denied",
+                errorClass: .policyDenied)
         case .failure(.unsatisfiable(let reason)):
-            return .failure(.invalidRequest("Cannot serve this request: \(reason).", code: "unsupported_capability"))
+            throw .invalidRequest("Cannot serve this request: \(reason).", code: "unsupported_capability")
         case .failure(.contextTooLong(let reason)):
             var error = OpenAIError.invalidRequest("Too long: \(reason).", param: "messages", code: "context_length_exceeded")
             error.errorClass = .contextTooLong
-            return .failure(error)
+            throw error
         }
-    }
-
-    func fail(_ error: OpenAIError, meter: RequestMeter, usage: TokenUsage = .none) -> Response {
-        meter.finish(status: error.status, errorClass: error.errorClass, usage: usage, gateway: self)
-        let body =
-            switch meter.format {
-            case .openAIChat, .openAIResponses: error.body()
-            case .anthropicMessages: AnthropicFormat.errorBody(status: error.status, message: error.message)
-            }
-        var response = Response.json(status: .init(code: error.status), body)
-        response.headers[.requestID] = meter.id
-        if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
-        addRateLimitHeaders(&response, meter.rateLimitStatus)
-        if !meter.attempts.isEmpty { response.headers[.switchyardAttempts] = String(meter.attempts.count) }
-        if let route = meter.route { response.headers[.switchyardRoute] = route }
-        if error.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
-        return response
     }
 }
 

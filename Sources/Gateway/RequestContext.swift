@@ -1,14 +1,15 @@
 import Governance
-import Logging
-import Observability
 import SwitchyardCore
 import WireFormats
 
-/// Collects what is known about one request as it passes the pipeline, then turns it into the
-/// request's usage record, metrics and log line. Every request ends in exactly one `finish`.
-struct RequestMeter: Sendable {
+/// What is known about one request as it passes the pipeline's stages: who sent it, where it
+/// was routed, what was tried, what governance holds for it. The request's `Settlement` turns it
+/// into the usage record, metrics and log line once the request ends.
+struct RequestContext: Sendable {
     let id: String
     let endpoint: String
+    /// The client's wire format: errors are written in it.
+    let format: ClientFormat
     let startedAt: UnixMicros
     let startInstant = ContinuousClock.now
     var principal: Principal?
@@ -16,8 +17,6 @@ struct RequestMeter: Sendable {
     var deployment: Deployment?
     var provider: String?
     var streamed = false
-    /// The client's wire format: errors are written in it.
-    var format = ClientFormat.openAIChat
     var tags: [String: String] = [:]
     var timeToFirstToken: Duration?
     var attempts: [Attempt] = []
@@ -26,16 +25,17 @@ struct RequestMeter: Sendable {
     var rateLimitStatus: RateLimitStatus?
     /// Prompt content replaced by guardrails, reported in `x-switchyard-redactions`.
     var redactions = 0
-    /// The combined policies of the principal's scopes, computed once (by the guardrails) and
-    /// reused by the policy check.
+    /// The combined policies of the principal's scopes, computed once by the guard stage and
+    /// judged by the authorize stage.
     var policy: EffectivePolicy?
     /// The request's class in deployment queues (`x-switchyard-priority`).
     var priority = RequestPriority.interactive
 
-    init(endpoint: String) {
+    init(endpoint: String, format: ClientFormat) {
         let now = UnixMicros.now()
         self.id = RandomIdentifier.requestID(now: now)
         self.endpoint = endpoint
+        self.format = format
         self.startedAt = now
     }
 
@@ -44,20 +44,16 @@ struct RequestMeter: Sendable {
         self.provider = deployment.provider
     }
 
-    func finish(status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway) {
-        let elapsed = ContinuousClock.now - startInstant
-        // Priced as of the request's start: a price change mid-request does not re-price it.
+    /// The request's usage record, priced as of its start (a price change mid-request does not
+    /// re-price it).
+    func usageRecord(status: Int, errorClass: ErrorClass?, usage: TokenUsage, elapsed: Duration) -> UsageRecord {
         let prices = deployment?.priceSchedule.prices(at: startedAt) ?? .free()
-        let cost = prices.cost(of: usage)
-        let record = UsageRecord(
+        return UsageRecord(
             id: id, startedAt: startedAt, finishedAt: .now(), tenant: principal?.tenant, agent: principal?.agent,
             keyID: principal?.keyID, endpoint: endpoint, route: route, deployment: deployment?.name, provider: provider,
-            upstreamModel: deployment?.model, streamed: streamed, usage: usage, cost: cost,
+            upstreamModel: deployment?.model, streamed: streamed, usage: usage, cost: prices.cost(of: usage),
             latencyMicros: elapsed.microseconds, timeToFirstTokenMicros: timeToFirstToken?.microseconds, status: status,
             errorClass: errorClass, tags: tags, attempts: attempts)
-        if let admission, let principal { gateway.governor.release(admission, principal: principal, usage: usage, cost: cost) }
-        gateway.usageSink.record(record)
-        gateway.observe(record, latency: elapsed, timeToFirstToken: timeToFirstToken)
     }
 }
 

@@ -1,0 +1,36 @@
+import Hummingbird
+import WireFormats
+
+/// The request pipeline. Every data-plane endpoint runs the same stages, in this order:
+///
+///     decode      the body read whole by the strict parser, into the endpoint's request type
+///     authenticate the key (`authenticate`)
+///     guard       content guardrails on the body (`applyGuardrails`)
+///     authorize   the policy rules that need only the request (`authorize`)
+///     plan        the route and its candidates for this request (`planRoute`)
+///     admit       worst-case cost, rate limits, budgets (`admitGoverned`)
+///     execute     attempts, retries, hedging, the fair-share queue (`execute`)
+///     relay       the answer, whole or streamed, in the client's format
+///     settle      usage, cost, budget, ledger, metrics, log (`Settlement`)
+///
+/// An endpoint gives `serve` two functions: `prepare` runs the stages up to execute and throws
+/// an `OpenAIError` at the first refusal; `relay` answers from what `prepare` returned. `serve`
+/// is the one place where an error becomes the client's response, and it hands `relay` the
+/// request's `Settlement`, which the compiler lets it consume once.
+extension Gateway {
+    func serve<Exchange>(
+        _ request: Request, endpoint: String, format: ClientFormat,
+        prepare: (Request, inout RequestContext) async throws(OpenAIError) -> Exchange,
+        relay: (Exchange, RequestContext, consuming Settlement) -> Response
+    ) async -> Response {
+        var context = RequestContext(endpoint: endpoint, format: format)
+        let settlement = Settlement()
+        let exchange: Exchange
+        do {
+            exchange = try await prepare(request, &context)
+        } catch {
+            return settlement.refuse(error, context, gateway: self)
+        }
+        return relay(exchange, context, settlement)
+    }
+}

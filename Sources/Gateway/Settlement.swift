@@ -1,0 +1,84 @@
+import Hummingbird
+import SwitchyardCore
+import Synchronization
+import WireFormats
+
+/// The right to settle one request: book its usage record, give back what governance holds for
+/// it, update the metrics and write its log line. Every request has one, made when it arrives.
+///
+/// Noncopyable, and settling consumes it: on every path through the pipeline the compiler
+/// refuses a second settlement (a stage that settled cannot then throw into the refusal that
+/// would settle again). A stream, answered before it ends, hands its settlement to the relay as
+/// a `StreamSettlement`, which settles at most once at run time.
+struct Settlement: ~Copyable {
+    /// Settles a request that was answered.
+    consuming func settle(
+        _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
+    ) {
+        discard self
+        Self.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway)
+    }
+
+    /// Settles a refused or failed request and writes its answer in the client's wire format:
+    /// the one place where an error becomes a response.
+    consuming func refuse(
+        _ error: OpenAIError, _ context: RequestContext, usage: TokenUsage = .none, gateway: Gateway
+    ) -> Response {
+        discard self
+        Self.book(context, status: error.status, errorClass: error.errorClass, usage: usage, gateway: gateway)
+        let body =
+            switch context.format {
+            case .openAIChat, .openAIResponses: error.body()
+            case .anthropicMessages: AnthropicFormat.errorBody(status: error.status, message: error.message)
+            }
+        var response = Response.json(status: .init(code: error.status), body)
+        response.headers[.requestID] = context.id
+        if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+        gateway.addRateLimitHeaders(&response, context.rateLimitStatus)
+        if !context.attempts.isEmpty { response.headers[.switchyardAttempts] = String(context.attempts.count) }
+        if let route = context.route { response.headers[.switchyardRoute] = route }
+        if error.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
+        return response
+    }
+
+    /// For a request the ledger does not book (a model list): nothing was used.
+    consuming func bookNothing() {
+        discard self
+    }
+
+    /// For a stream's relay, which settles when the stream ends, after the answer has begun.
+    consuming func handOff() -> StreamSettlement {
+        discard self
+        return StreamSettlement()
+    }
+
+    deinit {
+        assertionFailure("a request's settlement was dropped without settling it")
+    }
+
+    fileprivate static func book(
+        _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
+    ) {
+        let elapsed = ContinuousClock.now - context.startInstant
+        let record = context.usageRecord(status: status, errorClass: errorClass, usage: usage, elapsed: elapsed)
+        if let admission = context.admission, let principal = context.principal {
+            gateway.governor.release(admission, principal: principal, usage: usage, cost: record.cost)
+        }
+        gateway.usageSink.record(record)
+        gateway.observe(record, latency: elapsed, timeToFirstToken: context.timeToFirstToken)
+    }
+}
+
+/// A stream's settlement, held by its relay. The relay's paths each end the stream once; should
+/// two ever race (the client leaving as a kill switch fires), only the first is booked.
+final class StreamSettlement: Sendable {
+    private let settled = Atomic<Bool>(false)
+
+    func settle(_ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway) {
+        guard !settled.exchange(true, ordering: .acquiringAndReleasing) else {
+            assertionFailure("a stream was settled twice")
+            return
+        }
+        Settlement.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway)
+    }
+}
