@@ -3,12 +3,13 @@ import NIOCore
 import SwitchyardCore
 import WireFormats
 
-/// Relays an OpenAI chat completion stream event by event, watching it for usage.
+/// Relays an OpenAI chat completion stream to an OpenAI client event by event (the fast path),
+/// watching it for usage.
 ///
 /// Switchyard always asks the upstream for a usage chunk; when the client did not ask for one,
 /// the relay removes it so the client sees exactly the stream it requested. Each event's data is
 /// forwarded as received: only the SSE framing is rewritten.
-struct ChatStreamRelay {
+struct ChatStreamRelay: StreamEventRelay {
     let clientWantsUsage: Bool
     private var parser = ServerSentEventParser()
     /// Shared: a relay is made per stream, and decoding is needed once per stream at most.
@@ -26,21 +27,30 @@ struct ChatStreamRelay {
         self.clientWantsUsage = clientWantsUsage
     }
 
-    /// The bytes to send to the client for this piece of upstream body (possibly none).
-    mutating func relay(_ buffer: ByteBuffer) -> [UInt8] {
+    /// The bytes to send to the client for this piece of upstream body (possibly none). An
+    /// upstream's error event is passed on like any other; it ends the stream unclean.
+    mutating func relay(_ piece: ByteBuffer) -> StreamStep {
         var output: [UInt8] = []
-        let events = buffer.withUnsafeReadableBytes { parser.feed(raw: $0) }
+        let events = piece.withUnsafeReadableBytes { parser.feed(raw: $0) }
         for event in events {
             if let forwarded = inspect(event) {
                 output += forwarded.encoded()
                 forwardedEvents += 1
             }
         }
-        return output
+        return StreamStep(bytes: output)
     }
 
     /// True when the stream ended the way a complete OpenAI stream ends.
     var endedCleanly: Bool { upstreamError == nil && (sawDone || sawFinishReason) }
+
+    var forwardedError: String? { upstreamError }
+
+    /// The upstream's own events end the stream: nothing is added.
+    func closing(usage: TokenUsage) -> [UInt8] { [] }
+
+    /// An error event the OpenAI SDKs raise as an `APIError`.
+    func errorEvent(_ error: OpenAIError) -> [UInt8] { ServerSentEvent(data: error.body()).encoded() }
 
     private mutating func inspect(_ event: ServerSentEvent) -> ServerSentEvent? {
         if event.isDone {

@@ -88,9 +88,9 @@ extension Gateway {
                 settlement: settlement)
         }
         if exchange.chat.isStreaming {
-            return streamChat(
-                upstream, chat: exchange.chat, estimatedInputTokens: exchange.estimatedInputTokens, context: context,
-                settlement: settlement.handOff())
+            return relayStream(
+                upstream, ChatStreamRelay(clientWantsUsage: exchange.chat.clientWantsStreamUsage),
+                estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement.handOff())
         }
         return completeChat(
             upstream, estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement)
@@ -145,83 +145,6 @@ extension Gateway {
             headers: [.contentType: upstream.response.contentType ?? "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: upstream.body ?? [])))
         decorate(&response, context: context, upstream: upstream, estimated: estimated)
-        return response
-    }
-
-    private func streamChat(
-        _ upstream: UpstreamSuccess, chat: OpenAIChatRequest, estimatedInputTokens: Int, context: RequestContext,
-        settlement: StreamSettlement
-    ) -> Response {
-        let clientWantsUsage = chat.clientWantsStreamUsage
-        let idleLimit = upstream.idleLimit
-        let body = ResponseBody { [self] writer in
-            var context = context
-            var relay = ChatStreamRelay(clientWantsUsage: clientWantsUsage)
-            var upstreamFailure: UpstreamFailure?
-            var clientGone = false
-            var killedBy: KillSwitch?
-            var chunks = StreamPieces(upstream.response.body.makeAsyncIterator())
-            do {
-                // Each chunk must arrive within the deployment's idle timeout.
-                while let buffer = try await chunks.next(within: idleLimit) {
-                    if let kill = governor.kills.stopping(context.principal) {
-                        killedBy = kill
-                        break
-                    }
-                    let bytes = relay.relay(buffer)
-                    if bytes.isEmpty { continue }
-                    if context.timeToFirstToken == nil {
-                        context.timeToFirstToken = ContinuousClock.now - context.startInstant
-                    }
-                    do {
-                        try await writer.write(ByteBuffer(bytes: bytes))
-                    } catch {
-                        clientGone = true
-                        break
-                    }
-                }
-            } catch {
-                upstreamFailure = HTTPClientTransport.classify(error)
-            }
-            let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
-            if let killedBy {
-                // Leaving the loop dropped the upstream body, which cancels the upstream request.
-                settleStream(upstream, .killed, usage: usage, context: &context, settlement: settlement)
-                let error = Self.clientError(.killed(killedBy))
-                try? await writer.write(ByteBuffer(bytes: ServerSentEvent(data: error.body()).encoded()))
-                try? await writer.finish(nil)
-                return
-            }
-            if clientGone {
-                // Leaving the loop dropped the upstream body, which cancels the upstream request.
-                settleStream(upstream, .clientGone, usage: usage, context: &context, settlement: settlement)
-                return
-            }
-            if upstreamFailure == nil && relay.endedCleanly {
-                settleStream(upstream, .complete, usage: usage, context: &context, settlement: settlement)
-                try? await writer.finish(nil)
-                return
-            }
-            let errorClass: ErrorClass = upstreamFailure?.errorClass == .upstreamTimeout ? .upstreamTimeout : .streamInterrupted
-            settleStream(upstream, .failed(errorClass), usage: usage, context: &context, settlement: settlement)
-            let reason =
-                relay.upstreamError.map { "the upstream reported an error: \($0)" }
-                ?? upstreamFailure?.message ?? "the upstream closed the stream before it was complete"
-            let error = OpenAIError.upstream(
-                errorClass, status: 502,
-                message: "The stream from deployment '\(upstream.deployment.name)' was interrupted: \(reason)")
-            if relay.upstreamError == nil {
-                // Nothing is retried once bytes reached the client: end the stream with an error
-                // event the OpenAI SDKs raise as an APIError.
-                try? await writer.write(ByteBuffer(bytes: ServerSentEvent(data: error.body()).encoded()))
-            }
-            try? await writer.finish(nil)
-        }
-        var response = Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: body)
-        decorate(&response, context: context, upstream: upstream, estimated: nil)
         return response
     }
 

@@ -105,9 +105,16 @@ extension Gateway {
         passthrough: Bool, includeUsage: Bool, context: RequestContext, settlement: consuming Settlement
     ) -> Response {
         if canonical.stream {
-            return streamTranslated(
-                upstream, format: format, canonical: canonical, passthrough: passthrough, includeUsage: includeUsage,
-                estimatedInputTokens: estimatedInputTokens, context: context, settlement: settlement.handOff())
+            let relay = TranslatedStreamRelay(
+                decoder: EgressStreamDecoder(kind: kind(of: upstream.deployment)),
+                encoder: IngressStreamEncoder(
+                    format: format, request: canonical, model: upstream.deployment.model,
+                    createdAt: Int(Date().timeIntervalSince1970), includeUsage: includeUsage,
+                    estimatedInputTokens: estimatedInputTokens),
+                passthrough: passthrough)
+            return relayStream(
+                upstream, relay, estimatedInputTokens: estimatedInputTokens, context: context,
+                settlement: settlement.handOff())
         }
         var context = context
         let body = upstream.body ?? []
@@ -130,7 +137,7 @@ extension Gateway {
         }
         var response = decoded
         if response.model.isEmpty { response.model = upstream.deployment.model }
-        let usage = tokenUsage(
+        let usage = Self.tokenUsage(
             response.usage, estimatedInputTokens: estimatedInputTokens,
             estimatedOutputTokens: TokenEstimator.tokens(
                 forCharacters: response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count }))
@@ -157,128 +164,12 @@ extension Gateway {
         return answer
     }
 
-    func tokenUsage(_ reported: CanonicalUsage?, estimatedInputTokens: Int, estimatedOutputTokens: Int) -> TokenUsage {
+    static func tokenUsage(_ reported: CanonicalUsage?, estimatedInputTokens: Int, estimatedOutputTokens: Int) -> TokenUsage {
         guard let reported, reported.input > 0 || reported.output > 0 else {
             return TokenUsage(inputTokens: estimatedInputTokens, outputTokens: estimatedOutputTokens, isEstimated: true)
         }
         return TokenUsage(
             inputTokens: reported.input, outputTokens: reported.output, cachedInputTokens: reported.cacheRead,
             cacheWriteInputTokens: reported.cacheWrite, reasoningTokens: reported.reasoning)
-    }
-
-    private func streamTranslated(
-        _ upstream: UpstreamSuccess, format: ClientFormat, canonical: CanonicalRequest, passthrough: Bool,
-        includeUsage: Bool, estimatedInputTokens: Int, context: RequestContext, settlement: StreamSettlement
-    ) -> Response {
-        let idleLimit = upstream.idleLimit
-        let egress = kind(of: upstream.deployment)
-        let body = ResponseBody { [self] writer in
-            var context = context
-            var parser = ServerSentEventParser()
-            var decoder = EgressStreamDecoder(kind: egress)
-            var encoder = IngressStreamEncoder(
-                format: format, request: canonical, model: upstream.deployment.model,
-                createdAt: Int(Date().timeIntervalSince1970), includeUsage: includeUsage,
-                estimatedInputTokens: estimatedInputTokens)
-            var reported: CanonicalUsage?
-            var outputEvents = 0
-            var outputCharacters = 0
-            var failure: (ErrorClass, String)?
-            var clientGone = false
-            var killedBy: KillSwitch?
-            var chunks = StreamPieces(upstream.response.body.makeAsyncIterator())
-            do {
-                reading: while let buffer = try await chunks.next(within: idleLimit) {
-                    if let kill = governor.kills.stopping(context.principal) {
-                        killedBy = kill
-                        break
-                    }
-                    var output: [UInt8] = []
-                    let events = buffer.withUnsafeReadableBytes { parser.feed(raw: $0) }
-                    for event in events {
-                        let translated: [CanonicalStreamEvent]
-                        do throws(StreamDecodingError) {
-                            translated = try decoder.decode(event)
-                        } catch {
-                            failure = (
-                                error.fromProvider ? .upstreamError : .streamInterrupted,
-                                error.fromProvider ? "the upstream reported an error: \(error.message)" : error.message
-                            )
-                            if !output.isEmpty { try? await writer.write(ByteBuffer(bytes: output)) }
-                            break reading
-                        }
-                        for item in translated {
-                            switch item {
-                            case .textDelta(let text), .thinkingDelta(let text):
-                                outputEvents += 1
-                                outputCharacters += text.count
-                            case .toolCallArguments(_, let fragment): outputCharacters += fragment.count
-                            case .usage(let usage): reported = usage
-                            default: break
-                            }
-                            if !passthrough { for encoded in encoder.encode(item) { output += encoded.encoded() } }
-                        }
-                        if passthrough { output += event.encoded() }
-                    }
-                    if output.isEmpty { continue }
-                    if context.timeToFirstToken == nil {
-                        context.timeToFirstToken = ContinuousClock.now - context.startInstant
-                    }
-                    do {
-                        try await writer.write(ByteBuffer(bytes: output))
-                    } catch {
-                        clientGone = true
-                        break
-                    }
-                }
-            } catch {
-                let classified = HTTPClientTransport.classify(error)
-                failure = (classified.errorClass == .upstreamTimeout ? .upstreamTimeout : .streamInterrupted, classified.message)
-            }
-            let usage = tokenUsage(
-                reported, estimatedInputTokens: estimatedInputTokens,
-                estimatedOutputTokens: TokenEstimator.outputTokens(chunks: outputEvents, characters: outputCharacters))
-            if let killedBy {
-                settleStream(upstream, .killed, usage: usage, context: &context, settlement: settlement)
-                let events = encoder.fail(status: 403, code: "kill_switch", message: KillSwitchBoard.message(killedBy))
-                try? await writer.write(ByteBuffer(bytes: events.flatMap { $0.encoded() }))
-                try? await writer.finish(nil)
-                return
-            }
-            if clientGone {
-                settleStream(upstream, .clientGone, usage: usage, context: &context, settlement: settlement)
-                return
-            }
-            if failure == nil && !decoder.endedCleanly {
-                failure = (.streamInterrupted, "the upstream closed the stream before it was complete")
-            }
-            guard let failure else {
-                settleStream(upstream, .complete, usage: usage, context: &context, settlement: settlement)
-                if !passthrough {
-                    var closing: [UInt8] = []
-                    if reported == nil {
-                        // The upstream reported no usage (llama.cpp streams): the client gets the estimate.
-                        let estimate = CanonicalUsage(input: usage.inputTokens, output: usage.outputTokens)
-                        closing += encoder.encode(.usage(estimate)).flatMap { $0.encoded() }
-                    }
-                    closing += encoder.finish().flatMap { $0.encoded() }
-                    try? await writer.write(ByteBuffer(bytes: closing))
-                }
-                try? await writer.finish(nil)
-                return
-            }
-            let (errorClass, reason) = failure
-            settleStream(upstream, .failed(errorClass), usage: usage, context: &context, settlement: settlement)
-            // Nothing is retried once bytes reached the client: end the stream with an error event
-            // in the client's format, which its SDK raises.
-            let message = "The stream from deployment '\(upstream.deployment.name)' was interrupted: \(reason)"
-            let events = encoder.fail(status: 502, code: errorClass.rawValue, message: message)
-            try? await writer.write(ByteBuffer(bytes: events.flatMap { $0.encoded() }))
-            try? await writer.finish(nil)
-        }
-        var response = Response(
-            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
-        decorate(&response, context: context, upstream: upstream, estimated: nil)
-        return response
     }
 }

@@ -18,7 +18,7 @@ import Testing
         var written: [String] = []
         while let piece = try await reader.next(within: nil) {
             read.append(String(buffer: piece))
-            let bytes = relay.relay(piece)
+            let bytes = relay.relay(piece).bytes
             if !bytes.isEmpty { written.append(String(decoding: bytes, as: UTF8.self)) }
         }
         return (read, written, relay)

@@ -1,0 +1,106 @@
+import NIOCore
+import SwitchyardCore
+import WireFormats
+
+/// What a stream relay does with the upstream's events for one pair of formats: pass them
+/// through (`ChatStreamRelay`, OpenAI to OpenAI, bytes as sent) or translate them through the
+/// canonical events (`TranslatedStreamRelay`). The relay loop (`Gateway.relayStream`) owns the
+/// rest, once for both: deadlines, the kill switch, the client leaving, the end of the stream
+/// and its settlement.
+protocol StreamEventRelay: Sendable {
+    /// The client's bytes for one piece of the upstream body (possibly none), and the failure
+    /// that ends the stream here, if the piece holds one.
+    mutating func relay(_ piece: ByteBuffer) -> StreamStep
+    /// The stream ended the way a complete one ends.
+    var endedCleanly: Bool { get }
+    /// An error the upstream sent inside the stream and the relay passed on to the client as
+    /// it was (the relay then writes no error event of its own).
+    var forwardedError: String? { get }
+    /// Usage as reported, or estimated from the request and the output relayed so far.
+    func tokenUsage(estimatedInputTokens: Int) -> TokenUsage
+    /// The bytes that close a complete stream, after the last relayed piece.
+    mutating func closing(usage: TokenUsage) -> [UInt8]
+    /// `error` as the stream's last event, in the client's format.
+    mutating func errorEvent(_ error: OpenAIError) -> [UInt8]
+}
+
+/// One piece of an upstream stream, relayed.
+struct StreamStep {
+    var bytes: [UInt8]
+    /// The stream cannot go on (an event that cannot be read, or the upstream's error event).
+    var failure: (ErrorClass, String)?
+}
+
+/// Relays a stream of any provider family to a client of any format through the canonical
+/// events; where the provider speaks the client's format (`passthrough`), each event is passed on
+/// as it came and only read for usage and the stream's end.
+struct TranslatedStreamRelay: StreamEventRelay {
+    private let passthrough: Bool
+    private var parser = ServerSentEventParser()
+    private var decoder: EgressStreamDecoder
+    private var encoder: IngressStreamEncoder
+    private var reported: CanonicalUsage?
+    private var outputEvents = 0
+    private var outputCharacters = 0
+
+    init(decoder: EgressStreamDecoder, encoder: IngressStreamEncoder, passthrough: Bool) {
+        self.decoder = decoder
+        self.encoder = encoder
+        self.passthrough = passthrough
+    }
+
+    var endedCleanly: Bool { decoder.endedCleanly }
+    var forwardedError: String? { nil }
+
+    mutating func relay(_ piece: ByteBuffer) -> StreamStep {
+        var output: [UInt8] = []
+        let events = piece.withUnsafeReadableBytes { parser.feed(raw: $0) }
+        for event in events {
+            let translated: [CanonicalStreamEvent]
+            do throws(StreamDecodingError) {
+                translated = try decoder.decode(event)
+            } catch {
+                let failure =
+                    error.fromProvider
+                    ? (ErrorClass.upstreamError, "the upstream reported an error: \(error.message)")
+                    : (ErrorClass.streamInterrupted, error.message)
+                return StreamStep(bytes: output, failure: failure)
+            }
+            for item in translated {
+                switch item {
+                case .textDelta(let text), .thinkingDelta(let text):
+                    outputEvents += 1
+                    outputCharacters += text.count
+                case .toolCallArguments(_, let fragment): outputCharacters += fragment.count
+                case .usage(let usage): reported = usage
+                default: break
+                }
+                if !passthrough { for encoded in encoder.encode(item) { output += encoded.encoded() } }
+            }
+            if passthrough { output += event.encoded() }
+        }
+        return StreamStep(bytes: output)
+    }
+
+    func tokenUsage(estimatedInputTokens: Int) -> TokenUsage {
+        Gateway.tokenUsage(
+            reported, estimatedInputTokens: estimatedInputTokens,
+            estimatedOutputTokens: TokenEstimator.outputTokens(chunks: outputEvents, characters: outputCharacters))
+    }
+
+    mutating func closing(usage: TokenUsage) -> [UInt8] {
+        if passthrough { return [] }
+        var closing: [UInt8] = []
+        if reported == nil {
+            // The upstream reported no usage (llama.cpp streams): the client gets the estimate.
+            let estimate = CanonicalUsage(input: usage.inputTokens, output: usage.outputTokens)
+            closing += encoder.encode(.usage(estimate)).flatMap { $0.encoded() }
+        }
+        return closing + encoder.finish().flatMap { $0.encoded() }
+    }
+
+    mutating func errorEvent(_ error: OpenAIError) -> [UInt8] {
+        encoder.fail(status: error.status, code: error.code ?? error.errorClass.rawValue, message: error.message)
+            .flatMap { $0.encoded() }
+    }
+}
