@@ -55,11 +55,11 @@ extension Gateway {
         guard format == "json" || format == "csv" else {
             return Self.adminError(.badRequest, "invalid_request_error", "'format' must be json or csv.")
         }
-        let context = FinOpsSetup.context(configuration) { [monitor] name in
+        let context = CostReporting.context(configuration) { [monitor] name in
             monitor.snapshot(name)?.unavailability == nil
         }
         do {
-            let table = try await FinOpsSetup.report(query, store: store, context: context)
+            let table = try await CostReporting.report(query, store: store, context: context)
             let body = table.render(format == "csv" ? .csv : .json)
             return Response(
                 status: .ok, headers: [.contentType: format == "csv" ? "text/csv; charset=utf-8" : "application/json"],

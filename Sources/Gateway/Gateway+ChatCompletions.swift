@@ -45,15 +45,15 @@ extension Gateway {
 
         // Always ask a streaming upstream for usage; the relay hides it if the client did not ask.
         let forceStreamUsage = chat.isStreaming && !chat.clientWantsStreamUsage
-        let passthrough = { @Sendable (deployment: Deployment) -> EgressCall in
+        let passthrough = { @Sendable (deployment: Deployment) -> UpstreamCall in
             var replacements = [("model", JSONText.string(deployment.model))]
             if forceStreamUsage { replacements.append(("stream_options", Array(#"{"include_usage":true}"#.utf8))) }
-            return EgressCall(path: "/chat/completions", body: editor.replacing(replacements))
+            return UpstreamCall(path: "/chat/completions", body: editor.replacing(replacements))
         }
         // Deployments of other provider families get the request translated; OpenAI-compatible
         // ones keep the byte-for-byte fast path.
         var canonical: CanonicalRequest?
-        var translatedCalls: [String: EgressCall] = [:]
+        var translatedCalls: [String: UpstreamCall] = [:]
         if plan.candidates.contains(where: { kind(of: $0) != .openai }) {
             do {
                 canonical = try OpenAIChatFormat.decodeRequest(received.json)

@@ -46,7 +46,7 @@ extension Gateway {
                 "Route '\(plan.route.name)' has no OpenAI-compatible deployment to serve embeddings.", param: "model")
         }
         let upstream = try await execute(plan, streaming: false, context: &context) { deployment in
-            EgressCall(path: "/embeddings", body: editor.replacing([("model", JSONText.string(deployment.model))]))
+            UpstreamCall(path: "/embeddings", body: editor.replacing([("model", JSONText.string(deployment.model))]))
         }
         return (upstream, estimatedInput)
     }

@@ -15,7 +15,7 @@ extension Gateway {
     /// delay starts the next candidate at once, as a fallback would.
     func executeHedged(
         _ plan: RoutePlan, hedge: HedgePolicy, context: inout RequestContext,
-        call: @escaping @Sendable (Deployment) -> EgressCall
+        call: @escaping @Sendable (Deployment) -> UpstreamCall
     ) async throws(OpenAIError) -> UpstreamSuccess {
         var remaining = plan.candidates[...]
         var unavailable: [String: DeploymentMonitor.Unavailability] = [:]

@@ -26,7 +26,7 @@ extension Gateway {
                     request, canonical: canonical, principal: principal, context: &context, passthroughKind: .anthropic
                 ) { deployment in
                     passthrough.map {
-                        EgressCall(
+                        UpstreamCall(
                             path: "/messages", body: $0.replacing([("model", JSONText.string(deployment.model))]),
                             headers: forwarded)
                     }
@@ -96,7 +96,7 @@ extension Gateway {
     /// (passthrough where the provider speaks the client's format), and execution.
     func executeCanonical(
         _ request: Request, canonical: CanonicalRequest, principal: Principal, context: inout RequestContext,
-        passthroughKind: ProviderKind?, passthrough: @escaping (Deployment) -> EgressCall?
+        passthroughKind: ProviderKind?, passthrough: @escaping (Deployment) -> UpstreamCall?
     ) async throws(OpenAIError) -> CanonicalExchange {
         context.streamed = canonical.stream
         let profile = profile(of: canonical)

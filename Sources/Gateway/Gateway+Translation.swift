@@ -50,16 +50,16 @@ extension Gateway {
     }
 
     /// The request body for `deployment`'s provider format, translated from canonical.
-    func translatedCall(_ canonical: CanonicalRequest, for deployment: Deployment) throws(TranslationError) -> EgressCall {
+    func translatedCall(_ canonical: CanonicalRequest, for deployment: Deployment) throws(TranslationError) -> UpstreamCall {
         switch kind(of: deployment) {
         case .openai:
-            return EgressCall(
+            return UpstreamCall(
                 path: "/chat/completions", body: OpenAIChatFormat.encodeRequest(canonical, model: deployment.model).serialized())
         case .anthropic:
-            return EgressCall(
+            return UpstreamCall(
                 path: "/messages", body: try AnthropicFormat.encodeRequest(canonical, model: deployment.model).serialized())
         case .gemini:
-            return EgressCall(
+            return UpstreamCall(
                 path: GeminiFormat.path(model: deployment.model, streaming: canonical.stream),
                 body: try GeminiFormat.encodeRequest(canonical).serialized())
         }
@@ -68,9 +68,9 @@ extension Gateway {
     /// Prepares each candidate's call, dropping candidates whose format cannot express the
     /// request. When none is left, the answer is a 400 naming the field.
     func prepareCalls(
-        _ plan: inout RoutePlan, canonical: CanonicalRequest, passthrough: (Deployment) -> EgressCall?
-    ) throws(OpenAIError) -> [String: EgressCall] {
-        var calls: [String: EgressCall] = [:]
+        _ plan: inout RoutePlan, canonical: CanonicalRequest, passthrough: (Deployment) -> UpstreamCall?
+    ) throws(OpenAIError) -> [String: UpstreamCall] {
+        var calls: [String: UpstreamCall] = [:]
         var refusal: TranslationError?
         plan.candidates.removeAll { deployment in
             if let call = passthrough(deployment) {

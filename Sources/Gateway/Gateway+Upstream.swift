@@ -16,15 +16,6 @@ extension Gateway {
         var idleLimit: Duration?
     }
 
-    /// What one attempt sends: the endpoint under the provider's base URL and the body, both
-    /// depending on the deployment (its model, its provider's format).
-    struct EgressCall: Sendable {
-        var path: String
-        var body: [UInt8]
-        /// Client headers the provider should see as sent (e.g. `anthropic-version` when passing through).
-        var headers: [(String, String)] = []
-    }
-
     /// The largest non-streamed upstream answer read.
     static let maxResponseBytes = 256 * 1024 * 1024
 
@@ -40,7 +31,7 @@ extension Gateway {
     /// when the route asks for it.
     func execute(
         _ plan: RoutePlan, streaming: Bool, context: inout RequestContext,
-        call: @escaping @Sendable (Deployment) -> EgressCall
+        call: @escaping @Sendable (Deployment) -> UpstreamCall
     ) async throws(OpenAIError) -> UpstreamSuccess {
         let policy = plan.route.retry
         let budget = retryBudget(for: plan.route)
@@ -118,7 +109,7 @@ extension Gateway {
     /// order among tenants and priority classes, then make one attempt there.
     private func executeQueued(
         _ deployment: Deployment, adapter: ProviderAdapter, plan: RoutePlan, streaming: Bool,
-        context: inout RequestContext, call: @escaping @Sendable (Deployment) -> EgressCall
+        context: inout RequestContext, call: @escaping @Sendable (Deployment) -> UpstreamCall
     ) async throws(OpenAIError) -> UpstreamSuccess {
         let tenant = context.principal?.tenant ?? ""
         let waited = await monitor.waitForSlot(
@@ -164,14 +155,13 @@ extension Gateway {
     /// One try at one deployment. The lease is released here on failure; on success the caller
     /// releases it when the response is done.
     func attempt(
-        _ deployment: Deployment, adapter: ProviderAdapter, lease: DeploymentMonitor.Lease, call: EgressCall,
+        _ deployment: Deployment, adapter: ProviderAdapter, lease: DeploymentMonitor.Lease, call: UpstreamCall,
         streaming: Bool, requestID: String, hedged: Bool = false
     ) async -> AttemptResult {
         let start = ContinuousClock.now
-        var prepared = adapter.request(
-            path: call.path, body: call.body, headers: call.headers, streaming: streaming, timeouts: deployment.timeouts)
-        if !streaming { prepared.wholeBodyLimit = Self.maxResponseBytes }
-        let request = prepared
+        var addressed = adapter.request(for: call, streaming: streaming, timeouts: deployment.timeouts)
+        if !streaming { addressed.wholeBodyLimit = Self.maxResponseBytes }
+        let request = addressed
         let transport = self.transport
         func elapsed() -> Int64 { (ContinuousClock.now - start).microseconds }
         func failed(_ failure: UpstreamFailure) -> AttemptResult {
@@ -341,40 +331,40 @@ extension Gateway {
         {
             upstreamMessage = text
         }
-        let where_ = "deployment '\(deployment.name)' (provider '\(deployment.provider)')"
+        let origin = "deployment '\(deployment.name)' (provider '\(deployment.provider)')"
         switch errorClass {
         case .rateLimited:
-            var error = OpenAIError.upstream(.rateLimited, status: 429, message: "Rate limited by \(where_): \(upstreamMessage)")
+            var error = OpenAIError.upstream(.rateLimited, status: 429, message: "Rate limited by \(origin): \(upstreamMessage)")
             error.type = "rate_limit_error"
             error.retryAfterSeconds = retryAfter.map { max(1, Int($0.seconds.rounded(.up))) }
             return error
         case .upstreamRejected:
             return OpenAIError(
-                status: status, message: "Rejected by \(where_) with status \(status): \(upstreamMessage)",
+                status: status, message: "Rejected by \(origin) with status \(status): \(upstreamMessage)",
                 type: "invalid_request_error", code: "upstream_rejected", errorClass: .upstreamRejected)
         case .contextTooLong:
             return OpenAIError(
-                status: 400, message: "Too long for \(where_): \(upstreamMessage)", type: "invalid_request_error",
+                status: 400, message: "Too long for \(origin): \(upstreamMessage)", type: "invalid_request_error",
                 code: "context_length_exceeded", param: "messages", errorClass: .contextTooLong)
         case .contentFiltered:
             return OpenAIError(
-                status: 400, message: "Refused by the content filter of \(where_): \(upstreamMessage)",
+                status: 400, message: "Refused by the content filter of \(origin): \(upstreamMessage)",
                 type: "invalid_request_error", code: "content_filter", errorClass: .contentFiltered)
         case .upstreamOverloaded:
             var error = OpenAIError.upstream(
-                .upstreamOverloaded, status: 503, message: "Overloaded: \(where_) answered \(status): \(upstreamMessage)")
+                .upstreamOverloaded, status: 503, message: "Overloaded: \(origin) answered \(status): \(upstreamMessage)")
             error.retryAfterSeconds = retryAfter.map { max(1, Int($0.seconds.rounded(.up))) }
             return error
         case .upstreamAuthentication:
             // The provider refused the gateway's credentials: the client can do nothing about it.
             return .upstream(
                 .upstreamAuthentication, status: 502,
-                message: "The gateway's credentials were refused by \(where_) (status \(status)); tell your Switchyard admin.")
+                message: "The gateway's credentials were refused by \(origin) (status \(status)); tell your Switchyard admin.")
         case .upstreamTimeout:
-            return .upstream(.upstreamTimeout, status: 504, message: "Timed out at \(where_) (status \(status)).")
+            return .upstream(.upstreamTimeout, status: 504, message: "Timed out at \(origin) (status \(status)).")
         default:
             return .upstream(
-                .upstreamError, status: 502, message: "Upstream error from \(where_), status \(status): \(upstreamMessage)")
+                .upstreamError, status: 502, message: "Upstream error from \(origin), status \(status): \(upstreamMessage)")
         }
     }
 }

@@ -40,7 +40,7 @@ public struct SwitchyardServer {
             storageURL, rollupTagKeys: configuration.finOps.rollupTags, auditSigning: auditKeyring.map { .keys($0) } ?? .off)
         try await store.ensureTenants(configuration.tenants.map(\.name))
         var configuration = configuration
-        let catalog = try await FinOpsSetup.priceFromCatalog(&configuration, store: store)
+        let catalog = try await CostReporting.priceFromCatalog(&configuration, store: store)
         for (deployment, source) in catalog.priced.sorted(by: { $0.key < $1.key }) {
             logger.info(
                 "deployment priced from the model catalog", metadata: ["deployment": "\(deployment)", "source": "\(source)"])

@@ -8,11 +8,10 @@ import Synchronization
 /// The gateway's HTTP/1.1 server: Hummingbird's router and handlers, served by a SwiftNIO
 /// channel with one handler of our own (`IngressConnection`) instead of Hummingbird's `Application`.
 ///
-/// Why: measured at a fixed 2,000 requests/s on this project's 2-core machine, Hummingbird's
-/// server spent ~120 µs of CPU per request answering `/healthz` (a per-connection async channel,
-/// its writer and reader, and a thread hop each way), a bare NIO server ~30 µs. Here a request's
-/// handler runs in a task on its connection's event loop (`EventLoopTaskExecutor`) and writes
-/// straight to the channel. Later, NIO's HTTP/1.1 server codec (four handlers, every header
+/// Why: Hummingbird's server spent several times a bare NIO server's CPU per request (a
+/// per-connection async channel, its writer and reader, and a thread hop each way; README,
+/// Performance). Here a request's handler runs in a task on its connection's event loop
+/// (`EventLoopTaskExecutor`) and writes straight to the channel. Later, NIO's HTTP/1.1 server codec (four handlers, every header
 /// built twice as strings) was replaced by `IngressRequestParser` and `IngressResponseFraming`.
 ///
 /// Graceful shutdown: stop accepting, close idle connections, let each request in flight finish

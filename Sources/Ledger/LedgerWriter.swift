@@ -23,9 +23,8 @@ public final class LedgerWriter: UsageSink, Service {
         /// Records held in memory before the newest are spilled to the journal (~1 KiB each).
         public var maxPending: Int
 
-        /// `batchSize` 100, not more: a batch is written in one burst of CPU on a shared 2-core
-        /// machine (~9 µs a record with SQLite), and 500-record bursts (~4.5 ms) showed up as the
-        /// request path's p99 (3.6 ms → 1.2 ms with one connection) for ~2 % more CPU per record.
+        /// `batchSize` 100, not more: a batch is written in one burst of CPU on a shared machine,
+        /// and larger bursts showed up in the request path's p99 (README, Performance).
         public init(
             batchSize: Int = 100, flushInterval: Duration = .milliseconds(100), journalPath: String,
             maxPending: Int = 50_000

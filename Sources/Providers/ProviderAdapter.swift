@@ -15,15 +15,13 @@ public struct ProviderAdapter: Sendable {
 
     public var hasMissingKey: Bool { provider.apiKeyEnv != nil && apiKey == nil }
 
-    public func request(
-        path: String, body: [UInt8], headers passed: [(String, String)] = [], streaming: Bool, timeouts: Timeouts
-    ) -> UpstreamRequest {
+    public func request(for call: UpstreamCall, streaming: Bool, timeouts: Timeouts) -> UpstreamRequest {
         var headers = [("content-type", "application/json")]
         if streaming { headers.append(("accept", "text/event-stream")) }
-        headers += authenticationHeaders.filter { header in !passed.contains { $0.0 == header.0 } }
-        headers += passed
+        headers += authenticationHeaders.filter { header in !call.headers.contains { $0.0 == header.0 } }
+        headers += call.headers
         return UpstreamRequest(
-            url: provider.baseURL + path, headers: headers, body: body, timeouts: timeouts,
+            url: provider.baseURL + call.path, headers: headers, body: call.body, timeouts: timeouts,
             maxConnections: provider.maxConnections)
     }
 

@@ -1,7 +1,24 @@
 import NIOCore
 import SwitchyardCore
 
-/// One HTTP request to a provider, fully prepared by an adapter.
+/// What one attempt asks of a provider: the endpoint under its base URL, the body, and client
+/// headers it should see as sent (e.g. `anthropic-version` when passing through). Both depend on
+/// the deployment (its model, its provider's format). Its adapter addresses and authenticates
+/// it as an `UpstreamRequest`.
+public struct UpstreamCall: Sendable {
+    public var path: String
+    public var body: [UInt8]
+    public var headers: [(String, String)]
+
+    public init(path: String, body: [UInt8], headers: [(String, String)] = []) {
+        self.path = path
+        self.body = body
+        self.headers = headers
+    }
+}
+
+/// An `UpstreamCall` as the transport sends it: addressed and authenticated by the provider's
+/// adapter, with its deadlines.
 public struct UpstreamRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]

@@ -279,7 +279,7 @@ extension SQLStore {
     /// `JSONDecoder` reads back, absent optionals left out.
     static func encodeAttempts(_ attempts: [Attempt]) -> String {
         // Bytes into one sized array, made a string once: appending to a String checked and
-        // copied each piece, ~1.5 % of a request's instructions.
+        // copied each piece.
         var json: [UInt8] = []
         json.reserveCapacity(2 + 120 * attempts.count)
         json.append(UInt8(ascii: "["))

@@ -163,4 +163,42 @@ extension NodeReader {
         }
         return Money(nanos: nanos, currency: currency)
     }
+
+    func audit(_ node: Node, alertWebhook: String?) throws -> SwitchyardConfiguration.Audit {
+        let entries = try mapping(
+            node, "audit",
+            allowed: [
+                "key_env", "checkpoint_file", "checkpoint_to_alert_webhook", "checkpoint_every_entries",
+                "checkpoint_interval_seconds",
+            ], hints: ["key": Self.secretHint])
+        var audit = SwitchyardConfiguration.Audit()
+        audit.keyEnv = try environmentVariableName(entries["key_env"], "audit.key_env")
+        audit.checkpointFile = try string(entries["checkpoint_file"], "audit.checkpoint_file", required: false)
+        audit.checkpointToAlertWebhook =
+            try bool(entries["checkpoint_to_alert_webhook"], "audit.checkpoint_to_alert_webhook") ?? false
+        if let count = try integer(
+            entries["checkpoint_every_entries"], "audit.checkpoint_every_entries", range: 1...10_000_000)
+        {
+            audit.checkpointEveryEntries = count
+        }
+        if let interval = try duration(
+            entries["checkpoint_interval_seconds"], "audit.checkpoint_interval_seconds", unit: .seconds(1), range: 1...86_400)
+        {
+            audit.checkpointInterval = interval
+        }
+        // Checkpoints are signed: without a key, anyone could write one.
+        let checkpointKey =
+            audit.checkpointFile != nil ? "checkpoint_file" : audit.checkpointToAlertWebhook ? "checkpoint_to_alert_webhook" : nil
+        if let checkpointKey, audit.keyEnv == nil {
+            throw error(
+                entries[checkpointKey], "audit.\(checkpointKey)",
+                "checkpoints are signed with the audit key: set audit.key_env too")
+        }
+        if audit.checkpointToAlertWebhook, alertWebhook == nil {
+            throw error(
+                entries["checkpoint_to_alert_webhook"], "audit.checkpoint_to_alert_webhook",
+                "governance.alert_webhook is not set")
+        }
+        return audit
+    }
 }

@@ -30,13 +30,13 @@ struct ReportOptions: ParsableArguments {
     /// Loads the configuration (with catalog prices) and the store.
     func open() async throws -> (SwitchyardConfiguration, SQLStore) {
         var (configuration, store) = try await config.openStore()
-        _ = try await FinOpsSetup.priceFromCatalog(&configuration, store: store)
+        _ = try await CostReporting.priceFromCatalog(&configuration, store: store)
         return (configuration, store)
     }
 
     func run(_ query: ReportQuery) async throws {
         let (configuration, store) = try await open()
-        let table = try await FinOpsSetup.report(query, store: store, context: FinOpsSetup.context(configuration))
+        let table = try await CostReporting.report(query, store: store, context: CostReporting.context(configuration))
         await store.close()
         print(table.render(format), terminator: "")
     }
@@ -133,7 +133,7 @@ struct Simulate: AsyncParsableCommand {
             throw CLIError("invalid scenario: \(error)")
         }
         let (configuration, store) = try await options.open()
-        let context = FinOpsSetup.context(configuration)
+        let context = CostReporting.context(configuration)
         let known = Set(context.deployments.keys).union(what.deployments.map(\.name))
         for move in what.moves where !known.contains(move.to) {
             await store.close()
@@ -141,7 +141,7 @@ struct Simulate: AsyncParsableCommand {
         }
         let period = try options.period()
         let rollups = try await store.usageRollups(
-            since: period.start, until: period.end, keeping: FinOpsSetup.simulationAttributes)
+            since: period.start, until: period.end, keeping: CostReporting.simulationAttributes)
         await store.close()
         let simulation = Simulation(rollups: rollups, period: period, deployments: context.deployments, scenario: what)
         let header = ["level", "name", "actual", "scenario", "difference", "currency"]
@@ -178,7 +178,7 @@ struct Export: AsyncParsableCommand {
             let period = try options.period()
             let rollups = try await store.usageRollups(since: period.start, until: period.end)
             await store.close()
-            let context = FinOpsSetup.context(configuration)
+            let context = CostReporting.context(configuration)
             let rows = FocusExport.rows(
                 rollups: rollups, period: period,
                 context: .init(
@@ -258,7 +258,7 @@ struct Prices: AsyncParsableCommand {
         func run() async throws {
             let (configuration, store) = try await options.config.openStore()
             var priced = configuration
-            let sources = try await FinOpsSetup.priceFromCatalog(&priced, store: store)
+            let sources = try await CostReporting.priceFromCatalog(&priced, store: store)
             await store.close()
             let rows: [[String?]] = priced.deployments.map { deployment in
                 let prices = deployment.prices

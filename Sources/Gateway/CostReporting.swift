@@ -7,7 +7,7 @@ import SwitchyardCore
 
 /// Ties the configuration and the store to the FinOps reports: prices for deployments the file
 /// leaves unpriced, and the context every report reads.
-public enum FinOpsSetup {
+public enum CostReporting {
     /// Gives each unpriced deployment its model's catalog price: imported (dated) prices over the
     /// shipped catalog, which covers the time before them. Deployments in neither stay free, named in the result.
     public static func priceFromCatalog(_ configuration: inout SwitchyardConfiguration, store: SQLStore) async throws
