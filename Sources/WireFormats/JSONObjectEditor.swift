@@ -120,9 +120,9 @@ public struct JSONObjectEditor: Sendable {
 
         mutating func skipString() -> Bool {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\""),
-                let token = try? JSONTokenReader.scanString(bytes, quote: index, lenient: false)
+                let closing = JSONTokenReader.endOfString(bytes, quote: index)
             else { return false }
-            index = token.end
+            index = closing + 1
             return true
         }
 

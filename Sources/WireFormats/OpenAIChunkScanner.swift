@@ -64,7 +64,7 @@ public enum OpenAIChunkScanner {
     /// gateway's one string reader (lenient: this is text a provider generated).
     static func endOfString(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
         let typed = bytes.assumingMemoryBound(to: UInt8.self)
-        return (try? JSONTokenReader.scanString(typed, quote: start - 1, lenient: true))?.content.upperBound
+        return JSONTokenReader.endOfGeneratedString(typed, quote: start - 1)
     }
 
     static func skipWhitespace(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {

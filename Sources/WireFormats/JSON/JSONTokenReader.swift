@@ -24,6 +24,7 @@ enum JSONTokenReader {
     /// `\" \\ \/ \b \f \n \r \t \uXXXX`, a `\u` surrogate only as half of a pair); a raw control
     /// character is refused unless `lenient` (text a model generated). UTF-8 is checked when the
     /// string is decoded: a reader that only skips the string leaves that to the parser.
+    @inline(__always)
     static func scanString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int, lenient: Bool) throws(JSONParseError)
         -> StringToken
     {
@@ -32,46 +33,91 @@ enum JSONTokenReader {
         var token = StringToken(content: start..<start, hasEscapes: false, isASCII: true, hasUppercase: false)
         while offset < bytes.count {
             let byte = bytes[offset]
-            switch byte {
-            case UInt8(ascii: "\""):
+            if byte == UInt8(ascii: "\"") {
                 token.content = start..<offset
                 return token
-            case UInt8(ascii: "\\"):
-                token.hasEscapes = true
-                guard offset + 1 < bytes.count else { throw JSONParseError(reason: "unterminated string", offset: offset) }
-                switch bytes[offset + 1] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    offset += 2
-                case UInt8(ascii: "u"):
-                    let unit = try codeUnit(bytes, escapeAt: offset)
-                    if (0xDC00..<0xE000).contains(unit) {
-                        throw JSONParseError(reason: "unpaired surrogate in a string", offset: offset)
-                    }
-                    if (0xD800..<0xDC00).contains(unit) {
-                        let low = try? codeUnit(bytes, escapeAt: offset + 6)
-                        guard let low, (0xDC00..<0xE000).contains(low) else {
-                            throw JSONParseError(reason: "unpaired surrogate in a string", offset: offset)
-                        }
-                        offset += 6
-                    }
-                    offset += 6
-                default:
-                    throw JSONParseError(reason: "invalid escape in a string", offset: offset)
-                }
-            case 0..<0x20:
-                guard lenient else { throw JSONParseError(reason: "control character in a string", offset: offset) }
-                offset += 1
-            default:
-                if byte >= 0x80 { token.isASCII = false }
-                if byte &- UInt8(ascii: "A") < 26 { token.hasUppercase = true }
-                offset += 1
             }
+            if byte == UInt8(ascii: "\\") {
+                token.hasEscapes = true
+                switch endOfEscape(bytes, at: offset) {
+                case .end(let end): offset = end
+                case .invalid(let reason): throw JSONParseError(reason: "\(reason)", offset: offset)
+                }
+                continue
+            }
+            if byte < 0x20, !lenient { throw JSONParseError(reason: "control character in a string", offset: offset) }
+            if byte >= 0x80 { token.isASCII = false }
+            if byte &- UInt8(ascii: "A") < 26 { token.hasUppercase = true }
+            offset += 1
         }
         throw JSONParseError(reason: "unterminated string", offset: offset)
     }
 
+    /// The index of the closing quote of the string literal whose opening quote is at `quote`,
+    /// every escape checked as `scanString` checks it, or nil if the literal is malformed: for
+    /// readers that only skip strings (the object editor), without noting what `scanString`
+    /// notes per byte.
+    static func endOfString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int) -> Int? {
+        endOfString(bytes, quote: quote, allowingControlCharacters: false)
+    }
+
+    /// `endOfString` for text a provider generated (stream chunks), where a raw control
+    /// character is let through as `lenient` parsing lets it through.
+    static func endOfGeneratedString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int) -> Int? {
+        endOfString(bytes, quote: quote, allowingControlCharacters: true)
+    }
+
+    /// Inlined into the two above, so the control-character test folds away where it is off:
+    /// this loop runs over every byte of every streamed chunk.
+    @inline(__always)
+    private static func endOfString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int, allowingControlCharacters: Bool)
+        -> Int?
+    {
+        var offset = quote + 1
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            if byte == UInt8(ascii: "\"") { return offset }
+            if byte == UInt8(ascii: "\\") {
+                guard case .end(let end) = endOfEscape(bytes, at: offset) else { return nil }
+                offset = end
+                continue
+            }
+            if !allowingControlCharacters, byte < 0x20 { return nil }
+            offset += 1
+        }
+        return nil
+    }
+
+    enum EscapeEnd {
+        case end(Int)
+        case invalid(StaticString)
+    }
+
+    /// Where the escape whose backslash is at `offset` ends: one of `\" \\ \/ \b \f \n \r \t
+    /// \uXXXX`, a `\u` surrogate only as half of a pair. Out of line: escapes are rare, and the
+    /// loops that skip strings stay small.
+    @inline(never)
+    static func endOfEscape(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int) -> EscapeEnd {
+        guard offset + 1 < bytes.count else { return .invalid("unterminated string") }
+        switch bytes[offset + 1] {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+            UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            return .end(offset + 2)
+        case UInt8(ascii: "u"):
+            guard let unit = codeUnit(bytes, escapeAt: offset) else { return .invalid("invalid \\u escape") }
+            if (0xDC00..<0xE000).contains(unit) { return .invalid("unpaired surrogate in a string") }
+            guard (0xD800..<0xDC00).contains(unit) else { return .end(offset + 6) }
+            guard let low = codeUnit(bytes, escapeAt: offset + 6), (0xDC00..<0xE000).contains(low) else {
+                return .invalid("unpaired surrogate in a string")
+            }
+            return .end(offset + 12)
+        default:
+            return .invalid("invalid escape in a string")
+        }
+    }
+
     /// The value of a scanned string: escapes resolved, and the bytes valid UTF-8.
+    @inline(__always)
     static func decodeString(_ bytes: UnsafeBufferPointer<UInt8>, _ token: StringToken) throws(JSONParseError) -> String {
         let content = token.content
         if !token.hasEscapes {
@@ -121,6 +167,7 @@ enum JSONTokenReader {
     /// Scans the number starting at `start` by RFC 8259's grammar (no leading zero, digits after
     /// a point and in an exponent) and returns the index just past it. What follows is the
     /// caller's to check.
+    @inline(__always)
     static func scanNumber(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) throws(JSONParseError) -> NumberToken {
         var offset = start
         func digits() -> Int {
@@ -163,13 +210,11 @@ enum JSONTokenReader {
         }
     }
 
-    /// The UTF-16 code unit of the `\uXXXX` escape whose backslash is at `offset`.
-    private static func codeUnit(_ bytes: UnsafeBufferPointer<UInt8>, escapeAt offset: Int) throws(JSONParseError)
-        -> UInt32
-    {
+    /// The UTF-16 code unit of the `\uXXXX` escape whose backslash is at `offset`, if it is one.
+    private static func codeUnit(_ bytes: UnsafeBufferPointer<UInt8>, escapeAt offset: Int) -> UInt32? {
         guard offset + 6 <= bytes.count, bytes[offset] == UInt8(ascii: "\\"), bytes[offset + 1] == UInt8(ascii: "u"),
             (offset + 2..<offset + 6).allSatisfy({ hexValue(bytes[$0]) != nil })
-        else { throw JSONParseError(reason: "invalid \\u escape", offset: offset) }
+        else { return nil }
         return hex4(bytes, at: offset + 2)
     }
 
