@@ -71,7 +71,11 @@ extension Gateway {
         if let tenant, self.tenant(named: tenant) == nil, !endpoint.createsTenant {
             return Self.noSuchTenant()
         }
-        return await endpoint.handle(self, request, AdminCall(principal: principal, parameters: parameters))
+        // Reports aggregate, audit verification hashes, plans diff: none of it runs on the
+        // connection's event loop, which other connections' requests share.
+        return await withTaskExecutorPreference(globalConcurrentExecutor) {
+            await endpoint.handle(self, request, AdminCall(principal: principal, parameters: parameters))
+        }
     }
 
     /// One body for an absent tenant and a forbidden one: it names neither.

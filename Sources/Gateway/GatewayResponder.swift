@@ -17,11 +17,9 @@ public struct GatewayResponder<Router: HTTPResponder>: HTTPResponder where Route
         for route in fixedRoutes where route.method == request.method && route.path == path {
             return await route.handle(request)
         }
-        // The admin API: reports aggregate, audit verification hashes, plans diff. None of it
-        // runs on the connection's event loop, which other connections' requests share.
-        return try await withTaskExecutorPreference(globalConcurrentExecutor) {
-            try await router.respond(to: request, context: context)
-        }
+        // Everything else: routes with parameters (the admin API moves its work off the event
+        // loop itself), a path with a query, 404 and 405.
+        return try await router.respond(to: request, context: context)
     }
 }
 
