@@ -59,7 +59,7 @@ struct ChatStreamRelay: StreamEventRelay {
         }
         let summary = OpenAIChunkScanner.summarize(event.data)
         guard summary.hasChoices || summary.hasUsage else {
-            if let editor = JSONObjectEditor(event.data), let error = editor.value(of: "error") {
+            if let editor = JSONObjectEditor(event.data, generated: true), let error = editor.value(of: "error") {
                 upstreamError = String(decoding: error, as: UTF8.self)
             }
             return event
@@ -77,7 +77,7 @@ struct ChatStreamRelay: StreamEventRelay {
         if clientWantsUsage { return event }
         if summary.choicesEmpty || !summary.hasChoices { return nil }
         // Usage riding on a content chunk: blank it rather than drop the content.
-        guard let editor = JSONObjectEditor(event.data) else { return event }
+        guard let editor = JSONObjectEditor(event.data, generated: true) else { return event }
         var edited = event
         edited.data = editor.replacing([("usage", Array("null".utf8))])
         return edited

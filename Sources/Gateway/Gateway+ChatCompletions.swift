@@ -98,7 +98,7 @@ extension Gateway {
 
     /// The response's `usage`, decoding only that member: the rest of the body passes through unread.
     func reportedUsage(in body: [UInt8]) -> TokenUsage? {
-        guard let editor = JSONObjectEditor(body), let usage = editor.value(of: "usage") else { return nil }
+        guard let editor = JSONObjectEditor(body, generated: true), let usage = editor.value(of: "usage") else { return nil }
         return OpenAIUsage(json: usage)?.tokenUsage
     }
 

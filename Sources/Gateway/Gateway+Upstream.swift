@@ -325,8 +325,8 @@ extension Gateway {
     func upstreamStatusError(_ status: Int, body: [UInt8], deployment: Deployment, retryAfter: Duration? = nil) -> OpenAIError {
         let errorClass = ProviderAdapter.errorClass(forStatus: status, body: body)
         var upstreamMessage = String(decoding: body.prefix(300), as: UTF8.self)
-        if let editor = JSONObjectEditor(body), let errorObject = editor.value(of: "error"),
-            let inner = JSONObjectEditor(Array(errorObject)), let message = inner.value(of: "message"),
+        if let editor = JSONObjectEditor(body, generated: true), let errorObject = editor.value(of: "error"),
+            let inner = JSONObjectEditor(Array(errorObject), generated: true), let message = inner.value(of: "message"),
             let text = try? decoder.decode(String.self, from: Data(message))
         {
             upstreamMessage = text

@@ -333,6 +333,8 @@ struct IngressRequestParser {
         return (method, String(decoding: target, as: UTF8.self), isHTTP10)
     }
 
+    /// An API-key header its clients send on every request (Anthropic's), interned like the
+    /// standard names above: a field name, not knowledge of what the key means.
     private static let xAPIKey = HTTPField.Name("x-api-key")!
 
     /// The field names the gateway looks at are matched without building a name string.

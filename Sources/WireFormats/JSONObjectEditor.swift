@@ -14,11 +14,13 @@ public struct JSONObjectEditor: Sendable {
     private let closingBrace: Int
 
     /// Scans the top level of `bytes`; nil when it is not a well-formed JSON object at that level.
-    public init?(_ bytes: [UInt8]) {
+    /// `generated`: the bytes are a provider's answer, read only for what the gateway meters, so
+    /// strings are skipped as `JSONTokenReader.endOfGeneratedString` skips them.
+    public init?(_ bytes: [UInt8], generated: Bool = false) {
         // Scanned through a pointer: slicing the array retained and released its storage for
         // every key and value.
         let scanned = bytes.withUnsafeBufferPointer { buffer in
-            var scanner = Scanner(bytes: buffer)
+            var scanner = Scanner(bytes: buffer, generated: generated)
             return scanner.scanObject()
         }
         guard let (members, closingBrace) = scanned else { return nil }
@@ -65,6 +67,7 @@ public struct JSONObjectEditor: Sendable {
     /// Valid only inside the `withUnsafeBufferPointer` that made `bytes`.
     private struct Scanner {
         let bytes: UnsafeBufferPointer<UInt8>
+        let generated: Bool
         var index = 0
 
         mutating func scanObject() -> ([Member], Int)? {
@@ -112,7 +115,7 @@ public struct JSONObjectEditor: Sendable {
         /// Reads a string and returns its value, as the parser reads it.
         mutating func scanString() -> String? {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\""),
-                let token = try? JSONTokenReader.scanString(bytes, quote: index, lenient: false)
+                let token = try? JSONTokenReader.scanString(bytes, quote: index, lenient: generated)
             else { return nil }
             index = token.end
             return try? JSONTokenReader.decodeString(bytes, token)
@@ -120,7 +123,10 @@ public struct JSONObjectEditor: Sendable {
 
         mutating func skipString() -> Bool {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\""),
-                let closing = JSONTokenReader.endOfString(bytes, quote: index)
+                let closing =
+                    generated
+                    ? JSONTokenReader.endOfGeneratedString(bytes, quote: index)
+                    : JSONTokenReader.endOfString(bytes, quote: index)
             else { return false }
             index = closing + 1
             return true

@@ -63,7 +63,9 @@ public enum OpenAIChunkScanner {
     /// Index of the closing quote of a string whose content starts at `start`, found by the
     /// gateway's one string reader (lenient: this is text a provider generated).
     static func endOfString(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        let typed = bytes.assumingMemoryBound(to: UInt8.self)
+        // Bytes of a [UInt8] (bound to UInt8) or of a ByteBuffer (raw memory): binding them to
+        // UInt8 is valid for both and changes nothing.
+        let typed = bytes.bindMemory(to: UInt8.self)
         return JSONTokenReader.endOfGeneratedString(typed, quote: start - 1)
     }
 

@@ -86,6 +86,19 @@ import Testing
 }
 
 @Suite struct OpenAIChunkScannerTests {
+    /// A provider's malformed escape (a surrogate split across chunks by a proxy, an unknown
+    /// escape) does not hide the rest of its chunk or answer from what the gateway meters; the
+    /// same bytes as a request would be refused.
+    @Test func generatedTextWithAMalformedEscapeIsStillReadToItsEnd() {
+        let chunk = Array(
+            #"{"choices":[{"delta":{"content":"a\ud83d b\x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}"#.utf8)
+        let summary = OpenAIChunkScanner.summarize(chunk)
+        #expect(summary.hasFinishReason && summary.hasUsage)
+        #expect(JSONObjectEditor(chunk) == nil)
+        #expect(
+            JSONObjectEditor(chunk, generated: true)?.value(of: "usage").map { Array($0) } == Array(#"{"prompt_tokens":1}"#.utf8))
+    }
+
     func summary(_ json: String) -> OpenAIChunkSummary { OpenAIChunkScanner.summarize(Array(json.utf8)) }
 
     @Test func readsLlamaAndOpenAIShapes() {

@@ -58,31 +58,35 @@ enum JSONTokenReader {
     /// readers that only skip strings (the object editor), without noting what `scanString`
     /// notes per byte.
     static func endOfString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int) -> Int? {
-        endOfString(bytes, quote: quote, allowingControlCharacters: false)
+        endOfString(bytes, quote: quote, generated: false)
     }
 
-    /// `endOfString` for text a provider generated (stream chunks), where a raw control
-    /// character is let through as `lenient` parsing lets it through.
+    /// `endOfString` for text a provider generated (its answers and stream chunks), read only to
+    /// find what the gateway meters: a raw control character is let through, and a backslash
+    /// skips the byte after it whatever it is (a malformed escape from an upstream must not
+    /// hide the rest of its answer; nothing read this way is forwarded as the request).
     static func endOfGeneratedString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int) -> Int? {
-        endOfString(bytes, quote: quote, allowingControlCharacters: true)
+        endOfString(bytes, quote: quote, generated: true)
     }
 
-    /// Inlined into the two above, so the control-character test folds away where it is off:
+    /// Inlined into the two above, so the generated-text tests fold away where they are off:
     /// this loop runs over every byte of every streamed chunk.
     @inline(__always)
-    private static func endOfString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int, allowingControlCharacters: Bool)
-        -> Int?
-    {
+    private static func endOfString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int, generated: Bool) -> Int? {
         var offset = quote + 1
         while offset < bytes.count {
             let byte = bytes[offset]
             if byte == UInt8(ascii: "\"") { return offset }
             if byte == UInt8(ascii: "\\") {
+                if generated {
+                    offset += 2
+                    continue
+                }
                 guard case .end(let end) = endOfEscape(bytes, at: offset) else { return nil }
                 offset = end
                 continue
             }
-            if !allowingControlCharacters, byte < 0x20 { return nil }
+            if !generated, byte < 0x20 { return nil }
             offset += 1
         }
         return nil
