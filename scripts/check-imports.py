@@ -10,8 +10,6 @@ package = (root / "Package.swift").read_text()
 # Modules every target may import without declaring them: the toolchain's own.
 implicit = {"Foundation", "FoundationEssentials", "Dispatch", "Glibc", "Synchronization", "Testing", "XCTest",
             "_Concurrency", "os", "Darwin", "Musl"}
-# Products whose module name differs from the product name.
-module_of = {"AsyncHTTPClient": "AsyncHTTPClient", "HummingbirdTesting": "HummingbirdTesting"}
 
 failures = []
 package = re.sub(r"//[^\n]*", "", package)
@@ -40,7 +38,7 @@ for entry in entries:
     imported -= implicit
     imported.discard(name)
     undeclared = imported - declared
-    unused = {d for d in declared if module_of.get(d, d) not in imported}
+    unused = declared - imported
     if undeclared:
         failures.append(f"{name}: imports {sorted(undeclared)} without declaring them")
     if unused:

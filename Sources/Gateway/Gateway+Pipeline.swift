@@ -3,9 +3,10 @@ import WireFormats
 
 /// The request pipeline. Every data-plane endpoint runs the same stages, in this order:
 ///
+///     authenticate the key, before the body is read (`authenticate`)
+///     guard       content guardrails on the raw body (`applyGuardrails`)
 ///     decode      the body read whole by the strict parser, into the endpoint's request type
-///     authenticate the key (`authenticate`)
-///     guard       content guardrails on the body (`applyGuardrails`)
+///                 (`receive`, `receiveCanonical`)
 ///     authorize   the policy rules that need only the request (`authorize`)
 ///     plan        the route and its candidates for this request (`planRoute`)
 ///     admit       worst-case cost, rate limits, budgets (`admitGoverned`)

@@ -69,8 +69,9 @@ struct Settlement: ~Copyable {
     }
 }
 
-/// A stream's settlement, held by its relay. The relay's paths each end the stream once; should
-/// two ever race (the client leaving as a kill switch fires), only the first is booked.
+/// A stream's settlement, held by its relay, whose loop ends each stream on exactly one path. The
+/// compiler cannot check that across the escaping response body, so the flag makes a second
+/// settlement a no-op (and a debug assertion) instead of a second record.
 final class StreamSettlement: Sendable {
     private let settled = Atomic<Bool>(false)
 
