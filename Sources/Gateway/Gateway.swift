@@ -91,6 +91,22 @@ public final class Gateway: Sendable {
         GatewayResponder(fixedRoutes: fixedRoutes, router: makeRouter().buildResponder())
     }
 
+    /// The HTTP server `serve` runs: this gateway's responder behind the ingress, with the
+    /// configuration's address, body limit, timeouts and connection caps.
+    public func makeServer(
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> IngressServer<GatewayResponder<RouterResponder<BasicRequestContext>>> {
+        IngressServer(
+            responder: makeResponder(), host: configuration.server.host, port: configuration.server.port,
+            maxBodyBytes: configuration.server.maxBodyBytes, timeouts: ingressTimeouts, refusalBody: OpenAIError.body(of:),
+            limits: connectionLimits, logger: logger, onServerRunning: onServerRunning)
+    }
+
+    /// How long the ingress lets a connection idle, and a request take to arrive.
+    public var ingressTimeouts: IngressTimeouts {
+        IngressTimeouts(idle: configuration.server.idleTimeout, requestRead: configuration.server.requestReadTimeout)
+    }
+
     /// The routes without path parameters, most used first.
     var fixedRoutes: [FixedRoute] {
         [

@@ -68,19 +68,13 @@ public struct SwitchyardServer {
         try? await killSwitches.refresh()
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
-        let timeouts = IngressTimeouts(
-            idle: configuration.server.idleTimeout, requestRead: configuration.server.requestReadTimeout)
-        let server = IngressServer(
-            responder: gateway.makeResponder(), host: configuration.server.host,
-            port: configuration.server.port, maxBodyBytes: configuration.server.maxBodyBytes, timeouts: timeouts,
-            refusalBody: OpenAIError.body(of:), limits: gateway.connectionLimits, logger: logger,
-            onServerRunning: onServerRunning)
+        let server = gateway.makeServer(onServerRunning: onServerRunning)
         var services: [any Service] = [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher]
         if let host = configuration.observability.metricsHost, let port = configuration.observability.metricsPort {
             services.append(
                 IngressServer(
                     responder: gateway.makeMetricsResponder(), host: host, port: port, maxBodyBytes: 1024,
-                    timeouts: timeouts, refusalBody: OpenAIError.body(of:),
+                    timeouts: gateway.ingressTimeouts, refusalBody: OpenAIError.body(of:),
                     limits: IngressConnectionLimits(caps: .init(total: 64, perAddress: 64)), logger: logger))
         }
         services.append(server)

@@ -75,7 +75,7 @@ import Testing
     }
 
     func execute(
-        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, credential: String, body: String? = nil
+        _ client: LiveClient, _ method: HTTPRequest.Method, _ uri: String, credential: String, body: String? = nil
     ) async throws -> (HTTPResponse.Status, String) {
         try await client.execute(
             uri: uri, method: method, headers: [.authorization: "Bearer \(credential)"], body: body.map { ByteBuffer(string: $0) }
@@ -89,7 +89,7 @@ import Testing
         let test = setup.test
         let keysBefore = try await test.store.keys(tenant: "globex")
         let governanceBefore = try await test.store.governanceState()
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             for endpoint in AdminEndpoint.all {
                 let (uri, body) = Self.call(endpoint, tenant: "globex", key: setup.globexKeyID)
                 let absent = Self.call(endpoint, tenant: "no-such-tenant", key: setup.globexKeyID)
@@ -128,7 +128,7 @@ import Testing
     {
         let setup = try await Self.setup(engine)
         let test = setup.test
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             let (listed, keys) = try await execute(client, .get, "/admin/v1/tenants/acme/keys", credential: setup.acmeAdmin)
             #expect(listed == .ok)
             #expect(keys.contains(setup.acmeKeyID) && !keys.contains(setup.globexKeyID))
@@ -189,7 +189,7 @@ import Testing
     /// Scopes in a body or query under the caller's own path: another tenant's and an absent one's answer alike.
     @Test func aScopeOfAnotherTenantAnswersLikeOneOfNoTenant() async throws {
         let setup = try await Self.setup()
-        try await Application(router: setup.test.gateway.makeRouter()).test(.router) { client in
+        try await setup.test.gateway.withLiveServer { client in
             let path = "/admin/v1/tenants/acme/kill-switches"
             for credential in [setup.acmeAdmin, Self.bootstrapKey] {
                 var answers: [String: [String]] = [:]
@@ -214,7 +214,7 @@ import Testing
         let setup = try await Self.setup()
         let id = try #require(AdminKeyFormat.keyID(of: setup.acmeAdmin))
         #expect(try await setup.test.store.revokeAdminKey(id: id))
-        try await Application(router: setup.test.gateway.makeRouter()).test(.router) { client in
+        try await setup.test.gateway.withLiveServer { client in
             let (status, _) = try await execute(client, .get, "/admin/v1/tenants", credential: setup.acmeAdmin)
             #expect(status == .unauthorized)
         }
@@ -222,7 +222,7 @@ import Testing
 
     @Test func theOpenAPIDocumentDescribesEveryEndpoint() async throws {
         let setup = try await Self.setup()
-        try await Application(router: setup.test.gateway.makeRouter()).test(.router) { client in
+        try await setup.test.gateway.withLiveServer { client in
             try await client.execute(uri: "/admin/v1/openapi.json", method: .get) { response in
                 #expect(response.status == .ok)
                 let document = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])

@@ -15,7 +15,7 @@ extension AdminAPITests {
     static let searchingChat =
         #"{"model":"chat","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"search","parameters":{"type":"object"}}}]}"#
 
-    func chat(_ client: some TestClientProtocol, key: String, body: String = searchingChat) async throws -> (
+    func chat(_ client: LiveClient, key: String, body: String = searchingChat) async throws -> (
         HTTPResponse.Status, String
     ) {
         try await client.execute(
@@ -30,7 +30,7 @@ extension AdminAPITests {
         let setup = try await Self.setup(engine)
         let test = setup.test
         let admin = Self.bootstrapKey
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             #expect(try await chat(client, key: test.acmeKey).0 == .ok)
             let policy = #"{"scope":"tenant:acme","denied_tools":["search"]}"#
             // A tenant-admin cannot loosen or tighten its own tenant's rules; only an admin can.
@@ -69,7 +69,7 @@ extension AdminAPITests {
         let test = setup.test
         let admin = Self.bootstrapKey
         let before = try await test.store.governanceState()
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             let (invalid, message) = try await execute(
                 client, .put, "/admin/v1/tenants/acme/policies/bad", credential: admin,
                 body: #"{"scope":"tenant:acme","max_input_tokens":0}"#)
@@ -111,7 +111,7 @@ extension AdminAPITests {
         let setup = try await Self.setup(engine)
         let test = setup.test
         let admin = Self.bootstrapKey
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             let (created, tenant) = try await execute(
                 client, .put, "/admin/v1/tenants/initech", credential: admin, body: #"{"projects":["labs"],"weight":2}"#)
             #expect(created == .created)
@@ -167,7 +167,7 @@ extension AdminAPITests {
         let setup = try await Self.setup()
         let test = setup.test
         let admin = Self.bootstrapKey
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             #expect(
                 try await execute(
                     client, .put, "/admin/v1/tenants/acme/limits", credential: admin,

@@ -27,8 +27,8 @@ import Testing
             record("r1", customer: "big", nanos: 1_000_000_001), record("r2", customer: "big", nanos: 2),
             record("r3", customer: "small", nanos: 7),
         ])
-        let app = Application(router: test.gateway.makeRouter())
-        try await app.test(.router) { client in
+        let server = test.gateway
+        try await server.withLiveServer { client in
             let path = "/admin/v1/reports/cost?by=customer&since=2026-10-01&until=2026-11-01"
             for headers: HTTPFields in [
                 [:], [.authorization: "Bearer wrong"], [.authorization: "Bearer \(test.acmeKey)"],

@@ -32,7 +32,7 @@ private let hi = #""model":"chat","messages":[{"role":"user","content":"Hi"}]"#
         var headers: HTTPFields = [.authorization: "Bearer \(test.acmeKey)", .contentType: "application/json"]
         if path == "/v1/messages" { headers[.anthropicVersion] = "2023-06-01" }
         let fields = headers
-        return try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        return try await test.gateway.withLiveServer { client in
             try await client.execute(uri: path, method: .post, headers: fields, body: ByteBuffer(string: body)) {
                 ($0.status, String(buffer: $0.body))
             }

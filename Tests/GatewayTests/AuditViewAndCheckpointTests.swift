@@ -18,7 +18,7 @@ import Testing
 @Suite struct AuditViewAndCheckpointTests {
     static let keys = try! AuditKeyring("audit-key-a-0123456789abcdef0123456789abcdef")
 
-    func auditView(_ client: some TestClientProtocol, credential: String, query: String = "") async throws -> [[String: Any]] {
+    func auditView(_ client: LiveClient, credential: String, query: String = "") async throws -> [[String: Any]] {
         try await client.execute(
             uri: "/admin/v1/tenants/acme/audit" + query, method: .get, headers: [.authorization: "Bearer \(credential)"]
         ) { response in
@@ -32,7 +32,7 @@ import Testing
     {
         let setup = try await AdminAPITests.setup(engine)
         let store = setup.test.store
-        try await Application(router: setup.test.gateway.makeRouter()).test(.router) { client in
+        try await setup.test.gateway.withLiveServer { client in
             for round in 1...4 {
                 // globex acts between each of acme's entries.
                 try await store.appendAudit([
@@ -181,7 +181,7 @@ import Testing
         let writer = Self.pollingWriter(store, file: file, interval: .seconds(3600))
         try await append(store, 1)
         try await run(writer) {
-            try await waitUntil { lines(file).map(\.sequence) == [1] }
+            try await waitUntil("checkpoint 1 written", every: .milliseconds(20)) { lines(file).map(\.sequence) == [1] }
             try await append(store, 1)
         }
         #expect(lines(file).map(\.sequence) == [1, 2])
@@ -193,22 +193,11 @@ import Testing
         let writer = Self.pollingWriter(store, file: file, interval: .milliseconds(200))
         try await append(store, 1)
         try await run(writer) {
-            try await waitUntil { lines(file).map(\.sequence) == [1] }
+            try await waitUntil("checkpoint 1 written", every: .milliseconds(20)) { lines(file).map(\.sequence) == [1] }
             try await append(store, 1)
             // Far fewer than 1000 entries: the interval writes it.
-            try await waitUntil { lines(file).map(\.sequence) == [1, 2] }
+            try await waitUntil("checkpoint 2 written", every: .milliseconds(20)) { lines(file).map(\.sequence) == [1, 2] }
         }
         #expect(lines(file).map(\.sequence) == [1, 2])
-    }
-
-    func waitUntil(_ condition: @escaping @Sendable () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("condition not met within 20 s")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
     }
 }

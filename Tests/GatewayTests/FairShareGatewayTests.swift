@@ -6,6 +6,7 @@ import NIOCore
 import Providers
 import SwitchyardCore
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Gateway
@@ -21,12 +22,16 @@ import Testing
             .replacingOccurrences(of: "  - name: acme\n", with: "  - name: acme\n    weight: \(acmeWeight)\n")
     }
 
-    static func slowUpstream(_ request: UpstreamRequest) async throws(UpstreamFailure) -> UpstreamResponse {
-        try? await Task.sleep(for: .milliseconds(100))
-        return ReplayTransport.respond([Recorded.llamaCompletion])
+    /// Each call waits for `gate`, then holds its slot for 100 ms.
+    static func slowUpstream(after gate: Gate) -> ReplayTransport.Handler {
+        { _ throws(UpstreamFailure) in
+            await gate.wait()
+            try? await Task.sleep(for: .milliseconds(100))
+            return ReplayTransport.respond([Recorded.llamaCompletion])
+        }
     }
 
-    func chat(_ client: some TestClientProtocol, key: String, priority: String? = nil, tags: String? = nil) async throws
+    func chat(_ client: LiveClient, key: String, priority: String? = nil, tags: String? = nil) async throws
         -> (HTTPResponse.Status, Duration)
     {
         var headers: HTTPFields = [.authorization: "Bearer \(key)"]
@@ -42,18 +47,20 @@ import Testing
     }
 
     @Test func aFloodingTenantCannotPushAnotherPastTheBound() async throws {
-        let test = try await TestGateway.make(yaml: Self.yaml(), Self.slowUpstream)
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        let gate = Gate()
+        let test = try await TestGateway.make(yaml: Self.yaml(), Self.slowUpstream(after: gate))
+        try await test.gateway.withLiveServer { client in
             try await withThrowingTaskGroup(of: Void.self) { group in
-                // acme floods: 80 requests × 100 ms on 2 slots is 4 s of work.
+                // acme floods: 80 requests × 100 ms on 2 slots is 4 s of work, all queued before any is served.
                 for _ in 0..<80 {
                     group.addTask {
                         let (status, _) = try await chat(client, key: test.acmeKey)
                         #expect(status == .ok)
                     }
                 }
-                while test.gateway.monitor.waiting("gemma-local") < 70 { try await Task.sleep(for: .milliseconds(5)) }
-                // globex, arriving behind 70+ queued acme requests, waits about one slot, not the flood.
+                try await waitUntil("78 acme requests queued") { test.gateway.monitor.waiting("gemma-local") == 78 }
+                gate.open()
+                // globex, arriving behind 78 queued acme requests, waits about one slot, not the flood.
                 var worst = Duration.zero
                 for _ in 0..<5 {
                     let (status, latency) = try await chat(client, key: test.globexKey)
@@ -77,17 +84,18 @@ import Testing
     }
 
     @Test func sharesFollowTheWeightsWhileBothTenantsWait() async throws {
-        let test = try await TestGateway.make(yaml: Self.yaml(acmeWeight: 3), Self.slowUpstream)
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        let gate = Gate()
+        let test = try await TestGateway.make(yaml: Self.yaml(acmeWeight: 3), Self.slowUpstream(after: gate))
+        try await test.gateway.withLiveServer { client in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<2 { group.addTask { _ = try await chat(client, key: test.acmeKey) } }  // take both slots
-                while test.gateway.monitor.snapshot("gemma-local")?.inFlight ?? 0 < 2 {
-                    try await Task.sleep(for: .milliseconds(2))
-                }
+                try await waitUntil("both slots taken") { test.gateway.monitor.snapshot("gemma-local")?.inFlight == 2 }
                 for _ in 0..<30 {
                     group.addTask { _ = try await chat(client, key: test.acmeKey) }
                     group.addTask { _ = try await chat(client, key: test.globexKey) }
                 }
+                try await waitUntil("60 requests queued") { test.gateway.monitor.waiting("gemma-local") == 60 }
+                gate.open()
                 try await group.waitForAll()
             }
         }
@@ -98,15 +106,18 @@ import Testing
     }
 
     @Test func interactiveRequestsOvertakeBatchAndTheQueueTimesOut() async throws {
-        let test = try await TestGateway.make(yaml: Self.yaml(timeout: "0.25"), Self.slowUpstream)
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        let held = Gate()
+        let test = try await TestGateway.make(yaml: Self.yaml(timeout: "0.25"), Self.slowUpstream(after: held))
+        try await test.gateway.withLiveServer { client in
             try await withThrowingTaskGroup(of: (HTTPResponse.Status, Duration).self) { group in
                 for _ in 0..<12 { group.addTask { try await chat(client, key: test.acmeKey, priority: "batch") } }
+                // 2 hold the slots until the other 10 have waited their 250 ms and been refused.
+                try await waitUntil("10 requests timed out in the queue") { test.sink.all.count == 10 }
+                held.open()
                 var statuses: [HTTPResponse.Status] = []
                 for try await (status, _) in group { statuses.append(status) }
-                // 2 run at once, ~2 more in the 250 ms the others may wait: the rest time out with 429.
-                #expect(statuses.contains(.tooManyRequests))
-                #expect(statuses.contains(.ok))
+                #expect(statuses.filter { $0 == .tooManyRequests }.count == 10)
+                #expect(statuses.filter { $0 == .ok }.count == 2)
             }
         }
         let timedOut = test.sink.all.filter { $0.status == 429 }
@@ -115,24 +126,29 @@ import Testing
         #expect(test.gateway.monitor.snapshot("gemma-local")?.inFlight == 0)
 
         // Priority: with batch requests queued, an interactive one is served first.
-        let ordered = try await TestGateway.make(yaml: Self.yaml(), Self.slowUpstream)
-        try await Application(router: ordered.gateway.makeRouter()).test(.router) { client in
+        let gate = Gate()
+        let ordered = try await TestGateway.make(yaml: Self.yaml(), Self.slowUpstream(after: gate))
+        try await ordered.gateway.withLiveServer { client in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<8 { group.addTask { _ = try await chat(client, key: ordered.acmeKey, priority: "batch") } }
-                while ordered.gateway.monitor.waiting("gemma-local") < 6 { try await Task.sleep(for: .milliseconds(2)) }
+                try await waitUntil("6 batch requests queued") { ordered.gateway.monitor.waiting("gemma-local") == 6 }
                 // The same tenant, so fair share between tenants cannot be what puts it first.
-                let (status, _) = try await chat(
-                    client, key: ordered.acmeKey, priority: "interactive", tags: "class=interactive")
-                #expect(status == .ok)
+                group.addTask {
+                    let (status, _) = try await chat(
+                        client, key: ordered.acmeKey, priority: "interactive", tags: "class=interactive")
+                    #expect(status == .ok)
+                }
+                try await waitUntil("the interactive request queued") { ordered.gateway.monitor.waiting("gemma-local") == 7 }
+                gate.open()
                 try await group.waitForAll()
             }
         }
-        // Order, not time (robust on a loaded machine): at least 6 batch requests were waiting when
-        // the interactive one arrived. Served first, it finishes before most of them; in arrival
-        // order at most one batch request would finish after it.
+        // 6 batch requests were waiting when the interactive one arrived. Served first, it takes
+        // the first free slot; at most the batch request taking the other slot at that moment can
+        // finish before it. In arrival order, none would finish after it.
         let records = ordered.sink.all
         let interactive = try #require(records.first { $0.tags["class"] == "interactive" })
         let batchAfter = records.filter { $0.tags["class"] == nil && $0.finishedAt.value > interactive.finishedAt.value }
-        #expect(batchAfter.count >= 4, "only \(batchAfter.count) batch requests finished after the interactive one")
+        #expect(batchAfter.count >= 5, "only \(batchAfter.count) batch requests finished after the interactive one")
     }
 }

@@ -152,7 +152,8 @@ struct TestGateway {
         yaml: String = configurationYAML, environment: [String: String] = [:], audited: Bool = false,
         engine: TestEngine = .sqlite, _ handler: @escaping ReplayTransport.Handler
     ) async throws -> TestGateway {
-        let configuration = try ConfigurationLoader.parse(yaml, file: "test.yaml")
+        var configuration = try ConfigurationLoader.parse(yaml, file: "test.yaml")
+        configuration.server.port = 0  // `withLiveServer`: any free port
         let store = try await SQLStore.open(try engine.freshURL())
         try await store.ensureTenants(["acme", "globex"])
         let (acmeKey, acme) = APIKeyFormat.issue(tenant: "acme", agent: "triage-bot", expiresAt: nil)
@@ -178,5 +179,36 @@ struct TestGateway {
         try await gateway.startLiveGovernance()
         return TestGateway(
             gateway: gateway, sink: sink, transport: transport, acmeKey: acmeKey, globexKey: globexKey, store: store)
+    }
+}
+
+/// Holds upstream calls until the test opens it, so a queue can be built up whole before any of
+/// it is served, however slowly a loaded machine delivers the requests.
+final class Gate: Sendable {
+    private struct State {
+        var isOpen = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let proceed = state.withLock { state in
+                if state.isOpen { return true }
+                state.waiting.append(continuation)
+                return false
+            }
+            if proceed { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiting = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
     }
 }

@@ -32,12 +32,12 @@ import Testing
 
     func chat(
         _ test: TestGateway, body: String, headers extra: HTTPFields = [:],
-        _ check: @escaping @Sendable (TestResponse) throws -> Void
+        _ check: @escaping @Sendable (ServedResponse) throws -> Void
     ) async throws {
         var headers = extra
         headers[.authorization] = "Bearer \(test.acmeKey)"
         let fields = headers
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: fields, body: ByteBuffer(string: body))
             {
                 try check($0)
@@ -101,7 +101,7 @@ import Testing
         let test = try await TestGateway.make(yaml: Self.yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
         let body =
             #"{"model":"chat","max_tokens":10,"messages":[{"role":"user","content":"Hi"}],"tools":[{"name":"shell","input_schema":{"type":"object"}}]}"#
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             try await client.execute(
                 uri: "/v1/messages", method: .post,
                 headers: [.xAPIKey: test.acmeKey, .anthropicVersion: "2023-06-01", .contentType: "application/json"],

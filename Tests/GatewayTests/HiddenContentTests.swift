@@ -24,7 +24,7 @@ import Testing
 
     func send(_ test: TestGateway, _ body: String) async throws -> (HTTPResponse.Status, String) {
         let fields: HTTPFields = [.authorization: "Bearer \(test.acmeKey)", .contentType: "application/json"]
-        return try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        return try await test.gateway.withLiveServer { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: fields, body: ByteBuffer(string: body))
             {
                 ($0.status, String(buffer: $0.body))

@@ -19,7 +19,7 @@ import Testing
         var headers: HTTPFields = [.authorization: "Bearer \(test.acmeKey)", .contentType: "application/json"]
         if path == "/v1/messages" { headers[HTTPField.Name("anthropic-version")!] = "2023-06-01" }
         let fields = headers
-        return try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        return try await test.gateway.withLiveServer { client in
             try await client.execute(uri: path, method: .post, headers: fields, body: ByteBuffer(bytes: body)) {
                 ($0.status, String(buffer: $0.body))
             }

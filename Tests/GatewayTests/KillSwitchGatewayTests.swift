@@ -7,6 +7,7 @@ import NIOCore
 import Providers
 import SwitchyardCore
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Gateway
@@ -26,7 +27,7 @@ import Testing
     }
 
     func admin(
-        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, query: String = "", body: String? = nil,
+        _ client: LiveClient, _ method: HTTPRequest.Method, query: String = "", body: String? = nil,
         key: String = adminKey
     ) async throws -> (HTTPResponse.Status, String) {
         try await client.execute(
@@ -35,8 +36,7 @@ import Testing
         ) { ($0.status, String(buffer: $0.body)) }
     }
 
-    func chat(_ client: some TestClientProtocol, key: String, stream: Bool = false) async throws -> (HTTPResponse.Status, String)
-    {
+    func chat(_ client: LiveClient, key: String, stream: Bool = false) async throws -> (HTTPResponse.Status, String) {
         let body = #"{"model":"chat","stream":\#(stream),"messages":[{"role":"user","content":"Hi"}]}"#
         return try await client.execute(
             uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(key)"], body: ByteBuffer(string: body)
@@ -45,7 +45,7 @@ import Testing
 
     @Test func theAdminAPIEngagesAndReleasesAndOnlyTheAdminMayUseIt() async throws {
         let test = try await Self.make { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             let body = #"{"scope":"agent:acme/triage-bot","reason":"looping all night"}"#
             #expect(try await admin(client, .post, body: body, key: test.acmeKey).0 == .unauthorized)
             #expect(try await admin(client, .post, body: #"{"scope":"agent:acme","reason":"x"}"#).0 == .badRequest)
@@ -80,12 +80,12 @@ import Testing
         }
         let engager = Task {
             // Once a few chunks went out, however slow the machine.
-            while sent.value < 3 { try await Task.sleep(for: .milliseconds(5)) }
+            try await waitUntil("3 chunks sent") { sent.value >= 3 }
             test.gateway.governor.kills.engage(
                 KillSwitch(scope: .agent(tenant: "acme", agent: "triage-bot"), reason: "runaway", engagedBy: "admin"))
         }
         let started = ContinuousClock.now
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             let (status, text) = try await chat(client, key: test.acmeKey, stream: true)
             #expect(status == .ok)  // the stream had started
             #expect(text.contains(#""content":"tick""#))
@@ -137,7 +137,7 @@ extension KillSwitchGatewayTests {
 
 extension KillSwitchGatewayTests {
     func tenantKills(
-        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, query: String = "", body: String? = nil, key: String
+        _ client: LiveClient, _ method: HTTPRequest.Method, query: String = "", body: String? = nil, key: String
     ) async throws -> (HTTPResponse.Status, String) {
         try await client.execute(
             uri: "/admin/v1/tenants/acme/kill-switches" + query, method: method, headers: [.authorization: "Bearer \(key)"],
@@ -151,7 +151,7 @@ extension KillSwitchGatewayTests {
         let (tenantAdmin, record) = AdminKeyFormat.issue(role: .tenantAdmin, tenant: "acme")
         try await test.store.insertAdminKey(record)
         let bot = GovernanceScope.agent(tenant: "acme", agent: "triage-bot")
-        try await Application(router: test.gateway.makeRouter()).test(.router) { client in
+        try await test.gateway.withLiveServer { client in
             // The admin's switch: the tenant-admin is refused and it stays engaged; the admin releases it.
             let adminStop = #"{"scope":"tenant:acme","reason":"admin stop"}"#
             #expect(try await admin(client, .post, body: adminStop).0 == .created)

@@ -69,14 +69,14 @@ import Testing
 
     func post(
         _ test: TestGateway, model: String, extra: String = "", headers headerFields: HTTPFields = [:],
-        _ check: @escaping @Sendable (TestResponse) throws -> Void = { _ in }
+        _ check: @escaping @Sendable (ServedResponse) throws -> Void = { _ in }
     ) async throws {
-        let app = Application(router: test.gateway.makeRouter())
+        let server = test.gateway
         var fields = headerFields
         fields[.authorization] = "Bearer \(test.acmeKey)"
         let headers = fields
         let body = #"{"model":"\#(model)","messages":[{"role":"user","content":"Hi"}]\#(extra)}"#
-        try await app.test(.router) { client in
+        try await server.withLiveServer { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body))
             {
                 response in try check(response)

@@ -160,7 +160,7 @@ import WireFormats
     }
 
     func send(_ test: TestGateway, _ cell: Cell, body: String) async throws -> (HTTPResponse.Status, String) {
-        let app = Application(router: test.gateway.makeRouter())
+        let server = test.gateway
         var headers: HTTPFields = [.contentType: "application/json"]
         if cell.ingress == .anthropicMessages {
             headers[.xAPIKey] = test.acmeKey
@@ -169,7 +169,7 @@ import WireFormats
             headers[.authorization] = "Bearer \(test.acmeKey)"
         }
         let fields = headers
-        return try await app.test(.router) { client in
+        return try await server.withLiveServer { client in
             try await client.execute(uri: Self.path(cell.ingress), method: .post, headers: fields, body: ByteBuffer(string: body))
             {
                 ($0.status, String(buffer: $0.body))
