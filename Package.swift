@@ -94,10 +94,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The request pipeline (see its DataPlane.swift).
         .target(
-            name: "Gateway",
+            name: "DataPlane",
             dependencies: [
-                "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger", "FinOps",
+                "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger",
                 "Observability", "Governance", "Ingress",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -107,10 +108,26 @@ let package = Package(
             ],
             swiftSettings: [callerExecutorByDefault]
         ),
+        // The admin API, operations endpoints and background watchers (see its ControlPlane.swift).
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "DataPlane", "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger",
+                "FinOps", "Governance",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [callerExecutorByDefault]
+        ),
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "Gateway", "FinOps", "Observability", "Storage", "SwitchyardConfig", "SwitchyardCore",
+                "DataPlane", "ControlPlane", "Ingress", "Ledger", "Governance", "Providers", "FinOps", "Observability",
+                "Storage", "SwitchyardConfig", "SwitchyardCore", "WireFormats",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -150,8 +167,8 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Governance", "Ledger", "Observability", "Providers", "Storage", "SwitchyardConfig", "SwitchyardCore",
-                "TestSupport", "WireFormats",
+                "DataPlane", "ControlPlane", "Governance", "Ledger", "Observability", "Providers", "Storage", "SwitchyardConfig",
+                "SwitchyardCore", "TestSupport", "WireFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,7 +1,8 @@
 import ArgumentParser
+import ControlPlane
+import DataPlane
 import FinOps
 import Foundation
-import Gateway
 import Storage
 import SwitchyardConfig
 import SwitchyardCore

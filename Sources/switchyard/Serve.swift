@@ -1,6 +1,7 @@
 import ArgumentParser
+import ControlPlane
+import DataPlane
 import Foundation
-import Gateway
 import Logging
 import Observability
 

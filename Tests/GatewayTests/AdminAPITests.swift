@@ -8,7 +8,8 @@ import SwitchyardCore
 import TestSupport
 import Testing
 
-@testable import Gateway
+@testable import ControlPlane
+@testable import DataPlane
 
 /// The admin API's roles, and tenant isolation over every endpoint: the cases are generated from
 /// `AdminEndpoint.all`, so an endpoint added there is covered here without touching this file.

@@ -7,7 +7,8 @@ import SwitchyardCore
 import TestSupport
 import Testing
 
-@testable import Gateway
+@testable import ControlPlane
+@testable import DataPlane
 
 /// Admin API writes to live governance state: in force on the next request, checked like the
 /// file, audited, and reported as drift against the file.

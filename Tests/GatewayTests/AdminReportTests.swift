@@ -6,7 +6,7 @@ import NIOCore
 import SwitchyardCore
 import Testing
 
-@testable import Gateway
+@testable import DataPlane
 
 @Suite struct AdminReportTests {
     static let yaml = TestGateway.configurationYAML + "\nadmin:\n  key_env: TEST_ADMIN_KEY\n"

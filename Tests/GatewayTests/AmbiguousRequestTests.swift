@@ -6,7 +6,7 @@ import NIOCore
 import Testing
 import WireFormats
 
-@testable import Gateway
+@testable import DataPlane
 
 private let hi = #""model":"chat","messages":[{"role":"user","content":"Hi"}]"#
 

@@ -11,7 +11,8 @@ import Synchronization
 import TestSupport
 import Testing
 
-@testable import Gateway
+@testable import ControlPlane
+@testable import DataPlane
 
 /// A tenant's audit view numbers its entries itself (so gaps do not show other tenants'
 /// activity), and the checkpoint writer records the chain's head outside the database.

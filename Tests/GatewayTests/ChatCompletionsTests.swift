@@ -9,7 +9,7 @@ import SwitchyardCore
 import Testing
 import WireFormats
 
-@testable import Gateway
+@testable import DataPlane
 
 @Suite struct ChatCompletionsTests {
     static let chatBody =

@@ -2,7 +2,8 @@ import Foundation
 import SwitchyardCore
 import Testing
 
-@testable import Gateway
+@testable import ControlPlane
+@testable import DataPlane
 
 @Suite struct CommitmentWatcherTests {
     static let yaml =

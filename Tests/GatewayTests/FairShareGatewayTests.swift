@@ -9,7 +9,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@testable import Gateway
+@testable import DataPlane
 
 /// Two tenants on one saturated deployment (2 slots, each request holds one for 100 ms).
 @Suite struct FairShareGatewayTests {

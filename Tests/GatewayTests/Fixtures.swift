@@ -10,7 +10,7 @@ import SwitchyardCore
 import Synchronization
 import TestSupport
 
-@testable import Gateway
+@testable import DataPlane
 @testable import Ledger
 
 /// Recorded provider wire formats, replayed by `ReplayTransport`.

@@ -5,7 +5,8 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
-@testable import Gateway
+@testable import ControlPlane
+@testable import DataPlane
 
 /// The fixed routes are found by exact method and path; everything else gets the router's answer.
 @Suite struct GatewayResponderTests {
@@ -63,8 +64,9 @@ import Testing
                 return answers
             }
         }
-        let direct = try await answers(test.gateway.makeResponder())
-        let routed = try await answers(test.gateway.makeRouter().buildResponder())
+        let admin = AdminAPI(gateway: test.gateway)
+        let direct = try await answers(test.gateway.makeResponder(serving: [admin]))
+        let routed = try await answers(test.gateway.makeRouter(serving: [admin]).buildResponder())
         #expect(direct.map(\.0) == routed.map(\.0))
         #expect(direct.map(\.1) == routed.map(\.1))
         #expect(direct.map(\.2) == routed.map(\.2))

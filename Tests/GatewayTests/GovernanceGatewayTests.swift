@@ -8,7 +8,7 @@ import SwitchyardCore
 import TestSupport
 import Testing
 
-@testable import Gateway
+@testable import DataPlane
 
 /// Policies, rate limits and budgets on the request path, answered in each client's wire format.
 @Suite struct GovernanceGatewayTests {

@@ -7,7 +7,7 @@ import NIOCore
 import SwitchyardCore
 import Testing
 
-@testable import Gateway
+@testable import DataPlane
 
 /// Secrets and card numbers a client hides from a byte scan: behind `\u` escapes, or cut over two
 /// parts of one message (which the model reads as one text). Such a hit cannot be redacted in

@@ -5,7 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
-@testable import Gateway
+@testable import DataPlane
 
 /// Bodies built to hurt: each gets a clear 4xx in the client's format (or is served), and the
 /// gateway keeps serving afterwards.

@@ -10,7 +10,8 @@ import Synchronization
 import TestSupport
 import Testing
 
-@testable import Gateway
+@testable import ControlPlane
+@testable import DataPlane
 
 /// Kill switches through the admin API, on new requests and on streams already running.
 @Suite struct KillSwitchGatewayTests {

@@ -3,7 +3,8 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
-@testable import Gateway
+@testable import ControlPlane
+@testable import DataPlane
 
 /// Gateway tests go through the server production runs: `Gateway.makeServer()` (the ingress
 /// with the gateway's responder, limits and timeouts) on a free port of 127.0.0.1, and a client
@@ -12,7 +13,7 @@ import Testing
 extension Gateway {
     func withLiveServer<Value: Sendable>(_ body: @Sendable (LiveClient) async throws -> Value) async throws -> Value {
         let (ports, announce) = AsyncStream.makeStream(of: Int.self)
-        let server = makeServer { port in
+        let server = makeServer(serving: [AdminAPI(gateway: self)]) { port in
             announce.yield(port)
             announce.finish()
         }

@@ -3,7 +3,7 @@ import Logging
 import Observability
 import Testing
 
-@testable import Gateway
+@testable import DataPlane
 
 /// Log lines leave through a thread of their own: the caller only appends to memory, the lines
 /// arrive whole and in order, a writer that cannot keep up drops (and says how many) instead of

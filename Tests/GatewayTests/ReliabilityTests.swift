@@ -8,7 +8,7 @@ import SwitchyardCore
 import Synchronization
 import Testing
 
-@testable import Gateway
+@testable import DataPlane
 
 /// Retries, fallback, breakers, timeouts, hedging and routing policy, against replayed upstreams.
 @Suite struct ReliabilityTests {

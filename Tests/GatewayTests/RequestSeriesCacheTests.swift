@@ -2,7 +2,7 @@ import Observability
 import SwitchyardCore
 import Testing
 
-@testable import Gateway
+@testable import DataPlane
 
 @Suite struct RequestSeriesCacheTests {
     func record(

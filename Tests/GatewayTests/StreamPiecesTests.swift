@@ -2,7 +2,7 @@ import NIOCore
 import Providers
 import Testing
 
-@testable import Gateway
+@testable import DataPlane
 
 @Suite struct StreamPiecesTests {
     static func event(_ content: String) -> String {

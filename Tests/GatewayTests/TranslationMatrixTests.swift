@@ -8,7 +8,7 @@ import SwitchyardCore
 import Testing
 import WireFormats
 
-@testable import Gateway
+@testable import DataPlane
 
 /// Every client format × every provider family × streamed or not, for plain text and for a
 /// forced tool call. The fake upstream replays `Tests/Fixtures/` and rejects any request that

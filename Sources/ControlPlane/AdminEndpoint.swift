@@ -22,7 +22,7 @@ struct AdminEndpoint: Sendable {
     let access: Access
     /// Gateway-wide endpoints: only credentials not bound to a tenant may use them.
     let gatewayWide: Bool
-    let handle: @Sendable (Gateway, Request, AdminCall) async -> Response
+    let handle: @Sendable (AdminAPI, Request, AdminCall) async -> Response
     /// Whether the path may name a tenant that does not exist yet (creating it).
     var createsTenant = false
 

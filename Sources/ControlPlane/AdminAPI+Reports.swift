@@ -1,3 +1,4 @@
+import DataPlane
 import FinOps
 import Foundation
 import HTTPTypes
@@ -8,7 +9,7 @@ import SwitchyardCore
 /// HTTP, for the admin key only. Query: `by` (a dimension or tag key), `bucket` (hour|day|month),
 /// `since`/`until` (dates or RFC 3339 times; default: this month so far), `format` (json|csv),
 /// `task_tag` (`key=value`, unit report).
-extension Gateway {
+extension AdminAPI {
     func adminReport(_ request: Request, kind: String) async -> Response {
         guard let kind = ReportQuery.Kind(rawValue: kind) else {
             return Self.adminError(

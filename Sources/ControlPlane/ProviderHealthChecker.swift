@@ -1,3 +1,4 @@
+import DataPlane
 import Logging
 import Providers
 import Routing
@@ -14,7 +15,7 @@ public final class ProviderHealthChecker: Service {
     private let monitor: DeploymentMonitor
     private let logger: Logger
 
-    init(gateway: Gateway) {
+    public init(gateway: Gateway) {
         let configuration = gateway.configuration
         self.probes = configuration.providers.compactMap { provider in
             guard let check = provider.healthCheck, let adapter = gateway.adapters[provider.name] else { return nil }

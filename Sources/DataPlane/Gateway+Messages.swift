@@ -55,11 +55,11 @@ extension Gateway {
                 return TokenEstimator.inputTokens(of: canonical)
             },
             relay: { tokens, context, settlement in
-                settlement.settle(context, status: 200, errorClass: nil, usage: .none, gateway: self)
+                let settled = settlement.settle(context, status: 200, errorClass: nil, usage: .none, gateway: self)
                 var response = Response.json(status: .ok, Array(#"{"input_tokens":\#(tokens)}"#.utf8))
                 response.headers[.requestID] = context.id
                 response.headers[.switchyardUsageEstimated] = "true"
-                return response
+                return SettledResponse(response, settled)
             })
     }
 

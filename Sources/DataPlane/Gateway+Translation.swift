@@ -92,7 +92,7 @@ extension Gateway {
     /// The relay of a canonical request: the upstream's answer in the client's format.
     func respondTranslated(
         _ exchange: CanonicalExchange, includeUsage: Bool, context: RequestContext, settlement: consuming Settlement
-    ) -> Response {
+    ) -> SettledResponse {
         respondTranslated(
             exchange.upstream, format: context.format, canonical: exchange.canonical,
             estimatedInputTokens: exchange.estimatedInputTokens, passthrough: exchange.passthrough,
@@ -103,7 +103,7 @@ extension Gateway {
     func respondTranslated(
         _ upstream: UpstreamSuccess, format: ClientFormat, canonical: CanonicalRequest, estimatedInputTokens: Int,
         passthrough: Bool, includeUsage: Bool, context: RequestContext, settlement: consuming Settlement
-    ) -> Response {
+    ) -> SettledResponse {
         if canonical.stream {
             let relay = TranslatedStreamRelay(
                 decoder: EgressStreamDecoder(kind: kind(of: upstream.deployment)),
@@ -112,9 +112,10 @@ extension Gateway {
                     createdAt: Int(Date().timeIntervalSince1970), includeUsage: includeUsage,
                     estimatedInputTokens: estimatedInputTokens),
                 passthrough: passthrough)
-            return relayStream(
-                upstream, relay, estimatedInputTokens: estimatedInputTokens, context: context,
-                settlement: settlement.handOff())
+            return settlement.handOff { settlement in
+                relayStream(
+                    upstream, relay, estimatedInputTokens: estimatedInputTokens, context: context, settlement: settlement)
+            }
         }
         var context = context
         let body = upstream.body ?? []
@@ -142,7 +143,7 @@ extension Gateway {
             estimatedOutputTokens: TokenEstimator.tokens(
                 forCharacters: response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count }))
         if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-        settlement.settle(context, status: 200, errorClass: nil, usage: usage, gateway: self)
+        let settled = settlement.settle(context, status: 200, errorClass: nil, usage: usage, gateway: self)
         let now = Int(Date().timeIntervalSince1970)
         let bytes: [UInt8]
         if passthrough {
@@ -161,7 +162,7 @@ extension Gateway {
         }
         var answer = Response.json(status: .ok, bytes)
         decorate(&answer, context: context, upstream: upstream, estimated: usage.isEstimated)
-        return answer
+        return SettledResponse(answer, settled)
     }
 
     static func tokenUsage(_ reported: CanonicalUsage?, estimatedInputTokens: Int, estimatedOutputTokens: Int) -> TokenUsage {

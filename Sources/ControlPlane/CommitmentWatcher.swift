@@ -1,3 +1,4 @@
+import DataPlane
 import FinOps
 import Foundation
 import Logging
@@ -21,7 +22,7 @@ public final class CommitmentWatcher: Service {
         func firstTime(_ key: String) -> Bool { sent.insert(key).inserted }
     }
 
-    init(gateway: Gateway, interval: Duration = .seconds(300)) {
+    public init(gateway: Gateway, interval: Duration = .seconds(300)) {
         self.gateway = gateway
         self.interval = interval
     }

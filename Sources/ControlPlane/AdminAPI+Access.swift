@@ -1,3 +1,4 @@
+import DataPlane
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -36,7 +37,7 @@ struct AdminPrincipal: Sendable, Equatable {
     }
 }
 
-extension Gateway {
+extension AdminAPI {
     /// Registers every admin endpoint behind authentication and authorisation, and the
     /// OpenAPI document (public: it describes, it holds no data).
     func registerAdminRoutes(on router: Router<BasicRequestContext>) {
@@ -90,7 +91,7 @@ extension Gateway {
 
     /// Resolves the Bearer token: the bootstrap key compared by digest, or a stored admin key.
     func adminPrincipal(_ request: Request) async -> AdminPrincipal? {
-        guard let header = request.headers.value(of: .authorization), let presented = Self.bearerCredential(header) else {
+        guard let header = request.headers.value(of: .authorization), let presented = Gateway.bearerCredential(header) else {
             return nil
         }
         if Self.token(presented, isTheSecretIn: configuration.admin.keyEnv, of: environment) {

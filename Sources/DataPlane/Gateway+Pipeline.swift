@@ -17,12 +17,13 @@ import WireFormats
 /// An endpoint gives `serve` two functions: `prepare` runs the stages up to execute and throws
 /// an `OpenAIError` at the first refusal; `relay` answers from what `prepare` returned. `serve`
 /// is the one place where an error becomes the client's response, and it hands `relay` the
-/// request's `Settlement`, which the compiler lets it consume once.
+/// request's `Settlement`, which the compiler lets it consume once and makes it consume: `relay`
+/// answers with a `SettledResponse`, which only settling yields.
 extension Gateway {
     func serve<Exchange>(
         _ request: Request, endpoint: String, format: ClientFormat,
         prepare: (Request, inout RequestContext) async throws(OpenAIError) -> Exchange,
-        relay: (Exchange, RequestContext, consuming Settlement) -> Response
+        relay: (Exchange, RequestContext, consuming Settlement) -> SettledResponse
     ) async -> Response {
         var context = RequestContext(endpoint: endpoint, format: format)
         let settlement = Settlement()
@@ -30,8 +31,8 @@ extension Gateway {
         do {
             exchange = try await prepare(request, &context)
         } catch {
-            return settlement.refuse(error, context, gateway: self)
+            return settlement.refuse(error, context, gateway: self).response
         }
-        return relay(exchange, context, settlement)
+        return relay(exchange, context, settlement).response
     }
 }

@@ -7,8 +7,8 @@ import SwitchyardConfig
 import SwitchyardCore
 
 /// Builds the governor `serve` runs with: budgets seeded from the ledger, alerts to the webhook.
-enum GovernanceSetup {
-    static func governor(
+public enum GovernanceSetup {
+    public static func governor(
         _ configuration: SwitchyardConfiguration, store: SQLStore, audit: AuditTrail, transport: any UpstreamTransport,
         logger: Logger
     ) async throws -> Governor {
@@ -69,7 +69,7 @@ enum GovernanceSetup {
             ]).utf8)
     }
 
-    static func post(_ body: [UInt8], to url: String, transport: any UpstreamTransport, logger: Logger) async {
+    public static func post(_ body: [UInt8], to url: String, transport: any UpstreamTransport, logger: Logger) async {
         let request = UpstreamRequest(
             url: url, headers: [("content-type", "application/json")], body: body,
             timeouts: Timeouts(connect: .seconds(5), firstByte: .seconds(10), idle: .seconds(10), total: .seconds(15)),

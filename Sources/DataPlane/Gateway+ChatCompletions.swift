@@ -79,7 +79,7 @@ extension Gateway {
 
     /// The relay: the upstream's answer passed through, or translated when another provider
     /// family served it.
-    func relayChat(_ exchange: ChatExchange, context: RequestContext, settlement: consuming Settlement) -> Response {
+    func relayChat(_ exchange: ChatExchange, context: RequestContext, settlement: consuming Settlement) -> SettledResponse {
         let upstream = exchange.upstream
         if let canonical = exchange.canonical, kind(of: upstream.deployment) != .openai {
             return respondTranslated(
@@ -88,9 +88,11 @@ extension Gateway {
                 settlement: settlement)
         }
         if exchange.chat.isStreaming {
-            return relayStream(
-                upstream, ChatStreamRelay(clientWantsUsage: exchange.chat.clientWantsStreamUsage),
-                estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement.handOff())
+            return settlement.handOff { settlement in
+                relayStream(
+                    upstream, ChatStreamRelay(clientWantsUsage: exchange.chat.clientWantsStreamUsage),
+                    estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement)
+            }
         }
         return completeChat(
             upstream, estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement)
@@ -129,12 +131,13 @@ extension Gateway {
 
     private func completeChat(
         _ upstream: UpstreamSuccess, estimatedInputTokens: Int, context: RequestContext, settlement: consuming Settlement
-    ) -> Response {
+    ) -> SettledResponse {
         let body = upstream.body ?? []
         let usage = reportedUsage(in: body) ?? estimatedUsage(of: body, estimatedInputTokens: estimatedInputTokens)
         if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-        settlement.settle(context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
-        return passedThrough(upstream, context: context, estimated: usage.isEstimated)
+        let settled = settlement.settle(
+            context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
+        return SettledResponse(passedThrough(upstream, context: context, estimated: usage.isEstimated), settled)
     }
 
     /// A non-streamed upstream answer as the client's response: its status, type and body as

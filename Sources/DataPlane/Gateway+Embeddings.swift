@@ -18,8 +18,9 @@ extension Gateway {
                 let usage =
                     reported.map { TokenUsage(inputTokens: $0.promptTokens ?? 0, isEstimated: false) }
                     ?? TokenUsage(inputTokens: estimatedInput, isEstimated: true)
-                settlement.settle(context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
-                return passedThrough(upstream, context: context, estimated: usage.isEstimated)
+                let settled = settlement.settle(
+                    context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
+                return SettledResponse(passedThrough(upstream, context: context, estimated: usage.isEstimated), settled)
             })
     }
 
@@ -58,7 +59,7 @@ extension Gateway {
             request, endpoint: "models", format: .openAIChat,
             prepare: { request, context throws(OpenAIError) in try await authenticate(request, context: &context) },
             relay: { principal, context, settlement in
-                settlement.bookNothing()
+                let settled = settlement.bookNothing()
                 let tenant = self.tenant(named: principal.tenant)
                 let entries = planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }.map { name in
                     Array(#"{"id":"#.utf8) + JSONText.string(name)
@@ -72,7 +73,7 @@ extension Gateway {
                 body += Array("]}".utf8)
                 var response = Response.json(status: .ok, body)
                 response.headers[.requestID] = context.id
-                return response
+                return SettledResponse(response, settled)
             })
     }
 }

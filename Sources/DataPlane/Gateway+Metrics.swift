@@ -4,6 +4,7 @@ import Ingress
 import Ledger
 import Observability
 import SwitchyardCore
+import WireFormats
 
 extension Gateway {
     /// Updates the Prometheus metrics and writes the request's one log line.
@@ -49,35 +50,19 @@ extension Gateway {
             ])
     }
 
-    /// `/metrics` on the main listener. It shows every tenant's spend, so it needs the metrics
-    /// token (`observability.metrics_token_env`) or an admin credential not bound to a tenant.
-    func authorizedMetrics(_ request: Request) async -> Response {
-        guard let header = request.headers.value(of: .authorization), let presented = Self.bearerCredential(header) else {
-            return Self.metricsRefusal(.unauthorized, "Metrics need a Bearer token: the metrics token or an admin key.")
-        }
-        if Self.token(presented, isTheSecretIn: configuration.observability.metricsTokenEnv, of: environment) {
-            return await metricsResponseOffTheLoop()
-        }
-        guard let principal = await adminPrincipal(request) else {
-            return Self.metricsRefusal(.unauthorized, "Metrics need a Bearer token: the metrics token or an admin key.")
-        }
-        guard principal.tenant == nil else {
-            return Self.metricsRefusal(
-                .forbidden, "Metrics show every tenant: a credential bound to one tenant may not read them.")
-        }
-        return await metricsResponseOffTheLoop()
-    }
-
     /// Rendering every series is work in proportion to the tenants and deployments: not on an
     /// event loop that serves requests.
-    func metricsResponseOffTheLoop() async -> Response {
+    package func metricsResponseOffTheLoop() async -> Response {
         await withTaskExecutorPreference(globalConcurrentExecutor) { metricsResponse() }
     }
 
-    static func metricsRefusal(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        var response = adminError(status, status == .unauthorized ? "authentication_error" : "permission_error", message)
-        if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
-        return response
+    /// The metrics listener (`observability.metrics_listen`): `makeMetricsResponder()` behind
+    /// its own ingress, with few connections and no request body to speak of.
+    public func makeMetricsServer(host: String, port: Int) -> IngressServer<RouterResponder<BasicRequestContext>> {
+        IngressServer(
+            responder: makeMetricsResponder(), host: host, port: port, maxBodyBytes: 1024, timeouts: ingressTimeouts,
+            refusalBody: OpenAIError.body(of:), limits: IngressConnectionLimits(caps: .init(total: 64, perAddress: 64)),
+            logger: logger)
     }
 
     /// What the metrics listener (`observability.metrics_listen`) serves: metrics and the health

@@ -23,13 +23,21 @@ public struct GatewayResponder<Router: HTTPResponder>: HTTPResponder where Route
     }
 }
 
+/// Routes served on the data plane's listener next to its own: the control plane's.
+public protocol ServedRoutes: Sendable {
+    /// Routes without path parameters, found by exact method and path before the router.
+    var fixedRoutes: [FixedRoute] { get }
+    /// Adds the routes with path parameters.
+    func register(on router: Router<BasicRequestContext>)
+}
+
 /// A route without path parameters: one method, one exact path, its handler.
-struct FixedRoute: Sendable {
+public struct FixedRoute: Sendable {
     let method: HTTPRequest.Method
     let path: String
     let handle: @Sendable (Request) async -> Response
 
-    init(_ method: HTTPRequest.Method, _ path: String, _ handle: @escaping @Sendable (Request) async -> Response) {
+    public init(_ method: HTTPRequest.Method, _ path: String, _ handle: @escaping @Sendable (Request) async -> Response) {
         self.method = method
         self.path = path
         self.handle = handle

@@ -1,3 +1,4 @@
+import DataPlane
 import Logging
 import ServiceLifecycle
 

@@ -7,7 +7,7 @@ import SwitchyardCore
 extension Gateway {
     /// At start: a store never written takes the file's declaration (audited as an import);
     /// otherwise the store's state is in force, and a file that differs is reported as drift.
-    func startLiveGovernance() async throws {
+    public func startLiveGovernance() async throws {
         let file = GovernanceDeclaration(configuration).records
         let (revision, live) = try await store.governanceState()
         if revision == 0 {
@@ -36,7 +36,7 @@ extension Gateway {
     /// Puts the store's governance state in force when it moved on. Returns false when the
     /// state is invalid for this configuration (the rules in force stay, and it is logged).
     @discardableResult
-    func syncLiveGovernance() async throws -> Bool {
+    package func syncLiveGovernance() async throws -> Bool {
         guard try await store.governanceRevision() != governor.revision else { return true }
         let (revision, records) = try await store.governanceState()
         let declaration: GovernanceDeclaration
@@ -59,7 +59,7 @@ extension Gateway {
     }
 
     /// Reads stored records, checked against this configuration's routes and providers.
-    func liveDeclaration(_ records: [GovernanceRecord]) throws -> GovernanceDeclaration {
+    package func liveDeclaration(_ records: [GovernanceRecord]) throws -> GovernanceDeclaration {
         try GovernanceDeclaration.reading(
             records, routes: Set(configuration.routes.map(\.name)), providers: Set(configuration.providers.map(\.name)),
             source: "live governance state")

@@ -16,31 +16,31 @@ import WireFormats
 
 /// The data plane: everything a request needs, shared by all requests, immutable once built.
 public final class Gateway: Sendable {
-    let configuration: SwitchyardConfiguration
+    package let configuration: SwitchyardConfiguration
     let planner: RoutePlanner
-    let monitor: DeploymentMonitor
+    package let monitor: DeploymentMonitor
     let retryBudgets: [String: RetryBudget]
-    let adapters: [String: ProviderAdapter]
-    let transport: any UpstreamTransport
-    let keys: KeyDirectory
+    package let adapters: [String: ProviderAdapter]
+    package let transport: any UpstreamTransport
+    package let keys: KeyDirectory
     let usageSink: any UsageSink
-    let store: SQLStore
+    package let store: SQLStore
     let metrics: MetricsRegistry
     /// The series a finished request updates, by label values.
     let requestSeries: RequestSeriesCache
-    let governor: Governor
+    package let governor: Governor
     /// The caps on client connections the ingress enforces at accept, and their counts.
     public let connectionLimits: IngressConnectionLimits
-    let logger: Logger
+    package let logger: Logger
     /// The process environment, read for the admin key at each admin request.
-    let environment: [String: String]
+    package let environment: [String: String]
     let decoder = JSONDecoder()
 
     /// The tenants in force: live governance state, which the admin API and `config apply` change.
-    var tenants: [String: Tenant] { governor.tenants }
+    package var tenants: [String: Tenant] { governor.tenants }
 
     /// One tenant in force.
-    func tenant(named name: String) -> Tenant? { governor.tenant(named: name) }
+    package func tenant(named name: String) -> Tenant? { governor.tenant(named: name) }
 
     public init(
         configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
@@ -74,30 +74,31 @@ public final class Gateway: Sendable {
         self.environment = environment
     }
 
-    /// The HTTP routes of the data plane and operations endpoints.
-    public func makeRouter() -> Router<BasicRequestContext> {
+    /// The HTTP routes of the data plane, and those of `others` (the control plane's).
+    func makeRouter(serving others: [any ServedRoutes] = []) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        for route in fixedRoutes {
+        for route in fixedRoutes + others.flatMap(\.fixedRoutes) {
             let handle = route.handle
             router.on(RouterPath(route.path), method: route.method) { request, _ in await handle(request) }
         }
-        registerAdminRoutes(on: router)
+        for routes in others { routes.register(on: router) }
         return router
     }
 
-    /// What the server answers with: `makeRouter()`'s routes, the fixed ones found by exact
-    /// method and path before the router's path resolution is asked.
-    public func makeResponder() -> GatewayResponder<RouterResponder<BasicRequestContext>> {
-        GatewayResponder(fixedRoutes: fixedRoutes, router: makeRouter().buildResponder())
+    /// What the server answers with: `makeRouter(serving:)`'s routes, the fixed ones found by
+    /// exact method and path before the router's path resolution is asked.
+    public func makeResponder(serving others: [any ServedRoutes] = []) -> GatewayResponder<RouterResponder<BasicRequestContext>> {
+        GatewayResponder(
+            fixedRoutes: fixedRoutes + others.flatMap(\.fixedRoutes), router: makeRouter(serving: others).buildResponder())
     }
 
-    /// The HTTP server `serve` runs: this gateway's responder behind the ingress, with the
-    /// configuration's address, body limit, timeouts and connection caps.
+    /// The HTTP server `serve` runs: the data plane's routes and those of `others` behind the
+    /// ingress, with the configuration's address, body limit, timeouts and connection caps.
     public func makeServer(
-        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        serving others: [any ServedRoutes] = [], onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> IngressServer<GatewayResponder<RouterResponder<BasicRequestContext>>> {
         IngressServer(
-            responder: makeResponder(), host: configuration.server.host, port: configuration.server.port,
+            responder: makeResponder(serving: others), host: configuration.server.host, port: configuration.server.port,
             maxBodyBytes: configuration.server.maxBodyBytes, timeouts: ingressTimeouts, refusalBody: OpenAIError.body(of:),
             limits: connectionLimits, logger: logger, onServerRunning: onServerRunning)
     }
@@ -107,7 +108,7 @@ public final class Gateway: Sendable {
         IngressTimeouts(idle: configuration.server.idleTimeout, requestRead: configuration.server.requestReadTimeout)
     }
 
-    /// The routes without path parameters, most used first.
+    /// The data plane's routes (none has path parameters), most used first.
     var fixedRoutes: [FixedRoute] {
         [
             .init(.post, "/v1/chat/completions") { await self.chatCompletions($0) },
@@ -118,7 +119,6 @@ public final class Gateway: Sendable {
             .init(.get, "/v1/models") { await self.models($0) },
             .init(.get, "/healthz") { _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) },
             .init(.get, "/readyz") { _ in await self.readiness() },
-            .init(.get, "/metrics") { await self.authorizedMetrics($0) },
         ]
     }
 
@@ -136,7 +136,7 @@ public final class Gateway: Sendable {
     static func bearerToken(_ authorization: String) -> String { bearerCredential(authorization) ?? authorization }
 
     /// The token when `authorization` uses the Bearer scheme, else nil.
-    static func bearerCredential(_ authorization: String) -> String? {
+    package static func bearerCredential(_ authorization: String) -> String? {
         let bytes = authorization.utf8
         guard bytes.count >= 7, bytes.prefix(7).elementsEqual("bearer ".utf8, by: { $0 | 0x20 == $1 | 0x20 }) else {
             return nil
@@ -239,7 +239,7 @@ public final class Gateway: Sendable {
     }
 
     /// Reads the body up to the configured limit.
-    func readBody(_ request: Request) async throws(OpenAIError) -> [UInt8] {
+    package func readBody(_ request: Request) async throws(OpenAIError) -> [UInt8] {
         do {
             let buffer = try await request.body.collect(upTo: configuration.server.maxBodyBytes)
             return Array(buffer.readableBytesView)
@@ -380,7 +380,7 @@ extension HTTPField.Name {
 }
 
 extension Response {
-    static func json(status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
+    package static func json(status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }

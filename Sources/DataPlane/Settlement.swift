@@ -6,24 +6,27 @@ import WireFormats
 /// The right to settle one request: book its usage record, give back what governance holds for
 /// it, update the metrics and write its log line. Every request has one, made when it arrives.
 ///
-/// Noncopyable, and settling consumes it: on every path through the pipeline the compiler
-/// refuses a second settlement (a stage that settled cannot then throw into the refusal that
-/// would settle again). A stream, answered before it ends, hands its settlement to the relay as
-/// a `StreamSettlement`, which settles at most once at run time.
+/// Exactly once, checked by the compiler: noncopyable, so settling consumes it and a second
+/// settlement does not compile (a stage that settled cannot then throw into the refusal that
+/// would settle again); and a relay must return a `SettledResponse`, which only consuming a
+/// settlement yields, so a path that never settles does not compile either. A stream, answered
+/// before it ends, hands its settlement to the relay as a `StreamSettlement`, which settles at
+/// most once at run time.
 struct Settlement: ~Copyable {
-    /// Settles a request that was answered.
+    /// Settles a request that was answered; `SettledResponse(answer, settled)` then carries it.
     consuming func settle(
         _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
-    ) {
+    ) -> Settled {
         discard self
         Self.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway)
+        return Settled()
     }
 
     /// Settles a refused or failed request and writes its answer in the client's wire format:
     /// the one place where an error becomes a response.
     consuming func refuse(
         _ error: OpenAIError, _ context: RequestContext, usage: TokenUsage = .none, gateway: Gateway
-    ) -> Response {
+    ) -> SettledResponse {
         discard self
         Self.book(context, status: error.status, errorClass: error.errorClass, usage: usage, gateway: gateway)
         let body =
@@ -38,21 +41,24 @@ struct Settlement: ~Copyable {
         if !context.attempts.isEmpty { response.headers[.switchyardAttempts] = String(context.attempts.count) }
         if let route = context.route { response.headers[.switchyardRoute] = route }
         if error.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
-        return response
+        return SettledResponse(response, Settled())
     }
 
     /// For a request the ledger does not book (a model list): nothing was used.
-    consuming func bookNothing() {
+    consuming func bookNothing() -> Settled {
         discard self
+        return Settled()
     }
 
-    /// For a stream's relay, which settles when the stream ends, after the answer has begun.
-    consuming func handOff() -> StreamSettlement {
+    /// For a stream: `relay` answers at once and settles when the stream ends, after the answer
+    /// has begun.
+    consuming func handOff(to relay: (StreamSettlement) -> Response) -> SettledResponse {
         discard self
-        return StreamSettlement()
+        return SettledResponse(relay(StreamSettlement()), Settled())
     }
 
     deinit {
+        // Unreachable: `serve` only ends with the `SettledResponse` its relay returns.
         assertionFailure("a request's settlement was dropped without settling it")
     }
 
@@ -66,6 +72,21 @@ struct Settlement: ~Copyable {
         }
         gateway.usageSink.record(record)
         gateway.observe(record, latency: elapsed, timeToFirstToken: context.timeToFirstToken)
+    }
+}
+
+/// Proof that a request's settlement was consumed: only `Settlement` makes one.
+struct Settled {
+    fileprivate init() {}
+}
+
+/// A response whose request has been settled (or handed to its stream's relay, which settles
+/// it when the stream ends): what every relay returns to `serve`.
+struct SettledResponse {
+    let response: Response
+
+    init(_ response: Response, _ settled: Settled) {
+        self.response = response
     }
 }
 

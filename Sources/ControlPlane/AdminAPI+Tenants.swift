@@ -1,3 +1,4 @@
+import DataPlane
 import Foundation
 import Hummingbird
 import SwitchyardCore
@@ -5,7 +6,7 @@ import WireFormats
 
 /// The tenant-scoped admin endpoints. Authorisation happened before any of these runs
 /// (`authorizedAdmin`); each still reads only the tenant in its path.
-extension Gateway {
+extension AdminAPI {
     func adminListTenants(_ request: Request, _ call: AdminCall) -> Response {
         let visible = tenants.values.sorted { $0.name < $1.name }.filter {
             call.principal.tenant == nil || $0.name == call.principal.tenant
@@ -32,7 +33,7 @@ extension Gateway {
     func adminCreateKey(_ request: Request, _ call: AdminCall) async -> Response {
         let bytes: [UInt8]
         do {
-            bytes = try await readBody(request)
+            bytes = try await gateway.readBody(request)
         } catch {
             return Self.adminError(.badRequest, "invalid_request_error", error.message)
         }

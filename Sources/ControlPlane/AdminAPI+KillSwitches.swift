@@ -1,3 +1,4 @@
+import DataPlane
 import Foundation
 import Governance
 import HTTPTypes
@@ -8,7 +9,7 @@ import WireFormats
 /// `GET|POST|DELETE /admin/v1/kill-switches`: stop an agent, key, project or tenant at once —
 /// new requests are refused and streams in progress end at their next chunk — and resume it.
 /// Engaging here takes effect on this replica immediately and on the others within a second.
-extension Gateway {
+extension AdminAPI {
     /// Gateway-wide: any scope. The tenant-scoped variant only takes scopes of its tenant.
     func adminKillSwitches(_ request: Request, _ call: AdminCall) async -> Response {
         await killSwitches(request, call, tenant: nil)
@@ -64,7 +65,7 @@ extension Gateway {
     private func engageKillSwitch(_ request: Request, _ call: AdminCall, tenant: String?) async -> Response {
         let bytes: [UInt8]
         do {
-            bytes = try await readBody(request)
+            bytes = try await gateway.readBody(request)
         } catch {
             return Self.adminError(.badRequest, "invalid_request_error", error.message)
         }

@@ -1,3 +1,4 @@
+import DataPlane
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -9,7 +10,7 @@ import WireFormats
 /// budgets. Each write is checked exactly as the configuration file would be (same fields, same
 /// errors), stored with its audit entry in one transaction, and in force on this replica when the
 /// response is sent (other replicas within a second).
-extension Gateway {
+extension AdminAPI {
     func adminPutTenant(_ request: Request, _ call: AdminCall) async -> Response {
         switch await declarationBody(request, naming: "name", call.tenant) {
         case .failure(let refusal): return refusal.response
@@ -125,7 +126,7 @@ extension Gateway {
             if let declaration { updated.append(GovernanceRecord(kind: kind, name: name, declaration: declaration)) }
             let checked: GovernanceDeclaration
             do {
-                checked = try liveDeclaration(updated)
+                checked = try gateway.liveDeclaration(updated)
             } catch let error as ConfigurationError {
                 let own = error.path.hasPrefix("\(kind.section)[\(name)]")
                 return Self.adminError(
@@ -144,7 +145,7 @@ extension Gateway {
                 try await store.writeGovernance(
                     plan.writes, audit: plan.changes.map { $0.auditEntry(by: call.auditName) }, by: call.auditName,
                     expectedRevision: revision)
-                try await syncLiveGovernance()
+                try await gateway.syncLiveGovernance()
             }
             let body = written?.declaration ?? existing?.declaration ?? "{}"
             return .json(status: existing == nil ? .created : .ok, Array(body.utf8))
@@ -167,7 +168,7 @@ extension Gateway {
     func declarationBody(_ request: Request, naming key: String?, _ value: String?) async -> Result<String, AdminRefusal> {
         let bytes: [UInt8]
         do {
-            bytes = try await readBody(request)
+            bytes = try await gateway.readBody(request)
         } catch {
             return .failure(AdminRefusal(Self.adminError(.badRequest, "invalid_request_error", error.message)))
         }

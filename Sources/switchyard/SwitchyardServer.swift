@@ -1,3 +1,5 @@
+import ControlPlane
+import DataPlane
 import FinOps
 import Foundation
 import Governance
@@ -68,14 +70,10 @@ public struct SwitchyardServer {
         try? await killSwitches.refresh()
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
-        let server = gateway.makeServer(onServerRunning: onServerRunning)
+        let server = gateway.makeServer(serving: [AdminAPI(gateway: gateway)], onServerRunning: onServerRunning)
         var services: [any Service] = [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher]
         if let host = configuration.observability.metricsHost, let port = configuration.observability.metricsPort {
-            services.append(
-                IngressServer(
-                    responder: gateway.makeMetricsResponder(), host: host, port: port, maxBodyBytes: 1024,
-                    timeouts: gateway.ingressTimeouts, refusalBody: OpenAIError.body(of:),
-                    limits: IngressConnectionLimits(caps: .init(total: 64, perAddress: 64)), logger: logger))
+            services.append(gateway.makeMetricsServer(host: host, port: port))
         }
         services.append(server)
         logStartup(storageURL, configuration)
@@ -145,9 +143,4 @@ public struct SwitchyardServer {
             }
         }
     }
-}
-
-public struct ServerError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }

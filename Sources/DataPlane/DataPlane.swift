@@ -1,0 +1,11 @@
+// DataPlane: the request pipeline. `Gateway` serves the client APIs (chat completions, messages,
+// responses, embeddings, models) through named stages over one request context
+// (`Gateway+Pipeline.swift` lists them in order): authenticate, guard, decode, authorize, plan,
+// admit, execute, relay, settle. It owns the live state requests share (routes, deployment
+// health, governance, key cache, metrics) and hands the ingress its responder
+// (`Gateway.makeServer`); other routes on the same listener come in through `ServedRoutes`.
+//
+// May import: the domain modules (SwitchyardCore, SwitchyardConfig, WireFormats, Providers,
+// Routing, Governance, Storage, Ledger, Observability), Ingress, and Hummingbird's core
+// types. Not the control plane: the admin API and the watchers use the data plane, not the
+// reverse, and reach its state through `package` members.
