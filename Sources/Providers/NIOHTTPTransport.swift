@@ -14,7 +14,7 @@ import Synchronization
 /// with nothing in between.
 public final class NIOHTTPTransport: UpstreamTransport {
     private let group: any EventLoopGroup
-    private let fallback: any UpstreamTransport
+    let fallback: any UpstreamTransport
     let pool = UpstreamConnectionPool()
     private let targets = Mutex<[String: PlainHTTPTarget?]>([:])
 
@@ -73,7 +73,9 @@ public final class NIOHTTPTransport: UpstreamTransport {
 
     // MARK: One exchange
 
-    public func enforcesDeadlines(_ request: UpstreamRequest) -> Bool { target(request.url) != nil }
+    public func enforcesDeadlines(_ request: UpstreamRequest) -> Bool {
+        target(request.url) != nil || fallback.enforcesDeadlines(request)
+    }
 
     /// Each URL split once: the few distinct ones (a provider's base URL and endpoint paths) are
     /// asked for twice per request.

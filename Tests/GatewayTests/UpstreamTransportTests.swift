@@ -1,25 +1,81 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdTLS
 import HummingbirdTesting
 import NIOCore
+import NIOSSL
 import SwitchyardCore
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Providers
 
-/// The direct SwiftNIO transport against a real HTTP server on a local socket. Serialized: its
-/// deadline tests use sub-second limits, and the suite's own floods running beside them made
-/// those limits flaky on a loaded 2-core machine.
-@Suite(.serialized) struct NIOHTTPTransportTests {
-    static func request(_ port: Int, _ path: String, body: String = "{}", timeouts: Timeouts = Timeouts()) -> UpstreamRequest {
+/// The upstream transport against a real server on a local socket, over plain HTTP (the direct
+/// SwiftNIO transport) and over HTTPS (AsyncHTTPClient, which `NIOHTTPTransport` hands https
+/// URLs to): the same caps, deadlines and error classes on both. Serialized: its deadline tests
+/// use sub-second limits, and the suite's own floods running beside them made those limits flaky
+/// on a loaded 2-core machine.
+@Suite(.serialized) struct UpstreamTransportTests {
+    enum Scheme: String, CaseIterable, Sendable {
+        case http, https
+    }
+
+    /// The test upstream's certificate and key (self-signed for 127.0.0.1, `Tests/Fixtures/tls`).
+    static let tlsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/tls")
+    static let certificate = try! NIOSSLCertificate.fromPEMFile(tlsDirectory.appendingPathComponent("upstream.cert.pem").path)
+    static let privateKey = try! NIOSSLPrivateKey(
+        file: tlsDirectory.appendingPathComponent("upstream.key.pem").path, format: .pem)
+
+    /// The gateway's transport: plain http direct on NIO, https through AsyncHTTPClient trusting
+    /// the test certificate.
+    static func transport() -> NIOHTTPTransport {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(certificate)
+        return NIOHTTPTransport(fallback: HTTPClientTransport(tlsConfiguration: tls))
+    }
+
+    /// Connections open and requests waiting for one, for an origin's cap of `limit`.
+    static func counts(_ transport: NIOHTTPTransport, _ scheme: Scheme, port: Int, limit: Int = 4) -> (
+        open: Int, idle: Int, waiting: Int
+    ) {
+        let key = UpstreamConnectionPool.Key(host: "127.0.0.1", port: port, limit: limit)
+        switch scheme {
+        case .http: return transport.pool.counts(key)
+        case .https: return (transport.fallback as! HTTPClientTransport).slots.counts(key)
+        }
+    }
+
+    /// Runs `body` with `router` served on a free port of 127.0.0.1, in `scheme`.
+    static func serving(
+        _ router: Router<BasicRequestContext>, _ scheme: Scheme, _ body: @Sendable (Int) async throws -> Void
+    ) async throws {
+        let configuration = ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0))
+        switch scheme {
+        case .http:
+            try await Application(router: router, configuration: configuration).test(.live) { client in
+                try await body(try #require(client.port))
+            }
+        case .https:
+            let tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: certificate.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+            let application = Application(
+                router: router, server: try .tls(.http1(), tlsConfiguration: tls), configuration: configuration)
+            try await application.test(.live) { client in try await body(try #require(client.port)) }
+        }
+    }
+
+    static func request(
+        _ scheme: Scheme, _ port: Int, _ path: String, body: String = "{}", timeouts: Timeouts = Timeouts()
+    ) -> UpstreamRequest {
         UpstreamRequest(
-            url: "http://127.0.0.1:\(port)\(path)", headers: [("content-type", "application/json")],
+            url: "\(scheme.rawValue)://127.0.0.1:\(port)\(path)", headers: [("content-type", "application/json")],
             body: Array(body.utf8), timeouts: timeouts, maxConnections: 4)
     }
 
-    static func upstream() -> some ApplicationProtocol {
+    static func upstream() -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/echo") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
@@ -62,33 +118,32 @@ import Testing
         router.post("/busy") { _, _ -> Response in
             Response(status: .tooManyRequests, headers: [HTTPField.Name("retry-after")!: "7"], body: .init())
         }
-        return Application(router: router)
+        return router
     }
 
-    @Test func keepsConnectionsAliveAndRecoversFromAbandonedStreams() async throws {
-        try await Self.upstream().test(.live) { client in
-            let port = try #require(client.port)
-            let transport = NIOHTTPTransport()
+    @Test(arguments: Scheme.allCases) func keepsConnectionsAliveAndRecoversFromAbandonedStreams(_ scheme: Scheme) async throws {
+        try await Self.serving(Self.upstream(), scheme) { port in
+            let transport = Self.transport()
             for index in 0..<30 {
-                let response = try await transport.send(Self.request(port, "/echo", body: #"{"n":\#(index)}"#))
+                let response = try await transport.send(Self.request(scheme, port, "/echo", body: #"{"n":\#(index)}"#))
                 #expect(response.status == 200 && response.contentType == "application/json")
                 #expect(String(decoding: try await response.body.collect(upTo: 1000), as: UTF8.self) == #"{"n":\#(index)}"#)
             }
             // A stream dropped after its first chunk closes that connection; the next request is served.
             do {
-                let stream = try await transport.send(Self.request(port, "/stream"))
+                let stream = try await transport.send(Self.request(scheme, port, "/stream"))
                 var chunks = stream.body.makeAsyncIterator()
                 #expect(try await chunks.next() != nil)
             }
-            let whole = try await transport.send(Self.request(port, "/stream"))
+            let whole = try await transport.send(Self.request(scheme, port, "/stream"))
             let text = String(decoding: try await whole.body.collect(upTo: 1 << 20), as: UTF8.self)
             #expect(text.hasPrefix("data: 0\n\n") && text.hasSuffix("data: 199\n\n"))
             // Many at once: more than the idle pool keeps.
             try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<16 { group.addTask { try await transport.send(Self.request(port, "/echo")).status } }
+                for _ in 0..<16 { group.addTask { try await transport.send(Self.request(scheme, port, "/echo")).status } }
                 for try await status in group { #expect(status == 200) }
             }
-            let busy = try await transport.send(Self.request(port, "/busy"))
+            let busy = try await transport.send(Self.request(scheme, port, "/busy"))
             #expect(busy.status == 429 && busy.retryAfter == .seconds(7))
             await transport.shutdown()
         }
@@ -96,12 +151,12 @@ import Testing
 
     /// A fast upstream and a slow reader: reading pauses and resumes, nothing is lost or reordered,
     /// and the connection is reused afterwards.
-    @Test(.timeLimit(.minutes(1))) func aSlowReaderGetsAFastStreamWhole() async throws {
-        try await Self.upstream().test(.live) { client in
-            let port = try #require(client.port)
-            let transport = NIOHTTPTransport()
+    @Test(.timeLimit(.minutes(1)), arguments: Scheme.allCases) func aSlowReaderGetsAFastStreamWhole(_ scheme: Scheme) async throws
+    {
+        try await Self.serving(Self.upstream(), scheme) { port in
+            let transport = Self.transport()
             for _ in 0..<2 {
-                let response = try await transport.send(Self.request(port, "/flood"))
+                let response = try await transport.send(Self.request(scheme, port, "/flood"))
                 var text = ""
                 var pieces = 0
                 for try await piece in response.body {
@@ -112,27 +167,26 @@ import Testing
                 let events = text.split(separator: "\n\n")
                 #expect(events.count == 3000)
                 #expect(events.enumerated().allSatisfy { $1.hasPrefix("data: \($0) ") })
-                #expect(try await transport.send(Self.request(port, "/echo")).status == 200)
+                #expect(try await transport.send(Self.request(scheme, port, "/echo")).status == 200)
             }
             await transport.shutdown()
         }
     }
 
     /// The transport enforces the first-byte and idle deadlines itself (the gateway then races no timer).
-    @Test func firstByteAndIdleDeadlinesEndTheRequest() async throws {
-        try await Self.upstream().test(.live) { client in
-            let port = try #require(client.port)
-            let transport = NIOHTTPTransport()
+    @Test(arguments: Scheme.allCases) func firstByteAndIdleDeadlinesEndTheRequest(_ scheme: Scheme) async throws {
+        try await Self.serving(Self.upstream(), scheme) { port in
+            let transport = Self.transport()
             // Loose enough for a loaded machine, far below the upstream's 5 s silences.
             let tight = Timeouts(connect: .seconds(2), firstByte: .seconds(1), idle: .milliseconds(500))
-            #expect(transport.enforcesDeadlines(Self.request(port, "/slow-head")))
+            #expect(transport.enforcesDeadlines(Self.request(scheme, port, "/slow-head")))
             let started = ContinuousClock.now
             await Self.expectFailure(.upstreamTimeout, "time to first byte", otherwise: "a slow head was waited for") {
-                _ = try await transport.send(Self.request(port, "/slow-head", timeouts: tight))
+                _ = try await transport.send(Self.request(scheme, port, "/slow-head", timeouts: tight))
             }
             #expect(ContinuousClock.now - started < .seconds(3))
 
-            let stalled = try await transport.send(Self.request(port, "/stall", timeouts: tight))
+            let stalled = try await transport.send(Self.request(scheme, port, "/stall", timeouts: tight))
             var chunks = stalled.body.makeAsyncIterator()
             #expect(try await chunks.next().map { String(buffer: $0) } == "data: first\n\n")
             await Self.expectFailure(.upstreamTimeout, "no data from upstream", otherwise: "a silent stream was waited for") {
@@ -143,7 +197,7 @@ import Testing
             // A consumer slower than the idle limit is not the upstream's silence. (The limit is
             // a second, not less: under a full test run the upstream itself can pause that long.)
             let patient = Timeouts(connect: .seconds(5), firstByte: .seconds(5), idle: .seconds(1))
-            let flood = try await transport.send(Self.request(port, "/flood", timeouts: patient))
+            let flood = try await transport.send(Self.request(scheme, port, "/flood", timeouts: patient))
             var pieces = 0
             for try await _ in flood.body {
                 pieces += 1
@@ -156,19 +210,18 @@ import Testing
 
     /// A connection's one timer, armed for a late deadline by an earlier exchange, still wakes
     /// a later exchange on the same (pooled) connection at its own, earlier deadline.
-    @Test func aReusedConnectionKeepsTheNextExchangesEarlierDeadline() async throws {
-        try await Self.upstream().test(.live) { client in
-            let port = try #require(client.port)
-            let transport = NIOHTTPTransport()
+    @Test(arguments: Scheme.allCases) func aReusedConnectionKeepsTheNextExchangesEarlierDeadline(_ scheme: Scheme) async throws {
+        try await Self.serving(Self.upstream(), scheme) { port in
+            let transport = Self.transport()
             let loose = Timeouts(connect: .seconds(2), firstByte: .seconds(60), idle: .seconds(60))
             for _ in 0..<3 {
-                let echoed = try await transport.send(Self.whole(port, "/echo", timeouts: loose))
+                let echoed = try await transport.send(Self.whole(scheme, port, "/echo", timeouts: loose))
                 #expect(echoed.status == 200)
             }
             let tight = Timeouts(connect: .seconds(2), firstByte: .seconds(1), idle: .milliseconds(500))
             let started = ContinuousClock.now
             await Self.expectFailure(.upstreamTimeout, "time to first byte", otherwise: "a slow head was waited for") {
-                _ = try await transport.send(Self.request(port, "/slow-head", timeouts: tight))
+                _ = try await transport.send(Self.request(scheme, port, "/slow-head", timeouts: tight))
             }
             #expect(ContinuousClock.now - started < .seconds(3), "took \(ContinuousClock.now - started)")
             await transport.shutdown()
@@ -190,48 +243,49 @@ import Testing
         }
     }
 
-    static func whole(_ port: Int, _ path: String, limit: Int = 1 << 20, timeouts: Timeouts = Timeouts()) -> UpstreamRequest {
-        var request = request(port, path, timeouts: timeouts)
+    static func whole(
+        _ scheme: Scheme, _ port: Int, _ path: String, limit: Int = 1 << 20, timeouts: Timeouts = Timeouts()
+    ) -> UpstreamRequest {
+        var request = request(scheme, port, path, timeouts: timeouts)
         request.wholeBodyLimit = limit
         return request
     }
 
     /// Non-streamed calls: the transport reads the body whole before answering, within the
     /// limit and the same deadlines, and the connection goes back to the pool.
-    @Test func wholeBodiesArriveOnceWithinTheLimitAndDeadlines() async throws {
-        try await Self.upstream().test(.live) { client in
-            let port = try #require(client.port)
-            let transport = NIOHTTPTransport()
+    @Test(arguments: Scheme.allCases) func wholeBodiesArriveOnceWithinTheLimitAndDeadlines(_ scheme: Scheme) async throws {
+        try await Self.serving(Self.upstream(), scheme) { port in
+            let transport = Self.transport()
             for index in 0..<20 {
-                var request = Self.whole(port, "/echo")
+                var request = Self.whole(scheme, port, "/echo")
                 request.body = Array(#"{"n":\#(index)}"#.utf8)
                 let response = try await transport.send(request)
                 #expect(response.status == 200)
                 #expect(String(decoding: try await response.body.collect(upTo: 1000), as: UTF8.self) == #"{"n":\#(index)}"#)
             }
             // 200 pieces over ~400 ms: one answer holding all of them, iterable as one piece.
-            let streamed = try await transport.send(Self.whole(port, "/stream"))
+            let streamed = try await transport.send(Self.whole(scheme, port, "/stream"))
             var pieces: [String] = []
             for try await piece in streamed.body { pieces.append(String(buffer: piece)) }
             #expect(pieces.count == 1)
             #expect(pieces.first?.hasPrefix("data: 0\n\n") == true && pieces.first?.hasSuffix("data: 199\n\n") == true)
-            #expect(try await transport.send(Self.whole(port, "/busy")).status == 429)
+            #expect(try await transport.send(Self.whole(scheme, port, "/busy")).status == 429)
 
             // Over the limit: refused as the upstream's error, and the next call still works.
             await Self.expectFailure(.upstreamError, "larger than 10000 bytes", otherwise: "a body over the limit was read") {
-                _ = try await transport.send(Self.whole(port, "/flood", limit: 10_000))
+                _ = try await transport.send(Self.whole(scheme, port, "/flood", limit: 10_000))
             }
-            #expect(try await transport.send(Self.whole(port, "/echo")).status == 200)
+            #expect(try await transport.send(Self.whole(scheme, port, "/echo")).status == 200)
 
             let tight = Timeouts(connect: .seconds(2), firstByte: .seconds(1), idle: .milliseconds(500))
             let started = ContinuousClock.now
             await Self.expectFailure(.upstreamTimeout, "time to first byte", otherwise: "a slow head was waited for") {
-                _ = try await transport.send(Self.whole(port, "/slow-head", timeouts: tight))
+                _ = try await transport.send(Self.whole(scheme, port, "/slow-head", timeouts: tight))
             }
             await Self.expectFailure(
                 .upstreamTimeout, "no data from upstream", otherwise: "a body that went silent was waited for"
             ) {
-                _ = try await transport.send(Self.whole(port, "/stall", timeouts: tight))
+                _ = try await transport.send(Self.whole(scheme, port, "/stall", timeouts: tight))
             }
             #expect(ContinuousClock.now - started < .seconds(4.5))
             await transport.shutdown()
@@ -255,9 +309,9 @@ import Testing
     }
 
     @Test func anUnreachableUpstreamIsUnavailable() async throws {
-        let transport = NIOHTTPTransport()
+        let transport = Self.transport()
         do {
-            _ = try await transport.send(Self.request(1, "/echo"))
+            _ = try await transport.send(Self.request(.http, 1, "/echo"))
             Issue.record("port 1 answered")
         } catch {
             #expect(error.errorClass == .upstreamUnavailable)
@@ -270,7 +324,7 @@ import Testing
     }
 
     /// An upstream that counts the requests it is answering at once, each taking 200 ms.
-    static func countingUpstream(_ inFlight: InFlight) -> some ApplicationProtocol {
+    static func countingUpstream(_ inFlight: InFlight) -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/slow") { _, _ -> Response in
             inFlight.counts.withLock {
@@ -281,20 +335,19 @@ import Testing
             return Response(
                 status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
         }
-        return Application(router: router)
+        return router
     }
 
     /// `maxConnections` caps connections open at once: twelve requests at once through a cap of
     /// four are all served, never more than four at the upstream, the rest waiting in line.
-    @Test func maxConnectionsCapsOpenConnectionsAndQueuesTheRest() async throws {
+    @Test(arguments: Scheme.allCases) func maxConnectionsCapsOpenConnectionsAndQueuesTheRest(_ scheme: Scheme) async throws {
         let inFlight = InFlight()
-        try await Self.countingUpstream(inFlight).test(.live) { client in
-            let port = try #require(client.port)
-            let transport = NIOHTTPTransport()
+        try await Self.serving(Self.countingUpstream(inFlight), scheme) { port in
+            let transport = Self.transport()
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<12 {
                     group.addTask {
-                        let response = try await transport.send(Self.request(port, "/slow"))
+                        let response = try await transport.send(Self.request(scheme, port, "/slow"))
                         _ = try await response.body.collect(upTo: 1024)
                         return response.status
                     }
@@ -303,8 +356,7 @@ import Testing
             }
             #expect(statuses == Array(repeating: 200, count: 12))
             #expect(inFlight.counts.withLock { $0.most } <= 4)
-            let key = UpstreamConnectionPool.Key(host: "127.0.0.1", port: port, limit: 4)
-            let counts = transport.pool.counts(key)
+            let counts = Self.counts(transport, scheme, port: port)
             #expect(counts.open <= 4 && counts.waiting == 0, "\(counts)")
             await transport.shutdown()
         }
@@ -312,11 +364,10 @@ import Testing
 
     /// A cancelled request (its client left) ends the upstream call at once, is reported as the
     /// client's doing, and gives its connection slot back.
-    @Test func aCancelledRequestEndsAndFreesItsSlot() async throws {
-        try await Self.upstream().test(.live) { client in
-            let port = try #require(client.port)
-            let transport = NIOHTTPTransport()
-            let call = Task { try await transport.send(Self.request(port, "/slow-head")) }
+    @Test(arguments: Scheme.allCases) func aCancelledRequestEndsAndFreesItsSlot(_ scheme: Scheme) async throws {
+        try await Self.serving(Self.upstream(), scheme) { port in
+            let transport = Self.transport()
+            let call = Task { try await transport.send(Self.request(scheme, port, "/slow-head")) }
             try await Task.sleep(for: .milliseconds(200))
             let started = ContinuousClock.now
             call.cancel()
@@ -327,12 +378,9 @@ import Testing
                 #expect(failure.errorClass == .clientCancelled, "\(failure)")
             }
             #expect(ContinuousClock.now - started < .seconds(4))  // /slow-head answers after 5 s
-            let key = UpstreamConnectionPool.Key(host: "127.0.0.1", port: port, limit: 4)
-            let deadline = ContinuousClock.now + .seconds(10)
-            while transport.pool.counts(key).open > 0 && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
+            try await waitUntil("the slot given back", every: .milliseconds(10)) {
+                Self.counts(transport, scheme, port: port).open == 0
             }
-            #expect(transport.pool.counts(key).open == 0)
             await transport.shutdown()
         }
     }
