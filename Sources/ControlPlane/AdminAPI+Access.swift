@@ -91,7 +91,7 @@ extension AdminAPI {
 
     /// Resolves the Bearer token: the bootstrap key compared by digest, or a stored admin key.
     func adminPrincipal(_ request: Request) async -> AdminPrincipal? {
-        guard let header = request.headers.value(of: .authorization), let presented = Gateway.bearerCredential(header) else {
+        guard let header = request.headers.value(of: .authorization), let presented = BearerToken.credential(header) else {
             return nil
         }
         if Self.token(presented, isTheSecretIn: configuration.admin.keyEnv, of: environment) {

@@ -64,12 +64,7 @@ extension AdminAPI {
         }
         let (secret, record) = APIKeyFormat.issue(tenant: call.tenant, project: project, agent: agent, expiresAt: expiresAt)
         do {
-            try await store.insertKey(record)
-            try await store.appendAudit([
-                AuditEntry(
-                    principal: call.auditName, action: "key.create", target: "key:\(record.id)", tenant: call.tenant,
-                    after: AuditValue.key(record))
-            ])
+            try await store.insertKey(record, auditedAs: call.auditName)
         } catch {
             return Self.storeUnavailable()
         }
@@ -87,16 +82,8 @@ extension AdminAPI {
             guard let before = try await store.key(id: id), before.tenant == call.tenant else {
                 return Self.adminError(.notFound, "not_found", "Tenant '\(call.tenant)' has no key '\(id)'.")
             }
-            _ = try await store.revokeKey(id: id)
-            if before.revokedAt == nil, let after = try await store.key(id: id) {
-                try await store.appendAudit([
-                    AuditEntry(
-                        principal: call.auditName, action: "key.revoke", target: "key:\(id)", tenant: call.tenant,
-                        before: AuditValue.key(before), after: AuditValue.key(after))
-                ])
-                return .json(status: .ok, Array(Self.keyObject(after, now: .now()).utf8))
-            }
-            return .json(status: .ok, Array(Self.keyObject(before, now: .now()).utf8))
+            let after = try await store.revokeKey(id: id, auditedAs: call.auditName)?.after ?? before
+            return .json(status: .ok, Array(Self.keyObject(after, now: .now()).utf8))
         } catch {
             return Self.storeUnavailable()
         }

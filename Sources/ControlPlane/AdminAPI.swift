@@ -40,7 +40,7 @@ public final class AdminAPI: ServedRoutes {
     /// `/metrics` on the main listener. It shows every tenant's spend, so it needs the metrics
     /// token (`observability.metrics_token_env`) or an admin credential not bound to a tenant.
     func authorizedMetrics(_ request: Request) async -> Response {
-        guard let header = request.headers.value(of: .authorization), let presented = Gateway.bearerCredential(header) else {
+        guard let header = request.headers.value(of: .authorization), let presented = BearerToken.credential(header) else {
             return Self.metricsRefusal(.unauthorized, "Metrics need a Bearer token: the metrics token or an admin key.")
         }
         if Self.token(presented, isTheSecretIn: configuration.observability.metricsTokenEnv, of: environment) {

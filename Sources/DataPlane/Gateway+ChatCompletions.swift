@@ -38,7 +38,7 @@ extension Gateway {
         let profile = RequestProfile(
             estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxOutputTokens,
             requiredCapabilities: Self.requiredCapabilities(chat, editor))
-        let tools = governor.policies.isEmpty ? [] : Self.declaredToolNames(received.json)
+        let tools = governor.policies.isEmpty ? [] : DeclaredTools.names(in: received.json)
         var plan = try planRoute(
             request, model: chat.model, metadata: chat.metadata, profile: profile, principal: principal, toolNames: tools,
             context: &context)
@@ -60,7 +60,7 @@ extension Gateway {
             } catch {
                 // Untranslatable for other families: the OpenAI-compatible candidates may still serve it.
                 let refusal =
-                    (error as? TranslationError).map(Self.clientError)
+                    (error as? TranslationError).map(OpenAIError.init)
                     ?? .invalidRequest("The request body is not valid JSON: \(error).")
                 plan.candidates.removeAll { kind(of: $0) != .openai }
                 if plan.candidates.isEmpty { throw refusal }

@@ -13,7 +13,7 @@ extension Gateway {
     {
         switch governor.check(facts, for: principal, policy: context.policy) {
         case .success(let policy): return policy
-        case .failure(let refusal): throw Self.clientError(refusal)
+        case .failure(let refusal): throw OpenAIError(refusal)
         }
     }
 
@@ -27,7 +27,7 @@ extension Gateway {
         switch governor.admit(facts, policy: policy, maximumCost: maximum, for: principal) {
         case .failure(let refusal):
             if case .rateLimited(let limit) = refusal { context.rateLimitStatus = limit.status }
-            throw Self.clientError(refusal)
+            throw OpenAIError(refusal)
         case .success(let admission):
             context.admission = admission
             context.rateLimitStatus = admission.rateLimitStatus
@@ -45,62 +45,6 @@ extension Gateway {
             if maximum == nil || cost.nanos > maximum!.nanos { maximum = cost }
         }
         return maximum ?? Money.zero("USD")
-    }
-
-    /// Every name a policy must judge for the tools an OpenAI chat request declares, whatever
-    /// their type: `function.name`, `custom.name`, a top-level `name`, and the type itself for
-    /// built-in tools (`web_search`, `code_interpreter`, …), legacy `functions[].name`, the tool
-    /// a `tool_choice` or `function_call` forces, and `web_search` for `web_search_options`. A
-    /// tool with none of these is judged as `(unnamed)`, so an allow-list cannot be slipped past.
-    static func declaredToolNames(_ json: JSONValue) -> [String] {
-        var names: [String] = []
-        for tool in json["tools"]?.arrayValue ?? [] {
-            let type = tool["type"]?.stringValue
-            var found = [tool["function"]?["name"], tool["custom"]?["name"], tool["name"]].compactMap { $0?.stringValue }
-            if let type, type != "function", type != "custom" { found.append(type) }
-            names += found.isEmpty ? ["(unnamed)"] : found
-        }
-        for function in json["functions"]?.arrayValue ?? [] {
-            names.append(function["name"]?.stringValue ?? "(unnamed)")
-        }
-        // Tools in another shape than an array are judged as unnamed; web search asked for by
-        // option is the built-in tool `web_search`.
-        if let tools = json["tools"], tools.arrayValue == nil, tools != .null { names.append("(unnamed)") }
-        if let options = json["web_search_options"], options != .null { names.append("web_search") }
-        // A forced choice names a tool too; one not declared above is still judged.
-        for chosen in [json["tool_choice"]?["function"]?["name"], json["function_call"]?["name"]] {
-            if let name = chosen?.stringValue { names.append(name) }
-        }
-        return names
-    }
-
-    static func clientError(_ refusal: GovernanceRefusal) -> OpenAIError {
-        switch refusal {
-        case .policy(let policy):
-            OpenAIError(
-                status: 403, message: policy.message, type: "permission_error", code: "policy_denied",
-                param: policy.rule == "max_output_tokens" ? "max_tokens" : nil, errorClass: .policyDenied)
-        case .rateLimited(let limit):
-            OpenAIError(
-                status: 429, message: limit.message, type: "rate_limit_error", code: "rate_limit_exceeded",
-                errorClass: .rateLimited, retryAfterSeconds: limit.retryAfter)
-        case .killed(let kill):
-            OpenAIError(
-                status: 403, message: KillSwitchBoard.message(kill), type: "permission_error", code: "kill_switch",
-                errorClass: .killSwitch)
-        case .budget(let budget):
-            OpenAIError(
-                status: 429, message: budget.message, type: "insufficient_quota", code: "budget_exceeded",
-                errorClass: .budgetExceeded,
-                retryAfterSeconds: budget.outsideWindow ? nil : secondsUntilPeriodEnds(budget.budget))
-        }
-    }
-
-    /// When a refused budget has room again: the start of its next period.
-    static func secondsUntilPeriodEnds(_ budget: Budget) -> Int? {
-        let now = UnixMicros.now()
-        guard let period = budget.period.containing(now) else { return nil }
-        return max(1, Int((period.end.value - now.value + 999_999) / 1_000_000))
     }
 
     /// OpenAI's `x-ratelimit-*` headers. Names are built once and appended (a response gets

@@ -36,7 +36,7 @@ extension Gateway {
         }
 
         guard let primary = nextCandidate() else {
-            throw lastError ?? unavailableError(plan.route, unavailable)
+            throw lastError ?? OpenAIError.unavailable(plan.route, unavailable)
         }
         context.use(primary.0)
         let delay: Duration =
@@ -114,6 +114,6 @@ extension Gateway {
             context.use(winner.deployment)
             return winner
         }
-        throw lastError ?? unavailableError(plan.route, unavailable)
+        throw lastError ?? OpenAIError.unavailable(plan.route, unavailable)
     }
 }

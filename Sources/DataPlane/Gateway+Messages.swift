@@ -75,14 +75,6 @@ extension Gateway {
         }
     }
 
-    /// Every tool name a policy must judge in a canonical request: declared tools, tools the
-    /// provider runs (`mcp`), and the one a tool choice forces.
-    static func toolNames(of canonical: CanonicalRequest) -> [String] {
-        var names = canonical.tools.map(\.name) + canonical.providerRunTools
-        if case .tool(let forced) = canonical.toolChoice { names.append(forced) }
-        return names
-    }
-
     /// A canonical request an upstream has begun to answer.
     struct CanonicalExchange: Sendable {
         var canonical: CanonicalRequest
@@ -102,7 +94,7 @@ extension Gateway {
         let profile = profile(of: canonical)
         var plan = try planRoute(
             request, model: canonical.model, metadata: canonical.metadata.isEmpty ? nil : canonical.metadata,
-            profile: profile, principal: principal, toolNames: Self.toolNames(of: canonical), context: &context)
+            profile: profile, principal: principal, toolNames: DeclaredTools.names(in: canonical), context: &context)
         let speaksClientFormat = { [self] (deployment: Deployment) in passthroughKind == kind(of: deployment) }
         let calls = try prepareCalls(
             &plan, canonical: canonical, passthrough: { speaksClientFormat($0) ? passthrough($0) : nil })

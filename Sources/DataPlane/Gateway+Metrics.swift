@@ -7,49 +7,6 @@ import SwitchyardCore
 import WireFormats
 
 extension Gateway {
-    /// Updates the Prometheus metrics and writes the request's one log line.
-    func observe(_ record: UsageRecord, latency: Duration, timeToFirstToken: Duration?) {
-        let route = record.route ?? ""
-        let deployment = record.deployment ?? ""
-        let series = requestSeries.series(for: record, timedFirstToken: timeToFirstToken != nil)
-        // One lock for the request's updates, not one each.
-        metrics.batch { m in
-            m.add(series.requests)
-            m.observe(series.duration, seconds: latency.seconds)
-            if let timeToFirstToken, let ttft = series.timeToFirstToken { m.observe(ttft, seconds: timeToFirstToken.seconds) }
-            if let input = series.inputTokens { m.add(input, Int64(record.usage.inputTokens)) }
-            if let output = series.outputTokens { m.add(output, Int64(record.usage.outputTokens)) }
-            if let cached = series.cachedInputTokens { m.add(cached, Int64(record.usage.cachedInputTokens)) }
-            if let cost = series.cost { m.add(cost, record.cost.nanos) }
-            // Per attempt, so failures hidden from the client by a failover still show.
-            for attempt in record.attempts {
-                guard let errorClass = attempt.errorClass, errorClass != .clientCancelled, errorClass != .hedgeLost else {
-                    continue
-                }
-                let attemptProvider = configuration.deployment(named: attempt.deployment)?.provider ?? ""
-                m.increment(
-                    "switchyard_upstream_errors_total",
-                    help: "Failed upstream attempts, by provider, deployment and error class.",
-                    labels: [
-                        ("provider", attemptProvider), ("deployment", attempt.deployment), ("error_class", errorClass.rawValue),
-                    ])
-            }
-        }
-        logger.info(
-            "request",
-            metadata: [
-                "request_id": .string(record.id), "endpoint": .string(record.endpoint),
-                "tenant": .string(record.tenant ?? "-"), "agent": .string(record.agent ?? "-"), "route": .string(route),
-                "deployment": .string(deployment), "status": .stringConvertible(record.status),
-                "error_class": .string(record.errorClass?.rawValue ?? "-"),
-                "latency_ms": .string(Self.millisecondsToOneDecimal(latency)),
-                "input_tokens": .stringConvertible(record.usage.inputTokens),
-                "output_tokens": .stringConvertible(record.usage.outputTokens),
-                "usage_estimated": .stringConvertible(record.usage.isEstimated),
-                "cost": .string(record.cost.decimalString + " " + record.cost.currency),
-            ])
-    }
-
     /// Rendering every series is work in proportion to the tenants and deployments: not on an
     /// event loop that serves requests.
     package func metricsResponseOffTheLoop() async -> Response {
@@ -75,17 +32,10 @@ extension Gateway {
         return router.buildResponder()
     }
 
-    /// `12.3` for 12.34 ms: what `String(format: "%.1f")` writes, without Foundation's formatter
-    /// on every request.
-    static func millisecondsToOneDecimal(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let tenths = seconds * 10_000 + (attoseconds + 50_000_000_000_000) / 100_000_000_000_000
-        return "\(tenths / 10).\(tenths % 10)"
-    }
-
     func metricsResponse() -> Response {
         if let writer = usageSink as? MetricsSource { writer.exportMetrics(to: metrics) }
         connectionLimits.exportMetrics(to: metrics)
+        logWriter?.exportMetrics(to: metrics)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
@@ -115,6 +65,23 @@ extension LedgerWriter: MetricsSource {
             "switchyard_ledger_store_failures_total",
             help: "Batches of usage records the store refused (each was journaled and is replayed later).", kind: .counter)
         registry.batch { $0.set(failures, to: counters.storeFailures) }
+    }
+}
+
+extension LogWriter: MetricsSource {
+    /// Log lines that never reached the log: dropped while the writer was behind, or refused by
+    /// the descriptor (a closed pipe, a full disk).
+    func exportMetrics(to registry: MetricsRegistry) {
+        let help = "Log lines not written: buffer_full (the writer fell behind) or write_failed (stderr refused them)."
+        let dropped = registry.series(
+            "switchyard_log_lines_lost_total", help: help, kind: .counter, labels: [("reason", "buffer_full")])
+        let failed = registry.series(
+            "switchyard_log_lines_lost_total", help: help, kind: .counter, labels: [("reason", "write_failed")])
+        let (droppedLines, lostLines) = (self.droppedLines, self.lostLines)
+        registry.batch { batch in
+            batch.set(dropped, to: Int64(droppedLines))
+            batch.set(failed, to: Int64(lostLines))
+        }
     }
 }
 

@@ -4,7 +4,7 @@ import WireFormats
 /// The request pipeline. Every data-plane endpoint runs the same stages, in this order:
 ///
 ///     authenticate the key, before the body is read (`authenticate`)
-///     guard       content guardrails on the raw body (`applyGuardrails`)
+///     guard       content guardrails on the raw body (`ContentGuard`)
 ///     decode      the body read whole by the strict parser, into the endpoint's request type
 ///                 (`receive`, `receiveCanonical`)
 ///     authorize   the policy rules that need only the request (`authorize`)

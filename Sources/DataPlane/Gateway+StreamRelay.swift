@@ -56,7 +56,7 @@ extension Gateway {
             let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
             if let killedBy {
                 settleStream(upstream, .killed, usage: usage, context: &context, settlement: settlement)
-                try? await writer.write(ByteBuffer(bytes: relay.errorEvent(Self.clientError(.killed(killedBy)))))
+                try? await writer.write(ByteBuffer(bytes: relay.errorEvent(OpenAIError(.killed(killedBy)))))
                 try? await writer.finish(nil)
                 return
             }

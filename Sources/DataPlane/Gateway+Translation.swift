@@ -23,12 +23,8 @@ extension Gateway {
         do throws(TranslationError) {
             return (principal, body, try decode(json))
         } catch {
-            throw Self.clientError(error)
+            throw OpenAIError(error)
         }
-    }
-
-    static func clientError(_ error: TranslationError) -> OpenAIError {
-        .invalidRequest(error.message, param: error.param, code: error.kind == .unsupported ? "unsupported_parameter" : nil)
     }
 
     /// Routing facts about a canonical request.
@@ -85,7 +81,7 @@ extension Gateway {
                 return true
             }
         }
-        if plan.candidates.isEmpty, let refusal { throw Self.clientError(refusal) }
+        if plan.candidates.isEmpty, let refusal { throw OpenAIError(refusal) }
         return calls
     }
 
@@ -138,7 +134,7 @@ extension Gateway {
         }
         var response = decoded
         if response.model.isEmpty { response.model = upstream.deployment.model }
-        let usage = Self.tokenUsage(
+        let usage = TokenUsage(
             response.usage, estimatedInputTokens: estimatedInputTokens,
             estimatedOutputTokens: TokenEstimator.tokens(
                 forCharacters: response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count }))
@@ -163,14 +159,5 @@ extension Gateway {
         var answer = Response.json(status: .ok, bytes)
         decorate(&answer, context: context, upstream: upstream, estimated: usage.isEstimated)
         return SettledResponse(answer, settled)
-    }
-
-    static func tokenUsage(_ reported: CanonicalUsage?, estimatedInputTokens: Int, estimatedOutputTokens: Int) -> TokenUsage {
-        guard let reported, reported.input > 0 || reported.output > 0 else {
-            return TokenUsage(inputTokens: estimatedInputTokens, outputTokens: estimatedOutputTokens, isEstimated: true)
-        }
-        return TokenUsage(
-            inputTokens: reported.input, outputTokens: reported.output, cachedInputTokens: reported.cacheRead,
-            cacheWriteInputTokens: reported.cacheWrite, reasoningTokens: reported.reasoning)
     }
 }

@@ -102,7 +102,7 @@ extension Gateway {
             return try await executeQueued(
                 queued, adapter: adapter, plan: plan, streaming: streaming, context: &context, call: call)
         }
-        throw unavailableError(plan.route, unavailable)
+        throw OpenAIError.unavailable(plan.route, unavailable)
     }
 
     /// Every candidate was full: wait for a slot on the first one with a queue, in fair-share
@@ -117,7 +117,7 @@ extension Gateway {
             policy: deployment.queue ?? AdmissionQueuePolicy())
         switch waited {
         case .failure(let reason):
-            throw unavailableError(plan.route, [deployment.name: reason])
+            throw OpenAIError.unavailable(plan.route, [deployment.name: reason])
         case .success(let lease):
             context.use(deployment)
             switch await attempt(
@@ -144,7 +144,7 @@ extension Gateway {
     /// monitor (breaker, cool-down, health, concurrency) lets it.
     func claim(_ deployment: Deployment) -> Claim {
         guard let adapter = adapters[deployment.provider], !adapter.hasMissingKey else {
-            return .missingKey(missingKeyError(deployment))
+            return .missingKey(.missingKey(deployment, variable: adapters[deployment.provider]?.provider.apiKeyEnv))
         }
         switch monitor.acquire(deployment.name) {
         case .success(let lease): return .claimed(adapter, lease)
@@ -201,7 +201,7 @@ extension Gateway {
         }
         guard (200..<300).contains(response.status) else {
             let errorBody = (try? await response.body.collect(upTo: 64 * 1024)) ?? []
-            let error = upstreamStatusError(
+            let error = OpenAIError.upstreamStatus(
                 response.status, body: errorBody, deployment: deployment, retryAfter: response.retryAfter)
             // A 4xx says something about the request, not the deployment.
             monitor.release(
@@ -273,98 +273,4 @@ extension Gateway {
         }
     }
 
-    func missingKeyError(_ deployment: Deployment) -> OpenAIError {
-        .upstream(
-            .upstreamRejected, status: 502,
-            message:
-                "Provider '\(deployment.provider)' has no API key: set the environment variable \(adapters[deployment.provider]?.provider.apiKeyEnv ?? "") for the gateway."
-        )
-    }
-
-    /// The answer when no candidate could even be tried.
-    func unavailableError(_ route: Route, _ reasons: [String: DeploymentMonitor.Unavailability]) -> OpenAIError {
-        if reasons.isEmpty {
-            return .upstream(.noProvider, status: 502, message: "Route '\(route.name)' has no deployment that can be called.")
-        }
-        for (name, reason) in reasons.sorted(by: { $0.key < $1.key }) {
-            if case .queueTimeout(let waited) = reason {
-                return OpenAIError(
-                    status: 429,
-                    message:
-                        "Deployment '\(name)' of route '\(route.name)' is saturated: waited \(Int(waited.seconds.rounded())) s in its queue without a slot; retry shortly.",
-                    type: "rate_limit_error", code: "queue_timeout", errorClass: .atCapacity, retryAfterSeconds: 1)
-            }
-        }
-        if reasons.values.allSatisfy({ $0 == .atCapacity }) {
-            return OpenAIError(
-                status: 429, message: "Every deployment of route '\(route.name)' is at its concurrency limit; retry shortly.",
-                type: "rate_limit_error", code: ErrorClass.atCapacity.rawValue, errorClass: .atCapacity, retryAfterSeconds: 1)
-        }
-        var soonest: Duration?
-        let details = reasons.sorted { $0.key < $1.key }.map { name, reason -> String in
-            switch reason {
-            case .circuitOpen(let retryAfter):
-                soonest = min(soonest ?? retryAfter, retryAfter)
-                return "\(name): circuit open"
-            case .coolingDown(let retryAfter):
-                soonest = min(soonest ?? retryAfter, retryAfter)
-                return "\(name): rate limited by the provider"
-            case .healthCheckFailing: return "\(name): failing health checks"
-            case .atCapacity, .queueTimeout: return "\(name): at its concurrency limit"
-            }
-        }
-        let seconds = soonest.map { Int(($0.seconds).rounded(.up)) } ?? 5
-        return OpenAIError(
-            status: 503, message: "No healthy deployment for route '\(route.name)' (\(details.joined(separator: "; "))).",
-            type: "api_error", code: ErrorClass.noHealthyDeployment.rawValue, errorClass: .noHealthyDeployment,
-            retryAfterSeconds: max(1, seconds))
-    }
-
-    /// The client-facing error for an upstream's non-2xx answer. OpenAI-shaped 4xx bodies are
-    /// passed on as they are (the provider's wording is the most useful); anything else is wrapped.
-    func upstreamStatusError(_ status: Int, body: [UInt8], deployment: Deployment, retryAfter: Duration? = nil) -> OpenAIError {
-        let errorClass = ProviderAdapter.errorClass(forStatus: status, body: body)
-        var upstreamMessage = String(decoding: body.prefix(300), as: UTF8.self)
-        if let editor = JSONObjectEditor(body, generated: true), let errorObject = editor.value(of: "error"),
-            let inner = JSONObjectEditor(Array(errorObject), generated: true), let message = inner.value(of: "message"),
-            let text = try? decoder.decode(String.self, from: Data(message))
-        {
-            upstreamMessage = text
-        }
-        let origin = "deployment '\(deployment.name)' (provider '\(deployment.provider)')"
-        switch errorClass {
-        case .rateLimited:
-            var error = OpenAIError.upstream(.rateLimited, status: 429, message: "Rate limited by \(origin): \(upstreamMessage)")
-            error.type = "rate_limit_error"
-            error.retryAfterSeconds = retryAfter.map { max(1, Int($0.seconds.rounded(.up))) }
-            return error
-        case .upstreamRejected:
-            return OpenAIError(
-                status: status, message: "Rejected by \(origin) with status \(status): \(upstreamMessage)",
-                type: "invalid_request_error", code: "upstream_rejected", errorClass: .upstreamRejected)
-        case .contextTooLong:
-            return OpenAIError(
-                status: 400, message: "Too long for \(origin): \(upstreamMessage)", type: "invalid_request_error",
-                code: "context_length_exceeded", param: "messages", errorClass: .contextTooLong)
-        case .contentFiltered:
-            return OpenAIError(
-                status: 400, message: "Refused by the content filter of \(origin): \(upstreamMessage)",
-                type: "invalid_request_error", code: "content_filter", errorClass: .contentFiltered)
-        case .upstreamOverloaded:
-            var error = OpenAIError.upstream(
-                .upstreamOverloaded, status: 503, message: "Overloaded: \(origin) answered \(status): \(upstreamMessage)")
-            error.retryAfterSeconds = retryAfter.map { max(1, Int($0.seconds.rounded(.up))) }
-            return error
-        case .upstreamAuthentication:
-            // The provider refused the gateway's credentials: the client can do nothing about it.
-            return .upstream(
-                .upstreamAuthentication, status: 502,
-                message: "The gateway's credentials were refused by \(origin) (status \(status)); tell your Switchyard admin.")
-        case .upstreamTimeout:
-            return .upstream(.upstreamTimeout, status: 504, message: "Timed out at \(origin) (status \(status)).")
-        default:
-            return .upstream(
-                .upstreamError, status: 502, message: "Upstream error from \(origin), status \(status): \(upstreamMessage)")
-        }
-    }
 }

@@ -26,12 +26,16 @@ public final class Gateway: Sendable {
     let usageSink: any UsageSink
     package let store: SQLStore
     let metrics: MetricsRegistry
-    /// The series a finished request updates, by label values.
-    let requestSeries: RequestSeriesCache
+    /// The settle stage's metrics and log line.
+    let observer: RequestObserver
     package let governor: Governor
+    /// The guard stage.
+    let contentGuard: ContentGuard
     /// The caps on client connections the ingress enforces at accept, and their counts.
     public let connectionLimits: IngressConnectionLimits
     package let logger: Logger
+    /// Where log lines go, when they go through one (its losses are exported with the metrics).
+    let logWriter: LogWriter?
     /// The process environment, read for the admin key at each admin request.
     package let environment: [String: String]
     let decoder = JSONDecoder()
@@ -45,7 +49,7 @@ public final class Gateway: Sendable {
     public init(
         configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
         transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(), governor: Governor? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger, logWriter: LogWriter? = nil
     ) {
         self.governor =
             governor
@@ -53,10 +57,13 @@ public final class Gateway: Sendable {
                 tenants: configuration.tenants, policies: configuration.policies, limits: configuration.limits,
                 budgets: configuration.budgets,
                 assumedOutputTokens: configuration.governance.assumedOutputTokens)
+        self.contentGuard = ContentGuard(governor: self.governor, metrics: metrics)
         self.configuration = configuration
         self.connectionLimits = IngressConnectionLimits(
             caps: .init(total: configuration.server.maxConnections, perAddress: configuration.server.maxConnectionsPerIP))
-        self.requestSeries = RequestSeriesCache(registry: metrics)
+        self.observer = RequestObserver(
+            metrics: metrics, requestSeries: RequestSeriesCache(registry: metrics), configuration: configuration,
+            logger: logger)
         self.planner = RoutePlanner(
             routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers)
         self.monitor = DeploymentMonitor(deployments: configuration.deployments)
@@ -71,6 +78,7 @@ public final class Gateway: Sendable {
         self.transport = transport
         self.metrics = metrics
         self.logger = logger
+        self.logWriter = logWriter
         self.environment = environment
     }
 
@@ -131,25 +139,10 @@ public final class Gateway: Sendable {
         }
     }
 
-    /// The token of `Authorization: Bearer <token>` (scheme in any case, blanks around the token
-    /// dropped); any other value as it is. Read as bytes: this runs for every request.
-    static func bearerToken(_ authorization: String) -> String { bearerCredential(authorization) ?? authorization }
-
-    /// The token when `authorization` uses the Bearer scheme, else nil.
-    package static func bearerCredential(_ authorization: String) -> String? {
-        let bytes = authorization.utf8
-        guard bytes.count >= 7, bytes.prefix(7).elementsEqual("bearer ".utf8, by: { $0 | 0x20 == $1 | 0x20 }) else {
-            return nil
-        }
-        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        let token = bytes.dropFirst(7).drop(while: isBlank)
-        let end = token.lastIndex { !isBlank($0) }.map { bytes.index(after: $0) } ?? token.startIndex
-        return String(Substring(authorization.utf8[token.startIndex..<end]))
-    }
-
     /// Authenticates the request's key. Keys come as `Authorization: Bearer` or `x-api-key`.
     func authenticate(_ request: Request, context: inout RequestContext) async throws(OpenAIError) -> Principal {
-        let presented = request.headers.value(of: .authorization).map(Self.bearerToken) ?? request.headers.value(of: .xAPIKey)
+        let presented =
+            request.headers.value(of: .authorization).map(BearerToken.presented) ?? request.headers.value(of: .xAPIKey)
         switch await keys.authenticate(presented) {
         case .failure(let failure):
             if failure == .storeUnavailable { throw .upstream(.internalError, status: 503, message: failure.message) }
@@ -235,7 +228,7 @@ public final class Gateway: Sendable {
     ) {
         let principal = try await authenticate(request, context: &context)
         let body = try await readBody(request)
-        return (principal, try applyGuardrails(body, principal: principal, context: &context))
+        return (principal, try contentGuard.apply(body, principal: principal, context: &context))
     }
 
     /// Reads the body up to the configured limit.

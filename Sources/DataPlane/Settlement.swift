@@ -71,7 +71,7 @@ struct Settlement: ~Copyable {
             gateway.governor.release(admission, principal: principal, usage: usage, cost: record.cost)
         }
         gateway.usageSink.record(record)
-        gateway.observe(record, latency: elapsed, timeToFirstToken: context.timeToFirstToken)
+        gateway.observer.observe(record, latency: elapsed, timeToFirstToken: context.timeToFirstToken)
     }
 }
 

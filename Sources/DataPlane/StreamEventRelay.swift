@@ -83,7 +83,7 @@ struct TranslatedStreamRelay: StreamEventRelay {
     }
 
     func tokenUsage(estimatedInputTokens: Int) -> TokenUsage {
-        Gateway.tokenUsage(
+        TokenUsage(
             reported, estimatedInputTokens: estimatedInputTokens,
             estimatedOutputTokens: TokenEstimator.outputTokens(chunks: outputEvents, characters: outputCharacters))
     }

@@ -6,7 +6,7 @@ import SwitchyardCore
 /// It reads the body as sent, JSON included; every match is made of characters that need no JSON
 /// escaping (private keys keep their `\n` escapes inside the match), so replacing a match with
 /// plain text keeps the JSON valid. Text hidden behind `\u` escapes or split over a message's
-/// parts is found by scanning the decoded strings as well (`Gateway.hiddenHits`).
+/// parts is found by scanning the decoded strings as well (`ContentGuard.hiddenHits`).
 public enum ContentScanner {
     public struct Match: Hashable, Sendable {
         public var detector: ContentDetector

@@ -14,6 +14,8 @@ public final class LogWriter: Sendable {
     private struct Pending {
         var bytes: [UInt8] = []
         var dropped = 0
+        /// Lines the descriptor refused (closed pipe, full disk, …), lost after being taken.
+        var lost = 0
         /// Appended so far, and written so far (for `flush`).
         var appended = 0
         var written = 0
@@ -56,6 +58,9 @@ public final class LogWriter: Sendable {
     /// Lines dropped since start because the writer could not keep up.
     public var droppedLines: Int { pending.withLock { $0.dropped } }
 
+    /// Lines lost since start because the descriptor refused them (a closed pipe, a full disk).
+    public var lostLines: Int { pending.withLock { $0.lost } }
+
     /// Returns once every line appended before the call is written (or `timeout` has passed).
     public func flush(timeout: Duration = .seconds(5)) {
         let target = pending.withLock { $0.appended }
@@ -82,20 +87,26 @@ public final class LogWriter: Sendable {
                 swap(&pending.bytes, &writing)
                 return (pending.appended - pending.written, pending.dropped)
             }
-            write(writing)
+            let written = write(writing)
             writing.removeAll(keepingCapacity: true)
             if dropped > reportedDrops {
                 write(Array("\(dropped - reportedDrops) log lines dropped: the log could not be written fast enough\n".utf8))
                 reportedDrops = dropped
             }
-            pending.withLock { $0.written += lines }
+            pending.withLock { pending in
+                pending.written += lines
+                if !written { pending.lost += lines }
+            }
             signal.lock()
             signal.broadcast()
             signal.unlock()
         }
     }
 
-    private func write(_ bytes: [UInt8]) {
+    /// Whether every byte was written. A descriptor that would block (a non-blocking pipe) is
+    /// waited for: this thread is the only one that waits, and appends are bounded meanwhile.
+    @discardableResult
+    private func write(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
@@ -104,10 +115,14 @@ public final class LogWriter: Sendable {
                     offset += result
                 } else if result < 0 && errno == EINTR {
                     continue
+                } else if result < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&ready, 1, 1000)
                 } else {
-                    return  // nowhere to write: the lines are lost, the process goes on
+                    return false  // nowhere to write: the lines are lost (and counted), the process goes on
                 }
             }
+            return true
         }
     }
 }

@@ -195,12 +195,23 @@ public final class PostgresConnection: SQLConnection {
 
     /// The URL with its password masked, for error messages.
     static func redacted(_ url: String) -> String {
-        guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
-        let credentials = url[scheme.upperBound..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return url }
-        var masked = url
-        masked.replaceSubrange(url.index(after: colon)..<at, with: "***")
-        return masked
+        guard let scheme = url.range(of: "://") else { return url }
+        let queryStart = url[scheme.upperBound...].firstIndex(of: "?") ?? url.endIndex
+        var masked = String(url[..<queryStart])
+        // The password of `user:password@host`: up to the last `@` before the query, so a
+        // password with an unencoded `@` is masked whole.
+        if let at = masked.lastIndex(of: "@"), let colon = masked[scheme.upperBound..<at].firstIndex(of: ":") {
+            masked.replaceSubrange(masked.index(after: colon)..<at, with: "***")
+        }
+        guard queryStart < url.endIndex else { return masked }
+        // `?password=…` and `?sslpassword=…` are credentials too (libpq reads both from the query).
+        let parameters = url[url.index(after: queryStart)...].split(separator: "&", omittingEmptySubsequences: false)
+        let query = parameters.map { parameter -> String in
+            guard let equals = parameter.firstIndex(of: "=") else { return String(parameter) }
+            let name = parameter[..<equals].lowercased()
+            return name == "password" || name == "sslpassword" ? "\(parameter[..<equals])=***" : String(parameter)
+        }
+        return masked + "?" + query.joined(separator: "&")
     }
 }
 

@@ -6,14 +6,14 @@ extension SQLStore {
     /// engaged with less is taken over, so a tenant-admin's earlier switch cannot hold the admin's.
     @discardableResult
     public func engageKillSwitch(_ kill: KillSwitch, principal: String) async throws -> Bool {
-        let (engaged, before) = try await run { connection -> (Bool, KillSwitch?) in
-            try connection.transaction {
+        try await run { connection in
+            try connection.writeTransaction(lock: Self.auditLock) {
                 let existing = try connection.query(
                     "SELECT scope, engaged_at, reason, engaged_by, authority FROM kill_switches WHERE scope = ?",
                     [.text(kill.scope.description)]
                 ).first.flatMap(Self.killSwitch)
                 if let existing {
-                    guard existing.authority < kill.authority else { return (false, existing) }
+                    guard existing.authority < kill.authority else { return false }
                     try connection.query("DELETE FROM kill_switches WHERE scope = ?", [.text(kill.scope.description)])
                 }
                 try connection.query(
@@ -22,53 +22,51 @@ extension SQLStore {
                         .text(kill.scope.description), .integer(kill.engagedAt.value), .text(kill.reason), .text(kill.engagedBy),
                         .text(kill.authority.rawValue),
                     ])
-                return (true, existing)
+                try self.appendAudit(
+                    [
+                        AuditEntry(
+                            principal: principal, action: "kill_switch.engage", target: kill.scope.description,
+                            tenant: kill.scope.tenant, before: existing?.auditValue, after: kill.auditValue, detail: kill.reason)
+                    ], on: connection)
+                return true
             }
         }
-        if engaged {
-            try await appendAudit([
-                AuditEntry(
-                    principal: principal, action: "kill_switch.engage", target: kill.scope.description,
-                    tenant: kill.scope.tenant, before: before?.auditValue, after: kill.auditValue, detail: kill.reason)
-            ])
-        }
-        return engaged
     }
 
-    /// Releases a kill switch; returns the one released, or nil when none was engaged. A principal
-    /// with less `authority` than the switch was engaged with changes nothing: the attempt is
-    /// audited and `KillSwitch.ReleaseRefused` thrown.
+    /// Releases a kill switch and audits it in the same transaction; returns the one released, or
+    /// nil when none was engaged. A principal with less `authority` than the switch was engaged
+    /// with changes nothing: the attempt is audited and `KillSwitch.ReleaseRefused` thrown.
     @discardableResult
     public func releaseKillSwitch(
         _ scope: GovernanceScope, principal: String, authority: KillSwitch.Authority = .admin
     ) async throws -> KillSwitch? {
         let (released, refused) = try await run { connection -> (KillSwitch?, KillSwitch?) in
-            try connection.transaction {
+            try connection.writeTransaction(lock: Self.auditLock) {
                 let rows = try connection.query(
                     "SELECT scope, engaged_at, reason, engaged_by, authority FROM kill_switches WHERE scope = ?",
                     [.text(scope.description)])
                 guard let row = rows.first, let kill = Self.killSwitch(row) else { return (nil, nil) }
-                guard authority >= kill.authority else { return (nil, kill) }
+                guard authority >= kill.authority else {
+                    let refusal = KillSwitch.ReleaseRefused(kill: kill, authority: authority)
+                    try self.appendAudit(
+                        [
+                            AuditEntry(
+                                principal: principal, action: "kill_switch.release_refused", target: scope.description,
+                                tenant: scope.tenant, before: kill.auditValue, detail: refusal.message)
+                        ], on: connection)
+                    return (nil, kill)
+                }
                 try connection.query("DELETE FROM kill_switches WHERE scope = ?", [.text(scope.description)])
+                try self.appendAudit(
+                    [
+                        AuditEntry(
+                            principal: principal, action: "kill_switch.release", target: scope.description,
+                            tenant: scope.tenant, before: kill.auditValue)
+                    ], on: connection)
                 return (kill, nil)
             }
         }
-        if let refused {
-            let refusal = KillSwitch.ReleaseRefused(kill: refused, authority: authority)
-            try await appendAudit([
-                AuditEntry(
-                    principal: principal, action: "kill_switch.release_refused", target: scope.description,
-                    tenant: scope.tenant, before: refused.auditValue, detail: refusal.message)
-            ])
-            throw refusal
-        }
-        if let released {
-            try await appendAudit([
-                AuditEntry(
-                    principal: principal, action: "kill_switch.release", target: scope.description, tenant: scope.tenant,
-                    before: released.auditValue)
-            ])
-        }
+        if let refused { throw KillSwitch.ReleaseRefused(kill: refused, authority: authority) }
         return released
     }
 

@@ -101,18 +101,29 @@ extension SQLStore {
 // MARK: - API keys
 
 extension SQLStore {
-    public func insertKey(_ record: APIKeyRecord) async throws {
+    /// Stores a new key; with a `principal`, its `key.create` audit entry is appended in the
+    /// same transaction, so a key never exists unaudited.
+    public func insertKey(_ record: APIKeyRecord, auditedAs principal: String? = nil) async throws {
         try await run { connection in
-            try connection.query(
-                """
-                INSERT INTO api_keys (id, key_hash, tenant, agent, created_at, expires_at, revoked_at, project)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    .text(record.id), .text(record.hash), .text(record.tenant), .optional(record.agent),
-                    .integer(record.createdAt.value), .optional(record.expiresAt?.value), .optional(record.revokedAt?.value),
-                    .optional(record.project),
-                ])
+            try connection.writeTransaction(lock: Self.auditLock) {
+                try connection.query(
+                    """
+                    INSERT INTO api_keys (id, key_hash, tenant, agent, created_at, expires_at, revoked_at, project)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        .text(record.id), .text(record.hash), .text(record.tenant), .optional(record.agent),
+                        .integer(record.createdAt.value), .optional(record.expiresAt?.value),
+                        .optional(record.revokedAt?.value), .optional(record.project),
+                    ])
+                guard let principal else { return }
+                try self.appendAudit(
+                    [
+                        AuditEntry(
+                            principal: principal, action: "key.create", target: "key:\(record.id)", tenant: record.tenant,
+                            after: AuditValue.key(record))
+                    ], on: connection)
+            }
         }
     }
 
@@ -143,6 +154,30 @@ extension SQLStore {
             try connection.query(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [.integer(time.value), .text(id)])
             return try !connection.query("SELECT id FROM api_keys WHERE id = ?", [.text(id)]).isEmpty
+        }
+    }
+
+    /// Revokes a key and, when it was active, appends its `key.revoke` audit entry in the same
+    /// transaction. Returns the key before and after, or nil when there is no such key.
+    public func revokeKey(
+        id: String, at time: UnixMicros = .now(), auditedAs principal: String
+    ) async throws -> (before: APIKeyRecord, after: APIKeyRecord)? {
+        try await run { connection in
+            try connection.writeTransaction(lock: Self.auditLock) {
+                let select = "SELECT \(Self.keyColumns) FROM api_keys WHERE id = ?"
+                guard let before = try connection.query(select, [.text(id)]).first.map(Self.keyRecord) else { return nil }
+                guard before.revokedAt == nil else { return (before, before) }
+                try connection.query("UPDATE api_keys SET revoked_at = ? WHERE id = ?", [.integer(time.value), .text(id)])
+                var after = before
+                after.revokedAt = time
+                try self.appendAudit(
+                    [
+                        AuditEntry(
+                            principal: principal, action: "key.revoke", target: "key:\(id)", tenant: before.tenant,
+                            before: AuditValue.key(before), after: AuditValue.key(after))
+                    ], on: connection)
+                return (before, after)
+            }
         }
     }
 

@@ -50,12 +50,7 @@ struct Keys: AsyncParsableCommand {
             let expiresAt = try expires.map { try TimeArgument.parse($0, relativeDirection: 1) }
             if let expiresAt, expiresAt <= .now() { throw ValidationError("--expires is in the past") }
             let (secret, record) = APIKeyFormat.issue(tenant: tenant, project: project, agent: agent, expiresAt: expiresAt)
-            try await store.insertKey(record)
-            try await store.appendAudit([
-                AuditEntry(
-                    principal: "cli", action: "key.create", target: "key:\(record.id)", tenant: tenant,
-                    after: AuditValue.key(record))
-            ])
+            try await store.insertKey(record, auditedAs: "cli")
             await store.close()
             if json {
                 let object: [String: String?] = [
@@ -118,15 +113,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             let (_, store) = try await options.openStore(auditing: true)
-            let before = try await store.key(id: id)
-            let found = try await store.revokeKey(id: id)
-            if found, let before, before.revokedAt == nil, let after = try await store.key(id: id) {
-                try await store.appendAudit([
-                    AuditEntry(
-                        principal: "cli", action: "key.revoke", target: "key:\(id)", tenant: before.tenant,
-                        before: AuditValue.key(before), after: AuditValue.key(after))
-                ])
-            }
+            let found = try await store.revokeKey(id: id, auditedAs: "cli") != nil
             await store.close()
             guard found else { throw CLIError("no key with id '\(id)'") }
             print("revoked \(id)")

@@ -20,6 +20,10 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
+        // A log reader that dies (stderr a closed pipe) must cost log lines, counted in /metrics,
+        // not the process and the usage records it holds: writes fail with EPIPE instead. SwiftNIO
+        // ignores SIGPIPE too once it opens a socket; this does not rely on it.
+        signal(SIGPIPE, SIG_IGN)
         let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         // Lines are written to stderr from a thread of their own: a request's log line never
         // blocks an event loop on I/O.

@@ -63,7 +63,7 @@ public struct SwitchyardServer {
             configuration, store: store, audit: audit, transport: transport, logger: logger)
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
-            governor: governor, logger: logger)
+            governor: governor, logger: logger, logWriter: .standardError)
         try await gateway.startLiveGovernance()
         let governanceWatcher = GovernanceWatcher(gateway: gateway)
         let killSwitches = KillSwitchWatcher(store: store, board: governor.kills, logger: logger)

@@ -127,7 +127,7 @@ private let hi = #""model":"chat","messages":[{"role":"user","content":"Hi"}]"#
                 + Array(
                     #""functions":[{"name":"c"}],"tool_choice":{"type":"function","function":{"name":"d"}},"#.utf8)
                 + Array(#""function_call":{"name":"e"},"web_search_options":{}}"#.utf8))
-        #expect(Gateway.declaredToolNames(json) == ["a", "b", "web_search", "c", "web_search", "d", "e"])
+        #expect(DeclaredTools.names(in: json) == ["a", "b", "web_search", "c", "web_search", "d", "e"])
     }
 
     /// An embedding has no output to bound: a `max_output_tokens` rule does not refuse it.

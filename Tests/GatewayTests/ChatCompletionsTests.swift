@@ -236,10 +236,10 @@ import WireFormats
                 #expect(response.status == (header.hasPrefix("Bearer\t") ? .unauthorized : .ok), "\(header)")
             }
         }
-        #expect(Gateway.bearerToken("Bearer  sk-sy-abc ") == "sk-sy-abc")
-        #expect(Gateway.bearerToken("sk-sy-abc") == "sk-sy-abc")
-        #expect(Gateway.bearerToken("Bearer ") == "")
-        #expect(Gateway.bearerToken("Basic dXNlcg==") == "Basic dXNlcg==")
+        #expect(BearerToken.presented("Bearer  sk-sy-abc ") == "sk-sy-abc")
+        #expect(BearerToken.presented("sk-sy-abc") == "sk-sy-abc")
+        #expect(BearerToken.presented("Bearer ") == "")
+        #expect(BearerToken.presented("Basic dXNlcg==") == "Basic dXNlcg==")
     }
 
     @Test func unknownKeyIdsAreRememberedUntilTheNextRefresh() async throws {

@@ -89,13 +89,13 @@ import Testing
             let bytes = Array(body.utf8)
             var visible: [ContentDetector: Int] = [:]
             for match in ContentScanner.scan(bytes, for: [.secrets, .creditCards]) { visible[match.detector, default: 0] += 1 }
-            return Gateway.hiddenHits(in: bytes, for: [.secrets, .creditCards], visible: visible)
+            return ContentGuard.hiddenHits(in: bytes, for: [.secrets, .creditCards], visible: visible)
         }
         #expect(hidden(Self.chat(#""4111 1111 1111 1111""#)) == [:])
         // The common body (one text, no `\u` escape) is not parsed a second time.
-        #expect(!Gateway.mayHide(Array(Self.chat(#""4111 \n 1111 1111 1111""#).utf8)))
-        #expect(Gateway.mayHide(Array(Self.chat(#""\u0034""#).utf8)))
-        #expect(Gateway.mayHide(Array(Self.chat(Self.parts("a", "b")).utf8)))
+        #expect(!ContentGuard.mayHide(Array(Self.chat(#""4111 \n 1111 1111 1111""#).utf8)))
+        #expect(ContentGuard.mayHide(Array(Self.chat(#""\u0034""#).utf8)))
+        #expect(ContentGuard.mayHide(Array(Self.chat(Self.parts("a", "b")).utf8)))
         #expect(hidden(Self.chat(Self.parts("4111 1111 1111 1111", "and more"))) == [:])
         #expect(hidden(Self.chat(#""\u0034111111111111111""#)) == [.creditCards: 1])
         // A visible hit next to other non-ASCII text is still one visible hit, not a hidden one.

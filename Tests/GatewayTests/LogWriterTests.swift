@@ -43,11 +43,23 @@ import Testing
         #expect(writer.droppedLines > 0)
     }
 
+    /// A descriptor that refuses writes (here: opened read-only; in production a pipe whose reader
+    /// died): the lines are lost and counted, and the writer goes on.
+    @Test func refusedWritesAreCounted() throws {
+        let descriptor = open("/dev/null", O_RDONLY)
+        defer { close(descriptor) }
+        let writer = LogWriter(descriptor: descriptor)
+        for _ in 0..<10 { writer.append(Array("line\n".utf8)) }
+        writer.flush()
+        #expect(writer.lostLines == 10)
+        #expect(writer.droppedLines == 0)
+    }
+
     /// The request line's latency, written as `String(format: "%.1f")` would, rounded half up.
     @Test func requestLatencyIsWrittenToOneDecimalOfAMillisecond() {
-        #expect(Gateway.millisecondsToOneDecimal(.microseconds(12_340)) == "12.3")
-        #expect(Gateway.millisecondsToOneDecimal(.microseconds(12_350)) == "12.4")
-        #expect(Gateway.millisecondsToOneDecimal(.microseconds(40)) == "0.0")
-        #expect(Gateway.millisecondsToOneDecimal(.seconds(3) + .microseconds(99_960)) == "3100.0")
+        #expect(RequestObserver.millisecondsToOneDecimal(.microseconds(12_340)) == "12.3")
+        #expect(RequestObserver.millisecondsToOneDecimal(.microseconds(12_350)) == "12.4")
+        #expect(RequestObserver.millisecondsToOneDecimal(.microseconds(40)) == "0.0")
+        #expect(RequestObserver.millisecondsToOneDecimal(.seconds(3) + .microseconds(99_960)) == "3100.0")
     }
 }

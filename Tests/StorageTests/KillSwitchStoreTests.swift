@@ -5,6 +5,40 @@ import TestSupport
 import Testing
 
 @Suite struct KillSwitchStoreTests {
+    /// A change whose audit entry cannot be written is not made: the switch, the key and its
+    /// revocation are written in the audit entry's transaction (here the audit key is unusable,
+    /// so every append fails).
+    @Test(arguments: TestEngine.available) func nothingIsChangedUnaudited(_ engine: TestEngine) async throws {
+        let url = try engine.freshURL()
+        let store = try await SQLStore.open(url)
+        try await store.ensureTenants(["acme"])
+        let (_, active) = APIKeyFormat.issue(tenant: "acme", agent: nil, expiresAt: nil)
+        try await store.insertKey(active, auditedAs: "cli")
+        await store.close()
+
+        let unaudited = try await SQLStore.open(url, auditSigning: .unavailable("the audit key is not set"))
+        let kill = KillSwitch(scope: .tenant("acme"), reason: "stop", engagedBy: "admin")
+        await #expect(throws: SQLStore.AuditKeyUnavailable.self) {
+            try await unaudited.engageKillSwitch(kill, principal: "admin")
+        }
+        #expect(try await unaudited.killSwitches().isEmpty)
+        let (_, record) = APIKeyFormat.issue(tenant: "acme", agent: nil, expiresAt: nil)
+        await #expect(throws: SQLStore.AuditKeyUnavailable.self) { try await unaudited.insertKey(record, auditedAs: "cli") }
+        #expect(try await unaudited.key(id: record.id) == nil)
+        await #expect(throws: SQLStore.AuditKeyUnavailable.self) {
+            try await unaudited.revokeKey(id: active.id, auditedAs: "cli")
+        }
+        #expect(try await unaudited.key(id: active.id)?.revokedAt == nil)
+        await unaudited.close()
+
+        // With the audit working, the same changes are made and audited once each.
+        let store2 = try await SQLStore.open(url)
+        #expect(try await store2.engageKillSwitch(kill, principal: "admin"))
+        #expect(try await store2.revokeKey(id: active.id, auditedAs: "cli")?.after.revokedAt != nil)
+        #expect(try await store2.auditEntries().map(\.action) == ["key.create", "kill_switch.engage", "key.revoke"])
+        await store2.close()
+    }
+
     @Test(arguments: TestEngine.available) func engagingAndReleasingIsStoredOnceAndAudited(_ engine: TestEngine) async throws {
         let store = try await SQLStore.open(try engine.freshURL())
         let scope = GovernanceScope.agent(tenant: "acme", agent: "bot")

@@ -193,4 +193,20 @@ import Testing
     @Test func descriptionHidesThePassword() {
         #expect(StorageURL("postgres://u:secret@h:5432/d")!.description == "postgres://u:***@h:5432/d")
     }
+
+    /// What error messages and the start-up log show of a PostgreSQL URL: never a password, in
+    /// the user part or in the query (libpq reads `password` and `sslpassword` from both).
+    @Test(arguments: [
+        ("postgres://app@db/ledger", "postgres://app@db/ledger"),
+        ("postgres://app:p@ss@db/ledger", "postgres://app:***@db/ledger"),
+        ("postgres://db/ledger?password=s3cret", "postgres://db/ledger?password=***"),
+        (
+            "postgres://app:a@db/l?sslmode=require&SSLPassword=s3cret&application_name=x",
+            "postgres://app:***@db/l?sslmode=require&SSLPassword=***&application_name=x"
+        ),
+        ("postgres://db/l?options=-c%20a%3Db@c&password=s3cret", "postgres://db/l?options=-c%20a%3Db@c&password=***"),
+    ])
+    func passwordsAreMaskedWhereverTheURLCarriesThem(url: String, shown: String) {
+        #expect(StorageURL(url)!.description == shown)
+    }
 }

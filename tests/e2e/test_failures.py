@@ -1,5 +1,6 @@
 """Failures with real processes: a model server dying mid-stream, a client hanging up, SIGTERM under load."""
 
+import contextlib
 import os
 import signal
 import threading
@@ -123,18 +124,34 @@ def test_sigterm_during_load_loses_no_record(tmp_path, model_server):
     print(f"acknowledged={len(acknowledged)} (in flight at SIGTERM: {len(acknowledged) - before_sigterm}) stored={len(stored)}")
 
 
+@contextlib.contextmanager
+def gateway_with_stderr_pipe(tmp_path):
+    """A gateway (on a fault upstream) whose stderr is the write end of a pipe; yields the
+    gateway, the upstream and the read end, which the test may close (then it yields None)."""
+    upstream = FaultUpstream(tmp_path)
+    read_end, write_end = os.pipe()
+    gateway = None
+    ends = {"read": read_end}
+    try:
+        gateway = Gateway(tmp_path / "gateway", body=fault_config(upstream.base_url), output=write_end)
+        os.close(write_end)
+        write_end = None
+        yield gateway, upstream, ends
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        upstream.stop()
+        for end in (ends["read"], write_end):
+            if end is not None:
+                os.close(end)
+
+
 def test_a_log_nobody_reads_does_not_stall_the_gateway(tmp_path):
     """The server's stderr is a pipe nobody reads (a stuck log shipper). A server that writes its
     log lines where it serves requests blocks there once the pipe's 64 KiB are full; Switchyard
     writes them from a thread of its own, so every request is still answered, and the lines wait
     in memory until the reader comes back: none is lost."""
-    upstream = FaultUpstream(tmp_path)
-    read_end, write_end = os.pipe()
-    gateway = None
-    try:
-        gateway = Gateway(tmp_path / "gateway", body=fault_config(upstream.base_url), output=write_end)
-        os.close(write_end)
-        write_end = None
+    with gateway_with_stderr_pipe(tmp_path) as (gateway, upstream, ends):
         # Each refusal is logged with up to 500 bytes of the upstream's message: 400 of them are
         # several times what the pipe holds.
         upstream.control(mode="error400")
@@ -150,6 +167,7 @@ def test_a_log_nobody_reads_does_not_stall_the_gateway(tmp_path):
         assert requests.get(f"http://127.0.0.1:{gateway.port}/healthz", timeout=10).ok
 
         # The reader comes back: every line written while it was away arrives.
+        read_end = ends["read"]
         os.set_blocking(read_end, False)
         output = bytearray()
 
@@ -162,10 +180,30 @@ def test_a_log_nobody_reads_does_not_stall_the_gateway(tmp_path):
             return output.count(b"upstream answered with an error") >= 400
 
         wait_until(all_lines_arrived, timeout=30, what="the buffered log lines")
-    finally:
-        if gateway is not None:
-            gateway.stop()
-        upstream.stop()
-        os.close(read_end)
-        if write_end is not None:
-            os.close(write_end)
+
+
+def test_a_log_reader_that_dies_costs_lines_not_the_gateway(tmp_path):
+    """The server's stderr is a pipe whose reader dies (a crashed log shipper). Writing there
+    fails with EPIPE (SIGPIPE is ignored; by default it would kill the process with every record
+    still in memory): Switchyard keeps serving, and counts the lines it could not write in
+    /metrics."""
+    with gateway_with_stderr_pipe(tmp_path) as (gateway, upstream, ends):
+        os.close(ends["read"])
+        ends["read"] = None
+        headers = {"Authorization": f"Bearer {gateway.keys['acme']}"}
+        session = requests.Session()
+        for index in range(50):
+            response = session.post(
+                f"{gateway.base_url}/chat/completions", headers=headers, timeout=10,
+                json={"model": "chat", "messages": [{"role": "user", "content": "hello"}]},
+            )
+            assert response.status_code == 200, (index, response.text)
+        assert gateway.process.poll() is None, "the gateway died"
+
+        def lost_lines():
+            for line in gateway.metrics().splitlines():
+                if line.startswith('switchyard_log_lines_lost_total{reason="write_failed"}'):
+                    return int(line.split()[-1])
+            return 0
+
+        wait_until(lambda: lost_lines() >= 50, timeout=30, what="the lost log lines counted")

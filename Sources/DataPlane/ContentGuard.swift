@@ -1,16 +1,20 @@
 import Foundation
 import Governance
-import Hummingbird
+import Observability
 import SwitchyardCore
 import WireFormats
 
-extension Gateway {
-    /// Content guardrails on the request body, before anything reads it: per detector the
-    /// strictest action of the principal's policies. Blocked requests are refused (403); redacted
-    /// ones continue with each hit replaced; every hit is counted and audited, never stored.
-    func applyGuardrails(_ body: [UInt8], principal: Principal, context: inout RequestContext) throws(OpenAIError)
-        -> [UInt8]
-    {
+/// The guard stage: content guardrails on the request body, before anything reads it. Per
+/// detector the strictest action of the principal's policies applies. Blocked requests are refused
+/// (403); redacted ones continue with each hit replaced; every hit is counted and audited, never
+/// stored.
+struct ContentGuard: Sendable {
+    let governor: Governor
+    let metrics: MetricsRegistry
+
+    /// The body to go on with (redacted where a rule says so), and the combined policy noted in
+    /// `context` for the authorize stage.
+    func apply(_ body: [UInt8], principal: Principal, context: inout RequestContext) throws(OpenAIError) -> [UInt8] {
         let policies = governor.policies
         guard !policies.isEmpty else { return body }
         let policy = policies.effective(for: principal)

@@ -1,0 +1,66 @@
+import Logging
+import Observability
+import SwitchyardConfig
+import SwitchyardCore
+
+/// The settle stage's view of a finished request: its Prometheus series updated, and its one log
+/// line written (from memory: `BufferedLogHandler` writes it off the event loop).
+struct RequestObserver: Sendable {
+    let metrics: MetricsRegistry
+    /// The series a finished request updates, by label values.
+    let requestSeries: RequestSeriesCache
+    let configuration: SwitchyardConfiguration
+    let logger: Logger
+
+    /// Updates the Prometheus metrics and writes the request's one log line.
+    func observe(_ record: UsageRecord, latency: Duration, timeToFirstToken: Duration?) {
+        let route = record.route ?? ""
+        let deployment = record.deployment ?? ""
+        let series = requestSeries.series(for: record, timedFirstToken: timeToFirstToken != nil)
+        // One lock for the request's updates, not one each.
+        metrics.batch { m in
+            m.add(series.requests)
+            m.observe(series.duration, seconds: latency.seconds)
+            if let timeToFirstToken, let ttft = series.timeToFirstToken { m.observe(ttft, seconds: timeToFirstToken.seconds) }
+            if let input = series.inputTokens { m.add(input, Int64(record.usage.inputTokens)) }
+            if let output = series.outputTokens { m.add(output, Int64(record.usage.outputTokens)) }
+            if let cached = series.cachedInputTokens { m.add(cached, Int64(record.usage.cachedInputTokens)) }
+            if let cost = series.cost { m.add(cost, record.cost.nanos) }
+            // Per attempt, so failures hidden from the client by a failover still show.
+            for attempt in record.attempts {
+                guard let errorClass = attempt.errorClass, errorClass != .clientCancelled, errorClass != .hedgeLost else {
+                    continue
+                }
+                let attemptProvider = configuration.deployment(named: attempt.deployment)?.provider ?? ""
+                m.increment(
+                    "switchyard_upstream_errors_total",
+                    help: "Failed upstream attempts, by provider, deployment and error class.",
+                    labels: [
+                        ("provider", attemptProvider), ("deployment", attempt.deployment), ("error_class", errorClass.rawValue),
+                    ])
+            }
+        }
+        logger.info(
+            "request",
+            metadata: [
+                "request_id": .string(record.id), "endpoint": .string(record.endpoint),
+                "tenant": .string(record.tenant ?? "-"), "agent": .string(record.agent ?? "-"), "route": .string(route),
+                "deployment": .string(deployment), "status": .stringConvertible(record.status),
+                "error_class": .string(record.errorClass?.rawValue ?? "-"),
+                "latency_ms": .string(Self.millisecondsToOneDecimal(latency)),
+                "input_tokens": .stringConvertible(record.usage.inputTokens),
+                "output_tokens": .stringConvertible(record.usage.outputTokens),
+                "usage_estimated": .stringConvertible(record.usage.isEstimated),
+                "cost": .string(record.cost.decimalString + " " + record.cost.currency),
+            ])
+    }
+
+    /// `12.3` for 12.34 ms: what `String(format: "%.1f")` writes, without Foundation's formatter
+    /// on every request.
+    static func millisecondsToOneDecimal(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let tenths = seconds * 10_000 + (attoseconds + 50_000_000_000_000) / 100_000_000_000_000
+        return "\(tenths / 10).\(tenths % 10)"
+    }
+
+}
