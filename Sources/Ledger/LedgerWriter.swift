@@ -111,7 +111,13 @@ public final class LedgerWriter: UsageSink, Service {
     }
 
     /// Writes everything buffered now. Safe to call from tests.
+    ///
+    /// Once the store has failed a batch, the rest goes straight to the journal: against a store
+    /// that hangs, each batch would otherwise wait out the ledger lane's deadline in turn, and a
+    /// shutdown's last flush of a backlog would outlast any grace period (then a SIGKILL loses
+    /// what is still in memory).
     public func flush() async {
+        var storeFailed = false
         while true {
             // Up to ten batches taken at once: removing from the front of the buffer moves every
             // record behind, which for a backlog of 50,000 in batches of 100 was quadratic.
@@ -121,11 +127,31 @@ public final class LedgerWriter: UsageSink, Service {
                 return taken
             }
             if taken.isEmpty { break }
-            for start in stride(from: 0, to: taken.count, by: configuration.batchSize) {
-                await write(Array(taken[start..<min(start + configuration.batchSize, taken.count)]))
+            var start = 0
+            while start < taken.count, !storeFailed {
+                let end = min(start + configuration.batchSize, taken.count)
+                storeFailed = await !write(Array(taken[start..<end]))
+                start = end
+            }
+            if start < taken.count {
+                guard await journalBatch(Array(taken[start...])) else { break }
             }
         }
-        if !journal.isEmpty { await replayJournal() }
+        if !storeFailed, !journal.isEmpty { await replayJournal() }
+    }
+
+    /// Appends records the store did not take to the journal; on failure they go back to the
+    /// front of the queue (never dropped: requests were answered for them).
+    private func journalBatch(_ batch: [UsageRecord]) async -> Bool {
+        do {
+            try await BlockingIO.run { try self.journalAccess.withLock { _ in try self.journal.append(batch) } }
+            counters.withLock { $0.journaled += Int64(batch.count) }
+            return true
+        } catch {
+            logger.critical("usage journal write failed; keeping batch in memory", metadata: ["error": "\(error)"])
+            pending.withLock { $0.insert(contentsOf: batch, at: 0) }
+            return false
+        }
     }
 
     /// Moves the newest records beyond half the bound to the journal.
@@ -149,24 +175,19 @@ public final class LedgerWriter: UsageSink, Service {
         }
     }
 
-    private func write(_ batch: [UsageRecord]) async {
+    /// Whether the store took the batch. When it did not, the batch is journaled, or kept in
+    /// memory if the disk refuses it too (then retried after a pause).
+    private func write(_ batch: [UsageRecord]) async -> Bool {
         do {
             try await store.insertUsage(batch)
             counters.withLock { $0.written += Int64(batch.count) }
+            return true
         } catch {
             counters.withLock { $0.storeFailures += 1 }
             logger.error(
                 "usage store write failed; journaling batch", metadata: ["records": "\(batch.count)", "error": "\(error)"])
-            do {
-                try await BlockingIO.run { try self.journalAccess.withLock { _ in try self.journal.append(batch) } }
-                counters.withLock { $0.journaled += Int64(batch.count) }
-            } catch {
-                // Neither the store nor the disk takes the batch: keep it in memory and retry,
-                // rather than drop records that requests were already answered for.
-                logger.critical("usage journal write failed; keeping batch in memory", metadata: ["error": "\(error)"])
-                pending.withLock { $0.insert(contentsOf: batch, at: 0) }
-                try? await Task.sleep(for: .seconds(1))
-            }
+            if await !journalBatch(batch) { try? await Task.sleep(for: .seconds(1)) }
+            return false
         }
     }
 

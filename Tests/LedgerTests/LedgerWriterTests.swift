@@ -64,16 +64,16 @@ import Testing
     @Test func storeFailureSpillsToTheJournalAndReplaysLater() async throws {
         let broken = try await store()
         await broken.close()  // every write now fails
-        let first = writer(broken)
+        let first = writer(broken, batchSize: 10)
         let batch = records(120)
         batch.forEach(first.record)
         await first.flush()
         #expect(first.statistics.journaled == 120)
-        #expect(first.statistics.storeFailures >= 1)
+        // One failure, not one per batch: the rest went to the journal without asking the store
+        // again (a hung store would make each ask wait out its deadline).
+        #expect(first.statistics.storeFailures == 1)
         let journal = UsageJournal(path: directory + "/journal.ndjson")
-        // The failed replay attempt moved the journal aside; its records are all there.
-        let journaled = try await journal.readAll(from: journal.replayingPath).records + journal.readAll().records
-        #expect(journaled.map(\.id) == batch.map(\.id))
+        #expect(try await journal.readAll().records.map(\.id) == batch.map(\.id))
 
         let healthy = try await store()
         let second = writer(healthy)
