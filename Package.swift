@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "SwitchyardCore", targets: ["SwitchyardCore"]),
         .library(name: "WireFormats", targets: ["WireFormats"]),
         .library(name: "Routing", targets: ["Routing"]),
+        // For bench/pgclients (libpq through SQLStore against postgres-nio).
+        .library(name: "Storage", targets: ["Storage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -77,17 +77,22 @@ public final class HTTPClientTransport: UpstreamTransport {
                 preconditionFailure("no connection is ever handed back to the slot pool")
             }
             slot.taken()
-            let response = try await withUpstreamDeadline(
-                request.timeouts.firstByte - .nanoseconds((NIODeadline.now() - started).nanoseconds),
-                "time to first byte"
-            ) { () throws(UpstreamFailure) in
+            // At least a moment: a timer for nothing might not be waited for.
+            let left = max(.milliseconds(1), request.timeouts.firstByte - .nanoseconds((NIODeadline.now() - started).nanoseconds))
+            let response = try await withUpstreamDeadline(left, "time to first byte") { () throws(UpstreamFailure) in
                 do {
                     return try await client.execute(sent, deadline: started + TimeAmount(request.timeouts.total))
                 } catch {
                     throw Self.classify(error)
                 }
             }
-            var body = UpstreamBody(PacedResponseBody(body: response.body, idle: request.timeouts.idle, slot: slot))
+            // AsyncHTTPClient's deadline covers the head only: the body's pieces are raced against
+            // both the idle time and what is left of the total.
+            let total = ContinuousClock.now + request.timeouts.total - .nanoseconds((NIODeadline.now() - started).nanoseconds)
+            var body = UpstreamBody(
+                PacedResponseBody(
+                    body: response.body, idle: request.timeouts.idle, total: total, totalLimit: request.timeouts.total,
+                    slot: slot))
             if let limit = request.wholeBodyLimit {
                 // A non-streamed call: answered once the body is whole, within the same deadlines.
                 body = .whole(ByteBuffer(bytes: try await body.collect(upTo: limit)))
@@ -160,28 +165,38 @@ final class UpstreamSlot: Sendable {
     deinit { giveBack() }
 }
 
-/// AsyncHTTPClient's response body with the idle deadline between pieces, giving the request's
-/// slot back at its end.
+/// AsyncHTTPClient's response body with the idle deadline between pieces and the total deadline
+/// over all of them, giving the request's slot back at its end.
 struct PacedResponseBody: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let body: HTTPClientResponse.Body
     let idle: Duration
+    let total: ContinuousClock.Instant
+    /// The total deadline as configured, for its message.
+    let totalLimit: Duration
     let slot: UpstreamSlot
 
     func makeAsyncIterator() -> Iterator {
-        Iterator(base: UpstreamBody.IteratorBox(body.makeAsyncIterator()), idle: idle, slot: slot)
+        Iterator(
+            base: UpstreamBody.IteratorBox(body.makeAsyncIterator()), idle: idle, total: total,
+            totalMessage: "upstream took longer than \(totalLimit)", slot: slot)
     }
 
     struct Iterator: AsyncIteratorProtocol {
         let base: UpstreamBody.IteratorBox<HTTPClientResponse.Body.AsyncIterator>
         let idle: Duration
+        let total: ContinuousClock.Instant
+        let totalMessage: String
         let slot: UpstreamSlot
 
         mutating func next() async throws -> ByteBuffer? {
             do {
-                let (base, idle) = (self.base, self.idle)
-                let piece = try await race({ try await base.next() }, against: idle) {
-                    "no data from upstream for \(idle)"
+                let (base, idle, totalMessage) = (self.base, self.idle, self.totalMessage)
+                let left = total - .now
+                guard left > .zero else { throw UpstreamFailure(.upstreamTimeout, totalMessage) }
+                let piece = try await race({ try await base.next() }, against: Swift.max(.milliseconds(1), Swift.min(idle, left)))
+                {
+                    left < idle ? totalMessage : "no data from upstream for \(idle)"
                 }
                 if piece == nil { slot.giveBack() }
                 return piece

@@ -196,22 +196,26 @@ public final class PostgresConnection: SQLConnection {
     /// The URL with its password masked, for error messages.
     static func redacted(_ url: String) -> String {
         guard let scheme = url.range(of: "://") else { return url }
-        let queryStart = url[scheme.upperBound...].firstIndex(of: "?") ?? url.endIndex
-        var masked = String(url[..<queryStart])
-        // The password of `user:password@host`: up to the last `@` before the query, so a
-        // password with an unencoded `@` is masked whole.
-        if let at = masked.lastIndex(of: "@"), let colon = masked[scheme.upperBound..<at].firstIndex(of: ":") {
-            masked.replaceSubrange(masked.index(after: colon)..<at, with: "***")
+        var masked = url
+        var queryFrom = scheme.upperBound
+        // The password of `user:password@host`: up to the last `@` before the path, so a password
+        // holding an unencoded `@` or `?` is masked whole.
+        let authorityEnd = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
+        if let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@"),
+            let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+        {
+            masked = String(url[..<url.index(after: colon)]) + "***" + String(url[at...])
+            queryFrom = masked.index(masked.startIndex, offsetBy: url.distance(from: url.startIndex, to: colon) + 4)
         }
-        guard queryStart < url.endIndex else { return masked }
+        guard let queryStart = masked[queryFrom...].firstIndex(of: "?") else { return masked }
         // `?password=…` and `?sslpassword=…` are credentials too (libpq reads both from the query).
-        let parameters = url[url.index(after: queryStart)...].split(separator: "&", omittingEmptySubsequences: false)
+        let parameters = masked[masked.index(after: queryStart)...].split(separator: "&", omittingEmptySubsequences: false)
         let query = parameters.map { parameter -> String in
             guard let equals = parameter.firstIndex(of: "=") else { return String(parameter) }
             let name = parameter[..<equals].lowercased()
             return name == "password" || name == "sslpassword" ? "\(parameter[..<equals])=***" : String(parameter)
         }
-        return masked + "?" + query.joined(separator: "&")
+        return String(masked[..<queryStart]) + "?" + query.joined(separator: "&")
     }
 }
 

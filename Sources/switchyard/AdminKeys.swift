@@ -36,12 +36,7 @@ struct AdminKeys: AsyncParsableCommand {
                 throw CLIError("no tenant named '\(tenant)' is configured")
             }
             let (secret, record) = AdminKeyFormat.issue(role: role, tenant: tenant)
-            try await store.insertAdminKey(record)
-            try await store.appendAudit([
-                AuditEntry(
-                    principal: "cli", action: "admin_key.create", target: "admin-key:\(record.id)", tenant: tenant,
-                    after: AuditValue.object([("id", record.id), ("role", role.rawValue), ("tenant", tenant)]))
-            ])
+            try await store.insertAdminKey(record, auditedAs: "cli")
             await store.close()
             print(secret)
             FileHandle.standardError.write(
@@ -74,12 +69,8 @@ struct AdminKeys: AsyncParsableCommand {
 
         func run() async throws {
             let (_, store) = try await options.openStore(auditing: true)
-            let before = try await store.adminKey(id: id)
-            guard try await store.revokeAdminKey(id: id), let before else { throw CLIError("no admin key with id '\(id)'") }
-            if before.revokedAt == nil {
-                try await store.appendAudit([
-                    AuditEntry(principal: "cli", action: "admin_key.revoke", target: "admin-key:\(id)", tenant: before.tenant)
-                ])
+            guard try await store.revokeAdminKey(id: id, auditedAs: "cli") else {
+                throw CLIError("no admin key with id '\(id)'")
             }
             await store.close()
             print("revoked \(id)")

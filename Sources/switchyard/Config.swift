@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Storage
 import SwitchyardConfig
 import SwitchyardCore
 
@@ -86,7 +87,7 @@ struct Config: AsyncParsableCommand {
             let configuration = try options.load()
             print("ok: \(configuration.sourcePath ?? "built-in defaults")")
             print("  listen      \(configuration.server.host):\(configuration.server.port)")
-            print("  storage     \(configuration.storage.url.replacingPassword())")
+            print("  storage     \(StorageURL(configuration.storage.url)?.description ?? configuration.storage.url)")
             print("  providers   \(configuration.providers.map(\.name).joined(separator: ", "))")
             print("  deployments \(configuration.deployments.map(\.name).joined(separator: ", "))")
             print(
@@ -105,16 +106,5 @@ struct Config: AsyncParsableCommand {
                 )
             }
         }
-    }
-}
-
-extension String {
-    fileprivate func replacingPassword() -> String {
-        guard let scheme = range(of: "://"), let at = lastIndex(of: "@"),
-            let colon = self[scheme.upperBound..<at].firstIndex(of: ":")
-        else { return self }
-        var masked = self
-        masked.replaceSubrange(index(after: colon)..<at, with: "***")
-        return masked
     }
 }

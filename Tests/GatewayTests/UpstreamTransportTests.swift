@@ -135,6 +135,12 @@ import Testing
                 var chunks = stream.body.makeAsyncIterator()
                 #expect(try await chunks.next() != nil)
             }
+            if scheme == .https {
+                // Its slot came back with the dropped body (plain http's pool keeps idle connections open).
+                try await waitUntil("the dropped stream's slot given back") {
+                    Self.counts(transport, scheme, port: port).open == 0
+                }
+            }
             let whole = try await transport.send(Self.request(scheme, port, "/stream"))
             let text = String(decoding: try await whole.body.collect(upTo: 1 << 20), as: UTF8.self)
             #expect(text.hasPrefix("data: 0\n\n") && text.hasSuffix("data: 199\n\n"))
@@ -204,6 +210,23 @@ import Testing
                 if pieces == 100 { try await Task.sleep(for: .milliseconds(2500)) }
             }
             #expect(pieces >= 100)
+            await transport.shutdown()
+        }
+    }
+
+    /// The total deadline ends an answer that keeps coming or stalls, however short its silences.
+    @Test(arguments: Scheme.allCases) func theTotalDeadlineEndsAnAnswerUnderWay(_ scheme: Scheme) async throws {
+        try await Self.serving(Self.upstream(), scheme) { port in
+            let transport = Self.transport()
+            let limited = Timeouts(connect: .seconds(2), firstByte: .seconds(2), idle: .seconds(30), total: .seconds(1))
+            let started = ContinuousClock.now
+            let stalled = try await transport.send(Self.request(scheme, port, "/stall", timeouts: limited))
+            var chunks = stalled.body.makeAsyncIterator()
+            #expect(try await chunks.next().map { String(buffer: $0) } == "data: first\n\n")
+            await Self.expectFailure(.upstreamTimeout, "upstream took longer than", otherwise: "the total deadline was passed") {
+                _ = try await chunks.next()
+            }
+            #expect(ContinuousClock.now - started < .seconds(4.5))  // the upstream is silent for 5 s
             await transport.shutdown()
         }
     }
@@ -351,6 +374,10 @@ import Testing
                         _ = try await response.body.collect(upTo: 1024)
                         return response.status
                     }
+                }
+                // The cap is the transport's own line, on both schemes (not the HTTP client's).
+                try await waitUntil("requests waiting in line for a connection") {
+                    Self.counts(transport, scheme, port: port).waiting > 0
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }

@@ -5,8 +5,8 @@ import TestSupport
 import Testing
 
 @Suite struct KillSwitchStoreTests {
-    /// A change whose audit entry cannot be written is not made: the switch, the key and its
-    /// revocation are written in the audit entry's transaction (here the audit key is unusable,
+    /// A change whose audit entry cannot be written is not made: the switch, the keys (API and
+    /// admin) and a revocation are written in the audit entry's transaction (here the audit key is unusable,
     /// so every append fails).
     @Test(arguments: TestEngine.available) func nothingIsChangedUnaudited(_ engine: TestEngine) async throws {
         let url = try engine.freshURL()
@@ -29,6 +29,11 @@ import Testing
             try await unaudited.revokeKey(id: active.id, auditedAs: "cli")
         }
         #expect(try await unaudited.key(id: active.id)?.revokedAt == nil)
+        let (_, adminKey) = AdminKeyFormat.issue(role: .admin, tenant: nil)
+        await #expect(throws: SQLStore.AuditKeyUnavailable.self) {
+            try await unaudited.insertAdminKey(adminKey, auditedAs: "cli")
+        }
+        #expect(try await unaudited.adminKey(id: adminKey.id) == nil)
         await unaudited.close()
 
         // With the audit working, the same changes are made and audited once each.

@@ -199,6 +199,8 @@ import Testing
     @Test(arguments: [
         ("postgres://app@db/ledger", "postgres://app@db/ledger"),
         ("postgres://app:p@ss@db/ledger", "postgres://app:***@db/ledger"),
+        ("postgres://app:pa?ss@db/ledger?password=s3cret", "postgres://app:***@db/ledger?password=***"),
+        ("postgres://h?password=s3cret", "postgres://h?password=***"),
         ("postgres://db/ledger?password=s3cret", "postgres://db/ledger?password=***"),
         (
             "postgres://app:a@db/l?sslmode=require&SSLPassword=s3cret&application_name=x",
