@@ -17,6 +17,8 @@ public final class AuditCheckpointWriter: Service {
     private let store: SQLStore
     private let keyring: AuditKeyring
     private let file: String?
+    /// The checkpoint file's appends and fsyncs: a queue of its own (see `BlockingIO`).
+    private let fileIO = BlockingIO(label: "switchyard.audit-checkpoints")
     private let post: (@Sendable ([UInt8]) async -> Void)?
     private let everyEntries: Int64
     private let interval: Duration
@@ -102,7 +104,7 @@ public final class AuditCheckpointWriter: Service {
         let line = checkpoint.line + "\n"
         if let file {
             do {
-                try await BlockingIO.run { try DurableFile.append(Array(line.utf8), to: file) }
+                try await fileIO.run { try DurableFile.append(Array(line.utf8), to: file) }
             } catch {
                 logger.error("audit checkpoint: cannot write the file", metadata: ["file": "\(file)", "error": "\(error)"])
                 return nil

@@ -47,6 +47,10 @@ public final class LedgerWriter: UsageSink, Service {
     /// Serialises the journal between the writer (journaling failed batches, replaying) and
     /// the spiller (which must not wait for a slow store write to finish).
     private let journalAccess = Mutex(())
+    /// When the store last refused a batch: a shutdown soon after does not ask it again.
+    private let lastStoreFailure = Mutex<ContinuousClock.Instant?>(nil)
+    /// The journal's appends and fsyncs, off the cooperative pool.
+    private let journalIO = BlockingIO(label: "switchyard.usage-journal")
     private let overflow: AsyncStream<Void>
     private let overflowContinuation: AsyncStream<Void>.Continuation
 
@@ -104,8 +108,11 @@ public final class LedgerWriter: UsageSink, Service {
         }
         ticker.cancel()
         // Requests still finishing during shutdown may add records until the server has drained;
-        // the service group stops this writer after the server, so this is the last word.
-        await flush()
+        // the service group stops this writer after the server, so this is the last word. A store
+        // that refused a batch lately is not asked again: waiting out another deadline could
+        // outlast the grace period, and the journal is replayed at the next start.
+        let storeFailedLately = lastStoreFailure.withLock { $0.map { .now - $0 < .seconds(60) } ?? false }
+        await flush(askingTheStore: !storeFailedLately)
         logger.info(
             "ledger writer stopped", metadata: ["written": "\(statistics.written)", "journaled": "\(statistics.journaled)"])
     }
@@ -117,7 +124,11 @@ public final class LedgerWriter: UsageSink, Service {
     /// shutdown's last flush of a backlog would outlast any grace period (then a SIGKILL loses
     /// what is still in memory).
     public func flush() async {
-        var storeFailed = false
+        await flush(askingTheStore: true)
+    }
+
+    private func flush(askingTheStore: Bool) async {
+        var storeFailed = !askingTheStore
         while true {
             // Up to ten batches taken at once: removing from the front of the buffer moves every
             // record behind, which for a backlog of 50,000 in batches of 100 was quadratic.
@@ -144,7 +155,7 @@ public final class LedgerWriter: UsageSink, Service {
     /// front of the queue (never dropped: requests were answered for them).
     private func journalBatch(_ batch: [UsageRecord]) async -> Bool {
         do {
-            try await BlockingIO.run { try self.journalAccess.withLock { _ in try self.journal.append(batch) } }
+            try await journalIO.run { try self.journalAccess.withLock { _ in try self.journal.append(batch) } }
             counters.withLock { $0.journaled += Int64(batch.count) }
             return true
         } catch {
@@ -164,7 +175,7 @@ public final class LedgerWriter: UsageSink, Service {
         }
         guard !spilled.isEmpty else { return }
         do {
-            try await BlockingIO.run { try self.journalAccess.withLock { _ in try self.journal.append(spilled) } }
+            try await journalIO.run { try self.journalAccess.withLock { _ in try self.journal.append(spilled) } }
             counters.withLock { $0.spilled += Int64(spilled.count) }
             logger.warning(
                 "ledger queue full (store slower than traffic): spilled records to the journal",
@@ -184,6 +195,7 @@ public final class LedgerWriter: UsageSink, Service {
             return true
         } catch {
             counters.withLock { $0.storeFailures += 1 }
+            lastStoreFailure.withLock { $0 = .now }
             logger.error(
                 "usage store write failed; journaling batch", metadata: ["records": "\(batch.count)", "error": "\(error)"])
             if await !journalBatch(batch) { try? await Task.sleep(for: .seconds(1)) }

@@ -13,6 +13,7 @@ import ServiceLifecycle
 import Storage
 import SwitchyardConfig
 import SwitchyardCore
+import Synchronization
 import WireFormats
 
 /// `switchyard serve`: the store, the ledger writer, the key directory and the HTTP server,
@@ -88,7 +89,33 @@ public struct SwitchyardServer {
                 logger: logger))
         try await group.run()
         await transport.shutdown()
-        await store.close()
+        await closeStore(store)
+    }
+
+    /// Closes the store's connections, but does not wait past `limit` for a call still running on
+    /// a hung store: every record is in the store or the journal by now, and the process is ending.
+    private func closeStore(_ store: SQLStore, limit: Duration = .seconds(10)) async {
+        // Unstructured: a task group would wait for a hung close before it could return.
+        let answered = Mutex(false)
+        let closed = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let answer = { @Sendable (closed: Bool) in
+                guard
+                    answered.withLock({ done in
+                        defer { done = true }; return !done
+                    })
+                else { return }
+                continuation.resume(returning: closed)
+            }
+            Task {
+                await store.close()
+                answer(true)
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                answer(false)
+            }
+        }
+        if !closed { logger.warning("the store did not close within \(limit); exiting without waiting for it") }
     }
 
     /// The checkpoint writer `audit:` asks for, if any.

@@ -213,3 +213,54 @@ def test_a_report_stuck_on_a_lock_holds_neither_keys_nor_readiness_nor_the_ledge
             lock.release()
         gateway.stop()
         upstream.stop()
+
+
+def test_a_shutdown_against_a_hung_store_journals_everything_in_time(tmp_path):
+    """SIGTERM while the store hangs (a lock holds every usage batch): the server drains, the
+    ledger writer journals what the store cannot take after its first refusal (not one statement
+    timeout per batch, which for ten batches is minutes), and the process ends within an
+    orchestrator's grace period. Restarted with the store back, the journal replays every record
+    once."""
+    database = "sy_e2e_hung_" + secrets.token_hex(4)
+    psql(BASE_URL, f"CREATE DATABASE {database}")
+    url = BASE_URL.rsplit("/", 1)[0] + "/" + database
+    upstream = FaultUpstream(tmp_path)
+    gateway = Gateway(tmp_path / "gateway", body=config(upstream.base_url), storage_url=url)
+    restarted = None
+    lock = None
+    try:
+        lock = TableLock(url, "usage_rollups")
+        served = []
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {gateway.keys['acme']}"}
+        for _ in range(1000):  # ten batches of 100
+            response = session.post(
+                f"{gateway.base_url}/chat/completions", headers=headers, timeout=10,
+                json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+            )
+            assert response.status_code == 200, response.text
+            served.append(response.headers["x-request-id"])
+        started = time.monotonic()
+        gateway.process.send_signal(signal.SIGTERM)
+        # One statement timeout (the ledger lane's 30 s less a second) and the journal, not ten.
+        gateway.process.wait(timeout=120)
+        took = time.monotonic() - started
+        assert took < 60, f"shutdown took {took:.1f} s"
+        assert int(psql(url, "SELECT count(*) FROM usage_records")) == 0  # the lock held them all back
+
+        lock.release()
+        restarted = Gateway(tmp_path / "gateway", body=config(upstream.base_url), storage_url=url)
+        wait_until(
+            lambda: int(psql(url, "SELECT count(*) FROM usage_records")) >= len(served), timeout=60,
+            what="the journal replayed")
+        stored = set(psql(url, "SELECT id FROM usage_records").split())
+        assert set(served) <= stored
+        assert int(psql(url, "SELECT count(*) FROM usage_records")) == len(served)
+        assert int(psql(url, "SELECT COALESCE(SUM(requests), 0) FROM usage_rollups")) == len(served)
+    finally:
+        if lock is not None:
+            lock.release()
+        gateway.stop()
+        if restarted is not None:
+            restarted.stop()
+        upstream.stop()
