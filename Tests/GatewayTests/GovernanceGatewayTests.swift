@@ -231,7 +231,7 @@ import Testing
             governor.release(
                 admission, principal: principal, usage: .none, cost: Money(nanos: dollar.nanos * 3 / 10, currency: "USD"))
         }
-        try await waitUntil { test.transport.requests.count == 1 }
+        try await waitUntil("the threshold alert posted") { test.transport.requests.count == 1 }
         let hook = try #require(test.transport.requests.first)
         #expect(hook.url == "http://hooks.test/budget")
         let payload = String(decoding: hook.body, as: UTF8.self)
@@ -244,14 +244,9 @@ import Testing
             facts, policy: .unrestricted, maximumCost: Money(nanos: 100_000_000, currency: "USD"), for: principal
         ).get()
         governor.release(last, principal: principal, usage: .none, cost: Money(nanos: 100_000_000, currency: "USD"))
-        try await waitUntil { test.transport.requests.count >= 2 }
+        try await waitUntil("the exhaustion alert posted") { test.transport.requests.count >= 2 }
         #expect(test.transport.requests.count == 2)
         #expect(String(decoding: test.transport.requests[1].body, as: UTF8.self).contains(#""type":"budget.exhausted""#))
-    }
-
-    func waitUntil(_ condition: @escaping @Sendable () -> Bool) async throws {
-        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(condition())
     }
 }
 

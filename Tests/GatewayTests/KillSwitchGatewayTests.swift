@@ -123,11 +123,8 @@ extension KillSwitchGatewayTests {
         ).get()
         governor.release(admission, principal: bot, usage: .none, cost: Money(nanos: 2_000, currency: "USD"))
         #expect(governor.kills.stopping(bot)?.engagedBy == "switchyard")
-        var stored: [KillSwitch] = []
-        for _ in 0..<200 where stored.isEmpty {
-            stored = try await test.store.killSwitches()
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await waitUntil("the switch stored", every: .milliseconds(10)) { try await !test.store.killSwitches().isEmpty }
+        let stored = try await test.store.killSwitches()
         #expect(stored.map(\.scope) == [.agent(tenant: "acme", agent: "triage-bot")])
         #expect(stored.first?.reason.contains("runaway protection") == true)
         let entries = try await test.auditEntries()

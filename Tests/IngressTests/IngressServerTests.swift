@@ -370,6 +370,8 @@ final class RawClient: @unchecked Sendable {
             var buffer = [UInt8](repeating: 0, count: 65536)
             while !done(self.pending) {
                 let count = Foundation.read(self.descriptor, &buffer, buffer.count)
+                // A signal is neither the peer's close nor the 30 s timeout: read again.
+                if count < 0 && errno == EINTR { continue }
                 if count == 0 { self.peerClosed = true }
                 if count <= 0 { break }
                 self.pending += String(decoding: buffer[0..<count], as: UTF8.self)
@@ -386,6 +388,7 @@ final class RawClient: @unchecked Sendable {
             var received = 0
             while received < limit {
                 let count = Foundation.read(self.descriptor, &buffer, buffer.count)
+                if count < 0 && errno == EINTR { continue }
                 if count <= 0 { break }
                 received += count
             }
