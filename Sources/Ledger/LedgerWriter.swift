@@ -47,8 +47,6 @@ public final class LedgerWriter: UsageSink, Service {
     /// Serialises the journal between the writer (journaling failed batches, replaying) and
     /// the spiller (which must not wait for a slow store write to finish).
     private let journalAccess = Mutex(())
-    /// When the store last refused a batch: a shutdown soon after does not ask it again.
-    private let lastStoreFailure = Mutex<ContinuousClock.Instant?>(nil)
     /// The journal's appends and fsyncs, off the cooperative pool.
     private let journalIO = BlockingIO(label: "switchyard.usage-journal")
     private let overflow: AsyncStream<Void>
@@ -108,11 +106,10 @@ public final class LedgerWriter: UsageSink, Service {
         }
         ticker.cancel()
         // Requests still finishing during shutdown may add records until the server has drained;
-        // the service group stops this writer after the server, so this is the last word. A store
-        // that refused a batch lately is not asked again: waiting out another deadline could
-        // outlast the grace period, and the journal is replayed at the next start.
-        let storeFailedLately = lastStoreFailure.withLock { $0.map { .now - $0 < .seconds(60) } ?? false }
-        await flush(askingTheStore: !storeFailedLately)
+        // the service group stops this writer after the server, so this is the last word. It asks
+        // the store once more even if it refused a batch lately: it may be back, and what it
+        // takes now is in reports at once, not only after a restart replays the journal.
+        await flush()
         logger.info(
             "ledger writer stopped", metadata: ["written": "\(statistics.written)", "journaled": "\(statistics.journaled)"])
     }
@@ -124,11 +121,7 @@ public final class LedgerWriter: UsageSink, Service {
     /// shutdown's last flush of a backlog would outlast any grace period (then a SIGKILL loses
     /// what is still in memory).
     public func flush() async {
-        await flush(askingTheStore: true)
-    }
-
-    private func flush(askingTheStore: Bool) async {
-        var storeFailed = !askingTheStore
+        var storeFailed = false
         while true {
             // Up to ten batches taken at once: removing from the front of the buffer moves every
             // record behind, which for a backlog of 50,000 in batches of 100 was quadratic.
@@ -195,7 +188,6 @@ public final class LedgerWriter: UsageSink, Service {
             return true
         } catch {
             counters.withLock { $0.storeFailures += 1 }
-            lastStoreFailure.withLock { $0 = .now }
             logger.error(
                 "usage store write failed; journaling batch", metadata: ["records": "\(batch.count)", "error": "\(error)"])
             if await !journalBatch(batch) { try? await Task.sleep(for: .seconds(1)) }
