@@ -71,7 +71,7 @@ extension Gateway {
             }
         }
         let calls = translatedCalls
-        let upstream = try await execute(plan, streaming: chat.isStreaming, context: &context) { deployment in
+        let upstream = try await executor.execute(plan, streaming: chat.isStreaming, context: &context) { deployment in
             calls[deployment.name] ?? passthrough(deployment)
         }
         return ChatExchange(chat: chat, upstream: upstream, canonical: canonical, estimatedInputTokens: estimatedInput)

@@ -46,7 +46,7 @@ extension Gateway {
             throw .invalidRequest(
                 "Route '\(plan.route.name)' has no OpenAI-compatible deployment to serve embeddings.", param: "model")
         }
-        let upstream = try await execute(plan, streaming: false, context: &context) { deployment in
+        let upstream = try await executor.execute(plan, streaming: false, context: &context) { deployment in
             UpstreamCall(path: "/embeddings", body: editor.replacing([("model", JSONText.string(deployment.model))]))
         }
         return (upstream, estimatedInput)
@@ -60,8 +60,7 @@ extension Gateway {
             prepare: { request, context throws(OpenAIError) in try await authenticate(request, context: &context) },
             relay: { principal, context, settlement in
                 let settled = settlement.bookNothing()
-                let tenant = self.tenant(named: principal.tenant)
-                let entries = planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false }.map { name in
+                let entries = routes.routeNames(usableBy: self.tenant(named: principal.tenant)).map { name in
                     Array(#"{"id":"#.utf8) + JSONText.string(name)
                         + Array(#","object":"model","created":0,"owned_by":"switchyard"}"#.utf8)
                 }

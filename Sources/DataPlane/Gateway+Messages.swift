@@ -51,7 +51,7 @@ extension Gateway {
                     if object["max_tokens"] == nil { object["max_tokens"] = .number(1) }
                     return try AnthropicFormat.decodeRequest(.object(object))
                 }
-                _ = try resolveRoute(canonical.model, principal: principal, context: &context)
+                _ = try routes.resolve(canonical.model, principal: principal, context: &context)
                 return TokenEstimator.inputTokens(of: canonical)
             },
             relay: { tokens, context, settlement in
@@ -99,7 +99,7 @@ extension Gateway {
         let calls = try prepareCalls(
             &plan, canonical: canonical, passthrough: { speaksClientFormat($0) ? passthrough($0) : nil })
         // prepareCalls made a call for every candidate it kept.
-        let upstream = try await execute(plan, streaming: canonical.stream, context: &context) { calls[$0.name]! }
+        let upstream = try await executor.execute(plan, streaming: canonical.stream, context: &context) { calls[$0.name]! }
         return CanonicalExchange(
             canonical: canonical, upstream: upstream, estimatedInputTokens: profile.estimatedInputTokens,
             passthrough: speaksClientFormat(upstream.deployment))

@@ -88,4 +88,40 @@ extension Gateway {
         decorate(&response, context: context, upstream: upstream, estimated: nil)
         return response
     }
+
+    /// How a relayed stream ended.
+    enum StreamEnd {
+        case clientGone
+        case complete
+        /// A kill switch ended it.
+        case killed
+        case failed(ErrorClass)
+    }
+
+    /// Books a stream's end, whatever the formats: the deployment's lease and health, the
+    /// route's output statistics, the last attempt's error and the usage record. Writing the
+    /// client's last bytes is the caller's, in its own format.
+    func settleStream(
+        _ upstream: UpstreamSuccess, _ end: StreamEnd, usage: TokenUsage, context: inout RequestContext,
+        settlement: StreamSettlement
+    ) {
+        switch end {
+        case .clientGone:
+            monitor.release(upstream.lease, outcome: .neutral)
+            settlement.settle(context, status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
+        case .complete:
+            let latency = ContinuousClock.now - upstream.startedAt
+            monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: context.timeToFirstToken))
+            if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
+            settlement.settle(context, status: 200, errorClass: nil, usage: usage, gateway: self)
+        case .killed:
+            // The deployment did nothing wrong: its health is not affected.
+            monitor.release(upstream.lease, outcome: .neutral)
+            settlement.settle(context, status: 403, errorClass: .killSwitch, usage: usage, gateway: self)
+        case .failed(let errorClass):
+            monitor.release(upstream.lease, outcome: .failure)
+            if !context.attempts.isEmpty { context.attempts[context.attempts.count - 1].errorClass = errorClass }
+            settlement.settle(context, status: 502, errorClass: errorClass, usage: usage, gateway: self)
+        }
+    }
 }

@@ -17,9 +17,11 @@ import WireFormats
 /// The data plane: everything a request needs, shared by all requests, immutable once built.
 public final class Gateway: Sendable {
     package let configuration: SwitchyardConfiguration
-    let planner: RoutePlanner
+    /// The plan stage's route and candidates.
+    let routes: RouteSelection
     package let monitor: DeploymentMonitor
-    let retryBudgets: [String: RetryBudget]
+    /// The execute stage.
+    let executor: UpstreamExecutor
     package let adapters: [String: ProviderAdapter]
     package let transport: any UpstreamTransport
     package let keys: KeyDirectory
@@ -64,14 +66,20 @@ public final class Gateway: Sendable {
         self.observer = RequestObserver(
             metrics: metrics, requestSeries: RequestSeriesCache(registry: metrics), configuration: configuration,
             logger: logger)
-        self.planner = RoutePlanner(
-            routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers)
         self.monitor = DeploymentMonitor(deployments: configuration.deployments)
-        self.retryBudgets = Dictionary(
-            configuration.routes.map { ($0.name, RetryBudget(policy: $0.retry)) }, uniquingKeysWith: { first, _ in first })
+        self.routes = RouteSelection(
+            planner: RoutePlanner(
+                routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers),
+            monitor: monitor, governor: self.governor)
         self.adapters = Dictionary(
             configuration.providers.map { ($0.name, ProviderAdapter(provider: $0, environment: environment)) },
             uniquingKeysWith: { first, _ in first })
+        self.executor = UpstreamExecutor(
+            monitor: monitor, adapters: adapters,
+            transport: transport,
+            retryBudgets: Dictionary(
+                configuration.routes.map { ($0.name, RetryBudget(policy: $0.retry)) }, uniquingKeysWith: { first, _ in first }),
+            governor: self.governor, logger: logger)
         self.store = store
         self.keys = keys
         self.usageSink = usageSink
@@ -276,15 +284,15 @@ public final class Gateway: Sendable {
             }
             context.priority = parsed
         }
-        let route = try resolveRoute(model, principal: principal, context: &context)
+        let route = try routes.resolve(model, principal: principal, context: &context)
         let facts = RequestFacts(
             route: route.name, toolNames: toolNames, estimatedInputTokens: profile.estimatedInputTokens,
             maxOutputTokens: profile.maxOutputTokens, tags: context.tags)
         let policy = try authorize(facts, principal: principal, context: context)
-        let hints = try routingHints(request)
+        let hints = try routes.hints(request)
         let planned: RoutePlan
         do throws(OpenAIError) {
-            planned = try plan(route, profile: profile, principal: principal, policy: policy, hints: hints)
+            planned = try routes.plan(route, profile: profile, principal: principal, policy: policy, hints: hints)
         } catch {
             if error.errorClass == .policyDenied, let residency = policy.residency, error.message.contains(residency.policy) {
                 governor.recordRefusal(error.message, policy: residency.policy, principal: principal, route: route.name)
@@ -295,65 +303,9 @@ public final class Gateway: Sendable {
         return planned
     }
 
-    /// Finds the route for `model` and checks the principal may use it.
-    func resolveRoute(_ model: String, principal: Principal, context: inout RequestContext) throws(OpenAIError) -> Route {
-        let tenant = self.tenant(named: principal.tenant)
-        guard let route = planner.route(named: model) else {
-            throw .modelNotFound(model, available: planner.routeNames.filter { tenant?.mayUse(route: $0) ?? false })
-        }
-        context.route = route.name
-        guard tenant?.mayUse(route: route.name) == true else {
-            throw .modelNotAllowed(model, tenant: principal.tenant)
-        }
-        return route
-    }
-
     /// The wire format a deployment's provider speaks.
     func kind(of deployment: Deployment) -> ProviderKind {
         adapters[deployment.provider]?.provider.kind ?? .openai
-    }
-
-    func retryBudget(for route: Route) -> RetryBudget {
-        retryBudgets[route.name] ?? RetryBudget(policy: route.retry)
-    }
-
-    /// Routing hints from `x-switchyard-deployment` (pin) and `x-switchyard-strategy`.
-    func routingHints(_ request: Request) throws(OpenAIError) -> RoutingHints {
-        var hints = RoutingHints(deployment: request.headers.value(of: .switchyardDeployment))
-        if let strategy = request.headers.value(of: .switchyardStrategy) {
-            guard let parsed = RouteStrategy(rawValue: strategy) else {
-                throw .invalidRequest(
-                    "Invalid x-switchyard-strategy '\(strategy)' (expected one of: \(RouteStrategy.allCases.map(\.rawValue).joined(separator: ", ")))."
-                )
-            }
-            hints.strategy = parsed
-        }
-        return hints
-    }
-
-    /// Plans the request on its route, turning refusals into the client's error.
-    func plan(
-        _ route: Route, profile: RequestProfile, principal: Principal, policy: EffectivePolicy = .unrestricted,
-        hints: RoutingHints
-    ) throws(OpenAIError) -> RoutePlan {
-        let residency = policy.residency.map { (owner: "policy '\($0.policy)'", residency: $0.residency) }
-        switch planner.plan(
-            route, profile: profile, tenant: self.tenant(named: principal.tenant), hints: hints, policyResidency: residency,
-            monitor: monitor)
-        {
-        case .success(let plan):
-            return plan
-        case .failure(.forbidden(let reason)):
-            throw OpenAIError(
-                status: 403, message: "Not allowed: \(reason).", type: "permission_error", code: "policy_denied",
-                errorClass: .policyDenied)
-        case .failure(.unsatisfiable(let reason)):
-            throw .invalidRequest("Cannot serve this request: \(reason).", code: "unsupported_capability")
-        case .failure(.contextTooLong(let reason)):
-            var error = OpenAIError.invalidRequest("Too long: \(reason).", param: "messages", code: "context_length_exceeded")
-            error.errorClass = .contextTooLong
-            throw error
-        }
     }
 }
 

@@ -1,20 +1,40 @@
 import Foundation
+import Governance
+import Logging
 import Providers
 import Routing
 import SwitchyardCore
 import WireFormats
 
-extension Gateway {
-    struct UpstreamSuccess: Sendable {
-        var deployment: Deployment
-        var response: UpstreamResponse
-        /// Non-streamed responses are read whole inside the attempt; streams are relayed later.
-        var body: [UInt8]?
-        var lease: DeploymentMonitor.Lease
-        var startedAt: ContinuousClock.Instant
-        /// The longest wait for a stream's next chunk, or nil when the transport enforces it.
-        var idleLimit: Duration?
-    }
+/// A deployment's answer that an attempt won: streams are relayed later, non-streamed bodies
+/// are already read whole.
+struct UpstreamSuccess: Sendable {
+    var deployment: Deployment
+    var response: UpstreamResponse
+    /// Non-streamed responses are read whole inside the attempt; streams are relayed later.
+    var body: [UInt8]?
+    var lease: DeploymentMonitor.Lease
+    var startedAt: ContinuousClock.Instant
+    /// The longest wait for a stream's next chunk, or nil when the transport enforces it.
+    var idleLimit: Duration?
+}
+
+/// The execute stage: turns a route plan into one upstream answer. Each attempt claims its
+/// deployment (breaker, cool-down, health, concurrency); failures that say nothing about the
+/// request move on to the next candidate within the route's retry policy and budget; hedged
+/// routes race a second deployment; when every candidate is full, the request waits in the
+/// fair-share queue of the first one that has a queue.
+///
+/// It owns no request state: what it learns (attempts, the deployment used) goes into the
+/// caller's `RequestContext`.
+struct UpstreamExecutor: Sendable {
+    let monitor: DeploymentMonitor
+    let adapters: [String: ProviderAdapter]
+    let transport: any UpstreamTransport
+    let retryBudgets: [String: RetryBudget]
+    /// For a tenant's fair-share weight.
+    let governor: Governor
+    let logger: Logger
 
     /// The largest non-streamed upstream answer read.
     static let maxResponseBytes = 256 * 1024 * 1024
@@ -22,6 +42,10 @@ extension Gateway {
     enum AttemptResult: Sendable {
         case success(UpstreamSuccess, Attempt)
         case failure(OpenAIError, retryable: Bool, retryAfter: Duration?, Attempt)
+    }
+
+    func retryBudget(for route: Route) -> RetryBudget {
+        retryBudgets[route.name] ?? RetryBudget(policy: route.retry)
     }
 
     /// Serves the request from the plan's candidates: each attempt claims its deployment
@@ -113,7 +137,7 @@ extension Gateway {
     ) async throws(OpenAIError) -> UpstreamSuccess {
         let tenant = context.principal?.tenant ?? ""
         let waited = await monitor.waitForSlot(
-            deployment.name, tenant: tenant, priority: context.priority, weight: self.tenant(named: tenant)?.weight ?? 1,
+            deployment.name, tenant: tenant, priority: context.priority, weight: governor.tenant(named: tenant)?.weight ?? 1,
             policy: deployment.queue ?? AdmissionQueuePolicy())
         switch waited {
         case .failure(let reason):
@@ -236,41 +260,4 @@ extension Gateway {
             Attempt(
                 deployment: deployment.name, status: response.status, errorClass: nil, latencyMicros: elapsed(), hedged: hedged))
     }
-
-    /// How a relayed stream ended.
-    enum StreamEnd {
-        case clientGone
-        case complete
-        /// A kill switch ended it.
-        case killed
-        case failed(ErrorClass)
-    }
-
-    /// Books a stream's end, whatever the formats: the deployment's lease and health, the
-    /// route's output statistics, the last attempt's error and the usage record. Writing the
-    /// client's last bytes is the caller's, in its own format.
-    func settleStream(
-        _ upstream: UpstreamSuccess, _ end: StreamEnd, usage: TokenUsage, context: inout RequestContext,
-        settlement: StreamSettlement
-    ) {
-        switch end {
-        case .clientGone:
-            monitor.release(upstream.lease, outcome: .neutral)
-            settlement.settle(context, status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
-        case .complete:
-            let latency = ContinuousClock.now - upstream.startedAt
-            monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: context.timeToFirstToken))
-            if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-            settlement.settle(context, status: 200, errorClass: nil, usage: usage, gateway: self)
-        case .killed:
-            // The deployment did nothing wrong: its health is not affected.
-            monitor.release(upstream.lease, outcome: .neutral)
-            settlement.settle(context, status: 403, errorClass: .killSwitch, usage: usage, gateway: self)
-        case .failed(let errorClass):
-            monitor.release(upstream.lease, outcome: .failure)
-            if !context.attempts.isEmpty { context.attempts[context.attempts.count - 1].errorClass = errorClass }
-            settlement.settle(context, status: 502, errorClass: errorClass, usage: usage, gateway: self)
-        }
-    }
-
 }

@@ -3,7 +3,7 @@ import Routing
 import SwitchyardCore
 import WireFormats
 
-extension Gateway {
+extension UpstreamExecutor {
     private enum HedgeEvent: Sendable {
         case finished(index: Int, AttemptResult)
         case timer
