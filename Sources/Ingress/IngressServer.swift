@@ -51,7 +51,10 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
         )
         let (logger, connections, limits) = (self.logger, self.connections, self.limits)
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 1024)
+            // A flood from one address must not fill the accept queue: a dropped SYN costs every
+            // other client a one-second retransmit. The kernel caps this at net.core.somaxconn.
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.maxMessagesPerRead, value: 16)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 // Out of descriptors (EMFILE) the listening socket stays readable: without a pause
