@@ -248,9 +248,10 @@ import Testing
             let client = try RawClient(port: port)
             client.send("GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
             // 80 MB offered. While nobody reads, the writer may fill the socket buffers (a few MB)
-            // and the channel's own (64 KiB), then must wait instead of buffering the rest.
-            try await Task.sleep(for: .milliseconds(500))
-            let writtenUnread = Self.floodWritten.load(ordering: .relaxed)
+            // and the channel's own (64 KiB), then must wait instead of buffering the rest. Waited
+            // for: the writer stalls (its count still for a quarter second) or it writes all of it
+            // (no back-pressure: what this test is for). Bounded, as a hang would be a failure too.
+            let writtenUnread = try await Self.floodWhenStalledOrDone()
             #expect(writtenUnread < Self.floodPieces / 4, "\(writtenUnread) pieces written with nobody reading")
             let total = await client.count(upTo: Self.floodPieces * 4096)
             #expect(total >= Self.floodPieces * 4096)
@@ -324,6 +325,23 @@ import Testing
             patient.send("GET /slowest HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(await patient.readResponses(1).hasSuffix("finally"))
         }
+    }
+
+    /// The flood's written count once it has stopped moving for a quarter second (the writer is
+    /// held back) or has reached the end; within 30 s.
+    static func floodWhenStalledOrDone() async throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var (last, movedAt) = (-1, ContinuousClock.now)
+        while ContinuousClock.now < deadline {
+            let written = floodWritten.load(ordering: .relaxed)
+            if written != last { (last, movedAt) = (written, .now) }
+            if written >= floodPieces || (written > 0 && ContinuousClock.now - movedAt > .milliseconds(250)) {
+                return written
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        Issue.record("the flood neither stalled nor ended within 30 s (\(last) pieces written)")
+        return last
     }
 
     static func post(_ path: String, body: String) -> String {
