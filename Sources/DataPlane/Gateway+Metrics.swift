@@ -27,8 +27,8 @@ extension Gateway {
     public func makeMetricsResponder() -> RouterResponder<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/metrics") { _, _ in await self.metricsResponseOffTheLoop() }
-        router.get("/healthz") { _, _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) }
-        router.get("/readyz") { _, _ in await self.readiness() }
+        router.get("/healthz") { request, _ in await self.health(request) }
+        router.get("/readyz") { _, _ in self.readiness() }
         return router.buildResponder()
     }
 
@@ -36,6 +36,9 @@ extension Gateway {
         if let writer = usageSink as? MetricsSource { writer.exportMetrics(to: metrics) }
         connectionLimits.exportMetrics(to: metrics)
         logWriter?.exportMetrics(to: metrics)
+        metrics.set(
+            "switchyard_store_up", help: "Whether the store answered its last probe (1) or not (0).",
+            to: storeHealth.current().reachable ? 1 : 0)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))

@@ -27,6 +27,8 @@ public final class Gateway: Sendable {
     package let keys: KeyDirectory
     let usageSink: any UsageSink
     package let store: SQLStore
+    /// The store's last known state, for readiness and the verbose health check.
+    let storeHealth: StoreHealth
     let metrics: MetricsRegistry
     /// The settle stage's metrics and log line.
     let observer: RequestObserver
@@ -81,6 +83,7 @@ public final class Gateway: Sendable {
                 configuration.routes.map { ($0.name, RetryBudget(policy: $0.retry)) }, uniquingKeysWith: { first, _ in first }),
             governor: self.governor, logger: logger)
         self.store = store
+        self.storeHealth = StoreHealth { (try? await store.schemaVersion()) != nil }
         self.keys = keys
         self.usageSink = usageSink
         self.transport = transport
@@ -133,18 +136,9 @@ public final class Gateway: Sendable {
             .init(.post, "/v1/embeddings") { await self.embeddings($0) },
             .init(.post, "/v1/messages/count_tokens") { await self.countTokens($0) },
             .init(.get, "/v1/models") { await self.models($0) },
-            .init(.get, "/healthz") { _ in Response.json(status: .ok, Array(#"{"status":"ok"}"#.utf8)) },
-            .init(.get, "/readyz") { _ in await self.readiness() },
+            .init(.get, "/healthz") { await self.health($0) },
+            .init(.get, "/readyz") { _ in self.readiness() },
         ]
-    }
-
-    func readiness() async -> Response {
-        do {
-            _ = try await store.schemaVersion()
-            return .json(status: .ok, Array(#"{"status":"ready"}"#.utf8))
-        } catch {
-            return .json(status: .serviceUnavailable, Array(#"{"status":"store unavailable"}"#.utf8))
-        }
     }
 
     /// Authenticates the request's key. Keys come as `Authorization: Bearer` or `x-api-key`.

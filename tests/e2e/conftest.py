@@ -228,6 +228,59 @@ class Gateway:
         self.log.close()
 
 
+class ChatLoad:
+    """Clients posting chat completions with `key`, each on its own session, until `keep_going()`
+    is false. Answers are sorted as they come: `served` (200) and `refused` (403) hold request ids,
+    `failed` anything else (other statuses, exceptions). `max_tokens(n)` sets the n-th request's."""
+
+    def __init__(self, gateway, key, clients, keep_going, max_tokens=lambda sent: 8, pause=0.0):
+        import threading
+
+        self.served, self.refused, self.failed = [], [], []
+        self.lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._client, args=(gateway, key, keep_going, max_tokens, pause))
+            for _ in range(clients)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _client(self, gateway, key, keep_going, max_tokens, pause):
+        import time
+
+        import requests
+
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {key}"}
+        sent = 0
+        while keep_going():
+            sent += 1
+            body = {"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": max_tokens(sent)}
+            try:
+                response = session.post(f"{gateway.base_url}/chat/completions", json=body, headers=headers, timeout=30)
+            except requests.RequestException as error:
+                with self.lock:
+                    self.failed.append(repr(error))
+                continue
+            with self.lock:
+                if response.status_code == 200:
+                    self.served.append(response.headers["x-request-id"])
+                elif response.status_code == 403:
+                    self.refused.append(response.headers.get("x-request-id"))
+                else:
+                    self.failed.append(f"{response.status_code} {response.text[:200]}")
+            if pause:
+                time.sleep(pause)
+
+    def served_count(self):
+        with self.lock:
+            return len(self.served)
+
+    def join(self, timeout):
+        for thread in self.threads:
+            thread.join(timeout=timeout)
+
+
 class FaultUpstream:
     """tests/e2e/fault_upstream.py in its own process: an OpenAI-compatible server that fails on request."""
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import FaultUpstream, Gateway, fault_config, wait_until
+from conftest import ChatLoad, FaultUpstream, Gateway, fault_config, wait_until
 
 BASE_URL = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL")
 if not BASE_URL and os.environ.get("SWITCHYARD_REQUIRE_POSTGRES") == "1":
@@ -79,42 +79,18 @@ def test_terminated_sessions_under_load_lose_nothing(tmp_path):
     url = BASE_URL.rsplit("/", 1)[0] + "/" + database
     upstream = FaultUpstream(tmp_path)
     gateway = Gateway(tmp_path / "gateway", body=config(upstream.base_url), storage_url=url)
-    served, refused, failed = [], [], []
-    lock = threading.Lock()
     try:
         deadline = time.monotonic() + LOAD_SECONDS
-
-        def client(index):
-            session = requests.Session()
-            headers = {"Authorization": f"Bearer {gateway.keys['acme']}"}
-            sent = 0
-            while time.monotonic() < deadline:
-                sent += 1
-                body = {"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}
-                body["max_tokens"] = 500 if sent % 10 == 0 else 8
-                try:
-                    response = session.post(f"{gateway.base_url}/chat/completions", json=body, headers=headers, timeout=30)
-                except requests.RequestException as error:
-                    with lock:
-                        failed.append(repr(error))
-                    continue
-                with lock:
-                    if response.status_code == 200:
-                        served.append(response.headers["x-request-id"])
-                    elif response.status_code == 403:
-                        refused.append(response.headers.get("x-request-id"))
-                    else:
-                        failed.append(f"{response.status_code} {response.text[:200]}")
-
         killer = SessionKiller(database, KILL_INTERVAL)
         try:
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=LOAD_SECONDS + 60)
+            # Every tenth asks for more output than the policy allows: refused, and audited.
+            load = ChatLoad(
+                gateway, gateway.keys["acme"], CLIENTS, lambda: time.monotonic() < deadline,
+                max_tokens=lambda sent: 500 if sent % 10 == 0 else 8)
+            load.join(timeout=LOAD_SECONDS + 60)
         finally:
             killer.stop()
+        served, refused, failed = load.served, load.refused, load.failed
 
         assert not failed, f"{len(failed)} requests failed, e.g. {failed[:3]}"
         assert len(served) > 500 and refused, f"too little load: {len(served)} served, {len(refused)} refused"
@@ -159,7 +135,7 @@ class TableLock:
 
 def test_a_report_stuck_on_a_lock_holds_neither_keys_nor_readiness_nor_the_ledger(tmp_path):
     """The store has a connection per lane (control, ledger, reports). A report waiting on a
-    lock (or just long) must not delay /readyz, a new key's first use or the usage records: on
+    lock (or just long) must not delay the store probe behind readiness, a new key's first use or the usage records: on
     one shared connection each of these waited for the report."""
     database = "sy_e2e_lanes_" + secrets.token_hex(4)
     psql(BASE_URL, f"CREATE DATABASE {database}")
@@ -197,7 +173,9 @@ def test_a_report_stuck_on_a_lock_holds_neither_keys_nor_readiness_nor_the_ledge
             )
             assert response.status_code == 200, response.text
             served.append(response.headers["x-request-id"])
-        assert requests.get(f"http://127.0.0.1:{gateway.port}/readyz", timeout=5).status_code == 200
+        # The store probe (what readiness reports) runs on the control lane too, now, within 5 s.
+        health = requests.get(f"http://127.0.0.1:{gateway.port}/healthz?verbose", timeout=5).json()
+        assert health["store"] == "ok", health
         assert "status" not in report, "the report should still be waiting on the lock"
 
         lock.release()
