@@ -60,6 +60,13 @@ extension Gateway {
                 try? await writer.finish(nil)
                 return
             }
+            // Once the head is written, only the drain timeout cancels a response's task; the
+            // upstream read it interrupted may have ended in any way (a close-delimited body ends
+            // cleanly).
+            if Task.isCancelled {
+                settleStream(upstream, .cutAtShutdown, usage: usage, context: &context, settlement: settlement)
+                return
+            }
             if clientGone {
                 settleStream(upstream, .clientGone, usage: usage, context: &context, settlement: settlement)
                 return
@@ -92,6 +99,8 @@ extension Gateway {
     /// How a relayed stream ended.
     enum StreamEnd {
         case clientGone
+        /// The server's drain timeout closed the connection.
+        case cutAtShutdown
         case complete
         /// A kill switch ended it.
         case killed
@@ -109,6 +118,10 @@ extension Gateway {
         case .clientGone:
             monitor.release(upstream.lease, outcome: .neutral)
             settlement.settle(context, status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
+        case .cutAtShutdown:
+            // Neither the deployment nor the client did anything wrong.
+            monitor.release(upstream.lease, outcome: .neutral)
+            settlement.settle(context, status: 503, errorClass: .serverShutdown, usage: usage, gateway: self)
         case .complete:
             let latency = ContinuousClock.now - upstream.startedAt
             monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: context.timeToFirstToken))

@@ -12,6 +12,7 @@ import Routing
 import Storage
 import SwitchyardConfig
 import SwitchyardCore
+import Synchronization
 import WireFormats
 
 /// The data plane: everything a request needs, shared by all requests, immutable once built.
@@ -29,6 +30,8 @@ public final class Gateway: Sendable {
     package let store: SQLStore
     /// The store's last known state, for readiness and the verbose health check.
     let storeHealth: StoreHealth
+    /// Set when a graceful shutdown starts: readiness turns false while the server drains.
+    let draining = Atomic<Bool>(false)
     let metrics: MetricsRegistry
     /// The settle stage's metrics and log line.
     let observer: RequestObserver
@@ -119,7 +122,11 @@ public final class Gateway: Sendable {
         IngressServer(
             responder: makeResponder(serving: others), host: configuration.server.host, port: configuration.server.port,
             maxBodyBytes: configuration.server.maxBodyBytes, timeouts: ingressTimeouts, refusalBody: OpenAIError.body(of:),
-            limits: connectionLimits, logger: logger, onServerRunning: onServerRunning)
+            limits: connectionLimits, logger: logger,
+            drain: IngressDrain(
+                delay: configuration.server.drainDelay, timeout: configuration.server.drainTimeout,
+                onStart: { self.draining.store(true, ordering: .relaxed) }),
+            onServerRunning: onServerRunning)
     }
 
     /// How long the ingress lets a connection idle, and a request take to arrive.

@@ -59,6 +59,11 @@ where Responder.Context == BasicRequestContext {
     /// are freed then, not when the upstream would have answered. (Once a stream has begun, the
     /// relay sees the departure itself and settles it.)
     private var responseTask: Task<Void, Never>?
+    /// Response tasks not yet ended (two for a moment when a pipelined request starts as the one
+    /// before it finishes), and whether the channel has closed: the registry keeps the connection
+    /// until both are done.
+    private var responsesRunning = 0
+    private var channelClosed = false
     private var context: ChannelHandlerContext?
     private let timeouts: IngressTimeouts
     /// One timer per connection, re-armed when it fires: state changes only note the time.
@@ -86,7 +91,11 @@ where Responder.Context == BasicRequestContext {
         armTimer(context.eventLoop)
         executor = EventLoopTaskExecutor(context.eventLoop)
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
-        registry.add(ObjectIdentifier(self)) { connection.eventLoop.execute { connection.value.quiesce() } }
+        registry.add(
+            ObjectIdentifier(self),
+            .init(
+                quiesce: { connection.eventLoop.execute { connection.value.quiesce() } },
+                close: { connection.eventLoop.execute { connection.value.closeNow() } }))
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -98,8 +107,10 @@ where Responder.Context == BasicRequestContext {
         if case .responding(_, framing: nil) = state { responseTask?.cancel() }
         responseTask = nil
         state = .closed
+        channelClosed = true
         cancelTimer()
-        registry.remove(ObjectIdentifier(self))
+        // Open, for a shutdown, until the response task has settled its request too.
+        if responsesRunning == 0 { registry.remove(ObjectIdentifier(self)) }
         context.fireChannelInactive()
     }
 
@@ -197,6 +208,14 @@ where Responder.Context == BasicRequestContext {
         }
     }
 
+    /// The drain timeout passed with a response still in flight: its task is cancelled (a relay
+    /// waiting on its upstream stops waiting) and the connection closes, which the pipeline
+    /// settles as a client's departure.
+    func closeNow() {
+        responseTask?.cancel()
+        context?.close(promise: nil)
+    }
+
     private func respond(to head: IngressRequestParser.Head, body: ByteBuffer, channel: any Channel) {
         let exchange = IngressExchange(
             keepAlive: head.keepAlive, isHTTP10: head.isHTTP10, isHeadRequest: head.request.method == .head)
@@ -204,6 +223,7 @@ where Responder.Context == BasicRequestContext {
         let request = Request(head: head.request, body: RequestBody(buffer: body))
         let (responder, logger) = (self.responder, self.logger)
         let target = IngressResponseTarget(self, eventLoop: channel.eventLoop)
+        responsesRunning += 1
         responseTask = Task(executorPreference: executor) {
             let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
             let response: Response
@@ -279,6 +299,11 @@ where Responder.Context == BasicRequestContext {
 
     /// After the response task: a response that could not be written whole ends the connection.
     func responseEnded(written: Bool) {
+        responsesRunning -= 1
+        if channelClosed {
+            if responsesRunning == 0 { registry.remove(ObjectIdentifier(self)) }
+            return
+        }
         guard !written, case .responding = state else { return }
         state = .closed
         context?.close(promise: nil)

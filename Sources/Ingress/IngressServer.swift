@@ -14,8 +14,10 @@ import Synchronization
 /// (`EventLoopTaskExecutor`) and writes straight to the channel. Later, NIO's HTTP/1.1 server codec (four handlers, every header
 /// built twice as strings) was replaced by `IngressRequestParser` and `IngressResponseFraming`.
 ///
-/// Graceful shutdown: stop accepting, close idle connections, let each request in flight finish
-/// its response, then return (so the ledger writer, stopped after the server, gets every record).
+/// Graceful shutdown (`IngressDrain`): optionally keep serving while readiness says "draining",
+/// then stop accepting, close idle connections, let each request in flight finish its response
+/// within the drain timeout, then return (so the ledger writer, stopped after the server, gets
+/// every record).
 public final class IngressServer<Responder: HTTPResponder>: Service where Responder.Context == BasicRequestContext {
     private let responder: Responder
     private let host: String
@@ -26,12 +28,13 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
     private let limits: IngressConnectionLimits
     private let logger: Logger
     private let onServerRunning: @Sendable (Int) async -> Void
+    private let drain: IngressDrain
     private let connections = IngressConnections()
 
     public init(
         responder: Responder, host: String, port: Int, maxBodyBytes: Int, timeouts: IngressTimeouts,
         refusalBody: @escaping IngressRefusal.BodyWriter, limits: IngressConnectionLimits = IngressConnectionLimits(),
-        logger: Logger,
+        logger: Logger, drain: IngressDrain = IngressDrain(),
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
         self.responder = responder
@@ -43,6 +46,7 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
         self.limits = limits
         self.logger = logger
         self.onServerRunning = onServerRunning
+        self.drain = drain
     }
 
     public func run() async throws {
@@ -88,53 +92,97 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
             } onCancel: {
                 listener.close(promise: nil)
             }
-        } onGracefulShutdown: {
-            listener.close(promise: nil)
+        } onGracefulShutdown: { [drain] in
+            drain.onStart()
+            listener.eventLoop.scheduleTask(in: .init(drain.delay)) { listener.close(promise: nil) }
         }
-        await connections.quiesce()
+        let closed = await connections.quiesce(within: drain.timeout)
+        if closed > 0 {
+            logger.warning(
+                "drain timeout: closed connections with a request still in flight",
+                metadata: ["connections": "\(closed)", "timeout": "\(drain.timeout)"])
+        }
     }
 }
 
-/// The open connections of an `IngressServer`, so a shutdown can wait for them.
+/// The open connections of an `IngressServer`, so a shutdown can wait for them. A connection
+/// counts as open until its channel has closed and its response task has ended: a task settles
+/// its request (the usage record) as it ends, and that must happen before the server's shutdown
+/// lets the ledger writer stop.
 final class IngressConnections: Sendable {
+    /// What a connection is asked, from any thread.
+    struct Handle: Sendable {
+        /// Close once the response in flight has ended (at once when idle).
+        var quiesce: @Sendable () -> Void
+        /// Close now.
+        var close: @Sendable () -> Void
+    }
+
     private struct State {
-        var open: [ObjectIdentifier: @Sendable () -> Void] = [:]
+        var open: [ObjectIdentifier: Handle] = [:]
         var quiescing = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: CheckedContinuation<Int, Never>?
+        /// Connections the drain timeout closed.
+        var closed = 0
     }
 
     private let state = Mutex(State())
+    /// After the drain timeout closed them, how long their response tasks get to end.
+    static let settleLimit: Duration = .seconds(5)
 
-    /// `quiesce` asks the connection (from any thread) to close once its response in flight has ended.
-    func add(_ id: ObjectIdentifier, quiesce: @escaping @Sendable () -> Void) {
+    func add(_ id: ObjectIdentifier, _ handle: Handle) {
         let quiescing = state.withLock { state in
-            state.open[id] = quiesce
+            state.open[id] = handle
             return state.quiescing
         }
-        if quiescing { quiesce() }
+        if quiescing { handle.quiesce() }
     }
 
     func remove(_ id: ObjectIdentifier) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let (waiter, closed) = state.withLock { state -> (CheckedContinuation<Int, Never>?, Int) in
             state.open[id] = nil
-            guard state.open.isEmpty else { return nil }
+            guard state.open.isEmpty else { return (nil, 0) }
             defer { state.waiter = nil }
-            return state.waiter
+            return (state.waiter, state.closed)
         }
-        waiter?.resume()
+        waiter?.resume(returning: closed)
     }
 
-    /// Asks every connection to close once its response in flight has ended; returns when all have.
-    func quiesce() async {
+    /// Asks every connection to close once its response in flight has ended; returns when all
+    /// have. After `limit`, those still open are closed and their tasks get `settleLimit` to end.
+    /// Returns how many the limit closed.
+    func quiesce(within limit: Duration) async -> Int {
         await withCheckedContinuation { continuation in
-            let connections = state.withLock { state -> [@Sendable () -> Void]? in
+            let connections = state.withLock { state -> [Handle]? in
                 state.quiescing = true
                 guard !state.open.isEmpty else { return nil }
                 state.waiter = continuation
                 return Array(state.open.values)
             }
-            guard let connections else { return continuation.resume() }
-            for quiesce in connections { quiesce() }
+            guard let connections else { return continuation.resume(returning: 0) }
+            for connection in connections { connection.quiesce() }
+            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .init(limit)) { self.closeRemaining() }
         }
+    }
+
+    /// The drain timeout: every connection still open is closed.
+    private func closeRemaining() {
+        let remaining = state.withLock { state -> [Handle] in
+            guard state.waiter != nil else { return [] }  // drained in time
+            state.closed = state.open.count
+            return Array(state.open.values)
+        }
+        guard !remaining.isEmpty else { return }
+        for connection in remaining { connection.close() }
+        MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .init(Self.settleLimit)) { self.stopWaiting() }
+    }
+
+    /// A response task that does not end even when cancelled does not hold the shutdown forever.
+    private func stopWaiting() {
+        let (waiter, closed) = state.withLock { state in
+            defer { state.waiter = nil }
+            return (state.waiter, state.closed)
+        }
+        waiter?.resume(returning: closed)
     }
 }

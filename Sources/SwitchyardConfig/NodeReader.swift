@@ -223,7 +223,7 @@ struct NodeReader {
             node, "server",
             allowed: [
                 "listen", "max_body_bytes", "idle_timeout_seconds", "request_read_timeout_seconds", "max_connections",
-                "max_connections_per_ip",
+                "max_connections_per_ip", "drain_delay_seconds", "drain_timeout_seconds",
             ])
         var server = SwitchyardConfiguration.Server()
         if let (host, port) = try listenAddress(entries["listen"], "server.listen") {
@@ -248,6 +248,16 @@ struct NodeReader {
             range: 0.1...86_400)
         {
             server.requestReadTimeout = read
+        }
+        if let delay = try duration(
+            entries["drain_delay_seconds"], "server.drain_delay_seconds", unit: .seconds(1), range: 0...3_600)
+        {
+            server.drainDelay = delay
+        }
+        if let timeout = try duration(
+            entries["drain_timeout_seconds"], "server.drain_timeout_seconds", unit: .seconds(1), range: 0.1...86_400)
+        {
+            server.drainTimeout = timeout
         }
         return server
     }

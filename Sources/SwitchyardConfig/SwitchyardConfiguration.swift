@@ -35,6 +35,12 @@ public struct SwitchyardConfiguration: Sendable {
         /// Client connections held at once, in all and from one address; more are closed at accept.
         public var maxConnections = 10_000
         public var maxConnectionsPerIP = 1_000
+        /// After SIGTERM/SIGINT, how long the server keeps accepting and serving while `/readyz`
+        /// says it is draining, so a load balancer stops sending before connections are refused.
+        public var drainDelay: Duration = .zero
+        /// Then, how long requests in flight (streams included) get to finish before their
+        /// connections are closed, so the ledger's last flush runs inside an orchestrator's grace period.
+        public var drainTimeout: Duration = .seconds(30)
 
         public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024) {
             self.host = host

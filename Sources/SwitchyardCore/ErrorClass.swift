@@ -40,6 +40,8 @@ public enum ErrorClass: String, Sendable, Hashable, Codable, CaseIterable {
     /// The request needs more context than any deployment has.
     case contextTooLong = "context_too_long"
     case internalError = "internal_error"
+    /// The gateway's drain timeout cut the request at shutdown (`server.drain_timeout_seconds`).
+    case serverShutdown = "server_shutdown"
 }
 
 extension ErrorClass {

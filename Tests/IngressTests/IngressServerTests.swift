@@ -44,6 +44,11 @@ import Testing
             try await Task.sleep(for: .milliseconds(2500))
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "finally")))
         }
+        router.get("/held") { _, _ -> Response in
+            // Answers only if nothing cancels it within a minute: the drain timeout must.
+            try await Task.sleep(for: .seconds(60))
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "finally")))
+        }
         router.get("/flood") { _, _ -> Response in
             Response(
                 status: .ok,
@@ -62,13 +67,13 @@ import Testing
     /// Runs a server on a free port for `body`; shuts it down gracefully after.
     static func withServer(
         timeouts: IngressTimeouts = IngressTimeouts(idle: .seconds(75), requestRead: .seconds(60)),
-        _ body: (Int, ServiceGroup) async throws -> Void
+        drain: IngressDrain = IngressDrain(), _ body: (Int, ServiceGroup) async throws -> Void
     ) async throws {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let server = IngressServer(
             responder: router().buildResponder(), host: "127.0.0.1", port: 0, maxBodyBytes: maxBodyBytes,
             timeouts: timeouts, refusalBody: { Array(#"{"code":"\#($0.code)","message":"\#($0.message)"}"#.utf8) },
-            logger: Logger(label: "test"),
+            logger: Logger(label: "test"), drain: drain,
             onServerRunning: { portContinuation.yield($0) })
         let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -275,6 +280,32 @@ import Testing
             let response = await busy.readToEnd()
             #expect(response.hasPrefix("HTTP/1.1 200") && response.hasSuffix("finally"), "\(response)")
             #expect(await idle.readToEnd().isEmpty)
+        }
+    }
+
+    static let drainsStarted = Atomic<Int>(0)
+
+    @Test(.timeLimit(.minutes(2))) func aDrainServesThroughItsDelayThenCutsWhatOutlastsItsTimeout() async throws {
+        let drain = IngressDrain(
+            delay: .seconds(3), timeout: .milliseconds(500), onStart: { Self.drainsStarted.add(1, ordering: .relaxed) })
+        try await Self.withServer(drain: drain) { port, group in
+            let held = try RawClient(port: port)
+            held.send("GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+            let idle = try RawClient(port: port)
+            idle.send(Self.post("/echo", body: "warm"))
+            _ = await idle.readResponses(1)
+            await group.triggerGracefulShutdown()
+            // The delay: readiness is told, and new connections and kept ones are still served.
+            let late = try RawClient(port: port)
+            late.send(Self.post("/echo", body: "late"))
+            #expect(await late.readResponses(1).hasSuffix("late"))
+            idle.send(Self.post("/echo", body: "kept"))
+            #expect(await idle.readResponses(1).hasSuffix("kept"))
+            #expect(Self.drainsStarted.load(ordering: .relaxed) == 1)
+            // Then the timeout: the request still in flight is cut, its connection closed.
+            let cut = await held.readToEnd()
+            #expect(held.peerClosed && !cut.contains("finally"), "\(cut)")
+            #expect(throws: (any Error).self) { try RawClient(port: port) }
         }
     }
 

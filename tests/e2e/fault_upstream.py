@@ -1,6 +1,6 @@
 """A fault-injecting OpenAI-compatible upstream for the chaos tests.
 
-Faults nginx cannot express: a stream that stops halfway, a server that accepts and never
+Faults nginx cannot express: a stream that stops halfway or stalls after its first chunk, a server that accepts and never
 answers, 429 with Retry-After once, a health endpoint that fails while chat works. Binds
 127.0.0.1 only; every wait is bounded. Control it with POST /control {"mode": ...}; read
 counters with GET /stats, and every chat request's raw body (as received) with GET /received.
@@ -140,16 +140,20 @@ class Handler(BaseHTTPRequestHandler):
         if delay and self.wait_unless_abandoned(delay):
             return
         if body.get("stream"):
-            return self.stream(half=(mode == "stream_half"))
+            return self.stream(half=(mode == "stream_half"), stall=(mode == "stream_stall"))
         self.send_json(200, COMPLETION)
 
-    def stream(self, half):
+    def stream(self, half, stall=False):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
         self.end_headers()
         events = [chunk("one"), chunk(" two"), chunk(" three"), chunk(finish="stop")]
         for index, event in enumerate(events):
+            if stall and index == 1:
+                self.wait_unless_abandoned(60)  # one chunk, then nothing until the peer leaves
+                self.close_connection = True
+                return
             if half and index == 2:
                 self.wfile.flush()
                 self.close_connection = True

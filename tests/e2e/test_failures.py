@@ -207,3 +207,58 @@ def test_a_log_reader_that_dies_costs_lines_not_the_gateway(tmp_path):
             return 0
 
         wait_until(lambda: lost_lines() >= 50, timeout=30, what="the lost log lines counted")
+
+
+def test_a_drain_says_so_serves_through_its_delay_and_cuts_what_outlasts_its_timeout(tmp_path):
+    """SIGTERM behind a load balancer: readiness turns 503 at once, the server keeps serving for
+    `drain_delay_seconds` (so the balancer stops sending before anything is refused), then stops
+    accepting; a stream that outlasts `drain_timeout_seconds` is cut, recorded, and the process
+    exits well before an orchestrator's SIGKILL."""
+    upstream = FaultUpstream(tmp_path)
+    gateway = Gateway(
+        tmp_path / "gateway", body=fault_config(upstream.base_url),
+        server_extra="  drain_delay_seconds: 2\n  drain_timeout_seconds: 1\n",
+    )
+    headers = {"Authorization": f"Bearer {gateway.keys['acme']}"}
+    try:
+        upstream.control(mode="stream_stall")
+        stream = requests.post(
+            f"{gateway.base_url}/chat/completions", headers=headers, stream=True, timeout=60,
+            json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8, "stream": True},
+        )
+        assert stream.status_code == 200
+        stalled_id = stream.headers["x-request-id"]
+        chunks = stream.iter_lines()
+        assert next(line for line in chunks if line).startswith(b"data: ")
+        upstream.control(mode="ok")
+
+        gateway.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        readyz = f"http://127.0.0.1:{gateway.port}/readyz"
+        wait_until(lambda: requests.get(readyz, timeout=5).status_code == 503, timeout=10, what="readiness off")
+        assert requests.get(readyz, timeout=5).json() == {"status": "draining"}
+        # Still within the delay: a new connection is accepted and served.
+        late = requests.post(
+            f"{gateway.base_url}/chat/completions", headers=headers, timeout=30,
+            json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+        )
+        assert late.status_code == 200
+
+        rest = []
+        with contextlib.suppress(requests.RequestException):
+            rest = [line for line in chunks if line]
+        assert b"data: [DONE]" not in rest, "the stalled stream ended normally: nothing was cut"
+        gateway.process.wait(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        gateway.stop()
+        upstream.stop()
+    assert gateway.process.returncode == 0, gateway.log_path.read_text()[-2000:]
+    # Delay 2 s + timeout 1 s, then the ledger's flush: far from the default 30 s drain or the
+    # upstream's 60 s stall.
+    assert took < 20, f"the drain took {took:.1f} s"
+    records = {record["id"]: record for record in gateway.records()}
+    assert (records[stalled_id]["status"], records[stalled_id]["error_class"]) == (503, "server_shutdown"), records[stalled_id]
+    assert records[stalled_id]["output_tokens"] >= 1  # what reached the client is booked
+    assert records[late.headers["x-request-id"]]["status"] == 200
+    print(f"drain: exited {took:.1f} s after SIGTERM (delay 2 s, timeout 1 s)")
