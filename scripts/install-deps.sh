@@ -3,7 +3,8 @@
 # engines), jemalloc (the binary's allocator: fewer instructions per request than glibc's),
 # PostgreSQL (tests), python3-venv and curl (scripts). Installs only what is missing.
 set -euo pipefail
-PACKAGES=(libsqlite3-dev libpq-dev libjemalloc-dev postgresql python3-venv curl ca-certificates)
+# More packages may be named as arguments (the tests add HAProxy).
+PACKAGES=(libsqlite3-dev libpq-dev libjemalloc-dev postgresql python3-venv curl ca-certificates "$@")
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

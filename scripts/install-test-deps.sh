@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the tests need: Debian packages (SQLite and libpq headers, PostgreSQL, curl) and a
+# Installs what the tests need: Debian packages (SQLite and libpq headers, PostgreSQL, curl, HAProxy) and a
 # Python venv with the official OpenAI SDK and pytest. Idempotent; fast on a machine that has run it.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-bash "$HERE/install-deps.sh"
+bash "$HERE/install-deps.sh" haproxy  # the load balancer in front of replicas in the rolling-restart test
 CACHE_DIR="${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}"
 VENV="$CACHE_DIR/test-venv"
 REQUIREMENTS="$HERE/../tests/e2e/requirements.txt"

@@ -163,13 +163,13 @@ class Gateway:
 
     def __init__(
         self, workdir: Path, model_url: str = "", storage_url: str | None = None, body: str | None = None,
-        env: dict | None = None, server_extra: str = "", preexec_fn=None, output=None,
+        env: dict | None = None, server_extra: str = "", preexec_fn=None, output=None, port: int | None = None,
     ):
         """`output`: where the server's stdout and stderr go (a file object or descriptor); its log
-        file by default."""
+        file by default. `port`: the one to listen on (a replica restarted behind a balancer)."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()
         self.config = write_config(workdir, self.port, model_url, storage_url, body, server_extra)
         self.db_path = workdir / "switchyard.db"
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
