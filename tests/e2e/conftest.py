@@ -228,6 +228,20 @@ class Gateway:
         self.log.close()
 
 
+def psql(url: str, sql: str) -> str:
+    """One statement through psql; its output, unaligned."""
+    return subprocess.run(["psql", url, "-Atc", sql], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+
+
+def fresh_database(server_url: str, prefix: str) -> str:
+    """A new database on the PostgreSQL at `server_url`, named `prefix` + random; its URL."""
+    import secrets
+
+    database = prefix + secrets.token_hex(4)
+    psql(server_url, f"CREATE DATABASE {database}")
+    return server_url.rsplit("/", 1)[0] + "/" + database
+
+
 class ChatLoad:
     """Clients posting chat completions with `key`, each on its own session, until `keep_going()`
     is false. Answers are sorted as they come: `served` (200) and `refused` (403) hold request ids,

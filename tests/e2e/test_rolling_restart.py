@@ -5,7 +5,6 @@ the balancer stops sending before anything is refused) makes it invisible: no re
 every stream ends with [DONE], every served request has its record."""
 
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import time
 import pytest
 import requests
 
-from conftest import ChatLoad, FaultUpstream, Gateway, fault_config, free_port, wait_until
+from conftest import ChatLoad, FaultUpstream, Gateway, fault_config, fresh_database, free_port, psql, wait_until
 
 BASE_URL = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL")
 pytestmark = [
@@ -25,10 +24,6 @@ pytestmark = [
 
 REPLICAS = 3
 DRAIN = "  drain_delay_seconds: 1.5\n  drain_timeout_seconds: 20\n"
-
-
-def psql(url, sql):
-    return subprocess.run(["psql", url, "-Atc", sql], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
 
 
 class HAProxy:
@@ -82,9 +77,7 @@ listen stats
 
 
 def test_a_rolling_restart_behind_a_balancer_fails_nothing_and_loses_nothing(tmp_path):
-    database = "sy_e2e_rolling_" + secrets.token_hex(4)
-    psql(BASE_URL, f"CREATE DATABASE {database}")
-    url = BASE_URL.rsplit("/", 1)[0] + "/" + database
+    url = fresh_database(BASE_URL, "sy_e2e_rolling_")
     upstream = FaultUpstream(tmp_path)
     body = fault_config(upstream.base_url)
     replicas = [Gateway(tmp_path / f"r{i}-0", body=body, storage_url=url, server_extra=DRAIN) for i in range(REPLICAS)]
