@@ -17,15 +17,17 @@ extension Gateway {
         return .json(status: .ok, Array(#"{"status":"degraded","store":"unavailable"}"#.utf8))
     }
 
-    /// `/healthz`: the process answers. With `?verbose`, the store is probed now and the ledger's
-    /// queue shown: counts only, nothing of any tenant.
-    func health(_ request: Request) async -> Response {
+    /// `/healthz`: the process answers. With `?verbose`, the store's state (probed now, at most
+    /// once a second however many ask: `StoreHealth`), and, when `detailed` (the metrics
+    /// listener, on a trusted network), the ledger's queue. Its counts are all tenants' traffic,
+    /// so the main listener leaves them to the credentialed `/metrics`.
+    func health(_ request: Request, detailed: Bool) async -> Response {
         guard request.uri.queryParameters["verbose"] != nil else {
             return .json(status: .ok, Array(#"{"status":"ok"}"#.utf8))
         }
         let store = await storeHealth.refresh()
         var body = #"{"status":"ok","store":""# + (store.reachable ? "ok" : "unavailable") + #"""#
-        if let ledger = usageSink as? LedgerWriter {
+        if detailed, let ledger = usageSink as? LedgerWriter {
             let counters = ledger.statistics
             body +=
                 #","ledger":{"pending":\#(ledger.pendingCount),"written":\#(counters.written),"#

@@ -27,8 +27,10 @@ extension Gateway {
     public func makeMetricsResponder() -> RouterResponder<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/metrics") { _, _ in await self.metricsResponseOffTheLoop() }
-        router.get("/healthz") { request, _ in await self.health(request) }
+        router.get("/healthz") { request, _ in await self.health(request, detailed: true) }
         router.get("/readyz") { _, _ in self.readiness() }
+        router.head("/healthz") { request, _ in await self.health(request, detailed: true) }
+        router.head("/readyz") { _, _ in self.readiness() }
         return router.buildResponder()
     }
 

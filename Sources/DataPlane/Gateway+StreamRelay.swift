@@ -60,14 +60,14 @@ extension Gateway {
                 try? await writer.finish(nil)
                 return
             }
-            // Once the head is written, only the drain timeout cancels a response's task; the
-            // upstream read it interrupted may have ended in any way (a close-delimited body ends
-            // cleanly).
-            if Task.isCancelled {
+            // Once the head is written, only the drain timeout cancels a response's task (it sets
+            // `cutting` first); the upstream read it interrupted may have ended in any way (a
+            // close-delimited body ends cleanly).
+            if Task.isCancelled && cutting.load(ordering: .relaxed) {
                 settleStream(upstream, .cutAtShutdown, usage: usage, context: &context, settlement: settlement)
                 return
             }
-            if clientGone {
+            if clientGone || Task.isCancelled {
                 settleStream(upstream, .clientGone, usage: usage, context: &context, settlement: settlement)
                 return
             }

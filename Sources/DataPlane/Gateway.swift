@@ -32,6 +32,9 @@ public final class Gateway: Sendable {
     let storeHealth: StoreHealth
     /// Set when a graceful shutdown starts: readiness turns false while the server drains.
     let draining = Atomic<Bool>(false)
+    /// Set when the drain timeout cuts the requests still in flight: a cancelled relay then books
+    /// a cut, not a client's departure.
+    let cutting = Atomic<Bool>(false)
     let metrics: MetricsRegistry
     /// The settle stage's metrics and log line.
     let observer: RequestObserver
@@ -125,7 +128,8 @@ public final class Gateway: Sendable {
             limits: connectionLimits, logger: logger,
             drain: IngressDrain(
                 delay: configuration.server.drainDelay, timeout: configuration.server.drainTimeout,
-                onStart: { self.draining.store(true, ordering: .relaxed) }),
+                onStart: { self.draining.store(true, ordering: .relaxed) },
+                onCut: { self.cutting.store(true, ordering: .relaxed) }),
             onServerRunning: onServerRunning)
     }
 
@@ -143,8 +147,11 @@ public final class Gateway: Sendable {
             .init(.post, "/v1/embeddings") { await self.embeddings($0) },
             .init(.post, "/v1/messages/count_tokens") { await self.countTokens($0) },
             .init(.get, "/v1/models") { await self.models($0) },
-            .init(.get, "/healthz") { await self.health($0) },
+            .init(.get, "/healthz") { await self.health($0, detailed: false) },
             .init(.get, "/readyz") { _ in self.readiness() },
+            // Load balancers that probe with HEAD get the same status, without the body.
+            .init(.head, "/healthz") { await self.health($0, detailed: false) },
+            .init(.head, "/readyz") { _ in self.readiness() },
         ]
     }
 

@@ -6,8 +6,10 @@ import Synchronization
 /// failed with it would take the whole fleet out of a load balancer at once, while each replica
 /// could still serve known keys and journal its usage. And a probe that waited on a hung store
 /// (the control lane's deadline is 10 s) would fail the balancer's own probe timeout all the
-/// same. So readers get the last result at once; a result older than `maxAge` starts one probe
-/// in the background (never two at a time) for the next reader.
+/// same. So readers get the last result at once; a result older than `maxAge` starts a probe in
+/// the background for the next reader. One probe runs at a time, and a result is reused for
+/// `maxAge`, so however many ask, the store (and the control lane that key lookups share) sees at
+/// most one probe per `maxAge`.
 final class StoreHealth: Sendable {
     struct Status: Sendable, Equatable {
         var reachable: Bool
@@ -16,7 +18,7 @@ final class StoreHealth: Sendable {
 
     private struct State {
         var last: Status
-        var probing = false
+        var running: Task<Status, Never>?
     }
 
     private let probe: @Sendable () async -> Bool
@@ -30,31 +32,39 @@ final class StoreHealth: Sendable {
         self.state = Mutex(State(last: Status(reachable: true, checkedAt: .now)))
     }
 
-    /// The last probe's result; starts a new probe when it is older than `maxAge`.
+    /// The last probe's result; starts a probe when it is older than `maxAge` and none runs.
     func current() -> Status {
-        let (last, start) = state.withLock { state -> (Status, Bool) in
-            let stale = ContinuousClock.now - state.last.checkedAt > maxAge
-            let start = stale && !state.probing
-            if start { state.probing = true }
-            return (state.last, start)
-        }
-        if start { Task { await self.runProbe() } }
-        return last
-    }
-
-    /// Probes now and returns the result (an operator's explicit question: it may wait up to the
-    /// store's own deadline).
-    func refresh() async -> Status {
-        await runProbe()
-    }
-
-    @discardableResult
-    private func runProbe() async -> Status {
-        let reachable = await probe()
-        return state.withLock { state in
-            state.last = Status(reachable: reachable, checkedAt: .now)
-            state.probing = false
+        state.withLock { state in
+            if isStale(state.last), state.running == nil { state.running = startProbe() }
             return state.last
+        }
+    }
+
+    /// A result no older than `maxAge`: the last one, or the one of the probe running or started
+    /// now (an operator's explicit question: it may wait up to the store's own deadline).
+    func refresh() async -> Status {
+        let running = state.withLock { state -> Task<Status, Never>? in
+            guard isStale(state.last) else { return nil }
+            if state.running == nil { state.running = startProbe() }
+            return state.running
+        }
+        guard let running else { return state.withLock { $0.last } }
+        return await running.value
+    }
+
+    private func isStale(_ status: Status) -> Bool {
+        ContinuousClock.now - status.checkedAt > maxAge
+    }
+
+    /// Called with the state locked: the task takes the lock only once the probe has answered.
+    private func startProbe() -> Task<Status, Never> {
+        Task {
+            let reachable = await probe()
+            return state.withLock { state in
+                state.last = Status(reachable: reachable, checkedAt: .now)
+                state.running = nil
+                return state.last
+            }
         }
     }
 }

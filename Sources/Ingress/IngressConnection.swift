@@ -105,7 +105,8 @@ where Responder.Context == BasicRequestContext {
 
     func channelInactive(context: ChannelHandlerContext) {
         if case .responding(_, framing: nil) = state { responseTask?.cancel() }
-        responseTask = nil
+        // The task is kept until it ends: the drain timeout may still have to cancel a relay that
+        // waits on its upstream and has not yet noticed that its client left.
         state = .closed
         channelClosed = true
         cancelTimer()
@@ -209,8 +210,8 @@ where Responder.Context == BasicRequestContext {
     }
 
     /// The drain timeout passed with a response still in flight: its task is cancelled (a relay
-    /// waiting on its upstream stops waiting) and the connection closes, which the pipeline
-    /// settles as a client's departure.
+    /// waiting on its upstream stops waiting), whether or not the client is still there, and the
+    /// connection closes.
     func closeNow() {
         responseTask?.cancel()
         context?.close(promise: nil)
@@ -300,6 +301,7 @@ where Responder.Context == BasicRequestContext {
     /// After the response task: a response that could not be written whole ends the connection.
     func responseEnded(written: Bool) {
         responsesRunning -= 1
+        if responsesRunning == 0 { responseTask = nil }
         if channelClosed {
             if responsesRunning == 0 { registry.remove(ObjectIdentifier(self)) }
             return

@@ -10,10 +10,17 @@ public struct IngressDrain: Sendable {
     public var timeout: Duration
     /// Called once, when the shutdown starts.
     public var onStart: @Sendable () -> Void
+    /// Called once, when the timeout has passed with requests in flight, before they are cancelled
+    /// (so their settlement can tell a cut from a client's departure).
+    public var onCut: @Sendable () -> Void
 
-    public init(delay: Duration = .zero, timeout: Duration = .seconds(30), onStart: @escaping @Sendable () -> Void = {}) {
+    public init(
+        delay: Duration = .zero, timeout: Duration = .seconds(20), onStart: @escaping @Sendable () -> Void = {},
+        onCut: @escaping @Sendable () -> Void = {}
+    ) {
         self.delay = delay
         self.timeout = timeout
         self.onStart = onStart
+        self.onCut = onCut
     }
 }

@@ -96,11 +96,16 @@ public final class IngressServer<Responder: HTTPResponder>: Service where Respon
             drain.onStart()
             listener.eventLoop.scheduleTask(in: .init(drain.delay)) { listener.close(promise: nil) }
         }
-        let closed = await connections.quiesce(within: drain.timeout)
-        if closed > 0 {
+        let drained = await connections.quiesce(within: drain.timeout, onCut: drain.onCut)
+        if drained.closed > 0 {
             logger.warning(
                 "drain timeout: closed connections with a request still in flight",
-                metadata: ["connections": "\(closed)", "timeout": "\(drain.timeout)"])
+                metadata: ["connections": "\(drained.closed)", "timeout": "\(drain.timeout)"])
+        }
+        if drained.unsettled > 0 {
+            logger.error(
+                "responses still running after the drain timeout and the settle limit: their usage records may be lost",
+                metadata: ["connections": "\(drained.unsettled)"])
         }
     }
 }
@@ -118,12 +123,18 @@ final class IngressConnections: Sendable {
         var close: @Sendable () -> Void
     }
 
+    /// How a drain ended: connections the timeout closed, and of those, how many were still not
+    /// done when the settle limit passed.
+    struct Drained: Sendable, Equatable {
+        var closed = 0
+        var unsettled = 0
+    }
+
     private struct State {
         var open: [ObjectIdentifier: Handle] = [:]
         var quiescing = false
-        var waiter: CheckedContinuation<Int, Never>?
-        /// Connections the drain timeout closed.
-        var closed = 0
+        var waiter: CheckedContinuation<Drained, Never>?
+        var drained = Drained()
     }
 
     private let state = Mutex(State())
@@ -139,19 +150,19 @@ final class IngressConnections: Sendable {
     }
 
     func remove(_ id: ObjectIdentifier) {
-        let (waiter, closed) = state.withLock { state -> (CheckedContinuation<Int, Never>?, Int) in
+        let (waiter, drained) = state.withLock { state -> (CheckedContinuation<Drained, Never>?, Drained) in
             state.open[id] = nil
-            guard state.open.isEmpty else { return (nil, 0) }
+            guard state.open.isEmpty else { return (nil, state.drained) }
             defer { state.waiter = nil }
-            return (state.waiter, state.closed)
+            return (state.waiter, state.drained)
         }
-        waiter?.resume(returning: closed)
+        waiter?.resume(returning: drained)
     }
 
     /// Asks every connection to close once its response in flight has ended; returns when all
     /// have. After `limit`, those still open are closed and their tasks get `settleLimit` to end.
     /// Returns how many the limit closed.
-    func quiesce(within limit: Duration) async -> Int {
+    func quiesce(within limit: Duration, onCut: @escaping @Sendable () -> Void = {}) async -> Drained {
         await withCheckedContinuation { continuation in
             let connections = state.withLock { state -> [Handle]? in
                 state.quiescing = true
@@ -159,30 +170,32 @@ final class IngressConnections: Sendable {
                 state.waiter = continuation
                 return Array(state.open.values)
             }
-            guard let connections else { return continuation.resume(returning: 0) }
+            guard let connections else { return continuation.resume(returning: Drained()) }
             for connection in connections { connection.quiesce() }
-            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .init(limit)) { self.closeRemaining() }
+            MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .init(limit)) { self.closeRemaining(onCut) }
         }
     }
 
     /// The drain timeout: every connection still open is closed.
-    private func closeRemaining() {
+    private func closeRemaining(_ onCut: @Sendable () -> Void) {
         let remaining = state.withLock { state -> [Handle] in
             guard state.waiter != nil else { return [] }  // drained in time
-            state.closed = state.open.count
+            state.drained.closed = state.open.count
             return Array(state.open.values)
         }
         guard !remaining.isEmpty else { return }
+        onCut()
         for connection in remaining { connection.close() }
         MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .init(Self.settleLimit)) { self.stopWaiting() }
     }
 
     /// A response task that does not end even when cancelled does not hold the shutdown forever.
     private func stopWaiting() {
-        let (waiter, closed) = state.withLock { state in
+        let (waiter, drained) = state.withLock { state in
             defer { state.waiter = nil }
-            return (state.waiter, state.closed)
+            state.drained.unsettled = state.open.count
+            return (state.waiter, state.drained)
         }
-        waiter?.resume(returning: closed)
+        waiter?.resume(returning: drained)
     }
 }

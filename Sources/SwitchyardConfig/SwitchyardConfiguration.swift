@@ -39,8 +39,9 @@ public struct SwitchyardConfiguration: Sendable {
         /// says it is draining, so a load balancer stops sending before connections are refused.
         public var drainDelay: Duration = .zero
         /// Then, how long requests in flight (streams included) get to finish before their
-        /// connections are closed, so the ledger's last flush runs inside an orchestrator's grace period.
-        public var drainTimeout: Duration = .seconds(30)
+        /// connections are closed, so the ledger's last flush runs inside an orchestrator's grace
+        /// period (Kubernetes' default is 30 s: delay + timeout + up to 5 s to settle must fit).
+        public var drainTimeout: Duration = .seconds(20)
 
         public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024) {
             self.host = host

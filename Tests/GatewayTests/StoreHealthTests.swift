@@ -38,10 +38,23 @@ import Testing
         probe.gate.open()
         let health = StoreHealth(maxAge: .seconds(3600)) { await probe.probe() }
         for _ in 0..<10 { #expect(health.current().reachable) }
-        // A refresh (the verbose health check) probes now, whatever the age.
-        #expect(await health.refresh().reachable == false)
-        #expect(probe.calls.load(ordering: .relaxed) == 1)
-        #expect(!health.current().reachable)
+        // Asked explicitly within the age too: the result is reused, the store is not asked.
+        #expect(await health.refresh().reachable)
+        #expect(probe.calls.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func explicitQuestionsShareOneProbe() async throws {
+        let probe = ScriptedProbe()
+        let health = StoreHealth(maxAge: .zero) { await probe.probe() }
+        try await Task.sleep(for: .milliseconds(1))  // the start-up result is now stale
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 { group.addTask { await health.refresh().reachable } }
+            try await waitUntil("the probe started") { probe.calls.load(ordering: .relaxed) == 1 }
+            _ = health.current()
+            probe.gate.open()
+            for try await reachable in group { #expect(!reachable) }
+        }
+        #expect(probe.calls.load(ordering: .relaxed) == 1, "every caller must share the probe that was running")
     }
 
     @Test func aStoreThatIsGoneLeavesTheGatewayReadyAndSaysSo() async throws {
@@ -55,10 +68,11 @@ import Testing
                 #expect(String(buffer: response.body) == #"{"status":"ok","store":"ok"}"#)
             }
             await test.store.close()
-            // Asked explicitly, the store is probed now.
-            try await client.execute(uri: "/healthz?verbose", method: .get) { response in
-                #expect(response.status == .ok)
-                #expect(String(buffer: response.body) == #"{"status":"ok","store":"unavailable"}"#)
+            // Asked explicitly, the store is probed (once its last result is a second old).
+            try await waitUntil("the verbose health check sees the store gone") {
+                try await client.execute(uri: "/healthz?verbose", method: .get) { response in
+                    response.status == .ok && String(buffer: response.body) == #"{"status":"ok","store":"unavailable"}"#
+                }
             }
             // Readiness stays 200: degraded, not out of rotation.
             try await client.execute(uri: "/readyz", method: .get) { response in
@@ -71,6 +85,9 @@ import Testing
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(String(buffer: response.body) == #"{"status":"ok"}"#)
             }
+            // Balancers that probe with HEAD: the same status.
+            try await client.execute(uri: "/readyz", method: .head) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/healthz", method: .head) { #expect($0.status == .ok) }
         }
     }
 }

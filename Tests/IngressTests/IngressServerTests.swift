@@ -36,6 +36,11 @@ import Testing
                 })
         }
         router.get("/slow") { _, _ -> Response in
+            try await Task.sleep(for: .milliseconds(400))
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "finally")))
+        }
+        // Only the shutdown test's: other tests' /slow, run in parallel, must not look like its start.
+        router.get("/slow-at-shutdown") { _, _ -> Response in
             slowStarted.add(1, ordering: .relaxed)
             try await Task.sleep(for: .milliseconds(400))
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "finally")))
@@ -270,7 +275,7 @@ import Testing
             _ = await idle.readResponses(1)
             let busy = try RawClient(port: port)
             let started = Self.slowStarted.load(ordering: .relaxed)
-            busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            busy.send("GET /slow-at-shutdown HTTP/1.1\r\nHost: x\r\n\r\n")
             // In flight means its handler has started (bounded wait: a loaded machine may take a while).
             for _ in 0..<500 where Self.slowStarted.load(ordering: .relaxed) == started {
                 try await Task.sleep(for: .milliseconds(10))

@@ -230,6 +230,15 @@ def test_a_drain_says_so_serves_through_its_delay_and_cuts_what_outlasts_its_tim
         stalled_id = stream.headers["x-request-id"]
         chunks = stream.iter_lines()
         assert next(line for line in chunks if line).startswith(b"data: ")
+        # A second stalled stream whose client leaves: its relay, waiting on the upstream, has not
+        # noticed; the drain timeout must still end it, and its record must still be written.
+        left = requests.post(
+            f"{gateway.base_url}/chat/completions", headers=headers, stream=True, timeout=60,
+            json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8, "stream": True},
+        )
+        left_id = left.headers["x-request-id"]
+        assert next(line for line in left.iter_lines() if line).startswith(b"data: ")
+        left.close()
         upstream.control(mode="ok")
 
         gateway.process.send_signal(signal.SIGTERM)
@@ -261,4 +270,6 @@ def test_a_drain_says_so_serves_through_its_delay_and_cuts_what_outlasts_its_tim
     assert (records[stalled_id]["status"], records[stalled_id]["error_class"]) == (503, "server_shutdown"), records[stalled_id]
     assert records[stalled_id]["output_tokens"] >= 1  # what reached the client is booked
     assert records[late.headers["x-request-id"]]["status"] == 200
+    # Its client had left, but nothing told its relay before the cut: booked as the cut.
+    assert records[left_id]["status"] in (499, 503), records[left_id]
     print(f"drain: exited {took:.1f} s after SIGTERM (delay 2 s, timeout 1 s)")
