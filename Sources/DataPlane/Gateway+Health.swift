@@ -1,6 +1,5 @@
 import Hummingbird
 import Ledger
-import Synchronization
 
 extension Gateway {
     /// `/readyz`: whether to send this replica traffic. Not while it drains for a shutdown. A store that does not answer makes it
@@ -8,7 +7,7 @@ extension Gateway {
     /// store is every replica's, so failing here would take the whole fleet out of rotation at once.
     /// Answered from the store's last known state, without waiting on the store.
     func readiness() -> Response {
-        if draining.load(ordering: .relaxed) {
+        if shutdown.isDraining {
             return .json(status: .serviceUnavailable, Array(#"{"status":"draining"}"#.utf8))
         }
         if storeHealth.current().reachable {

@@ -61,9 +61,9 @@ extension Gateway {
                 return
             }
             // Once the head is written, only the drain timeout cancels a response's task (it sets
-            // `cutting` first); the upstream read it interrupted may have ended in any way (a
+            // `isCutting` first); the upstream read it interrupted may have ended in any way (a
             // close-delimited body ends cleanly).
-            if Task.isCancelled && cutting.load(ordering: .relaxed) {
+            if Task.isCancelled && shutdown.isCutting {
                 settleStream(upstream, .cutAtShutdown, usage: usage, context: &context, settlement: settlement)
                 return
             }

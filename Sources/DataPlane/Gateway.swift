@@ -12,7 +12,6 @@ import Routing
 import Storage
 import SwitchyardConfig
 import SwitchyardCore
-import Synchronization
 import WireFormats
 
 /// The data plane: everything a request needs, shared by all requests, immutable once built.
@@ -30,11 +29,9 @@ public final class Gateway: Sendable {
     package let store: SQLStore
     /// The store's last known state, for readiness and the verbose health check.
     let storeHealth: StoreHealth
-    /// Set when a graceful shutdown starts: readiness turns false while the server drains.
-    let draining = Atomic<Bool>(false)
-    /// Set when the drain timeout cuts the requests still in flight: a cancelled relay then books
-    /// a cut, not a client's departure.
-    let cutting = Atomic<Bool>(false)
+    /// A graceful shutdown's progress: readiness turns false while the server drains, and a
+    /// request cancelled by the drain timeout is booked as cut, not as its client's departure.
+    let shutdown: ShutdownState
     let metrics: MetricsRegistry
     /// The settle stage's metrics and log line.
     let observer: RequestObserver
@@ -82,12 +79,14 @@ public final class Gateway: Sendable {
         self.adapters = Dictionary(
             configuration.providers.map { ($0.name, ProviderAdapter(provider: $0, environment: environment)) },
             uniquingKeysWith: { first, _ in first })
+        let shutdown = ShutdownState()
+        self.shutdown = shutdown
         self.executor = UpstreamExecutor(
             monitor: monitor, adapters: adapters,
             transport: transport,
             retryBudgets: Dictionary(
                 configuration.routes.map { ($0.name, RetryBudget(policy: $0.retry)) }, uniquingKeysWith: { first, _ in first }),
-            governor: self.governor, logger: logger)
+            governor: self.governor, shutdown: shutdown, logger: logger)
         self.store = store
         self.storeHealth = StoreHealth { (try? await store.schemaVersion()) != nil }
         self.keys = keys
@@ -128,8 +127,7 @@ public final class Gateway: Sendable {
             limits: connectionLimits, logger: logger,
             drain: IngressDrain(
                 delay: configuration.server.drainDelay, timeout: configuration.server.drainTimeout,
-                onStart: { self.draining.store(true, ordering: .relaxed) },
-                onCut: { self.cutting.store(true, ordering: .relaxed) }),
+                onStart: { [shutdown] in shutdown.startDraining() }, onCut: { [shutdown] in shutdown.startCutting() }),
             onServerRunning: onServerRunning)
     }
 

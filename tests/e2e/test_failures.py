@@ -239,7 +239,22 @@ def test_a_drain_says_so_serves_through_its_delay_and_cuts_what_outlasts_its_tim
         left_id = left.headers["x-request-id"]
         assert next(line for line in left.iter_lines() if line).startswith(b"data: ")
         left.close()
-        upstream.control(mode="ok")
+        # A non-streamed request the upstream holds for 30 s: in flight when the drain times out.
+        upstream.control(delay=30)
+        held = {}
+
+        def post_held():
+            try:
+                held["response"] = requests.post(
+                    f"{gateway.base_url}/chat/completions", headers=headers, timeout=60,
+                    json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8})
+            except requests.RequestException as error:
+                held["error"] = error
+
+        holder = threading.Thread(target=post_held)
+        holder.start()
+        wait_until(lambda: upstream.stats()["chat_hits"] >= 3, timeout=30, what="the held request at the upstream")
+        upstream.control(mode="ok", delay=0)
 
         gateway.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
@@ -259,6 +274,8 @@ def test_a_drain_says_so_serves_through_its_delay_and_cuts_what_outlasts_its_tim
         assert b"data: [DONE]" not in rest, "the stalled stream ended normally: nothing was cut"
         gateway.process.wait(timeout=60)
         took = time.monotonic() - signalled
+        holder.join(timeout=60)
+        assert "error" in held, f"the held request was answered: {held}"  # its connection was closed
     finally:
         gateway.stop()
         upstream.stop()
@@ -270,6 +287,8 @@ def test_a_drain_says_so_serves_through_its_delay_and_cuts_what_outlasts_its_tim
     assert (records[stalled_id]["status"], records[stalled_id]["error_class"]) == (503, "server_shutdown"), records[stalled_id]
     assert records[stalled_id]["output_tokens"] >= 1  # what reached the client is booked
     assert records[late.headers["x-request-id"]]["status"] == 200
+    held_record = next(record for record in records.values() if record["status"] not in (200,) and record["id"] not in (stalled_id, left_id))
+    assert (held_record["status"], held_record["error_class"]) == (503, "server_shutdown"), held_record
     # Its client had left, but nothing told its relay before the cut: booked as the cut.
     assert records[left_id]["status"] in (499, 503), records[left_id]
     print(f"drain: exited {took:.1f} s after SIGTERM (delay 2 s, timeout 1 s)")
