@@ -32,6 +32,8 @@ public final class Gateway: Sendable {
     /// A graceful shutdown's progress: readiness turns false while the server drains, and a
     /// request cancelled by the drain timeout is booked as cut, not as its client's departure.
     let shutdown: ShutdownState
+    /// Written into every usage record (`server.replica_id`), resolved once.
+    let replicaID: String
     let metrics: MetricsRegistry
     /// The settle stage's metrics and log line.
     let observer: RequestObserver
@@ -81,6 +83,7 @@ public final class Gateway: Sendable {
             uniquingKeysWith: { first, _ in first })
         let shutdown = ShutdownState()
         self.shutdown = shutdown
+        self.replicaID = configuration.server.replicaID
         self.executor = UpstreamExecutor(
             monitor: monitor, adapters: adapters,
             transport: transport,

@@ -46,14 +46,16 @@ struct RequestContext: Sendable {
 
     /// The request's usage record, priced as of its start (a price change mid-request does not
     /// re-price it).
-    func usageRecord(status: Int, errorClass: ErrorClass?, usage: TokenUsage, elapsed: Duration) -> UsageRecord {
+    func usageRecord(
+        status: Int, errorClass: ErrorClass?, usage: TokenUsage, elapsed: Duration, replica: String
+    ) -> UsageRecord {
         let prices = deployment?.priceSchedule.prices(at: startedAt) ?? .free()
         return UsageRecord(
             id: id, startedAt: startedAt, finishedAt: .now(), tenant: principal?.tenant, agent: principal?.agent,
             keyID: principal?.keyID, endpoint: endpoint, route: route, deployment: deployment?.name, provider: provider,
             upstreamModel: deployment?.model, streamed: streamed, usage: usage, cost: prices.cost(of: usage),
             latencyMicros: elapsed.microseconds, timeToFirstTokenMicros: timeToFirstToken?.microseconds, status: status,
-            errorClass: errorClass, tags: tags, attempts: attempts)
+            errorClass: errorClass, tags: tags, attempts: attempts, replica: replica)
     }
 }
 

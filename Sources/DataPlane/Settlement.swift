@@ -66,7 +66,9 @@ struct Settlement: ~Copyable {
         _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
     ) {
         let elapsed = ContinuousClock.now - context.startInstant
-        let record = context.usageRecord(status: status, errorClass: errorClass, usage: usage, elapsed: elapsed)
+        let record = context.usageRecord(
+            status: status, errorClass: errorClass, usage: usage, elapsed: elapsed,
+            replica: gateway.replicaID)
         if let admission = context.admission, let principal = context.principal {
             gateway.governor.release(admission, principal: principal, usage: usage, cost: record.cost)
         }

@@ -203,6 +203,13 @@ enum Migrations {
             CREATE UNIQUE INDEX audit_log_tenant_sequence ON audit_log (tenant, tenant_sequence);
             """
         ),
+        (
+            10,
+            // The replica that served each request (`server.replica_id`); NULL in rows from before.
+            """
+            ALTER TABLE usage_records ADD COLUMN replica TEXT;
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

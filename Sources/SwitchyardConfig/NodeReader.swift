@@ -223,7 +223,7 @@ struct NodeReader {
             node, "server",
             allowed: [
                 "listen", "max_body_bytes", "idle_timeout_seconds", "request_read_timeout_seconds", "max_connections",
-                "max_connections_per_ip", "drain_delay_seconds", "drain_timeout_seconds",
+                "max_connections_per_ip", "drain_delay_seconds", "drain_timeout_seconds", "replica_id",
             ])
         var server = SwitchyardConfiguration.Server()
         if let (host, port) = try listenAddress(entries["listen"], "server.listen") {
@@ -248,6 +248,12 @@ struct NodeReader {
             range: 0.1...86_400)
         {
             server.requestReadTimeout = read
+        }
+        if let replica = try string(entries["replica_id"], "server.replica_id", required: false) {
+            guard !replica.isEmpty, replica.count <= 200 else {
+                throw error(entries["replica_id"], "server.replica_id", "must be 1 to 200 characters")
+            }
+            server.replicaID = replica
         }
         if let delay = try duration(
             entries["drain_delay_seconds"], "server.drain_delay_seconds", unit: .seconds(1), range: 0...3_600)

@@ -42,6 +42,15 @@ public struct SwitchyardConfiguration: Sendable {
         /// connections are closed, so the ledger's last flush runs inside an orchestrator's grace
         /// period (Kubernetes' default is 30 s: delay + timeout + up to 5 s to settle must fit).
         public var drainTimeout: Duration = .seconds(20)
+        /// Written into every usage record, so a fleet's ledger says which replica served what.
+        /// `server.replica_id`; by default the host's name and the listen port.
+        public var replicaID: String {
+            get { configuredReplicaID ?? "\(Self.hostName):\(port)" }
+            set { configuredReplicaID = newValue }
+        }
+        var configuredReplicaID: String?
+
+        static let hostName = ProcessInfo.processInfo.hostName
 
         public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024) {
             self.host = host

@@ -25,12 +25,14 @@ public struct UsageRecord: Hashable, Sendable, Codable {
     public var tags: [String: String]
     /// Every upstream attempt, in the order they started (empty when none was made).
     public var attempts: [Attempt]
+    /// The replica that served the request (`server.replica_id`); nil in records from before.
+    public var replica: String?
 
     public init(
         id: String, startedAt: UnixMicros, finishedAt: UnixMicros, tenant: String?, agent: String?, keyID: String?,
         endpoint: String, route: String?, deployment: String?, provider: String?, upstreamModel: String?,
         streamed: Bool, usage: TokenUsage, cost: Money, latencyMicros: Int64, timeToFirstTokenMicros: Int64?,
-        status: Int, errorClass: ErrorClass?, tags: [String: String], attempts: [Attempt] = []
+        status: Int, errorClass: ErrorClass?, tags: [String: String], attempts: [Attempt] = [], replica: String? = nil
     ) {
         self.id = id
         self.startedAt = startedAt
@@ -52,13 +54,14 @@ public struct UsageRecord: Hashable, Sendable, Codable {
         self.errorClass = errorClass
         self.tags = tags
         self.attempts = attempts
+        self.replica = replica
     }
 }
 
 extension UsageRecord {
     enum CodingKeys: String, CodingKey {
         case id, startedAt, finishedAt, tenant, agent, keyID, endpoint, route, deployment, provider, upstreamModel, streamed
-        case usage, cost, latencyMicros, timeToFirstTokenMicros, status, errorClass, tags, attempts
+        case usage, cost, latencyMicros, timeToFirstTokenMicros, status, errorClass, tags, attempts, replica
     }
 
     /// Journal lines written before a field existed still decode: newer fields are optional here.
@@ -84,7 +87,8 @@ extension UsageRecord {
             status: try container.decode(Int.self, forKey: .status),
             errorClass: try container.decodeIfPresent(ErrorClass.self, forKey: .errorClass),
             tags: try container.decodeIfPresent([String: String].self, forKey: .tags) ?? [:],
-            attempts: try container.decodeIfPresent([Attempt].self, forKey: .attempts) ?? [])
+            attempts: try container.decodeIfPresent([Attempt].self, forKey: .attempts) ?? [],
+            replica: try container.decodeIfPresent(String.self, forKey: .replica))
     }
 }
 

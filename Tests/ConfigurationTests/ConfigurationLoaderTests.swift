@@ -101,6 +101,19 @@ import Testing
         let timed = try? ConfigurationLoader.parse(
             "server:\n  idle_timeout_seconds: 5\n  request_read_timeout_seconds: 2.5\n", file: "t.yaml")
         #expect(timed?.server.idleTimeout == .seconds(5) && timed?.server.requestReadTimeout == .milliseconds(2500))
+        // The drain and the replica's name; defaults: no delay, 20 s, the host's name and the port.
+        let draining = try? ConfigurationLoader.parse(
+            "server:\n  listen: \"127.0.0.1:9090\"\n  drain_delay_seconds: 5\n  drain_timeout_seconds: 0.5\n  replica_id: gw-eu-1\n",
+            file: "t.yaml")
+        #expect(draining?.server.drainDelay == .seconds(5) && draining?.server.drainTimeout == .milliseconds(500))
+        #expect(draining?.server.replicaID == "gw-eu-1")
+        #expect(timed?.server.drainDelay == .zero && timed?.server.drainTimeout == .seconds(20))
+        #expect(timed?.server.replicaID.hasSuffix(":8080") == true)
+        expectError(
+            "server:\n  replica_id: \"\"\n", line: 2, pathContains: "server.replica_id", reasonContains: "must not be empty")
+        expectError(
+            "server:\n  drain_timeout_seconds: 0\n", line: 2, pathContains: "server.drain_timeout_seconds",
+            reasonContains: "must be between 0.1 and")
     }
 
     @Test func rejectsSecretsInTheFile() {

@@ -27,10 +27,10 @@ import Testing
     func migrationsAreVersionedAndIdempotent(_ engine: TestEngine) async throws {
         let url = try engine.freshURL()
         let first = try await SQLStore.open(url)
-        #expect(try await first.schemaVersion() == 9)
+        #expect(try await first.schemaVersion() == 10)
         await first.close()
         let second = try await SQLStore.open(url)
-        #expect(try await second.schemaVersion() == 9)
+        #expect(try await second.schemaVersion() == 10)
         await second.close()
     }
 
@@ -104,7 +104,9 @@ import Testing
     @Test(arguments: TestEngine.available)
     func usageRecordsRoundTripAndReinsertIsHarmless(_ engine: TestEngine) async throws {
         let store = try await openFresh(engine)
-        let records = [record(estimated: true), record(tenant: nil, status: 401), record(cached: 4)]
+        var replicated = record(cached: 4)
+        replicated.replica = "gw-eu-1"  // which replica served it; nil in records from before
+        let records = [record(estimated: true), record(tenant: nil, status: 401), replicated]
         try await store.insertUsage(records)
         try await store.insertUsage(records)  // a journal replay after a partial write
         #expect(try await store.usageCount() == 3)

@@ -12,7 +12,7 @@ import Testing
             upstreamModel: "gemma-3-270m", streamed: true,
             usage: TokenUsage(inputTokens: 10, outputTokens: 7, cachedInputTokens: 2, isEstimated: true),
             cost: Money(nanos: 480, currency: "USD"), latencyMicros: 250_000, timeToFirstTokenMicros: 90_000,
-            status: 200, errorClass: nil, tags: ["customer": "c1"])
+            status: 200, errorClass: nil, tags: ["customer": "c1"], replica: "gw-eu-1:8080")
         let decoded = try JSONDecoder().decode(UsageRecord.self, from: JSONEncoder().encode(record))
         #expect(decoded == record)
     }
@@ -40,6 +40,7 @@ import Testing
         #expect(record.attempts.isEmpty)
         #expect(record.tags.isEmpty)
         #expect(record.usage.outputTokens == 4)
+        #expect(record.replica == nil)
     }
 }
 

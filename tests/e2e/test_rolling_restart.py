@@ -143,5 +143,8 @@ def test_a_rolling_restart_behind_a_balancer_fails_nothing_and_loses_nothing(tmp
     stored = set(psql(url, "SELECT id FROM usage_records").split())
     missing = [request_id for request_id in load.served + streams if request_id not in stored]
     assert not missing, f"{len(missing)} of {len(load.served) + len(streams)} served requests have no record"
+    # Each record says which replica served it: here the host and each replica's port.
+    replicas_seen = set(psql(url, "SELECT DISTINCT replica FROM usage_records").split())
+    assert {replica.rsplit(":", 1)[1] for replica in replicas_seen} == {str(port) for port in ports}, replicas_seen
     print(f"rolling restart of {REPLICAS} replicas: {len(load.served)} requests and {len(streams)} streams, "
           f"0 failed, 0 lost; each restart {', '.join(f'{seconds:.1f}' for seconds in restarts)} s")
