@@ -42,6 +42,10 @@ public final class KeyDirectory: Service {
     private let refreshInterval: Duration
     private let logger: Logger
 
+    /// Raised when another replica announces a key change (PostgreSQL): refresh now, so a
+    /// revocation takes effect in milliseconds rather than at the next poll.
+    public let changed = RefreshSignal()
+
     public init(store: SQLStore, refreshInterval: Duration = .seconds(2), logger: Logger) {
         self.store = store
         self.refreshInterval = refreshInterval
@@ -59,7 +63,7 @@ public final class KeyDirectory: Service {
         // Stops at once on graceful shutdown rather than after the current sleep.
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                try await Task.sleep(for: self.refreshInterval)
+                await self.changed.wait(upTo: self.refreshInterval)
                 do {
                     try await self.refresh()
                 } catch {

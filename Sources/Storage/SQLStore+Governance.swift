@@ -58,6 +58,7 @@ extension SQLStore {
                             "DELETE FROM governance_objects WHERE kind = ? AND name = ?", [.text(kind.rawValue), .text(name)])
                     }
                 }
+                try connection.announce(.governance)
                 try connection.query("UPDATE governance_revision SET revision = ? WHERE id = 1", [.integer(revision + 1)])
                 try self.appendAudit(audit, on: connection)
                 return revision + 1

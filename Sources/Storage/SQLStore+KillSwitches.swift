@@ -28,6 +28,7 @@ extension SQLStore {
                             principal: principal, action: "kill_switch.engage", target: kill.scope.description,
                             tenant: kill.scope.tenant, before: existing?.auditValue, after: kill.auditValue, detail: kill.reason)
                     ], on: connection)
+                try connection.announce(.killSwitches)
                 return true
             }
         }
@@ -63,6 +64,7 @@ extension SQLStore {
                             principal: principal, action: "kill_switch.release", target: scope.description,
                             tenant: scope.tenant, before: kill.auditValue)
                     ], on: connection)
+                try connection.announce(.killSwitches)
                 return (kill, nil)
             }
         }

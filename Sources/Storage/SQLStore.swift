@@ -116,6 +116,8 @@ extension SQLStore {
                         .integer(record.createdAt.value), .optional(record.expiresAt?.value),
                         .optional(record.revokedAt?.value), .optional(record.project),
                     ])
+                // A replica that looked this id up before remembers it as unknown until told.
+                try connection.announce(.keys)
                 guard let principal else { return }
                 try self.appendAudit(
                     [
@@ -153,6 +155,7 @@ extension SQLStore {
         try await run { connection in
             try connection.query(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [.integer(time.value), .text(id)])
+            try connection.announce(.keys)
             return try !connection.query("SELECT id FROM api_keys WHERE id = ?", [.text(id)]).isEmpty
         }
     }
@@ -168,6 +171,7 @@ extension SQLStore {
                 guard let before = try connection.query(select, [.text(id)]).first.map(Self.keyRecord) else { return nil }
                 guard before.revokedAt == nil else { return (before, before) }
                 try connection.query("UPDATE api_keys SET revoked_at = ? WHERE id = ?", [.integer(time.value), .text(id)])
+                try connection.announce(.keys)
                 var after = before
                 after.revokedAt = time
                 try self.appendAudit(

@@ -73,6 +73,13 @@ public struct SwitchyardServer {
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
         let server = gateway.makeServer(serving: [AdminAPI(gateway: gateway)], onServerRunning: onServerRunning)
         var services: [any Service] = [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher]
+        if case .postgres(let url) = storageURL {
+            services.append(
+                StoreChangeWatcher(
+                    url: url,
+                    signals: [.killSwitches: killSwitches.changed, .keys: keys.changed, .governance: governanceWatcher.changed],
+                    logger: logger))
+        }
         if let host = configuration.observability.metricsHost, let port = configuration.observability.metricsPort {
             services.append(gateway.makeMetricsServer(host: host, port: port))
         }
