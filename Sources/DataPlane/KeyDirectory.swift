@@ -64,6 +64,7 @@ public final class KeyDirectory: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.changed.wait(upTo: self.refreshInterval)
+                if Task.isCancelled { break }
                 do {
                     try await self.refresh()
                 } catch {

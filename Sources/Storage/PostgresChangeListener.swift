@@ -3,9 +3,11 @@ import Foundation
 import Synchronization
 
 /// Listens for `StoreChange` notices on a PostgreSQL connection of its own, on a thread of its
-/// own (libpq blocks), and hands each to `onChange`. A lost connection is reconnected after a
-/// second; what changed meanwhile is picked up by the watchers' polls, which stay as the
-/// fallback. `stop()` ends the thread within half a second.
+/// own (libpq blocks), and hands each to `onChange`. A lost connection is reconnected after 1 s,
+/// then 2, 4, … up to 30 s while it stays lost (reported once per outage); what changed meanwhile
+/// is picked up by the watchers' polls, which stay as the fallback. `stop()` ends the thread
+/// within half a second, or once a connection attempt under way gives up (`connect_timeout`).
+/// Nothing waits for the thread: it never holds up a shutdown.
 public final class PostgresChangeListener: Sendable {
     private let url: String
     private let onChange: @Sendable (StoreChange) -> Void
@@ -30,19 +32,23 @@ public final class PostgresChangeListener: Sendable {
     public func stop() { stopped.store(true, ordering: .relaxed) }
 
     private func run() {
+        var failures = 0
         while !stopped.load(ordering: .relaxed) {
             let handle = PQconnectdb(PostgresConnection.withNetworkDefaults(url))
             defer { PQfinish(handle) }
             if PQstatus(handle) == CONNECTION_OK, listen(on: handle) {
+                failures = 0
                 // Anything missed while not listening is the polls' to find; from here on, at once.
-                onChange(.killSwitches)
-                onChange(.keys)
-                onChange(.governance)
+                for change in StoreChange.allCases { onChange(change) }
                 receive(on: handle)
             }
             guard !stopped.load(ordering: .relaxed) else { return }
-            onConnectionLost(String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines))
-            for _ in 0..<10 where !stopped.load(ordering: .relaxed) { usleep(100_000) }
+            if failures == 0 {
+                onConnectionLost(String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            let tenths = min(10 << min(failures, 5), 300)
+            failures += 1
+            for _ in 0..<tenths where !stopped.load(ordering: .relaxed) { usleep(100_000) }
         }
     }
 

@@ -29,6 +29,16 @@ import Testing
         await waiting.value
     }
 
+    @Test func raisesInALoopWakeTheWatcherAtMostOncePerGap() async {
+        let signal = RefreshSignal(minimumGap: .milliseconds(300))
+        signal.raise()
+        await signal.wait(upTo: .seconds(3600))  // the first wait: no gap to keep
+        signal.raise()
+        let started = ContinuousClock.now
+        await signal.wait(upTo: .seconds(3600))
+        #expect(ContinuousClock.now - started >= .milliseconds(250), "a raise woke the watcher again within the gap")
+    }
+
     @Test func oneRaiseEndsOneWait() async {
         let signal = RefreshSignal()
         signal.raise()
