@@ -2,10 +2,11 @@ import Hummingbird
 import Ledger
 
 extension Gateway {
-    /// `/readyz`: whether to send this replica traffic. Not while it drains for a shutdown. A store that does not answer makes it
-    /// `degraded`, never unready: known keys keep working and usage goes to the journal, and the
-    /// store is every replica's, so failing here would take the whole fleet out of rotation at once.
-    /// Answered from the store's last known state, without waiting on the store.
+    /// `/readyz`: whether to send this replica traffic. Not while it drains for a shutdown. A
+    /// store that does not answer makes it `degraded`, never unready: known keys keep working and
+    /// usage goes to the journal, and the store is every replica's, so failing here would take the
+    /// whole fleet out of rotation at once. Answered from the store's last known state, without
+    /// waiting on the store.
     func readiness() -> Response {
         if shutdown.isDraining {
             return .json(status: .serviceUnavailable, Array(#"{"status":"draining"}"#.utf8))

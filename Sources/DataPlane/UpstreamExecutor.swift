@@ -191,17 +191,13 @@ struct UpstreamExecutor: Sendable {
         let transport = self.transport
         func elapsed() -> Int64 { (ContinuousClock.now - start).microseconds }
         func failed(_ failure: UpstreamFailure) -> AttemptResult {
-            var failure = failure
             let cancelled = failure.errorClass == .clientCancelled
-            if cancelled && shutdown.isCutting {
-                failure = UpstreamFailure(.serverShutdown, "the gateway's drain timeout cut the request at shutdown")
-            }
+            // Cancelled while the drain timeout cuts: the gateway's doing, not the client's.
+            let cut = cancelled && shutdown.isCutting
+            let failure = cut ? UpstreamFailure(.serverShutdown, "the gateway's drain timeout cut the request") : failure
             monitor.release(lease, outcome: cancelled ? .neutral : .failure)
-            // 499 (nginx's "client closed request"): the client left, nothing failed upstream; 503
-            // when the drain timeout cut it.
-            let status =
-                failure.errorClass == .serverShutdown
-                ? 503 : cancelled ? 499 : failure.errorClass == .upstreamTimeout ? 504 : 502
+            // 499 (nginx's "client closed request"): the client left, nothing failed upstream.
+            let status = cut ? 503 : cancelled ? 499 : failure.errorClass == .upstreamTimeout ? 504 : 502
             let error = OpenAIError.upstream(
                 failure.errorClass, status: status,
                 message: "Deployment '\(deployment.name)' (provider '\(deployment.provider)') failed: \(failure.message)")
