@@ -36,6 +36,8 @@ let package = Package(
         // System libraries: the Debian packages libsqlite3-dev and libpq-dev (scripts/install-deps.sh).
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
+        // hiredis, Redis's official C client (Debian libhiredis-dev), for the fleet's shared quotas.
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", providers: [.apt(["libhiredis-dev"])]),
 
         .target(
             name: "SwitchyardCore",
@@ -99,6 +101,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Quotas shared by a fleet of replicas, leased from Redis (see its FleetState.swift).
+        .target(name: "FleetState", dependencies: ["CHiredis", "Governance", "SwitchyardCore"]),
         // The request pipeline (see its DataPlane.swift).
         .target(
             name: "DataPlane",
@@ -129,8 +133,8 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "DataPlane", "ControlPlane", "Ingress", "Ledger", "Governance", "Providers", "FinOps", "Observability",
-                "Storage", "SwitchyardConfig", "SwitchyardCore", "WireFormats",
+                "DataPlane", "ControlPlane", "FleetState", "Ingress", "Ledger", "Governance", "Providers", "FinOps",
+                "Observability", "Storage", "SwitchyardConfig", "SwitchyardCore", "WireFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -157,6 +161,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GovernanceTests", dependencies: ["Governance", "SwitchyardCore"]),
+        .testTarget(
+            name: "FleetStateTests",
+            dependencies: ["FleetState", "Governance", "SwitchyardCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "FinOpsTests", dependencies: ["FinOps", "SwitchyardConfig", "SwitchyardCore"]),
         .testTarget(
             name: "IngressTests",

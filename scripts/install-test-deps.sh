@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the tests need: Debian packages (SQLite and libpq headers, PostgreSQL, curl, HAProxy) and a
+# Installs what the tests need: Debian packages (SQLite, libpq and hiredis headers, PostgreSQL, Redis, curl, HAProxy) and a
 # Python venv with the official OpenAI SDK and pytest. Idempotent; fast on a machine that has run it.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-bash "$HERE/install-deps.sh" haproxy  # the load balancer in front of replicas in the rolling-restart test
+# HAProxy: the load balancer in front of replicas (rolling restart); Redis: the fleet's shared quotas.
+bash "$HERE/install-deps.sh" haproxy redis-server
 CACHE_DIR="${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}"
 VENV="$CACHE_DIR/test-venv"
 REQUIREMENTS="$HERE/../tests/e2e/requirements.txt"

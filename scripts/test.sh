@@ -23,6 +23,8 @@ PG_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0))
 SWITCHYARD_TEST_POSTGRES_URL="$(bash scripts/postgres.sh start "$RUN_DIR/pg" "$PG_PORT")"
 export SWITCHYARD_TEST_POSTGRES_URL
 export SWITCHYARD_REQUIRE_POSTGRES=1
+# The shared-quota tests start their own redis-server (installed above): missing, they fail.
+export SWITCHYARD_REQUIRE_REDIS=1
 
 echo "== each target imports exactly what Package.swift declares"
 python3 scripts/check-imports.py

@@ -39,7 +39,7 @@ extension Gateway {
             estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxOutputTokens,
             requiredCapabilities: Self.requiredCapabilities(chat, editor))
         let tools = governor.policies.isEmpty ? [] : DeclaredTools.names(in: received.json)
-        var plan = try planRoute(
+        var plan = try await planRoute(
             request, model: chat.model, metadata: chat.metadata, profile: profile, principal: principal, toolNames: tools,
             context: &context)
 

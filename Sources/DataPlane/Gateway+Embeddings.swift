@@ -35,7 +35,7 @@ extension Gateway {
             case .texts(let texts): TokenEstimator.inputTokens(ofTexts: texts)
             case .tokens(let count): count
             }
-        var plan = try planRoute(
+        var plan = try await planRoute(
             request, model: embeddingsRequest.model, metadata: nil,
             // An embedding has no output tokens: a max_output_tokens rule is met, and none is reserved.
             profile: RequestProfile(estimatedInputTokens: estimatedInput, maxOutputTokens: 0), principal: principal,

@@ -22,9 +22,9 @@ extension Gateway {
     /// is settled.
     func admitGoverned(
         _ plan: RoutePlan, facts: RequestFacts, policy: EffectivePolicy, principal: Principal, context: inout RequestContext
-    ) throws(OpenAIError) {
+    ) async throws(OpenAIError) {
         let maximum = maximumCost(of: plan, facts: facts)
-        switch governor.admit(facts, policy: policy, maximumCost: maximum, for: principal) {
+        switch await governor.admit(facts, policy: policy, maximumCost: maximum, for: principal) {
         case .failure(let refusal):
             if case .rateLimited(let limit) = refusal { context.rateLimitStatus = limit.status }
             throw OpenAIError(refusal)

@@ -92,7 +92,7 @@ extension Gateway {
     ) async throws(OpenAIError) -> CanonicalExchange {
         context.streamed = canonical.stream
         let profile = profile(of: canonical)
-        var plan = try planRoute(
+        var plan = try await planRoute(
             request, model: canonical.model, metadata: canonical.metadata.isEmpty ? nil : canonical.metadata,
             profile: profile, principal: principal, toolNames: DeclaredTools.names(in: canonical), context: &context)
         let speaksClientFormat = { [self] (deployment: Deployment) in passthroughKind == kind(of: deployment) }

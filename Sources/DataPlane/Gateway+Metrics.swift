@@ -1,3 +1,4 @@
+import Governance
 import HTTPTypes
 import Hummingbird
 import Ingress
@@ -41,9 +42,29 @@ extension Gateway {
         metrics.set(
             "switchyard_store_up", help: "Whether the store answered its last probe (1) or not (0).",
             to: storeHealth.current().reachable ? 1 : 0)
+        if let fleet = governor.fleet { exportFleetMetrics(fleet) }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+    }
+}
+
+extension Gateway {
+    /// Shared quotas: how often a request had to wait for a lease step (the steady state has
+    /// none), and which budgets spend a local share because the shared store is out of reach.
+    func exportFleetMetrics(_ fleet: FleetLeases) {
+        for (path, value) in [("request", fleet.requestSteps), ("background", fleet.backgroundSteps)] {
+            metrics.set(
+                "switchyard_fleet_lease_steps", help: "Lease steps on the shared quota store since start, by who waited.",
+                labels: [("path", path)], to: Int64(value))
+        }
+        metrics.set(
+            "switchyard_fleet_lease_failures", help: "Lease steps the shared quota store did not answer, since start.",
+            to: Int64(fleet.failedSteps))
+        metrics.set(
+            "switchyard_fleet_fallback_budgets",
+            help: "Shared budgets spending this replica's local share because the shared store is out of reach.",
+            to: Int64(governor.budgets.budgetsInFallback))
     }
 }
 

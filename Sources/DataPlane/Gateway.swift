@@ -285,7 +285,7 @@ public final class Gateway: Sendable {
     func planRoute(
         _ request: Request, model: String, metadata: [String: String]?, profile: RequestProfile, principal: Principal,
         toolNames: [String] = [], context: inout RequestContext
-    ) throws(OpenAIError) -> RoutePlan {
+    ) async throws(OpenAIError) -> RoutePlan {
         context.tags = try tags(request, metadata: metadata)
         if let priority = request.headers.value(of: .switchyardPriority) {
             guard let parsed = RequestPriority(rawValue: priority) else {
@@ -308,7 +308,7 @@ public final class Gateway: Sendable {
             }
             throw error
         }
-        try admitGoverned(planned, facts: facts, policy: policy, principal: principal, context: &context)
+        try await admitGoverned(planned, facts: facts, policy: policy, principal: principal, context: &context)
         return planned
     }
 

@@ -8,15 +8,25 @@ import SwitchyardCore
 
 /// Builds the governor `serve` runs with: budgets seeded from the ledger, alerts to the webhook.
 public enum GovernanceSetup {
+    /// With `fleetStore`, budgets are shared by every replica on that store (leases).
     public static func governor(
         _ configuration: SwitchyardConfiguration, store: SQLStore, audit: AuditTrail, transport: any UpstreamTransport,
-        logger: Logger
+        fleetStore: (any FleetQuotaStore)? = nil, logger: Logger
     ) async throws -> Governor {
         let webhook = configuration.governance.alertWebhook
+        let fleet = fleetStore.map { fleetStore in
+            FleetLeases(
+                replica: configuration.server.replicaID, store: fleetStore,
+                leaseMilliseconds: Int64(configuration.storage.leaseSeconds) * 1000,
+                ledgerSpend: { budget, period in
+                    try await store.spend(
+                        of: budget.scope, since: period.start, until: period.end, currency: budget.limit.currency)
+                }, logger: logger)
+        }
         let governor = Governor(
             tenants: configuration.tenants, policies: configuration.policies, limits: configuration.limits,
             budgets: configuration.budgets, audit: audit,
-            assumedOutputTokens: configuration.governance.assumedOutputTokens,
+            assumedOutputTokens: configuration.governance.assumedOutputTokens, fleet: fleet,
             alert: { event in
                 logger.warning("budget alert", metadata: ["budget": "\(event.budget.name)", "event": "\(event.summary)"])
                 guard let webhook else { return }

@@ -9,6 +9,10 @@ import Synchronization
 /// the request's maximum would exceed its limit, so concurrent requests cannot push spend past
 /// the limit except by what requests cost beyond their own reservation (an input estimate that
 /// was low). Counters live in this process; `load` seeds them from the ledger.
+///
+/// Shared by a fleet (`shared`), a budget admits against this replica's lease instead of the
+/// limit: `FleetLeases` keeps the lease topped up from the shared store in the background and
+/// reports what was spent, so the fleet's total stays within the limit (see `BudgetShare`).
 public final class BudgetKeeper: Sendable {
     struct Account {
         var budget: Budget
@@ -17,6 +21,8 @@ public final class BudgetKeeper: Sendable {
         var reserved: Int64 = 0
         var announced: Set<Decimal> = []
         var exhaustedAnnounced = false
+        /// This replica's part when the fleet shares the budget.
+        var share: BudgetShare?
 
         /// Moves to the period containing `now`, starting from zero when it changed.
         mutating func roll(to now: UnixMicros) {
@@ -28,20 +34,30 @@ public final class BudgetKeeper: Sendable {
             spent = 0
             announced = []
             exhaustedAnnounced = false
+            share?.reset()
+        }
+
+        /// Room for `amount` more: in the lease when shared, else under the limit.
+        func admits(_ amount: Int64) -> Bool {
+            if let share { return reserved + amount <= share.available }
+            return spent + reserved + amount <= budget.limit.nanos
         }
     }
 
-    private let accounts: Mutex<[Account]>
+    let accounts: Mutex<[Account]>
     private let byScope: [GovernanceScope: [Int]]
-    private let byName: [String: Int]
+    let byName: [String: Int]
 
     /// With `previous`, a budget kept under the same name and period keeps its spend, reservations
     /// and announced alerts (live governance changes must not reset counters).
-    public init(_ budgets: [Budget], carryingOver previous: BudgetKeeper? = nil, now: UnixMicros = .now()) {
+    public init(
+        _ budgets: [Budget], carryingOver previous: BudgetKeeper? = nil, shared: Bool = false, now: UnixMicros = .now()
+    ) {
         let kept = previous?.accounts.withLock { $0 } ?? []
         var accounts = budgets.map { budget in
             guard var account = kept.first(where: { $0.budget.name == budget.name && $0.budget.period == budget.period })
-            else { return Account(budget: budget) }
+            else { return Account(budget: budget, share: shared ? BudgetShare() : nil) }
+            if shared && account.share == nil { account.share = BudgetShare() }
             account.budget = budget
             account.announced = account.announced.filter(budget.alertThresholds.contains)
             account.exhaustedAnnounced = account.exhaustedAnnounced && account.spent >= budget.limit.nanos
@@ -69,6 +85,10 @@ public final class BudgetKeeper: Sendable {
             guard let index = accounts.firstIndex(where: { $0.budget.name == name }), accounts[index].period == period
             else { return }
             accounts[index].spent = spent
+            if var share = accounts[index].share, !share.contacted {
+                share.fleetSpent = spent
+                accounts[index].share = share
+            }
             // Thresholds already behind us are not announced again after a restart.
             for (fraction, nanos) in accounts[index].budget.thresholdNanos where spent >= nanos {
                 accounts[index].announced.insert(fraction)
@@ -77,33 +97,56 @@ public final class BudgetKeeper: Sendable {
         }
     }
 
-    /// Reserves `maximum` in every budget of `scopes`, or names the budget that refuses.
+    /// Reserves `maximum` in every budget of `scopes`, or names the budget that refuses. A shared
+    /// budget whose lease is short refuses here; `attempt` says so instead, to lease and retry.
     public func reserve(_ scopes: [GovernanceScope], maximum: Money, now: UnixMicros = .now())
         -> Result<BudgetReservation, BudgetRefusal>
     {
+        switch attempt(scopes, maximum: maximum, now: now) {
+        case .reserved(let reservation): .success(reservation)
+        case .refused(let refusal): .failure(refusal)
+        case .short(let needs): .failure(needs[0].refusal)
+        }
+    }
+
+    /// Reserves `maximum` in every budget of `scopes`; nothing is held unless all admit it.
+    public func attempt(_ scopes: [GovernanceScope], maximum: Money, now: UnixMicros = .now()) -> BudgetAttempt {
         let indices = scopes.flatMap { byScope[$0] ?? [] }
-        guard !indices.isEmpty else { return .success(BudgetReservation(entries: [])) }
+        guard !indices.isEmpty else { return .reserved(BudgetReservation(entries: [])) }
         return accounts.withLock { accounts in
             var entries: [BudgetReservation.Entry] = []
             var reserving: [Int] = []
+            var needs: [BudgetLeaseNeed] = []
             for index in indices {
                 accounts[index].roll(to: now)
                 let account = accounts[index]
                 // A budget counts only its own currency; a fixed window not yet open or past refuses.
                 guard account.budget.limit.currency == maximum.currency else { continue }
                 guard let period = account.period else {
-                    return .failure(BudgetRefusal(budget: account.budget, spent: 0, reserved: 0, outsideWindow: true))
+                    return .refused(BudgetRefusal(budget: account.budget, spent: 0, reserved: 0, outsideWindow: true))
                 }
-                if account.spent + account.reserved + maximum.nanos > account.budget.limit.nanos {
-                    return .failure(
-                        BudgetRefusal(
-                            budget: account.budget, spent: account.spent, reserved: account.reserved, outsideWindow: false))
+                if var share = account.share {
+                    share.largestRequest = max(share.largestRequest, maximum.nanos)
+                    share.lastActivity = now
+                    accounts[index].share = share
+                }
+                if !account.admits(maximum.nanos) {
+                    let refusal = BudgetRefusal(
+                        budget: account.budget, spent: account.spent, reserved: account.reserved, outsideWindow: false)
+                    // A shared budget may have room elsewhere in the fleet, unless its store is out of reach.
+                    guard let share = account.share, !share.fallback,
+                        account.spent + account.reserved + maximum.nanos <= account.budget.limit.nanos
+                    else { return .refused(refusal) }
+                    needs.append(
+                        BudgetLeaseNeed(budget: account.budget.name, period: period, maximum: maximum.nanos, refusal: refusal))
+                    continue
                 }
                 entries.append(.init(budget: account.budget.name, periodStart: period.start, amount: maximum.nanos))
                 reserving.append(index)
             }
+            guard needs.isEmpty else { return .short(needs) }
             for (entry, index) in zip(entries, reserving) { accounts[index].reserved += entry.amount }
-            return .success(BudgetReservation(entries: entries))
+            return .reserved(BudgetReservation(entries: entries))
         }
     }
 
@@ -120,7 +163,15 @@ public final class BudgetKeeper: Sendable {
                 guard account.period?.start == entry.periodStart else { continue }
                 // Never below zero: a reservation made while a live change swapped keepers was not copied.
                 account.reserved = max(0, account.reserved - entry.amount)
-                account.spent += actual.nanos
+                if var share = account.share {
+                    share.available -= actual.nanos
+                    share.unreported += actual.nanos
+                    share.windowSpend += actual.nanos
+                    account.spent = share.spent
+                    account.share = share
+                } else {
+                    account.spent += actual.nanos
+                }
                 for (fraction, nanos) in account.budget.thresholdNanos
                 where account.spent >= nanos && !account.announced.contains(fraction) {
                     account.announced.insert(fraction)
@@ -147,6 +198,23 @@ public final class BudgetKeeper: Sendable {
             }
         }
     }
+}
+
+/// What a reservation attempt came to.
+public enum BudgetAttempt: Sendable {
+    case reserved(BudgetReservation)
+    case refused(BudgetRefusal)
+    /// Shared budgets whose lease here is too small for the request: lease more, then try again.
+    case short([BudgetLeaseNeed])
+}
+
+public struct BudgetLeaseNeed: Sendable {
+    public var budget: String
+    public var period: CalendarPeriod
+    /// The request's worst-case cost: the lease must cover it on top of what is reserved.
+    public var maximum: Int64
+    /// The answer if the fleet has no more either.
+    public var refusal: BudgetRefusal
 }
 
 /// What a request holds in the budgets it was admitted against.

@@ -25,18 +25,21 @@ public final class Governor: Sendable {
     public let assumedOutputTokens: Int
     private let alert: @Sendable (BudgetEvent) -> Void
     private let runawayStopped: @Sendable (KillSwitch) -> Void
+    /// Set when the fleet shares budgets: they admit against this replica's lease.
+    public let fleet: FleetLeases?
 
     /// `runawayStopped` is told of each kill switch runaway protection engages, to persist and announce it.
     public init(
         tenants: [Tenant] = [], policies: [Policy] = [], limits: [RateLimit] = [], budgets: [Budget] = [],
         audit: AuditTrail? = nil, assumedOutputTokens: Int = 4096,
-        alert: @escaping @Sendable (BudgetEvent) -> Void = { _ in },
+        fleet: FleetLeases? = nil, alert: @escaping @Sendable (BudgetEvent) -> Void = { _ in },
         runawayStopped: @escaping @Sendable (KillSwitch) -> Void = { _ in }
     ) {
         rules = Mutex(
             Rules(
                 tenants: Self.byName(tenants), policies: PolicyBook(policies), limiter: RateLimiter(limits),
-                runaway: RunawayGuard(limits), budgets: BudgetKeeper(budgets)))
+                runaway: RunawayGuard(limits), budgets: BudgetKeeper(budgets, shared: fleet != nil)))
+        self.fleet = fleet
         self.runawayStopped = runawayStopped
         self.audit = audit
         self.assumedOutputTokens = assumedOutputTokens
@@ -62,7 +65,7 @@ public final class Governor: Sendable {
     ) -> [Budget] {
         rules.withLock { rules in
             guard revision > rules.revision else { return [] }
-            let keeper = BudgetKeeper(budgets, carryingOver: rules.budgets)
+            let keeper = BudgetKeeper(budgets, carryingOver: rules.budgets, shared: fleet != nil)
             let added = keeper.budgetsNew(since: rules.budgets)
             rules = Rules(
                 revision: revision, tenants: Self.byName(tenants), policies: PolicyBook(policies),
@@ -90,10 +93,11 @@ public final class Governor: Sendable {
     }
 
     /// Admits a routed request: its worst-case cost against the policy, then the rate limits of
-    /// every scope, then a reservation in every budget. Nothing is held when it is refused.
+    /// every scope, then a reservation in every budget. Nothing is held when it is refused. Only
+    /// a shared budget whose lease here is short makes it wait (for one step on the fleet's store).
     public func admit(
         _ facts: RequestFacts, policy: EffectivePolicy, maximumCost: Money, for principal: Principal
-    ) -> Result<Admission, GovernanceRefusal> {
+    ) async -> Result<Admission, GovernanceRefusal> {
         if let refusal = policy.costRefusal(maximum: maximumCost) {
             return .failure(refuse(.policy(refusal), principal: principal, route: facts.route))
         }
@@ -105,12 +109,23 @@ public final class Governor: Sendable {
         case .failure(let refusal): return .failure(.rateLimited(refusal))
         case .success(let admitted): ticket = admitted
         }
-        switch budgets.reserve(scopes, maximum: maximumCost) {
-        case .failure(let refusal):
-            limiter.release(ticket, usedTokens: 0)
-            return .failure(refuse(.budget(refusal), principal: principal, route: facts.route))
-        case .success(let reservation):
-            return .success(Admission(ticket: ticket, reservation: reservation))
+        var leaseSteps = 0
+        while true {
+            switch budgets.attempt(scopes, maximum: maximumCost) {
+            case .reserved(let reservation):
+                return .success(Admission(ticket: ticket, reservation: reservation))
+            case .refused(let refusal):
+                limiter.release(ticket, usedTokens: 0)
+                return .failure(refuse(.budget(refusal), principal: principal, route: facts.route))
+            case .short(let needs):
+                // Two steps at most: the fleet had no more, or others took it meanwhile.
+                guard let fleet, leaseSteps < 2 else {
+                    limiter.release(ticket, usedTokens: 0)
+                    return .failure(refuse(.budget(needs[0].refusal), principal: principal, route: facts.route))
+                }
+                leaseSteps += 1
+                await fleet.lease(needs, in: budgets)
+            }
         }
     }
 

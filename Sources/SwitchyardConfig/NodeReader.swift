@@ -294,7 +294,7 @@ struct NodeReader {
     }
 
     func storage(_ node: Node) throws -> SwitchyardConfiguration.Storage {
-        let entries = try mapping(node, "storage", allowed: ["url", "journal"])
+        let entries = try mapping(node, "storage", allowed: ["url", "journal", "redis_url", "lease_seconds"])
         var storage = SwitchyardConfiguration.Storage()
         if let url = try string(entries["url"], "storage.url", required: false) {
             guard url.hasPrefix("sqlite://") || url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"),
@@ -307,6 +307,15 @@ struct NodeReader {
         }
         if let journal = try string(entries["journal"], "storage.journal", required: false) {
             storage.journalPath = journal
+        }
+        if let redis = try string(entries["redis_url"], "storage.redis_url", required: false) {
+            guard redis.hasPrefix("redis://"), !redis.hasSuffix("://") else {
+                throw error(entries["redis_url"], "storage.redis_url", "expected redis://[:PASSWORD@]HOST[:PORT][/DB]")
+            }
+            storage.redisURL = redis
+        }
+        if let seconds = try integer(entries["lease_seconds"], "storage.lease_seconds", range: 2...300) {
+            storage.leaseSeconds = seconds
         }
         return storage
     }

@@ -63,10 +63,20 @@ public struct SwitchyardConfiguration: Sendable {
         public var url: String
         /// Append-only file for usage records the store could not take yet.
         public var journalPath: String
+        /// `storage.redis_url`: replicas share budgets through leases on this Redis. None: each
+        /// replica keeps its own counters.
+        public var redisURL: String?
+        /// `storage.lease_seconds`: a replica that stops renewing its leases (it died) holds them this long.
+        public var leaseSeconds: Int
 
-        public init(url: String = "sqlite://./switchyard.db", journalPath: String = "./switchyard-journal.ndjson") {
+        public init(
+            url: String = "sqlite://./switchyard.db", journalPath: String = "./switchyard-journal.ndjson",
+            redisURL: String? = nil, leaseSeconds: Int = 10
+        ) {
             self.url = url
             self.journalPath = journalPath
+            self.redisURL = redisURL
+            self.leaseSeconds = leaseSeconds
         }
     }
 

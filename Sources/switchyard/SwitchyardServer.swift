@@ -1,6 +1,7 @@
 import ControlPlane
 import DataPlane
 import FinOps
+import FleetState
 import Foundation
 import Governance
 import Hummingbird
@@ -60,8 +61,11 @@ public struct SwitchyardServer {
         let transport = NIOHTTPTransport()
         let audit = AuditTrail(store: store, logger: logger)
         let checkpoints = auditKeyring.flatMap { auditCheckpointWriter(store: store, keyring: $0, transport: transport) }
+        let fleetStore = try configuration.storage.redisURL.map { url in
+            do { return try RedisFleetStore(url: url) } catch { throw ServerError("storage.redis_url: \(error)") }
+        }
         let governor = try await GovernanceSetup.governor(
-            configuration, store: store, audit: audit, transport: transport, logger: logger)
+            configuration, store: store, audit: audit, transport: transport, fleetStore: fleetStore, logger: logger)
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
             governor: governor, logger: logger, logWriter: .standardError)
@@ -80,6 +84,7 @@ public struct SwitchyardServer {
                     signals: [.killSwitches: killSwitches.changed, .keys: keys.changed, .governance: governanceWatcher.changed],
                     logger: logger))
         }
+        if let fleet = governor.fleet { services.append(FleetLeaseKeeper(governor: governor, fleet: fleet)) }
         if let host = configuration.observability.metricsHost, let port = configuration.observability.metricsPort {
             services.append(gateway.makeMetricsServer(host: host, port: port))
         }

@@ -225,7 +225,7 @@ import Testing
         let facts = RequestFacts(route: "chat", estimatedInputTokens: 1, maxOutputTokens: 1, tags: [:])
         let dollar = Money(nanos: 1_000_000_000, currency: "USD")
         for _ in 0..<3 {
-            let admission = try governor.admit(
+            let admission = try await governor.admit(
                 facts, policy: .unrestricted, maximumCost: Money(nanos: 300_000_000, currency: "USD"), for: principal
             ).get()
             governor.release(
@@ -240,7 +240,7 @@ import Testing
         #expect(payload.contains(#""threshold":"0.5""#))
         // 0.9 crossed nothing new. Alerts are posted in order, so the next one, exhaustion at 1.0,
         // is the second request: a repeated threshold alert would have come before it.
-        let last = try governor.admit(
+        let last = try await governor.admit(
             facts, policy: .unrestricted, maximumCost: Money(nanos: 100_000_000, currency: "USD"), for: principal
         ).get()
         governor.release(last, principal: principal, usage: .none, cost: Money(nanos: 100_000_000, currency: "USD"))

@@ -118,7 +118,7 @@ extension KillSwitchGatewayTests {
             transport: test.transport, logger: test.gateway.logger)
         let bot = Principal(tenant: "acme", agent: "triage-bot", keyID: "k")
         let facts = RequestFacts(route: "chat", estimatedInputTokens: 1, maxOutputTokens: 1, tags: [:])
-        let admission = try governor.admit(
+        let admission = try await governor.admit(
             facts, policy: .unrestricted, maximumCost: Money(nanos: 2_000, currency: "USD"), for: bot
         ).get()
         governor.release(admission, principal: bot, usage: .none, cost: Money(nanos: 2_000, currency: "USD"))

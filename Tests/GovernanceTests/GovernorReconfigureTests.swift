@@ -9,16 +9,16 @@ import Testing
     static let principal = Principal(tenant: "acme", agent: "bot", keyID: "k1")
     static let facts = RequestFacts(route: "chat", estimatedInputTokens: 10, maxOutputTokens: 10, tags: [:])
 
-    @Test func countersCarryOverAndNewRulesApplyAtOnce() throws {
+    @Test func countersCarryOverAndNewRulesApplyAtOnce() async throws {
         let budget = Budget(name: "acme-day", scope: .tenant("acme"), period: .day, limit: Money(nanos: 1_000, currency: "USD"))
         let governor = Governor(
             tenants: [Self.acme], limits: [RateLimit(scope: .tenant("acme"), requestsPerMinute: 3)], budgets: [budget])
         let policy = EffectivePolicy.unrestricted
         let cost = Money(nanos: 400, currency: "USD")
-        let first = try governor.admit(Self.facts, policy: policy, maximumCost: cost, for: Self.principal).get()
+        let first = try await governor.admit(Self.facts, policy: policy, maximumCost: cost, for: Self.principal).get()
         governor.release(first, principal: Self.principal, usage: TokenUsage(inputTokens: 10, outputTokens: 10), cost: cost)
         // Held across the change: a reservation made before it settles after it.
-        let held = try governor.admit(Self.facts, policy: policy, maximumCost: cost, for: Self.principal).get()
+        let held = try await governor.admit(Self.facts, policy: policy, maximumCost: cost, for: Self.principal).get()
 
         var tighter = budget
         tighter.limit = Money(nanos: 900, currency: "USD")
@@ -32,9 +32,9 @@ import Testing
         #expect(status.spent == 400 && status.reserved == 400 && status.budget.limit.nanos == 900)
         // Two of the minute's three are used and one is left: a fresh bucket would allow two more.
         let small = Money(nanos: 1, currency: "USD")
-        let third = try governor.admit(Self.facts, policy: policy, maximumCost: small, for: Self.principal).get()
+        let third = try await governor.admit(Self.facts, policy: policy, maximumCost: small, for: Self.principal).get()
         guard
-            case .failure(.rateLimited(let refusal)) = governor.admit(
+            case .failure(.rateLimited(let refusal)) = await governor.admit(
                 Self.facts, policy: policy, maximumCost: Money(nanos: 1, currency: "USD"), for: Self.principal)
         else {
             Issue.record("the request was not refused by the carried-over bucket")

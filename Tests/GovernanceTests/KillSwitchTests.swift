@@ -30,23 +30,24 @@ import Testing
         #expect(board.engaged.map(\.reason) == ["first"])
     }
 
-    @Test func runawayProtectionTripsOnTheRollingHourAndEngagesTheSwitch() throws {
+    @Test func runawayProtectionTripsOnTheRollingHourAndEngagesTheSwitch() async throws {
         let agent = GovernanceScope.agent(tenant: "acme", agent: "bot")
         let stopped = KillLog()
         let governor = Governor(
             limits: [RateLimit(scope: agent, spendPerHour: Money(nanos: 1_000, currency: "USD"))],
             runawayStopped: { stopped.append($0) })
         let facts = RequestFacts(route: "chat", estimatedInputTokens: 1, maxOutputTokens: 1, tags: [:])
-        func run(costing nanos: Int64) throws {
-            let admission = try governor.check(facts, for: bot).flatMap {
-                governor.admit(facts, policy: $0, maximumCost: Money(nanos: nanos, currency: "USD"), for: bot)
-            }.get()
+        func run(costing nanos: Int64) async throws {
+            let policy = try governor.check(facts, for: bot).get()
+            let admission = try await governor.admit(
+                facts, policy: policy, maximumCost: Money(nanos: nanos, currency: "USD"), for: bot
+            ).get()
             governor.release(admission, principal: bot, usage: .none, cost: Money(nanos: nanos, currency: "USD"))
         }
-        try run(costing: 600)
-        try run(costing: 400)  // exactly the limit: not past it
+        try await run(costing: 600)
+        try await run(costing: 400)  // exactly the limit: not past it
         #expect(governor.kills.stopping(bot) == nil)
-        try run(costing: 1)
+        try await run(costing: 1)
         let kill = try #require(governor.kills.stopping(bot))
         #expect(kill.scope == agent)
         #expect(kill.engagedBy == "switchyard")

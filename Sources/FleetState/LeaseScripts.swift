@@ -1,0 +1,127 @@
+/// The Lua scripts that make each lease step atomic on Redis. Time is Redis's own (`TIME`), so
+/// replicas whose clocks disagree still agree on when a lease expires.
+///
+/// Money is booked with `HINCRBY` on the decimal strings replicas send, so counters stay exact
+/// 64-bit integers. Comparisons run in Lua's doubles: exact below 2^53 nano-units (about nine
+/// million currency units per budget period), off by a few nano-units above.
+enum LeaseScripts {
+    /// KEYS: the budget period's hash, the live-replica set.
+    /// ARGV: replica, lease ms, limit, epoch, seed, report, held, need, want, give back, expire at (ms).
+    /// Hash fields: `spent`, `epoch`, and per replica `l:` (lease), `e:` (its expiry), `x:` (a
+    /// lease booked as spent when it expired, credited against what the replica reports later).
+    static let budget = """
+        local key, replicas, r = KEYS[1], KEYS[2], ARGV[1]
+        local clock = redis.call('TIME')
+        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        local leaseMs, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+        local created = false
+        if redis.call('EXISTS', key) == 0 then
+          if ARGV[5] == '' then return {'missing'} end
+          local epoch = redis.call('INCR', 'switchyard:epoch')
+          redis.call('HSET', key, 'spent', ARGV[5], 'epoch', tostring(epoch))
+          created = true
+        end
+        redis.call('PEXPIREAT', key, ARGV[11])
+        redis.call('ZADD', replicas, now + leaseMs, r)
+        redis.call('ZREMRANGEBYSCORE', replicas, '-inf', now)
+        local live = redis.call('ZCARD', replicas)
+        local fields = redis.call('HGETALL', key)
+        for i = 1, #fields, 2 do
+          local f = fields[i]
+          if string.sub(f, 1, 2) == 'e:' and tonumber(fields[i + 1]) < now then
+            local who = string.sub(f, 3)
+            local held = redis.call('HGET', key, 'l:' .. who) or '0'
+            redis.call('HINCRBY', key, 'spent', held)
+            redis.call('HINCRBY', key, 'x:' .. who, held)
+            redis.call('HDEL', key, 'l:' .. who, 'e:' .. who)
+          end
+        end
+        local epoch = redis.call('HGET', key, 'epoch')
+        local report, held = tonumber(ARGV[6]), tonumber(ARGV[7])
+        local reportCounts = (not created) and (ARGV[4] == '' or ARGV[4] == epoch)
+        local lost = 0
+        if redis.call('HEXISTS', key, 'e:' .. r) == 0 and held + report > 0 then
+          if redis.call('HEXISTS', key, 'x:' .. r) == 1 then
+            lost = 1
+          elseif reportCounts then
+            redis.call('HSET', key, 'l:' .. r, string.format('%.0f', held + report))
+          else
+            redis.call('HSET', key, 'l:' .. r, string.format('%.0f', held))
+          end
+        end
+        if reportCounts and report > 0 then
+          local tombstone = tonumber(redis.call('HGET', key, 'x:' .. r) or '0')
+          local credit = math.min(report, tombstone)
+          if credit > 0 then redis.call('HINCRBY', key, 'x:' .. r, string.format('%.0f', -credit)) end
+          local rest = report - credit
+          if credit == 0 then
+            redis.call('HINCRBY', key, 'spent', ARGV[6])
+          elseif rest > 0 then
+            redis.call('HINCRBY', key, 'spent', string.format('%.0f', rest))
+          end
+          if rest > 0 then
+            local lease = tonumber(redis.call('HGET', key, 'l:' .. r) or '0')
+            redis.call('HSET', key, 'l:' .. r, string.format('%.0f', math.max(0, lease - rest)))
+          end
+        end
+        local giveBack = tonumber(ARGV[10])
+        if giveBack > 0 then
+          local lease = tonumber(redis.call('HGET', key, 'l:' .. r) or '0')
+          redis.call('HSET', key, 'l:' .. r, string.format('%.0f', math.max(0, lease - giveBack)))
+        end
+        local spent = redis.call('HGET', key, 'spent')
+        local leased = 0
+        fields = redis.call('HGETALL', key)
+        for i = 1, #fields, 2 do
+          if string.sub(fields[i], 1, 2) == 'l:' then leased = leased + tonumber(fields[i + 1]) end
+        end
+        local free = limit - tonumber(spent) - leased
+        local need, want = tonumber(ARGV[8]), tonumber(ARGV[9])
+        local grant = 0
+        if free > 0 and free >= need then
+          local fair = math.floor(free / math.max(live, 1))
+          grant = math.min(free, math.max(need, math.min(want, fair)))
+        end
+        if grant > 0 then
+          redis.call('HINCRBY', key, 'l:' .. r, string.format('%.0f', grant))
+          leased = leased + grant
+        end
+        redis.call('HSET', key, 'e:' .. r, now + leaseMs)
+        return {string.format('%.0f', grant), spent, string.format('%.0f', leased), live, epoch, lost}
+        """
+
+    /// KEYS: the scope's hash, the live-replica set.
+    /// ARGV: replica, lease ms, rpm (0: none), tpm (0: none), need/want/give back requests, then tokens.
+    /// The shared buckets hold a minute's allowance and refill continuously, as the local ones do.
+    static let rate = """
+        local key, replicas, r = KEYS[1], KEYS[2], ARGV[1]
+        local clock = redis.call('TIME')
+        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        local leaseMs, rpm, tpm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+        redis.call('ZADD', replicas, now + leaseMs, r)
+        redis.call('ZREMRANGEBYSCORE', replicas, '-inf', now)
+        local live = math.max(redis.call('ZCARD', replicas), 1)
+        local at = tonumber(redis.call('HGET', key, 'at') or now)
+        local elapsed = math.max(0, now - at)
+        local requests = tonumber(redis.call('HGET', key, 'r') or rpm)
+        local tokens = tonumber(redis.call('HGET', key, 't') or tpm)
+        requests = math.min(rpm, requests + elapsed * rpm / 60000 + tonumber(ARGV[7]))
+        tokens = math.min(tpm, tokens + elapsed * tpm / 60000 + tonumber(ARGV[10]))
+        local needR, wantR = tonumber(ARGV[5]), tonumber(ARGV[6])
+        local needT, wantT = tonumber(ARGV[8]), tonumber(ARGV[9])
+        local grantR, grantT = 0, 0
+        if (rpm == 0 or requests >= needR) and (tpm == 0 or tokens >= needT) then
+          if rpm > 0 then
+            grantR = math.min(math.floor(requests), math.max(needR, math.min(wantR, math.floor(requests / live))))
+            requests = requests - grantR
+          end
+          if tpm > 0 then
+            grantT = math.min(math.floor(tokens), math.max(needT, math.min(wantT, math.floor(tokens / live))))
+            tokens = tokens - grantT
+          end
+        end
+        redis.call('HSET', key, 'r', tostring(requests), 't', tostring(tokens), 'at', now)
+        redis.call('PEXPIRE', key, 120000)
+        return {grantR, grantT, live}
+        """
+}

@@ -1,0 +1,171 @@
+import Logging
+import SwitchyardCore
+import Synchronization
+
+/// This replica's side of the quotas a fleet shares: it steps each shared budget's and rate
+/// limit's lease on the shared store, one step at a time (a step reports spend and changes the
+/// lease, so two at once would book a report twice).
+///
+/// Requests never wait on it while their lease has room: `maintain` tops leases up in the
+/// background. A request short of lease (the first of a period, or near a quota's end) waits for
+/// one step. When the store cannot be reached, each quota falls back to this replica's share of
+/// what was left at the last contact and stays closed beyond it (`BudgetShare.fallBack`).
+public final class FleetLeases: Sendable {
+    public let replica: String
+    public let leaseMilliseconds: Int64
+    private let store: any FleetQuotaStore
+    /// The period's spend in the ledger, for a counter the store lost (Redis restarted empty).
+    private let ledgerSpend: @Sendable (Budget, CalendarPeriod) async throws -> Int64
+    private let logger: Logger
+    private let gate = AsyncGate()
+    private let counters = Mutex(Counters())
+
+    struct Counters {
+        var requestSteps = 0
+        var backgroundSteps = 0
+        var failures = 0
+        var unreachable = false
+    }
+
+    public init(
+        replica: String, store: any FleetQuotaStore, leaseMilliseconds: Int64 = 10_000,
+        ledgerSpend: @escaping @Sendable (Budget, CalendarPeriod) async throws -> Int64, logger: Logger
+    ) {
+        self.replica = replica
+        self.store = store
+        self.leaseMilliseconds = leaseMilliseconds
+        self.ledgerSpend = ledgerSpend
+        self.logger = logger
+    }
+
+    /// Steps taken for a request that was short of lease, and in the background.
+    public var requestSteps: Int { counters.withLock { $0.requestSteps } }
+    public var backgroundSteps: Int { counters.withLock { $0.backgroundSteps } }
+    public var failedSteps: Int { counters.withLock { $0.failures } }
+
+    /// Leases enough for `needs` if the fleet has it; the caller tries its reservation again.
+    func lease(_ needs: [BudgetLeaseNeed], in keeper: BudgetKeeper) async {
+        await gate.withLock {
+            for need in needs {
+                // Checked inside the gate: a step for another request may have brought enough.
+                guard let call = keeper.step(for: need, replica: replica, leaseMilliseconds: leaseMilliseconds)
+                else { continue }
+                counters.withLock { $0.requestSteps += 1 }
+                await step(call, in: keeper)
+            }
+        }
+    }
+
+    /// The background work of one tick: every step that is due, in one pass.
+    public func maintain(_ keeper: BudgetKeeper, now: UnixMicros = .now()) async {
+        let calls = keeper.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now)
+        guard !calls.isEmpty else { return }
+        await gate.withLock {
+            // Due steps were planned outside the gate: plan each again inside, with what is now.
+            for planned in calls {
+                guard
+                    let call = keeper.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now)
+                        .first(where: { $0.budget == planned.budget })
+                else { continue }
+                counters.withLock { $0.backgroundSteps += 1 }
+                await step(call, in: keeper)
+            }
+        }
+    }
+
+    /// Reports what is left to report and gives every lease back (at shutdown, once drained).
+    public func returnLeases(_ keeper: BudgetKeeper) async {
+        await gate.withLock {
+            for call in keeper.finalSteps(replica: replica, leaseMilliseconds: leaseMilliseconds) {
+                counters.withLock { $0.backgroundSteps += 1 }
+                await step(call, in: keeper)
+            }
+        }
+    }
+
+    private func step(_ call: BudgetLeaseCall, in keeper: BudgetKeeper) async {
+        do {
+            var call = call
+            var reply = try await store.lease(call)
+            if reply == .missing, let budget = keeper.budget(named: call.budget) {
+                call.seed = try await ledgerSpend(budget, call.period)
+                reply = try await store.lease(call)
+            }
+            guard case .granted(let grant) = reply else { throw FleetStepError.counterMissing }
+            keeper.apply(call, grant, now: .now())
+            reachable()
+        } catch {
+            let started = keeper.fallBack(call, now: .now())
+            unreachable(error, budget: started ? call.budget : nil)
+        }
+    }
+
+    private func reachable() {
+        let recovered = counters.withLock { counters in
+            defer { counters.unreachable = false }
+            return counters.unreachable
+        }
+        if recovered { logger.notice("shared quota store reachable again; leases resume") }
+    }
+
+    private func unreachable(_ error: any Error, budget: String?) {
+        let first = counters.withLock { counters in
+            counters.failures += 1
+            defer { counters.unreachable = true }
+            return !counters.unreachable
+        }
+        if first {
+            logger.error(
+                "shared quota store unreachable; each shared quota falls back to this replica's share",
+                metadata: ["error": "\(error)"])
+        }
+        if let budget {
+            logger.warning("budget spends its local share until the store answers", metadata: ["budget": "\(budget)"])
+        }
+    }
+}
+
+enum FleetStepError: Error {
+    case counterMissing
+}
+
+/// A lock for async work: one holder at a time, the others wait in order.
+final class AsyncGate: Sendable {
+    private struct State {
+        var held = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func withLock<T: Sendable>(_ body: () async -> T) async -> T {
+        await acquire()
+        defer { release() }
+        return await body()
+    }
+
+    private func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let granted = state.withLock { state in
+                if state.held {
+                    state.waiters.append(continuation)
+                    return false
+                }
+                state.held = true
+                return true
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    private func release() {
+        let next = state.withLock { state in
+            if state.waiters.isEmpty {
+                state.held = false
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
