@@ -20,10 +20,10 @@ public final class FleetLeaseKeeper: Service {
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                await self.fleet.maintain(self.governor.budgets)
+                await self.fleet.maintain(self.governor.budgets, self.governor.limiter)
                 try await Task.sleep(for: self.interval)
             }
         }
-        await fleet.returnLeases(governor.budgets)
+        await fleet.returnLeases(governor.budgets, governor.limiter)
     }
 }

@@ -65,6 +65,10 @@ extension Gateway {
             "switchyard_fleet_fallback_budgets",
             help: "Shared budgets spending this replica's local share because the shared store is out of reach.",
             to: Int64(governor.budgets.budgetsInFallback))
+        metrics.set(
+            "switchyard_fleet_fallback_limits",
+            help: "Shared rate limits refilling at this replica's share because the shared store is out of reach.",
+            to: Int64(governor.limiter.limitsInFallback))
     }
 }
 

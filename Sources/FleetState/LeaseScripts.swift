@@ -17,8 +17,9 @@ enum LeaseScripts {
         local created = false
         if redis.call('EXISTS', key) == 0 then
           if ARGV[5] == '' then return {'missing'} end
-          local epoch = redis.call('INCR', 'switchyard:epoch')
-          redis.call('HSET', key, 'spent', ARGV[5], 'epoch', tostring(epoch))
+          -- Unique across restarts of Redis too: a counter seeded again is a new epoch.
+          local epoch = clock[1] .. '.' .. clock[2] .. '.' .. redis.call('INCR', 'switchyard:epoch')
+          redis.call('HSET', key, 'spent', ARGV[5], 'epoch', epoch)
           created = true
         end
         redis.call('PEXPIREAT', key, ARGV[11])
@@ -122,6 +123,6 @@ enum LeaseScripts {
         end
         redis.call('HSET', key, 'r', tostring(requests), 't', tostring(tokens), 'at', now)
         redis.call('PEXPIRE', key, 120000)
-        return {grantR, grantT, live}
+        return {grantR, grantT, live, tostring(requests), tostring(tokens)}
         """
 }

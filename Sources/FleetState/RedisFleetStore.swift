@@ -43,9 +43,12 @@ public final class RedisFleetStore: FleetQuotaStore {
             String(call.tokensPerMinute ?? 0), String(call.needRequests), String(call.wantRequests),
             String(call.giveBackRequests), String(call.needTokens), String(call.wantTokens), String(call.giveBackTokens),
         ])
-        guard case .array(let values) = reply, values.count == 3, let requests = values[0].int64,
-            let tokens = values[1].int64, let live = values[2].int64
+        guard case .array(let values) = reply, values.count == 5, let requests = values[0].int64,
+            let tokens = values[1].int64, let live = values[2].int64, case .string(let requestsLeft) = values[3],
+            case .string(let tokensLeft) = values[4]
         else { throw RedisError.unexpectedReply("\(reply)") }
-        return RateLeaseGrant(requests: requests, tokens: tokens, liveReplicas: Int(live))
+        return RateLeaseGrant(
+            requests: requests, tokens: tokens, requestsLeft: Double(requestsLeft) ?? 0, tokensLeft: Double(tokensLeft) ?? 0,
+            liveReplicas: Int(live))
     }
 }

@@ -5,7 +5,8 @@ extension BudgetKeeper {
     /// The steps due in the background: report spend (every 200 ms at most), renew a lease
     /// every second (well before it expires, and so the replica counts of every replica stay
     /// fresh for an outage's shares), top a lease up before it runs out, give back what sits
-    /// idle, and probe the store once a second while it is out of reach.
+    /// idle, and probe the store every 250 ms while it is out of reach (when it returns empty,
+    /// what a replica spent between the first reconnection and its own is not counted).
     func dueSteps(replica: String, leaseMilliseconds: Int64, now: UnixMicros) -> [BudgetLeaseCall] {
         accounts.withLock { accounts in
             var calls: [BudgetLeaseCall] = []
@@ -24,7 +25,7 @@ extension BudgetKeeper {
                 let want = free < slice / 2 ? slice - free : 0
                 let due: Bool
                 if share.fallback {
-                    due = since >= 1_000_000
+                    due = since >= 250_000
                 } else {
                     due =
                         (share.unreported != 0 && since >= 200_000) || since >= min(1_000_000, leaseMilliseconds * 1000 / 3)

@@ -56,8 +56,34 @@ public final class FleetLeases: Sendable {
         }
     }
 
+    /// Leases enough requests and tokens for `needs` if the fleet's buckets have them.
+    func lease(_ needs: [RateLeaseNeed], in limiter: RateLimiter) async {
+        await gate.withLock {
+            for need in needs {
+                guard let call = limiter.step(for: need, replica: replica, leaseMilliseconds: leaseMilliseconds)
+                else { continue }
+                counters.withLock { $0.requestSteps += 1 }
+                await step(call, in: limiter)
+            }
+        }
+    }
+
     /// The background work of one tick: every step that is due, in one pass.
-    public func maintain(_ keeper: BudgetKeeper, now: UnixMicros = .now()) async {
+    public func maintain(_ keeper: BudgetKeeper, _ limiter: RateLimiter, now: UnixMicros = .now()) async {
+        await maintain(keeper, now: now)
+        let clock = ContinuousClock.now
+        guard !limiter.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock).isEmpty else { return }
+        await gate.withLock {
+            // Planned inside the gate, so no request's step changes the lease between plan and answer.
+            for call in limiter.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock) {
+                counters.withLock { $0.backgroundSteps += 1 }
+                await step(call, in: limiter)
+            }
+        }
+    }
+
+    /// The budget steps of one tick.
+    func maintain(_ keeper: BudgetKeeper, now: UnixMicros = .now()) async {
         let calls = keeper.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now)
         guard !calls.isEmpty else { return }
         await gate.withLock {
@@ -74,12 +100,27 @@ public final class FleetLeases: Sendable {
     }
 
     /// Reports what is left to report and gives every lease back (at shutdown, once drained).
-    public func returnLeases(_ keeper: BudgetKeeper) async {
+    public func returnLeases(_ keeper: BudgetKeeper, _ limiter: RateLimiter) async {
         await gate.withLock {
             for call in keeper.finalSteps(replica: replica, leaseMilliseconds: leaseMilliseconds) {
                 counters.withLock { $0.backgroundSteps += 1 }
                 await step(call, in: keeper)
             }
+            for call in limiter.finalSteps(replica: replica, leaseMilliseconds: leaseMilliseconds) {
+                counters.withLock { $0.backgroundSteps += 1 }
+                await step(call, in: limiter)
+            }
+        }
+    }
+
+    private func step(_ call: RateLeaseCall, in limiter: RateLimiter) async {
+        do {
+            let grant = try await store.lease(call)
+            limiter.apply(call, grant, now: .now)
+            reachable()
+        } catch {
+            limiter.fallBack(call, now: .now)
+            unreachable(error, budget: nil)
         }
     }
 

@@ -82,11 +82,16 @@ public struct RateLeaseCall: Sendable, Equatable {
 public struct RateLeaseGrant: Sendable, Equatable {
     public var requests: Int64
     public var tokens: Int64
+    /// What the shared buckets hold after the grant.
+    public var requestsLeft: Double
+    public var tokensLeft: Double
     public var liveReplicas: Int
 
-    public init(requests: Int64, tokens: Int64, liveReplicas: Int) {
+    public init(requests: Int64, tokens: Int64, requestsLeft: Double, tokensLeft: Double, liveReplicas: Int) {
         self.requests = requests
         self.tokens = tokens
+        self.requestsLeft = requestsLeft
+        self.tokensLeft = tokensLeft
         self.liveReplicas = liveReplicas
     }
 }

@@ -25,7 +25,7 @@ public final class Governor: Sendable {
     public let assumedOutputTokens: Int
     private let alert: @Sendable (BudgetEvent) -> Void
     private let runawayStopped: @Sendable (KillSwitch) -> Void
-    /// Set when the fleet shares budgets: they admit against this replica's lease.
+    /// Set when the fleet shares budgets and rate limits: they admit against this replica's leases.
     public let fleet: FleetLeases?
 
     /// `runawayStopped` is told of each kill switch runaway protection engages, to persist and announce it.
@@ -37,8 +37,9 @@ public final class Governor: Sendable {
     ) {
         rules = Mutex(
             Rules(
-                tenants: Self.byName(tenants), policies: PolicyBook(policies), limiter: RateLimiter(limits),
-                runaway: RunawayGuard(limits), budgets: BudgetKeeper(budgets, shared: fleet != nil)))
+                tenants: Self.byName(tenants), policies: PolicyBook(policies),
+                limiter: RateLimiter(limits, shared: fleet != nil), runaway: RunawayGuard(limits),
+                budgets: BudgetKeeper(budgets, shared: fleet != nil)))
         self.fleet = fleet
         self.runawayStopped = runawayStopped
         self.audit = audit
@@ -69,7 +70,7 @@ public final class Governor: Sendable {
             let added = keeper.budgetsNew(since: rules.budgets)
             rules = Rules(
                 revision: revision, tenants: Self.byName(tenants), policies: PolicyBook(policies),
-                limiter: RateLimiter(limits, carryingOver: rules.limiter),
+                limiter: RateLimiter(limits, carryingOver: rules.limiter, shared: fleet != nil),
                 runaway: RunawayGuard(limits, carryingOver: rules.runaway), budgets: keeper)
             return added
         }
@@ -104,11 +105,29 @@ public final class Governor: Sendable {
         let scopes = principal.scopes
         let (limiter, budgets) = rules.withLock { ($0.limiter, $0.budgets) }
         let tokens = facts.estimatedInputTokens + (facts.maxOutputTokens ?? assumedOutputTokens)
-        let ticket: RateLimitTicket
-        switch limiter.admit(scopes, estimatedTokens: tokens) {
-        case .failure(let refusal): return .failure(.rateLimited(refusal))
-        case .success(let admitted): ticket = admitted
+        var ticket: RateLimitTicket?
+        var leaseSteps = 0
+        while ticket == nil {
+            switch limiter.attempt(scopes, estimatedTokens: tokens) {
+            case .admitted(let admitted): ticket = admitted
+            case .refused(let refusal): return .failure(.rateLimited(refusal))
+            case .short(let needs):
+                // Two steps at most: the fleet had no more, or others took it meanwhile.
+                guard let fleet, leaseSteps < 2 else { return .failure(.rateLimited(needs[0].refusal)) }
+                leaseSteps += 1
+                await fleet.lease(needs, in: limiter)
+            }
         }
+        return await reserve(
+            maximumCost, in: budgets, scopes: scopes, ticket: ticket!, limiter: limiter, principal: principal,
+            route: facts.route)
+    }
+
+    /// The budget half of `admit`: a reservation in every budget of `scopes`, or the ticket back.
+    private func reserve(
+        _ maximumCost: Money, in budgets: BudgetKeeper, scopes: [GovernanceScope], ticket: RateLimitTicket,
+        limiter: RateLimiter, principal: Principal, route: String
+    ) async -> Result<Admission, GovernanceRefusal> {
         var leaseSteps = 0
         while true {
             switch budgets.attempt(scopes, maximum: maximumCost) {
@@ -116,12 +135,11 @@ public final class Governor: Sendable {
                 return .success(Admission(ticket: ticket, reservation: reservation))
             case .refused(let refusal):
                 limiter.release(ticket, usedTokens: 0)
-                return .failure(refuse(.budget(refusal), principal: principal, route: facts.route))
+                return .failure(refuse(.budget(refusal), principal: principal, route: route))
             case .short(let needs):
-                // Two steps at most: the fleet had no more, or others took it meanwhile.
                 guard let fleet, leaseSteps < 2 else {
                     limiter.release(ticket, usedTokens: 0)
-                    return .failure(refuse(.budget(needs[0].refusal), principal: principal, route: facts.route))
+                    return .failure(refuse(.budget(needs[0].refusal), principal: principal, route: route))
                 }
                 leaseSteps += 1
                 await fleet.lease(needs, in: budgets)

@@ -6,6 +6,10 @@ import Synchronization
 /// Rates are token buckets holding a minute's allowance and refilling continuously, so a burst of
 /// up to the whole minute's limit is allowed and then the steady rate. A request is checked against
 /// every limited scope it acts in under one lock, and counted in all of them only if all admit it.
+///
+/// Shared by a fleet (`shared`), the requests and tokens per minute live in buckets on the shared
+/// store; the local buckets hold only what this replica leased from them (`RateShare`), and do
+/// not refill by themselves. Concurrency limits stay per replica.
 public final class RateLimiter: Sendable {
     /// The state of one limited scope.
     struct Bucket {
@@ -14,19 +18,35 @@ public final class RateLimiter: Sendable {
         var tokens: Double
         var inFlight = 0
         var refilledAt: ContinuousClock.Instant
+        var share: RateShare?
 
-        init(_ limit: RateLimit, now: ContinuousClock.Instant) {
+        init(_ limit: RateLimit, now: ContinuousClock.Instant, shared: Bool = false) {
             self.limit = limit
-            self.requests = Double(limit.requestsPerMinute ?? 0)
-            self.tokens = Double(limit.tokensPerMinute ?? 0)
+            let shared = shared && (limit.requestsPerMinute != nil || limit.tokensPerMinute != nil)
+            self.requests = shared ? 0 : Double(limit.requestsPerMinute ?? 0)
+            self.tokens = shared ? 0 : Double(limit.tokensPerMinute ?? 0)
             self.refilledAt = now
+            self.share = shared ? RateShare() : nil
         }
 
         mutating func refill(_ now: ContinuousClock.Instant) {
             let minutes = (now - refilledAt).secondsValue / 60
             guard minutes > 0 else { return }
-            if let rpm = limit.requestsPerMinute { requests = min(Double(rpm), requests + minutes * Double(rpm)) }
-            if let tpm = limit.tokensPerMinute { tokens = min(Double(tpm), tokens + minutes * Double(tpm)) }
+            // Shared: the store refills; out of its reach, this replica's share of the rate.
+            var part = 1.0
+            if let share {
+                guard share.fallback else {
+                    refilledAt = now
+                    return
+                }
+                part = 1 / Double(share.liveReplicas)
+            }
+            if let rpm = limit.requestsPerMinute {
+                requests = min(Double(rpm) * part, requests + minutes * Double(rpm) * part)
+            }
+            if let tpm = limit.tokensPerMinute {
+                tokens = min(Double(tpm) * part, tokens + minutes * Double(tpm) * part)
+            }
             refilledAt = now
         }
 
@@ -36,21 +56,25 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    private let buckets: Mutex<[Bucket]>
+    let buckets: Mutex<[Bucket]>
     /// Each limited scope's place in `buckets`. Fixed at init, so read without the lock, and a
     /// scope is hashed once per request instead of at every step of a check.
-    private let slots: [GovernanceScope: Int]
+    let slots: [GovernanceScope: Int]
 
     /// With `previous`, a scope limited before keeps its bucket levels (capped to the new limits)
     /// and its requests in flight: a live governance change does not hand out a fresh minute.
-    public init(_ limits: [RateLimit], carryingOver previous: RateLimiter? = nil, now: ContinuousClock.Instant = .now) {
+    public init(
+        _ limits: [RateLimit], carryingOver previous: RateLimiter? = nil, shared: Bool = false,
+        now: ContinuousClock.Instant = .now
+    ) {
         let kept = previous?.bucketsByScope() ?? [:]
         var buckets: [Bucket] = []
         var slots: [GovernanceScope: Int] = [:]
         for limit in limits {
-            var bucket = Bucket(limit, now: now)
+            var bucket = Bucket(limit, now: now, shared: shared)
             if let old = kept[limit.scope] {
                 bucket.inFlight = old.inFlight
+                if bucket.share != nil { bucket.share = old.share ?? bucket.share }
                 if let rpm = limit.requestsPerMinute, old.limit.requestsPerMinute != nil {
                     bucket.requests = min(Double(rpm), old.requests)
                 }
@@ -76,11 +100,23 @@ public final class RateLimiter: Sendable {
         return slots.mapValues { buckets[$0] }
     }
 
-    /// Admits a request of about `estimatedTokens` for `scopes`, or says which limit refused it.
+    /// Admits a request of about `estimatedTokens` for `scopes`, or says which limit refused it. A
+    /// shared limit whose lease is short refuses here; `attempt` says so instead, to lease and retry.
     public func admit(
         _ scopes: [GovernanceScope], estimatedTokens: Int, now: ContinuousClock.Instant = .now
     ) -> Result<RateLimitTicket, RateLimitRefusal> {
-        guard !slots.isEmpty else { return .success(RateLimitTicket(scopes: [], tokens: 0, status: nil)) }
+        switch attempt(scopes, estimatedTokens: estimatedTokens, now: now) {
+        case .admitted(let ticket): .success(ticket)
+        case .refused(let refusal): .failure(refusal)
+        case .short(let needs): .failure(needs[0].refusal)
+        }
+    }
+
+    /// Admits a request of about `estimatedTokens` in every limited scope of `scopes`, or none.
+    public func attempt(
+        _ scopes: [GovernanceScope], estimatedTokens: Int, now: ContinuousClock.Instant = .now
+    ) -> RateAttempt {
+        guard !slots.isEmpty else { return .admitted(RateLimitTicket(scopes: [], tokens: 0, status: nil)) }
         var limitedScopes: [GovernanceScope] = []
         var limitedSlots: [Int] = []
         for scope in scopes {
@@ -88,42 +124,57 @@ public final class RateLimiter: Sendable {
             limitedScopes.append(scope)
             limitedSlots.append(slot)
         }
-        guard !limitedSlots.isEmpty else { return .success(RateLimitTicket(scopes: [], tokens: 0, status: nil)) }
+        guard !limitedSlots.isEmpty else { return .admitted(RateLimitTicket(scopes: [], tokens: 0, status: nil)) }
         let tokens = Double(max(0, estimatedTokens))
         return buckets.withLock { buckets in
+            var needs: [RateLeaseNeed] = []
             for (scope, slot) in zip(limitedScopes, limitedSlots) {
                 buckets[slot].refill(now)
                 let bucket = buckets[slot]
                 if let concurrent = bucket.limit.concurrentRequests, bucket.inFlight >= concurrent {
-                    return .failure(
+                    return .refused(
                         RateLimitRefusal(
                             scope: scope, rule: "concurrent_requests", limit: concurrent, retryAfterSeconds: 1,
                             status: Self.status(bucket)))
                 }
+                var refusal: RateLimitRefusal?
                 if let rpm = bucket.limit.requestsPerMinute, bucket.requests < 1 {
-                    return .failure(
-                        RateLimitRefusal(
-                            scope: scope, rule: "requests_per_minute", limit: rpm,
-                            retryAfterSeconds: Bucket.wait(for: 1, have: bucket.requests, perMinute: rpm),
-                            status: Self.status(bucket)))
-                }
-                if let tpm = bucket.limit.tokensPerMinute, bucket.tokens < min(tokens, Double(tpm)) {
+                    refusal = RateLimitRefusal(
+                        scope: scope, rule: "requests_per_minute", limit: rpm,
+                        retryAfterSeconds: Bucket.wait(for: 1, have: bucket.requests, perMinute: rpm),
+                        status: Self.status(bucket))
+                } else if let tpm = bucket.limit.tokensPerMinute, bucket.tokens < min(tokens, Double(tpm)) {
                     // A request larger than a whole minute's allowance waits for a full bucket, not forever.
-                    return .failure(
-                        RateLimitRefusal(
-                            scope: scope, rule: "tokens_per_minute", limit: tpm,
-                            retryAfterSeconds: Bucket.wait(for: min(tokens, Double(tpm)), have: bucket.tokens, perMinute: tpm),
-                            status: Self.status(bucket)))
+                    refusal = RateLimitRefusal(
+                        scope: scope, rule: "tokens_per_minute", limit: tpm,
+                        retryAfterSeconds: Bucket.wait(for: min(tokens, Double(tpm)), have: bucket.tokens, perMinute: tpm),
+                        status: Self.status(bucket))
                 }
+                guard let refusal else { continue }
+                // A shared limit may have room in the fleet's buckets, unless the store is out of reach.
+                guard let share = bucket.share, !share.fallback else { return .refused(refusal) }
+                let tokensNeeded = bucket.limit.tokensPerMinute.map { min(tokens, Double($0)) } ?? 0
+                needs.append(
+                    RateLeaseNeed(
+                        scope: scope, requests: bucket.limit.requestsPerMinute == nil ? 0 : 1, tokens: tokensNeeded,
+                        refusal: refusal))
             }
+            guard needs.isEmpty else { return .short(needs) }
             var tightest: RateLimitStatus?
             for slot in limitedSlots {
                 if buckets[slot].limit.requestsPerMinute != nil { buckets[slot].requests -= 1 }
                 if buckets[slot].limit.tokensPerMinute != nil { buckets[slot].tokens -= tokens }
                 buckets[slot].inFlight += 1
+                if var share = buckets[slot].share {
+                    share.windowRequests += 1
+                    share.windowTokens += tokens
+                    share.largestTokens = max(share.largestTokens, tokens)
+                    share.lastActivity = now
+                    buckets[slot].share = share
+                }
                 tightest = RateLimitStatus.tighter(tightest, Self.status(buckets[slot]))
             }
-            return .success(RateLimitTicket(scopes: limitedScopes, tokens: tokens, status: tightest))
+            return .admitted(RateLimitTicket(scopes: limitedScopes, tokens: tokens, status: tightest))
         }
     }
 
@@ -150,19 +201,38 @@ public final class RateLimiter: Sendable {
         return buckets.withLock { $0[slot].inFlight }
     }
 
+    /// What is left: shared, the lease here and what the fleet's buckets held at the last step.
     static func status(_ bucket: Bucket) -> RateLimitStatus {
-        RateLimitStatus(
+        let requests = bucket.requests + (bucket.share?.fleetRequests ?? 0)
+        let tokens = bucket.tokens + (bucket.share?.fleetTokens ?? 0)
+        return RateLimitStatus(
             requests: bucket.limit.requestsPerMinute.map { rpm in
                 .init(
-                    limit: rpm, remaining: max(0, Int(bucket.requests.rounded(.down))),
-                    resetSeconds: Bucket.wait(for: Double(rpm), have: bucket.requests, perMinute: rpm))
+                    limit: rpm, remaining: max(0, Int(requests.rounded(.down))),
+                    resetSeconds: Bucket.wait(for: Double(rpm), have: requests, perMinute: rpm))
             },
             tokens: bucket.limit.tokensPerMinute.map { tpm in
                 .init(
-                    limit: tpm, remaining: max(0, Int(bucket.tokens.rounded(.down))),
-                    resetSeconds: Bucket.wait(for: Double(tpm), have: bucket.tokens, perMinute: tpm))
+                    limit: tpm, remaining: max(0, Int(tokens.rounded(.down))),
+                    resetSeconds: Bucket.wait(for: Double(tpm), have: tokens, perMinute: tpm))
             })
     }
+}
+
+/// What an admission attempt came to.
+public enum RateAttempt: Sendable {
+    case admitted(RateLimitTicket)
+    case refused(RateLimitRefusal)
+    /// Shared limits whose lease here is too small for the request: lease more, then try again.
+    case short([RateLeaseNeed])
+}
+
+public struct RateLeaseNeed: Sendable {
+    public var scope: GovernanceScope
+    public var requests: Double
+    public var tokens: Double
+    /// The answer if the fleet has no more either.
+    public var refusal: RateLimitRefusal
 }
 
 /// The limits a request was admitted under, returned to `release` when it ends.

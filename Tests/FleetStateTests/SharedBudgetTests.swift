@@ -64,7 +64,7 @@ import Testing
                 }
             }
         }
-        for governor in replicas { await governor.fleet!.returnLeases(governor.budgets) }
+        for governor in replicas { await governor.fleet!.returnLeases(governor.budgets, governor.limiter) }
         let (total, admitted) = tally.value
         print("shared budget: \(admitted) admitted, spent \(total) of 10000000 nanos")
         #expect(total <= budget.limit.nanos)

@@ -103,9 +103,10 @@ deployments:
 
 def write_config(
     workdir: Path, port: int, model_url: str, storage_url: str | None = None, body: str | None = None, server_extra: str = "",
+    storage_extra: str = "",
 ) -> Path:
     """Writes switchyard.yaml; `body` replaces everything after `admin:` (providers, routes, ...), `server_extra`
-    adds indented lines to the `server:` section."""
+    and `storage_extra` add indented lines to the `server:` and `storage:` sections."""
     storage_url = storage_url or f"sqlite://{workdir / 'switchyard.db'}"
     config = workdir / "switchyard.yaml"
     header = f"""
@@ -114,7 +115,7 @@ server:
 {server_extra}storage:
   url: "{storage_url}"
   journal: "{workdir / 'journal.ndjson'}"
-"""
+{storage_extra}"""
     if body is None:
         body = "admin:\n  key_env: SWITCHYARD_ADMIN_KEY\n" + local_model(model_url) + """
 routes:
@@ -164,13 +165,14 @@ class Gateway:
     def __init__(
         self, workdir: Path, model_url: str = "", storage_url: str | None = None, body: str | None = None,
         env: dict | None = None, server_extra: str = "", preexec_fn=None, output=None, port: int | None = None,
+        storage_extra: str = "",
     ):
         """`output`: where the server's stdout and stderr go (a file object or descriptor); its log
         file by default. `port`: the one to listen on (a replica restarted behind a balancer)."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = port or free_port()
-        self.config = write_config(workdir, self.port, model_url, storage_url, body, server_extra)
+        self.config = write_config(workdir, self.port, model_url, storage_url, body, server_extra, storage_extra)
         self.db_path = workdir / "switchyard.db"
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.keys = {tenant: self.cli("keys", "create", "--tenant", tenant).strip() for tenant in ("acme", "globex")}
@@ -402,3 +404,88 @@ def client(gateway):
     import openai
 
     return openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0, timeout=120)
+
+
+class HAProxy:
+    """HAProxy in front of `ports`: round robin, /readyz checked every 100 ms (down at the first
+    failure, up after two passes), and no retries: a request sent to a replica that refuses it
+    fails, so only the drain keeps requests away from a replica on its way out. Its stats as CSV
+    on a second port."""
+
+    def __init__(self, workdir, ports):
+        self.port, self.stats_port = free_port(), free_port()
+        servers = "\n".join(f"  server r{index} 127.0.0.1:{port} check" for index, port in enumerate(ports))
+        config = workdir / "haproxy.cfg"
+        config.write_text(f"""global
+  maxconn 2000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  retries 0
+frontend gateway
+  bind 127.0.0.1:{self.port}
+  default_backend replicas
+backend replicas
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 100ms fall 1 rise 2
+{servers}
+listen stats
+  bind 127.0.0.1:{self.stats_port}
+  stats enable
+  stats uri /stats
+""")
+        self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
+                                        stderr=open(workdir / "haproxy.log", "w"))
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        wait_until(lambda: self.states() == ["UP"] * len(ports), timeout=30, what="every replica up in HAProxy")
+
+    def states(self):
+        import requests
+
+        try:
+            csv = requests.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=2).text
+        except requests.RequestException:
+            return []
+        rows = [line.split(",") for line in csv.splitlines() if line.startswith("replicas,r")]
+        return [row[17].split(" ")[0] for row in rows]
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class RedisServer:
+    """A throwaway redis-server on 127.0.0.1 without persistence: `stop()` loses everything, as a
+    crash of an unpersisted Redis does, and `start()` brings it back empty on the same port."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.process = None
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=open(self.workdir / f"redis-{self.port}.log", "a"), stderr=subprocess.STDOUT)
+        wait_until(self.answers, timeout=15, what="redis-server answering")
+
+    def answers(self):
+        try:
+            return self.cli("PING") == "PONG"
+        except subprocess.SubprocessError:
+            return False
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)

@@ -7,14 +7,13 @@ every stream ends with [DONE], every served request has its record."""
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
-from conftest import ChatLoad, FaultUpstream, Gateway, fault_config, fresh_database, free_port, psql, wait_until
+from conftest import ChatLoad, FaultUpstream, Gateway, HAProxy, fault_config, fresh_database, psql
 
 BASE_URL = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL")
 pytestmark = [
@@ -24,56 +23,6 @@ pytestmark = [
 
 REPLICAS = 3
 DRAIN = "  drain_delay_seconds: 1.5\n  drain_timeout_seconds: 20\n"
-
-
-class HAProxy:
-    """HAProxy in front of `ports`: round robin, /readyz checked every 100 ms (down at the first
-    failure, up after two passes), and no retries: a request sent to a replica that refuses it
-    fails, so only the drain keeps requests away from a replica on its way out. Its stats as CSV
-    on a second port."""
-
-    def __init__(self, workdir, ports):
-        self.port, self.stats_port = free_port(), free_port()
-        servers = "\n".join(f"  server r{index} 127.0.0.1:{port} check" for index, port in enumerate(ports))
-        config = workdir / "haproxy.cfg"
-        config.write_text(f"""global
-  maxconn 2000
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  retries 0
-frontend gateway
-  bind 127.0.0.1:{self.port}
-  default_backend replicas
-backend replicas
-  balance roundrobin
-  option httpchk GET /readyz
-  http-check expect status 200
-  default-server inter 100ms fall 1 rise 2
-{servers}
-listen stats
-  bind 127.0.0.1:{self.stats_port}
-  stats enable
-  stats uri /stats
-""")
-        self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
-                                        stderr=open(workdir / "haproxy.log", "w"))
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        wait_until(lambda: self.states() == ["UP"] * len(ports), timeout=30, what="every replica up in HAProxy")
-
-    def states(self):
-        try:
-            csv = requests.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=2).text
-        except requests.RequestException:
-            return []
-        rows = [line.split(",") for line in csv.splitlines() if line.startswith("replicas,r")]
-        return [row[17].split(" ")[0] for row in rows]
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def test_a_rolling_restart_behind_a_balancer_fails_nothing_and_loses_nothing(tmp_path):

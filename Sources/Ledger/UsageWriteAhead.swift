@@ -1,0 +1,260 @@
+import Foundation
+import SwitchyardCore
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Usage records on local disk before the responses that produced them end, so that a replica
+/// killed outright (`kill -9`, the OOM killer) loses no record of an answer its client received.
+///
+/// - `append` only queues the record and wakes the writer thread; the request then awaits its
+///   receipt, which the thread honours once the record's batch is written (`write(2)`: in the
+///   page cache, which outlives the process). A batch is everything queued since the last write,
+///   so under load one write serves many requests (group commit).
+/// - The file is fsync'd every `syncInterval` while it changes: a power loss can lose that much.
+/// - Written records go on to the ledger writer (`onWritten`), which tells `markSafe` once each
+///   is in the store or the fsync'd journal. A segment of the log whose records are all safe is
+///   deleted; segments left by a killed process are read back at the next start (`leftovers`).
+/// - A failed write is logged by the caller (`failures`) and never holds a request: the record
+///   still reaches the ledger writer, only without this guarantee.
+public final class UsageWriteAhead: Sendable {
+    public typealias Sequence = UInt64
+
+    struct Segment {
+        var number: Int
+        /// The highest sequence written into it.
+        var last: Sequence = 0
+        /// Records in it not yet in the store or the journal.
+        var outstanding = 0
+        var bytes = 0
+        var closed = false
+    }
+
+    struct State {
+        var queued: [(Sequence, UsageRecord)] = []
+        var next: Sequence = 1
+        var written: Sequence = 0
+        var waiters: [(Sequence, CheckedContinuation<Void, Never>)] = []
+        var segments: [Segment] = []
+        var stopped = false
+        var running = false
+        var failures = 0
+    }
+
+    private let state: Mutex<State>
+    private let wake = DispatchSemaphore(value: 0)
+    private let prefix: String
+    private let syncInterval: Duration
+    private let syncMilliseconds: Int
+    private let segmentBytes: Int
+    private let onWritten: @Sendable ([(Sequence, UsageRecord)]) -> Void
+    /// Segment files a previous process left behind, oldest first.
+    public let leftovers: [String]
+
+    /// Segments are `PREFIX.N`; numbering continues after any left by a previous process.
+    public init(
+        prefix: String, syncInterval: Duration = .milliseconds(100), segmentBytes: Int = 8 << 20,
+        onWritten: @escaping @Sendable ([(Sequence, UsageRecord)]) -> Void
+    ) {
+        self.prefix = prefix
+        self.syncInterval = syncInterval
+        syncMilliseconds = max(1, Int(syncInterval / .milliseconds(1)))
+        self.segmentBytes = segmentBytes
+        self.onWritten = onWritten
+        let found = Self.segmentNumbers(prefix: prefix)
+        leftovers = found.map { "\(prefix).\($0)" }
+        state = Mutex(State(segments: [Segment(number: (found.last ?? 0) + 1)]))
+    }
+
+    /// Writes that failed since start (the records went on without the guarantee).
+    public var failures: Int { state.withLock { $0.failures } }
+
+    /// Queues `record`; its sequence is what `waitWritten` takes. Once stopped (a straggler at
+    /// shutdown), the record goes on to the ledger writer at once, without the log.
+    public func append(_ record: UsageRecord) -> Sequence {
+        let (sequence, start) = state.withLock { state -> (Sequence, Bool) in
+            guard !state.stopped else { return (0, false) }
+            let sequence = state.next
+            state.next += 1
+            state.queued.append((sequence, record))
+            defer { state.running = true }
+            return (sequence, !state.running)
+        }
+        guard sequence != 0 else {
+            onWritten([(0, record)])
+            return 0
+        }
+        if start {
+            let thread = Thread { [self] in run() }
+            thread.name = "switchyard.usage-write-ahead"
+            thread.start()
+        }
+        wake.signal()
+        return sequence
+    }
+
+    /// Returns once the record of `sequence` is written (or its write failed).
+    public func waitWritten(_ sequence: Sequence) async {
+        if state.withLock({ $0.written >= sequence }) { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                guard state.written < sequence, !state.stopped else { return true }
+                state.waiters.append((sequence, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// The records of `sequences` are in the store or the journal: their segments may go.
+    public func markSafe(_ sequences: [Sequence]) {
+        guard !sequences.isEmpty else { return }
+        state.withLock { state in
+            // Sequence 0: a record that never reached the log (its write failed, or after stop).
+            for sequence in sequences where sequence != 0 {
+                // Segments cover ascending ranges; the first whose last is at or past it holds it.
+                guard let index = state.segments.firstIndex(where: { $0.last >= sequence }) else { continue }
+                state.segments[index].outstanding -= 1
+            }
+        }
+        wake.signal()
+    }
+
+    /// Ends the writer thread after it wrote what is queued; waiters are released.
+    public func stop() {
+        state.withLock { $0.stopped = true }
+        wake.signal()
+    }
+
+    private func run() {
+        let encoder = JSONEncoder()
+        var descriptor: Int32 = -1
+        var dirty = false
+        var lastSync = ContinuousClock.now
+        while true {
+            _ = wake.wait(timeout: .now() + .milliseconds(syncMilliseconds))
+            let (batch, stopped) = state.withLock { state in
+                defer { state.queued.removeAll(keepingCapacity: true) }
+                return (state.queued, state.stopped)
+            }
+            if !batch.isEmpty {
+                var bytes: [UInt8] = []
+                for (_, record) in batch {
+                    if let line = try? encoder.encode(record) { bytes += line }
+                    bytes.append(UInt8(ascii: "\n"))
+                }
+                let number = state.withLock { $0.segments[$0.segments.count - 1].number }
+                if descriptor < 0 { descriptor = open("\(prefix).\(number)", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
+                let ok = descriptor >= 0 && Self.writeAll(bytes, to: descriptor)
+                dirty = dirty || ok
+                let last = batch[batch.count - 1].0
+                let released = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                    let current = state.segments.count - 1
+                    if ok {
+                        state.segments[current].last = last
+                        state.segments[current].outstanding += batch.count
+                        state.segments[current].bytes += bytes.count
+                    } else {
+                        state.failures += 1
+                    }
+                    state.written = last
+                    var released: [CheckedContinuation<Void, Never>] = []
+                    state.waiters.removeAll { waiter in
+                        guard waiter.0 <= last else { return false }
+                        released.append(waiter.1)
+                        return true
+                    }
+                    return released
+                }
+                // A record whose write failed is in no segment: it must never count against one.
+                onWritten(ok ? batch : batch.map { (0, $0.1) })
+                for continuation in released { continuation.resume() }
+            }
+            if dirty && (ContinuousClock.now - lastSync >= syncInterval || stopped) {
+                _ = fsync(descriptor)
+                dirty = false
+                lastSync = .now
+            }
+            descriptor = rotate(descriptor)
+            removeSafeSegments()
+            if stopped && batch.isEmpty {
+                if descriptor >= 0 { close(descriptor) }
+                let waiters = state.withLock { state in
+                    defer { state.waiters.removeAll() }
+                    return state.waiters.map(\.1)
+                }
+                for waiter in waiters { waiter.resume() }
+                removeSafeSegments()
+                return
+            }
+        }
+    }
+
+    /// Starts a new segment when the current one is full; returns the descriptor to write to.
+    private func rotate(_ descriptor: Int32) -> Int32 {
+        let full = state.withLock { state in
+            let current = state.segments.count - 1
+            guard state.segments[current].bytes >= segmentBytes else { return false }
+            state.segments[current].closed = true
+            state.segments.append(Segment(number: state.segments[current].number + 1))
+            return true
+        }
+        guard full, descriptor >= 0 else { return descriptor }
+        _ = fsync(descriptor)
+        close(descriptor)
+        return -1
+    }
+
+    /// Deletes closed segments (and, once stopped, the current one) whose records are all safe.
+    private func removeSafeSegments() {
+        let removable = state.withLock { state -> [Int] in
+            var numbers: [Int] = []
+            for (index, segment) in state.segments.enumerated() where segment.outstanding <= 0 {
+                let isCurrent = index == state.segments.count - 1
+                if segment.closed || (isCurrent && state.stopped && state.queued.isEmpty) { numbers.append(segment.number) }
+            }
+            state.segments.removeAll { numbers.contains($0.number) && $0.closed }
+            return numbers
+        }
+        for number in removable { unlink("\(prefix).\(number)") }
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            offset += written
+        }
+        return true
+    }
+
+    /// The numbers of `PREFIX.N` files in the prefix's directory, ascending.
+    static func segmentNumbers(prefix: String) -> [Int] {
+        let url = URL(fileURLWithPath: prefix)
+        let directory = url.deletingLastPathComponent().path
+        let name = url.lastPathComponent + "."
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return files.compactMap { $0.hasPrefix(name) ? Int($0.dropFirst(name.count)) : nil }.sorted()
+    }
+}
+
+/// What a record's sink gives back: when the record is on local disk.
+public struct UsageReceipt: Sendable {
+    let sequence: UsageWriteAhead.Sequence
+    let log: UsageWriteAhead?
+
+    /// A sink that keeps no log (tests): the record is as safe as it will be.
+    public static let immediate = UsageReceipt(sequence: 0, log: nil)
+
+    /// Returns once the record is written where a crash of this process cannot lose it.
+    public func written() async {
+        guard let log else { return }
+        await log.waitWritten(sequence)
+    }
+}
