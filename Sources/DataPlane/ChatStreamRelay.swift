@@ -22,6 +22,9 @@ struct ChatStreamRelay: StreamEventRelay {
     /// An `{"error": …}` event sent by the upstream inside the stream.
     private(set) var upstreamError: String?
     private(set) var forwardedEvents = 0
+    /// The stream's end (`[DONE]` and anything after it), held back until the request's usage
+    /// record is on disk: `closing` sends it.
+    private var heldBack: [UInt8] = []
 
     init(clientWantsUsage: Bool) {
         self.clientWantsUsage = clientWantsUsage
@@ -34,7 +37,7 @@ struct ChatStreamRelay: StreamEventRelay {
         let events = piece.withUnsafeReadableBytes { parser.feed(raw: $0) }
         for event in events {
             if let forwarded = inspect(event) {
-                output += forwarded.encoded()
+                if sawDone { heldBack += forwarded.encoded() } else { output += forwarded.encoded() }
                 forwardedEvents += 1
             }
         }
@@ -46,8 +49,8 @@ struct ChatStreamRelay: StreamEventRelay {
 
     var forwardedError: String? { upstreamError }
 
-    /// The upstream's own events end the stream: nothing is added.
-    func closing(usage: TokenUsage) -> [UInt8] { [] }
+    /// The upstream's own events end the stream: only what was held back is sent.
+    func closing(usage: TokenUsage) -> [UInt8] { heldBack }
 
     /// An error event the OpenAI SDKs raise as an `APIError`.
     func errorEvent(_ error: OpenAIError) -> [UInt8] { ServerSentEvent(data: error.body()).encoded() }

@@ -1,4 +1,5 @@
 import Hummingbird
+import Ledger
 import WireFormats
 
 /// The request pipeline. Every data-plane endpoint runs the same stages, in this order:
@@ -12,7 +13,8 @@ import WireFormats
 ///     admit       worst-case cost, rate limits, budgets (`admitGoverned`)
 ///     execute     attempts, retries, hedging, the fair-share queue (`execute`)
 ///     relay       the answer, whole or streamed, in the client's format
-///     settle      usage, cost, budget, ledger, metrics, log (`Settlement`)
+///     settle      usage, cost, budget, ledger, metrics, log (`Settlement`); the answer's last
+///                 bytes wait until the usage record is on local disk (`UsageReceipt`)
 ///
 /// An endpoint gives `serve` two functions: `prepare` runs the stages up to execute and throws
 /// an `OpenAIError` at the first refusal; `relay` answers from what `prepare` returned. `serve`
@@ -27,12 +29,18 @@ extension Gateway {
     ) async -> Response {
         var context = RequestContext(endpoint: endpoint, format: format)
         let settlement = Settlement()
+        // A record of every answer a client receives is on local disk before the answer leaves
+        // (a killed process loses none); a stream's relay waits for it before its last bytes.
         let exchange: Exchange
         do {
             exchange = try await prepare(request, &context)
         } catch {
-            return settlement.refuse(error, context, gateway: self).response
+            let refusal = settlement.refuse(error, context, gateway: self)
+            await refusal.receipt.written()
+            return refusal.response
         }
-        return relay(exchange, context, settlement).response
+        let answer = relay(exchange, context, settlement)
+        await answer.receipt.written()
+        return answer.response
     }
 }

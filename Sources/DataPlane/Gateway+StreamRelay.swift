@@ -1,4 +1,5 @@
 import Hummingbird
+import Ledger
 import NIOCore
 import Providers
 import SwitchyardCore
@@ -55,7 +56,7 @@ extension Gateway {
             // Leaving the loop dropped the upstream body, which cancels the upstream request.
             let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
             if let killedBy {
-                settleStream(upstream, .killed, usage: usage, context: &context, settlement: settlement)
+                await settleStream(upstream, .killed, usage: usage, context: &context, settlement: settlement).written()
                 try? await writer.write(ByteBuffer(bytes: relay.errorEvent(OpenAIError(.killed(killedBy)))))
                 try? await writer.finish(nil)
                 return
@@ -64,7 +65,8 @@ extension Gateway {
             // `isCutting` first); the upstream read it interrupted may have ended in any way (a
             // close-delimited body ends cleanly).
             if Task.isCancelled && shutdown.isCutting {
-                settleStream(upstream, .cutAtShutdown, usage: usage, context: &context, settlement: settlement)
+                await settleStream(upstream, .cutAtShutdown, usage: usage, context: &context, settlement: settlement)
+                    .written()
                 return
             }
             if clientGone || Task.isCancelled {
@@ -75,13 +77,14 @@ extension Gateway {
                 failure = (.streamInterrupted, "the upstream closed the stream before it was complete")
             }
             guard let (errorClass, reason) = failure else {
-                settleStream(upstream, .complete, usage: usage, context: &context, settlement: settlement)
+                await settleStream(upstream, .complete, usage: usage, context: &context, settlement: settlement).written()
                 let closing = relay.closing(usage: usage)
                 if !closing.isEmpty { try? await writer.write(ByteBuffer(bytes: closing)) }
                 try? await writer.finish(nil)
                 return
             }
-            settleStream(upstream, .failed(errorClass), usage: usage, context: &context, settlement: settlement)
+            await settleStream(upstream, .failed(errorClass), usage: usage, context: &context, settlement: settlement)
+                .written()
             let cause = relay.forwardedError.map { "the upstream reported an error: \($0)" } ?? reason
             let error = OpenAIError.upstream(
                 errorClass, status: 502,
@@ -109,32 +112,34 @@ extension Gateway {
 
     /// Books a stream's end, whatever the formats: the deployment's lease and health, the
     /// route's output statistics, the last attempt's error and the usage record. Writing the
-    /// client's last bytes is the caller's, in its own format.
+    /// client's last bytes is the caller's, in its own format, once the receipt says the record
+    /// is on disk.
+    @discardableResult
     func settleStream(
         _ upstream: UpstreamSuccess, _ end: StreamEnd, usage: TokenUsage, context: inout RequestContext,
         settlement: StreamSettlement
-    ) {
+    ) -> UsageReceipt {
         switch end {
         case .clientGone:
             monitor.release(upstream.lease, outcome: .neutral)
-            settlement.settle(context, status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
+            return settlement.settle(context, status: 499, errorClass: .clientCancelled, usage: usage, gateway: self)
         case .cutAtShutdown:
             // Neither the deployment nor the client did anything wrong.
             monitor.release(upstream.lease, outcome: .neutral)
-            settlement.settle(context, status: 503, errorClass: .serverShutdown, usage: usage, gateway: self)
+            return settlement.settle(context, status: 503, errorClass: .serverShutdown, usage: usage, gateway: self)
         case .complete:
             let latency = ContinuousClock.now - upstream.startedAt
             monitor.release(upstream.lease, outcome: .success(latency: latency, timeToFirstToken: context.timeToFirstToken))
             if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-            settlement.settle(context, status: 200, errorClass: nil, usage: usage, gateway: self)
+            return settlement.settle(context, status: 200, errorClass: nil, usage: usage, gateway: self)
         case .killed:
             // The deployment did nothing wrong: its health is not affected.
             monitor.release(upstream.lease, outcome: .neutral)
-            settlement.settle(context, status: 403, errorClass: .killSwitch, usage: usage, gateway: self)
+            return settlement.settle(context, status: 403, errorClass: .killSwitch, usage: usage, gateway: self)
         case .failed(let errorClass):
             monitor.release(upstream.lease, outcome: .failure)
             if !context.attempts.isEmpty { context.attempts[context.attempts.count - 1].errorClass = errorClass }
-            settlement.settle(context, status: 502, errorClass: errorClass, usage: usage, gateway: self)
+            return settlement.settle(context, status: 502, errorClass: errorClass, usage: usage, gateway: self)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Hummingbird
+import Ledger
 import SwitchyardCore
 import Synchronization
 import WireFormats
@@ -18,8 +19,7 @@ struct Settlement: ~Copyable {
         _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
     ) -> Settled {
         discard self
-        Self.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway)
-        return Settled()
+        return Settled(Self.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway))
     }
 
     /// Settles a refused or failed request and writes its answer in the client's wire format:
@@ -28,7 +28,7 @@ struct Settlement: ~Copyable {
         _ error: OpenAIError, _ context: RequestContext, usage: TokenUsage = .none, gateway: Gateway
     ) -> SettledResponse {
         discard self
-        Self.book(context, status: error.status, errorClass: error.errorClass, usage: usage, gateway: gateway)
+        let receipt = Self.book(context, status: error.status, errorClass: error.errorClass, usage: usage, gateway: gateway)
         let body =
             switch context.format {
             case .openAIChat, .openAIResponses: error.body()
@@ -41,20 +41,20 @@ struct Settlement: ~Copyable {
         if !context.attempts.isEmpty { response.headers[.switchyardAttempts] = String(context.attempts.count) }
         if let route = context.route { response.headers[.switchyardRoute] = route }
         if error.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
-        return SettledResponse(response, Settled())
+        return SettledResponse(response, Settled(receipt))
     }
 
     /// For a request the ledger does not book (a model list): nothing was used.
     consuming func bookNothing() -> Settled {
         discard self
-        return Settled()
+        return Settled(.immediate)
     }
 
     /// For a stream: `relay` answers at once and settles when the stream ends, after the answer
     /// has begun.
     consuming func handOff(to relay: (StreamSettlement) -> Response) -> SettledResponse {
         discard self
-        return SettledResponse(relay(StreamSettlement()), Settled())
+        return SettledResponse(relay(StreamSettlement()), Settled(.immediate))
     }
 
     deinit {
@@ -62,9 +62,10 @@ struct Settlement: ~Copyable {
         assertionFailure("a request's settlement was dropped without settling it")
     }
 
+    /// The receipt says when the record is on local disk: the answer's last bytes wait for it.
     fileprivate static func book(
         _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
-    ) {
+    ) -> UsageReceipt {
         let elapsed = ContinuousClock.now - context.startInstant
         let record = context.usageRecord(
             status: status, errorClass: errorClass, usage: usage, elapsed: elapsed,
@@ -72,23 +73,29 @@ struct Settlement: ~Copyable {
         if let admission = context.admission, let principal = context.principal {
             gateway.governor.release(admission, principal: principal, usage: usage, cost: record.cost)
         }
-        gateway.usageSink.record(record)
+        let receipt = gateway.usageSink.record(record)
         gateway.observer.observe(record, latency: elapsed, timeToFirstToken: context.timeToFirstToken)
+        return receipt
     }
 }
 
 /// Proof that a request's settlement was consumed: only `Settlement` makes one.
 struct Settled {
-    fileprivate init() {}
+    let receipt: UsageReceipt
+
+    fileprivate init(_ receipt: UsageReceipt) { self.receipt = receipt }
 }
 
 /// A response whose request has been settled (or handed to its stream's relay, which settles
 /// it when the stream ends): what every relay returns to `serve`.
 struct SettledResponse {
     let response: Response
+    /// A stream's record is booked by its relay, later: this one's is then `.immediate`.
+    let receipt: UsageReceipt
 
     init(_ response: Response, _ settled: Settled) {
         self.response = response
+        self.receipt = settled.receipt
     }
 }
 
@@ -98,11 +105,14 @@ struct SettledResponse {
 final class StreamSettlement: Sendable {
     private let settled = Atomic<Bool>(false)
 
-    func settle(_ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway) {
+    @discardableResult
+    func settle(
+        _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
+    ) -> UsageReceipt {
         guard !settled.exchange(true, ordering: .acquiringAndReleasing) else {
             assertionFailure("a stream was settled twice")
-            return
+            return .immediate
         }
-        Settlement.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway)
+        return Settlement.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway)
     }
 }

@@ -42,6 +42,9 @@ struct TranslatedStreamRelay: StreamEventRelay {
     private var reported: CanonicalUsage?
     private var outputEvents = 0
     private var outputCharacters = 0
+    /// Passed through: the stream's terminal event (and anything after), held back until the
+    /// request's usage record is on disk. `closing` sends it.
+    private var heldBack: [UInt8] = []
 
     init(decoder: EgressStreamDecoder, encoder: IngressStreamEncoder, passthrough: Bool) {
         self.decoder = decoder
@@ -77,7 +80,9 @@ struct TranslatedStreamRelay: StreamEventRelay {
                 }
                 if !passthrough { for encoded in encoder.encode(item) { output += encoded.encoded() } }
             }
-            if passthrough { output += event.encoded() }
+            if passthrough {
+                if decoder.endedCleanly { heldBack += event.encoded() } else { output += event.encoded() }
+            }
         }
         return StreamStep(bytes: output)
     }
@@ -89,7 +94,7 @@ struct TranslatedStreamRelay: StreamEventRelay {
     }
 
     mutating func closing(usage: TokenUsage) -> [UInt8] {
-        if passthrough { return [] }
+        if passthrough { return heldBack }
         var closing: [UInt8] = []
         if reported == nil {
             // The upstream reported no usage (llama.cpp streams): the client gets the estimate.

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 import Storage
@@ -15,6 +16,8 @@ import Synchronization
 ///   traffic, or stalled without failing), the newest are spilled to the journal, so memory stays
 ///   flat and nothing is lost; they reach the store after the queue has drained.
 /// - On graceful shutdown it runs after the HTTP server has drained, and writes everything left.
+/// - With `writeAhead`, a record reaches the queue through `UsageWriteAhead`: it is in a local
+///   file (written, fsync'd every 100 ms) before its request's answer ends, and survives a kill.
 public final class LedgerWriter: UsageSink, Service {
     public struct Configuration: Sendable {
         public var batchSize: Int
@@ -22,17 +25,20 @@ public final class LedgerWriter: UsageSink, Service {
         public var journalPath: String
         /// Records held in memory before the newest are spilled to the journal (~1 KiB each).
         public var maxPending: Int
+        /// Each record is written to a local log (`JOURNAL.wal.N`) before its receipt is honoured.
+        public var writeAhead: Bool
 
         /// `batchSize` 100, not more: a batch is written in one burst of CPU on a shared machine,
         /// and larger bursts showed up in the request path's p99 (README, Performance).
         public init(
             batchSize: Int = 100, flushInterval: Duration = .milliseconds(100), journalPath: String,
-            maxPending: Int = 50_000
+            maxPending: Int = 50_000, writeAhead: Bool = false
         ) {
             self.batchSize = batchSize
             self.flushInterval = flushInterval
             self.journalPath = journalPath
             self.maxPending = max(maxPending, 2 * batchSize)
+            self.writeAhead = writeAhead
         }
     }
 
@@ -40,7 +46,8 @@ public final class LedgerWriter: UsageSink, Service {
     private let journal: UsageJournal
     private let configuration: Configuration
     private let logger: Logger
-    private let pending = Mutex<[UsageRecord]>([])
+    private let queue: PendingRecords
+    private let writeAhead: UsageWriteAhead?
     private let doorbell: AsyncStream<Void>
     private let doorbellContinuation: AsyncStream<Void>.Continuation
     private let counters = Mutex(Counters())
@@ -66,23 +73,42 @@ public final class LedgerWriter: UsageSink, Service {
         self.configuration = configuration
         self.journal = UsageJournal(path: configuration.journalPath)
         self.logger = logger
-        (doorbell, doorbellContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        (overflow, overflowContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    }
-
-    public func record(_ record: UsageRecord) {
-        let count = pending.withLock { buffer in
-            buffer.append(record)
-            return buffer.count
+        let (doorbell, doorbellContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (overflow, overflowContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (self.doorbell, self.doorbellContinuation) = (doorbell, doorbellContinuation)
+        (self.overflow, self.overflowContinuation) = (overflow, overflowContinuation)
+        let queue = PendingRecords()
+        self.queue = queue
+        let enqueue = { @Sendable (records: [(UsageWriteAhead.Sequence, UsageRecord)]) in
+            let count = queue.records.withLock { buffer in
+                buffer.append(contentsOf: records.map { PendingRecord(sequence: $0.0, record: $0.1) })
+                return buffer.count
+            }
+            if count >= configuration.batchSize { doorbellContinuation.yield() }
+            if count > configuration.maxPending { overflowContinuation.yield() }
         }
-        if count >= configuration.batchSize { doorbellContinuation.yield() }
-        if count > configuration.maxPending { overflowContinuation.yield() }
+        self.enqueue = enqueue
+        writeAhead =
+            configuration.writeAhead
+            ? UsageWriteAhead(prefix: configuration.journalPath + ".wal", onWritten: enqueue) : nil
     }
 
-    public var pendingCount: Int { pending.withLock { $0.count } }
+    private let enqueue: @Sendable ([(UsageWriteAhead.Sequence, UsageRecord)]) -> Void
+
+    @discardableResult
+    public func record(_ record: UsageRecord) -> UsageReceipt {
+        guard let writeAhead else {
+            enqueue([(0, record)])
+            return .immediate
+        }
+        return UsageReceipt(sequence: writeAhead.append(record), log: writeAhead)
+    }
+
+    public var pendingCount: Int { queue.records.withLock { $0.count } }
     public var statistics: Counters { counters.withLock { $0 } }
 
     public func run() async throws {
+        await recoverWriteAhead()
         await replayJournal()
         let ticker = Task { [doorbellContinuation, configuration] in
             while !Task.isCancelled {
@@ -109,7 +135,9 @@ public final class LedgerWriter: UsageSink, Service {
         // the service group stops this writer after the server, so this is the last word. It asks
         // the store once more even if it refused a batch lately: it may be back, and what it
         // takes now is in reports at once, not only after a restart replays the journal.
+        await writeAhead?.stopAndWait()
         await flush()
+        writeAhead?.removeSafeSegments()
         logger.info(
             "ledger writer stopped", metadata: ["written": "\(statistics.written)", "journaled": "\(statistics.journaled)"])
     }
@@ -125,7 +153,7 @@ public final class LedgerWriter: UsageSink, Service {
         while true {
             // Up to ten batches taken at once: removing from the front of the buffer moves every
             // record behind, which for a backlog of 50,000 in batches of 100 was quadratic.
-            let taken = pending.withLock { buffer -> [UsageRecord] in
+            let taken = queue.records.withLock { buffer -> [PendingRecord] in
                 let taken = Array(buffer.prefix(10 * configuration.batchSize))
                 buffer.removeFirst(taken.count)
                 return taken
@@ -146,21 +174,23 @@ public final class LedgerWriter: UsageSink, Service {
 
     /// Appends records the store did not take to the journal; on failure they go back to the
     /// front of the queue (never dropped: requests were answered for them).
-    private func journalBatch(_ batch: [UsageRecord]) async -> Bool {
+    private func journalBatch(_ batch: [PendingRecord]) async -> Bool {
         do {
-            try await journalIO.run { try self.journalAccess.withLock { _ in try self.journal.append(batch) } }
+            let records = batch.map(\.record)
+            try await journalIO.run { try self.journalAccess.withLock { _ in try self.journal.append(records) } }
             counters.withLock { $0.journaled += Int64(batch.count) }
+            writeAhead?.markSafe(batch.map(\.sequence))
             return true
         } catch {
             logger.critical("usage journal write failed; keeping batch in memory", metadata: ["error": "\(error)"])
-            pending.withLock { $0.insert(contentsOf: batch, at: 0) }
+            queue.records.withLock { $0.insert(contentsOf: batch, at: 0) }
             return false
         }
     }
 
     /// Moves the newest records beyond half the bound to the journal.
     func spillOverflow() async {
-        let spilled = pending.withLock { buffer -> [UsageRecord] in
+        let spilled = queue.records.withLock { buffer -> [PendingRecord] in
             guard buffer.count > configuration.maxPending else { return [] }
             let keep = configuration.maxPending / 2
             defer { buffer.removeSubrange(keep...) }
@@ -168,23 +198,26 @@ public final class LedgerWriter: UsageSink, Service {
         }
         guard !spilled.isEmpty else { return }
         do {
-            try await journalIO.run { try self.journalAccess.withLock { _ in try self.journal.append(spilled) } }
+            let records = spilled.map(\.record)
+            try await journalIO.run { try self.journalAccess.withLock { _ in try self.journal.append(records) } }
             counters.withLock { $0.spilled += Int64(spilled.count) }
+            writeAhead?.markSafe(spilled.map(\.sequence))
             logger.warning(
                 "ledger queue full (store slower than traffic): spilled records to the journal",
                 metadata: ["records": "\(spilled.count)"])
         } catch {
             logger.critical("usage journal write failed; keeping spilled records in memory", metadata: ["error": "\(error)"])
-            pending.withLock { $0.append(contentsOf: spilled) }
+            queue.records.withLock { $0.append(contentsOf: spilled) }
         }
     }
 
     /// Whether the store took the batch. When it did not, the batch is journaled, or kept in
     /// memory if the disk refuses it too (then retried after a pause).
-    private func write(_ batch: [UsageRecord]) async -> Bool {
+    private func write(_ batch: [PendingRecord]) async -> Bool {
         do {
-            try await store.insertUsage(batch)
+            try await store.insertUsage(batch.map(\.record))
             counters.withLock { $0.written += Int64(batch.count) }
+            writeAhead?.markSafe(batch.map(\.sequence))
             return true
         } catch {
             counters.withLock { $0.storeFailures += 1 }
@@ -192,6 +225,32 @@ public final class LedgerWriter: UsageSink, Service {
                 "usage store write failed; journaling batch", metadata: ["records": "\(batch.count)", "error": "\(error)"])
             if await !journalBatch(batch) { try? await Task.sleep(for: .seconds(1)) }
             return false
+        }
+    }
+
+    /// Moves what a killed predecessor left in the write-ahead log into the journal (fsync'd),
+    /// whence the replay takes it to the store; records already there are skipped by id.
+    private func recoverWriteAhead() async {
+        guard let writeAhead, !writeAhead.leftovers.isEmpty else { return }
+        var recovered = 0
+        for file in writeAhead.leftovers {
+            do {
+                let (records, skipped) = try await journal.readAll(from: file)
+                try await journalIO.run { try self.journalAccess.withLock { _ in try self.journal.append(records) } }
+                try await journalIO.run { try FileManager.default.removeItem(atPath: file) }
+                recovered += records.count
+                if skipped > 0 {
+                    logger.warning("write-ahead log had a torn last line (killed mid-write)", metadata: ["file": "\(file)"])
+                }
+            } catch {
+                logger.critical(
+                    "could not recover the write-ahead log; it stays for the next start",
+                    metadata: ["file": "\(file)", "error": "\(error)"])
+            }
+        }
+        if recovered > 0 {
+            logger.notice(
+                "recovered usage records a killed process left in its write-ahead log", metadata: ["records": "\(recovered)"])
         }
     }
 
@@ -213,4 +272,15 @@ public final class LedgerWriter: UsageSink, Service {
             logger.warning("usage journal replay deferred: store unavailable", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// A record on its way to the store, with its place in the write-ahead log (0: none).
+struct PendingRecord: Sendable {
+    var sequence: UsageWriteAhead.Sequence
+    var record: UsageRecord
+}
+
+/// The writer's queue, a class of its own so the write-ahead log's thread can fill it.
+final class PendingRecords: Sendable {
+    let records = Mutex<[PendingRecord]>([])
 }

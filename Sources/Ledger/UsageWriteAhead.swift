@@ -40,6 +40,8 @@ public final class UsageWriteAhead: Sendable {
         var segments: [Segment] = []
         var stopped = false
         var running = false
+        var exited = false
+        var exitWaiters: [CheckedContinuation<Void, Never>] = []
         var failures = 0
     }
 
@@ -122,10 +124,18 @@ public final class UsageWriteAhead: Sendable {
         wake.signal()
     }
 
-    /// Ends the writer thread after it wrote what is queued; waiters are released.
-    public func stop() {
-        state.withLock { $0.stopped = true }
-        wake.signal()
+    /// Ends the writer thread after it wrote what is queued and handed it on; waiters are released.
+    public func stopAndWait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { state -> Bool in
+                state.stopped = true
+                guard state.running && !state.exited else { return true }
+                state.exitWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+            wake.signal()
+        }
     }
 
     private func run() {
@@ -181,12 +191,16 @@ public final class UsageWriteAhead: Sendable {
             removeSafeSegments()
             if stopped && batch.isEmpty {
                 if descriptor >= 0 { close(descriptor) }
+                removeSafeSegments()
                 let waiters = state.withLock { state in
-                    defer { state.waiters.removeAll() }
-                    return state.waiters.map(\.1)
+                    defer {
+                        state.waiters.removeAll()
+                        state.exitWaiters.removeAll()
+                        state.exited = true
+                    }
+                    return state.waiters.map(\.1) + state.exitWaiters
                 }
                 for waiter in waiters { waiter.resume() }
-                removeSafeSegments()
                 return
             }
         }
@@ -207,8 +221,9 @@ public final class UsageWriteAhead: Sendable {
         return -1
     }
 
-    /// Deletes closed segments (and, once stopped, the current one) whose records are all safe.
-    private func removeSafeSegments() {
+    /// Deletes closed segments (and, once stopped, the current one) whose records are all safe:
+    /// after the ledger writer's last flush, every segment of a clean shutdown.
+    public func removeSafeSegments() {
         let removable = state.withLock { state -> [Int] in
             var numbers: [Int] = []
             for (index, segment) in state.segments.enumerated() where segment.outstanding <= 0 {

@@ -55,7 +55,8 @@ public struct SwitchyardServer {
                 metadata: ["deployment": "\(deployment)"])
         }
         let writer = LedgerWriter(
-            store: store, configuration: .init(journalPath: configuration.storage.journalPath), logger: logger)
+            store: store, configuration: .init(journalPath: configuration.storage.journalPath, writeAhead: true),
+            logger: logger)
         let keys = KeyDirectory(store: store, logger: logger)
         try? await keys.refresh()
         let transport = NIOHTTPTransport()

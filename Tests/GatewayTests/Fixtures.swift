@@ -93,7 +93,10 @@ struct FailingBody: AsyncSequence, Sendable {
 
 final class CollectingSink: UsageSink {
     private let records = Mutex<[UsageRecord]>([])
-    func record(_ record: UsageRecord) { records.withLock { $0.append(record) } }
+    func record(_ record: UsageRecord) -> UsageReceipt {
+        records.withLock { $0.append(record) }
+        return .immediate
+    }
     var all: [UsageRecord] { records.withLock { $0 } }
     var last: UsageRecord? { all.last }
 }

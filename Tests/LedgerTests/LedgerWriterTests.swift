@@ -39,7 +39,7 @@ import Testing
     @Test func flushWritesEverythingInBatches() async throws {
         let store = try await store()
         let writer = writer(store, batchSize: 64)
-        records(1000).forEach(writer.record)
+        records(1000).forEach { _ = writer.record($0) }
         #expect(writer.pendingCount == 1000)
         await writer.flush()
         #expect(writer.pendingCount == 0)
@@ -54,7 +54,7 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             let batch = records(250)
-            batch.forEach(writer.record)
+            batch.forEach { _ = writer.record($0) }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
@@ -66,7 +66,7 @@ import Testing
         await broken.close()  // every write now fails
         let first = writer(broken, batchSize: 10)
         let batch = records(120)
-        batch.forEach(first.record)
+        batch.forEach { _ = first.record($0) }
         await first.flush()
         #expect(first.statistics.journaled == 120)
         // One failure, not one per batch: the rest went to the journal without asking the store
@@ -106,7 +106,7 @@ import Testing
         let store = try await store()
         let writer = writer(store, batchSize: 100, maxPending: 1000)
         let batch = records(5000)
-        batch.forEach(writer.record)
+        batch.forEach { _ = writer.record($0) }
         await writer.spillOverflow()
         #expect(writer.pendingCount == 500)
         #expect(writer.statistics.spilled == 4500)
