@@ -12,6 +12,11 @@
 #   bench/run.sh ledger          # BENCH_LEDGER_RATE (5000) requests/s for BENCH_LEDGER_SECONDS (30):
 #                                # usage records stored per second, most waiting at once
 #   BENCH_STORE=postgres ...     # any of these on PostgreSQL (started by the script, fsync on)
+#   BENCH_REDIS=1 ...            # budgets and rate limits shared through Redis (started by the script);
+#                                # `instructions` then measures each binary with sharing off and on
+#   bench/run.sh replicas        # 3 replicas on PostgreSQL and Redis, BENCH_LEDGER_RATE (5000) requests/s
+#                                # in total for BENCH_LEDGER_SECONDS (30): records stored per second, the
+#                                # lease steps a request waited for, and the fleet's spend against the ledger
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -43,6 +48,8 @@ cleanup() {
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   [ -f "$WORK/proxy.pid" ] && kill "$(cat "$WORK/proxy.pid")" 2>/dev/null || true
   [ -d "$WORK/pg" ] && bash scripts/postgres.sh stop "$WORK/pg" || true
+  [ -d "$WORK/redis" ] && bash scripts/redis.sh stop "$WORK/redis" || true
+  for pid in ${REPLICA_PIDS:-}; do kill "$pid" 2>/dev/null || true; done
   [ -n "${GATEWAY_PID:-}" ] && kill "$GATEWAY_PID" 2>/dev/null || true
   [ -n "${IDLE_PID:-}" ] && kill "$IDLE_PID" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -111,9 +118,17 @@ GOV
 )"
 fi
 # The store: SQLite by default; BENCH_STORE=postgres starts a throwaway PostgreSQL (fsync on).
+# Several replicas need both PostgreSQL and Redis.
+if [ "${1:-}" = replicas ]; then BENCH_STORE=postgres; BENCH_REDIS=1; fi
 STORE_URL="sqlite://$WORK/switchyard.db"
 if [ "${BENCH_STORE:-sqlite}" = postgres ]; then
   STORE_URL="$(POSTGRES_DURABLE=1 bash scripts/postgres.sh start "$WORK/pg" "$(free_port)")"
+fi
+REDIS_YAML=""
+if [ "${BENCH_REDIS:-0}" = 1 ]; then
+  command -v redis-server >/dev/null || bash scripts/install-deps.sh redis-server
+  REDIS_PORT="$(free_port)"
+  REDIS_YAML="  redis_url: \"$(bash scripts/redis.sh start "$WORK/redis" "$REDIS_PORT")\""
 fi
 cat >"$WORK/switchyard.yaml" <<YAML
 server:
@@ -121,6 +136,7 @@ server:
 storage:
   url: "$STORE_URL"
   journal: "$WORK/journal.ndjson"
+$REDIS_YAML
 providers:
   - name: nginx
     kind: openai
@@ -186,9 +202,62 @@ run_open_loop() { # name port path rate -> RESULT line with cpu; 64 connections,
   echo "$name $rate ${line#RESULT } $((after - before))"
 }
 
-metric() { # name with labels, e.g. 'switchyard_ledger_records{state="written"}' -> value
-  curl -fsS -H "Authorization: Bearer $BENCH_METRICS_TOKEN" "http://127.0.0.1:$GATEWAY_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'
+metric() { # name with labels, e.g. 'switchyard_ledger_records{state="written"}' [port] -> value
+  curl -fsS -H "Authorization: Bearer $BENCH_METRICS_TOKEN" "http://127.0.0.1:${2:-$GATEWAY_PORT}/metrics" | awk -v m="$1" '$1 == m {print $2}'
 }
+
+if [ "${1:-}" = replicas ]; then
+  # Three replicas of one fleet (PostgreSQL ledger, budgets and limits shared through Redis), each
+  # driven by its own open-loop client at a third of the rate, as a balancer would spread it.
+  rate="${BENCH_LEDGER_RATE:-5000}"
+  seconds="${BENCH_LEDGER_SECONDS:-30}"
+  kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
+  PORTS=""; REPLICA_PIDS=""
+  for index in 0 1 2; do
+    port="$(free_port)"
+    sed -e "s#127.0.0.1:$GATEWAY_PORT#127.0.0.1:$port#" -e "s#$WORK/journal.ndjson#$WORK/journal-$index.ndjson#" \
+      "$WORK/switchyard.yaml" >"$WORK/replica-$index.yaml"
+    LOG_LEVEL="${BENCH_LOG_LEVEL:-warning}" "$BIN" serve --config "$WORK/replica-$index.yaml" >"$WORK/replica-$index.log" 2>&1 &
+    REPLICA_PIDS="$REPLICA_PIDS $!"; PORTS="$PORTS $port"
+  done
+  for port in $PORTS; do
+    for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  index=0
+  for port in $PORTS; do
+    "$WORK/openloop" 127.0.0.1 "$port" /v1/chat/completions "$WORK/request.json" "$((rate / 3))" "$seconds" 64 "$KEY" \
+      | grep '^RESULT' >"$WORK/replica-$index.txt" &
+    index=$((index + 1))
+  done
+  wait $(jobs -p | tail -n 3) 2>/dev/null || true
+  for port in $PORTS; do
+    for _ in $(seq 1 300); do [ "$(metric switchyard_ledger_pending_records "$port")" = 0 ] && break; sleep 0.1; done
+  done
+  sleep 1  # every replica reports its last spend within 200 ms
+  written=0; waited=0; background=0
+  for port in $PORTS; do
+    written=$((written + $(metric 'switchyard_ledger_records{state="written"}' "$port")))
+    waited=$((waited + $(metric 'switchyard_fleet_lease_steps{path="request"}' "$port")))
+    background=$((background + $(metric 'switchyard_fleet_lease_steps{path="background"}' "$port")))
+  done
+  ledger="$(psql "$STORE_URL" -Atc "SELECT coalesce(sum(cost_nanos), 0) FROM usage_records")"
+  fleet="$(redis-cli -p "$REDIS_PORT" --raw HGET "$(redis-cli -p "$REDIS_PORT" --raw KEYS 'switchyard:budget:*' | head -1)" spent)"
+  python3 - "$rate" "$seconds" "$written" "$waited" "$background" "$ledger" "$fleet" "$WORK"/replica-*.txt <<'PY'
+import json, sys
+rate, seconds, written, waited, background, ledger, fleet = sys.argv[1:8]
+results = [json.loads(open(path).read().split(" ", 1)[1]) for path in sys.argv[8:]]
+answered = sum(r["requests"] for r in results)
+errors = sum(r["errors"] for r in results)
+duration = max(r["duration_us"] for r in results) / 1e6
+print(f"3 replicas, {rate} requests/s offered in total for {seconds} s: {answered} answered ({answered / duration:.0f}/s, "
+      f"{errors} errors); latency p50 {', '.join(str(r['p50']) for r in results)} µs, "
+      f"p99 {', '.join(str(r['p99']) for r in results)} µs per replica")
+print(f"  records stored: {written} ({int(written) / duration:.0f}/s); lease steps a request waited for: {waited}, "
+      f"in the background: {background}")
+print(f"  spend: ledger {ledger} nano-USD, the fleet's budget counter in Redis {fleet.strip()}")
+PY
+  exit 0
+fi
 
 if [ "${1:-}" = hold ]; then
   # Everything started and left running for profiling by hand; the environment to drive it is in
@@ -247,11 +316,16 @@ if [ "${1:-}" = instructions ]; then
   gcc -O2 -shared -fPIC -o "$WORK/insncount.so" bench/insncount.c -lpthread
   kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
   printf '%s' '{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":64}' >"$WORK/stream-request.json"
+  sharing="off"
+  [ -n "$REDIS_YAML" ] && sharing="off on"
   for bin in "$BIN" ${BENCH_COMPARE:-}; do
+   for shared in $sharing; do
     run="$(mktemp -d "$WORK/instructions.XXXXXX")"
     # Its own store (binaries may differ in schema); no metrics token (older binaries lack the key).
+    drop_redis='/redis_url/d'
+    [ "$shared" = on ] && drop_redis='/^$/d'
     sed -e "s#$WORK/switchyard.db#$run/switchyard.db#" -e "s#$WORK/journal.ndjson#$run/journal.ndjson#" \
-      -e '/^observability:/d' -e '/metrics_token_env/d' "$WORK/switchyard.yaml" >"$run/switchyard.yaml"
+      -e '/^observability:/d' -e '/metrics_token_env/d' -e "$drop_redis" "$WORK/switchyard.yaml" >"$run/switchyard.yaml"
     key="$("$bin" keys create --config "$run/switchyard.yaml" --tenant bench 2>/dev/null)"
     mkfifo "$run/ctl"
     SWIFT_DETERMINISTIC_HASHING=1 LOG_LEVEL="${BENCH_LOG_LEVEL:-warning}" qemu-x86_64 -plugin "$WORK/insncount.so,ctl=$run/ctl,out=$run/count" \
@@ -259,10 +333,11 @@ if [ "${1:-}" = instructions ]; then
     GATEWAY_PID=$!
     for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
     for kind in request stream-request; do
-      echo "$bin $kind $(python3 bench/instructions.py --port "$GATEWAY_PORT" --key "$key" --ctl "$run/ctl" \
+      echo "$bin sharing=$shared $kind $(python3 bench/instructions.py --port "$GATEWAY_PORT" --key "$key" --ctl "$run/ctl" \
         --out "$run/count" --body "$WORK/$kind.json" --requests "${BENCH_REQUESTS:-500}")"
     done
     kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
+   done
   done
   exit 0
 fi

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import ChatLoad, FaultUpstream, Gateway, HAProxy, fault_config, fresh_database, psql
+from conftest import ChatLoad, FaultUpstream, Gateway, HAProxy, fault_config, fresh_database, psql, wait_until
 
 BASE_URL = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL")
 pytestmark = [
