@@ -20,10 +20,10 @@ public final class FleetLeaseKeeper: Service {
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                await self.fleet.maintain(self.governor.budgets, self.governor.limiter)
+                await self.fleet.maintain(self.governor)
                 try await Task.sleep(for: self.interval)
             }
         }
-        await fleet.returnLeases(governor.budgets, governor.limiter)
+        await fleet.returnLeases(governor)
     }
 }

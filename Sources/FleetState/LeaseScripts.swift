@@ -6,9 +6,12 @@
 /// million currency units per budget period), off by a few nano-units above.
 enum LeaseScripts {
     /// KEYS: the budget period's hash, the live-replica set.
-    /// ARGV: replica, lease ms, limit, epoch, seed, report, held, need, want, give back, expire at (ms).
-    /// Hash fields: `spent`, `epoch`, and per replica `l:` (lease), `e:` (its expiry), `x:` (a
-    /// lease booked as spent when it expired, credited against what the replica reports later).
+    /// ARGV: replica, lease ms, limit, epoch, seed, settled, held, need, want, give back, expire at (ms).
+    /// Hash fields: `spent`, `epoch`, and per replica `l:` (its lease), `e:` (the lease's expiry),
+    /// `t:` (its cumulative spend booked so far) and `x:` (a lease booked as spent when it
+    /// expired, credited once against what the same replica reports at its next step).
+    /// Returns: granted, spent, leased (all live leases), live replicas, epoch, lease lost (0/1),
+    /// and this replica's lease after the step.
     static let budget = """
         local key, replicas, r = KEYS[1], KEYS[2], ARGV[1]
         local clock = redis.call('TIME')
@@ -22,10 +25,11 @@ enum LeaseScripts {
           redis.call('HSET', key, 'spent', ARGV[5], 'epoch', epoch)
           created = true
         end
-        redis.call('PEXPIREAT', key, ARGV[11])
+        if tonumber(ARGV[11]) > now then redis.call('PEXPIREAT', key, ARGV[11]) end
         redis.call('ZADD', replicas, now + leaseMs, r)
         redis.call('ZREMRANGEBYSCORE', replicas, '-inf', now)
         local live = redis.call('ZCARD', replicas)
+        -- Leases of replicas that stopped renewing are booked as spent: they may have spent them.
         local fields = redis.call('HGETALL', key)
         for i = 1, #fields, 2 do
           local f = fields[i]
@@ -38,32 +42,31 @@ enum LeaseScripts {
           end
         end
         local epoch = redis.call('HGET', key, 'epoch')
-        local report, held = tonumber(ARGV[6]), tonumber(ARGV[7])
-        local reportCounts = (not created) and (ARGV[4] == '' or ARGV[4] == epoch)
+        local settled, held = tonumber(ARGV[6]), tonumber(ARGV[7])
+        -- Spend reported against another epoch (or by the call that seeds) is in the seed.
+        local sameEpoch = (not created) and (ARGV[4] == '' or ARGV[4] == epoch)
+        local booked = tonumber(redis.call('HGET', key, 't:' .. r) or '0')
+        local delta = 0
+        if sameEpoch then delta = math.max(0, settled - booked) end
+        redis.call('HSET', key, 't:' .. r, ARGV[6])
         local lost = 0
-        if redis.call('HEXISTS', key, 'e:' .. r) == 0 and held + report > 0 then
-          if redis.call('HEXISTS', key, 'x:' .. r) == 1 then
+        if redis.call('HEXISTS', key, 'e:' .. r) == 0 then
+          local tombstone = redis.call('HGET', key, 'x:' .. r)
+          if tombstone then
+            -- Our lease expired and was booked as spent: what we spent of it is in that already.
             lost = 1
-          elseif reportCounts then
-            redis.call('HSET', key, 'l:' .. r, string.format('%.0f', held + report))
-          else
-            redis.call('HSET', key, 'l:' .. r, string.format('%.0f', held))
+            local credit = math.min(delta, tonumber(tombstone))
+            delta = delta - credit
+            redis.call('HDEL', key, 'x:' .. r)
+          elseif held > 0 then
+            -- The store lost our lease (Redis restarted empty): it counts again.
+            redis.call('HSET', key, 'l:' .. r, string.format('%.0f', held + delta))
           end
         end
-        if reportCounts and report > 0 then
-          local tombstone = tonumber(redis.call('HGET', key, 'x:' .. r) or '0')
-          local credit = math.min(report, tombstone)
-          if credit > 0 then redis.call('HINCRBY', key, 'x:' .. r, string.format('%.0f', -credit)) end
-          local rest = report - credit
-          if credit == 0 then
-            redis.call('HINCRBY', key, 'spent', ARGV[6])
-          elseif rest > 0 then
-            redis.call('HINCRBY', key, 'spent', string.format('%.0f', rest))
-          end
-          if rest > 0 then
-            local lease = tonumber(redis.call('HGET', key, 'l:' .. r) or '0')
-            redis.call('HSET', key, 'l:' .. r, string.format('%.0f', math.max(0, lease - rest)))
-          end
+        if delta > 0 then
+          redis.call('HINCRBY', key, 'spent', string.format('%.0f', delta))
+          local lease = tonumber(redis.call('HGET', key, 'l:' .. r) or '0')
+          redis.call('HSET', key, 'l:' .. r, string.format('%.0f', math.max(0, lease - delta)))
         end
         local giveBack = tonumber(ARGV[10])
         if giveBack > 0 then
@@ -88,7 +91,8 @@ enum LeaseScripts {
           leased = leased + grant
         end
         redis.call('HSET', key, 'e:' .. r, now + leaseMs)
-        return {string.format('%.0f', grant), spent, string.format('%.0f', leased), live, epoch, lost}
+        local mine = redis.call('HGET', key, 'l:' .. r) or '0'
+        return {string.format('%.0f', grant), spent, string.format('%.0f', leased), live, epoch, lost, mine}
         """
 
     /// KEYS: the scope's hash, the live-replica set.

@@ -21,19 +21,19 @@ public final class RedisFleetStore: FleetQuotaStore {
         let reply = try await connection.command([
             "EVAL", LeaseScripts.budget, "2", call.key, Self.replicasKey,
             call.replica, String(call.leaseMilliseconds), String(call.limit), call.epoch ?? "",
-            call.seed.map(String.init) ?? "", String(call.report), String(call.held), String(call.need),
+            call.seed.map(String.init) ?? "", String(call.settled), String(call.held), String(call.need),
             String(call.want), String(call.giveBack), String(expireAt),
         ])
         guard case .array(let values) = reply else { throw RedisError.unexpectedReply("\(reply)") }
         if values.first == .string("missing") { return .missing }
-        guard values.count == 6, let granted = values[0].int64, let spent = values[1].int64,
+        guard values.count == 7, let granted = values[0].int64, let spent = values[1].int64,
             let leased = values[2].int64, let live = values[3].int64, case .string(let epoch) = values[4],
-            let lost = values[5].int64
+            let lost = values[5].int64, let lease = values[6].int64
         else { throw RedisError.unexpectedReply("\(reply)") }
         return .granted(
             BudgetLeaseGrant(
-                granted: granted, fleetSpent: spent, fleetLeased: leased, liveReplicas: Int(live), epoch: epoch,
-                leaseLost: lost == 1))
+                granted: granted, lease: lease, fleetSpent: spent, fleetLeased: leased, liveReplicas: Int(live),
+                epoch: epoch, leaseLost: lost == 1))
     }
 
     public func lease(_ call: RateLeaseCall) async throws -> RateLeaseGrant {

@@ -21,8 +21,9 @@ extension BudgetKeeper {
                 let free = share.free(reserved: accounts[index].reserved)
                 let slice = share.slice
                 let idle = now.value - share.lastActivity.value > 2_000_000
-                let giveBack = idle && free > 3 * slice ? free - slice : 0
-                let want = free < slice / 2 ? slice - free : 0
+                let giveBack = idle && free > slice.multipliedClamped(by: 3) ? free.subtractingClamped(slice) : 0
+                // An empty answer a moment ago: ask again at the next renewal, not every tick.
+                let want = free < slice / 2 && !share.isDry(at: now) ? slice.subtractingClamped(free) : 0
                 let due: Bool
                 if share.fallback {
                     due = since >= 250_000
@@ -48,11 +49,12 @@ extension BudgetKeeper {
         return accounts.withLock { accounts in
             let account = accounts[index]
             guard let share = account.share, account.period == need.period, !share.fallback else { return nil }
-            let short = account.reserved + need.maximum - share.available
+            let short = account.reserved.addingClamped(need.maximum).subtractingClamped(share.available)
             guard short > 0 else { return nil }
             return call(
                 account, share: share, period: need.period, replica: replica, leaseMilliseconds: leaseMilliseconds,
-                need: short, want: short + share.slice, giveBack: 0)
+                need: short, want: short.addingClamped(max(share.slice, need.maximum.multipliedClamped(by: 4))),
+                giveBack: 0)
         }
     }
 
@@ -62,7 +64,7 @@ extension BudgetKeeper {
     ) -> BudgetLeaseCall {
         BudgetLeaseCall(
             replica: replica, budget: account.budget.name, period: period, limit: account.budget.limit.nanos,
-            epoch: share.epoch, seed: nil, report: share.unreported, held: max(0, share.available), need: need,
+            epoch: share.epoch, seed: nil, settled: share.settled, held: max(0, share.available), need: need,
             want: want, giveBack: giveBack, leaseMilliseconds: leaseMilliseconds)
     }
 
@@ -71,7 +73,7 @@ extension BudgetKeeper {
         guard let index = byName[call.budget] else { return }
         accounts.withLock { accounts in
             guard accounts[index].period == call.period, var share = accounts[index].share else { return }
-            share.apply(grant, reported: call.report, gaveBack: call.giveBack, at: now)
+            share.apply(grant, to: call, at: now)
             accounts[index].share = share
             accounts[index].spent = share.spent
         }

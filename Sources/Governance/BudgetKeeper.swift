@@ -39,8 +39,8 @@ public final class BudgetKeeper: Sendable {
 
         /// Room for `amount` more: in the lease when shared, else under the limit.
         func admits(_ amount: Int64) -> Bool {
-            if let share { return reserved + amount <= share.available }
-            return spent + reserved + amount <= budget.limit.nanos
+            if let share { return reserved.addingClamped(amount) <= share.available }
+            return spent.addingClamped(reserved).addingClamped(amount) <= budget.limit.nanos
         }
     }
 
@@ -125,17 +125,14 @@ public final class BudgetKeeper: Sendable {
                 guard let period = account.period else {
                     return .refused(BudgetRefusal(budget: account.budget, spent: 0, reserved: 0, outsideWindow: true))
                 }
-                if var share = account.share {
-                    share.largestRequest = max(share.largestRequest, maximum.nanos)
-                    share.lastActivity = now
-                    accounts[index].share = share
-                }
                 if !account.admits(maximum.nanos) {
                     let refusal = BudgetRefusal(
                         budget: account.budget, spent: account.spent, reserved: account.reserved, outsideWindow: false)
-                    // A shared budget may have room elsewhere in the fleet, unless its store is out of reach.
-                    guard let share = account.share, !share.fallback,
-                        account.spent + account.reserved + maximum.nanos <= account.budget.limit.nanos
+                    // A shared budget may have room elsewhere in the fleet, unless its store is out
+                    // of reach or had none a moment ago.
+                    guard let share = account.share, !share.fallback, !share.isDry(at: now),
+                        account.spent.addingClamped(account.reserved).addingClamped(maximum.nanos)
+                            <= account.budget.limit.nanos
                     else { return .refused(refusal) }
                     needs.append(
                         BudgetLeaseNeed(budget: account.budget.name, period: period, maximum: maximum.nanos, refusal: refusal))
@@ -145,7 +142,10 @@ public final class BudgetKeeper: Sendable {
                 reserving.append(index)
             }
             guard needs.isEmpty else { return .short(needs) }
-            for (entry, index) in zip(entries, reserving) { accounts[index].reserved += entry.amount }
+            for (entry, index) in zip(entries, reserving) {
+                accounts[index].reserved = accounts[index].reserved.addingClamped(entry.amount)
+                accounts[index].share?.admitted(entry.amount, at: now)
+            }
             return .reserved(BudgetReservation(entries: entries))
         }
     }
@@ -164,13 +164,11 @@ public final class BudgetKeeper: Sendable {
                 // Never below zero: a reservation made while a live change swapped keepers was not copied.
                 account.reserved = max(0, account.reserved - entry.amount)
                 if var share = account.share {
-                    share.available -= actual.nanos
-                    share.unreported += actual.nanos
-                    share.windowSpend += actual.nanos
+                    share.settle(actual.nanos)
                     account.spent = share.spent
                     account.share = share
                 } else {
-                    account.spent += actual.nanos
+                    account.spent = account.spent.addingClamped(actual.nanos)
                 }
                 for (fraction, nanos) in account.budget.thresholdNanos
                 where account.spent >= nanos && !account.announced.contains(fraction) {

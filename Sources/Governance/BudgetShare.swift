@@ -1,12 +1,18 @@
 import SwitchyardCore
 
 /// This replica's part of a budget shared by the fleet: the money it leased and may spend
-/// without asking anyone, and what it spent that the fleet has not heard of yet.
+/// without asking anyone, and what it spent.
+///
+/// Each step tells the store the replica's *cumulative* spend in the period (`settled`), so a
+/// step whose answer was lost and is sent again books nothing twice; and each answer says what
+/// lease the store holds for the replica, which replaces the local figure (`apply`): a lost
+/// answer, a give-back the store applied, or a fallback share are all corrected at the next step.
 struct BudgetShare: Sendable {
     /// Leased money not yet spent here. Negative when requests cost more than they reserved.
     var available: Int64 = 0
-    /// Spend settled here since the last lease step.
-    var unreported: Int64 = 0
+    /// Spend settled here in this period, in total, and the part the store has acknowledged.
+    var settled: Int64 = 0
+    var acknowledged: Int64 = 0
     /// The fleet's booked spend and live leases at the last step.
     var fleetSpent: Int64 = 0
     var fleetLeased: Int64 = 0
@@ -14,23 +20,59 @@ struct BudgetShare: Sendable {
     var epoch: String?
     /// At least one step succeeded in this period.
     var contacted = false
-    /// The shared store is unreachable: spending the share taken at the last contact.
+    /// The store cannot be reached: spending the share taken at the last contact.
     var fallback = false
+    /// The last step that asked for money got none: requests short of lease are refused here
+    /// without asking again until `dryUntil` (a tenant past its budget cannot keep the store busy).
+    var dryUntil = UnixMicros(0)
     /// Spend in the current sampling window and the smoothed rate (nanos per second), for sizing slices.
     var windowSpend: Int64 = 0
     var spendPerSecond: Double = 0
     var sampledAt = UnixMicros(0)
-    /// The largest worst-case cost reserved lately: a slice always covers a few of these.
+    /// The largest worst-case cost admitted lately (halved every minute): a slice covers four.
     var largestRequest: Int64 = 0
-    var lastStep: UnixMicros = UnixMicros(0)
-    var lastActivity: UnixMicros = UnixMicros(0)
+    var largestDecayedAt = UnixMicros(0)
+    var lastStep = UnixMicros(0)
+    var lastActivity = UnixMicros(0)
+
+    /// Spend here the store has not acknowledged yet.
+    var unreported: Int64 { settled.subtractingClamped(acknowledged) }
 
     /// What the fleet would say this budget has spent: its booked spend and ours not yet told.
-    var spent: Int64 { fleetSpent + unreported }
+    var spent: Int64 { fleetSpent.addingClamped(unreported) }
 
     /// The slice to hold ahead: two seconds of this replica's spend, and at least four requests.
     var slice: Int64 {
-        max(largestRequest * 4, Int64(min(spendPerSecond * 2, Double(Int64.max / 4))))
+        max(largestRequest.multipliedClamped(by: 4), Int64(min(spendPerSecond * 2, Double(Int64.max / 4))))
+    }
+
+    /// The money this replica may still commit: leased, less what requests in flight reserved.
+    func free(reserved: Int64) -> Int64 { available.subtractingClamped(reserved) }
+
+    func isDry(at now: UnixMicros) -> Bool { now.value < dryUntil.value }
+
+    init(liveReplicas: Int = 1) {
+        self.liveReplicas = liveReplicas
+    }
+
+    /// At a period change every counter starts again; the new period's counter is stepped afresh.
+    mutating func reset() {
+        self = BudgetShare(liveReplicas: liveReplicas)
+    }
+
+    mutating func admitted(_ maximum: Int64, at now: UnixMicros) {
+        if now.value - largestDecayedAt.value > 60_000_000 {
+            largestRequest /= 2
+            largestDecayedAt = now
+        }
+        largestRequest = max(largestRequest, maximum)
+        lastActivity = now
+    }
+
+    mutating func settle(_ actual: Int64) {
+        available = available.subtractingClamped(actual)
+        settled = settled.addingClamped(actual)
+        windowSpend = windowSpend.addingClamped(actual)
     }
 
     /// Folds the spend since the last sample into the rate (smoothed over about a second).
@@ -43,28 +85,11 @@ struct BudgetShare: Sendable {
         sampledAt = now
     }
 
-    /// The money this replica may still commit: leased, less what requests in flight reserved.
-    func free(reserved: Int64) -> Int64 { available - reserved }
-
-    /// At a period change every counter starts again; the new period's counter is stepped afresh.
-    mutating func reset() {
-        self = BudgetShare(liveReplicas: liveReplicas, largestRequest: largestRequest)
-    }
-
-    init(liveReplicas: Int = 1, largestRequest: Int64 = 0) {
-        self.liveReplicas = liveReplicas
-        self.largestRequest = largestRequest
-    }
-
-    /// Takes the result of a step that reported `reported` and gave back `gaveBack`.
-    mutating func apply(_ grant: BudgetLeaseGrant, reported: Int64, gaveBack: Int64, at now: UnixMicros) {
-        unreported -= reported
-        if grant.leaseLost {
-            // The store booked our lease as spent when it expired; what we spend of it is credited.
-            available = grant.granted
-        } else {
-            available += grant.granted - gaveBack
-        }
+    /// Takes the store's answer to `call`. The lease is the store's, less what was spent here
+    /// since the call was made.
+    mutating func apply(_ grant: BudgetLeaseGrant, to call: BudgetLeaseCall, at now: UnixMicros) {
+        acknowledged = max(acknowledged, call.settled)
+        available = grant.lease.subtractingClamped(settled.subtractingClamped(call.settled))
         fleetSpent = grant.fleetSpent
         fleetLeased = grant.fleetLeased
         liveReplicas = max(1, grant.liveReplicas)
@@ -72,16 +97,41 @@ struct BudgetShare: Sendable {
         contacted = true
         fallback = false
         lastStep = now
+        if call.need > 0 || call.want > 0 {
+            // Nothing left in the fleet: refuse here a while, and top up in the background slower.
+            let pause: Int64 = call.need > 0 ? 250_000 : 1_000_000
+            dryUntil = grant.granted == 0 ? UnixMicros(now.value + pause) : UnixMicros(0)
+        }
     }
 
     /// The store cannot be reached: spend on with this replica's part of what was free at the
-    /// last contact (never more), or nothing if there was no contact in this period.
+    /// last contact (never more), or nothing if there was no contact in this period. The next
+    /// answer of the store replaces it with the lease the store holds.
     mutating func fallBack(limit: Int64) {
         guard !fallback else { return }
         fallback = true
         guard contacted else { return }
         // `fleetLeased` includes our own lease, which `available` already holds.
-        let free = limit - fleetSpent - fleetLeased
-        available += max(0, free / Int64(max(1, liveReplicas)))
+        let free = limit.subtractingClamped(fleetSpent).subtractingClamped(fleetLeased)
+        available = available.addingClamped(max(0, free / Int64(max(1, liveReplicas))))
+    }
+}
+
+/// Sums that saturate instead of trapping: a worst-case cost is `Int64.max` for an absurd
+/// `max_tokens`, and must be refused, not crash the replica.
+extension Int64 {
+    func addingClamped(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+
+    func subtractingClamped(_ other: Int64) -> Int64 {
+        let (difference, overflow) = subtractingReportingOverflow(other)
+        return overflow ? (other < 0 ? .max : .min) : difference
+    }
+
+    func multipliedClamped(by factor: Int64) -> Int64 {
+        let (product, overflow) = multipliedReportingOverflow(by: factor)
+        return overflow ? ((self < 0) != (factor < 0) ? .min : .max) : product
     }
 }

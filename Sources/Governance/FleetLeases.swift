@@ -27,11 +27,13 @@ public final class FleetLeases: Sendable {
         var unreachable = false
     }
 
+    /// `replica` names this replica; each process adds an instance of its own, so a restarted
+    /// replica never inherits what the store booked for its predecessor.
     public init(
         replica: String, store: any FleetQuotaStore, leaseMilliseconds: Int64 = 10_000,
         ledgerSpend: @escaping @Sendable (Budget, CalendarPeriod) async throws -> Int64, logger: Logger
     ) {
-        self.replica = replica
+        self.replica = "\(replica)#\(RandomIdentifier.lowercase(count: 6))"
         self.store = store
         self.leaseMilliseconds = leaseMilliseconds
         self.ledgerSpend = ledgerSpend
@@ -44,99 +46,93 @@ public final class FleetLeases: Sendable {
     public var failedSteps: Int { counters.withLock { $0.failures } }
 
     /// Leases enough for `needs` if the fleet has it; the caller tries its reservation again.
-    func lease(_ needs: [BudgetLeaseNeed], in keeper: BudgetKeeper) async {
+    /// Steps are planned and answered on the governor's budgets of the moment: a live
+    /// governance change meanwhile carried the shares over to a new keeper.
+    func lease(_ needs: [BudgetLeaseNeed], for governor: Governor) async {
         await gate.withLock {
             for need in needs {
                 // Checked inside the gate: a step for another request may have brought enough.
-                guard let call = keeper.step(for: need, replica: replica, leaseMilliseconds: leaseMilliseconds)
+                guard
+                    let call = governor.budgets.step(for: need, replica: replica, leaseMilliseconds: leaseMilliseconds)
                 else { continue }
                 counters.withLock { $0.requestSteps += 1 }
-                await step(call, in: keeper)
+                await step(call, for: governor)
             }
         }
     }
 
     /// Leases enough requests and tokens for `needs` if the fleet's buckets have them.
-    func lease(_ needs: [RateLeaseNeed], in limiter: RateLimiter) async {
+    func lease(_ needs: [RateLeaseNeed], for governor: Governor) async {
         await gate.withLock {
             for need in needs {
-                guard let call = limiter.step(for: need, replica: replica, leaseMilliseconds: leaseMilliseconds)
+                guard
+                    let call = governor.limiter.step(for: need, replica: replica, leaseMilliseconds: leaseMilliseconds)
                 else { continue }
                 counters.withLock { $0.requestSteps += 1 }
-                await step(call, in: limiter)
+                await step(call, for: governor)
             }
         }
     }
 
-    /// The background work of one tick: every step that is due, in one pass.
-    public func maintain(_ keeper: BudgetKeeper, _ limiter: RateLimiter, now: UnixMicros = .now()) async {
-        await maintain(keeper, now: now)
+    /// The background work of one tick: every step that is due, planned inside the gate so that
+    /// no request's step changes a lease between plan and answer.
+    public func maintain(_ governor: Governor, now: UnixMicros = .now()) async {
         let clock = ContinuousClock.now
-        guard !limiter.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock).isEmpty else { return }
+        let due =
+            !governor.budgets.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now).isEmpty
+            || !governor.limiter.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock).isEmpty
+        guard due else { return }
         await gate.withLock {
-            // Planned inside the gate, so no request's step changes the lease between plan and answer.
-            for call in limiter.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock) {
+            for call in governor.budgets.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now) {
                 counters.withLock { $0.backgroundSteps += 1 }
-                await step(call, in: limiter)
+                await step(call, for: governor)
             }
-        }
-    }
-
-    /// The budget steps of one tick.
-    func maintain(_ keeper: BudgetKeeper, now: UnixMicros = .now()) async {
-        let calls = keeper.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now)
-        guard !calls.isEmpty else { return }
-        await gate.withLock {
-            // Due steps were planned outside the gate: plan each again inside, with what is now.
-            for planned in calls {
-                guard
-                    let call = keeper.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now)
-                        .first(where: { $0.budget == planned.budget })
-                else { continue }
+            for call in governor.limiter.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock) {
                 counters.withLock { $0.backgroundSteps += 1 }
-                await step(call, in: keeper)
+                await step(call, for: governor)
             }
         }
     }
 
     /// Reports what is left to report and gives every lease back (at shutdown, once drained).
-    public func returnLeases(_ keeper: BudgetKeeper, _ limiter: RateLimiter) async {
+    public func returnLeases(_ governor: Governor) async {
         await gate.withLock {
-            for call in keeper.finalSteps(replica: replica, leaseMilliseconds: leaseMilliseconds) {
+            for call in governor.budgets.finalSteps(replica: replica, leaseMilliseconds: leaseMilliseconds) {
                 counters.withLock { $0.backgroundSteps += 1 }
-                await step(call, in: keeper)
+                await step(call, for: governor)
             }
-            for call in limiter.finalSteps(replica: replica, leaseMilliseconds: leaseMilliseconds) {
+            for call in governor.limiter.finalSteps(replica: replica, leaseMilliseconds: leaseMilliseconds) {
                 counters.withLock { $0.backgroundSteps += 1 }
-                await step(call, in: limiter)
+                await step(call, for: governor)
             }
         }
     }
 
-    private func step(_ call: RateLeaseCall, in limiter: RateLimiter) async {
+    private func step(_ call: RateLeaseCall, for governor: Governor) async {
         do {
             let grant = try await store.lease(call)
-            limiter.apply(call, grant, now: .now)
+            governor.limiter.apply(call, grant, now: .now)
             reachable()
         } catch {
-            limiter.fallBack(call, now: .now)
+            governor.limiter.fallBack(call, now: .now)
             unreachable(error, budget: nil)
         }
     }
 
-    private func step(_ call: BudgetLeaseCall, in keeper: BudgetKeeper) async {
+    private func step(_ call: BudgetLeaseCall, for governor: Governor) async {
         do {
             var call = call
             var reply = try await store.lease(call)
-            if reply == .missing, let budget = keeper.budget(named: call.budget) {
-                call.seed = try await ledgerSpend(budget, call.period)
+            if reply == .missing, let budget = governor.budgets.budget(named: call.budget) {
+                let period = call.period
+                call.seed = try await withDeadline(.seconds(2)) { [ledgerSpend] in try await ledgerSpend(budget, period) }
                 reply = try await store.lease(call)
             }
             guard case .granted(let grant) = reply else { throw FleetStepError.counterMissing }
-            keeper.apply(call, grant, now: .now())
+            governor.budgets.apply(call, grant, now: .now())
             reachable()
         } catch {
-            let started = keeper.fallBack(call, now: .now())
+            let started = governor.budgets.fallBack(call, now: .now())
             unreachable(error, budget: started ? call.budget : nil)
         }
     }
@@ -168,6 +164,21 @@ public final class FleetLeases: Sendable {
 
 enum FleetStepError: Error {
     case counterMissing
+    case deadlinePassed
+}
+
+/// `body`'s answer, or `deadlinePassed` after `limit` (the ledger's spend, while every lease
+/// step waits behind it, must not take a store's statement timeout).
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw FleetStepError.deadlinePassed
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
 }
 
 /// A lock for async work: one holder at a time, the others wait in order.

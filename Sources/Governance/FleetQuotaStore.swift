@@ -15,14 +15,15 @@ public struct BudgetLeaseCall: Sendable, Equatable {
     public var budget: String
     public var period: CalendarPeriod
     public var limit: Int64
-    /// The counter's epoch this replica last saw: a report made against another epoch (Redis
-    /// lost the counter and it was seeded again from the ledger) is already in the seed.
+    /// The counter's epoch this replica last saw: spend reported against another epoch (Redis
+    /// lost the counter and it was seeded again from the ledger) is taken as in the seed.
     public var epoch: String?
     /// The period's spend in the ledger, to start a counter the store does not have.
     public var seed: Int64?
-    /// Spend settled here since the last step.
-    public var report: Int64
-    /// The lease this replica holds after the report, to register again if the store lost it.
+    /// Spend settled by this replica in the period, in total: the store books what it had not
+    /// heard of yet, so a step sent twice books nothing twice.
+    public var settled: Int64
+    /// The lease this replica holds, to register again if the store lost it.
     public var held: Int64
     /// Grant at least this much or nothing (0: whatever is left, up to `want`).
     public var need: Int64
@@ -41,6 +42,8 @@ public enum BudgetLeaseReply: Sendable, Equatable {
 
 public struct BudgetLeaseGrant: Sendable, Equatable {
     public var granted: Int64
+    /// The lease the store holds for this replica after the step.
+    public var lease: Int64
     /// Spend booked by the fleet, including leases of replicas that stopped answering.
     public var fleetSpent: Int64
     /// Leases held by live replicas, this one included.
@@ -51,9 +54,11 @@ public struct BudgetLeaseGrant: Sendable, Equatable {
     public var leaseLost: Bool
 
     public init(
-        granted: Int64, fleetSpent: Int64, fleetLeased: Int64, liveReplicas: Int, epoch: String, leaseLost: Bool
+        granted: Int64, lease: Int64, fleetSpent: Int64, fleetLeased: Int64, liveReplicas: Int, epoch: String,
+        leaseLost: Bool
     ) {
         self.granted = granted
+        self.lease = lease
         self.fleetSpent = fleetSpent
         self.fleetLeased = fleetLeased
         self.liveReplicas = liveReplicas

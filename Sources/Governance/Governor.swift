@@ -108,14 +108,15 @@ public final class Governor: Sendable {
         var ticket: RateLimitTicket?
         var leaseSteps = 0
         while ticket == nil {
-            switch limiter.attempt(scopes, estimatedTokens: tokens) {
+            // The limiter of the moment: a lease step may have outlasted a live governance change.
+            switch self.limiter.attempt(scopes, estimatedTokens: tokens) {
             case .admitted(let admitted): ticket = admitted
             case .refused(let refusal): return .failure(.rateLimited(refusal))
             case .short(let needs):
                 // Two steps at most: the fleet had no more, or others took it meanwhile.
                 guard let fleet, leaseSteps < 2 else { return .failure(.rateLimited(needs[0].refusal)) }
                 leaseSteps += 1
-                await fleet.lease(needs, in: limiter)
+                await fleet.lease(needs, for: self)
             }
         }
         return await reserve(
@@ -130,7 +131,7 @@ public final class Governor: Sendable {
     ) async -> Result<Admission, GovernanceRefusal> {
         var leaseSteps = 0
         while true {
-            switch budgets.attempt(scopes, maximum: maximumCost) {
+            switch (leaseSteps == 0 ? budgets : self.budgets).attempt(scopes, maximum: maximumCost) {
             case .reserved(let reservation):
                 return .success(Admission(ticket: ticket, reservation: reservation))
             case .refused(let refusal):
@@ -142,7 +143,7 @@ public final class Governor: Sendable {
                     return .failure(refuse(.budget(needs[0].refusal), principal: principal, route: route))
                 }
                 leaseSteps += 1
-                await fleet.lease(needs, in: budgets)
+                await fleet.lease(needs, for: self)
             }
         }
     }

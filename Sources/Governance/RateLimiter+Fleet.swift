@@ -103,6 +103,8 @@ extension RateLimiter {
             share.contacted = true
             share.fallback = false
             share.lastStep = now
+            let starved = (call.needRequests > 0 && grant.requests == 0) || (call.needTokens > 0 && grant.tokens == 0)
+            share.dryUntil = starved ? now + .milliseconds(250) : nil
             buckets[index].share = share
         }
     }

@@ -39,7 +39,8 @@ public final class RateLimiter: Sendable {
                     refilledAt = now
                     return
                 }
-                part = 1 / Double(share.liveReplicas)
+                // Never in contact: the number of replicas is unknown, so none of the rate is ours.
+                part = share.contacted ? 1 / Double(share.liveReplicas) : 0
             }
             if let rpm = limit.requestsPerMinute {
                 requests = min(Double(rpm) * part, requests + minutes * Double(rpm) * part)
@@ -152,7 +153,7 @@ public final class RateLimiter: Sendable {
                 }
                 guard let refusal else { continue }
                 // A shared limit may have room in the fleet's buckets, unless the store is out of reach.
-                guard let share = bucket.share, !share.fallback else { return .refused(refusal) }
+                guard let share = bucket.share, !share.fallback, !share.isDry(at: now) else { return .refused(refusal) }
                 let tokensNeeded = bucket.limit.tokensPerMinute.map { min(tokens, Double($0)) } ?? 0
                 needs.append(
                     RateLeaseNeed(

@@ -11,6 +11,8 @@ struct RateShare: Sendable {
     /// The store cannot be reached: the local buckets refill at this replica's share of the rate.
     var fallback = false
     var lastStep: ContinuousClock.Instant?
+    /// The last step that needed requests or tokens got none: refuse here until then.
+    var dryUntil: ContinuousClock.Instant?
     var lastActivity: ContinuousClock.Instant?
     /// Use since the last sample and its smoothed rate per second, for sizing slices.
     var windowRequests: Double = 0
@@ -20,6 +22,8 @@ struct RateShare: Sendable {
     var sampledAt: ContinuousClock.Instant?
     /// The largest token charge lately: a token slice covers two of them.
     var largestTokens: Double = 0
+
+    func isDry(at now: ContinuousClock.Instant) -> Bool { dryUntil.map { now < $0 } ?? false }
 
     mutating func sample(now: ContinuousClock.Instant) {
         guard let sampledAt else {

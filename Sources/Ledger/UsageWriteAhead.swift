@@ -13,7 +13,10 @@ import Synchronization
 ///   receipt, which the thread honours once the record's batch is written (`write(2)`: in the
 ///   page cache, which outlives the process). A batch is everything queued since the last write,
 ///   so under load one write serves many requests (group commit).
-/// - The file is fsync'd every `syncInterval` while it changes: a power loss can lose that much.
+/// - The file is fsync'd every `syncInterval` while it changes, by a timer of its own (a slow
+///   fsync never holds up a write): a power loss can lose that much.
+/// - A receipt not honoured within `receiptDeadline` (a disk that stalls) is honoured anyway and
+///   counted (`late`): requests never hang on the log.
 /// - Written records go on to the ledger writer (`onWritten`), which tells `markSafe` once each
 ///   is in the store or the fsync'd journal. A segment of the log whose records are all safe is
 ///   deleted; segments left by a killed process are read back at the next start (`leftovers`).
@@ -36,13 +39,19 @@ public final class UsageWriteAhead: Sendable {
         var queued: [(Sequence, UsageRecord)] = []
         var next: Sequence = 1
         var written: Sequence = 0
-        var waiters: [(Sequence, CheckedContinuation<Void, Never>)] = []
+        var waiters: [(sequence: Sequence, since: ContinuousClock.Instant, continuation: CheckedContinuation<Void, Never>)] = []
         var segments: [Segment] = []
         var stopped = false
         var running = false
         var exited = false
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
         var failures = 0
+        /// Receipts honoured by the deadline rather than by a write (a stalled disk).
+        var late = 0
+        /// The current segment's descriptor (-1: none open) and whether it has unsynced writes.
+        /// Closed only under the lock, so the sync timer can duplicate it safely.
+        var descriptor: Int32 = -1
+        var dirty = false
     }
 
     private let state: Mutex<State>
@@ -51,6 +60,9 @@ public final class UsageWriteAhead: Sendable {
     private let syncInterval: Duration
     private let syncMilliseconds: Int
     private let segmentBytes: Int
+    private let receiptDeadline: Duration
+    // DispatchSource is thread-safe; the compiler cannot see it.
+    nonisolated(unsafe) private let syncTimer: DispatchSourceTimer
     private let onWritten: @Sendable ([(Sequence, UsageRecord)]) -> Void
     /// Segment files a previous process left behind, oldest first.
     public let leftovers: [String]
@@ -58,16 +70,53 @@ public final class UsageWriteAhead: Sendable {
     /// Segments are `PREFIX.N`; numbering continues after any left by a previous process.
     public init(
         prefix: String, syncInterval: Duration = .milliseconds(100), segmentBytes: Int = 8 << 20,
-        onWritten: @escaping @Sendable ([(Sequence, UsageRecord)]) -> Void
+        receiptDeadline: Duration = .seconds(2), onWritten: @escaping @Sendable ([(Sequence, UsageRecord)]) -> Void
     ) {
         self.prefix = prefix
         self.syncInterval = syncInterval
         syncMilliseconds = max(1, Int(syncInterval / .milliseconds(1)))
         self.segmentBytes = segmentBytes
+        self.receiptDeadline = receiptDeadline
         self.onWritten = onWritten
         let found = Self.segmentNumbers(prefix: prefix)
         leftovers = found.map { "\(prefix).\($0)" }
         state = Mutex(State(segments: [Segment(number: (found.last ?? 0) + 1)]))
+        syncTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "switchyard.usage-write-ahead.sync"))
+        syncTimer.schedule(deadline: .now() + .milliseconds(syncMilliseconds), repeating: .milliseconds(syncMilliseconds))
+        syncTimer.setEventHandler { [weak self] in self?.syncAndExpire() }
+        syncTimer.activate()
+    }
+
+    deinit { syncTimer.cancel() }
+
+    /// Receipts honoured by their deadline because the disk did not take the record in time.
+    public var late: Int { state.withLock { $0.late } }
+
+    /// The timer's work: fsync a duplicate of the current segment's descriptor if it changed,
+    /// and honour receipts past their deadline.
+    private func syncAndExpire() {
+        let now = ContinuousClock.now
+        let deadline = receiptDeadline
+        let (copy, expired) = state.withLock { state -> (Int32, [CheckedContinuation<Void, Never>]) in
+            var copy: Int32 = -1
+            if state.dirty && state.descriptor >= 0 {
+                copy = dup(state.descriptor)
+                state.dirty = false
+            }
+            var expired: [CheckedContinuation<Void, Never>] = []
+            state.waiters.removeAll { waiter in
+                guard now - waiter.since >= deadline else { return false }
+                expired.append(waiter.continuation)
+                return true
+            }
+            state.late += expired.count
+            return (copy, expired)
+        }
+        for continuation in expired { continuation.resume() }
+        if copy >= 0 {
+            _ = fsync(copy)
+            close(copy)
+        }
     }
 
     /// Writes that failed since start (the records went on without the guarantee).
@@ -103,7 +152,7 @@ public final class UsageWriteAhead: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLock { state -> Bool in
                 guard state.written < sequence, !state.stopped else { return true }
-                state.waiters.append((sequence, continuation))
+                state.waiters.append((sequence, .now, continuation))
                 return false
             }
             if now { continuation.resume() }
@@ -140,85 +189,97 @@ public final class UsageWriteAhead: Sendable {
 
     private func run() {
         let encoder = JSONEncoder()
-        var descriptor: Int32 = -1
-        var dirty = false
-        var lastSync = ContinuousClock.now
         while true {
             _ = wake.wait(timeout: .now() + .milliseconds(syncMilliseconds))
             let (batch, stopped) = state.withLock { state in
                 defer { state.queued.removeAll(keepingCapacity: true) }
                 return (state.queued, state.stopped)
             }
-            if !batch.isEmpty {
-                var bytes: [UInt8] = []
-                for (_, record) in batch {
-                    if let line = try? encoder.encode(record) { bytes += line }
-                    bytes.append(UInt8(ascii: "\n"))
-                }
-                let number = state.withLock { $0.segments[$0.segments.count - 1].number }
-                if descriptor < 0 { descriptor = open("\(prefix).\(number)", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
-                let ok = descriptor >= 0 && Self.writeAll(bytes, to: descriptor)
-                dirty = dirty || ok
-                let last = batch[batch.count - 1].0
-                let released = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                    let current = state.segments.count - 1
-                    if ok {
-                        state.segments[current].last = last
-                        state.segments[current].outstanding += batch.count
-                        state.segments[current].bytes += bytes.count
-                    } else {
-                        state.failures += 1
-                    }
-                    state.written = last
-                    var released: [CheckedContinuation<Void, Never>] = []
-                    state.waiters.removeAll { waiter in
-                        guard waiter.0 <= last else { return false }
-                        released.append(waiter.1)
-                        return true
-                    }
-                    return released
-                }
-                // A record whose write failed is in no segment: it must never count against one.
-                onWritten(ok ? batch : batch.map { (0, $0.1) })
-                for continuation in released { continuation.resume() }
-            }
-            if dirty && (ContinuousClock.now - lastSync >= syncInterval || stopped) {
-                _ = fsync(descriptor)
-                dirty = false
-                lastSync = .now
-            }
-            descriptor = rotate(descriptor)
+            if !batch.isEmpty { commit(batch, encoder: encoder) }
+            rotateIfFull()
             removeSafeSegments()
             if stopped && batch.isEmpty {
-                if descriptor >= 0 { close(descriptor) }
-                removeSafeSegments()
                 let waiters = state.withLock { state in
+                    if state.descriptor >= 0 {
+                        _ = fsync(state.descriptor)
+                        close(state.descriptor)
+                        state.descriptor = -1
+                    }
                     defer {
                         state.waiters.removeAll()
                         state.exitWaiters.removeAll()
                         state.exited = true
                     }
-                    return state.waiters.map(\.1) + state.exitWaiters
+                    return state.waiters.map(\.continuation) + state.exitWaiters
                 }
+                removeSafeSegments()
+                syncTimer.cancel()
                 for waiter in waiters { waiter.resume() }
                 return
             }
         }
     }
 
-    /// Starts a new segment when the current one is full; returns the descriptor to write to.
-    private func rotate(_ descriptor: Int32) -> Int32 {
-        let full = state.withLock { state in
+    /// One group commit: the batch in one `write`, then its receipts honoured.
+    private func commit(_ batch: [(Sequence, UsageRecord)], encoder: JSONEncoder) {
+        var bytes: [UInt8] = []
+        for (_, record) in batch {
+            if let line = try? encoder.encode(record) { bytes += line }
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        let (number, open) = state.withLock { ($0.segments[$0.segments.count - 1].number, $0.descriptor) }
+        var descriptor = open
+        if descriptor < 0 {
+            descriptor = Glibc.open("\(prefix).\(number)", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        }
+        let ok = descriptor >= 0 && Self.writeAll(bytes, to: descriptor)
+        let last = batch[batch.count - 1].0
+        let released = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             let current = state.segments.count - 1
-            guard state.segments[current].bytes >= segmentBytes else { return false }
+            state.descriptor = descriptor
+            if ok {
+                state.segments[current].last = last
+                state.segments[current].outstanding += batch.count
+                state.segments[current].bytes += bytes.count
+                state.dirty = true
+            } else {
+                // A partial write may have left a torn line: later batches go to a new segment.
+                state.failures += 1
+                if state.descriptor >= 0 {
+                    close(state.descriptor)
+                    state.descriptor = -1
+                }
+                state.segments[current].closed = true
+                state.segments.append(Segment(number: state.segments[current].number + 1))
+            }
+            state.written = last
+            var released: [CheckedContinuation<Void, Never>] = []
+            state.waiters.removeAll { waiter in
+                guard waiter.sequence <= last else { return false }
+                released.append(waiter.continuation)
+                return true
+            }
+            return released
+        }
+        // A record whose write failed is in no segment: it must never count against one.
+        onWritten(ok ? batch : batch.map { (0, $0.1) })
+        for continuation in released { continuation.resume() }
+    }
+
+    /// Starts a new segment when the current one is full (the old one synced and closed).
+    private func rotateIfFull() {
+        state.withLock { state in
+            let current = state.segments.count - 1
+            guard state.segments[current].bytes >= segmentBytes else { return }
+            if state.descriptor >= 0 {
+                _ = fsync(state.descriptor)
+                close(state.descriptor)
+                state.descriptor = -1
+            }
+            state.dirty = false
             state.segments[current].closed = true
             state.segments.append(Segment(number: state.segments[current].number + 1))
-            return true
         }
-        guard full, descriptor >= 0 else { return descriptor }
-        _ = fsync(descriptor)
-        close(descriptor)
-        return -1
     }
 
     /// Deletes closed segments (and, once stopped, the current one) whose records are all safe:

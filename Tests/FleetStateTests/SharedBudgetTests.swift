@@ -49,7 +49,7 @@ import Testing
                 group.addTask {
                     // The background keeper of each replica, as `FleetLeaseKeeper` runs it.
                     for _ in 0..<200 {
-                        await governor.fleet!.maintain(governor.budgets)
+                        await governor.fleet!.maintain(governor)
                         try? await Task.sleep(for: .milliseconds(5))
                     }
                 }
@@ -64,7 +64,7 @@ import Testing
                 }
             }
         }
-        for governor in replicas { await governor.fleet!.returnLeases(governor.budgets, governor.limiter) }
+        for governor in replicas { await governor.fleet!.returnLeases(governor) }
         let (total, admitted) = tally.value
         print("shared budget: \(admitted) admitted, spent \(total) of 10000000 nanos")
         #expect(total <= budget.limit.nanos)
@@ -108,10 +108,14 @@ import Testing
         let redis = try TestRedis()
         let budget = Self.budget(limit: 1_000_000)
         let replicas = try ["a", "b"].map { try Self.replica($0, redis: redis, budget: budget) }
-        // Both replicas in contact: each has leased, and the fleet counts two live replicas.
+        // Both replicas in contact: each has leased, and each has seen the other's lease (a
+        // replica's view is one renewal old at most; what others leased since is the bound).
         for governor in replicas { #expect(await Self.request(governor, maximum: 10_000, cost: 10_000)) }
-        for governor in replicas {
-            await governor.fleet!.maintain(governor.budgets, now: UnixMicros(UnixMicros.now().value + 10_000_000))
+        for round in 1...2 {
+            for governor in replicas {
+                let later = UnixMicros(UnixMicros.now().value + Int64(round) * 10_000_000)
+                await governor.fleet!.maintain(governor, now: later)
+            }
         }
         redis.stop()
         var served = 0
@@ -139,4 +143,83 @@ final class Tally: Sendable {
 
     func add(_ cost: Int64) { state.withLock { $0 = ($0.spent + cost, $0.count + 1) } }
     var value: (spent: Int64, count: Int) { state.withLock { $0 } }
+}
+
+/// What the review of the lease protocol found, each as a test that fails without its fix.
+@Suite(.enabled(if: TestRedis.available), .serialized) struct SharedBudgetEdgeTests {
+    @Test func anAbsurdWorstCaseIsRefusedWithoutTrapping() async throws {
+        let redis = try TestRedis()
+        let budget = SharedBudgetTests.budget(limit: 1_000_000)
+        let governor = try SharedBudgetTests.replica("a", redis: redis, budget: budget)
+        #expect(await SharedBudgetTests.request(governor, maximum: 100_000, cost: 100_000))
+        // A held reservation plus Int64.max overflowed before; now it is refused.
+        let held = await governor.admit(
+            SharedBudgetTests.facts, policy: .unrestricted, maximumCost: Money(nanos: 10_000, currency: "USD"),
+            for: SharedBudgetTests.principal)
+        #expect(await !SharedBudgetTests.request(governor, maximum: .max, cost: 0))
+        await governor.fleet!.maintain(governor, now: UnixMicros(UnixMicros.now().value + 5_000_000))
+        if case .success(let admission) = held {
+            governor.release(
+                admission, principal: SharedBudgetTests.principal, usage: .none, cost: Money(nanos: 0, currency: "USD"))
+        }
+        // Unshared, the same.
+        let alone = Governor(tenants: [Tenant(name: "acme")], budgets: [budget])
+        let first = await alone.admit(
+            SharedBudgetTests.facts, policy: .unrestricted, maximumCost: Money(nanos: 10, currency: "USD"),
+            for: SharedBudgetTests.principal)
+        #expect((try? first.get()) != nil)
+        #expect(await !SharedBudgetTests.request(alone, maximum: .max, cost: 0))
+    }
+
+    @Test func aStepSentTwiceBooksItsSpendOnce() async throws {
+        let redis = try TestRedis()
+        let store = try RedisFleetStore(url: redis.url)
+        let period = try #require(Budget.Period.day.containing(.now()))
+        var call = BudgetLeaseCall(
+            replica: "r#1", budget: "b-\(UUID().uuidString.prefix(8))", period: period, limit: 1_000_000, epoch: nil,
+            seed: 0, settled: 0, held: 0, need: 0, want: 100_000, giveBack: 0, leaseMilliseconds: 10_000)
+        guard case .granted(let first) = try await store.lease(call) else { throw RedisDidNotStart(port: 0) }
+        #expect(first.granted == 100_000 && first.lease == 100_000)
+        // 30,000 spent; the answer to this step is lost, and the same step is sent again.
+        call.settled = 30_000
+        call.want = 0
+        call.epoch = first.epoch
+        _ = try await store.lease(call)
+        guard case .granted(let again) = try await store.lease(call) else { throw RedisDidNotStart(port: 0) }
+        #expect(again.fleetSpent == 30_000)
+        #expect(again.lease == 70_000)
+    }
+
+    @Test func aShareSpentWhileRedisWasAwayIsReplacedByTheStoresLease() async throws {
+        let redis = try TestRedis()
+        let budget = SharedBudgetTests.budget(limit: 1_000_000)
+        let replicas = try ["a", "b"].map { try SharedBudgetTests.replica($0, redis: redis, budget: budget) }
+        for governor in replicas { #expect(await SharedBudgetTests.request(governor, maximum: 10_000, cost: 10_000)) }
+        for round in 1...2 {
+            for governor in replicas {
+                await governor.fleet!.maintain(governor, now: UnixMicros(UnixMicros.now().value + Int64(round) * 10_000_000))
+            }
+        }
+        // Redis stops answering (paused, its data kept): a spends into its share.
+        redis.pause()
+        var spentInOutage: Int64 = 0
+        for _ in 0..<5 where await SharedBudgetTests.request(replicas[0], maximum: 10_000, cost: 10_000) {
+            spentInOutage += 10_000
+        }
+        #expect(replicas[0].budgets.budgetsInFallback == 1)
+        redis.resume()
+        for round in 3...4 {
+            for governor in replicas {
+                await governor.fleet!.maintain(governor, now: UnixMicros(UnixMicros.now().value + Int64(round) * 10_000_000))
+            }
+        }
+        #expect(replicas[0].budgets.budgetsInFallback == 0)
+        // Back in contact, what each replica may spend is the lease the store holds for it:
+        // with the fleet's booked spend, never more than the limit.
+        let available = replicas.map { $0.budgets.accounts.withLock { $0[0].share!.available } }
+        let fleetSpent = try await SharedBudgetTests.fleetSpent(redis: redis, budget: budget)
+        print("after the outage: spent \(fleetSpent) (\(spentInOutage) during it), leases \(available)")
+        #expect(fleetSpent == 20_000 + spentInOutage)
+        #expect(fleetSpent + available.reduce(0, +) <= budget.limit.nanos)
+    }
 }

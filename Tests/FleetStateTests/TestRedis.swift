@@ -47,6 +47,15 @@ final class TestRedis: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Stops the server answering, with its data kept (SIGSTOP), until `resume`.
+    func pause() {
+        if let process { kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    func resume() {
+        if let process { kill(process.processIdentifier, SIGCONT) }
+    }
+
     static func answers(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }

@@ -68,6 +68,19 @@ import Testing
         await next.stopAndWait()
     }
 
+    @Test func aDiskThatRefusesTheLogHoldsNoRequestAndLosesNoRecord() async throws {
+        let handed = Mutex<[UsageWriteAhead.Sequence]>([])
+        let log = UsageWriteAhead(prefix: directory + "/missing-directory/journal.wal") { batch in
+            handed.withLock { $0 += batch.map(\.0) }
+        }
+        let sequence = log.append(record())
+        await log.waitWritten(sequence)
+        // Handed on without a place in the log (sequence 0), so it never holds a segment back.
+        #expect(handed.withLock { $0 } == [0])
+        #expect(log.failures == 1)
+        await log.stopAndWait()
+    }
+
     @Test func theLedgerWriterTakesAKilledPredecessorsLogToTheStore() async throws {
         // A predecessor that wrote three records and was killed before its writer flushed them.
         let killed = UsageWriteAhead(prefix: prefix) { _ in }
