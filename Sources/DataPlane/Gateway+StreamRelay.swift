@@ -1,3 +1,4 @@
+import Governance
 import Hummingbird
 import Ledger
 import NIOCore
@@ -23,6 +24,9 @@ extension Gateway {
             var failure: (ErrorClass, String)?
             var clientGone = false
             var killedBy: KillSwitch?
+            var overrun: BudgetRefusal?
+            // Under a budget that cuts (`on_exceed: cut`), the running cost is checked piece by piece.
+            let watchesCost = (context.admission?.reservation.covered ?? .max) != .max
             var pieces = StreamPieces(upstream.response.body.makeAsyncIterator())
             do {
                 // Each piece must arrive within the deployment's idle timeout.
@@ -39,6 +43,13 @@ extension Gateway {
                         break
                     }
                     if step.bytes.isEmpty { continue }
+                    if watchesCost,
+                        let refusal = await budgetOverrun(
+                            relay, upstream: upstream, estimatedInputTokens: estimatedInputTokens, context: &context)
+                    {
+                        overrun = refusal
+                        break
+                    }
                     if context.timeToFirstToken == nil {
                         context.timeToFirstToken = ContinuousClock.now - context.startInstant
                     }
@@ -55,6 +66,13 @@ extension Gateway {
             }
             // Leaving the loop dropped the upstream body, which cancels the upstream request.
             let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
+            if let overrun {
+                await settleStream(upstream, .budgetCut, usage: usage, context: &context, settlement: settlement)
+                    .written()
+                try? await writer.write(ByteBuffer(bytes: relay.errorEvent(OpenAIError(.budget(overrun)))))
+                try? await writer.finish(nil)
+                return
+            }
             if let killedBy {
                 await settleStream(upstream, .killed, usage: usage, context: &context, settlement: settlement).written()
                 try? await writer.write(ByteBuffer(bytes: relay.errorEvent(OpenAIError(.killed(killedBy)))))
@@ -107,6 +125,8 @@ extension Gateway {
         case complete
         /// A kill switch ended it.
         case killed
+        /// Its running cost passed what a budget that cuts (`on_exceed: cut`) could still cover.
+        case budgetCut
         case failed(ErrorClass)
     }
 
@@ -136,10 +156,30 @@ extension Gateway {
             // The deployment did nothing wrong: its health is not affected.
             monitor.release(upstream.lease, outcome: .neutral)
             return settlement.settle(context, status: 403, errorClass: .killSwitch, usage: usage, gateway: self)
+        case .budgetCut:
+            monitor.release(upstream.lease, outcome: .neutral)
+            return settlement.settle(context, status: 429, errorClass: .budgetExceeded, usage: usage, gateway: self)
         case .failed(let errorClass):
             monitor.release(upstream.lease, outcome: .failure)
             if !context.attempts.isEmpty { context.attempts[context.attempts.count - 1].errorClass = errorClass }
             return settlement.settle(context, status: 502, errorClass: errorClass, usage: usage, gateway: self)
         }
+    }
+}
+
+extension Gateway {
+    /// The refusal that ends a stream whose running cost (priced from what was relayed, this
+    /// piece included) outgrew what its budgets that cut cover, when they cannot cover more.
+    func budgetOverrun(
+        _ relay: some StreamEventRelay, upstream: UpstreamSuccess, estimatedInputTokens: Int,
+        context: inout RequestContext
+    ) async -> BudgetRefusal? {
+        guard var admission = context.admission, let principal = context.principal else { return nil }
+        let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
+        let cost = upstream.deployment.priceSchedule.prices(at: .now()).cost(of: usage)
+        guard cost.nanos > admission.reservation.covered else { return nil }
+        let refusal = await governor.cover(&admission, cost: cost, principal: principal, route: context.route ?? "")
+        context.admission = admission
+        return refusal
     }
 }

@@ -138,7 +138,10 @@ public final class BudgetKeeper: Sendable {
                         BudgetLeaseNeed(budget: account.budget.name, period: period, maximum: maximum.nanos, refusal: refusal))
                     continue
                 }
-                entries.append(.init(budget: account.budget.name, periodStart: period.start, amount: maximum.nanos))
+                entries.append(
+                    .init(
+                        budget: account.budget.name, periodStart: period.start, amount: maximum.nanos,
+                        cut: account.budget.onExceed == .cut))
                 reserving.append(index)
             }
             guard needs.isEmpty else { return .short(needs) }
@@ -147,6 +150,41 @@ public final class BudgetKeeper: Sendable {
                 accounts[index].share?.admitted(entry.amount, at: now)
             }
             return .reserved(BudgetReservation(entries: entries))
+        }
+    }
+
+    /// Grows `reservation` to `total` in every budget that cuts (`on_exceed: cut`), or names the
+    /// budget that has no room: a stream whose running cost outgrew what it reserved asks this.
+    public func extend(_ reservation: inout BudgetReservation, to total: Int64, now: UnixMicros = .now())
+        -> BudgetExtension
+    {
+        accounts.withLock { accounts in
+            var growing: [(entry: Int, account: Int, amount: Int64)] = []
+            var needs: [BudgetLeaseNeed] = []
+            for (position, entry) in reservation.entries.enumerated() where entry.cut && entry.amount < total {
+                guard let index = byName[entry.budget] else { continue }
+                accounts[index].roll(to: now)
+                let account = accounts[index]
+                // A period that rolled over since admission starts at zero: nothing to cover there.
+                guard let period = account.period, period.start == entry.periodStart else { continue }
+                let more = total.subtractingClamped(entry.amount)
+                if !account.admits(more) {
+                    let refusal = BudgetRefusal(
+                        budget: account.budget, spent: account.spent, reserved: account.reserved, outsideWindow: false)
+                    guard let share = account.share, !share.fallback, !share.isDry(at: now),
+                        account.spent.addingClamped(account.reserved).addingClamped(more) <= account.budget.limit.nanos
+                    else { return .refused(refusal) }
+                    needs.append(BudgetLeaseNeed(budget: account.budget.name, period: period, maximum: more, refusal: refusal))
+                    continue
+                }
+                growing.append((position, index, more))
+            }
+            guard needs.isEmpty else { return .short(needs) }
+            for (position, index, more) in growing {
+                accounts[index].reserved = accounts[index].reserved.addingClamped(more)
+                reservation.entries[position].amount = total
+            }
+            return .covered
         }
     }
 
@@ -221,11 +259,24 @@ public struct BudgetReservation: Sendable {
         var budget: String
         var periodStart: UnixMicros
         var amount: Int64
+        /// The budget says `on_exceed: cut`: a stream may not outgrow this amount unless it grows.
+        var cut = false
     }
 
     var entries: [Entry]
 
     public var isEmpty: Bool { entries.isEmpty }
+
+    /// What the request may cost before a budget that cuts must cover more (`Int64.max`: none cuts).
+    public var covered: Int64 { entries.lazy.filter(\.cut).map(\.amount).min() ?? .max }
+}
+
+/// What asking the budgets that cut to cover more came to.
+public enum BudgetExtension: Sendable {
+    case covered
+    case refused(BudgetRefusal)
+    /// Shared budgets whose lease here is too small: lease more, then try again.
+    case short([BudgetLeaseNeed])
 }
 
 public struct BudgetStatus: Sendable, Equatable {

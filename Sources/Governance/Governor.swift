@@ -148,6 +148,31 @@ public final class Governor: Sendable {
         }
     }
 
+    /// A stream's running cost (`cost`) outgrew what its budgets that cut (`on_exceed: cut`) cover:
+    /// they cover it with a quarter more, from this replica's lease if shared (one step at most,
+    /// when short), or the refusal that ends the stream, audited.
+    public func cover(
+        _ admission: inout Admission, cost: Money, principal: Principal, route: String
+    ) async -> BudgetRefusal? {
+        let total = cost.nanos.addingClamped(cost.nanos / 4)
+        var leaseSteps = 0
+        while true {
+            switch budgets.extend(&admission.reservation, to: total) {
+            case .covered: return nil
+            case .refused(let refusal):
+                _ = refuse(.budget(refusal), principal: principal, route: route)
+                return refusal
+            case .short(let needs):
+                guard let fleet, leaseSteps < 2 else {
+                    _ = refuse(.budget(needs[0].refusal), principal: principal, route: route)
+                    return needs[0].refusal
+                }
+                leaseSteps += 1
+                await fleet.lease(needs, for: self)
+            }
+        }
+    }
+
     /// Ends an admitted request with what it used and cost; budget crossings are audited and alerted.
     public func release(_ admission: Admission, principal: Principal, usage: TokenUsage, cost: Money) {
         let (limiter, runaway, budgets) = rules.withLock { ($0.limiter, $0.runaway, $0.budgets) }

@@ -148,6 +148,7 @@ extension GovernanceDeclaration {
         if !budget.alertThresholds.isEmpty {
             fields.append(("alert_at", "[" + budget.alertThresholds.map { "\($0)" }.joined(separator: ",") + "]"))
         }
+        if budget.onExceed != .finish { fields.append(("on_exceed", string(budget.onExceed.rawValue))) }
         return GovernanceRecord(kind: .budget, name: budget.name, declaration: object(fields))
     }
 

@@ -96,7 +96,8 @@ extension NodeReader {
 
     func budget(_ node: Node, _ path: String, tenants: [Tenant]) throws -> Budget {
         let entries = try mapping(
-            node, path, allowed: ["name", "scope", "period", "start", "end", "limit", "currency", "alert_at"])
+            node, path,
+            allowed: ["name", "scope", "period", "start", "end", "limit", "currency", "alert_at", "on_exceed"])
         let name = try name(entries["name"], path + ".name", parent: node)
         let scope = try scope(entries["scope"], path + ".scope", parent: node, tenants: tenants)
         let periodText = try string(entries["period"], path + ".period", required: false) ?? "month"
@@ -136,7 +137,12 @@ extension NodeReader {
                 thresholds.append(fraction)
             }
         }
-        return Budget(name: name, scope: scope, period: period, limit: limit, alertThresholds: thresholds)
+        let overrunText = try string(entries["on_exceed"], path + ".on_exceed", required: false) ?? "finish"
+        guard let onExceed = Budget.Overrun(rawValue: overrunText) else {
+            throw error(entries["on_exceed"], path + ".on_exceed", "expected finish or cut")
+        }
+        return Budget(
+            name: name, scope: scope, period: period, limit: limit, alertThresholds: thresholds, onExceed: onExceed)
     }
 
     func governance(_ node: Node) throws -> SwitchyardConfiguration.Governance {

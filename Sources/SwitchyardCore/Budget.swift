@@ -19,19 +19,32 @@ public struct Budget: Hashable, Sendable {
         }
     }
 
+    /// What a request whose cost outgrows its reservation does when the budget has no more room.
+    public enum Overrun: String, Hashable, Sendable {
+        /// It finishes (the budget may pass its limit by that request's excess).
+        case finish
+        /// A stream is ended at its next chunk, with an error event; the record says so.
+        case cut
+    }
+
     public var name: String
     public var scope: GovernanceScope
     public var period: Period
     public var limit: Money
     /// Fractions of the limit (e.g. 0.5, 0.8) whose crossing is announced once per period.
     public var alertThresholds: [Decimal]
+    public var onExceed: Overrun
 
-    public init(name: String, scope: GovernanceScope, period: Period, limit: Money, alertThresholds: [Decimal] = []) {
+    public init(
+        name: String, scope: GovernanceScope, period: Period, limit: Money, alertThresholds: [Decimal] = [],
+        onExceed: Overrun = .finish
+    ) {
         self.name = name
         self.scope = scope
         self.period = period
         self.limit = limit
         self.alertThresholds = alertThresholds.sorted()
+        self.onExceed = onExceed
     }
 
     /// The threshold amounts in nano-units, rounded down so an alert never comes late.

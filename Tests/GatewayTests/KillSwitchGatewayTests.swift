@@ -202,15 +202,17 @@ extension KillSwitchGatewayTests {
 struct DrippingBody: AsyncSequence, Sendable {
     let every: Duration
     let sent: ChunkCount
+    var limit = 5000
 
-    func makeAsyncIterator() -> Iterator { Iterator(every: every, sent: sent) }
+    func makeAsyncIterator() -> Iterator { Iterator(every: every, sent: sent, limit: limit) }
 
     struct Iterator: AsyncIteratorProtocol {
         let every: Duration
         let sent: ChunkCount
+        let limit: Int
 
         mutating func next() async throws -> ByteBuffer? {
-            guard sent.value < 5000 else { return nil }
+            guard sent.value < limit else { return nil }
             if sent.value > 0 { try await Task.sleep(for: every) }
             sent.increment()
             return ByteBuffer(

@@ -140,8 +140,28 @@ class Handler(BaseHTTPRequestHandler):
         if delay and self.wait_unless_abandoned(delay):
             return
         if body.get("stream"):
+            if mode == "stream_long":
+                return self.stream_long(STATE.get("chunks", 400))
             return self.stream(half=(mode == "stream_half"), stall=(mode == "stream_stall"))
         self.send_json(200, COMPLETION)
+
+    def stream_long(self, chunks):
+        """`chunks` one-word chunks 10 ms apart, then [DONE]; ends early when the peer leaves."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            for index in range(chunks):
+                self.wfile.write(b"data: " + json.dumps(chunk(f" w{index}")).encode() + b"\n\n")
+                self.wfile.flush()
+                time.sleep(0.01)
+            self.wfile.write(b"data: " + json.dumps(chunk(finish="stop")).encode() + b"\n\ndata: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            with LOCK:
+                STATE["abandoned"] += 1
+        self.close_connection = True
 
     def stream(self, half, stall=False):
         self.send_response(200)

@@ -104,6 +104,10 @@ def test_three_replicas_hammered_at_once_never_spend_past_one_budget(tmp_path):
         fleet.stop()
     spent = int(psql(fleet.url, "SELECT coalesce(sum(cost_nanos), 0) FROM usage_records WHERE tenant = 'acme'"))
     replicas_serving = psql(fleet.url, "SELECT count(DISTINCT replica) FROM usage_records WHERE status = 200")
+    # Three writers upserting the same hourly rollup rows at once: still exact.
+    rolled_up = psql(fleet.url, "SELECT coalesce(sum(requests), 0), coalesce(sum(cost_nanos), 0) FROM usage_rollups "
+                                "WHERE tenant = 'acme'")
+    records = psql(fleet.url, "SELECT count(*), coalesce(sum(cost_nanos), 0) FROM usage_records WHERE tenant = 'acme'")
     print(f"one budget of {LIMIT} nano-USD, 3 replicas, 64 connections: {served} served, {len(refused)} refused, "
           f"spent {spent} ({spent / LIMIT:.1%} of the limit) on {replicas_serving} replicas")
     assert len(answers) == 640
@@ -114,6 +118,7 @@ def test_three_replicas_hammered_at_once_never_spend_past_one_budget(tmp_path):
     # Unspent at the end: less than a reservation in each replica's lease and in Redis.
     assert spent > LIMIT - 4 * RESERVED, f"the fleet stopped early at {spent} of {LIMIT}"
     assert replicas_serving == "3"
+    assert rolled_up == records, f"rollups {rolled_up} against records {records}"
 
 
 def test_a_rate_limit_of_600_a_minute_holds_across_three_replicas(tmp_path):
@@ -209,3 +214,53 @@ def metric_value(text, name):
         if line.startswith(name + " "):
             return int(float(line.split()[1]))
     raise AssertionError(f"{name} not exported")
+
+
+def test_streams_on_two_replicas_are_cut_when_their_shared_budget_runs_out(tmp_path):
+    # globex: 200 output tokens' worth (2,000 nano-USD each), `on_exceed: cut`; a request reserves
+    # its input and 4 output tokens, so its stream must ask the budget for more as it goes.
+    governance = """budgets:
+  - name: globex-day
+    scope: tenant:globex
+    period: day
+    limit: "0.0004"
+    on_exceed: cut
+governance:
+  assumed_output_tokens: 4
+"""
+    fleet = Fleet(tmp_path, governance=governance)
+    results = {}
+    try:
+        fleet.upstream.control(mode="stream_long", chunks=400)
+
+        def stream(index, replica):
+            response = requests.post(
+                f"{replica.base_url}/chat/completions", headers={"Authorization": f"Bearer {fleet.keys['globex']}"},
+                json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "stream": True},
+                stream=True, timeout=60)
+            results[index] = (response.status_code, [line for line in response.iter_lines() if line])
+
+        threads = [threading.Thread(target=stream, args=(index, fleet.replicas[index])) for index in range(2)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        elapsed = time.monotonic() - started
+        wait_until(lambda: psql(fleet.url, "SELECT count(*) FROM usage_records WHERE tenant = 'globex'") == "2",
+                   timeout=30, what="both streams' records")
+    finally:
+        fleet.stop()
+    spent = int(psql(fleet.url, "SELECT sum(cost_nanos) FROM usage_records WHERE tenant = 'globex'"))
+    classes = psql(fleet.url, "SELECT error_class FROM usage_records WHERE tenant = 'globex'").split()
+    words = [sum(1 for line in lines if b'"content"' in line) for _, lines in results.values()]
+    print(f"two streams on two replicas, one budget of 400000 nano-USD with on_exceed: cut: {words} chunks relayed "
+          f"of 400 each, cut after {elapsed:.1f} s, spent {spent}")
+    for status, lines in results.values():
+        assert status == 200
+        assert b"budget_exceeded" in lines[-1], lines[-3:]
+        assert lines[-1] != b"data: [DONE]"
+    assert classes == ["budget_exceeded", "budget_exceeded"]
+    assert spent <= 400_000
+    # Cut near the end of the money, not at the start: the two streams used most of it.
+    assert spent > 400_000 // 2

@@ -1,0 +1,84 @@
+import Foundation
+import Governance
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Providers
+import SwitchyardCore
+import TestSupport
+import Testing
+
+@testable import DataPlane
+
+/// `on_exceed: cut`: a stream whose running cost passes what its budget can still cover ends at
+/// its next chunk, in the client's format, and its record says so.
+@Suite struct BudgetCutTests {
+    /// Gemma costs 20 nano-USD per input and 40 per output token; a request reserves its input
+    /// estimate and 2 output tokens (about 220), and the budget holds 1,000.
+    static func yaml(onExceed: String) -> String {
+        TestGateway.configurationYAML + """
+
+            budgets:
+              - name: acme-day
+                scope: tenant:acme
+                period: day
+                limit: "0.000001"
+                on_exceed: \(onExceed)
+            governance:
+              assumed_output_tokens: 2
+            """
+    }
+
+    func stream(_ client: LiveClient, key: String) async throws -> (HTTPResponse.Status, String) {
+        let body = #"{"model":"chat","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#
+        return try await client.execute(
+            uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(key)"],
+            body: ByteBuffer(string: body)
+        ) { ($0.status, String(buffer: $0.body)) }
+    }
+
+    @Test func aStreamThatOutgrowsItsBudgetIsCutAtItsNextChunk() async throws {
+        let sent = ChunkCount()
+        let test = try await TestGateway.make(yaml: Self.yaml(onExceed: "cut"), audited: true) { _ in
+            UpstreamResponse(
+                status: 200, contentType: "text/event-stream",
+                body: UpstreamBody(DrippingBody(every: .milliseconds(5), sent: sent)))
+        }
+        let started = ContinuousClock.now
+        try await test.gateway.withLiveServer { client in
+            let (status, text) = try await stream(client, key: test.acmeKey)
+            #expect(status == .ok)  // the stream had started
+            let ticks = text.components(separatedBy: #""content":"tick""#).count - 1
+            #expect(ticks >= 5 && ticks <= 30, "relayed \(ticks) chunks")
+            #expect(text.contains(#""code":"budget_exceeded""#))
+            #expect(!text.contains("[DONE]"))
+        }
+        // The drip would run for 25 s: the upstream call ended with the stream.
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let record = try #require(test.sink.last)
+        #expect(record.errorClass == .budgetExceeded && record.status == 429)
+        #expect(record.cost.nanos <= 1_000)
+        let status = try #require(test.gateway.governor.budgets.status().first)
+        #expect(status.spent == record.cost.nanos && status.reserved == 0)
+        await test.gateway.governor.audit?.flush()
+        #expect(try await test.auditEntries().map(\.action).contains("budget.refuse"))
+    }
+
+    @Test func withFinishTheSameStreamRunsPastTheLimit() async throws {
+        let sent = ChunkCount()
+        let test = try await TestGateway.make(yaml: Self.yaml(onExceed: "finish")) { _ in
+            UpstreamResponse(
+                status: 200, contentType: "text/event-stream",
+                body: UpstreamBody(DrippingBody(every: .milliseconds(1), sent: sent, limit: 60)))
+        }
+        try await test.gateway.withLiveServer { client in
+            let (status, text) = try await stream(client, key: test.acmeKey)
+            #expect(status == .ok)
+            #expect(!text.contains("budget_exceeded"))
+        }
+        let record = try #require(test.sink.last)
+        // The drip ends without a finish reason (interrupted), but nothing cut it: it cost more than the budget.
+        #expect(record.errorClass != .budgetExceeded && record.cost.nanos > 1_000)
+    }
+}
