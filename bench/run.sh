@@ -223,6 +223,13 @@ if [ "${1:-}" = replicas ]; then
   for port in $PORTS; do
     for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   done
+  # Five seconds of the same load first: leases sized to the rate, then the steady state counted.
+  for port in $PORTS; do
+    "$WORK/openloop" 127.0.0.1 "$port" /v1/chat/completions "$WORK/request.json" "$((rate / 3))" 5 64 "$KEY" >/dev/null &
+  done
+  wait $(jobs -p | tail -n 3) 2>/dev/null || true
+  waited_before=0
+  for port in $PORTS; do waited_before=$((waited_before + $(metric 'switchyard_fleet_lease_steps{path="request"}' "$port"))); done
   index=0
   for port in $PORTS; do
     "$WORK/openloop" 127.0.0.1 "$port" /v1/chat/completions "$WORK/request.json" "$((rate / 3))" "$seconds" 64 "$KEY" \
@@ -234,7 +241,7 @@ if [ "${1:-}" = replicas ]; then
     for _ in $(seq 1 300); do [ "$(metric switchyard_ledger_pending_records "$port")" = 0 ] && break; sleep 0.1; done
   done
   sleep 1  # every replica reports its last spend within 200 ms
-  written=0; waited=0; background=0
+  written=0; waited=$((0 - waited_before)); background=0
   for port in $PORTS; do
     written=$((written + $(metric 'switchyard_ledger_records{state="written"}' "$port")))
     waited=$((waited + $(metric 'switchyard_fleet_lease_steps{path="request"}' "$port")))
@@ -252,8 +259,8 @@ duration = max(r["duration_us"] for r in results) / 1e6
 print(f"3 replicas, {rate} requests/s offered in total for {seconds} s: {answered} answered ({answered / duration:.0f}/s, "
       f"{errors} errors); latency p50 {', '.join(str(r['p50']) for r in results)} µs, "
       f"p99 {', '.join(str(r['p99']) for r in results)} µs per replica")
-print(f"  records stored: {written} ({int(written) / duration:.0f}/s); lease steps a request waited for: {waited}, "
-      f"in the background: {background}")
+print(f"  records stored (the 5 s warm-up included): {written}, {int(written) / (duration + 5):.0f}/s; "
+      f"lease steps a request waited for after the warm-up: {waited}, in the background in all: {background}")
 print(f"  spend: ledger {ledger} nano-USD, the fleet's budget counter in Redis {fleet.strip()}")
 PY
   exit 0
@@ -316,9 +323,10 @@ if [ "${1:-}" = instructions ]; then
   gcc -O2 -shared -fPIC -o "$WORK/insncount.so" bench/insncount.c -lpthread
   kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
   printf '%s' '{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":64}' >"$WORK/stream-request.json"
-  sharing="off"
-  [ -n "$REDIS_YAML" ] && sharing="off on"
   for bin in "$BIN" ${BENCH_COMPARE:-}; do
+   # Sharing on too for this checkout's binary (older ones may not know storage.redis_url).
+   sharing="off"
+   [ -n "$REDIS_YAML" ] && [ "$bin" = "$BIN" ] && sharing="off on"
    for shared in $sharing; do
     run="$(mktemp -d "$WORK/instructions.XXXXXX")"
     # Its own store (binaries may differ in schema); no metrics token (older binaries lack the key).

@@ -75,12 +75,13 @@ struct BudgetShare: Sendable {
         windowSpend = windowSpend.addingClamped(actual)
     }
 
-    /// Folds the spend since the last sample into the rate (smoothed over about a second).
+    /// Folds the spend since the last sample into the rate: up at once (a ramp must not make
+    /// requests wait for lease steps), down smoothed over about a second.
     mutating func sample(now: UnixMicros) {
         let elapsed = Double(now.value - sampledAt.value) / 1_000_000
         guard elapsed >= 0.1 else { return }
         let rate = Double(windowSpend) / elapsed
-        spendPerSecond = sampledAt.value == 0 ? rate : spendPerSecond * 0.7 + rate * 0.3
+        spendPerSecond = max(rate, spendPerSecond * 0.7 + rate * 0.3)
         windowSpend = 0
         sampledAt = now
     }

@@ -32,8 +32,9 @@ struct RateShare: Sendable {
         }
         let elapsed = (now - sampledAt).secondsValue
         guard elapsed >= 0.1 else { return }
-        requestsPerSecond = requestsPerSecond * 0.7 + windowRequests / elapsed * 0.3
-        tokensPerSecond = tokensPerSecond * 0.7 + windowTokens / elapsed * 0.3
+        // Up at once (a ramp must not make requests wait for lease steps), down smoothed.
+        requestsPerSecond = max(windowRequests / elapsed, requestsPerSecond * 0.7 + windowRequests / elapsed * 0.3)
+        tokensPerSecond = max(windowTokens / elapsed, tokensPerSecond * 0.7 + windowTokens / elapsed * 0.3)
         windowRequests = 0
         windowTokens = 0
         self.sampledAt = now

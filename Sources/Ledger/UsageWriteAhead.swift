@@ -52,6 +52,9 @@ public final class UsageWriteAhead: Sendable {
         /// Closed only under the lock, so the sync timer can duplicate it safely.
         var descriptor: Int32 = -1
         var dirty = false
+        /// The writer thread is about to wait with nothing queued: the next append wakes it.
+        /// Appends meanwhile do not signal (a signal per append would wake it once per record).
+        var sleeping = false
     }
 
     private let state: Mutex<State>
@@ -125,24 +128,28 @@ public final class UsageWriteAhead: Sendable {
     /// Queues `record`; its sequence is what `waitWritten` takes. Once stopped (a straggler at
     /// shutdown), the record goes on to the ledger writer at once, without the log.
     public func append(_ record: UsageRecord) -> Sequence {
-        let (sequence, start) = state.withLock { state -> (Sequence, Bool) in
-            guard !state.stopped else { return (0, false) }
+        let (sequence, starting, waking) = state.withLock { state -> (Sequence, Bool, Bool) in
+            guard !state.stopped else { return (0, false, false) }
             let sequence = state.next
             state.next += 1
             state.queued.append((sequence, record))
-            defer { state.running = true }
-            return (sequence, !state.running)
+            defer {
+                state.running = true
+                state.sleeping = false
+            }
+            return (sequence, !state.running, state.sleeping)
         }
         guard sequence != 0 else {
             onWritten([(0, record)])
             return 0
         }
-        if start {
+        if starting {
             let thread = Thread { [self] in run() }
             thread.name = "switchyard.usage-write-ahead"
             thread.start()
+        } else if waking {
+            wake.signal()
         }
-        wake.signal()
         return sequence
     }
 
@@ -188,14 +195,19 @@ public final class UsageWriteAhead: Sendable {
     }
 
     private func run() {
-        let encoder = JSONEncoder()
+        var bytes: [UInt8] = []
         while true {
-            _ = wake.wait(timeout: .now() + .milliseconds(syncMilliseconds))
+            let idle = state.withLock { state in
+                state.sleeping = state.queued.isEmpty && !state.stopped
+                return state.sleeping
+            }
+            if idle { _ = wake.wait(timeout: .now() + .milliseconds(syncMilliseconds)) }
             let (batch, stopped) = state.withLock { state in
+                state.sleeping = false
                 defer { state.queued.removeAll(keepingCapacity: true) }
                 return (state.queued, state.stopped)
             }
-            if !batch.isEmpty { commit(batch, encoder: encoder) }
+            if !batch.isEmpty { commit(batch, into: &bytes) }
             rotateIfFull()
             removeSafeSegments()
             if stopped && batch.isEmpty {
@@ -221,12 +233,9 @@ public final class UsageWriteAhead: Sendable {
     }
 
     /// One group commit: the batch in one `write`, then its receipts honoured.
-    private func commit(_ batch: [(Sequence, UsageRecord)], encoder: JSONEncoder) {
-        var bytes: [UInt8] = []
-        for (_, record) in batch {
-            if let line = try? encoder.encode(record) { bytes += line }
-            bytes.append(UInt8(ascii: "\n"))
-        }
+    private func commit(_ batch: [(Sequence, UsageRecord)], into bytes: inout [UInt8]) {
+        bytes.removeAll(keepingCapacity: true)
+        for (_, record) in batch { UsageRecordLine.append(record, to: &bytes) }
         let (number, open) = state.withLock { ($0.segments[$0.segments.count - 1].number, $0.descriptor) }
         var descriptor = open
         if descriptor < 0 {

@@ -121,3 +121,37 @@ import Testing
 }
 
 struct ConditionNotMet: Error {}
+
+/// The log's hand-written lines read back as the records they were, every field.
+@Suite struct UsageRecordLineTests {
+    func roundTrip(_ record: UsageRecord) throws -> UsageRecord {
+        var bytes: [UInt8] = []
+        UsageRecordLine.append(record, to: &bytes)
+        #expect(bytes.last == UInt8(ascii: "\n") && bytes.filter { $0 == UInt8(ascii: "\n") }.count == 1)
+        return try JSONDecoder().decode(UsageRecord.self, from: Data(bytes))
+    }
+
+    @Test func everyFieldReadsBack() throws {
+        let full = UsageRecord(
+            id: "req_1\"\\", startedAt: UnixMicros(1_700_000_000_000_000), finishedAt: UnixMicros(1_700_000_000_500_000),
+            tenant: "acme", agent: "bot\u{1}\n", keyID: "k1", endpoint: "chat.completions", route: "chat",
+            deployment: "d", provider: "p", upstreamModel: "m-é", streamed: true,
+            usage: TokenUsage(
+                inputTokens: 10, outputTokens: 20, cachedInputTokens: 3, cacheWriteInputTokens: 2, reasoningTokens: 5,
+                isEstimated: true),
+            cost: Money(nanos: .max, currency: "EUR"), latencyMicros: -1, timeToFirstTokenMicros: 42, status: 499,
+            errorClass: .clientCancelled, tags: ["customer": "c \"1\"", "feature": "日本", "a": ""],
+            attempts: [
+                Attempt(deployment: "d1", status: 503, errorClass: .upstreamUnavailable, latencyMicros: 7, hedged: false),
+                Attempt(deployment: "d2", status: nil, errorClass: nil, latencyMicros: 9, hedged: true),
+            ],
+            replica: "host:8080")
+        #expect(try roundTrip(full) == full)
+        let sparse = UsageRecord(
+            id: "r", startedAt: UnixMicros(0), finishedAt: UnixMicros(0), tenant: nil, agent: nil, keyID: nil,
+            endpoint: "models", route: nil, deployment: nil, provider: nil, upstreamModel: nil, streamed: false,
+            usage: .none, cost: Money(nanos: 0, currency: "USD"), latencyMicros: 0, timeToFirstTokenMicros: nil,
+            status: 401, errorClass: nil, tags: [:])
+        #expect(try roundTrip(sparse) == sparse)
+    }
+}
