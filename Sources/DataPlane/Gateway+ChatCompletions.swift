@@ -41,7 +41,7 @@ extension Gateway {
         let tools = governor.policies.isEmpty ? [] : DeclaredTools.names(in: received.json)
         var plan = try await planRoute(
             request, model: chat.model, metadata: chat.metadata, profile: profile, principal: principal, toolNames: tools,
-            context: &context)
+            answers: chat.n ?? 1, context: &context)
 
         // Always ask a streaming upstream for usage; the relay hides it if the client did not ask.
         let forceStreamUsage = chat.isStreaming && !chat.clientWantsStreamUsage

@@ -38,7 +38,7 @@ extension Gateway {
     /// the estimated input and the requested (or assumed) maximum output.
     func maximumCost(of plan: RoutePlan, facts: RequestFacts) -> Money {
         let usage = TokenUsage(
-            inputTokens: facts.estimatedInputTokens, outputTokens: facts.maxOutputTokens ?? governor.assumedOutputTokens)
+            inputTokens: facts.estimatedInputTokens, outputTokens: facts.outputTokens(assuming: governor.assumedOutputTokens))
         var maximum: Money?
         for deployment in plan.candidates {
             let cost = deployment.priceSchedule.prices(at: .now()).cost(of: usage)

@@ -25,6 +25,9 @@ extension Gateway {
             var clientGone = false
             var killedBy: KillSwitch?
             var overrun: BudgetRefusal?
+            // What reached the client when a budget cut the stream: the piece that would have
+            // passed the cap is not sent, and not booked.
+            var deliveredAtCut = TokenUsage.none
             // Under a budget that cuts (`on_exceed: cut`), the running cost is checked piece by piece.
             let watchesCost = (context.admission?.reservation.covered ?? .max) != .max
             var pieces = StreamPieces(upstream.response.body.makeAsyncIterator())
@@ -35,6 +38,7 @@ extension Gateway {
                         killedBy = kill
                         break
                     }
+                    let delivered = watchesCost ? relay.tokenUsage(estimatedInputTokens: estimatedInputTokens) : .none
                     let step = relay.relay(piece)
                     if let stepFailure = step.failure {
                         // What was read before the failure still reaches the client.
@@ -48,6 +52,7 @@ extension Gateway {
                             relay, upstream: upstream, estimatedInputTokens: estimatedInputTokens, context: &context)
                     {
                         overrun = refusal
+                        deliveredAtCut = delivered
                         break
                     }
                     if context.timeToFirstToken == nil {
@@ -65,7 +70,7 @@ extension Gateway {
                 failure = (classified.errorClass == .upstreamTimeout ? .upstreamTimeout : .streamInterrupted, classified.message)
             }
             // Leaving the loop dropped the upstream body, which cancels the upstream request.
-            let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
+            let usage = overrun == nil ? relay.tokenUsage(estimatedInputTokens: estimatedInputTokens) : deliveredAtCut
             if let overrun {
                 await settleStream(upstream, .budgetCut, usage: usage, context: &context, settlement: settlement)
                     .written()

@@ -284,7 +284,7 @@ public final class Gateway: Sendable {
     /// (the worst-case cost, rate limits and budget reservation, which need the candidates).
     func planRoute(
         _ request: Request, model: String, metadata: [String: String]?, profile: RequestProfile, principal: Principal,
-        toolNames: [String] = [], context: inout RequestContext
+        toolNames: [String] = [], answers: Int = 1, context: inout RequestContext
     ) async throws(OpenAIError) -> RoutePlan {
         context.tags = try tags(request, metadata: metadata)
         if let priority = request.headers.value(of: .switchyardPriority) {
@@ -296,7 +296,7 @@ public final class Gateway: Sendable {
         let route = try routes.resolve(model, principal: principal, context: &context)
         let facts = RequestFacts(
             route: route.name, toolNames: toolNames, estimatedInputTokens: profile.estimatedInputTokens,
-            maxOutputTokens: profile.maxOutputTokens, tags: context.tags)
+            maxOutputTokens: profile.maxOutputTokens, tags: context.tags, answers: answers)
         let policy = try authorize(facts, principal: principal, context: context)
         let hints = try routes.hints(request)
         let planned: RoutePlan

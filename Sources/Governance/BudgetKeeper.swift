@@ -160,13 +160,18 @@ public final class BudgetKeeper: Sendable {
     {
         accounts.withLock { accounts in
             var growing: [(entry: Int, account: Int, amount: Int64)] = []
+            var stale: [Int] = []
             var needs: [BudgetLeaseNeed] = []
             for (position, entry) in reservation.entries.enumerated() where entry.cut && entry.amount < total {
                 guard let index = byName[entry.budget] else { continue }
                 accounts[index].roll(to: now)
                 let account = accounts[index]
-                // A period that rolled over since admission starts at zero: nothing to cover there.
-                guard let period = account.period, period.start == entry.periodStart else { continue }
+                // A period that rolled over since admission: its spend counts in the old period,
+                // which is over; nothing to cover (and no need to ask again).
+                guard let period = account.period, period.start == entry.periodStart else {
+                    stale.append(position)
+                    continue
+                }
                 let more = total.subtractingClamped(entry.amount)
                 if !account.admits(more) {
                     let refusal = BudgetRefusal(
@@ -184,6 +189,7 @@ public final class BudgetKeeper: Sendable {
                 accounts[index].reserved = accounts[index].reserved.addingClamped(more)
                 reservation.entries[position].amount = total
             }
+            for position in stale { reservation.entries[position].cut = false }
             return .covered
         }
     }
@@ -197,10 +203,14 @@ public final class BudgetKeeper: Sendable {
                 // By name: the reservation may come from before a live change replaced this keeper.
                 guard let index = byName[entry.budget] else { continue }
                 var account = accounts[index]
-                // Released in the period it was made in; a period that rolled over meanwhile started at zero.
-                guard account.period?.start == entry.periodStart else { continue }
-                // Never below zero: a reservation made while a live change swapped keepers was not copied.
-                account.reserved = max(0, account.reserved - entry.amount)
+                // Released whatever the period (a request in flight at midnight still held it);
+                // never below zero: a reservation made while a live change swapped keepers was not copied.
+                account.reserved = max(0, account.reserved.subtractingClamped(entry.amount))
+                // Its spend counts in the period it was admitted in, as the ledger counts it.
+                guard account.period?.start == entry.periodStart else {
+                    accounts[index] = account
+                    continue
+                }
                 if var share = account.share {
                     share.settle(actual.nanos)
                     account.spent = share.spent

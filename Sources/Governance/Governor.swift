@@ -104,7 +104,9 @@ public final class Governor: Sendable {
         }
         let scopes = principal.scopes
         let (limiter, budgets) = rules.withLock { ($0.limiter, $0.budgets) }
-        let tokens = facts.estimatedInputTokens + (facts.maxOutputTokens ?? assumedOutputTokens)
+        let (sum, overflow) = facts.estimatedInputTokens.addingReportingOverflow(
+            facts.outputTokens(assuming: assumedOutputTokens))
+        let tokens = overflow ? Int.max / 2 : sum
         var ticket: RateLimitTicket?
         var leaseSteps = 0
         while ticket == nil {
@@ -149,24 +151,29 @@ public final class Governor: Sendable {
     }
 
     /// A stream's running cost (`cost`) outgrew what its budgets that cut (`on_exceed: cut`) cover:
-    /// they cover it with a quarter more, from this replica's lease if shared (one step at most,
-    /// when short), or the refusal that ends the stream, audited.
+    /// they cover it with a quarter more (so the next pieces need not ask), or just the cost when
+    /// that is all the room left, from this replica's lease if shared (two lease steps at most);
+    /// or the refusal that ends the stream, audited.
     public func cover(
         _ admission: inout Admission, cost: Money, principal: Principal, route: String
     ) async -> BudgetRefusal? {
-        let total = cost.nanos.addingClamped(cost.nanos / 4)
+        var refusal: BudgetRefusal?
+        for total in [cost.nanos.addingClamped(cost.nanos / 4), cost.nanos] {
+            refusal = await extend(&admission, to: total)
+            if refusal == nil { return nil }
+        }
+        if let refusal { _ = refuse(.budget(refusal), principal: principal, route: route) }
+        return refusal
+    }
+
+    private func extend(_ admission: inout Admission, to total: Int64) async -> BudgetRefusal? {
         var leaseSteps = 0
         while true {
             switch budgets.extend(&admission.reservation, to: total) {
             case .covered: return nil
-            case .refused(let refusal):
-                _ = refuse(.budget(refusal), principal: principal, route: route)
-                return refusal
+            case .refused(let refusal): return refusal
             case .short(let needs):
-                guard let fleet, leaseSteps < 2 else {
-                    _ = refuse(.budget(needs[0].refusal), principal: principal, route: route)
-                    return needs[0].refusal
-                }
+                guard let fleet, leaseSteps < 2 else { return needs[0].refusal }
                 leaseSteps += 1
                 await fleet.lease(needs, for: self)
             }

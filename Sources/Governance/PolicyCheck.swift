@@ -7,14 +7,26 @@ public struct RequestFacts: Sendable {
     public var estimatedInputTokens: Int
     public var maxOutputTokens: Int?
     public var tags: [String: String]
+    /// Answers asked for (OpenAI's `n`): each may write `maxOutputTokens`, so budgets and token
+    /// limits reserve that many times the output; policies judge one answer's maximum.
+    public var answers: Int
 
-    public init(route: String, toolNames: [String] = [], estimatedInputTokens: Int, maxOutputTokens: Int?, tags: [String: String])
-    {
+    public init(
+        route: String, toolNames: [String] = [], estimatedInputTokens: Int, maxOutputTokens: Int?,
+        tags: [String: String], answers: Int = 1
+    ) {
         self.route = route
         self.toolNames = toolNames
         self.estimatedInputTokens = estimatedInputTokens
         self.maxOutputTokens = maxOutputTokens
         self.tags = tags
+        self.answers = max(1, answers)
+    }
+
+    /// The output every answer together may write, with `assumed` for a request that sets no maximum.
+    public func outputTokens(assuming assumed: Int) -> Int {
+        let (total, overflow) = (maxOutputTokens ?? assumed).multipliedReportingOverflow(by: answers)
+        return overflow ? Int.max / 2 : total
     }
 }
 

@@ -64,8 +64,10 @@ public final class UsageWriteAhead: Sendable {
     private let syncMilliseconds: Int
     private let segmentBytes: Int
     private let receiptDeadline: Duration
-    // DispatchSource is thread-safe; the compiler cannot see it.
+    // DispatchSource is thread-safe; the compiler cannot see it. Two timers on two queues: a
+    // receipt's deadline must pass even while an fsync hangs on a stalled disk.
     nonisolated(unsafe) private let syncTimer: DispatchSourceTimer
+    nonisolated(unsafe) private let expiryTimer: DispatchSourceTimer
     private let onWritten: @Sendable ([(Sequence, UsageRecord)]) -> Void
     /// Segment files a previous process left behind, oldest first.
     public let leftovers: [String]
@@ -85,27 +87,42 @@ public final class UsageWriteAhead: Sendable {
         leftovers = found.map { "\(prefix).\($0)" }
         state = Mutex(State(segments: [Segment(number: (found.last ?? 0) + 1)]))
         syncTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "switchyard.usage-write-ahead.sync"))
-        syncTimer.schedule(deadline: .now() + .milliseconds(syncMilliseconds), repeating: .milliseconds(syncMilliseconds))
-        syncTimer.setEventHandler { [weak self] in self?.syncAndExpire() }
+        expiryTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "switchyard.usage-write-ahead.expiry"))
+        let interval = DispatchTimeInterval.milliseconds(syncMilliseconds)
+        syncTimer.schedule(deadline: .now() + interval, repeating: interval)
+        syncTimer.setEventHandler { [weak self] in self?.sync() }
         syncTimer.activate()
+        expiryTimer.schedule(deadline: .now() + .milliseconds(250), repeating: .milliseconds(250))
+        expiryTimer.setEventHandler { [weak self] in self?.expireLateReceipts() }
+        expiryTimer.activate()
     }
 
-    deinit { syncTimer.cancel() }
+    deinit {
+        syncTimer.cancel()
+        expiryTimer.cancel()
+    }
 
     /// Receipts honoured by their deadline because the disk did not take the record in time.
     public var late: Int { state.withLock { $0.late } }
 
-    /// The timer's work: fsync a duplicate of the current segment's descriptor if it changed,
-    /// and honour receipts past their deadline.
-    private func syncAndExpire() {
+    /// fsyncs a duplicate of the current segment's descriptor if it changed (the duplicate stays
+    /// valid when the writer closes its own).
+    private func sync() {
+        let copy = state.withLock { state -> Int32 in
+            guard state.dirty && state.descriptor >= 0 else { return -1 }
+            state.dirty = false
+            return dup(state.descriptor)
+        }
+        guard copy >= 0 else { return }
+        _ = fsync(copy)
+        close(copy)
+    }
+
+    /// Honours receipts past their deadline (a disk that stalls holds no answer longer).
+    private func expireLateReceipts() {
         let now = ContinuousClock.now
         let deadline = receiptDeadline
-        let (copy, expired) = state.withLock { state -> (Int32, [CheckedContinuation<Void, Never>]) in
-            var copy: Int32 = -1
-            if state.dirty && state.descriptor >= 0 {
-                copy = dup(state.descriptor)
-                state.dirty = false
-            }
+        let expired = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             var expired: [CheckedContinuation<Void, Never>] = []
             state.waiters.removeAll { waiter in
                 guard now - waiter.since >= deadline else { return false }
@@ -113,13 +130,9 @@ public final class UsageWriteAhead: Sendable {
                 return true
             }
             state.late += expired.count
-            return (copy, expired)
+            return expired
         }
         for continuation in expired { continuation.resume() }
-        if copy >= 0 {
-            _ = fsync(copy)
-            close(copy)
-        }
     }
 
     /// Writes that failed since start (the records went on without the guarantee).
@@ -211,12 +224,15 @@ public final class UsageWriteAhead: Sendable {
             rotateIfFull()
             removeSafeSegments()
             if stopped && batch.isEmpty {
+                let last = state.withLock { state in
+                    defer { state.descriptor = -1 }
+                    return state.descriptor
+                }
+                if last >= 0 {
+                    _ = fsync(last)
+                    close(last)
+                }
                 let waiters = state.withLock { state in
-                    if state.descriptor >= 0 {
-                        _ = fsync(state.descriptor)
-                        close(state.descriptor)
-                        state.descriptor = -1
-                    }
                     defer {
                         state.waiters.removeAll()
                         state.exitWaiters.removeAll()
@@ -226,6 +242,7 @@ public final class UsageWriteAhead: Sendable {
                 }
                 removeSafeSegments()
                 syncTimer.cancel()
+                expiryTimer.cancel()
                 for waiter in waiters { waiter.resume() }
                 return
             }
@@ -252,12 +269,10 @@ public final class UsageWriteAhead: Sendable {
                 state.segments[current].bytes += bytes.count
                 state.dirty = true
             } else {
-                // A partial write may have left a torn line: later batches go to a new segment.
+                // A partial write may have left a torn line: later batches go to a new segment
+                // (the old one is synced and closed below, outside the lock).
                 state.failures += 1
-                if state.descriptor >= 0 {
-                    close(state.descriptor)
-                    state.descriptor = -1
-                }
+                state.descriptor = -1
                 state.segments[current].closed = true
                 state.segments.append(Segment(number: state.segments[current].number + 1))
             }
@@ -270,25 +285,30 @@ public final class UsageWriteAhead: Sendable {
             }
             return released
         }
+        if !ok && descriptor >= 0 {
+            _ = fsync(descriptor)
+            close(descriptor)
+        }
         // A record whose write failed is in no segment: it must never count against one.
         onWritten(ok ? batch : batch.map { (0, $0.1) })
         for continuation in released { continuation.resume() }
     }
 
-    /// Starts a new segment when the current one is full (the old one synced and closed).
+    /// Starts a new segment when the current one is full; the old one is synced and closed
+    /// outside the lock (a slow fsync must not hold up appends).
     private func rotateIfFull() {
-        state.withLock { state in
+        let full = state.withLock { state -> Int32? in
             let current = state.segments.count - 1
-            guard state.segments[current].bytes >= segmentBytes else { return }
-            if state.descriptor >= 0 {
-                _ = fsync(state.descriptor)
-                close(state.descriptor)
-                state.descriptor = -1
-            }
+            guard state.segments[current].bytes >= segmentBytes else { return nil }
+            defer { state.descriptor = -1 }
             state.dirty = false
             state.segments[current].closed = true
             state.segments.append(Segment(number: state.segments[current].number + 1))
+            return state.descriptor
         }
+        guard let full, full >= 0 else { return }
+        _ = fsync(full)
+        close(full)
     }
 
     /// Deletes closed segments (and, once stopped, the current one) whose records are all safe:

@@ -28,8 +28,10 @@ extension OpenAIChatRequest: JSONValueReadable {
             let maxCompletionTokens = JSONValue.optional(object["max_completion_tokens"], \.intValue),
             let metadata = JSONValue.optional(object["metadata"], \.stringDictionary),
             let streamOptions = JSONValue.optional(object["stream_options"], StreamOptions.init(json:)),
-            let responseFormat = JSONValue.optional(object["response_format"], ResponseFormat.init(json:))
+            let responseFormat = JSONValue.optional(object["response_format"], ResponseFormat.init(json:)),
+            let n = JSONValue.optional(object["n"], \.intValue)
         else { return nil }
+        self.n = n
         self.stream = stream
         self.maxTokens = maxTokens
         self.maxCompletionTokens = maxCompletionTokens

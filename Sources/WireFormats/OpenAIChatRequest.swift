@@ -9,6 +9,8 @@ public struct OpenAIChatRequest: Decodable, Sendable {
     public var maxCompletionTokens: Int?
     public var metadata: [String: String]?
     public var responseFormat: ResponseFormat?
+    /// Answers asked for: each may write the output maximum.
+    public var n: Int?
 
     public struct ResponseFormat: Decodable, Sendable {
         public var type: String?
@@ -23,7 +25,7 @@ public struct OpenAIChatRequest: Decodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, messages, stream, metadata
+        case model, messages, stream, metadata, n
         case streamOptions = "stream_options"
         case maxTokens = "max_tokens"
         case maxCompletionTokens = "max_completion_tokens"
@@ -54,6 +56,7 @@ public struct OpenAIChatRequest: Decodable, Sendable {
     public var invalidTokenLimit: (field: String, value: Int)? {
         if let tokens = maxTokens, tokens < 1 { return ("max_tokens", tokens) }
         if let tokens = maxCompletionTokens, tokens < 1 { return ("max_completion_tokens", tokens) }
+        if let answers = n, answers < 1 { return ("n", answers) }
         return nil
     }
 

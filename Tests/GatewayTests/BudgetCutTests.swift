@@ -65,6 +65,34 @@ import Testing
         #expect(try await test.auditEntries().map(\.action).contains("budget.refuse"))
     }
 
+    /// `n` answers may each write `max_tokens`: the worst case reserved is n times the output.
+    @Test func nAnswersReserveNTimesTheOutput() async throws {
+        let yaml =
+            TestGateway.configurationYAML + """
+
+                budgets:
+                  - name: acme-day
+                    scope: tenant:acme
+                    period: day
+                    limit: "0.00001"
+                """
+        let test = try await TestGateway.make(yaml: yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        try await test.gateway.withLiveServer { client in
+            func ask(_ answers: Int) async throws -> HTTPResponse.Status {
+                let body = #"{"model":"chat","n":\#(answers),"max_tokens":100,"messages":[{"role":"user","content":"Hi"}]}"#
+                return try await client.execute(
+                    uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(test.acmeKey)"],
+                    body: ByteBuffer(string: body)
+                ) { $0.status }
+            }
+            // 100 output tokens at 40 nano-USD: 4,000 and the input for one answer, 16,000 for four.
+            let (four, one, none) = (try await ask(4), try await ask(1), try await ask(0))
+            #expect(four == .tooManyRequests)
+            #expect(one == .ok)
+            #expect(none == .badRequest)
+        }
+    }
+
     @Test func withFinishTheSameStreamRunsPastTheLimit() async throws {
         let sent = ChunkCount()
         let test = try await TestGateway.make(yaml: Self.yaml(onExceed: "finish")) { _ in
