@@ -34,7 +34,15 @@ extension Gateway {
             throw .invalidRequest("'\(field)' must be at least 1, not \(value).", param: field)
         }
         context.streamed = chat.isStreaming
-        let estimatedInput = TokenEstimator.inputTokens(of: chat.messages)
+        // Tool schemas and a response format are prompt too (the canonical path counts them): a
+        // tenant must not make a large prompt look small to budgets and limits.
+        let schemaBytes = editor.members.reduce(0) { total, member in
+            switch member.key {
+            case "tools", "functions", "response_format": total + member.valueRange.count
+            default: total
+            }
+        }
+        let estimatedInput = TokenEstimator.inputTokens(of: chat.messages) + TokenEstimator.tokens(forCharacters: schemaBytes)
         let profile = RequestProfile(
             estimatedInputTokens: estimatedInput, maxOutputTokens: chat.maxOutputTokens,
             requiredCapabilities: Self.requiredCapabilities(chat, editor))

@@ -110,3 +110,37 @@ import Testing
         #expect(record.errorClass != .budgetExceeded && record.cost.nanos > 1_000)
     }
 }
+
+/// The input estimate counts tool schemas: a large `tools` array must not look like a small prompt.
+@Suite struct InputEstimateTests {
+    @Test func toolSchemasCountAgainstMaxInputTokens() async throws {
+        let yaml =
+            TestGateway.configurationYAML + """
+
+                policies:
+                  - name: acme-small
+                    scope: tenant:acme
+                    max_input_tokens: 200
+                """
+        let test = try await TestGateway.make(yaml: yaml) { _ in ReplayTransport.respond([Recorded.llamaCompletion]) }
+        let description = String(repeating: "a", count: 1_500)  // the body stays under max_body_bytes (2048)
+        try await test.gateway.withLiveServer { client in
+            func ask(tools: Bool) async throws -> HTTPResponse.Status {
+                let toolsJSON =
+                    tools
+                    ? #","tools":[{"type":"function","function":{"name":"f","description":"\#(description)","parameters":{}}}]"#
+                    : ""
+                let body =
+                    #"{"model":"chat","max_tokens":8,"messages":[{"role":"user","content":"Hi"}]\#(toolsJSON)}"#
+                return try await client.execute(
+                    uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(test.acmeKey)"],
+                    body: ByteBuffer(string: body)
+                ) { $0.status }
+            }
+            let (plain, withTools) = (try await ask(tools: false), try await ask(tools: true))
+            #expect(plain == .ok)
+            // About 375 tokens of tool schema: past the policy's 200 (it passed before).
+            #expect(withTools == .forbidden)
+        }
+    }
+}
