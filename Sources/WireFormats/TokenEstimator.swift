@@ -9,12 +9,19 @@ public enum TokenEstimator {
     static let charactersPerToken = 4
     static let tokensPerMessage = 4
 
+    /// Messages' text and tool calls; an image part counts as a low-detail tile (~85 tokens), as
+    /// in the canonical estimate.
     public static func inputTokens(of messages: [OpenAIChatMessage]) -> Int {
         var total = 2
         for message in messages {
             var characters = message.content?.text.count ?? 0
             for call in message.toolCalls ?? [] {
                 characters += (call.function?.name?.count ?? 0) + (call.function?.arguments?.count ?? 0)
+            }
+            if case .parts(let parts) = message.content {
+                for part in parts where ["image_url", "input_image", "image"].contains(part.type) {
+                    characters += 85 * charactersPerToken
+                }
             }
             total += tokensPerMessage + tokens(forCharacters: characters)
         }

@@ -83,6 +83,13 @@ import Testing
         let messages = [OpenAIChatMessage(role: "user", content: .text("Hello"), toolCalls: nil)]
         #expect(TokenEstimator.inputTokens(of: messages) == 2 + 4 + 2)
     }
+
+    /// An image is a prompt too: about 85 tokens a tile, as the canonical estimate counts it.
+    @Test func estimatorCountsImagesInMessages() throws {
+        let json = #"{"role":"user","content":[{"type":"text","text":"Hi"},{"type":"image_url","image_url":{"url":"data:x"}}]}"#
+        let message = try JSONDecoder().decode(OpenAIChatMessage.self, from: Data(json.utf8))
+        #expect(TokenEstimator.inputTokens(of: [message]) == 2 + 4 + (2 + 85 * 4 + 3) / 4)
+    }
 }
 
 @Suite struct OpenAIChunkScannerTests {
