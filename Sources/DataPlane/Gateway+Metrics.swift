@@ -91,6 +91,15 @@ extension LedgerWriter: MetricsSource {
                 "switchyard_ledger_records", help: "Usage records since start, by what the ledger writer did with them.",
                 labels: [("state", state)], to: value)
         }
+        if let trouble = writeAheadTrouble {
+            for (kind, value) in [("failed_write", trouble.failedWrites), ("late_receipt", trouble.lateReceipts)] {
+                registry.set(
+                    "switchyard_ledger_write_ahead_trouble",
+                    help:
+                        "Write-ahead log troubles since start: failed writes (records went on without the log) and answers released by the 2 s deadline (a stalled disk).",
+                    labels: [("kind", kind)], to: Int64(value))
+            }
+        }
         let failures = registry.series(
             "switchyard_ledger_store_failures_total",
             help: "Batches of usage records the store refused (each was journaled and is replayed later).", kind: .counter)

@@ -10,11 +10,6 @@ public final class RedisFleetStore: FleetQuotaStore {
         connection = try RedisConnection(url: url, timeoutMilliseconds: timeoutMilliseconds)
     }
 
-    /// A round trip, for start-up checks and `/healthz`.
-    public func ping() async throws {
-        _ = try await connection.command(["PING"])
-    }
-
     public func lease(_ call: BudgetLeaseCall) async throws -> BudgetLeaseReply {
         // The counter outlives its period by a day, for late reports and reports of the period.
         let expireAt = (call.period.end.value / 1000) + 86_400_000

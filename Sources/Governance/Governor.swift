@@ -107,12 +107,15 @@ public final class Governor: Sendable {
         let (sum, overflow) = facts.estimatedInputTokens.addingReportingOverflow(
             facts.outputTokens(assuming: assumedOutputTokens))
         let tokens = overflow ? Int.max / 2 : sum
-        var ticket: RateLimitTicket?
         var leaseSteps = 0
-        while ticket == nil {
-            // The limiter of the moment: a lease step may have outlasted a live governance change.
-            switch self.limiter.attempt(scopes, estimatedTokens: tokens) {
-            case .admitted(let admitted): ticket = admitted
+        while true {
+            // After a lease step, the limiter of the moment: the step may have outlasted a live
+            // governance change. The first try uses the one read above (no second lock).
+            switch (leaseSteps == 0 ? limiter : self.limiter).attempt(scopes, estimatedTokens: tokens) {
+            case .admitted(let ticket):
+                return await reserve(
+                    maximumCost, in: budgets, scopes: scopes, ticket: ticket, limiter: limiter, principal: principal,
+                    route: facts.route)
             case .refused(let refusal): return .failure(.rateLimited(refusal))
             case .short(let needs):
                 // Two steps at most: the fleet had no more, or others took it meanwhile.
@@ -121,9 +124,6 @@ public final class Governor: Sendable {
                 await fleet.lease(needs, for: self)
             }
         }
-        return await reserve(
-            maximumCost, in: budgets, scopes: scopes, ticket: ticket!, limiter: limiter, principal: principal,
-            route: facts.route)
     }
 
     /// The budget half of `admit`: a reservation in every budget of `scopes`, or the ticket back.

@@ -105,6 +105,11 @@ public final class LedgerWriter: UsageSink, Service {
     }
 
     public var pendingCount: Int { queue.records.withLock { $0.count } }
+
+    /// The write-ahead log's failed writes and receipts honoured by their deadline (nil: no log).
+    public var writeAheadTrouble: (failedWrites: Int, lateReceipts: Int)? {
+        writeAhead.map { ($0.failures, $0.late) }
+    }
     public var statistics: Counters { counters.withLock { $0 } }
 
     public func run() async throws {

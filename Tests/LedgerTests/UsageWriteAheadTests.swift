@@ -79,6 +79,16 @@ import Testing
         #expect(handed.withLock { $0 } == [0])
         #expect(log.failures == 1)
         await log.stopAndWait()
+        // The ledger writer reports it (on /metrics), and the record still reaches its queue.
+        let store = try await SQLStore.open(.sqlite(path: directory + "/ledger.db"))
+        let writer = LedgerWriter(
+            store: store,
+            configuration: .init(journalPath: directory + "/missing-directory/journal.ndjson", writeAhead: true),
+            logger: Logger(label: "test"))
+        await writer.record(record()).written()
+        #expect(writer.writeAheadTrouble?.failedWrites == 1)
+        #expect(writer.pendingCount == 1)
+        await store.close()
     }
 
     @Test func theLedgerWriterTakesAKilledPredecessorsLogToTheStore() async throws {
