@@ -54,6 +54,35 @@ import Testing
         }
     }
 
+    /// The fleet's settings: a Redis URL and lease time, and a budget's `on_exceed`; a mistake
+    /// names the key and what was expected.
+    @Test func sharingAndHardCapsAreReadAndCheckedValues() throws {
+        let configuration = try ConfigurationLoader.parse(
+            """
+            storage:
+              redis_url: "redis://127.0.0.1:6380/2"
+              lease_seconds: 30
+            tenants:
+              - name: acme
+            budgets:
+              - name: acme-day
+                scope: tenant:acme
+                period: day
+                limit: "1"
+                on_exceed: cut
+            """, file: "test.yaml")
+        #expect(configuration.storage.redisURL == "redis://127.0.0.1:6380/2")
+        #expect(configuration.storage.leaseSeconds == 30)
+        #expect(configuration.budgets.first?.onExceed == .cut)
+        expectError(
+            "storage:\n  redis_url: \"http://x\"\n", line: 2, pathContains: "storage.redis_url", reasonContains: "redis://")
+        expectError(
+            "storage:\n  lease_seconds: 1\n", line: 2, pathContains: "storage.lease_seconds", reasonContains: "between 2 and 300")
+        expectError(
+            "tenants:\n  - name: acme\nbudgets:\n  - name: b\n    scope: tenant:acme\n    limit: \"1\"\n    on_exceed: stop\n",
+            line: 7, pathContains: "on_exceed", reasonContains: "finish or cut")
+    }
+
     @Test func acceptsTheIssueExampleAsWritten() throws {
         let configuration = try ConfigurationLoader.parse(Self.issueExample, file: "example.yaml")
         #expect(configuration.server.host == "127.0.0.1")
