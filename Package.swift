@@ -134,7 +134,7 @@ let package = Package(
             name: "switchyard",
             dependencies: [
                 "DataPlane", "ControlPlane", "FleetState", "Ingress", "Ledger", "Governance", "Providers", "FinOps",
-                "Observability", "Storage", "SwitchyardConfig", "SwitchyardCore", "WireFormats",
+                "Observability", "Routing", "Storage", "SwitchyardConfig", "SwitchyardCore", "WireFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -163,7 +163,9 @@ let package = Package(
         .testTarget(name: "GovernanceTests", dependencies: ["Governance", "SwitchyardCore"]),
         .testTarget(
             name: "FleetStateTests",
-            dependencies: ["FleetState", "Governance", "SwitchyardCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "FleetState", "Governance", "Routing", "SwitchyardCore", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "FinOpsTests", dependencies: ["FinOps", "SwitchyardConfig", "SwitchyardCore"]),
         .testTarget(

@@ -4,6 +4,7 @@ import Hummingbird
 import Ingress
 import Ledger
 import Observability
+import Routing
 import SwitchyardCore
 import WireFormats
 
@@ -43,6 +44,7 @@ extension Gateway {
             "switchyard_store_up", help: "Whether the store answered its last probe (1) or not (0).",
             to: storeHealth.current().reachable ? 1 : 0)
         if let fleet = governor.fleet { exportFleetMetrics(fleet) }
+        if let slots = monitor.fleet { exportFleetSlotMetrics(slots) }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
@@ -69,6 +71,36 @@ extension Gateway {
             "switchyard_fleet_fallback_limits",
             help: "Shared rate limits refilling at this replica's share because the shared store is out of reach.",
             to: Int64(governor.limiter.limitsInFallback))
+        metrics.set(
+            "switchyard_fleet_fallback_concurrency_limits",
+            help:
+                "Shared concurrent_requests limits on this replica's share of their slots because the shared store is out of reach.",
+            to: Int64(governor.limiter.concurrencyLimitsInFallback))
+    }
+}
+
+extension Gateway {
+    /// Deployment slots shared by the fleet: what this replica holds and uses of each, and which
+    /// deployments run on this replica's share because the shared store is out of reach.
+    func exportFleetSlotMetrics(_ slots: FleetSlots) {
+        for (path, value) in [("request", slots.requestSteps), ("background", slots.backgroundSteps)] {
+            metrics.set(
+                "switchyard_fleet_slot_steps", help: "Slot lease steps on the shared store since start, by who waited.",
+                labels: [("path", path)], to: Int64(value))
+        }
+        var fallback = 0
+        for deployment in monitor.sharedDeployments {
+            guard let held = monitor.fleetSlots(deployment) else { continue }
+            if held.fallback { fallback += 1 }
+            metrics.set(
+                "switchyard_fleet_slots_held",
+                help: "Slots of a deployment's fleet-wide max_concurrency this replica may use now (its lease, or its share).",
+                labels: [("deployment", deployment)], to: Int64(held.holding))
+        }
+        metrics.set(
+            "switchyard_fleet_fallback_deployments",
+            help: "Deployments using this replica's share of their slots because the shared store is out of reach.",
+            to: Int64(fallback))
     }
 }
 

@@ -58,7 +58,8 @@ public final class Gateway: Sendable {
     public init(
         configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
         transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(), governor: Governor? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger, logWriter: LogWriter? = nil
+        fleetSlots: FleetSlots? = nil, environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger,
+        logWriter: LogWriter? = nil
     ) {
         self.governor =
             governor
@@ -73,7 +74,7 @@ public final class Gateway: Sendable {
         self.observer = RequestObserver(
             metrics: metrics, requestSeries: RequestSeriesCache(registry: metrics), configuration: configuration,
             logger: logger)
-        self.monitor = DeploymentMonitor(deployments: configuration.deployments)
+        self.monitor = DeploymentMonitor(deployments: configuration.deployments, fleet: fleetSlots)
         self.routes = RouteSelection(
             planner: RoutePlanner(
                 routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers),

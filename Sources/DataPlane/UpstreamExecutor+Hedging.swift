@@ -24,9 +24,9 @@ extension UpstreamExecutor {
         let requestID = context.id
 
         /// Claims the next candidate that can take a request.
-        func nextCandidate() -> (Deployment, ProviderAdapter, DeploymentMonitor.Lease)? {
+        func nextCandidate() async -> (Deployment, ProviderAdapter, DeploymentMonitor.Lease)? {
             while let deployment = remaining.popFirst() {
-                switch claim(deployment) {
+                switch await claim(deployment) {
                 case .claimed(let adapter, let lease): return (deployment, adapter, lease)
                 case .missingKey(let error): lastError = error
                 case .unavailable(let reason): unavailable[deployment.name] = reason
@@ -35,7 +35,7 @@ extension UpstreamExecutor {
             return nil
         }
 
-        guard let primary = nextCandidate() else {
+        guard let primary = await nextCandidate() else {
             throw lastError ?? OpenAIError.unavailable(plan.route, unavailable)
         }
         context.use(primary.0)
@@ -61,8 +61,10 @@ extension UpstreamExecutor {
                 try? await cancellableSleep(for: delay)
                 return .timer
             }
-            func startNext(hedged: Bool) {
-                guard started < plan.route.retry.maxAttempts, let (deployment, adapter, lease) = nextCandidate() else { return }
+            func startNext(hedged: Bool) async {
+                guard started < plan.route.retry.maxAttempts, let (deployment, adapter, lease) = await nextCandidate() else {
+                    return
+                }
                 // Hedges and fallbacks are extra load on the route: they spend its retry budget.
                 guard budget.tryWithdraw() else {
                     monitor.release(lease, outcome: .neutral)
@@ -83,7 +85,7 @@ extension UpstreamExecutor {
             while let event = await group.next() {
                 switch event {
                 case .timer:
-                    if winner == nil && running > 0 { startNext(hedged: true) }
+                    if winner == nil && running > 0 { await startNext(hedged: true) }
                 case .finished(_, .success(let success, let attempt)):
                     running -= 1
                     if winner == nil {
@@ -103,7 +105,7 @@ extension UpstreamExecutor {
                     attempts.append(recorded)
                     if winner == nil {
                         lastError = error
-                        if retryable && running == 0 { startNext(hedged: false) }
+                        if retryable && running == 0 { await startNext(hedged: false) }
                     }
                 }
                 if winner != nil && running == 0 { group.cancelAll() }

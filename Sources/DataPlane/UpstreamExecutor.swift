@@ -84,7 +84,7 @@ struct UpstreamExecutor: Sendable {
             }
             let adapter: ProviderAdapter
             let lease: DeploymentMonitor.Lease
-            switch claim(deployment) {
+            switch await claim(deployment) {
             case .missingKey(let error):
                 lastError = error
                 skipsInARow += 1
@@ -168,11 +168,11 @@ struct UpstreamExecutor: Sendable {
 
     /// Takes a slot on `deployment` for one attempt, if its provider can be called and the
     /// monitor (breaker, cool-down, health, concurrency) lets it.
-    func claim(_ deployment: Deployment) -> Claim {
+    func claim(_ deployment: Deployment) async -> Claim {
         guard let adapter = adapters[deployment.provider], !adapter.hasMissingKey else {
             return .missingKey(.missingKey(deployment, variable: adapters[deployment.provider]?.provider.apiKeyEnv))
         }
-        switch monitor.acquire(deployment.name) {
+        switch await monitor.acquireLeasing(deployment.name) {
         case .success(let lease): return .claimed(adapter, lease)
         case .failure(let reason): return .unavailable(reason)
         }

@@ -129,4 +129,156 @@ enum LeaseScripts {
         redis.call('PEXPIRE', key, 120000)
         return {grantR, grantT, live, tostring(requests), tostring(tokens)}
         """
+
+    /// KEYS: the deployment's holdings, the live-replica set, the queues of interactive and batch
+    /// requests, the queue's tags, its members.
+    /// ARGV: replica, lease ms, limit, give back, want, need, held, busy, stepped before (0/1),
+    /// n waiters to queue, m abandoned; then n × (id, tenant, priority 1/2, weight); then m ids.
+    /// Holdings, per replica: `l:` (slots held), `e:` (the lease's expiry), `g:` (its waiters
+    /// granted a slot by another replica's step, not yet told). Tags: `v` (the tag last served),
+    /// `seq` (arrivals) and per tenant `t:` (the tag of its last queued request). Members: each
+    /// queued `replica|id` to its member in the sorted sets, `seq|replica|id`.
+    /// A queued request's tag is max(v, the tenant's last tag) + 1/weight (weighted fair
+    /// queuing: an idle tenant earns no credit, a flood queues behind its own tags); equal tags
+    /// go in arrival order (the zero-padded `seq`). Interactive requests go before batch ones.
+    /// Queuing a waiter already queued changes nothing (a step sent again after a lost answer).
+    /// Returns: holding, queued, free, live replicas, lost (0/1), then the granted ids.
+    static let slots = """
+        local key, replicas, tags, members = KEYS[1], KEYS[2], KEYS[5], KEYS[6]
+        local queues = {KEYS[3], KEYS[4]}
+        local r = ARGV[1]
+        local clock = redis.call('TIME')
+        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        local leaseMs, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+        local giveBack, want, need = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+        local held, busy = tonumber(ARGV[7]), tonumber(ARGV[8])
+        local n, m = tonumber(ARGV[10]), tonumber(ARGV[11])
+        redis.call('ZADD', replicas, now + leaseMs, r)
+        redis.call('ZREMRANGEBYSCORE', replicas, '-inf', now)
+        local live = math.max(redis.call('ZCARD', replicas), 1)
+        local function unqueue(waiter)
+          local member = redis.call('HGET', members, waiter)
+          if member then
+            redis.call('ZREM', queues[1], member)
+            redis.call('ZREM', queues[2], member)
+            redis.call('HDEL', members, waiter)
+          end
+        end
+        -- Replicas that stopped renewing: their slots are free again, their waiters gone.
+        local dead = {}
+        local fields = redis.call('HGETALL', key)
+        for i = 1, #fields, 2 do
+          local f = fields[i]
+          if string.sub(f, 1, 2) == 'e:' and tonumber(fields[i + 1]) < now then
+            local who = string.sub(f, 3)
+            dead[who] = true
+            redis.call('HDEL', key, 'l:' .. who, 'e:' .. who, 'g:' .. who)
+          end
+        end
+        if next(dead) then
+          for _, waiter in ipairs(redis.call('HKEYS', members)) do
+            if dead[string.match(waiter, '^(.*)|%d+$')] then unqueue(waiter) end
+          end
+        end
+        local lost = 0
+        local mine = tonumber(redis.call('HGET', key, 'l:' .. r) or '0')
+        if redis.call('HEXISTS', key, 'e:' .. r) == 0 and ARGV[9] == '1' then lost = 1 end
+        local others = 0
+        fields = redis.call('HGETALL', key)
+        for i = 1, #fields, 2 do
+          local f = fields[i]
+          if string.sub(f, 1, 2) == 'l:' and string.sub(f, 3) ~= r then others = others + tonumber(fields[i + 1]) end
+        end
+        -- What the replica uses counts, as far as the limit allows: after its lease was lost,
+        -- or after it served on its share while Redis did not answer.
+        if lost == 1 then
+          mine = math.min(math.max(held - giveBack, 0), limit - others)
+        else
+          mine = math.max(mine - giveBack, 0)
+        end
+        mine = math.max(mine, math.min(busy, limit - others), 0)
+        local base = 11
+        for i = 0, m - 1 do unqueue(r .. '|' .. ARGV[base + 4 * n + 1 + i]) end
+        local v = tonumber(redis.call('HGET', tags, 'v') or '0')
+        for i = 0, n - 1 do
+          local waiter, tenant = r .. '|' .. ARGV[base + 4 * i + 1], ARGV[base + 4 * i + 2]
+          if redis.call('HEXISTS', members, waiter) == 0 then
+            local q, weight = tonumber(ARGV[base + 4 * i + 3]), math.max(1, tonumber(ARGV[base + 4 * i + 4]))
+            local tag = math.max(v, tonumber(redis.call('HGET', tags, 't:' .. tenant) or '0')) + 1 / weight
+            local member = string.format('%015d', redis.call('HINCRBY', tags, 'seq', 1)) .. '|' .. waiter
+            redis.call('HSET', tags, 't:' .. tenant, string.format('%.17g', tag))
+            redis.call('ZADD', queues[q], string.format('%.17g', tag), member)
+            redis.call('HSET', members, waiter, member)
+          end
+        end
+        local granted = {}
+        local told = redis.call('HGET', key, 'g:' .. r)
+        if told then
+          for id in string.gmatch(told, '[^,]+') do table.insert(granted, id) end
+          redis.call('HDEL', key, 'g:' .. r)
+        end
+        -- Free slots go to the globally next waiters, wherever they wait.
+        local free = limit - others - mine
+        for _, q in ipairs(queues) do
+          while free > 0 do
+            local head = redis.call('ZPOPMIN', q)
+            if #head == 0 then break end
+            local who, id = string.match(head[1], '^%d+|(.*)|(%d+)$')
+            redis.call('HDEL', members, who .. '|' .. id)
+            v = math.max(v, tonumber(head[2]))
+            free = free - 1
+            if who == r then
+              mine = mine + 1
+              table.insert(granted, id)
+            else
+              redis.call('HINCRBY', key, 'l:' .. who, 1)
+              local before = redis.call('HGET', key, 'g:' .. who)
+              redis.call('HSET', key, 'g:' .. who, (before or '') .. id .. ',')
+              others = others + 1
+            end
+          end
+        end
+        redis.call('HSET', tags, 'v', string.format('%.17g', v))
+        local queued = redis.call('ZCARD', queues[1]) + redis.call('ZCARD', queues[2])
+        if queued == 0 and free > 0 then
+          -- A fair part of the free slots, and at least the one a replica asks for.
+          local extra = math.min(free, math.max(need, math.min(want, math.max(1, math.floor(free / live)))))
+          mine = mine + extra
+          free = free - extra
+        end
+        redis.call('HSET', key, 'l:' .. r, mine, 'e:' .. r, now + leaseMs)
+        for _, k in ipairs({key, tags, members, queues[1], queues[2]}) do redis.call('PEXPIRE', k, 3600000) end
+        local reply = {mine, queued, free, live, lost}
+        for _, id in ipairs(granted) do table.insert(reply, id) end
+        return reply
+        """
+
+    /// KEYS: the scope's hash. ARGV: replica, n, then n × (minute, nanos): the replica's spend
+    /// in each minute, as totals. Fields `minute:replica`; those older than an hour are dropped.
+    /// Returns minute, fleet total, minute, fleet total, … for the last hour.
+    static let runaway = """
+        local key, r = KEYS[1], ARGV[1]
+        local clock = redis.call('TIME')
+        local current = math.floor(tonumber(clock[1]) / 60)
+        for i = 0, tonumber(ARGV[2]) - 1 do
+          redis.call('HSET', key, ARGV[3 + 2 * i] .. ':' .. r, ARGV[4 + 2 * i])
+        end
+        local totals = {}
+        local fields = redis.call('HGETALL', key)
+        for i = 1, #fields, 2 do
+          local minute = tonumber(string.match(fields[i], '^(%d+):'))
+          if minute < current - 60 then
+            redis.call('HDEL', key, fields[i])
+          else
+            totals[minute] = (totals[minute] or 0) + tonumber(fields[i + 1])
+          end
+        end
+        redis.call('PEXPIRE', key, 7200000)
+        local reply = {}
+        for minute, nanos in pairs(totals) do
+          table.insert(reply, string.format('%.0f', minute))
+          table.insert(reply, string.format('%.0f', nanos))
+        end
+        return reply
+        """
 }

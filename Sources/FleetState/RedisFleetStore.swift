@@ -1,8 +1,9 @@
 import Governance
 import SwitchyardCore
 
-/// Shared quotas on Redis: each lease step is one `EVAL` of a script in `LeaseScripts`.
-public final class RedisFleetStore: FleetQuotaStore {
+/// Shared quotas and deployment slots on Redis: each lease step is one `EVAL` of a script in
+/// `LeaseScripts`.
+public final class RedisFleetStore: FleetQuotaStore, FleetSlotStore {
     static let replicasKey = "switchyard:replicas"
     private let connection: RedisConnection
 
@@ -45,5 +46,56 @@ public final class RedisFleetStore: FleetQuotaStore {
         return RateLeaseGrant(
             requests: requests, tokens: tokens, requestsLeft: Double(requestsLeft) ?? 0, tokensLeft: Double(tokensLeft) ?? 0,
             liveReplicas: Int(live))
+    }
+
+    public func report(_ call: RunawaySpendCall) async throws -> RunawayFleetSpend {
+        var arguments = ["EVAL", LeaseScripts.runaway, "1", call.key, call.replica, String(call.minutes.count)]
+        for (minute, nanos) in call.minutes.sorted(by: { $0.key < $1.key }) {
+            arguments += [String(minute), String(nanos)]
+        }
+        let reply = try await connection.command(arguments)
+        guard case .array(let values) = reply, values.count.isMultiple(of: 2) else {
+            throw RedisError.unexpectedReply("\(reply)")
+        }
+        var minutes: [Int64: Int64] = [:]
+        for index in stride(from: 0, to: values.count, by: 2) {
+            guard let minute = values[index].int64, let nanos = values[index + 1].int64 else {
+                throw RedisError.unexpectedReply("\(reply)")
+            }
+            minutes[minute] = nanos
+        }
+        return RunawayFleetSpend(minutes: minutes)
+    }
+
+    public func lease(_ call: SlotLeaseCall) async throws -> SlotLeaseGrant {
+        let key = "switchyard:slots:\(call.pool)"
+        var arguments = [
+            "EVAL", LeaseScripts.slots, "6", key, Self.replicasKey, key + ":queue:interactive", key + ":queue:batch",
+            key + ":tags", key + ":members",
+            call.replica, String(call.leaseMilliseconds), String(call.limit), String(call.giveBack), String(call.want),
+            String(call.need), String(call.held), String(call.busy), call.steppedBefore ? "1" : "0",
+            String(call.enqueue.count), String(call.abandoned.count),
+        ]
+        for waiter in call.enqueue {
+            arguments += [
+                String(waiter.id), waiter.tenant, waiter.priority == .interactive ? "1" : "2", String(waiter.weight),
+            ]
+        }
+        arguments += call.abandoned.map { String($0) }
+        let reply = try await connection.command(arguments)
+        guard case .array(let values) = reply, values.count >= 5, let holding = values[0].int64,
+            let queued = values[1].int64, let free = values[2].int64, let live = values[3].int64,
+            let lost = values[4].int64
+        else { throw RedisError.unexpectedReply("\(reply)") }
+        var granted: [UInt64] = []
+        for value in values.dropFirst(5) {
+            guard case .string(let id) = value, let parsed = UInt64(id) else {
+                throw RedisError.unexpectedReply("\(reply)")
+            }
+            granted.append(parsed)
+        }
+        return SlotLeaseGrant(
+            holding: Int(holding), granted: granted, queued: Int(queued), free: Int(free), liveReplicas: Int(live),
+            lost: lost == 1)
     }
 }

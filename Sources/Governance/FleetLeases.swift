@@ -65,6 +65,13 @@ public final class FleetLeases: Sendable {
     func lease(_ needs: [RateLeaseNeed], for governor: Governor) async {
         await gate.withLock {
             for need in needs {
+                if need.slots > 0,
+                    let call = governor.limiter.slotStep(
+                        for: need, replica: replica, leaseMilliseconds: leaseMilliseconds, now: .now)
+                {
+                    counters.withLock { $0.requestSteps += 1 }
+                    await step(call, for: governor)
+                }
                 guard
                     let call = governor.limiter.step(for: need, replica: replica, leaseMilliseconds: leaseMilliseconds)
                 else { continue }
@@ -81,6 +88,17 @@ public final class FleetLeases: Sendable {
         let due =
             !governor.budgets.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now).isEmpty
             || !governor.limiter.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock).isEmpty
+            || governor.limiter.hasSharedConcurrency
+        let reports = governor.runaway.dueReports(replica: replica, now: clock, at: now)
+        for report in reports {
+            counters.withLock { $0.backgroundSteps += 1 }
+            do {
+                governor.runaway.apply(report, try await store.report(report))
+                reachable()
+            } catch {
+                unreachable(error, budget: nil)
+            }
+        }
         guard due else { return }
         await gate.withLock {
             for call in governor.budgets.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now) {
@@ -88,6 +106,12 @@ public final class FleetLeases: Sendable {
                 await step(call, for: governor)
             }
             for call in governor.limiter.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock) {
+                counters.withLock { $0.backgroundSteps += 1 }
+                await step(call, for: governor)
+            }
+            let slotCalls = governor.limiter.dueSlotSteps(
+                replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock)
+            for call in slotCalls {
                 counters.withLock { $0.backgroundSteps += 1 }
                 await step(call, for: governor)
             }
@@ -105,6 +129,19 @@ public final class FleetLeases: Sendable {
                 counters.withLock { $0.backgroundSteps += 1 }
                 await step(call, for: governor)
             }
+            for call in governor.limiter.finalSlotSteps(replica: replica) {
+                _ = try? await store.lease(call)
+            }
+        }
+    }
+
+    private func step(_ call: SlotLeaseCall, for governor: Governor) async {
+        do {
+            governor.limiter.finishSlotStep(call, try await store.lease(call))
+            reachable()
+        } catch {
+            governor.limiter.failSlotStep(call)
+            unreachable(error, budget: nil)
         }
     }
 
@@ -178,46 +215,5 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
         }
         defer { group.cancelAll() }
         return try await group.next()!
-    }
-}
-
-/// A lock for async work: one holder at a time, the others wait in order.
-final class AsyncGate: Sendable {
-    private struct State {
-        var held = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state = Mutex(State())
-
-    func withLock<T: Sendable>(_ body: () async -> T) async -> T {
-        await acquire()
-        defer { release() }
-        return await body()
-    }
-
-    private func acquire() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let granted = state.withLock { state in
-                if state.held {
-                    state.waiters.append(continuation)
-                    return false
-                }
-                state.held = true
-                return true
-            }
-            if granted { continuation.resume() }
-        }
-    }
-
-    private func release() {
-        let next = state.withLock { state in
-            if state.waiters.isEmpty {
-                state.held = false
-                return nil as CheckedContinuation<Void, Never>?
-            }
-            return state.waiters.removeFirst()
-        }
-        next?.resume()
     }
 }

@@ -1,12 +1,15 @@
 import SwitchyardCore
 
-/// The store replicas lease slices of shared quotas from (Redis in production). Each call is one
+/// The store replicas lease slices of shared quotas from (Redis in production), concurrency
+/// slots (`concurrent_requests`) included. Each call is one
 /// atomic step on the store: it books what the replica reports, returns what it gives back and
 /// grants what it asks for within what is left. Only background work and the end of a quota
 /// call it; a request spends from its replica's lease.
-public protocol FleetQuotaStore: Sendable {
+public protocol FleetQuotaStore: FleetSlotStore {
     func lease(_ call: BudgetLeaseCall) async throws -> BudgetLeaseReply
     func lease(_ call: RateLeaseCall) async throws -> RateLeaseGrant
+    /// Reports a replica's spend per minute under a `spend_per_hour` scope; answers the fleet's.
+    func report(_ call: RunawaySpendCall) async throws -> RunawayFleetSpend
 }
 
 /// One replica's step on one budget period's shared counter. Amounts are nano-units.
@@ -98,5 +101,26 @@ public struct RateLeaseGrant: Sendable, Equatable {
         self.requestsLeft = requestsLeft
         self.tokensLeft = tokensLeft
         self.liveReplicas = liveReplicas
+    }
+}
+
+/// One replica's spend per minute under a `spend_per_hour` scope, over the last hour. Amounts
+/// are the replica's totals per minute, so a report sent twice books nothing twice.
+public struct RunawaySpendCall: Sendable, Equatable {
+    public var replica: String
+    public var scope: GovernanceScope
+    public var currency: String
+    /// Nano-units this replica spent in each minute (Unix minutes) of the last hour it spent in.
+    public var minutes: [Int64: Int64]
+
+    public var key: String { "switchyard:runaway:\(scope.description):\(currency)" }
+}
+
+/// The fleet's spend per minute of the last hour under one scope, this replica's included.
+public struct RunawayFleetSpend: Sendable, Equatable {
+    public var minutes: [Int64: Int64]
+
+    public init(minutes: [Int64: Int64]) {
+        self.minutes = minutes
     }
 }

@@ -38,7 +38,7 @@ public final class Governor: Sendable {
         rules = Mutex(
             Rules(
                 tenants: Self.byName(tenants), policies: PolicyBook(policies),
-                limiter: RateLimiter(limits, shared: fleet != nil), runaway: RunawayGuard(limits),
+                limiter: RateLimiter(limits, shared: fleet != nil), runaway: RunawayGuard(limits, shared: fleet != nil),
                 budgets: BudgetKeeper(budgets, shared: fleet != nil)))
         self.fleet = fleet
         self.runawayStopped = runawayStopped
@@ -71,7 +71,7 @@ public final class Governor: Sendable {
             rules = Rules(
                 revision: revision, tenants: Self.byName(tenants), policies: PolicyBook(policies),
                 limiter: RateLimiter(limits, carryingOver: rules.limiter, shared: fleet != nil),
-                runaway: RunawayGuard(limits, carryingOver: rules.runaway), budgets: keeper)
+                runaway: RunawayGuard(limits, carryingOver: rules.runaway, shared: fleet != nil), budgets: keeper)
             return added
         }
     }

@@ -9,7 +9,8 @@ import Synchronization
 ///
 /// Shared by a fleet (`shared`), the requests and tokens per minute live in buckets on the shared
 /// store; the local buckets hold only what this replica leased from them (`RateShare`), and do
-/// not refill by themselves. Concurrency limits stay per replica.
+/// not refill by themselves. A concurrency limit is a pool of slots on the store, of which this
+/// replica uses those it leased (`FleetSlotAccount`).
 public final class RateLimiter: Sendable {
     /// The state of one limited scope.
     struct Bucket {
@@ -19,14 +20,17 @@ public final class RateLimiter: Sendable {
         var inFlight = 0
         var refilledAt: ContinuousClock.Instant
         var share: RateShare?
+        /// Shared `concurrent_requests`: this replica's lease of the fleet's slots.
+        var slots: FleetSlotAccount?
 
         init(_ limit: RateLimit, now: ContinuousClock.Instant, shared: Bool = false) {
             self.limit = limit
-            let shared = shared && (limit.requestsPerMinute != nil || limit.tokensPerMinute != nil)
-            self.requests = shared ? 0 : Double(limit.requestsPerMinute ?? 0)
-            self.tokens = shared ? 0 : Double(limit.tokensPerMinute ?? 0)
+            let sharedRates = shared && (limit.requestsPerMinute != nil || limit.tokensPerMinute != nil)
+            self.requests = sharedRates ? 0 : Double(limit.requestsPerMinute ?? 0)
+            self.tokens = sharedRates ? 0 : Double(limit.tokensPerMinute ?? 0)
             self.refilledAt = now
-            self.share = shared ? RateShare() : nil
+            self.share = sharedRates ? RateShare() : nil
+            self.slots = shared ? limit.concurrentRequests.map { FleetSlotAccount(limit: $0) } : nil
         }
 
         mutating func refill(_ now: ContinuousClock.Instant) {
@@ -75,6 +79,7 @@ public final class RateLimiter: Sendable {
             var bucket = Bucket(limit, now: now, shared: shared)
             if let old = kept[limit.scope] {
                 bucket.inFlight = old.inFlight
+                if let oldSlots = old.slots, oldSlots.limit == bucket.slots?.limit { bucket.slots = oldSlots }
                 if bucket.share != nil { bucket.share = old.share ?? bucket.share }
                 if let rpm = limit.requestsPerMinute, old.limit.requestsPerMinute != nil {
                     bucket.requests = min(Double(rpm), old.requests)
@@ -132,11 +137,14 @@ public final class RateLimiter: Sendable {
             for (scope, slot) in zip(limitedScopes, limitedSlots) {
                 buckets[slot].refill(now)
                 let bucket = buckets[slot]
-                if let concurrent = bucket.limit.concurrentRequests, bucket.inFlight >= concurrent {
-                    return .refused(
-                        RateLimitRefusal(
-                            scope: scope, rule: "concurrent_requests", limit: concurrent, retryAfterSeconds: 1,
-                            status: Self.status(bucket)))
+                if let concurrent = bucket.limit.concurrentRequests, bucket.inFlight >= bucket.slots?.cap ?? concurrent {
+                    let refusal = RateLimitRefusal(
+                        scope: scope, rule: "concurrent_requests", limit: concurrent, retryAfterSeconds: 1,
+                        status: Self.status(bucket))
+                    // Shared: the fleet may have a free slot, unless the store is out of reach.
+                    guard bucket.slots?.mayLease == true else { return .refused(refusal) }
+                    needs.append(RateLeaseNeed(scope: scope, requests: 0, tokens: 0, slots: 1, refusal: refusal))
+                    continue
                 }
                 var refusal: RateLimitRefusal?
                 if let rpm = bucket.limit.requestsPerMinute, bucket.requests < 1 {
@@ -232,6 +240,8 @@ public struct RateLeaseNeed: Sendable {
     public var scope: GovernanceScope
     public var requests: Double
     public var tokens: Double
+    /// Concurrency slots (0 or 1): asked for alone, before the rates are looked at again.
+    public var slots = 0
     /// The answer if the fleet has no more either.
     public var refusal: RateLimitRefusal
 }

@@ -3,25 +3,52 @@ import Synchronization
 
 /// Watches the scopes with a `spend_per_hour` limit: each keeps its spend in one-minute slots
 /// over the last hour, and a request that takes the rolling hour past the limit trips the guard.
+///
+/// Shared by a fleet (`shared`), each slot also holds what the other replicas spent in that
+/// minute, as of this replica's last report to the fleet's store (`dueReports`, every second):
+/// the rolling hour is the fleet's.
 public final class RunawayGuard: Sendable {
+    struct Slot {
+        var minute: Int64 = -1
+        /// Spent through this replica.
+        var local: Int64 = 0
+        /// Spent through the other replicas, at the last report.
+        var others: Int64 = 0
+    }
+
     struct Window {
         var limit: Money
-        /// Spend per minute, indexed by minute number modulo 60, with the minute it belongs to.
-        var slots = [(minute: Int64, nanos: Int64)](repeating: (-1, 0), count: 60)
+        /// Spend per minute, indexed by minute number modulo 60.
+        var slots = [Slot](repeating: Slot(), count: 60)
+        var lastReport: ContinuousClock.Instant?
+
+        /// The slot of `minute`, emptied if it still held an older minute.
+        mutating func slot(_ minute: Int64) -> Int {
+            let index = Int(minute % 60)
+            if slots[index].minute < minute { slots[index] = Slot(minute: minute) }
+            return index
+        }
 
         mutating func add(_ nanos: Int64, minute: Int64) -> Int64 {
-            let index = Int(minute % 60)
-            if slots[index].minute != minute { slots[index] = (minute, 0) }
-            slots[index].nanos += nanos
-            return slots.reduce(0) { minute - $1.minute < 60 && $1.minute <= minute ? $0 + $1.nanos : $0 }
+            let index = slot(minute)
+            if slots[index].minute == minute { slots[index].local = slots[index].local.addingClamped(nanos) }
+            return total(at: minute)
+        }
+
+        func total(at minute: Int64) -> Int64 {
+            slots.reduce(0) { sum, slot in
+                minute - slot.minute < 60 && slot.minute <= minute
+                    ? sum.addingClamped(slot.local.addingClamped(slot.others)) : sum
+            }
         }
     }
 
     private let windows: Mutex<[GovernanceScope: Window]>
     private let watched: Set<GovernanceScope>
+    let shared: Bool
 
     /// With `previous`, a scope watched before keeps its last hour of spend.
-    public init(_ limits: [RateLimit], carryingOver previous: RunawayGuard? = nil) {
+    public init(_ limits: [RateLimit], carryingOver previous: RunawayGuard? = nil, shared: Bool = false) {
         let kept = previous?.windows.withLock { $0 } ?? [:]
         let windows = limits.compactMap { limit in
             limit.spendPerHour.map { spendPerHour in
@@ -32,6 +59,7 @@ public final class RunawayGuard: Sendable {
         }
         self.windows = Mutex(Dictionary(windows, uniquingKeysWith: { first, _ in first }))
         self.watched = Set(windows.map { $0.0 })
+        self.shared = shared
     }
 
     /// Adds a finished request's cost; returns the scopes whose rolling hour it took past the limit.
@@ -53,6 +81,40 @@ public final class RunawayGuard: Sendable {
                 }
             }
             return tripped
+        }
+    }
+
+    /// Reports due to the fleet's store: each watched scope's spend, once a second.
+    func dueReports(replica: String, now: ContinuousClock.Instant, at time: UnixMicros = .now()) -> [RunawaySpendCall] {
+        guard shared else { return [] }
+        let minute = time.value / 60_000_000
+        return windows.withLock { windows in
+            var calls: [RunawaySpendCall] = []
+            for (scope, window) in windows {
+                if let last = window.lastReport, now - last < .seconds(1) { continue }
+                windows[scope]?.lastReport = now
+                var minutes: [Int64: Int64] = [:]
+                for slot in window.slots where minute - slot.minute < 60 && slot.local > 0 {
+                    minutes[slot.minute] = slot.local
+                }
+                calls.append(
+                    RunawaySpendCall(replica: replica, scope: scope, currency: window.limit.currency, minutes: minutes))
+            }
+            return calls
+        }
+    }
+
+    /// Takes the fleet's spend per minute: the other replicas' part of each minute is the
+    /// fleet's less what this replica reported for it.
+    func apply(_ call: RunawaySpendCall, _ spend: RunawayFleetSpend) {
+        windows.withLock { windows in
+            guard var window = windows[call.scope] else { return }
+            for (minute, total) in spend.minutes {
+                let index = window.slot(minute)
+                guard window.slots[index].minute == minute else { continue }
+                window.slots[index].others = max(0, total - (call.minutes[minute] ?? 0))
+            }
+            windows[call.scope] = window
         }
     }
 }

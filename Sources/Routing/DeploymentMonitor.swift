@@ -4,9 +4,14 @@ import Synchronization
 /// What the gateway knows about each deployment right now: its circuit breaker, requests in
 /// flight, recent latency, and whether an active health check or a `Retry-After` holds it back.
 ///
-/// One short lock per deployment; nothing here waits or does I/O.
+/// One short lock per deployment; nothing here waits or does I/O. With `fleet`, a deployment's
+/// `max_concurrency` is a number of slots for the whole fleet of replicas: this replica uses the
+/// slots it leased (`FleetSlotAccount`), and `FleetSlots` steps the leases in the background.
 public final class DeploymentMonitor: Sendable {
-    private let entries: [String: Entry]
+    let entries: [String: Entry]
+    public let fleet: FleetSlots?
+    /// Deployments whose slots the fleet shares (those with `max_concurrency`, given `fleet`).
+    public let sharedDeployments: [String]
     private let outputTokens = Mutex<[String: Double]>([:])
     private let underUsedCommitments = Mutex<Set<String>>([])
 
@@ -14,9 +19,11 @@ public final class DeploymentMonitor: Sendable {
         let deployment: Deployment
         let state: Mutex<DeploymentState>
 
-        init(_ deployment: Deployment) {
+        init(_ deployment: Deployment, shared: Bool) {
             self.deployment = deployment
-            self.state = Mutex(DeploymentState(breaker: CircuitBreaker(policy: deployment.circuitBreaker)))
+            var state = DeploymentState(breaker: CircuitBreaker(policy: deployment.circuitBreaker))
+            if shared, let limit = deployment.maxConcurrency { state.fleet = FleetSlotAccount(limit: limit) }
+            self.state = Mutex(state)
         }
     }
 
@@ -29,13 +36,29 @@ public final class DeploymentMonitor: Sendable {
         var coolingDownUntil: ContinuousClock.Instant?
         var healthCheckFailing = false
         /// Requests waiting for a slot, when the deployment has a queue.
-        var waiting = FairShareQueue<CheckedContinuation<Result<Lease, Unavailability>, Never>>()
+        var waiting = FairShareQueue<Waiter>()
+        /// Set when the deployment's slots are shared by the fleet.
+        var fleet: FleetSlotAccount?
+
+        /// Slots this replica may use: the deployment's limit, or its lease of the fleet's slots.
+        func cap(_ deployment: Deployment) -> Int? { fleet?.cap ?? deployment.maxConcurrency }
+
+        /// A newcomer may not take a slot: none is free here, or others wait (here or in the fleet).
+        func full(_ deployment: Deployment) -> Bool {
+            guard let cap = cap(deployment) else { return false }
+            return inFlight >= cap || !waiting.isEmpty || fleet?.othersWaiting == true
+        }
     }
+
+    typealias Waiter = CheckedContinuation<Result<Lease, Unavailability>, Never>
 
     private let waiterIDs = Atomic<UInt64>(0)
 
-    public init(deployments: [Deployment]) {
-        entries = Dictionary(deployments.map { ($0.name, Entry($0)) }, uniquingKeysWith: { first, _ in first })
+    public init(deployments: [Deployment], fleet: FleetSlots? = nil) {
+        entries = Dictionary(
+            deployments.map { ($0.name, Entry($0, shared: fleet != nil)) }, uniquingKeysWith: { first, _ in first })
+        self.fleet = fleet
+        sharedDeployments = entries.values.filter { $0.state.withLock { $0.fleet != nil } }.map(\.deployment.name).sorted()
     }
 
     /// Why a deployment cannot take a request now.
@@ -80,14 +103,12 @@ public final class DeploymentMonitor: Sendable {
             if state.healthCheckFailing { return .failure(.healthCheckFailing) }
             if let until = state.coolingDownUntil, until > now { return .failure(.coolingDown(retryAfter: until - now)) }
             // Requests already waiting go first: a newcomer does not take the slot they wait for.
-            if let limit = entry.deployment.maxConcurrency, state.inFlight >= limit || !state.waiting.isEmpty {
-                return .failure(.atCapacity)
-            }
+            if state.full(entry.deployment) { return .failure(.atCapacity) }
             return Self.grant(&state, name, now)
         }
     }
 
-    private static func grant(_ state: inout DeploymentState, _ name: String, _ now: ContinuousClock.Instant) -> Result<
+    static func grant(_ state: inout DeploymentState, _ name: String, _ now: ContinuousClock.Instant) -> Result<
         Lease, Unavailability
     > {
         let probe: Bool
@@ -116,14 +137,17 @@ public final class DeploymentMonitor: Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let immediate: Result<Lease, Unavailability>? = entry.state.withLock { state in
-                    if let limit = entry.deployment.maxConcurrency, state.inFlight < limit, state.waiting.isEmpty {
-                        return Self.grant(&state, name, .now)
-                    }
+                    if !state.full(entry.deployment) { return Self.grant(&state, name, .now) }
                     if state.waiting.count >= policy.maxWaiting { return .failure(.atCapacity) }
                     state.waiting.enqueue(id: id, tenant: tenant, priority: priority, weight: weight, waiter: continuation)
+                    state.fleet?.waiterQueued(SlotWaiter(id: id, tenant: tenant, priority: priority, weight: weight))
                     return nil
                 }
-                if let immediate { continuation.resume(returning: immediate) }
+                if let immediate {
+                    continuation.resume(returning: immediate)
+                } else {
+                    fleet?.kick()
+                }
             }
         } onCancel: {
             self.abandon(name, id: id, with: .atCapacity)
@@ -132,7 +156,10 @@ public final class DeploymentMonitor: Sendable {
 
     /// Removes a waiter that gave up and answers it.
     private func abandon(_ name: String, id: UInt64, with reason: Unavailability) {
-        let removed = entries[name]?.state.withLock { $0.waiting.remove(id: id) }
+        let removed = entries[name]?.state.withLock { state in
+            defer { state.fleet?.waiterLeft(id: id) }
+            return state.waiting.remove(id: id)
+        }
         removed?.waiter.resume(returning: .failure(reason))
     }
 
@@ -142,12 +169,21 @@ public final class DeploymentMonitor: Sendable {
     public func release(_ lease: Lease, outcome: Outcome, at now: ContinuousClock.Instant = .now) {
         guard let entry = entries[lease.deployment] else { return }
         // The freed slot goes straight to the next waiter, answered once the lock is released.
-        var handoff: (CheckedContinuation<Result<Lease, Unavailability>, Never>, Result<Lease, Unavailability>)?
-        defer { if let (waiter, result) = handoff { waiter.resume(returning: result) } }
+        // With leased fleet slots the freed slot goes back to the fleet, whose next waiter may
+        // wait on another replica: the keeper is woken to give it back now.
+        var handoff: (Waiter, Result<Lease, Unavailability>)?
+        var wake = false
+        defer {
+            if let (waiter, result) = handoff { waiter.resume(returning: result) }
+            if wake { fleet?.kick() }
+        }
         entry.state.withLock { state in
             state.inFlight = max(0, state.inFlight - 1)
             defer {
-                if let limit = entry.deployment.maxConcurrency, state.inFlight < limit, let next = state.waiting.next() {
+                if state.fleet?.mode == .leased {
+                    wake = !state.waiting.isEmpty || state.fleet?.othersWaiting == true
+                } else if let limit = state.cap(entry.deployment), state.inFlight < limit, let next = state.waiting.next() {
+                    state.fleet?.waiterLeft(id: next.id)
                     handoff = (next.waiter, Self.grant(&state, lease.deployment, now))
                 }
             }
@@ -213,7 +249,8 @@ public final class DeploymentMonitor: Sendable {
             if case .open(let until) = state.breaker.state { return .circuitOpen(retryAfter: until - now) }
             return .circuitOpen(retryAfter: .milliseconds(100))
         }
-        if let limit = deployment.maxConcurrency, state.inFlight >= limit { return .atCapacity }
+        // A replica short of fleet slots is not full while a step could lease one.
+        if let limit = state.cap(deployment), state.inFlight >= limit, state.fleet?.mayLease != true { return .atCapacity }
         return nil
     }
 }

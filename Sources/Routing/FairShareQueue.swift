@@ -13,6 +13,7 @@ public struct FairShareQueue<Waiter> {
         public let id: UInt64
         public let tenant: String
         public let priority: RequestPriority
+        public let weight: Int
         public let waiter: Waiter
         let order: UInt64
     }
@@ -33,7 +34,7 @@ public struct FairShareQueue<Waiter> {
         }
         weights[tenant] = Double(max(1, weight))
         lanes[priority, default: [:]][tenant, default: []].append(
-            Entry(id: id, tenant: tenant, priority: priority, waiter: waiter, order: nextOrder))
+            Entry(id: id, tenant: tenant, priority: priority, weight: weight, waiter: waiter, order: nextOrder))
         nextOrder += 1
         count += 1
     }
@@ -58,6 +59,9 @@ public struct FairShareQueue<Waiter> {
         }
         return nil
     }
+
+    /// Every waiter, in no particular order.
+    public var entries: [Entry] { lanes.values.flatMap { $0.values.joined() } }
 
     /// Removes a waiter that gave up (timed out or its client left).
     public mutating func remove(id: UInt64) -> Entry? {

@@ -10,6 +10,7 @@ import Ledger
 import Logging
 import Observability
 import Providers
+import Routing
 import ServiceLifecycle
 import Storage
 import SwitchyardConfig
@@ -67,9 +68,26 @@ public struct SwitchyardServer {
         }
         let governor = try await GovernanceSetup.governor(
             configuration, store: store, audit: audit, transport: transport, fleetStore: fleetStore, logger: logger)
+        // Deployment slots are leased by the same instance (replica id) that leases budgets.
+        let logger = logger
+        let fleetSlots: FleetSlots? =
+            if let url = configuration.storage.redisURL, let fleet = governor.fleet {
+                // A connection of its own: a deployment's busy queue does not hold up budget steps.
+                FleetSlots(
+                    replica: fleet.replica, store: try RedisFleetStore(url: url), leaseMilliseconds: fleet.leaseMilliseconds,
+                    reachability: { reachable, error in
+                        if reachable {
+                            logger.notice("shared slot store reachable again; deployment slots are leased again")
+                        } else {
+                            logger.error(
+                                "shared slot store unreachable; each deployment falls back to this replica's share of its slots",
+                                metadata: ["error": "\(error.map { "\($0)" } ?? "")"])
+                        }
+                    })
+            } else { nil }
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
-            governor: governor, logger: logger, logWriter: .standardError)
+            governor: governor, fleetSlots: fleetSlots, logger: logger, logWriter: .standardError)
         try await gateway.startLiveGovernance()
         let governanceWatcher = GovernanceWatcher(gateway: gateway)
         let killSwitches = KillSwitchWatcher(store: store, board: governor.kills, logger: logger)
@@ -85,7 +103,10 @@ public struct SwitchyardServer {
                     signals: [.killSwitches: killSwitches.changed, .keys: keys.changed, .governance: governanceWatcher.changed],
                     logger: logger))
         }
-        if let fleet = governor.fleet { services.append(FleetLeaseKeeper(governor: governor, fleet: fleet)) }
+        if let fleet = governor.fleet {
+            services.append(
+                FleetLeaseKeeper(governor: governor, fleet: fleet, slots: fleetSlots.map { ($0, gateway.monitor) }))
+        }
         if let host = configuration.observability.metricsHost, let port = configuration.observability.metricsPort {
             services.append(gateway.makeMetricsServer(host: host, port: port))
         }

@@ -21,6 +21,8 @@ STATE = {
     # Connections that have carried a chat request, open now and the most at once; chat requests
     # whose client (the gateway) closed the connection before the answer was due.
     "open_connections": 0, "max_open_connections": 0, "abandoned": 0,
+    # Chat requests being answered now, and the most at once (a deployment's concurrency as the provider sees it).
+    "in_flight": 0, "max_in_flight": 0,
 }
 RECEIVED = []  # raw bodies of chat requests, decoded as text, in arrival order
 LOCK = threading.Lock()
@@ -78,6 +80,7 @@ class Handler(BaseHTTPRequestHandler):
         return False
 
     def send_json(self, status, body, headers=None):
+        self.leave_in_flight()
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -111,11 +114,31 @@ class Handler(BaseHTTPRequestHandler):
                 if body.get("reset"):
                     STATE["chat_hits"] = STATE["health_hits"] = STATE["abandoned"] = 0
                     STATE["max_open_connections"] = STATE["open_connections"]
+                    STATE["max_in_flight"] = STATE["in_flight"]
                     RECEIVED.clear()
             return self.send_json(200, dict(STATE))
         if self.path != "/v1/chat/completions":
             return self.send_json(404, {"detail": "Not Found"})
         self.count_chat_connection()
+        with LOCK:
+            STATE["in_flight"] += 1
+            STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
+        self.counted_in_flight = True
+        try:
+            self.answer_chat(raw, body)
+        finally:
+            self.leave_in_flight()
+
+    counted_in_flight = False
+
+    def leave_in_flight(self):
+        """Before the answer's bytes leave: the gateway may send the next request the moment it has them."""
+        if self.counted_in_flight:
+            self.counted_in_flight = False
+            with LOCK:
+                STATE["in_flight"] -= 1
+
+    def answer_chat(self, raw, body):
         with LOCK:
             RECEIVED.append(raw.decode("utf-8", "replace"))
             STATE["chat_hits"] += 1

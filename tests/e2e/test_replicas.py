@@ -37,12 +37,13 @@ limits:
 
 
 class Fleet:
-    def __init__(self, tmp_path, governance=GOVERNANCE, replicas=3):
+    def __init__(self, tmp_path, governance=GOVERNANCE, replicas=3, deployment_extra=""):
         self.url = fresh_database(BASE_URL, "sy_e2e_fleet_")
         self.redis = RedisServer(tmp_path)
         self.upstream = FaultUpstream(tmp_path)
         storage = f'  redis_url: "{self.redis.url}"\n'
         body = fault_config(self.upstream.base_url, governance)
+        body = body.replace("    model: fault-model\n", "    model: fault-model\n" + deployment_extra, 1)
         self.replicas = []
         try:
             for index in range(replicas):
@@ -264,3 +265,68 @@ governance:
     assert spent <= 400_000
     # Cut near the end of the money, not at the start: the two streams used most of it.
     assert spent > 400_000 // 2
+
+
+SLOTS = """    max_concurrency: {slots}
+    queue: {{ timeout_seconds: 60 }}
+"""
+
+
+def test_a_deployments_max_concurrency_holds_for_the_fleet(tmp_path):
+    """max_concurrency 4 on three replicas behind HAProxy: the provider never sees more than 4
+    requests at once (one count per replica would allow 12), and every queued request is served."""
+    fleet = Fleet(tmp_path, governance="", deployment_extra=SLOTS.format(slots=4))
+    try:
+        fleet.upstream.control(delay=0.3, reset=True)
+        started = time.monotonic()
+        answers = hammer(fleet.balancer.base_url, fleet.keys["globex"], clients=24, requests_each=4)
+        elapsed = time.monotonic() - started
+        stats = fleet.upstream.stats()
+        served_by = psql(fleet.url, "SELECT count(DISTINCT replica) FROM usage_records WHERE status = 200")
+    finally:
+        fleet.stop()
+    served = sum(1 for status, _ in answers if status == 200)
+    print(f"max_concurrency 4 on 3 replicas, 24 connections: {served} of {len(answers)} served in {elapsed:.1f} s "
+          f"(4 slots x 0.3 s: {96 * 0.3 / 4:.1f} s at best), at most {stats['max_in_flight']} at once upstream")
+    assert served == 96, sorted(set(answers))
+    assert stats["max_in_flight"] <= 4
+    # The fleet used its slots: all four were busy at once.
+    assert stats["max_in_flight"] == 4
+    assert served_by == "3"
+
+
+def test_a_quiet_tenant_on_one_replica_is_not_starved_by_a_flood_on_another(tmp_path):
+    """max_concurrency 2 for the fleet. acme floods replica 0 with 32 requests; globex sends one
+    to replica 1 once the flood is queued. The fleet's queue orders both by shared virtual time:
+    globex waits for the two requests in service and at most one acme request queued before it
+    (one per slot), not for acme's backlog."""
+    fleet = Fleet(tmp_path, governance="", deployment_extra=SLOTS.format(slots=2))
+    try:
+        service = 0.3
+        fleet.upstream.control(delay=service, reset=True)
+        flood_done = {}
+
+        def flood():
+            flood_done["answers"] = hammer(fleet.replicas[0].base_url, fleet.keys["acme"], clients=16, requests_each=2)
+            flood_done["at"] = time.monotonic()
+
+        started = time.monotonic()
+        thread = threading.Thread(target=flood)
+        thread.start()
+        wait_until(lambda: fleet.upstream.stats()["chat_hits"] >= 2, timeout=10, what="the flood in service")
+        time.sleep(service)  # the rest of the flood is queued behind the two slots
+        quiet_started = time.monotonic()
+        quiet = hammer(fleet.replicas[1].base_url, fleet.keys["globex"], clients=1, requests_each=1)
+        quiet_took = time.monotonic() - quiet_started
+        thread.join(timeout=120)
+    finally:
+        fleet.stop()
+    flood_took = flood_done["at"] - started
+    print(f"flood of 32 on replica 0: {flood_took:.1f} s; quiet request on replica 1: {quiet_took:.2f} s "
+          f"(service {service} s, 2 slots)")
+    assert quiet == [(200, None)]
+    assert all(status == 200 for status, _ in flood_done["answers"])
+    assert flood_took > 10 * service
+    # In service: up to one service time left; then at most one acme request per slot ahead of
+    # it; then its own. A FIFO across the fleet would make it wait for ~13 service times.
+    assert quiet_took < 4 * service + 1.0, f"globex took {quiet_took:.2f} s"

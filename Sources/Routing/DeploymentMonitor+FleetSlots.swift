@@ -1,0 +1,74 @@
+import SwitchyardCore
+
+/// The monitor's side of fleet-wide slots: `FleetSlots` plans each step here, under the
+/// deployment's lock, and hands the store's answer back.
+extension DeploymentMonitor {
+    /// `acquire`, and when the deployment's fleet slots are all in use here while the fleet has
+    /// free ones, one lease step first (the request waits for one store round trip).
+    public func acquireLeasing(_ name: String) async -> Result<Lease, Unavailability> {
+        let first = acquire(name)
+        guard case .failure(.atCapacity) = first, let fleet,
+            entries[name]?.state.withLock({ $0.fleet?.mayLease == true && $0.waiting.isEmpty }) == true
+        else { return first }
+        await fleet.lease(name, for: self)
+        return acquire(name)
+    }
+
+    /// The step to take for `name` now, if one is due (or `need`ed by a request short of a slot).
+    func beginSlotStep(
+        _ name: String, replica: String, leaseMilliseconds: Int64, need: Int, now: ContinuousClock.Instant = .now
+    ) -> SlotLeaseCall? {
+        entries[name]?.state.withLock { state in
+            guard var account = state.fleet else { return nil }
+            defer { state.fleet = account }
+            let localWaiting = !state.waiting.isEmpty
+            if need == 0, !account.isDue(inFlight: state.inFlight, localWaiting: localWaiting, now: now) { return nil }
+            if need > 0, !account.mayLease { return nil }
+            return account.beginStep(
+                replica: replica, pool: name, leaseMilliseconds: leaseMilliseconds, inFlight: state.inFlight,
+                localWaiting: localWaiting, need: need, now: now)
+        }
+    }
+
+    /// Takes the store's answer and gives the slots it granted to the waiters they were for.
+    func finishSlotStep(_ call: SlotLeaseCall, _ grant: SlotLeaseGrant, now: ContinuousClock.Instant = .now) {
+        guard let entry = entries[call.pool] else { return }
+        var handoffs: [(Waiter, Result<Lease, Unavailability>)] = []
+        defer { for (waiter, result) in handoffs { waiter.resume(returning: result) } }
+        entry.state.withLock { state in
+            guard var account = state.fleet else { return }
+            let local = state.waiting.entries.map {
+                SlotWaiter(id: $0.id, tenant: $0.tenant, priority: $0.priority, weight: $0.weight)
+            }
+            let granted = account.finishStep(grant, localWaiters: local)
+            state.fleet = account
+            // A slot granted to a waiter that left meanwhile stays idle here, and goes back at the next step.
+            for id in granted {
+                guard let waiter = state.waiting.remove(id: id) else { continue }
+                handoffs.append((waiter.waiter, Self.grant(&state, call.pool, now)))
+            }
+        }
+    }
+
+    /// The store did not answer: the deployment falls back to this replica's share, and local
+    /// waiters that fit in it are served in local fair order.
+    func failSlotStep(_ call: SlotLeaseCall, now: ContinuousClock.Instant = .now) {
+        guard let entry = entries[call.pool] else { return }
+        var handoffs: [(Waiter, Result<Lease, Unavailability>)] = []
+        defer { for (waiter, result) in handoffs { waiter.resume(returning: result) } }
+        entry.state.withLock { state in
+            state.fleet?.failStep(call)
+            while let cap = state.cap(entry.deployment), state.inFlight < cap, let next = state.waiting.next() {
+                state.fleet?.waiterLeft(id: next.id)
+                handoffs.append((next.waiter, Self.grant(&state, call.pool, now)))
+            }
+        }
+    }
+
+    /// Slots this replica holds of the fleet's, and how it holds them (for metrics and tests).
+    public func fleetSlots(_ name: String) -> (holding: Int, inFlight: Int, fallback: Bool)? {
+        entries[name]?.state.withLock { state in
+            state.fleet.map { ($0.cap, state.inFlight, $0.mode != .leased) }
+        }
+    }
+}
