@@ -135,14 +135,15 @@ enum LeaseScripts {
     /// ARGV: replica, lease ms, limit, give back, want, need, held, busy, stepped before (0/1),
     /// n waiters to queue, m abandoned; then n × (id, tenant, priority 1/2, weight); then m ids.
     /// Holdings, per replica: `l:` (slots held), `e:` (the lease's expiry), `g:` (its waiters
-    /// granted a slot by another replica's step, not yet told). Tags: `v` (the tag last served),
+    /// granted a slot by another replica's step, not yet told), `d:` (until when it asked for a
+    /// slot and got none: the others give back idle slots while it does). Tags: `v` (the tag last served),
     /// `seq` (arrivals) and per tenant `t:` (the tag of its last queued request). Members: each
     /// queued `replica|id` to its member in the sorted sets, `seq|replica|id`.
     /// A queued request's tag is max(v, the tenant's last tag) + 1/weight (weighted fair
     /// queuing: an idle tenant earns no credit, a flood queues behind its own tags); equal tags
     /// go in arrival order (the zero-padded `seq`). Interactive requests go before batch ones.
     /// Queuing a waiter already queued changes nothing (a step sent again after a lost answer).
-    /// Returns: holding, queued, free, live replicas, lost (0/1), then the granted ids.
+    /// Returns: holding, queued, free, live replicas, lost (0/1), others asking (0/1), then the granted ids.
     static let slots = """
         local key, replicas, tags, members = KEYS[1], KEYS[2], KEYS[5], KEYS[6]
         local queues = {KEYS[3], KEYS[4]}
@@ -191,12 +192,9 @@ enum LeaseScripts {
         end
         -- What the replica uses counts, as far as the limit allows: after its lease was lost,
         -- or after it served on its share while Redis did not answer.
-        if lost == 1 then
-          mine = math.min(math.max(held - giveBack, 0), limit - others)
-        else
-          mine = math.max(mine - giveBack, 0)
-        end
-        mine = math.max(mine, math.min(busy, limit - others), 0)
+        if lost == 1 then mine = math.max(held - giveBack, 0) else mine = math.max(mine - giveBack, 0) end
+        -- Never more than the limit leaves (it may have been lowered), but what is in use counts.
+        mine = math.max(math.min(mine, limit - others), math.min(busy, limit - others), 0)
         local base = 11
         for i = 0, m - 1 do unqueue(r .. '|' .. ARGV[base + 4 * n + 1 + i]) end
         local v = tonumber(redis.call('HGET', tags, 'v') or '0')
@@ -240,15 +238,33 @@ enum LeaseScripts {
         end
         redis.call('HSET', tags, 'v', string.format('%.17g', v))
         local queued = redis.call('ZCARD', queues[1]) + redis.call('ZCARD', queues[2])
+        local extra = 0
         if queued == 0 and free > 0 then
           -- A fair part of the free slots, and at least the one a replica asks for.
-          local extra = math.min(free, math.max(need, math.min(want, math.max(1, math.floor(free / live)))))
+          extra = math.min(free, math.max(need, math.min(want, math.max(1, math.floor(free / live)))))
           mine = mine + extra
           free = free - extra
         end
+        if need > 0 and extra == 0 then
+          redis.call('HSET', key, 'd:' .. r, now + 1000)
+        else
+          redis.call('HDEL', key, 'd:' .. r)
+        end
+        local asking = 0
+        fields = redis.call('HGETALL', key)
+        for i = 1, #fields, 2 do
+          local f = fields[i]
+          if string.sub(f, 1, 2) == 'd:' then
+            if tonumber(fields[i + 1]) < now then
+              redis.call('HDEL', key, f)
+            elseif string.sub(f, 3) ~= r then
+              asking = 1
+            end
+          end
+        end
         redis.call('HSET', key, 'l:' .. r, mine, 'e:' .. r, now + leaseMs)
         for _, k in ipairs({key, tags, members, queues[1], queues[2]}) do redis.call('PEXPIRE', k, 3600000) end
-        local reply = {mine, queued, free, live, lost}
+        local reply = {mine, queued, free, live, lost, asking}
         for _, id in ipairs(granted) do table.insert(reply, id) end
         return reply
         """

@@ -83,12 +83,12 @@ public final class RedisFleetStore: FleetQuotaStore, FleetSlotStore {
         }
         arguments += call.abandoned.map { String($0) }
         let reply = try await connection.command(arguments)
-        guard case .array(let values) = reply, values.count >= 5, let holding = values[0].int64,
+        guard case .array(let values) = reply, values.count >= 6, let holding = values[0].int64,
             let queued = values[1].int64, let free = values[2].int64, let live = values[3].int64,
-            let lost = values[4].int64
+            let lost = values[4].int64, let asking = values[5].int64
         else { throw RedisError.unexpectedReply("\(reply)") }
         var granted: [UInt64] = []
-        for value in values.dropFirst(5) {
+        for value in values.dropFirst(6) {
             guard case .string(let id) = value, let parsed = UInt64(id) else {
                 throw RedisError.unexpectedReply("\(reply)")
             }
@@ -96,6 +96,6 @@ public final class RedisFleetStore: FleetQuotaStore, FleetSlotStore {
         }
         return SlotLeaseGrant(
             holding: Int(holding), granted: granted, queued: Int(queued), free: Int(free), liveReplicas: Int(live),
-            lost: lost == 1)
+            lost: lost == 1, othersAsking: asking == 1)
     }
 }

@@ -89,16 +89,7 @@ public final class FleetLeases: Sendable {
             !governor.budgets.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now).isEmpty
             || !governor.limiter.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: clock).isEmpty
             || governor.limiter.hasSharedConcurrency
-        let reports = governor.runaway.dueReports(replica: replica, now: clock, at: now)
-        for report in reports {
-            counters.withLock { $0.backgroundSteps += 1 }
-            do {
-                governor.runaway.apply(report, try await store.report(report))
-                reachable()
-            } catch {
-                unreachable(error, budget: nil)
-            }
-        }
+        await report(governor.runaway.dueReports(replica: replica, now: clock, at: now), for: governor)
         guard due else { return }
         await gate.withLock {
             for call in governor.budgets.dueSteps(replica: replica, leaseMilliseconds: leaseMilliseconds, now: now) {
@@ -118,8 +109,23 @@ public final class FleetLeases: Sendable {
         }
     }
 
+    /// Runaway spend reports; the first failure ends the tick's (each may wait for the store's timeout).
+    private func report(_ reports: [RunawaySpendCall], for governor: Governor) async {
+        for report in reports {
+            counters.withLock { $0.backgroundSteps += 1 }
+            do {
+                governor.runaway.apply(report, try await store.report(report))
+                reachable()
+            } catch {
+                unreachable(error, budget: nil)
+                return
+            }
+        }
+    }
+
     /// Reports what is left to report and gives every lease back (at shutdown, once drained).
     public func returnLeases(_ governor: Governor) async {
+        await report(governor.runaway.dueReports(replica: replica, now: .now, final: true), for: governor)
         await gate.withLock {
             for call in governor.budgets.finalSteps(replica: replica, leaseMilliseconds: leaseMilliseconds) {
                 counters.withLock { $0.backgroundSteps += 1 }

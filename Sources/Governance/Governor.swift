@@ -114,8 +114,7 @@ public final class Governor: Sendable {
             switch (leaseSteps == 0 ? limiter : self.limiter).attempt(scopes, estimatedTokens: tokens) {
             case .admitted(let ticket):
                 return await reserve(
-                    maximumCost, in: budgets, scopes: scopes, ticket: ticket, limiter: limiter, principal: principal,
-                    route: facts.route)
+                    maximumCost, in: budgets, scopes: scopes, ticket: ticket, principal: principal, route: facts.route)
             case .refused(let refusal): return .failure(.rateLimited(refusal))
             case .short(let needs):
                 // Two steps at most: the fleet had no more, or others took it meanwhile.
@@ -129,7 +128,7 @@ public final class Governor: Sendable {
     /// The budget half of `admit`: a reservation in every budget of `scopes`, or the ticket back.
     private func reserve(
         _ maximumCost: Money, in budgets: BudgetKeeper, scopes: [GovernanceScope], ticket: RateLimitTicket,
-        limiter: RateLimiter, principal: Principal, route: String
+        principal: Principal, route: String
     ) async -> Result<Admission, GovernanceRefusal> {
         var leaseSteps = 0
         while true {
@@ -137,11 +136,12 @@ public final class Governor: Sendable {
             case .reserved(let reservation):
                 return .success(Admission(ticket: ticket, reservation: reservation))
             case .refused(let refusal):
-                limiter.release(ticket, usedTokens: 0)
+                // The limiter of the moment, as `release` does: a live change carried the ticket's count over.
+                self.limiter.release(ticket, usedTokens: 0)
                 return .failure(refuse(.budget(refusal), principal: principal, route: route))
             case .short(let needs):
                 guard let fleet, leaseSteps < 2 else {
-                    limiter.release(ticket, usedTokens: 0)
+                    self.limiter.release(ticket, usedTokens: 0)
                     return .failure(refuse(.budget(needs[0].refusal), principal: principal, route: route))
                 }
                 leaseSteps += 1

@@ -29,7 +29,7 @@ extension RateLimiter {
     {
         guard let slot = slots[need.scope] else { return nil }
         return buckets.withLock { buckets in
-            guard var account = buckets[slot].slots, account.mayLease, buckets[slot].inFlight >= account.cap else {
+            guard var account = buckets[slot].slots, account.mayLease(at: now), buckets[slot].inFlight >= account.cap else {
                 return nil
             }
             defer { buckets[slot].slots = account }
@@ -58,7 +58,7 @@ extension RateLimiter {
     func finishSlotStep(_ call: SlotLeaseCall, _ grant: SlotLeaseGrant) {
         buckets.withLock { buckets in
             guard let index = index(of: call, in: buckets) else { return }
-            _ = buckets[index].slots?.finishStep(grant, localWaiters: [])
+            _ = buckets[index].slots?.finishStep(call, grant, localWaiters: [], now: .now)
         }
     }
 

@@ -142,7 +142,7 @@ public final class RateLimiter: Sendable {
                         scope: scope, rule: "concurrent_requests", limit: concurrent, retryAfterSeconds: 1,
                         status: Self.status(bucket))
                     // Shared: the fleet may have a free slot, unless the store is out of reach.
-                    guard bucket.slots?.mayLease == true else { return .refused(refusal) }
+                    guard bucket.slots?.mayLease(at: now) == true else { return .refused(refusal) }
                     needs.append(RateLeaseNeed(scope: scope, requests: 0, tokens: 0, slots: 1, refusal: refusal))
                     continue
                 }

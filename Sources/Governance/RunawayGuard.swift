@@ -84,14 +84,16 @@ public final class RunawayGuard: Sendable {
         }
     }
 
-    /// Reports due to the fleet's store: each watched scope's spend, once a second.
-    func dueReports(replica: String, now: ContinuousClock.Instant, at time: UnixMicros = .now()) -> [RunawaySpendCall] {
+    /// Reports due to the fleet's store: each watched scope's spend, once a second (`final`: now).
+    func dueReports(
+        replica: String, now: ContinuousClock.Instant, at time: UnixMicros = .now(), final: Bool = false
+    ) -> [RunawaySpendCall] {
         guard shared else { return [] }
         let minute = time.value / 60_000_000
         return windows.withLock { windows in
             var calls: [RunawaySpendCall] = []
             for (scope, window) in windows {
-                if let last = window.lastReport, now - last < .seconds(1) { continue }
+                if let last = window.lastReport, now - last < .seconds(1), !final { continue }
                 windows[scope]?.lastReport = now
                 var minutes: [Int64: Int64] = [:]
                 for slot in window.slots where minute - slot.minute < 60 && slot.local > 0 {
@@ -105,10 +107,13 @@ public final class RunawayGuard: Sendable {
     }
 
     /// Takes the fleet's spend per minute: the other replicas' part of each minute is the
-    /// fleet's less what this replica reported for it.
+    /// fleet's less what this replica reported for it (none for a minute the store no longer has).
     func apply(_ call: RunawaySpendCall, _ spend: RunawayFleetSpend) {
         windows.withLock { windows in
             guard var window = windows[call.scope] else { return }
+            for index in window.slots.indices where spend.minutes[window.slots[index].minute] == nil {
+                window.slots[index].others = 0
+            }
             for (minute, total) in spend.minutes {
                 let index = window.slot(minute)
                 guard window.slots[index].minute == minute else { continue }

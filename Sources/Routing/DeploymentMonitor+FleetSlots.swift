@@ -8,11 +8,15 @@ extension DeploymentMonitor {
     public func acquireLeasing(_ name: String) async -> Result<Lease, Unavailability> {
         let first = acquire(name)
         guard case .failure(.atCapacity) = first, let fleet,
-            entries[name]?.state.withLock({ $0.fleet?.mayLease == true && $0.waiting.isEmpty }) == true
+            entries[name]?.state.withLock({ $0.fleet?.mayLease(at: .now) == true && $0.waiting.isEmpty }) == true
         else { return first }
         await fleet.lease(name, for: self)
         return acquire(name)
     }
+
+    /// The pool of a deployment's slots in the store (apart from scopes' `concurrent_requests`).
+    static func pool(_ deployment: String) -> String { "deployment:\(deployment)" }
+    static func deployment(inPool pool: String) -> String { String(pool.dropFirst("deployment:".count)) }
 
     /// The step to take for `name` now, if one is due (or `need`ed by a request short of a slot).
     func beginSlotStep(
@@ -23,16 +27,16 @@ extension DeploymentMonitor {
             defer { state.fleet = account }
             let localWaiting = !state.waiting.isEmpty
             if need == 0, !account.isDue(inFlight: state.inFlight, localWaiting: localWaiting, now: now) { return nil }
-            if need > 0, !account.mayLease { return nil }
+            if need > 0, !account.mayLease(at: now) { return nil }
             return account.beginStep(
-                replica: replica, pool: name, leaseMilliseconds: leaseMilliseconds, inFlight: state.inFlight,
+                replica: replica, pool: Self.pool(name), leaseMilliseconds: leaseMilliseconds, inFlight: state.inFlight,
                 localWaiting: localWaiting, need: need, now: now)
         }
     }
 
     /// Takes the store's answer and gives the slots it granted to the waiters they were for.
     func finishSlotStep(_ call: SlotLeaseCall, _ grant: SlotLeaseGrant, now: ContinuousClock.Instant = .now) {
-        guard let entry = entries[call.pool] else { return }
+        guard let entry = entries[Self.deployment(inPool: call.pool)] else { return }
         var handoffs: [(Waiter, Result<Lease, Unavailability>)] = []
         defer { for (waiter, result) in handoffs { waiter.resume(returning: result) } }
         entry.state.withLock { state in
@@ -40,12 +44,12 @@ extension DeploymentMonitor {
             let local = state.waiting.entries.map {
                 SlotWaiter(id: $0.id, tenant: $0.tenant, priority: $0.priority, weight: $0.weight)
             }
-            let granted = account.finishStep(grant, localWaiters: local)
+            let granted = account.finishStep(call, grant, localWaiters: local, now: now)
             state.fleet = account
             // A slot granted to a waiter that left meanwhile stays idle here, and goes back at the next step.
             for id in granted {
                 guard let waiter = state.waiting.remove(id: id) else { continue }
-                handoffs.append((waiter.waiter, Self.grant(&state, call.pool, now)))
+                handoffs.append((waiter.waiter, Self.grant(&state, entry.deployment.name, now)))
             }
         }
     }
@@ -53,14 +57,14 @@ extension DeploymentMonitor {
     /// The store did not answer: the deployment falls back to this replica's share, and local
     /// waiters that fit in it are served in local fair order.
     func failSlotStep(_ call: SlotLeaseCall, now: ContinuousClock.Instant = .now) {
-        guard let entry = entries[call.pool] else { return }
+        guard let entry = entries[Self.deployment(inPool: call.pool)] else { return }
         var handoffs: [(Waiter, Result<Lease, Unavailability>)] = []
         defer { for (waiter, result) in handoffs { waiter.resume(returning: result) } }
         entry.state.withLock { state in
             state.fleet?.failStep(call)
             while let cap = state.cap(entry.deployment), state.inFlight < cap, let next = state.waiting.next() {
                 state.fleet?.waiterLeft(id: next.id)
-                handoffs.append((next.waiter, Self.grant(&state, call.pool, now)))
+                handoffs.append((next.waiter, Self.grant(&state, entry.deployment.name, now)))
             }
         }
     }

@@ -22,7 +22,9 @@ public final class DeploymentMonitor: Sendable {
         init(_ deployment: Deployment, shared: Bool) {
             self.deployment = deployment
             var state = DeploymentState(breaker: CircuitBreaker(policy: deployment.circuitBreaker))
-            if shared, let limit = deployment.maxConcurrency { state.fleet = FleetSlotAccount(limit: limit) }
+            if shared, let limit = deployment.maxConcurrency {
+                state.fleet = FleetSlotAccount(limit: limit, queues: deployment.queue != nil)
+            }
             self.state = Mutex(state)
         }
     }
@@ -250,7 +252,9 @@ public final class DeploymentMonitor: Sendable {
             return .circuitOpen(retryAfter: .milliseconds(100))
         }
         // A replica short of fleet slots is not full while a step could lease one.
-        if let limit = state.cap(deployment), state.inFlight >= limit, state.fleet?.mayLease != true { return .atCapacity }
+        if let limit = state.cap(deployment), state.inFlight >= limit, state.fleet?.mayLease(at: now) != true {
+            return .atCapacity
+        }
         return nil
     }
 }

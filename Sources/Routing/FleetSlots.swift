@@ -84,7 +84,7 @@ public final class FleetSlots: Sendable {
                 let call: SlotLeaseCall? = entry.state.withLock { state in
                     guard let account = state.fleet else { return nil }
                     return SlotLeaseCall(
-                        replica: replica, pool: deployment, limit: account.limit, leaseMilliseconds: 1,
+                        replica: replica, pool: DeploymentMonitor.pool(deployment), limit: account.limit, leaseMilliseconds: 1,
                         giveBack: max(0, account.holding - state.inFlight), held: account.holding, busy: state.inFlight,
                         abandoned: state.waiting.entries.map(\.id))
                 }

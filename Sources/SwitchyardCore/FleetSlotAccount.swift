@@ -18,6 +18,9 @@ public struct FleetSlotAccount: Sendable {
     }
 
     public let limit: Int
+    /// Requests wait in the fleet's queue for a slot (a deployment with `queue:`); without one,
+    /// a request that finds no slot is refused.
+    public let queues: Bool
     public private(set) var mode: Mode = .leased
     /// Slots the store holds for this replica (as of its last answer, less what was given back since).
     public private(set) var holding = 0
@@ -26,6 +29,11 @@ public struct FleetSlotAccount: Sendable {
     /// Slots no replica held at the last step.
     public private(set) var free: Int
     public private(set) var liveReplicas = 1
+    /// Another replica asked for a slot and got none: idle slots here should go back.
+    public private(set) var othersAsking = false
+    /// A step for a request got no slot: until then, no other request steps (a flood of
+    /// refusals costs at most four steps a second).
+    private var dryUntil: ContinuousClock.Instant?
     private var steppedBefore = false
     private var lastStep: ContinuousClock.Instant?
     /// Local waiters not yet in the fleet's queue, and those that are.
@@ -34,15 +42,16 @@ public struct FleetSlotAccount: Sendable {
     /// Local waiters in the fleet's queue that left it here (to be removed there).
     private var abandoned: [UInt64] = []
 
-    public init(limit: Int) {
+    public init(limit: Int, queues: Bool = false) {
         self.limit = limit
+        self.queues = queues
         self.free = limit
     }
 
     /// Slots this replica may use now.
     public var cap: Int {
         switch mode {
-        case .leased: holding
+        case .leased: min(holding, limit)
         case .fallback(let share): share
         }
     }
@@ -50,8 +59,11 @@ public struct FleetSlotAccount: Sendable {
     /// Someone in the fleet waits for a slot: a newcomer here must not take one before them.
     public var othersWaiting: Bool { mode == .leased && fleetQueued > 0 }
 
-    /// A step could bring a slot for a request that finds none here.
-    public var mayLease: Bool { mode == .leased && fleetQueued == 0 && free > 0 }
+    /// A step could bring a slot for a request that finds none here: the fleet had free ones,
+    /// or asking makes the others give theirs back.
+    public func mayLease(at now: ContinuousClock.Instant) -> Bool {
+        mode == .leased && fleetQueued == 0 && (free > 0 || dryUntil.map { now >= $0 } ?? true)
+    }
 
     /// Spare slots worth holding for arrivals: one, and a quarter of those in use.
     public static func spare(inFlight: Int) -> Int { 1 + inFlight / 4 }
@@ -82,10 +94,10 @@ public struct FleetSlotAccount: Sendable {
             if !toQueue.isEmpty || !abandoned.isEmpty || localWaiting || fleetQueued > 0 { return true }
             let idle = holding - inFlight
             let spare = Self.spare(inFlight: inFlight)
-            if idle > 2 * spare || (idle < spare && free > 0) { return true }
-            // A slot idle here may be wanted by a waiter on another replica, which only a step
-            // tells: look every tick while holding one, else renew four times a second.
-            return idle > 0 || since >= .milliseconds(250)
+            if idle > 2 * spare || (idle < spare && free > 0) || (idle > 0 && othersAsking) { return true }
+            // A slot idle here may be wanted by a waiter queued on another replica, which only a
+            // step tells: look every tick while holding one, else renew four times a second.
+            return (queues && idle > 0) || since >= .milliseconds(250)
         }
     }
 
@@ -101,7 +113,7 @@ public struct FleetSlotAccount: Sendable {
         if mode == .leased {
             let idle = max(0, holding - inFlight)
             let spare = Self.spare(inFlight: inFlight)
-            if fleetQueued > 0 || localWaiting {
+            if fleetQueued > 0 || localWaiting || othersAsking {
                 giveBack = idle
             } else if idle > 2 * spare {
                 giveBack = idle - spare
@@ -124,9 +136,13 @@ public struct FleetSlotAccount: Sendable {
 
     /// Takes the store's answer; returns the local waiters it granted a slot. If the store had
     /// lost this replica's lease, every local waiter is queued again.
-    public mutating func finishStep(_ grant: SlotLeaseGrant, localWaiters: [SlotWaiter]) -> [UInt64] {
+    public mutating func finishStep(
+        _ call: SlotLeaseCall, _ grant: SlotLeaseGrant, localWaiters: [SlotWaiter], now: ContinuousClock.Instant
+    ) -> [UInt64] {
         steppedBefore = true
         mode = .leased
+        dryUntil = call.need > 0 && grant.holding <= call.held - call.giveBack ? now + .milliseconds(250) : nil
+        othersAsking = grant.othersAsking
         holding = grant.holding
         fleetQueued = grant.queued
         free = grant.free

@@ -13,7 +13,7 @@ public protocol FleetSlotStore: Sendable {
 /// One replica's step on one pool of slots.
 public struct SlotLeaseCall: Sendable, Equatable {
     public var replica: String
-    /// The deployment's name, or `scope:` and the scope's.
+    /// `deployment:` and the deployment's name, or `scope:` and the scope's.
     public var pool: String
     /// Slots for the whole fleet.
     public var limit: Int
@@ -82,13 +82,20 @@ public struct SlotLeaseGrant: Sendable, Equatable {
     /// The store had lost this replica's lease (it expired, or Redis restarted empty): its
     /// waiters were dropped from the queue and must be queued again.
     public var lost: Bool
+    /// Another replica asked for a slot in the last second and got none (a pool without a
+    /// queue): idle slots held here should go back.
+    public var othersAsking: Bool
 
-    public init(holding: Int, granted: [UInt64], queued: Int, free: Int, liveReplicas: Int, lost: Bool) {
+    public init(
+        holding: Int, granted: [UInt64], queued: Int, free: Int, liveReplicas: Int, lost: Bool,
+        othersAsking: Bool = false
+    ) {
         self.holding = holding
         self.granted = granted
         self.queued = queued
         self.free = free
         self.liveReplicas = liveReplicas
         self.lost = lost
+        self.othersAsking = othersAsking
     }
 }

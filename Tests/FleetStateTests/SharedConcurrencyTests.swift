@@ -67,4 +67,43 @@ import Testing
         #expect(most >= 3)
         #expect(served >= 60)
     }
+
+    @Test func aSlotIdleOnOneReplicaGoesToAnotherThatAsks() async throws {
+        let redis = try TestRedis()
+        let tenant = "acme-\(UUID().uuidString.prefix(8))"
+        let limit = RateLimit(scope: .tenant(tenant), concurrentRequests: 1)
+        let (idle, busy) = try (
+            Self.replica("idle", redis: redis, limit: limit), Self.replica("busy", redis: redis, limit: limit)
+        )
+        await idle.fleet!.maintain(idle)  // the one slot is its spare now
+        let principal = Principal(tenant: tenant, agent: nil, keyID: "k")
+        let facts = RequestFacts(route: "chat", estimatedInputTokens: 1, maxOutputTokens: 1, tags: [:])
+        let zero = Money(nanos: 0, currency: "USD")
+        let started = ContinuousClock.now
+        var admitted = false
+        // Bounded: 200 tries over about 5 s; both replicas' keepers tick meanwhile.
+        for _ in 0..<200 where !admitted {
+            if case .success(let admission) = await busy.admit(facts, policy: .unrestricted, maximumCost: zero, for: principal) {
+                admitted = true
+                busy.release(admission, principal: principal, usage: .none, cost: zero)
+            } else {
+                await idle.fleet!.maintain(idle)
+                await busy.fleet!.maintain(busy)
+                try await Task.sleep(for: .milliseconds(25))
+            }
+        }
+        let waited = ContinuousClock.now - started
+        print("concurrent_requests 1: a slot idle on one replica reached the other after \(waited)")
+        #expect(admitted)
+        // The idle replica hears of the ask at its next step (250 ms), the asker tries again after 250 ms.
+        #expect(waited < .seconds(2))
+    }
+
+    static func replica(_ name: String, redis: TestRedis, limit: RateLimit) throws -> Governor {
+        Governor(
+            tenants: [Tenant(name: limit.scope.tenant ?? "acme")], limits: [limit],
+            fleet: FleetLeases(
+                replica: name, store: try RedisFleetStore(url: redis.url), ledgerSpend: { _, _ in 0 },
+                logger: Logger(label: "test")))
+    }
 }

@@ -55,3 +55,25 @@ import Testing
         #expect(fleet.minutes == [minute: 750])
     }
 }
+
+extension SharedRunawayTests {
+    @Test func aReplicaDoesNotCountItsOwnSpendTwice() async throws {
+        let redis = try TestRedis()
+        let agent = "bot-\(UUID().uuidString.prefix(8))"
+        let limit = RateLimit(
+            scope: .agent(tenant: "acme", agent: agent), spendPerHour: Money(nanos: 1_000, currency: "USD"))
+        let bot = Principal(tenant: "acme", agent: agent, keyID: "k")
+        let (a, b) = (try Self.replica("a", redis: redis, limit: limit), try Self.replica("b", redis: redis, limit: limit))
+        try await Self.spend(a, 400, as: bot)
+        try await Self.spend(b, 400, as: bot)
+        await a.fleet!.maintain(a)
+        await b.fleet!.maintain(b)
+        try await Task.sleep(for: .milliseconds(1_100))  // a's next report is due: it hears of b's 400
+        await a.fleet!.maintain(a)
+        // a's hour: its own 400 and b's 400, then 199: 999 of 1,000. Its own counted twice would trip.
+        try await Self.spend(a, 199, as: bot)
+        #expect(a.kills.stopping(bot) == nil)
+        try await Self.spend(a, 2, as: bot)
+        #expect(a.kills.stopping(bot) != nil)
+    }
+}
