@@ -31,6 +31,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Traces: the tracing API for the pipeline, and swift-otel's OTLP/HTTP exporter for the
+        // binary (its gRPC exporter is left out: the OTLPHTTP trait alone builds no gRPC).
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // System libraries: the Debian packages libsqlite3-dev and libpq-dev (scripts/install-deps.sh).
@@ -109,6 +113,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger",
                 "Observability", "Governance", "Ingress",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -139,6 +144,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             // jemalloc instead of glibc's allocator: ~6 % fewer instructions per proxied request
             // (README, "Performance"); a Debian package, installed by scripts/install-deps.sh.

@@ -14,6 +14,10 @@
 #   BENCH_STORE=postgres ...     # any of these on PostgreSQL (started by the script, fsync on)
 #   BENCH_REDIS=1 ...            # budgets and rate limits shared through Redis (started by the script);
 #                                # `instructions` then measures each binary with sharing off and on
+#   BENCH_TRACE_RATIOS="0.01 1"  # `instructions` also measures this checkout's binary with traces exported
+#                                # (OTLP/HTTP to nginx) at each head-sampling ratio
+#   BENCH_SLOTS=1 ...            # the bench deployments get max_concurrency and the tenant concurrent_requests
+#                                # (10,000 each: never reached), so with Redis their slots are leased
 #   bench/run.sh replicas        # 3 replicas on PostgreSQL and Redis, BENCH_LEDGER_RATE (5000) requests/s
 #                                # in total for BENCH_LEDGER_SECONDS (30): records stored per second, the
 #                                # lease steps a request waited for, and the fleet's spend against the ledger
@@ -59,10 +63,11 @@ trap cleanup EXIT
 
 python3 bench/make_fixtures.py
 cp bench/completion.json bench/stream.sse "$WORK/"
+: >"$WORK/empty" # the OTLP answer for traced runs (an empty ExportTraceServiceResponse)
 gcc -O2 -o "$WORK/openloop" bench/openloop.c
 REQUEST_BODY='{"model":"bench","messages":[{"role":"system","content":"You are a concise assistant."},{"role":"user","content":"What is the capital of France? Answer in two sentences."}],"max_tokens":64,"temperature":0.2}'
 printf '%s' "$REQUEST_BODY" >"$WORK/request.json"
-chmod 644 "$WORK/completion.json" "$WORK/stream.sse"
+chmod 644 "$WORK/completion.json" "$WORK/stream.sse" "$WORK/empty"
 # start_nginx NAME WORKERS SERVER_BLOCKS: an nginx with keep-alive settings for load, logging off.
 start_nginx() {
   cat >"$WORK/$1.conf" <<NGINX
@@ -85,6 +90,7 @@ start_nginx nginx 1 "  client_body_buffer_size 64k;
     listen 127.0.0.1:$NGINX_PORT reuseport backlog=4096;
     location = /v1/chat/completions { default_type application/json; alias $WORK/completion.json; error_page 405 =200 \$uri; }
     location = /stream/v1/chat/completions { default_type text/event-stream; alias $WORK/stream.sse; error_page 405 =200 \$uri; }
+    location = /v1/traces { default_type application/x-protobuf; alias $WORK/empty; error_page 405 =200 \$uri; }
   }"
 # The reference proxy: nginx itself as a keep-alive reverse proxy in front of the same upstream,
 # with as many workers as Switchyard has event loops. It shows what a mature C proxy adds on this
@@ -110,6 +116,7 @@ limits:
   - scope: tenant:bench
     requests_per_minute: 100000000
     tokens_per_minute: 1000000000000
+CONCURRENT_REQUESTS_LINE
 budgets:
   - name: bench-budget
     scope: tenant:bench
@@ -117,6 +124,14 @@ budgets:
 GOV
 )"
 fi
+SLOTS_YAML=""
+if [ "${BENCH_SLOTS:-0}" = 1 ]; then
+  SLOTS_YAML="    max_concurrency: 10000"
+  GOVERNANCE_YAML="${GOVERNANCE_YAML/CONCURRENT_REQUESTS_LINE/    concurrent_requests: 10000}"
+fi
+GOVERNANCE_YAML="${GOVERNANCE_YAML/CONCURRENT_REQUESTS_LINE
+/}"
+GOVERNANCE_YAML="${GOVERNANCE_YAML/CONCURRENT_REQUESTS_LINE/}"
 # The store: SQLite by default; BENCH_STORE=postgres starts a throwaway PostgreSQL (fsync on).
 # Several replicas need both PostgreSQL and Redis.
 if [ "${1:-}" = replicas ]; then BENCH_STORE=postgres; BENCH_REDIS=1; fi
@@ -155,10 +170,12 @@ deployments:
     provider: nginx
     model: gpt-4o-mini
     price: { input_per_mtok: "0.15", output_per_mtok: "0.60" }
+$SLOTS_YAML
   - name: fixed-stream
     provider: nginx-stream
     model: gpt-4o-mini
     price: { input_per_mtok: "0.15", output_per_mtok: "0.60" }
+$SLOTS_YAML
   - name: idle
     provider: idle
     model: idle
@@ -327,6 +344,8 @@ if [ "${1:-}" = instructions ]; then
    # Sharing on too for this checkout's binary (older ones may not know storage.redis_url).
    sharing="off"
    [ -n "$REDIS_YAML" ] && [ "$bin" = "$BIN" ] && sharing="off on"
+   # Traces too for this checkout's binary, at each ratio asked for.
+   [ "$bin" = "$BIN" ] && for ratio in ${BENCH_TRACE_RATIOS:-}; do sharing="$sharing trace=$ratio"; done
    for shared in $sharing; do
     run="$(mktemp -d "$WORK/instructions.XXXXXX")"
     # Its own store (binaries may differ in schema); no metrics token (older binaries lack the key).
@@ -334,6 +353,10 @@ if [ "${1:-}" = instructions ]; then
     [ "$shared" = on ] && drop_redis='/^$/d'
     sed -e "s#$WORK/switchyard.db#$run/switchyard.db#" -e "s#$WORK/journal.ndjson#$run/journal.ndjson#" \
       -e '/^observability:/d' -e '/metrics_token_env/d' -e "$drop_redis" "$WORK/switchyard.yaml" >"$run/switchyard.yaml"
+    case "$shared" in trace=*)
+      printf 'observability:\n  tracing:\n    endpoint: "http://127.0.0.1:%s"\n    sample_ratio: %s\n' \
+        "$NGINX_PORT" "${shared#trace=}" >>"$run/switchyard.yaml" ;;
+    esac
     key="$("$bin" keys create --config "$run/switchyard.yaml" --tenant bench 2>/dev/null)"
     mkfifo "$run/ctl"
     SWIFT_DETERMINISTIC_HASHING=1 LOG_LEVEL="${BENCH_LOG_LEVEL:-warning}" qemu-x86_64 -plugin "$WORK/insncount.so,ctl=$run/ctl,out=$run/count" \

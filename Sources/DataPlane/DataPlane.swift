@@ -8,6 +8,6 @@
 // (`Gateway.makeServer`); other routes on the same listener come in through `ServedRoutes`.
 //
 // May import: the domain modules (SwitchyardCore, SwitchyardConfig, WireFormats, Providers,
-// Routing, Governance, Storage, Ledger, Observability), Ingress, and Hummingbird's core
-// types. Not the control plane: the admin API and the watchers use the data plane, not the
+// Routing, Governance, Storage, Ledger, Observability), Ingress, Hummingbird's core types,
+// and the swift-distributed-tracing API (`Tracing`; the exporter behind it is the binary's). Not the control plane: the admin API and the watchers use the data plane, not the
 // reverse, and reach its state through `package` members.

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import Ledger
 import WireFormats
@@ -28,6 +29,15 @@ extension Gateway {
         relay: (Exchange, RequestContext, consuming Settlement) -> SettledResponse
     ) async -> Response {
         var context = RequestContext(endpoint: endpoint, format: format)
+        if let tracer {
+            switch traceSampler.decide(request.headers) {
+            case .trace:
+                context.trace = RequestTrace(
+                    tracer: tracer, headers: request.headers, endpoint: endpoint, providerKinds: providerKinds)
+            case .skip(let passThrough):
+                context.upstreamTraceHeaders = passThrough
+            }
+        }
         let settlement = Settlement()
         // A record of every answer a client receives is on local disk before the answer leaves
         // (a killed process loses none); a stream's relay waits for it before its last bytes.
@@ -37,10 +47,20 @@ extension Gateway {
         } catch {
             let refusal = settlement.refuse(error, context, gateway: self)
             await refusal.receipt.written()
-            return refusal.response
+            return Self.traced(refusal.response, context.trace)
         }
         let answer = relay(exchange, context, settlement)
         await answer.receipt.written()
-        return answer.response
+        return Self.traced(answer.response, context.trace)
+    }
+
+    /// The response with the request's `traceparent`, so a client can find its trace.
+    static func traced(_ response: Response, _ trace: RequestTrace?) -> Response {
+        guard let trace else { return response }
+        var response = response
+        for (name, value) in trace.responseHeaders {
+            if let field = HTTPField.Name(name) { response.headers[field] = value }
+        }
+        return response
     }
 }

@@ -12,6 +12,7 @@ import Routing
 import Storage
 import SwitchyardConfig
 import SwitchyardCore
+import Tracing
 import WireFormats
 
 /// The data plane: everything a request needs, shared by all requests, immutable once built.
@@ -20,6 +21,11 @@ public final class Gateway: Sendable {
     /// The plan stage's route and candidates.
     let routes: RouteSelection
     package let monitor: DeploymentMonitor
+    /// Set when traces are exported (`observability.tracing`, or the OTLP environment variables).
+    let tracer: (any Tracer)?
+    let traceSampler: TraceSampler
+    /// Each provider's kind by name, for `gen_ai.provider.name`.
+    let providerKinds: [String: String]
     /// The execute stage.
     let executor: UpstreamExecutor
     package let adapters: [String: ProviderAdapter]
@@ -58,7 +64,8 @@ public final class Gateway: Sendable {
     public init(
         configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
         transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(), governor: Governor? = nil,
-        fleetSlots: FleetSlots? = nil, environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger,
+        fleetSlots: FleetSlots? = nil, tracer: (any Tracer)? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger,
         logWriter: LogWriter? = nil
     ) {
         self.governor =
@@ -75,6 +82,11 @@ public final class Gateway: Sendable {
             metrics: metrics, requestSeries: RequestSeriesCache(registry: metrics), configuration: configuration,
             logger: logger)
         self.monitor = DeploymentMonitor(deployments: configuration.deployments, fleet: fleetSlots)
+        self.tracer = tracer
+        self.traceSampler = TraceSampler(ratio: configuration.observability.tracing?.sampleRatio ?? 1)
+        self.providerKinds = Dictionary(
+            configuration.providers.map { ($0.name, GenAIAttributes.providerName(of: $0.kind)) },
+            uniquingKeysWith: { first, _ in first })
         self.routes = RouteSelection(
             planner: RoutePlanner(
                 routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers),

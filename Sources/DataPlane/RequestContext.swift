@@ -30,6 +30,10 @@ struct RequestContext: Sendable {
     var policy: EffectivePolicy?
     /// The request's class in deployment queues (`x-switchyard-priority`).
     var priority = RequestPriority.interactive
+    /// Set when tracing is on and the request is sampled: its span, ended at settlement.
+    var trace: RequestTrace?
+    /// A client's trace context the gateway does not sample, handed to the upstream unchanged.
+    var upstreamTraceHeaders: [(String, String)] = []
 
     init(endpoint: String, format: ClientFormat) {
         let now = UnixMicros.now()

@@ -75,6 +75,7 @@ struct Settlement: ~Copyable {
         }
         let receipt = gateway.usageSink.record(record)
         gateway.observer.observe(record, latency: elapsed, timeToFirstToken: context.timeToFirstToken)
+        context.trace?.finish(record)
         return receipt
     }
 }

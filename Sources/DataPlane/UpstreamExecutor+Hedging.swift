@@ -22,11 +22,17 @@ extension UpstreamExecutor {
         var lastError: OpenAIError?
         var winner: UpstreamSuccess?
         let requestID = context.id
+        let trace = context.trace
+        let passThrough = context.upstreamTraceHeaders
 
         /// Claims the next candidate that can take a request.
         func nextCandidate() async -> (Deployment, ProviderAdapter, DeploymentMonitor.Lease)? {
             while let deployment = remaining.popFirst() {
-                switch await claim(deployment) {
+                var claimed = claim(deployment)
+                if case .unavailable(.atCapacity) = claimed, await monitor.leaseSlot(deployment.name) {
+                    claimed = claim(deployment)
+                }
+                switch claimed {
                 case .claimed(let adapter, let lease): return (deployment, adapter, lease)
                 case .missingKey(let error): lastError = error
                 case .unavailable(let reason): unavailable[deployment.name] = reason
@@ -55,7 +61,7 @@ extension UpstreamExecutor {
                     index: 0,
                     await self.attempt(
                         primary.0, adapter: primary.1, lease: primary.2, call: primaryCall, streaming: false,
-                        requestID: requestID))
+                        requestID: requestID, trace: trace, passThrough: passThrough))
             }
             group.addTask {
                 try? await cancellableSleep(for: delay)
@@ -79,7 +85,8 @@ extension UpstreamExecutor {
                         index: index,
                         await self.attempt(
                             deployment, adapter: adapter, lease: lease, call: payload, streaming: false,
-                            requestID: requestID, hedged: hedged))
+                            requestID: requestID, hedged: hedged, trace: trace, number: index + 1,
+                            passThrough: passThrough))
                 }
             }
             while let event = await group.next() {

@@ -84,7 +84,11 @@ struct UpstreamExecutor: Sendable {
             }
             let adapter: ProviderAdapter
             let lease: DeploymentMonitor.Lease
-            switch await claim(deployment) {
+            var claimed = claim(deployment)
+            if case .unavailable(.atCapacity) = claimed, await monitor.leaseSlot(deployment.name) {
+                claimed = claim(deployment)
+            }
+            switch claimed {
             case .missingKey(let error):
                 lastError = error
                 skipsInARow += 1
@@ -107,7 +111,8 @@ struct UpstreamExecutor: Sendable {
             context.use(deployment)
             let result = await attempt(
                 deployment, adapter: adapter, lease: lease, call: call(deployment), streaming: streaming,
-                requestID: context.id)
+                requestID: context.id, trace: context.trace, number: context.attempts.count + 1,
+                passThrough: context.upstreamTraceHeaders)
             switch result {
             case .success(let success, let attempt):
                 context.attempts.append(attempt)
@@ -147,7 +152,9 @@ struct UpstreamExecutor: Sendable {
         case .success(let lease):
             context.use(deployment)
             switch await attempt(
-                deployment, adapter: adapter, lease: lease, call: call(deployment), streaming: streaming, requestID: context.id)
+                deployment, adapter: adapter, lease: lease, call: call(deployment), streaming: streaming,
+                requestID: context.id, trace: context.trace, number: context.attempts.count + 1,
+                passThrough: context.upstreamTraceHeaders)
             {
             case .success(let success, let attempt):
                 context.attempts.append(attempt)
@@ -168,26 +175,46 @@ struct UpstreamExecutor: Sendable {
 
     /// Takes a slot on `deployment` for one attempt, if its provider can be called and the
     /// monitor (breaker, cool-down, health, concurrency) lets it.
-    func claim(_ deployment: Deployment) async -> Claim {
+    func claim(_ deployment: Deployment) -> Claim {
         guard let adapter = adapters[deployment.provider], !adapter.hasMissingKey else {
             return .missingKey(.missingKey(deployment, variable: adapters[deployment.provider]?.provider.apiKeyEnv))
         }
-        switch await monitor.acquireLeasing(deployment.name) {
+        switch monitor.acquire(deployment.name) {
         case .success(let lease): return .claimed(adapter, lease)
         case .failure(let reason): return .unavailable(reason)
         }
     }
 
     /// One try at one deployment. The lease is released here on failure; on success the caller
-    /// releases it when the response is done.
+    /// releases it when the response is done. Traced, the attempt is a CLIENT span whose context
+    /// the upstream gets in `traceparent` (a stream's span ends when its head arrives).
     func attempt(
         _ deployment: Deployment, adapter: ProviderAdapter, lease: DeploymentMonitor.Lease, call: UpstreamCall,
-        streaming: Bool, requestID: String, hedged: Bool = false
+        streaming: Bool, requestID: String, hedged: Bool = false, trace: RequestTrace? = nil, number: Int = 1,
+        passThrough: [(String, String)] = []
     ) async -> AttemptResult {
-        let start = ContinuousClock.now
         var addressed = adapter.request(for: call, streaming: streaming, timeouts: deployment.timeouts)
         if !streaming { addressed.wholeBodyLimit = Self.maxResponseBytes }
-        let request = addressed
+        guard let trace else {
+            addressed.headers += passThrough
+            return await send(
+                addressed, to: deployment, lease: lease, streaming: streaming, requestID: requestID, hedged: hedged)
+        }
+        let span = trace.startAttempt(deployment, hedged: hedged, number: number, request: &addressed)
+        let result = await send(
+            addressed, to: deployment, lease: lease, streaming: streaming, requestID: requestID, hedged: hedged)
+        switch result {
+        case .success(_, let attempt), .failure(_, _, _, let attempt):
+            RequestTrace.endAttempt(span, status: attempt.status, errorClass: attempt.errorClass)
+        }
+        return result
+    }
+
+    private func send(
+        _ request: UpstreamRequest, to deployment: Deployment, lease: DeploymentMonitor.Lease, streaming: Bool,
+        requestID: String, hedged: Bool
+    ) async -> AttemptResult {
+        let start = ContinuousClock.now
         let transport = self.transport
         func elapsed() -> Int64 { (ContinuousClock.now - start).microseconds }
         func failed(_ failure: UpstreamFailure) -> AttemptResult {

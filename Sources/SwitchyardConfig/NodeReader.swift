@@ -281,7 +281,7 @@ struct NodeReader {
     }
 
     func observability(_ node: Node) throws -> SwitchyardConfiguration.Observability {
-        let entries = try mapping(node, "observability", allowed: ["metrics_listen", "metrics_token_env"])
+        let entries = try mapping(node, "observability", allowed: ["metrics_listen", "metrics_token_env", "tracing"])
         var observability = SwitchyardConfiguration.Observability()
         if let (host, port) = try listenAddress(
             entries["metrics_listen"], "observability.metrics_listen", defaultHost: "127.0.0.1")
@@ -290,7 +290,26 @@ struct NodeReader {
         }
         observability.metricsTokenEnv = try environmentVariableName(
             entries["metrics_token_env"], "observability.metrics_token_env")
+        if let node = entries["tracing"] { observability.tracing = try tracing(node) }
         return observability
+    }
+
+    func tracing(_ node: Node) throws -> SwitchyardConfiguration.Tracing {
+        let path = "observability.tracing"
+        let entries = try mapping(node, path, allowed: ["endpoint", "sample_ratio", "service_name"])
+        var tracing = SwitchyardConfiguration.Tracing()
+        if let endpoint = try string(entries["endpoint"], path + ".endpoint", required: false) {
+            guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+                throw error(entries["endpoint"], path + ".endpoint", "expected an http:// or https:// URL (OTLP/HTTP)")
+            }
+            tracing.endpoint = endpoint
+        }
+        if let ratio = try decimal(entries["sample_ratio"], path + ".sample_ratio") {
+            guard ratio <= 1 else { throw error(entries["sample_ratio"], path + ".sample_ratio", "must be between 0 and 1") }
+            tracing.sampleRatio = NSDecimalNumber(decimal: ratio).doubleValue
+        }
+        tracing.serviceName = try string(entries["service_name"], path + ".service_name", required: false)
+        return tracing
     }
 
     func storage(_ node: Node) throws -> SwitchyardConfiguration.Storage {

@@ -109,6 +109,20 @@ public struct SwitchyardConfiguration: Sendable {
         /// Environment variable holding a Bearer token that may read `/metrics` on the main listener
         /// (admin credentials not bound to a tenant may too).
         public var metricsTokenEnv: String?
+        /// Traces exported over OTLP/HTTP; nil: off, unless the standard OTEL_EXPORTER_OTLP_*
+        /// environment variables name an endpoint.
+        public var tracing: Tracing?
+
+        public init() {}
+    }
+
+    public struct Tracing: Sendable, Equatable {
+        /// The collector's OTLP/HTTP base URL (`/v1/traces` is added); nil: the OTEL_* environment
+        /// variables or the OpenTelemetry default (http://localhost:4318).
+        public var endpoint: String?
+        /// The share of new traces kept (head sampling; a client's sampled flag is followed).
+        public var sampleRatio: Double = 1
+        public var serviceName: String?
 
         public init() {}
     }

@@ -13,7 +13,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 
     /// The output function: a bijection, so distinct states give distinct outputs.
-    static func mix(_ state: UInt64) -> UInt64 {
+    public static func mix(_ state: UInt64) -> UInt64 {
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB

@@ -16,6 +16,7 @@ import Storage
 import SwitchyardConfig
 import SwitchyardCore
 import Synchronization
+import Tracing
 import WireFormats
 
 /// `switchyard serve`: the store, the ledger writer, the key directory and the HTTP server,
@@ -85,9 +86,12 @@ public struct SwitchyardServer {
                         }
                     })
             } else { nil }
+        let traces = try TraceExport.backend(
+            configuration.observability.tracing, environment: ProcessInfo.processInfo.environment)
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
-            governor: governor, fleetSlots: fleetSlots, logger: logger, logWriter: .standardError)
+            governor: governor, fleetSlots: fleetSlots, tracer: traces?.tracer, logger: logger,
+            logWriter: .standardError)
         try await gateway.startLiveGovernance()
         let governanceWatcher = GovernanceWatcher(gateway: gateway)
         let killSwitches = KillSwitchWatcher(store: store, board: governor.kills, logger: logger)
@@ -111,6 +115,8 @@ public struct SwitchyardServer {
             services.append(gateway.makeMetricsServer(host: host, port: port))
         }
         services.append(server)
+        // Before the server in shutdown order: the spans of the last requests are exported too.
+        if let traces { services.insert(traces.service, at: 0) }
         logStartup(storageURL, configuration)
         logDescriptorLimit(DescriptorLimit.raiseToMaximum(), configuration)
         // Shutdown runs in reverse order: the server drains first, then keys stop refreshing,

@@ -83,6 +83,31 @@ import Testing
             line: 7, pathContains: "on_exceed", reasonContains: "finish or cut")
     }
 
+    /// Tracing: an OTLP/HTTP base URL, a head-sampling ratio and a service name.
+    @Test func tracingIsReadAndCheckedValues() throws {
+        let configuration = try ConfigurationLoader.parse(
+            """
+            observability:
+              tracing:
+                endpoint: "http://collector:4318"
+                sample_ratio: 0.01
+                service_name: gateway-eu
+            """, file: "test.yaml")
+        let tracing = try #require(configuration.observability.tracing)
+        #expect(tracing.endpoint == "http://collector:4318")
+        #expect(tracing.sampleRatio == 0.01)
+        #expect(tracing.serviceName == "gateway-eu")
+        #expect(
+            try ConfigurationLoader.parse("observability:\n  tracing: {}\n", file: "t.yaml").observability.tracing?.sampleRatio
+                == 1)
+        expectError(
+            "observability:\n  tracing:\n    endpoint: \"grpc://x:4317\"\n", line: 3, pathContains: "tracing.endpoint",
+            reasonContains: "OTLP/HTTP")
+        expectError(
+            "observability:\n  tracing:\n    sample_ratio: 2\n", line: 3, pathContains: "tracing.sample_ratio",
+            reasonContains: "between 0 and 1")
+    }
+
     @Test func acceptsTheIssueExampleAsWritten() throws {
         let configuration = try ConfigurationLoader.parse(Self.issueExample, file: "example.yaml")
         #expect(configuration.server.host == "127.0.0.1")

@@ -306,6 +306,10 @@ import Testing
             #expect(await late.readResponses(1).hasSuffix("late"))
             idle.send(Self.post("/echo", body: "kept"))
             #expect(await idle.readResponses(1).hasSuffix("kept"))
+            // The shutdown trigger returns before the server's task has run it (bounded: 2 s of the 3 s delay).
+            for _ in 0..<200 where Self.drainsStarted.load(ordering: .relaxed) == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             #expect(Self.drainsStarted.load(ordering: .relaxed) == 1)
             // Then the timeout: the request still in flight is cut, its connection closed.
             let cut = await held.readToEnd()

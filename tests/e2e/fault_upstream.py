@@ -3,7 +3,8 @@
 Faults nginx cannot express: a stream that stops halfway or stalls after its first chunk, a server that accepts and never
 answers, 429 with Retry-After once, a health endpoint that fails while chat works. Binds
 127.0.0.1 only; every wait is bounded. Control it with POST /control {"mode": ...}; read
-counters with GET /stats, and every chat request's raw body (as received) with GET /received.
+counters with GET /stats, and every chat request's raw body (as received) with GET /received,
+its headers with GET /received_headers.
 
     python fault_upstream.py PORT
 """
@@ -25,6 +26,7 @@ STATE = {
     "in_flight": 0, "max_in_flight": 0,
 }
 RECEIVED = []  # raw bodies of chat requests, decoded as text, in arrival order
+RECEIVED_HEADERS = []  # their headers (names lowercased), in the same order
 LOCK = threading.Lock()
 
 COMPLETION = {
@@ -97,6 +99,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/received":
             with LOCK:
                 return self.send_json(200, list(RECEIVED))
+        if self.path == "/received_headers":
+            with LOCK:
+                return self.send_json(200, list(RECEIVED_HEADERS))
         if self.path == "/v1/models":
             with LOCK:
                 STATE["health_hits"] += 1
@@ -116,6 +121,7 @@ class Handler(BaseHTTPRequestHandler):
                     STATE["max_open_connections"] = STATE["open_connections"]
                     STATE["max_in_flight"] = STATE["in_flight"]
                     RECEIVED.clear()
+                    RECEIVED_HEADERS.clear()
             return self.send_json(200, dict(STATE))
         if self.path != "/v1/chat/completions":
             return self.send_json(404, {"detail": "Not Found"})
@@ -141,6 +147,7 @@ class Handler(BaseHTTPRequestHandler):
     def answer_chat(self, raw, body):
         with LOCK:
             RECEIVED.append(raw.decode("utf-8", "replace"))
+            RECEIVED_HEADERS.append({name.lower(): value for name, value in self.headers.items()})
             STATE["chat_hits"] += 1
             mode, retry_after, delay = STATE["mode"], STATE["retry_after"], STATE["delay"]
             if mode == "ratelimit_once":

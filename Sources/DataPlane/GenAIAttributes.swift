@@ -1,0 +1,49 @@
+import SwitchyardCore
+
+/// The span attribute names the gateway exports: the OpenTelemetry GenAI semantic conventions
+/// (v1.41) and ours under `switchyard.*`. All in one place, so that following a newer version of
+/// the conventions is one change.
+enum GenAIAttributes {
+    static let operationName = "gen_ai.operation.name"
+    static let providerName = "gen_ai.provider.name"
+    static let requestModel = "gen_ai.request.model"
+    static let responseModel = "gen_ai.response.model"
+    static let requestStream = "gen_ai.request.stream"
+    static let inputTokens = "gen_ai.usage.input_tokens"
+    static let outputTokens = "gen_ai.usage.output_tokens"
+    static let cacheReadInputTokens = "gen_ai.usage.cache_read.input_tokens"
+    static let cacheCreationInputTokens = "gen_ai.usage.cache_creation.input_tokens"
+    static let reasoningOutputTokens = "gen_ai.usage.reasoning.output_tokens"
+    static let serverAddress = "server.address"
+    static let serverPort = "server.port"
+    static let errorType = "error.type"
+    static let httpStatus = "http.response.status_code"
+
+    static let tenant = "switchyard.tenant"
+    static let project = "switchyard.project"
+    static let agent = "switchyard.agent"
+    static let keyID = "switchyard.key_id"
+    static let route = "switchyard.route"
+    static let deployment = "switchyard.deployment"
+    static let provider = "switchyard.provider"
+    static let attempt = "switchyard.attempt"
+    static let hedged = "switchyard.hedged"
+    static let cost = "switchyard.cost"
+    static let currency = "switchyard.cost.currency"
+    static let usageEstimated = "switchyard.usage_estimated"
+    static let requestID = "switchyard.request_id"
+
+    /// `gen_ai.provider.name` of a provider kind (the conventions' well-known values).
+    static func providerName(of kind: ProviderKind) -> String {
+        switch kind {
+        case .openai: "openai"
+        case .anthropic: "anthropic"
+        case .gemini: "gcp.gemini"
+        }
+    }
+
+    /// `gen_ai.operation.name` of an endpoint.
+    static func operation(endpoint: String) -> String {
+        endpoint.contains("embeddings") ? "embeddings" : "chat"
+    }
+}

@@ -1,0 +1,136 @@
+import HTTPTypes
+import Providers
+import SwitchyardCore
+import Tracing
+
+/// The trace of one request: a SERVER span from arrival to settlement, continued from the
+/// client's `traceparent`, and a CLIENT span per upstream attempt, whose context goes to the
+/// upstream in its own `traceparent`. Made only when tracing is on (`Gateway.tracer`): with it
+/// off, a request pays one nil check per stage.
+final class RequestTrace: Sendable {
+    private let tracer: any Tracer
+    private let span: any Span
+    /// `gen_ai.operation.name` of the request's endpoint.
+    let operation: String
+    /// Each provider's kind (`openai`, `anthropic`, …): `gen_ai.provider.name` is the kind, the
+    /// configured name goes in `switchyard.provider`.
+    private let providerKinds: [String: String]
+
+    init(tracer: any Tracer, headers: HTTPFields, endpoint: String, providerKinds: [String: String]) {
+        var context = ServiceContext.topLevel
+        tracer.extract(headers, into: &context, using: HTTPFieldsExtractor())
+        self.tracer = tracer
+        self.operation = GenAIAttributes.operation(endpoint: endpoint)
+        self.providerKinds = providerKinds
+        self.span = tracer.startSpan(operation, context: context, ofKind: .server)
+    }
+
+    /// The `traceparent` (and `tracestate`) of the request's span, for the response.
+    var responseHeaders: [(String, String)] {
+        var headers: [(String, String)] = []
+        tracer.inject(span.context, into: &headers, using: HeaderListInjector())
+        return headers
+    }
+
+    /// Starts an attempt's CLIENT span; its context goes into the upstream request's headers.
+    func startAttempt(_ deployment: Deployment, hedged: Bool, number: Int, request: inout UpstreamRequest) -> any Span {
+        let attempt = tracer.startSpan("\(operation) \(deployment.model)", context: span.context, ofKind: .client)
+        tracer.inject(attempt.context, into: &request.headers, using: HeaderListInjector())
+        guard attempt.isRecording else { return attempt }
+        attempt.attributes[GenAIAttributes.operationName] = operation
+        attempt.attributes[GenAIAttributes.requestModel] = deployment.model
+        attempt.attributes[GenAIAttributes.deployment] = deployment.name
+        attempt.attributes[GenAIAttributes.providerName] = providerKinds[deployment.provider] ?? deployment.provider
+        attempt.attributes[GenAIAttributes.provider] = deployment.provider
+        attempt.attributes[GenAIAttributes.attempt] = number
+        if hedged { attempt.attributes[GenAIAttributes.hedged] = true }
+        if let (host, port) = Self.hostAndPort(request.url) {
+            attempt.attributes[GenAIAttributes.serverAddress] = host
+            attempt.attributes[GenAIAttributes.serverPort] = port
+        }
+        return attempt
+    }
+
+    /// Ends an attempt's span with what the upstream answered.
+    static func endAttempt(_ attempt: any Span, status: Int?, errorClass: ErrorClass?) {
+        guard attempt.isRecording else { return attempt.end() }
+        if let status { attempt.attributes[GenAIAttributes.httpStatus] = status }
+        if let errorClass {
+            attempt.attributes[GenAIAttributes.errorType] = errorClass.rawValue
+            attempt.setStatus(SpanStatus(code: .error))
+        }
+        attempt.end()
+    }
+
+    /// A decision a stage took (a guardrail, a policy), as an event on the request's span.
+    func record(_ event: String, _ attributes: SpanAttributes = [:]) {
+        span.addEvent(SpanEvent(name: event, attributes: attributes))
+    }
+
+    /// Ends the request's span with its usage record: who, where, what it used and cost.
+    func finish(_ record: UsageRecord) {
+        guard span.isRecording else { return span.end() }
+        if let route = record.route {
+            span.operationName = "\(operation) \(route)"
+            span.attributes[GenAIAttributes.requestModel] = route
+            span.attributes[GenAIAttributes.route] = route
+        }
+        span.attributes[GenAIAttributes.operationName] = operation
+        span.attributes[GenAIAttributes.requestID] = record.id
+        span.attributes[GenAIAttributes.requestStream] = record.streamed
+        span.attributes[GenAIAttributes.httpStatus] = record.status
+        if let model = record.upstreamModel { span.attributes[GenAIAttributes.responseModel] = model }
+        if let provider = record.provider {
+            span.attributes[GenAIAttributes.providerName] = providerKinds[provider] ?? provider
+            span.attributes[GenAIAttributes.provider] = provider
+        }
+        if let deployment = record.deployment { span.attributes[GenAIAttributes.deployment] = deployment }
+        if let tenant = record.tenant { span.attributes[GenAIAttributes.tenant] = tenant }
+        if let agent = record.agent { span.attributes[GenAIAttributes.agent] = agent }
+        if let keyID = record.keyID { span.attributes[GenAIAttributes.keyID] = keyID }
+        let usage = record.usage
+        span.attributes[GenAIAttributes.inputTokens] = usage.inputTokens
+        span.attributes[GenAIAttributes.outputTokens] = usage.outputTokens
+        if usage.cachedInputTokens > 0 { span.attributes[GenAIAttributes.cacheReadInputTokens] = usage.cachedInputTokens }
+        if usage.cacheWriteInputTokens > 0 {
+            span.attributes[GenAIAttributes.cacheCreationInputTokens] = usage.cacheWriteInputTokens
+        }
+        if usage.reasoningTokens > 0 { span.attributes[GenAIAttributes.reasoningOutputTokens] = usage.reasoningTokens }
+        span.attributes[GenAIAttributes.usageEstimated] = usage.isEstimated
+        // A decimal string: exact, where a double would round nano-units.
+        span.attributes[GenAIAttributes.cost] = record.cost.decimalString
+        span.attributes[GenAIAttributes.currency] = record.cost.currency
+        span.attributes[GenAIAttributes.attempt] = record.attempts.count
+        if let errorClass = record.errorClass {
+            span.attributes[GenAIAttributes.errorType] = errorClass.rawValue
+            span.setStatus(SpanStatus(code: .error))
+        }
+        span.end()
+    }
+
+    static func hostAndPort(_ url: String) -> (String, Int)? {
+        guard let schemeEnd = url.range(of: "://") else { return nil }
+        let rest = url[schemeEnd.upperBound...]
+        let authority = rest.prefix { $0 != "/" }
+        let https = url.hasPrefix("https")
+        if let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]) {
+            return (String(authority[..<colon]), port)
+        }
+        return (String(authority), https ? 443 : 80)
+    }
+}
+
+/// Reads `traceparent`/`tracestate` from a request's header fields.
+struct HTTPFieldsExtractor: Extractor {
+    func extract(key: String, from carrier: HTTPFields) -> String? {
+        HTTPField.Name(key).flatMap { carrier[$0] }
+    }
+}
+
+/// Writes trace context into a list of header pairs (an upstream request's, a response's).
+struct HeaderListInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [(String, String)]) {
+        carrier.removeAll { $0.0.lowercased() == key.lowercased() }
+        carrier.append((key, value))
+    }
+}

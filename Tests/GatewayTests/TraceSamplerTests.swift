@@ -1,0 +1,44 @@
+import HTTPTypes
+import Testing
+
+@testable import DataPlane
+
+/// Which requests are traced: a client's sampled flag is followed, its unsampled context passes
+/// through to the upstream, and new traces are kept at the ratio.
+@Suite struct TraceSamplerTests {
+    func headers(_ traceparent: String?, state: String? = nil) -> HTTPFields {
+        var fields = HTTPFields()
+        if let traceparent { fields[.traceparent] = traceparent }
+        if let state { fields[.tracestate] = state }
+        return fields
+    }
+
+    @Test func aClientsSampledTraceIsFollowedWhateverTheRatio() {
+        let sampler = TraceSampler(ratio: 0)
+        guard case .trace = sampler.decide(headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")) else {
+            Issue.record("a sampled client trace was dropped")
+            return
+        }
+    }
+
+    @Test func aClientsUnsampledTraceGoesToTheUpstreamUnchanged() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+        guard case .skip(let passThrough) = TraceSampler(ratio: 1).decide(headers(parent, state: "vendor=x")) else {
+            Issue.record("an unsampled client trace was traced")
+            return
+        }
+        #expect(passThrough.map(\.0) == ["traceparent", "tracestate"])
+        #expect(passThrough.map(\.1) == [parent, "vendor=x"])
+    }
+
+    @Test func newTracesAreKeptAtTheRatio() {
+        for (ratio, low, high) in [(0.0, 0, 0), (1.0, 10_000, 10_000), (0.25, 2_300, 2_700)] {
+            let sampler = TraceSampler(ratio: ratio)
+            var kept = 0
+            for _ in 0..<10_000 {
+                if case .trace = sampler.decide(headers(nil)) { kept += 1 }
+            }
+            #expect((low...high).contains(kept), "ratio \(ratio): \(kept) of 10,000 kept")
+        }
+    }
+}

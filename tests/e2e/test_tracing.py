@@ -1,0 +1,180 @@
+"""Traces over OTLP/HTTP: the official OpenAI SDK sends a request with its own `traceparent`;
+the gateway continues that trace with a SERVER span, makes a CLIENT span for the upstream
+attempt and hands the upstream that span's context. A Python receiver decodes the official
+protobuf messages (opentelemetry-proto) and the fault upstream records the headers it got."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openai
+import pytest
+import requests
+
+from conftest import FaultUpstream, Gateway, fault_config, free_port, wait_until
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN = "00f067aa0ba902b7"
+
+
+class Receiver:
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.log = open(workdir / f"otlp-{self.port}.log", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "otlp_receiver.py"), str(self.port)],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(self._ready, timeout=15, what="OTLP receiver")
+
+    def _ready(self):
+        try:
+            return requests.get(f"http://127.0.0.1:{self.port}/spans", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def spans(self):
+        return requests.get(f"http://127.0.0.1:{self.port}/spans", timeout=5).json()
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tracing")
+    receiver = Receiver(workdir)
+    upstream = FaultUpstream(workdir)
+    body = fault_config(upstream.base_url) + f"""
+observability:
+  metrics_token_env: SWITCHYARD_METRICS_TOKEN
+  tracing:
+    endpoint: "http://127.0.0.1:{receiver.port}"
+    service_name: switchyard-e2e
+"""
+    # Spans are batched; a short delay keeps the test quick (the standard variable, honoured as by any SDK).
+    gateway = Gateway(workdir / "gateway", body=body, env={"OTEL_BSP_SCHEDULE_DELAY": "100"})
+    yield gateway, receiver, upstream
+    gateway.stop()
+    upstream.stop()
+    receiver.stop()
+
+
+def spans_of(receiver, trace_id):
+    """The trace's spans once its SERVER span (ended last, at settlement) has arrived."""
+    def trace():
+        return [s for s in receiver.spans() if s["trace_id"] == trace_id]
+    wait_until(lambda: any(s["kind"] == "SERVER" for s in trace()), timeout=30, what=f"the server span of {trace_id}")
+    return trace()
+
+
+def test_a_clients_trace_is_continued_to_the_upstream_and_exported(traced):
+    gateway, receiver, upstream = traced
+    upstream.control(mode="ok", reset=True)
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8,
+        extra_headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN}-01"})
+    assert raw.parse().choices[0].message.content == "ok from fault upstream"
+    spans = spans_of(receiver, TRACE_ID)
+    server = next(s for s in spans if s["kind"] == "SERVER")
+    attempt = next(s for s in spans if s["kind"] == "CLIENT")
+    print(f"server span {server['name']}: {server['attributes']}")
+    print(f"client span {attempt['name']}: {attempt['attributes']}")
+    # The client's span is the parent of the gateway's; the attempt is the gateway span's child.
+    assert server["parent_span_id"] == CLIENT_SPAN
+    assert attempt["parent_span_id"] == server["span_id"]
+    assert server["name"] == "chat chat"
+    assert attempt["name"] == "chat fault-model"
+    assert server["resource"]["service.name"] == "switchyard-e2e"
+    attributes = server["attributes"]
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.request.model"] == "chat"
+    assert attributes["gen_ai.response.model"] == "fault-model"
+    assert attributes["gen_ai.provider.name"] == "openai"  # the provider's kind; its name is ours
+    assert attributes["switchyard.provider"] == "fault"
+    assert attributes["gen_ai.usage.input_tokens"] == 9
+    assert attributes["gen_ai.usage.output_tokens"] == 4
+    assert attributes["switchyard.tenant"] == "acme"
+    assert attributes["switchyard.route"] == "chat"
+    assert attributes["switchyard.deployment"] == "fault-model"
+    # 9 input and 4 output tokens at 1.00 / 2.00 per million: exact, as a decimal string.
+    assert attributes["switchyard.cost"] == "0.000017000"
+    assert attributes["switchyard.usage_estimated"] is False
+    assert attributes["switchyard.request_id"] == raw.headers["x-request-id"]
+    assert attempt["attributes"]["server.address"] == "127.0.0.1"
+    assert attempt["attributes"]["server.port"] == upstream.port
+    assert attempt["attributes"]["http.response.status_code"] == 200
+    # The upstream got the attempt's context: same trace, the attempt span as parent.
+    sent = requests.get(f"http://127.0.0.1:{upstream.port}/received_headers", timeout=5).json()[-1]
+    assert sent["traceparent"] == f"00-{TRACE_ID}-{attempt['span_id']}-01"
+    # The client can find its trace: the response carries the gateway span's context.
+    assert raw.headers["traceparent"] == f"00-{TRACE_ID}-{server['span_id']}-01"
+    # No prompt or completion text is exported.
+    assert "Hi" not in str(spans) and "ok from fault upstream" not in str(spans)
+
+
+def test_failed_attempts_are_spans_with_the_error(traced):
+    gateway, receiver, upstream = traced
+    upstream.control(mode="error500", reset=True)
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    response = requests.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+        headers={"Authorization": f"Bearer {gateway.keys['acme']}",
+                 "traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}, timeout=30)
+    upstream.control(mode="ok")
+    assert response.status_code == 502
+    spans = spans_of(receiver, trace_id)
+    server = next(s for s in spans if s["kind"] == "SERVER")
+    attempts = [s for s in spans if s["kind"] == "CLIENT"]
+    print(f"{len(attempts)} attempts: {[s['attributes'] for s in attempts]}")
+    assert attempts and all(s["attributes"]["error.type"] == "upstream_error" for s in attempts)
+    assert sorted(s["attributes"]["switchyard.attempt"] for s in attempts) == list(range(1, len(attempts) + 1))
+    assert server["attributes"]["error.type"] == "upstream_error"
+    assert server["status"] == 2  # STATUS_CODE_ERROR
+
+
+def test_an_unsampled_client_trace_is_not_recorded_but_reaches_the_upstream(traced):
+    gateway, receiver, upstream = traced
+    upstream.control(mode="ok", reset=True)
+    parent = "00-5bf92f3577b34da6a3ce929d0e0e4736-10f067aa0ba902b7-00"
+    response = requests.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+        headers={"Authorization": f"Bearer {gateway.keys['acme']}", "traceparent": parent, "tracestate": "v=1"},
+        timeout=30)
+    assert response.status_code == 200
+    sent = requests.get(f"http://127.0.0.1:{upstream.port}/received_headers", timeout=5).json()[-1]
+    assert sent["traceparent"] == parent and sent["tracestate"] == "v=1"
+    # A sampled request after it is exported; the unsampled one never is.
+    sampled = "6bf92f3577b34da6a3ce929d0e0e4736"
+    requests.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+        headers={"Authorization": f"Bearer {gateway.keys['acme']}",
+                 "traceparent": f"00-{sampled}-20f067aa0ba902b7-01"}, timeout=30).raise_for_status()
+    spans_of(receiver, sampled)
+    assert not [s for s in receiver.spans() if s["trace_id"] == parent.split("-")[1]]
+
+
+def test_a_collector_that_is_gone_does_not_fail_requests(traced):
+    gateway, receiver, upstream = traced
+    upstream.control(mode="ok", reset=True)
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+
+    def fifty():
+        started = time.monotonic()
+        for _ in range(50):
+            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
+        return time.monotonic() - started
+
+    with_collector = fifty()
+    receiver.stop()
+    without = fifty()
+    print(f"50 requests: {with_collector:.2f} s with the collector, {without:.2f} s with it gone")
+    assert upstream.stats()["chat_hits"] == 100
+    # Exports fail in the background; requests do not wait for them.
+    assert without < 5 * with_collector
