@@ -59,7 +59,7 @@ extension Gateway {
             request, endpoint: "models", format: .openAIChat,
             prepare: { request, context throws(OpenAIError) in try await authenticate(request, context: &context) },
             relay: { principal, context, settlement in
-                let settled = settlement.bookNothing()
+                let settled = settlement.bookNothing(context)
                 let entries = routes.routeNames(usableBy: self.tenant(named: principal.tenant)).map { name in
                     Array(#"{"id":"#.utf8) + JSONText.string(name)
                         + Array(#","object":"model","created":0,"owned_by":"switchyard"}"#.utf8)

@@ -31,9 +31,9 @@ extension Gateway {
         var context = RequestContext(endpoint: endpoint, format: format)
         if let tracer {
             switch traceSampler.decide(request.headers) {
-            case .trace:
+            case .trace(let parent):
                 context.trace = RequestTrace(
-                    tracer: tracer, headers: request.headers, endpoint: endpoint, providerKinds: providerKinds)
+                    tracer: tracer, parent: parent, endpoint: endpoint, providerKinds: providerKinds)
             case .skip(let passThrough):
                 context.upstreamTraceHeaders = passThrough
             }

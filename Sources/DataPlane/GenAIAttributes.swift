@@ -20,7 +20,6 @@ enum GenAIAttributes {
     static let httpStatus = "http.response.status_code"
 
     static let tenant = "switchyard.tenant"
-    static let project = "switchyard.project"
     static let agent = "switchyard.agent"
     static let keyID = "switchyard.key_id"
     static let route = "switchyard.route"
@@ -28,6 +27,7 @@ enum GenAIAttributes {
     static let provider = "switchyard.provider"
     static let attempt = "switchyard.attempt"
     static let hedged = "switchyard.hedged"
+    static let cancelled = "switchyard.cancelled"
     static let cost = "switchyard.cost"
     static let currency = "switchyard.cost.currency"
     static let usageEstimated = "switchyard.usage_estimated"
@@ -42,8 +42,11 @@ enum GenAIAttributes {
         }
     }
 
-    /// `gen_ai.operation.name` of an endpoint.
+    /// `gen_ai.operation.name` of an endpoint (the endpoint's own name where the conventions have none).
     static func operation(endpoint: String) -> String {
-        endpoint.contains("embeddings") ? "embeddings" : "chat"
+        switch endpoint {
+        case "chat.completions", "messages", "responses": "chat"
+        default: endpoint
+        }
     }
 }

@@ -16,9 +16,12 @@ final class RequestTrace: Sendable {
     /// configured name goes in `switchyard.provider`.
     private let providerKinds: [String: String]
 
-    init(tracer: any Tracer, headers: HTTPFields, endpoint: String, providerKinds: [String: String]) {
+    /// `parent`: the client's trace context, already checked (`TraceSampler.parent`); nil starts a trace.
+    init(tracer: any Tracer, parent: TraceSampler.Parent?, endpoint: String, providerKinds: [String: String]) {
         var context = ServiceContext.topLevel
-        tracer.extract(headers, into: &context, using: HTTPFieldsExtractor())
+        // Only the two checked fields reach the propagator, never the request's other headers
+        // (which it would log, with the caller's key, if it could not parse them).
+        if let parent { tracer.extract(parent.headers, into: &context, using: HeaderListExtractor()) }
         self.tracer = tracer
         self.operation = GenAIAttributes.operation(endpoint: endpoint)
         self.providerKinds = providerKinds
@@ -51,11 +54,14 @@ final class RequestTrace: Sendable {
         return attempt
     }
 
-    /// Ends an attempt's span with what the upstream answered.
+    /// Ends an attempt's span with what the upstream answered. An attempt cancelled (its client
+    /// left, or it lost a hedge) says nothing against the upstream: not an error span.
     static func endAttempt(_ attempt: any Span, status: Int?, errorClass: ErrorClass?) {
         guard attempt.isRecording else { return attempt.end() }
         if let status { attempt.attributes[GenAIAttributes.httpStatus] = status }
-        if let errorClass {
+        if errorClass == .clientCancelled {
+            attempt.attributes[GenAIAttributes.cancelled] = true
+        } else if let errorClass {
             attempt.attributes[GenAIAttributes.errorType] = errorClass.rawValue
             attempt.setStatus(SpanStatus(code: .error))
         }
@@ -108,10 +114,20 @@ final class RequestTrace: Sendable {
         span.end()
     }
 
+    /// Ends the span of a request the ledger does not book (a model list).
+    func finishUnbooked(status: Int) {
+        if span.isRecording {
+            span.attributes[GenAIAttributes.operationName] = operation
+            span.attributes[GenAIAttributes.httpStatus] = status
+        }
+        span.end()
+    }
+
     static func hostAndPort(_ url: String) -> (String, Int)? {
         guard let schemeEnd = url.range(of: "://") else { return nil }
         let rest = url[schemeEnd.upperBound...]
-        let authority = rest.prefix { $0 != "/" }
+        // Never credentials written into a base URL (`user:password@host`).
+        let authority = rest.prefix { $0 != "/" }.split(separator: "@").last ?? ""
         let https = url.hasPrefix("https")
         if let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]) {
             return (String(authority[..<colon]), port)
@@ -120,10 +136,10 @@ final class RequestTrace: Sendable {
     }
 }
 
-/// Reads `traceparent`/`tracestate` from a request's header fields.
-struct HTTPFieldsExtractor: Extractor {
-    func extract(key: String, from carrier: HTTPFields) -> String? {
-        HTTPField.Name(key).flatMap { carrier[$0] }
+/// Reads trace context from a list of header pairs.
+struct HeaderListExtractor: Extractor {
+    func extract(key: String, from carrier: [(String, String)]) -> String? {
+        carrier.first { $0.0 == key }?.1
     }
 }
 

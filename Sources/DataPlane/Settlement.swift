@@ -45,8 +45,9 @@ struct Settlement: ~Copyable {
     }
 
     /// For a request the ledger does not book (a model list): nothing was used.
-    consuming func bookNothing() -> Settled {
+    consuming func bookNothing(_ context: RequestContext) -> Settled {
         discard self
+        context.trace?.finishUnbooked(status: 200)
         return Settled(.immediate)
     }
 

@@ -1,11 +1,13 @@
+import Foundation
 import HTTPTypes
 import SwitchyardCore
 import Synchronization
 
 /// Which requests are traced at all, decided before any span exists: a request whose client
-/// sent a `traceparent` follows its sampled flag; a new trace is kept at `ratio`. A request not
-/// kept costs no span, no ID and no allocation; the client's `traceparent`, if any, goes to the
-/// upstream unchanged so its trace still continues there.
+/// sent a valid `traceparent` follows its sampled flag; a new trace is kept at random at `ratio`.
+/// A request not kept makes no span; the client's `traceparent`, if valid, goes to the upstream
+/// unchanged so its trace still continues there. An invalid `traceparent` (or `tracestate`) is
+/// ignored, as W3C Trace Context asks, and never reaches the propagator.
 final class TraceSampler: Sendable {
     private let threshold: UInt64
     private let draws: Atomic<UInt64>
@@ -16,24 +18,69 @@ final class TraceSampler: Sendable {
         draws = Atomic(UInt64.random(in: 0...UInt64.max))
     }
 
+    /// A client's trace context, checked: `traceparent` and, if well formed, `tracestate`.
+    struct Parent: Sendable {
+        let headers: [(String, String)]
+        let sampled: Bool
+    }
+
     enum Decision {
-        case trace
+        case trace(parent: Parent?)
         /// Not traced; the client's trace context (if it sent one) for the upstream.
         case skip(passThrough: [(String, String)])
     }
 
     func decide(_ headers: HTTPFields) -> Decision {
-        if let parent = headers[.traceparent] {
-            // version-traceid-parentid-flags: bit 0 of the flags is "sampled".
-            if let flags = parent.split(separator: "-").last, let value = UInt8(flags, radix: 16), value & 1 == 1 {
-                return .trace
-            }
-            var passThrough = [("traceparent", parent)]
-            if let state = headers[.tracestate] { passThrough.append(("tracestate", state)) }
-            return .skip(passThrough: passThrough)
+        if let parent = Self.parent(headers) {
+            return parent.sampled ? .trace(parent: parent) : .skip(passThrough: parent.headers)
         }
-        if threshold == .max { return .trace }
+        if threshold == .max { return .trace(parent: nil) }
         let draw = SplitMix64.mix(draws.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue)
-        return draw <= threshold ? .trace : .skip(passThrough: [])
+        return draw <= threshold ? .trace(parent: nil) : .skip(passThrough: [])
+    }
+
+    /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, lowercase, ids not all zero.
+    static func parent(_ headers: HTTPFields) -> Parent? {
+        guard let value = headers[.traceparent] else { return nil }
+        let bytes = Array(value.utf8)
+        guard bytes.count == 55, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "0"),
+            [2, 35, 52].allSatisfy({ bytes[$0] == UInt8(ascii: "-") })
+        else { return nil }
+        let traceID = bytes[3..<35]
+        let parentID = bytes[36..<52]
+        let flags = bytes[53..<55]
+        guard [traceID, parentID, flags].allSatisfy({ $0.allSatisfy(isLowerHex) }),
+            traceID.contains(where: { $0 != UInt8(ascii: "0") }), parentID.contains(where: { $0 != UInt8(ascii: "0") })
+        else { return nil }
+        var fields = [("traceparent", value)]
+        if let state = headers[.tracestate], isTraceState(state) { fields.append(("tracestate", state)) }
+        let sampled = (hexValue(bytes[54]) & 1) == 1
+        return Parent(headers: fields, sampled: sampled)
+    }
+
+    private static func isLowerHex(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8 {
+        byte <= UInt8(ascii: "9") ? byte - UInt8(ascii: "0") : byte - UInt8(ascii: "a") + 10
+    }
+
+    /// At most 32 `key=value` members, a key of lowercase letters, digits and `_-*/@`, a value of
+    /// printable ASCII without `,` and `=`.
+    private static func isTraceState(_ value: String) -> Bool {
+        let members = value.split(separator: ",", omittingEmptySubsequences: true)
+        guard value.utf8.count <= 512, (1...32).contains(members.count) else { return false }
+        return members.allSatisfy { member in
+            let parts = member.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let key = parts.first, let body = parts.last, !key.isEmpty, !body.isEmpty else {
+                return false
+            }
+            let keyOK = key.utf8.allSatisfy { byte in
+                isLowerHex(byte) || (UInt8(ascii: "g")...UInt8(ascii: "z")).contains(byte) || "_-*/@".utf8.contains(byte)
+            }
+            let bodyOK = body.utf8.allSatisfy { (0x20...0x7E).contains($0) && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: "=") }
+            return keyOK && bodyOK
+        }
     }
 }

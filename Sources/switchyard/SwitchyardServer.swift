@@ -87,7 +87,7 @@ public struct SwitchyardServer {
                     })
             } else { nil }
         let traces = try TraceExport.backend(
-            configuration.observability.tracing, environment: ProcessInfo.processInfo.environment)
+            configuration.observability.tracing, environment: ProcessInfo.processInfo.environment, logger: logger)
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
             governor: governor, fleetSlots: fleetSlots, tracer: traces?.tracer, logger: logger,
@@ -115,8 +115,6 @@ public struct SwitchyardServer {
             services.append(gateway.makeMetricsServer(host: host, port: port))
         }
         services.append(server)
-        // Before the server in shutdown order: the spans of the last requests are exported too.
-        if let traces { services.insert(traces.service, at: 0) }
         logStartup(storageURL, configuration)
         logDescriptorLimit(DescriptorLimit.raiseToMaximum(), configuration)
         // Shutdown runs in reverse order: the server drains first, then keys stop refreshing,
@@ -124,7 +122,8 @@ public struct SwitchyardServer {
         // the last audit checkpoint records the final head.
         let group = ServiceGroup(
             configuration: .init(
-                services: (checkpoints.map { [$0] } ?? []) + services,
+                // Trace export shuts down last, after the last requests' spans and the last checkpoint.
+                services: (traces.map { [$0.service] } ?? []) + (checkpoints.map { [$0] } ?? []) + services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

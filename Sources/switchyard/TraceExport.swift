@@ -1,3 +1,4 @@
+import Logging
 import OTel
 import ServiceLifecycle
 import SwitchyardConfig
@@ -9,9 +10,9 @@ import Tracing
 enum TraceExport {
     /// The tracer and the service that exports its spans; nil when tracing is off: no
     /// `observability.tracing`, no OTLP endpoint in the environment, or `OTEL_SDK_DISABLED=true`.
-    static func backend(_ tracing: SwitchyardConfiguration.Tracing?, environment: [String: String]) throws -> (
-        tracer: any Tracer, service: any Service
-    )? {
+    static func backend(
+        _ tracing: SwitchyardConfiguration.Tracing?, environment: [String: String], logger: Logger
+    ) throws -> (tracer: any Tracer, service: any Service)? {
         guard environment["OTEL_SDK_DISABLED"]?.lowercased() != "true" else { return nil }
         let fromEnvironment =
             environment["OTEL_EXPORTER_OTLP_ENDPOINT"] != nil || environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != nil
@@ -24,9 +25,14 @@ enum TraceExport {
         configuration.traces.exporter = .otlp
         configuration.traces.otlpExporter.protocol = .httpProtobuf
         configuration.propagators = [.traceContext]
+        // Its own diagnostics go to our log; a collector that is down delays the last flush at
+        // shutdown by at most the export timeout.
+        configuration.diagnosticLogger = .custom(logger)
+        configuration.traces.otlpExporter.timeout = .seconds(5)
+        configuration.traces.batchSpanProcessor.exportTimeout = .seconds(5)
         if let endpoint = tracing?.endpoint {
-            configuration.traces.otlpExporter.endpoint =
-                (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/v1/traces"
+            let base = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+            configuration.traces.otlpExporter.endpoint = base.hasSuffix("/v1/traces") ? base : base + "/v1/traces"
         }
         // The gateway samples before any span exists (`TraceSampler`, at `sample_ratio`): what
         // reaches the tracer is kept, unless OTEL_TRACES_SAMPLER says otherwise.

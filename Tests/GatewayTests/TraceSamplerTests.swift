@@ -31,6 +31,29 @@ import Testing
         #expect(passThrough.map(\.1) == [parent, "vendor=x"])
     }
 
+    @Test func aMalformedTraceparentIsIgnoredAndABadTracestateDropped() {
+        let malformed = [
+            "x-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01,x",
+        ]
+        for value in malformed {
+            guard case .skip(let passThrough) = TraceSampler(ratio: 0).decide(headers(value)) else {
+                Issue.record("\(value) was followed")
+                continue
+            }
+            #expect(passThrough.isEmpty, "\(value) went to the upstream")
+        }
+        let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        guard case .trace(let parent?) = TraceSampler(ratio: 0).decide(headers(valid, state: "bad state")) else {
+            Issue.record("a valid sampled parent was not followed")
+            return
+        }
+        #expect(parent.headers.map(\.0) == ["traceparent"])
+    }
+
     @Test func newTracesAreKeptAtTheRatio() {
         for (ratio, low, high) in [(0.0, 0, 0), (1.0, 10_000, 10_000), (0.25, 2_300, 2_700)] {
             let sampler = TraceSampler(ratio: ratio)

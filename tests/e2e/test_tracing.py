@@ -160,6 +160,37 @@ def test_an_unsampled_client_trace_is_not_recorded_but_reaches_the_upstream(trac
     assert not [s for s in receiver.spans() if s["trace_id"] == parent.split("-")[1]]
 
 
+def test_a_malformed_traceparent_starts_a_new_trace_and_logs_no_header(traced):
+    gateway, receiver, upstream = traced
+    upstream.control(mode="ok", reset=True)
+    key = gateway.keys["acme"]
+    for bad in ["x-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "00-zz-yy-01"]:
+        response = requests.post(
+            f"{gateway.base_url}/chat/completions",
+            json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+            headers={"Authorization": f"Bearer {key}", "traceparent": bad, "tracestate": "=,="}, timeout=30)
+        assert response.status_code == 200
+        # A new trace of the gateway's own, which the upstream continues.
+        trace_id = response.headers["traceparent"].split("-")[1]
+        assert trace_id not in bad.lower()
+        spans_of(receiver, trace_id)
+    sent = requests.get(f"http://127.0.0.1:{upstream.port}/received_headers", timeout=5).json()
+    assert all(h["traceparent"].split("-")[1] != "4bf92f3577b34da6a3ce929d0e0e4736" for h in sent)
+    assert key not in gateway.log_path.read_text()
+
+
+def test_a_model_list_is_a_finished_span(traced):
+    gateway, receiver, _ = traced
+    trace_id = "7bf92f3577b34da6a3ce929d0e0e4736"
+    response = requests.get(
+        f"{gateway.base_url}/models",
+        headers={"Authorization": f"Bearer {gateway.keys['acme']}", "traceparent": f"00-{trace_id}-30f067aa0ba902b7-01"},
+        timeout=30)
+    assert response.status_code == 200
+    server = next(s for s in spans_of(receiver, trace_id) if s["kind"] == "SERVER")
+    assert server["attributes"]["gen_ai.operation.name"] == "models"
+
+
 def test_a_collector_that_is_gone_does_not_fail_requests(traced):
     gateway, receiver, upstream = traced
     upstream.control(mode="ok", reset=True)
