@@ -29,7 +29,7 @@ extension Gateway {
             // passed the cap is not sent, and not booked.
             var deliveredAtCut = TokenUsage.none
             // Under a budget that cuts (`on_exceed: cut`), the running cost is checked piece by piece.
-            let watchesCost = (context.admission?.reservation.covered ?? .max) != .max
+            let watchesCost = (context.admission?.covered ?? .max) != .max
             var pieces = StreamPieces(upstream.response.body.makeAsyncIterator())
             do {
                 // Each piece must arrive within the deployment's idle timeout.
@@ -182,7 +182,7 @@ extension Gateway {
         guard var admission = context.admission, let principal = context.principal else { return nil }
         let usage = relay.tokenUsage(estimatedInputTokens: estimatedInputTokens)
         let cost = upstream.deployment.priceSchedule.prices(at: .now()).cost(of: usage)
-        guard cost.nanos > admission.reservation.covered else { return nil }
+        guard cost.nanos > admission.covered else { return nil }
         let refusal = await governor.cover(&admission, cost: cost, principal: principal, route: context.route ?? "")
         context.admission = admission
         return refusal

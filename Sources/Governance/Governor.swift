@@ -134,7 +134,8 @@ public final class Governor: Sendable {
         while true {
             switch (leaseSteps == 0 ? budgets : self.budgets).attempt(scopes, maximum: maximumCost) {
             case .reserved(let reservation):
-                return .success(Admission(ticket: ticket, reservation: reservation))
+                let spendHeld: Int64? = runaway.cuts(principal) ? 0 : nil
+                return .success(Admission(ticket: ticket, reservation: reservation, spendHeld: spendHeld))
             case .refused(let refusal):
                 // The limiter of the moment, as `release` does: a live change carried the ticket's count over.
                 self.limiter.release(ticket, usedTokens: 0)
@@ -158,9 +159,19 @@ public final class Governor: Sendable {
         _ admission: inout Admission, cost: Money, principal: Principal, route: String
     ) async -> BudgetRefusal? {
         var refusal: BudgetRefusal?
-        for total in [cost.nanos.addingClamped(cost.nanos / 4), cost.nanos] {
-            refusal = await extend(&admission, to: total)
-            if refusal == nil { return nil }
+        if cost.nanos > admission.reservation.covered {
+            for total in [cost.nanos.addingClamped(cost.nanos / 4), cost.nanos] {
+                refusal = await extend(&admission, to: total)
+                if refusal == nil { break }
+            }
+        }
+        if refusal == nil, var held = admission.spendHeld, cost.nanos > held {
+            // The same headroom rule for the rolling hours of `spend_per_hour` limits that cut.
+            for total in [cost.nanos.addingClamped(cost.nanos / 4), cost.nanos] {
+                refusal = runaway.extend(&held, to: total, for: principal)
+                if refusal == nil { break }
+            }
+            admission.spendHeld = held
         }
         if let refusal { _ = refuse(.budget(refusal), principal: principal, route: route) }
         return refusal
@@ -184,6 +195,7 @@ public final class Governor: Sendable {
     public func release(_ admission: Admission, principal: Principal, usage: TokenUsage, cost: Money) {
         let (limiter, runaway, budgets) = rules.withLock { ($0.limiter, $0.runaway, $0.budgets) }
         limiter.release(admission.ticket, usedTokens: usage.inputTokens + usage.outputTokens)
+        runaway.releaseHold(admission.spendHeld ?? 0, for: principal)
         for (scope, spent, limit) in runaway.record(cost, for: principal) where kills.stopping(principal)?.scope != scope {
             let kill = KillSwitch(
                 scope: scope,
@@ -238,6 +250,12 @@ public final class Governor: Sendable {
 public struct Admission: Sendable {
     public var ticket: RateLimitTicket
     public var reservation: BudgetReservation
+    /// Under a `spend_per_hour` that cuts: the stream's running cost held in its rolling hours
+    /// (nil: no such limit watches it).
+    public var spendHeld: Int64?
+
+    /// The running cost a stream may reach before `Governor.cover` must be asked again.
+    public var covered: Int64 { min(reservation.covered, spendHeld ?? .max) }
 
     public var rateLimitStatus: RateLimitStatus? { ticket.status }
 }

@@ -18,6 +18,11 @@ public final class RunawayGuard: Sendable {
 
     struct Window {
         var limit: Money
+        /// `on_exceed: cut`: streams are cut before their running cost takes the hour past the limit.
+        var cuts = false
+        /// Running costs held by streams in flight under a limit that cuts (settled into the
+        /// slots when they end).
+        var pending: Int64 = 0
         /// Spend per minute, indexed by minute number modulo 60.
         var slots = [Slot](repeating: Slot(), count: 60)
         var lastReport: ContinuousClock.Instant?
@@ -54,6 +59,7 @@ public final class RunawayGuard: Sendable {
             limit.spendPerHour.map { spendPerHour in
                 var window = kept[limit.scope] ?? Window(limit: spendPerHour)
                 window.limit = spendPerHour
+                window.cuts = limit.onExceed == .cut
                 return (limit.scope, window)
             }
         }
@@ -81,6 +87,54 @@ public final class RunawayGuard: Sendable {
                 }
             }
             return tripped
+        }
+    }
+
+    /// Whether a stream of `principal` is watched: some scope of it cuts.
+    func cuts(_ principal: Principal) -> Bool {
+        guard !watched.isEmpty else { return false }
+        let scopes = principal.scopes.filter(watched.contains)
+        return !scopes.isEmpty && windows.withLock { windows in scopes.contains { windows[$0]?.cuts == true } }
+    }
+
+    /// Holds a stream's running cost up to `total` in every scope that cuts, if each rolling hour
+    /// (spent, the other streams' holds and this one's) stays within its limit; else the refusal
+    /// that ends the stream, and nothing changes.
+    func extend(_ held: inout Int64, to total: Int64, for principal: Principal, at time: UnixMicros = .now())
+        -> BudgetRefusal?
+    {
+        let minute = time.value / 60_000_000
+        let scopes = principal.scopes.filter(watched.contains)
+        let delta = total - held
+        return windows.withLock { windows in
+            for scope in scopes {
+                guard let window = windows[scope], window.cuts else { continue }
+                let spent = window.total(at: minute)
+                if spent.addingClamped(window.pending).addingClamped(delta) > window.limit.nanos {
+                    return BudgetRefusal(
+                        budget: Budget(
+                            name: "spend_per_hour", scope: scope, period: .day, limit: window.limit, onExceed: .cut),
+                        spent: spent, reserved: window.pending, outsideWindow: false)
+                }
+            }
+            for scope in scopes where windows[scope]?.cuts == true {
+                windows[scope]?.pending += delta
+            }
+            held = total
+            return nil
+        }
+    }
+
+    /// A stream ended: its hold goes (its cost is then recorded).
+    func releaseHold(_ held: Int64, for principal: Principal) {
+        guard held > 0 else { return }
+        let scopes = principal.scopes.filter(watched.contains)
+        windows.withLock { windows in
+            for scope in scopes {
+                guard var window = windows[scope], window.cuts else { continue }
+                window.pending = max(0, window.pending - held)
+                windows[scope] = window
+            }
         }
     }
 

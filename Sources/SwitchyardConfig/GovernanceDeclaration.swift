@@ -124,13 +124,14 @@ extension GovernanceDeclaration {
     }
 
     static func record(_ limit: RateLimit) -> GovernanceRecord {
-        let fields: [(String, String?)] = [
+        var fields: [(String, String?)] = [
             ("scope", string(limit.scope.description)), ("requests_per_minute", limit.requestsPerMinute.map(String.init)),
             ("tokens_per_minute", limit.tokensPerMinute.map(String.init)),
             ("concurrent_requests", limit.concurrentRequests.map(String.init)),
             ("spend_per_hour", limit.spendPerHour.map(amount)),
             ("currency", limit.spendPerHour.map { string($0.currency) }),
         ]
+        if limit.onExceed != .finish { fields.append(("on_exceed", string(limit.onExceed.rawValue))) }
         return GovernanceRecord(kind: .limit, name: limit.scope.description, declaration: object(fields))
     }
 

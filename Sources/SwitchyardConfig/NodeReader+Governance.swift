@@ -73,7 +73,10 @@ extension NodeReader {
     func limit(_ node: Node, _ path: String, tenants: [Tenant]) throws -> RateLimit {
         let entries = try mapping(
             node, path,
-            allowed: ["scope", "requests_per_minute", "tokens_per_minute", "concurrent_requests", "spend_per_hour", "currency"])
+            allowed: [
+                "scope", "requests_per_minute", "tokens_per_minute", "concurrent_requests", "spend_per_hour", "currency",
+                "on_exceed",
+            ])
         var limit = RateLimit(
             scope: try scope(entries["scope"], path + ".scope", parent: node, tenants: tenants),
             requestsPerMinute: try integer(entries["requests_per_minute"], path + ".requests_per_minute", range: 1...100_000_000),
@@ -83,6 +86,15 @@ extension NodeReader {
             limit.spendPerHour = try money(
                 amount, currency: try currency(entries["currency"], path + ".currency"), entries["spend_per_hour"],
                 path + ".spend_per_hour")
+        }
+        if let overrun = try string(entries["on_exceed"], path + ".on_exceed", required: false) {
+            guard let parsed = Budget.Overrun(rawValue: overrun) else {
+                throw error(entries["on_exceed"], path + ".on_exceed", "expected finish or cut")
+            }
+            guard limit.spendPerHour != nil else {
+                throw error(entries["on_exceed"], path + ".on_exceed", "applies to spend_per_hour, which this limit does not set")
+            }
+            limit.onExceed = parsed
         }
         guard
             limit.requestsPerMinute != nil || limit.tokensPerMinute != nil || limit.concurrentRequests != nil

@@ -9,15 +9,18 @@ public struct RateLimit: Hashable, Sendable {
     public var concurrentRequests: Int?
     /// Runaway protection: spend over any rolling hour above this engages the scope's kill switch.
     public var spendPerHour: Money?
+    /// What a stream does when its running cost would take the rolling hour past `spendPerHour`.
+    public var onExceed: Budget.Overrun
 
     public init(
         scope: GovernanceScope, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil, concurrentRequests: Int? = nil,
-        spendPerHour: Money? = nil
+        spendPerHour: Money? = nil, onExceed: Budget.Overrun = .finish
     ) {
         self.scope = scope
         self.requestsPerMinute = requestsPerMinute
         self.tokensPerMinute = tokensPerMinute
         self.concurrentRequests = concurrentRequests
         self.spendPerHour = spendPerHour
+        self.onExceed = onExceed
     }
 }

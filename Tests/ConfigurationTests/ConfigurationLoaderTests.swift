@@ -81,6 +81,13 @@ import Testing
         expectError(
             "tenants:\n  - name: acme\nbudgets:\n  - name: b\n    scope: tenant:acme\n    limit: \"1\"\n    on_exceed: stop\n",
             line: 7, pathContains: "on_exceed", reasonContains: "finish or cut")
+        let limits = try ConfigurationLoader.parse(
+            "tenants:\n  - name: acme\nlimits:\n  - scope: tenant:acme\n    spend_per_hour: \"5\"\n    on_exceed: cut\n",
+            file: "t.yaml")
+        #expect(limits.limits.first?.onExceed == .cut)
+        expectError(
+            "tenants:\n  - name: acme\nlimits:\n  - scope: tenant:acme\n    requests_per_minute: 5\n    on_exceed: cut\n",
+            line: 6, pathContains: "on_exceed", reasonContains: "spend_per_hour")
     }
 
     /// Tracing: an OTLP/HTTP base URL, a head-sampling ratio and a service name.

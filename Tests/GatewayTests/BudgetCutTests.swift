@@ -65,6 +65,44 @@ import Testing
         #expect(try await test.auditEntries().map(\.action).contains("budget.refuse"))
     }
 
+    /// `spend_per_hour` with `on_exceed: cut`: a stream is cut before its running cost takes the
+    /// tenant's rolling hour past the limit (no budget at all); with `finish` it runs to its end
+    /// and trips runaway protection afterwards.
+    @Test(arguments: ["cut", "finish"]) func aStreamIsCutAtTheHourlySpendLimit(onExceed: String) async throws {
+        let yaml =
+            TestGateway.configurationYAML + """
+
+                limits:
+                  - scope: tenant:acme
+                    spend_per_hour: "0.000001"
+                    on_exceed: \(onExceed)
+                """
+        let sent = ChunkCount()
+        let test = try await TestGateway.make(yaml: yaml) { _ in
+            UpstreamResponse(
+                status: 200, contentType: "text/event-stream",
+                body: UpstreamBody(DrippingBody(every: .milliseconds(5), sent: sent, limit: onExceed == "cut" ? 5_000 : 60)))
+        }
+        try await test.gateway.withLiveServer { client in
+            let (status, text) = try await stream(client, key: test.acmeKey)
+            #expect(status == .ok)
+            if onExceed == "cut" {
+                #expect(text.contains(#""code":"budget_exceeded""#) && !text.contains("[DONE]"), "\(text.suffix(300))")
+            } else {
+                #expect(!text.contains("budget_exceeded"))
+            }
+        }
+        let record = try #require(test.sink.last)
+        if onExceed == "cut" {
+            #expect(record.errorClass == .budgetExceeded && record.status == 429)
+            #expect(record.cost.nanos <= 1_000, "spent \(record.cost.nanos) of 1,000 nano-USD in the hour")
+            #expect(test.gateway.governor.kills.stopping(Principal(tenant: "acme", agent: nil, keyID: "k")) == nil)
+        } else {
+            #expect(record.errorClass != .budgetExceeded && record.cost.nanos > 1_000)
+            #expect(test.gateway.governor.kills.stopping(Principal(tenant: "acme", agent: nil, keyID: "k")) != nil)
+        }
+    }
+
     /// `n` answers may each write `max_tokens`: the worst case reserved is n times the output.
     @Test func nAnswersReserveNTimesTheOutput() async throws {
         let yaml =

@@ -1,7 +1,8 @@
-import Governance
 import SwitchyardCore
 import Synchronization
 import Testing
+
+@testable import Governance
 
 @Suite struct KillSwitchTests {
     let bot = Principal(tenant: "acme", project: "web", agent: "bot", keyID: "k1")
@@ -60,6 +61,29 @@ import Testing
         #expect(refusing.scope == agent)
         // Another agent of the tenant is not stopped.
         #expect((try? governor.check(facts, for: Principal(tenant: "acme", agent: "other", keyID: "k9")).get()) != nil)
+    }
+
+    /// `on_exceed: cut`: streams hold their running cost in the hour; the one that would take it
+    /// past the limit is refused, the holds go when the streams end and their cost is recorded.
+    @Test func streamsHoldTheirRunningCostInTheHour() {
+        let agent = GovernanceScope.agent(tenant: "acme", agent: "bot")
+        let guardian = RunawayGuard([
+            RateLimit(scope: agent, spendPerHour: Money(nanos: 100, currency: "USD"), onExceed: .cut)
+        ])
+        #expect(guardian.cuts(bot))
+        _ = guardian.record(Money(nanos: 30, currency: "USD"), for: bot)
+        var first: Int64 = 0
+        var second: Int64 = 0
+        #expect(guardian.extend(&first, to: 40, for: bot) == nil)
+        #expect(guardian.extend(&second, to: 30, for: bot) == nil)  // 30 spent + 40 + 30 held: 100
+        let refusal = try? #require(guardian.extend(&second, to: 31, for: bot))
+        #expect(refusal?.spent == 30 && refusal?.reserved == 70 && second == 30)
+        guardian.releaseHold(first, for: bot)
+        _ = guardian.record(Money(nanos: 35, currency: "USD"), for: bot)  // the first ended below its hold
+        #expect(guardian.extend(&second, to: 35, for: bot) == nil)  // 65 spent + 35 held
+        #expect(guardian.extend(&second, to: 36, for: bot) != nil)
+        let finishing = RunawayGuard([RateLimit(scope: agent, spendPerHour: Money(nanos: 100, currency: "USD"))])
+        #expect(!finishing.cuts(bot))
     }
 
     @Test func spendOlderThanAnHourLeavesTheWindow() {
