@@ -34,6 +34,10 @@ struct RequestContext: Sendable {
     var trace: RequestTrace?
     /// A client's trace context the gateway does not sample, handed to the upstream unchanged.
     var upstreamTraceHeaders: [(String, String)] = []
+    /// The W3C trace id for the usage record: the request's trace, or the client's passed through.
+    var traceID: String? {
+        trace?.traceID ?? upstreamTraceHeaders.first { $0.0 == "traceparent" }.map { String($0.1.dropFirst(3).prefix(32)) }
+    }
 
     init(endpoint: String, format: ClientFormat) {
         let now = UnixMicros.now()
@@ -59,7 +63,7 @@ struct RequestContext: Sendable {
             keyID: principal?.keyID, endpoint: endpoint, route: route, deployment: deployment?.name, provider: provider,
             upstreamModel: deployment?.model, streamed: streamed, usage: usage, cost: prices.cost(of: usage),
             latencyMicros: elapsed.microseconds, timeToFirstTokenMicros: timeToFirstToken?.microseconds, status: status,
-            errorClass: errorClass, tags: tags, attempts: attempts, replica: replica)
+            errorClass: errorClass, tags: tags, attempts: attempts, replica: replica, traceID: traceID)
     }
 }
 

@@ -12,6 +12,8 @@ final class RequestTrace: Sendable {
     private let span: any Span
     /// `gen_ai.operation.name` of the request's endpoint.
     let operation: String
+    /// The trace's id (32 hex digits), for the usage record.
+    let traceID: String?
     /// Each provider's kind (`openai`, `anthropic`, …): `gen_ai.provider.name` is the kind, the
     /// configured name goes in `switchyard.provider`.
     private let providerKinds: [String: String]
@@ -25,7 +27,11 @@ final class RequestTrace: Sendable {
         self.tracer = tracer
         self.operation = GenAIAttributes.operation(endpoint: endpoint)
         self.providerKinds = providerKinds
-        self.span = tracer.startSpan(operation, context: context, ofKind: .server)
+        let span = tracer.startSpan(operation, context: context, ofKind: .server)
+        self.span = span
+        var headers: [(String, String)] = []
+        tracer.inject(span.context, into: &headers, using: HeaderListInjector())
+        self.traceID = headers.first { $0.0 == "traceparent" }.map { String($0.1.dropFirst(3).prefix(32)) }
     }
 
     /// The `traceparent` (and `tracestate`) of the request's span, for the response.

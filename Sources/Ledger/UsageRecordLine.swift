@@ -87,6 +87,7 @@ enum UsageRecordLine {
         }
         line.raw("]")
         line.optional("replica", record.replica)
+        line.optional("traceID", record.traceID)
         line.raw("}\n")
         swap(&line.bytes, &bytes)
     }

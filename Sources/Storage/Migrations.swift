@@ -210,6 +210,13 @@ enum Migrations {
             ALTER TABLE usage_records ADD COLUMN replica TEXT;
             """
         ),
+        (
+            11,
+            // The W3C trace id of each request (traced, or a client's passed through); NULL otherwise.
+            """
+            ALTER TABLE usage_records ADD COLUMN trace_id TEXT;
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

@@ -5,7 +5,7 @@ extension SQLStore {
     static let usageColumns = """
         id, started_at, finished_at, tenant, agent, key_id, endpoint, route, deployment, provider, upstream_model, \
         streamed, input_tokens, output_tokens, cached_input_tokens, usage_estimated, cost_nanos, currency, latency_us, \
-        ttft_us, status, error_class, tags, attempts, cache_write_tokens, reasoning_tokens, replica
+        ttft_us, status, error_class, tags, attempts, cache_write_tokens, reasoning_tokens, replica, trace_id
         """
 
     /// Inserts records and adds them to the hourly rollups, in one transaction. Records already
@@ -36,9 +36,9 @@ extension SQLStore {
         }
     }
 
-    /// 27 parameters a row: 100 rows stay well under SQLite's and PostgreSQL's parameter limits.
+    /// 28 parameters a row: 100 rows stay well under SQLite's and PostgreSQL's parameter limits.
     static let rowsPerStatement = 100
-    static let usageColumnCount = 27
+    static let usageColumnCount = 28
 
     /// The row counts a statement may have: full statements, then the rest by powers of two.
     /// Eight texts in all, so each is built once and stays prepared (SQLite's statement cache); a
@@ -213,7 +213,7 @@ extension SQLStore {
             .integer(record.latencyMicros), .optional(record.timeToFirstTokenMicros), .integer(Int64(record.status)),
             .optional(record.errorClass?.rawValue), .text(encodeTags(record.tags)), .text(encodeAttempts(record.attempts)),
             .integer(Int64(record.usage.cacheWriteInputTokens)), .integer(Int64(record.usage.reasoningTokens)),
-            .optional(record.replica),
+            .optional(record.replica), .optional(record.traceID),
         ]
     }
 
@@ -265,7 +265,8 @@ extension SQLStore {
             cost: Money(nanos: row[16].integer ?? 0, currency: row[17].text ?? ""),
             latencyMicros: row[18].integer ?? 0, timeToFirstTokenMicros: row[19].integer,
             status: Int(row[20].integer ?? 0), errorClass: row[21].text.flatMap(ErrorClass.init(rawValue:)),
-            tags: decodeTags(row[22].text ?? "{}"), attempts: decodeAttempts(row[23].text ?? "[]"), replica: row[26].text)
+            tags: decodeTags(row[22].text ?? "{}"), attempts: decodeAttempts(row[23].text ?? "[]"), replica: row[26].text,
+            traceID: row[27].text)
     }
 
     static func encodeTags(_ tags: [String: String]) -> String {

@@ -27,12 +27,16 @@ public struct UsageRecord: Hashable, Sendable, Codable {
     public var attempts: [Attempt]
     /// The replica that served the request (`server.replica_id`); nil in records from before.
     public var replica: String?
+    /// The W3C trace the request belonged to (32 hex digits): its own when traced, or the
+    /// client's when passed through unsampled; nil otherwise and in records from before.
+    public var traceID: String?
 
     public init(
         id: String, startedAt: UnixMicros, finishedAt: UnixMicros, tenant: String?, agent: String?, keyID: String?,
         endpoint: String, route: String?, deployment: String?, provider: String?, upstreamModel: String?,
         streamed: Bool, usage: TokenUsage, cost: Money, latencyMicros: Int64, timeToFirstTokenMicros: Int64?,
-        status: Int, errorClass: ErrorClass?, tags: [String: String], attempts: [Attempt] = [], replica: String? = nil
+        status: Int, errorClass: ErrorClass?, tags: [String: String], attempts: [Attempt] = [], replica: String? = nil,
+        traceID: String? = nil
     ) {
         self.id = id
         self.startedAt = startedAt
@@ -55,13 +59,14 @@ public struct UsageRecord: Hashable, Sendable, Codable {
         self.tags = tags
         self.attempts = attempts
         self.replica = replica
+        self.traceID = traceID
     }
 }
 
 extension UsageRecord {
     enum CodingKeys: String, CodingKey {
         case id, startedAt, finishedAt, tenant, agent, keyID, endpoint, route, deployment, provider, upstreamModel, streamed
-        case usage, cost, latencyMicros, timeToFirstTokenMicros, status, errorClass, tags, attempts, replica
+        case usage, cost, latencyMicros, timeToFirstTokenMicros, status, errorClass, tags, attempts, replica, traceID
     }
 
     /// Journal lines written before a field existed still decode: newer fields are optional here.
@@ -88,7 +93,8 @@ extension UsageRecord {
             errorClass: try container.decodeIfPresent(ErrorClass.self, forKey: .errorClass),
             tags: try container.decodeIfPresent([String: String].self, forKey: .tags) ?? [:],
             attempts: try container.decodeIfPresent([Attempt].self, forKey: .attempts) ?? [],
-            replica: try container.decodeIfPresent(String.self, forKey: .replica))
+            replica: try container.decodeIfPresent(String.self, forKey: .replica),
+            traceID: try container.decodeIfPresent(String.self, forKey: .traceID))
     }
 }
 

@@ -155,7 +155,7 @@ struct ConditionNotMet: Error {}
                 Attempt(deployment: "d1", status: 503, errorClass: .upstreamUnavailable, latencyMicros: 7, hedged: false),
                 Attempt(deployment: "d2", status: nil, errorClass: nil, latencyMicros: 9, hedged: true),
             ],
-            replica: "host:8080")
+            replica: "host:8080", traceID: "4bf92f3577b34da6a3ce929d0e0e4736")
         #expect(try roundTrip(full) == full)
         let sparse = UsageRecord(
             id: "r", startedAt: UnixMicros(0), finishedAt: UnixMicros(0), tenant: nil, agent: nil, keyID: nil,

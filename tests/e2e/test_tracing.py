@@ -114,6 +114,9 @@ def test_a_clients_trace_is_continued_to_the_upstream_and_exported(traced):
     assert raw.headers["traceparent"] == f"00-{TRACE_ID}-{server['span_id']}-01"
     # No prompt or completion text is exported.
     assert "Hi" not in str(spans) and "ok from fault upstream" not in str(spans)
+    # The usage record names the trace.
+    record = gateway.record(raw.headers["x-request-id"])
+    assert record["trace_id"] == TRACE_ID
 
 
 def test_failed_attempts_are_spans_with_the_error(traced):
@@ -149,6 +152,8 @@ def test_an_unsampled_client_trace_is_not_recorded_but_reaches_the_upstream(trac
     assert response.status_code == 200
     sent = requests.get(f"http://127.0.0.1:{upstream.port}/received_headers", timeout=5).json()[-1]
     assert sent["traceparent"] == parent and sent["tracestate"] == "v=1"
+    # Not traced here, but the record still names the client's trace.
+    assert gateway.record(response.headers["x-request-id"])["trace_id"] == parent.split("-")[1]
     # A sampled request after it is exported; the unsampled one never is.
     sampled = "6bf92f3577b34da6a3ce929d0e0e4736"
     requests.post(
