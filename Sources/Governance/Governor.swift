@@ -134,8 +134,21 @@ public final class Governor: Sendable {
         while true {
             switch (leaseSteps == 0 ? budgets : self.budgets).attempt(scopes, maximum: maximumCost) {
             case .reserved(let reservation):
-                let spendHeld: Int64? = runaway.cuts(principal) ? 0 : nil
-                return .success(Admission(ticket: ticket, reservation: reservation, spendHeld: spendHeld))
+                var admission = Admission(ticket: ticket, reservation: reservation, spendHeld: nil)
+                // Under a `spend_per_hour` that cuts, the worst case is held in the rolling hour
+                // from the start, as a budget reserves it: what the hour cannot fit is refused
+                // before the upstream is called (its input would be billed even if cut at once).
+                if runaway.cuts(principal) {
+                    var held: Int64 = 0
+                    let currency = maximumCost.currency
+                    if let refusal = runaway.extend(&held, to: maximumCost.nanos, currency: currency, for: principal) {
+                        _ = self.budgets.settle(reservation, actual: Money(nanos: 0, currency: currency))
+                        self.limiter.release(ticket, usedTokens: 0)
+                        return .failure(refuse(.budget(refusal), principal: principal, route: route))
+                    }
+                    admission.spendHeld = held
+                }
+                return .success(admission)
             case .refused(let refusal):
                 // The limiter of the moment, as `release` does: a live change carried the ticket's count over.
                 self.limiter.release(ticket, usedTokens: 0)
@@ -168,7 +181,7 @@ public final class Governor: Sendable {
         if refusal == nil, var held = admission.spendHeld, cost.nanos > held {
             // The same headroom rule for the rolling hours of `spend_per_hour` limits that cut.
             for total in [cost.nanos.addingClamped(cost.nanos / 4), cost.nanos] {
-                refusal = runaway.extend(&held, to: total, for: principal)
+                refusal = runaway.extend(&held, to: total, currency: cost.currency, for: principal)
                 if refusal == nil { break }
             }
             admission.spendHeld = held
@@ -195,8 +208,9 @@ public final class Governor: Sendable {
     public func release(_ admission: Admission, principal: Principal, usage: TokenUsage, cost: Money) {
         let (limiter, runaway, budgets) = rules.withLock { ($0.limiter, $0.runaway, $0.budgets) }
         limiter.release(admission.ticket, usedTokens: usage.inputTokens + usage.outputTokens)
-        runaway.releaseHold(admission.spendHeld ?? 0, for: principal)
-        for (scope, spent, limit) in runaway.record(cost, for: principal) where kills.stopping(principal)?.scope != scope {
+        let released = admission.spendHeld ?? 0
+        for (scope, spent, limit) in runaway.record(cost, for: principal, releasing: released)
+        where kills.stopping(principal)?.scope != scope {
             let kill = KillSwitch(
                 scope: scope,
                 reason:

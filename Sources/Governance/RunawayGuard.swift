@@ -68,18 +68,25 @@ public final class RunawayGuard: Sendable {
         self.shared = shared
     }
 
-    /// Adds a finished request's cost; returns the scopes whose rolling hour it took past the limit.
-    public func record(_ cost: Money, for principal: Principal, at time: UnixMicros = .now()) -> [(
-        GovernanceScope, spent: Money, limit: Money
-    )] {
-        guard !watched.isEmpty, cost.nanos > 0 else { return [] }
+    /// Adds a finished request's cost, giving back the hold its stream had (`released`) under the
+    /// same lock, so no other stream sees the room in between; returns the scopes whose rolling
+    /// hour it took past the limit.
+    public func record(
+        _ cost: Money, for principal: Principal, releasing released: Int64 = 0, at time: UnixMicros = .now()
+    ) -> [(GovernanceScope, spent: Money, limit: Money)] {
+        guard !watched.isEmpty, cost.nanos > 0 || released > 0 else { return [] }
         let scopes = principal.scopes.filter(watched.contains)
         guard !scopes.isEmpty else { return [] }
         let minute = time.value / 60_000_000
         return windows.withLock { windows in
             var tripped: [(GovernanceScope, spent: Money, limit: Money)] = []
             for scope in scopes {
-                guard var window = windows[scope], window.limit.currency == cost.currency else { continue }
+                // A hold goes back wherever one is, even if the limit stopped cutting meanwhile.
+                if released > 0, var window = windows[scope], window.pending > 0 {
+                    window.pending = max(0, window.pending - released)
+                    windows[scope] = window
+                }
+                guard cost.nanos > 0, var window = windows[scope], window.limit.currency == cost.currency else { continue }
                 let total = window.add(cost.nanos, minute: minute)
                 windows[scope] = window
                 if total > window.limit.nanos {
@@ -100,42 +107,38 @@ public final class RunawayGuard: Sendable {
     /// Holds a stream's running cost up to `total` in every scope that cuts, if each rolling hour
     /// (spent, the other streams' holds and this one's) stays within its limit; else the refusal
     /// that ends the stream, and nothing changes.
-    func extend(_ held: inout Int64, to total: Int64, for principal: Principal, at time: UnixMicros = .now())
-        -> BudgetRefusal?
-    {
+    func extend(
+        _ held: inout Int64, to total: Int64, currency: String, for principal: Principal, at time: UnixMicros = .now()
+    ) -> BudgetRefusal? {
         let minute = time.value / 60_000_000
         let scopes = principal.scopes.filter(watched.contains)
         let delta = total - held
         return windows.withLock { windows in
             for scope in scopes {
-                guard let window = windows[scope], window.cuts else { continue }
+                // A limit in another currency does not count this cost (as `record` does not).
+                guard let window = windows[scope], window.cuts, window.limit.currency == currency else { continue }
                 let spent = window.total(at: minute)
                 if spent.addingClamped(window.pending).addingClamped(delta) > window.limit.nanos {
-                    return BudgetRefusal(
-                        budget: Budget(
-                            name: "spend_per_hour", scope: scope, period: .day, limit: window.limit, onExceed: .cut),
-                        spent: spent, reserved: window.pending, outsideWindow: false)
+                    return Self.refusal(scope, window, spent: spent)
                 }
             }
-            for scope in scopes where windows[scope]?.cuts == true {
-                windows[scope]?.pending += delta
+            for scope in scopes {
+                guard var window = windows[scope], window.cuts, window.limit.currency == currency else { continue }
+                window.pending = window.pending.addingClamped(delta)
+                windows[scope] = window
             }
             held = total
             return nil
         }
     }
 
-    /// A stream ended: its hold goes (its cost is then recorded).
-    func releaseHold(_ held: Int64, for principal: Principal) {
-        guard held > 0 else { return }
-        let scopes = principal.scopes.filter(watched.contains)
-        windows.withLock { windows in
-            for scope in scopes {
-                guard var window = windows[scope], window.cuts else { continue }
-                window.pending = max(0, window.pending - held)
-                windows[scope] = window
-            }
-        }
+    static func refusal(_ scope: GovernanceScope, _ window: Window, spent: Int64) -> BudgetRefusal {
+        // Told as a budget (`budget_exceeded`), named for the limit: `spend_per_hour:<scope>`.
+        BudgetRefusal(
+            budget: Budget(
+                name: "spend_per_hour:\(scope.description)", scope: scope, period: .day, limit: window.limit,
+                onExceed: .cut),
+            spent: spent, reserved: window.pending, outsideWindow: false)
     }
 
     /// Reports due to the fleet's store: each watched scope's spend, once a second (`final`: now).

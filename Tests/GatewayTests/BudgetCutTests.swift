@@ -76,6 +76,8 @@ import Testing
                   - scope: tenant:acme
                     spend_per_hour: "0.000001"
                     on_exceed: \(onExceed)
+                governance:
+                  assumed_output_tokens: 2
                 """
         let sent = ChunkCount()
         let test = try await TestGateway.make(yaml: yaml) { _ in
@@ -88,6 +90,13 @@ import Testing
             #expect(status == .ok)
             if onExceed == "cut" {
                 #expect(text.contains(#""code":"budget_exceeded""#) && !text.contains("[DONE]"), "\(text.suffix(300))")
+                // Two more, at once: the hour's spend and each other's holds leave them little or
+                // no room (refused before they start, or cut), and the hour never passes its limit.
+                async let second = stream(client, key: test.acmeKey)
+                async let third = stream(client, key: test.acmeKey)
+                for (status, text) in try await [second, third] {
+                    #expect(status == .tooManyRequests || text.contains(#""code":"budget_exceeded""#))
+                }
             } else {
                 #expect(!text.contains("budget_exceeded"))
             }
@@ -95,7 +104,8 @@ import Testing
         let record = try #require(test.sink.last)
         if onExceed == "cut" {
             #expect(record.errorClass == .budgetExceeded && record.status == 429)
-            #expect(record.cost.nanos <= 1_000, "spent \(record.cost.nanos) of 1,000 nano-USD in the hour")
+            let spent = test.sink.all.reduce(Int64(0)) { $0 + $1.cost.nanos }
+            #expect(spent <= 1_000, "spent \(spent) of 1,000 nano-USD in the hour")
             #expect(test.gateway.governor.kills.stopping(Principal(tenant: "acme", agent: nil, keyID: "k")) == nil)
         } else {
             #expect(record.errorClass != .budgetExceeded && record.cost.nanos > 1_000)

@@ -74,14 +74,20 @@ import Testing
         _ = guardian.record(Money(nanos: 30, currency: "USD"), for: bot)
         var first: Int64 = 0
         var second: Int64 = 0
-        #expect(guardian.extend(&first, to: 40, for: bot) == nil)
-        #expect(guardian.extend(&second, to: 30, for: bot) == nil)  // 30 spent + 40 + 30 held: 100
-        let refusal = try? #require(guardian.extend(&second, to: 31, for: bot))
+        #expect(guardian.extend(&first, to: 40, currency: "USD", for: bot) == nil)
+        #expect(guardian.extend(&second, to: 30, currency: "USD", for: bot) == nil)  // 30 spent + 40 + 30 held: 100
+        let refusal = try? #require(guardian.extend(&second, to: 31, currency: "USD", for: bot))
         #expect(refusal?.spent == 30 && refusal?.reserved == 70 && second == 30)
-        guardian.releaseHold(first, for: bot)
-        _ = guardian.record(Money(nanos: 35, currency: "USD"), for: bot)  // the first ended below its hold
-        #expect(guardian.extend(&second, to: 35, for: bot) == nil)  // 65 spent + 35 held
-        #expect(guardian.extend(&second, to: 36, for: bot) != nil)
+        // The first ends below its hold: hold and cost change places under one lock.
+        _ = guardian.record(Money(nanos: 35, currency: "USD"), for: bot, releasing: first)
+        #expect(guardian.extend(&second, to: 35, currency: "USD", for: bot) == nil)  // 65 spent + 35 held
+        #expect(guardian.extend(&second, to: 36, currency: "USD", for: bot) != nil)
+        // A cost in another currency is not held against this limit.
+        var euros: Int64 = 0
+        #expect(guardian.extend(&euros, to: 1_000, currency: "EUR", for: bot) == nil)
+        // The hour is full (65 spent, 35 held): a new request's first nano-unit does not fit.
+        var third: Int64 = 0
+        #expect(guardian.extend(&third, to: 1, currency: "USD", for: bot)?.budget.name == "spend_per_hour:\(agent)")
         let finishing = RunawayGuard([RateLimit(scope: agent, spendPerHour: Money(nanos: 100, currency: "USD"))])
         #expect(!finishing.cuts(bot))
     }
