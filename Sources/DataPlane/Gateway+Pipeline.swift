@@ -34,8 +34,8 @@ extension Gateway {
             case .trace(let parent):
                 context.trace = RequestTrace(
                     tracer: tracer, parent: parent, endpoint: endpoint, providerKinds: providerKinds)
-            case .skip(let passThrough):
-                context.upstreamTraceHeaders = passThrough
+            case .skip(let parent):
+                context.untracedParent = parent
             }
         }
         let settlement = Settlement()

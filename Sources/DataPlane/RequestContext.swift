@@ -33,11 +33,11 @@ struct RequestContext: Sendable {
     /// Set when tracing is on and the request is sampled: its span, ended at settlement.
     var trace: RequestTrace?
     /// A client's trace context the gateway does not sample, handed to the upstream unchanged.
-    var upstreamTraceHeaders: [(String, String)] = []
+    var untracedParent: TraceSampler.Parent?
+    /// The headers that carry it to the upstream.
+    var upstreamTraceHeaders: [(String, String)] { untracedParent?.headers ?? [] }
     /// The W3C trace id for the usage record: the request's trace, or the client's passed through.
-    var traceID: String? {
-        trace?.traceID ?? upstreamTraceHeaders.first { $0.0 == "traceparent" }.map { String($0.1.dropFirst(3).prefix(32)) }
-    }
+    var traceID: String? { trace?.traceID ?? untracedParent?.traceID }
 
     init(endpoint: String, format: ClientFormat) {
         let now = UnixMicros.now()

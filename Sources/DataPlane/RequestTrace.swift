@@ -12,6 +12,8 @@ final class RequestTrace: Sendable {
     private let span: any Span
     /// `gen_ai.operation.name` of the request's endpoint.
     let operation: String
+    /// The `traceparent` (and `tracestate`) of the request's span, for the response.
+    let responseHeaders: [(String, String)]
     /// The trace's id (32 hex digits), for the usage record.
     let traceID: String?
     /// Each provider's kind (`openai`, `anthropic`, …): `gen_ai.provider.name` is the kind, the
@@ -31,14 +33,8 @@ final class RequestTrace: Sendable {
         self.span = span
         var headers: [(String, String)] = []
         tracer.inject(span.context, into: &headers, using: HeaderListInjector())
-        self.traceID = headers.first { $0.0 == "traceparent" }.map { String($0.1.dropFirst(3).prefix(32)) }
-    }
-
-    /// The `traceparent` (and `tracestate`) of the request's span, for the response.
-    var responseHeaders: [(String, String)] {
-        var headers: [(String, String)] = []
-        tracer.inject(span.context, into: &headers, using: HeaderListInjector())
-        return headers
+        self.responseHeaders = headers
+        self.traceID = headers.first { $0.0 == "traceparent" }.map { TraceSampler.traceID(ofTraceparent: $0.1) }
     }
 
     /// Starts an attempt's CLIENT span; its context goes into the upstream request's headers.

@@ -22,22 +22,27 @@ final class TraceSampler: Sendable {
     struct Parent: Sendable {
         let headers: [(String, String)]
         let sampled: Bool
+        /// The trace's id (32 lowercase hex digits).
+        var traceID: String { TraceSampler.traceID(ofTraceparent: headers[0].1) }
     }
 
     enum Decision {
         case trace(parent: Parent?)
-        /// Not traced; the client's trace context (if it sent one) for the upstream.
-        case skip(passThrough: [(String, String)])
+        /// Not traced; the client's trace context (if it sent one) goes to the upstream unchanged.
+        case skip(parent: Parent?)
     }
 
     func decide(_ headers: HTTPFields) -> Decision {
         if let parent = Self.parent(headers) {
-            return parent.sampled ? .trace(parent: parent) : .skip(passThrough: parent.headers)
+            return parent.sampled ? .trace(parent: parent) : .skip(parent: parent)
         }
         if threshold == .max { return .trace(parent: nil) }
         let draw = SplitMix64.mix(draws.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue)
-        return draw <= threshold ? .trace(parent: nil) : .skip(passThrough: [])
+        return draw <= threshold ? .trace(parent: nil) : .skip(parent: nil)
     }
+
+    /// The trace id of a well-formed `traceparent` (`00-<trace id>-<parent id>-<flags>`).
+    static func traceID(ofTraceparent value: String) -> String { String(value.dropFirst(3).prefix(32)) }
 
     /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, lowercase, ids not all zero.
     static func parent(_ headers: HTTPFields) -> Parent? {

@@ -5,9 +5,6 @@ import SwitchyardCore
 extension RateLimiter {
     static func pool(_ scope: GovernanceScope) -> String { "scope:\(scope.description)" }
 
-    /// Whether any limit here is a shared concurrency limit (its steps are looked at every tick).
-    var hasSharedConcurrency: Bool { buckets.withLock { $0.contains { $0.slots != nil } } }
-
     /// The steps due in the background: renew, top up a spare slot, give back what sits idle.
     func dueSlotSteps(replica: String, leaseMilliseconds: Int64, now: ContinuousClock.Instant) -> [SlotLeaseCall] {
         buckets.withLock { buckets in

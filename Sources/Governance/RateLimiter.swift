@@ -65,6 +65,8 @@ public final class RateLimiter: Sendable {
     /// Each limited scope's place in `buckets`. Fixed at init, so read without the lock, and a
     /// scope is hashed once per request instead of at every step of a check.
     let slots: [GovernanceScope: Int]
+    /// Some limit here is a shared concurrency limit: the background looks at its steps every tick.
+    let hasSharedConcurrency: Bool
 
     /// With `previous`, a scope limited before keeps its bucket levels (capped to the new limits)
     /// and its requests in flight: a live governance change does not hand out a fresh minute.
@@ -99,6 +101,7 @@ public final class RateLimiter: Sendable {
         }
         self.buckets = Mutex(buckets)
         self.slots = slots
+        self.hasSharedConcurrency = buckets.contains { $0.slots != nil }
     }
 
     private func bucketsByScope() -> [GovernanceScope: Bucket] {

@@ -3,14 +3,6 @@ import SwitchyardCore
 /// The monitor's side of fleet-wide slots: `FleetSlots` plans each step here, under the
 /// deployment's lock, and hands the store's answer back.
 extension DeploymentMonitor {
-    /// `acquire`, and when the deployment's fleet slots are all in use here, one lease step first
-    /// if it could bring one (the request waits for one store round trip).
-    public func acquireLeasing(_ name: String) async -> Result<Lease, Unavailability> {
-        let first = acquire(name)
-        guard case .failure(.atCapacity) = first, await leaseSlot(name) else { return first }
-        return acquire(name)
-    }
-
     /// One lease step for a request that found every slot here in use, if the fleet may have
     /// one (none is queued before it, and it had free slots or asking is not on hold); says
     /// whether it stepped. Called only at capacity: the steady state never waits here.

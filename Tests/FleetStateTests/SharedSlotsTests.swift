@@ -245,3 +245,12 @@ final class Gauge: Sendable {
     func leave() { state.withLock { $0 = ($0.now - 1, $0.most, $0.served + 1) } }
     var tally: (served: Int, most: Int) { state.withLock { ($0.served, $0.most) } }
 }
+
+extension DeploymentMonitor {
+    /// `acquire`, and at capacity one lease step and `acquire` again: what `UpstreamExecutor.claim` does.
+    func acquireLeasing(_ name: String) async -> Result<Lease, Unavailability> {
+        let first = acquire(name)
+        guard case .failure(.atCapacity) = first, await leaseSlot(name) else { return first }
+        return acquire(name)
+    }
+}
