@@ -31,10 +31,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
-        // Traces: the tracing API for the pipeline, and swift-otel's OTLP/HTTP exporter for the
-        // binary (its gRPC exporter is left out: the OTLPHTTP trait alone builds no gRPC).
+        // Traces: the tracing API the pipeline records through (our recorder and OTLP exporter are
+        // in Telemetry; see its Telemetry.swift for why not swift-otel's).
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
-        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // System libraries: the Debian packages libsqlite3-dev and libpq-dev (scripts/install-deps.sh).
@@ -97,6 +96,18 @@ let package = Package(
             ]
         ),
         .target(name: "Observability", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // Traces recorded behind the swift-distributed-tracing API and exported over OTLP/HTTP (see its Telemetry.swift).
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                "SwitchyardCore",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Governance",
             dependencies: [
@@ -112,7 +123,7 @@ let package = Package(
             name: "DataPlane",
             dependencies: [
                 "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger",
-                "Observability", "Governance", "Ingress",
+                "Observability", "Governance", "Ingress", "Telemetry",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -139,13 +150,11 @@ let package = Package(
             name: "switchyard",
             dependencies: [
                 "DataPlane", "ControlPlane", "FleetState", "Ingress", "Ledger", "Governance", "Providers", "FinOps",
-                "Observability", "Routing", "Storage", "SwitchyardConfig", "SwitchyardCore", "WireFormats",
+                "Observability", "Routing", "Storage", "SwitchyardConfig", "SwitchyardCore", "Telemetry", "WireFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "OTel", package: "swift-otel"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             // jemalloc instead of glibc's allocator: ~6 % fewer instructions per proxied request
             // (README, "Performance"); a Debian package, installed by scripts/install-deps.sh.
@@ -159,6 +168,10 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Storage", "SwitchyardCore"], path: "Tests/TestSupport"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "FinOps", "TestSupport", "SwitchyardCore"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SwitchyardCore"]),
+        .testTarget(
+            name: "TelemetryTests",
+            dependencies: ["Telemetry", "SwitchyardCore", .product(name: "Tracing", package: "swift-distributed-tracing")]
+        ),
         .testTarget(
             name: "LedgerTests",
             dependencies: [

@@ -6,6 +6,7 @@ import Ledger
 import Observability
 import Routing
 import SwitchyardCore
+import Telemetry
 import WireFormats
 
 extension Gateway {
@@ -45,6 +46,7 @@ extension Gateway {
             to: storeHealth.current().reachable ? 1 : 0)
         if let fleet = governor.fleet { exportFleetMetrics(fleet) }
         if let slots = monitor.fleet { exportFleetSlotMetrics(slots) }
+        if let traceExporter { exportTraceMetrics(traceExporter) }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
@@ -101,6 +103,23 @@ extension Gateway {
             "switchyard_fleet_fallback_deployments",
             help: "Deployments using this replica's share of their slots because the shared store is out of reach.",
             to: Int64(fallback))
+    }
+}
+
+extension Gateway {
+    /// Spans by what became of them: exported, lost with a failed export, or dropped because the
+    /// export queue was full (a collector slow or gone); and how many wait now.
+    func exportTraceMetrics(_ exporter: OTLPTraceExporter) {
+        let help = "Trace spans since start: exported, failed (lost with a failed export) or dropped (the export queue was full)."
+        let counts = [("exported", exporter.exported), ("failed", exporter.failed), ("dropped", exporter.buffer.dropped)]
+        let series = counts.map { outcome, _ in
+            metrics.series("switchyard_trace_spans_total", help: help, kind: .counter, labels: [("outcome", outcome)])
+        }
+        metrics.batch { batch in
+            for (series, (_, value)) in zip(series, counts) { batch.set(series, to: Int64(value)) }
+        }
+        metrics.set(
+            "switchyard_trace_spans_queued", help: "Trace spans waiting for export now.", to: Int64(exporter.buffer.count))
     }
 }
 

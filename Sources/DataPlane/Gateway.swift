@@ -12,6 +12,7 @@ import Routing
 import Storage
 import SwitchyardConfig
 import SwitchyardCore
+import Telemetry
 import Tracing
 import WireFormats
 
@@ -24,6 +25,8 @@ public final class Gateway: Sendable {
     /// Set when traces are exported (`observability.tracing`, or the OTLP environment variables).
     let tracer: (any Tracer)?
     let traceSampler: TraceSampler
+    /// The exporter of what `tracer` records, for its counts in the metrics.
+    let traceExporter: OTLPTraceExporter?
     /// Each provider's kind by name, for `gen_ai.provider.name`.
     let providerKinds: [String: String]
     /// The execute stage.
@@ -64,7 +67,7 @@ public final class Gateway: Sendable {
     public init(
         configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
         transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(), governor: Governor? = nil,
-        fleetSlots: FleetSlots? = nil, tracer: (any Tracer)? = nil,
+        fleetSlots: FleetSlots? = nil, traces: Traces? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger,
         logWriter: LogWriter? = nil
     ) {
@@ -82,8 +85,10 @@ public final class Gateway: Sendable {
             metrics: metrics, requestSeries: RequestSeriesCache(registry: metrics), configuration: configuration,
             logger: logger)
         self.monitor = DeploymentMonitor(deployments: configuration.deployments, fleet: fleetSlots)
-        self.tracer = tracer
-        self.traceSampler = TraceSampler(ratio: configuration.observability.tracing?.sampleRatio ?? 1)
+        self.tracer = traces?.recorder
+        self.traceExporter = traces?.exporter
+        self.traceSampler = TraceSampler(
+            ratio: traces?.sampling.ratio ?? 1, followsParent: traces?.sampling.followsParent ?? true)
         self.providerKinds = Dictionary(
             configuration.providers.map { ($0.name, GenAIAttributes.providerName(of: $0.kind)) },
             uniquingKeysWith: { first, _ in first })

@@ -42,17 +42,20 @@ final class RequestTrace: Sendable {
         let attempt = tracer.startSpan("\(operation) \(deployment.model)", context: span.context, ofKind: .client)
         tracer.inject(attempt.context, into: &request.headers, using: HeaderListInjector())
         guard attempt.isRecording else { return attempt }
-        attempt.attributes[GenAIAttributes.operationName] = operation
-        attempt.attributes[GenAIAttributes.requestModel] = deployment.model
-        attempt.attributes[GenAIAttributes.deployment] = deployment.name
-        attempt.attributes[GenAIAttributes.providerName] = providerKinds[deployment.provider] ?? deployment.provider
-        attempt.attributes[GenAIAttributes.provider] = deployment.provider
-        attempt.attributes[GenAIAttributes.attempt] = number
-        if hedged { attempt.attributes[GenAIAttributes.hedged] = true }
+        // Built aside and set once: through the protocol, each `attributes[key] =` copies the set.
+        var attributes = SpanAttributes()
+        attributes[GenAIAttributes.operationName] = operation
+        attributes[GenAIAttributes.requestModel] = deployment.model
+        attributes[GenAIAttributes.deployment] = deployment.name
+        attributes[GenAIAttributes.providerName] = providerKinds[deployment.provider] ?? deployment.provider
+        attributes[GenAIAttributes.provider] = deployment.provider
+        attributes[GenAIAttributes.attempt] = number
+        if hedged { attributes[GenAIAttributes.hedged] = true }
         if let (host, port) = Self.hostAndPort(request.url) {
-            attempt.attributes[GenAIAttributes.serverAddress] = host
-            attempt.attributes[GenAIAttributes.serverPort] = port
+            attributes[GenAIAttributes.serverAddress] = host
+            attributes[GenAIAttributes.serverPort] = port
         }
+        attempt.attributes = attributes
         return attempt
     }
 
@@ -60,13 +63,15 @@ final class RequestTrace: Sendable {
     /// left, or it lost a hedge) says nothing against the upstream: not an error span.
     static func endAttempt(_ attempt: any Span, status: Int?, errorClass: ErrorClass?) {
         guard attempt.isRecording else { return attempt.end() }
-        if let status { attempt.attributes[GenAIAttributes.httpStatus] = status }
+        var attributes = attempt.attributes
+        if let status { attributes[GenAIAttributes.httpStatus] = status }
         if errorClass == .clientCancelled {
-            attempt.attributes[GenAIAttributes.cancelled] = true
+            attributes[GenAIAttributes.cancelled] = true
         } else if let errorClass {
-            attempt.attributes[GenAIAttributes.errorType] = errorClass.rawValue
+            attributes[GenAIAttributes.errorType] = errorClass.rawValue
             attempt.setStatus(SpanStatus(code: .error))
         }
+        attempt.attributes = attributes
         attempt.end()
     }
 
@@ -78,49 +83,52 @@ final class RequestTrace: Sendable {
     /// Ends the request's span with its usage record: who, where, what it used and cost.
     func finish(_ record: UsageRecord) {
         guard span.isRecording else { return span.end() }
+        var attributes = span.attributes
         if let route = record.route {
             span.operationName = "\(operation) \(route)"
-            span.attributes[GenAIAttributes.requestModel] = route
-            span.attributes[GenAIAttributes.route] = route
+            attributes[GenAIAttributes.requestModel] = route
+            attributes[GenAIAttributes.route] = route
         }
-        span.attributes[GenAIAttributes.operationName] = operation
-        span.attributes[GenAIAttributes.requestID] = record.id
-        span.attributes[GenAIAttributes.requestStream] = record.streamed
-        span.attributes[GenAIAttributes.httpStatus] = record.status
-        if let model = record.upstreamModel { span.attributes[GenAIAttributes.responseModel] = model }
+        attributes[GenAIAttributes.operationName] = operation
+        attributes[GenAIAttributes.requestID] = record.id
+        attributes[GenAIAttributes.requestStream] = record.streamed
+        attributes[GenAIAttributes.httpStatus] = record.status
+        if let model = record.upstreamModel { attributes[GenAIAttributes.responseModel] = model }
         if let provider = record.provider {
-            span.attributes[GenAIAttributes.providerName] = providerKinds[provider] ?? provider
-            span.attributes[GenAIAttributes.provider] = provider
+            attributes[GenAIAttributes.providerName] = providerKinds[provider] ?? provider
+            attributes[GenAIAttributes.provider] = provider
         }
-        if let deployment = record.deployment { span.attributes[GenAIAttributes.deployment] = deployment }
-        if let tenant = record.tenant { span.attributes[GenAIAttributes.tenant] = tenant }
-        if let agent = record.agent { span.attributes[GenAIAttributes.agent] = agent }
-        if let keyID = record.keyID { span.attributes[GenAIAttributes.keyID] = keyID }
+        if let deployment = record.deployment { attributes[GenAIAttributes.deployment] = deployment }
+        if let tenant = record.tenant { attributes[GenAIAttributes.tenant] = tenant }
+        if let agent = record.agent { attributes[GenAIAttributes.agent] = agent }
+        if let keyID = record.keyID { attributes[GenAIAttributes.keyID] = keyID }
         let usage = record.usage
-        span.attributes[GenAIAttributes.inputTokens] = usage.inputTokens
-        span.attributes[GenAIAttributes.outputTokens] = usage.outputTokens
-        if usage.cachedInputTokens > 0 { span.attributes[GenAIAttributes.cacheReadInputTokens] = usage.cachedInputTokens }
+        attributes[GenAIAttributes.inputTokens] = usage.inputTokens
+        attributes[GenAIAttributes.outputTokens] = usage.outputTokens
+        if usage.cachedInputTokens > 0 { attributes[GenAIAttributes.cacheReadInputTokens] = usage.cachedInputTokens }
         if usage.cacheWriteInputTokens > 0 {
-            span.attributes[GenAIAttributes.cacheCreationInputTokens] = usage.cacheWriteInputTokens
+            attributes[GenAIAttributes.cacheCreationInputTokens] = usage.cacheWriteInputTokens
         }
-        if usage.reasoningTokens > 0 { span.attributes[GenAIAttributes.reasoningOutputTokens] = usage.reasoningTokens }
-        span.attributes[GenAIAttributes.usageEstimated] = usage.isEstimated
+        if usage.reasoningTokens > 0 { attributes[GenAIAttributes.reasoningOutputTokens] = usage.reasoningTokens }
+        attributes[GenAIAttributes.usageEstimated] = usage.isEstimated
         // A decimal string: exact, where a double would round nano-units.
-        span.attributes[GenAIAttributes.cost] = record.cost.decimalString
-        span.attributes[GenAIAttributes.currency] = record.cost.currency
-        span.attributes[GenAIAttributes.attempt] = record.attempts.count
+        attributes[GenAIAttributes.cost] = record.cost.decimalString
+        attributes[GenAIAttributes.currency] = record.cost.currency
+        attributes[GenAIAttributes.attempt] = record.attempts.count
         if let errorClass = record.errorClass {
-            span.attributes[GenAIAttributes.errorType] = errorClass.rawValue
+            attributes[GenAIAttributes.errorType] = errorClass.rawValue
             span.setStatus(SpanStatus(code: .error))
         }
+        span.attributes = attributes
         span.end()
     }
 
     /// Ends the span of a request the ledger does not book (a model list).
     func finishUnbooked(status: Int) {
         if span.isRecording {
-            span.attributes[GenAIAttributes.operationName] = operation
-            span.attributes[GenAIAttributes.httpStatus] = status
+            span.attributes = [
+                GenAIAttributes.operationName: .string(operation), GenAIAttributes.httpStatus: .int64(Int64(status)),
+            ]
         }
         span.end()
     }

@@ -4,15 +4,18 @@ import SwitchyardCore
 import Synchronization
 
 /// Which requests are traced at all, decided before any span exists: a request whose client
-/// sent a valid `traceparent` follows its sampled flag; a new trace is kept at random at `ratio`.
+/// sent a valid `traceparent` follows its sampled flag (`followsParent`, OpenTelemetry's
+/// parent-based samplers); otherwise it is kept at random at `ratio`.
 /// A request not kept makes no span; the client's `traceparent`, if valid, goes to the upstream
 /// unchanged so its trace still continues there. An invalid `traceparent` (or `tracestate`) is
 /// ignored, as W3C Trace Context asks, and never reaches the propagator.
 final class TraceSampler: Sendable {
     private let threshold: UInt64
+    private let followsParent: Bool
     private let draws: Atomic<UInt64>
 
-    init(ratio: Double) {
+    init(ratio: Double, followsParent: Bool = true) {
+        self.followsParent = followsParent
         let ratio = min(1, max(0, ratio))
         threshold = ratio >= 1 ? .max : UInt64(ratio * Double(UInt64.max))
         draws = Atomic(UInt64.random(in: 0...UInt64.max))
@@ -33,12 +36,14 @@ final class TraceSampler: Sendable {
     }
 
     func decide(_ headers: HTTPFields) -> Decision {
-        if let parent = Self.parent(headers) {
+        let parent = Self.parent(headers)
+        if let parent, followsParent {
             return parent.sampled ? .trace(parent: parent) : .skip(parent: parent)
         }
-        if threshold == .max { return .trace(parent: nil) }
+        if threshold == .max { return .trace(parent: parent) }
+        if threshold == 0 { return .skip(parent: parent) }
         let draw = SplitMix64.mix(draws.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue)
-        return draw <= threshold ? .trace(parent: nil) : .skip(parent: nil)
+        return draw <= threshold ? .trace(parent: parent) : .skip(parent: parent)
     }
 
     /// The trace id of a well-formed `traceparent` (`00-<trace id>-<parent id>-<flags>`).

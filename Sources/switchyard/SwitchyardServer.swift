@@ -16,7 +16,7 @@ import Storage
 import SwitchyardConfig
 import SwitchyardCore
 import Synchronization
-import Tracing
+import Telemetry
 import WireFormats
 
 /// `switchyard serve`: the store, the ledger writer, the key directory and the HTTP server,
@@ -86,11 +86,12 @@ public struct SwitchyardServer {
                         }
                     })
             } else { nil }
-        let traces = try TraceExport.backend(
-            configuration.observability.tracing, environment: ProcessInfo.processInfo.environment, logger: logger)
+        let traces = try Traces.configured(
+            configuration.observability.tracing, replica: configuration.server.replicaID,
+            environment: ProcessInfo.processInfo.environment, logger: logger)
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
-            governor: governor, fleetSlots: fleetSlots, tracer: traces?.tracer, logger: logger,
+            governor: governor, fleetSlots: fleetSlots, traces: traces, logger: logger,
             logWriter: .standardError)
         try await gateway.startLiveGovernance()
         let governanceWatcher = GovernanceWatcher(gateway: gateway)
@@ -123,7 +124,7 @@ public struct SwitchyardServer {
         let group = ServiceGroup(
             configuration: .init(
                 // Trace export shuts down last, after the last requests' spans and the last checkpoint.
-                services: (traces.map { [$0.service] } ?? []) + (checkpoints.map { [$0] } ?? []) + services,
+                services: (traces.map { [$0.exporter] } ?? []) + (checkpoints.map { [$0] } ?? []) + services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

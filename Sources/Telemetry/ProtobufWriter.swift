@@ -1,0 +1,73 @@
+/// Protocol Buffers' binary encoding, the few wire types OTLP needs: varints, 64- and 32-bit
+/// fixed fields, and length-delimited strings, bytes and nested messages.
+struct ProtobufWriter {
+    private(set) var bytes: [UInt8] = []
+
+    private enum WireType: UInt64 {
+        case varint = 0
+        case fixed64 = 1
+        case lengthDelimited = 2
+        case fixed32 = 5
+    }
+
+    private mutating func tag(_ field: Int, _ type: WireType) {
+        rawVarint(UInt64(field) << 3 | type.rawValue)
+    }
+
+    private mutating func rawVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    mutating func varint(_ field: Int, _ value: UInt64) {
+        tag(field, .varint)
+        rawVarint(value)
+    }
+
+    /// An `int64`: two's complement as a varint (ten bytes when negative), as protobuf does.
+    mutating func signed(_ field: Int, _ value: Int64) {
+        varint(field, UInt64(bitPattern: value))
+    }
+
+    mutating func fixed64(_ field: Int, _ value: UInt64) {
+        tag(field, .fixed64)
+        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+    }
+
+    mutating func fixed32(_ field: Int, _ value: UInt32) {
+        tag(field, .fixed32)
+        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    }
+
+    mutating func double(_ field: Int, _ value: Double) {
+        fixed64(field, value.bitPattern)
+    }
+
+    mutating func string(_ field: Int, _ value: String) {
+        tag(field, .lengthDelimited)
+        rawVarint(UInt64(value.utf8.count))
+        bytes.append(contentsOf: value.utf8)
+    }
+
+    /// Bytes made of `words`, each written most significant byte first (trace and span ids).
+    mutating func bytes(_ field: Int, bigEndian words: [UInt64]) {
+        tag(field, .lengthDelimited)
+        rawVarint(UInt64(words.count * 8))
+        for word in words {
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+    }
+
+    /// A nested message: written by `body`, then prefixed with its length.
+    mutating func message(_ field: Int, _ body: (inout ProtobufWriter) -> Void) {
+        var nested = ProtobufWriter()
+        body(&nested)
+        tag(field, .lengthDelimited)
+        rawVarint(UInt64(nested.bytes.count))
+        bytes.append(contentsOf: nested.bytes)
+    }
+}

@@ -1,0 +1,97 @@
+import Synchronization
+import Tracing
+
+/// A span being recorded. What the pipeline sets goes under one lock; `end` hands the finished
+/// span to the recorder's buffer once (a second `end` does nothing).
+public final class RecordedSpan: Span {
+    public let context: InstrumentationContext
+    let identity: SpanIdentity
+    let parentSpanID: UInt64?
+    let kind: SpanKind
+    let startNanos: UInt64
+    private let buffer: SpanBuffer
+    private let state: Mutex<State>
+
+    struct State {
+        var name: String
+        var attributes = SpanAttributes()
+        var events: [SpanEvent] = []
+        var status: SpanStatus?
+        var ended = false
+    }
+
+    init(
+        name: String, kind: SpanKind, context: InstrumentationContext, identity: SpanIdentity, parentSpanID: UInt64?,
+        startNanos: UInt64, buffer: SpanBuffer
+    ) {
+        self.context = context
+        self.identity = identity
+        self.parentSpanID = parentSpanID
+        self.kind = kind
+        self.startNanos = startNanos
+        self.buffer = buffer
+        self.state = Mutex(State(name: name))
+    }
+
+    public var operationName: String {
+        get { state.withLock { $0.name } }
+        set { state.withLock { $0.name = newValue } }
+    }
+
+    public var attributes: SpanAttributes {
+        get { state.withLock { $0.attributes } }
+        set { state.withLock { $0.attributes = newValue } }
+    }
+
+    /// Changes the attributes in place: one lock, no copy of the set (`attributes[key] = value`
+    /// through the protocol copies it out and back).
+    public func updateAttributes(_ update: (inout SpanAttributes) -> Void) {
+        state.withLock { update(&$0.attributes) }
+    }
+
+    public var isRecording: Bool { true }
+
+    public func setStatus(_ status: SpanStatus) {
+        state.withLock { $0.status = status }
+    }
+
+    public func addEvent(_ event: SpanEvent) {
+        state.withLock { $0.events.append(event) }
+    }
+
+    public func recordError<Instant: TracerInstant>(
+        _ error: any Error, attributes: SpanAttributes, at instant: @autoclosure () -> Instant
+    ) {
+        var attributes = attributes
+        attributes["exception.type"] = "\(type(of: error))"
+        addEvent(SpanEvent(name: "exception", at: instant(), attributes: attributes))
+    }
+
+    /// Links are not recorded (the gateway makes none).
+    public func addLink(_ link: SpanLink) {}
+
+    public func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {
+        let finished: FinishedSpan? = state.withLock { state in
+            guard !state.ended else { return nil }
+            state.ended = true
+            return FinishedSpan(
+                identity: identity, parentSpanID: parentSpanID, name: state.name, kind: kind, startNanos: startNanos,
+                endNanos: instant().nanosecondsSinceEpoch, attributes: state.attributes, events: state.events,
+                status: state.status)
+        }
+        if let finished { buffer.append(finished) }
+    }
+}
+
+/// A span that has ended, waiting to be exported.
+public struct FinishedSpan: Sendable {
+    public var identity: SpanIdentity
+    public var parentSpanID: UInt64?
+    public var name: String
+    public var kind: SpanKind
+    public var startNanos: UInt64
+    public var endNanos: UInt64
+    public var attributes: SpanAttributes
+    public var events: [SpanEvent]
+    public var status: SpanStatus?
+}

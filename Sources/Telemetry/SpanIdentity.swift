@@ -1,0 +1,91 @@
+import SwitchyardCore
+import Tracing
+
+/// Where a span sits in its trace: the W3C trace id, its own id, and the vendor state carried
+/// along. Kept in the span's `InstrumentationContext`, so children and propagation find it.
+public struct SpanIdentity: Sendable, Hashable {
+    public var traceIDHigh: UInt64
+    public var traceIDLow: UInt64
+    public var spanID: UInt64
+    /// The caller's `tracestate`, passed on unchanged.
+    public var traceState: String?
+    /// Whether the trace is recorded (the `sampled` flag of `traceparent`).
+    public var sampled: Bool
+
+    /// A new trace's first span. Ids are random but not secret: from the shared generator (a
+    /// system call per id would be two per traced request), never all zero.
+    static func newTrace() -> SpanIdentity {
+        var high = SharedRandom.next()
+        let low = SharedRandom.next()
+        if high == 0 && low == 0 { high = 1 }
+        return SpanIdentity(traceIDHigh: high, traceIDLow: low, spanID: newSpanID(), traceState: nil, sampled: true)
+    }
+
+    /// A child of `self`: same trace, a new span id.
+    func child() -> SpanIdentity {
+        SpanIdentity(
+            traceIDHigh: traceIDHigh, traceIDLow: traceIDLow, spanID: Self.newSpanID(), traceState: traceState,
+            sampled: true)
+    }
+
+    static func newSpanID() -> UInt64 {
+        let id = SharedRandom.next()
+        return id == 0 ? 1 : id
+    }
+
+    /// The trace id as 32 lowercase hex digits.
+    public var traceIDHex: String { Hex.fixed(traceIDHigh) + Hex.fixed(traceIDLow) }
+
+    /// `traceparent` for this span: `00-<trace id>-<span id>-<flags>`.
+    public var traceparent: String {
+        "00-\(traceIDHex)-\(Hex.fixed(spanID))-\(sampled ? "01" : "00")"
+    }
+
+    /// A checked `traceparent`'s fields; nil for anything that is not version 00 with valid,
+    /// non-zero ids.
+    public static func parse(traceparent value: String, traceState: String?) -> SpanIdentity? {
+        let bytes = Array(value.utf8)
+        guard bytes.count == 55, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "0"), bytes[2] == UInt8(ascii: "-"),
+            bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-"),
+            let high = Hex.uint64(bytes[3..<19]), let low = Hex.uint64(bytes[19..<35]),
+            let span = Hex.uint64(bytes[36..<52]), let flags = Hex.uint64(bytes[53..<55]),
+            high != 0 || low != 0, span != 0
+        else { return nil }
+        return SpanIdentity(
+            traceIDHigh: high, traceIDLow: low, spanID: span, traceState: traceState, sampled: flags & 1 == 1)
+    }
+}
+
+/// The key under which a span's identity travels in its context.
+enum SpanIdentityKey: InstrumentationContextKey {
+    typealias Value = SpanIdentity
+}
+
+extension Hex {
+    /// 16 lowercase hex digits, zero-padded.
+    static func fixed(_ value: UInt64) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 16) { buffer in
+            for index in 0..<16 {
+                buffer[index] = digits[Int((value >> UInt64(60 - 4 * index)) & 0xF)]
+            }
+            return 16
+        }
+    }
+
+    /// Lowercase hex digits (at most 16) as a number; nil for anything else.
+    static func uint64(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        guard !digits.isEmpty, digits.count <= 16 else { return nil }
+        var value: UInt64 = 0
+        for byte in digits {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return value
+    }
+}

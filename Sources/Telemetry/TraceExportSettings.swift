@@ -1,0 +1,164 @@
+import SwitchyardCore
+
+/// Where traces go and how they are batched and sampled: the configuration file's values, under
+/// the standard OpenTelemetry environment variables, which win as they do for every SDK.
+public struct TraceExportSettings: Sendable {
+    /// The full OTLP/HTTP traces URL (`…/v1/traces`).
+    public var endpoint: String
+    public var headers: [(String, String)] = []
+    public var timeoutMilliseconds = 10_000
+    public var resource: [(String, String)]
+    public var scheduleDelayMilliseconds = 5_000
+    public var maxQueueSize = 2_048
+    public var maxExportBatchSize = 512
+    public var sampling: Sampling
+
+    /// Which new requests are traced (`OTEL_TRACES_SAMPLER`). A client's `sampled` flag is followed
+    /// when `followsParent`; `ratio` applies otherwise, and to requests without a client trace.
+    public struct Sampling: Sendable, Equatable {
+        public var ratio: Double
+        public var followsParent: Bool
+
+        public init(ratio: Double, followsParent: Bool) {
+            self.ratio = ratio
+            self.followsParent = followsParent
+        }
+    }
+
+    public enum Problem: Error, CustomStringConvertible, Equatable {
+        case unsupportedProtocol(String)
+        case invalid(variable: String, value: String)
+
+        public var description: String {
+            switch self {
+            case .unsupportedProtocol(let value):
+                "OTEL_EXPORTER_OTLP_PROTOCOL '\(value)' is not supported: traces are exported as http/protobuf"
+            case .invalid(let variable, let value): "\(variable) '\(value)' is not valid"
+            }
+        }
+    }
+
+    /// The file's `observability.tracing`: the collector's base URL (`/v1/traces` is added unless
+    /// present; nil: OpenTelemetry's default, http://localhost:4318), the service name, the ratio.
+    public struct FileSettings: Sendable {
+        public var endpoint: String?
+        public var serviceName: String?
+        public var sampleRatio: Double
+
+        public init(endpoint: String?, serviceName: String?, sampleRatio: Double) {
+            self.endpoint = endpoint
+            self.serviceName = serviceName
+            self.sampleRatio = sampleRatio
+        }
+    }
+
+    /// nil when tracing is off: neither the file nor the environment names a collector, or
+    /// `OTEL_SDK_DISABLED=true`. `instanceID` is the replica's id (`service.instance.id`).
+    public static func resolve(
+        file: FileSettings?, instanceID: String, environment: [String: String]
+    ) throws(Problem) -> TraceExportSettings? {
+        func value(_ names: String...) -> String? {
+            names.lazy.compactMap { environment[$0]?.trimmingWhitespace }.first { !$0.isEmpty }
+        }
+        func number(_ name: String) throws(Problem) -> Int? {
+            guard let text = value(name) else { return nil }
+            guard let number = Int(text), number >= 0 else { throw .invalid(variable: name, value: text) }
+            return number
+        }
+        guard value("OTEL_SDK_DISABLED")?.lowercased() != "true" else { return nil }
+        let resolved: String
+        if let traces = value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            resolved = traces
+        } else if let base = value("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            resolved = Self.tracesURL(base, always: true)
+        } else if let file {
+            resolved = Self.tracesURL(file.endpoint ?? "http://localhost:4318", always: false)
+        } else {
+            return nil
+        }
+        if let proto = value("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"), proto != "http/protobuf" {
+            throw .unsupportedProtocol(proto)
+        }
+        var resource = Self.pairs(value("OTEL_RESOURCE_ATTRIBUTES") ?? "")
+        let service =
+            value("OTEL_SERVICE_NAME") ?? file?.serviceName ?? resource.first { $0.0 == "service.name" }?.1 ?? "switchyard"
+        resource.removeAll { ["service.name", "service.instance.id"].contains($0.0) }
+        resource =
+            [
+                ("service.name", service), ("service.instance.id", instanceID), ("telemetry.sdk.name", "switchyard"),
+                ("telemetry.sdk.language", "swift"),
+            ] + resource.filter { !$0.0.hasPrefix("telemetry.sdk.") }
+        var settings = TraceExportSettings(
+            endpoint: resolved, resource: resource,
+            sampling: try Self.sampling(value("OTEL_TRACES_SAMPLER"), value("OTEL_TRACES_SAMPLER_ARG"), file?.sampleRatio ?? 1))
+        settings.headers = Self.pairs(value("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") ?? "")
+        let signalTimeout = try number("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+        let timeout = try number("OTEL_EXPORTER_OTLP_TIMEOUT")
+        if let timeout = signalTimeout ?? timeout { settings.timeoutMilliseconds = max(1, timeout) }
+        if let delay = try number("OTEL_BSP_SCHEDULE_DELAY") { settings.scheduleDelayMilliseconds = max(1, delay) }
+        if let size = try number("OTEL_BSP_MAX_QUEUE_SIZE") { settings.maxQueueSize = max(1, size) }
+        if let size = try number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") { settings.maxExportBatchSize = max(1, size) }
+        if let timeout = try number("OTEL_BSP_EXPORT_TIMEOUT") {
+            settings.timeoutMilliseconds = min(settings.timeoutMilliseconds, max(1, timeout))
+        }
+        return settings
+    }
+
+    /// `OTEL_TRACES_SAMPLER` and its argument; unset, the file's ratio with the client's flag followed.
+    static func sampling(_ name: String?, _ argument: String?, _ fileRatio: Double) throws(Problem) -> Sampling {
+        func ratio() throws(Problem) -> Double {
+            guard let argument else { return 1 }
+            guard let ratio = Double(argument), (0...1).contains(ratio) else {
+                throw .invalid(variable: "OTEL_TRACES_SAMPLER_ARG", value: argument)
+            }
+            return ratio
+        }
+        switch name?.lowercased() {
+        case nil: return Sampling(ratio: fileRatio, followsParent: true)
+        case "always_on": return Sampling(ratio: 1, followsParent: false)
+        case "always_off": return Sampling(ratio: 0, followsParent: false)
+        case "traceidratio": return Sampling(ratio: try ratio(), followsParent: false)
+        case "parentbased_always_on": return Sampling(ratio: 1, followsParent: true)
+        case "parentbased_always_off": return Sampling(ratio: 0, followsParent: true)
+        case "parentbased_traceidratio": return Sampling(ratio: try ratio(), followsParent: true)
+        case .some(let other): throw .invalid(variable: "OTEL_TRACES_SAMPLER", value: other)
+        }
+    }
+
+    static func tracesURL(_ base: String, always: Bool) -> String {
+        let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
+        return !always && trimmed.hasSuffix("/v1/traces") ? trimmed : trimmed + "/v1/traces"
+    }
+
+    /// `key=value,key=value` with percent-encoded values (W3C Baggage's form, which
+    /// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS` use).
+    static func pairs(_ text: String) -> [(String, String)] {
+        text.split(separator: ",").compactMap { member in
+            let parts = member.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { return nil }
+            let key = String(parts[0]).trimmingWhitespace
+            guard !key.isEmpty else { return nil }
+            return (key, percentDecoded(String(parts[1]).trimmingWhitespace))
+        }
+    }
+
+    static func percentDecoded(_ text: String) -> String {
+        var bytes: [UInt8] = []
+        var input = Array(text.utf8)[...]
+        while let byte = input.popFirst() {
+            if byte == UInt8(ascii: "%"), input.count >= 2, let value = Hex.uint64(input.prefix(2).map { $0 | 0x20 }[...]) {
+                bytes.append(UInt8(value))
+                input = input.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension String {
+    fileprivate var trimmingWhitespace: String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}
