@@ -2,6 +2,7 @@ import Foundation
 import Governance
 import Observability
 import SwitchyardCore
+import Tracing
 import WireFormats
 
 /// The guard stage: content guardrails on the request body, before anything reads it. Per
@@ -30,6 +31,13 @@ struct ContentGuard: Sendable {
         guard !matches.isEmpty || !hidden.isEmpty else { return body }
         for (detector, count) in hidden { counts[detector, default: 0] += count }
         for (detector, count) in counts {
+            context.trace?.record(
+                "switchyard.guardrail",
+                [
+                    GenAIAttributes.guardrailDetector: .string(detector.rawValue),
+                    GenAIAttributes.guardrailAction: .string(rules[detector]!.value.rawValue),
+                    GenAIAttributes.guardrailHits: .int64(Int64(count)),
+                ])
             metrics.increment(
                 "switchyard_guardrail_hits_total", help: "Sensitive content found in prompts, by detector and action.",
                 labels: [("detector", detector.rawValue), ("action", rules[detector]!.value.rawValue)], by: Int64(count))

@@ -34,6 +34,7 @@ extension Gateway {
             throw .invalidRequest("'\(field)' must be at least 1, not \(value).", param: field)
         }
         context.streamed = chat.isStreaming
+        context.trace?.requestParameters(received.json, maxTokens: chat.maxOutputTokens)
         // Tool schemas and a response format are prompt too (the canonical path counts them): a
         // tenant must not make a large prompt look small to budgets and limits.
         let schemaBytes = editor.members.reduce(0) { total, member in
@@ -143,6 +144,7 @@ extension Gateway {
         let body = upstream.body ?? []
         let usage = reportedUsage(in: body) ?? estimatedUsage(of: body, estimatedInputTokens: estimatedInputTokens)
         if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
+        context.trace?.responseFacts(body)
         let settled = settlement.settle(
             context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
         return SettledResponse(passedThrough(upstream, context: context, estimated: usage.isEstimated), settled)

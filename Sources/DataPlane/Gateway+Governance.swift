@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Routing
 import SwitchyardCore
+import Tracing
 import WireFormats
 
 extension Gateway {
@@ -13,7 +14,13 @@ extension Gateway {
     {
         switch governor.check(facts, for: principal, policy: context.policy) {
         case .success(let policy): return policy
-        case .failure(let refusal): throw OpenAIError(refusal)
+        case .failure(let refusal):
+            if case .policy(let denied) = refusal {
+                context.trace?.record(
+                    "switchyard.policy.denied",
+                    [GenAIAttributes.policy: .string(denied.policy), GenAIAttributes.policyRule: .string(denied.rule)])
+            }
+            throw OpenAIError(refusal)
         }
     }
 

@@ -1,6 +1,8 @@
 import HTTPTypes
 import Hummingbird
 import Ledger
+import SwitchyardCore
+import Tracing
 import WireFormats
 
 /// The request pipeline. Every data-plane endpoint runs the same stages, in this order:
@@ -29,14 +31,12 @@ extension Gateway {
         relay: (Exchange, RequestContext, consuming Settlement) -> SettledResponse
     ) async -> Response {
         var context = RequestContext(endpoint: endpoint, format: format)
-        if let tracer {
-            switch traceSampler.decide(request.headers) {
-            case .trace(let parent):
-                context.trace = RequestTrace(
-                    tracer: tracer, parent: parent, endpoint: endpoint, providerKinds: providerKinds)
-            case .skip(let parent):
-                context.untracedParent = parent
-            }
+        if tracer != nil {
+            // Decided now, acted on once the key is known (`startTrace`).
+            let decision = traceSampler.decide(request.headers)
+            context.traceDecision = decision
+            context.arrival = DefaultTracerClock.now
+            if case .skip(let parent) = decision { context.untracedParent = parent }
         }
         let settlement = Settlement()
         // A record of every answer a client receives is on local disk before the answer leaves
@@ -52,6 +52,34 @@ extension Gateway {
         let answer = relay(exchange, context, settlement)
         await answer.receipt.written()
         return Self.traced(answer.response, context.trace)
+    }
+
+    /// Starts the request's trace when its key has been accepted, if tracing decided to keep it:
+    /// an unauthenticated request is never traced, whatever its `traceparent` asks (a flood of
+    /// them would otherwise reach the collector). The span still starts at the request's arrival.
+    func startTrace(_ context: inout RequestContext) {
+        guard let tracer, case .trace(let parent)? = context.traceDecision, let arrival = context.arrival else { return }
+        context.trace = RequestTrace(
+            tracer: tracer, parent: parent, endpoint: context.endpoint, providerKinds: providerKinds, at: arrival)
+    }
+
+    /// The tail rule: a request head sampling dropped is traced after all, at settlement, when
+    /// it failed, needed another attempt, or was slow (`keep_slower_than_ms`, against the first
+    /// token of a stream). Only authenticated requests: a refused key says nothing worth a trace.
+    /// Its attempts are listed on the request span, which alone is recorded.
+    func tailTrace(_ context: RequestContext, errorClass: ErrorClass?, elapsed: Duration) -> RequestTrace? {
+        guard let tracer, context.trace == nil, context.principal != nil, let arrival = context.arrival else { return nil }
+        let quiet: Set<ErrorClass> = [.clientCancelled, .hedgeLost]
+        let failed =
+            errorClass.map { !quiet.contains($0) } ?? false
+            || context.attempts.contains { $0.errorClass.map { !quiet.contains($0) } ?? false }
+        let answered = context.streamed ? context.timeToFirstToken ?? elapsed : elapsed
+        guard failed || answered > traceTailThreshold else { return nil }
+        let trace = RequestTrace(
+            tracer: tracer, parent: context.untracedParent, endpoint: context.endpoint, providerKinds: providerKinds,
+            at: arrival)
+        trace.keptByTail(attempts: context.attempts)
+        return trace
     }
 
     /// The response with the request's `traceparent`, so a client can find its trace.

@@ -25,6 +25,8 @@ public final class Gateway: Sendable {
     /// Set when traces are exported (`observability.tracing`, or the OTLP environment variables).
     let tracer: (any Tracer)?
     let traceSampler: TraceSampler
+    /// The tail rule's threshold (`keep_slower_than_ms`).
+    let traceTailThreshold: Duration
     /// The exporter of what `tracer` records, for its counts in the metrics.
     let traceExporter: OTLPTraceExporter?
     /// Each provider's kind by name, for `gen_ai.provider.name`.
@@ -89,6 +91,7 @@ public final class Gateway: Sendable {
         self.traceExporter = traces?.exporter
         self.traceSampler = TraceSampler(
             ratio: traces?.sampling.ratio ?? 1, followsParent: traces?.sampling.followsParent ?? true)
+        self.traceTailThreshold = .milliseconds(configuration.observability.tracing?.keepSlowerThanMilliseconds ?? 10_000)
         self.providerKinds = Dictionary(
             configuration.providers.map { ($0.name, GenAIAttributes.providerName(of: $0.kind)) },
             uniquingKeysWith: { first, _ in first })
@@ -184,6 +187,7 @@ public final class Gateway: Sendable {
             throw .invalidAPIKey(failure.message)
         case .success(let record):
             context.principal = record.principal
+            startTrace(&context)
             guard self.tenant(named: record.tenant) != nil else {
                 throw OpenAIError(
                     status: 403, message: "Tenant '\(record.tenant)' is not configured on this gateway.",

@@ -9,6 +9,11 @@ enum GenAIAttributes {
     static let requestModel = "gen_ai.request.model"
     static let responseModel = "gen_ai.response.model"
     static let requestStream = "gen_ai.request.stream"
+    static let requestMaxTokens = "gen_ai.request.max_tokens"
+    static let requestTemperature = "gen_ai.request.temperature"
+    static let requestTopP = "gen_ai.request.top_p"
+    static let responseID = "gen_ai.response.id"
+    static let responseFinishReasons = "gen_ai.response.finish_reasons"
     static let inputTokens = "gen_ai.usage.input_tokens"
     static let outputTokens = "gen_ai.usage.output_tokens"
     static let cacheReadInputTokens = "gen_ai.usage.cache_read.input_tokens"
@@ -32,6 +37,21 @@ enum GenAIAttributes {
     static let currency = "switchyard.cost.currency"
     static let usageEstimated = "switchyard.usage_estimated"
     static let requestID = "switchyard.request_id"
+    /// On a queue-wait span: `admitted`, or why not.
+    static let queueOutcome = "switchyard.queue.outcome"
+    /// Events: a guardrail's hits (`switchyard.guardrail`), a policy's refusal (`switchyard.policy.denied`).
+    static let guardrailDetector = "switchyard.guardrail.detector"
+    static let guardrailAction = "switchyard.guardrail.action"
+    static let guardrailHits = "switchyard.guardrail.hits"
+    static let policy = "switchyard.policy"
+    static let policyRule = "switchyard.policy.rule"
+    /// `tail` on a trace the tail rule kept after head sampling dropped it.
+    static let keptBy = "switchyard.trace.kept_by"
+    /// A tail-kept trace's attempts, in order (each array has one entry per attempt).
+    static let attemptDeployments = "switchyard.attempts.deployment"
+    static let attemptErrors = "switchyard.attempts.error_type"
+    static let attemptStatuses = "switchyard.attempts.status_code"
+    static let attemptLatencies = "switchyard.attempts.duration_ms"
 
     /// `gen_ai.provider.name` of a provider kind (the conventions' well-known values).
     static func providerName(of kind: ProviderKind) -> String {

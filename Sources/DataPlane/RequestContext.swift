@@ -1,5 +1,6 @@
 import Governance
 import SwitchyardCore
+import Tracing
 import WireFormats
 
 /// What is known about one request as it passes the pipeline's stages: who sent it, where it
@@ -32,6 +33,10 @@ struct RequestContext: Sendable {
     var priority = RequestPriority.interactive
     /// Set when tracing is on and the request is sampled: its span, ended at settlement.
     var trace: RequestTrace?
+    /// Tracing's decision, taken at arrival and acted on once the key is known (nil: tracing is off).
+    var traceDecision: TraceSampler.Decision?
+    /// When the request arrived, on the tracer's clock (tracing on only).
+    var arrival: DefaultTracerClock.Timestamp?
     /// A client's trace context the gateway does not sample, handed to the upstream unchanged.
     var untracedParent: TraceSampler.Parent?
     /// The headers that carry it to the upstream.

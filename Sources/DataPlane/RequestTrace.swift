@@ -1,7 +1,9 @@
 import HTTPTypes
 import Providers
+import Routing
 import SwitchyardCore
 import Tracing
+import WireFormats
 
 /// The trace of one request: a SERVER span from arrival to settlement, continued from the
 /// client's `traceparent`, and a CLIENT span per upstream attempt, whose context goes to the
@@ -21,7 +23,10 @@ final class RequestTrace: Sendable {
     private let providerKinds: [String: String]
 
     /// `parent`: the client's trace context, already checked (`TraceSampler.parent`); nil starts a trace.
-    init(tracer: any Tracer, parent: TraceSampler.Parent?, endpoint: String, providerKinds: [String: String]) {
+    init(
+        tracer: any Tracer, parent: TraceSampler.Parent?, endpoint: String, providerKinds: [String: String],
+        at arrival: DefaultTracerClock.Timestamp
+    ) {
         var context = ServiceContext.topLevel
         // Only the two checked fields reach the propagator, never the request's other headers
         // (which it would log, with the caller's key, if it could not parse them).
@@ -29,7 +34,7 @@ final class RequestTrace: Sendable {
         self.tracer = tracer
         self.operation = GenAIAttributes.operation(endpoint: endpoint)
         self.providerKinds = providerKinds
-        let span = tracer.startSpan(operation, context: context, ofKind: .server)
+        let span = tracer.startSpan(operation, context: context, ofKind: .server, at: arrival)
         self.span = span
         var headers: [(String, String)] = []
         tracer.inject(span.context, into: &headers, using: HeaderListInjector())
@@ -73,6 +78,66 @@ final class RequestTrace: Sendable {
         }
         attempt.attributes = attributes
         attempt.end()
+    }
+
+    /// The client's generation parameters (`gen_ai.request.*`), as it sent them.
+    func requestParameters(_ json: JSONValue, maxTokens: Int?) {
+        guard span.isRecording else { return }
+        var attributes = span.attributes
+        if let maxTokens { attributes[GenAIAttributes.requestMaxTokens] = maxTokens }
+        for (member, name) in [("temperature", GenAIAttributes.requestTemperature), ("top_p", GenAIAttributes.requestTopP)] {
+            if case .number(let text)? = json[member], let value = Double(text) { attributes[name] = value }
+        }
+        span.attributes = attributes
+    }
+
+    /// What the upstream said of its answer (`gen_ai.response.id`, `finish_reasons`), read from
+    /// a non-streamed OpenAI-format body: parsed again here, for traced requests only.
+    func responseFacts(_ body: [UInt8]) {
+        guard span.isRecording, let json = try? JSONValue.parse(body) else { return }
+        var attributes = span.attributes
+        if let id = json["id"]?.stringValue { attributes[GenAIAttributes.responseID] = id }
+        let reasons = (json["choices"]?.arrayValue ?? []).compactMap { $0["finish_reason"]?.stringValue }
+        if !reasons.isEmpty { attributes[GenAIAttributes.responseFinishReasons] = SpanAttribute.stringArray(reasons) }
+        span.attributes = attributes
+    }
+
+    /// The wait for a slot in a deployment's fair-share queue, as an INTERNAL child span.
+    func startQueueWait(_ deployment: Deployment) -> any Span {
+        let wait = tracer.startSpan("switchyard.queue_wait", context: span.context, ofKind: .internal)
+        wait.attributes = [GenAIAttributes.deployment: .string(deployment.name)]
+        return wait
+    }
+
+    /// Ends the queue wait with its outcome: `admitted`, or why it was not.
+    static func endQueueWait(_ wait: any Span, refused reason: DeploymentMonitor.Unavailability? = nil) {
+        let outcome =
+            switch reason {
+            case nil: "admitted"
+            case .queueTimeout: "queue_timeout"
+            case .atCapacity: "at_capacity"
+            case .circuitOpen: "circuit_open"
+            case .coolingDown: "cooling_down"
+            case .healthCheckFailing: "health_check_failing"
+            }
+        var attributes = wait.attributes
+        attributes[GenAIAttributes.queueOutcome] = outcome
+        wait.attributes = attributes
+        if outcome != "admitted" { wait.setStatus(SpanStatus(code: .error)) }
+        wait.end()
+    }
+
+    /// Marks a trace the tail rule kept after the request (its attempts made no spans: they are
+    /// listed on the request span, in order).
+    func keptByTail(attempts: [Attempt]) {
+        guard span.isRecording else { return }
+        var attributes = SpanAttributes()
+        attributes[GenAIAttributes.keptBy] = "tail"
+        attributes[GenAIAttributes.attemptDeployments] = SpanAttribute.stringArray(attempts.map(\.deployment))
+        attributes[GenAIAttributes.attemptErrors] = SpanAttribute.stringArray(attempts.map { $0.errorClass?.rawValue ?? "" })
+        attributes[GenAIAttributes.attemptStatuses] = SpanAttribute.int64Array(attempts.map { Int64($0.status ?? 0) })
+        attributes[GenAIAttributes.attemptLatencies] = SpanAttribute.int64Array(attempts.map { $0.latencyMicros / 1000 })
+        span.attributes = attributes
     }
 
     /// A decision a stage took (a guardrail, a policy), as an event on the request's span.

@@ -68,15 +68,17 @@ struct Settlement: ~Copyable {
         _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
     ) -> UsageReceipt {
         let elapsed = ContinuousClock.now - context.startInstant
-        let record = context.usageRecord(
+        let trace = context.trace ?? gateway.tailTrace(context, errorClass: errorClass, elapsed: elapsed)
+        var record = context.usageRecord(
             status: status, errorClass: errorClass, usage: usage, elapsed: elapsed,
             replica: gateway.replicaID)
+        if let trace { record.traceID = trace.traceID }
         if let admission = context.admission, let principal = context.principal {
             gateway.governor.release(admission, principal: principal, usage: usage, cost: record.cost)
         }
         let receipt = gateway.usageSink.record(record)
         gateway.observer.observe(record, latency: elapsed, timeToFirstToken: context.timeToFirstToken)
-        context.trace?.finish(record)
+        trace?.finish(record)
         return receipt
     }
 }

@@ -143,13 +143,16 @@ struct UpstreamExecutor: Sendable {
         context: inout RequestContext, call: @escaping @Sendable (Deployment) -> UpstreamCall
     ) async throws(OpenAIError) -> UpstreamSuccess {
         let tenant = context.principal?.tenant ?? ""
+        let wait = context.trace?.startQueueWait(deployment)
         let waited = await monitor.waitForSlot(
             deployment.name, tenant: tenant, priority: context.priority, weight: governor.tenant(named: tenant)?.weight ?? 1,
             policy: deployment.queue ?? AdmissionQueuePolicy())
         switch waited {
         case .failure(let reason):
+            if let wait { RequestTrace.endQueueWait(wait, refused: reason) }
             throw OpenAIError.unavailable(plan.route, [deployment.name: reason])
         case .success(let lease):
+            if let wait { RequestTrace.endQueueWait(wait) }
             context.use(deployment)
             switch await attempt(
                 deployment, adapter: adapter, lease: lease, call: call(deployment), streaming: streaming,

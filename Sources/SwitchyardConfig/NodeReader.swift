@@ -296,7 +296,7 @@ struct NodeReader {
 
     func tracing(_ node: Node) throws -> SwitchyardConfiguration.Tracing {
         let path = "observability.tracing"
-        let entries = try mapping(node, path, allowed: ["endpoint", "sample_ratio", "service_name"])
+        let entries = try mapping(node, path, allowed: ["endpoint", "sample_ratio", "service_name", "keep_slower_than_ms"])
         var tracing = SwitchyardConfiguration.Tracing()
         if let endpoint = try string(entries["endpoint"], path + ".endpoint", required: false) {
             guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
@@ -309,6 +309,9 @@ struct NodeReader {
             tracing.sampleRatio = NSDecimalNumber(decimal: ratio).doubleValue
         }
         tracing.serviceName = try string(entries["service_name"], path + ".service_name", required: false)
+        if let slow = try integer(entries["keep_slower_than_ms"], path + ".keep_slower_than_ms", range: 1...3_600_000) {
+            tracing.keepSlowerThanMilliseconds = slow
+        }
         return tracing
     }
 

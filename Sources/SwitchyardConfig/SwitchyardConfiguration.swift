@@ -123,6 +123,9 @@ public struct SwitchyardConfiguration: Sendable {
         /// The share of new traces kept (head sampling; a client's sampled flag is followed).
         public var sampleRatio: Double = 1
         public var serviceName: String?
+        /// The tail rule: a request head sampling dropped is traced after all when it failed, or
+        /// took longer than this to answer (its first token, for a stream).
+        public var keepSlowerThanMilliseconds = 10_000
 
         public init() {}
     }

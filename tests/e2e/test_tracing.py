@@ -18,6 +18,15 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
 
 
+# globex's policy: its guardrail and policy decisions show as events on the request span.
+POLICIES = """policies:
+  - name: globex-rules
+    scope: tenant:globex
+    denied_tools: [shell]
+    guardrails: { emails: redact }
+"""
+
+
 class Receiver:
     def __init__(self, workdir: Path):
         self.port = free_port()
@@ -47,7 +56,7 @@ def traced(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tracing")
     receiver = Receiver(workdir)
     upstream = FaultUpstream(workdir)
-    body = fault_config(upstream.base_url) + f"""
+    body = fault_config(upstream.base_url, POLICIES) + f"""
 observability:
   metrics_token_env: SWITCHYARD_METRICS_TOKEN
   tracing:
@@ -75,7 +84,7 @@ def test_a_clients_trace_is_continued_to_the_upstream_and_exported(traced):
     upstream.control(mode="ok", reset=True)
     client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
-        model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8,
+        model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8, temperature=0.25, top_p=0.5,
         extra_headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN}-01"})
     assert raw.parse().choices[0].message.content == "ok from fault upstream"
     spans = spans_of(receiver, TRACE_ID)
@@ -104,6 +113,12 @@ def test_a_clients_trace_is_continued_to_the_upstream_and_exported(traced):
     assert attributes["switchyard.cost"] == "0.000017000"
     assert attributes["switchyard.usage_estimated"] is False
     assert attributes["switchyard.request_id"] == raw.headers["x-request-id"]
+    # The client's parameters and what the upstream said of its answer.
+    assert attributes["gen_ai.request.max_tokens"] == 8
+    assert attributes["gen_ai.request.temperature"] == 0.25
+    assert attributes["gen_ai.request.top_p"] == 0.5
+    assert attributes["gen_ai.response.id"] == raw.parse().id
+    assert attributes["gen_ai.response.finish_reasons"] == [raw.parse().choices[0].finish_reason]
     assert attempt["attributes"]["server.address"] == "127.0.0.1"
     assert attempt["attributes"]["server.port"] == upstream.port
     assert attempt["attributes"]["http.response.status_code"] == 200
@@ -196,6 +211,152 @@ def test_a_model_list_is_a_finished_span(traced):
     assert server["attributes"]["gen_ai.operation.name"] == "models"
 
 
+def test_guardrail_and_policy_decisions_are_events_on_the_request_span(traced):
+    gateway, receiver, upstream = traced
+    upstream.control(mode="ok", reset=True)
+    key = gateway.keys["globex"]
+    redacted = "1bf92f3577b34da6a3ce929d0e0e4736"
+    response = requests.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "chat", "messages": [{"role": "user", "content": "Mail jane@example.com"}], "max_tokens": 8},
+        headers={"Authorization": f"Bearer {key}", "traceparent": f"00-{redacted}-40f067aa0ba902b7-01"}, timeout=30)
+    assert response.status_code == 200
+    server = next(s for s in spans_of(receiver, redacted) if s["kind"] == "SERVER")
+    assert server["events"] == [{"name": "switchyard.guardrail", "attributes": {
+        "switchyard.guardrail.detector": "emails", "switchyard.guardrail.action": "redact",
+        "switchyard.guardrail.hits": 1}}]
+    assert "jane@example.com" not in str(server)
+
+    denied = "2bf92f3577b34da6a3ce929d0e0e4736"
+    tool = {"type": "function", "function": {"name": "shell", "parameters": {"type": "object"}}}
+    response = requests.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8, "tools": [tool]},
+        headers={"Authorization": f"Bearer {key}", "traceparent": f"00-{denied}-50f067aa0ba902b7-01"}, timeout=30)
+    assert response.status_code == 403
+    server = next(s for s in spans_of(receiver, denied) if s["kind"] == "SERVER")
+    assert server["events"] == [{"name": "switchyard.policy.denied", "attributes": {
+        "switchyard.policy": "globex-rules", "switchyard.policy.rule": "denied_tools"}}]
+    assert server["attributes"]["error.type"] == "policy_denied"
+    assert not [s for s in spans_of(receiver, denied) if s["kind"] == "CLIENT"]
+
+
+def test_an_unauthenticated_request_is_never_traced(traced):
+    gateway, receiver, upstream = traced
+    upstream.control(mode="ok", reset=True)
+    anonymous = "3cf92f3577b34da6a3ce929d0e0e4736"
+    response = requests.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+        headers={"Authorization": "Bearer sk-sy-made-up", "traceparent": f"00-{anonymous}-60f067aa0ba902b7-01"},
+        timeout=30)
+    assert response.status_code == 401
+    assert "traceparent" not in response.headers
+    # A sampled request after it is exported; the unauthenticated one never is.
+    after = "4cf92f3577b34da6a3ce929d0e0e4736"
+    requests.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+        headers={"Authorization": f"Bearer {gateway.keys['acme']}", "traceparent": f"00-{after}-70f067aa0ba902b7-01"},
+        timeout=30).raise_for_status()
+    spans_of(receiver, after)
+    assert not [s for s in receiver.spans() if s["trace_id"] == anonymous]
+
+
+def metric(gateway, line_start):
+    text = gateway.metrics()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(line_start))
+
+
+@pytest.fixture(scope="module")
+def tail(tmp_path_factory):
+    """Head sampling keeps nothing (ratio 0); the tail rule keeps failures and answers slower than 300 ms."""
+    workdir = tmp_path_factory.mktemp("tail")
+    receiver = Receiver(workdir)
+    upstream = FaultUpstream(workdir)
+    body = fault_config(upstream.base_url) + f"""
+observability:
+  metrics_token_env: SWITCHYARD_METRICS_TOKEN
+  tracing:
+    endpoint: "http://127.0.0.1:{receiver.port}"
+    sample_ratio: 0
+    keep_slower_than_ms: 300
+"""
+    gateway = Gateway(workdir / "gateway", body=body, env={
+        "OTEL_BSP_SCHEDULE_DELAY": "100"})
+    yield gateway, receiver, upstream
+    gateway.stop()
+    upstream.stop()
+    receiver.stop()
+
+
+def test_the_tail_rule_keeps_failed_and_slow_requests_that_head_sampling_dropped(tail):
+    gateway, receiver, upstream = tail
+    chat = {"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
+    headers = {"Authorization": f"Bearer {gateway.keys['acme']}"}
+    upstream.control(mode="ok", reset=True)
+    fast = requests.post(f"{gateway.base_url}/chat/completions", json=chat, headers=headers, timeout=30)
+    assert fast.status_code == 200 and "traceparent" not in fast.headers
+    upstream.control(mode="error500")
+    failed = requests.post(f"{gateway.base_url}/chat/completions", json=chat, headers=headers, timeout=30)
+    assert failed.status_code == 502
+    upstream.control(mode="ok", delay=0.6)
+    slow = requests.post(f"{gateway.base_url}/chat/completions", json=chat, headers=headers, timeout=30)
+    upstream.control(mode="ok", delay=0)
+    assert slow.status_code == 200
+
+    failed_trace = gateway.record(failed.headers["x-request-id"])["trace_id"]
+    slow_trace = gateway.record(slow.headers["x-request-id"])["trace_id"]
+    assert failed_trace and slow_trace
+    assert gateway.record(fast.headers["x-request-id"])["trace_id"] is None
+    server = next(s for s in spans_of(receiver, failed_trace) if s["kind"] == "SERVER")
+    attributes = server["attributes"]
+    print(f"tail-kept failure: {attributes}")
+    assert attributes["switchyard.trace.kept_by"] == "tail"
+    assert attributes["error.type"] == "upstream_error" and server["status"] == 2
+    assert attributes["switchyard.attempts.deployment"][0] == "fault-model"
+    assert set(attributes["switchyard.attempts.error_type"]) == {"upstream_error"}
+    assert set(attributes["switchyard.attempts.status_code"]) == {500}
+    slow_span = next(s for s in spans_of(receiver, slow_trace) if s["kind"] == "SERVER")
+    assert slow_span["attributes"]["switchyard.trace.kept_by"] == "tail"
+    assert (slow_span["end"] - slow_span["start"]) >= 600_000_000
+    # The fast request's span was never made: only the two kept traces are there.
+    assert {s["trace_id"] for s in receiver.spans()} == {failed_trace, slow_trace}
+
+
+def test_spans_a_full_queue_cannot_hold_are_dropped_and_counted(tmp_path):
+    """The collector is gone and the queue holds 4 spans: requests still go through at the same pace,
+    and the spans past the bound are counted, not kept."""
+    receiver = Receiver(tmp_path)
+    port = receiver.port
+    receiver.stop()
+    upstream = FaultUpstream(tmp_path)
+    body = fault_config(upstream.base_url) + f"""
+observability:
+  metrics_token_env: SWITCHYARD_METRICS_TOKEN
+  tracing:
+    endpoint: "http://127.0.0.1:{port}"
+"""
+    gateway = Gateway(tmp_path / "gateway", body=body, env={
+        "OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BSP_MAX_QUEUE_SIZE": "4", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4"})
+    try:
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+        for _ in range(20):
+            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
+        # 40 spans (a request and its attempt each): at most 4 wait at once, the others were exported
+        # (and failed, the collector being gone) or dropped when the queue was full.
+        wait_until(lambda: metric(gateway, 'switchyard_trace_spans_total{outcome="failed"}')
+                   + metric(gateway, 'switchyard_trace_spans_total{outcome="dropped"}')
+                   + metric(gateway, "switchyard_trace_spans_queued") == 40, timeout=30, what="every span accounted for")
+        assert metric(gateway, 'switchyard_trace_spans_total{outcome="dropped"}') > 0
+        assert metric(gateway, "switchyard_trace_spans_queued") <= 4
+        assert metric(gateway, 'switchyard_trace_spans_total{outcome="exported"}') == 0
+    finally:
+        gateway.stop()
+        upstream.stop()
+
+
+# Last of the module's tests on `traced`: it stops the receiver.
 def test_a_collector_that_is_gone_does_not_fail_requests(traced):
     gateway, receiver, upstream = traced
     upstream.control(mode="ok", reset=True)
