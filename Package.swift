@@ -95,7 +95,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Observability", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "Observability", dependencies: ["SwitchyardCore", .product(name: "Logging", package: "swift-log")]),
         // Traces recorded behind the swift-distributed-tracing API and exported over OTLP/HTTP (see its Telemetry.swift).
         .target(
             name: "Telemetry",

@@ -60,23 +60,27 @@ extension Gateway {
     func startTrace(_ context: inout RequestContext) {
         guard let tracer, case .trace(let parent)? = context.traceDecision, let arrival = context.arrival else { return }
         context.trace = RequestTrace(
-            tracer: tracer, parent: parent, endpoint: context.endpoint, providerKinds: providerKinds, at: arrival)
+            tracer: tracer, parent: parent, endpoint: context.endpoint, providers: tracedProviders, at: arrival)
     }
 
     /// The tail rule: a request head sampling dropped is traced after all, at settlement, when
-    /// it failed, needed another attempt, or was slow (`keep_slower_than_ms`, against the first
-    /// token of a stream). Only authenticated requests: a refused key says nothing worth a trace.
-    /// Its attempts are listed on the request span, which alone is recorded.
+    /// the gateway or a provider failed it or one of its attempts, or it was slow
+    /// (`keep_slower_than_ms`, against the first token of a stream); at most `keep_per_second`
+    /// such traces a second. Only authenticated requests, and not a client's own faults (a
+    /// refused key, an invalid request, its rate limit or budget): a tenant cannot fill the
+    /// export queue with cheap refusals. Its attempts are listed on the request span, which
+    /// alone is recorded.
     func tailTrace(_ context: RequestContext, errorClass: ErrorClass?, elapsed: Duration) -> RequestTrace? {
-        guard let tracer, context.trace == nil, context.principal != nil, let arrival = context.arrival else { return nil }
-        let quiet: Set<ErrorClass> = [.clientCancelled, .hedgeLost]
+        guard let tracer, let tail = traceTail, context.trace == nil, context.principal != nil,
+            let arrival = context.arrival
+        else { return nil }
         let failed =
-            errorClass.map { !quiet.contains($0) } ?? false
-            || context.attempts.contains { $0.errorClass.map { !quiet.contains($0) } ?? false }
+            errorClass.map(TraceTail.isWorthKeeping) ?? false
+            || context.attempts.contains { $0.errorClass.map(TraceTail.isWorthKeeping) ?? false }
         let answered = context.streamed ? context.timeToFirstToken ?? elapsed : elapsed
-        guard failed || answered > traceTailThreshold else { return nil }
+        guard failed || answered > tail.slowerThan, tail.allowance.take() else { return nil }
         let trace = RequestTrace(
-            tracer: tracer, parent: context.untracedParent, endpoint: context.endpoint, providerKinds: providerKinds,
+            tracer: tracer, parent: context.untracedParent, endpoint: context.endpoint, providers: tracedProviders,
             at: arrival)
         trace.keptByTail(attempts: context.attempts)
         return trace

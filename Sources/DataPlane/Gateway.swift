@@ -25,12 +25,12 @@ public final class Gateway: Sendable {
     /// Set when traces are exported (`observability.tracing`, or the OTLP environment variables).
     let tracer: (any Tracer)?
     let traceSampler: TraceSampler
-    /// The tail rule's threshold (`keep_slower_than_ms`).
-    let traceTailThreshold: Duration
+    /// The tail rule (nil: off).
+    let traceTail: TraceTail?
     /// The exporter of what `tracer` records, for its counts in the metrics.
     let traceExporter: OTLPTraceExporter?
     /// Each provider's kind by name, for `gen_ai.provider.name`.
-    let providerKinds: [String: String]
+    let tracedProviders: [String: TracedProvider]
     /// The execute stage.
     let executor: UpstreamExecutor
     package let adapters: [String: ProviderAdapter]
@@ -91,10 +91,15 @@ public final class Gateway: Sendable {
         self.traceExporter = traces?.exporter
         self.traceSampler = TraceSampler(
             ratio: traces?.sampling.ratio ?? 1, followsParent: traces?.sampling.followsParent ?? true)
-        self.traceTailThreshold = .milliseconds(configuration.observability.tracing?.keepSlowerThanMilliseconds ?? 10_000)
-        self.providerKinds = Dictionary(
-            configuration.providers.map { ($0.name, GenAIAttributes.providerName(of: $0.kind)) },
-            uniquingKeysWith: { first, _ in first })
+        let tracing = configuration.observability.tracing
+        self.traceTail =
+            traces?.tailRule == true && (tracing?.keepPerSecond ?? 10) > 0
+            ? TraceTail(
+                slowerThan: .milliseconds(tracing?.keepSlowerThanMilliseconds ?? 10_000),
+                perSecond: tracing?.keepPerSecond ?? 10)
+            : nil
+        self.tracedProviders = Dictionary(
+            configuration.providers.map { ($0.name, TracedProvider($0)) }, uniquingKeysWith: { first, _ in first })
         self.routes = RouteSelection(
             planner: RoutePlanner(
                 routes: configuration.routes, deployments: configuration.deployments, providers: configuration.providers),

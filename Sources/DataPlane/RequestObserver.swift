@@ -12,8 +12,9 @@ struct RequestObserver: Sendable {
     let configuration: SwitchyardConfiguration
     let logger: Logger
 
-    /// Updates the Prometheus metrics and writes the request's one log line.
-    func observe(_ record: UsageRecord, latency: Duration, timeToFirstToken: Duration?) {
+    /// Updates the Prometheus metrics and writes the request's one log line (with its trace and
+    /// span ids when it has them: a log line leads to its trace).
+    func observe(_ record: UsageRecord, latency: Duration, timeToFirstToken: Duration?, spanID: String? = nil) {
         let route = record.route ?? ""
         let deployment = record.deployment ?? ""
         let series = requestSeries.series(for: record, timedFirstToken: timeToFirstToken != nil)
@@ -40,19 +41,29 @@ struct RequestObserver: Sendable {
                     ])
             }
         }
+        // Built only when the line is written (an autoclosure): at `warning` a request pays nothing for it.
         logger.info(
-            "request",
-            metadata: [
-                "request_id": .string(record.id), "endpoint": .string(record.endpoint),
-                "tenant": .string(record.tenant ?? "-"), "agent": .string(record.agent ?? "-"), "route": .string(route),
-                "deployment": .string(deployment), "status": .stringConvertible(record.status),
-                "error_class": .string(record.errorClass?.rawValue ?? "-"),
-                "latency_ms": .string(Self.millisecondsToOneDecimal(latency)),
-                "input_tokens": .stringConvertible(record.usage.inputTokens),
-                "output_tokens": .stringConvertible(record.usage.outputTokens),
-                "usage_estimated": .stringConvertible(record.usage.isEstimated),
-                "cost": .string(record.cost.decimalString + " " + record.cost.currency),
-            ])
+            "request", metadata: Self.logFields(record, route: route, deployment: deployment, latency: latency, spanID: spanID))
+    }
+
+    /// The request line's fields: who, where, outcome, usage, cost, and its trace.
+    static func logFields(
+        _ record: UsageRecord, route: String, deployment: String, latency: Duration, spanID: String?
+    ) -> Logger.Metadata {
+        var fields: Logger.Metadata = [
+            "request_id": .string(record.id), "endpoint": .string(record.endpoint),
+            "tenant": .string(record.tenant ?? "-"), "agent": .string(record.agent ?? "-"), "route": .string(route),
+            "deployment": .string(deployment), "status": .stringConvertible(record.status),
+            "error_class": .string(record.errorClass?.rawValue ?? "-"),
+            "latency_ms": .string(millisecondsToOneDecimal(latency)),
+            "input_tokens": .stringConvertible(record.usage.inputTokens),
+            "output_tokens": .stringConvertible(record.usage.outputTokens),
+            "usage_estimated": .stringConvertible(record.usage.isEstimated),
+            "cost": .string(record.cost.decimalString + " " + record.cost.currency),
+        ]
+        if let traceID = record.traceID { fields["trace_id"] = .string(traceID) }
+        if let spanID { fields["span_id"] = .string(spanID) }
+        return fields
     }
 
     /// `12.3` for 12.34 ms: what `String(format: "%.1f")` writes, without Foundation's formatter

@@ -2,6 +2,7 @@ import HTTPTypes
 import Providers
 import Routing
 import SwitchyardCore
+import Telemetry
 import Tracing
 import WireFormats
 
@@ -9,6 +10,9 @@ import WireFormats
 /// client's `traceparent`, and a CLIENT span per upstream attempt, whose context goes to the
 /// upstream in its own `traceparent`. Made only when tracing is on (`Gateway.tracer`): with it
 /// off, a request pays one nil check per stage.
+///
+/// Attributes are set as lists of distinct names (`set`): on the gateway's own spans that is an
+/// append, where the API's dictionary hashed every name.
 final class RequestTrace: Sendable {
     private let tracer: any Tracer
     private let span: any Span
@@ -18,13 +22,13 @@ final class RequestTrace: Sendable {
     let responseHeaders: [(String, String)]
     /// The trace's id (32 hex digits), for the usage record.
     let traceID: String?
-    /// Each provider's kind (`openai`, `anthropic`, …): `gen_ai.provider.name` is the kind, the
-    /// configured name goes in `switchyard.provider`.
-    private let providerKinds: [String: String]
+    /// The request span's id (16 hex digits), for the request's log line.
+    let spanID: String?
+    private let providers: [String: TracedProvider]
 
     /// `parent`: the client's trace context, already checked (`TraceSampler.parent`); nil starts a trace.
     init(
-        tracer: any Tracer, parent: TraceSampler.Parent?, endpoint: String, providerKinds: [String: String],
+        tracer: any Tracer, parent: TraceSampler.Parent?, endpoint: String, providers: [String: TracedProvider],
         at arrival: DefaultTracerClock.Timestamp
     ) {
         var context = ServiceContext.topLevel
@@ -33,13 +37,24 @@ final class RequestTrace: Sendable {
         if let parent { tracer.extract(parent.headers, into: &context, using: HeaderListExtractor()) }
         self.tracer = tracer
         self.operation = GenAIAttributes.operation(endpoint: endpoint)
-        self.providerKinds = providerKinds
+        self.providers = providers
         let span = tracer.startSpan(operation, context: context, ofKind: .server, at: arrival)
         self.span = span
         var headers: [(String, String)] = []
         tracer.inject(span.context, into: &headers, using: HeaderListInjector())
         self.responseHeaders = headers
-        self.traceID = headers.first { $0.0 == "traceparent" }.map { TraceSampler.traceID(ofTraceparent: $0.1) }
+        let traceparent = headers.first { $0.0 == "traceparent" }?.1
+        self.traceID = traceparent.map(TraceSampler.traceID(ofTraceparent:))
+        self.spanID = traceparent.map { String($0.dropFirst(36).prefix(16)) }
+    }
+
+    /// Adds `list` (names not set before on `span`): appended on our recorder's spans, through
+    /// the API's dictionary on any other tracer's.
+    private static func set(_ list: [(String, SpanAttribute)], on span: any Span) {
+        if let recorded = span as? RecordedSpan { return recorded.addAttributes(list) }
+        var attributes = span.attributes
+        for (name, value) in list { attributes[name] = value }
+        span.attributes = attributes
     }
 
     /// Starts an attempt's CLIENT span; its context goes into the upstream request's headers.
@@ -47,20 +62,21 @@ final class RequestTrace: Sendable {
         let attempt = tracer.startSpan("\(operation) \(deployment.model)", context: span.context, ofKind: .client)
         tracer.inject(attempt.context, into: &request.headers, using: HeaderListInjector())
         guard attempt.isRecording else { return attempt }
-        // Built aside and set once: through the protocol, each `attributes[key] =` copies the set.
-        var attributes = SpanAttributes()
-        attributes[GenAIAttributes.operationName] = operation
-        attributes[GenAIAttributes.requestModel] = deployment.model
-        attributes[GenAIAttributes.deployment] = deployment.name
-        attributes[GenAIAttributes.providerName] = providerKinds[deployment.provider] ?? deployment.provider
-        attributes[GenAIAttributes.provider] = deployment.provider
-        attributes[GenAIAttributes.attempt] = number
-        if hedged { attributes[GenAIAttributes.hedged] = true }
-        if let (host, port) = Self.hostAndPort(request.url) {
-            attributes[GenAIAttributes.serverAddress] = host
-            attributes[GenAIAttributes.serverPort] = port
+        let provider = providers[deployment.provider]
+        var list: [(String, SpanAttribute)] = [
+            (GenAIAttributes.operationName, .string(operation)),
+            (GenAIAttributes.requestModel, .string(deployment.model)),
+            (GenAIAttributes.deployment, .string(deployment.name)),
+            (GenAIAttributes.providerName, .string(provider?.kind ?? deployment.provider)),
+            (GenAIAttributes.provider, .string(deployment.provider)),
+            (GenAIAttributes.attempt, .int64(Int64(number))),
+        ]
+        if hedged { list.append((GenAIAttributes.hedged, .bool(true))) }
+        if let provider, let host = provider.host {
+            list.append((GenAIAttributes.serverAddress, .string(host)))
+            list.append((GenAIAttributes.serverPort, .int64(Int64(provider.port))))
         }
-        attempt.attributes = attributes
+        Self.set(list, on: attempt)
         return attempt
     }
 
@@ -68,44 +84,48 @@ final class RequestTrace: Sendable {
     /// left, or it lost a hedge) says nothing against the upstream: not an error span.
     static func endAttempt(_ attempt: any Span, status: Int?, errorClass: ErrorClass?) {
         guard attempt.isRecording else { return attempt.end() }
-        var attributes = attempt.attributes
-        if let status { attributes[GenAIAttributes.httpStatus] = status }
+        var list: [(String, SpanAttribute)] = []
+        if let status { list.append((GenAIAttributes.httpStatus, .int64(Int64(status)))) }
         if errorClass == .clientCancelled {
-            attributes[GenAIAttributes.cancelled] = true
+            list.append((GenAIAttributes.cancelled, .bool(true)))
         } else if let errorClass {
-            attributes[GenAIAttributes.errorType] = errorClass.rawValue
+            list.append((GenAIAttributes.errorType, .string(errorClass.rawValue)))
             attempt.setStatus(SpanStatus(code: .error))
         }
-        attempt.attributes = attributes
+        set(list, on: attempt)
         attempt.end()
     }
 
     /// The client's generation parameters (`gen_ai.request.*`), as it sent them.
     func requestParameters(_ json: JSONValue, maxTokens: Int?) {
         guard span.isRecording else { return }
-        var attributes = span.attributes
-        if let maxTokens { attributes[GenAIAttributes.requestMaxTokens] = maxTokens }
+        var list: [(String, SpanAttribute)] = []
+        if let maxTokens { list.append((GenAIAttributes.requestMaxTokens, .int64(Int64(maxTokens)))) }
         for (member, name) in [("temperature", GenAIAttributes.requestTemperature), ("top_p", GenAIAttributes.requestTopP)] {
-            if case .number(let text)? = json[member], let value = Double(text) { attributes[name] = value }
+            if case .number(let text)? = json[member], let value = Double(text) { list.append((name, .double(value))) }
         }
-        span.attributes = attributes
+        Self.set(list, on: span)
     }
 
     /// What the upstream said of its answer (`gen_ai.response.id`, `finish_reasons`), read from
-    /// a non-streamed OpenAI-format body: parsed again here, for traced requests only.
+    /// a non-streamed OpenAI-format body: its `id`, and its `choices` parsed (traced requests only).
     func responseFacts(_ body: [UInt8]) {
-        guard span.isRecording, let json = try? JSONValue.parse(body) else { return }
-        var attributes = span.attributes
-        if let id = json["id"]?.stringValue { attributes[GenAIAttributes.responseID] = id }
-        let reasons = (json["choices"]?.arrayValue ?? []).compactMap { $0["finish_reason"]?.stringValue }
-        if !reasons.isEmpty { attributes[GenAIAttributes.responseFinishReasons] = SpanAttribute.stringArray(reasons) }
-        span.attributes = attributes
+        guard span.isRecording, let editor = JSONObjectEditor(body, generated: true) else { return }
+        var list: [(String, SpanAttribute)] = []
+        if let id = editor.value(of: "id"), case .string(let text)? = try? JSONValue.parse(Array(id)) {
+            list.append((GenAIAttributes.responseID, .string(text)))
+        }
+        if let choices = editor.value(of: "choices"), let parsed = try? JSONValue.parse(Array(choices)) {
+            let reasons = (parsed.arrayValue ?? []).compactMap { $0["finish_reason"]?.stringValue }
+            if !reasons.isEmpty { list.append((GenAIAttributes.responseFinishReasons, .stringArray(reasons))) }
+        }
+        Self.set(list, on: span)
     }
 
     /// The wait for a slot in a deployment's fair-share queue, as an INTERNAL child span.
     func startQueueWait(_ deployment: Deployment) -> any Span {
         let wait = tracer.startSpan("switchyard.queue_wait", context: span.context, ofKind: .internal)
-        wait.attributes = [GenAIAttributes.deployment: .string(deployment.name)]
+        Self.set([(GenAIAttributes.deployment, .string(deployment.name))], on: wait)
         return wait
     }
 
@@ -120,10 +140,8 @@ final class RequestTrace: Sendable {
             case .coolingDown: "cooling_down"
             case .healthCheckFailing: "health_check_failing"
             }
-        var attributes = wait.attributes
-        attributes[GenAIAttributes.queueOutcome] = outcome
-        wait.attributes = attributes
-        if outcome != "admitted" { wait.setStatus(SpanStatus(code: .error)) }
+        set([(GenAIAttributes.queueOutcome, .string(outcome))], on: wait)
+        if reason != nil { wait.setStatus(SpanStatus(code: .error)) }
         wait.end()
     }
 
@@ -131,13 +149,14 @@ final class RequestTrace: Sendable {
     /// listed on the request span, in order).
     func keptByTail(attempts: [Attempt]) {
         guard span.isRecording else { return }
-        var attributes = SpanAttributes()
-        attributes[GenAIAttributes.keptBy] = "tail"
-        attributes[GenAIAttributes.attemptDeployments] = SpanAttribute.stringArray(attempts.map(\.deployment))
-        attributes[GenAIAttributes.attemptErrors] = SpanAttribute.stringArray(attempts.map { $0.errorClass?.rawValue ?? "" })
-        attributes[GenAIAttributes.attemptStatuses] = SpanAttribute.int64Array(attempts.map { Int64($0.status ?? 0) })
-        attributes[GenAIAttributes.attemptLatencies] = SpanAttribute.int64Array(attempts.map { $0.latencyMicros / 1000 })
-        span.attributes = attributes
+        Self.set(
+            [
+                (GenAIAttributes.keptBy, .string("tail")),
+                (GenAIAttributes.attemptDeployments, .stringArray(attempts.map(\.deployment))),
+                (GenAIAttributes.attemptErrors, .stringArray(attempts.map { $0.errorClass?.rawValue ?? "" })),
+                (GenAIAttributes.attemptStatuses, .int64Array(attempts.map { Int64($0.status ?? 0) })),
+                (GenAIAttributes.attemptLatencies, .int64Array(attempts.map { $0.latencyMicros / 1000 })),
+            ], on: span)
     }
 
     /// A decision a stage took (a guardrail, a policy), as an event on the request's span.
@@ -148,52 +167,57 @@ final class RequestTrace: Sendable {
     /// Ends the request's span with its usage record: who, where, what it used and cost.
     func finish(_ record: UsageRecord) {
         guard span.isRecording else { return span.end() }
-        var attributes = span.attributes
+        var list: [(String, SpanAttribute)] = []
+        list.reserveCapacity(28)
         if let route = record.route {
             span.operationName = "\(operation) \(route)"
-            attributes[GenAIAttributes.requestModel] = route
-            attributes[GenAIAttributes.route] = route
+            list.append((GenAIAttributes.requestModel, .string(route)))
+            list.append((GenAIAttributes.route, .string(route)))
         }
-        attributes[GenAIAttributes.operationName] = operation
-        attributes[GenAIAttributes.requestID] = record.id
-        attributes[GenAIAttributes.requestStream] = record.streamed
-        attributes[GenAIAttributes.httpStatus] = record.status
-        if let model = record.upstreamModel { attributes[GenAIAttributes.responseModel] = model }
+        list.append((GenAIAttributes.operationName, .string(operation)))
+        list.append((GenAIAttributes.requestID, .string(record.id)))
+        list.append((GenAIAttributes.requestStream, .bool(record.streamed)))
+        list.append((GenAIAttributes.httpStatus, .int64(Int64(record.status))))
+        if let model = record.upstreamModel { list.append((GenAIAttributes.responseModel, .string(model))) }
         if let provider = record.provider {
-            attributes[GenAIAttributes.providerName] = providerKinds[provider] ?? provider
-            attributes[GenAIAttributes.provider] = provider
+            list.append((GenAIAttributes.providerName, .string(providers[provider]?.kind ?? provider)))
+            list.append((GenAIAttributes.provider, .string(provider)))
         }
-        if let deployment = record.deployment { attributes[GenAIAttributes.deployment] = deployment }
-        if let tenant = record.tenant { attributes[GenAIAttributes.tenant] = tenant }
-        if let agent = record.agent { attributes[GenAIAttributes.agent] = agent }
-        if let keyID = record.keyID { attributes[GenAIAttributes.keyID] = keyID }
+        if let deployment = record.deployment { list.append((GenAIAttributes.deployment, .string(deployment))) }
+        if let tenant = record.tenant { list.append((GenAIAttributes.tenant, .string(tenant))) }
+        if let agent = record.agent { list.append((GenAIAttributes.agent, .string(agent))) }
+        if let keyID = record.keyID { list.append((GenAIAttributes.keyID, .string(keyID))) }
         let usage = record.usage
-        attributes[GenAIAttributes.inputTokens] = usage.inputTokens
-        attributes[GenAIAttributes.outputTokens] = usage.outputTokens
-        if usage.cachedInputTokens > 0 { attributes[GenAIAttributes.cacheReadInputTokens] = usage.cachedInputTokens }
-        if usage.cacheWriteInputTokens > 0 {
-            attributes[GenAIAttributes.cacheCreationInputTokens] = usage.cacheWriteInputTokens
+        list.append((GenAIAttributes.inputTokens, .int64(Int64(usage.inputTokens))))
+        list.append((GenAIAttributes.outputTokens, .int64(Int64(usage.outputTokens))))
+        if usage.cachedInputTokens > 0 {
+            list.append((GenAIAttributes.cacheReadInputTokens, .int64(Int64(usage.cachedInputTokens))))
         }
-        if usage.reasoningTokens > 0 { attributes[GenAIAttributes.reasoningOutputTokens] = usage.reasoningTokens }
-        attributes[GenAIAttributes.usageEstimated] = usage.isEstimated
+        if usage.cacheWriteInputTokens > 0 {
+            list.append((GenAIAttributes.cacheCreationInputTokens, .int64(Int64(usage.cacheWriteInputTokens))))
+        }
+        if usage.reasoningTokens > 0 {
+            list.append((GenAIAttributes.reasoningOutputTokens, .int64(Int64(usage.reasoningTokens))))
+        }
+        list.append((GenAIAttributes.usageEstimated, .bool(usage.isEstimated)))
         // A decimal string: exact, where a double would round nano-units.
-        attributes[GenAIAttributes.cost] = record.cost.decimalString
-        attributes[GenAIAttributes.currency] = record.cost.currency
-        attributes[GenAIAttributes.attempt] = record.attempts.count
+        list.append((GenAIAttributes.cost, .string(record.cost.decimalString)))
+        list.append((GenAIAttributes.currency, .string(record.cost.currency)))
+        list.append((GenAIAttributes.attempt, .int64(Int64(record.attempts.count))))
         if let errorClass = record.errorClass {
-            attributes[GenAIAttributes.errorType] = errorClass.rawValue
+            list.append((GenAIAttributes.errorType, .string(errorClass.rawValue)))
             span.setStatus(SpanStatus(code: .error))
         }
-        span.attributes = attributes
+        Self.set(list, on: span)
         span.end()
     }
 
     /// Ends the span of a request the ledger does not book (a model list).
     func finishUnbooked(status: Int) {
         if span.isRecording {
-            span.attributes = [
-                GenAIAttributes.operationName: .string(operation), GenAIAttributes.httpStatus: .int64(Int64(status)),
-            ]
+            Self.set(
+                [(GenAIAttributes.operationName, .string(operation)), (GenAIAttributes.httpStatus, .int64(Int64(status)))],
+                on: span)
         }
         span.end()
     }
@@ -223,5 +247,21 @@ struct HeaderListInjector: Injector {
     func inject(_ value: String, forKey key: String, into carrier: inout [(String, String)]) {
         carrier.removeAll { $0.0.lowercased() == key.lowercased() }
         carrier.append((key, value))
+    }
+}
+
+/// What a request's spans say of a provider: its kind (`gen_ai.provider.name`; the configured
+/// name goes in `switchyard.provider`) and the address its base URL names (`server.*`), worked out
+/// once when the gateway starts, not per attempt.
+struct TracedProvider: Sendable {
+    let kind: String
+    let host: String?
+    let port: Int
+
+    init(_ provider: Provider) {
+        kind = GenAIAttributes.providerName(of: provider.kind)
+        let address = RequestTrace.hostAndPort(provider.baseURL)
+        host = address?.0
+        port = address?.1 ?? 0
     }
 }

@@ -77,7 +77,8 @@ struct Settlement: ~Copyable {
             gateway.governor.release(admission, principal: principal, usage: usage, cost: record.cost)
         }
         let receipt = gateway.usageSink.record(record)
-        gateway.observer.observe(record, latency: elapsed, timeToFirstToken: context.timeToFirstToken)
+        gateway.observer.observe(
+            record, latency: elapsed, timeToFirstToken: context.timeToFirstToken, spanID: trace?.spanID)
         trace?.finish(record)
         return receipt
     }

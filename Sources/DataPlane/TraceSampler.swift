@@ -79,8 +79,9 @@ final class TraceSampler: Sendable {
     /// At most 32 `key=value` members, a key of lowercase letters, digits and `_-*/@`, a value of
     /// printable ASCII without `,` and `=`.
     private static func isTraceState(_ value: String) -> Bool {
+        guard value.utf8.count <= 512 else { return false }
         let members = value.split(separator: ",", omittingEmptySubsequences: true)
-        guard value.utf8.count <= 512, (1...32).contains(members.count) else { return false }
+        guard (1...32).contains(members.count) else { return false }
         return members.allSatisfy { member in
             let parts = member.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let key = parts.first, let body = parts.last, !key.isEmpty, !body.isEmpty else {

@@ -296,7 +296,8 @@ struct NodeReader {
 
     func tracing(_ node: Node) throws -> SwitchyardConfiguration.Tracing {
         let path = "observability.tracing"
-        let entries = try mapping(node, path, allowed: ["endpoint", "sample_ratio", "service_name", "keep_slower_than_ms"])
+        let entries = try mapping(
+            node, path, allowed: ["endpoint", "sample_ratio", "service_name", "keep_slower_than_ms", "keep_per_second"])
         var tracing = SwitchyardConfiguration.Tracing()
         if let endpoint = try string(entries["endpoint"], path + ".endpoint", required: false) {
             guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
@@ -311,6 +312,9 @@ struct NodeReader {
         tracing.serviceName = try string(entries["service_name"], path + ".service_name", required: false)
         if let slow = try integer(entries["keep_slower_than_ms"], path + ".keep_slower_than_ms", range: 1...3_600_000) {
             tracing.keepSlowerThanMilliseconds = slow
+        }
+        if let perSecond = try integer(entries["keep_per_second"], path + ".keep_per_second", range: 0...100_000) {
+            tracing.keepPerSecond = perSecond
         }
         return tracing
     }

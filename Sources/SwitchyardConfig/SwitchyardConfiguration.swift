@@ -126,6 +126,8 @@ public struct SwitchyardConfiguration: Sendable {
         /// The tail rule: a request head sampling dropped is traced after all when it failed, or
         /// took longer than this to answer (its first token, for a stream).
         public var keepSlowerThanMilliseconds = 10_000
+        /// At most this many traces kept by the tail rule a second (0: the tail rule is off).
+        public var keepPerSecond = 10
 
         public init() {}
     }

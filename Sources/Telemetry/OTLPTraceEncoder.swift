@@ -45,6 +45,9 @@ public struct OTLPTraceEncoder: Sendable {
         span.attributes.forEach { key, value in
             writer.message(9) { $0.keyValue(key, value) }  // attributes
         }
+        for (key, value) in span.listed {
+            writer.message(9) { $0.keyValue(key, value) }
+        }
         for event in span.events {
             writer.message(11) { encoded in  // events
                 encoded.fixed64(1, event.nanosecondsSinceEpoch)  // time_unix_nano
@@ -60,7 +63,8 @@ public struct OTLPTraceEncoder: Sendable {
                 encoded.varint(3, status.code == .error ? 2 : 1)  // STATUS_CODE_ERROR / _OK
             }
         }
-        writer.fixed32(16, identity.sampled ? 0x101 : 0x100)  // flags: sampled, and "parent is known" (bit 8)
+        // flags: bit 0 sampled; bit 8 "whether the parent is remote is known", bit 9 "it is".
+        writer.fixed32(16, (identity.sampled ? 0x1 : 0) | 0x100 | (span.parentIsRemote ? 0x200 : 0))
     }
 
     /// `Span.SpanKind`: INTERNAL 1, SERVER 2, CLIENT 3, PRODUCER 4, CONSUMER 5.

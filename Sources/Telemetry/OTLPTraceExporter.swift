@@ -8,12 +8,12 @@ import Synchronization
 /// or as soon as a batch is full. One export at a time; an export that fails or times out loses
 /// its batch (counted, logged at most once a minute): spans are diagnostics, and holding them
 /// for a collector that is gone would only move the loss to the bounded buffer. At shutdown
-/// what is left goes out in one last round, bounded by the export timeout.
+/// what is left goes out in one last round, which stops at its first failure and within one
+/// export timeout in all.
 public final class OTLPTraceExporter: Service, Sendable {
     public let buffer: SpanBuffer
     private let settings: TraceExportSettings
     private let encoder: OTLPTraceEncoder
-    private let client: HTTPClient
     private let logger: Logger
     private let exportedCount = Atomic<Int>(0)
     private let failedCount = Atomic<Int>(0)
@@ -23,7 +23,6 @@ public final class OTLPTraceExporter: Service, Sendable {
         self.settings = settings
         self.buffer = buffer
         self.encoder = encoder
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
         self.logger = logger
     }
 
@@ -33,50 +32,73 @@ public final class OTLPTraceExporter: Service, Sendable {
     public var failed: Int { failedCount.load(ordering: .relaxed) }
 
     public func run() async throws {
+        // Made here, not at init: a client must be shut down, and only `run` is sure to end.
+        // The read timeout bounds a collector that answers its head and then stalls the body.
+        let timeout = TimeAmount.milliseconds(Int64(settings.timeoutMilliseconds))
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: HTTPClient.Configuration(timeout: .init(connect: timeout, read: timeout)))
         let delay = Duration.milliseconds(settings.scheduleDelayMilliseconds)
         await withDiscardingTaskGroup { group in
             group.addTask { [buffer] in
                 while (try? await Task.sleep(for: delay)) != nil { buffer.wakeExporter() }
             }
             await withGracefulShutdownHandler {
-                for await _ in buffer.wakeUps { await exportPending() }
+                for await _ in buffer.wakeUps { await exportPending(client) }
             } onGracefulShutdown: { [buffer] in
                 buffer.close()
             }
             group.cancelAll()
         }
-        await exportPending()
+        await exportPending(client, until: .now + .milliseconds(settings.timeoutMilliseconds))
         try? await client.shutdown()
     }
 
-    /// Everything waiting now, a batch at a time.
-    func exportPending() async {
-        var batch = buffer.take()
-        while !batch.isEmpty {
-            await export(batch)
-            batch = buffer.take()
+    /// Everything waiting now, a batch at a time. With a deadline (the last round), it stops at
+    /// the first failed batch and at the deadline; what is left is counted as failed.
+    func exportPending(_ client: HTTPClient, until deadline: ContinuousClock.Instant? = nil) async {
+        var waiting = buffer.takeAll()[...]
+        while !waiting.isEmpty {
+            let batch = Array(waiting.prefix(settings.maxExportBatchSize))
+            waiting = waiting.dropFirst(batch.count)
+            let remaining = deadline.map { $0 - .now }
+            if let remaining, remaining <= .zero {
+                failed(batch.count + waiting.count, reason: "the shutdown's export deadline passed")
+                return
+            }
+            let sent = await export(batch, client: client, within: remaining)
+            if !sent, deadline != nil {
+                failed(waiting.count, reason: "an export at shutdown failed; the rest is not tried")
+                return
+            }
         }
     }
 
-    private func export(_ spans: [FinishedSpan]) async {
+    private func export(_ spans: [FinishedSpan], client: HTTPClient, within remaining: Duration?) async -> Bool {
         var request = HTTPClientRequest(url: settings.endpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")
         for (name, value) in settings.headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: encoder.encode(spans)))
+        var timeout = Int64(settings.timeoutMilliseconds)
+        if let remaining { timeout = min(timeout, max(1, remaining.milliseconds)) }
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeoutMilliseconds)))
-            _ = try? await response.body.collect(upTo: 64 * 1024)
+            let response = try await client.execute(request, timeout: .milliseconds(timeout))
+            _ = try await response.body.collect(upTo: 64 * 1024)
             guard (200..<300).contains(Int(response.status.code)) else {
-                return failed(spans.count, reason: "the collector answered \(response.status.code)")
+                failed(spans.count, reason: "the collector answered \(response.status.code)")
+                return false
             }
             exportedCount.add(spans.count, ordering: .relaxed)
+            return true
         } catch {
             failed(spans.count, reason: "\(error)")
+            return false
         }
     }
 
     private func failed(_ count: Int, reason: String) {
+        guard count > 0 else { return }
         failedCount.add(count, ordering: .relaxed)
         let now = ContinuousClock.now
         let due = lastFailureLog.withLock { last in
@@ -87,6 +109,16 @@ public final class OTLPTraceExporter: Service, Sendable {
         guard due else { return }
         logger.warning(
             "trace export failed; its spans are lost (logged at most once a minute)",
-            metadata: ["endpoint": .string(settings.endpoint), "spans": .stringConvertible(count), "error": .string(reason)])
+            metadata: [
+                "endpoint": .string(TraceExportSettings.withoutCredentials(settings.endpoint)),
+                "spans": .stringConvertible(count), "error": .string(reason),
+            ])
+    }
+}
+
+extension Duration {
+    fileprivate var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

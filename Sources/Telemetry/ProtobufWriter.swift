@@ -62,12 +62,20 @@ struct ProtobufWriter {
         }
     }
 
-    /// A nested message: written by `body`, then prefixed with its length.
+    /// A nested message: written by `body` in place after a one-byte length, which grows (moving
+    /// the message) only when the message passes 127 bytes: no buffer of its own per message.
     mutating func message(_ field: Int, _ body: (inout ProtobufWriter) -> Void) {
-        var nested = ProtobufWriter()
-        body(&nested)
         tag(field, .lengthDelimited)
-        rawVarint(UInt64(nested.bytes.count))
-        bytes.append(contentsOf: nested.bytes)
+        let lengthAt = bytes.count
+        bytes.append(0)
+        body(&self)
+        let length = bytes.count - lengthAt - 1
+        if length < 0x80 {
+            bytes[lengthAt] = UInt8(length)
+            return
+        }
+        var prefix = ProtobufWriter()
+        prefix.rawVarint(UInt64(length))
+        bytes.replaceSubrange(lengthAt..<(lengthAt + 1), with: prefix.bytes)
     }
 }

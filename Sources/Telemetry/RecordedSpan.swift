@@ -3,10 +3,16 @@ import Tracing
 
 /// A span being recorded. What the pipeline sets goes under one lock; `end` hands the finished
 /// span to the recorder's buffer once (a second `end` does nothing).
+///
+/// Besides the API's `attributes` (a dictionary), a span takes attributes as a list
+/// (`addAttributes`): the gateway's own attributes are known to be distinct, and a list costs no
+/// hashing on the request path, where the dictionary cost more than everything else a traced
+/// request adds (README, "Observability").
 public final class RecordedSpan: Span {
     public let context: InstrumentationContext
     let identity: SpanIdentity
     let parentSpanID: UInt64?
+    let parentIsRemote: Bool
     let kind: SpanKind
     let startNanos: UInt64
     private let buffer: SpanBuffer
@@ -15,6 +21,7 @@ public final class RecordedSpan: Span {
     struct State {
         var name: String
         var attributes = SpanAttributes()
+        var listed: [(String, SpanAttribute)] = []
         var events: [SpanEvent] = []
         var status: SpanStatus?
         var ended = false
@@ -22,8 +29,9 @@ public final class RecordedSpan: Span {
 
     init(
         name: String, kind: SpanKind, context: InstrumentationContext, identity: SpanIdentity, parentSpanID: UInt64?,
-        startNanos: UInt64, buffer: SpanBuffer
+        parentIsRemote: Bool, startNanos: UInt64, buffer: SpanBuffer
     ) {
+        self.parentIsRemote = parentIsRemote
         self.context = context
         self.identity = identity
         self.parentSpanID = parentSpanID
@@ -47,6 +55,11 @@ public final class RecordedSpan: Span {
     /// through the protocol copies it out and back).
     public func updateAttributes(_ update: (inout SpanAttributes) -> Void) {
         state.withLock { update(&$0.attributes) }
+    }
+
+    /// Adds attributes whose names are not set otherwise on this span (none is replaced).
+    public func addAttributes(_ list: [(String, SpanAttribute)]) {
+        state.withLock { $0.listed += list }
     }
 
     public var isRecording: Bool { true }
@@ -75,8 +88,10 @@ public final class RecordedSpan: Span {
             guard !state.ended else { return nil }
             state.ended = true
             return FinishedSpan(
-                identity: identity, parentSpanID: parentSpanID, name: state.name, kind: kind, startNanos: startNanos,
-                endNanos: instant().nanosecondsSinceEpoch, attributes: state.attributes, events: state.events,
+                identity: identity, parentSpanID: parentSpanID, parentIsRemote: parentIsRemote, name: state.name, kind: kind,
+                startNanos: startNanos,
+                endNanos: instant().nanosecondsSinceEpoch, attributes: state.attributes, listed: state.listed,
+                events: state.events,
                 status: state.status)
         }
         if let finished { buffer.append(finished) }
@@ -87,11 +102,15 @@ public final class RecordedSpan: Span {
 public struct FinishedSpan: Sendable {
     public var identity: SpanIdentity
     public var parentSpanID: UInt64?
+    /// The parent span is another process's (a client's `traceparent`).
+    public var parentIsRemote = false
     public var name: String
     public var kind: SpanKind
     public var startNanos: UInt64
     public var endNanos: UInt64
     public var attributes: SpanAttributes
+    /// Attributes added as a list (`RecordedSpan.addAttributes`), exported after `attributes`.
+    public var listed: [(String, SpanAttribute)] = []
     public var events: [SpanEvent]
     public var status: SpanStatus?
 }

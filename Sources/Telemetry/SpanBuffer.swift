@@ -38,16 +38,12 @@ public final class SpanBuffer: Sendable {
         if waiting == batchSize { wake.yield() }
     }
 
-    /// Up to `batchSize` of the oldest spans, taken out.
-    func take() -> [FinishedSpan] {
+    /// Every span waiting, taken out (a swap under the lock: the request threads that append
+    /// never wait for more).
+    func takeAll() -> [FinishedSpan] {
         spans.withLock { spans in
-            guard spans.count > batchSize else {
-                defer { spans = [] }
-                return spans
-            }
-            let batch = Array(spans.prefix(batchSize))
-            spans.removeFirst(batchSize)
-            return batch
+            defer { spans = [] }
+            return spans
         }
     }
 

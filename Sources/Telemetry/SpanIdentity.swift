@@ -1,4 +1,5 @@
 import SwitchyardCore
+import Synchronization
 import Tracing
 
 /// Where a span sits in its trace: the W3C trace id, its own id, and the vendor state carried
@@ -11,12 +12,15 @@ public struct SpanIdentity: Sendable, Hashable {
     public var traceState: String?
     /// Whether the trace is recorded (the `sampled` flag of `traceparent`).
     public var sampled: Bool
+    /// Read from another process's `traceparent`, not started here.
+    public var isRemote = false
 
-    /// A new trace's first span. Ids are random but not secret: from the shared generator (a
-    /// system call per id would be two per traced request), never all zero.
+    /// A new trace's first span, its ids never all zero. Ids come from the system's generator
+    /// (`TraceIDSource`): a response shows one, and ids one could predict from it would let a
+    /// tenant add its spans and records to another tenant's trace.
     static func newTrace() -> SpanIdentity {
-        var high = SharedRandom.next()
-        let low = SharedRandom.next()
+        var high = TraceIDSource.next()
+        let low = TraceIDSource.next()
         if high == 0 && low == 0 { high = 1 }
         return SpanIdentity(traceIDHigh: high, traceIDLow: low, spanID: newSpanID(), traceState: nil, sampled: true)
     }
@@ -29,7 +33,7 @@ public struct SpanIdentity: Sendable, Hashable {
     }
 
     static func newSpanID() -> UInt64 {
-        let id = SharedRandom.next()
+        let id = TraceIDSource.next()
         return id == 0 ? 1 : id
     }
 
@@ -53,6 +57,24 @@ public struct SpanIdentity: Sendable, Hashable {
         else { return nil }
         return SpanIdentity(
             traceIDHigh: high, traceIDLow: low, spanID: span, traceState: traceState, sampled: flags & 1 == 1)
+    }
+}
+
+/// Random numbers for trace and span ids from the system's generator (`getrandom`), drawn 64 at
+/// a time: one system call per ~20 traced requests instead of three per request.
+enum TraceIDSource {
+    private static let pool = Mutex<(numbers: [UInt64], next: Int)>(([], 0))
+
+    static func next() -> UInt64 {
+        pool.withLock { pool in
+            if pool.next == pool.numbers.count {
+                var generator = SystemRandomNumberGenerator()
+                pool.numbers = (0..<64).map { _ in generator.next() }
+                pool.next = 0
+            }
+            defer { pool.next += 1 }
+            return pool.numbers[pool.next]
+        }
     }
 }
 

@@ -21,7 +21,7 @@ public final class SpanRecorder: Tracer {
         context[SpanIdentityKey.self] = identity
         return RecordedSpan(
             name: operationName, kind: kind, context: context, identity: identity, parentSpanID: parent?.spanID,
-            startNanos: instant().nanosecondsSinceEpoch, buffer: buffer)
+            parentIsRemote: parent?.isRemote ?? false, startNanos: instant().nanosecondsSinceEpoch, buffer: buffer)
     }
 
     /// Spans go out with the exporter's next batch; nothing to do here.
@@ -35,7 +35,9 @@ public final class SpanRecorder: Tracer {
             let identity = SpanIdentity.parse(
                 traceparent: value, traceState: extractor.extract(key: "tracestate", from: carrier))
         else { return }
-        context[SpanIdentityKey.self] = identity
+        var remote = identity
+        remote.isRemote = true
+        context[SpanIdentityKey.self] = remote
     }
 
     /// Writes the context's span as `traceparent` (and its `tracestate`).

@@ -12,6 +12,11 @@ public struct TraceExportSettings: Sendable {
     public var maxQueueSize = 2_048
     public var maxExportBatchSize = 512
     public var sampling: Sampling
+    /// Whether the gateway's tail rule may keep what head sampling dropped (off with an
+    /// `always_off` sampler).
+    public var tailRule = true
+    /// Variables that were set but could not be honoured, and what was done instead: for the log.
+    public var warnings: [String] = []
 
     /// Which new requests are traced (`OTEL_TRACES_SAMPLER`). A client's `sampled` flag is followed
     /// when `followsParent`; `ratio` applies otherwise, and to requests without a client trace.
@@ -26,13 +31,10 @@ public struct TraceExportSettings: Sendable {
     }
 
     public enum Problem: Error, CustomStringConvertible, Equatable {
-        case unsupportedProtocol(String)
         case invalid(variable: String, value: String)
 
         public var description: String {
             switch self {
-            case .unsupportedProtocol(let value):
-                "OTEL_EXPORTER_OTLP_PROTOCOL '\(value)' is not supported: traces are exported as http/protobuf"
             case .invalid(let variable, let value): "\(variable) '\(value)' is not valid"
             }
         }
@@ -65,7 +67,9 @@ public struct TraceExportSettings: Sendable {
             guard let number = Int(text), number >= 0 else { throw .invalid(variable: name, value: text) }
             return number
         }
-        guard value("OTEL_SDK_DISABLED")?.lowercased() != "true" else { return nil }
+        guard value("OTEL_SDK_DISABLED")?.lowercased() != "true", value("OTEL_TRACES_EXPORTER")?.lowercased() != "none"
+        else { return nil }
+        var warnings: [String] = []
         let resolved: String
         if let traces = value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
             resolved = traces
@@ -76,21 +80,31 @@ public struct TraceExportSettings: Sendable {
         } else {
             return nil
         }
+        // A variable set for a whole fleet of services must not stop this one: what cannot be
+        // honoured is said in the log and the default used, as the specification asks.
         if let proto = value("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"), proto != "http/protobuf" {
-            throw .unsupportedProtocol(proto)
+            warnings.append("OTEL_EXPORTER_OTLP_PROTOCOL '\(proto)' is not supported; traces are exported as http/protobuf")
         }
         var resource = Self.pairs(value("OTEL_RESOURCE_ATTRIBUTES") ?? "")
         let service =
-            value("OTEL_SERVICE_NAME") ?? file?.serviceName ?? resource.first { $0.0 == "service.name" }?.1 ?? "switchyard"
-        resource.removeAll { ["service.name", "service.instance.id"].contains($0.0) }
+            value("OTEL_SERVICE_NAME") ?? resource.first { $0.0 == "service.name" }?.1 ?? file?.serviceName ?? "switchyard"
+        let instance = resource.first { $0.0 == "service.instance.id" }?.1 ?? instanceID
+        resource.removeAll { ["service.name", "service.instance.id"].contains($0.0) || $0.0.hasPrefix("telemetry.sdk.") }
         resource =
             [
-                ("service.name", service), ("service.instance.id", instanceID), ("telemetry.sdk.name", "switchyard"),
+                ("service.name", service), ("service.instance.id", instance), ("telemetry.sdk.name", "switchyard"),
                 ("telemetry.sdk.language", "swift"),
-            ] + resource.filter { !$0.0.hasPrefix("telemetry.sdk.") }
-        var settings = TraceExportSettings(
-            endpoint: resolved, resource: resource,
-            sampling: try Self.sampling(value("OTEL_TRACES_SAMPLER"), value("OTEL_TRACES_SAMPLER_ARG"), file?.sampleRatio ?? 1))
+            ] + resource
+        let sampler = value("OTEL_TRACES_SAMPLER")
+        let sampling: Sampling
+        do {
+            sampling = try Self.sampling(sampler, value("OTEL_TRACES_SAMPLER_ARG"), file?.sampleRatio ?? 1)
+        } catch {
+            warnings.append("\(error); the default sampler (parent-based, at sample_ratio) is used")
+            sampling = Sampling(ratio: file?.sampleRatio ?? 1, followsParent: true)
+        }
+        var settings = TraceExportSettings(endpoint: resolved, resource: resource, sampling: sampling)
+        settings.tailRule = !["always_off", "parentbased_always_off"].contains(sampler?.lowercased() ?? "")
         settings.headers = Self.pairs(value("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") ?? "")
         let signalTimeout = try number("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
         let timeout = try number("OTEL_EXPORTER_OTLP_TIMEOUT")
@@ -101,6 +115,7 @@ public struct TraceExportSettings: Sendable {
         if let timeout = try number("OTEL_BSP_EXPORT_TIMEOUT") {
             settings.timeoutMilliseconds = min(settings.timeoutMilliseconds, max(1, timeout))
         }
+        settings.warnings = warnings
         return settings
     }
 
@@ -123,6 +138,15 @@ public struct TraceExportSettings: Sendable {
         case "parentbased_traceidratio": return Sampling(ratio: try ratio(), followsParent: true)
         case .some(let other): throw .invalid(variable: "OTEL_TRACES_SAMPLER", value: other)
         }
+    }
+
+    /// The URL without a `user:password@` part, for the log.
+    public static func withoutCredentials(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return url }
+        let rest = url[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
+        return String(url[..<schemeEnd.upperBound]) + String(rest[rest.index(after: at)...])
     }
 
     static func tracesURL(_ base: String, always: Bool) -> String {

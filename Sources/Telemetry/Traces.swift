@@ -6,6 +6,8 @@ public struct Traces: Sendable {
     public let recorder: SpanRecorder
     public let exporter: OTLPTraceExporter
     public let sampling: TraceExportSettings.Sampling
+    /// Whether the tail rule may keep what head sampling dropped.
+    public let tailRule: Bool
 
     public init(settings: TraceExportSettings, logger: Logger) {
         let buffer = SpanBuffer(capacity: settings.maxQueueSize, batchSize: settings.maxExportBatchSize)
@@ -14,5 +16,6 @@ public struct Traces: Sendable {
             settings: settings, buffer: buffer, encoder: OTLPTraceEncoder(resource: settings.resource),
             logger: logger)
         self.sampling = settings.sampling
+        self.tailRule = settings.tailRule
     }
 }

@@ -24,11 +24,15 @@ struct Serve: AsyncParsableCommand {
         // not the process and the usage records it holds: writes fail with EPIPE instead. SwiftNIO
         // ignores SIGPIPE too once it opens a socket; this does not rely on it.
         signal(SIGPIPE, SIG_IGN)
-        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let environment = ProcessInfo.processInfo.environment
+        let level = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        guard let format = LogFormat(rawValue: environment["LOG_FORMAT"]?.lowercased() ?? "text") else {
+            throw ValidationError("LOG_FORMAT must be text or json, not '\(environment["LOG_FORMAT"] ?? "")'")
+        }
         // Lines are written to stderr from a thread of their own: a request's log line never
         // blocks an event loop on I/O.
         LoggingSystem.bootstrap { label in
-            var handler = BufferedLogHandler(label: label)
+            var handler = BufferedLogHandler(label: label, format: format)
             handler.logLevel = level
             return handler
         }

@@ -13,6 +13,7 @@ extension Traces {
         }
         guard let settings = try TraceExportSettings.resolve(file: file, instanceID: replica, environment: environment)
         else { return nil }
+        for warning in settings.warnings { logger.warning("\(warning)") }
         return Traces(settings: settings, logger: logger)
     }
 }

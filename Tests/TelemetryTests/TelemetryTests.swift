@@ -17,7 +17,7 @@ import Tracing
         child.end()
         root.end()
         root.end()  // a second end is not a second span
-        #expect(recorder.buffer.take().map(\.name) == ["attempt", "request"])
+        #expect(recorder.buffer.takeAll().map(\.name) == ["attempt", "request"])
     }
 
     @Test func aClientsTraceIsContinuedAndPropagated() {
@@ -56,10 +56,9 @@ import Tracing
         for index in 0..<5 { recorder.startSpan("s\(index)", context: .topLevel, ofKind: .internal).end() }
         #expect(buffer.dropped == 2)
         #expect(buffer.count == 3)
-        // Batches of at most batchSize, oldest first.
-        #expect(buffer.take().map(\.name) == ["s0", "s1"])
-        #expect(buffer.take().map(\.name) == ["s2"])
-        #expect(buffer.take().isEmpty)
+        // The oldest kept, in order; taken out once.
+        #expect(buffer.takeAll().map(\.name) == ["s0", "s1", "s2"])
+        #expect(buffer.takeAll().isEmpty)
     }
 }
 
@@ -92,6 +91,30 @@ import Tracing
     }
 }
 
+@Suite struct SpanFlagsTests {
+    /// `Span.flags` (fixed32, field 16): sampled, and whether the parent is remote (bits 8 and 9).
+    @Test func aSpanContinuedFromAClientSaysItsParentIsRemote() {
+        let recorder = SpanRecorder(buffer: SpanBuffer(capacity: 8, batchSize: 8))
+        var context = InstrumentationContext.topLevel
+        recorder.extract(
+            ["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], into: &context,
+            using: DictionaryExtractor())
+        let server = recorder.startSpan("request", context: context, ofKind: .server)
+        recorder.startSpan("attempt", context: server.context, ofKind: .client).end()
+        server.end()
+        recorder.startSpan("root", context: .topLevel, ofKind: .server).end()
+        let flags = recorder.buffer.takeAll().map { span -> [UInt8] in
+            var writer = ProtobufWriter()
+            OTLPTraceEncoder.encode(span, into: &writer)
+            return Array(writer.bytes.suffix(6))
+        }
+        // 0x85 0x01 is field 16 as fixed32; then the value, little-endian.
+        #expect(flags[0] == [0x85, 0x01, 0x01, 0x01, 0x00, 0x00])  // attempt: local parent
+        #expect(flags[1] == [0x85, 0x01, 0x01, 0x03, 0x00, 0x00])  // request: the client's span is its parent
+        #expect(flags[2] == [0x85, 0x01, 0x01, 0x01, 0x00, 0x00])  // a new trace's root
+    }
+}
+
 @Suite struct TraceExportSettingsTests {
     @Test func theEnvironmentWinsOverTheFile() throws {
         let file = TraceExportSettings.FileSettings(endpoint: "http://file:4318/", serviceName: "from-file", sampleRatio: 0.5)
@@ -103,7 +126,7 @@ import Tracing
 
         let environment = [
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4318", "OTEL_SERVICE_NAME": "from-env",
-            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,team=a%2Cb,service.name=ignored",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,team=a%2Cb,service.name=second",
             "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20x", "OTEL_TRACES_SAMPLER": "traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": "0.25", "OTEL_BSP_MAX_QUEUE_SIZE": "100", "OTEL_BSP_SCHEDULE_DELAY": "200",
         ]
@@ -111,6 +134,11 @@ import Tracing
         #expect(settings.endpoint == "http://env:4318/v1/traces")
         #expect(settings.resource.first { $0.0 == "service.name" }?.1 == "from-env")
         #expect(settings.resource.filter { $0.0 == "service.name" }.count == 1)
+        // Without OTEL_SERVICE_NAME, the resource attributes' service.name still wins over the file.
+        var fromAttributes = environment
+        fromAttributes["OTEL_SERVICE_NAME"] = nil
+        let second = try TraceExportSettings.resolve(file: file, instanceID: "r1", environment: fromAttributes)
+        #expect(second?.resource.first { $0.0 == "service.name" }?.1 == "second")
         #expect(settings.resource.first { $0.0 == "team" }?.1 == "a,b")
         #expect(settings.headers.map { "\($0.0): \($0.1)" } == ["authorization: Bearer x"])
         #expect(settings.sampling == .init(ratio: 0.25, followsParent: false))
@@ -132,19 +160,28 @@ import Tracing
                 == "http://localhost:4318/v1/traces")
     }
 
-    @Test func whatCannotBeHonouredIsRefused() {
-        let file = TraceExportSettings.FileSettings(endpoint: "http://c:4318", serviceName: nil, sampleRatio: 1)
-        #expect(throws: TraceExportSettings.Problem.unsupportedProtocol("grpc")) {
-            try TraceExportSettings.resolve(file: file, instanceID: "r", environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"])
+    @Test func whatCannotBeHonouredIsSaidAndTheDefaultUsed() throws {
+        let file = TraceExportSettings.FileSettings(endpoint: "http://c:4318", serviceName: nil, sampleRatio: 0.5)
+        let grpc = try #require(
+            try TraceExportSettings.resolve(file: file, instanceID: "r", environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"]))
+        #expect(grpc.warnings.count == 1 && grpc.endpoint == "http://c:4318/v1/traces")
+        for environment in [
+            ["OTEL_TRACES_SAMPLER": "jaeger_remote"], ["OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"],
+        ] {
+            let settings = try #require(try TraceExportSettings.resolve(file: file, instanceID: "r", environment: environment))
+            #expect(settings.warnings.count == 1)
+            #expect(settings.sampling == .init(ratio: 0.5, followsParent: true))
         }
         #expect(throws: TraceExportSettings.Problem.self) {
-            try TraceExportSettings.resolve(file: file, instanceID: "r", environment: ["OTEL_TRACES_SAMPLER": "jaeger_remote"])
+            try TraceExportSettings.resolve(file: file, instanceID: "r", environment: ["OTEL_BSP_MAX_QUEUE_SIZE": "many"])
         }
-        #expect(throws: TraceExportSettings.Problem.self) {
-            try TraceExportSettings.resolve(
-                file: file, instanceID: "r",
-                environment: ["OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"])
-        }
+        let off = try TraceExportSettings.resolve(file: file, instanceID: "r", environment: ["OTEL_TRACES_EXPORTER": "none"])
+        #expect(off == nil)
+        let alwaysOff = try TraceExportSettings.resolve(
+            file: file, instanceID: "r", environment: ["OTEL_TRACES_SAMPLER": "always_off"])
+        #expect(alwaysOff?.tailRule == false)
+        #expect(
+            TraceExportSettings.withoutCredentials("https://u:p@c.example:4318/v1/traces") == "https://c.example:4318/v1/traces")
     }
 
     @Test func samplersAsOpenTelemetryNamesThem() throws {

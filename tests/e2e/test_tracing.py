@@ -300,6 +300,12 @@ def test_the_tail_rule_keeps_failed_and_slow_requests_that_head_sampling_dropped
     upstream.control(mode="error500")
     failed = requests.post(f"{gateway.base_url}/chat/completions", json=chat, headers=headers, timeout=30)
     assert failed.status_code == 502
+    upstream.control(mode="ok")
+    # A client's own fault (here an invalid request) keeps no trace: a tenant cannot flood the
+    # export queue with cheap refusals.
+    invalid = requests.post(
+        f"{gateway.base_url}/chat/completions", json={**chat, "max_tokens": 0}, headers=headers, timeout=30)
+    assert invalid.status_code == 400
     upstream.control(mode="ok", delay=0.6)
     slow = requests.post(f"{gateway.base_url}/chat/completions", json=chat, headers=headers, timeout=30)
     upstream.control(mode="ok", delay=0)
@@ -309,6 +315,7 @@ def test_the_tail_rule_keeps_failed_and_slow_requests_that_head_sampling_dropped
     slow_trace = gateway.record(slow.headers["x-request-id"])["trace_id"]
     assert failed_trace and slow_trace
     assert gateway.record(fast.headers["x-request-id"])["trace_id"] is None
+    assert gateway.record(invalid.headers["x-request-id"])["trace_id"] is None
     server = next(s for s in spans_of(receiver, failed_trace) if s["kind"] == "SERVER")
     attributes = server["attributes"]
     print(f"tail-kept failure: {attributes}")
@@ -322,38 +329,6 @@ def test_the_tail_rule_keeps_failed_and_slow_requests_that_head_sampling_dropped
     assert (slow_span["end"] - slow_span["start"]) >= 600_000_000
     # The fast request's span was never made: only the two kept traces are there.
     assert {s["trace_id"] for s in receiver.spans()} == {failed_trace, slow_trace}
-
-
-def test_spans_a_full_queue_cannot_hold_are_dropped_and_counted(tmp_path):
-    """The collector is gone and the queue holds 4 spans: requests still go through at the same pace,
-    and the spans past the bound are counted, not kept."""
-    receiver = Receiver(tmp_path)
-    port = receiver.port
-    receiver.stop()
-    upstream = FaultUpstream(tmp_path)
-    body = fault_config(upstream.base_url) + f"""
-observability:
-  metrics_token_env: SWITCHYARD_METRICS_TOKEN
-  tracing:
-    endpoint: "http://127.0.0.1:{port}"
-"""
-    gateway = Gateway(tmp_path / "gateway", body=body, env={
-        "OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BSP_MAX_QUEUE_SIZE": "4", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4"})
-    try:
-        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
-        for _ in range(20):
-            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
-        # 40 spans (a request and its attempt each): at most 4 wait at once, the others were exported
-        # (and failed, the collector being gone) or dropped when the queue was full.
-        wait_until(lambda: metric(gateway, 'switchyard_trace_spans_total{outcome="failed"}')
-                   + metric(gateway, 'switchyard_trace_spans_total{outcome="dropped"}')
-                   + metric(gateway, "switchyard_trace_spans_queued") == 40, timeout=30, what="every span accounted for")
-        assert metric(gateway, 'switchyard_trace_spans_total{outcome="dropped"}') > 0
-        assert metric(gateway, "switchyard_trace_spans_queued") <= 4
-        assert metric(gateway, 'switchyard_trace_spans_total{outcome="exported"}') == 0
-    finally:
-        gateway.stop()
-        upstream.stop()
 
 
 # Last of the module's tests on `traced`: it stops the receiver.
@@ -375,3 +350,94 @@ def test_a_collector_that_is_gone_does_not_fail_requests(traced):
     assert upstream.stats()["chat_hits"] == 100
     # Exports fail in the background; requests do not wait for them.
     assert without < 5 * with_collector
+
+
+def test_spans_a_full_queue_cannot_hold_are_dropped_and_counted(tmp_path):
+    """The collector takes connections and never answers; the queue holds 4 spans. Requests go
+    through at their pace, the spans past the bound are counted, and shutdown is not held."""
+    import signal
+    import socket
+
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(64)  # never accepted: the export's request is sent and never answered
+    upstream = FaultUpstream(tmp_path)
+    body = fault_config(upstream.base_url) + f"""
+observability:
+  metrics_token_env: SWITCHYARD_METRICS_TOKEN
+  tracing:
+    endpoint: "http://127.0.0.1:{blackhole.getsockname()[1]}"
+"""
+    gateway = Gateway(tmp_path / "gateway", body=body, env={
+        "OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BSP_MAX_QUEUE_SIZE": "4", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "4000"})
+    try:
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+        started = time.monotonic()
+        for _ in range(20):
+            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
+        took = time.monotonic() - started
+        print(f"20 requests in {took:.2f} s with the collector silent")
+        # Far under one export timeout (4 s): no request waited for the export.
+        assert took < 4
+        # 40 spans (a request and its attempt each): 4 are in the export that hangs, at most 4
+        # wait in the queue, the rest were dropped when it was full.
+        dropped = metric(gateway, 'switchyard_trace_spans_total{outcome="dropped"}')
+        assert dropped >= 32 and metric(gateway, "switchyard_trace_spans_queued") <= 4
+        assert metric(gateway, 'switchyard_trace_spans_total{outcome="exported"}') == 0
+        # Shutdown waits for at most the hanging export and one bounded last round.
+        gateway.process.send_signal(signal.SIGTERM)
+        gateway.process.wait(timeout=30)
+        assert gateway.process.returncode == 0
+    finally:
+        gateway.stop()
+        upstream.stop()
+        blackhole.close()
+
+
+def test_json_logs_carry_the_trace_and_span_of_each_request(tmp_path):
+    """LOG_FORMAT=json: every line is one JSON object; a request's line names its trace and span."""
+    import json
+
+    receiver = Receiver(tmp_path)
+    upstream = FaultUpstream(tmp_path)
+    body = fault_config(upstream.base_url) + f"""
+observability:
+  metrics_token_env: SWITCHYARD_METRICS_TOKEN
+  tracing:
+    endpoint: "http://127.0.0.1:{receiver.port}"
+"""
+    gateway = Gateway(tmp_path / "gateway", body=body, env={
+        "LOG_FORMAT": "json", "LOG_LEVEL": "info", "OTEL_BSP_SCHEDULE_DELAY": "100"})
+    try:
+        trace_id = "8bf92f3577b34da6a3ce929d0e0e4736"
+        response = requests.post(
+            f"{gateway.base_url}/chat/completions",
+            json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
+            headers={"Authorization": f"Bearer {gateway.keys['acme']}",
+                     "traceparent": f"00-{trace_id}-80f067aa0ba902b7-01"}, timeout=30)
+        assert response.status_code == 200
+        server = next(s for s in spans_of(receiver, trace_id) if s["kind"] == "SERVER")
+        request_id = response.headers["x-request-id"]
+
+        def request_line():
+            for line in gateway.log_path.read_text().splitlines():
+                entry = json.loads(line)
+                if entry.get("request_id") == request_id:
+                    return entry
+            return None
+
+        wait_until(lambda: request_line() is not None, timeout=30, what="the request's log line")
+        lines = [json.loads(line) for line in gateway.log_path.read_text().splitlines()]
+        assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+        entry = request_line()
+        print(f"request line: {entry}")
+        assert entry["message"] == "request" and entry["level"] == "info"
+        assert entry["trace_id"] == trace_id and entry["span_id"] == server["span_id"]
+        assert entry["tenant"] == "acme" and entry["status"] == "200"
+        assert entry["time"].endswith("Z") and len(entry["time"]) == len("2026-12-07T02:30:11.123Z")
+        assert gateway.keys["acme"] not in gateway.log_path.read_text()
+    finally:
+        gateway.stop()
+        upstream.stop()
+        receiver.stop()
