@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the tests need: Debian packages (SQLite, libpq and hiredis headers, PostgreSQL, Redis, curl, HAProxy) and a
+# Installs what the tests need: Debian packages (SQLite, libpq and hiredis headers, PostgreSQL, Redis, curl, HAProxy, promtool) and a
 # Python venv with the official OpenAI SDK and pytest. Idempotent; fast on a machine that has run it.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-# HAProxy: the load balancer in front of replicas (rolling restart); Redis: the fleet's shared quotas.
-bash "$HERE/install-deps.sh" haproxy redis-server
+# HAProxy: the load balancer in front of replicas (rolling restart); Redis: the fleet's shared
+# quotas; Prometheus for its promtool, which checks the /metrics exposition.
+bash "$HERE/install-deps.sh" haproxy redis-server prometheus
 CACHE_DIR="${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}"
 VENV="$CACHE_DIR/test-venv"
 REQUIREMENTS="$HERE/../tests/e2e/requirements.txt"

@@ -84,7 +84,13 @@ public final class Gateway: Sendable {
         self.connectionLimits = IngressConnectionLimits(
             caps: .init(total: configuration.server.maxConnections, perAddress: configuration.server.maxConnectionsPerIP))
         self.observer = RequestObserver(
-            metrics: metrics, requestSeries: RequestSeriesCache(registry: metrics), configuration: configuration,
+            metrics: metrics,
+            requestSeries: RequestSeriesCache(
+                registry: metrics,
+                providerKinds: Dictionary(
+                    configuration.providers.map { ($0.name, GenAIAttributes.providerName(of: $0.kind)) },
+                    uniquingKeysWith: { first, _ in first })),
+            configuration: configuration,
             logger: logger)
         self.monitor = DeploymentMonitor(deployments: configuration.deployments, fleet: fleetSlots)
         self.tracer = traces?.recorder

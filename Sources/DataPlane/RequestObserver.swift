@@ -17,7 +17,9 @@ struct RequestObserver: Sendable {
     func observe(_ record: UsageRecord, latency: Duration, timeToFirstToken: Duration?, spanID: String? = nil) {
         let route = record.route ?? ""
         let deployment = record.deployment ?? ""
-        let series = requestSeries.series(for: record, timedFirstToken: timeToFirstToken != nil)
+        let pacedOutput = timeToFirstToken != nil && record.errorClass == nil && record.usage.outputTokens > 1
+        let series = requestSeries.series(
+            for: record, timedFirstToken: timeToFirstToken != nil, pacedOutput: pacedOutput)
         // One lock for the request's updates, not one each.
         metrics.batch { m in
             m.add(series.requests)
@@ -27,6 +29,19 @@ struct RequestObserver: Sendable {
             if let output = series.outputTokens { m.add(output, Int64(record.usage.outputTokens)) }
             if let cached = series.cachedInputTokens { m.add(cached, Int64(record.usage.cachedInputTokens)) }
             if let cost = series.cost { m.add(cost, record.cost.nanos) }
+            if let genAI = series.genAI {
+                m.observe(genAI.operationDuration, seconds: latency.seconds)
+                // Token counts go through the same histogram update (its value is a count here).
+                if let input = genAI.inputTokens { m.observe(input, seconds: Double(record.usage.inputTokens)) }
+                if let output = genAI.outputTokens { m.observe(output, seconds: Double(record.usage.outputTokens)) }
+                if let timeToFirstToken {
+                    if let first = genAI.timeToFirstToken { m.observe(first, seconds: timeToFirstToken.seconds) }
+                    if let pace = genAI.timePerOutputToken {
+                        let perToken = (latency - timeToFirstToken).seconds / Double(record.usage.outputTokens - 1)
+                        m.observe(pace, seconds: perToken)
+                    }
+                }
+            }
             // Per attempt, so failures hidden from the client by a failover still show.
             for attempt in record.attempts {
                 guard let errorClass = attempt.errorClass, errorClass != .clientCancelled, errorClass != .hedgeLost else {

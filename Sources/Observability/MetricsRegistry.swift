@@ -30,28 +30,31 @@ public final class MetricsRegistry: Sendable {
         var values: [Int64] = []
         var histograms: [Histogram] = []
 
-        mutating func series(_ name: String, help: String, kind: Kind, labels: Labels) -> Series {
+        mutating func series(
+            _ name: String, help: String, kind: Kind, labels: Labels, buckets: [Double] = MetricsRegistry.latencyBuckets
+        ) -> Series {
             if let family = families.index(forKey: name) {
-                // The family's kind, whatever was asked: a series never indexes the other storage.
+                // The family's kind and buckets, whatever was asked: a series never indexes the
+                // other storage, and a family's series share their bounds.
                 let kind = families.values[family].kind
                 if let index = families.values[family].series[labels] { return Series(kind: kind, index: index) }
-                let index = newSeries(kind)
+                let index = newSeries(kind, buckets: families.values[family].buckets)
                 families.values[family].series[labels] = index
                 return Series(kind: kind, index: index)
             }
-            let index = newSeries(kind)
-            families[name] = Family(help: help, kind: kind, series: [labels: index])
+            let index = newSeries(kind, buckets: buckets)
+            families[name] = Family(help: help, kind: kind, buckets: buckets, series: [labels: index])
             order.append(name)
             return Series(kind: kind, index: index)
         }
 
-        private mutating func newSeries(_ kind: Kind) -> Int {
+        private mutating func newSeries(_ kind: Kind, buckets: [Double]) -> Int {
             switch kind {
             case .counter, .gauge:
                 values.append(0)
                 return values.count - 1
             case .histogram:
-                histograms.append(Histogram())
+                histograms.append(Histogram(bounds: buckets))
                 return histograms.count - 1
             }
         }
@@ -60,6 +63,7 @@ public final class MetricsRegistry: Sendable {
     struct Family {
         var help: String
         var kind: Kind
+        var buckets: [Double]
         var series: [Labels: Int]
     }
 
@@ -92,12 +96,19 @@ public final class MetricsRegistry: Sendable {
     }
 
     struct Histogram {
-        var bucketCounts = [Int64](repeating: 0, count: MetricsRegistry.latencyBuckets.count)
+        /// Upper bounds of the buckets (the family's; one shared array).
+        let bounds: [Double]
+        var bucketCounts: [Int64]
         var sum: Double = 0
         var count: Int64 = 0
 
+        init(bounds: [Double]) {
+            self.bounds = bounds
+            self.bucketCounts = [Int64](repeating: 0, count: bounds.count)
+        }
+
         mutating func record(_ seconds: Double) {
-            for (index, bound) in MetricsRegistry.latencyBuckets.enumerated() where seconds <= bound {
+            for (index, bound) in bounds.enumerated() where seconds <= bound {
                 bucketCounts[index] += 1
             }
             sum += seconds
@@ -107,8 +118,12 @@ public final class MetricsRegistry: Sendable {
 
     /// The series of `name` with `labels`, created (at zero) if new. Keep it: updating through it
     /// costs no lookup. A name keeps the kind it was first given.
-    public func series(_ name: String, help: String, kind: Kind, labels: [(String, String)] = []) -> Series {
-        state.withLock { $0.series(name, help: help, kind: kind, labels: Labels(labels)) }
+    /// `buckets`: a histogram family's upper bounds, when it is created (the latency buckets by default).
+    public func series(
+        _ name: String, help: String, kind: Kind, labels: [(String, String)] = [],
+        buckets: [Double] = MetricsRegistry.latencyBuckets
+    ) -> Series {
+        state.withLock { $0.series(name, help: help, kind: kind, labels: Labels(labels), buckets: buckets) }
     }
 
     /// Several updates under one lock: a request's half-dozen updates take the lock (shared by
@@ -182,7 +197,7 @@ public final class MetricsRegistry: Sendable {
                     output += "\(name)\(labels.rendered()) \(snapshot.values[index])\n"
                 case .histogram:
                     let histogram = snapshot.histograms[index]
-                    for (bucket, bound) in Self.latencyBuckets.enumerated() {
+                    for (bucket, bound) in histogram.bounds.enumerated() {
                         output +=
                             "\(name)_bucket\(labels.rendered(extra: ("le", "\(bound)"))) \(histogram.bucketCounts[bucket])\n"
                     }

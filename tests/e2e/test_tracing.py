@@ -441,3 +441,50 @@ observability:
         gateway.stop()
         upstream.stop()
         receiver.stop()
+
+
+def test_the_genai_metrics_are_exposed_and_pass_promtool(tmp_path):
+    """The OpenTelemetry GenAI metrics in Prometheus' translation, with the conventions' buckets,
+    beside switchyard_*; Prometheus's own promtool accepts the whole exposition."""
+    import shutil
+
+    upstream = FaultUpstream(tmp_path)
+    gateway = Gateway(tmp_path / "gateway", body=fault_config(upstream.base_url))
+    try:
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+        client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
+        stream = client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8, stream=True)
+        for _ in stream:
+            pass
+        upstream.control(mode="error500")
+        with pytest.raises(openai.APIStatusError):
+            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
+        upstream.control(mode="ok")
+        labels = ('gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="chat",'
+                  'gen_ai_response_model="fault-model"')
+
+        def exposition():
+            text = gateway.metrics()
+            return text if f'gen_ai_client_operation_duration_seconds_count{{{labels},error_type="upstream_error"}} 1' in text \
+                else None
+
+        wait_until(lambda: exposition() is not None, timeout=30, what="the failed request's GenAI series")
+        text = exposition()
+        assert f'gen_ai_client_operation_duration_seconds_count{{{labels}}} 2' in text
+        assert f'gen_ai_client_token_usage_bucket{{{labels},gen_ai_token_type="input",le="16.0"}} 2' in text
+        assert f'gen_ai_client_token_usage_bucket{{{labels},gen_ai_token_type="input",le="4.0"}} 0' in text
+        assert f'gen_ai_server_time_to_first_token_seconds_count{{{labels}}} 1' in text
+        assert 'gen_ai_server_time_per_output_token_seconds_bucket{' in text
+        assert '# TYPE gen_ai_client_token_usage histogram' in text
+        # The conventions' boundaries, not the latency buckets.
+        assert f'gen_ai_client_token_usage_bucket{{{labels},gen_ai_token_type="output",le="67108864.0"}}' in text
+        promtool = shutil.which("promtool")
+        assert promtool, "promtool (Debian package prometheus) is installed by scripts/install-test-deps.sh"
+        checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+        print(checked.stdout, checked.stderr)
+        # promtool exits 1 on lint findings too; errors make it 3 (it cannot parse). Only a clean run passes.
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        gateway.stop()
+        upstream.stop()
