@@ -108,15 +108,16 @@ final class RequestTrace: Sendable {
     }
 
     /// What the upstream said of its answer (`gen_ai.response.id`, `finish_reasons`), read from
-    /// a non-streamed OpenAI-format body: its `id`, and its `choices` parsed (traced requests only).
+    /// a non-streamed OpenAI-format body: its `id`, and the `finish_reason`s the chunk scanner
+    /// finds in its `choices` (no tree is built of the answer; traced requests only).
     func responseFacts(_ body: [UInt8]) {
         guard span.isRecording, let editor = JSONObjectEditor(body, generated: true) else { return }
         var list: [(String, SpanAttribute)] = []
         if let id = editor.value(of: "id"), case .string(let text)? = try? JSONValue.parse(Array(id)) {
             list.append((GenAIAttributes.responseID, .string(text)))
         }
-        if let choices = editor.value(of: "choices"), let parsed = try? JSONValue.parse(Array(choices)) {
-            let reasons = (parsed.arrayValue ?? []).compactMap { $0["finish_reason"]?.stringValue }
+        if let choices = editor.value(of: "choices") {
+            let reasons = choices.withUnsafeBytes { OpenAIChunkScanner.summarize(raw: $0).finishReasons }
             if !reasons.isEmpty { list.append((GenAIAttributes.responseFinishReasons, .stringArray(reasons))) }
         }
         Self.set(list, on: span)
@@ -245,7 +246,8 @@ struct HeaderListExtractor: Extractor {
 /// Writes trace context into a list of header pairs (an upstream request's, a response's).
 struct HeaderListInjector: Injector {
     func inject(_ value: String, forKey key: String, into carrier: inout [(String, String)]) {
-        carrier.removeAll { $0.0.lowercased() == key.lowercased() }
+        // `key` is lowercase ("traceparent", "tracestate"); a name is lowercased only when its length matches.
+        carrier.removeAll { $0.0.utf8.count == key.utf8.count && $0.0.lowercased() == key }
         carrier.append((key, value))
     }
 }

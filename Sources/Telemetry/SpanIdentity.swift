@@ -40,9 +40,22 @@ public struct SpanIdentity: Sendable, Hashable {
     /// The trace id as 32 lowercase hex digits.
     public var traceIDHex: String { Hex.fixed(traceIDHigh) + Hex.fixed(traceIDLow) }
 
-    /// `traceparent` for this span: `00-<trace id>-<span id>-<flags>`.
+    /// `traceparent` for this span: `00-<trace id>-<span id>-<flags>`, written in one string.
     public var traceparent: String {
-        "00-\(traceIDHex)-\(Hex.fixed(spanID))-\(sampled ? "01" : "00")"
+        String(unsafeUninitializedCapacity: 55) { buffer in
+            let dash = UInt8(ascii: "-")
+            buffer[0] = UInt8(ascii: "0")
+            buffer[1] = UInt8(ascii: "0")
+            buffer[2] = dash
+            Hex.write(traceIDHigh, into: buffer, at: 3)
+            Hex.write(traceIDLow, into: buffer, at: 19)
+            buffer[35] = dash
+            Hex.write(spanID, into: buffer, at: 36)
+            buffer[52] = dash
+            buffer[53] = UInt8(ascii: "0")
+            buffer[54] = sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            return 55
+        }
     }
 
     /// A checked `traceparent`'s fields; nil for anything that is not version 00 with valid,
@@ -86,12 +99,17 @@ enum SpanIdentityKey: InstrumentationContextKey {
 extension Hex {
     /// 16 lowercase hex digits, zero-padded.
     static func fixed(_ value: UInt64) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 16) { buffer in
-            for index in 0..<16 {
-                buffer[index] = digits[Int((value >> UInt64(60 - 4 * index)) & 0xF)]
-            }
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            write(value, into: buffer, at: 0)
             return 16
+        }
+    }
+
+    /// `value` as 16 lowercase hex digits into `buffer` from `offset`.
+    static func write(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for index in 0..<16 {
+            let digit = UInt8((value >> UInt64(60 - 4 * index)) & 0xF)
+            buffer[offset + index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
         }
     }
 

@@ -8,6 +8,8 @@ public struct OpenAIChunkSummary: Equatable, Sendable {
     /// Bytes of generated output (text, reasoning, tool-call arguments and names), escapes counted once.
     public var outputBytes = 0
     public var hasFinishReason = false
+    /// The `finish_reason` strings, in order (as written: they are plain words).
+    public var finishReasons: [String] = []
     /// A non-null `usage` object is present.
     public var hasUsage = false
 }
@@ -51,7 +53,13 @@ public enum OpenAIChunkScanner {
                     summary.choicesEmpty = next < count && bytes[next] == UInt8(ascii: "]")
                 }
             } else if key.elementsEqual("finish_reason".utf8) {
-                if cursor < count, bytes[cursor] == UInt8(ascii: "\"") { summary.hasFinishReason = true }
+                if cursor < count, bytes[cursor] == UInt8(ascii: "\""), let valueEnd = endOfString(bytes, from: cursor + 1) {
+                    summary.hasFinishReason = true
+                    summary.finishReasons.append(
+                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(cursor + 1)..<valueEnd]), as: UTF8.self))
+                    index = valueEnd + 1
+                    continue
+                }
             } else if key.elementsEqual("usage".utf8) {
                 if cursor < count, bytes[cursor] == UInt8(ascii: "{") { summary.hasUsage = true }
             }

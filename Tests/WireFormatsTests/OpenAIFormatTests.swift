@@ -118,6 +118,9 @@ import Testing
                     hasChoices: true, choicesEmpty: false, outputBytes: 11, hasFinishReason: false, hasUsage: false))
         let finish = summary(#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"#)
         #expect(finish.hasFinishReason && !finish.hasUsage && finish.outputBytes == 0)
+        #expect(finish.finishReasons == ["stop"])
+        let two = summary(#"[{"message":{"content":"a"},"finish_reason":"stop"},{"finish_reason":"length"}]"#)
+        #expect(two.finishReasons == ["stop", "length"])
         let usage = summary(#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#)
         #expect(usage.hasUsage && usage.choicesEmpty)
         let tool = summary(#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"f","arguments":"{\"a\":"}}]}}]}"#)
@@ -128,7 +131,7 @@ import Testing
 
     @Test func keysInsideStringsAreNotKeys() {
         let tricky = summary(#"{"choices":[{"delta":{"content":"say \"usage\": {x} and \"finish_reason\": \"stop\""}}]}"#)
-        #expect(!tricky.hasUsage && !tricky.hasFinishReason)
+        #expect(!tricky.hasUsage && !tricky.hasFinishReason && tricky.finishReasons.isEmpty)
         #expect(tricky.outputBytes == 44)
     }
 
