@@ -11,6 +11,9 @@ import WireFormats
 /// forwarded as received: only the SSE framing is rewritten.
 struct ChatStreamRelay: StreamEventRelay {
     let clientWantsUsage: Bool
+    /// Read the answer's id from its first chunk (traced requests: it costs a scan of that chunk).
+    let readsResponseID: Bool
+    private(set) var responseFacts = ResponseFacts()
     private var parser = ServerSentEventParser()
     /// Shared: a relay is made per stream, and decoding is needed once per stream at most.
     private static let decoder = JSONDecoder()
@@ -26,8 +29,9 @@ struct ChatStreamRelay: StreamEventRelay {
     /// record is on disk: `closing` sends it.
     private var heldBack: [UInt8] = []
 
-    init(clientWantsUsage: Bool) {
+    init(clientWantsUsage: Bool, readsResponseID: Bool = false) {
         self.clientWantsUsage = clientWantsUsage
+        self.readsResponseID = readsResponseID
     }
 
     /// The bytes to send to the client for this piece of upstream body (possibly none). An
@@ -71,7 +75,15 @@ struct ChatStreamRelay: StreamEventRelay {
             outputChunks += 1
             outputCharacters += summary.outputBytes
         }
-        if summary.hasFinishReason { sawFinishReason = true }
+        if summary.hasFinishReason {
+            sawFinishReason = true
+            responseFacts.finishReasons += summary.finishReasons
+        }
+        if readsResponseID, responseFacts.id == nil, let editor = JSONObjectEditor(event.data, generated: true),
+            let id = editor.value(of: "id"), case .string(let text)? = try? JSONValue.parse(Array(id))
+        {
+            responseFacts.id = text
+        }
         guard summary.hasUsage else { return event }
         // Usage arrives once per stream: decode just this chunk exactly.
         if let chunkUsage = (try? Self.decoder.decode(OpenAIChatChunk.self, from: Data(event.data)))?.usage {

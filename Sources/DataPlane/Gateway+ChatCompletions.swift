@@ -99,7 +99,8 @@ extension Gateway {
         if exchange.chat.isStreaming {
             return settlement.handOff { settlement in
                 relayStream(
-                    upstream, ChatStreamRelay(clientWantsUsage: exchange.chat.clientWantsStreamUsage),
+                    upstream, ChatStreamRelay(
+                        clientWantsUsage: exchange.chat.clientWantsStreamUsage, readsResponseID: context.trace != nil),
                     estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement)
             }
         }

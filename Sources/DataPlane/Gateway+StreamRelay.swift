@@ -71,6 +71,7 @@ extension Gateway {
             }
             // Leaving the loop dropped the upstream body, which cancels the upstream request.
             let usage = overrun == nil ? relay.tokenUsage(estimatedInputTokens: estimatedInputTokens) : deliveredAtCut
+            context.trace?.response(relay.responseFacts)
             if let overrun {
                 await settleStream(upstream, .budgetCut, usage: usage, context: &context, settlement: settlement)
                     .written()

@@ -123,6 +123,17 @@ final class RequestTrace: Sendable {
         Self.set(list, on: span)
     }
 
+    /// What a stream said of its answer.
+    func response(_ facts: ResponseFacts) {
+        guard span.isRecording else { return }
+        var list: [(String, SpanAttribute)] = []
+        if let id = facts.id { list.append((GenAIAttributes.responseID, .string(id))) }
+        if !facts.finishReasons.isEmpty {
+            list.append((GenAIAttributes.responseFinishReasons, .stringArray(facts.finishReasons)))
+        }
+        Self.set(list, on: span)
+    }
+
     /// The wait for a slot in a deployment's fair-share queue, as an INTERNAL child span.
     func startQueueWait(_ deployment: Deployment) -> any Span {
         let wait = tracer.startSpan("switchyard.queue_wait", context: span.context, ofKind: .internal)

@@ -22,6 +22,19 @@ protocol StreamEventRelay: Sendable {
     mutating func closing(usage: TokenUsage) -> [UInt8]
     /// `error` as the stream's last event, in the client's format.
     mutating func errorEvent(_ error: OpenAIError) -> [UInt8]
+    /// What the stream said of its answer (`gen_ai.response.id`, `finish_reasons`), for a trace.
+    var responseFacts: ResponseFacts { get }
+}
+
+/// The answer's id and why each choice ended, as the upstream said.
+struct ResponseFacts: Sendable {
+    var id: String?
+    var finishReasons: [String] = []
+}
+
+extension StreamEventRelay {
+    /// Not read by relays that translate (not yet).
+    var responseFacts: ResponseFacts { ResponseFacts() }
 }
 
 /// One piece of an upstream stream, relayed.

@@ -211,6 +211,22 @@ def test_a_model_list_is_a_finished_span(traced):
     assert server["attributes"]["gen_ai.operation.name"] == "models"
 
 
+def test_a_streams_answer_id_and_finish_reason_are_on_its_span(traced):
+    gateway, receiver, upstream = traced
+    upstream.control(mode="ok", reset=True)
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+    trace_id = "9bf92f3577b34da6a3ce929d0e0e4736"
+    chunks = list(client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8, stream=True,
+        extra_headers={"traceparent": f"00-{trace_id}-90f067aa0ba902b7-01"}))
+    reasons = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert reasons
+    server = next(s for s in spans_of(receiver, trace_id) if s["kind"] == "SERVER")
+    assert server["attributes"]["gen_ai.request.stream"] is True
+    assert server["attributes"]["gen_ai.response.id"] == chunks[0].id
+    assert server["attributes"]["gen_ai.response.finish_reasons"] == reasons
+
+
 def test_guardrail_and_policy_decisions_are_events_on_the_request_span(traced):
     gateway, receiver, upstream = traced
     upstream.control(mode="ok", reset=True)
