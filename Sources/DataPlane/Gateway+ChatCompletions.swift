@@ -34,7 +34,10 @@ extension Gateway {
             throw .invalidRequest("'\(field)' must be at least 1, not \(value).", param: field)
         }
         context.streamed = chat.isStreaming
-        context.trace?.requestParameters(received.json, maxTokens: chat.maxOutputTokens)
+        if let trace = context.trace {
+            trace.requestParameters(received.json, maxTokens: chat.maxOutputTokens)
+            if context.policy?.traceContent?.value == true { trace.inputContent(editor.value(of: "messages")) }
+        }
         // Tool schemas and a response format are prompt too (the canonical path counts them): a
         // tenant must not make a large prompt look small to budgets and limits.
         let schemaBytes = editor.members.reduce(0) { total, member in
@@ -99,7 +102,8 @@ extension Gateway {
         if exchange.chat.isStreaming {
             return settlement.handOff { settlement in
                 relayStream(
-                    upstream, ChatStreamRelay(
+                    upstream,
+                    ChatStreamRelay(
                         clientWantsUsage: exchange.chat.clientWantsStreamUsage, readsResponseID: context.trace != nil),
                     estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement)
             }
@@ -145,7 +149,10 @@ extension Gateway {
         let body = upstream.body ?? []
         let usage = reportedUsage(in: body) ?? estimatedUsage(of: body, estimatedInputTokens: estimatedInputTokens)
         if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-        context.trace?.responseFacts(body)
+        if let trace = context.trace {
+            trace.responseFacts(body)
+            if context.policy?.traceContent?.value == true { trace.outputContent(body) }
+        }
         let settled = settlement.settle(
             context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)
         return SettledResponse(passedThrough(upstream, context: context, estimated: usage.isEstimated), settled)

@@ -14,6 +14,11 @@ enum GenAIAttributes {
     static let requestTopP = "gen_ai.request.top_p"
     static let responseID = "gen_ai.response.id"
     static let responseFinishReasons = "gen_ai.response.finish_reasons"
+    /// Opt-in content (a policy's `trace_content`): the request's messages and the answer's choices, as JSON.
+    static let inputMessages = "gen_ai.input.messages"
+    static let outputMessages = "gen_ai.output.messages"
+    /// Content a policy asked for but too large to export (`….input`, `….output`: true).
+    static let contentOmitted = "switchyard.content_omitted"
     static let inputTokens = "gen_ai.usage.input_tokens"
     static let outputTokens = "gen_ai.usage.output_tokens"
     static let cacheReadInputTokens = "gen_ai.usage.cache_read.input_tokens"

@@ -123,6 +123,26 @@ final class RequestTrace: Sendable {
         Self.set(list, on: span)
     }
 
+    /// Content goes into a span only up to this size (each of prompt and answer).
+    static let contentLimit = 32 * 1024
+
+    /// The prompt (`messages` as the client sent it, after guardrail redaction), when a policy opts in.
+    func inputContent(_ messages: ArraySlice<UInt8>?) {
+        guard span.isRecording, let messages else { return }
+        Self.set([Self.content(GenAIAttributes.inputMessages, messages, omitted: "input")], on: span)
+    }
+
+    /// The answer's `choices` as the upstream sent them (non-streamed), when a policy opts in.
+    func outputContent(_ body: [UInt8]) {
+        guard span.isRecording, let choices = JSONObjectEditor(body, generated: true)?.value(of: "choices") else { return }
+        Self.set([Self.content(GenAIAttributes.outputMessages, choices, omitted: "output")], on: span)
+    }
+
+    private static func content(_ name: String, _ json: ArraySlice<UInt8>, omitted: String) -> (String, SpanAttribute) {
+        guard json.count <= contentLimit else { return (GenAIAttributes.contentOmitted + "." + omitted, .bool(true)) }
+        return (name, .string(String(decoding: json, as: UTF8.self)))
+    }
+
     /// What a stream said of its answer.
     func response(_ facts: ResponseFacts) {
         guard span.isRecording else { return }

@@ -119,6 +119,7 @@ extension GovernanceDeclaration {
                         }
                     )
             ),
+            ("trace_content", policy.traceContent.map { $0 ? "true" : "false" }),
         ]
         return GovernanceRecord(kind: .policy, name: policy.name, declaration: object(fields))
     }

@@ -29,7 +29,7 @@ extension NodeReader {
             allowed: [
                 "name", "scope", "allowed_routes", "denied_routes", "allowed_tools", "denied_tools", "max_input_tokens",
                 "max_output_tokens", "max_cost_per_request", "currency", "allowed_regions", "allowed_providers",
-                "denied_providers", "required_tags", "guardrails",
+                "denied_providers", "required_tags", "guardrails", "trace_content",
             ])
         var policy = Policy(
             name: try name(entries["name"], path + ".name", parent: node),
@@ -56,6 +56,7 @@ extension NodeReader {
         policy.allowedProviders = try checked("allowed_providers", within: providers, what: "provider")
         policy.deniedProviders = try checked("denied_providers", within: providers, what: "provider") ?? []
         policy.requiredTags = Set(try names(entries["required_tags"], path + ".required_tags") ?? [])
+        policy.traceContent = try bool(entries["trace_content"], path + ".trace_content")
         if let node = entries["guardrails"] {
             let rules = try mapping(node, path + ".guardrails", allowed: ContentDetector.allCases.map(\.rawValue))
             for (key, value) in rules {

@@ -25,6 +25,9 @@ public struct Policy: Hashable, Sendable {
     public var requiredTags: Set<String> = []
     /// What to do when a prompt holds secrets, card numbers or e-mail addresses.
     public var guardrails: [ContentDetector: GuardrailAction] = [:]
+    /// Whether a traced request's prompt and answer go into its span (`gen_ai.input.messages`,
+    /// `gen_ai.output.messages`); nil leaves it to a broader scope, and no scope means no.
+    public var traceContent: Bool?
 
     public init(name: String, scope: GovernanceScope) {
         self.name = name
@@ -55,6 +58,8 @@ public struct EffectivePolicy: Hashable, Sendable {
     public var requiredTags: [String: String] = [:]
     /// Per detector, the strictest action any scope sets.
     public var guardrails: [ContentDetector: Sourced<GuardrailAction>] = [:]
+    /// Content in traces: the most specific scope that says decides; none says: no.
+    public var traceContent: Sourced<Bool>?
 
     public static let unrestricted = EffectivePolicy()
 
@@ -83,6 +88,7 @@ public struct EffectivePolicy: Hashable, Sendable {
             if let value = policy.maxInputTokens { maxInputTokens = Sourced(value: value, policy: policy.name) }
             if let value = policy.maxOutputTokens { maxOutputTokens = Sourced(value: value, policy: policy.name) }
             if let value = policy.maxCostPerRequest { maxCostPerRequest = Sourced(value: value, policy: policy.name) }
+            if let value = policy.traceContent { traceContent = Sourced(value: value, policy: policy.name) }
         }
     }
 

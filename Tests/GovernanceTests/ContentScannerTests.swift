@@ -73,4 +73,15 @@ import Testing
         #expect(effective.guardrails[.secrets]?.value == .block)
         #expect(effective.guardrails[.creditCards]?.policy == "agent")
     }
+
+    @Test func theMostSpecificScopeDecidesWhetherContentIsTraced() {
+        var tenant = Policy(name: "tenant", scope: .tenant("acme"))
+        tenant.traceContent = true
+        var agent = Policy(name: "agent", scope: .agent(tenant: "acme", agent: "bot"))
+        #expect(EffectivePolicy(combining: [agent, tenant]).traceContent?.value == true)
+        agent.traceContent = false
+        #expect(EffectivePolicy(combining: [tenant, agent]).traceContent?.value == false)
+        #expect(EffectivePolicy(combining: [agent, tenant]).traceContent?.policy == "agent")
+        #expect(EffectivePolicy(combining: []).traceContent == nil)
+    }
 }

@@ -18,12 +18,14 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
 
 
-# globex's policy: its guardrail and policy decisions show as events on the request span.
+# globex's policy: its guardrail and policy decisions show as events on the request span, and it
+# opts in to prompt and answer content in its traces.
 POLICIES = """policies:
   - name: globex-rules
     scope: tenant:globex
     denied_tools: [shell]
     guardrails: { emails: redact }
+    trace_content: true
 """
 
 
@@ -241,7 +243,11 @@ def test_guardrail_and_policy_decisions_are_events_on_the_request_span(traced):
     assert server["events"] == [{"name": "switchyard.guardrail", "attributes": {
         "switchyard.guardrail.detector": "emails", "switchyard.guardrail.action": "redact",
         "switchyard.guardrail.hits": 1}}]
+    # globex's policy opts in to content in traces: the prompt as the upstream got it (redacted)
+    # and the answer; acme's requests never show theirs (test_a_clients_trace_is_continued…).
+    assert "Mail" in server["attributes"]["gen_ai.input.messages"]
     assert "jane@example.com" not in str(server)
+    assert "ok from fault upstream" in server["attributes"]["gen_ai.output.messages"]
 
     denied = "2bf92f3577b34da6a3ce929d0e0e4736"
     tool = {"type": "function", "function": {"name": "shell", "parameters": {"type": "object"}}}
