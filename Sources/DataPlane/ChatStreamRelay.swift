@@ -11,9 +11,11 @@ import WireFormats
 /// forwarded as received: only the SSE framing is rewritten.
 struct ChatStreamRelay: StreamEventRelay {
     let clientWantsUsage: Bool
-    /// Read the answer's id from its first chunk (traced requests: it costs a scan of that chunk).
+    /// Keep the answer's id (from its first chunk: a scan of that chunk) and finish reasons, for a
+    /// traced request.
     let readsResponseID: Bool
     private(set) var responseFacts = ResponseFacts()
+    private var sawChoices = false
     private var parser = ServerSentEventParser()
     /// Shared: a relay is made per stream, and decoding is needed once per stream at most.
     private static let decoder = JSONDecoder()
@@ -75,14 +77,19 @@ struct ChatStreamRelay: StreamEventRelay {
             outputChunks += 1
             outputCharacters += summary.outputBytes
         }
-        if summary.hasFinishReason {
-            sawFinishReason = true
-            responseFacts.finishReasons += summary.finishReasons
-        }
-        if readsResponseID, responseFacts.id == nil, let editor = JSONObjectEditor(event.data, generated: true),
-            let id = editor.value(of: "id"), case .string(let text)? = try? JSONValue.parse(Array(id))
-        {
-            responseFacts.id = text
+        if summary.hasFinishReason { sawFinishReason = true }
+        if readsResponseID {
+            if responseFacts.finishReasons.count < 16 {
+                responseFacts.finishReasons += summary.finishReasons.prefix(16 - responseFacts.finishReasons.count)
+            }
+            if !sawChoices, summary.hasChoices {
+                sawChoices = true
+                if let id = JSONObjectEditor(event.data, generated: true)?.value(of: "id"),
+                    case .string(let text)? = try? JSONValue.parse(Array(id)), !text.isEmpty
+                {
+                    responseFacts.id = text
+                }
+            }
         }
         guard summary.hasUsage else { return event }
         // Usage arrives once per stream: decode just this chunk exactly.

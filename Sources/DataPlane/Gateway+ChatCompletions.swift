@@ -36,7 +36,9 @@ extension Gateway {
         context.streamed = chat.isStreaming
         if let trace = context.trace {
             trace.requestParameters(received.json, maxTokens: chat.maxOutputTokens)
-            if context.policy?.traceContent?.value == true { trace.inputContent(editor.value(of: "messages")) }
+            if traceContentAllowed, context.policy?.traceContent?.value == true {
+                trace.inputContent(editor.value(of: "messages"))
+            }
         }
         // Tool schemas and a response format are prompt too (the canonical path counts them): a
         // tenant must not make a large prompt look small to budgets and limits.
@@ -151,7 +153,7 @@ extension Gateway {
         if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
         if let trace = context.trace {
             trace.responseFacts(body)
-            if context.policy?.traceContent?.value == true { trace.outputContent(body) }
+            if traceContentAllowed, context.policy?.traceContent?.value == true { trace.outputContent(body) }
         }
         let settled = settlement.settle(
             context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)

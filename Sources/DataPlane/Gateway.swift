@@ -27,6 +27,8 @@ public final class Gateway: Sendable {
     let traceSampler: TraceSampler
     /// The tail rule (nil: off).
     let traceTail: TraceTail?
+    /// Policies may put content into spans (`observability.tracing.allow_content`).
+    let traceContentAllowed: Bool
     /// The exporter of what `tracer` records, for its counts in the metrics.
     let traceExporter: OTLPTraceExporter?
     /// Each provider's kind by name, for `gen_ai.provider.name`.
@@ -98,6 +100,7 @@ public final class Gateway: Sendable {
         self.traceSampler = TraceSampler(
             ratio: traces?.sampling.ratio ?? 1, followsParent: traces?.sampling.followsParent ?? true)
         let tracing = configuration.observability.tracing
+        self.traceContentAllowed = tracing?.allowContent ?? false
         self.traceTail =
             traces?.tailRule == true && (tracing?.keepPerSecond ?? 10) > 0
             ? TraceTail(

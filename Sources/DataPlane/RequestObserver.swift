@@ -17,7 +17,10 @@ struct RequestObserver: Sendable {
     func observe(_ record: UsageRecord, latency: Duration, timeToFirstToken: Duration?, spanID: String? = nil) {
         let route = record.route ?? ""
         let deployment = record.deployment ?? ""
-        let pacedOutput = timeToFirstToken != nil && record.errorClass == nil && record.usage.outputTokens > 1
+        // Counts the gateway estimated are not the provider's: the GenAI token metrics take only
+        // reported ones, as the conventions ask.
+        let reported = !record.usage.isEstimated
+        let pacedOutput = timeToFirstToken != nil && record.errorClass == nil && reported && record.usage.outputTokens > 1
         let series = requestSeries.series(
             for: record, timedFirstToken: timeToFirstToken != nil, pacedOutput: pacedOutput)
         // One lock for the request's updates, not one each.
@@ -32,8 +35,10 @@ struct RequestObserver: Sendable {
             if let genAI = series.genAI {
                 m.observe(genAI.operationDuration, seconds: latency.seconds)
                 // Token counts go through the same histogram update (its value is a count here).
-                if let input = genAI.inputTokens { m.observe(input, seconds: Double(record.usage.inputTokens)) }
-                if let output = genAI.outputTokens { m.observe(output, seconds: Double(record.usage.outputTokens)) }
+                if reported, let input = genAI.inputTokens { m.observe(input, seconds: Double(record.usage.inputTokens)) }
+                if reported, let output = genAI.outputTokens {
+                    m.observe(output, seconds: Double(record.usage.outputTokens))
+                }
                 if let timeToFirstToken {
                     if let first = genAI.timeToFirstToken { m.observe(first, seconds: timeToFirstToken.seconds) }
                     if let pace = genAI.timePerOutputToken {

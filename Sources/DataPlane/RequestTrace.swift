@@ -31,17 +31,26 @@ final class RequestTrace: Sendable {
         tracer: any Tracer, parent: TraceSampler.Parent?, endpoint: String, providers: [String: TracedProvider],
         at arrival: DefaultTracerClock.Timestamp
     ) {
-        var context = ServiceContext.topLevel
-        // Only the two checked fields reach the propagator, never the request's other headers
-        // (which it would log, with the caller's key, if it could not parse them).
-        if let parent { tracer.extract(parent.headers, into: &context, using: HeaderListExtractor()) }
         self.tracer = tracer
         self.operation = GenAIAttributes.operation(endpoint: endpoint)
         self.providers = providers
-        let span = tracer.startSpan(operation, context: context, ofKind: .server, at: arrival)
-        self.span = span
         var headers: [(String, String)] = []
-        tracer.inject(span.context, into: &headers, using: HeaderListInjector())
+        if let recorder = tracer as? SpanRecorder {
+            // Our recorder: the span names its parent directly (no context, no generic propagation).
+            var remote = parent.flatMap { SpanIdentity.parse(traceparent: $0.headers[0].1, traceState: $0.traceState) }
+            remote?.isRemote = true
+            let span = recorder.start(operation, kind: .server, parent: remote, startNanos: arrival.nanosecondsSinceEpoch)
+            self.span = span
+            Self.propagate(span.identity, into: &headers)
+        } else {
+            var context = ServiceContext.topLevel
+            // Only the two checked fields reach the propagator, never the request's other headers
+            // (which it would log, with the caller's key, if it could not parse them).
+            if let parent { tracer.extract(parent.headers, into: &context, using: HeaderListExtractor()) }
+            let span = tracer.startSpan(operation, context: context, ofKind: .server, at: arrival)
+            self.span = span
+            tracer.inject(span.context, into: &headers, using: HeaderListInjector())
+        }
         self.responseHeaders = headers
         let traceparent = headers.first { $0.0 == "traceparent" }?.1
         self.traceID = traceparent.map(TraceSampler.traceID(ofTraceparent:))
@@ -57,10 +66,26 @@ final class RequestTrace: Sendable {
         span.attributes = attributes
     }
 
+    /// `traceparent` (and `tracestate`) for `identity`, replacing any already in `headers`.
+    private static func propagate(_ identity: SpanIdentity, into headers: inout [(String, String)]) {
+        let injector = HeaderListInjector()
+        injector.inject(identity.traceparent, forKey: "traceparent", into: &headers)
+        if let state = identity.traceState { injector.inject(state, forKey: "tracestate", into: &headers) }
+    }
+
     /// Starts an attempt's CLIENT span; its context goes into the upstream request's headers.
     func startAttempt(_ deployment: Deployment, hedged: Bool, number: Int, request: inout UpstreamRequest) -> any Span {
-        let attempt = tracer.startSpan("\(operation) \(deployment.model)", context: span.context, ofKind: .client)
-        tracer.inject(attempt.context, into: &request.headers, using: HeaderListInjector())
+        let name = "\(operation) \(deployment.model)"
+        let attempt: any Span
+        if let recorder = tracer as? SpanRecorder, let parent = span as? RecordedSpan {
+            let recorded = recorder.start(
+                name, kind: .client, parent: parent.identity, startNanos: DefaultTracerClock.now.nanosecondsSinceEpoch)
+            Self.propagate(recorded.identity, into: &request.headers)
+            attempt = recorded
+        } else {
+            attempt = tracer.startSpan(name, context: span.context, ofKind: .client)
+            tracer.inject(attempt.context, into: &request.headers, using: HeaderListInjector())
+        }
         guard attempt.isRecording else { return attempt }
         let provider = providers[deployment.provider]
         var list: [(String, SpanAttribute)] = [
@@ -123,8 +148,9 @@ final class RequestTrace: Sendable {
         Self.set(list, on: span)
     }
 
-    /// Content goes into a span only up to this size (each of prompt and answer).
-    static let contentLimit = 32 * 1024
+    /// Content goes into a span only up to this size (each of prompt and answer): a batch of 512
+    /// such spans stays under a collector's usual 20 MiB request limit.
+    static let contentLimit = 8 * 1024
 
     /// The prompt (`messages` as the client sent it, after guardrail redaction), when a policy opts in.
     func inputContent(_ messages: ArraySlice<UInt8>?) {

@@ -27,6 +27,8 @@ final class TraceSampler: Sendable {
         let sampled: Bool
         /// The trace's id (32 lowercase hex digits).
         var traceID: String { TraceSampler.traceID(ofTraceparent: headers[0].1) }
+        /// Its `tracestate`, if one came and was well formed.
+        var traceState: String? { headers.count > 1 ? headers[1].1 : nil }
     }
 
     enum Decision {

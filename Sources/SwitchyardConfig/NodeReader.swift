@@ -297,7 +297,8 @@ struct NodeReader {
     func tracing(_ node: Node) throws -> SwitchyardConfiguration.Tracing {
         let path = "observability.tracing"
         let entries = try mapping(
-            node, path, allowed: ["endpoint", "sample_ratio", "service_name", "keep_slower_than_ms", "keep_per_second"])
+            node, path,
+            allowed: ["endpoint", "sample_ratio", "service_name", "keep_slower_than_ms", "keep_per_second", "allow_content"])
         var tracing = SwitchyardConfiguration.Tracing()
         if let endpoint = try string(entries["endpoint"], path + ".endpoint", required: false) {
             guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
@@ -316,6 +317,7 @@ struct NodeReader {
         if let perSecond = try integer(entries["keep_per_second"], path + ".keep_per_second", range: 0...100_000) {
             tracing.keepPerSecond = perSecond
         }
+        tracing.allowContent = try bool(entries["allow_content"], path + ".allow_content") ?? false
         return tracing
     }
 

@@ -128,6 +128,9 @@ public struct SwitchyardConfiguration: Sendable {
         public var keepSlowerThanMilliseconds = 10_000
         /// At most this many traces kept by the tail rule a second (0: the tail rule is off).
         public var keepPerSecond = 10
+        /// Whether policies may put prompt and answer content into spans (`trace_content`): the
+        /// operator's say, since the collector is the operator's.
+        public var allowContent = false
 
         public init() {}
     }

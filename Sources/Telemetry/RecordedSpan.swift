@@ -9,8 +9,10 @@ import Tracing
 /// hashing on the request path, where the dictionary cost more than everything else a traced
 /// request adds (README, "Observability").
 public final class RecordedSpan: Span {
-    public let context: InstrumentationContext
-    let identity: SpanIdentity
+    /// The context it was started in, with its identity; nil when started by `SpanRecorder.start`
+    /// (made when asked for: the gateway's own spans never need it).
+    private let startContext: InstrumentationContext?
+    public let identity: SpanIdentity
     let parentSpanID: UInt64?
     let parentIsRemote: Bool
     let kind: SpanKind
@@ -28,17 +30,24 @@ public final class RecordedSpan: Span {
     }
 
     init(
-        name: String, kind: SpanKind, context: InstrumentationContext, identity: SpanIdentity, parentSpanID: UInt64?,
+        name: String, kind: SpanKind, context: InstrumentationContext?, identity: SpanIdentity, parentSpanID: UInt64?,
         parentIsRemote: Bool, startNanos: UInt64, buffer: SpanBuffer
     ) {
         self.parentIsRemote = parentIsRemote
-        self.context = context
+        self.startContext = context
         self.identity = identity
         self.parentSpanID = parentSpanID
         self.kind = kind
         self.startNanos = startNanos
         self.buffer = buffer
         self.state = Mutex(State(name: name))
+    }
+
+    public var context: InstrumentationContext {
+        if let startContext { return startContext }
+        var context = InstrumentationContext.topLevel
+        context[SpanIdentityKey.self] = identity
+        return context
     }
 
     public var operationName: String {

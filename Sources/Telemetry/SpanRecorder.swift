@@ -24,6 +24,15 @@ public final class SpanRecorder: Tracer {
             parentIsRemote: parent?.isRemote ?? false, startNanos: instant().nanosecondsSinceEpoch, buffer: buffer)
     }
 
+    /// A span under `parent` (nil: a new trace), without an `InstrumentationContext`: the
+    /// gateway's own spans name their parent directly, which spares a context (a dictionary) per
+    /// span and the generic propagation calls.
+    public func start(_ operationName: String, kind: SpanKind, parent: SpanIdentity?, startNanos: UInt64) -> RecordedSpan {
+        RecordedSpan(
+            name: operationName, kind: kind, context: nil, identity: parent?.child() ?? SpanIdentity.newTrace(),
+            parentSpanID: parent?.spanID, parentIsRemote: parent?.isRemote ?? false, startNanos: startNanos, buffer: buffer)
+    }
+
     /// Spans go out with the exporter's next batch; nothing to do here.
     public func forceFlush() {}
 

@@ -8,7 +8,8 @@ public struct OpenAIChunkSummary: Equatable, Sendable {
     /// Bytes of generated output (text, reasoning, tool-call arguments and names), escapes counted once.
     public var outputBytes = 0
     public var hasFinishReason = false
-    /// The `finish_reason` strings, in order (as written: they are plain words).
+    /// The non-empty `finish_reason` strings, in order, as written (plain words): at most 16, of
+    /// at most 64 bytes each, whatever an upstream sends.
     public var finishReasons: [String] = []
     /// A non-null `usage` object is present.
     public var hasUsage = false
@@ -55,8 +56,11 @@ public enum OpenAIChunkScanner {
             } else if key.elementsEqual("finish_reason".utf8) {
                 if cursor < count, bytes[cursor] == UInt8(ascii: "\""), let valueEnd = endOfString(bytes, from: cursor + 1) {
                     summary.hasFinishReason = true
-                    summary.finishReasons.append(
-                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(cursor + 1)..<valueEnd]), as: UTF8.self))
+                    let length = valueEnd - cursor - 1
+                    if length > 0, length <= 64, summary.finishReasons.count < 16 {
+                        summary.finishReasons.append(
+                            String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(cursor + 1)..<valueEnd]), as: UTF8.self))
+                    }
                     index = valueEnd + 1
                     continue
                 }

@@ -61,7 +61,8 @@ class Handler(BaseHTTPRequestHandler):
                         "kind": KINDS.get(span.kind, str(span.kind)), "attributes": attributes(span.attributes),
                         "events": [{"name": event.name, "attributes": attributes(event.attributes)}
                                    for event in span.events],
-                        "status": span.status.code, "start": span.start_time_unix_nano,
+                        "status": span.status.code, "flags": span.flags, "trace_state": span.trace_state,
+                        "start": span.start_time_unix_nano,
                         "end": span.end_time_unix_nano, "resource": resource,
                     })
         with LOCK:
