@@ -15,7 +15,8 @@
 #   BENCH_REDIS=1 ...            # budgets and rate limits shared through Redis (started by the script);
 #                                # `instructions` then measures each binary with sharing off and on
 #   BENCH_TRACE_RATIOS="0.01 1"  # `instructions` also measures this checkout's binary with traces exported
-#                                # (OTLP/HTTP to nginx) at each head-sampling ratio
+#                                # (OTLP/HTTP to nginx) at each head-sampling ratio; BENCH_TRACE_WARMUP (2000) requests
+#                                # warm each traced run up, past the exporter's first export
 #   BENCH_SLOTS=1 ...            # the bench deployments get max_concurrency and the tenant concurrent_requests
 #                                # (10,000 each: never reached), so with Redis their slots are leased
 #   bench/run.sh replicas        # 3 replicas on PostgreSQL and Redis, BENCH_LEDGER_RATE (5000) requests/s
@@ -363,9 +364,13 @@ if [ "${1:-}" = instructions ]; then
       "$bin" serve --config "$run/switchyard.yaml" >"$run/serve.log" 2>&1 &
     GATEWAY_PID=$!
     for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+    # With traces, the warm-up outlasts the exporter's 5 s schedule delay, so its first export
+    # (a connection and the exporter's lazy set-up: once per process) is not in the count.
+    warmup=200
+    case "$shared" in trace=*) warmup="${BENCH_TRACE_WARMUP:-2000}" ;; esac
     for kind in request stream-request; do
       echo "$bin sharing=$shared $kind $(python3 bench/instructions.py --port "$GATEWAY_PORT" --key "$key" --ctl "$run/ctl" \
-        --out "$run/count" --body "$WORK/$kind.json" --requests "${BENCH_REQUESTS:-500}")"
+        --out "$run/count" --body "$WORK/$kind.json" --requests "${BENCH_REQUESTS:-500}" --warmup "$warmup")"
     done
     kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
    done
