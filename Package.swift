@@ -204,6 +204,8 @@ let package = Package(
             dependencies: [
                 "DataPlane", "ControlPlane", "Governance", "Ledger", "Observability", "Providers", "Storage", "SwitchyardConfig",
                 "SwitchyardCore", "TestSupport", "WireFormats",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

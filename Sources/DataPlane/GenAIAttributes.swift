@@ -30,6 +30,7 @@ enum GenAIAttributes {
     static let httpStatus = "http.response.status_code"
 
     static let tenant = "switchyard.tenant"
+    static let project = "switchyard.project"
     static let agent = "switchyard.agent"
     static let keyID = "switchyard.key_id"
     static let route = "switchyard.route"

@@ -222,8 +222,9 @@ final class RequestTrace: Sendable {
         span.addEvent(SpanEvent(name: event, attributes: attributes))
     }
 
-    /// Ends the request's span with its usage record: who, where, what it used and cost.
-    func finish(_ record: UsageRecord) {
+    /// Ends the request's span with its usage record: who (with the key's project, which the
+    /// record does not keep), where, what it used and cost.
+    func finish(_ record: UsageRecord, project: String? = nil) {
         guard span.isRecording else { return span.end() }
         var list: [(String, SpanAttribute)] = []
         list.reserveCapacity(28)
@@ -243,6 +244,7 @@ final class RequestTrace: Sendable {
         }
         if let deployment = record.deployment { list.append((GenAIAttributes.deployment, .string(deployment))) }
         if let tenant = record.tenant { list.append((GenAIAttributes.tenant, .string(tenant))) }
+        if let project { list.append((GenAIAttributes.project, .string(project))) }
         if let agent = record.agent { list.append((GenAIAttributes.agent, .string(agent))) }
         if let keyID = record.keyID { list.append((GenAIAttributes.keyID, .string(keyID))) }
         let usage = record.usage

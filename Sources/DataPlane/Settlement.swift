@@ -79,7 +79,7 @@ struct Settlement: ~Copyable {
         let receipt = gateway.usageSink.record(record)
         gateway.observer.observe(
             record, latency: elapsed, timeToFirstToken: context.timeToFirstToken, spanID: trace?.spanID)
-        trace?.finish(record)
+        trace?.finish(record, project: context.principal?.project)
         return receipt
     }
 }

@@ -1,7 +1,7 @@
 // Telemetry: the gateway's traces, recorded and exported over OTLP/HTTP.
 //
-// Owns: `SpanRecorder`, a tracer behind the swift-distributed-tracing API (the pipeline uses only
-// that API), the bounded queue its finished spans wait in (`SpanBuffer`), their OTLP protobuf
+// Owns: `SpanRecorder`, a tracer behind the swift-distributed-tracing API (which the pipeline
+// also calls directly, to name parents and add attributes as lists), the bounded queue its finished spans wait in (`SpanBuffer`), their OTLP protobuf
 // encoding (`OTLPTraceEncoder`) and the service that posts them to a collector
 // (`OTLPTraceExporter`), set up from the standard `OTEL_*` variables (`TraceExportSettings`).
 //

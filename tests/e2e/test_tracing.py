@@ -18,9 +18,11 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
 
 
-# globex's policy: its guardrail and policy decisions show as events on the request span, and it
-# opts in to prompt and answer content in its traces.
-POLICIES = """policies:
+# globex gets a project (the first line continues its tenant entry in fault_config) and a policy:
+# its guardrail and policy decisions show as events on the request span, and it opts in to prompt
+# and answer content in its traces.
+POLICIES = """    projects: [labs]
+policies:
   - name: globex-rules
     scope: tenant:globex
     denied_tools: [shell]
@@ -239,7 +241,7 @@ def test_a_streams_answer_id_and_finish_reason_are_on_its_span(traced):
 def test_guardrail_and_policy_decisions_are_events_on_the_request_span(traced):
     gateway, receiver, upstream = traced
     upstream.control(mode="ok", reset=True)
-    key = gateway.keys["globex"]
+    key = gateway.cli("keys", "create", "--tenant", "globex", "--project", "labs").strip()
     redacted = "1bf92f3577b34da6a3ce929d0e0e4736"
     response = requests.post(
         f"{gateway.base_url}/chat/completions",
@@ -255,6 +257,7 @@ def test_guardrail_and_policy_decisions_are_events_on_the_request_span(traced):
     assert "Mail" in server["attributes"]["gen_ai.input.messages"]
     assert "jane@example.com" not in str(server)
     assert "ok from fault upstream" in server["attributes"]["gen_ai.output.messages"]
+    assert server["attributes"]["switchyard.project"] == "labs"
 
     denied = "2bf92f3577b34da6a3ce929d0e0e4736"
     tool = {"type": "function", "function": {"name": "shell", "parameters": {"type": "object"}}}
