@@ -36,7 +36,11 @@ extension Gateway {
             let decision = traceSampler.decide(request.headers)
             context.traceDecision = decision
             context.arrival = DefaultTracerClock.now
-            if case .skip(let parent) = decision { context.untracedParent = parent }
+            // The client's context goes on (to the upstream, into the record) until a trace of ours
+            // replaces it: a request refused before its key is accepted still names the client's trace.
+            switch decision {
+            case .skip(let parent), .trace(let parent): context.untracedParent = parent
+            }
         }
         let settlement = Settlement()
         // A record of every answer a client receives is on local disk before the answer leaves
@@ -61,6 +65,7 @@ extension Gateway {
         guard let tracer, case .trace(let parent)? = context.traceDecision, let arrival = context.arrival else { return }
         context.trace = RequestTrace(
             tracer: tracer, parent: parent, endpoint: context.endpoint, providers: tracedProviders, at: arrival)
+        context.untracedParent = nil
     }
 
     /// The tail rule: a request head sampling dropped is traced after all, at settlement, when

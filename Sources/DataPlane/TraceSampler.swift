@@ -51,20 +51,30 @@ final class TraceSampler: Sendable {
     /// The trace id of a well-formed `traceparent` (`00-<trace id>-<parent id>-<flags>`).
     static func traceID(ofTraceparent value: String) -> String { String(value.dropFirst(3).prefix(32)) }
 
-    /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, lowercase, ids not all zero.
+    /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, lowercase, ids not all zero. A
+    /// later version (not `ff`) is read as W3C asks: its version-00 fields, with anything after
+    /// them behind a `-`; it is passed on as version 00, the one this gateway writes.
     static func parent(_ headers: HTTPFields) -> Parent? {
         guard let value = headers[.traceparent] else { return nil }
         let bytes = Array(value.utf8)
-        guard bytes.count == 55, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "0"),
+        guard bytes.count >= 55, isLowerHex(bytes[0]), isLowerHex(bytes[1]),
             [2, 35, 52].allSatisfy({ bytes[$0] == UInt8(ascii: "-") })
         else { return nil }
+        let isVersion00 = bytes[0] == UInt8(ascii: "0") && bytes[1] == UInt8(ascii: "0")
+        if isVersion00 {
+            guard bytes.count == 55 else { return nil }
+        } else {
+            guard !(bytes[0] == UInt8(ascii: "f") && bytes[1] == UInt8(ascii: "f")),
+                bytes.count == 55 || bytes[55] == UInt8(ascii: "-")
+            else { return nil }
+        }
         let traceID = bytes[3..<35]
         let parentID = bytes[36..<52]
         let flags = bytes[53..<55]
         guard [traceID, parentID, flags].allSatisfy({ $0.allSatisfy(isLowerHex) }),
             traceID.contains(where: { $0 != UInt8(ascii: "0") }), parentID.contains(where: { $0 != UInt8(ascii: "0") })
         else { return nil }
-        var fields = [("traceparent", value)]
+        var fields = [("traceparent", isVersion00 ? value : "00" + String(decoding: bytes[2..<55], as: UTF8.self))]
         if let state = headers[.tracestate], isTraceState(state) { fields.append(("tracestate", state)) }
         let sampled = (hexValue(bytes[54]) & 1) == 1
         return Parent(headers: fields, sampled: sampled)

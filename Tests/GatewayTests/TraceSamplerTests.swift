@@ -32,10 +32,23 @@ import Testing
         #expect(passed.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
+    /// W3C: a later version is read by its version-00 fields (anything after them follows a `-`).
+    @Test func aLaterVersionIsReadAsVersion00() {
+        let later = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future"
+        guard case .trace(let parent?) = TraceSampler(ratio: 0).decide(headers(later)) else {
+            Issue.record("a later version's sampled parent was not followed")
+            return
+        }
+        #expect(parent.headers[0].1 == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        #expect(parent.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
+    }
+
     @Test func aMalformedTraceparentIsIgnoredAndABadTracestateDropped() {
         let malformed = [
             "x-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01,x",

@@ -284,6 +284,8 @@ def test_an_unauthenticated_request_is_never_traced(traced):
         timeout=30)
     assert response.status_code == 401
     assert "traceparent" not in response.headers
+    # Not traced here, but its record still names the client's trace.
+    assert gateway.record(response.headers["x-request-id"])["trace_id"] == anonymous
     # A sampled request after it is exported; the unauthenticated one never is.
     after = "4cf92f3577b34da6a3ce929d0e0e4736"
     requests.post(
