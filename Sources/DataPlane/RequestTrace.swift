@@ -37,9 +37,8 @@ final class RequestTrace: Sendable {
         var headers: [(String, String)] = []
         if let recorder = tracer as? SpanRecorder {
             // Our recorder: the span names its parent directly (no context, no generic propagation).
-            var remote = parent.flatMap { SpanIdentity.parse(traceparent: $0.headers[0].1, traceState: $0.traceState) }
-            remote?.isRemote = true
-            let span = recorder.start(operation, kind: .server, parent: remote, startNanos: arrival.nanosecondsSinceEpoch)
+            let span = recorder.start(
+                operation, kind: .server, parent: parent?.identity, startNanos: arrival.nanosecondsSinceEpoch)
             self.span = span
             Self.propagate(span.identity, into: &headers)
         } else {

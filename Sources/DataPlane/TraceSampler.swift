@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import SwitchyardCore
 import Synchronization
+import Telemetry
 
 /// Which requests are traced at all, decided before any span exists: a request whose client
 /// sent a valid `traceparent` follows its sampled flag (`followsParent`, OpenTelemetry's
@@ -24,11 +25,11 @@ final class TraceSampler: Sendable {
     /// A client's trace context, checked: `traceparent` and, if well formed, `tracestate`.
     struct Parent: Sendable {
         let headers: [(String, String)]
-        let sampled: Bool
+        /// Its fields, read once (`SpanIdentity.parse`), marked remote.
+        let identity: SpanIdentity
+        var sampled: Bool { identity.sampled }
         /// The trace's id (32 lowercase hex digits).
         var traceID: String { TraceSampler.traceID(ofTraceparent: headers[0].1) }
-        /// Its `tracestate`, if one came and was well formed.
-        var traceState: String? { headers.count > 1 ? headers[1].1 : nil }
     }
 
     enum Decision {
@@ -68,24 +69,18 @@ final class TraceSampler: Sendable {
                 bytes.count == 55 || bytes[55] == UInt8(ascii: "-")
             else { return nil }
         }
-        let traceID = bytes[3..<35]
-        let parentID = bytes[36..<52]
-        let flags = bytes[53..<55]
-        guard [traceID, parentID, flags].allSatisfy({ $0.allSatisfy(isLowerHex) }),
-            traceID.contains(where: { $0 != UInt8(ascii: "0") }), parentID.contains(where: { $0 != UInt8(ascii: "0") })
-        else { return nil }
-        var fields = [("traceparent", isVersion00 ? value : "00" + String(decoding: bytes[2..<55], as: UTF8.self))]
-        if let state = headers[.tracestate], isTraceState(state) { fields.append(("tracestate", state)) }
-        let sampled = (hexValue(bytes[54]) & 1) == 1
-        return Parent(headers: fields, sampled: sampled)
+        let traceparent = isVersion00 ? value : "00" + String(decoding: bytes[2..<55], as: UTF8.self)
+        let state = headers[.tracestate].flatMap { isTraceState($0) ? $0 : nil }
+        // The ids and flags (lowercase hex, ids not all zero) are checked by the one parser.
+        guard var identity = SpanIdentity.parse(traceparent: traceparent, traceState: state) else { return nil }
+        identity.isRemote = true
+        var fields = [("traceparent", traceparent)]
+        if let state { fields.append(("tracestate", state)) }
+        return Parent(headers: fields, identity: identity)
     }
 
     private static func isLowerHex(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8 {
-        byte <= UInt8(ascii: "9") ? byte - UInt8(ascii: "0") : byte - UInt8(ascii: "a") + 10
     }
 
     /// At most 32 `key=value` members, a key of lowercase letters, digits and `_-*/@`, a value of
