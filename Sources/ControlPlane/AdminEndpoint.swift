@@ -130,12 +130,28 @@ extension AdminEndpoint {
             gatewayWide: false, handle: { await $0.adminTenantKillSwitches($1, $2) }),
         AdminEndpoint(
             method: .post, path: "/admin/v1/tenants/{tenant}/kill-switches",
-            summary: "Stop the tenant, one of its projects, agents or keys (body: scope, reason).", access: .write,
+            summary: "Stop the tenant, one of its projects, agents, keys or runs (body: scope, reason).", access: .write,
             gatewayWide: false, handle: { await $0.adminTenantKillSwitches($1, $2) }),
         AdminEndpoint(
             method: .delete, path: "/admin/v1/tenants/{tenant}/kill-switches",
             summary: "Release a kill switch (query: scope).", access: .write, gatewayWide: false,
             handle: { await $0.adminTenantKillSwitches($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/runs",
+            summary: "The tenant's agent runs, most recently active first (query: agent, active_since, limit).",
+            access: .read, gatewayWide: false, handle: { await $0.adminRuns($1, $2, tenant: $2.tenant) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/runs/{run}",
+            summary: "One of the tenant's runs: totals, models, cost per hour, loops, kill switch.", access: .read,
+            gatewayWide: false, handle: { await $0.adminRun($1, $2, tenant: $2.tenant) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/runs",
+            summary: "Agent runs of every tenant, most recently active first (query: tenant, agent, active_since, limit).",
+            access: .read, gatewayWide: true, handle: { await $0.adminRuns($1, $2, tenant: nil) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/runs/{run}",
+            summary: "One run: totals, models, cost per hour, loops, kill switch (query: tenant, when the id is in several).",
+            access: .read, gatewayWide: true, handle: { await $0.adminRun($1, $2, tenant: nil) }),
         AdminEndpoint(
             method: .get, path: "/admin/v1/kill-switches", summary: "Every engaged kill switch.", access: .read,
             gatewayWide: true, handle: { await $0.adminKillSwitches($1, $2) }),

@@ -8,12 +8,21 @@ import WireFormats
 
 extension Gateway {
     /// The authorize stage: the policy rules judged before routing (route, tools, token maxima,
-    /// required tags), with the policies the guard stage combined.
-    func authorize(_ facts: RequestFacts, principal: Principal, context: RequestContext) throws(OpenAIError)
+    /// required tags), with the policies the guard stage combined; then, for a request of an
+    /// agent run, the run rules (`max_run_*`, `on_loop`).
+    func authorize(_ facts: RequestFacts, principal: Principal, context: inout RequestContext) throws(OpenAIError)
         -> EffectivePolicy
     {
-        switch governor.check(facts, for: principal, policy: context.policy) {
-        case .success(let policy): return policy
+        let run = context.runScope
+        switch governor.check(facts, for: principal, run: run, policy: context.policy) {
+        case .success(let policy):
+            guard let run else { return policy }
+            let (loop, refusal) = governor.admitRun(
+                run, fingerprint: context.promptFingerprint, policy: policy, principal: principal, route: facts.route)
+            context.runLoop = loop
+            if loop { context.trace?.record("switchyard.run.loop", [:]) }
+            if let refusal { throw OpenAIError(refusal) }
+            return policy
         case .failure(let refusal):
             if case .policy(let denied) = refusal {
                 context.trace?.record(

@@ -30,11 +30,12 @@ extension Gateway {
             var deliveredAtCut = TokenUsage.none
             // Under a budget that cuts (`on_exceed: cut`), the running cost is checked piece by piece.
             let watchesCost = (context.admission?.covered ?? .max) != .max
+            let runScope = context.runScope
             var pieces = StreamPieces(upstream.response.body.makeAsyncIterator())
             do {
                 // Each piece must arrive within the deployment's idle timeout.
                 while let piece = try await pieces.next(within: idleLimit) {
-                    if let kill = governor.kills.stopping(context.principal) {
+                    if let kill = governor.kills.stopping(context.principal, run: runScope) {
                         killedBy = kill
                         break
                     }

@@ -20,6 +20,7 @@ extension Gateway {
     ) async throws(OpenAIError) -> (Principal, [UInt8], CanonicalRequest) {
         let (principal, body) = try await authenticatedBody(request, context: &context)
         let json = try Self.parseBody(body)
+        try identifyRun(request, body: json, context: &context)
         do throws(TranslationError) {
             return (principal, body, try decode(json))
         } catch {

@@ -232,6 +232,7 @@ public final class Gateway: Sendable {
         // member, invalid UTF-8, an out-of-range number) never reaches a provider, and what it
         // accepts means the same to every JSON reader downstream.
         let json = try Self.parseBody(body)
+        try identifyRun(request, body: json, context: &context)
         guard case .object = json, let editor = JSONObjectEditor(body) else {
             throw .invalidRequest("The request body is not a valid JSON object.")
         }
@@ -296,6 +297,45 @@ public final class Gateway: Sendable {
         }
     }
 
+    /// The agent run the request belongs to: `x-switchyard-run` (and `x-switchyard-step`), or
+    /// else `gen_ai.conversation.id` in the W3C `baggage` of the client's trace. A malformed run
+    /// header is refused; a baggage entry that is not a valid run id is not a run.
+    func identifyRun(_ request: Request, body: JSONValue, context: inout RequestContext) throws(OpenAIError) {
+        var id: String?
+        if let header = request.headers.value(of: .switchyardRun) {
+            guard RunIdentity.isValid(header) else {
+                throw .invalidRequest(
+                    "Invalid x-switchyard-run: 1 to \(RunIdentity.maximumLength) letters, digits or . _ : - are allowed.")
+            }
+            id = header
+        } else if let baggage = request.headers.value(of: .baggage) {
+            id = Self.conversationID(inBaggage: baggage)
+        }
+        guard let id else { return }
+        var run = RunIdentity(id: id)
+        if let step = request.headers.value(of: .switchyardStep) {
+            guard RunIdentity.isValid(step) else {
+                throw .invalidRequest(
+                    "Invalid x-switchyard-step: 1 to \(RunIdentity.maximumLength) letters, digits or . _ : - are allowed.")
+            }
+            run.step = step
+        }
+        context.run = run
+        context.promptFingerprint = PromptFingerprint.of(body)
+    }
+
+    /// `gen_ai.conversation.id` from a W3C baggage header (`key=value;properties, …`), if it is a
+    /// valid run id once percent-decoded.
+    static func conversationID(inBaggage baggage: String) -> String? {
+        for member in baggage.split(separator: ",") {
+            let pair = member.split(separator: ";", maxSplits: 1)[0].split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces) == "gen_ai.conversation.id" else { continue }
+            let value = pair[1].trimmingCharacters(in: .whitespaces).removingPercentEncoding ?? ""
+            return RunIdentity.isValid(value) ? value : nil
+        }
+        return nil
+    }
+
     /// Caller tags from `x-switchyard-tags` and the body's `metadata`; the header wins on conflict.
     func tags(_ request: Request, metadata: [String: String]?) throws(OpenAIError) -> [String: String] {
         var tags = metadata ?? [:]
@@ -333,7 +373,7 @@ public final class Gateway: Sendable {
         let facts = RequestFacts(
             route: route.name, toolNames: toolNames, estimatedInputTokens: profile.estimatedInputTokens,
             maxOutputTokens: profile.maxOutputTokens, tags: context.tags, answers: answers)
-        let policy = try authorize(facts, principal: principal, context: context)
+        let policy = try authorize(facts, principal: principal, context: &context)
         let hints = try routes.hints(request)
         let planned: RoutePlan
         do throws(OpenAIError) {
@@ -365,6 +405,9 @@ extension HTTPField.Name {
     static let switchyardUsageEstimated = Self("x-switchyard-usage-estimated")!
     static let switchyardRedactions = Self("x-switchyard-redactions")!
     static let switchyardPriority = Self("x-switchyard-priority")!
+    static let switchyardRun = Self("x-switchyard-run")!
+    static let switchyardStep = Self("x-switchyard-step")!
+    static let baggage = Self("baggage")!
     static let anthropicVersion = Self("anthropic-version")!
     static let anthropicBeta = Self("anthropic-beta")!
 }

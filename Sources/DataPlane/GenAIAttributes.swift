@@ -33,6 +33,11 @@ enum GenAIAttributes {
     static let project = "switchyard.project"
     static let agent = "switchyard.agent"
     static let keyID = "switchyard.key_id"
+    /// The agent run (`x-switchyard-run`), also as the conventions' conversation id.
+    static let runID = "switchyard.run.id"
+    static let runStep = "switchyard.run.step"
+    static let runLoop = "switchyard.run.loop"
+    static let conversationID = "gen_ai.conversation.id"
     static let route = "switchyard.route"
     static let deployment = "switchyard.deployment"
     static let provider = "switchyard.provider"

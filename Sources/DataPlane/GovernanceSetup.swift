@@ -32,9 +32,9 @@ public enum GovernanceSetup {
                 guard let webhook else { return }
                 Task { await post(payload(event), to: webhook, transport: transport, logger: logger) }
             },
-            runawayStopped: { kill in
+            killSwitchEngaged: { kill in
                 logger.error(
-                    "runaway protection engaged a kill switch", metadata: ["scope": "\(kill.scope)", "reason": "\(kill.reason)"])
+                    "governance engaged a kill switch", metadata: ["scope": "\(kill.scope)", "reason": "\(kill.reason)"])
                 Task {
                     do {
                         try await store.engageKillSwitch(kill, principal: "switchyard")

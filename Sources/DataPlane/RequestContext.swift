@@ -41,6 +41,16 @@ struct RequestContext: Sendable {
     var untracedParent: TraceSampler.Parent?
     /// The headers that carry it to the upstream.
     var upstreamTraceHeaders: [(String, String)] { untracedParent?.headers ?? [] }
+    /// The agent run the request belongs to (`x-switchyard-run`), its prompt's fingerprint for
+    /// loop detection, and whether it made the run loop.
+    var run: RunIdentity?
+    var promptFingerprint: UInt64?
+    var runLoop = false
+    /// The kill-switch scope of the run, once the key named its tenant.
+    var runScope: GovernanceScope? {
+        guard let run, let tenant = principal?.tenant else { return nil }
+        return run.scope(tenant: tenant)
+    }
     /// The W3C trace id for the usage record: the request's trace, or the client's passed through.
     var traceID: String? { trace?.traceID ?? untracedParent?.traceID }
 
@@ -68,7 +78,8 @@ struct RequestContext: Sendable {
             keyID: principal?.keyID, endpoint: endpoint, route: route, deployment: deployment?.name, provider: provider,
             upstreamModel: deployment?.model, streamed: streamed, usage: usage, cost: prices.cost(of: usage),
             latencyMicros: elapsed.microseconds, timeToFirstTokenMicros: timeToFirstToken?.microseconds, status: status,
-            errorClass: errorClass, tags: tags, attempts: attempts, replica: replica, traceID: traceID)
+            errorClass: errorClass, tags: tags, attempts: attempts, replica: replica, traceID: traceID,
+            run: principal == nil ? nil : run?.id, runStep: principal == nil ? nil : run?.step, runLoop: runLoop)
     }
 }
 

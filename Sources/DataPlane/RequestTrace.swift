@@ -246,6 +246,12 @@ final class RequestTrace: Sendable {
         if let project { list.append((GenAIAttributes.project, .string(project))) }
         if let agent = record.agent { list.append((GenAIAttributes.agent, .string(agent))) }
         if let keyID = record.keyID { list.append((GenAIAttributes.keyID, .string(keyID))) }
+        if let run = record.run {
+            list.append((GenAIAttributes.runID, .string(run)))
+            list.append((GenAIAttributes.conversationID, .string(run)))
+            if let step = record.runStep { list.append((GenAIAttributes.runStep, .string(step))) }
+            if record.runLoop { list.append((GenAIAttributes.runLoop, .bool(true))) }
+        }
         let usage = record.usage
         list.append((GenAIAttributes.inputTokens, .int64(Int64(usage.inputTokens))))
         list.append((GenAIAttributes.outputTokens, .int64(Int64(usage.outputTokens))))

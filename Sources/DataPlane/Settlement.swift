@@ -76,6 +76,7 @@ struct Settlement: ~Copyable {
         if let admission = context.admission, let principal = context.principal {
             gateway.governor.release(admission, principal: principal, usage: usage, cost: record.cost)
         }
+        if let run = context.runScope { gateway.governor.settleRun(run, cost: record.cost) }
         let receipt = gateway.usageSink.record(record)
         gateway.observer.observe(
             record, latency: elapsed, timeToFirstToken: context.timeToFirstToken, spanID: trace?.spanID)

@@ -24,16 +24,20 @@ public final class Governor: Sendable {
     /// Output tokens assumed when a request sets no maximum, for its worst-case cost and token charge.
     public let assumedOutputTokens: Int
     private let alert: @Sendable (BudgetEvent) -> Void
-    private let runawayStopped: @Sendable (KillSwitch) -> Void
+    private let killSwitchEngaged: @Sendable (KillSwitch) -> Void
+    /// The agent runs this replica serves, for the policies' run rules. Kept across live
+    /// governance changes: a run goes on under the new rules.
+    public let runs = RunBook()
     /// Set when the fleet shares budgets and rate limits: they admit against this replica's leases.
     public let fleet: FleetLeases?
 
-    /// `runawayStopped` is told of each kill switch runaway protection engages, to persist and announce it.
+    /// `killSwitchEngaged` is told of each kill switch governance engages itself (runaway
+    /// protection, run rules), to persist and announce it.
     public init(
         tenants: [Tenant] = [], policies: [Policy] = [], limits: [RateLimit] = [], budgets: [Budget] = [],
         audit: AuditTrail? = nil, assumedOutputTokens: Int = 4096,
         fleet: FleetLeases? = nil, alert: @escaping @Sendable (BudgetEvent) -> Void = { _ in },
-        runawayStopped: @escaping @Sendable (KillSwitch) -> Void = { _ in }
+        killSwitchEngaged: @escaping @Sendable (KillSwitch) -> Void = { _ in }
     ) {
         rules = Mutex(
             Rules(
@@ -41,7 +45,7 @@ public final class Governor: Sendable {
                 limiter: RateLimiter(limits, shared: fleet != nil), runaway: RunawayGuard(limits, shared: fleet != nil),
                 budgets: BudgetKeeper(budgets, shared: fleet != nil)))
         self.fleet = fleet
-        self.runawayStopped = runawayStopped
+        self.killSwitchEngaged = killSwitchEngaged
         self.audit = audit
         self.assumedOutputTokens = assumedOutputTokens
         self.alert = alert
@@ -83,14 +87,42 @@ public final class Governor: Sendable {
     /// The policy rules judged before routing; a refusal is audited. `policy` is the principal's
     /// combined policy when the caller already has it (the guardrails computed it).
     public func check(
-        _ facts: RequestFacts, for principal: Principal, policy: EffectivePolicy? = nil
+        _ facts: RequestFacts, for principal: Principal, run: GovernanceScope? = nil, policy: EffectivePolicy? = nil
     ) -> Result<EffectivePolicy, GovernanceRefusal> {
-        if let kill = kills.stopping(principal) { return .failure(.killed(kill)) }
+        if let kill = kills.stopping(principal, run: run) { return .failure(.killed(kill)) }
         let policy = policy ?? policies.effective(for: principal)
         if let refusal = policy.refusal(for: facts) {
             return .failure(refuse(.policy(refusal), principal: principal, route: facts.route))
         }
         return .success(policy)
+    }
+
+    /// Judges a request of an agent run by its policies' run rules (`max_run_*`, `on_loop`):
+    /// `loop` when it makes the run loop (the run is flagged, stopped or not). A run that must
+    /// stop is stopped by the kill switch on its `run:` scope, engaged here and persisted, and
+    /// the request is refused by it. Called after `check`, which refuses a run already stopped.
+    public func admitRun(
+        _ run: GovernanceScope, fingerprint: UInt64?, policy: EffectivePolicy, principal: Principal, route: String
+    ) -> (loop: Bool, refusal: GovernanceRefusal?) {
+        switch runs.admit(run, fingerprint: fingerprint, rules: RunBook.Rules(policy)) {
+        case .admitted(let loop): return (loop, nil)
+        case .stop(let reason, let loop):
+            return (loop, refuse(.killed(stop(run, reason: reason)), principal: principal, route: route))
+        }
+    }
+
+    /// Adds a settled request's cost to its run, and stops the run when that reached its
+    /// `max_run_cost`: its streams in flight end at their next piece.
+    public func settleRun(_ run: GovernanceScope, cost: Money) {
+        guard let reason = runs.record(run, cost: cost), kills.stoppingScope(run) == nil else { return }
+        _ = stop(run, reason: reason)
+    }
+
+    private func stop(_ run: GovernanceScope, reason: String) -> KillSwitch {
+        let kill = KillSwitch(scope: run, reason: "run rules: \(reason)", engagedBy: "switchyard", authority: .admin)
+        kills.engage(kill)
+        killSwitchEngaged(kill)
+        return kills.stoppingScope(run) ?? kill
     }
 
     /// Admits a routed request: its worst-case cost against the policy, then the rate limits of
@@ -217,7 +249,7 @@ public final class Governor: Sendable {
                     "runaway protection: spent \(spent.decimalString) \(spent.currency) in the last hour, more than the \(limit.decimalString) allowed",
                 engagedBy: "switchyard", authority: .admin)
             kills.engage(kill)
-            runawayStopped(kill)
+            killSwitchEngaged(kill)
         }
         for event in budgets.settle(admission.reservation, actual: cost) {
             audit?.record(

@@ -11,11 +11,12 @@ public final class KillSwitchBoard: Sendable {
 
     public init() {}
 
-    /// The switch that stops `principal`, if any (the most specific one when several apply).
-    public func stopping(_ principal: Principal?) -> KillSwitch? {
+    /// The switch that stops `principal`, or its `run`, if any (the most specific one when several apply).
+    public func stopping(_ principal: Principal?, run: GovernanceScope? = nil) -> KillSwitch? {
         guard let principal, armed.load(ordering: .acquiring) else { return nil }
         let scopes = principal.scopes
         return switches.withLock { switches in
+            if let run, let kill = switches[run] { return kill }
             for scope in scopes { if let kill = switches[scope] { return kill } }
             return nil
         }

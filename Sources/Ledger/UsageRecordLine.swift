@@ -88,6 +88,9 @@ enum UsageRecordLine {
         line.raw("]")
         line.optional("replica", record.replica)
         line.optional("traceID", record.traceID)
+        line.optional("run", record.run)
+        line.optional("runStep", record.runStep)
+        if record.runLoop { line.raw(#","runLoop":true"#) }
         line.raw("}\n")
         swap(&line.bytes, &bytes)
     }

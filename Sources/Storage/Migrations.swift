@@ -217,6 +217,42 @@ enum Migrations {
             ALTER TABLE usage_records ADD COLUMN trace_id TEXT;
             """
         ),
+        (
+            12,
+            // Agent runs: each record names its run (and step, and whether it made the run loop);
+            // one row per run and one per run, hour, model and currency, added to in the ledger
+            // batch that stores the records, so a run of 100k requests is a handful of rows.
+            """
+            ALTER TABLE usage_records ADD COLUMN run_id TEXT;
+            ALTER TABLE usage_records ADD COLUMN run_step TEXT;
+            ALTER TABLE usage_records ADD COLUMN run_loop INTEGER NOT NULL DEFAULT 0;
+            CREATE TABLE runs (
+                tenant TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                agent TEXT,
+                started_at BIGINT NOT NULL,
+                last_activity BIGINT NOT NULL,
+                loops BIGINT NOT NULL,
+                last_step TEXT,
+                PRIMARY KEY (tenant, run_id)
+            );
+            CREATE INDEX runs_last_activity ON runs (last_activity);
+            CREATE INDEX runs_tenant_last_activity ON runs (tenant, last_activity);
+            CREATE TABLE run_hours (
+                tenant TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                hour_start BIGINT NOT NULL,
+                model TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                requests BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL,
+                cost_nanos BIGINT NOT NULL,
+                PRIMARY KEY (tenant, run_id, hour_start, model, currency)
+            );
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

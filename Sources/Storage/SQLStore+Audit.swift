@@ -171,6 +171,11 @@ extension SQLStore {
             case .key(let id):
                 sql += " AND key_id = ?"
                 binds.append(.text(id))
+            case .run(let tenant, let run):
+                // Not a budget's scope (the configuration refuses it); read from the run's own hours.
+                sql =
+                    "SELECT COALESCE(SUM(cost_nanos), 0) FROM run_hours WHERE hour_start >= ? AND hour_start < ? AND currency = ? AND tenant = ? AND run_id = ?"
+                binds += [.text(tenant), .text(run)]
             }
             return try connection.query(sql, binds).first?[0].integer ?? 0
         }

@@ -5,7 +5,8 @@ extension SQLStore {
     static let usageColumns = """
         id, started_at, finished_at, tenant, agent, key_id, endpoint, route, deployment, provider, upstream_model, \
         streamed, input_tokens, output_tokens, cached_input_tokens, usage_estimated, cost_nanos, currency, latency_us, \
-        ttft_us, status, error_class, tags, attempts, cache_write_tokens, reasoning_tokens, replica, trace_id
+        ttft_us, status, error_class, tags, attempts, cache_write_tokens, reasoning_tokens, replica, trace_id, run_id, \
+        run_step, run_loop
         """
 
     /// Inserts records and adds them to the hourly rollups, in one transaction. Records already
@@ -25,20 +26,23 @@ extension SQLStore {
                     for row in try connection.query(sql, binds) { if let id = row[0].text { inserted.insert(id) } }
                 }
                 var rollups: [UsageRollup.Key: UsageRollup] = [:]
+                var runs = RunDeltas()
                 // `remove`: a record given twice in one batch is rolled up once, like it is stored once.
                 for record in records where inserted.remove(record.id) != nil {
                     var rollup = UsageRollup(record)
                     if let tagKeys { rollup.tags = rollup.tags.filter { tagKeys.contains($0.key) } }
                     rollups[rollup.key, default: rollup.emptied].absorb(rollup)
+                    runs.add(record)
                 }
                 for rollup in rollups.values { try connection.query(Self.rollupUpsert, Self.binds(rollup)) }
+                for (sql, binds) in runs.statements { try connection.query(sql, binds) }
             }
         }
     }
 
-    /// 28 parameters a row: 100 rows stay well under SQLite's and PostgreSQL's parameter limits.
+    /// 31 parameters a row: 100 rows stay well under SQLite's and PostgreSQL's parameter limits.
     static let rowsPerStatement = 100
-    static let usageColumnCount = 28
+    static let usageColumnCount = 31
 
     /// The row counts a statement may have: full statements, then the rest by powers of two.
     /// Eight texts in all, so each is built once and stays prepared (SQLite's statement cache); a
@@ -213,7 +217,8 @@ extension SQLStore {
             .integer(record.latencyMicros), .optional(record.timeToFirstTokenMicros), .integer(Int64(record.status)),
             .optional(record.errorClass?.rawValue), .text(encodeTags(record.tags)), .text(encodeAttempts(record.attempts)),
             .integer(Int64(record.usage.cacheWriteInputTokens)), .integer(Int64(record.usage.reasoningTokens)),
-            .optional(record.replica), .optional(record.traceID),
+            .optional(record.replica), .optional(record.traceID), .optional(record.run), .optional(record.runStep),
+            .integer(record.runLoop ? 1 : 0),
         ]
     }
 
@@ -266,7 +271,7 @@ extension SQLStore {
             latencyMicros: row[18].integer ?? 0, timeToFirstTokenMicros: row[19].integer,
             status: Int(row[20].integer ?? 0), errorClass: row[21].text.flatMap(ErrorClass.init(rawValue:)),
             tags: decodeTags(row[22].text ?? "{}"), attempts: decodeAttempts(row[23].text ?? "[]"), replica: row[26].text,
-            traceID: row[27].text)
+            traceID: row[27].text, run: row[28].text, runStep: row[29].text, runLoop: row[30].integer == 1)
     }
 
     static func encodeTags(_ tags: [String: String]) -> String {

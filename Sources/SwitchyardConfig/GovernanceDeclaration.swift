@@ -106,7 +106,7 @@ extension GovernanceDeclaration {
             ("max_input_tokens", policy.maxInputTokens.map(String.init)),
             ("max_output_tokens", policy.maxOutputTokens.map(String.init)),
             ("max_cost_per_request", policy.maxCostPerRequest.map(amount)),
-            ("currency", policy.maxCostPerRequest.map { string($0.currency) }),
+            ("currency", (policy.maxCostPerRequest ?? policy.maxRunCost).map { string($0.currency) }),
             ("allowed_regions", policy.allowedRegions.map(list)), ("allowed_providers", policy.allowedProviders.map(list)),
             ("denied_providers", nonEmpty(policy.deniedProviders)), ("required_tags", nonEmpty(policy.requiredTags)),
             (
@@ -120,6 +120,12 @@ extension GovernanceDeclaration {
                     )
             ),
             ("trace_content", policy.traceContent.map { $0 ? "true" : "false" }),
+            ("max_run_cost", policy.maxRunCost.map(amount)),
+            ("max_run_requests", policy.maxRunRequests.map(String.init)),
+            ("max_run_duration_seconds", policy.maxRunDuration.map(seconds)),
+            ("on_loop", policy.onLoop.map { string($0.rawValue) }),
+            ("loop_repeats", policy.loopRepeats.map(String.init)),
+            ("loop_window_seconds", policy.loopWindow.map(seconds)),
         ]
         return GovernanceRecord(kind: .policy, name: policy.name, declaration: object(fields))
     }
@@ -164,6 +170,12 @@ extension GovernanceDeclaration {
             if text.hasSuffix(".") { text.removeLast() }
         }
         return string(text)
+    }
+
+    /// A duration in seconds, as a JSON number (whole when it is).
+    static func seconds(_ duration: Duration) -> String {
+        let (whole, attoseconds) = duration.components
+        return attoseconds == 0 ? String(whole) : "\(Double(whole) + Double(attoseconds) / 1e18)"
     }
 
     /// A list in sorted order: the order of a set, or of routes and projects, carries no meaning.

@@ -20,6 +20,9 @@ extension NodeReader {
                 throw error(node, path, "tenant '\(tenantName)' declares no project '\(project)' (add it to its projects)")
             }
         }
+        if case .run = scope {
+            throw error(node, path, "a run is a kill switch's scope only: policies, limits and budgets name its agent")
+        }
         return scope
     }
 
@@ -29,7 +32,8 @@ extension NodeReader {
             allowed: [
                 "name", "scope", "allowed_routes", "denied_routes", "allowed_tools", "denied_tools", "max_input_tokens",
                 "max_output_tokens", "max_cost_per_request", "currency", "allowed_regions", "allowed_providers",
-                "denied_providers", "required_tags", "guardrails", "trace_content",
+                "denied_providers", "required_tags", "guardrails", "trace_content", "max_run_cost", "max_run_requests",
+                "max_run_duration_seconds", "on_loop", "loop_repeats", "loop_window_seconds",
             ])
         var policy = Policy(
             name: try name(entries["name"], path + ".name", parent: node),
@@ -57,6 +61,24 @@ extension NodeReader {
         policy.deniedProviders = try checked("denied_providers", within: providers, what: "provider") ?? []
         policy.requiredTags = Set(try names(entries["required_tags"], path + ".required_tags") ?? [])
         policy.traceContent = try bool(entries["trace_content"], path + ".trace_content")
+        if let amount = try decimal(entries["max_run_cost"], path + ".max_run_cost") {
+            policy.maxRunCost = try money(
+                amount, currency: try currency(entries["currency"], path + ".currency"), entries["max_run_cost"],
+                path + ".max_run_cost")
+        }
+        policy.maxRunRequests = try integer(entries["max_run_requests"], path + ".max_run_requests", range: 1...100_000_000)
+        policy.maxRunDuration = try duration(
+            entries["max_run_duration_seconds"], path + ".max_run_duration_seconds", unit: .seconds(1),
+            range: 1...(90 * 86_400))
+        if let node = entries["on_loop"] {
+            let text = try string(node, path + ".on_loop")!
+            guard let action = LoopAction(rawValue: text) else { throw error(node, path + ".on_loop", "expected flag or stop") }
+            policy.onLoop = action
+        }
+        // At most 64: a run's recent prompts are kept in a ring of that many.
+        policy.loopRepeats = try integer(entries["loop_repeats"], path + ".loop_repeats", range: 2...64)
+        policy.loopWindow = try duration(
+            entries["loop_window_seconds"], path + ".loop_window_seconds", unit: .seconds(1), range: 1...86_400)
         if let node = entries["guardrails"] {
             let rules = try mapping(node, path + ".guardrails", allowed: ContentDetector.allCases.map(\.rawValue))
             for (key, value) in rules {

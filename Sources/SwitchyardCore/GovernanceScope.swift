@@ -1,36 +1,41 @@
 /// What a policy, limit or budget is attached to. Agents are named within their tenant, as keys
-/// carry them; a key is named by its public id.
+/// carry them; a key is named by its public id. A run (an agent's long-lived unit of work, named
+/// by the client's `x-switchyard-run`) is named within its tenant too, so two tenants' runs with
+/// the same id never meet; it is a kill switch's scope, not a policy's.
 public enum GovernanceScope: Hashable, Sendable, Comparable, CustomStringConvertible {
     case tenant(String)
     case project(tenant: String, project: String)
     case agent(tenant: String, agent: String)
     case key(String)
+    case run(tenant: String, run: String)
 
-    /// Higher is more specific: key > agent > project > tenant.
+    /// Higher is more specific: run > key > agent > project > tenant.
     public var specificity: Int {
         switch self {
         case .tenant: 0
         case .project: 1
         case .agent: 2
         case .key: 3
+        case .run: 4
         }
     }
 
     /// The tenant the scope belongs to, when the scope names it.
     public var tenant: String? {
         switch self {
-        case .tenant(let tenant), .project(let tenant, _), .agent(let tenant, _): tenant
+        case .tenant(let tenant), .project(let tenant, _), .agent(let tenant, _), .run(let tenant, _): tenant
         case .key: nil
         }
     }
 
-    /// `tenant:acme`, `project:acme/web`, `agent:acme/triage`, `key:abc123def456`.
+    /// `tenant:acme`, `project:acme/web`, `agent:acme/triage`, `key:abc123def456`, `run:acme/nightly-42`.
     public var description: String {
         switch self {
         case .tenant(let tenant): "tenant:\(tenant)"
         case .project(let tenant, let project): "project:\(tenant)/\(project)"
         case .agent(let tenant, let agent): "agent:\(tenant)/\(agent)"
         case .key(let id): "key:\(id)"
+        case .run(let tenant, let run): "run:\(tenant)/\(run)"
         }
     }
 
@@ -49,6 +54,9 @@ public enum GovernanceScope: Hashable, Sendable, Comparable, CustomStringConvert
             guard let (tenant, project) = pair() else { return nil }; self = .project(tenant: tenant, project: project)
         case "agent": guard let (tenant, agent) = pair() else { return nil }; self = .agent(tenant: tenant, agent: agent)
         case "key" where !rest.isEmpty: self = .key(rest)
+        case "run":
+            guard let (tenant, run) = pair(), RunIdentity.isValid(run) else { return nil }
+            self = .run(tenant: tenant, run: run)
         default: return nil
         }
     }

@@ -28,6 +28,15 @@ public struct Policy: Hashable, Sendable {
     /// Whether a traced request's prompt and answer go into its span (`gen_ai.input.messages`,
     /// `gen_ai.output.messages`); nil leaves it to a broader scope, and no scope means no.
     public var traceContent: Bool?
+    /// What one agent run of the scope may do (`max_run_*`); stopping a run engages the kill
+    /// switch on its `run:` scope.
+    public var maxRunCost: Money?
+    public var maxRunRequests: Int?
+    public var maxRunDuration: Duration?
+    /// What a run that loops meets: the same prompt `loopRepeats` times within `loopWindow`.
+    public var onLoop: LoopAction?
+    public var loopRepeats: Int?
+    public var loopWindow: Duration?
 
     public init(name: String, scope: GovernanceScope) {
         self.name = name
@@ -60,6 +69,12 @@ public struct EffectivePolicy: Hashable, Sendable {
     public var guardrails: [ContentDetector: Sourced<GuardrailAction>] = [:]
     /// Content in traces: the most specific scope that says decides; none says: no.
     public var traceContent: Sourced<Bool>?
+    public var maxRunCost: Sourced<Money>?
+    public var maxRunRequests: Sourced<Int>?
+    public var maxRunDuration: Sourced<Duration>?
+    public var onLoop: Sourced<LoopAction>?
+    public var loopRepeats: Sourced<Int>?
+    public var loopWindow: Sourced<Duration>?
 
     public static let unrestricted = EffectivePolicy()
 
@@ -89,6 +104,12 @@ public struct EffectivePolicy: Hashable, Sendable {
             if let value = policy.maxOutputTokens { maxOutputTokens = Sourced(value: value, policy: policy.name) }
             if let value = policy.maxCostPerRequest { maxCostPerRequest = Sourced(value: value, policy: policy.name) }
             if let value = policy.traceContent { traceContent = Sourced(value: value, policy: policy.name) }
+            if let value = policy.maxRunCost { maxRunCost = Sourced(value: value, policy: policy.name) }
+            if let value = policy.maxRunRequests { maxRunRequests = Sourced(value: value, policy: policy.name) }
+            if let value = policy.maxRunDuration { maxRunDuration = Sourced(value: value, policy: policy.name) }
+            if let value = policy.onLoop { onLoop = Sourced(value: value, policy: policy.name) }
+            if let value = policy.loopRepeats { loopRepeats = Sourced(value: value, policy: policy.name) }
+            if let value = policy.loopWindow { loopWindow = Sourced(value: value, policy: policy.name) }
         }
     }
 
@@ -117,4 +138,12 @@ public struct EffectivePolicy: Hashable, Sendable {
             names.first ?? ""
         )
     }
+}
+
+/// What happens when a run loops: it is flagged on the run (and in its requests' records), or
+/// also stopped by the kill switch on its `run:` scope.
+public enum LoopAction: String, Hashable, Sendable, Comparable, CaseIterable {
+    case flag, stop
+
+    public static func < (lhs: LoopAction, rhs: LoopAction) -> Bool { lhs == .flag && rhs == .stop }
 }

@@ -30,13 +30,19 @@ public struct UsageRecord: Hashable, Sendable, Codable {
     /// The W3C trace the request belonged to (32 hex digits): its own when traced, or the
     /// client's when passed through unsampled; nil otherwise and in records from before.
     public var traceID: String?
+    /// The agent run the request belongs to (`x-switchyard-run`), and its step; nil when none.
+    public var run: String?
+    public var runStep: String?
+    /// The request repeated a prompt its run had already sent `loop_repeats` times within the
+    /// loop window: the run is looping.
+    public var runLoop: Bool
 
     public init(
         id: String, startedAt: UnixMicros, finishedAt: UnixMicros, tenant: String?, agent: String?, keyID: String?,
         endpoint: String, route: String?, deployment: String?, provider: String?, upstreamModel: String?,
         streamed: Bool, usage: TokenUsage, cost: Money, latencyMicros: Int64, timeToFirstTokenMicros: Int64?,
         status: Int, errorClass: ErrorClass?, tags: [String: String], attempts: [Attempt] = [], replica: String? = nil,
-        traceID: String? = nil
+        traceID: String? = nil, run: String? = nil, runStep: String? = nil, runLoop: Bool = false
     ) {
         self.id = id
         self.startedAt = startedAt
@@ -60,6 +66,9 @@ public struct UsageRecord: Hashable, Sendable, Codable {
         self.attempts = attempts
         self.replica = replica
         self.traceID = traceID
+        self.run = run
+        self.runStep = runStep
+        self.runLoop = runLoop
     }
 }
 
@@ -67,6 +76,7 @@ extension UsageRecord {
     enum CodingKeys: String, CodingKey {
         case id, startedAt, finishedAt, tenant, agent, keyID, endpoint, route, deployment, provider, upstreamModel, streamed
         case usage, cost, latencyMicros, timeToFirstTokenMicros, status, errorClass, tags, attempts, replica, traceID
+        case run, runStep, runLoop
     }
 
     /// Journal lines written before a field existed still decode: newer fields are optional here.
@@ -94,7 +104,10 @@ extension UsageRecord {
             tags: try container.decodeIfPresent([String: String].self, forKey: .tags) ?? [:],
             attempts: try container.decodeIfPresent([Attempt].self, forKey: .attempts) ?? [],
             replica: try container.decodeIfPresent(String.self, forKey: .replica),
-            traceID: try container.decodeIfPresent(String.self, forKey: .traceID))
+            traceID: try container.decodeIfPresent(String.self, forKey: .traceID),
+            run: try container.decodeIfPresent(String.self, forKey: .run),
+            runStep: try container.decodeIfPresent(String.self, forKey: .runStep),
+            runLoop: try container.decodeIfPresent(Bool.self, forKey: .runLoop) ?? false)
     }
 }
 

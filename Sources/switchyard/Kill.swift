@@ -23,7 +23,7 @@ struct Kill: AsyncParsableCommand {
                 """)
 
         @OptionGroup var options: ConfigOptions
-        @Argument(help: "tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME or key:ID") var scope: String
+        @Argument(help: "tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME, key:ID or run:TENANT/ID") var scope: String
         @Option(help: "Why (audited).") var reason: String
 
         func run() async throws {
@@ -79,7 +79,7 @@ struct Kill: AsyncParsableCommand {
 
     static func parse(_ text: String, tenants: [String]) throws -> GovernanceScope {
         guard let scope = GovernanceScope(text) else {
-            throw ValidationError("'\(text)' is not a scope: use tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME or key:ID")
+            throw ValidationError("'\(text)' is not a scope: use tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME, key:ID or run:TENANT/ID")
         }
         if let tenant = scope.tenant, !tenants.contains(tenant) {
             throw CLIError("no tenant named '\(tenant)' is configured")

@@ -27,6 +27,12 @@ import Testing
               - name: web-key
                 scope: key:abcdefabcdef
                 allowed_tools: [search]
+                max_run_cost: "2.5"
+                max_run_requests: 500
+                max_run_duration_seconds: 28800
+                on_loop: stop
+                loop_repeats: 4
+                loop_window_seconds: 120
             limits:
               - scope: project:acme/web
                 requests_per_minute: 600
@@ -66,6 +72,13 @@ import Testing
         #expect(guardPolicy.requiredTags == ["customer"])
         #expect(guardPolicy.guardrails == [.secrets: .block, .emails: .redact])
         #expect(configuration.policies[1].scope == .key("abcdefabcdef"))
+        let runs = configuration.policies[1]
+        #expect(runs.maxRunCost == Money(nanos: 2_500_000_000, currency: "USD"))
+        #expect(runs.maxRunRequests == 500)
+        #expect(runs.maxRunDuration == .seconds(28_800))
+        #expect(runs.onLoop == .stop)
+        #expect(runs.loopRepeats == 4)
+        #expect(runs.loopWindow == .seconds(120))
         #expect(
             configuration.limits == [
                 RateLimit(
@@ -111,6 +124,9 @@ import Testing
         expectError("secrets: block", "secrets: shred", "expected allow, redact or block")
         expectError("secrets: block", "phones: block", "unknown key 'phones'")
         expectError("weight: 3", "weight: 0", "between 1 and 1000")
+        expectError("on_loop: stop", "on_loop: kill", "expected flag or stop")
+        expectError("loop_repeats: 4", "loop_repeats: 65", "between 2 and 64")
+        expectError("scope: key:abcdefabcdef", "scope: run:acme/r1", "a run is a kill switch's scope only")
         expectError("    max_concurrency: 4\n", "", "a queue needs max_concurrency")
         expectError("start: 2026-11-01", "start: 2026-11-01T00:30:00Z", "whole hour")
         expectError(

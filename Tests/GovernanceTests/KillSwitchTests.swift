@@ -36,7 +36,7 @@ import Testing
         let stopped = KillLog()
         let governor = Governor(
             limits: [RateLimit(scope: agent, spendPerHour: Money(nanos: 1_000, currency: "USD"))],
-            runawayStopped: { stopped.append($0) })
+            killSwitchEngaged: { stopped.append($0) })
         let facts = RequestFacts(route: "chat", estimatedInputTokens: 1, maxOutputTokens: 1, tags: [:])
         func run(costing nanos: Int64) async throws {
             let policy = try governor.check(facts, for: bot).get()

@@ -1,0 +1,182 @@
+import SwitchyardCore
+import Synchronization
+
+/// The agent runs this replica serves, kept to judge their policies' run rules: how long each
+/// has gone on, how many requests it sent, what it cost, and its last prompts (to see it loop).
+///
+/// A run's figures here are this replica's share of it, from its first request here; the
+/// fleet-wide figures are the ledger's (`runs` rows). A run stopped here is stopped everywhere,
+/// by the kill switch on its `run:` scope. At most `capacity` runs are kept: past it, the runs
+/// idle longest are forgotten (a forgotten run starts again from nothing if it comes back).
+public final class RunBook: Sendable {
+    /// The run rules of a request's combined policies, with their defaults.
+    public struct Rules: Sendable {
+        public var maxCost: EffectivePolicy.Sourced<Money>?
+        public var maxRequests: EffectivePolicy.Sourced<Int>?
+        public var maxDuration: EffectivePolicy.Sourced<Duration>?
+        public var onLoop: LoopAction
+        /// The policy that set `onLoop`, if one did.
+        public var onLoopPolicy: String?
+        public var loopRepeats: Int
+        public var loopWindow: Duration
+
+        public static let defaultLoopRepeats = 5
+        public static let defaultLoopWindow = Duration.seconds(600)
+
+        public init(_ policy: EffectivePolicy) {
+            maxCost = policy.maxRunCost
+            maxRequests = policy.maxRunRequests
+            maxDuration = policy.maxRunDuration
+            onLoop = policy.onLoop?.value ?? .flag
+            onLoopPolicy = policy.onLoop?.policy
+            loopRepeats = min(policy.loopRepeats?.value ?? Self.defaultLoopRepeats, RunState.promptsKept)
+            loopWindow = policy.loopWindow?.value ?? Self.defaultLoopWindow
+        }
+    }
+
+    /// The judgement on one request of a run.
+    public enum Verdict: Equatable, Sendable {
+        /// It may go on; `loop`: it repeats a prompt often enough that the run is flagged as looping.
+        case admitted(loop: Bool)
+        /// The run must stop: the reason names the rule and its policy; `loop` when looping is why.
+        case stop(reason: String, loop: Bool)
+    }
+
+    struct RunState {
+        static let promptsKept = 64
+
+        var firstSeen: UnixMicros
+        var lastSeen: UnixMicros
+        var requests = 0
+        var cost: Money?
+        /// The cost rule the run was last admitted under, which `record` judges against.
+        var maxCost: EffectivePolicy.Sourced<Money>?
+        /// The last prompts' fingerprints and times, a ring of `promptsKept`.
+        var prompts: [(fingerprint: UInt64, at: UnixMicros)] = []
+        var nextPrompt = 0
+
+        init(at time: UnixMicros) {
+            firstSeen = time
+            lastSeen = time
+        }
+
+        /// How many of the kept prompts within `window` before `time` have `fingerprint`.
+        func repeats(of fingerprint: UInt64, within window: Duration, before time: UnixMicros) -> Int {
+            let since = time.value - window.microsecondsClamped
+            return prompts.reduce(0) { $0 + ($1.fingerprint == fingerprint && $1.at.value >= since ? 1 : 0) }
+        }
+
+        mutating func remember(_ fingerprint: UInt64, at time: UnixMicros) {
+            if prompts.count < Self.promptsKept {
+                prompts.append((fingerprint, time))
+            } else {
+                prompts[nextPrompt] = (fingerprint, time)
+            }
+            nextPrompt = (nextPrompt + 1) % Self.promptsKept
+        }
+    }
+
+    private let runs = Mutex<[GovernanceScope: RunState]>([:])
+    public let capacity: Int
+
+    public init(capacity: Int = 100_000) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// Judges a request of `run` (a `run:` scope) against `rules`, in order: the run's duration,
+    /// its requests, its cost so far, then whether `fingerprint` (its prompt) makes it loop. An
+    /// admitted request is counted and its prompt remembered; a stopped one is not.
+    public func admit(
+        _ run: GovernanceScope, fingerprint: UInt64?, rules: Rules, at time: UnixMicros = .now()
+    ) -> Verdict {
+        runs.withLock { runs in
+            if runs[run] == nil, runs.count >= capacity { Self.forgetIdlest(&runs, keeping: capacity * 9 / 10) }
+            var state = runs[run] ?? RunState(at: time)
+            defer { runs[run] = state }
+            state.lastSeen = max(state.lastSeen, time)
+            state.maxCost = rules.maxCost
+            if let limit = rules.maxDuration, time.value - state.firstSeen.value >= limit.value.microsecondsClamped {
+                return .stop(
+                    reason: "the run has gone on longer than the \(Self.text(limit.value)) allowed "
+                        + "(max_run_duration_seconds of policy '\(limit.policy)')", loop: false)
+            }
+            if let limit = rules.maxRequests, state.requests >= limit.value {
+                return .stop(
+                    reason: "the run has sent the \(limit.value) requests allowed (max_run_requests of policy '\(limit.policy)')",
+                    loop: false)
+            }
+            if let limit = rules.maxCost, let cost = state.cost, Self.reached(cost, limit.value) {
+                return .stop(reason: Self.costReason(cost, limit), loop: false)
+            }
+            var loop = false
+            if let fingerprint {
+                loop = state.repeats(of: fingerprint, within: rules.loopWindow, before: time) + 1 >= rules.loopRepeats
+                if loop, rules.onLoop == .stop {
+                    return .stop(
+                        reason: "the run is looping: the same prompt \(rules.loopRepeats) times within "
+                            + "\(Self.text(rules.loopWindow)) (on_loop: stop of policy '\(rules.onLoopPolicy ?? "")')",
+                        loop: true)
+                }
+                state.remember(fingerprint, at: time)
+            }
+            state.requests += 1
+            return .admitted(loop: loop)
+        }
+    }
+
+    /// Adds a settled request's cost to its run; the reason to stop the run when the cost
+    /// reached the run's `max_run_cost` (its requests in flight are then ended by the kill switch).
+    public func record(_ run: GovernanceScope, cost: Money) -> String? {
+        guard cost.nanos > 0 else { return nil }
+        return runs.withLock { runs in
+            guard var state = runs[run] else { return nil }
+            if let total = state.cost {
+                // A run priced in two currencies keeps the first: `max_run_cost` names one.
+                guard total.currency == cost.currency else { return nil }
+                state.cost = Money(nanos: total.nanos.addingClamped(cost.nanos), currency: cost.currency)
+            } else {
+                state.cost = cost
+            }
+            runs[run] = state
+            guard let limit = state.maxCost, let total = state.cost, Self.reached(total, limit.value) else { return nil }
+            return Self.costReason(total, limit)
+        }
+    }
+
+    /// What this replica knows of a run: requests admitted and cost settled here.
+    public func snapshot(_ run: GovernanceScope) -> (requests: Int, cost: Money?)? {
+        runs.withLock { runs in runs[run].map { ($0.requests, $0.cost) } }
+    }
+
+    public var count: Int { runs.withLock { $0.count } }
+
+    private static func reached(_ cost: Money, _ limit: Money) -> Bool {
+        cost.currency == limit.currency && cost.nanos >= limit.nanos
+    }
+
+    private static func costReason(_ cost: Money, _ limit: EffectivePolicy.Sourced<Money>) -> String {
+        "the run has cost \(cost.decimalString) \(cost.currency), reaching the \(limit.value.decimalString) allowed "
+            + "(max_run_cost of policy '\(limit.policy)')"
+    }
+
+    private static func forgetIdlest(_ runs: inout [GovernanceScope: RunState], keeping kept: Int) {
+        let idlest = runs.sorted { $0.value.lastSeen.value < $1.value.lastSeen.value }.prefix(max(0, runs.count - kept))
+        for (scope, _) in idlest { runs[scope] = nil }
+    }
+
+    static func text(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        if seconds % 3600 == 0 { return "\(seconds / 3600) h" }
+        if seconds % 60 == 0 { return "\(seconds / 60) min" }
+        return "\(seconds) s"
+    }
+}
+
+extension Duration {
+    /// Whole microseconds, clamped to what an `Int64` holds.
+    var microsecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+        return overflow ? .max : whole.addingClamped(attoseconds / 1_000_000_000_000)
+    }
+}

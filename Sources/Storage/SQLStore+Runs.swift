@@ -1,0 +1,251 @@
+import SwitchyardCore
+
+/// What one ledger batch adds to the agent runs it names: a `runs` row per run and a `run_hours`
+/// row per run, hour, model and currency, each written once per batch whatever the number of
+/// its records. Built from the records the batch actually inserted (`insertUsage`), so a journal
+/// replay adds nothing twice.
+struct RunDeltas {
+    struct RunKey: Hashable {
+        var tenant: String
+        var run: String
+    }
+
+    struct RunDelta {
+        var agent: String?
+        var startedAt: Int64
+        var lastActivity: Int64
+        var loops: Int64 = 0
+        var lastStep: String?
+    }
+
+    struct HourKey: Hashable {
+        var run: RunKey
+        var hour: Int64
+        var model: String
+        var currency: String
+    }
+
+    struct HourDelta {
+        var requests: Int64 = 0
+        var errors: Int64 = 0
+        var inputTokens: Int64 = 0
+        var outputTokens: Int64 = 0
+        var costNanos: Int64 = 0
+    }
+
+    private(set) var runs: [RunKey: RunDelta] = [:]
+    private(set) var hours: [HourKey: HourDelta] = [:]
+
+    mutating func add(_ record: UsageRecord) {
+        guard let run = record.run, let tenant = record.tenant else { return }
+        let key = RunKey(tenant: tenant, run: run)
+        var delta =
+            runs[key]
+            ?? RunDelta(
+                agent: record.agent, startedAt: record.startedAt.value, lastActivity: record.finishedAt.value,
+                lastStep: record.runStep)
+        delta.startedAt = min(delta.startedAt, record.startedAt.value)
+        if record.finishedAt.value >= delta.lastActivity {
+            delta.lastActivity = record.finishedAt.value
+            delta.lastStep = record.runStep ?? delta.lastStep
+        }
+        if delta.agent == nil { delta.agent = record.agent }
+        if record.runLoop { delta.loops += 1 }
+        runs[key] = delta
+        let hourKey = HourKey(
+            run: key, hour: CalendarPeriod.hour(containing: record.startedAt).start.value,
+            model: record.upstreamModel ?? "", currency: record.cost.currency)
+        var hour = hours[hourKey] ?? HourDelta()
+        hour.requests += 1
+        if record.status >= 400 { hour.errors += 1 }
+        hour.inputTokens += Int64(record.usage.inputTokens)
+        hour.outputTokens += Int64(record.usage.outputTokens)
+        hour.costNanos += record.cost.nanos
+        hours[hourKey] = hour
+    }
+
+    /// The upserts, in a fixed order (runs, then hours, each sorted) so that two batches naming
+    /// the same runs take their row locks in the same order.
+    var statements: [(String, [SQLValue])] {
+        let runRows = runs.sorted { ($0.key.tenant, $0.key.run) < ($1.key.tenant, $1.key.run) }.map { key, delta in
+            (
+                Self.runUpsert,
+                [
+                    .text(key.tenant), .text(key.run), .optional(delta.agent), .integer(delta.startedAt),
+                    .integer(delta.lastActivity), .integer(delta.loops), .optional(delta.lastStep),
+                ] as [SQLValue]
+            )
+        }
+        let hourRows = hours.sorted {
+            ($0.key.run.tenant, $0.key.run.run, $0.key.hour, $0.key.model, $0.key.currency)
+                < ($1.key.run.tenant, $1.key.run.run, $1.key.hour, $1.key.model, $1.key.currency)
+        }.map { key, delta in
+            (
+                Self.hourUpsert,
+                [
+                    .text(key.run.tenant), .text(key.run.run), .integer(key.hour), .text(key.model), .text(key.currency),
+                    .integer(delta.requests), .integer(delta.errors), .integer(delta.inputTokens),
+                    .integer(delta.outputTokens), .integer(delta.costNanos),
+                ] as [SQLValue]
+            )
+        }
+        return runRows + hourRows
+    }
+
+    /// Assignments read the row as it was (both engines), so `last_step` compares against the old
+    /// `last_activity`.
+    static let runUpsert = """
+        INSERT INTO runs (tenant, run_id, agent, started_at, last_activity, loops, last_step) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (tenant, run_id) DO UPDATE SET
+            agent = COALESCE(runs.agent, excluded.agent),
+            started_at = CASE WHEN excluded.started_at < runs.started_at THEN excluded.started_at ELSE runs.started_at END,
+            last_step = CASE WHEN excluded.last_activity >= runs.last_activity
+                THEN COALESCE(excluded.last_step, runs.last_step) ELSE runs.last_step END,
+            last_activity = CASE WHEN excluded.last_activity > runs.last_activity
+                THEN excluded.last_activity ELSE runs.last_activity END,
+            loops = runs.loops + excluded.loops
+        """
+
+    static let hourUpsert = """
+        INSERT INTO run_hours (tenant, run_id, hour_start, model, currency, requests, errors, input_tokens, output_tokens,
+            cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (tenant, run_id, hour_start, model, currency) DO UPDATE SET
+            requests = run_hours.requests + excluded.requests, errors = run_hours.errors + excluded.errors,
+            input_tokens = run_hours.input_tokens + excluded.input_tokens,
+            output_tokens = run_hours.output_tokens + excluded.output_tokens,
+            cost_nanos = run_hours.cost_nanos + excluded.cost_nanos
+        """
+}
+
+/// Which runs to list.
+public struct RunQuery: Sendable {
+    public var tenant: String?
+    public var agent: String?
+    /// Only runs active at or after this time.
+    public var activeSince: UnixMicros?
+    public var limit: Int
+
+    /// The most runs one listing returns.
+    public static let maximumLimit = 1000
+
+    public init(tenant: String? = nil, agent: String? = nil, activeSince: UnixMicros? = nil, limit: Int = 50) {
+        self.tenant = tenant
+        self.agent = agent
+        self.activeSince = activeSince
+        self.limit = min(max(1, limit), Self.maximumLimit)
+    }
+}
+
+extension SQLStore {
+    /// Runs, most recently active first, at most `query.limit`, with their totals and hours.
+    public func runs(_ query: RunQuery) async throws -> [AgentRun] {
+        var clauses: [String] = []
+        var binds: [SQLValue] = []
+        if let tenant = query.tenant {
+            clauses.append("tenant = ?")
+            binds.append(.text(tenant))
+        }
+        if let agent = query.agent {
+            clauses.append("agent = ?")
+            binds.append(.text(agent))
+        }
+        if let since = query.activeSince {
+            clauses.append("last_activity >= ?")
+            binds.append(.integer(since.value))
+        }
+        let filter = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+        let sql = """
+            SELECT tenant, run_id, agent, started_at, last_activity, loops, last_step FROM runs\(filter)
+            ORDER BY last_activity DESC, tenant, run_id LIMIT \(query.limit)
+            """
+        let values = binds
+        let runs = try await run(.reports) { connection in
+            var runs = try connection.query(sql, values).map(Self.agentRun)
+            try Self.addHours(to: &runs, connection: connection)
+            return runs
+        }
+        return try await withKillSwitches(runs)
+    }
+
+    /// The runs named `id`: one per tenant that has such a run, or only `tenant`'s.
+    public func runs(id: String, tenant: String? = nil) async throws -> [AgentRun] {
+        var sql = "SELECT tenant, run_id, agent, started_at, last_activity, loops, last_step FROM runs WHERE run_id = ?"
+        var binds: [SQLValue] = [.text(id)]
+        if let tenant {
+            sql += " AND tenant = ?"
+            binds.append(.text(tenant))
+        }
+        let (text, values) = (sql + " ORDER BY tenant LIMIT 100", binds)
+        let runs = try await run(.reports) { connection in
+            var runs = try connection.query(text, values).map(Self.agentRun)
+            try Self.addHours(to: &runs, connection: connection)
+            return runs
+        }
+        return try await withKillSwitches(runs)
+    }
+
+    private func withKillSwitches(_ runs: [AgentRun]) async throws -> [AgentRun] {
+        guard !runs.isEmpty else { return runs }
+        let kills = Dictionary(
+            try await killSwitches().map { ($0.scope, $0) }, uniquingKeysWith: { first, _ in first })
+        return runs.map { run in
+            var run = run
+            run.stoppedBy = kills[run.scope]
+            return run
+        }
+    }
+
+    private static func agentRun(_ row: SQLRow) -> AgentRun {
+        AgentRun(
+            tenant: row[0].text ?? "", id: row[1].text ?? "", agent: row[2].text,
+            startedAt: UnixMicros(row[3].integer ?? 0), lastActivity: UnixMicros(row[4].integer ?? 0),
+            loops: row[5].integer ?? 0, lastStep: row[6].text)
+    }
+
+    /// Totals, models and the hourly series of `runs`, from their `run_hours` rows (a few per
+    /// hour of each run), read 100 runs at a time.
+    private static func addHours(to runs: inout [AgentRun], connection: SQLConnection) throws {
+        var index: [String: Int] = [:]
+        for (position, run) in runs.enumerated() { index[run.tenant + "\u{0}" + run.id] = position }
+        var start = 0
+        while start < runs.count {
+            let chunk = runs[start..<min(start + 100, runs.count)]
+            start += chunk.count
+            let pairs = Array(repeating: "(tenant = ? AND run_id = ?)", count: chunk.count).joined(separator: " OR ")
+            let binds = chunk.flatMap { [SQLValue.text($0.tenant), .text($0.id)] }
+            let rows = try connection.query(
+                """
+                SELECT tenant, run_id, hour_start, model, currency, requests, errors, input_tokens, output_tokens, cost_nanos
+                FROM run_hours WHERE \(pairs) ORDER BY hour_start, currency, model
+                """, binds)
+            for row in rows {
+                guard let position = index[(row[0].text ?? "") + "\u{0}" + (row[1].text ?? "")] else { continue }
+                let hour = UnixMicros(row[2].integer ?? 0)
+                let model = row[3].text ?? ""
+                let cost = Money(nanos: row[9].integer ?? 0, currency: row[4].text ?? "")
+                let requests = row[5].integer ?? 0
+                var run = runs[position]
+                run.requests += requests
+                run.errors += row[6].integer ?? 0
+                run.inputTokens += row[7].integer ?? 0
+                run.outputTokens += row[8].integer ?? 0
+                if !model.isEmpty, !run.models.contains(model) { run.models.append(model) }
+                if let existing = run.costs.firstIndex(where: { $0.currency == cost.currency }) {
+                    run.costs[existing].nanos += cost.nanos
+                } else {
+                    run.costs.append(cost)
+                }
+                if let last = run.hours.indices.last, run.hours[last].start == hour,
+                    run.hours[last].cost.currency == cost.currency
+                {
+                    run.hours[last].requests += requests
+                    run.hours[last].cost.nanos += cost.nanos
+                } else {
+                    run.hours.append(AgentRun.Hour(start: hour, requests: requests, cost: cost))
+                }
+                runs[position] = run
+            }
+        }
+        for position in runs.indices { runs[position].models.sort() }
+    }
+}

@@ -1,0 +1,71 @@
+/// What a run's loop detection compares requests by: a 64-bit FNV-1a hash of the request's last
+/// turn and its declared tools, read from the body of any of the client APIs (`messages` for chat
+/// completions and messages, `input` for responses and embeddings).
+///
+/// The last turn, whatever its role, rather than the last user message: an agent that calls
+/// tools sends one user message and then many steps that end in a tool's result, and those steps
+/// are progress, not repeats. A run that sends the same last turn with the same tools again and
+/// again (the same question, or the same tool result) is stuck.
+///
+/// The walk hashes values with their kind and lengths, so `["ab"]` and `["a","b"]` differ; a
+/// member order change is a different prompt (an agent that loops sends the same bytes).
+public enum PromptFingerprint {
+    public static func of(_ body: JSONValue) -> UInt64 {
+        var hash = FNV1a()
+        if let turns = body["messages"] ?? body["input"] {
+            if let items = turns.arrayValue {
+                if let last = items.last { hash.add(last) }
+            } else {
+                hash.add(turns)
+            }
+        }
+        hash.add(byte: 0xFF)
+        if let tools = body["tools"] { hash.add(tools) }
+        return hash.value
+    }
+
+    struct FNV1a {
+        private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+        mutating func add(byte: UInt8) {
+            value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+
+        mutating func add(_ text: String) {
+            add(length: text.utf8.count)
+            for byte in text.utf8 { add(byte: byte) }
+        }
+
+        mutating func add(length: Int) {
+            var remaining = UInt64(length)
+            for _ in 0..<8 {
+                add(byte: UInt8(truncatingIfNeeded: remaining))
+                remaining >>= 8
+            }
+        }
+
+        mutating func add(_ value: JSONValue) {
+            switch value {
+            case .null: add(byte: 0)
+            case .bool(let flag): add(byte: flag ? 2 : 1)
+            case .number(let text):
+                add(byte: 3)
+                add(text)
+            case .string(let text):
+                add(byte: 4)
+                add(text)
+            case .array(let items):
+                add(byte: 5)
+                add(length: items.count)
+                for item in items { add(item) }
+            case .object(let object):
+                add(byte: 6)
+                add(length: object.members.count)
+                for (key, member) in object {
+                    add(key)
+                    add(member)
+                }
+            }
+        }
+    }
+}

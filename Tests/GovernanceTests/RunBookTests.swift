@@ -1,0 +1,105 @@
+import Foundation
+import SwitchyardCore
+import Testing
+
+@testable import Governance
+
+/// The run rules, judged by `RunBook` with times given: duration, requests, cost and loops.
+@Suite struct RunBookTests {
+    static let run = GovernanceScope.run(tenant: "acme", run: "r1")
+    static let start = UnixMicros(1_800_000_000_000_000)
+
+    static func rules(_ configure: (inout Policy) -> Void) -> RunBook.Rules {
+        var policy = Policy(name: "p", scope: .tenant("acme"))
+        configure(&policy)
+        return RunBook.Rules(EffectivePolicy(combining: [policy]))
+    }
+
+    static func at(seconds: Int64) -> UnixMicros { UnixMicros(start.value + seconds * 1_000_000) }
+
+    @Test func theNthRepeatWithinTheWindowLoopsAndOlderRepeatsDoNotCount() {
+        let book = RunBook()
+        let rules = Self.rules { $0.loopRepeats = 3; $0.loopWindow = .seconds(60) }
+        #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 0)) == .admitted(loop: false))
+        #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 10)) == .admitted(loop: false))
+        #expect(book.admit(Self.run, fingerprint: 8, rules: rules, at: Self.at(seconds: 20)) == .admitted(loop: false))
+        #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 30)) == .admitted(loop: true))
+        // 100 s on, the repeats at 0, 10 and 30 s are out of the 60 s window.
+        #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 100)) == .admitted(loop: false))
+        // Another run with the same prompts is its own.
+        let other = GovernanceScope.run(tenant: "globex", run: "r1")
+        #expect(book.admit(other, fingerprint: 7, rules: rules, at: Self.at(seconds: 100)) == .admitted(loop: false))
+        #expect(book.snapshot(Self.run)?.requests == 5)
+    }
+
+    @Test func onLoopStopStopsTheLoopingRequestAndDoesNotCountIt() {
+        let book = RunBook()
+        let rules = Self.rules { $0.onLoop = .stop; $0.loopRepeats = 2 }
+        #expect(book.admit(Self.run, fingerprint: 1, rules: rules, at: Self.start) == .admitted(loop: false))
+        guard case .stop(let reason, let loop) = book.admit(Self.run, fingerprint: 1, rules: rules, at: Self.start) else {
+            Issue.record("the repeat was admitted")
+            return
+        }
+        #expect(loop)
+        #expect(reason.contains("on_loop: stop of policy 'p'"))
+        #expect(book.snapshot(Self.run)?.requests == 1)
+    }
+
+    @Test func requestsDurationAndCostEachStopTheRun() {
+        let book = RunBook()
+        let requests = Self.rules { $0.maxRunRequests = 2 }
+        #expect(book.admit(Self.run, fingerprint: nil, rules: requests, at: Self.start) == .admitted(loop: false))
+        #expect(book.admit(Self.run, fingerprint: nil, rules: requests, at: Self.start) == .admitted(loop: false))
+        guard case .stop(let reason, false) = book.admit(Self.run, fingerprint: nil, rules: requests, at: Self.start) else {
+            Issue.record("a third request was admitted")
+            return
+        }
+        #expect(reason.contains("max_run_requests"))
+
+        let duration = Self.rules { $0.maxRunDuration = .seconds(3600) }
+        let long = GovernanceScope.run(tenant: "acme", run: "long")
+        #expect(book.admit(long, fingerprint: nil, rules: duration, at: Self.start) == .admitted(loop: false))
+        #expect(book.admit(long, fingerprint: nil, rules: duration, at: Self.at(seconds: 3599)) == .admitted(loop: false))
+        guard case .stop(let late, _) = book.admit(long, fingerprint: nil, rules: duration, at: Self.at(seconds: 3600)) else {
+            Issue.record("a request after the run's hour was admitted")
+            return
+        }
+        #expect(late.contains("1 h"))
+
+        let cost = Self.rules { $0.maxRunCost = Money(nanos: 1_000, currency: "USD") }
+        let dear = GovernanceScope.run(tenant: "acme", run: "dear")
+        #expect(book.admit(dear, fingerprint: nil, rules: cost, at: Self.start) == .admitted(loop: false))
+        #expect(book.record(dear, cost: Money(nanos: 999, currency: "USD")) == nil)
+        #expect(book.record(dear, cost: Money(nanos: 5, currency: "EUR")) == nil)  // another currency is not added
+        #expect(book.admit(dear, fingerprint: nil, rules: cost, at: Self.start) == .admitted(loop: false))
+        #expect(book.record(dear, cost: Money(nanos: 1, currency: "USD"))?.contains("max_run_cost") == true)
+        guard case .stop = book.admit(dear, fingerprint: nil, rules: cost, at: Self.start) else {
+            Issue.record("a request of a run past its cost was admitted")
+            return
+        }
+    }
+
+    @Test func theBookKeepsAtMostItsCapacityForgettingTheIdlest() {
+        let book = RunBook(capacity: 10)
+        let rules = Self.rules { _ in }
+        for index in 0..<25 {
+            _ = book.admit(
+                .run(tenant: "acme", run: "r\(index)"), fingerprint: nil, rules: rules, at: Self.at(seconds: Int64(index)))
+        }
+        #expect(book.count <= 10)
+        #expect(book.snapshot(.run(tenant: "acme", run: "r24")) != nil)
+        #expect(book.snapshot(.run(tenant: "acme", run: "r0")) == nil)
+    }
+
+    @Test func runScopesAndIdsReadBackAndRefuseWhatAHeaderCouldAbuse() {
+        #expect(GovernanceScope("run:acme/nightly-1.2:a_b") == .run(tenant: "acme", run: "nightly-1.2:a_b"))
+        #expect(GovernanceScope.run(tenant: "acme", run: "x").description == "run:acme/x")
+        #expect(GovernanceScope("run:acme/has space") == nil)
+        #expect(GovernanceScope("run:acme") == nil)
+        #expect(GovernanceScope("run:acme/a/b") == nil)
+        #expect(!RunIdentity.isValid(String(repeating: "a", count: 129)))
+        #expect(RunIdentity.isValid(String(repeating: "a", count: 128)))
+        #expect(!RunIdentity.isValid(""))
+        #expect(!RunIdentity.isValid("é"))
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Storage
+import SwitchyardCore
+import TestSupport
+import Testing
+
+/// Runs as the ledger batch keeps them: one row per run and per run-hour, on both engines.
+@Suite struct RunStoreTests {
+    static let start = UnixMicros(dateOrTimestamp: "2026-12-01T10:00:00Z")!
+
+    static func record(
+        _ id: String, tenant: String = "acme", run: String?, step: String? = nil, minute: Int64, model: String = "m1",
+        nanos: Int64 = 1_000, currency: String = "USD", status: Int = 200, loop: Bool = false
+    ) -> UsageRecord {
+        let started = UnixMicros(start.value + minute * 60_000_000)
+        return UsageRecord(
+            id: id, startedAt: started, finishedAt: UnixMicros(started.value + 1_000_000), tenant: tenant, agent: "bot",
+            keyID: "k", endpoint: "chat.completions", route: "chat", deployment: "d", provider: "p", upstreamModel: model,
+            streamed: false, usage: TokenUsage(inputTokens: 10, outputTokens: 5), cost: Money(nanos: nanos, currency: currency),
+            latencyMicros: 1_000_000, timeToFirstTokenMicros: nil, status: status, errorClass: nil, tags: [:], run: run,
+            runStep: step, runLoop: loop)
+    }
+
+    @Test(arguments: TestEngine.available)
+    func batchesAddToOneRowPerRunAndReplaysAddNothing(_ engine: TestEngine) async throws {
+        let store = try await SQLStore.open(try engine.freshURL())
+        let first = [
+            Self.record("a1", run: "r1", step: "plan", minute: 5),
+            Self.record("a2", run: "r1", step: "act", minute: 70, model: "m2", status: 500, loop: true),
+            Self.record("b1", tenant: "globex", run: "r1", minute: 1, nanos: 7),
+            Self.record("n1", run: nil, minute: 2),
+        ]
+        try await store.insertUsage(first)
+        try await store.insertUsage(first)  // a journal replay
+        // A later batch: one record of r1 started before the others (arrived late), one in euros.
+        try await store.insertUsage([
+            Self.record("a0", run: "r1", step: "early", minute: 0, nanos: 500, currency: "EUR"),
+            Self.record("a3", run: "r1", step: "done", minute: 80, loop: true),
+        ])
+        let runs = try await store.runs(id: "r1", tenant: "acme")
+        let run = try #require(runs.first)
+        #expect(runs.count == 1)
+        #expect(run.requests == 4)
+        #expect(run.errors == 1)
+        #expect(run.inputTokens == 40)
+        #expect(run.loops == 2)
+        #expect(run.lastStep == "done")
+        #expect(run.startedAt == Self.start)
+        #expect(run.lastActivity == UnixMicros(Self.start.value + 80 * 60_000_000 + 1_000_000))
+        #expect(run.models == ["m1", "m2"])
+        #expect(Set(run.costs) == [Money(nanos: 3_000, currency: "USD"), Money(nanos: 500, currency: "EUR")])
+        #expect(run.hours.map(\.requests) == [1, 1, 2])  // 10:00 EUR, 10:00 USD, 11:00 USD
+        #expect(run.hours.reduce(0) { $0 + ($1.cost.currency == "USD" ? $1.cost.nanos : 0) } == 3_000)
+        #expect(try await store.runs(id: "r1").count == 2)  // the same id in two tenants is two runs
+
+        let listed = try await store.runs(RunQuery(tenant: "acme"))
+        #expect(listed.map(\.id) == ["r1"])
+        #expect(try await store.runs(RunQuery()).map(\.tenant) == ["acme", "globex"])  // most recently active first
+        #expect(try await store.runs(RunQuery(limit: 1)).count == 1)
+        #expect(try await store.runs(RunQuery(activeSince: UnixMicros(Self.start.value + 3_600_000_000))).map(\.tenant) == ["acme"])
+        #expect(try await store.runs(RunQuery(agent: "nobody")).isEmpty)
+
+        // A stopped run names its kill switch.
+        _ = try await store.engageKillSwitch(
+            KillSwitch(scope: .run(tenant: "acme", run: "r1"), reason: "looping", engagedBy: "switchyard"),
+            principal: "switchyard")
+        #expect(try await store.runs(id: "r1", tenant: "acme").first?.stoppedBy?.reason == "looping")
+        #expect(try await store.runs(id: "r1", tenant: "globex").first?.stoppedBy == nil)
+        // Records keep their run.
+        let stored = try #require(try await store.usageRecord(id: "a2"))
+        #expect(stored.run == "r1" && stored.runStep == "act" && stored.runLoop)
+        await store.close()
+    }
+}

@@ -1,0 +1,32 @@
+import Testing
+import WireFormats
+
+@Suite struct PromptFingerprintTests {
+    static func fingerprint(_ json: String) throws -> UInt64 {
+        PromptFingerprint.of(try JSONValue.parse(Array(json.utf8)))
+    }
+
+    @Test func theLastTurnAndToolsDecideAndEarlierTurnsDoNot() throws {
+        let base = try Self.fingerprint(
+            #"{"model":"a","messages":[{"role":"user","content":"q"},{"role":"tool","content":"r1"}]}"#)
+        // Another model, an earlier turn, or sampling settings: the same prompt.
+        #expect(
+            try Self.fingerprint(
+                #"{"model":"b","temperature":1,"messages":[{"role":"user","content":"other"},{"role":"tool","content":"r1"}]}"#)
+                == base)
+        // Another tool result (progress), or other tools: another prompt.
+        #expect(
+            try Self.fingerprint(#"{"model":"a","messages":[{"role":"user","content":"q"},{"role":"tool","content":"r2"}]}"#)
+                != base)
+        #expect(
+            try Self.fingerprint(
+                #"{"model":"a","tools":[{"type":"function"}],"messages":[{"role":"user","content":"q"},{"role":"tool","content":"r1"}]}"#)
+                != base)
+    }
+
+    @Test func valuesAreHashedWithTheirShape() throws {
+        #expect(try Self.fingerprint(#"{"input":["ab"]}"#) != Self.fingerprint(#"{"input":[["a","b"]]}"#))
+        #expect(try Self.fingerprint(#"{"input":"1"}"#) != Self.fingerprint(#"{"input":1}"#))
+        #expect(try Self.fingerprint(#"{"input":"same"}"#) == Self.fingerprint(#"{"input":"same"}"#))
+    }
+}
