@@ -82,7 +82,8 @@ extension AdminAPI {
         switch await validatedScope(
             text, within: tenant,
             otherwise: Self.adminError(
-                .badRequest, "invalid_request_error", "The scope must be this tenant, one of its projects, agents, keys or runs."))
+                .badRequest, "invalid_request_error", "The scope must be this tenant, one of its projects, agents, keys or runs.")
+        )
         {
         case .failure(let refusal): return refusal.response
         case .success(let scope):
@@ -122,7 +123,8 @@ extension AdminAPI {
                 AdminRefusal(
                     Self.adminError(
                         .badRequest, "invalid_request_error",
-                        "'\(text)' is not a scope: use tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME, key:ID or run:TENANT/ID.")))
+                        "'\(text)' is not a scope: use tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME, key:ID or run:TENANT/ID."
+                    )))
         }
         if let tenant {
             return await belongs(scope, to: tenant) ? .success(scope) : .failure(AdminRefusal(otherwise))

@@ -6,8 +6,9 @@ import Synchronization
 ///
 /// A run's figures here are this replica's share of it, from its first request here; the
 /// fleet-wide figures are the ledger's (`runs` rows). A run stopped here is stopped everywhere,
-/// by the kill switch on its `run:` scope. At most `capacity` runs are kept: past it, the runs
-/// idle longest are forgotten (a forgotten run starts again from nothing if it comes back).
+/// by the kill switch on its `run:` scope. At most `capacity` runs are kept, and `perTenant` of
+/// one tenant (so a tenant that names a new run with every request forgets only its own): past
+/// either, the runs idle longest are forgotten (a forgotten run starts again from nothing).
 public final class RunBook: Sendable {
     /// The run rules of a request's combined policies, with their defaults.
     public struct Rules: Sendable {
@@ -76,11 +77,28 @@ public final class RunBook: Sendable {
         }
     }
 
-    private let runs = Mutex<[GovernanceScope: RunState]>([:])
-    public let capacity: Int
+    struct Book {
+        var runs: [GovernanceScope: RunState] = [:]
+        var perTenant: [String: Int] = [:]
 
-    public init(capacity: Int = 100_000) {
+        mutating func forgetIdlest(_ count: Int, of tenant: String?) {
+            let candidates = runs.filter { tenant == nil || $0.key.tenant == tenant }
+            let idlest = candidates.sorted { $0.value.lastSeen.value < $1.value.lastSeen.value }.prefix(count)
+            for (scope, _) in idlest {
+                runs[scope] = nil
+                if let owner = scope.tenant { perTenant[owner, default: 1] -= 1 }
+            }
+        }
+    }
+
+    private let book = Mutex(Book())
+    public let capacity: Int
+    public let perTenant: Int
+
+    /// A run holds at most 64 prompts of 16 bytes: about 1.2 KB, so the default is about 24 MB at worst.
+    public init(capacity: Int = 20_000, perTenant: Int = 5_000) {
         self.capacity = max(1, capacity)
+        self.perTenant = max(1, min(perTenant, capacity))
     }
 
     /// Judges a request of `run` (a `run:` scope) against `rules`, in order: the run's duration,
@@ -89,10 +107,19 @@ public final class RunBook: Sendable {
     public func admit(
         _ run: GovernanceScope, fingerprint: UInt64?, rules: Rules, at time: UnixMicros = .now()
     ) -> Verdict {
-        runs.withLock { runs in
-            if runs[run] == nil, runs.count >= capacity { Self.forgetIdlest(&runs, keeping: capacity * 9 / 10) }
-            var state = runs[run] ?? RunState(at: time)
-            defer { runs[run] = state }
+        book.withLock { book in
+            if book.runs[run] == nil {
+                let tenant = run.tenant ?? ""
+                // A tenant's own runs first, then everyone's; a tenth at a time, so the sort is rare.
+                if book.perTenant[tenant, default: 0] >= perTenant {
+                    book.forgetIdlest(max(1, perTenant / 10), of: tenant)
+                } else if book.runs.count >= capacity {
+                    book.forgetIdlest(max(1, capacity / 10), of: nil)
+                }
+                book.perTenant[tenant, default: 0] += 1
+            }
+            var state = book.runs[run] ?? RunState(at: time)
+            defer { book.runs[run] = state }
             state.lastSeen = max(state.lastSeen, time)
             state.maxCost = rules.maxCost
             if let limit = rules.maxDuration, time.value - state.firstSeen.value >= limit.value.microsecondsClamped {
@@ -128,8 +155,8 @@ public final class RunBook: Sendable {
     /// reached the run's `max_run_cost` (its requests in flight are then ended by the kill switch).
     public func record(_ run: GovernanceScope, cost: Money) -> String? {
         guard cost.nanos > 0 else { return nil }
-        return runs.withLock { runs in
-            guard var state = runs[run] else { return nil }
+        return book.withLock { book in
+            guard var state = book.runs[run] else { return nil }
             if let total = state.cost {
                 // A run priced in two currencies keeps the first: `max_run_cost` names one.
                 guard total.currency == cost.currency else { return nil }
@@ -137,7 +164,7 @@ public final class RunBook: Sendable {
             } else {
                 state.cost = cost
             }
-            runs[run] = state
+            book.runs[run] = state
             guard let limit = state.maxCost, let total = state.cost, Self.reached(total, limit.value) else { return nil }
             return Self.costReason(total, limit)
         }
@@ -145,10 +172,10 @@ public final class RunBook: Sendable {
 
     /// What this replica knows of a run: requests admitted and cost settled here.
     public func snapshot(_ run: GovernanceScope) -> (requests: Int, cost: Money?)? {
-        runs.withLock { runs in runs[run].map { ($0.requests, $0.cost) } }
+        book.withLock { book in book.runs[run].map { ($0.requests, $0.cost) } }
     }
 
-    public var count: Int { runs.withLock { $0.count } }
+    public var count: Int { book.withLock { $0.runs.count } }
 
     private static func reached(_ cost: Money, _ limit: Money) -> Bool {
         cost.currency == limit.currency && cost.nanos >= limit.nanos
@@ -157,11 +184,6 @@ public final class RunBook: Sendable {
     private static func costReason(_ cost: Money, _ limit: EffectivePolicy.Sourced<Money>) -> String {
         "the run has cost \(cost.decimalString) \(cost.currency), reaching the \(limit.value.decimalString) allowed "
             + "(max_run_cost of policy '\(limit.policy)')"
-    }
-
-    private static func forgetIdlest(_ runs: inout [GovernanceScope: RunState], keeping kept: Int) {
-        let idlest = runs.sorted { $0.value.lastSeen.value < $1.value.lastSeen.value }.prefix(max(0, runs.count - kept))
-        for (scope, _) in idlest { runs[scope] = nil }
     }
 
     static func text(_ duration: Duration) -> String {

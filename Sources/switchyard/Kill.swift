@@ -79,7 +79,8 @@ struct Kill: AsyncParsableCommand {
 
     static func parse(_ text: String, tenants: [String]) throws -> GovernanceScope {
         guard let scope = GovernanceScope(text) else {
-            throw ValidationError("'\(text)' is not a scope: use tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME, key:ID or run:TENANT/ID")
+            throw ValidationError(
+                "'\(text)' is not a scope: use tenant:NAME, project:TENANT/NAME, agent:TENANT/NAME, key:ID or run:TENANT/ID")
         }
         if let tenant = scope.tenant, !tenants.contains(tenant) {
             throw CLIError("no tenant named '\(tenant)' is configured")

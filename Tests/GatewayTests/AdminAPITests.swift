@@ -55,6 +55,14 @@ import Testing
             KillSwitch(scope: .agent(tenant: "globex", agent: "night"), reason: "globex-private-reason", engagedBy: "cli"),
             principal: "cli")
         test.gateway.governor.kills.replaceAll(try await test.store.killSwitches())
+        let now = UnixMicros.now()
+        try await test.store.insertUsage([
+            UsageRecord(
+                id: "globex-run-record", startedAt: now, finishedAt: now, tenant: "globex", agent: nil, keyID: globexKeyID,
+                endpoint: "chat.completions", route: "chat", deployment: nil, provider: nil, upstreamModel: nil,
+                streamed: false, usage: .none, cost: Money.zero("USD"), latencyMicros: 1, timeToFirstTokenMicros: nil,
+                status: 200, errorClass: nil, tags: [:], run: "globex-private-run")
+        ])
         return Setup(
             test: test, acmeAdmin: try await issue(.tenantAdmin, "acme"), acmeViewer: try await issue(.viewer, "acme"),
             globalViewer: try await issue(.viewer, nil), globexKeyID: globexKeyID, acmeKeyID: acmeKeyID)
@@ -65,6 +73,7 @@ import Testing
         var uri = endpoint.path.replacingOccurrences(of: "{tenant}", with: tenant)
             .replacingOccurrences(of: "{key}", with: key).replacingOccurrences(of: "{kind}", with: "cost")
             .replacingOccurrences(of: "{project}", with: "web").replacingOccurrences(of: "{name}", with: "globex-monthly")
+            .replacingOccurrences(of: "{run}", with: "globex-private-run")
         var body: String?
         switch (endpoint.method, endpoint.path.hasSuffix("kill-switches")) {
         case (.post, true): body = #"{"scope":"agent:\#(tenant)/intruder","reason":"test"}"#
@@ -112,6 +121,7 @@ import Testing
                     #expect(!text.contains(setup.globexKeyID), "\(endpoint.method) \(uri) leaked a globex key id")
                     #expect(!text.contains("globex-private-reason"), "\(endpoint.method) \(uri) leaked a kill switch")
                     #expect(!text.contains("globex-monthly"), "\(endpoint.method) \(uri) leaked a budget")
+                    #expect(!text.contains("globex-private-run"), "\(endpoint.method) \(uri) leaked a run")
                 }
                 // Data-plane keys are not admin credentials at all.
                 let (status, _) = try await execute(client, endpoint.method, uri, credential: test.acmeKey, body: body)

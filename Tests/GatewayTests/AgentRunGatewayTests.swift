@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import Providers
 import Storage
 import SwitchyardCore
 import TestSupport
@@ -118,6 +119,49 @@ import Testing
             #expect(reason.contains("max_run_cost"))
         }
         #expect(test.transport.requests.count == 4)
+    }
+
+    @Test func aStoppedRunsStreamEndsAtItsNextChunkAndTheAgentsOtherStreamsGoOn() async throws {
+        let sent = ChunkCount()
+        let calls = ChunkCount()
+        let test = try await TestGateway.make { _ in
+            calls.increment()
+            // The first stream drips until stopped; the next one ends at once, properly.
+            if calls.value > 1 {
+                return ReplayTransport.respond(
+                    contentType: "text/event-stream",
+                    [
+                        #"data: {"id":"c2","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"done"},"finish_reason":"stop"}]}"#
+                            + "\n\ndata: [DONE]\n\n"
+                    ])
+            }
+            return UpstreamResponse(
+                status: 200, contentType: "text/event-stream",
+                body: UpstreamBody(DrippingBody(every: .milliseconds(20), sent: sent)))
+        }
+        let engager = Task {
+            try await waitUntil("3 chunks sent") { sent.value >= 3 }
+            test.gateway.governor.kills.engage(
+                KillSwitch(scope: .run(tenant: "acme", run: "r1"), reason: "stop the run", engagedBy: "admin"))
+        }
+        try await test.gateway.withLiveServer { client in
+            let body = #"{"model":"chat","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#
+            func stream(run: String) async throws -> String {
+                try await client.execute(
+                    uri: "/v1/chat/completions", method: .post,
+                    headers: [.authorization: "Bearer \(test.acmeKey)", HTTPField.Name("x-switchyard-run")!: run],
+                    body: ByteBuffer(string: body)
+                ) { String(buffer: $0.body) }
+            }
+            let stopped = try await stream(run: "r1")
+            #expect(stopped.contains(#""code":"kill_switch""#))
+            #expect(!stopped.contains("[DONE]"))
+            try await engager.value
+            let other = try await stream(run: "r2")
+            #expect(other.contains("[DONE]"))
+            #expect(!other.contains("kill_switch"))
+        }
+        #expect(test.sink.all.map { $0.errorClass } == [ErrorClass.killSwitch, nil])
     }
 
     @Test func aMalformedRunHeaderIsRefusedBeforeTheProviderAndBaggageNamesARun() async throws {

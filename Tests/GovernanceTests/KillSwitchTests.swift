@@ -24,6 +24,23 @@ import Testing
         #expect(board.stopping(Principal(tenant: "globex", agent: "bot", keyID: "k2")) == nil)
     }
 
+    @Test func aRunsSwitchStopsOnlyThatRunAndArmsApartFromTheOthers() {
+        let board = KillSwitchBoard()
+        let run = GovernanceScope.run(tenant: "acme", run: "r1")
+        board.engage(KillSwitch(scope: run, reason: "looping", engagedBy: "switchyard"))
+        #expect(board.stopping(bot, run: run)?.reason == "looping")
+        #expect(board.stopping(bot) == nil)  // the same agent outside the run
+        #expect(board.stopping(bot, run: .run(tenant: "acme", run: "r2")) == nil)
+        board.engage(KillSwitch(scope: .tenant("acme"), reason: "tenant", engagedBy: "admin"))
+        #expect(board.stopping(bot, run: run)?.reason == "looping")  // the most specific
+        #expect(board.stopping(bot)?.reason == "tenant")
+        board.release(.tenant("acme"))
+        #expect(board.stopping(bot) == nil)
+        #expect(board.stopping(bot, run: run)?.reason == "looping")
+        board.replaceAll([KillSwitch(scope: .key("k1"), reason: "key", engagedBy: "admin")])
+        #expect(board.stopping(bot, run: run)?.reason == "key")
+    }
+
     @Test func engagingTwiceKeepsTheFirstReason() {
         let board = KillSwitchBoard()
         board.engage(KillSwitch(scope: .key("k1"), reason: "first", engagedBy: "admin"))

@@ -19,7 +19,9 @@ import Testing
 
     @Test func theNthRepeatWithinTheWindowLoopsAndOlderRepeatsDoNotCount() {
         let book = RunBook()
-        let rules = Self.rules { $0.loopRepeats = 3; $0.loopWindow = .seconds(60) }
+        let rules = Self.rules {
+            $0.loopRepeats = 3; $0.loopWindow = .seconds(60)
+        }
         #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 0)) == .admitted(loop: false))
         #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 10)) == .admitted(loop: false))
         #expect(book.admit(Self.run, fingerprint: 8, rules: rules, at: Self.at(seconds: 20)) == .admitted(loop: false))
@@ -34,7 +36,9 @@ import Testing
 
     @Test func onLoopStopStopsTheLoopingRequestAndDoesNotCountIt() {
         let book = RunBook()
-        let rules = Self.rules { $0.onLoop = .stop; $0.loopRepeats = 2 }
+        let rules = Self.rules {
+            $0.onLoop = .stop; $0.loopRepeats = 2
+        }
         #expect(book.admit(Self.run, fingerprint: 1, rules: rules, at: Self.start) == .admitted(loop: false))
         guard case .stop(let reason, let loop) = book.admit(Self.run, fingerprint: 1, rules: rules, at: Self.start) else {
             Issue.record("the repeat was admitted")
@@ -89,6 +93,23 @@ import Testing
         #expect(book.count <= 10)
         #expect(book.snapshot(.run(tenant: "acme", run: "r24")) != nil)
         #expect(book.snapshot(.run(tenant: "acme", run: "r0")) == nil)
+    }
+
+    @Test func aTenantNamingEndlessRunsForgetsOnlyItsOwn() {
+        let book = RunBook(capacity: 100, perTenant: 10)
+        let rules = Self.rules { $0.maxRunRequests = 1 }
+        let victim = GovernanceScope.run(tenant: "globex", run: "long")
+        #expect(book.admit(victim, fingerprint: nil, rules: rules, at: Self.start) == .admitted(loop: false))
+        for index in 0..<500 {
+            _ = book.admit(
+                .run(tenant: "acme", run: "r\(index)"), fingerprint: nil, rules: rules, at: Self.at(seconds: Int64(index)))
+        }
+        #expect(book.count <= 11)
+        // globex's run is remembered: its second request is still its second.
+        guard case .stop = book.admit(victim, fingerprint: nil, rules: rules, at: Self.at(seconds: 600)) else {
+            Issue.record("another tenant's flood made the run start over")
+            return
+        }
     }
 
     @Test func runScopesAndIdsReadBackAndRefuseWhatAHeaderCouldAbuse() {

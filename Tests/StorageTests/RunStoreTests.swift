@@ -57,7 +57,8 @@ import Testing
         #expect(listed.map(\.id) == ["r1"])
         #expect(try await store.runs(RunQuery()).map(\.tenant) == ["acme", "globex"])  // most recently active first
         #expect(try await store.runs(RunQuery(limit: 1)).count == 1)
-        #expect(try await store.runs(RunQuery(activeSince: UnixMicros(Self.start.value + 3_600_000_000))).map(\.tenant) == ["acme"])
+        #expect(
+            try await store.runs(RunQuery(activeSince: UnixMicros(Self.start.value + 3_600_000_000))).map(\.tenant) == ["acme"])
         #expect(try await store.runs(RunQuery(agent: "nobody")).isEmpty)
 
         // A stopped run names its kill switch.

@@ -20,7 +20,8 @@ import WireFormats
                 != base)
         #expect(
             try Self.fingerprint(
-                #"{"model":"a","tools":[{"type":"function"}],"messages":[{"role":"user","content":"q"},{"role":"tool","content":"r1"}]}"#)
+                #"{"model":"a","tools":[{"type":"function"}],"messages":[{"role":"user","content":"q"},{"role":"tool","content":"r1"}]}"#
+            )
                 != base)
     }
 
