@@ -27,8 +27,10 @@ def snapshot(ctl, out):
     raise SystemExit("the instruction counter did not answer within 10 s")
 
 
-def send(conn, path, body, key):
-    conn.request("POST", path, body=body, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+def send(conn, path, body, key, extra=()):
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    headers.update(extra)
+    conn.request("POST", path, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()
     if response.status != 200:
@@ -44,15 +46,17 @@ def main():
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--body", required=True)
+    parser.add_argument("--header", action="append", default=[], help="NAME:VALUE sent with every request")
     args = parser.parse_args()
+    extra = [tuple(header.split(":", 1)) for header in args.header]
     body = open(args.body, "rb").read()
     conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
     for _ in range(args.warmup):
-        send(conn, "/v1/chat/completions", body, args.key)
+        send(conn, "/v1/chat/completions", body, args.key, extra)
     start_count = snapshot(args.ctl, args.out)
     started = time.monotonic()
     for _ in range(args.requests):
-        send(conn, "/v1/chat/completions", body, args.key)
+        send(conn, "/v1/chat/completions", body, args.key, extra)
     elapsed = time.monotonic() - started
     loaded_count = snapshot(args.ctl, args.out)
     time.sleep(elapsed)

@@ -17,6 +17,8 @@
 #   BENCH_TRACE_RATIOS="0.01 1"  # `instructions` also measures this checkout's binary with traces exported
 #                                # (OTLP/HTTP to nginx) at each head-sampling ratio; BENCH_TRACE_WARMUP (2000) requests
 #                                # warm each traced run up, past the exporter's first export
+#   BENCH_RUNS=1                 # `instructions` also measures this checkout's binary with every request in one
+#                                # agent run (x-switchyard-run; the same prompt each time, so each is flagged a loop)
 #   BENCH_SLOTS=1 ...            # the bench deployments get max_concurrency and the tenant concurrent_requests
 #                                # (10,000 each: never reached), so with Redis their slots are leased
 #   bench/run.sh replicas        # 3 replicas on PostgreSQL and Redis, BENCH_LEDGER_RATE (5000) requests/s
@@ -347,6 +349,8 @@ if [ "${1:-}" = instructions ]; then
    [ -n "$REDIS_YAML" ] && [ "$bin" = "$BIN" ] && sharing="off on"
    # Traces too for this checkout's binary, at each ratio asked for.
    [ "$bin" = "$BIN" ] && for ratio in ${BENCH_TRACE_RATIOS:-}; do sharing="$sharing trace=$ratio"; done
+   # An agent run too, if asked.
+   [ "$bin" = "$BIN" ] && [ -n "${BENCH_RUNS:-}" ] && sharing="$sharing run"
    for shared in $sharing; do
     run="$(mktemp -d "$WORK/instructions.XXXXXX")"
     # Its own store (binaries may differ in schema); no metrics token (older binaries lack the key).
@@ -368,9 +372,11 @@ if [ "${1:-}" = instructions ]; then
     # (a connection and the exporter's lazy set-up: once per process) is not in the count.
     warmup=200
     case "$shared" in trace=*) warmup="${BENCH_TRACE_WARMUP:-2000}" ;; esac
+    headers=()
+    [ "$shared" = run ] && headers=(--header "x-switchyard-run:bench-run")
     for kind in request stream-request; do
       echo "$bin sharing=$shared $kind $(python3 bench/instructions.py --port "$GATEWAY_PORT" --key "$key" --ctl "$run/ctl" \
-        --out "$run/count" --body "$WORK/$kind.json" --requests "${BENCH_REQUESTS:-500}" --warmup "$warmup")"
+        --out "$run/count" --body "$WORK/$kind.json" --requests "${BENCH_REQUESTS:-500}" --warmup "$warmup" "${headers[@]}")"
     done
     kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
    done

@@ -4,9 +4,10 @@ import Synchronization
 /// The agent runs this replica serves, kept to judge their policies' run rules: how long each
 /// has gone on, how many requests it sent, what it cost, and its last prompts (to see it loop).
 ///
-/// A run's figures here are this replica's share of it, from its first request here; the
-/// fleet-wide figures are the ledger's (`runs` rows). A run stopped here is stopped everywhere,
-/// by the kill switch on its `run:` scope. At most `capacity` runs are kept, and `perTenant` of
+/// A run's figures are this replica's own, plus the other replicas' share as of the last
+/// `apply` (`RunShareSync` reads it from the ledger every second): the rules count the whole
+/// fleet's requests, a few seconds late for the others'. A run stopped here is stopped
+/// everywhere, by the kill switch on its `run:` scope. At most `capacity` runs are kept, and `perTenant` of
 /// one tenant (so a tenant that names a new run with every request forgets only its own): past
 /// either, the runs idle longest are forgotten (a forgotten run starts again from nothing).
 public final class RunBook: Sendable {
@@ -50,6 +51,20 @@ public final class RunBook: Sendable {
         var lastSeen: UnixMicros
         var requests = 0
         var cost: Money?
+        /// The other replicas' share, as the ledger last told it.
+        var others = RunShare()
+
+        /// Requests admitted anywhere in the fleet.
+        var fleetRequests: Int { requests + Int(clamping: others.requests) }
+
+        /// Spent anywhere in the fleet, in `currency`.
+        func fleetCost(in currency: String) -> Int64 {
+            let own = cost?.currency == currency ? cost!.nanos : 0
+            return others.costs.reduce(own) { $1.currency == currency ? $0.addingClamped($1.nanos) : $0 }
+        }
+
+        /// When the run began anywhere in the fleet.
+        var fleetStart: UnixMicros { min(firstSeen, others.startedAt ?? firstSeen) }
         /// The cost rule the run was last admitted under, which `record` judges against.
         var maxCost: EffectivePolicy.Sourced<Money>?
         /// The last prompts' fingerprints and times, a ring of `promptsKept`.
@@ -122,18 +137,18 @@ public final class RunBook: Sendable {
             defer { book.runs[run] = state }
             state.lastSeen = max(state.lastSeen, time)
             state.maxCost = rules.maxCost
-            if let limit = rules.maxDuration, time.value - state.firstSeen.value >= limit.value.microsecondsClamped {
+            if let limit = rules.maxDuration, time.value - state.fleetStart.value >= limit.value.microsecondsClamped {
                 return .stop(
                     reason: "the run has gone on longer than the \(Self.text(limit.value)) allowed "
                         + "(max_run_duration_seconds of policy '\(limit.policy)')", loop: false)
             }
-            if let limit = rules.maxRequests, state.requests >= limit.value {
+            if let limit = rules.maxRequests, state.fleetRequests >= limit.value {
                 return .stop(
                     reason: "the run has sent the \(limit.value) requests allowed (max_run_requests of policy '\(limit.policy)')",
                     loop: false)
             }
-            if let limit = rules.maxCost, let cost = state.cost, Self.reached(cost, limit.value) {
-                return .stop(reason: Self.costReason(cost, limit), loop: false)
+            if let limit = rules.maxCost, state.fleetCost(in: limit.value.currency) >= limit.value.nanos {
+                return .stop(reason: Self.costReason(state.fleetCost(in: limit.value.currency), limit), loop: false)
             }
             var loop = false
             if let fingerprint {
@@ -165,8 +180,25 @@ public final class RunBook: Sendable {
                 state.cost = cost
             }
             book.runs[run] = state
-            guard let limit = state.maxCost, let total = state.cost, Self.reached(total, limit.value) else { return nil }
-            return Self.costReason(total, limit)
+            guard let limit = state.maxCost else { return nil }
+            let total = state.fleetCost(in: limit.value.currency)
+            return total >= limit.value.nanos ? Self.costReason(total, limit) : nil
+        }
+    }
+
+    /// The runs seen here since `time`, most recent first, at most `limit`: those whose other
+    /// replicas' share is worth reading.
+    public func active(since time: UnixMicros, limit: Int = 1_000) -> [GovernanceScope] {
+        book.withLock { book in
+            book.runs.filter { $0.value.lastSeen >= time }.sorted { $0.value.lastSeen.value > $1.value.lastSeen.value }
+                .prefix(limit).map(\.key)
+        }
+    }
+
+    /// Takes the other replicas' share of each run read (a run absent from `shares` has none yet).
+    public func apply(_ shares: [GovernanceScope: RunShare], read runs: [GovernanceScope]) {
+        book.withLock { book in
+            for run in runs { book.runs[run]?.others = shares[run] ?? RunShare() }
         }
     }
 
@@ -177,12 +209,9 @@ public final class RunBook: Sendable {
 
     public var count: Int { book.withLock { $0.runs.count } }
 
-    private static func reached(_ cost: Money, _ limit: Money) -> Bool {
-        cost.currency == limit.currency && cost.nanos >= limit.nanos
-    }
-
-    private static func costReason(_ cost: Money, _ limit: EffectivePolicy.Sourced<Money>) -> String {
-        "the run has cost \(cost.decimalString) \(cost.currency), reaching the \(limit.value.decimalString) allowed "
+    private static func costReason(_ nanos: Int64, _ limit: EffectivePolicy.Sourced<Money>) -> String {
+        let cost = Money(nanos: nanos, currency: limit.value.currency)
+        return "the run has cost \(cost.decimalString) \(cost.currency), reaching the \(limit.value.decimalString) allowed "
             + "(max_run_cost of policy '\(limit.policy)')"
     }
 

@@ -1,7 +1,7 @@
 import SwitchyardCore
 
 /// What one ledger batch adds to the agent runs it names: a `runs` row per run and a `run_hours`
-/// row per run, hour, model and currency, each written once per batch whatever the number of
+/// row per run, hour, model, currency and replica, each written once per batch whatever the number of
 /// its records. Built from the records the batch actually inserted (`insertUsage`), so a journal
 /// replay adds nothing twice.
 struct RunDeltas {
@@ -23,6 +23,7 @@ struct RunDeltas {
         var hour: Int64
         var model: String
         var currency: String
+        var replica: String
     }
 
     struct HourDelta {
@@ -54,7 +55,7 @@ struct RunDeltas {
         runs[key] = delta
         let hourKey = HourKey(
             run: key, hour: CalendarPeriod.hour(containing: record.startedAt).start.value,
-            model: record.upstreamModel ?? "", currency: record.cost.currency)
+            model: record.upstreamModel ?? "", currency: record.cost.currency, replica: record.replica ?? "")
         var hour = hours[hourKey] ?? HourDelta()
         hour.requests += 1
         if record.status >= 400 { hour.errors += 1 }
@@ -77,14 +78,14 @@ struct RunDeltas {
             )
         }
         let hourRows = hours.sorted {
-            ($0.key.run.tenant, $0.key.run.run, $0.key.hour, $0.key.model, $0.key.currency)
-                < ($1.key.run.tenant, $1.key.run.run, $1.key.hour, $1.key.model, $1.key.currency)
+            ($0.key.run.tenant, $0.key.run.run, $0.key.hour, $0.key.model, $0.key.currency, $0.key.replica)
+                < ($1.key.run.tenant, $1.key.run.run, $1.key.hour, $1.key.model, $1.key.currency, $1.key.replica)
         }.map { key, delta in
             (
                 Self.hourUpsert,
                 [
                     .text(key.run.tenant), .text(key.run.run), .integer(key.hour), .text(key.model), .text(key.currency),
-                    .integer(delta.requests), .integer(delta.errors), .integer(delta.inputTokens),
+                    .text(key.replica), .integer(delta.requests), .integer(delta.errors), .integer(delta.inputTokens),
                     .integer(delta.outputTokens), .integer(delta.costNanos),
                 ] as [SQLValue]
             )
@@ -107,9 +108,9 @@ struct RunDeltas {
         """
 
     static let hourUpsert = """
-        INSERT INTO run_hours (tenant, run_id, hour_start, model, currency, requests, errors, input_tokens, output_tokens,
-            cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (tenant, run_id, hour_start, model, currency) DO UPDATE SET
+        INSERT INTO run_hours (tenant, run_id, hour_start, model, currency, replica, requests, errors, input_tokens,
+            output_tokens, cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (tenant, run_id, hour_start, model, currency, replica) DO UPDATE SET
             requests = run_hours.requests + excluded.requests, errors = run_hours.errors + excluded.errors,
             input_tokens = run_hours.input_tokens + excluded.input_tokens,
             output_tokens = run_hours.output_tokens + excluded.output_tokens,
@@ -182,6 +183,44 @@ extension SQLStore {
             return runs
         }
         return try await withKillSwitches(runs)
+    }
+
+    /// What the replicas other than `replica` have stored of each of `runs` (`run:` scopes): their
+    /// requests and cost per currency, and the run's first request anywhere. Read 100 runs at a
+    /// time from `run_hours` and `runs`, a few rows per run.
+    public func runShares(of runs: [GovernanceScope], excludingReplica replica: String) async throws -> [GovernanceScope:
+        RunShare]
+    {
+        let pairs: [(String, String)] = runs.compactMap { scope in
+            if case .run(let tenant, let run) = scope { (tenant, run) } else { nil }
+        }
+        guard !pairs.isEmpty else { return [:] }
+        return try await run(.reports) { connection in
+            var shares: [GovernanceScope: RunShare] = [:]
+            var start = 0
+            while start < pairs.count {
+                let chunk = pairs[start..<min(start + 100, pairs.count)]
+                start += chunk.count
+                let matches = Array(repeating: "(tenant = ? AND run_id = ?)", count: chunk.count).joined(separator: " OR ")
+                let binds = chunk.flatMap { [SQLValue.text($0.0), .text($0.1)] }
+                for row in try connection.query(
+                    """
+                    SELECT tenant, run_id, currency, SUM(requests), SUM(cost_nanos) FROM run_hours
+                    WHERE replica <> ? AND (\(matches)) GROUP BY tenant, run_id, currency
+                    """, [.text(replica)] + binds)
+                {
+                    let scope = GovernanceScope.run(tenant: row[0].text ?? "", run: row[1].text ?? "")
+                    shares[scope, default: RunShare()].requests += row[3].integer ?? 0
+                    shares[scope, default: RunShare()].costs.append(
+                        Money(nanos: row[4].integer ?? 0, currency: row[2].text ?? ""))
+                }
+                for row in try connection.query("SELECT tenant, run_id, started_at FROM runs WHERE \(matches)", binds) {
+                    let scope = GovernanceScope.run(tenant: row[0].text ?? "", run: row[1].text ?? "")
+                    shares[scope, default: RunShare()].startedAt = row[2].integer.map(UnixMicros.init)
+                }
+            }
+            return shares
+        }
     }
 
     private func withKillSwitches(_ runs: [AgentRun]) async throws -> [AgentRun] {

@@ -91,3 +91,18 @@ public struct AgentRun: Hashable, Sendable {
         return Array(data)
     }
 }
+
+/// What the other replicas of a fleet have stored of one run, for the run rules here.
+public struct RunShare: Hashable, Sendable {
+    public var requests: Int64 = 0
+    /// Per currency.
+    public var costs: [Money] = []
+    /// The run's first request on any replica, as stored.
+    public var startedAt: UnixMicros?
+
+    public init(requests: Int64 = 0, costs: [Money] = [], startedAt: UnixMicros? = nil) {
+        self.requests = requests
+        self.costs = costs
+        self.startedAt = startedAt
+    }
+}

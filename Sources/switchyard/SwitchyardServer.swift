@@ -100,7 +100,11 @@ public struct SwitchyardServer {
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
         let server = gateway.makeServer(serving: [AdminAPI(gateway: gateway)], onServerRunning: onServerRunning)
-        var services: [any Service] = [writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher]
+        let runShares = RunShareSync(
+            store: store, runs: governor.runs, replica: configuration.server.replicaID, logger: logger)
+        var services: [any Service] = [
+            writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher, runShares,
+        ]
         if case .postgres(let url) = storageURL {
             services.append(
                 StoreChangeWatcher(

@@ -83,6 +83,42 @@ import Testing
         }
     }
 
+    @Test func theOtherReplicasShareCountsTowardsEveryRule() {
+        let book = RunBook()
+        let rules = Self.rules {
+            $0.maxRunRequests = 10
+            $0.maxRunCost = Money(nanos: 1_000, currency: "USD")
+            $0.maxRunDuration = .seconds(600)
+        }
+        #expect(book.admit(Self.run, fingerprint: nil, rules: rules, at: Self.start) == .admitted(loop: false))
+        #expect(book.active(since: Self.start) == [Self.run])
+        #expect(book.active(since: Self.at(seconds: 1)).isEmpty)
+        // Another replica sent 9 of the run's requests.
+        book.apply([Self.run: RunShare(requests: 9)], read: [Self.run])
+        guard case .stop(let requests, _) = book.admit(Self.run, fingerprint: nil, rules: rules, at: Self.start) else {
+            Issue.record("the fleet's 11th request was admitted")
+            return
+        }
+        #expect(requests.contains("max_run_requests"))
+        // It spent most of the money: this replica's next cost takes the run past the cap.
+        book.apply([Self.run: RunShare(requests: 0, costs: [Money(nanos: 900, currency: "USD")])], read: [Self.run])
+        #expect(book.record(Self.run, cost: Money(nanos: 99, currency: "USD")) == nil)
+        #expect(book.record(Self.run, cost: Money(nanos: 1, currency: "USD"))?.contains("0.000001000 USD") == true)
+        // It began the run 10 minutes before this replica saw it.
+        let late = GovernanceScope.run(tenant: "acme", run: "late")
+        let timed = Self.rules { $0.maxRunDuration = .seconds(600) }
+        #expect(book.admit(late, fingerprint: nil, rules: timed, at: Self.at(seconds: 600)) == .admitted(loop: false))
+        book.apply([late: RunShare(startedAt: Self.start)], read: [late, Self.run])
+        guard case .stop = book.admit(late, fingerprint: nil, rules: timed, at: Self.at(seconds: 601)) else {
+            Issue.record("a run older than its duration elsewhere was admitted")
+            return
+        }
+        // A run read with no share (the others have none) is back to its own figures.
+        #expect(
+            book.admit(Self.run, fingerprint: nil, rules: Self.rules { $0.maxRunRequests = 2 }, at: Self.start)
+                == .admitted(loop: false))
+    }
+
     @Test func theBookKeepsAtMostItsCapacityForgettingTheIdlest() {
         let book = RunBook(capacity: 10)
         let rules = Self.rules { _ in }

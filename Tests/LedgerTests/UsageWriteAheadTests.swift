@@ -87,7 +87,8 @@ import Testing
             logger: Logger(label: "test"))
         await writer.record(record()).written()
         #expect(writer.writeAheadTrouble?.failedWrites == 1)
-        #expect(writer.pendingCount == 1)
+        // A receipt may be honoured by its deadline before the log hands the record on (a loaded machine).
+        try await waitUntil { writer.pendingCount == 1 }
         await store.close()
     }
 

@@ -67,6 +67,25 @@ import Testing
             principal: "switchyard")
         #expect(try await store.runs(id: "r1", tenant: "acme").first?.stoppedBy?.reason == "looping")
         #expect(try await store.runs(id: "r1", tenant: "globex").first?.stoppedBy == nil)
+        // The other replicas' share of a run: the records of every replica but the asking one.
+        func on(_ replica: String, _ record: UsageRecord) -> UsageRecord {
+            var record = record
+            record.replica = replica
+            return record
+        }
+        try await store.insertUsage([
+            on("a", Self.record("x1", run: "fleet", minute: 3, nanos: 10)),
+            on("b", Self.record("x2", run: "fleet", minute: 2, nanos: 20)),
+            on("b", Self.record("x3", run: "fleet", minute: 4, nanos: 30)),
+            on("c", Self.record("x4", run: "fleet", minute: 5, nanos: 5, currency: "EUR")),
+        ])
+        let fleet = GovernanceScope.run(tenant: "acme", run: "fleet")
+        let shares = try await store.runShares(of: [fleet, .run(tenant: "acme", run: "none")], excludingReplica: "a")
+        #expect(shares.count == 1)
+        #expect(shares[fleet]?.requests == 3)
+        #expect(Set(shares[fleet]?.costs ?? []) == [Money(nanos: 50, currency: "USD"), Money(nanos: 5, currency: "EUR")])
+        #expect(shares[fleet]?.startedAt == UnixMicros(Self.start.value + 2 * 60_000_000))
+        #expect(try await store.runs(id: "fleet").first?.requests == 4)  // the run itself is every replica's
         // Records keep their run.
         let stored = try #require(try await store.usageRecord(id: "a2"))
         #expect(stored.run == "r1" && stored.runStep == "act" && stored.runLoop)

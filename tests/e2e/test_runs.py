@@ -4,12 +4,14 @@ real `switchyard serve` in front of llama.cpp; a loop is injected part-way; the 
 of the run reaches the model after it."""
 
 import json
+import os
+import time
 
 import openai
 import pytest
 import requests
 
-from conftest import Gateway, local_model, wait_until
+from conftest import FaultUpstream, Gateway, fault_config, fresh_database, local_model, psql, wait_until
 
 ADMIN_KEY = "sy-admin-e2e-runs"
 RUN = "nightly-e2e-1"
@@ -163,3 +165,68 @@ def test_another_tenant_never_sees_the_run_and_max_run_requests_stops_its_own(ru
         json={"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}, timeout=30)
     assert response.status_code == 400
     assert "x-switchyard-run" in response.json()["error"]["message"]
+
+
+FLEET_POLICY = """policies:
+  - name: fleet-runs
+    scope: tenant:acme
+    max_run_requests: 6
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("SWITCHYARD_TEST_POSTGRES_URL"), reason="SWITCHYARD_TEST_POSTGRES_URL not set")
+def test_a_runs_rules_count_the_whole_fleet_and_its_stop_reaches_every_replica(tmp_path):
+    """Two replicas on one PostgreSQL: each reads the other's share of its runs from the ledger, so
+    max_run_requests holds for the fleet, not per replica; and the stop is the run's kill switch,
+    which the other replica refuses by too."""
+    url = fresh_database(os.environ["SWITCHYARD_TEST_POSTGRES_URL"], "sy_e2e_runs_")
+    upstream = FaultUpstream(tmp_path)
+    body = fault_config(upstream.base_url, FLEET_POLICY)
+    first = Gateway(tmp_path / "a", body=body, storage_url=url)
+    second = Gateway(tmp_path / "b", body=body, storage_url=url)
+    key = first.keys["acme"]
+
+    def chat(replica, run):
+        return requests.post(
+            f"{replica.base_url}/chat/completions",
+            headers={"Authorization": f"Bearer {key}", "x-switchyard-run": run},
+            json={"model": "chat", "messages": [{"role": "user", "content": f"Hi from {run}"}], "max_tokens": 8},
+            timeout=30)
+
+    try:
+        for _ in range(6):
+            assert chat(first, "fleet-run").status_code == 200
+        wait_until(
+            lambda: psql(url, "SELECT COUNT(*) FROM usage_records WHERE run_id = 'fleet-run'") == "6", timeout=30,
+            what="the first replica's 6 records in the ledger")
+        # The second replica learns the first's share within a second or so; until then it counts
+        # only its own. Per replica, it would admit 6 more.
+        admitted_elsewhere = 0
+        for _ in range(20):
+            response = chat(second, "fleet-run")
+            if response.status_code == 403:
+                break
+            assert response.status_code == 200
+            admitted_elsewhere += 1
+            time.sleep(0.5)
+        assert response.status_code == 403, "the second replica never counted the first's requests"
+        assert "max_run_requests" in response.json()["error"]["message"]
+        assert admitted_elsewhere < 6
+        assert psql(url, "SELECT scope FROM kill_switches") == "run:acme/fleet-run"
+        assert chat(first, "fleet-run").json()["error"]["code"] == "kill_switch"
+        # Another run goes on, on either replica, until an operator stops it on one: a run's kill
+        # switch reaches every replica through the store. (A 403's Response is falsy: keep its JSON.)
+        assert chat(first, "another-run").status_code == 200
+        assert chat(second, "another-run").status_code == 200
+        first.cli("kill", "engage", "run:acme/another-run", "--reason", "operator stop")
+        stopped = wait_until(
+            lambda: (lambda r: r.json() if r.status_code == 403 else None)(chat(second, "another-run")), timeout=15,
+            what="the second replica refusing the run stopped through the first's CLI")
+        assert "operator stop" in stopped["error"]["message"]
+        shown = json.loads(first.cli("runs", "show", "fleet-run", "--format", "json"))
+        assert shown["requests"] >= 6 + admitted_elsewhere
+        assert shown["stopped"] is True
+    finally:
+        first.stop()
+        second.stop()
+        upstream.stop()
