@@ -308,7 +308,7 @@ public final class Gateway: Sendable {
                     "Invalid x-switchyard-run: 1 to \(RunIdentity.maximumLength) letters, digits or . _ : - are allowed.")
             }
             id = header
-        } else if let baggage = request.headers.value(of: .baggage) {
+        } else if let baggage = request.headers.value(of: .baggage), baggage.contains("gen_ai.conversation.id") {
             id = Self.conversationID(inBaggage: baggage)
         }
         guard let id else { return }

@@ -36,12 +36,20 @@ public enum GovernanceSetup {
                 logger.error(
                     "governance engaged a kill switch", metadata: ["scope": "\(kill.scope)", "reason": "\(kill.reason)"])
                 Task {
-                    do {
-                        try await store.engageKillSwitch(kill, principal: "switchyard")
-                    } catch {
-                        logger.error("could not store the kill switch", metadata: ["error": "\(error)"])
+                    // Retried for a minute: until stored, the other replicas do not know it, and the
+                    // next refresh from the store drops it here too.
+                    for attempt in 1...12 {
+                        do {
+                            // Announced once: a second stop of the same scope (a race) is not new.
+                            guard try await store.engageKillSwitch(kill, principal: "switchyard") else { return }
+                            if let webhook { await post(payload(kill), to: webhook, transport: transport, logger: logger) }
+                            return
+                        } catch {
+                            logger.error(
+                                "could not store the kill switch", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                            try? await Task.sleep(for: .seconds(5))
+                        }
                     }
-                    if let webhook { await post(payload(kill), to: webhook, transport: transport, logger: logger) }
                 }
             })
         try await seedBudgets(governor.budgets, store: store)

@@ -76,7 +76,10 @@ struct Settlement: ~Copyable {
         if let admission = context.admission, let principal = context.principal {
             gateway.governor.release(admission, principal: principal, usage: usage, cost: record.cost)
         }
-        if let run = context.runScope { gateway.governor.settleRun(run, cost: record.cost) }
+        if let run = context.runScope {
+            gateway.governor.settleRun(
+                run, cost: record.cost, fingerprint: context.promptFingerprint, answered: status < 400)
+        }
         let receipt = gateway.usageSink.record(record)
         gateway.observer.observe(
             record, latency: elapsed, timeToFirstToken: context.timeToFirstToken, spanID: trace?.spanID)

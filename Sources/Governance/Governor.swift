@@ -111,10 +111,12 @@ public final class Governor: Sendable {
         }
     }
 
-    /// Adds a settled request's cost to its run, and stops the run when that reached its
-    /// `max_run_cost`: its streams in flight end at their next piece.
-    public func settleRun(_ run: GovernanceScope, cost: Money) {
-        guard let reason = runs.record(run, cost: cost), kills.stoppingScope(run) == nil else { return }
+    /// Adds a settled request's cost (and, if `answered`, its prompt) to its run, and stops the
+    /// run when that reached its `max_run_cost`: its streams in flight end at their next piece.
+    public func settleRun(_ run: GovernanceScope, cost: Money, fingerprint: UInt64?, answered: Bool) {
+        guard let reason = runs.record(run, cost: cost, fingerprint: fingerprint, answered: answered),
+            kills.stoppingScope(run) == nil
+        else { return }
         _ = stop(run, reason: reason)
     }
 

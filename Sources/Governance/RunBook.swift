@@ -50,7 +50,8 @@ public final class RunBook: Sendable {
         var firstSeen: UnixMicros
         var lastSeen: UnixMicros
         var requests = 0
-        var cost: Money?
+        /// Spent here, per currency.
+        var costs: [String: Int64] = [:]
         /// The other replicas' share, as the ledger last told it.
         var others = RunShare()
 
@@ -59,8 +60,7 @@ public final class RunBook: Sendable {
 
         /// Spent anywhere in the fleet, in `currency`.
         func fleetCost(in currency: String) -> Int64 {
-            let own = cost?.currency == currency ? cost!.nanos : 0
-            return others.costs.reduce(own) { $1.currency == currency ? $0.addingClamped($1.nanos) : $0 }
+            others.costs.reduce(costs[currency] ?? 0) { $1.currency == currency ? $0.addingClamped($1.nanos) : $0 }
         }
 
         /// When the run began anywhere in the fleet.
@@ -117,8 +117,9 @@ public final class RunBook: Sendable {
     }
 
     /// Judges a request of `run` (a `run:` scope) against `rules`, in order: the run's duration,
-    /// its requests, its cost so far, then whether `fingerprint` (its prompt) makes it loop. An
-    /// admitted request is counted and its prompt remembered; a stopped one is not.
+    /// its requests, its cost so far, then whether `fingerprint` (its prompt) makes it loop: the
+    /// prompts of the run's answered requests (`record`) within the window, and this one. An
+    /// admitted request is counted; a stopped one is not.
     public func admit(
         _ run: GovernanceScope, fingerprint: UInt64?, rules: Rules, at time: UnixMicros = .now()
     ) -> Verdict {
@@ -159,25 +160,24 @@ public final class RunBook: Sendable {
                             + "\(Self.text(rules.loopWindow)) (on_loop: stop of policy '\(rules.onLoopPolicy ?? "")')",
                         loop: true)
                 }
-                state.remember(fingerprint, at: time)
             }
             state.requests += 1
             return .admitted(loop: loop)
         }
     }
 
-    /// Adds a settled request's cost to its run; the reason to stop the run when the cost
-    /// reached the run's `max_run_cost` (its requests in flight are then ended by the kill switch).
-    public func record(_ run: GovernanceScope, cost: Money) -> String? {
-        guard cost.nanos > 0 else { return nil }
-        return book.withLock { book in
+    /// Adds a settled request's cost to its run, and its prompt's `fingerprint` to the run's
+    /// recent prompts if it was `answered` (a refusal or a failure the client's SDK retries is not
+    /// a repeat); the reason to stop the run when the cost reached the run's `max_run_cost` (its
+    /// requests in flight are then ended by the kill switch).
+    public func record(
+        _ run: GovernanceScope, cost: Money, fingerprint: UInt64? = nil, answered: Bool = true, at time: UnixMicros = .now()
+    ) -> String? {
+        book.withLock { book in
             guard var state = book.runs[run] else { return nil }
-            if let total = state.cost {
-                // A run priced in two currencies keeps the first: `max_run_cost` names one.
-                guard total.currency == cost.currency else { return nil }
-                state.cost = Money(nanos: total.nanos.addingClamped(cost.nanos), currency: cost.currency)
-            } else {
-                state.cost = cost
+            if answered, let fingerprint { state.remember(fingerprint, at: time) }
+            if cost.nanos > 0 {
+                state.costs[cost.currency, default: 0] = state.costs[cost.currency, default: 0].addingClamped(cost.nanos)
             }
             book.runs[run] = state
             guard let limit = state.maxCost else { return nil }
@@ -189,10 +189,11 @@ public final class RunBook: Sendable {
     /// The runs seen here since `time`, most recent first, at most `limit`: those whose other
     /// replicas' share is worth reading.
     public func active(since time: UnixMicros, limit: Int = 1_000) -> [GovernanceScope] {
-        book.withLock { book in
-            book.runs.filter { $0.value.lastSeen >= time }.sorted { $0.value.lastSeen.value > $1.value.lastSeen.value }
-                .prefix(limit).map(\.key)
+        // Copied under the lock, sorted outside it: requests do not wait for the sort.
+        let recent = book.withLock { book in
+            book.runs.compactMap { $0.value.lastSeen >= time ? ($0.key, $0.value.lastSeen.value) : nil }
         }
+        return recent.sorted { $0.1 > $1.1 }.prefix(limit).map(\.0)
     }
 
     /// Takes the other replicas' share of each run read (a run absent from `shares` has none yet).
@@ -202,9 +203,9 @@ public final class RunBook: Sendable {
         }
     }
 
-    /// What this replica knows of a run: requests admitted and cost settled here.
-    public func snapshot(_ run: GovernanceScope) -> (requests: Int, cost: Money?)? {
-        book.withLock { book in book.runs[run].map { ($0.requests, $0.cost) } }
+    /// What this replica knows of a run: requests admitted and cost settled here, per currency.
+    public func snapshot(_ run: GovernanceScope) -> (requests: Int, costs: [String: Int64])? {
+        book.withLock { book in book.runs[run].map { ($0.requests, $0.costs) } }
     }
 
     public var count: Int { book.withLock { $0.runs.count } }

@@ -220,10 +220,10 @@ enum Migrations {
         (
             12,
             // Agent runs: each record names its run (and step, and whether it made the run loop);
-            // one row per run and one per run, hour, model, currency and replica, added to in the
-            // ledger batch that stores the records, so a run of 100k requests is a handful of rows.
-            // Each replica reads the others' share of its runs from run_hours (the run rules count
-            // a run across the fleet).
+            // one row per run and one per run, hour, model, currency and writer (the process that
+            // stored it), added to in the ledger batch that stores the records, so a run of 100k
+            // requests is a handful of rows. Each replica reads the rest of the fleet's share of
+            // its runs from run_hours (the run rules count a run across the fleet).
             """
             ALTER TABLE usage_records ADD COLUMN run_id TEXT;
             ALTER TABLE usage_records ADD COLUMN run_step TEXT;
@@ -246,13 +246,13 @@ enum Migrations {
                 hour_start BIGINT NOT NULL,
                 model TEXT NOT NULL,
                 currency TEXT NOT NULL,
-                replica TEXT NOT NULL,
+                writer TEXT NOT NULL,
                 requests BIGINT NOT NULL,
                 errors BIGINT NOT NULL,
                 input_tokens BIGINT NOT NULL,
                 output_tokens BIGINT NOT NULL,
                 cost_nanos BIGINT NOT NULL,
-                PRIMARY KEY (tenant, run_id, hour_start, model, currency, replica)
+                PRIMARY KEY (tenant, run_id, hour_start, model, currency, writer)
             );
             """
         ),

@@ -1,7 +1,7 @@
 import SwitchyardCore
 
 /// What one ledger batch adds to the agent runs it names: a `runs` row per run and a `run_hours`
-/// row per run, hour, model, currency and replica, each written once per batch whatever the number of
+/// row per run, hour, model, currency and writer (this process), each written once per batch whatever the number of
 /// its records. Built from the records the batch actually inserted (`insertUsage`), so a journal
 /// replay adds nothing twice.
 struct RunDeltas {
@@ -23,7 +23,6 @@ struct RunDeltas {
         var hour: Int64
         var model: String
         var currency: String
-        var replica: String
     }
 
     struct HourDelta {
@@ -34,6 +33,8 @@ struct RunDeltas {
         var costNanos: Int64 = 0
     }
 
+    /// `SQLStore.writerID`.
+    let writer: String
     private(set) var runs: [RunKey: RunDelta] = [:]
     private(set) var hours: [HourKey: HourDelta] = [:]
 
@@ -55,7 +56,7 @@ struct RunDeltas {
         runs[key] = delta
         let hourKey = HourKey(
             run: key, hour: CalendarPeriod.hour(containing: record.startedAt).start.value,
-            model: record.upstreamModel ?? "", currency: record.cost.currency, replica: record.replica ?? "")
+            model: record.upstreamModel ?? "", currency: record.cost.currency)
         var hour = hours[hourKey] ?? HourDelta()
         hour.requests += 1
         if record.status >= 400 { hour.errors += 1 }
@@ -78,14 +79,14 @@ struct RunDeltas {
             )
         }
         let hourRows = hours.sorted {
-            ($0.key.run.tenant, $0.key.run.run, $0.key.hour, $0.key.model, $0.key.currency, $0.key.replica)
-                < ($1.key.run.tenant, $1.key.run.run, $1.key.hour, $1.key.model, $1.key.currency, $1.key.replica)
+            ($0.key.run.tenant, $0.key.run.run, $0.key.hour, $0.key.model, $0.key.currency)
+                < ($1.key.run.tenant, $1.key.run.run, $1.key.hour, $1.key.model, $1.key.currency)
         }.map { key, delta in
             (
                 Self.hourUpsert,
                 [
                     .text(key.run.tenant), .text(key.run.run), .integer(key.hour), .text(key.model), .text(key.currency),
-                    .text(key.replica), .integer(delta.requests), .integer(delta.errors), .integer(delta.inputTokens),
+                    .text(writer), .integer(delta.requests), .integer(delta.errors), .integer(delta.inputTokens),
                     .integer(delta.outputTokens), .integer(delta.costNanos),
                 ] as [SQLValue]
             )
@@ -108,9 +109,9 @@ struct RunDeltas {
         """
 
     static let hourUpsert = """
-        INSERT INTO run_hours (tenant, run_id, hour_start, model, currency, replica, requests, errors, input_tokens,
+        INSERT INTO run_hours (tenant, run_id, hour_start, model, currency, writer, requests, errors, input_tokens,
             output_tokens, cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (tenant, run_id, hour_start, model, currency, replica) DO UPDATE SET
+        ON CONFLICT (tenant, run_id, hour_start, model, currency, writer) DO UPDATE SET
             requests = run_hours.requests + excluded.requests, errors = run_hours.errors + excluded.errors,
             input_tokens = run_hours.input_tokens + excluded.input_tokens,
             output_tokens = run_hours.output_tokens + excluded.output_tokens,
@@ -185,12 +186,12 @@ extension SQLStore {
         return try await withKillSwitches(runs)
     }
 
-    /// What the replicas other than `replica` have stored of each of `runs` (`run:` scopes): their
-    /// requests and cost per currency, and the run's first request anywhere. Read 100 runs at a
-    /// time from `run_hours` and `runs`, a few rows per run.
-    public func runShares(of runs: [GovernanceScope], excludingReplica replica: String) async throws -> [GovernanceScope:
-        RunShare]
-    {
+    /// What every process but this one (`writerID`) has stored of each of `runs` (`run:` scopes):
+    /// the other replicas', and this replica's before a restart. Requests and cost per currency,
+    /// and the run's first request anywhere; read 100 runs at a time from `run_hours` and `runs`,
+    /// a few rows per run.
+    public func runShares(of runs: [GovernanceScope]) async throws -> [GovernanceScope: RunShare] {
+        let writer = writerID
         let pairs: [(String, String)] = runs.compactMap { scope in
             if case .run(let tenant, let run) = scope { (tenant, run) } else { nil }
         }
@@ -206,8 +207,8 @@ extension SQLStore {
                 for row in try connection.query(
                     """
                     SELECT tenant, run_id, currency, SUM(requests), SUM(cost_nanos) FROM run_hours
-                    WHERE replica <> ? AND (\(matches)) GROUP BY tenant, run_id, currency
-                    """, [.text(replica)] + binds)
+                    WHERE writer <> ? AND (\(matches)) GROUP BY tenant, run_id, currency
+                    """, [.text(writer)] + binds)
                 {
                     let scope = GovernanceScope.run(tenant: row[0].text ?? "", run: row[1].text ?? "")
                     shares[scope, default: RunShare()].requests += row[3].integer ?? 0
@@ -221,6 +222,33 @@ extension SQLStore {
             }
             return shares
         }
+    }
+
+    /// Releases (audited, as `switchyard`) the switches that run rules engaged on runs with no
+    /// request since `idleSince`: a run that stopped sending is over, and its switch would only
+    /// grow the table every replica reloads. At most `limit` a call; returns their scopes.
+    public func releaseIdleRunSwitches(idleSince: UnixMicros, limit: Int = 1_000) async throws -> [GovernanceScope] {
+        let candidates = try await run { connection in
+            try connection.query(
+                """
+                SELECT scope FROM kill_switches WHERE engaged_by = 'switchyard' AND scope LIKE 'run:%' AND engaged_at < ?
+                ORDER BY engaged_at LIMIT \(max(1, limit))
+                """, [.integer(idleSince.value)]
+            ).compactMap { $0[0].text.flatMap(GovernanceScope.init) }
+        }
+        var released: [GovernanceScope] = []
+        for scope in candidates {
+            guard case .run(let tenant, let id) = scope else { continue }
+            let lastActivity = try await run { connection in
+                try connection.query(
+                    "SELECT last_activity FROM runs WHERE tenant = ? AND run_id = ?", [.text(tenant), .text(id)]
+                )
+                .first?[0].integer
+            }
+            guard (lastActivity ?? 0) < idleSince.value else { continue }
+            if try await releaseKillSwitch(scope, principal: "switchyard") != nil { released.append(scope) }
+        }
+        return released
     }
 
     private func withKillSwitches(_ runs: [AgentRun]) async throws -> [AgentRun] {
@@ -285,6 +313,10 @@ extension SQLStore {
                 runs[position] = run
             }
         }
-        for position in runs.indices { runs[position].models.sort() }
+        for position in runs.indices {
+            runs[position].models.sort()
+            // A refusal costs nothing in the default currency: not a currency the run paid in.
+            if runs[position].costs.count > 1 { runs[position].costs.removeAll { $0.nanos == 0 } }
+        }
     }
 }

@@ -17,6 +17,9 @@ public final class SQLStore: Sendable {
     /// How the audit entries this process appends are MACed.
     public let auditSigning: AuditSigning
     public let dialect: SQLDialect
+    /// Names this process's writes of agent runs' figures (`run_hours.writer`), so a replica reads
+    /// the rest of the fleet's share, its own earlier processes' included, without its own.
+    public let writerID = RandomIdentifier.base62(count: 12)
 
     private init(lanes: [StoreLaneConnection], url: StorageURL, rollupTagKeys: Set<String>?, auditSigning: AuditSigning) {
         self.lanes = lanes

@@ -65,6 +65,10 @@ extension NodeReader {
             policy.maxRunCost = try money(
                 amount, currency: try currency(entries["currency"], path + ".currency"), entries["max_run_cost"],
                 path + ".max_run_cost")
+            // Zero would stop every run at its first request, each with a stored switch.
+            guard policy.maxRunCost!.nanos > 0 else {
+                throw error(entries["max_run_cost"], path + ".max_run_cost", "must be more than 0")
+            }
         }
         policy.maxRunRequests = try integer(entries["max_run_requests"], path + ".max_run_requests", range: 1...100_000_000)
         policy.maxRunDuration = try duration(

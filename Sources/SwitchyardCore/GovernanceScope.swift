@@ -55,7 +55,11 @@ public enum GovernanceScope: Hashable, Sendable, Comparable, CustomStringConvert
         case "agent": guard let (tenant, agent) = pair() else { return nil }; self = .agent(tenant: tenant, agent: agent)
         case "key" where !rest.isEmpty: self = .key(rest)
         case "run":
-            guard let (tenant, run) = pair(), RunIdentity.isValid(run) else { return nil }
+            // A run id has no '/', a tenant's name may: the last one divides them.
+            guard let slash = rest.lastIndex(of: "/") else { return nil }
+            let tenant = String(rest[..<slash])
+            let run = String(rest[rest.index(after: slash)...])
+            guard !tenant.isEmpty, RunIdentity.isValid(run) else { return nil }
             self = .run(tenant: tenant, run: run)
         default: return nil
         }

@@ -8,7 +8,9 @@
 /// again (the same question, or the same tool result) is stuck.
 ///
 /// The walk hashes values with their kind and lengths, so `["ab"]` and `["a","b"]` differ; a
-/// member order change is a different prompt (an agent that loops sends the same bytes).
+/// member order change is a different prompt (an agent that loops sends the same bytes). The ids
+/// that name one tool call (`tool_call_id`, `tool_use_id`, `call_id`, `id`) are left out: each call
+/// has a new one, and a tool that keeps returning the same result is the loop to catch.
 public enum PromptFingerprint {
     public static func of(_ body: JSONValue) -> UInt64 {
         var hash = FNV1a()
@@ -23,6 +25,8 @@ public enum PromptFingerprint {
         if let tools = body["tools"] { hash.add(tools) }
         return hash.value
     }
+
+    static let callIDs: Set<String> = ["tool_call_id", "tool_use_id", "call_id", "id"]
 
     struct FNV1a {
         private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -61,7 +65,7 @@ public enum PromptFingerprint {
             case .object(let object):
                 add(byte: 6)
                 add(length: object.members.count)
-                for (key, member) in object {
+                for (key, member) in object where !PromptFingerprint.callIDs.contains(key) {
                     add(key)
                     add(member)
                 }

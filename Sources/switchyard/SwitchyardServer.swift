@@ -100,8 +100,7 @@ public struct SwitchyardServer {
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
         let server = gateway.makeServer(serving: [AdminAPI(gateway: gateway)], onServerRunning: onServerRunning)
-        let runShares = RunShareSync(
-            store: store, runs: governor.runs, replica: configuration.server.replicaID, logger: logger)
+        let runShares = RunShareSync(store: store, runs: governor.runs, logger: logger)
         var services: [any Service] = [
             writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher, runShares,
         ]

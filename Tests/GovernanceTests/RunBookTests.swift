@@ -17,21 +17,39 @@ import Testing
 
     static func at(seconds: Int64) -> UnixMicros { UnixMicros(start.value + seconds * 1_000_000) }
 
+    /// A request of `run` with prompt `fingerprint`, answered when admitted: the verdict.
+    static func send(
+        _ book: RunBook, _ fingerprint: UInt64, _ rules: RunBook.Rules, at time: UnixMicros, run: GovernanceScope = run
+    ) -> RunBook.Verdict {
+        let verdict = book.admit(run, fingerprint: fingerprint, rules: rules, at: time)
+        if case .admitted = verdict {
+            _ = book.record(run, cost: Money(nanos: 0, currency: "USD"), fingerprint: fingerprint, answered: true, at: time)
+        }
+        return verdict
+    }
+
     @Test func theNthRepeatWithinTheWindowLoopsAndOlderRepeatsDoNotCount() {
         let book = RunBook()
         let rules = Self.rules {
             $0.loopRepeats = 3; $0.loopWindow = .seconds(60)
         }
-        #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 0)) == .admitted(loop: false))
-        #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 10)) == .admitted(loop: false))
-        #expect(book.admit(Self.run, fingerprint: 8, rules: rules, at: Self.at(seconds: 20)) == .admitted(loop: false))
-        #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 30)) == .admitted(loop: true))
+        #expect(Self.send(book, 7, rules, at: Self.at(seconds: 0)) == .admitted(loop: false))
+        #expect(Self.send(book, 7, rules, at: Self.at(seconds: 10)) == .admitted(loop: false))
+        #expect(Self.send(book, 8, rules, at: Self.at(seconds: 20)) == .admitted(loop: false))
+        #expect(Self.send(book, 7, rules, at: Self.at(seconds: 30)) == .admitted(loop: true))
         // 100 s on, the repeats at 0, 10 and 30 s are out of the 60 s window.
-        #expect(book.admit(Self.run, fingerprint: 7, rules: rules, at: Self.at(seconds: 100)) == .admitted(loop: false))
+        #expect(Self.send(book, 7, rules, at: Self.at(seconds: 100)) == .admitted(loop: false))
         // Another run with the same prompts is its own.
         let other = GovernanceScope.run(tenant: "globex", run: "r1")
-        #expect(book.admit(other, fingerprint: 7, rules: rules, at: Self.at(seconds: 100)) == .admitted(loop: false))
+        #expect(Self.send(book, 7, rules, at: Self.at(seconds: 100), run: other) == .admitted(loop: false))
         #expect(book.snapshot(Self.run)?.requests == 5)
+        // Requests that were refused or failed (an SDK retries them as they were) are no repeats.
+        let retried = GovernanceScope.run(tenant: "acme", run: "retried")
+        for second in 0..<5 {
+            #expect(
+                book.admit(retried, fingerprint: 9, rules: rules, at: Self.at(seconds: Int64(second))) == .admitted(loop: false))
+            _ = book.record(retried, cost: Money(nanos: 0, currency: "USD"), fingerprint: 9, answered: false)
+        }
     }
 
     @Test func onLoopStopStopsTheLoopingRequestAndDoesNotCountIt() {
@@ -39,7 +57,7 @@ import Testing
         let rules = Self.rules {
             $0.onLoop = .stop; $0.loopRepeats = 2
         }
-        #expect(book.admit(Self.run, fingerprint: 1, rules: rules, at: Self.start) == .admitted(loop: false))
+        #expect(Self.send(book, 1, rules, at: Self.start) == .admitted(loop: false))
         guard case .stop(let reason, let loop) = book.admit(Self.run, fingerprint: 1, rules: rules, at: Self.start) else {
             Issue.record("the repeat was admitted")
             return
@@ -73,8 +91,8 @@ import Testing
         let cost = Self.rules { $0.maxRunCost = Money(nanos: 1_000, currency: "USD") }
         let dear = GovernanceScope.run(tenant: "acme", run: "dear")
         #expect(book.admit(dear, fingerprint: nil, rules: cost, at: Self.start) == .admitted(loop: false))
-        #expect(book.record(dear, cost: Money(nanos: 999, currency: "USD")) == nil)
         #expect(book.record(dear, cost: Money(nanos: 5, currency: "EUR")) == nil)  // another currency is not added
+        #expect(book.record(dear, cost: Money(nanos: 999, currency: "USD")) == nil)  // even when it came first
         #expect(book.admit(dear, fingerprint: nil, rules: cost, at: Self.start) == .admitted(loop: false))
         #expect(book.record(dear, cost: Money(nanos: 1, currency: "USD"))?.contains("max_run_cost") == true)
         guard case .stop = book.admit(dear, fingerprint: nil, rules: cost, at: Self.start) else {
@@ -153,7 +171,10 @@ import Testing
         #expect(GovernanceScope.run(tenant: "acme", run: "x").description == "run:acme/x")
         #expect(GovernanceScope("run:acme/has space") == nil)
         #expect(GovernanceScope("run:acme") == nil)
-        #expect(GovernanceScope("run:acme/a/b") == nil)
+        // A tenant's name may hold '/', a run id may not: the last '/' divides them.
+        #expect(GovernanceScope("run:org/team/r1") == .run(tenant: "org/team", run: "r1"))
+        #expect(GovernanceScope.run(tenant: "org/team", run: "r1").description == "run:org/team/r1")
+        #expect(GovernanceScope("run:/r1") == nil)
         #expect(!RunIdentity.isValid(String(repeating: "a", count: 129)))
         #expect(RunIdentity.isValid(String(repeating: "a", count: 128)))
         #expect(!RunIdentity.isValid(""))

@@ -23,7 +23,8 @@ import Testing
 
     @Test(arguments: TestEngine.available)
     func batchesAddToOneRowPerRunAndReplaysAddNothing(_ engine: TestEngine) async throws {
-        let store = try await SQLStore.open(try engine.freshURL())
+        let url = try engine.freshURL()
+        let store = try await SQLStore.open(url)
         let first = [
             Self.record("a1", run: "r1", step: "plan", minute: 5),
             Self.record("a2", run: "r1", step: "act", minute: 70, model: "m2", status: 500, loop: true),
@@ -67,28 +68,57 @@ import Testing
             principal: "switchyard")
         #expect(try await store.runs(id: "r1", tenant: "acme").first?.stoppedBy?.reason == "looping")
         #expect(try await store.runs(id: "r1", tenant: "globex").first?.stoppedBy == nil)
-        // The other replicas' share of a run: the records of every replica but the asking one.
-        func on(_ replica: String, _ record: UsageRecord) -> UsageRecord {
-            var record = record
-            record.replica = replica
-            return record
-        }
-        try await store.insertUsage([
-            on("a", Self.record("x1", run: "fleet", minute: 3, nanos: 10)),
-            on("b", Self.record("x2", run: "fleet", minute: 2, nanos: 20)),
-            on("b", Self.record("x3", run: "fleet", minute: 4, nanos: 30)),
-            on("c", Self.record("x4", run: "fleet", minute: 5, nanos: 5, currency: "EUR")),
+        // The rest of the fleet's share of a run: what every other process stored (another replica,
+        // or this one before a restart), not what this process did.
+        let other = try await SQLStore.open(url)
+        try await store.insertUsage([Self.record("x1", run: "fleet", minute: 3, nanos: 10)])
+        try await other.insertUsage([
+            Self.record("x2", run: "fleet", minute: 2, nanos: 20),
+            Self.record("x3", run: "fleet", minute: 4, nanos: 30),
+            Self.record("x4", run: "fleet", minute: 5, nanos: 5, currency: "EUR"),
         ])
         let fleet = GovernanceScope.run(tenant: "acme", run: "fleet")
-        let shares = try await store.runShares(of: [fleet, .run(tenant: "acme", run: "none")], excludingReplica: "a")
+        let shares = try await store.runShares(of: [fleet, .run(tenant: "acme", run: "none")])
         #expect(shares.count == 1)
         #expect(shares[fleet]?.requests == 3)
         #expect(Set(shares[fleet]?.costs ?? []) == [Money(nanos: 50, currency: "USD"), Money(nanos: 5, currency: "EUR")])
         #expect(shares[fleet]?.startedAt == UnixMicros(Self.start.value + 2 * 60_000_000))
-        #expect(try await store.runs(id: "fleet").first?.requests == 4)  // the run itself is every replica's
+        #expect(try await other.runShares(of: [fleet])[fleet]?.requests == 1)
+        #expect(try await store.runs(id: "fleet").first?.requests == 4)  // the run itself is every process's
+        await other.close()
         // Records keep their run.
         let stored = try #require(try await store.usageRecord(id: "a2"))
         #expect(stored.run == "r1" && stored.runStep == "act" && stored.runLoop)
+        await store.close()
+    }
+
+    @Test(arguments: TestEngine.available)
+    func theSwitchesOfRunsQuietForADayAreReleasedAndAudited(_ engine: TestEngine) async throws {
+        let store = try await SQLStore.open(try engine.freshURL())
+        let now = UnixMicros.now()
+        let twoDaysAgo = UnixMicros(now.value - 2 * 86_400_000_000)
+        var old = Self.record("o1", run: "old", minute: 0)
+        old.startedAt = twoDaysAgo
+        old.finishedAt = twoDaysAgo
+        var busy = Self.record("b1", run: "busy", minute: 0)
+        busy.startedAt = now
+        busy.finishedAt = now
+        try await store.insertUsage([old, busy])
+        for run in ["old", "busy"] {
+            _ = try await store.engageKillSwitch(
+                KillSwitch(
+                    scope: .run(tenant: "acme", run: run), engagedAt: twoDaysAgo, reason: "looping", engagedBy: "switchyard"),
+                principal: "switchyard")
+        }
+        // An operator's switch on a run is the operator's to release.
+        _ = try await store.engageKillSwitch(
+            KillSwitch(scope: .run(tenant: "globex", run: "held"), engagedAt: twoDaysAgo, reason: "hold", engagedBy: "cli"),
+            principal: "cli")
+        let released = try await store.releaseIdleRunSwitches(idleSince: UnixMicros(now.value - 86_400_000_000))
+        #expect(released == [.run(tenant: "acme", run: "old")])
+        #expect(
+            Set(try await store.killSwitches().map(\.scope))
+                == [.run(tenant: "acme", run: "busy"), .run(tenant: "globex", run: "held")])
         await store.close()
     }
 }

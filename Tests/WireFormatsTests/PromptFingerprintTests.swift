@@ -25,6 +25,24 @@ import WireFormats
                 != base)
     }
 
+    @Test func aToolThatReturnsTheSameResultIsTheSamePromptWhateverItsCallID() throws {
+        let openAI = try Self.fingerprint(
+            #"{"messages":[{"role":"user","content":"q"},{"role":"tool","tool_call_id":"call_1","content":"404"}]}"#)
+        #expect(
+            try Self.fingerprint(
+                #"{"messages":[{"role":"user","content":"q"},{"role":"tool","tool_call_id":"call_2","content":"404"}]}"#)
+                == openAI)
+        let anthropic = try Self.fingerprint(
+            #"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"404"}]}]}"#)
+        #expect(
+            try Self.fingerprint(
+                #"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_2","content":"404"}]}]}"#)
+                == anthropic)
+        let responses = try Self.fingerprint(#"{"input":[{"type":"function_call_output","call_id":"c1","output":"404"}]}"#)
+        #expect(try Self.fingerprint(#"{"input":[{"type":"function_call_output","call_id":"c2","output":"404"}]}"#) == responses)
+        #expect(try Self.fingerprint(#"{"input":[{"type":"function_call_output","call_id":"c2","output":"200"}]}"#) != responses)
+    }
+
     @Test func valuesAreHashedWithTheirShape() throws {
         #expect(try Self.fingerprint(#"{"input":["ab"]}"#) != Self.fingerprint(#"{"input":[["a","b"]]}"#))
         #expect(try Self.fingerprint(#"{"input":"1"}"#) != Self.fingerprint(#"{"input":1}"#))
