@@ -164,6 +164,48 @@ import Testing
         #expect(test.sink.all.map { $0.errorClass } == [ErrorClass.killSwitch, nil])
     }
 
+    @Test func aRequestThatTakesTheRunPastItsCostEndsTheRunsStreamInFlight() async throws {
+        let sent = ChunkCount()
+        let calls = ChunkCount()
+        let yaml =
+            TestGateway.configurationYAML + """
+
+                policies:
+                  - name: cheap-runs
+                    scope: tenant:acme
+                    max_run_cost: "0.000000001"
+                """
+        let test = try await TestGateway.make(yaml: yaml) { _ in
+            calls.increment()
+            // The first call is the stream that drips; the second a whole answer with its usage.
+            if calls.value > 1 { return ReplayTransport.respond([Recorded.llamaCompletion]) }
+            return UpstreamResponse(
+                status: 200, contentType: "text/event-stream",
+                body: UpstreamBody(DrippingBody(every: .milliseconds(20), sent: sent)))
+        }
+        try await test.gateway.withLiveServer { client in
+            let headers: HTTPFields = [
+                .authorization: "Bearer \(test.acmeKey)", HTTPField.Name("x-switchyard-run")!: "r1",
+            ]
+            let streaming = Task {
+                try await client.execute(
+                    uri: "/v1/chat/completions", method: .post, headers: headers,
+                    body: ByteBuffer(string: #"{"model":"chat","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#)
+                ) { String(buffer: $0.body) }
+            }
+            try await waitUntil("3 chunks sent") { sent.value >= 3 }
+            let whole = try await client.execute(
+                uri: "/v1/chat/completions", method: .post, headers: headers,
+                body: ByteBuffer(string: #"{"model":"chat","max_tokens":8,"messages":[{"role":"user","content":"Other"}]}"#)
+            ) { $0.status }
+            #expect(whole == .ok)
+            let stream = try await streaming.value
+            #expect(stream.contains(#""code":"kill_switch""#))
+            #expect(stream.contains("max_run_cost"))
+        }
+        #expect(test.gateway.governor.kills.stoppingScope(.run(tenant: "acme", run: "r1")) != nil)
+    }
+
     @Test func aMalformedRunHeaderIsRefusedBeforeTheProviderAndBaggageNamesARun() async throws {
         let test = try await Self.make()
         try await test.gateway.withLiveServer { client throws in

@@ -222,18 +222,23 @@ def test_a_model_list_is_a_finished_span(traced):
     assert server["attributes"]["gen_ai.operation.name"] == "models"
 
 
-def test_a_streams_answer_id_and_finish_reason_are_on_its_span(traced):
+def test_a_streams_answer_id_finish_reason_and_run_are_on_its_span(traced):
     gateway, receiver, upstream = traced
     upstream.control(mode="ok", reset=True)
     client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
     trace_id = "9bf92f3577b34da6a3ce929d0e0e4736"
     chunks = list(client.chat.completions.create(
         model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8, stream=True,
-        extra_headers={"traceparent": f"00-{trace_id}-90f067aa0ba902b7-01"}))
+        extra_headers={"traceparent": f"00-{trace_id}-90f067aa0ba902b7-01", "x-switchyard-run": "traced-run-1",
+                       "x-switchyard-step": "draft"}))
     reasons = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert reasons
     server = next(s for s in spans_of(receiver, trace_id) if s["kind"] == "SERVER")
     assert server["attributes"]["gen_ai.request.stream"] is True
+    # The agent run, ours and as the conventions' conversation id.
+    assert server["attributes"]["switchyard.run.id"] == "traced-run-1"
+    assert server["attributes"]["gen_ai.conversation.id"] == "traced-run-1"
+    assert server["attributes"]["switchyard.run.step"] == "draft"
     assert server["attributes"]["gen_ai.response.id"] == chunks[0].id
     assert server["attributes"]["gen_ai.response.finish_reasons"] == reasons
 
