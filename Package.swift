@@ -101,6 +101,7 @@ let package = Package(
             name: "Telemetry",
             dependencies: [
                 "SwitchyardCore",
+                "Observability",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -170,7 +171,9 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SwitchyardCore"]),
         .testTarget(
             name: "TelemetryTests",
-            dependencies: ["Telemetry", "SwitchyardCore", .product(name: "Tracing", package: "swift-distributed-tracing")]
+            dependencies: [
+                "Telemetry", "Observability", "SwitchyardCore", .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
         ),
         .testTarget(
             name: "LedgerTests",

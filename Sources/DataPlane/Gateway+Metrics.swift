@@ -38,6 +38,15 @@ extension Gateway {
     }
 
     func metricsResponse() -> Response {
+        collectMetrics()
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+    }
+
+    /// Brings the values read only when asked (queues, connections, the store, the fleet, traces)
+    /// up to date in the registry: before a scrape renders it, and before an OTLP push reads it.
+    package func collectMetrics() {
         if let writer = usageSink as? MetricsSource { writer.exportMetrics(to: metrics) }
         connectionLimits.exportMetrics(to: metrics)
         logWriter?.exportMetrics(to: metrics)
@@ -47,9 +56,6 @@ extension Gateway {
         if let fleet = governor.fleet { exportFleetMetrics(fleet) }
         if let slots = monitor.fleet { exportFleetSlotMetrics(slots) }
         if let traceExporter { exportTraceMetrics(traceExporter) }
-        return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-            body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
     }
 }
 

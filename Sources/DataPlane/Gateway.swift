@@ -47,7 +47,7 @@ public final class Gateway: Sendable {
     let shutdown: ShutdownState
     /// Written into every usage record (`server.replica_id`), resolved once.
     let replicaID: String
-    let metrics: MetricsRegistry
+    package let metrics: MetricsRegistry
     /// The settle stage's metrics and log line.
     let observer: RequestObserver
     package let governor: Governor

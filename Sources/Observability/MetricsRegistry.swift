@@ -184,6 +184,51 @@ public final class MetricsRegistry: Sendable {
         batch { $0.observe(name, help: help, labels: labels, seconds: seconds) }
     }
 
+    /// One family's current values, for an exporter other than the Prometheus text (OTLP push).
+    public struct FamilySnapshot: Sendable {
+        public var name: String
+        public var help: String
+        public var kind: Kind
+        public var series: [SeriesSnapshot]
+    }
+
+    /// One series: its labels, and its value (counters, gauges) or its histogram.
+    public struct SeriesSnapshot: Sendable {
+        public var labels: [(String, String)]
+        public var value: Int64
+        public var histogram: HistogramSnapshot?
+    }
+
+    public struct HistogramSnapshot: Sendable {
+        /// Upper bounds, and per bound the observations at or below it (cumulative, as Prometheus counts).
+        public var bounds: [Double]
+        public var cumulativeCounts: [Int64]
+        public var sum: Double
+        public var count: Int64
+    }
+
+    /// Every family's values at one instant (one copy under the lock), in the order first seen.
+    public func snapshot() -> [FamilySnapshot] {
+        let state = state.withLock { $0 }
+        return state.order.compactMap { name in
+            guard let family = state.families[name] else { return nil }
+            let series = family.series.sorted { $0.key.rendered() < $1.key.rendered() }.map { labels, index in
+                switch family.kind {
+                case .counter, .gauge:
+                    return SeriesSnapshot(labels: labels.pairs, value: state.values[index], histogram: nil)
+                case .histogram:
+                    let histogram = state.histograms[index]
+                    return SeriesSnapshot(
+                        labels: labels.pairs, value: histogram.count,
+                        histogram: HistogramSnapshot(
+                            bounds: histogram.bounds, cumulativeCounts: histogram.bucketCounts, sum: histogram.sum,
+                            count: histogram.count))
+                }
+            }
+            return FamilySnapshot(name: name, help: family.help, kind: family.kind, series: series)
+        }
+    }
+
     /// The current values in Prometheus' text exposition format (version 0.0.4).
     public func render() -> String {
         let snapshot = state.withLock { $0 }

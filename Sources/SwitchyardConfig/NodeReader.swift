@@ -281,7 +281,8 @@ struct NodeReader {
     }
 
     func observability(_ node: Node) throws -> SwitchyardConfiguration.Observability {
-        let entries = try mapping(node, "observability", allowed: ["metrics_listen", "metrics_token_env", "tracing"])
+        let entries = try mapping(
+            node, "observability", allowed: ["metrics_listen", "metrics_token_env", "tracing", "otlp_metrics"])
         var observability = SwitchyardConfiguration.Observability()
         if let (host, port) = try listenAddress(
             entries["metrics_listen"], "observability.metrics_listen", defaultHost: "127.0.0.1")
@@ -291,6 +292,20 @@ struct NodeReader {
         observability.metricsTokenEnv = try environmentVariableName(
             entries["metrics_token_env"], "observability.metrics_token_env")
         if let node = entries["tracing"] { observability.tracing = try tracing(node) }
+        if let node = entries["otlp_metrics"] {
+            let path = "observability.otlp_metrics"
+            let metrics = try mapping(node, path, allowed: ["endpoint", "interval_seconds"])
+            var pushed = SwitchyardConfiguration.OTLPMetrics()
+            if let endpoint = try string(metrics["endpoint"], path + ".endpoint", required: false) {
+                guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+                    throw error(metrics["endpoint"], path + ".endpoint", "expected an http:// or https:// URL (OTLP/HTTP)")
+                }
+                pushed.endpoint = endpoint
+            }
+            pushed.interval = try duration(
+                metrics["interval_seconds"], path + ".interval_seconds", unit: .seconds(1), range: 0.1...86_400)
+            observability.otlpMetrics = pushed
+        }
         return observability
     }
 

@@ -112,6 +112,20 @@ public struct SwitchyardConfiguration: Sendable {
         /// Traces exported over OTLP/HTTP; nil: off, unless the standard OTEL_EXPORTER_OTLP_*
         /// environment variables name an endpoint.
         public var tracing: Tracing?
+        /// Metrics also pushed over OTLP/HTTP; nil: not, unless the OTEL_EXPORTER_OTLP_* variables
+        /// name an endpoint. `/metrics` is served either way.
+        public var otlpMetrics: OTLPMetrics?
+
+        public init() {}
+    }
+
+    /// `observability.otlp_metrics`: push the metrics to an OpenTelemetry collector as well.
+    public struct OTLPMetrics: Sendable, Equatable {
+        /// The collector's OTLP/HTTP base URL (`/v1/metrics` is added); nil: the OTEL_* variables
+        /// or the OpenTelemetry default (http://localhost:4318).
+        public var endpoint: String?
+        /// How often (OpenTelemetry's default: 60 s); `OTEL_METRIC_EXPORT_INTERVAL` wins.
+        public var interval: Duration?
 
         public init() {}
     }

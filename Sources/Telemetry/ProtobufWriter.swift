@@ -62,6 +62,16 @@ struct ProtobufWriter {
         }
     }
 
+    /// A packed `repeated fixed64` (or `repeated double`, as bit patterns): one length, then the
+    /// values little-endian.
+    mutating func packedFixed64(_ field: Int, _ values: [UInt64]) {
+        tag(field, .lengthDelimited)
+        rawVarint(UInt64(values.count * 8))
+        for value in values {
+            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        }
+    }
+
     /// A nested message: written by `body` in place after a one-byte length, which grows (moving
     /// the message) only when the message passes 127 bytes: no buffer of its own per message.
     mutating func message(_ field: Int, _ body: (inout ProtobufWriter) -> Void) {

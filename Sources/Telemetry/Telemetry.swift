@@ -1,4 +1,5 @@
-// Telemetry: the gateway's traces, recorded and exported over OTLP/HTTP.
+// Telemetry: the gateway's traces, recorded and exported over OTLP/HTTP, and its metrics pushed
+// over OTLP/HTTP.
 //
 // Owns: `SpanRecorder`, a tracer behind the swift-distributed-tracing API (which the pipeline
 // also calls directly, to name parents and add attributes as lists), the bounded queue its finished spans wait in (`SpanBuffer`), their OTLP protobuf
@@ -10,4 +11,7 @@
 // bounded one), which measured ~430,000 instructions per traced request (README, "Observability").
 // Here a span's end is one append under a lock, and nothing else runs until the export.
 //
-// May import: SwitchyardCore, Tracing, AsyncHTTPClient, NIOCore, ServiceLifecycle, Logging.
+// Also: the metrics registry's values pushed to a collector (`OTLPMetricsExporter`,
+// `OTLPMetricsEncoder`, `MetricsExportSettings`), read off the request path once per interval.
+//
+// May import: SwitchyardCore, Observability, Tracing, AsyncHTTPClient, NIOCore, ServiceLifecycle, Logging.

@@ -85,16 +85,7 @@ public struct TraceExportSettings: Sendable {
         if let proto = value("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"), proto != "http/protobuf" {
             warnings.append("OTEL_EXPORTER_OTLP_PROTOCOL '\(proto)' is not supported; traces are exported as http/protobuf")
         }
-        var resource = Self.pairs(value("OTEL_RESOURCE_ATTRIBUTES") ?? "")
-        let service =
-            value("OTEL_SERVICE_NAME") ?? resource.first { $0.0 == "service.name" }?.1 ?? file?.serviceName ?? "switchyard"
-        let instance = resource.first { $0.0 == "service.instance.id" }?.1 ?? instanceID
-        resource.removeAll { ["service.name", "service.instance.id"].contains($0.0) || $0.0.hasPrefix("telemetry.sdk.") }
-        resource =
-            [
-                ("service.name", service), ("service.instance.id", instance), ("telemetry.sdk.name", "switchyard"),
-                ("telemetry.sdk.language", "swift"),
-            ] + resource
+        let resource = Self.resource(environment, serviceName: file?.serviceName, instanceID: instanceID)
         let sampler = value("OTEL_TRACES_SAMPLER")
         let sampling: Sampling
         do {
@@ -117,6 +108,21 @@ public struct TraceExportSettings: Sendable {
         }
         settings.warnings = warnings
         return settings
+    }
+
+    /// The resource every signal names: `OTEL_SERVICE_NAME` (or the file's, or `switchyard`), the
+    /// replica as `service.instance.id`, and `OTEL_RESOURCE_ATTRIBUTES`.
+    static func resource(_ environment: [String: String], serviceName: String?, instanceID: String) -> [(String, String)] {
+        func value(_ name: String) -> String? { environment[name]?.trimmingWhitespace.nonEmpty }
+        var resource = Self.pairs(value("OTEL_RESOURCE_ATTRIBUTES") ?? "")
+        let service =
+            value("OTEL_SERVICE_NAME") ?? resource.first { $0.0 == "service.name" }?.1 ?? serviceName ?? "switchyard"
+        let instance = resource.first { $0.0 == "service.instance.id" }?.1 ?? instanceID
+        resource.removeAll { ["service.name", "service.instance.id"].contains($0.0) || $0.0.hasPrefix("telemetry.sdk.") }
+        return [
+            ("service.name", service), ("service.instance.id", instance), ("telemetry.sdk.name", "switchyard"),
+            ("telemetry.sdk.language", "swift"),
+        ] + resource
     }
 
     /// `OTEL_TRACES_SAMPLER` and its argument; unset, the file's ratio with the client's flag followed.
@@ -182,7 +188,9 @@ public struct TraceExportSettings: Sendable {
 }
 
 extension String {
-    fileprivate var trimmingWhitespace: String {
+    var trimmingWhitespace: String {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
+
+    var nonEmpty: String? { isEmpty ? nil : self }
 }

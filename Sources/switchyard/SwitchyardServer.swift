@@ -115,6 +115,15 @@ public struct SwitchyardServer {
             services.append(
                 FleetLeaseKeeper(governor: governor, fleet: fleet, slots: fleetSlots.map { ($0, gateway.monitor) }))
         }
+        if let pushed = try MetricsExportSettings.configured(
+            configuration.observability, replica: configuration.server.replicaID,
+            environment: ProcessInfo.processInfo.environment, logger: logger)
+        {
+            services.append(
+                OTLPMetricsExporter(
+                    settings: pushed, registry: gateway.metrics, collect: { [gateway] in gateway.collectMetrics() },
+                    logger: logger))
+        }
         if let host = configuration.observability.metricsHost, let port = configuration.observability.metricsPort {
             services.append(gateway.makeMetricsServer(host: host, port: port))
         }

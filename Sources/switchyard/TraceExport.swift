@@ -17,3 +17,26 @@ extension Traces {
         return Traces(settings: settings, logger: logger)
     }
 }
+
+extension MetricsExportSettings {
+    /// The metrics push `observability.otlp_metrics` and the standard `OTEL_*` variables ask for
+    /// (the variables win); nil when none is.
+    static func configured(
+        _ observability: SwitchyardConfiguration.Observability, replica: String, environment: [String: String],
+        logger: Logger
+    ) throws -> MetricsExportSettings? {
+        let file = observability.otlpMetrics.map { metrics in
+            MetricsExportSettings.FileSettings(
+                endpoint: metrics.endpoint,
+                intervalMilliseconds: metrics.interval.map {
+                    Int($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)
+                })
+        }
+        guard
+            let settings = try MetricsExportSettings.resolve(
+                file: file, serviceName: observability.tracing?.serviceName, instanceID: replica, environment: environment)
+        else { return nil }
+        for warning in settings.warnings { logger.warning("\(warning)") }
+        return settings
+    }
+}

@@ -115,6 +115,26 @@ import Testing
             reasonContains: "between 0 and 1")
     }
 
+    /// The metrics push: a base URL and an interval.
+    @Test func otlpMetricsAreReadAndCheckedValues() throws {
+        let configuration = try ConfigurationLoader.parse(
+            """
+            observability:
+              otlp_metrics:
+                endpoint: "http://collector:4318"
+                interval_seconds: 15
+            """, file: "test.yaml")
+        let metrics = try #require(configuration.observability.otlpMetrics)
+        #expect(metrics.endpoint == "http://collector:4318")
+        #expect(metrics.interval == .seconds(15))
+        expectError(
+            "observability:\n  otlp_metrics:\n    endpoint: \"grpc://x:4317\"\n", line: 3,
+            pathContains: "otlp_metrics.endpoint", reasonContains: "OTLP/HTTP")
+        expectError(
+            "observability:\n  otlp_metrics:\n    interval_seconds: 0\n", line: 3,
+            pathContains: "otlp_metrics.interval_seconds", reasonContains: "between")
+    }
+
     @Test func acceptsTheIssueExampleAsWritten() throws {
         let configuration = try ConfigurationLoader.parse(Self.issueExample, file: "example.yaml")
         #expect(configuration.server.host == "127.0.0.1")

@@ -1,6 +1,7 @@
-"""An OTLP/HTTP trace receiver for the tracing tests: decodes the official protobuf messages
-(PyPI's opentelemetry-proto) posted to /v1/traces and serves the spans it got as JSON at
-GET /spans (DELETE /spans forgets them). Binds 127.0.0.1 only.
+"""An OTLP/HTTP receiver for the tracing and metrics tests: decodes the official protobuf
+messages (PyPI's opentelemetry-proto) posted to /v1/traces and /v1/metrics, and serves the
+spans it got as JSON at GET /spans (DELETE /spans forgets them) and the last metrics push at
+GET /metrics-pushed. Binds 127.0.0.1 only.
 
     python otlp_receiver.py PORT
 """
@@ -10,12 +11,17 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 SPANS = []
+PUSHES = []
 LOCK = threading.Lock()
 KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 
@@ -29,6 +35,29 @@ def value(any_value):
 
 def attributes(pairs):
     return {pair.key: value(pair.value) for pair in pairs}
+
+
+def metric_json(metric):
+    """One metric as JSON: its kind, and its points with their attributes."""
+    kind = metric.WhichOneof("data")
+    data = getattr(metric, kind)
+    points = []
+    for point in data.data_points:
+        entry = {"attributes": attributes(point.attributes), "start": point.start_time_unix_nano,
+                 "time": point.time_unix_nano}
+        if kind == "histogram":
+            entry.update(count=point.count, sum=point.sum, bucket_counts=list(point.bucket_counts),
+                         explicit_bounds=list(point.explicit_bounds))
+        else:
+            entry["value"] = getattr(point, point.WhichOneof("value"))
+        points.append(entry)
+    result = {"name": metric.name, "description": metric.description, "unit": metric.unit, "kind": kind,
+              "points": points}
+    if kind in ("sum", "histogram"):
+        result["temporality"] = data.aggregation_temporality
+    if kind == "sum":
+        result["monotonic"] = data.is_monotonic
+    return result
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -46,6 +75,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/v1/metrics":
+            request = ExportMetricsServiceRequest()
+            request.ParseFromString(raw)
+            pushed = []
+            for resource_metrics in request.resource_metrics:
+                resource = attributes(resource_metrics.resource.attributes)
+                for scope_metrics in resource_metrics.scope_metrics:
+                    for metric in scope_metrics.metrics:
+                        pushed.append({**metric_json(metric), "resource": resource,
+                                       "scope": scope_metrics.scope.name})
+            with LOCK:
+                PUSHES.append(pushed)
+            return self.reply(200, ExportMetricsServiceResponse().SerializeToString(), "application/x-protobuf")
         if self.path != "/v1/traces":
             return self.reply(404, b"{}", "application/json")
         request = ExportTraceServiceRequest()
@@ -70,6 +112,10 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
 
     def do_GET(self):
+        if self.path == "/metrics-pushed":
+            with LOCK:
+                body = json.dumps({"pushes": len(PUSHES), "last": PUSHES[-1] if PUSHES else []}).encode()
+            return self.reply(200, body, "application/json")
         if self.path != "/spans":
             return self.reply(404, b"{}", "application/json")
         with LOCK:

@@ -533,3 +533,58 @@ def test_the_genai_metrics_are_exposed_and_pass_promtool(tmp_path):
     finally:
         gateway.stop()
         upstream.stop()
+
+
+def test_the_same_metrics_are_pushed_over_otlp_with_the_conventions_names(tmp_path):
+    """OTEL_EXPORTER_OTLP_ENDPOINT (as any SDK reads it) also pushes the metrics registry to the
+    collector: the GenAI families under their semantic-convention names, units and attribute
+    keys, the switchyard_* families as they are, cumulative, agreeing with /metrics."""
+    receiver = Receiver(tmp_path)
+    upstream = FaultUpstream(tmp_path)
+    gateway = Gateway(
+        tmp_path / "gateway", body=fault_config(upstream.base_url),
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}", "OTEL_METRIC_EXPORT_INTERVAL": "300",
+             "OTEL_TRACES_EXPORTER": "none", "OTEL_SERVICE_NAME": "switchyard-metrics-e2e"})
+    try:
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+        for _ in range(3):
+            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
+
+        def pushed():
+            state = requests.get(f"http://127.0.0.1:{receiver.port}/metrics-pushed", timeout=5).json()
+            by_name = {metric["name"]: metric for metric in state["last"]}
+            usage = by_name.get("gen_ai.client.token.usage")
+            if not usage or sum(point["count"] for point in usage["points"]) < 6:
+                return None
+            return by_name
+
+        metrics = wait_until(pushed, timeout=30, what="a push with the three requests' token usage")
+        usage = metrics["gen_ai.client.token.usage"]
+        assert usage["kind"] == "histogram" and usage["unit"] == "{token}"
+        assert usage["temporality"] == 2  # cumulative
+        assert usage["resource"]["service.name"] == "switchyard-metrics-e2e"
+        types = sorted(point["attributes"]["gen_ai.token.type"] for point in usage["points"])
+        assert types == ["input", "output"]
+        for point in usage["points"]:
+            assert point["attributes"]["gen_ai.operation.name"] == "chat"
+            assert point["attributes"]["gen_ai.request.model"] == "chat"
+            assert point["count"] == 3
+            assert sum(point["bucket_counts"]) == point["count"]
+            assert len(point["bucket_counts"]) == len(point["explicit_bounds"]) + 1
+            assert point["explicit_bounds"][:3] == [1, 4, 16]  # the conventions' token buckets
+        duration = metrics["gen_ai.client.operation.duration"]
+        assert duration["unit"] == "s" and sum(point["count"] for point in duration["points"]) == 3
+        requests_total = metrics["switchyard_requests_total"]
+        assert requests_total["kind"] == "sum" and requests_total["monotonic"] is True
+        pushed_count = sum(point["value"] for point in requests_total["points"])
+        assert pushed_count == 3
+        # The same counter as the Prometheus exposition.
+        scraped = sum(
+            float(line.rsplit(" ", 1)[1]) for line in gateway.metrics().splitlines()
+            if line.startswith("switchyard_requests_total{"))
+        assert scraped == pushed_count
+    finally:
+        gateway.stop()
+        upstream.stop()
+        receiver.stop()
+

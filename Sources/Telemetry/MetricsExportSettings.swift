@@ -1,0 +1,73 @@
+/// Where the metrics are pushed over OTLP/HTTP, and how often: the file's
+/// `observability.otlp_metrics`, under the standard OpenTelemetry variables, which win.
+public struct MetricsExportSettings: Sendable {
+    /// The full OTLP/HTTP metrics URL (`…/v1/metrics`).
+    public var endpoint: String
+    public var headers: [(String, String)] = []
+    public var timeoutMilliseconds = 10_000
+    /// `OTEL_METRIC_EXPORT_INTERVAL`: 60 s by default, as the specification says.
+    public var intervalMilliseconds = 60_000
+    public var resource: [(String, String)]
+    public var warnings: [String] = []
+
+    /// The file's `observability.otlp_metrics`: the collector's base URL (`/v1/metrics` is
+    /// added unless present; nil: http://localhost:4318) and the interval.
+    public struct FileSettings: Sendable {
+        public var endpoint: String?
+        public var intervalMilliseconds: Int?
+
+        public init(endpoint: String?, intervalMilliseconds: Int?) {
+            self.endpoint = endpoint
+            self.intervalMilliseconds = intervalMilliseconds
+        }
+    }
+
+    /// nil when nothing asks for a push: no `otlp_metrics` in the file, and no
+    /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`; or
+    /// `OTEL_METRICS_EXPORTER=none`, `OTEL_SDK_DISABLED=true`. `/metrics` is served either way.
+    public static func resolve(
+        file: FileSettings?, serviceName: String?, instanceID: String, environment: [String: String]
+    ) throws(TraceExportSettings.Problem) -> MetricsExportSettings? {
+        func value(_ names: String...) -> String? {
+            names.lazy.compactMap { environment[$0]?.trimmingWhitespace.nonEmpty }.first
+        }
+        func number(_ name: String) throws(TraceExportSettings.Problem) -> Int? {
+            guard let text = value(name) else { return nil }
+            guard let number = Int(text), number >= 0 else { throw .invalid(variable: name, value: text) }
+            return number
+        }
+        guard value("OTEL_SDK_DISABLED")?.lowercased() != "true", value("OTEL_METRICS_EXPORTER")?.lowercased() != "none"
+        else { return nil }
+        let endpoint: String
+        if let metrics = value("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+            endpoint = metrics
+        } else if let base = value("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            endpoint = Self.metricsURL(base, always: true)
+        } else if let file {
+            endpoint = Self.metricsURL(file.endpoint ?? "http://localhost:4318", always: false)
+        } else {
+            return nil
+        }
+        var settings = MetricsExportSettings(
+            endpoint: endpoint,
+            resource: TraceExportSettings.resource(environment, serviceName: serviceName, instanceID: instanceID))
+        if let proto = value("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"), proto != "http/protobuf" {
+            settings.warnings.append(
+                "OTEL_EXPORTER_OTLP_PROTOCOL '\(proto)' is not supported; metrics are pushed as http/protobuf")
+        }
+        settings.headers = TraceExportSettings.pairs(
+            value("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") ?? "")
+        let signalTimeout = try number("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT")
+        let timeout = try number("OTEL_EXPORTER_OTLP_TIMEOUT")
+        if let timeout = signalTimeout ?? timeout { settings.timeoutMilliseconds = max(1, timeout) }
+        if let timeout = try number("OTEL_METRIC_EXPORT_TIMEOUT") { settings.timeoutMilliseconds = max(1, timeout) }
+        let interval = try number("OTEL_METRIC_EXPORT_INTERVAL")
+        if let interval = interval ?? file?.intervalMilliseconds { settings.intervalMilliseconds = max(100, interval) }
+        return settings
+    }
+
+    static func metricsURL(_ base: String, always: Bool) -> String {
+        let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
+        return !always && trimmed.hasSuffix("/v1/metrics") ? trimmed : trimmed + "/v1/metrics"
+    }
+}

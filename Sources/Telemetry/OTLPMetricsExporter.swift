@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import Observability
+import ServiceLifecycle
+import Synchronization
+import Tracing
+
+/// Pushes the metrics registry to the collector over OTLP/HTTP (protobuf) every interval, and
+/// once more at shutdown (within one timeout). It reads the registry off the request path: one
+/// copy under the registry's lock per push, so a request pays nothing for it. A push that
+/// fails is counted and logged at most once a minute; the next one carries the cumulative values,
+/// so nothing is lost but the failed instant.
+public final class OTLPMetricsExporter: Service, Sendable {
+    private let settings: MetricsExportSettings
+    private let registry: MetricsRegistry
+    /// Brings the values read only when asked up to date, before each push.
+    private let collect: @Sendable () -> Void
+    private let encoder: OTLPMetricsEncoder
+    private let logger: Logger
+    private let pushedCount = Atomic<Int>(0)
+    private let failedCount = Atomic<Int>(0)
+    private let lastFailureLog = Mutex<ContinuousClock.Instant?>(nil)
+
+    public init(
+        settings: MetricsExportSettings, registry: MetricsRegistry, collect: @escaping @Sendable () -> Void = {},
+        logger: Logger
+    ) {
+        self.settings = settings
+        self.registry = registry
+        self.collect = collect
+        self.encoder = OTLPMetricsEncoder(resource: settings.resource, startNanos: Self.nowNanos())
+        self.logger = logger
+    }
+
+    /// Pushes the collector accepted, and those that failed, since start.
+    public var pushed: Int { pushedCount.load(ordering: .relaxed) }
+    public var failed: Int { failedCount.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        let timeout = TimeAmount.milliseconds(Int64(settings.timeoutMilliseconds))
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: HTTPClient.Configuration(timeout: .init(connect: timeout, read: timeout)))
+        let interval = Duration.milliseconds(settings.intervalMilliseconds)
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: interval)
+                await self.push(client)
+            }
+        }
+        // The last values, so a collector sees what the process counted up to its end.
+        await push(client)
+        try? await client.shutdown()
+    }
+
+    func push(_ client: HTTPClient) async {
+        var request = HTTPClientRequest(url: settings.endpoint)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-protobuf")
+        for (name, value) in settings.headers { request.headers.add(name: name, value: value) }
+        collect()
+        request.body = .bytes(ByteBuffer(bytes: encoder.encode(registry.snapshot(), atNanos: Self.nowNanos())))
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeoutMilliseconds)))
+            _ = try await response.body.collect(upTo: 64 * 1024)
+            guard (200..<300).contains(Int(response.status.code)) else {
+                return failed(reason: "the collector answered \(response.status.code)")
+            }
+            pushedCount.add(1, ordering: .relaxed)
+        } catch {
+            failed(reason: "\(error)")
+        }
+    }
+
+    private func failed(reason: String) {
+        failedCount.add(1, ordering: .relaxed)
+        let now = ContinuousClock.now
+        let due = lastFailureLog.withLock { last in
+            guard last.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        logger.warning(
+            "metrics push failed (logged at most once a minute)",
+            metadata: [
+                "endpoint": .string(TraceExportSettings.withoutCredentials(settings.endpoint)), "error": .string(reason),
+            ])
+    }
+
+    static func nowNanos() -> UInt64 { DefaultTracerClock.now.nanosecondsSinceEpoch }
+}

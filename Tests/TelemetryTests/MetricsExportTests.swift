@@ -1,0 +1,56 @@
+import Observability
+import Testing
+
+@testable import Telemetry
+
+/// The metrics push: which settings win, and the registry's histograms as OTLP counts them.
+@Suite struct MetricsExportTests {
+    @Test func theStandardVariablesWinAndNoneTurnsThePushOff() throws {
+        let file = MetricsExportSettings.FileSettings(endpoint: "http://collector:4318", intervalMilliseconds: 15_000)
+        let fromFile = try #require(
+            try MetricsExportSettings.resolve(file: file, serviceName: "gw", instanceID: "r1", environment: [:]))
+        #expect(fromFile.endpoint == "http://collector:4318/v1/metrics")
+        #expect(fromFile.intervalMilliseconds == 15_000)
+        #expect(fromFile.resource.first { $0.0 == "service.name" }?.1 == "gw")
+        let environment = [
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://other:4318/", "OTEL_METRIC_EXPORT_INTERVAL": "5000",
+            "OTEL_EXPORTER_OTLP_METRICS_HEADERS": "x-token=a%20b", "OTEL_SERVICE_NAME": "svc",
+        ]
+        let fromEnvironment = try #require(
+            try MetricsExportSettings.resolve(file: file, serviceName: "gw", instanceID: "r1", environment: environment))
+        #expect(fromEnvironment.endpoint == "http://other:4318/v1/metrics")
+        #expect(fromEnvironment.intervalMilliseconds == 5_000)
+        #expect(fromEnvironment.headers.map { "\($0.0)=\($0.1)" } == ["x-token=a b"])
+        #expect(fromEnvironment.resource.first { $0.0 == "service.name" }?.1 == "svc")
+        #expect(
+            try MetricsExportSettings.resolve(
+                file: file, serviceName: nil, instanceID: "r1", environment: ["OTEL_METRICS_EXPORTER": "none"]) == nil)
+        #expect(try MetricsExportSettings.resolve(file: nil, serviceName: nil, instanceID: "r1", environment: [:]) == nil)
+        #expect(throws: TraceExportSettings.Problem.self) {
+            try MetricsExportSettings.resolve(
+                file: file, serviceName: nil, instanceID: "r1", environment: ["OTEL_METRIC_EXPORT_INTERVAL": "soon"])
+        }
+    }
+
+    @Test func aSnapshotHoldsEveryFamilyWithItsCumulativeBuckets() {
+        let registry = MetricsRegistry()
+        registry.increment("requests_total", help: "Requests.", labels: [("outcome", "ok")], by: 3)
+        let histogram = registry.series("latency", help: "Latency.", kind: .histogram, buckets: [1, 2])
+        registry.batch { batch in
+            batch.observe(histogram, seconds: 0.5)
+            batch.observe(histogram, seconds: 1.5)
+            batch.observe(histogram, seconds: 9)
+        }
+        let families = registry.snapshot()
+        #expect(families.map(\.name) == ["requests_total", "latency"])
+        #expect(families[0].series.first?.value == 3)
+        let values = try? #require(families[1].series.first?.histogram)
+        #expect(values?.cumulativeCounts == [1, 2])
+        #expect(values?.count == 3)
+        // Encoded, the request names the family and is not empty; the e2e receiver decodes it with
+        // the official classes (bucket counts per bucket, the last past every bound).
+        let bytes = OTLPMetricsEncoder(resource: [("service.name", "s")], startNanos: 1).encode(families, atNanos: 2)
+        #expect(bytes.count > 40)
+        #expect(String(decoding: bytes, as: UTF8.self).contains("requests_total"))
+    }
+}
