@@ -9,6 +9,8 @@
 #   bench/run.sh soak            # 64 connections for BENCH_SOAK_MINUTES (10), RSS printed each minute
 #   bench/run.sh hold            # start everything and wait (profiling by hand; see $WORK/env)
 #   bench/run.sh instructions    # instructions per request under QEMU (no PMU needed); BENCH_COMPARE="other binaries"
+#   bench/run.sh allocations     # heap allocations per request (jemalloc's counters, bench/alloccount.c), native:
+#                                # tracing off, then on at each BENCH_TRACE_RATIOS ("0 1": 0 = every request unsampled)
 #   bench/run.sh ledger          # BENCH_LEDGER_RATE (5000) requests/s for BENCH_LEDGER_SECONDS (30):
 #                                # usage records stored per second, most waiting at once
 #   BENCH_STORE=postgres ...     # any of these on PostgreSQL (started by the script, fsync on)
@@ -380,6 +382,35 @@ if [ "${1:-}" = instructions ]; then
     done
     kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
    done
+  done
+  exit 0
+fi
+
+if [ "${1:-}" = allocations ]; then
+  # Allocations per request: the same sequential driver as `instructions`, reading jemalloc's
+  # allocation counters (thread caches off, so each allocation reaches them) instead of QEMU's
+  # instruction count. Tracing at ratio 0 traces nothing: its figure against "off" is what an
+  # unsampled request allocates for tracing.
+  gcc -O2 -shared -fPIC -o "$WORK/alloccount.so" bench/alloccount.c -ldl -lpthread
+  kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
+  printf '%s' '{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":64}' >"$WORK/stream-request.json"
+  for mode in off ${BENCH_TRACE_RATIOS:-0 1}; do
+    run="$(mktemp -d "$WORK/allocations.XXXXXX")"
+    sed -e "s#$WORK/switchyard.db#$run/switchyard.db#" -e "s#$WORK/journal.ndjson#$run/journal.ndjson#" \
+      -e '/^observability:/d' -e '/metrics_token_env/d' -e '/redis_url/d' "$WORK/switchyard.yaml" >"$run/switchyard.yaml"
+    [ "$mode" != off ] && printf 'observability:\n  tracing:\n    endpoint: "http://127.0.0.1:%s"\n    sample_ratio: %s\n' \
+      "$NGINX_PORT" "$mode" >>"$run/switchyard.yaml"
+    key="$("$BIN" keys create --config "$run/switchyard.yaml" --tenant bench 2>/dev/null)"
+    mkfifo "$run/ctl"
+    ALLOCCOUNT_CTL="$run/ctl" ALLOCCOUNT_OUT="$run/count" MALLOC_CONF=tcache:false LD_PRELOAD="$WORK/alloccount.so" \
+      LOG_LEVEL="${BENCH_LOG_LEVEL:-warning}" "$BIN" serve --config "$run/switchyard.yaml" >"$run/serve.log" 2>&1 &
+    GATEWAY_PID=$!
+    for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+    for kind in request stream-request; do
+      echo "tracing=$mode $kind $(python3 bench/instructions.py --port "$GATEWAY_PORT" --key "$key" --ctl "$run/ctl" \
+        --out "$run/count" --body "$WORK/$kind.json" --requests "${BENCH_REQUESTS:-500}" --warmup "${BENCH_TRACE_WARMUP:-2000}")"
+    done
+    kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; GATEWAY_PID=""
   done
   exit 0
 fi

@@ -228,25 +228,22 @@ extension SQLStore {
     /// request since `idleSince`: a run that stopped sending is over, and its switch would only
     /// grow the table every replica reloads. At most `limit` a call; returns their scopes.
     public func releaseIdleRunSwitches(idleSince: UnixMicros, limit: Int = 1_000) async throws -> [GovernanceScope] {
+        // Runs still active are left out here, so they never crowd quiet ones out of the limit.
         let candidates = try await run { connection in
             try connection.query(
                 """
-                SELECT scope FROM kill_switches WHERE engaged_by = 'switchyard' AND scope LIKE 'run:%' AND engaged_at < ?
-                ORDER BY engaged_at LIMIT \(max(1, limit))
-                """, [.integer(idleSince.value)]
+                SELECT k.scope FROM kill_switches k
+                WHERE k.engaged_by = 'switchyard' AND k.scope LIKE 'run:%' AND k.engaged_at < ?
+                AND NOT EXISTS (SELECT 1 FROM runs r
+                    WHERE 'run:' || r.tenant || '/' || r.run_id = k.scope AND r.last_activity >= ?)
+                ORDER BY k.engaged_at LIMIT \(max(1, limit))
+                """, [.integer(idleSince.value), .integer(idleSince.value)]
             ).compactMap { $0[0].text.flatMap(GovernanceScope.init) }
         }
         var released: [GovernanceScope] = []
         for scope in candidates {
-            guard case .run(let tenant, let id) = scope else { continue }
-            let lastActivity = try await run { connection in
-                try connection.query(
-                    "SELECT last_activity FROM runs WHERE tenant = ? AND run_id = ?", [.text(tenant), .text(id)]
-                )
-                .first?[0].integer
-            }
-            guard (lastActivity ?? 0) < idleSince.value else { continue }
-            if try await releaseKillSwitch(scope, principal: "switchyard") != nil { released.append(scope) }
+            // One that cannot be released now is tried again at the next pass; the others go on.
+            if (try? await releaseKillSwitch(scope, principal: "switchyard")) != nil { released.append(scope) }
         }
         return released
     }

@@ -24,7 +24,8 @@ public struct MetricsExportSettings: Sendable {
 
     /// nil when nothing asks for a push: no `otlp_metrics` in the file, and no
     /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`; or
-    /// `OTEL_METRICS_EXPORTER=none`, `OTEL_SDK_DISABLED=true`. `/metrics` is served either way.
+    /// `OTEL_METRICS_EXPORTER` without `otlp` in it, `OTEL_SDK_DISABLED=true`. `/metrics` is
+    /// served either way.
     public static func resolve(
         file: FileSettings?, serviceName: String?, instanceID: String, environment: [String: String]
     ) throws(TraceExportSettings.Problem) -> MetricsExportSettings? {
@@ -36,7 +37,10 @@ public struct MetricsExportSettings: Sendable {
             guard let number = Int(text), number >= 0 else { throw .invalid(variable: name, value: text) }
             return number
         }
-        guard value("OTEL_SDK_DISABLED")?.lowercased() != "true", value("OTEL_METRICS_EXPORTER")?.lowercased() != "none"
+        // `otlp` (the specification's default) pushes; `prometheus` is /metrics, which is served
+        // anyway; `none`, `console` or anything else: no push.
+        let exporters = (value("OTEL_METRICS_EXPORTER")?.lowercased() ?? "otlp").split(separator: ",")
+        guard value("OTEL_SDK_DISABLED")?.lowercased() != "true", exporters.contains(where: { $0.filter { $0 != " " } == "otlp" })
         else { return nil }
         let endpoint: String
         if let metrics = value("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
@@ -55,8 +59,9 @@ public struct MetricsExportSettings: Sendable {
             settings.warnings.append(
                 "OTEL_EXPORTER_OTLP_PROTOCOL '\(proto)' is not supported; metrics are pushed as http/protobuf")
         }
-        settings.headers = TraceExportSettings.pairs(
-            value("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") ?? "")
+        settings.headers = TraceExportSettings.usableHeaders(
+            TraceExportSettings.pairs(value("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") ?? ""),
+            warnings: &settings.warnings)
         let signalTimeout = try number("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT")
         let timeout = try number("OTEL_EXPORTER_OTLP_TIMEOUT")
         if let timeout = signalTimeout ?? timeout { settings.timeoutMilliseconds = max(1, timeout) }

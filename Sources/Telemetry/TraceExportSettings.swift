@@ -96,7 +96,8 @@ public struct TraceExportSettings: Sendable {
         }
         var settings = TraceExportSettings(endpoint: resolved, resource: resource, sampling: sampling)
         settings.tailRule = !["always_off", "parentbased_always_off"].contains(sampler?.lowercased() ?? "")
-        settings.headers = Self.pairs(value("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") ?? "")
+        settings.headers = Self.usableHeaders(
+            Self.pairs(value("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") ?? ""), warnings: &warnings)
         let signalTimeout = try number("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
         let timeout = try number("OTEL_EXPORTER_OTLP_TIMEOUT")
         if let timeout = signalTimeout ?? timeout { settings.timeoutMilliseconds = max(1, timeout) }
@@ -108,6 +109,22 @@ public struct TraceExportSettings: Sendable {
         }
         settings.warnings = warnings
         return settings
+    }
+
+    /// The headers a request can carry: a name of token characters, a value without control
+    /// characters (a decoded `%0A` would make the HTTP client fail, and its error quote the value,
+    /// a credential, into the log). Others are dropped and named, never shown, in `warnings`.
+    static func usableHeaders(_ pairs: [(String, String)], warnings: inout [String]) -> [(String, String)] {
+        pairs.filter { name, value in
+            let nameOK =
+                !name.isEmpty
+                && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && !Array("()<>@,;:\\\"/[]?={}".utf8).contains($0) }
+            let valueOK = value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }
+            if !(nameOK && valueOK) {
+                warnings.append("the OTLP header '\(nameOK ? name : "(unprintable)")' is not a valid HTTP header; it is not sent")
+            }
+            return nameOK && valueOK
+        }
     }
 
     /// The resource every signal names: `OTEL_SERVICE_NAME` (or the file's, or `switchyard`), the

@@ -1,11 +1,13 @@
 /// What a run's loop detection compares requests by: a 64-bit FNV-1a hash of the request's last
-/// turn and its declared tools, read from the body of any of the client APIs (`messages` for chat
-/// completions and messages, `input` for responses and embeddings).
+/// two turns and its declared tools, read from the body of any of the client APIs (`messages` for
+/// chat completions and messages, `input` for responses and embeddings).
 ///
-/// The last turn, whatever its role, rather than the last user message: an agent that calls
-/// tools sends one user message and then many steps that end in a tool's result, and those steps
-/// are progress, not repeats. A run that sends the same last turn with the same tools again and
-/// again (the same question, or the same tool result) is stuck.
+/// The last two turns, whatever their roles, rather than the last user message: an agent that
+/// calls tools sends one user message and then many steps that end in a tool call and its result,
+/// and those steps are progress, not repeats; a generic result ("ok") alone would make different
+/// steps look alike, so the call that produced it (its tool and arguments) counts too. A run that
+/// sends the same call and result, or the same question after the same answer, again and again
+/// is stuck.
 ///
 /// The walk hashes values with their kind and lengths, so `["ab"]` and `["a","b"]` differ; a
 /// member order change is a different prompt (an agent that loops sends the same bytes). The ids
@@ -16,7 +18,7 @@ public enum PromptFingerprint {
         var hash = FNV1a()
         if let turns = body["messages"] ?? body["input"] {
             if let items = turns.arrayValue {
-                if let last = items.last { hash.add(last) }
+                for turn in items.suffix(2) { hash.add(turn) }
             } else {
                 hash.add(turns)
             }

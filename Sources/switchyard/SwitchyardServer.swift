@@ -95,6 +95,15 @@ public struct SwitchyardServer {
             logWriter: .standardError)
         try await gateway.startLiveGovernance()
         let governanceWatcher = GovernanceWatcher(gateway: gateway)
+        // Pushed metrics stop last, after the ledger's flush: their last push has its counts.
+        let metricsPush = try MetricsExportSettings.configured(
+            configuration.observability, replica: configuration.server.replicaID,
+            environment: ProcessInfo.processInfo.environment, logger: logger
+        ).map { settings in
+            OTLPMetricsExporter(
+                settings: settings, registry: gateway.metrics, collect: { [gateway] in gateway.collectMetrics() },
+                logger: logger)
+        }
         let killSwitches = KillSwitchWatcher(store: store, board: governor.kills, logger: logger)
         try? await killSwitches.refresh()
         let healthChecker = ProviderHealthChecker(gateway: gateway)
@@ -115,15 +124,6 @@ public struct SwitchyardServer {
             services.append(
                 FleetLeaseKeeper(governor: governor, fleet: fleet, slots: fleetSlots.map { ($0, gateway.monitor) }))
         }
-        if let pushed = try MetricsExportSettings.configured(
-            configuration.observability, replica: configuration.server.replicaID,
-            environment: ProcessInfo.processInfo.environment, logger: logger)
-        {
-            services.append(
-                OTLPMetricsExporter(
-                    settings: pushed, registry: gateway.metrics, collect: { [gateway] in gateway.collectMetrics() },
-                    logger: logger))
-        }
         if let host = configuration.observability.metricsHost, let port = configuration.observability.metricsPort {
             services.append(gateway.makeMetricsServer(host: host, port: port))
         }
@@ -136,7 +136,8 @@ public struct SwitchyardServer {
         let group = ServiceGroup(
             configuration: .init(
                 // Trace export shuts down last, after the last requests' spans and the last checkpoint.
-                services: (traces.map { [$0.exporter] } ?? []) + (checkpoints.map { [$0] } ?? []) + services,
+                services: (traces.map { [$0.exporter] } ?? []) + (metricsPush.map { [$0] } ?? [])
+                    + (checkpoints.map { [$0] } ?? []) + services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -26,6 +26,21 @@ import Testing
             try MetricsExportSettings.resolve(
                 file: file, serviceName: nil, instanceID: "r1", environment: ["OTEL_METRICS_EXPORTER": "none"]) == nil)
         #expect(try MetricsExportSettings.resolve(file: nil, serviceName: nil, instanceID: "r1", environment: [:]) == nil)
+        // Prometheus is /metrics (served anyway): no push; a list with otlp in it pushes.
+        #expect(
+            try MetricsExportSettings.resolve(
+                file: file, serviceName: nil, instanceID: "r1", environment: ["OTEL_METRICS_EXPORTER": "prometheus"]) == nil)
+        #expect(
+            try MetricsExportSettings.resolve(
+                file: file, serviceName: nil, instanceID: "r1", environment: ["OTEL_METRICS_EXPORTER": "prometheus, otlp"])
+                != nil)
+        // A header value with a line break is never sent (the client's error would quote it into the log).
+        let broken = try #require(
+            try MetricsExportSettings.resolve(
+                file: file, serviceName: nil, instanceID: "r1",
+                environment: ["OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20secret%0A,x-ok=1"]))
+        #expect(broken.headers.map(\.0) == ["x-ok"])
+        #expect(broken.warnings.contains { $0.contains("authorization") && !$0.contains("secret") })
         #expect(throws: TraceExportSettings.Problem.self) {
             try MetricsExportSettings.resolve(
                 file: file, serviceName: nil, instanceID: "r1", environment: ["OTEL_METRIC_EXPORT_INTERVAL": "soon"])

@@ -6,14 +6,23 @@ import WireFormats
         PromptFingerprint.of(try JSONValue.parse(Array(json.utf8)))
     }
 
-    @Test func theLastTurnAndToolsDecideAndEarlierTurnsDoNot() throws {
+    @Test func theLastTwoTurnsAndToolsDecideAndEarlierTurnsDoNot() throws {
         let base = try Self.fingerprint(
             #"{"model":"a","messages":[{"role":"user","content":"q"},{"role":"tool","content":"r1"}]}"#)
         // Another model, an earlier turn, or sampling settings: the same prompt.
         #expect(
             try Self.fingerprint(
-                #"{"model":"b","temperature":1,"messages":[{"role":"user","content":"other"},{"role":"tool","content":"r1"}]}"#)
+                #"{"model":"b","temperature":1,"messages":[{"role":"system","content":"s"},{"role":"user","content":"q"},{"role":"tool","content":"r1"}]}"#
+            )
                 == base)
+        // A generic result ("ok") of different calls: different steps.
+        #expect(
+            try Self.fingerprint(
+                #"{"messages":[{"role":"assistant","tool_calls":[{"id":"c1","function":{"name":"write","arguments":"{\"path\":\"a\"}"}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]}"#
+            )
+                != Self.fingerprint(
+                    #"{"messages":[{"role":"assistant","tool_calls":[{"id":"c2","function":{"name":"write","arguments":"{\"path\":\"b\"}"}}]},{"role":"tool","tool_call_id":"c2","content":"ok"}]}"#
+                ))
         // Another tool result (progress), or other tools: another prompt.
         #expect(
             try Self.fingerprint(#"{"model":"a","messages":[{"role":"user","content":"q"},{"role":"tool","content":"r2"}]}"#)
@@ -27,10 +36,12 @@ import WireFormats
 
     @Test func aToolThatReturnsTheSameResultIsTheSamePromptWhateverItsCallID() throws {
         let openAI = try Self.fingerprint(
-            #"{"messages":[{"role":"user","content":"q"},{"role":"tool","tool_call_id":"call_1","content":"404"}]}"#)
+            #"{"messages":[{"role":"assistant","tool_calls":[{"id":"call_1","function":{"name":"get"}}]},{"role":"tool","tool_call_id":"call_1","content":"404"}]}"#
+        )
         #expect(
             try Self.fingerprint(
-                #"{"messages":[{"role":"user","content":"q"},{"role":"tool","tool_call_id":"call_2","content":"404"}]}"#)
+                #"{"messages":[{"role":"assistant","tool_calls":[{"id":"call_2","function":{"name":"get"}}]},{"role":"tool","tool_call_id":"call_2","content":"404"}]}"#
+            )
                 == openAI)
         let anthropic = try Self.fingerprint(
             #"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"404"}]}]}"#)
