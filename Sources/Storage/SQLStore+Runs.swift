@@ -23,6 +23,7 @@ struct RunDeltas {
         var hour: Int64
         var model: String
         var currency: String
+        var writer: String
     }
 
     struct HourDelta {
@@ -33,8 +34,11 @@ struct RunDeltas {
         var costNanos: Int64 = 0
     }
 
-    /// `SQLStore.writerID`.
+    /// `SQLStore.writerID`, for the records of this process: those started since `since`, when
+    /// it opened the store. Older ones (a predecessor's, replayed) go under `writer` + `-before`,
+    /// so this process reads them as the rest of the fleet's share, which its memory lacks.
     let writer: String
+    let since: UnixMicros
     private(set) var runs: [RunKey: RunDelta] = [:]
     private(set) var hours: [HourKey: HourDelta] = [:]
 
@@ -56,7 +60,8 @@ struct RunDeltas {
         runs[key] = delta
         let hourKey = HourKey(
             run: key, hour: CalendarPeriod.hour(containing: record.startedAt).start.value,
-            model: record.upstreamModel ?? "", currency: record.cost.currency)
+            model: record.upstreamModel ?? "", currency: record.cost.currency,
+            writer: record.startedAt >= since ? writer : writer + "-before")
         var hour = hours[hourKey] ?? HourDelta()
         hour.requests += 1
         if record.status >= 400 { hour.errors += 1 }
@@ -79,14 +84,14 @@ struct RunDeltas {
             )
         }
         let hourRows = hours.sorted {
-            ($0.key.run.tenant, $0.key.run.run, $0.key.hour, $0.key.model, $0.key.currency)
-                < ($1.key.run.tenant, $1.key.run.run, $1.key.hour, $1.key.model, $1.key.currency)
+            ($0.key.run.tenant, $0.key.run.run, $0.key.hour, $0.key.model, $0.key.currency, $0.key.writer)
+                < ($1.key.run.tenant, $1.key.run.run, $1.key.hour, $1.key.model, $1.key.currency, $1.key.writer)
         }.map { key, delta in
             (
                 Self.hourUpsert,
                 [
                     .text(key.run.tenant), .text(key.run.run), .integer(key.hour), .text(key.model), .text(key.currency),
-                    .text(writer), .integer(delta.requests), .integer(delta.errors), .integer(delta.inputTokens),
+                    .text(key.writer), .integer(delta.requests), .integer(delta.errors), .integer(delta.inputTokens),
                     .integer(delta.outputTokens), .integer(delta.costNanos),
                 ] as [SQLValue]
             )

@@ -19,7 +19,7 @@ extension SQLStore {
         guard !records.isEmpty else { return }
         let statements = Self.insertStatements(for: records)
         let tagKeys = rollupTagKeys
-        let writer = writerID
+        let (writer, openedAt) = (writerID, self.openedAt)
         try await run(.ledger) { connection in
             try connection.transaction {
                 var inserted: Set<String> = []
@@ -27,7 +27,7 @@ extension SQLStore {
                     for row in try connection.query(sql, binds) { if let id = row[0].text { inserted.insert(id) } }
                 }
                 var rollups: [UsageRollup.Key: UsageRollup] = [:]
-                var runs = RunDeltas(writer: writer)
+                var runs = RunDeltas(writer: writer, since: openedAt)
                 // `remove`: a record given twice in one batch is rolled up once, like it is stored once.
                 for record in records where inserted.remove(record.id) != nil {
                     var rollup = UsageRollup(record)

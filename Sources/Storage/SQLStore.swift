@@ -20,6 +20,9 @@ public final class SQLStore: Sendable {
     /// Names this process's writes of agent runs' figures (`run_hours.writer`), so a replica reads
     /// the rest of the fleet's share, its own earlier processes' included, without its own.
     public let writerID = RandomIdentifier.base62(count: 12)
+    /// When this process opened the store: a record started before it is a predecessor's (taken
+    /// from its write-ahead log or journal), and is written under another writer than this one's.
+    public let openedAt = UnixMicros.now()
 
     private init(lanes: [StoreLaneConnection], url: StorageURL, rollupTagKeys: Set<String>?, auditSigning: AuditSigning) {
         self.lanes = lanes

@@ -71,7 +71,12 @@ import Testing
         // The rest of the fleet's share of a run: what every other process stored (another replica,
         // or this one before a restart), not what this process did.
         let other = try await SQLStore.open(url)
-        try await store.insertUsage([Self.record("x1", run: "fleet", minute: 3, nanos: 10)])
+        // This process's own record (started since it opened the store), and a predecessor's
+        // it replays (started before): only the first is left out of its share.
+        var own = Self.record("x1", run: "fleet", minute: 3, nanos: 10)
+        own.startedAt = UnixMicros.now()
+        own.finishedAt = own.startedAt
+        try await store.insertUsage([own, Self.record("x0", run: "fleet", minute: 1, nanos: 1)])
         try await other.insertUsage([
             Self.record("x2", run: "fleet", minute: 2, nanos: 20),
             Self.record("x3", run: "fleet", minute: 4, nanos: 30),
@@ -80,11 +85,13 @@ import Testing
         let fleet = GovernanceScope.run(tenant: "acme", run: "fleet")
         let shares = try await store.runShares(of: [fleet, .run(tenant: "acme", run: "none")])
         #expect(shares.count == 1)
-        #expect(shares[fleet]?.requests == 3)
-        #expect(Set(shares[fleet]?.costs ?? []) == [Money(nanos: 50, currency: "USD"), Money(nanos: 5, currency: "EUR")])
-        #expect(shares[fleet]?.startedAt == UnixMicros(Self.start.value + 2 * 60_000_000))
-        #expect(try await other.runShares(of: [fleet])[fleet]?.requests == 1)
-        #expect(try await store.runs(id: "fleet").first?.requests == 4)  // the run itself is every process's
+        #expect(shares[fleet]?.requests == 4)
+        #expect(Set(shares[fleet]?.costs ?? []) == [Money(nanos: 51, currency: "USD"), Money(nanos: 5, currency: "EUR")])
+        #expect(shares[fleet]?.startedAt == UnixMicros(Self.start.value + 1 * 60_000_000))
+        // The other process reads the first's two, and its own three too: they started before it
+        // opened the store, as a predecessor's replayed records do, and its memory never had them.
+        #expect(try await other.runShares(of: [fleet])[fleet]?.requests == 5)
+        #expect(try await store.runs(id: "fleet").first?.requests == 5)  // the run itself is every process's
         await other.close()
         // Records keep their run.
         let stored = try #require(try await store.usageRecord(id: "a2"))
