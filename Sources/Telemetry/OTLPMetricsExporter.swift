@@ -60,6 +60,14 @@ public final class OTLPMetricsExporter: Service, Sendable {
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")
         for (name, value) in settings.headers { request.headers.add(name: name, value: value) }
         collect()
+        // Its own counts go out with the rest (and show on /metrics).
+        registry.batch { batch in
+            for (outcome, count) in [("pushed", pushed), ("failed", failed)] {
+                batch.set(
+                    "switchyard_otlp_metric_pushes", help: "Metric pushes to the OTLP collector since start, by outcome.",
+                    labels: [("outcome", outcome)], to: Int64(count))
+            }
+        }
         request.body = .bytes(ByteBuffer(bytes: encoder.encode(registry.snapshot(), atNanos: Self.nowNanos())))
         do {
             // The answer's head is all that counts: its body is not read (a collector that trickles

@@ -574,6 +574,9 @@ def test_the_same_metrics_are_pushed_over_otlp_with_the_conventions_names(tmp_pa
             assert point["explicit_bounds"][:3] == [1, 4, 16]  # the conventions' token buckets
         duration = metrics["gen_ai.client.operation.duration"]
         assert duration["unit"] == "s" and sum(point["count"] for point in duration["points"]) == 3
+        # The exporter's own counts travel with the rest.
+        assert {point["attributes"]["outcome"] for point in metrics["switchyard_otlp_metric_pushes"]["points"]} == {
+            "pushed", "failed"}
         requests_total = metrics["switchyard_requests_total"]
         assert requests_total["kind"] == "sum" and requests_total["monotonic"] is True
         pushed_count = sum(point["value"] for point in requests_total["points"])
