@@ -115,8 +115,8 @@ extension Gateway {
     }
 
     /// The response's `usage`, decoding only that member: the rest of the body passes through unread.
-    func reportedUsage(in body: [UInt8]) -> TokenUsage? {
-        guard let editor = JSONObjectEditor(body, generated: true), let usage = editor.value(of: "usage") else { return nil }
+    func reportedUsage(in response: JSONObjectEditor?) -> TokenUsage? {
+        guard let usage = response?.value(of: "usage") else { return nil }
         return OpenAIUsage(json: usage)?.tokenUsage
     }
 
@@ -149,11 +149,13 @@ extension Gateway {
         _ upstream: UpstreamSuccess, estimatedInputTokens: Int, context: RequestContext, settlement: consuming Settlement
     ) -> SettledResponse {
         let body = upstream.body ?? []
-        let usage = reportedUsage(in: body) ?? estimatedUsage(of: body, estimatedInputTokens: estimatedInputTokens)
+        // The answer's members found once, for its usage and, when traced, its id, finish reasons and content.
+        let response = JSONObjectEditor(body, generated: true)
+        let usage = reportedUsage(in: response) ?? estimatedUsage(of: body, estimatedInputTokens: estimatedInputTokens)
         if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
-        if let trace = context.trace {
-            trace.responseFacts(body)
-            if traceContentAllowed, context.policy?.traceContent?.value == true { trace.outputContent(body) }
+        if let trace = context.trace, let response {
+            trace.responseFacts(response)
+            if traceContentAllowed, context.policy?.traceContent?.value == true { trace.outputContent(response) }
         }
         let settled = settlement.settle(
             context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)

@@ -132,10 +132,11 @@ final class RequestTrace: Sendable {
     }
 
     /// What the upstream said of its answer (`gen_ai.response.id`, `finish_reasons`), read from
-    /// a non-streamed OpenAI-format body: its `id`, and the `finish_reason`s the chunk scanner
-    /// finds in its `choices` (no tree is built of the answer; traced requests only).
-    func responseFacts(_ body: [UInt8]) {
-        guard span.isRecording, let editor = JSONObjectEditor(body, generated: true) else { return }
+    /// a non-streamed OpenAI-format body (its members as the usage reading found them): its `id`,
+    /// and the `finish_reason`s the chunk scanner finds in its `choices` (no tree is built of the
+    /// answer; traced requests only).
+    func responseFacts(_ editor: JSONObjectEditor) {
+        guard span.isRecording else { return }
         var list: [(String, SpanAttribute)] = []
         if let id = editor.value(of: "id"), case .string(let text)? = try? JSONValue.parse(Array(id)) {
             list.append((GenAIAttributes.responseID, .string(text)))
@@ -158,8 +159,8 @@ final class RequestTrace: Sendable {
     }
 
     /// The answer's `choices` as the upstream sent them (non-streamed), when a policy opts in.
-    func outputContent(_ body: [UInt8]) {
-        guard span.isRecording, let choices = JSONObjectEditor(body, generated: true)?.value(of: "choices") else { return }
+    func outputContent(_ response: JSONObjectEditor) {
+        guard span.isRecording, let choices = response.value(of: "choices") else { return }
         Self.set([Self.content(GenAIAttributes.outputMessages, choices, omitted: "output")], on: span)
     }
 

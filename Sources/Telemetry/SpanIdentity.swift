@@ -2,6 +2,12 @@ import SwitchyardCore
 import Synchronization
 import Tracing
 
+#if canImport(Glibc)
+    import Glibc
+#else
+    import Darwin
+#endif
+
 /// Where a span sits in its trace: the W3C trace id, its own id, and the vendor state carried
 /// along. Kept in the span's `InstrumentationContext`, so children and propagation find it.
 public struct SpanIdentity: Sendable, Hashable {
@@ -81,12 +87,34 @@ enum TraceIDSource {
     static func next() -> UInt64 {
         pool.withLock { pool in
             if pool.next == pool.numbers.count {
-                var generator = SystemRandomNumberGenerator()
-                pool.numbers = (0..<64).map { _ in generator.next() }
+                // One call for 512 ids: the standard generator makes a system call per number.
+                var numbers = [UInt64](repeating: 0, count: 512)
+                Self.fill(&numbers)
+                pool.numbers = numbers
                 pool.next = 0
             }
             defer { pool.next += 1 }
             return pool.numbers[pool.next]
+        }
+    }
+
+    /// The kernel's random source, opened once (the standard generator makes a system call per
+    /// number; one read of 4 KB serves 512 ids).
+    private static let urandom: Int32 = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+
+    /// `numbers` from the kernel's random source, in as few reads as it takes.
+    private static func fill(_ numbers: inout [UInt64]) {
+        numbers.withUnsafeMutableBytes { bytes in
+            var filled = 0
+            while urandom >= 0, filled < bytes.count {
+                let got = read(urandom, bytes.baseAddress! + filled, bytes.count - filled)
+                if got > 0 { filled += got } else if got < 0 && errno == EINTR { continue } else { break }
+            }
+            if filled < bytes.count {
+                // Never left predictable: the standard generator fills what the reads did not.
+                var generator = SystemRandomNumberGenerator()
+                for index in filled..<bytes.count { bytes[index] = UInt8(truncatingIfNeeded: generator.next()) }
+            }
         }
     }
 }

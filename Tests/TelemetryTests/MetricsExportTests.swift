@@ -68,4 +68,13 @@ import Testing
         #expect(bytes.count > 40)
         #expect(String(decoding: bytes, as: UTF8.self).contains("requests_total"))
     }
+
+    @Test func idsComeFromTheKernelAndDoNotRepeat() {
+        // Several refills of the pool (512 ids each): none zero, none twice.
+        let ids = (0..<2_000).map { _ in SpanIdentity.newSpanID() }
+        #expect(Set(ids).count == ids.count)
+        #expect(!ids.contains(0))
+        // Not a counter: consecutive ids are far apart.
+        #expect(zip(ids, ids.dropFirst()).filter { $0 &+ 1 == $1 }.isEmpty)
+    }
 }
