@@ -96,7 +96,14 @@ extension Gateway {
         guard let trace else { return response }
         var response = response
         for (name, value) in trace.responseHeaders {
-            if let field = HTTPField.Name(name) { response.headers[field] = value }
+            // The two names a trace answers with, made once; another (a plugged-in tracer's) is checked here.
+            let field =
+                switch name {
+                case "traceparent": HTTPField.Name.traceParentField
+                case "tracestate": HTTPField.Name.traceStateField
+                default: HTTPField.Name(name)
+                }
+            if let field { response.headers[field] = value }
         }
         return response
     }

@@ -408,6 +408,8 @@ extension HTTPField.Name {
     static let switchyardRun = Self("x-switchyard-run")!
     static let switchyardStep = Self("x-switchyard-step")!
     static let baggage = Self("baggage")!
+    static let traceParentField = Self("traceparent")!
+    static let traceStateField = Self("tracestate")!
     static let anthropicVersion = Self("anthropic-version")!
     static let anthropicBeta = Self("anthropic-beta")!
 }

@@ -68,7 +68,10 @@ public final class RecordedSpan: Span {
 
     /// Adds attributes whose names are not set otherwise on this span (none is replaced).
     public func addAttributes(_ list: [(String, SpanAttribute)]) {
-        state.withLock { $0.listed += list }
+        state.withLock { state in
+            // The first list is kept as it is: no copy into an empty one.
+            if state.listed.isEmpty { state.listed = list } else { state.listed += list }
+        }
     }
 
     public var isRecording: Bool { true }
