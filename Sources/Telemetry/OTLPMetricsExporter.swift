@@ -17,10 +17,9 @@ public final class OTLPMetricsExporter: Service, Sendable {
     /// Brings the values read only when asked up to date, before each push.
     private let collect: @Sendable () -> Void
     private let encoder: OTLPMetricsEncoder
-    private let logger: Logger
     private let pushedCount = Atomic<Int>(0)
     private let failedCount = Atomic<Int>(0)
-    private let lastFailureLog = Mutex<ContinuousClock.Instant?>(nil)
+    private let link: OTLPCollectorLink
 
     public init(
         settings: MetricsExportSettings, registry: MetricsRegistry, collect: @escaping @Sendable () -> Void = {},
@@ -30,7 +29,7 @@ public final class OTLPMetricsExporter: Service, Sendable {
         self.registry = registry
         self.collect = collect
         self.encoder = OTLPMetricsEncoder(resource: settings.resource, startNanos: Self.nowNanos())
-        self.logger = logger
+        self.link = OTLPCollectorLink(endpoint: settings.endpoint, logger: logger)
     }
 
     /// Pushes the collector accepted, and those that failed, since start.
@@ -38,10 +37,7 @@ public final class OTLPMetricsExporter: Service, Sendable {
     public var failed: Int { failedCount.load(ordering: .relaxed) }
 
     public func run() async throws {
-        let timeout = TimeAmount.milliseconds(Int64(settings.timeoutMilliseconds))
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: HTTPClient.Configuration(timeout: .init(connect: timeout, read: timeout)))
+        let client = OTLPCollectorLink.makeClient(timeoutMilliseconds: settings.timeoutMilliseconds)
         let interval = Duration.milliseconds(settings.intervalMilliseconds)
         try? await cancelWhenGracefulShutdown {
             while true {
@@ -86,18 +82,7 @@ public final class OTLPMetricsExporter: Service, Sendable {
 
     private func failed(reason: String) {
         failedCount.add(1, ordering: .relaxed)
-        let now = ContinuousClock.now
-        let due = lastFailureLog.withLock { last in
-            guard last.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
-            last = now
-            return true
-        }
-        guard due else { return }
-        logger.warning(
-            "metrics push failed (logged at most once a minute)",
-            metadata: [
-                "endpoint": .string(TraceExportSettings.withoutCredentials(settings.endpoint)), "error": .string(reason),
-            ])
+        link.warn("metrics push failed (logged at most once a minute)", ["error": .string(reason)])
     }
 
     static func nowNanos() -> UInt64 { DefaultTracerClock.now.nanosecondsSinceEpoch }

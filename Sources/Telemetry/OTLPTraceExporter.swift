@@ -14,16 +14,15 @@ public final class OTLPTraceExporter: Service, Sendable {
     public let buffer: SpanBuffer
     private let settings: TraceExportSettings
     private let encoder: OTLPTraceEncoder
-    private let logger: Logger
     private let exportedCount = Atomic<Int>(0)
     private let failedCount = Atomic<Int>(0)
-    private let lastFailureLog = Mutex<ContinuousClock.Instant?>(nil)
+    private let link: OTLPCollectorLink
 
     public init(settings: TraceExportSettings, buffer: SpanBuffer, encoder: OTLPTraceEncoder, logger: Logger) {
         self.settings = settings
         self.buffer = buffer
         self.encoder = encoder
-        self.logger = logger
+        self.link = OTLPCollectorLink(endpoint: settings.endpoint, logger: logger)
     }
 
     /// Spans the collector accepted, since start.
@@ -32,12 +31,7 @@ public final class OTLPTraceExporter: Service, Sendable {
     public var failed: Int { failedCount.load(ordering: .relaxed) }
 
     public func run() async throws {
-        // Made here, not at init: a client must be shut down, and only `run` is sure to end.
-        // The read timeout bounds a collector that answers its head and then stalls the body.
-        let timeout = TimeAmount.milliseconds(Int64(settings.timeoutMilliseconds))
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: HTTPClient.Configuration(timeout: .init(connect: timeout, read: timeout)))
+        let client = OTLPCollectorLink.makeClient(timeoutMilliseconds: settings.timeoutMilliseconds)
         let delay = Duration.milliseconds(settings.scheduleDelayMilliseconds)
         await withDiscardingTaskGroup { group in
             group.addTask { [buffer] in
@@ -100,19 +94,9 @@ public final class OTLPTraceExporter: Service, Sendable {
     private func failed(_ count: Int, reason: String) {
         guard count > 0 else { return }
         failedCount.add(count, ordering: .relaxed)
-        let now = ContinuousClock.now
-        let due = lastFailureLog.withLock { last in
-            guard last.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
-            last = now
-            return true
-        }
-        guard due else { return }
-        logger.warning(
+        link.warn(
             "trace export failed; its spans are lost (logged at most once a minute)",
-            metadata: [
-                "endpoint": .string(TraceExportSettings.withoutCredentials(settings.endpoint)),
-                "spans": .stringConvertible(count), "error": .string(reason),
-            ])
+            ["spans": .stringConvertible(count), "error": .string(reason)])
     }
 }
 
