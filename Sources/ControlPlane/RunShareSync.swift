@@ -32,14 +32,14 @@ public final class RunShareSync: Service {
     /// Once an hour: the switches of stopped runs quiet for `stoppedRunRetention` are released.
     public func releaseIdleStops(now: UnixMicros = .now()) async throws {
         let released = try await store.releaseIdleRunSwitches(
-            idleSince: UnixMicros(now.value - Self.stoppedRunRetention.components.seconds * 1_000_000))
+            idleSince: UnixMicros(now.value - Self.stoppedRunRetention.microseconds))
         if !released.isEmpty {
             logger.notice("released the kill switches of runs quiet for a day", metadata: ["count": "\(released.count)"])
         }
     }
 
     public func refresh(now: UnixMicros = .now()) async throws {
-        let active = runs.active(since: UnixMicros(now.value - window.components.seconds * 1_000_000))
+        let active = runs.active(since: UnixMicros(now.value - window.microseconds))
         guard !active.isEmpty else { return }
         runs.apply(try await store.runShares(of: active), read: active)
     }

@@ -78,7 +78,7 @@ public final class RunBook: Sendable {
 
         /// How many of the kept prompts within `window` before `time` have `fingerprint`.
         func repeats(of fingerprint: UInt64, within window: Duration, before time: UnixMicros) -> Int {
-            let since = time.value - window.microsecondsClamped
+            let since = time.value - window.microseconds
             return prompts.reduce(0) { $0 + ($1.fingerprint == fingerprint && $1.at.value >= since ? 1 : 0) }
         }
 
@@ -138,7 +138,7 @@ public final class RunBook: Sendable {
             defer { book.runs[run] = state }
             state.lastSeen = max(state.lastSeen, time)
             state.maxCost = rules.maxCost
-            if let limit = rules.maxDuration, time.value - state.fleetStart.value >= limit.value.microsecondsClamped {
+            if let limit = rules.maxDuration, time.value - state.fleetStart.value >= limit.value.microseconds {
                 return .stop(
                     reason: "the run has gone on longer than the \(Self.text(limit.value)) allowed "
                         + "(max_run_duration_seconds of policy '\(limit.policy)')", loop: false)
@@ -221,14 +221,5 @@ public final class RunBook: Sendable {
         if seconds % 3600 == 0 { return "\(seconds / 3600) h" }
         if seconds % 60 == 0 { return "\(seconds / 60) min" }
         return "\(seconds) s"
-    }
-}
-
-extension Duration {
-    /// Whole microseconds, clamped to what an `Int64` holds.
-    var microsecondsClamped: Int64 {
-        let (seconds, attoseconds) = components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
-        return overflow ? .max : whole.addingClamped(attoseconds / 1_000_000_000_000)
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Logging
 import NIOCore
 import ServiceLifecycle
+import SwitchyardCore
 import Synchronization
 
 /// Posts the finished spans to the collector over OTLP/HTTP (protobuf): every schedule delay,
@@ -97,12 +98,5 @@ public final class OTLPTraceExporter: Service, Sendable {
         link.warn(
             "trace export failed; its spans are lost (logged at most once a minute)",
             ["spans": .stringConvertible(count), "error": .string(reason)])
-    }
-}
-
-extension Duration {
-    fileprivate var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

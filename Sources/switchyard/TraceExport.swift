@@ -1,5 +1,6 @@
 import Logging
 import SwitchyardConfig
+import SwitchyardCore
 import Telemetry
 
 extension Traces {
@@ -28,9 +29,7 @@ extension MetricsExportSettings {
         let file = observability.otlpMetrics.map { metrics in
             MetricsExportSettings.FileSettings(
                 endpoint: metrics.endpoint,
-                intervalMilliseconds: metrics.interval.map {
-                    Int($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)
-                })
+                intervalMilliseconds: metrics.interval.map { Int($0.milliseconds) })
         }
         guard
             let settings = try MetricsExportSettings.resolve(
