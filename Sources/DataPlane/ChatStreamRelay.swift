@@ -13,7 +13,7 @@ struct ChatStreamRelay: StreamEventRelay {
     let clientWantsUsage: Bool
     /// Keep the answer's id (from its first chunk: a scan of that chunk) and finish reasons, for a
     /// traced request.
-    let readsResponseID: Bool
+    let readsResponseFacts: Bool
     private(set) var responseFacts = ResponseFacts()
     private var sawChoices = false
     private var parser = ServerSentEventParser()
@@ -31,9 +31,9 @@ struct ChatStreamRelay: StreamEventRelay {
     /// record is on disk: `closing` sends it.
     private var heldBack: [UInt8] = []
 
-    init(clientWantsUsage: Bool, readsResponseID: Bool = false) {
+    init(clientWantsUsage: Bool, readsResponseFacts: Bool = false) {
         self.clientWantsUsage = clientWantsUsage
-        self.readsResponseID = readsResponseID
+        self.readsResponseFacts = readsResponseFacts
     }
 
     /// The bytes to send to the client for this piece of upstream body (possibly none). An
@@ -66,7 +66,7 @@ struct ChatStreamRelay: StreamEventRelay {
             sawDone = true
             return event
         }
-        let summary = OpenAIChunkScanner.summarize(event.data)
+        let summary = OpenAIChunkScanner.summarize(event.data, collectingFinishReasons: readsResponseFacts)
         guard summary.hasChoices || summary.hasUsage else {
             if let editor = JSONObjectEditor(event.data, generated: true), let error = editor.value(of: "error") {
                 upstreamError = String(decoding: error, as: UTF8.self)
@@ -78,17 +78,12 @@ struct ChatStreamRelay: StreamEventRelay {
             outputCharacters += summary.outputBytes
         }
         if summary.hasFinishReason { sawFinishReason = true }
-        if readsResponseID {
-            if responseFacts.finishReasons.count < 16 {
-                responseFacts.finishReasons += summary.finishReasons.prefix(16 - responseFacts.finishReasons.count)
-            }
+        if readsResponseFacts {
+            let room = OpenAIChunkScanner.maximumFinishReasons - responseFacts.finishReasons.count
+            if room > 0 { responseFacts.finishReasons += summary.finishReasons.prefix(room) }
             if !sawChoices, summary.hasChoices {
                 sawChoices = true
-                if let id = JSONObjectEditor(event.data, generated: true)?.value(of: "id"),
-                    case .string(let text)? = try? JSONValue.parse(Array(id)), !text.isEmpty
-                {
-                    responseFacts.id = text
-                }
+                responseFacts.id = JSONObjectEditor(event.data, generated: true).flatMap(ResponseFacts.id(in:))
             }
         }
         guard summary.hasUsage else { return event }

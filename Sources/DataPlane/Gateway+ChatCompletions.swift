@@ -36,7 +36,7 @@ extension Gateway {
         context.streamed = chat.isStreaming
         if let trace = context.trace {
             trace.requestParameters(received.json, maxTokens: chat.maxOutputTokens)
-            if traceContentAllowed, context.policy?.traceContent?.value == true {
+            if tracesContent(context) {
                 trace.inputContent(editor.value(of: "messages"))
             }
         }
@@ -106,12 +106,18 @@ extension Gateway {
                 relayStream(
                     upstream,
                     ChatStreamRelay(
-                        clientWantsUsage: exchange.chat.clientWantsStreamUsage, readsResponseID: context.trace != nil),
+                        clientWantsUsage: exchange.chat.clientWantsStreamUsage, readsResponseFacts: context.trace != nil),
                     estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement)
             }
         }
         return completeChat(
             upstream, estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement)
+    }
+
+    /// Whether the request's span takes its prompt and answer: the operator allows it
+    /// (`observability.tracing.allow_content`) and the request's policies opt in (`trace_content`).
+    func tracesContent(_ context: RequestContext) -> Bool {
+        traceContentAllowed && context.policy?.traceContent?.value == true
     }
 
     /// The response's `usage`, decoding only that member: the rest of the body passes through unread.
@@ -155,7 +161,7 @@ extension Gateway {
         if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
         if let trace = context.trace, let response {
             trace.responseFacts(response)
-            if traceContentAllowed, context.policy?.traceContent?.value == true { trace.outputContent(response) }
+            if tracesContent(context) { trace.outputContent(response) }
         }
         let settled = settlement.settle(
             context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)

@@ -101,6 +101,13 @@ public final class Gateway: Sendable {
             ratio: traces?.sampling.ratio ?? 1, followsParent: traces?.sampling.followsParent ?? true)
         let tracing = configuration.observability.tracing
         self.traceContentAllowed = tracing?.allowContent ?? false
+        if !traceContentAllowed {
+            for policy in configuration.policies where policy.traceContent == true {
+                logger.warning(
+                    "policy sets trace_content but observability.tracing.allow_content is off: no content is traced",
+                    metadata: ["policy": "\(policy.name)"])
+            }
+        }
         self.traceTail =
             traces?.tailRule == true && (tracing?.keepPerSecond ?? 10) > 0
             ? TraceTail(

@@ -137,15 +137,13 @@ final class RequestTrace: Sendable {
     /// answer; traced requests only).
     func responseFacts(_ editor: JSONObjectEditor) {
         guard span.isRecording else { return }
-        var list: [(String, SpanAttribute)] = []
-        if let id = editor.value(of: "id"), case .string(let text)? = try? JSONValue.parse(Array(id)) {
-            list.append((GenAIAttributes.responseID, .string(text)))
-        }
+        var facts = ResponseFacts(id: ResponseFacts.id(in: editor))
         if let choices = editor.value(of: "choices") {
-            let reasons = choices.withUnsafeBytes { OpenAIChunkScanner.summarize(raw: $0).finishReasons }
-            if !reasons.isEmpty { list.append((GenAIAttributes.responseFinishReasons, .stringArray(reasons))) }
+            facts.finishReasons = choices.withUnsafeBytes {
+                OpenAIChunkScanner.summarize(raw: $0, collectingFinishReasons: true).finishReasons
+            }
         }
-        Self.set(list, on: span)
+        response(facts)
     }
 
     /// Content goes into a span only up to this size (each of prompt and answer): a batch of 512

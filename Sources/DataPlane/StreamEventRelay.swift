@@ -30,6 +30,15 @@ protocol StreamEventRelay: Sendable {
 struct ResponseFacts: Sendable {
     var id: String?
     var finishReasons: [String] = []
+
+    /// The answer's `id` member, when it is a string of 1 to 256 bytes (an upstream writes it;
+    /// the span carries it).
+    static func id(in answer: JSONObjectEditor) -> String? {
+        guard let member = answer.value(of: "id"), case .string(let text)? = try? JSONValue.parse(Array(member)),
+            !text.isEmpty, text.utf8.count <= 256
+        else { return nil }
+        return text
+    }
 }
 
 extension StreamEventRelay {

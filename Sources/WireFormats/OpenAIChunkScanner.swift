@@ -8,8 +8,9 @@ public struct OpenAIChunkSummary: Equatable, Sendable {
     /// Bytes of generated output (text, reasoning, tool-call arguments and names), escapes counted once.
     public var outputBytes = 0
     public var hasFinishReason = false
-    /// The non-empty `finish_reason` strings, in order, as written (plain words): at most 16, of
-    /// at most 64 bytes each, whatever an upstream sends.
+    /// The non-empty `finish_reason` strings, in order, as written (plain words): at most
+    /// `maximumFinishReasons`, of at most 64 bytes each, whatever an upstream sends. Only when asked
+    /// (`collectingFinishReasons`): a traced request's span wants them, nothing else does.
     public var finishReasons: [String] = []
     /// A non-null `usage` object is present.
     public var hasUsage = false
@@ -18,11 +19,16 @@ public struct OpenAIChunkSummary: Equatable, Sendable {
 public enum OpenAIChunkScanner {
     static let outputKeys: [[UInt8]] = ["content", "reasoning_content", "arguments"].map { Array($0.utf8) }
 
-    public static func summarize(_ data: [UInt8]) -> OpenAIChunkSummary {
-        data.withUnsafeBytes { summarize(raw: $0) }
+    /// The most finish reasons kept, from one chunk or from a whole stream.
+    public static let maximumFinishReasons = 16
+
+    public static func summarize(_ data: [UInt8], collectingFinishReasons: Bool = false) -> OpenAIChunkSummary {
+        data.withUnsafeBytes { summarize(raw: $0, collectingFinishReasons: collectingFinishReasons) }
     }
 
-    public static func summarize(raw bytes: UnsafeRawBufferPointer) -> OpenAIChunkSummary {
+    public static func summarize(raw bytes: UnsafeRawBufferPointer, collectingFinishReasons: Bool = false)
+        -> OpenAIChunkSummary
+    {
         var summary = OpenAIChunkSummary()
         var index = 0
         let count = bytes.count
@@ -57,7 +63,9 @@ public enum OpenAIChunkScanner {
                 if cursor < count, bytes[cursor] == UInt8(ascii: "\""), let valueEnd = endOfString(bytes, from: cursor + 1) {
                     summary.hasFinishReason = true
                     let length = valueEnd - cursor - 1
-                    if length > 0, length <= 64, summary.finishReasons.count < 16 {
+                    if collectingFinishReasons, length > 0, length <= 64,
+                        summary.finishReasons.count < maximumFinishReasons
+                    {
                         summary.finishReasons.append(
                             String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(cursor + 1)..<valueEnd]), as: UTF8.self))
                     }

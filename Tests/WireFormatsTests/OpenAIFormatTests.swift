@@ -106,7 +106,9 @@ import Testing
             JSONObjectEditor(chunk, generated: true)?.value(of: "usage").map { Array($0) } == Array(#"{"prompt_tokens":1}"#.utf8))
     }
 
-    func summary(_ json: String) -> OpenAIChunkSummary { OpenAIChunkScanner.summarize(Array(json.utf8)) }
+    func summary(_ json: String) -> OpenAIChunkSummary {
+        OpenAIChunkScanner.summarize(Array(json.utf8), collectingFinishReasons: true)
+    }
 
     @Test func readsLlamaAndOpenAIShapes() {
         let llama = summary(
@@ -119,6 +121,9 @@ import Testing
         let finish = summary(#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"#)
         #expect(finish.hasFinishReason && !finish.hasUsage && finish.outputBytes == 0)
         #expect(finish.finishReasons == ["stop"])
+        // Not asked for (an untraced stream): found, but no string made.
+        let untraced = OpenAIChunkScanner.summarize(Array(#"{"choices":[{"finish_reason":"stop"}]}"#.utf8))
+        #expect(untraced.hasFinishReason && untraced.finishReasons.isEmpty)
         let two = summary(#"[{"message":{"content":"a"},"finish_reason":"stop"},{"finish_reason":"length"}]"#)
         #expect(two.finishReasons == ["stop", "length"])
         let usage = summary(#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#)
