@@ -50,8 +50,6 @@ extension AdminAPI {
             return Self.adminError(
                 .conflict, "invalid_request_error", "Runs named '\(id)' exist in several tenants (\(tenants)): add ?tenant=.")
         }
-        let body = AgentRun.json([run], withHours: true)
-        // The one object, not a list of one.
-        return .json(status: .ok, Array(body.dropFirst().dropLast()))
+        return .json(status: .ok, run.json)
     }
 }

@@ -197,18 +197,11 @@ extension SQLStore {
     /// a few rows per run.
     public func runShares(of runs: [GovernanceScope]) async throws -> [GovernanceScope: RunShare] {
         let writer = writerID
-        let pairs: [(String, String)] = runs.compactMap { scope in
-            if case .run(let tenant, let run) = scope { (tenant, run) } else { nil }
-        }
-        guard !pairs.isEmpty else { return [:] }
+        let filters = Self.runFilters(runs)
+        guard !filters.isEmpty else { return [:] }
         return try await run(.reports) { connection in
             var shares: [GovernanceScope: RunShare] = [:]
-            var start = 0
-            while start < pairs.count {
-                let chunk = pairs[start..<min(start + 100, pairs.count)]
-                start += chunk.count
-                let matches = Array(repeating: "(tenant = ? AND run_id = ?)", count: chunk.count).joined(separator: " OR ")
-                let binds = chunk.flatMap { [SQLValue.text($0.0), .text($0.1)] }
+            for (matches, binds) in filters {
                 for row in try connection.query(
                     """
                     SELECT tenant, run_id, currency, SUM(requests), SUM(cost_nanos) FROM run_hours
@@ -271,24 +264,34 @@ extension SQLStore {
             loops: row[5].integer ?? 0, lastStep: row[6].text)
     }
 
+    /// `(tenant = ? AND run_id = ?) OR …` for `runs` (`run:` scopes), 100 runs a filter: a few
+    /// statements whatever the number of runs, each under the engines' parameter limits.
+    static func runFilters(_ runs: [GovernanceScope]) -> [(sql: String, binds: [SQLValue])] {
+        let pairs: [(String, String)] = runs.compactMap { scope in
+            if case .run(let tenant, let run) = scope { (tenant, run) } else { nil }
+        }
+        return stride(from: 0, to: pairs.count, by: 100).map { start in
+            let chunk = pairs[start..<min(start + 100, pairs.count)]
+            return (
+                Array(repeating: "(tenant = ? AND run_id = ?)", count: chunk.count).joined(separator: " OR "),
+                chunk.flatMap { [SQLValue.text($0.0), .text($0.1)] }
+            )
+        }
+    }
+
     /// Totals, models and the hourly series of `runs`, from their `run_hours` rows (a few per
     /// hour of each run), read 100 runs at a time.
     private static func addHours(to runs: inout [AgentRun], connection: SQLConnection) throws {
-        var index: [String: Int] = [:]
-        for (position, run) in runs.enumerated() { index[run.tenant + "\u{0}" + run.id] = position }
-        var start = 0
-        while start < runs.count {
-            let chunk = runs[start..<min(start + 100, runs.count)]
-            start += chunk.count
-            let pairs = Array(repeating: "(tenant = ? AND run_id = ?)", count: chunk.count).joined(separator: " OR ")
-            let binds = chunk.flatMap { [SQLValue.text($0.tenant), .text($0.id)] }
+        let index = Dictionary(runs.enumerated().map { ($1.scope, $0) }, uniquingKeysWith: { first, _ in first })
+        for (matches, binds) in runFilters(runs.map(\.scope)) {
             let rows = try connection.query(
                 """
                 SELECT tenant, run_id, hour_start, model, currency, requests, errors, input_tokens, output_tokens, cost_nanos
-                FROM run_hours WHERE \(pairs) ORDER BY hour_start, currency, model
+                FROM run_hours WHERE \(matches) ORDER BY hour_start, currency, model
                 """, binds)
             for row in rows {
-                guard let position = index[(row[0].text ?? "") + "\u{0}" + (row[1].text ?? "")] else { continue }
+                let scope = GovernanceScope.run(tenant: row[0].text ?? "", run: row[1].text ?? "")
+                guard let position = index[scope] else { continue }
                 let hour = UnixMicros(row[2].integer ?? 0)
                 let model = row[3].text ?? ""
                 let cost = Money(nanos: row[9].integer ?? 0, currency: row[4].text ?? "")

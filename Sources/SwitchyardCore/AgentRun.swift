@@ -90,6 +90,12 @@ public struct AgentRun: Hashable, Sendable {
         let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])) ?? Data("[]".utf8)
         return Array(data)
     }
+
+    /// One run as a JSON object with its hours, keys sorted (`runs show`, `GET …/runs/{run}`).
+    public var json: [UInt8] {
+        let data = (try? JSONSerialization.data(withJSONObject: jsonObject(withHours: true), options: [.sortedKeys]))
+        return Array(data ?? Data("{}".utf8))
+    }
 }
 
 /// What the other replicas of a fleet have stored of one run, for the run rules here.

@@ -91,7 +91,7 @@ struct Runs: AsyncParsableCommand {
                     "runs named '\(run)' exist in several tenants (\(runs.map(\.tenant).joined(separator: ", "))): add --tenant")
             }
             if format == .json {
-                print(String(decoding: AgentRun.json([found], withHours: true).dropFirst().dropLast(), as: UTF8.self))
+                print(String(decoding: found.json, as: UTF8.self))
                 return
             }
             var lines = [

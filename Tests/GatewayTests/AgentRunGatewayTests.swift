@@ -214,6 +214,11 @@ import Testing
             #expect(body.contains("x-switchyard-run"))
             #expect(try await chat(client, key: test.acmeKey, run: String(repeating: "x", count: 129)).0 == .badRequest)
             #expect(try await chat(client, key: test.acmeKey, run: "ok", step: "bad/step").0 == .badRequest)
+            // Two run headers are not two guesses at which counts: refused, as a malformed one.
+            let twice: HTTPFields = [HTTPField.Name("x-switchyard-run")!: "other"]
+            let (status2, body2) = try await chat(client, key: test.acmeKey, run: "one", extra: twice)
+            #expect(status2 == .badRequest)
+            #expect(body2.contains("x-switchyard-run"))
             let baggage: HTTPFields = [HTTPField.Name("baggage")!: "user=1, gen_ai.conversation.id=conv%2D7;p=1"]
             #expect(try await chat(client, key: test.acmeKey, run: nil, extra: baggage).0 == .ok)
         }
