@@ -34,6 +34,9 @@ let package = Package(
         // Traces: the tracing API the pipeline records through (our recorder and OTLP exporter are
         // in Telemetry; see its Telemetry.swift for why not swift-otel's).
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // Metrics: the API the data plane records through; our registry is its backend (see
+        // Observability's RegistryMetricsFactory.swift). Already in the build through Hummingbird.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // System libraries: the Debian packages libsqlite3-dev and libpq-dev (scripts/install-deps.sh).
@@ -95,7 +98,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Observability", dependencies: ["SwitchyardCore", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Observability",
+            dependencies: [
+                "SwitchyardCore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
         // Traces recorded behind the swift-distributed-tracing API and exported over OTLP/HTTP (see its Telemetry.swift).
         .target(
             name: "Telemetry",
@@ -126,6 +135,7 @@ let package = Package(
                 "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger",
                 "Observability", "Governance", "Ingress", "Telemetry",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -156,6 +166,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             // jemalloc instead of glibc's allocator: ~6 % fewer instructions per proxied request
             // (README, "Performance"); a Debian package, installed by scripts/install-deps.sh.
@@ -209,6 +220,7 @@ let package = Package(
                 "SwitchyardCore", "TestSupport", "WireFormats",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

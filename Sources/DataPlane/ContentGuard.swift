@@ -1,6 +1,6 @@
+import CoreMetrics
 import Foundation
 import Governance
-import Observability
 import SwitchyardCore
 import Tracing
 import WireFormats
@@ -11,7 +11,7 @@ import WireFormats
 /// stored.
 struct ContentGuard: Sendable {
     let governor: Governor
-    let metrics: MetricsRegistry
+    let metrics: any MetricsFactory
 
     /// The body to go on with (redacted where a rule says so), and the combined policy noted in
     /// `context` for the authorize stage.
@@ -38,9 +38,10 @@ struct ContentGuard: Sendable {
                     GenAIAttributes.guardrailAction: .string(rules[detector]!.value.rawValue),
                     GenAIAttributes.guardrailHits: .int64(Int64(count)),
                 ])
-            metrics.increment(
-                "switchyard_guardrail_hits_total", help: "Sensitive content found in prompts, by detector and action.",
-                labels: [("detector", detector.rawValue), ("action", rules[detector]!.value.rawValue)], by: Int64(count))
+            Counter(
+                label: MetricFamilies.guardrailHits,
+                dimensions: [("detector", detector.rawValue), ("action", rules[detector]!.value.rawValue)], factory: metrics
+            ).increment(by: count)
         }
         func summary(_ action: GuardrailAction) -> String {
             counts.keys.sorted().filter { rules[$0]!.value == action }.map { "\($0.rawValue): \(counts[$0]!)" }

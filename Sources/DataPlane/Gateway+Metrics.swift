@@ -118,11 +118,9 @@ extension Gateway {
     func exportTraceMetrics(_ exporter: OTLPTraceExporter) {
         let help = "Trace spans since start: exported, failed (lost with a failed export) or dropped (the export queue was full)."
         let counts = [("exported", exporter.exported), ("failed", exporter.failed), ("dropped", exporter.buffer.dropped)]
-        let series = counts.map { outcome, _ in
-            metrics.series("switchyard_trace_spans_total", help: help, kind: .counter, labels: [("outcome", outcome)])
-        }
-        metrics.batch { batch in
-            for (series, (_, value)) in zip(series, counts) { batch.set(series, to: Int64(value)) }
+        for (outcome, value) in counts {
+            metrics.set(
+                "switchyard_trace_spans_total", help: help, kind: .counter, labels: [("outcome", outcome)], to: Int64(value))
         }
         metrics.set(
             "switchyard_trace_spans_queued", help: "Trace spans waiting for export now.", to: Int64(exporter.buffer.count))
@@ -157,10 +155,10 @@ extension LedgerWriter: MetricsSource {
                     labels: [("kind", kind)], to: Int64(value))
             }
         }
-        let failures = registry.series(
+        registry.set(
             "switchyard_ledger_store_failures_total",
-            help: "Batches of usage records the store refused (each was journaled and is replayed later).", kind: .counter)
-        registry.batch { $0.set(failures, to: counters.storeFailures) }
+            help: "Batches of usage records the store refused (each was journaled and is replayed later).", kind: .counter,
+            to: counters.storeFailures)
     }
 }
 
@@ -169,14 +167,9 @@ extension LogWriter: MetricsSource {
     /// the descriptor (a closed pipe, a full disk).
     func exportMetrics(to registry: MetricsRegistry) {
         let help = "Log lines not written: buffer_full (the writer fell behind) or write_failed (stderr refused them)."
-        let dropped = registry.series(
-            "switchyard_log_lines_lost_total", help: help, kind: .counter, labels: [("reason", "buffer_full")])
-        let failed = registry.series(
-            "switchyard_log_lines_lost_total", help: help, kind: .counter, labels: [("reason", "write_failed")])
-        let (droppedLines, lostLines) = (self.droppedLines, self.lostLines)
-        registry.batch { batch in
-            batch.set(dropped, to: Int64(droppedLines))
-            batch.set(failed, to: Int64(lostLines))
+        for (reason, lines) in [("buffer_full", droppedLines), ("write_failed", lostLines)] {
+            registry.set(
+                "switchyard_log_lines_lost_total", help: help, kind: .counter, labels: [("reason", reason)], to: Int64(lines))
         }
     }
 }
@@ -185,21 +178,16 @@ extension IngressConnectionLimits: MetricsSource {
     /// Open client connections and those refused at accept, so a flood shows before it hurts.
     func exportMetrics(to registry: MetricsRegistry) {
         let snapshot = self.snapshot
-        let open = registry.series(
-            "switchyard_ingress_connections", help: "Client connections open now.", kind: .gauge)
+        registry.set("switchyard_ingress_connections", help: "Client connections open now.", to: Int64(snapshot.open))
         let help = "Client connections closed at accept: over server.max_connections (total) or max_connections_per_ip."
-        let refusedTotal = registry.series(
-            "switchyard_ingress_connections_refused_total", help: help, kind: .counter, labels: [("cap", "total")])
-        let refusedPerAddress = registry.series(
-            "switchyard_ingress_connections_refused_total", help: help, kind: .counter, labels: [("cap", "per_ip")])
-        let backoffs = registry.series(
-            "switchyard_ingress_accept_backoffs_total",
-            help: "Accepts that failed (out of file descriptors) and paused accepting for 100 ms.", kind: .counter)
-        registry.batch { batch in
-            batch.set(open, to: Int64(snapshot.open))
-            batch.set(refusedTotal, to: Int64(snapshot.refusedTotal))
-            batch.set(refusedPerAddress, to: Int64(snapshot.refusedPerAddress))
-            batch.set(backoffs, to: Int64(snapshot.acceptBackoffs))
+        for (cap, refused) in [("total", snapshot.refusedTotal), ("per_ip", snapshot.refusedPerAddress)] {
+            registry.set(
+                "switchyard_ingress_connections_refused_total", help: help, kind: .counter, labels: [("cap", cap)],
+                to: Int64(refused))
         }
+        registry.set(
+            "switchyard_ingress_accept_backoffs_total",
+            help: "Accepts that failed (out of file descriptors) and paused accepting for 100 ms.", kind: .counter,
+            to: Int64(snapshot.acceptBackoffs))
     }
 }

@@ -48,6 +48,8 @@ public final class Gateway: Sendable {
     /// Written into every usage record (`server.replica_id`), resolved once.
     let replicaID: String
     package let metrics: MetricsRegistry
+    /// The swift-metrics backend over `metrics`, which the request path records through.
+    package let metricsFactory: RegistryMetricsFactory
     /// The settle stage's metrics and log line.
     let observer: RequestObserver
     package let governor: Governor
@@ -81,14 +83,16 @@ public final class Gateway: Sendable {
                 tenants: configuration.tenants, policies: configuration.policies, limits: configuration.limits,
                 budgets: configuration.budgets,
                 assumedOutputTokens: configuration.governance.assumedOutputTokens)
-        self.contentGuard = ContentGuard(governor: self.governor, metrics: metrics)
+        let metricsFactory = RegistryMetricsFactory(registry: metrics, catalog: MetricFamilies.catalog)
+        self.metricsFactory = metricsFactory
+        self.contentGuard = ContentGuard(governor: self.governor, metrics: metricsFactory)
         self.configuration = configuration
         self.connectionLimits = IngressConnectionLimits(
             caps: .init(total: configuration.server.maxConnections, perAddress: configuration.server.maxConnectionsPerIP))
         self.observer = RequestObserver(
-            metrics: metrics,
+            metrics: metricsFactory,
             requestSeries: RequestSeriesCache(
-                registry: metrics,
+                factory: metricsFactory,
                 providerKinds: Dictionary(
                     configuration.providers.map { ($0.name, GenAIAttributes.providerName(of: $0.kind)) },
                     uniquingKeysWith: { first, _ in first })),

@@ -1,18 +1,19 @@
+import CoreMetrics
 import Logging
-import Observability
 import SwitchyardConfig
 import SwitchyardCore
 
-/// The settle stage's view of a finished request: its Prometheus series updated, and its one log
+/// The settle stage's view of a finished request: its metrics recorded (through swift-metrics), and its one log
 /// line written (from memory: `BufferedLogHandler` writes it off the event loop).
 struct RequestObserver: Sendable {
-    let metrics: MetricsRegistry
+    /// Where the request's metrics are recorded (the swift-metrics backend).
+    let metrics: any MetricsFactory
     /// The series a finished request updates, by label values.
     let requestSeries: RequestSeriesCache
     let configuration: SwitchyardConfiguration
     let logger: Logger
 
-    /// Updates the Prometheus metrics and writes the request's one log line (with its trace and
+    /// Records the request's metrics and writes the request's one log line (with its trace and
     /// span ids when it has them: a log line leads to its trace).
     func observe(_ record: UsageRecord, latency: Duration, timeToFirstToken: Duration?, spanID: String? = nil) {
         let route = record.route ?? ""
@@ -23,43 +24,38 @@ struct RequestObserver: Sendable {
         let pacedOutput = timeToFirstToken != nil && record.errorClass == nil && reported && record.usage.outputTokens > 1
         let series = requestSeries.series(
             for: record, timedFirstToken: timeToFirstToken != nil, pacedOutput: pacedOutput)
-        // One lock for the request's updates, not one each.
-        metrics.batch { m in
-            m.add(series.requests)
-            m.observe(series.duration, seconds: latency.seconds)
-            if let timeToFirstToken, let ttft = series.timeToFirstToken { m.observe(ttft, seconds: timeToFirstToken.seconds) }
-            if let input = series.inputTokens { m.add(input, Int64(record.usage.inputTokens)) }
-            if let output = series.outputTokens { m.add(output, Int64(record.usage.outputTokens)) }
-            if let cached = series.cachedInputTokens { m.add(cached, Int64(record.usage.cachedInputTokens)) }
-            if let cost = series.cost { m.add(cost, record.cost.nanos) }
-            if let genAI = series.genAI {
-                m.observe(genAI.operationDuration, seconds: latency.seconds)
-                // Token counts go through the same histogram update (its value is a count here).
-                if reported, let input = genAI.inputTokens { m.observe(input, seconds: Double(record.usage.inputTokens)) }
-                if reported, let output = genAI.outputTokens {
-                    m.observe(output, seconds: Double(record.usage.outputTokens))
-                }
-                if let timeToFirstToken {
-                    if let first = genAI.timeToFirstToken { m.observe(first, seconds: timeToFirstToken.seconds) }
-                    if let pace = genAI.timePerOutputToken {
-                        let perToken = (latency - timeToFirstToken).seconds / Double(record.usage.outputTokens - 1)
-                        m.observe(pace, seconds: perToken)
-                    }
+        series.requests.increment()
+        series.duration.recordNanoseconds(latency.nanoseconds)
+        if let timeToFirstToken, let ttft = series.timeToFirstToken { ttft.recordNanoseconds(timeToFirstToken.nanoseconds) }
+        series.inputTokens?.increment(by: record.usage.inputTokens)
+        series.outputTokens?.increment(by: record.usage.outputTokens)
+        series.cachedInputTokens?.increment(by: record.usage.cachedInputTokens)
+        series.cost?.increment(by: record.cost.nanos)
+        if let genAI = series.genAI {
+            genAI.operationDuration.recordNanoseconds(latency.nanoseconds)
+            if reported {
+                genAI.inputTokens?.record(record.usage.inputTokens)
+                genAI.outputTokens?.record(record.usage.outputTokens)
+            }
+            if let timeToFirstToken {
+                genAI.timeToFirstToken?.recordNanoseconds(timeToFirstToken.nanoseconds)
+                if let pace = genAI.timePerOutputToken {
+                    pace.recordNanoseconds((latency - timeToFirstToken).nanoseconds / Int64(record.usage.outputTokens - 1))
                 }
             }
-            // Per attempt, so failures hidden from the client by a failover still show.
-            for attempt in record.attempts {
-                guard let errorClass = attempt.errorClass, errorClass != .clientCancelled, errorClass != .hedgeLost else {
-                    continue
-                }
-                let attemptProvider = configuration.deployment(named: attempt.deployment)?.provider ?? ""
-                m.increment(
-                    "switchyard_upstream_errors_total",
-                    help: "Failed upstream attempts, by provider, deployment and error class.",
-                    labels: [
-                        ("provider", attemptProvider), ("deployment", attempt.deployment), ("error_class", errorClass.rawValue),
-                    ])
+        }
+        // Per attempt, so failures hidden from the client by a failover still show.
+        for attempt in record.attempts {
+            guard let errorClass = attempt.errorClass, errorClass != .clientCancelled, errorClass != .hedgeLost else {
+                continue
             }
+            let attemptProvider = configuration.deployment(named: attempt.deployment)?.provider ?? ""
+            Counter(
+                label: MetricFamilies.upstreamErrors,
+                dimensions: [
+                    ("provider", attemptProvider), ("deployment", attempt.deployment), ("error_class", errorClass.rawValue),
+                ], factory: metrics
+            ).increment()
         }
         // Built only when the line is written (an autoclosure): at `warning` a request pays nothing for it.
         logger.info(

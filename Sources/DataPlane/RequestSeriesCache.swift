@@ -1,4 +1,4 @@
-import Observability
+import CoreMetrics
 import SwitchyardCore
 import Synchronization
 
@@ -37,50 +37,37 @@ final class RequestSeriesCache: Sendable {
         static let outputPace = Needs(rawValue: 64)
     }
 
+    /// swift-metrics handles, resolved by the factory once per label set.
     struct RequestSeries {
-        var requests: MetricsRegistry.Series
-        var duration: MetricsRegistry.Series
-        var timeToFirstToken: MetricsRegistry.Series?
-        var inputTokens: MetricsRegistry.Series?
-        var outputTokens: MetricsRegistry.Series?
-        var cachedInputTokens: MetricsRegistry.Series?
-        var cost: MetricsRegistry.Series?
+        var requests: Counter
+        var duration: Timer
+        var timeToFirstToken: Timer?
+        var inputTokens: Counter?
+        var outputTokens: Counter?
+        var cachedInputTokens: Counter?
+        var cost: Counter?
         var genAI: GenAISeries?
     }
 
-    /// The OpenTelemetry GenAI metrics (semantic conventions v1.41), in Prometheus' translation
-    /// of their names, with the conventions' bucket boundaries.
+    /// The OpenTelemetry GenAI metrics (semantic conventions v1.41).
     struct GenAISeries {
-        var operationDuration: MetricsRegistry.Series
-        var inputTokens: MetricsRegistry.Series?
-        var outputTokens: MetricsRegistry.Series?
-        var timeToFirstToken: MetricsRegistry.Series?
-        var timePerOutputToken: MetricsRegistry.Series?
+        var operationDuration: Timer
+        var inputTokens: Recorder?
+        var outputTokens: Recorder?
+        var timeToFirstToken: Timer?
+        var timePerOutputToken: Timer?
     }
-
-    static let tokenBuckets: [Double] = [
-        1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864,
-    ]
-    static let durationBuckets: [Double] = [
-        0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-    ]
-    static let timeToFirstTokenBuckets: [Double] = [
-        0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    ]
-    static let timePerOutputTokenBuckets: [Double] = [
-        0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
-    ]
 
     /// Beyond this many label sets the cache starts over (the registry keeps its series).
     static let limit = 10_000
 
-    private let registry: MetricsRegistry
+    private let factory: any MetricsFactory
     private let cache = Mutex<[Key: RequestSeries]>([:])
     /// Each provider's kind by name (`gen_ai_provider_name`).
     private let providerKinds: [String: String]
 
-    init(registry: MetricsRegistry, providerKinds: [String: String] = [:]) {
-        self.registry = registry
+    init(factory: any MetricsFactory, providerKinds: [String: String] = [:]) {
+        self.factory = factory
         self.providerKinds = providerKinds
     }
 
@@ -116,39 +103,39 @@ final class RequestSeriesCache: Sendable {
 
     private func resolve(_ key: Key) -> RequestSeries {
         var series = RequestSeries(
-            requests: registry.series(
-                "switchyard_requests_total", help: "Requests handled, by outcome.", kind: .counter,
-                labels: [
+            requests: Counter(
+                label: MetricFamilies.requests,
+                dimensions: [
                     ("endpoint", key.endpoint), ("route", key.route), ("deployment", key.deployment),
                     ("provider", key.provider), ("status", String(key.status)),
-                ]),
-            duration: registry.series(
-                "switchyard_request_duration_seconds", help: "Time from request received to response complete.",
-                kind: .histogram, labels: [("endpoint", key.endpoint), ("route", key.route)]))
+                ], factory: factory),
+            duration: Timer(
+                label: MetricFamilies.requestDuration, dimensions: [("endpoint", key.endpoint), ("route", key.route)],
+                factory: factory))
         if key.needs.contains(.timeToFirstToken) {
-            series.timeToFirstToken = registry.series(
-                "switchyard_time_to_first_token_seconds", help: "Time from request received to first streamed token.",
-                kind: .histogram, labels: [("route", key.route), ("deployment", key.deployment)])
+            series.timeToFirstToken = Timer(
+                label: MetricFamilies.timeToFirstToken, dimensions: [("route", key.route), ("deployment", key.deployment)],
+                factory: factory)
         }
         if key.needs.contains(.genAI) { series.genAI = resolveGenAI(key) }
         guard let tenant = key.tenant else { return series }
-        func tokens(_ type: String, _ need: Needs) -> MetricsRegistry.Series? {
+        func tokens(_ type: String, _ need: Needs) -> Counter? {
             guard key.needs.contains(need) else { return nil }
-            return registry.series(
-                "switchyard_tokens_total", help: "Tokens consumed, by tenant and deployment.", kind: .counter,
-                labels: [
+            return Counter(
+                label: MetricFamilies.tokens,
+                dimensions: [
                     ("tenant", tenant), ("deployment", key.deployment), ("type", type),
                     ("estimated", key.estimated ? "true" : "false"),
-                ])
+                ], factory: factory)
         }
         series.inputTokens = tokens("input", .inputTokens)
         series.outputTokens = tokens("output", .outputTokens)
         series.cachedInputTokens = tokens("cached_input", .cachedInputTokens)
         if key.needs.contains(.cost) {
-            series.cost = registry.series(
-                "switchyard_cost_nanos_total", help: "Cost in nano-units (1e-9) of the currency, by tenant and deployment.",
-                kind: .counter,
-                labels: [("tenant", tenant), ("deployment", key.deployment), ("currency", key.currency)])
+            series.cost = Counter(
+                label: MetricFamilies.cost,
+                dimensions: [("tenant", tenant), ("deployment", key.deployment), ("currency", key.currency)],
+                factory: factory)
         }
         return series
     }
@@ -162,29 +149,23 @@ final class RequestSeriesCache: Sendable {
         var durationLabels = labels
         if let errorType = key.errorType { durationLabels.append(("error_type", errorType)) }
         var genAI = GenAISeries(
-            operationDuration: registry.series(
-                "gen_ai_client_operation_duration_seconds", help: "GenAI operation duration (gen_ai.client.operation.duration).",
-                kind: .histogram, labels: durationLabels, buckets: Self.durationBuckets))
+            operationDuration: Timer(
+                label: MetricFamilies.genAIOperationDuration, dimensions: durationLabels, factory: factory))
         guard key.errorType == nil else { return genAI }
-        func tokens(_ type: String, _ need: Needs) -> MetricsRegistry.Series? {
+        func tokens(_ type: String, _ need: Needs) -> Recorder? {
             guard key.needs.contains(need) else { return nil }
-            return registry.series(
-                "gen_ai_client_token_usage", help: "Tokens used per GenAI operation (gen_ai.client.token.usage).",
-                kind: .histogram, labels: labels + [("gen_ai_token_type", type)], buckets: Self.tokenBuckets)
+            return Recorder(
+                label: MetricFamilies.genAITokenUsage, dimensions: labels + [("gen_ai_token_type", type)], aggregate: true,
+                factory: factory)
         }
         genAI.inputTokens = tokens("input", .inputTokens)
         genAI.outputTokens = tokens("output", .outputTokens)
         if key.needs.contains(.timeToFirstToken) {
-            genAI.timeToFirstToken = registry.series(
-                "gen_ai_server_time_to_first_token_seconds",
-                help: "Time to the first token of a streamed answer (gen_ai.server.time_to_first_token).", kind: .histogram,
-                labels: labels, buckets: Self.timeToFirstTokenBuckets)
+            genAI.timeToFirstToken = Timer(label: MetricFamilies.genAITimeToFirstToken, dimensions: labels, factory: factory)
         }
         if key.needs.contains(.outputPace) {
-            genAI.timePerOutputToken = registry.series(
-                "gen_ai_server_time_per_output_token_seconds",
-                help: "Time per output token after the first (gen_ai.server.time_per_output_token).", kind: .histogram,
-                labels: labels, buckets: Self.timePerOutputTokenBuckets)
+            genAI.timePerOutputToken = Timer(
+                label: MetricFamilies.genAITimePerOutputToken, dimensions: labels, factory: factory)
         }
         return genAI
     }

@@ -1,12 +1,14 @@
 import Synchronization
 
-/// Counters, gauges and histograms kept in process and rendered in Prometheus' text format.
+/// Counters, gauges and histograms kept in process, read as a snapshot for Prometheus' text
+/// format (`/metrics`) and for the OTLP push.
 ///
-/// Small on purpose: a handful of metric families with low-cardinality labels. A series (one
-/// label set of one family) can be resolved once into a `Series` and then updated by index:
-/// the request path updates half a dozen series per request, and finding each by its name and
-/// labels hashed every label string every time. Updates take one short lock; `/metrics` renders a
-/// snapshot.
+/// The data plane records through the swift-metrics API (`RegistryMetricsFactory` is the
+/// backend); values that other parts keep themselves (queues, connections, the ledger's counts)
+/// are copied in with `set` when a scrape or a push collects them. A series (one label set of one
+/// family) is found once by name and labels and then updated through its `Series`: a counter is
+/// one atomic add, a histogram takes its own lock, and no update takes a lock shared by every
+/// event loop.
 public final class MetricsRegistry: Sendable {
     public static let latencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
@@ -14,48 +16,109 @@ public final class MetricsRegistry: Sendable {
 
     public init() {}
 
-    /// One label set of one family, resolved by `series(_:help:kind:labels:)`.
+    public enum Kind: String, Sendable { case counter, gauge, histogram }
+
+    /// One label set of one family, resolved by `series(_:help:kind:labels:buckets:)`. Updates of
+    /// the wrong kind (a name first used as another kind) are dropped.
     public struct Series: Sendable, Hashable {
-        fileprivate let kind: Kind
-        /// Into `State.values` for counters and gauges, `State.histograms` for histograms.
-        fileprivate let index: Int
+        fileprivate let cell: Cell
+
+        public func add(_ amount: Int64 = 1) {
+            switch cell {
+            case .counter(let counter): counter.value.add(amount, ordering: .relaxed)
+            case .gauge(let gauge): gauge.value.withLock { $0 += Double(amount) }
+            case .histogram: break
+            }
+        }
+
+        /// A gauge's value; a counter's too, for counts kept elsewhere and copied in when collected.
+        public func set(_ value: Double) {
+            switch cell {
+            case .counter(let counter): counter.value.store(Int64(exactly: value.rounded()) ?? 0, ordering: .relaxed)
+            case .gauge(let gauge): gauge.value.withLock { $0 = value }
+            case .histogram: break
+            }
+        }
+
+        public func set(_ value: Int64) {
+            switch cell {
+            case .counter(let counter): counter.value.store(value, ordering: .relaxed)
+            case .gauge(let gauge): gauge.value.withLock { $0 = Double(value) }
+            case .histogram: break
+            }
+        }
+
+        /// A gauge moved up or down (by a fraction too; a counter takes only whole counts: `add`).
+        public func adjust(by amount: Double) {
+            guard case .gauge(let gauge) = cell else { return }
+            gauge.value.withLock { $0 += amount }
+        }
+
+        public func observe(_ value: Double) {
+            guard case .histogram(let histogram) = cell else { return }
+            histogram.state.withLock { $0.record(value) }
+        }
+
+        /// What swift-metrics' `Recorder` means: an observation of a histogram, a gauge's value.
+        public func record(_ value: Double) {
+            switch cell {
+            case .histogram(let histogram): histogram.state.withLock { $0.record(value) }
+            case .gauge(let gauge): gauge.value.withLock { $0 = value }
+            case .counter: break
+            }
+        }
     }
 
-    public enum Kind: String, Sendable { case counter, gauge, histogram }
+    fileprivate enum Cell: Sendable, Hashable {
+        case counter(CounterCell)
+        case gauge(GaugeCell)
+        case histogram(HistogramCell)
+
+        static func == (lhs: Cell, rhs: Cell) -> Bool { lhs.identity == rhs.identity }
+        func hash(into hasher: inout Hasher) { hasher.combine(identity) }
+
+        private var identity: ObjectIdentifier {
+            switch self {
+            case .counter(let cell): ObjectIdentifier(cell)
+            case .gauge(let cell): ObjectIdentifier(cell)
+            case .histogram(let cell): ObjectIdentifier(cell)
+            }
+        }
+    }
+
+    fileprivate final class CounterCell: Sendable { let value = Atomic<Int64>(0) }
+    fileprivate final class GaugeCell: Sendable { let value = Mutex<Double>(0) }
+    fileprivate final class HistogramCell: Sendable {
+        let state: Mutex<Histogram>
+        init(bounds: [Double]) { state = Mutex(Histogram(bounds: bounds)) }
+    }
 
     struct State {
         var families: [String: Family] = [:]
         /// Family names in the order they were first seen, for rendering.
         var order: [String] = []
-        var values: [Int64] = []
-        var histograms: [Histogram] = []
 
         mutating func series(
-            _ name: String, help: String, kind: Kind, labels: Labels, buckets: [Double] = MetricsRegistry.latencyBuckets
+            _ name: String, help: String, kind: Kind, labels: Labels, buckets: [Double]
         ) -> Series {
             if let family = families.index(forKey: name) {
-                // The family's kind and buckets, whatever was asked: a series never indexes the
-                // other storage, and a family's series share their bounds.
-                let kind = families.values[family].kind
-                if let index = families.values[family].series[labels] { return Series(kind: kind, index: index) }
-                let index = newSeries(kind, buckets: families.values[family].buckets)
-                families.values[family].series[labels] = index
-                return Series(kind: kind, index: index)
+                // The family's kind and buckets, whatever was asked: a family's series share both.
+                if let cell = families.values[family].series[labels] { return Series(cell: cell) }
+                let cell = Self.newCell(families.values[family].kind, buckets: families.values[family].buckets)
+                families.values[family].series[labels] = cell
+                return Series(cell: cell)
             }
-            let index = newSeries(kind, buckets: buckets)
-            families[name] = Family(help: help, kind: kind, buckets: buckets, series: [labels: index])
+            let cell = Self.newCell(kind, buckets: buckets)
+            families[name] = Family(help: help, kind: kind, buckets: buckets, series: [labels: cell])
             order.append(name)
-            return Series(kind: kind, index: index)
+            return Series(cell: cell)
         }
 
-        private mutating func newSeries(_ kind: Kind, buckets: [Double]) -> Int {
+        private static func newCell(_ kind: Kind, buckets: [Double]) -> Cell {
             switch kind {
-            case .counter, .gauge:
-                values.append(0)
-                return values.count - 1
-            case .histogram:
-                histograms.append(Histogram(bounds: buckets))
-                return histograms.count - 1
+            case .counter: .counter(CounterCell())
+            case .gauge: .gauge(GaugeCell())
+            case .histogram: .histogram(HistogramCell(bounds: buckets))
             }
         }
     }
@@ -64,7 +127,7 @@ public final class MetricsRegistry: Sendable {
         var help: String
         var kind: Kind
         var buckets: [Double]
-        var series: [Labels: Int]
+        fileprivate var series: [Labels: Cell]
     }
 
     public struct Labels: Hashable, Sendable {
@@ -107,17 +170,17 @@ public final class MetricsRegistry: Sendable {
             self.bucketCounts = [Int64](repeating: 0, count: bounds.count)
         }
 
-        mutating func record(_ seconds: Double) {
-            for (index, bound) in bounds.enumerated() where seconds <= bound {
+        mutating func record(_ value: Double) {
+            for (index, bound) in bounds.enumerated() where value <= bound {
                 bucketCounts[index] += 1
             }
-            sum += seconds
+            sum += value
             count += 1
         }
     }
 
     /// The series of `name` with `labels`, created (at zero) if new. Keep it: updating through it
-    /// costs no lookup. A name keeps the kind it was first given.
+    /// costs no lookup. A name keeps the kind, help and buckets it was first given.
     /// `buckets`: a histogram family's upper bounds, when it is created (the latency buckets by default).
     public func series(
         _ name: String, help: String, kind: Kind, labels: [(String, String)] = [],
@@ -126,62 +189,18 @@ public final class MetricsRegistry: Sendable {
         state.withLock { $0.series(name, help: help, kind: kind, labels: Labels(labels), buckets: buckets) }
     }
 
-    /// Several updates under one lock: a request's half-dozen updates take the lock (shared by
-    /// every event loop) once instead of once each.
-    public func batch(_ body: (inout Batch) -> Void) {
-        state.withLock { state in
-            // Swapped in and out, not copied: the storage stays uniquely referenced.
-            var batch = Batch()
-            swap(&batch.state, &state)
-            body(&batch)
-            swap(&batch.state, &state)
-        }
-    }
-
-    /// Updates applied by `batch`, inside its lock.
-    public struct Batch {
-        fileprivate var state = State()
-
-        // An update of the wrong kind (a name first used as another kind) is dropped.
-        public mutating func add(_ series: Series, _ amount: Int64 = 1) {
-            guard series.kind != .histogram else { return }
-            state.values[series.index] += amount
-        }
-
-        public mutating func set(_ series: Series, to value: Int64) {
-            guard series.kind != .histogram else { return }
-            state.values[series.index] = value
-        }
-
-        public mutating func observe(_ series: Series, seconds: Double) {
-            guard series.kind == .histogram else { return }
-            // In place: taking the histogram out and putting it back copied its buckets every time.
-            state.histograms[series.index].record(seconds)
-        }
-
-        public mutating func increment(_ name: String, help: String, labels: [(String, String)] = [], by amount: Int64 = 1) {
-            add(state.series(name, help: help, kind: .counter, labels: Labels(labels)), amount)
-        }
-
-        public mutating func set(_ name: String, help: String, labels: [(String, String)] = [], to value: Int64) {
-            set(state.series(name, help: help, kind: .gauge, labels: Labels(labels)), to: value)
-        }
-
-        public mutating func observe(_ name: String, help: String, labels: [(String, String)] = [], seconds: Double) {
-            observe(state.series(name, help: help, kind: .histogram, labels: Labels(labels)), seconds: seconds)
-        }
-    }
-
     public func increment(_ name: String, help: String, labels: [(String, String)] = [], by amount: Int64 = 1) {
-        batch { $0.increment(name, help: help, labels: labels, by: amount) }
+        series(name, help: help, kind: .counter, labels: labels).add(amount)
     }
 
-    public func set(_ name: String, help: String, labels: [(String, String)] = [], to value: Int64) {
-        batch { $0.set(name, help: help, labels: labels, to: value) }
+    /// A gauge's value, or a counter's kept elsewhere and copied in when collected (the kind is
+    /// the family's first).
+    public func set(_ name: String, help: String, kind: Kind = .gauge, labels: [(String, String)] = [], to value: Int64) {
+        series(name, help: help, kind: kind, labels: labels).set(value)
     }
 
     public func observe(_ name: String, help: String, labels: [(String, String)] = [], seconds: Double) {
-        batch { $0.observe(name, help: help, labels: labels, seconds: seconds) }
+        series(name, help: help, kind: .histogram, labels: labels).observe(seconds)
     }
 
     /// One family's current values, for an exporter other than the Prometheus text (OTLP push).
@@ -192,11 +211,16 @@ public final class MetricsRegistry: Sendable {
         public var series: [SeriesSnapshot]
     }
 
-    /// One series: its labels, and its value (counters, gauges) or its histogram.
+    /// One series: its labels and its value.
     public struct SeriesSnapshot: Sendable {
         public var labels: [(String, String)]
-        public var value: Int64
-        public var histogram: HistogramSnapshot?
+        public var value: Value
+    }
+
+    public enum Value: Sendable {
+        case count(Int64)
+        case gauge(Double)
+        case histogram(HistogramSnapshot)
     }
 
     public struct HistogramSnapshot: Sendable {
@@ -207,51 +231,63 @@ public final class MetricsRegistry: Sendable {
         public var count: Int64
     }
 
-    /// Every family's values at one instant (one copy under the lock), in the order first seen.
+    /// Every family's values, in the order first seen. Each series is read on its own (a counter
+    /// may move between two series' reads); the families are copied under the registry's lock.
     public func snapshot() -> [FamilySnapshot] {
         let state = state.withLock { $0 }
         return state.order.compactMap { name in
             guard let family = state.families[name] else { return nil }
-            let series = family.series.sorted { $0.key.rendered() < $1.key.rendered() }.map { labels, index in
-                switch family.kind {
-                case .counter, .gauge:
-                    return SeriesSnapshot(labels: labels.pairs, value: state.values[index], histogram: nil)
-                case .histogram:
-                    let histogram = state.histograms[index]
-                    return SeriesSnapshot(
-                        labels: labels.pairs, value: histogram.count,
-                        histogram: HistogramSnapshot(
-                            bounds: histogram.bounds, cumulativeCounts: histogram.bucketCounts, sum: histogram.sum,
-                            count: histogram.count))
-                }
+            let series = family.series.sorted { $0.key.rendered() < $1.key.rendered() }.map { labels, cell in
+                SeriesSnapshot(labels: labels.pairs, value: Self.value(of: cell))
             }
             return FamilySnapshot(name: name, help: family.help, kind: family.kind, series: series)
         }
     }
 
+    private static func value(of cell: Cell) -> Value {
+        switch cell {
+        case .counter(let counter): .count(counter.value.load(ordering: .relaxed))
+        case .gauge(let gauge): .gauge(gauge.value.withLock { $0 })
+        case .histogram(let histogram):
+            .histogram(
+                histogram.state.withLock {
+                    HistogramSnapshot(bounds: $0.bounds, cumulativeCounts: $0.bucketCounts, sum: $0.sum, count: $0.count)
+                })
+        }
+    }
+
     /// The current values in Prometheus' text exposition format (version 0.0.4).
     public func render() -> String {
-        let snapshot = state.withLock { $0 }
         var output = ""
-        for name in snapshot.order {
-            guard let family = snapshot.families[name] else { continue }
-            output += "# HELP \(name) \(family.help)\n# TYPE \(name) \(family.kind.rawValue)\n"
-            for (labels, index) in family.series.sorted(by: { $0.key.rendered() < $1.key.rendered() }) {
-                switch family.kind {
-                case .counter, .gauge:
-                    output += "\(name)\(labels.rendered()) \(snapshot.values[index])\n"
-                case .histogram:
-                    let histogram = snapshot.histograms[index]
+        for family in snapshot() {
+            output += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.kind.rawValue)\n"
+            for series in family.series {
+                let labels = Labels(series.labels)
+                switch series.value {
+                case .count(let value):
+                    output += "\(family.name)\(labels.rendered()) \(value)\n"
+                case .gauge(let value):
+                    output += "\(family.name)\(labels.rendered()) \(Self.sample(value))\n"
+                case .histogram(let histogram):
                     for (bucket, bound) in histogram.bounds.enumerated() {
                         output +=
-                            "\(name)_bucket\(labels.rendered(extra: ("le", "\(bound)"))) \(histogram.bucketCounts[bucket])\n"
+                            "\(family.name)_bucket\(labels.rendered(extra: ("le", "\(bound)"))) \(histogram.cumulativeCounts[bucket])\n"
                     }
-                    output += "\(name)_bucket\(labels.rendered(extra: ("le", "+Inf"))) \(histogram.count)\n"
-                    output += "\(name)_sum\(labels.rendered()) \(histogram.sum)\n"
-                    output += "\(name)_count\(labels.rendered()) \(histogram.count)\n"
+                    output += "\(family.name)_bucket\(labels.rendered(extra: ("le", "+Inf"))) \(histogram.count)\n"
+                    output += "\(family.name)_sum\(labels.rendered()) \(Self.sample(histogram.sum))\n"
+                    output += "\(family.name)_count\(labels.rendered()) \(histogram.count)\n"
                 }
             }
         }
         return output
+    }
+
+    /// A sample value as the exposition format spells it: whole numbers without a fraction (as
+    /// the integer gauges always read), `NaN` and `±Inf` in its words.
+    static func sample(_ value: Double) -> String {
+        if value.isNaN { return "NaN" }
+        if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
+        if let whole = Int64(exactly: value), abs(whole) < 1 << 53 { return String(whole) }
+        return "\(value)"
     }
 }

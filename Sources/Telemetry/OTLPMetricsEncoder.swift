@@ -61,13 +61,26 @@ public struct OTLPMetricsEncoder: Sendable {
             point.fixed64(2, startNanos)  // start_time_unix_nano
             point.fixed64(3, now)  // time_unix_nano
         }
+        // A number as NumberDataPoint holds it: whole ones as_int (sfixed64, field 6), others as_double (field 4).
+        func number(_ point: inout ProtobufWriter, _ value: MetricsRegistry.Value) {
+            switch value {
+            case .count(let count): point.fixed64(6, UInt64(bitPattern: count))
+            case .gauge(let gauge):
+                if let whole = Int64(exactly: gauge) {
+                    point.fixed64(6, UInt64(bitPattern: whole))
+                } else {
+                    point.double(4, gauge)
+                }
+            case .histogram: break
+            }
+        }
         switch family.kind {
         case .counter:
             metric.message(7) { sum in  // Metric.sum
                 for series in family.series {
                     sum.message(1) { point in  // Sum.data_points: NumberDataPoint
                         common(&point, series, attributesField: 7)
-                        point.fixed64(6, UInt64(bitPattern: series.value))  // as_int (sfixed64)
+                        number(&point, series.value)
                     }
                 }
                 sum.varint(2, 2)  // aggregation_temporality: CUMULATIVE
@@ -78,14 +91,14 @@ public struct OTLPMetricsEncoder: Sendable {
                 for series in family.series {
                     gauge.message(1) { point in
                         common(&point, series, attributesField: 7)
-                        point.fixed64(6, UInt64(bitPattern: series.value))
+                        number(&point, series.value)
                     }
                 }
             }
         case .histogram:
             metric.message(9) { histogram in  // Metric.histogram
                 for series in family.series {
-                    guard let values = series.histogram else { continue }
+                    guard case .histogram(let values) = series.value else { continue }
                     histogram.message(1) { point in  // Histogram.data_points: HistogramDataPoint
                         common(&point, series, attributesField: 9)
                         point.fixed64(4, UInt64(values.count))  // count

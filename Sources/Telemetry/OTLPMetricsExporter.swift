@@ -57,12 +57,10 @@ public final class OTLPMetricsExporter: Service, Sendable {
         for (name, value) in settings.headers { request.headers.add(name: name, value: value) }
         collect()
         // Its own counts go out with the rest (and show on /metrics).
-        registry.batch { batch in
-            for (outcome, count) in [("pushed", pushed), ("failed", failed)] {
-                batch.set(
-                    "switchyard_otlp_metric_pushes", help: "Metric pushes to the OTLP collector since start, by outcome.",
-                    labels: [("outcome", outcome)], to: Int64(count))
-            }
+        for (outcome, count) in [("pushed", pushed), ("failed", failed)] {
+            registry.set(
+                "switchyard_otlp_metric_pushes", help: "Metric pushes to the OTLP collector since start, by outcome.",
+                labels: [("outcome", outcome)], to: Int64(count))
         }
         request.body = .bytes(ByteBuffer(bytes: encoder.encode(registry.snapshot(), atNanos: Self.nowNanos())))
         do {

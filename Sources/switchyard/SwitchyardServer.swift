@@ -1,4 +1,5 @@
 import ControlPlane
+import CoreMetrics
 import DataPlane
 import FinOps
 import FleetState
@@ -93,6 +94,9 @@ public struct SwitchyardServer {
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
             governor: governor, fleetSlots: fleetSlots, traces: traces, logger: logger,
             logWriter: .standardError)
+        // Whatever records through swift-metrics lands in the same registry as the data plane's
+        // metrics: on /metrics and in the OTLP push. Once per process, as swift-metrics requires.
+        MetricsSystem.bootstrap(gateway.metricsFactory)
         try await gateway.startLiveGovernance()
         let governanceWatcher = GovernanceWatcher(gateway: gateway)
         // Pushed metrics stop last, after the ledger's flush: their last push has its counts.

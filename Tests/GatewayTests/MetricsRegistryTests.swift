@@ -23,26 +23,17 @@ import Testing
         }
     }
 
-    /// A batch applies its updates like single calls would, keeps families in the order they were
-    /// first seen, and leaves families from before the batch intact.
-    @Test func aBatchRendersLikeSingleUpdates() {
-        let single = MetricsRegistry()
-        let batched = MetricsRegistry()
-        single.increment("before_total", help: "Before.")
-        batched.increment("before_total", help: "Before.")
-        single.increment("requests_total", help: "Requests.", labels: [("route", "r")])
-        single.observe("latency_seconds", help: "Latency.", labels: [("route", "r")], seconds: 0.02)
-        single.increment("requests_total", help: "Requests.", labels: [("route", "r")], by: 2)
-        single.increment("before_total", help: "Before.")
-        batched.batch { m in
-            m.increment("requests_total", help: "Requests.", labels: [("route", "r")])
-            m.observe("latency_seconds", help: "Latency.", labels: [("route", "r")], seconds: 0.02)
-            m.increment("requests_total", help: "Requests.", labels: [("route", "r")], by: 2)
-            m.increment("before_total", help: "Before.")
-        }
-        #expect(batched.render() == single.render())
-        #expect(batched.render().contains(#"requests_total{route="r"} 3"#))
-        #expect(batched.render().contains("before_total 2"))
+    /// Gauges hold fractions; whole values read as integers, as the integer gauges always did,
+    /// and the special values in the exposition's words.
+    @Test func gaugesRenderWholeAndFractionalValues() {
+        let metrics = MetricsRegistry()
+        metrics.set("open", help: "Open.", to: 7)
+        metrics.series("ratio", help: "Ratio.", kind: .gauge).set(0.25)
+        metrics.series("broken", help: "Broken.", kind: .gauge).set(Double.infinity)
+        let lines = Set(metrics.render().split(separator: "\n").map(String.init))
+        #expect(lines.contains("open 7"))
+        #expect(lines.contains("ratio 0.25"))
+        #expect(lines.contains("broken +Inf"))
     }
 }
 
@@ -58,10 +49,8 @@ import Testing
         for _ in 0..<3 {
             named.increment("requests_total", help: "Requests.", labels: [("route", "r")], by: 2)
             named.observe("latency_seconds", help: "Latency.", labels: [("route", "r")], seconds: 0.02)
-            resolved.batch { m in
-                m.add(requests, 2)
-                m.observe(latency, seconds: 0.02)
-            }
+            requests.add(2)
+            latency.observe(0.02)
         }
         #expect(resolved.render() == named.render())
         #expect(resolved.render().contains(#"requests_total{route="r"} 6"#))
@@ -73,10 +62,8 @@ import Testing
         let metrics = MetricsRegistry()
         metrics.increment("jobs_total", help: "Jobs.")
         let asHistogram = metrics.series("jobs_total", help: "Jobs.", kind: .histogram)
-        metrics.batch { m in
-            m.observe(asHistogram, seconds: 1)
-            m.add(asHistogram, 4)
-        }
+        asHistogram.observe(1)
+        asHistogram.add(4)
         let lines = metrics.render().split(separator: "\n").map(String.init)
         #expect(lines.contains("jobs_total 5"))
         #expect(lines.contains("# TYPE jobs_total counter"))

@@ -17,26 +17,23 @@ import Testing
             errorClass: nil, tags: [:])
     }
 
-    /// Requests with the same label values share series; a request needing a series the earlier
-    /// ones did not (cached tokens, a first-token time) gets it; series nobody needed stay absent.
+    /// Requests with the same label values share handles; a request needing a series the earlier
+    /// ones did not (cached tokens, a first-token time) gets it, on the same series for the labels
+    /// they share (the counts add up); series nobody needed stay absent.
     @Test func requestsShareSeriesAndOptionalOnesAppearWhenNeeded() {
         let metrics = MetricsRegistry()
-        let cache = RequestSeriesCache(registry: metrics)
+        let cache = RequestSeriesCache(factory: RegistryMetricsFactory(registry: metrics, catalog: MetricFamilies.catalog))
         let first = cache.series(for: record(), timedFirstToken: false)
         let second = cache.series(for: record(nanos: 5), timedFirstToken: false)
-        #expect(first.requests == second.requests && first.cost == second.cost)
+        #expect(first.requests === second.requests && first.cost === second.cost)
         #expect(first.cachedInputTokens == nil && first.timeToFirstToken == nil)
         let cached = cache.series(for: record(cached: 4), timedFirstToken: true)
-        #expect(cached.requests == first.requests)
         #expect(cached.cachedInputTokens != nil && cached.timeToFirstToken != nil)
         let failed = cache.series(for: record(tenant: nil, status: 502, input: 0, output: 0), timedFirstToken: false)
-        #expect(failed.requests != first.requests)
         #expect(failed.cost == nil && failed.inputTokens == nil)
-        metrics.batch { m in
-            for series in [first, second, cached, failed] {
-                m.add(series.requests)
-                if let input = series.inputTokens { m.add(input, 10) }
-            }
+        for series in [first, second, cached, failed] {
+            series.requests.increment()
+            series.inputTokens?.increment(by: 10)
         }
         let text = metrics.render()
         #expect(
