@@ -49,13 +49,15 @@ extension Gateway {
         do {
             exchange = try await prepare(request, &context)
         } catch {
-            let refusal = settlement.refuse(error, context, gateway: self)
+            var refusal = settlement.refuse(error, context, gateway: self)
             await refusal.receipt.written()
-            return Self.traced(refusal.response, context.trace)
+            Self.addTraceContext(to: &refusal.response, context.trace)
+            return refusal.response
         }
-        let answer = relay(exchange, context, settlement)
+        var answer = relay(exchange, context, settlement)
         await answer.receipt.written()
-        return Self.traced(answer.response, context.trace)
+        Self.addTraceContext(to: &answer.response, context.trace)
+        return answer.response
     }
 
     /// Starts the request's trace when its key has been accepted, if tracing decided to keep it:
@@ -91,10 +93,10 @@ extension Gateway {
         return trace
     }
 
-    /// The response with the request's `traceparent`, so a client can find its trace.
-    static func traced(_ response: Response, _ trace: RequestTrace?) -> Response {
-        guard let trace else { return response }
-        var response = response
+    /// Adds the request's `traceparent` to its response, so a client can find its trace (in
+    /// place: the response is not copied).
+    static func addTraceContext(to response: inout Response, _ trace: RequestTrace?) {
+        guard let trace else { return }
         for (name, value) in trace.responseHeaders {
             // The two names a trace answers with, made once; another (a plugged-in tracer's) is checked here.
             let field =
@@ -103,8 +105,9 @@ extension Gateway {
                 case "tracestate": HTTPField.Name.traceStateField
                 default: HTTPField.Name(name)
                 }
-            if let field { response.headers[field] = value }
+            // Appended, not set: the gateway builds every response itself and none carries trace
+            // context already (setting searches and rebuilds the field list).
+            if let field { response.headers.append(HTTPField(name: field, value: value)) }
         }
-        return response
     }
 }

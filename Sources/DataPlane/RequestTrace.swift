@@ -2,6 +2,7 @@ import HTTPTypes
 import Providers
 import Routing
 import SwitchyardCore
+import Synchronization
 import Telemetry
 import Tracing
 import WireFormats
@@ -16,6 +17,9 @@ import WireFormats
 final class RequestTrace: Sendable {
     private let tracer: any Tracer
     private let span: any Span
+    /// `tracer` and `span` when the tracer is ours (found once, not cast at every step).
+    private let recorder: SpanRecorder?
+    private let recorded: RecordedSpan?
     /// `gen_ai.operation.name` of the request's endpoint.
     let operation: String
     /// The `traceparent` (and `tracestate`) of the request's span, for the response.
@@ -25,6 +29,16 @@ final class RequestTrace: Sendable {
     /// The request span's id (16 hex digits), for the request's log line.
     let spanID: String?
     private let providers: [String: TracedProvider]
+    /// What earlier stages learnt for the request's span (parameters, the answer's id and finish
+    /// reasons), written with the usage record when the span ends.
+    private let gathered = Mutex(Gathered())
+
+    struct Gathered: Sendable {
+        var maxTokens: Int?
+        var temperature: Double?
+        var topP: Double?
+        var response = ResponseFacts()
+    }
 
     /// `parent`: the client's trace context, already checked (`TraceSampler.parent`); nil starts a trace.
     init(
@@ -40,8 +54,12 @@ final class RequestTrace: Sendable {
             let span = recorder.start(
                 operation, kind: .server, parent: parent?.identity, startNanos: arrival.nanosecondsSinceEpoch)
             self.span = span
+            self.recorder = recorder
+            self.recorded = span
             Self.propagate(span.identity, into: &headers)
         } else {
+            self.recorder = nil
+            self.recorded = nil
             var context = ServiceContext.topLevel
             // Only the two checked fields reach the propagator, never the request's other headers
             // (which it would log, with the caller's key, if it could not parse them).
@@ -51,9 +69,10 @@ final class RequestTrace: Sendable {
             tracer.inject(span.context, into: &headers, using: HeaderListInjector())
         }
         self.responseHeaders = headers
-        let traceparent = headers.first { $0.0 == "traceparent" }?.1
-        self.traceID = traceparent.map(TraceSampler.traceID(ofTraceparent:))
-        self.spanID = traceparent.map { String($0.dropFirst(36).prefix(16)) }
+        // `00-<trace id>-<span id>-<flags>`: both ids cut from its bytes (all ASCII).
+        let traceparent = headers.first { $0.0 == "traceparent" }?.1.utf8
+        self.traceID = traceparent.map { String(decoding: $0.dropFirst(3).prefix(32), as: UTF8.self) }
+        self.spanID = traceparent.map { String(decoding: $0.dropFirst(36).prefix(16), as: UTF8.self) }
     }
 
     /// Adds `list` (names not set before on `span`): appended on our recorder's spans, through
@@ -65,6 +84,15 @@ final class RequestTrace: Sendable {
         span.attributes = attributes
     }
 
+    /// Gives `facts` to `span`: kept as they are on our recorder's spans, written out as
+    /// attributes on any other tracer's.
+    private static func set(_ facts: some SpanFacts, on span: any Span) {
+        if let recorded = span as? RecordedSpan { return recorded.setFacts(facts) }
+        var list = SpanAttributeList()
+        facts.write(to: &list)
+        set(list.pairs, on: span)
+    }
+
     /// `traceparent` (and `tracestate`) for `identity`, replacing any already in `headers`.
     private static func propagate(_ identity: SpanIdentity, into headers: inout [(String, String)]) {
         let injector = HeaderListInjector()
@@ -73,62 +101,48 @@ final class RequestTrace: Sendable {
     }
 
     /// Starts an attempt's CLIENT span; its context goes into the upstream request's headers.
-    func startAttempt(_ deployment: Deployment, hedged: Bool, number: Int, request: inout UpstreamRequest) -> any Span {
+    /// Its attributes are written when it ends (`endAttempt`).
+    func startAttempt(_ deployment: Deployment, request: inout UpstreamRequest) -> any Span {
         let name = "\(operation) \(deployment.model)"
-        let attempt: any Span
-        if let recorder = tracer as? SpanRecorder, let parent = span as? RecordedSpan {
+        if let recorder, let parent = recorded {
             let recorded = recorder.start(
                 name, kind: .client, parent: parent.identity, startNanos: DefaultTracerClock.now.nanosecondsSinceEpoch)
             Self.propagate(recorded.identity, into: &request.headers)
-            attempt = recorded
-        } else {
-            attempt = tracer.startSpan(name, context: span.context, ofKind: .client)
-            tracer.inject(attempt.context, into: &request.headers, using: HeaderListInjector())
+            return recorded
         }
-        guard attempt.isRecording else { return attempt }
-        let provider = providers[deployment.provider]
-        var list: [(String, SpanAttribute)] = [
-            (GenAIAttributes.operationName, .string(operation)),
-            (GenAIAttributes.requestModel, .string(deployment.model)),
-            (GenAIAttributes.deployment, .string(deployment.name)),
-            (GenAIAttributes.providerName, .string(provider?.kind ?? deployment.provider)),
-            (GenAIAttributes.provider, .string(deployment.provider)),
-            (GenAIAttributes.attempt, .int64(Int64(number))),
-        ]
-        if hedged { list.append((GenAIAttributes.hedged, .bool(true))) }
-        if let provider, let host = provider.host {
-            list.append((GenAIAttributes.serverAddress, .string(host)))
-            list.append((GenAIAttributes.serverPort, .int64(Int64(provider.port))))
-        }
-        Self.set(list, on: attempt)
+        let attempt = tracer.startSpan(name, context: span.context, ofKind: .client)
+        tracer.inject(attempt.context, into: &request.headers, using: HeaderListInjector())
         return attempt
     }
 
     /// Ends an attempt's span with what the upstream answered. An attempt cancelled (its client
     /// left, or it lost a hedge) says nothing against the upstream: not an error span.
-    static func endAttempt(_ attempt: any Span, status: Int?, errorClass: ErrorClass?) {
+    func endAttempt(
+        _ attempt: any Span, deployment: Deployment, hedged: Bool, number: Int, status: Int?, errorClass: ErrorClass?
+    ) {
         guard attempt.isRecording else { return attempt.end() }
-        var list: [(String, SpanAttribute)] = []
-        if let status { list.append((GenAIAttributes.httpStatus, .int64(Int64(status)))) }
-        if errorClass == .clientCancelled {
-            list.append((GenAIAttributes.cancelled, .bool(true)))
-        } else if let errorClass {
-            list.append((GenAIAttributes.errorType, .string(errorClass.rawValue)))
-            attempt.setStatus(SpanStatus(code: .error))
-        }
-        set(list, on: attempt)
+        let facts = AttemptSpanFacts(
+            operation: operation, model: deployment.model, deployment: deployment.name, provider: deployment.provider,
+            traced: providers[deployment.provider], number: number, hedged: hedged, status: status,
+            errorClass: errorClass)
+        if let errorClass, errorClass != .clientCancelled { attempt.setStatus(SpanStatus(code: .error)) }
+        Self.set(facts, on: attempt)
         attempt.end()
     }
 
     /// The client's generation parameters (`gen_ai.request.*`), as it sent them.
     func requestParameters(_ json: JSONValue, maxTokens: Int?) {
         guard span.isRecording else { return }
-        var list: [(String, SpanAttribute)] = []
-        if let maxTokens { list.append((GenAIAttributes.requestMaxTokens, .int64(Int64(maxTokens)))) }
-        for (member, name) in [("temperature", GenAIAttributes.requestTemperature), ("top_p", GenAIAttributes.requestTopP)] {
-            if case .number(let text)? = json[member], let value = Double(text) { list.append((name, .double(value))) }
+        func number(_ member: String) -> Double? {
+            guard case .number(let text)? = json[member] else { return nil }
+            return Double(text)
         }
-        Self.set(list, on: span)
+        let (temperature, topP) = (number("temperature"), number("top_p"))
+        gathered.withLock {
+            $0.maxTokens = maxTokens
+            $0.temperature = temperature
+            $0.topP = topP
+        }
     }
 
     /// What the upstream said of its answer (`gen_ai.response.id`, `finish_reasons`), read from
@@ -140,7 +154,7 @@ final class RequestTrace: Sendable {
         var facts = ResponseFacts(id: ResponseFacts.id(in: editor))
         if let choices = editor.value(of: "choices") {
             facts.finishReasons = choices.withUnsafeBytes {
-                OpenAIChunkScanner.summarize(raw: $0, collectingFinishReasons: true).finishReasons
+                OpenAIChunkScanner.summarize(raw: $0, collectingFinishReasons: true, countingOutput: false).finishReasons
             }
         }
         response(facts)
@@ -167,15 +181,10 @@ final class RequestTrace: Sendable {
         return (name, .string(String(decoding: json, as: UTF8.self)))
     }
 
-    /// What a stream said of its answer.
+    /// What the answer said of itself (a stream's, or `responseFacts`'s reading of a body).
     func response(_ facts: ResponseFacts) {
         guard span.isRecording else { return }
-        var list: [(String, SpanAttribute)] = []
-        if let id = facts.id { list.append((GenAIAttributes.responseID, .string(id))) }
-        if !facts.finishReasons.isEmpty {
-            list.append((GenAIAttributes.responseFinishReasons, .stringArray(facts.finishReasons)))
-        }
-        Self.set(list, on: span)
+        gathered.withLock { $0.response = facts }
     }
 
     /// The wait for a slot in a deployment's fair-share queue, as an INTERNAL child span.
@@ -221,58 +230,16 @@ final class RequestTrace: Sendable {
     }
 
     /// Ends the request's span with its usage record: who (with the key's project, which the
-    /// record does not keep), where, what it used and cost.
+    /// record does not keep), where, what it used and cost. The attributes are written from the
+    /// record when the span is exported (`RequestSpanFacts`).
     func finish(_ record: UsageRecord, project: String? = nil) {
         guard span.isRecording else { return span.end() }
-        var list: [(String, SpanAttribute)] = []
-        list.reserveCapacity(28)
-        if let route = record.route {
-            span.operationName = "\(operation) \(route)"
-            list.append((GenAIAttributes.requestModel, .string(route)))
-            list.append((GenAIAttributes.route, .string(route)))
-        }
-        list.append((GenAIAttributes.operationName, .string(operation)))
-        list.append((GenAIAttributes.requestID, .string(record.id)))
-        list.append((GenAIAttributes.requestStream, .bool(record.streamed)))
-        list.append((GenAIAttributes.httpStatus, .int64(Int64(record.status))))
-        if let model = record.upstreamModel { list.append((GenAIAttributes.responseModel, .string(model))) }
-        if let provider = record.provider {
-            list.append((GenAIAttributes.providerName, .string(providers[provider]?.kind ?? provider)))
-            list.append((GenAIAttributes.provider, .string(provider)))
-        }
-        if let deployment = record.deployment { list.append((GenAIAttributes.deployment, .string(deployment))) }
-        if let tenant = record.tenant { list.append((GenAIAttributes.tenant, .string(tenant))) }
-        if let project { list.append((GenAIAttributes.project, .string(project))) }
-        if let agent = record.agent { list.append((GenAIAttributes.agent, .string(agent))) }
-        if let keyID = record.keyID { list.append((GenAIAttributes.keyID, .string(keyID))) }
-        if let run = record.run {
-            list.append((GenAIAttributes.runID, .string(run)))
-            list.append((GenAIAttributes.conversationID, .string(run)))
-            if let step = record.runStep { list.append((GenAIAttributes.runStep, .string(step))) }
-            if record.runLoop { list.append((GenAIAttributes.runLoop, .bool(true))) }
-        }
-        let usage = record.usage
-        list.append((GenAIAttributes.inputTokens, .int64(Int64(usage.inputTokens))))
-        list.append((GenAIAttributes.outputTokens, .int64(Int64(usage.outputTokens))))
-        if usage.cachedInputTokens > 0 {
-            list.append((GenAIAttributes.cacheReadInputTokens, .int64(Int64(usage.cachedInputTokens))))
-        }
-        if usage.cacheWriteInputTokens > 0 {
-            list.append((GenAIAttributes.cacheCreationInputTokens, .int64(Int64(usage.cacheWriteInputTokens))))
-        }
-        if usage.reasoningTokens > 0 {
-            list.append((GenAIAttributes.reasoningOutputTokens, .int64(Int64(usage.reasoningTokens))))
-        }
-        list.append((GenAIAttributes.usageEstimated, .bool(usage.isEstimated)))
-        // A decimal string: exact, where a double would round nano-units.
-        list.append((GenAIAttributes.cost, .string(record.cost.decimalString)))
-        list.append((GenAIAttributes.currency, .string(record.cost.currency)))
-        list.append((GenAIAttributes.attempt, .int64(Int64(record.attempts.count))))
-        if let errorClass = record.errorClass {
-            list.append((GenAIAttributes.errorType, .string(errorClass.rawValue)))
-            span.setStatus(SpanStatus(code: .error))
-        }
-        Self.set(list, on: span)
+        if let route = record.route { span.operationName = "\(operation) \(route)" }
+        if record.errorClass != nil { span.setStatus(SpanStatus(code: .error)) }
+        let facts = RequestSpanFacts(
+            record: record, project: project, operation: operation,
+            providerKind: record.provider.map { providers[$0]?.kind ?? $0 }, gathered: gathered.withLock { $0 })
+        if let recorded { recorded.setFacts(facts) } else { Self.set(facts, on: span) }
         span.end()
     }
 

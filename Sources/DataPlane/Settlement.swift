@@ -98,7 +98,7 @@ struct Settled {
 /// A response whose request has been settled (or handed to its stream's relay, which settles
 /// it when the stream ends): what every relay returns to `serve`.
 struct SettledResponse {
-    let response: Response
+    var response: Response
     /// A stream's record is booked by its relay, later: this one's is then `.immediate`.
     let receipt: UsageReceipt
 

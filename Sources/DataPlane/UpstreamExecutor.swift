@@ -203,12 +203,14 @@ struct UpstreamExecutor: Sendable {
             return await send(
                 addressed, to: deployment, lease: lease, streaming: streaming, requestID: requestID, hedged: hedged)
         }
-        let span = trace.startAttempt(deployment, hedged: hedged, number: number, request: &addressed)
+        let span = trace.startAttempt(deployment, request: &addressed)
         let result = await send(
             addressed, to: deployment, lease: lease, streaming: streaming, requestID: requestID, hedged: hedged)
         switch result {
         case .success(_, let attempt), .failure(_, _, _, let attempt):
-            RequestTrace.endAttempt(span, status: attempt.status, errorClass: attempt.errorClass)
+            trace.endAttempt(
+                span, deployment: deployment, hedged: hedged, number: number, status: attempt.status,
+                errorClass: attempt.errorClass)
         }
         return result
     }

@@ -16,6 +16,8 @@ public struct OTLPTraceEncoder: Sendable {
 
     public func encode(_ spans: [FinishedSpan]) -> [UInt8] {
         var request = ProtobufWriter()
+        // A request's span is about a kilobyte: room for the batch at once.
+        request.reserveCapacity(256 + spans.count * 1024)
         request.message(1) { resourceSpans in  // ExportTraceServiceRequest.resource_spans
             resourceSpans.message(1) { resource in  // ResourceSpans.resource
                 for (key, value) in self.resource {
@@ -47,6 +49,13 @@ public struct OTLPTraceEncoder: Sendable {
         }
         for (key, value) in span.listed {
             writer.message(9) { $0.keyValue(key, value) }
+        }
+        if let facts = span.facts {
+            // Written in place: the writer is moved into the sink and back, not copied.
+            var sink = OTLPAttributeWriter()
+            swap(&sink.writer, &writer)
+            facts.write(to: &sink)
+            swap(&sink.writer, &writer)
         }
         for event in span.events {
             writer.message(11) { encoded in  // events

@@ -33,14 +33,20 @@ struct ProtobufWriter {
         varint(field, UInt64(bitPattern: value))
     }
 
+    /// Room for `count` more bytes (a batch's estimate), so the buffer does not grow by doubling.
+    mutating func reserveCapacity(_ count: Int) {
+        bytes.reserveCapacity(bytes.count + count)
+    }
+
+    // Fixed-width values go in with one append of their bytes, not one per byte.
     mutating func fixed64(_ field: Int, _ value: UInt64) {
         tag(field, .fixed64)
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func fixed32(_ field: Int, _ value: UInt32) {
         tag(field, .fixed32)
-        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func double(_ field: Int, _ value: Double) {
@@ -49,17 +55,19 @@ struct ProtobufWriter {
 
     mutating func string(_ field: Int, _ value: String) {
         tag(field, .lengthDelimited)
-        rawVarint(UInt64(value.utf8.count))
-        bytes.append(contentsOf: value.utf8)
+        var value = value
+        // Contiguous UTF-8 (made so if it is not): one copy of its bytes.
+        value.withUTF8 { text in
+            rawVarint(UInt64(text.count))
+            bytes.append(contentsOf: text)
+        }
     }
 
     /// Bytes made of `words`, each written most significant byte first (trace and span ids).
     mutating func bytes(_ field: Int, bigEndian words: [UInt64]) {
         tag(field, .lengthDelimited)
         rawVarint(UInt64(words.count * 8))
-        for word in words {
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-        }
+        for word in words { withUnsafeBytes(of: word.bigEndian) { bytes.append(contentsOf: $0) } }
     }
 
     /// A packed `repeated fixed64` (or `repeated double`, as bit patterns): one length, then the
@@ -67,9 +75,7 @@ struct ProtobufWriter {
     mutating func packedFixed64(_ field: Int, _ values: [UInt64]) {
         tag(field, .lengthDelimited)
         rawVarint(UInt64(values.count * 8))
-        for value in values {
-            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        }
+        for value in values { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
     }
 
     /// A nested message: written by `body` in place after a one-byte length, which grows (moving

@@ -24,6 +24,7 @@ public final class RecordedSpan: Span {
         var name: String
         var attributes = SpanAttributes()
         var listed: [(String, SpanAttribute)] = []
+        var facts: (any SpanFacts)?
         var events: [SpanEvent] = []
         var status: SpanStatus?
         var ended = false
@@ -74,6 +75,12 @@ public final class RecordedSpan: Span {
         }
     }
 
+    /// Attributes kept as a value and written only at export (`SpanFacts`); a second call
+    /// replaces the first's.
+    public func setFacts(_ facts: any SpanFacts) {
+        state.withLock { $0.facts = facts }
+    }
+
     public var isRecording: Bool { true }
 
     public func setStatus(_ status: SpanStatus) {
@@ -103,7 +110,7 @@ public final class RecordedSpan: Span {
                 identity: identity, parentSpanID: parentSpanID, parentIsRemote: parentIsRemote, name: state.name, kind: kind,
                 startNanos: startNanos,
                 endNanos: instant().nanosecondsSinceEpoch, attributes: state.attributes, listed: state.listed,
-                events: state.events,
+                facts: state.facts, events: state.events,
                 status: state.status)
         }
         if let finished { buffer.append(finished) }
@@ -123,6 +130,8 @@ public struct FinishedSpan: Sendable {
     public var attributes: SpanAttributes
     /// Attributes added as a list (`RecordedSpan.addAttributes`), exported after `attributes`.
     public var listed: [(String, SpanAttribute)] = []
+    /// Attributes written at export, after `listed` (`RecordedSpan.setFacts`).
+    public var facts: (any SpanFacts)? = nil
     public var events: [SpanEvent]
     public var status: SpanStatus?
 }

@@ -22,13 +22,19 @@ public enum OpenAIChunkScanner {
     /// The most finish reasons kept, from one chunk or from a whole stream.
     public static let maximumFinishReasons = 16
 
-    public static func summarize(_ data: [UInt8], collectingFinishReasons: Bool = false) -> OpenAIChunkSummary {
-        data.withUnsafeBytes { summarize(raw: $0, collectingFinishReasons: collectingFinishReasons) }
-    }
-
-    public static func summarize(raw bytes: UnsafeRawBufferPointer, collectingFinishReasons: Bool = false)
+    public static func summarize(_ data: [UInt8], collectingFinishReasons: Bool = false, countingOutput: Bool = true)
         -> OpenAIChunkSummary
     {
+        data.withUnsafeBytes {
+            summarize(raw: $0, collectingFinishReasons: collectingFinishReasons, countingOutput: countingOutput)
+        }
+    }
+
+    /// `countingOutput`: false when only the finish reasons are wanted (a non-streamed answer's
+    /// span): `outputBytes` stays 0 and the generated text is skipped, not measured.
+    public static func summarize(
+        raw bytes: UnsafeRawBufferPointer, collectingFinishReasons: Bool = false, countingOutput: Bool = true
+    ) -> OpenAIChunkSummary {
         var summary = OpenAIChunkSummary()
         var index = 0
         let count = bytes.count
@@ -47,7 +53,7 @@ public enum OpenAIChunkScanner {
             }
             cursor = skipWhitespace(bytes, cursor + 1)
             let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<keyEnd])
-            if outputKeys.contains(where: { key.elementsEqual($0) }) {
+            if countingOutput, outputKeys.contains(where: { key.elementsEqual($0) }) {
                 if cursor < count, bytes[cursor] == UInt8(ascii: "\""), let valueEnd = endOfString(bytes, from: cursor + 1) {
                     summary.outputBytes += unescapedLength(bytes, cursor + 1, valueEnd)
                     index = valueEnd + 1

@@ -19,9 +19,10 @@ import Tracing
             providers: ["openai-eu": TracedProvider(provider)], at: DefaultTracerClock.now)
         var request = UpstreamRequest(
             url: "https://api.example:8443/v1/chat/completions", headers: [], body: [], timeouts: .init())
-        let attempt = trace.startAttempt(deployment, hedged: true, number: 2, request: &request)
+        let attempt = trace.startAttempt(deployment, request: &request)
         #expect(!request.headers.isEmpty)  // the tracer's own propagation headers
-        RequestTrace.endAttempt(attempt, status: 503, errorClass: .upstreamOverloaded)
+        trace.endAttempt(
+            attempt, deployment: deployment, hedged: true, number: 2, status: 503, errorClass: .upstreamOverloaded)
         let record = UsageRecord(
             id: "req_1", startedAt: .now(), finishedAt: .now(), tenant: "acme", agent: nil, keyID: "k1",
             endpoint: "chat.completions", route: "chat", deployment: "gpt-eu", provider: "openai-eu", upstreamModel: "gpt-4o",

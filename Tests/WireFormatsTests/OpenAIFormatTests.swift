@@ -138,6 +138,13 @@ import Testing
         let tricky = summary(#"{"choices":[{"delta":{"content":"say \"usage\": {x} and \"finish_reason\": \"stop\""}}]}"#)
         #expect(!tricky.hasUsage && !tricky.hasFinishReason && tricky.finishReasons.isEmpty)
         #expect(tricky.outputBytes == 44)
+        // Finish reasons alone (a non-streamed answer's span): the text is skipped, not measured,
+        // and still not read as keys.
+        let reasonsOnly = OpenAIChunkScanner.summarize(
+            Array(
+                #"[{"message":{"content":""finish_reason": "x""},"finish_reason":"stop"},{"finish_reason":"length"}]"#
+                    .utf8), collectingFinishReasons: true, countingOutput: false)
+        #expect(reasonsOnly.finishReasons == ["stop", "length"] && reasonsOnly.outputBytes == 0)
     }
 
     @Test func agreesWithTheDecoderOnRecordedChunks() throws {
