@@ -15,7 +15,7 @@ struct AttemptSpanFacts: SpanFacts {
     let status: Int?
     let errorClass: ErrorClass?
 
-    func write<Sink: SpanAttributeSink>(to sink: inout Sink) {
+    func write(to sink: inout SpanAttributeWriter) {
         sink.add(GenAIAttributes.operationName, operation)
         sink.add(GenAIAttributes.requestModel, model)
         sink.add(GenAIAttributes.deployment, deployment)

@@ -78,8 +78,9 @@ extension Gateway {
     /// export queue with cheap refusals. Its attempts are listed on the request span, which
     /// alone is recorded.
     func tailTrace(_ context: RequestContext, errorClass: ErrorClass?, elapsed: Duration) -> RequestTrace? {
-        guard let tracer, let tail = traceTail, context.trace == nil, context.principal != nil,
-            let arrival = context.arrival
+        // Untraced requests first: binding the tracer copies an existential, for every request.
+        guard context.trace == nil, let tail = traceTail, context.principal != nil, let arrival = context.arrival,
+            let tracer
         else { return nil }
         let failed =
             errorClass.map(TraceTail.isWorthKeeping) ?? false

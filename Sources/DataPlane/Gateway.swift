@@ -23,7 +23,7 @@ public final class Gateway: Sendable {
     let routes: RouteSelection
     package let monitor: DeploymentMonitor
     /// Set when traces are exported (`observability.tracing`, or the OTLP environment variables).
-    let tracer: (any Tracer)?
+    let tracer: SpanRecorder?
     let traceSampler: TraceSampler
     /// The tail rule (nil: off).
     let traceTail: TraceTail?

@@ -14,7 +14,7 @@ struct RequestSpanFacts: SpanFacts {
     let providerKind: String?
     let gathered: RequestTrace.Gathered
 
-    func write<Sink: SpanAttributeSink>(to sink: inout Sink) {
+    func write(to sink: inout SpanAttributeWriter) {
         if let maxTokens = gathered.maxTokens { sink.add(GenAIAttributes.requestMaxTokens, Int64(maxTokens)) }
         if let temperature = gathered.temperature { sink.add(GenAIAttributes.requestTemperature, temperature) }
         if let topP = gathered.topP { sink.add(GenAIAttributes.requestTopP, topP) }

@@ -41,8 +41,9 @@ final class RequestTrace: Sendable {
     }
 
     /// `parent`: the client's trace context, already checked (`TraceSampler.parent`); nil starts a trace.
-    init(
-        tracer: any Tracer, parent: TraceSampler.Parent?, endpoint: String, providers: [String: TracedProvider],
+    /// Generic over the tracer so that, for the gateway's own recorder, finding it is no cast at run time.
+    init<SomeTracer: Tracer>(
+        tracer: SomeTracer, parent: TraceSampler.Parent?, endpoint: String, providers: [String: TracedProvider],
         at arrival: DefaultTracerClock.Timestamp
     ) {
         self.tracer = tracer
@@ -88,9 +89,9 @@ final class RequestTrace: Sendable {
     /// attributes on any other tracer's.
     private static func set(_ facts: some SpanFacts, on span: any Span) {
         if let recorded = span as? RecordedSpan { return recorded.setFacts(facts) }
-        var list = SpanAttributeList()
+        var list = SpanAttributeWriter.listing()
         facts.write(to: &list)
-        set(list.pairs, on: span)
+        set(list.pairs ?? [], on: span)
     }
 
     /// `traceparent` (and `tracestate`) for `identity`, replacing any already in `headers`.

@@ -34,9 +34,19 @@ struct ResponseFacts: Sendable {
     /// The answer's `id` member, when it is a string of 1 to 256 bytes (an upstream writes it;
     /// the span carries it).
     static func id(in answer: JSONObjectEditor) -> String? {
-        guard let member = answer.value(of: "id"), case .string(let text)? = try? JSONValue.parse(Array(member)),
-            !text.isEmpty, text.utf8.count <= 256
-        else { return nil }
+        guard let member = answer.value(of: "id"), member.count <= 256 * 6 + 2 else { return nil }
+        let text: String
+        // An id is plain ASCII: its bytes between the quotes, unless an escape needs decoding.
+        if member.count >= 2, member.first == UInt8(ascii: "\""), member.last == UInt8(ascii: "\""),
+            !member.contains(UInt8(ascii: "\\"))
+        {
+            text = String(decoding: member.dropFirst().dropLast(), as: UTF8.self)
+        } else if case .string(let decoded)? = try? JSONValue.parse(Array(member)) {
+            text = decoded
+        } else {
+            return nil
+        }
+        guard !text.isEmpty, text.utf8.count <= 256 else { return nil }
         return text
     }
 }

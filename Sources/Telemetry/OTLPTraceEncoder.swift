@@ -52,7 +52,7 @@ public struct OTLPTraceEncoder: Sendable {
         }
         if let facts = span.facts {
             // Written in place: the writer is moved into the sink and back, not copied.
-            var sink = OTLPAttributeWriter()
+            var sink = SpanAttributeWriter()
             swap(&sink.writer, &writer)
             facts.write(to: &sink)
             swap(&sink.writer, &writer)

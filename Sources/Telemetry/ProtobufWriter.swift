@@ -33,6 +33,72 @@ struct ProtobufWriter {
         varint(field, UInt64(bitPattern: value))
     }
 
+    /// Bytes a varint of `value` takes.
+    private static func varintSize(_ value: UInt64) -> Int {
+        value == 0 ? 1 : (64 - value.leadingZeroBitCount + 6) / 7
+    }
+
+    /// A `KeyValue` (in `field`, under 16) with a short key and a string value (`AnyValue` field
+    /// 1): written in one piece, every length one byte and known up front. Attributes are most of
+    /// a span's bytes, and the general path (`message`, `string`) checked the buffer at every
+    /// byte. False, with nothing written, when the whole would not be under 128 bytes.
+    mutating func shortKeyValue(_ field: Int, key: String, string value: String) -> Bool {
+        var (key, value) = (key, value)
+        return key.withUTF8 { key in
+            value.withUTF8 { value in
+                shortKeyValue(field, key: key, valueTag: 0x0A, valueLength: value.count + 1) { out in
+                    out[0] = UInt8(value.count)
+                    _ = UnsafeMutableBufferPointer(rebasing: out[1...]).update(fromContentsOf: value)
+                }
+            }
+        }
+    }
+
+    /// The same with an `int64` value (`AnyValue` field 3).
+    mutating func shortKeyValue(_ field: Int, key: String, int value: Int64) -> Bool {
+        var key = key
+        let number = UInt64(bitPattern: value)
+        return key.withUTF8 { key in
+            shortKeyValue(field, key: key, valueTag: 0x18, valueLength: Self.varintSize(number)) { out in
+                var rest = number
+                var index = 0
+                while rest >= 0x80 {
+                    out[index] = UInt8(truncatingIfNeeded: rest) | 0x80
+                    rest >>= 7
+                    index += 1
+                }
+                out[index] = UInt8(rest)
+            }
+        }
+    }
+
+    /// `field` { 1: key, 2: AnyValue { valueTag, the `valueLength` bytes `writeValue` fills } }.
+    private mutating func shortKeyValue(
+        _ field: Int, key: UnsafeBufferPointer<UInt8>, valueTag: UInt8, valueLength: Int,
+        writeValue: (UnsafeMutableBufferPointer<UInt8>) -> Void
+    ) -> Bool {
+        let anyValueLength = 1 + valueLength
+        let keyValueLength = 2 + key.count + 2 + anyValueLength
+        guard field < 16, keyValueLength < 0x80 else { return false }
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 2 + keyValueLength))
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            let out = UnsafeMutableBufferPointer(rebasing: buffer[start...])
+            out[0] = UInt8(field << 3 | 2)
+            out[1] = UInt8(keyValueLength)
+            out[2] = 0x0A  // KeyValue.key
+            out[3] = UInt8(key.count)
+            _ = UnsafeMutableBufferPointer(rebasing: out[4...]).update(fromContentsOf: key)
+            var index = 4 + key.count
+            out[index] = 0x12  // KeyValue.value
+            out[index + 1] = UInt8(anyValueLength)
+            out[index + 2] = valueTag
+            index += 3
+            writeValue(UnsafeMutableBufferPointer(rebasing: out[index...]))
+        }
+        return true
+    }
+
     /// Room for `count` more bytes (a batch's estimate), so the buffer does not grow by doubling.
     mutating func reserveCapacity(_ count: Int) {
         bytes.reserveCapacity(bytes.count + count)

@@ -7,9 +7,14 @@ import Tracing
 /// e2e receiver, which decodes the list's form with the official classes, vouches for both.
 @Suite struct SpanFactsTests {
     struct Sample: SpanFacts {
-        func write<Sink: SpanAttributeSink>(to sink: inout Sink) {
+        func write(to sink: inout SpanAttributeWriter) {
             sink.add("switchyard.tenant", "acme")
-            sink.add("gen_ai.usage.input_tokens", Int64(-9))
+            sink.add("gen_ai.usage.input_tokens", Int64(-9))  // a ten-byte varint
+            sink.add("gen_ai.usage.output_tokens", Int64(0))
+            sink.add("gen_ai.usage.cache_read.input_tokens", Int64(300))
+            sink.add("switchyard.run.step", "")
+            sink.add(String(repeating: "k", count: 60), String(repeating: "v", count: 60))  // 127 bytes in all
+            sink.add(String(repeating: "k", count: 60), String(repeating: "v", count: 61))  // 128: the long way
             sink.add("gen_ai.request.temperature", 0.25)
             sink.add("switchyard.usage_estimated", true)
             sink.add("gen_ai.response.finish_reasons", ["stop", "length"])
@@ -25,10 +30,11 @@ import Tracing
     }
 
     @Test func factsEncodeAsTheirAttributeListDoes() {
-        var list = SpanAttributeList()
+        var list = SpanAttributeWriter.listing()
         Sample().write(to: &list)
-        #expect(list.pairs.count == 6)
-        let asList = OTLPTraceEncoder(resource: []).encode([span(listed: list.pairs, facts: nil)])
+        let pairs = list.pairs ?? []
+        #expect(pairs.count == 11)
+        let asList = OTLPTraceEncoder(resource: []).encode([span(listed: pairs, facts: nil)])
         let asFacts = OTLPTraceEncoder(resource: []).encode([span(listed: [], facts: Sample())])
         #expect(asFacts == asList)
         // Listed attributes come first, then the facts.
