@@ -108,7 +108,7 @@ extension Gateway {
                     format: format, request: canonical, model: upstream.deployment.model,
                     createdAt: Int(Date().timeIntervalSince1970), includeUsage: includeUsage,
                     estimatedInputTokens: estimatedInputTokens),
-                passthrough: passthrough)
+                passthrough: passthrough, readsResponseFacts: context.trace != nil)
             return settlement.handOff { settlement in
                 relayStream(
                     upstream, relay, estimatedInputTokens: estimatedInputTokens, context: context, settlement: settlement)
@@ -135,6 +135,12 @@ extension Gateway {
         }
         var response = decoded
         if response.model.isEmpty { response.model = upstream.deployment.model }
+        if let trace = context.trace {
+            var facts = ResponseFacts()
+            facts.read(.start(id: response.id, model: response.model))
+            facts.read(.stop(response.stopReason))
+            trace.response(facts)
+        }
         let usage = TokenUsage(
             response.usage, estimatedInputTokens: estimatedInputTokens,
             estimatedOutputTokens: TokenEstimator.tokens(

@@ -38,7 +38,7 @@ struct ResponseFacts: Sendable {
         let text: String
         // An id is plain ASCII: its bytes between the quotes, unless an escape needs decoding.
         if member.count >= 2, member.first == UInt8(ascii: "\""), member.last == UInt8(ascii: "\""),
-            !member.contains(UInt8(ascii: "\\"))
+            !member.contains(where: { $0 == UInt8(ascii: "\\") || $0 < 0x20 })
         {
             text = String(decoding: member.dropFirst().dropLast(), as: UTF8.self)
         } else if case .string(let decoded)? = try? JSONValue.parse(Array(member)) {
@@ -49,11 +49,19 @@ struct ResponseFacts: Sendable {
         guard !text.isEmpty, text.utf8.count <= 256 else { return nil }
         return text
     }
-}
 
-extension StreamEventRelay {
-    /// Not read by relays that translate (not yet).
-    var responseFacts: ResponseFacts { ResponseFacts() }
+    /// A translated answer's facts: its id (1 to 256 bytes), and its stop reason in OpenAI's
+    /// words (`stop`, `length`, `tool_calls`, `content_filter`) whatever the provider's family; a
+    /// reason OpenAI has no word for as the provider wrote it (up to 64 bytes, as the scanner keeps).
+    mutating func read(_ event: CanonicalStreamEvent) {
+        switch event {
+        case .start(let id, _) where id.utf8.count <= 256 && !id.isEmpty && self.id == nil: self.id = id
+        case .stop(let reason) where finishReasons.count < OpenAIChunkScanner.maximumFinishReasons:
+            let word = OpenAIChatFormat.finishReason(reason)
+            if !word.isEmpty, word.utf8.count <= 64 { finishReasons.append(word) }
+        default: break
+        }
+    }
 }
 
 /// One piece of an upstream stream, relayed.
@@ -77,11 +85,15 @@ struct TranslatedStreamRelay: StreamEventRelay {
     /// Passed through: the stream's terminal event (and anything after), held back until the
     /// request's usage record is on disk. `closing` sends it.
     private var heldBack: [UInt8] = []
+    /// Read only when the request is traced (`readsResponseFacts`).
+    private(set) var responseFacts = ResponseFacts()
+    private let readsResponseFacts: Bool
 
-    init(decoder: EgressStreamDecoder, encoder: IngressStreamEncoder, passthrough: Bool) {
+    init(decoder: EgressStreamDecoder, encoder: IngressStreamEncoder, passthrough: Bool, readsResponseFacts: Bool = false) {
         self.decoder = decoder
         self.encoder = encoder
         self.passthrough = passthrough
+        self.readsResponseFacts = readsResponseFacts
     }
 
     var endedCleanly: Bool { decoder.endedCleanly }
@@ -108,6 +120,7 @@ struct TranslatedStreamRelay: StreamEventRelay {
                     outputCharacters += text.count
                 case .toolCallArguments(_, let fragment): outputCharacters += fragment.count
                 case .usage(let usage): reported = usage
+                case .start, .stop: if readsResponseFacts { responseFacts.read(item) }
                 default: break
                 }
                 if !passthrough { for encoded in encoder.encode(item) { output += encoded.encoded() } }

@@ -21,12 +21,17 @@ public struct MetricFamilyCatalog: Sendable {
     /// `label` as a valid Prometheus metric or label name (`[a-zA-Z_:][a-zA-Z0-9_:]*`): every
     /// other character becomes `_`, and a leading digit gets one in front. Our own names are
     /// valid already and come back as they are.
-    public static func prometheusName(_ label: String) -> String {
+    public static func prometheusName(_ label: String) -> String { validName(label, colons: true) }
+
+    /// `label` as a valid Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`: no colons), mended the
+    /// same way.
+    public static func prometheusLabelName(_ label: String) -> String { validName(label, colons: false) }
+
+    private static func validName(_ label: String, colons: Bool) -> String {
         func allowed(_ byte: UInt8, first: Bool) -> Bool {
             switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "_"),
-                UInt8(ascii: ":"):
-                true
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "_"): true
+            case UInt8(ascii: ":"): colons
             case UInt8(ascii: "0")...UInt8(ascii: "9"): !first
             default: false
             }

@@ -34,7 +34,10 @@ public final class MetricsRegistry: Sendable {
         /// A gauge's value; a counter's too, for counts kept elsewhere and copied in when collected.
         public func set(_ value: Double) {
             switch cell {
-            case .counter(let counter): counter.value.store(Int64(exactly: value.rounded()) ?? 0, ordering: .relaxed)
+            case .counter(let counter):
+                // Clamped, not zeroed: a value past Int64 must not read as a reset.
+                let whole = value.isNaN ? 0 : value >= 0x1p63 ? .max : value <= -0x1p63 ? .min : Int64(value.rounded())
+                counter.value.store(whole, ordering: .relaxed)
             case .gauge(let gauge): gauge.value.withLock { $0 = value }
             case .histogram: break
             }
@@ -287,7 +290,7 @@ public final class MetricsRegistry: Sendable {
     static func sample(_ value: Double) -> String {
         if value.isNaN { return "NaN" }
         if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
-        if let whole = Int64(exactly: value), abs(whole) < 1 << 53 { return String(whole) }
+        if let whole = Int64(exactly: value), whole.magnitude < 1 << 53 { return String(whole) }
         return "\(value)"
     }
 }

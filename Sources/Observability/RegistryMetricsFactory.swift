@@ -46,7 +46,7 @@ public struct RegistryMetricsFactory: MetricsFactory {
         let family = catalog.family(name)
         return registry.series(
             name, help: family?.help ?? name, kind: kind,
-            labels: dimensions.map { (MetricFamilyCatalog.prometheusName($0.0), $0.1) },
+            labels: dimensions.map { (MetricFamilyCatalog.prometheusLabelName($0.0), $0.1) },
             buckets: family?.buckets ?? MetricsRegistry.latencyBuckets)
     }
 }

@@ -61,16 +61,12 @@ public struct OTLPMetricsEncoder: Sendable {
             point.fixed64(2, startNanos)  // start_time_unix_nano
             point.fixed64(3, now)  // time_unix_nano
         }
-        // A number as NumberDataPoint holds it: whole ones as_int (sfixed64, field 6), others as_double (field 4).
+        // A number as NumberDataPoint holds it: a counter as_int (sfixed64, field 6), a gauge always
+        // as_double (field 4): a series must not change type between pushes (backends refuse that).
         func number(_ point: inout ProtobufWriter, _ value: MetricsRegistry.Value) {
             switch value {
             case .count(let count): point.fixed64(6, UInt64(bitPattern: count))
-            case .gauge(let gauge):
-                if let whole = Int64(exactly: gauge) {
-                    point.fixed64(6, UInt64(bitPattern: whole))
-                } else {
-                    point.double(4, gauge)
-                }
+            case .gauge(let gauge): point.double(4, gauge)
             case .histogram: break
             }
         }

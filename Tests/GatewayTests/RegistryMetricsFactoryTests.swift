@@ -26,6 +26,7 @@ import Testing
         wait.recordMilliseconds(500)
         Recorder(label: "batch_size", factory: factory).record(12)
         Recorder(label: "temperature", aggregate: false, factory: factory).record(21.5)
+        Recorder(label: "lowest", aggregate: false, factory: factory).record(Int64.min)
         let inFlight = Meter(label: "in_flight", factory: factory)
         inFlight.increment(by: 3)
         inFlight.decrement(by: 1)
@@ -37,7 +38,7 @@ import Testing
             "queue_wait_seconds_sum 0.5625", "queue_wait_seconds_count 2",
             "# TYPE batch_size histogram", "batch_size_sum 12", "batch_size_count 1",
             "# TYPE temperature gauge", "temperature 21.5",
-            "# TYPE in_flight gauge", "in_flight 2",
+            "# TYPE in_flight gauge", "in_flight 2", "lowest -9.223372036854776e+18",
         ] {
             #expect(text.contains(expected), "\(expected)")
         }
@@ -52,6 +53,9 @@ import Testing
         #expect(MetricFamilyCatalog.prometheusName("switchyard_requests_total") == "switchyard_requests_total")
         #expect(MetricFamilyCatalog.prometheusName("9lives-µ") == "_9lives___")
         #expect(MetricFamilyCatalog.prometheusName("") == "_")
+        // A colon is allowed in a metric name, not in a label name.
+        Counter(label: "nio:accepts", dimensions: [("pool:id", "1")], factory: factory).increment()
+        #expect(lines().contains(#"nio:accepts{pool_id="1"} 1"#))
     }
 
     /// A counter reset and a destroyed handle: the reset reads zero, the destroyed handle's series

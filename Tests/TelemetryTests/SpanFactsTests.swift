@@ -14,7 +14,9 @@ import Tracing
             sink.add("gen_ai.usage.cache_read.input_tokens", Int64(300))
             sink.add("switchyard.run.step", "")
             sink.add(String(repeating: "k", count: 60), String(repeating: "v", count: 60))  // 127 bytes in all
-            sink.add(String(repeating: "k", count: 60), String(repeating: "v", count: 61))  // 128: the long way
+            sink.add(String(repeating: "k", count: 60), String(repeating: "v", count: 62))  // 128: the long way
+            sink.add("é", String(repeating: "ü", count: 40))  // bytes, not characters, count
+            sink.add(String(repeating: "n", count: 100), Int64(1) << 62)
             sink.add("gen_ai.request.temperature", 0.25)
             sink.add("switchyard.usage_estimated", true)
             sink.add("gen_ai.response.finish_reasons", ["stop", "length"])
@@ -33,7 +35,7 @@ import Tracing
         var list = SpanAttributeWriter.listing()
         Sample().write(to: &list)
         let pairs = list.pairs ?? []
-        #expect(pairs.count == 11)
+        #expect(pairs.count == 13)
         let asList = OTLPTraceEncoder(resource: []).encode([span(listed: pairs, facts: nil)])
         let asFacts = OTLPTraceEncoder(resource: []).encode([span(listed: [], facts: Sample())])
         #expect(asFacts == asList)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import anthropic
 import openai
 import pytest
 import requests
@@ -241,6 +242,36 @@ def test_a_streams_answer_id_finish_reason_and_run_are_on_its_span(traced):
     assert server["attributes"]["switchyard.run.step"] == "draft"
     assert server["attributes"]["gen_ai.response.id"] == chunks[0].id
     assert server["attributes"]["gen_ai.response.finish_reasons"] == reasons
+
+
+def test_a_translated_answers_id_and_finish_reason_are_on_its_span(traced):
+    """An Anthropic client on an OpenAI-format upstream: the answer is translated, and its span
+    still names the upstream's id and why it stopped (in OpenAI's words), streamed or not."""
+    gateway, receiver, upstream = traced
+    upstream.control(mode="ok", reset=True)
+    client = anthropic.Anthropic(
+        base_url=gateway.base_url.removesuffix("/v1"), api_key=gateway.keys["acme"], max_retries=0, timeout=60)
+    trace_id = "abf92f3577b34da6a3ce929d0e0e4736"
+    message = client.messages.create(
+        model="chat", max_tokens=8, messages=[{"role": "user", "content": "Hi"}],
+        extra_headers={"traceparent": f"00-{trace_id}-70f067aa0ba902b7-01"})
+    assert message.stop_reason == "end_turn"
+    server = next(s for s in spans_of(receiver, trace_id) if s["kind"] == "SERVER")
+    assert server["attributes"]["gen_ai.operation.name"] == "chat"
+    assert server["attributes"]["gen_ai.response.finish_reasons"] == ["stop"]
+    # The upstream's id (the Anthropic client sees it behind "msg_").
+    assert message.id.endswith(server["attributes"]["gen_ai.response.id"])
+
+    stream_trace = "bbf92f3577b34da6a3ce929d0e0e4736"
+    with client.messages.stream(
+        model="chat", max_tokens=8, messages=[{"role": "user", "content": "Hi"}],
+        extra_headers={"traceparent": f"00-{stream_trace}-80f067aa0ba902b7-01"}) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn"
+    server = next(s for s in spans_of(receiver, stream_trace) if s["kind"] == "SERVER")
+    assert server["attributes"]["gen_ai.request.stream"] is True
+    assert server["attributes"]["gen_ai.response.finish_reasons"] == ["stop"]
+    assert final.id.endswith(server["attributes"]["gen_ai.response.id"])
 
 
 def test_guardrail_and_policy_decisions_are_events_on_the_request_span(traced):

@@ -303,7 +303,8 @@ public enum OpenAIChatFormat {
         }
     }
 
-    static func finishReason(_ reason: StopReason) -> String {
+    /// `reason` in OpenAI's words (`stop`, `length`, `tool_calls`, `content_filter`).
+    public static func finishReason(_ reason: StopReason) -> String {
         switch reason {
         case .endTurn, .stopSequence: "stop"
         case .maxTokens: "length"
