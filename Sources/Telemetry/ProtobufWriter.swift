@@ -80,10 +80,8 @@ struct ProtobufWriter {
         let anyValueLength = 1 + valueLength
         let keyValueLength = 2 + key.count + 2 + anyValueLength
         guard field < 16, keyValueLength < 0x80 else { return false }
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: 2 + keyValueLength))
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            let out = UnsafeMutableBufferPointer(rebasing: buffer[start...])
+        // Put together on the stack, then one copy into the buffer.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 + keyValueLength) { out in
             out[0] = UInt8(field << 3 | 2)
             out[1] = UInt8(keyValueLength)
             out[2] = 0x0A  // KeyValue.key
@@ -95,6 +93,7 @@ struct ProtobufWriter {
             out[index + 2] = valueTag
             index += 3
             writeValue(UnsafeMutableBufferPointer(rebasing: out[index...]))
+            bytes.append(contentsOf: UnsafeBufferPointer(out))
         }
         return true
     }
