@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Governance
+import Observability
 import SwitchyardCore
 import Tracing
 import WireFormats
@@ -11,7 +12,8 @@ import WireFormats
 /// stored.
 struct ContentGuard: Sendable {
     let governor: Governor
-    let metrics: any MetricsFactory
+    /// Concrete, as in `RequestObserver`: an existential field would make each copy of the stage a slow one.
+    let metrics: RegistryMetricsFactory
 
     /// The body to go on with (redacted where a rule says so), and the combined policy noted in
     /// `context` for the authorize stage.

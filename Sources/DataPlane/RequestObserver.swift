@@ -1,13 +1,16 @@
 import CoreMetrics
 import Logging
+import Observability
 import SwitchyardConfig
 import SwitchyardCore
 
 /// The settle stage's view of a finished request: its metrics recorded (through swift-metrics), and its one log
 /// line written (from memory: `BufferedLogHandler` writes it off the event loop).
 struct RequestObserver: Sendable {
-    /// Where the request's metrics are recorded (the swift-metrics backend).
-    let metrics: any MetricsFactory
+    /// Where the request's metrics are recorded (the swift-metrics backend). Its concrete type,
+    /// not `any MetricsFactory`: an existential field made this struct one that is copied through
+    /// value witnesses, at every request (a profile showed it).
+    let metrics: RegistryMetricsFactory
     /// The series a finished request updates, by label values.
     let requestSeries: RequestSeriesCache
     let configuration: SwitchyardConfiguration
