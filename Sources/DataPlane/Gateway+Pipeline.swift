@@ -78,7 +78,7 @@ extension Gateway {
     /// export queue with cheap refusals. Its attempts are listed on the request span, which
     /// alone is recorded.
     func tailTrace(_ context: RequestContext, errorClass: ErrorClass?, elapsed: Duration) -> RequestTrace? {
-        // Untraced requests first: binding the tracer copies an existential, for every request.
+        // Settled requests that already have a trace (every one at ratio 1) leave at the first check.
         guard context.trace == nil, let tail = traceTail, context.principal != nil, let arrival = context.arrival,
             let tracer
         else { return nil }

@@ -57,12 +57,7 @@ public final class MetricsRegistry: Sendable {
             gauge.value.withLock { $0 += amount }
         }
 
-        public func observe(_ value: Double) {
-            guard case .histogram(let histogram) = cell else { return }
-            histogram.state.withLock { $0.record(value) }
-        }
-
-        /// What swift-metrics' `Recorder` means: an observation of a histogram, a gauge's value.
+        /// What swift-metrics' `Recorder` and `Timer` mean: an observation of a histogram, a gauge's value.
         public func record(_ value: Double) {
             switch cell {
             case .histogram(let histogram): histogram.state.withLock { $0.record(value) }
@@ -192,18 +187,10 @@ public final class MetricsRegistry: Sendable {
         state.withLock { $0.series(name, help: help, kind: kind, labels: Labels(labels), buckets: buckets) }
     }
 
-    public func increment(_ name: String, help: String, labels: [(String, String)] = [], by amount: Int64 = 1) {
-        series(name, help: help, kind: .counter, labels: labels).add(amount)
-    }
-
     /// A gauge's value, or a counter's kept elsewhere and copied in when collected (the kind is
     /// the family's first).
     public func set(_ name: String, help: String, kind: Kind = .gauge, labels: [(String, String)] = [], to value: Int64) {
         series(name, help: help, kind: kind, labels: labels).set(value)
-    }
-
-    public func observe(_ name: String, help: String, labels: [(String, String)] = [], seconds: Double) {
-        series(name, help: help, kind: .histogram, labels: labels).observe(seconds)
     }
 
     /// One family's current values, for an exporter other than the Prometheus text (OTLP push).

@@ -70,5 +70,5 @@ final class RegistrySeriesHandler: CounterHandler, MeterHandler, RecorderHandler
     func record(_ value: Int64) { series.record(Double(value)) }
     func record(_ value: Double) { series.record(value) }
     // Timer, in seconds.
-    func recordNanoseconds(_ duration: Int64) { series.observe(Double(duration) / 1e9) }
+    func recordNanoseconds(_ duration: Int64) { series.record(Double(duration) / 1e9) }
 }

@@ -49,9 +49,9 @@ import Testing
 
     @Test func aSnapshotHoldsEveryFamilyWithItsCumulativeBuckets() {
         let registry = MetricsRegistry()
-        registry.increment("requests_total", help: "Requests.", labels: [("outcome", "ok")], by: 3)
+        registry.series("requests_total", help: "Requests.", kind: .counter, labels: [("outcome", "ok")]).add(3)
         let histogram = registry.series("latency", help: "Latency.", kind: .histogram, buckets: [1, 2])
-        for value in [0.5, 1.5, 9] { histogram.observe(value) }
+        for value in [0.5, 1.5, 9] { histogram.record(value) }
         let families = registry.snapshot()
         #expect(families.map(\.name) == ["requests_total", "latency"])
         guard case .count(3) = families[0].series.first?.value else {
