@@ -70,10 +70,9 @@ final class RequestTrace: Sendable {
             tracer.inject(span.context, into: &headers, using: HeaderListInjector())
         }
         self.responseHeaders = headers
-        // `00-<trace id>-<span id>-<flags>`: both ids cut from its bytes (all ASCII).
-        let traceparent = headers.first { $0.0 == "traceparent" }?.1.utf8
-        self.traceID = traceparent.map { String(decoding: $0.dropFirst(3).prefix(32), as: UTF8.self) }
-        self.spanID = traceparent.map { String(decoding: $0.dropFirst(36).prefix(16), as: UTF8.self) }
+        let traceparent = headers.first { $0.0 == "traceparent" }?.1
+        self.traceID = traceparent.map(TraceSampler.traceID(ofTraceparent:))
+        self.spanID = traceparent.map(TraceSampler.spanID(ofTraceparent:))
     }
 
     /// Adds `list` (names not set before on `span`): appended on our recorder's spans, through

@@ -49,8 +49,16 @@ final class TraceSampler: Sendable {
         return draw <= threshold ? .trace(parent: parent) : .skip(parent: parent)
     }
 
-    /// The trace id of a well-formed `traceparent` (`00-<trace id>-<parent id>-<flags>`).
-    static func traceID(ofTraceparent value: String) -> String { String(value.dropFirst(3).prefix(32)) }
+    /// The trace id of a well-formed `traceparent` (`00-<trace id>-<parent id>-<flags>`), cut
+    /// from its bytes (all ASCII).
+    static func traceID(ofTraceparent value: String) -> String {
+        String(decoding: value.utf8.dropFirst(3).prefix(32), as: UTF8.self)
+    }
+
+    /// The span (parent) id of a well-formed `traceparent`.
+    static func spanID(ofTraceparent value: String) -> String {
+        String(decoding: value.utf8.dropFirst(36).prefix(16), as: UTF8.self)
+    }
 
     /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, lowercase, ids not all zero. A
     /// later version (not `ff`) is read as W3C asks: its version-00 fields, with anything after
