@@ -31,9 +31,18 @@ struct ChatStreamRelay: StreamEventRelay {
     /// record is on disk: `closing` sends it.
     private var heldBack: [UInt8] = []
 
-    init(clientWantsUsage: Bool, readsResponseFacts: Bool = false) {
+    /// The answer's content, read through the OpenAI stream decoder, for a span that takes it
+    /// (`recordsContent`): the fast path itself reads no content.
+    private(set) var transcript: AnswerTranscript?
+    private var contentDecoder: EgressStreamDecoder?
+
+    init(clientWantsUsage: Bool, readsResponseFacts: Bool = false, recordsContent: Bool = false) {
         self.clientWantsUsage = clientWantsUsage
         self.readsResponseFacts = readsResponseFacts
+        if recordsContent {
+            transcript = AnswerTranscript(limit: RequestTrace.contentLimit)
+            contentDecoder = EgressStreamDecoder(kind: .openai)
+        }
     }
 
     /// The bytes to send to the client for this piece of upstream body (possibly none). An
@@ -42,6 +51,9 @@ struct ChatStreamRelay: StreamEventRelay {
         var output: [UInt8] = []
         let events = piece.withUnsafeReadableBytes { parser.feed(raw: $0) }
         for event in events {
+            if contentDecoder != nil, let items = try? contentDecoder?.decode(event) {
+                for item in items { transcript?.read(item) }
+            }
             if let forwarded = inspect(event) {
                 if sawDone { heldBack += forwarded.encoded() } else { output += forwarded.encoded() }
                 forwardedEvents += 1

@@ -36,9 +36,7 @@ extension Gateway {
         context.streamed = chat.isStreaming
         if let trace = context.trace {
             trace.requestParameters(received.json, maxTokens: chat.maxOutputTokens)
-            if tracesContent(context) {
-                trace.inputContent(editor.value(of: "messages"))
-            }
+            if tracesContent(context) { trace.inputContent(try? OpenAIChatFormat.decodeRequest(received.json)) }
         }
         // Tool schemas and a response format are prompt too (the canonical path counts them): a
         // tenant must not make a large prompt look small to budgets and limits.
@@ -106,7 +104,8 @@ extension Gateway {
                 relayStream(
                     upstream,
                     ChatStreamRelay(
-                        clientWantsUsage: exchange.chat.clientWantsStreamUsage, readsResponseFacts: context.trace != nil),
+                        clientWantsUsage: exchange.chat.clientWantsStreamUsage, readsResponseFacts: context.trace != nil,
+                        recordsContent: context.trace != nil && tracesContent(context)),
                     estimatedInputTokens: exchange.estimatedInputTokens, context: context, settlement: settlement)
             }
         }
@@ -161,7 +160,9 @@ extension Gateway {
         if let route = context.route { monitor.recordOutputTokens(route: route, usage.outputTokens) }
         if let trace = context.trace, let response {
             trace.responseFacts(response)
-            if tracesContent(context) { trace.outputContent(response) }
+            if tracesContent(context) {
+                trace.outputContent(try? OpenAIChatFormat.decodeResponse(JSONValue.parse(body)))
+            }
         }
         let settled = settlement.settle(
             context, status: upstream.response.status, errorClass: nil, usage: usage, gateway: self)

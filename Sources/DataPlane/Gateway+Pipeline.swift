@@ -51,12 +51,12 @@ extension Gateway {
         } catch {
             var refusal = settlement.refuse(error, context, gateway: self)
             await refusal.receipt.written()
-            Self.addTraceContext(to: &refusal.response, context.trace)
+            Self.addTraceContext(to: &refusal.response, context.trace ?? refusal.keptByTail)
             return refusal.response
         }
         var answer = relay(exchange, context, settlement)
         await answer.receipt.written()
-        Self.addTraceContext(to: &answer.response, context.trace)
+        Self.addTraceContext(to: &answer.response, context.trace ?? answer.keptByTail)
         return answer.response
     }
 

@@ -72,7 +72,10 @@ extension Gateway {
             }
             // Leaving the loop dropped the upstream body, which cancels the upstream request.
             let usage = overrun == nil ? relay.tokenUsage(estimatedInputTokens: estimatedInputTokens) : deliveredAtCut
-            context.trace?.response(relay.responseFacts)
+            if let trace = context.trace {
+                trace.response(relay.responseFacts)
+                if let transcript = relay.transcript { trace.outputContent(transcript.response) }
+            }
             if let overrun {
                 await settleStream(upstream, .budgetCut, usage: usage, context: &context, settlement: settlement)
                     .written()

@@ -21,11 +21,17 @@ extension Gateway {
         let (principal, body) = try await authenticatedBody(request, context: &context)
         let json = try Self.parseBody(body)
         try identifyRun(request, body: json, context: &context)
+        let canonical: CanonicalRequest
         do throws(TranslationError) {
-            return (principal, body, try decode(json))
+            canonical = try decode(json)
         } catch {
             throw OpenAIError(error)
         }
+        if let trace = context.trace {
+            trace.requestParameters(canonical)
+            if tracesContent(context) { trace.inputContent(canonical) }
+        }
+        return (principal, body, canonical)
     }
 
     /// Routing facts about a canonical request.
@@ -108,7 +114,8 @@ extension Gateway {
                     format: format, request: canonical, model: upstream.deployment.model,
                     createdAt: Int(Date().timeIntervalSince1970), includeUsage: includeUsage,
                     estimatedInputTokens: estimatedInputTokens),
-                passthrough: passthrough, readsResponseFacts: context.trace != nil)
+                passthrough: passthrough, readsResponseFacts: context.trace != nil,
+                recordsContent: context.trace != nil && tracesContent(context))
             return settlement.handOff { settlement in
                 relayStream(
                     upstream, relay, estimatedInputTokens: estimatedInputTokens, context: context, settlement: settlement)
@@ -140,6 +147,7 @@ extension Gateway {
             facts.read(.start(id: response.id, model: response.model))
             facts.read(.stop(response.stopReason))
             trace.response(facts)
+            if tracesContent(context) { trace.outputContent(response) }
         }
         let usage = TokenUsage(
             response.usage, estimatedInputTokens: estimatedInputTokens,

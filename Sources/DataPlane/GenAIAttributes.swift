@@ -14,10 +14,13 @@ enum GenAIAttributes {
     static let requestTopP = "gen_ai.request.top_p"
     static let responseID = "gen_ai.response.id"
     static let responseFinishReasons = "gen_ai.response.finish_reasons"
-    /// Opt-in content (a policy's `trace_content`): the request's messages and the answer's choices, as JSON.
+    /// Opt-in content (a policy's `trace_content`): the request's instructions and messages and
+    /// the answer, as JSON in the conventions' message schema (`TracedContent`).
+    static let systemInstructions = "gen_ai.system_instructions"
     static let inputMessages = "gen_ai.input.messages"
     static let outputMessages = "gen_ai.output.messages"
-    /// Content a policy asked for but too large to export (`….input`, `….output`: true).
+    /// Content a policy asked for but too large to export, or unreadable (`….system`, `….input`,
+    /// `….output`: true).
     static let contentOmitted = "switchyard.content_omitted"
     static let inputTokens = "gen_ai.usage.input_tokens"
     static let outputTokens = "gen_ai.usage.output_tokens"

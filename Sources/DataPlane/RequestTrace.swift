@@ -160,23 +160,48 @@ final class RequestTrace: Sendable {
         response(facts)
     }
 
-    /// Content goes into a span only up to this size (each of prompt and answer): a batch of 512
-    /// such spans stays under a collector's usual 20 MiB request limit.
+    /// The generation parameters of a request decoded into canonical form (`/v1/messages`,
+    /// `/v1/responses`), as the client sent them.
+    func requestParameters(_ request: CanonicalRequest) {
+        guard span.isRecording else { return }
+        gathered.withLock {
+            $0.maxTokens = request.maxOutputTokens
+            $0.temperature = request.temperature.flatMap(Double.init)
+            $0.topP = request.topP.flatMap(Double.init)
+        }
+    }
+
+    /// Content goes into a span only up to this size (each of instructions, prompt and answer):
+    /// a batch of 512 such spans stays under a collector's usual 20 MiB request limit.
     static let contentLimit = 8 * 1024
 
-    /// The prompt (`messages` as the client sent it, after guardrail redaction), when a policy opts in.
-    func inputContent(_ messages: ArraySlice<UInt8>?) {
-        guard span.isRecording, let messages else { return }
-        Self.set([Self.content(GenAIAttributes.inputMessages, messages, omitted: "input")], on: span)
+    /// The prompt (after guardrail redaction) in the conventions' message schema, when a policy
+    /// opts in; nil when it could not be read into canonical form (then said to be omitted).
+    func inputContent(_ request: CanonicalRequest?) {
+        guard span.isRecording else { return }
+        var list: [(String, SpanAttribute)] = []
+        if let request {
+            if let system = TracedContent.systemInstructions(request) {
+                list.append(Self.content(GenAIAttributes.systemInstructions, system, omitted: "system"))
+            }
+            list.append(Self.content(GenAIAttributes.inputMessages, TracedContent.inputMessages(request), omitted: "input"))
+        } else {
+            list.append((GenAIAttributes.contentOmitted + ".input", .bool(true)))
+        }
+        Self.set(list, on: span)
     }
 
-    /// The answer's `choices` as the upstream sent them (non-streamed), when a policy opts in.
-    func outputContent(_ response: JSONObjectEditor) {
-        guard span.isRecording, let choices = response.value(of: "choices") else { return }
-        Self.set([Self.content(GenAIAttributes.outputMessages, choices, omitted: "output")], on: span)
+    /// The answer in the conventions' message schema, when a policy opts in; nil when it could not
+    /// be read or a stream's outgrew the limit (then said to be omitted).
+    func outputContent(_ response: CanonicalResponse?) {
+        guard span.isRecording else { return }
+        let attribute =
+            response.map { Self.content(GenAIAttributes.outputMessages, TracedContent.outputMessages($0), omitted: "output") }
+            ?? (GenAIAttributes.contentOmitted + ".output", .bool(true))
+        Self.set([attribute], on: span)
     }
 
-    private static func content(_ name: String, _ json: ArraySlice<UInt8>, omitted: String) -> (String, SpanAttribute) {
+    private static func content(_ name: String, _ json: [UInt8], omitted: String) -> (String, SpanAttribute) {
         guard json.count <= contentLimit else { return (GenAIAttributes.contentOmitted + "." + omitted, .bool(true)) }
         return (name, .string(String(decoding: json, as: UTF8.self)))
     }

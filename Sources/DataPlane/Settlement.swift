@@ -19,7 +19,7 @@ struct Settlement: ~Copyable {
         _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
     ) -> Settled {
         discard self
-        return Settled(Self.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway))
+        return Self.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway)
     }
 
     /// Settles a refused or failed request and writes its answer in the client's wire format:
@@ -28,7 +28,7 @@ struct Settlement: ~Copyable {
         _ error: OpenAIError, _ context: RequestContext, usage: TokenUsage = .none, gateway: Gateway
     ) -> SettledResponse {
         discard self
-        let receipt = Self.book(context, status: error.status, errorClass: error.errorClass, usage: usage, gateway: gateway)
+        let settled = Self.book(context, status: error.status, errorClass: error.errorClass, usage: usage, gateway: gateway)
         let body =
             switch context.format {
             case .openAIChat, .openAIResponses: error.body()
@@ -41,21 +41,21 @@ struct Settlement: ~Copyable {
         if !context.attempts.isEmpty { response.headers[.switchyardAttempts] = String(context.attempts.count) }
         if let route = context.route { response.headers[.switchyardRoute] = route }
         if error.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
-        return SettledResponse(response, Settled(receipt))
+        return SettledResponse(response, settled)
     }
 
     /// For a request the ledger does not book (a model list): nothing was used.
     consuming func bookNothing(_ context: RequestContext) -> Settled {
         discard self
         context.trace?.finishUnbooked(status: 200)
-        return Settled(.immediate)
+        return Settled(.immediate, keptByTail: nil)
     }
 
     /// For a stream: `relay` answers at once and settles when the stream ends, after the answer
     /// has begun.
     consuming func handOff(to relay: (StreamSettlement) -> Response) -> SettledResponse {
         discard self
-        return SettledResponse(relay(StreamSettlement()), Settled(.immediate))
+        return SettledResponse(relay(StreamSettlement()), Settled(.immediate, keptByTail: nil))
     }
 
     deinit {
@@ -66,7 +66,7 @@ struct Settlement: ~Copyable {
     /// The receipt says when the record is on local disk: the answer's last bytes wait for it.
     fileprivate static func book(
         _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
-    ) -> UsageReceipt {
+    ) -> Settled {
         let elapsed = ContinuousClock.now - context.startInstant
         let trace = context.trace ?? gateway.tailTrace(context, errorClass: errorClass, elapsed: elapsed)
         var record = context.usageRecord(
@@ -84,15 +84,20 @@ struct Settlement: ~Copyable {
         gateway.observer.observe(
             record, latency: elapsed, timeToFirstToken: context.timeToFirstToken, spanID: trace?.spanID)
         trace?.finish(record, project: context.principal?.project)
-        return receipt
+        return Settled(receipt, keptByTail: context.trace == nil ? trace : nil)
     }
 }
 
 /// Proof that a request's settlement was consumed: only `Settlement` makes one.
 struct Settled {
     let receipt: UsageReceipt
+    /// The trace the tail rule kept at settlement (the request had none before).
+    let keptByTail: RequestTrace?
 
-    fileprivate init(_ receipt: UsageReceipt) { self.receipt = receipt }
+    fileprivate init(_ receipt: UsageReceipt, keptByTail: RequestTrace?) {
+        self.receipt = receipt
+        self.keptByTail = keptByTail
+    }
 }
 
 /// A response whose request has been settled (or handed to its stream's relay, which settles
@@ -101,10 +106,15 @@ struct SettledResponse {
     var response: Response
     /// A stream's record is booked by its relay, later: this one's is then `.immediate`.
     let receipt: UsageReceipt
+    /// A trace the tail rule kept when the request settled before its answer was sent: the
+    /// answer names it, as it would a trace kept from the start. (A stream's head has left by
+    /// the time it settles.)
+    let keptByTail: RequestTrace?
 
     init(_ response: Response, _ settled: Settled) {
         self.response = response
         self.receipt = settled.receipt
+        self.keptByTail = settled.keptByTail
     }
 }
 
@@ -122,6 +132,6 @@ final class StreamSettlement: Sendable {
             assertionFailure("a stream was settled twice")
             return .immediate
         }
-        return Settlement.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway)
+        return Settlement.book(context, status: status, errorClass: errorClass, usage: usage, gateway: gateway).receipt
     }
 }

@@ -24,6 +24,8 @@ protocol StreamEventRelay: Sendable {
     mutating func errorEvent(_ error: OpenAIError) -> [UInt8]
     /// What the stream said of its answer (`gen_ai.response.id`, `finish_reasons`), for a trace.
     var responseFacts: ResponseFacts { get }
+    /// The answer's content, when the request's span takes it (`recordsContent`).
+    var transcript: AnswerTranscript? { get }
 }
 
 /// The answer's id and why each choice ended, as the upstream said.
@@ -88,12 +90,17 @@ struct TranslatedStreamRelay: StreamEventRelay {
     /// Read only when the request is traced (`readsResponseFacts`).
     private(set) var responseFacts = ResponseFacts()
     private let readsResponseFacts: Bool
+    private(set) var transcript: AnswerTranscript?
 
-    init(decoder: EgressStreamDecoder, encoder: IngressStreamEncoder, passthrough: Bool, readsResponseFacts: Bool = false) {
+    init(
+        decoder: EgressStreamDecoder, encoder: IngressStreamEncoder, passthrough: Bool, readsResponseFacts: Bool = false,
+        recordsContent: Bool = false
+    ) {
         self.decoder = decoder
         self.encoder = encoder
         self.passthrough = passthrough
         self.readsResponseFacts = readsResponseFacts
+        self.transcript = recordsContent ? AnswerTranscript(limit: RequestTrace.contentLimit) : nil
     }
 
     var endedCleanly: Bool { decoder.endedCleanly }
@@ -114,6 +121,7 @@ struct TranslatedStreamRelay: StreamEventRelay {
                 return StreamStep(bytes: output, failure: failure)
             }
             for item in translated {
+                transcript?.read(item)
                 switch item {
                 case .textDelta(let text), .thinkingDelta(let text):
                     outputEvents += 1

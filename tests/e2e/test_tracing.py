@@ -3,6 +3,7 @@ the gateway continues that trace with a SERVER span, makes a CLIENT span for the
 attempt and hands the upstream that span's context. A Python receiver decodes the official
 protobuf messages (opentelemetry-proto) and the fault upstream records the headers it got."""
 
+import json
 import subprocess
 import sys
 import time
@@ -261,6 +262,9 @@ def test_a_translated_answers_id_and_finish_reason_are_on_its_span(traced):
     assert server["attributes"]["gen_ai.response.finish_reasons"] == ["stop"]
     # The upstream's id (the Anthropic client sees it behind "msg_").
     assert message.id.endswith(server["attributes"]["gen_ai.response.id"])
+    # acme's policy does not opt in to content: none, whatever the client's format.
+    assert not any(k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.system")) for k in server["attributes"])
+    assert "Hi" not in str(server)
 
     stream_trace = "bbf92f3577b34da6a3ce929d0e0e4736"
     with client.messages.stream(
@@ -307,6 +311,59 @@ def test_guardrail_and_policy_decisions_are_events_on_the_request_span(traced):
         "switchyard.policy": "globex-rules", "switchyard.policy.rule": "denied_tools"}}]
     assert server["attributes"]["error.type"] == "policy_denied"
     assert not [s for s in spans_of(receiver, denied) if s["kind"] == "CLIENT"]
+
+
+def test_opted_in_content_is_in_the_conventions_schema_for_every_client_format(traced):
+    """globex opts in to content: its prompt and answer are on the request span in the GenAI
+    message schema (v1.41), the same shape whichever format the client spoke, streamed or not."""
+    gateway, receiver, upstream = traced
+    upstream.control(mode="ok", reset=True)
+    key = gateway.cli("keys", "create", "--tenant", "globex").strip()
+    system = [{"type": "text", "content": "Be brief"}]
+    prompt = [{"role": "user", "parts": [{"type": "text", "content": "Hi"}]}]
+    openai_client = openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
+    anthropic_client = anthropic.Anthropic(
+        base_url=gateway.base_url.removesuffix("/v1"), api_key=key, max_retries=0, timeout=60)
+    traces, answers = {}, {}
+
+    def header(name):
+        trace_id = f"{0xdcf92f3577b34da6a3ce929d0e0e4700 + len(traces):032x}"
+        traces[name] = trace_id
+        return {"traceparent": f"00-{trace_id}-60f067aa0ba902b7-01"}
+
+    # Each answer's text as its client read it (the fault upstream streams other words than it answers whole).
+    chat = [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}]
+    answers["chat"] = openai_client.chat.completions.create(
+        model="chat", messages=chat, max_tokens=8, extra_headers=header("chat")).choices[0].message.content
+    answers["chat stream"] = "".join(c.choices[0].delta.content or "" for c in openai_client.chat.completions.create(
+        model="chat", messages=chat, max_tokens=8, stream=True, extra_headers=header("chat stream")) if c.choices)
+    answers["messages"] = anthropic_client.messages.create(
+        model="chat", max_tokens=8, system="Be brief", messages=[{"role": "user", "content": "Hi"}],
+        extra_body={"temperature": 0.5}, extra_headers=header("messages")).content[0].text
+    with anthropic_client.messages.stream(
+            model="chat", max_tokens=8, system="Be brief", messages=[{"role": "user", "content": "Hi"}],
+            extra_headers=header("messages stream")) as stream:
+        answers["messages stream"] = stream.get_final_message().content[0].text
+    answers["responses"] = openai_client.responses.create(
+        model="chat", instructions="Be brief", input="Hi", max_output_tokens=16,
+        extra_headers=header("responses")).output_text
+    answers["responses stream"] = "".join(e.delta for e in openai_client.responses.create(
+        model="chat", instructions="Be brief", input="Hi", max_output_tokens=16, stream=True,
+        extra_headers=header("responses stream")) if e.type == "response.output_text.delta")
+
+    for name, trace_id in traces.items():
+        attributes = next(s for s in spans_of(receiver, trace_id) if s["kind"] == "SERVER")["attributes"]
+        print(name, {k: v for k, v in attributes.items() if k.startswith("gen_ai.")})
+        assert json.loads(attributes["gen_ai.system_instructions"]) == system, name
+        assert json.loads(attributes["gen_ai.input.messages"]) == prompt, name
+        assert answers[name], name
+        assert json.loads(attributes["gen_ai.output.messages"]) == [{
+            "role": "assistant", "parts": [{"type": "text", "content": answers[name]}], "finish_reason": "stop"}], name
+        assert not any(k.startswith("switchyard.content_omitted") for k in attributes), name
+        # The request's parameters, whichever format carried them.
+        assert attributes["gen_ai.request.max_tokens"] == (16 if name.startswith("responses") else 8), name
+    messages = next(s for s in spans_of(receiver, traces["messages"]) if s["kind"] == "SERVER")
+    assert messages["attributes"]["gen_ai.request.temperature"] == 0.5
 
 
 def test_an_unauthenticated_request_is_never_traced(traced):
@@ -384,6 +441,10 @@ def test_the_tail_rule_keeps_failed_and_slow_requests_that_head_sampling_dropped
     failed_trace = gateway.record(failed.headers["x-request-id"])["trace_id"]
     slow_trace = gateway.record(slow.headers["x-request-id"])["trace_id"]
     assert failed_trace and slow_trace
+    # Settled before its answer left, a kept request's answer names its trace, as a head-sampled one does.
+    assert failed.headers["traceparent"].split("-")[1] == failed_trace
+    assert slow.headers["traceparent"].split("-")[1] == slow_trace
+    assert "traceparent" not in invalid.headers
     assert gateway.record(fast.headers["x-request-id"])["trace_id"] is None
     assert gateway.record(invalid.headers["x-request-id"])["trace_id"] is None
     server = next(s for s in spans_of(receiver, failed_trace) if s["kind"] == "SERVER")
