@@ -256,6 +256,33 @@ enum Migrations {
             );
             """
         ),
+        (
+            13,
+            // A run's figures per step (x-switchyard-step; '' for requests without one), added to
+            // in the ledger batch like run_hours, and filled here from the records already stored.
+            """
+            CREATE TABLE run_steps (
+                tenant TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                step TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                first_at BIGINT NOT NULL,
+                last_at BIGINT NOT NULL,
+                requests BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL,
+                cost_nanos BIGINT NOT NULL,
+                PRIMARY KEY (tenant, run_id, step, currency)
+            );
+            INSERT INTO run_steps (tenant, run_id, step, currency, first_at, last_at, requests, errors, input_tokens,
+                output_tokens, cost_nanos)
+            SELECT tenant, run_id, COALESCE(run_step, ''), currency, MIN(started_at), MAX(finished_at), COUNT(*),
+                SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cost_nanos)
+            FROM usage_records WHERE run_id IS NOT NULL AND tenant IS NOT NULL
+            GROUP BY tenant, run_id, COALESCE(run_step, ''), currency;
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

@@ -1,8 +1,8 @@
 import SwitchyardCore
 
-/// What one ledger batch adds to the agent runs it names: a `runs` row per run and a `run_hours`
-/// row per run, hour, model, currency and writer (this process), each written once per batch whatever the number of
-/// its records. Built from the records the batch actually inserted (`insertUsage`), so a journal
+/// What one ledger batch adds to the agent runs it names: a `runs` row per run, a `run_hours`
+/// row per run, hour, model, currency and writer (this process), and a `run_steps` row per run,
+/// step and currency, each written once per batch whatever the number of its records. Built from the records the batch actually inserted (`insertUsage`), so a journal
 /// replay adds nothing twice.
 struct RunDeltas {
     struct RunKey: Hashable {
@@ -26,12 +26,21 @@ struct RunDeltas {
         var writer: String
     }
 
-    struct HourDelta {
+    /// A run's figures over some of its records (an hour's, a step's).
+    struct RunFigures {
         var requests: Int64 = 0
         var errors: Int64 = 0
         var inputTokens: Int64 = 0
         var outputTokens: Int64 = 0
         var costNanos: Int64 = 0
+
+        mutating func add(_ record: UsageRecord) {
+            requests += 1
+            if record.status >= 400 { errors += 1 }
+            inputTokens += Int64(record.usage.inputTokens)
+            outputTokens += Int64(record.usage.outputTokens)
+            costNanos += record.cost.nanos
+        }
     }
 
     /// `SQLStore.writerID`, for the records of this process: those started since `since`, when
@@ -40,7 +49,21 @@ struct RunDeltas {
     let writer: String
     let since: UnixMicros
     private(set) var runs: [RunKey: RunDelta] = [:]
-    private(set) var hours: [HourKey: HourDelta] = [:]
+    private(set) var hours: [HourKey: RunFigures] = [:]
+    private(set) var steps: [StepKey: StepDelta] = [:]
+
+    struct StepKey: Hashable {
+        var run: RunKey
+        /// '' for requests without a step.
+        var step: String
+        var currency: String
+    }
+
+    struct StepDelta {
+        var firstAt: Int64
+        var lastAt: Int64
+        var figures = RunFigures()
+    }
 
     mutating func add(_ record: UsageRecord) {
         guard let run = record.run, let tenant = record.tenant else { return }
@@ -62,13 +85,13 @@ struct RunDeltas {
             run: key, hour: CalendarPeriod.hour(containing: record.startedAt).start.value,
             model: record.upstreamModel ?? "", currency: record.cost.currency,
             writer: record.startedAt >= since ? writer : writer + "-before")
-        var hour = hours[hourKey] ?? HourDelta()
-        hour.requests += 1
-        if record.status >= 400 { hour.errors += 1 }
-        hour.inputTokens += Int64(record.usage.inputTokens)
-        hour.outputTokens += Int64(record.usage.outputTokens)
-        hour.costNanos += record.cost.nanos
-        hours[hourKey] = hour
+        hours[hourKey, default: RunFigures()].add(record)
+        let stepKey = StepKey(run: key, step: record.runStep ?? "", currency: record.cost.currency)
+        var step = steps[stepKey] ?? StepDelta(firstAt: record.startedAt.value, lastAt: record.finishedAt.value)
+        step.firstAt = min(step.firstAt, record.startedAt.value)
+        step.lastAt = max(step.lastAt, record.finishedAt.value)
+        step.figures.add(record)
+        steps[stepKey] = step
     }
 
     /// The upserts, in a fixed order (runs, then hours, each sorted) so that two batches naming
@@ -96,7 +119,21 @@ struct RunDeltas {
                 ] as [SQLValue]
             )
         }
-        return runRows + hourRows
+        let stepRows = steps.sorted {
+            ($0.key.run.tenant, $0.key.run.run, $0.key.step, $0.key.currency)
+                < ($1.key.run.tenant, $1.key.run.run, $1.key.step, $1.key.currency)
+        }.map { key, delta in
+            (
+                Self.stepUpsert,
+                [
+                    .text(key.run.tenant), .text(key.run.run), .text(key.step), .text(key.currency), .integer(delta.firstAt),
+                    .integer(delta.lastAt), .integer(delta.figures.requests), .integer(delta.figures.errors),
+                    .integer(delta.figures.inputTokens), .integer(delta.figures.outputTokens),
+                    .integer(delta.figures.costNanos),
+                ] as [SQLValue]
+            )
+        }
+        return runRows + hourRows + stepRows
     }
 
     /// Assignments read the row as it was (both engines), so `last_step` compares against the old
@@ -121,6 +158,18 @@ struct RunDeltas {
             input_tokens = run_hours.input_tokens + excluded.input_tokens,
             output_tokens = run_hours.output_tokens + excluded.output_tokens,
             cost_nanos = run_hours.cost_nanos + excluded.cost_nanos
+        """
+
+    static let stepUpsert = """
+        INSERT INTO run_steps (tenant, run_id, step, currency, first_at, last_at, requests, errors, input_tokens,
+            output_tokens, cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (tenant, run_id, step, currency) DO UPDATE SET
+            first_at = CASE WHEN excluded.first_at < run_steps.first_at THEN excluded.first_at ELSE run_steps.first_at END,
+            last_at = CASE WHEN excluded.last_at > run_steps.last_at THEN excluded.last_at ELSE run_steps.last_at END,
+            requests = run_steps.requests + excluded.requests, errors = run_steps.errors + excluded.errors,
+            input_tokens = run_steps.input_tokens + excluded.input_tokens,
+            output_tokens = run_steps.output_tokens + excluded.output_tokens,
+            cost_nanos = run_steps.cost_nanos + excluded.cost_nanos
         """
 }
 
@@ -186,6 +235,7 @@ extension SQLStore {
         let runs = try await run(.reports) { connection in
             var runs = try connection.query(text, values).map(Self.agentRun)
             try Self.addHours(to: &runs, connection: connection)
+            for position in runs.indices { try Self.addSteps(to: &runs[position], connection: connection) }
             return runs
         }
         return try await withKillSwitches(runs)
@@ -276,6 +326,25 @@ extension SQLStore {
                 Array(repeating: "(tenant = ? AND run_id = ?)", count: chunk.count).joined(separator: " OR "),
                 chunk.flatMap { [SQLValue.text($0.0), .text($0.1)] }
             )
+        }
+    }
+
+    /// `run`'s steps from its `run_steps` rows, in the order they began: at most
+    /// `AgentRun.maximumSteps` (a client names steps freely; a page of them is shown).
+    private static func addSteps(to run: inout AgentRun, connection: SQLConnection) throws {
+        let rows = try connection.query(
+            """
+            SELECT step, currency, first_at, last_at, requests, errors, input_tokens, output_tokens, cost_nanos
+            FROM run_steps WHERE tenant = ? AND run_id = ? ORDER BY first_at, step, currency LIMIT \(AgentRun.maximumSteps + 1)
+            """, [.text(run.tenant), .text(run.id)])
+        run.moreSteps = rows.count > AgentRun.maximumSteps
+        run.steps = rows.prefix(AgentRun.maximumSteps).map { row in
+            let name = row[0].text ?? ""
+            return AgentRun.Step(
+                name: name.isEmpty ? nil : name, firstAt: UnixMicros(row[2].integer ?? 0),
+                lastAt: UnixMicros(row[3].integer ?? 0), requests: row[4].integer ?? 0, errors: row[5].integer ?? 0,
+                inputTokens: row[6].integer ?? 0, outputTokens: row[7].integer ?? 0,
+                cost: Money(nanos: row[8].integer ?? 0, currency: row[1].text ?? ""))
         }
     }
 

@@ -21,6 +21,12 @@ public struct AgentRun: Hashable, Sendable {
     public var lastStep: String?
     public var models: [String] = []
     public var hours: [Hour] = []
+    /// What each step (`x-switchyard-step`) used and cost, in the order the steps began; read for
+    /// one run (`runs show`), at most `maximumSteps` of them.
+    public var steps: [Step] = []
+    /// Steps beyond `maximumSteps`, not in `steps`.
+    public var moreSteps = false
+    public static let maximumSteps = 200
     /// The kill switch that stops the run, if one is engaged on its `run:` scope.
     public var stoppedBy: KillSwitch?
 
@@ -33,6 +39,33 @@ public struct AgentRun: Hashable, Sendable {
         public init(start: UnixMicros, requests: Int64, cost: Money) {
             self.start = start
             self.requests = requests
+            self.cost = cost
+        }
+    }
+
+    /// One step of the run, in one currency: its requests from first to last.
+    public struct Step: Hashable, Sendable {
+        /// nil for the run's requests that named no step.
+        public var name: String?
+        public var firstAt: UnixMicros
+        public var lastAt: UnixMicros
+        public var requests: Int64
+        public var errors: Int64
+        public var inputTokens: Int64
+        public var outputTokens: Int64
+        public var cost: Money
+
+        public init(
+            name: String?, firstAt: UnixMicros, lastAt: UnixMicros, requests: Int64, errors: Int64, inputTokens: Int64,
+            outputTokens: Int64, cost: Money
+        ) {
+            self.name = name
+            self.firstAt = firstAt
+            self.lastAt = lastAt
+            self.requests = requests
+            self.errors = errors
+            self.inputTokens = inputTokens
+            self.outputTokens = outputTokens
             self.cost = cost
         }
     }
@@ -80,6 +113,14 @@ public struct AgentRun: Hashable, Sendable {
             object["hours"] = hours.map { hour -> [String: Any] in
                 ["hour": hour.start.rfc3339Seconds, "requests": hour.requests, "cost": money(hour.cost)]
             }
+            object["steps"] = steps.map { step -> [String: Any] in
+                [
+                    "step": step.name ?? NSNull(), "first_at": step.firstAt.rfc3339Seconds,
+                    "last_at": step.lastAt.rfc3339Seconds, "requests": step.requests, "errors": step.errors,
+                    "input_tokens": step.inputTokens, "output_tokens": step.outputTokens, "cost": money(step.cost),
+                ]
+            }
+            object["more_steps"] = moreSteps
         }
         return object
     }

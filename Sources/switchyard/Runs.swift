@@ -65,7 +65,7 @@ struct Runs: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "One run: totals, models, cost per hour, loops, and the kill switch that stopped it.",
+            abstract: "One run: totals, models, cost per hour and per step, loops, and the kill switch that stopped it.",
             discussion: """
                 Examples:
                   switchyard runs show nightly-2026-12-07
@@ -115,6 +115,20 @@ struct Runs: AsyncParsableCommand {
                 rows: found.hours.map {
                     [$0.start.rfc3339Seconds, String($0.requests), $0.cost.decimalString, $0.cost.currency]
                 })
+            if !found.steps.isEmpty {
+                text += "\n"
+                text += OutputFormat.render(
+                    .table,
+                    header: ["step", "first", "last", "requests", "errors", "tokens", "cost", "currency"],
+                    rows: found.steps.map {
+                        [
+                            $0.name ?? "(no step)", $0.firstAt.rfc3339Seconds, $0.lastAt.rfc3339Seconds, String($0.requests),
+                            String($0.errors), String($0.inputTokens + $0.outputTokens), $0.cost.decimalString,
+                            $0.cost.currency,
+                        ]
+                    })
+                if found.moreSteps { text += "(only the first \(AgentRun.maximumSteps) steps, in the order they began)\n" }
+            }
             print(text, terminator: "")
         }
     }

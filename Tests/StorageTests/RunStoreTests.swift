@@ -99,6 +99,63 @@ import Testing
         await store.close()
     }
 
+    /// A run's steps: one row per step and currency, added to by every batch (a replay adds
+    /// nothing), in the order the steps began; requests without a step are a step of their own.
+    @Test(arguments: TestEngine.available)
+    func aRunsStepsAddUpAcrossBatches(_ engine: TestEngine) async throws {
+        let url = try engine.freshURL()
+        let store = try await SQLStore.open(url)
+        let first = [
+            Self.record("p1", run: "r", step: "plan", minute: 1, nanos: 100),
+            Self.record("a1", run: "r", step: "act", minute: 3, nanos: 1_000, status: 502),
+            Self.record("n1", run: "r", minute: 4, nanos: 1),
+            Self.record("o1", run: "other", step: "plan", minute: 2, nanos: 9),
+        ]
+        try await store.insertUsage(first)
+        try await store.insertUsage(first)  // a journal replay
+        try await store.insertUsage([
+            Self.record("p0", run: "r", step: "plan", minute: 0, nanos: 50),
+            Self.record("p2", run: "r", step: "plan", minute: 9, nanos: 200),
+            Self.record("p3", run: "r", step: "plan", minute: 10, nanos: 7, currency: "EUR"),
+        ])
+        let run = try #require(try await store.runs(id: "r", tenant: "acme").first)
+        let minute = { (m: Int64) in UnixMicros(Self.start.value + m * 60_000_000) }
+        #expect(
+            run.steps == [
+                AgentRun.Step(
+                    name: "plan", firstAt: minute(0), lastAt: UnixMicros(minute(9).value + 1_000_000), requests: 3, errors: 0,
+                    inputTokens: 30, outputTokens: 15, cost: Money(nanos: 350, currency: "USD")),
+                AgentRun.Step(
+                    name: "act", firstAt: minute(3), lastAt: UnixMicros(minute(3).value + 1_000_000), requests: 1, errors: 1,
+                    inputTokens: 10, outputTokens: 5, cost: Money(nanos: 1_000, currency: "USD")),
+                AgentRun.Step(
+                    name: nil, firstAt: minute(4), lastAt: UnixMicros(minute(4).value + 1_000_000), requests: 1, errors: 0,
+                    inputTokens: 10, outputTokens: 5, cost: Money(nanos: 1, currency: "USD")),
+                AgentRun.Step(
+                    name: "plan", firstAt: minute(10), lastAt: UnixMicros(minute(10).value + 1_000_000), requests: 1,
+                    errors: 0, inputTokens: 10, outputTokens: 5, cost: Money(nanos: 7, currency: "EUR")),
+            ])
+        #expect(!run.moreSteps)
+        // The steps add up to the run.
+        #expect(run.steps.reduce(0) { $0 + $1.requests } == run.requests)
+
+        // A client names steps freely: a run shows its first steps, and says there are more.
+        try await store.insertUsage(
+            (0...AgentRun.maximumSteps).map { Self.record("m\($0)", run: "many", step: "s\($0)", minute: Int64($0)) })
+        let many = try #require(try await store.runs(id: "many").first)
+        #expect(many.steps.count == AgentRun.maximumSteps && many.moreSteps)
+        #expect(many.steps.first?.name == "s0")
+
+        // Records stored before the table existed: the migration fills it from them.
+        try await store.run { connection in
+            try connection.executeScript("DROP TABLE run_steps; DELETE FROM schema_migrations WHERE version = 13")
+        }
+        await store.close()
+        let upgraded = try await SQLStore.open(url)
+        #expect(try await upgraded.runs(id: "r", tenant: "acme").first?.steps == run.steps)
+        await upgraded.close()
+    }
+
     @Test(arguments: TestEngine.available)
     func theSwitchesOfRunsQuietForADayAreReleasedAndAudited(_ engine: TestEngine) async throws {
         let store = try await SQLStore.open(try engine.freshURL())

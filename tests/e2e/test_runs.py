@@ -115,6 +115,13 @@ def test_a_200_request_run_that_loops_is_shown_and_stopped(runs_gateway):
     assert shown["costs"] == [{"amount": shown["cost"], "currency": "USD", "nanos": cost_nanos}]
     assert sum(hour["cost"]["nanos"] for hour in shown["hours"]) == cost_nanos  # exact, to the nano-unit
     assert sum(hour["requests"] for hour in shown["hours"]) == 200
+    # Per step, in the order the steps began: each of the 200 steps here is one request.
+    assert [step["step"] for step in shown["steps"]] == [f"step-{step}" for step in range(200)]
+    assert shown["more_steps"] is False
+    assert all(step["requests"] == 1 for step in shown["steps"])
+    assert [step["step"] for step in shown["steps"] if step["errors"]] == [f"step-{step}" for step in refused]
+    assert sum(step["cost"]["nanos"] for step in shown["steps"]) == cost_nanos
+    assert "step-199" in runs_gateway.cli("runs", "show", RUN)  # the table has a row per step too
     table = runs_gateway.cli("runs", "list", "--tenant", "acme")
     assert RUN in table and "stopped" in table
 
@@ -157,6 +164,8 @@ def test_another_tenant_never_sees_the_run_and_max_run_requests_stops_its_own(ru
             admin_get(runs_gateway, f"/tenants/globex/runs/{RUN}", key=tenant_admin)),
         timeout=30, what="globex's run in the ledger")
     assert own.json()["tenant"] == "globex" and own.json()["stopped"] is True
+    # Requests that named no step are one step without a name.
+    assert [(step["step"], step["requests"]) for step in own.json()["steps"]] == [(None, 4)]
 
     # A malformed run id is refused before anything reaches the model.
     response = requests.post(
