@@ -53,6 +53,8 @@ struct ChatStreamRelay: StreamEventRelay {
         for event in events {
             if contentDecoder != nil, let items = try? contentDecoder?.decode(event) {
                 for item in items { transcript?.read(item) }
+                // Past the limit nothing more is kept: no more reading either.
+                if transcript?.overflowed == true { contentDecoder = nil }
             }
             if let forwarded = inspect(event) {
                 if sawDone { heldBack += forwarded.encoded() } else { output += forwarded.encoded() }

@@ -161,7 +161,8 @@ extension Gateway {
         if let trace = context.trace, let response {
             trace.responseFacts(response)
             if tracesContent(context) {
-                trace.outputContent(try? OpenAIChatFormat.decodeResponse(JSONValue.parse(body)))
+                trace.outputContent(
+                    (try? OpenAIChatFormat.decodeResponse(JSONValue.parse(body))).map(TracedContent.outputMessages))
             }
         }
         let settled = settlement.settle(

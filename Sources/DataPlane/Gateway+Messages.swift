@@ -44,7 +44,7 @@ extension Gateway {
             request, endpoint: "messages.count_tokens", format: .anthropicMessages,
             prepare: { request, context throws(OpenAIError) in
                 try checkAnthropicVersion(request)
-                let (principal, _, canonical) = try await receiveCanonical(request, context: &context) {
+                let (principal, _, canonical) = try await receiveCanonical(request, context: &context, generates: false) {
                     json throws(TranslationError) in
                     // count_tokens takes no max_tokens.
                     guard case .object(var object) = json else { return try AnthropicFormat.decodeRequest(json) }

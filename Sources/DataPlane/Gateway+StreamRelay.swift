@@ -74,7 +74,7 @@ extension Gateway {
             let usage = overrun == nil ? relay.tokenUsage(estimatedInputTokens: estimatedInputTokens) : deliveredAtCut
             if let trace = context.trace {
                 trace.response(relay.responseFacts)
-                if let transcript = relay.transcript { trace.outputContent(transcript.response) }
+                if let transcript = relay.transcript { trace.outputContent(transcript.outputMessages) }
             }
             if let overrun {
                 await settleStream(upstream, .budgetCut, usage: usage, context: &context, settlement: settlement)

@@ -14,8 +14,11 @@ extension Gateway {
     /// The decode stage of the endpoints served through the canonical form: authentication, the
     /// guardrails, the body parsed strictly, and the client format's decoding, with errors that
     /// name the field.
+    ///
+    /// `generates`: the endpoint asks for an answer, so the request's parameters go on its span
+    /// (a token count's are not the client's).
     func receiveCanonical(
-        _ request: Request, context: inout RequestContext,
+        _ request: Request, context: inout RequestContext, generates: Bool = true,
         decode: (JSONValue) throws(TranslationError) -> CanonicalRequest
     ) async throws(OpenAIError) -> (Principal, [UInt8], CanonicalRequest) {
         let (principal, body) = try await authenticatedBody(request, context: &context)
@@ -28,7 +31,7 @@ extension Gateway {
             throw OpenAIError(error)
         }
         if let trace = context.trace {
-            trace.requestParameters(canonical)
+            if generates { trace.requestParameters(canonical) }
             if tracesContent(context) { trace.inputContent(canonical) }
         }
         return (principal, body, canonical)
@@ -147,7 +150,7 @@ extension Gateway {
             facts.read(.start(id: response.id, model: response.model))
             facts.read(.stop(response.stopReason))
             trace.response(facts)
-            if tracesContent(context) { trace.outputContent(response) }
+            if tracesContent(context) { trace.outputContent(TracedContent.outputMessages(response)) }
         }
         let usage = TokenUsage(
             response.usage, estimatedInputTokens: estimatedInputTokens,

@@ -191,12 +191,13 @@ final class RequestTrace: Sendable {
         Self.set(list, on: span)
     }
 
-    /// The answer in the conventions' message schema, when a policy opts in; nil when it could not
-    /// be read or a stream's outgrew the limit (then said to be omitted).
-    func outputContent(_ response: CanonicalResponse?) {
+    /// The answer in the conventions' message schema (`TracedContent.outputMessages`), when a
+    /// policy opts in; nil when it could not be read or a stream's outgrew the limit (then said to
+    /// be omitted).
+    func outputContent(_ messages: [UInt8]?) {
         guard span.isRecording else { return }
         let attribute =
-            response.map { Self.content(GenAIAttributes.outputMessages, TracedContent.outputMessages($0), omitted: "output") }
+            messages.map { Self.content(GenAIAttributes.outputMessages, $0, omitted: "output") }
             ?? (GenAIAttributes.contentOmitted + ".output", .bool(true))
         Self.set([attribute], on: span)
     }

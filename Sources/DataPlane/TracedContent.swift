@@ -30,9 +30,12 @@ enum TracedContent {
 
     /// The answer as one assistant message with its finish reason.
     static func outputMessages(_ response: CanonicalResponse) -> [UInt8] {
+        outputMessages(response.content, finishReason: finishReason(response.stopReason))
+    }
+
+    static func outputMessages(_ parts: [ContentPart], finishReason: String) -> [UInt8] {
         let message: JSONObject = [
-            "role": "assistant", "parts": .array(response.content.map(part)),
-            "finish_reason": .string(finishReason(response.stopReason)),
+            "role": "assistant", "parts": .array(parts.map(part)), "finish_reason": .string(finishReason),
         ]
         return JSONValue.array([.object(message)]).serialized()
     }
@@ -73,43 +76,53 @@ enum TracedContent {
 }
 
 /// A streamed answer's content, gathered from its canonical events for a request whose policy
-/// puts content in its span. Bounded: past `limit` bytes of text it stops gathering and says
-/// the answer was too large (the span then carries `switchyard.content_omitted.output`).
+/// puts content in its span. Bounded: past `limit` bytes (its text, and a few bytes per part) it
+/// stops gathering and says the answer was too large (the span then carries
+/// `switchyard.content_omitted.output`). A stream that ends without the upstream saying why (cut,
+/// killed, broken, left by its client) is `finish_reason: error`.
 struct AnswerTranscript: Sendable {
     private let limit: Int
     private var bytes = 0
     private(set) var overflowed = false
     private var content: [ContentPart] = []
-    private var stopReason = StopReason.endTurn
+    private var stopReason: StopReason?
     /// Where each tool call (by the stream's index) sits in `content`.
     private var toolCallPositions: [Int: Int] = [:]
+    /// What a new part counts against the limit besides its text (its JSON's keys).
+    static let partCost = 32
 
     init(limit: Int) { self.limit = limit }
 
     mutating func read(_ event: CanonicalStreamEvent) {
         switch event {
         case .textDelta(let text):
-            guard admit(text) else { return }
-            if case .text(let earlier)? = content.last {
-                content[content.count - 1] = .text(earlier + text)
+            let continues = if case .text? = content.last { true } else { false }
+            guard admit((continues ? 0 : Self.partCost) + text.utf8.count) else { return }
+            // Appended in place: the part is taken out first, so its text has one owner.
+            if continues, case .text(var joined) = content.removeLast() {
+                joined += text
+                content.append(.text(joined))
             } else {
                 content.append(.text(text))
             }
         case .thinkingDelta(let text):
-            guard admit(text) else { return }
-            if case .thinking(let earlier, _)? = content.last {
-                content[content.count - 1] = .thinking(text: earlier + text, signature: nil)
+            let continues = if case .thinking? = content.last { true } else { false }
+            guard admit((continues ? 0 : Self.partCost) + text.utf8.count) else { return }
+            if continues, case .thinking(var joined, _) = content.removeLast() {
+                joined += text
+                content.append(.thinking(text: joined, signature: nil))
             } else {
                 content.append(.thinking(text: text, signature: nil))
             }
         case .toolCallStart(let index, let id, let name):
-            guard admit(id), admit(name), toolCallPositions[index] == nil else { return }
+            guard toolCallPositions[index] == nil, admit(Self.partCost + id.utf8.count + name.utf8.count) else { return }
             toolCallPositions[index] = content.count
             content.append(.toolCall(ToolCall(id: id, name: name, arguments: "")))
         case .toolCallArguments(let index, let fragment):
-            guard admit(fragment), let position = toolCallPositions[index],
+            guard let position = toolCallPositions[index], admit(fragment.utf8.count),
                 case .toolCall(var call) = content[position]
             else { return }
+            content[position] = .text("")  // the call's arguments now have one owner: appended in place
             call.arguments += fragment
             content[position] = .toolCall(call)
         case .stop(let reason):
@@ -119,18 +132,20 @@ struct AnswerTranscript: Sendable {
         }
     }
 
-    /// The answer so far, or nil when it outgrew the limit.
-    var response: CanonicalResponse? {
+    /// The answer so far as `gen_ai.output.messages`, or nil when it outgrew the limit.
+    var outputMessages: [UInt8]? {
         guard !overflowed else { return nil }
-        return CanonicalResponse(id: "", model: "", content: content, stopReason: stopReason, usage: nil)
+        return TracedContent.outputMessages(content, finishReason: stopReason.map(TracedContent.finishReason) ?? "error")
     }
 
-    private mutating func admit(_ text: String) -> Bool {
+    /// Counts `cost` bytes; past the limit, drops what was gathered and gathers no more.
+    private mutating func admit(_ cost: Int) -> Bool {
         guard !overflowed else { return false }
-        bytes += text.utf8.count
+        bytes += cost
         if bytes > limit {
             overflowed = true
             content = []
+            toolCallPositions = [:]
         }
         return !overflowed
     }

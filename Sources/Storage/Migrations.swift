@@ -275,6 +275,7 @@ enum Migrations {
                 cost_nanos BIGINT NOT NULL,
                 PRIMARY KEY (tenant, run_id, step, currency)
             );
+            CREATE INDEX run_steps_first_at ON run_steps (tenant, run_id, first_at);
             INSERT INTO run_steps (tenant, run_id, step, currency, first_at, last_at, requests, errors, input_tokens,
                 output_tokens, cost_nanos)
             SELECT tenant, run_id, COALESCE(run_step, ''), currency, MIN(started_at), MAX(finished_at), COUNT(*),

@@ -59,24 +59,44 @@ import WireFormats
         ] {
             transcript.read(event)
         }
-        #expect(
-            transcript.response?.content == [
+        let expected = TracedContent.outputMessages(
+            [
                 .thinking(text: "think", signature: nil), .text("ok"),
                 .toolCall(ToolCall(id: "c0", name: "f", arguments: "{}")),
                 .toolCall(ToolCall(id: "c1", name: "g", arguments: #"{"b":2}"#)),
-            ])
-        #expect(transcript.response?.stopReason == .toolUse)
+            ], finishReason: "tool_call")
+        #expect(text(transcript.outputMessages) == text(expected))
     }
 
-    /// Past its limit a transcript keeps nothing and says so: memory per stream is bounded.
+    /// A stream that ends without the upstream saying why (cut, killed, broken) is an error.
+    @Test func aStreamWithoutItsStopIsAnError() {
+        var transcript = AnswerTranscript(limit: 1024)
+        transcript.read(.textDelta("par"))
+        #expect(
+            text(transcript.outputMessages)
+                == #"[{"role":"assistant","parts":[{"type":"text","content":"par"}],"finish_reason":"error"}]"#)
+    }
+
+    /// Past its limit a transcript keeps nothing and says so: memory per stream is bounded, a
+    /// new part counting its keys too.
     @Test func aTranscriptPastItsLimitIsOmitted() {
-        var transcript = AnswerTranscript(limit: 8)
-        transcript.read(.textDelta("12345678"))
-        #expect(transcript.response?.content == [.text("12345678")])
+        let room = 8 + AnswerTranscript.partCost
+        var transcript = AnswerTranscript(limit: room)
+        transcript.read(.textDelta("1234"))
+        transcript.read(.textDelta("5678"))
+        #expect(text(transcript.outputMessages)?.contains(#""content":"12345678""#) == true)
         transcript.read(.textDelta("9"))
         #expect(transcript.overflowed)
-        #expect(transcript.response == nil)
+        #expect(transcript.outputMessages == nil)
         transcript.read(.textDelta("a"))
-        #expect(transcript.response == nil)
+        #expect(transcript.outputMessages == nil)
+        // Empty parts are not free: many of them outgrow the limit too.
+        var parts = AnswerTranscript(limit: room * 4)
+        for index in 0..<6 { parts.read(.toolCallStart(index: index, id: "", name: "")) }
+        #expect(parts.overflowed)
+        // Fragments of a call never started are not kept, and not counted.
+        var stray = AnswerTranscript(limit: room)
+        stray.read(.toolCallArguments(index: 3, fragment: String(repeating: "x", count: 100)))
+        #expect(!stray.overflowed)
     }
 }
