@@ -135,7 +135,7 @@ final class RequestTrace: Sendable {
         guard span.isRecording else { return }
         func number(_ member: String) -> Double? {
             guard case .number(let text)? = json[member] else { return nil }
-            return Double(text)
+            return JSONNumberText.double(text)
         }
         let (temperature, topP) = (number("temperature"), number("top_p"))
         gathered.withLock {
@@ -166,8 +166,8 @@ final class RequestTrace: Sendable {
         guard span.isRecording else { return }
         gathered.withLock {
             $0.maxTokens = request.maxOutputTokens
-            $0.temperature = request.temperature.flatMap(Double.init)
-            $0.topP = request.topP.flatMap(Double.init)
+            $0.temperature = request.temperature.flatMap(JSONNumberText.double)
+            $0.topP = request.topP.flatMap(JSONNumberText.double)
         }
     }
 

@@ -106,14 +106,23 @@ public final class RecordedSpan: Span {
         let finished: FinishedSpan? = state.withLock { state in
             guard !state.ended else { return nil }
             state.ended = true
+            // Moved out, not copied: the span is done with them (no retain now, no release later).
             return FinishedSpan(
-                identity: identity, parentSpanID: parentSpanID, parentIsRemote: parentIsRemote, name: state.name, kind: kind,
-                startNanos: startNanos,
-                endNanos: instant().nanosecondsSinceEpoch, attributes: state.attributes, listed: state.listed,
-                facts: state.facts, events: state.events,
-                status: state.status)
+                identity: identity, parentSpanID: parentSpanID, parentIsRemote: parentIsRemote,
+                name: Self.take(&state.name, leaving: ""), kind: kind, startNanos: startNanos,
+                endNanos: instant().nanosecondsSinceEpoch, attributes: Self.take(&state.attributes, leaving: [:]),
+                listed: Self.take(&state.listed, leaving: []), facts: state.facts.take(),
+                events: Self.take(&state.events, leaving: []), status: state.status)
         }
         if let finished { buffer.append(finished) }
+    }
+}
+
+extension RecordedSpan {
+    fileprivate static func take<Value>(_ value: inout Value, leaving empty: Value) -> Value {
+        var taken = empty
+        swap(&taken, &value)
+        return taken
     }
 }
 

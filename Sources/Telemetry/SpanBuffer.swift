@@ -41,9 +41,12 @@ public final class SpanBuffer: Sendable {
     /// Every span waiting, taken out (a swap under the lock: the request threads that append
     /// never wait for more).
     func takeAll() -> [FinishedSpan] {
-        spans.withLock { spans in
-            defer { spans = [] }
-            return spans
+        var next: [FinishedSpan] = []
+        // Room for a batch made outside the lock, so appends do not regrow the array step by step.
+        next.reserveCapacity(batchSize)
+        return spans.withLock { spans in
+            swap(&spans, &next)
+            return next
         }
     }
 

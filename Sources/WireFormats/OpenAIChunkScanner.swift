@@ -16,9 +16,9 @@ public struct OpenAIChunkSummary: Equatable, Sendable {
     public var hasUsage = false
 }
 
+/// The output keys (whose string values are generated text) are `content`, `reasoning_content`
+/// and `arguments`.
 public enum OpenAIChunkScanner {
-    static let outputKeys: [[UInt8]] = ["content", "reasoning_content", "arguments"].map { Array($0.utf8) }
-
     /// The most finish reasons kept, from one chunk or from a whole stream.
     public static let maximumFinishReasons = 16
 
@@ -53,19 +53,19 @@ public enum OpenAIChunkScanner {
             }
             cursor = skipWhitespace(bytes, cursor + 1)
             let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<keyEnd])
-            if countingOutput, outputKeys.contains(where: { key.elementsEqual($0) }) {
+            if countingOutput, isKey(key, "content") || isKey(key, "reasoning_content") || isKey(key, "arguments") {
                 if cursor < count, bytes[cursor] == UInt8(ascii: "\""), let valueEnd = endOfString(bytes, from: cursor + 1) {
                     summary.outputBytes += unescapedLength(bytes, cursor + 1, valueEnd)
                     index = valueEnd + 1
                     continue
                 }
-            } else if key.elementsEqual("choices".utf8) {
+            } else if isKey(key, "choices") {
                 summary.hasChoices = true
                 if cursor < count, bytes[cursor] == UInt8(ascii: "[") {
                     let next = skipWhitespace(bytes, cursor + 1)
                     summary.choicesEmpty = next < count && bytes[next] == UInt8(ascii: "]")
                 }
-            } else if key.elementsEqual("finish_reason".utf8) {
+            } else if isKey(key, "finish_reason") {
                 if cursor < count, bytes[cursor] == UInt8(ascii: "\""), let valueEnd = endOfString(bytes, from: cursor + 1) {
                     summary.hasFinishReason = true
                     let length = valueEnd - cursor - 1
@@ -78,12 +78,22 @@ public enum OpenAIChunkScanner {
                     index = valueEnd + 1
                     continue
                 }
-            } else if key.elementsEqual("usage".utf8) {
+            } else if isKey(key, "usage") {
                 if cursor < count, bytes[cursor] == UInt8(ascii: "{") { summary.hasUsage = true }
             }
             index = cursor
         }
         return summary
+    }
+
+    /// Whether `key` is `name`, byte for byte: lengths first, then a plain loop (the generic
+    /// `elementsEqual` against a string's UTF-8 view was a visible part of a stream's cost).
+    @inline(__always)
+    static func isKey(_ key: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        guard key.count == name.utf8CodeUnitCount else { return false }
+        let literal = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        for index in 0..<literal.count where key[index] != literal[index] { return false }
+        return true
     }
 
     /// Index of the closing quote of a string whose content starts at `start`, found by the

@@ -74,7 +74,19 @@ enum JSONTokenReader {
     @inline(__always)
     private static func endOfString(_ bytes: UnsafeBufferPointer<UInt8>, quote: Int, generated: Bool) -> Int? {
         var offset = quote + 1
-        while offset < bytes.count {
+        let count = bytes.count
+        while offset < count {
+            // Eight bytes at a time: past them while none stops the reader (most of a string's
+            // bytes), else straight to the first that does.
+            if offset &+ 8 <= count {
+                let word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: UInt64.self))
+                let stops = stopBytes(word, generated: generated)
+                if stops == 0 {
+                    offset &+= 8
+                    continue
+                }
+                offset &+= stops.trailingZeroBitCount &>> 3
+            }
             let byte = bytes[offset]
             if byte == UInt8(ascii: "\"") { return offset }
             if byte == UInt8(ascii: "\\") {
@@ -90,6 +102,22 @@ enum JSONTokenReader {
             offset += 1
         }
         return nil
+    }
+
+    /// The bytes of `word` (its first byte lowest) that stop `endOfString`: a quote, a backslash,
+    /// and, unless `generated`, a control character (below 0x20). Each such byte has its high bit
+    /// set in the result; the lowest set bit is always the first such byte (a bit above it may
+    /// be set by a borrow without its byte being one: only the first is used).
+    @inline(__always)
+    static func stopBytes(_ word: UInt64, generated: Bool) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        // The classic SWAR test for a zero byte; with 0x20 in place of 1, for a byte below 0x20.
+        func zeroBytes(_ value: UInt64) -> UInt64 { (value &- ones) & ~value & highs }
+        let quotes = zeroBytes(word ^ (ones &* 0x22))
+        let backslashes = zeroBytes(word ^ (ones &* 0x5C))
+        let controls = generated ? 0 : (word &- ones &* 0x20) & ~word & highs
+        return quotes | backslashes | controls
     }
 
     enum EscapeEnd {

@@ -1,0 +1,75 @@
+import Testing
+
+@testable import WireFormats
+
+@Suite struct StringEndTests {
+    /// The word test finds the first byte the reader must stop at, in any of the eight places,
+    /// whatever follows it; a word of ordinary text (letters, UTF-8) has none.
+    @Test func theFirstStopByteOfAWordIsFound() {
+        let stops: [UInt8] = [UInt8(ascii: "\""), UInt8(ascii: "\\")] + Array(0..<0x20)
+        var generator = SystemRandomNumberGenerator()
+        for position in 0..<8 {
+            for filler: UInt8 in [0x41, 0x20, 0x7F, 0xC3, 0xFF, 0x5B, 0x5D, 0x21, 0x23] {
+                for stop in stops {
+                    var bytes = [UInt8](repeating: filler, count: 8)
+                    bytes[position] = stop
+                    // Anything after the first stop, stops included.
+                    for later in (position + 1)..<8 where Bool.random(using: &generator) {
+                        bytes[later] = stops.randomElement(using: &generator)!
+                    }
+                    let word = UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+                    let strict = JSONTokenReader.stopBytes(word, generated: false)
+                    #expect(strict.trailingZeroBitCount / 8 == position, "\(bytes)")
+                    if stop >= 0x20 {
+                        let generated = JSONTokenReader.stopBytes(word, generated: true)
+                        #expect(generated.trailingZeroBitCount / 8 == position, "\(bytes)")
+                    }
+                }
+            }
+        }
+        let plain = Array("Paris, é".utf8).prefix(8)
+        let word = UInt64(littleEndian: plain.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        #expect(JSONTokenReader.stopBytes(word, generated: false) == 0)
+    }
+
+    /// Where a string ends, on random strings: the same as reading byte by byte.
+    @Test func theSameEndAsReadingByteByByte() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = Array("ab é\"\\n/u0\u{01}\u{1F}".utf8)
+        for _ in 0..<5_000 {
+            let length = Int.random(in: 0..<40, using: &generator)
+            let body = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+            let text = [UInt8(ascii: "\"")] + body + [UInt8(ascii: "\""), UInt8(ascii: "x")]
+            text.withUnsafeBufferPointer { buffer in
+                #expect(
+                    JSONTokenReader.endOfGeneratedString(buffer, quote: 0) == Self.reference(buffer, generated: true),
+                    "\(String(decoding: text, as: UTF8.self))")
+                let strict = JSONTokenReader.endOfString(buffer, quote: 0)
+                let expected = Self.reference(buffer, generated: false)
+                // The strict reader also checks each escape: it may refuse where the plain loop does not.
+                #expect(strict == expected || strict == nil, "\(String(decoding: text, as: UTF8.self))")
+                if expected == nil { #expect(strict == nil) }
+            }
+        }
+    }
+
+    static func reference(_ bytes: UnsafeBufferPointer<UInt8>, generated: Bool) -> Int? {
+        var offset = 1
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            if byte == UInt8(ascii: "\"") { return offset }
+            if byte == UInt8(ascii: "\\") {
+                if generated {
+                    offset += 2
+                    continue
+                }
+                guard case .end(let end) = JSONTokenReader.endOfEscape(bytes, at: offset) else { return nil }
+                offset = end
+                continue
+            }
+            if !generated, byte < 0x20 { return nil }
+            offset += 1
+        }
+        return nil
+    }
+}
