@@ -53,6 +53,65 @@ import Testing
         }
     }
 
+    /// Every byte value in every place: a capital letter is found exactly.
+    @Test func capitalLettersAreFoundExactly() {
+        for position in 0..<8 {
+            for value in 0...255 {
+                var bytes = [UInt8](repeating: 0x61, count: 8)
+                bytes[position] = UInt8(value)
+                let word = UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+                let found = JSONTokenReader.uppercaseBytes(word)
+                #expect((found != 0) == (0x41...0x5A).contains(value), "\(value) at \(position)")
+            }
+        }
+    }
+
+    /// The parser's string scan, on random strings: the same token (end, escapes, ASCII, capitals)
+    /// or the same refusal as reading byte by byte.
+    @Test func theSameTokenAsReadingByteByByte() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = Array("abZ AMé\"\\n/u0".utf8) + [0x01, 0x1F, 0x7F, 0xFF]
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0..<40, using: &generator)
+            let body = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+            let text = [UInt8(ascii: "\"")] + body + [UInt8(ascii: "\""), UInt8(ascii: "x")]
+            for lenient in [false, true] {
+                text.withUnsafeBufferPointer { buffer in
+                    let scanned = try? JSONTokenReader.scanString(buffer, quote: 0, lenient: lenient)
+                    let expected = Self.referenceToken(buffer, lenient: lenient)
+                    let described = String(decoding: text, as: UTF8.self)
+                    #expect(scanned?.content == expected?.content, "\(described)")
+                    #expect(scanned?.hasEscapes == expected?.hasEscapes, "\(described)")
+                    #expect(scanned?.isASCII == expected?.isASCII, "\(described)")
+                    #expect(scanned?.hasUppercase == expected?.hasUppercase, "\(described)")
+                }
+            }
+        }
+    }
+
+    static func referenceToken(_ bytes: UnsafeBufferPointer<UInt8>, lenient: Bool) -> JSONTokenReader.StringToken? {
+        var token = JSONTokenReader.StringToken(content: 1..<1, hasEscapes: false, isASCII: true, hasUppercase: false)
+        var offset = 1
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            if byte == UInt8(ascii: "\"") {
+                token.content = 1..<offset
+                return token
+            }
+            if byte == UInt8(ascii: "\\") {
+                token.hasEscapes = true
+                guard case .end(let end) = JSONTokenReader.endOfEscape(bytes, at: offset) else { return nil }
+                offset = end
+                continue
+            }
+            if byte < 0x20, !lenient { return nil }
+            if byte >= 0x80 { token.isASCII = false }
+            if (0x41...0x5A).contains(byte) { token.hasUppercase = true }
+            offset += 1
+        }
+        return nil
+    }
+
     static func reference(_ bytes: UnsafeBufferPointer<UInt8>, generated: Bool) -> Int? {
         var offset = 1
         while offset < bytes.count {

@@ -31,7 +31,22 @@ enum JSONTokenReader {
         let start = quote + 1
         var offset = start
         var token = StringToken(content: start..<start, hasEscapes: false, isASCII: true, hasUppercase: false)
-        while offset < bytes.count {
+        let count = bytes.count
+        while offset < count {
+            // Eight bytes at a time up to the first that stops the reader, noting what `byte`
+            // below notes of each.
+            if offset &+ 8 <= count {
+                let word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: UInt64.self))
+                let stops = stopBytes(word, generated: lenient)
+                let plain = stops == 0 ? 8 : stops.trailingZeroBitCount &>> 3
+                if plain > 0 {
+                    let part = plain == 8 ? word : word & ((1 &<< UInt64(plain &* 8)) &- 1)
+                    if part & 0x8080_8080_8080_8080 != 0 { token.isASCII = false }
+                    if uppercaseBytes(part) != 0 { token.hasUppercase = true }
+                    offset &+= plain
+                    if stops == 0 { continue }
+                }
+            }
             let byte = bytes[offset]
             if byte == UInt8(ascii: "\"") {
                 token.content = start..<offset
@@ -118,6 +133,17 @@ enum JSONTokenReader {
         let backslashes = zeroBytes(word ^ (ones &* 0x5C))
         let controls = generated ? 0 : (word &- ones &* 0x20) & ~word & highs
         return quotes | backslashes | controls
+    }
+
+    /// The bytes of `word` that are ASCII capital letters, each with its high bit set in the
+    /// result (exact: adding to the low seven bits of a byte cannot carry into the next).
+    @inline(__always)
+    static func uppercaseBytes(_ word: UInt64) -> UInt64 {
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let low = word & ~highs
+        let fromA = low &+ 0x3F3F_3F3F_3F3F_3F3F  // high bit set where a byte is 0x41 ("A") or more
+        let pastZ = low &+ 0x2525_2525_2525_2525  // high bit set where a byte is 0x5B (past "Z") or more
+        return fromA & ~pastZ & ~word & highs
     }
 
     enum EscapeEnd {
