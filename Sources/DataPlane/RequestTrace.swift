@@ -258,13 +258,16 @@ final class RequestTrace: Sendable {
     /// Ends the request's span with its usage record: who (with the key's project, which the
     /// record does not keep), where, what it used and cost. The attributes are written from the
     /// record when the span is exported (`RequestSpanFacts`).
-    func finish(_ record: UsageRecord, project: String? = nil) {
+    /// `record` is taken, not copied: settlement is done with it (its strings are not retained
+    /// again for the span).
+    func finish(_ record: consuming UsageRecord, project: String? = nil) {
         guard span.isRecording else { return span.end() }
         if let route = record.route { span.operationName = "\(operation) \(route)" }
         if record.errorClass != nil { span.setStatus(SpanStatus(code: .error)) }
+        let providerKind = record.provider.map { providers[$0]?.kind ?? $0 }
         let facts = RequestSpanFacts(
-            record: record, project: project, operation: operation,
-            providerKind: record.provider.map { providers[$0]?.kind ?? $0 }, gathered: gathered.withLock { $0 })
+            record: record, project: project, operation: operation, providerKind: providerKind,
+            gathered: gathered.withLock { $0 })
         if let recorded { recorded.setFacts(facts) } else { Self.set(facts, on: span) }
         span.end()
     }

@@ -77,8 +77,10 @@ public final class RecordedSpan: Span {
 
     /// Attributes kept as a value and written only at export (`SpanFacts`); a second call
     /// replaces the first's.
-    public func setFacts(_ facts: any SpanFacts) {
-        state.withLock { $0.facts = facts }
+    public func setFacts(_ facts: consuming any SpanFacts) {
+        // Moved in, not copied (a closure cannot consume what it captures; it can take it out of an optional).
+        var given: (any SpanFacts)? = facts
+        state.withLock { $0.facts = given.take() }
     }
 
     public var isRecording: Bool { true }
