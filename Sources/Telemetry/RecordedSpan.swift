@@ -104,6 +104,8 @@ public final class RecordedSpan: Span {
     /// Links are not recorded (the gateway makes none).
     public func addLink(_ link: SpanLink) {}
 
+    /// Hands the span to the buffer. Its name, attributes and events move with it: read after
+    /// `end`, they are empty.
     public func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {
         let finished: FinishedSpan? = state.withLock { state in
             guard !state.ended else { return nil }

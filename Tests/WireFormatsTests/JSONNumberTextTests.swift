@@ -16,8 +16,12 @@ import WireFormats
             let fraction = UInt64.random(in: 0..<1_000_000_000, using: &generator)
             let places = Int.random(in: 1...9, using: &generator)
             let text = String(fraction)
-            literals.append("\(whole).\(String(repeating: "0", count: max(0, places - text.count)) + text.suffix(places))")
+            let sign = Bool.random(using: &generator) ? "-" : ""
+            literals.append(
+                "\(sign)\(whole).\(String(repeating: "0", count: max(0, places - text.count)) + text.suffix(places))")
         }
+        // What the fast path leaves to the C library, or refuses as the C library does.
+        literals += ["-", ".", "1.", "-.5", "", "+1", "00.5", "-0.0", "1e", String(repeating: "9", count: 400)]
         for literal in literals {
             let fast = JSONNumberText.double(literal)
             let reference = Double(literal)

@@ -3,12 +3,13 @@
 /// its temperature and top_p, and `strtod` (with its arbitrary-precision path) was a visible part
 /// of that.
 public enum JSONNumberText {
-    /// Exact powers of ten: every one up to 10^22 is a `Double` without rounding.
-    private static let powersOfTen: [Double] = (0...22).map { exponent in
+    /// Exact powers of ten up to 10^15, the most fraction digits the fast path takes (every one
+    /// up to 10^22 is a `Double` without rounding).
+    private static let powersOfTen: [Double] = (0...15).map { exponent in
         (0..<exponent).reduce(1.0) { value, _ in value * 10 }
     }
 
-    /// Up to 15 significant digits and no exponent, the mantissa and the power of ten are exact
+    /// Up to 15 digits and no exponent, the mantissa and the power of ten are exact
     /// doubles, so one division rounds correctly (Clinger's fast path); anything else goes to
     /// `Double(_:)`.
     public static func double(_ text: String) -> Double? {
