@@ -41,6 +41,8 @@ public final class SpanBuffer: Sendable {
     /// Every span waiting, taken out (a swap under the lock: the request threads that append
     /// never wait for more).
     func takeAll() -> [FinishedSpan] {
+        // The schedule's tick on an idle buffer takes nothing and makes no new array.
+        guard count > 0 else { return [] }
         var next: [FinishedSpan] = []
         // Room for a batch made outside the lock, so appends do not regrow the array step by step.
         next.reserveCapacity(batchSize)

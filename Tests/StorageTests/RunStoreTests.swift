@@ -146,6 +146,12 @@ import Testing
         #expect(many.steps.count == AgentRun.maximumSteps && many.moreSteps)
         #expect(many.steps.first?.name == "s0")
 
+        // An id in two tenants: two runs, a conflict to resolve (`--tenant`), not a page of steps each.
+        try await store.insertUsage([Self.record("g1", tenant: "globex", run: "r", step: "x", minute: 1)])
+        let both = try await store.runs(id: "r")
+        #expect(both.count == 2 && both.allSatisfy { $0.steps.isEmpty })
+        #expect(try await store.runs(id: "r", tenant: "globex").first?.steps.map(\.name) == ["x"])
+
         // Records stored before the table existed: the migration fills it from them.
         try await store.run { connection in
             try connection.executeScript("DROP TABLE run_steps; DELETE FROM schema_migrations WHERE version = 13")
