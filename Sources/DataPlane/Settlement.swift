@@ -63,7 +63,8 @@ struct Settlement: ~Copyable {
         assertionFailure("a request's settlement was dropped without settling it")
     }
 
-    /// The receipt says when the record is on local disk: the answer's last bytes wait for it.
+    /// Books the request. The receipt says when the record is on local disk (the answer's last
+    /// bytes wait for it); a trace the tail rule kept now comes back, for the answer to name.
     fileprivate static func book(
         _ context: RequestContext, status: Int, errorClass: ErrorClass?, usage: TokenUsage, gateway: Gateway
     ) -> Settled {
