@@ -34,9 +34,14 @@ extension Gateway {
             throw .invalidRequest("'\(field)' must be at least 1, not \(value).", param: field)
         }
         context.streamed = chat.isStreaming
+        // The canonical form, when the span's content needs it now (kept for translation below).
+        var decoded: CanonicalRequest?
         if let trace = context.trace {
             trace.requestParameters(received.json, maxTokens: chat.maxOutputTokens)
-            if tracesContent(context) { trace.inputContent(try? OpenAIChatFormat.decodeRequest(received.json)) }
+            if tracesContent(context) {
+                decoded = try? OpenAIChatFormat.decodeRequest(received.json)
+                trace.inputContent(decoded)
+            }
         }
         // Tool schemas and a response format are prompt too (the canonical path counts them): a
         // tenant must not make a large prompt look small to budgets and limits.
@@ -67,15 +72,12 @@ extension Gateway {
         var canonical: CanonicalRequest?
         var translatedCalls: [String: UpstreamCall] = [:]
         if plan.candidates.contains(where: { kind(of: $0) != .openai }) {
-            do {
-                canonical = try OpenAIChatFormat.decodeRequest(received.json)
+            do throws(TranslationError) {
+                if let decoded { canonical = decoded } else { canonical = try OpenAIChatFormat.decodeRequest(received.json) }
             } catch {
                 // Untranslatable for other families: the OpenAI-compatible candidates may still serve it.
-                let refusal =
-                    (error as? TranslationError).map(OpenAIError.init)
-                    ?? .invalidRequest("The request body is not valid JSON: \(error).")
                 plan.candidates.removeAll { kind(of: $0) != .openai }
-                if plan.candidates.isEmpty { throw refusal }
+                if plan.candidates.isEmpty { throw OpenAIError(error) }
             }
             if let canonical {
                 translatedCalls = try prepareCalls(

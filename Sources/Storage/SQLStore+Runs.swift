@@ -2,7 +2,8 @@ import SwitchyardCore
 
 /// What one ledger batch adds to the agent runs it names: a `runs` row per run, a `run_hours`
 /// row per run, hour, model, currency and writer (this process), and a `run_steps` row per run,
-/// step and currency, each written once per batch whatever the number of its records. Built from the records the batch actually inserted (`insertUsage`), so a journal
+/// step and currency, each written once per batch whatever the number of its records. Built
+/// from the records the batch actually inserted (`insertUsage`), so a journal
 /// replay adds nothing twice.
 struct RunDeltas {
     struct RunKey: Hashable {
@@ -122,18 +123,14 @@ struct RunDeltas {
         let stepRows = steps.sorted {
             ($0.key.run.tenant, $0.key.run.run, $0.key.step, $0.key.currency)
                 < ($1.key.run.tenant, $1.key.run.run, $1.key.step, $1.key.currency)
-        }.map { key, delta -> [SQLValue] in
+        }
+        // Many rows a statement: a client may name a new step with every request.
+        let stepStatements = SQLStore.multiRowStatements(stepRows, texts: Self.stepUpserts, columns: 11) { key, delta in
             [
                 .text(key.run.tenant), .text(key.run.run), .text(key.step), .text(key.currency), .integer(delta.firstAt),
                 .integer(delta.lastAt), .integer(delta.figures.requests), .integer(delta.figures.errors),
                 .integer(delta.figures.inputTokens), .integer(delta.figures.outputTokens), .integer(delta.figures.costNanos),
             ]
-        }
-        // Many rows a statement: a client may name a new step with every request.
-        var start = 0
-        let stepStatements = SQLStore.statementSizes(for: stepRows.count).map { rows in
-            defer { start += rows }
-            return (Self.stepUpserts[rows]!, stepRows[start..<start + rows].flatMap { $0 })
         }
         return runRows + hourRows + stepStatements
     }
@@ -164,24 +161,19 @@ struct RunDeltas {
 
     /// Upserts of 1 to 100 step rows (`SQLStore.statementRowCounts`), each text built once. No two
     /// rows of a statement share a key (PostgreSQL refuses to update a row twice in one).
-    static let stepUpserts: [Int: String] = Dictionary(
-        uniqueKeysWithValues: SQLStore.statementRowCounts.map { rows in
-            let row = "(" + Array(repeating: "?", count: 11).joined(separator: ", ") + ")"
-            return (
-                rows,
-                """
-                INSERT INTO run_steps (tenant, run_id, step, currency, first_at, last_at, requests, errors, input_tokens,
-                    output_tokens, cost_nanos) VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
-                ON CONFLICT (tenant, run_id, step, currency) DO UPDATE SET
-                    first_at = CASE WHEN excluded.first_at < run_steps.first_at THEN excluded.first_at ELSE run_steps.first_at END,
-                    last_at = CASE WHEN excluded.last_at > run_steps.last_at THEN excluded.last_at ELSE run_steps.last_at END,
-                    requests = run_steps.requests + excluded.requests, errors = run_steps.errors + excluded.errors,
-                    input_tokens = run_steps.input_tokens + excluded.input_tokens,
-                    output_tokens = run_steps.output_tokens + excluded.output_tokens,
-                    cost_nanos = run_steps.cost_nanos + excluded.cost_nanos
-                """
-            )
-        })
+    static let stepUpserts = SQLStore.multiRowTexts(columns: 11) { values in
+        """
+        INSERT INTO run_steps (tenant, run_id, step, currency, first_at, last_at, requests, errors, input_tokens,
+            output_tokens, cost_nanos) VALUES \(values)
+        ON CONFLICT (tenant, run_id, step, currency) DO UPDATE SET
+            first_at = CASE WHEN excluded.first_at < run_steps.first_at THEN excluded.first_at ELSE run_steps.first_at END,
+            last_at = CASE WHEN excluded.last_at > run_steps.last_at THEN excluded.last_at ELSE run_steps.last_at END,
+            requests = run_steps.requests + excluded.requests, errors = run_steps.errors + excluded.errors,
+            input_tokens = run_steps.input_tokens + excluded.input_tokens,
+            output_tokens = run_steps.output_tokens + excluded.output_tokens,
+            cost_nanos = run_steps.cost_nanos + excluded.cost_nanos
+        """
+    }
 }
 
 /// Which runs to list.

@@ -65,25 +65,36 @@ extension SQLStore {
 
     /// The statements (text and parameters) that insert `records`.
     private static func insertStatements(for records: [UsageRecord]) -> [(sql: String, binds: [SQLValue])] {
+        multiRowStatements(records, texts: insertStatementTexts, columns: usageColumnCount, binds: Self.binds)
+    }
+
+    /// `rows` in statements of `statementSizes` rows, each with the text for its row count.
+    static func multiRowStatements<Row>(
+        _ rows: [Row], texts: [Int: String], columns: Int, binds: (Row) -> [SQLValue]
+    ) -> [(sql: String, binds: [SQLValue])] {
         var start = 0
-        return statementSizes(for: records.count).map { rows in
-            var binds: [SQLValue] = []
-            binds.reserveCapacity(rows * usageColumnCount)
-            for record in records[start..<start + rows] { binds.append(contentsOf: Self.binds(record)) }
-            start += rows
-            return (insertStatementTexts[rows]!, binds)
+        return statementSizes(for: rows.count).map { count in
+            var values: [SQLValue] = []
+            values.reserveCapacity(count * columns)
+            for row in rows[start..<start + count] { values.append(contentsOf: binds(row)) }
+            start += count
+            return (texts[count]!, values)
         }
     }
 
-    private static let insertStatementTexts: [Int: String] = Dictionary(
-        uniqueKeysWithValues: statementRowCounts.map { ($0, makeInsertStatement(rows: $0)) })
+    /// A statement's text for each of `statementRowCounts`, built once: `make` is given the
+    /// `VALUES` list of that many rows of `columns` placeholders.
+    static func multiRowTexts(columns: Int, _ make: (String) -> String) -> [Int: String] {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        return Dictionary(
+            uniqueKeysWithValues: statementRowCounts.map { ($0, make(Array(repeating: row, count: $0).joined(separator: ", "))) })
+    }
 
-    private static func makeInsertStatement(rows: Int) -> String {
-        let row = "(" + Array(repeating: "?", count: usageColumnCount).joined(separator: ", ") + ")"
-        return """
-            INSERT INTO usage_records (\(usageColumns)) VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
-            ON CONFLICT (id) DO NOTHING RETURNING id
-            """
+    private static let insertStatementTexts = multiRowTexts(columns: usageColumnCount) { values in
+        """
+        INSERT INTO usage_records (\(usageColumns)) VALUES \(values)
+        ON CONFLICT (id) DO NOTHING RETURNING id
+        """
     }
 
     static let rollupColumns = """

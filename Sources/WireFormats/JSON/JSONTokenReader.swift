@@ -36,7 +36,7 @@ enum JSONTokenReader {
             // Eight bytes at a time up to the first that stops the reader, noting what `byte`
             // below notes of each.
             if offset &+ 8 <= count {
-                let word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: UInt64.self))
+                let word = word(bytes, at: offset)
                 let stops = stopBytes(word, generated: lenient)
                 let plain = stops == 0 ? 8 : stops.trailingZeroBitCount &>> 3
                 if plain > 0 {
@@ -94,8 +94,7 @@ enum JSONTokenReader {
             // Eight bytes at a time: past them while none stops the reader (most of a string's
             // bytes), else straight to the first that does.
             if offset &+ 8 <= count {
-                let word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: UInt64.self))
-                let stops = stopBytes(word, generated: generated)
+                let stops = stopBytes(word(bytes, at: offset), generated: generated)
                 if stops == 0 {
                     offset &+= 8
                     continue
@@ -117,6 +116,12 @@ enum JSONTokenReader {
             offset += 1
         }
         return nil
+    }
+
+    /// The eight bytes at `offset` (all within `bytes`), the first lowest whatever the machine.
+    @inline(__always)
+    static func word(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int) -> UInt64 {
+        UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: UInt64.self))
     }
 
     /// The bytes of `word` (its first byte lowest) that stop `endOfString`: a quote, a backslash,
