@@ -32,11 +32,16 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         // Traces: the tracing API the pipeline records through (our recorder and OTLP exporter are
-        // in Telemetry; see its Telemetry.swift for why not swift-otel's).
+        // in Telemetry; see its Telemetry.swift for why not swift-otel's tracer).
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
-        // Metrics: the API the data plane records through; our registry is its backend (see
-        // Observability's RegistryMetricsFactory.swift). Already in the build through Hummingbird.
+        // Metrics: the API the data plane records through (see Observability's
+        // RegistryMetricsFactory.swift). Already in the build through Hummingbird.
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // Its registry renders /metrics (Prometheus' text format).
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Its metrics backend pushes the same series over OTLP/HTTP; only that exporter is built
+        // (no gRPC).
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // System libraries: the Debian packages libsqlite3-dev and libpq-dev (scripts/install-deps.sh).
@@ -103,6 +108,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardCore", .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // Traces recorded behind the swift-distributed-tracing API and exported over OTLP/HTTP (see its Telemetry.swift).
@@ -116,6 +122,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "OTel", package: "swift-otel"),
             ]
         ),
         .target(
@@ -184,6 +192,7 @@ let package = Package(
             name: "TelemetryTests",
             dependencies: [
                 "Telemetry", "Observability", "SwitchyardCore", .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "OTel", package: "swift-otel"),
             ]
         ),
         .testTarget(
@@ -221,6 +230,7 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -21,6 +21,8 @@
 #                                # warm each traced run up, past the exporter's first export
 #   BENCH_RUNS=1                 # `instructions` also measures this checkout's binary with every request in one
 #                                # agent run (x-switchyard-run; the same prompt each time, so each is flagged a loop)
+#   BENCH_METRICS_PUSH=1         # `instructions` also measures this checkout's binary with its metrics pushed
+#                                # over OTLP/HTTP to nginx every 5 s (swift-otel's backend beside swift-prometheus')
 #   BENCH_SLOTS=1 ...            # the bench deployments get max_concurrency and the tenant concurrent_requests
 #                                # (10,000 each: never reached), so with Redis their slots are leased
 #   bench/run.sh replicas        # 3 replicas on PostgreSQL and Redis, BENCH_LEDGER_RATE (5000) requests/s
@@ -96,6 +98,7 @@ start_nginx nginx 1 "  client_body_buffer_size 64k;
     location = /v1/chat/completions { default_type application/json; alias $WORK/completion.json; error_page 405 =200 \$uri; }
     location = /stream/v1/chat/completions { default_type text/event-stream; alias $WORK/stream.sse; error_page 405 =200 \$uri; }
     location = /v1/traces { default_type application/x-protobuf; alias $WORK/empty; error_page 405 =200 \$uri; }
+    location = /v1/metrics { default_type application/x-protobuf; alias $WORK/empty; error_page 405 =200 \$uri; }
   }"
 # The reference proxy: nginx itself as a keep-alive reverse proxy in front of the same upstream,
 # with as many workers as Switchyard has event loops. It shows what a mature C proxy adds on this
@@ -353,6 +356,8 @@ if [ "${1:-}" = instructions ]; then
    [ "$bin" = "$BIN" ] && for ratio in ${BENCH_TRACE_RATIOS:-}; do sharing="$sharing trace=$ratio"; done
    # An agent run too, if asked.
    [ "$bin" = "$BIN" ] && [ -n "${BENCH_RUNS:-}" ] && sharing="$sharing run"
+   # And with the metrics pushed over OTLP too (every series in swift-otel's backend as well).
+   [ "$bin" = "$BIN" ] && [ -n "${BENCH_METRICS_PUSH:-}" ] && sharing="$sharing push"
    for shared in $sharing; do
     run="$(mktemp -d "$WORK/instructions.XXXXXX")"
     # Its own store (binaries may differ in schema); no metrics token (older binaries lack the key).
@@ -360,9 +365,13 @@ if [ "${1:-}" = instructions ]; then
     [ "$shared" = on ] && drop_redis='/^$/d'
     sed -e "s#$WORK/switchyard.db#$run/switchyard.db#" -e "s#$WORK/journal.ndjson#$run/journal.ndjson#" \
       -e '/^observability:/d' -e '/metrics_token_env/d' -e "$drop_redis" "$WORK/switchyard.yaml" >"$run/switchyard.yaml"
-    case "$shared" in trace=*)
-      printf 'observability:\n  tracing:\n    endpoint: "http://127.0.0.1:%s"\n    sample_ratio: %s\n' \
-        "$NGINX_PORT" "${shared#trace=}" >>"$run/switchyard.yaml" ;;
+    case "$shared" in
+      trace=*)
+        printf 'observability:\n  tracing:\n    endpoint: "http://127.0.0.1:%s"\n    sample_ratio: %s\n' \
+          "$NGINX_PORT" "${shared#trace=}" >>"$run/switchyard.yaml" ;;
+      push)
+        printf 'observability:\n  otlp_metrics:\n    endpoint: "http://127.0.0.1:%s"\n    interval_seconds: 5\n' \
+          "$NGINX_PORT" >>"$run/switchyard.yaml" ;;
     esac
     key="$("$bin" keys create --config "$run/switchyard.yaml" --tenant bench 2>/dev/null)"
     mkfifo "$run/ctl"

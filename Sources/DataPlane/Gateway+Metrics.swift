@@ -45,7 +45,8 @@ extension Gateway {
     }
 
     /// Brings the values read only when asked (queues, connections, the store, the fleet, traces)
-    /// up to date in the registry: before a scrape renders it, and before an OTLP push reads it.
+    /// up to date in the registry: before a scrape renders it, and every few seconds while metrics
+    /// are pushed (`MetricsPush`).
     package func collectMetrics() {
         if let writer = usageSink as? MetricsSource { writer.exportMetrics(to: metrics) }
         connectionLimits.exportMetrics(to: metrics)

@@ -30,6 +30,8 @@ enum GenAIAttributes {
     static let serverAddress = "server.address"
     static let serverPort = "server.port"
     static let errorType = "error.type"
+    /// On `gen_ai.client.token.usage`: `input` or `output`.
+    static let tokenType = "gen_ai.token.type"
     static let httpStatus = "http.response.status_code"
 
     static let tenant = "switchyard.tenant"

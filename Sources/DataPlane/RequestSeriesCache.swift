@@ -63,7 +63,7 @@ final class RequestSeriesCache: Sendable {
 
     private let factory: any MetricsFactory
     private let cache = Mutex<[Key: RequestSeries]>([:])
-    /// Each provider's kind by name (`gen_ai_provider_name`).
+    /// Each provider's kind by name (`gen_ai.provider.name`).
     private let providerKinds: [String: String]
 
     init(factory: any MetricsFactory, providerKinds: [String: String] = [:]) {
@@ -141,13 +141,14 @@ final class RequestSeriesCache: Sendable {
     }
 
     private func resolveGenAI(_ key: Key) -> GenAISeries {
+        // The conventions' attribute keys; the exposition spells them with underscores.
         let labels = [
-            ("gen_ai_operation_name", GenAIAttributes.operation(endpoint: key.endpoint)),
-            ("gen_ai_provider_name", key.providerKind), ("gen_ai_request_model", key.route),
-            ("gen_ai_response_model", key.upstreamModel),
+            (GenAIAttributes.operationName, GenAIAttributes.operation(endpoint: key.endpoint)),
+            (GenAIAttributes.providerName, key.providerKind), (GenAIAttributes.requestModel, key.route),
+            (GenAIAttributes.responseModel, key.upstreamModel),
         ]
         var durationLabels = labels
-        if let errorType = key.errorType { durationLabels.append(("error_type", errorType)) }
+        if let errorType = key.errorType { durationLabels.append((GenAIAttributes.errorType, errorType)) }
         var genAI = GenAISeries(
             operationDuration: Timer(
                 label: MetricFamilies.genAIOperationDuration, dimensions: durationLabels, factory: factory))
@@ -155,7 +156,7 @@ final class RequestSeriesCache: Sendable {
         func tokens(_ type: String, _ need: Needs) -> Recorder? {
             guard key.needs.contains(need) else { return nil }
             return Recorder(
-                label: MetricFamilies.genAITokenUsage, dimensions: labels + [("gen_ai_token_type", type)], aggregate: true,
+                label: MetricFamilies.genAITokenUsage, dimensions: labels + [(GenAIAttributes.tokenType, type)], aggregate: true,
                 factory: factory)
         }
         genAI.inputTokens = tokens("input", .inputTokens)

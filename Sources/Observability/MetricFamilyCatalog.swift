@@ -1,13 +1,22 @@
-/// What swift-metrics does not carry and the exposition needs: each family's help text and, for
-/// a histogram, its bucket bounds, by the family's Prometheus name.
+/// What swift-metrics does not carry and the two outputs need: each family's help text, unit,
+/// name in Prometheus' exposition and, for a histogram, its bucket bounds, by the label the
+/// family is recorded under (its OpenTelemetry name: `gen_ai.client.token.usage`, or ours,
+/// `switchyard_requests_total`, which both outputs keep as it is).
 public struct MetricFamilyCatalog: Sendable {
     public struct Family: Sendable {
         public var help: String
+        /// The OpenTelemetry unit (`s`, `{token}`), pushed with the family.
+        public var unit: String?
+        /// The family's name in the exposition, when it is not the label made valid (the
+        /// conventions' translation adds the unit: `gen_ai_client_operation_duration_seconds`).
+        public var prometheusName: String?
         /// A histogram's upper bounds (nil: the registry's latency buckets).
         public var buckets: [Double]?
 
-        public init(help: String, buckets: [Double]? = nil) {
+        public init(help: String, unit: String? = nil, prometheusName: String? = nil, buckets: [Double]? = nil) {
             self.help = help
+            self.unit = unit
+            self.prometheusName = prometheusName
             self.buckets = buckets
         }
     }
@@ -16,7 +25,10 @@ public struct MetricFamilyCatalog: Sendable {
 
     public init(_ families: [String: Family] = [:]) { self.families = families }
 
-    public func family(_ name: String) -> Family? { families[name] }
+    public func family(_ label: String) -> Family? { families[label] }
+
+    /// Every family's label and entry, for the push backend's bucket bounds.
+    public var all: [String: Family] { families }
 
     /// `label` as a valid Prometheus metric or label name (`[a-zA-Z_:][a-zA-Z0-9_:]*`): every
     /// other character becomes `_`, and a leading digit gets one in front. Our own names are

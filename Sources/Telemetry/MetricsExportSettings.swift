@@ -9,6 +9,9 @@ public struct MetricsExportSettings: Sendable {
     public var intervalMilliseconds = 60_000
     public var resource: [(String, String)]
     public var warnings: [String] = []
+    /// False when the variables ask for what cannot be pushed (the gRPC protocol): no push, and a
+    /// warning says why.
+    public var pushable = true
 
     /// The file's `observability.otlp_metrics`: the collector's base URL (`/v1/metrics` is
     /// added unless present; nil: http://localhost:4318) and the interval.
@@ -55,9 +58,17 @@ public struct MetricsExportSettings: Sendable {
         var settings = MetricsExportSettings(
             endpoint: endpoint,
             resource: TraceExportSettings.resource(environment, serviceName: serviceName, instanceID: instanceID))
-        if let proto = value("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"), proto != "http/protobuf" {
-            settings.warnings.append(
-                "OTEL_EXPORTER_OTLP_PROTOCOL '\(proto)' is not supported; metrics are pushed as http/protobuf")
+        if let proto = value("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")?.lowercased() {
+            // swift-otel reads the variable too, and stops the process for gRPC, which is not built.
+            if proto.contains("grpc") {
+                settings.warnings.append(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL '\(proto)' is not built in (only http/protobuf and http/json); metrics are not pushed"
+                )
+                settings.pushable = false
+            } else if proto != "http/protobuf" && proto != "http/json" {
+                settings.warnings.append(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL '\(proto)' is not supported; metrics are pushed as http/protobuf")
+            }
         }
         settings.headers = TraceExportSettings.usableHeaders(
             TraceExportSettings.pairs(value("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") ?? ""),

@@ -3,9 +3,9 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// What the trace and metrics exporters share about their collector: the HTTP client they post
-/// with, and a warning for failed posts at most once a minute (a collector that is gone must not
-/// flood the log). The URL is logged without credentials.
+/// The trace exporter's collector: the HTTP client it posts with, and a warning for failed posts
+/// at most once a minute (a collector that is gone must not flood the log). The URL is logged
+/// without credentials.
 final class OTLPCollectorLink: Sendable {
     private let endpoint: String
     private let logger: Logger

@@ -11,7 +11,9 @@
 // bounded one), which measured ~430,000 instructions per traced request (README, "Observability").
 // Here a span's end is one append under a lock, and nothing else runs until the export.
 //
-// Also: the metrics registry's values pushed to a collector (`OTLPMetricsExporter`,
-// `OTLPMetricsEncoder`, `MetricsExportSettings`), read off the request path once per interval.
+// Also: the metrics push (`MetricsPush`), swift-otel's metrics backend set up from the file and
+// the standard `OTEL_*` variables (`MetricsExportSettings`); `MetricsRegistry` feeds it beside
+// swift-prometheus' registry. Its exporter runs off the request path, once per interval.
 //
-// May import: SwitchyardCore, Observability, Tracing, AsyncHTTPClient, NIOCore, ServiceLifecycle, Logging.
+// May import: SwitchyardCore, Observability, Tracing, AsyncHTTPClient, NIOCore, ServiceLifecycle, Logging,
+// CoreMetrics, OTel.

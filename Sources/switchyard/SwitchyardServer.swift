@@ -90,24 +90,22 @@ public struct SwitchyardServer {
         let traces = try Traces.configured(
             configuration.observability.tracing, replica: configuration.server.replicaID,
             environment: ProcessInfo.processInfo.environment, logger: logger)
+        // Before the gateway: every series it makes goes to both backends from the first.
+        let metricsPush = try MetricsExportSettings.configured(
+            configuration.observability, replica: configuration.server.replicaID,
+            environment: ProcessInfo.processInfo.environment, logger: logger
+        ).flatMap { MetricsPush.make(settings: $0, catalog: MetricFamilies.catalog, logger: logger) }
         let gateway = Gateway(
             configuration: configuration, store: store, keys: keys, usageSink: writer, transport: transport,
-            governor: governor, fleetSlots: fleetSlots, traces: traces, logger: logger,
-            logWriter: .standardError)
-        // Whatever records through swift-metrics lands in the same registry as the data plane's
+            metrics: MetricsRegistry(push: metricsPush?.factory), governor: governor, fleetSlots: fleetSlots,
+            traces: traces, logger: logger, logWriter: .standardError)
+        // Whatever records through swift-metrics lands in the same backends as the data plane's
         // metrics: on /metrics and in the OTLP push. Once per process, as swift-metrics requires.
         MetricsSystem.bootstrap(gateway.metricsFactory)
         try await gateway.startLiveGovernance()
         let governanceWatcher = GovernanceWatcher(gateway: gateway)
         // Pushed metrics stop last, after the ledger's flush: their last push has its counts.
-        let metricsPush = try MetricsExportSettings.configured(
-            configuration.observability, replica: configuration.server.replicaID,
-            environment: ProcessInfo.processInfo.environment, logger: logger
-        ).map { settings in
-            OTLPMetricsExporter(
-                settings: settings, registry: gateway.metrics, collect: { [gateway] in gateway.collectMetrics() },
-                logger: logger)
-        }
+        let metricsPushService = metricsPush.map { $0.service(collecting: { [gateway] in gateway.collectMetrics() }) }
         let killSwitches = KillSwitchWatcher(store: store, board: governor.kills, logger: logger)
         try? await killSwitches.refresh()
         let healthChecker = ProviderHealthChecker(gateway: gateway)
@@ -140,7 +138,7 @@ public struct SwitchyardServer {
         let group = ServiceGroup(
             configuration: .init(
                 // Trace export shuts down last, after the last requests' spans and the last checkpoint.
-                services: (traces.map { [$0.exporter] } ?? []) + (metricsPush.map { [$0] } ?? [])
+                services: (traces.map { [$0.exporter] } ?? []) + (metricsPushService.map { [$0] } ?? [])
                     + (checkpoints.map { [$0] } ?? []) + services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))

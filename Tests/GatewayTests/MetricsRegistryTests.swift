@@ -1,69 +1,81 @@
+import CoreMetrics
 import Observability
+import Prometheus
 import Testing
 
 @Suite struct MetricsRegistryTests {
-    /// Counters add per label set; histogram buckets are cumulative and every observation lands
-    /// once (the histogram is updated in place, not copied out and back).
-    @Test func countersAndHistogramsRenderWhatWasRecorded() {
-        let metrics = MetricsRegistry()
-        for _ in 0..<3 { metrics.series("jobs_total", help: "Jobs.", kind: .counter, labels: [("kind", "a")]).add() }
-        metrics.series("jobs_total", help: "Jobs.", kind: .counter, labels: [("kind", "b")]).add(5)
-        let wait = metrics.series("wait_seconds", help: "Waits.", kind: .histogram, labels: [("queue", "q")])
-        for seconds in [0.003, 0.02, 0.02, 200] { wait.record(seconds) }
-        let lines = Set(metrics.render().split(separator: "\n").map(String.init))
-        for expected in [
-            "# TYPE jobs_total counter", #"jobs_total{kind="a"} 3"#, #"jobs_total{kind="b"} 5"#,
-            "# TYPE wait_seconds histogram", #"wait_seconds_bucket{queue="q",le="0.005"} 1"#,
-            #"wait_seconds_bucket{queue="q",le="0.01"} 1"#, #"wait_seconds_bucket{queue="q",le="0.025"} 3"#,
-            #"wait_seconds_bucket{queue="q",le="120.0"} 3"#, #"wait_seconds_bucket{queue="q",le="+Inf"} 4"#,
-            #"wait_seconds_count{queue="q"} 4"#,
-        ] {
-            #expect(lines.contains(expected), "\(expected)")
-        }
+    func lines(_ registry: MetricsRegistry) -> Set<String> {
+        Set(registry.render().split(separator: "\n").map(String.init))
     }
 
-    /// Gauges hold fractions; whole values read as integers, as the integer gauges always did,
-    /// and the special values in the exposition's words.
-    @Test func gaugesRenderWholeAndFractionalValues() {
+    /// A gauge copied in reads its last value; a counter kept elsewhere is brought up to its
+    /// total (swift-prometheus' counters only add), and a total below the last one is ignored.
+    @Test func valuesKeptElsewhereAreCopiedIn() {
         let metrics = MetricsRegistry()
         metrics.set("open", help: "Open.", to: 7)
-        metrics.series("ratio", help: "Ratio.", kind: .gauge).set(0.25)
-        metrics.series("broken", help: "Broken.", kind: .gauge).set(Double.infinity)
-        let lines = Set(metrics.render().split(separator: "\n").map(String.init))
-        #expect(lines.contains("open 7"))
-        #expect(lines.contains("ratio 0.25"))
-        #expect(lines.contains("broken +Inf"))
-    }
-}
-
-@Suite struct MetricsSeriesTests {
-    /// A resolved series is the one its name and labels find: resolving again gives the same
-    /// series, updates through either land once, and other labels are another series.
-    @Test func resolvingAgainFindsTheSameSeries() {
-        let registry = MetricsRegistry()
-        let requests = registry.series("requests_total", help: "Requests.", kind: .counter, labels: [("route", "r")])
-        let again = registry.series("requests_total", help: "Requests.", kind: .counter, labels: [("route", "r")])
-        let other = registry.series("requests_total", help: "Requests.", kind: .counter, labels: [("route", "s")])
-        #expect(again == requests && other != requests)
-        for _ in 0..<3 {
-            requests.add(2)
-            again.add(1)
+        metrics.set("open", help: "Open.", to: 3)
+        for total in [4, 9, 2] as [Int64] {
+            metrics.set("lines_total", help: "Lines.", kind: .counter, labels: [("reason", "full")], to: total)
         }
-        let lines = registry.render().split(separator: "\n").map(String.init)
-        #expect(lines.contains(#"requests_total{route="r"} 9"#))
-        #expect(lines.contains(#"requests_total{route="s"} 0"#))
+        let text = lines(metrics)
+        #expect(text.contains("open 3.0"))
+        #expect(text.contains("# TYPE lines_total counter"))
+        #expect(text.contains(#"lines_total{reason="full"} 9"#))
     }
 
-    /// A name keeps its first kind: asking for it as another kind gives the existing family's
-    /// series, and an update of the wrong kind is dropped instead of touching other storage.
-    @Test func aNameKeepsItsKind() {
+    /// swift-prometheus stops the process on a name reused as another kind, or with labels where
+    /// it had none: here such a use records nothing and is counted, and the first family goes on.
+    @Test func aNameReusedAsAnotherShapeRecordsNothing() {
         let metrics = MetricsRegistry()
-        metrics.series("jobs_total", help: "Jobs.", kind: .counter).add()
-        let asHistogram = metrics.series("jobs_total", help: "Jobs.", kind: .histogram)
-        asHistogram.record(1)
-        asHistogram.add(4)
-        let lines = metrics.render().split(separator: "\n").map(String.init)
-        #expect(lines.contains("jobs_total 5"))
-        #expect(lines.contains("# TYPE jobs_total counter"))
+        let factory = RegistryMetricsFactory(registry: metrics)
+        Counter(label: "jobs_total", factory: factory).increment(by: 2)
+        Recorder(label: "jobs_total", factory: factory).record(5)
+        Counter(label: "jobs_total", dimensions: [("kind", "a")], factory: factory).increment()
+        metrics.set("jobs_total", help: "Other help.", kind: .gauge, to: 1)
+        Counter(label: "jobs_total", factory: factory).increment()
+        #expect(lines(metrics).contains("jobs_total 3"))
+        #expect(metrics.conflicts == 3)
+    }
+
+    /// Both backends stop the process on a negative increment (a provider reporting -5 tokens):
+    /// such an amount counts nothing instead.
+    @Test func aNegativeIncrementCountsNothing() {
+        let pushed = PrometheusCollectorRegistry()
+        let metrics = MetricsRegistry(push: PrometheusMetricsFactory(registry: pushed))
+        let tokens = Counter(label: "tokens_total", factory: RegistryMetricsFactory(registry: metrics))
+        tokens.increment(by: 7)
+        tokens.increment(by: -5)
+        tokens.increment(by: Int64.min)
+        #expect(lines(metrics).contains("tokens_total 7"))
+        #expect(pushed.emitToString().contains("tokens_total 7"))
+    }
+
+    /// With a push backend, every handle records into both: the exposition's series under the
+    /// Prometheus name, and the push's under the OpenTelemetry label with its unit and help (here
+    /// a second swift-prometheus registry stands in for swift-otel's, whose values only leave
+    /// through a collector: the e2e test reads those).
+    @Test func aPushBackendGetsEveryUpdateWithItsUnitAndHelp() {
+        let pushed = PrometheusCollectorRegistry()
+        let metrics = MetricsRegistry(push: PrometheusMetricsFactory(registry: pushed))
+        let factory = RegistryMetricsFactory(
+            registry: metrics,
+            catalog: MetricFamilyCatalog([
+                "gen_ai.client.token.usage": .init(
+                    help: "Tokens.", unit: "{token}", prometheusName: "gen_ai_client_token_usage", buckets: [1, 4])
+            ]))
+        let usage = Recorder(label: "gen_ai.client.token.usage", dimensions: [("gen_ai.token.type", "input")], factory: factory)
+        usage.record(3)
+        Counter(label: "switchyard_requests_total", factory: factory).increment(by: 2)
+        metrics.set("switchyard_store_up", help: "Store.", to: 1)
+        let local = lines(metrics)
+        #expect(local.contains(#"gen_ai_client_token_usage_bucket{gen_ai_token_type="input",le="4.0"} 1"#))
+        #expect(local.contains("# HELP gen_ai_client_token_usage Tokens."))
+        #expect(local.contains("switchyard_requests_total 2"))
+        let remote = Set(pushed.emitToString().split(separator: "\n").map(String.init))
+        #expect(
+            remote.contains(
+                #"gen_ai_client_token_usage_count{gen_ai_token_type="input",unit="{token}",description="Tokens."} 1"#))
+        #expect(remote.contains(#"switchyard_store_up{description="Store."} 1.0"#))
+        #expect(remote.contains(#"switchyard_requests_total 2"#))
     }
 }

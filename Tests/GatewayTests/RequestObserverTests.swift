@@ -36,7 +36,7 @@ import Testing
             "gen_ai_server_time_per_output_token_seconds_bucket{\(labels),le=\"0.2\"} 1",
             "gen_ai_server_time_per_output_token_seconds_sum{\(labels)} 0.2",
             "gen_ai_server_time_to_first_token_seconds_sum{\(labels)} 0.2",
-            "gen_ai_client_operation_duration_seconds_sum{\(labels)} 1",
+            "gen_ai_client_operation_duration_seconds_sum{\(labels)} 1.0",
             #"switchyard_upstream_errors_total{provider="",deployment="big",error_class="upstream_overloaded"} 1"#,
             #"switchyard_cost_nanos_total{tenant="acme",deployment="mini",currency="USD"} 70"#,
         ] {

@@ -1,9 +1,11 @@
+import Logging
+import OTel
 import Observability
 import Testing
 
 @testable import Telemetry
 
-/// The metrics push: which settings win, and the registry's histograms as OTLP counts them.
+/// The metrics push: which settings win, and what swift-otel is configured with.
 @Suite struct MetricsExportTests {
     @Test func theStandardVariablesWinAndNoneTurnsThePushOff() throws {
         let file = MetricsExportSettings.FileSettings(endpoint: "http://collector:4318", intervalMilliseconds: 15_000)
@@ -47,28 +49,47 @@ import Testing
         }
     }
 
-    @Test func aSnapshotHoldsEveryFamilyWithItsCumulativeBuckets() {
-        let registry = MetricsRegistry()
-        registry.series("requests_total", help: "Requests.", kind: .counter, labels: [("outcome", "ok")]).add(3)
-        let histogram = registry.series("latency", help: "Latency.", kind: .histogram, buckets: [1, 2])
-        for value in [0.5, 1.5, 9] { histogram.record(value) }
-        let families = registry.snapshot()
-        #expect(families.map(\.name) == ["requests_total", "latency"])
-        guard case .count(3) = families[0].series.first?.value else {
-            Issue.record("requests_total: \(String(describing: families[0].series.first?.value))")
-            return
+    /// swift-otel reads OTEL_EXPORTER_OTLP_PROTOCOL itself and stops the process for gRPC, which
+    /// is not built: such settings are not pushed, and say why; http/json is swift-otel's to send.
+    @Test func theGRPCProtocolIsNotPushed() throws {
+        let file = MetricsExportSettings.FileSettings(endpoint: "http://collector:4318", intervalMilliseconds: nil)
+        for (proto, pushable, warned) in [("grpc", false, true), (" GRPC ", false, true), ("http/json", true, false)] {
+            let settings = try #require(
+                try MetricsExportSettings.resolve(
+                    file: file, serviceName: nil, instanceID: "r1", environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": proto]))
+            #expect(settings.pushable == pushable, "\(proto)")
+            #expect(settings.warnings.isEmpty != warned, "\(proto)")
+            if !pushable {
+                #expect(MetricsPush.make(settings: settings, catalog: MetricFamilyCatalog(), logger: Logger(label: "t")) == nil)
+            }
         }
-        guard case .histogram(let values) = families[1].series.first?.value else {
-            Issue.record("latency is not a histogram")
-            return
-        }
-        #expect(values.cumulativeCounts == [1, 2])
-        #expect(values.count == 3)
-        // Encoded, the request names the family and is not empty; the e2e receiver decodes it with
-        // the official classes (bucket counts per bucket, the last past every bound).
-        let bytes = OTLPMetricsEncoder(resource: [("service.name", "s")], startNanos: 1).encode(families, atNanos: 2)
-        #expect(bytes.count > 40)
-        #expect(String(decoding: bytes, as: UTF8.self).contains("requests_total"))
+    }
+
+    /// Our settings as swift-otel's configuration: the endpoint as resolved, the resource with
+    /// its service name apart, and each catalogued histogram's bounds for both of swift-otel's
+    /// histogram kinds (a timer's in durations).
+    @Test func thePushIsConfiguredWithTheCataloguesBuckets() throws {
+        let settings = try #require(
+            try MetricsExportSettings.resolve(
+                file: .init(endpoint: "http://collector:4318", intervalMilliseconds: 15_000), serviceName: "gw",
+                instanceID: "r1", environment: [:]))
+        let catalog = MetricFamilyCatalog([
+            "gen_ai.client.operation.duration": .init(help: "Duration.", unit: "s", buckets: [0.01, 2.5]),
+            "switchyard_requests_total": .init(help: "Requests."),
+        ])
+        let configuration = MetricsPush.configuration(settings, catalog: catalog, logger: Logger(label: "test"))
+        #expect(configuration.serviceName == "gw")
+        #expect(configuration.resourceAttributes["service.instance.id"] == "r1")
+        #expect(configuration.resourceAttributes["service.name"] == nil)
+        #expect(configuration.metrics.enabled && !configuration.traces.enabled)
+        #expect(configuration.metrics.otlpExporter.endpoint == "http://collector:4318/v1/metrics")
+        #expect(configuration.metrics.exportInterval == .seconds(15))
+        #expect(configuration.metrics.valueHistogramBuckets["gen_ai.client.operation.duration"] == [0.01, 2.5])
+        #expect(
+            configuration.metrics.durationHistogramBuckets["gen_ai.client.operation.duration"] == [
+                .milliseconds(10), .milliseconds(2500),
+            ])
+        #expect(configuration.metrics.valueHistogramBuckets["switchyard_requests_total"] == nil)
     }
 
     @Test func idsComeFromTheKernelAndDoNotRepeat() {

@@ -628,9 +628,9 @@ def test_the_genai_metrics_are_exposed_and_pass_promtool(tmp_path):
 
 
 def test_the_same_metrics_are_pushed_over_otlp_with_the_conventions_names(tmp_path):
-    """OTEL_EXPORTER_OTLP_ENDPOINT (as any SDK reads it) also pushes the metrics registry to the
-    collector: the GenAI families under their semantic-convention names, units and attribute
-    keys, the switchyard_* families as they are, cumulative, agreeing with /metrics."""
+    """OTEL_EXPORTER_OTLP_ENDPOINT (as any SDK reads it) also pushes the metrics to the collector,
+    through swift-otel's backend: the GenAI families under their semantic-convention names, units
+    and attribute keys, the switchyard_* families as they are, cumulative, agreeing with /metrics."""
     receiver = Receiver(tmp_path)
     upstream = FaultUpstream(tmp_path)
     gateway = Gateway(
@@ -653,6 +653,7 @@ def test_the_same_metrics_are_pushed_over_otlp_with_the_conventions_names(tmp_pa
         metrics = wait_until(pushed, timeout=30, what="a push with the three requests' token usage")
         usage = metrics["gen_ai.client.token.usage"]
         assert usage["kind"] == "histogram" and usage["unit"] == "{token}"
+        assert usage["description"] == "Number of input and output tokens used."
         assert usage["temporality"] == 2  # cumulative
         assert usage["resource"]["service.name"] == "switchyard-metrics-e2e"
         types = sorted(point["attributes"]["gen_ai.token.type"] for point in usage["points"])
@@ -666,9 +667,8 @@ def test_the_same_metrics_are_pushed_over_otlp_with_the_conventions_names(tmp_pa
             assert point["explicit_bounds"][:3] == [1, 4, 16]  # the conventions' token buckets
         duration = metrics["gen_ai.client.operation.duration"]
         assert duration["unit"] == "s" and sum(point["count"] for point in duration["points"]) == 3
-        # The exporter's own counts travel with the rest.
-        assert {point["attributes"]["outcome"] for point in metrics["switchyard_otlp_metric_pushes"]["points"]} == {
-            "pushed", "failed"}
+        # Values kept elsewhere, copied in before a push, travel with the rest.
+        assert [point["value"] for point in metrics["switchyard_store_up"]["points"]] == [1]
         requests_total = metrics["switchyard_requests_total"]
         assert requests_total["kind"] == "sum" and requests_total["monotonic"] is True
         pushed_count = sum(point["value"] for point in requests_total["points"])
@@ -683,3 +683,56 @@ def test_the_same_metrics_are_pushed_over_otlp_with_the_conventions_names(tmp_pa
         upstream.stop()
         receiver.stop()
 
+
+
+def test_the_last_push_at_shutdown_carries_the_final_counts(tmp_path):
+    """With a push interval far longer than the test, nothing is pushed while the gateway runs;
+    SIGTERM then pushes once (after the ledger's flush and a last copy of the values kept
+    elsewhere), with every request answered before it."""
+    receiver = Receiver(tmp_path)
+    upstream = FaultUpstream(tmp_path)
+    gateway = Gateway(
+        tmp_path / "gateway", body=fault_config(upstream.base_url),
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}", "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+             "OTEL_TRACES_EXPORTER": "none"})
+    try:
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+        for _ in range(4):
+            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
+        gateway.stop()
+        assert gateway.process.returncode == 0
+        state = requests.get(f"http://127.0.0.1:{receiver.port}/metrics-pushed", timeout=5).json()
+        assert state["pushes"] == 1
+        by_name = {metric["name"]: metric for metric in state["last"]}
+        assert sum(point["value"] for point in by_name["switchyard_requests_total"]["points"]) == 4
+        written = [point["value"] for point in by_name["switchyard_ledger_records"]["points"]
+                   if point["attributes"]["state"] == "written"]
+        assert written == [4]
+    finally:
+        gateway.stop()
+        upstream.stop()
+        receiver.stop()
+
+
+def test_a_grpc_protocol_leaves_the_metrics_unpushed_and_the_gateway_up(tmp_path):
+    """swift-otel stops the process when asked for gRPC, which is not built: the gateway warns,
+    serves without the push, and still exports its traces over http/protobuf."""
+    receiver = Receiver(tmp_path)
+    upstream = FaultUpstream(tmp_path)
+    gateway = Gateway(
+        tmp_path / "gateway", body=fault_config(upstream.base_url),
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+             "OTEL_METRIC_EXPORT_INTERVAL": "200"})
+    try:
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
+        client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
+        wait_until(lambda: any(span["name"].startswith("chat") for span in receiver.spans()), timeout=30,
+                   what="the request's spans")
+        assert gateway.process.poll() is None
+        assert "metrics are not pushed" in gateway.log_path.read_text()
+        state = requests.get(f"http://127.0.0.1:{receiver.port}/metrics-pushed", timeout=5).json()
+        assert state["pushes"] == 0
+    finally:
+        gateway.stop()
+        upstream.stop()
+        receiver.stop()
