@@ -92,6 +92,7 @@ final class FannedTimer: TimerHandler, Sendable {
 
     func recordNanoseconds(_ duration: Int64) {
         first.recordNanoseconds(duration)
-        second.recordNanoseconds(duration)
+        // swift-otel traps on a negative duration when it exports it.
+        second.recordNanoseconds(max(0, duration))
     }
 }

@@ -72,25 +72,24 @@ public final class MetricsRegistry: Sendable {
 
     // MARK: Handles, for the swift-metrics backend
 
+    // A use refused by `admit` records nothing in either backend.
+
     func counter(_ family: Family, labels: [(String, String)]) -> any CounterHandler {
-        let local: any CounterHandler =
-            admit(family, .counter, labels).map {
-                prometheus.makeCounter(descriptor: $0.descriptor, labels: Self.prometheusLabels(labels))
-            } ?? NOOPMetricsHandler.instance
+        guard let shape = admit(family, .counter, labels) else { return NOOPMetricsHandler.instance }
+        let local = prometheus.makeCounter(descriptor: shape.descriptor, labels: Self.prometheusLabels(labels))
         return CounterSeries(local, pushed: push?.makeCounter(label: family.label, dimensions: family.pushDimensions(labels)))
     }
 
     func gauge(_ family: Family, labels: [(String, String)]) -> any MeterHandler & RecorderHandler {
-        let local: any MeterHandler & RecorderHandler =
-            admit(family, .gauge, labels).map {
-                prometheus.makeGauge(descriptor: $0.descriptor, labels: Self.prometheusLabels(labels))
-            } ?? NOOPMetricsHandler.instance
+        guard let shape = admit(family, .gauge, labels) else { return NOOPMetricsHandler.instance }
+        let local = prometheus.makeGauge(descriptor: shape.descriptor, labels: Self.prometheusLabels(labels))
         guard let push else { return local }
         return FannedGauge(local, push.makeMeter(label: family.label, dimensions: family.pushDimensions(labels)))
     }
 
     func histogram(_ family: Family, labels: [(String, String)]) -> any RecorderHandler {
-        let local = localHistogram(family, labels: labels)
+        guard let shape = admit(family, .histogram, labels) else { return NOOPMetricsHandler.instance }
+        let local = localHistogram(shape, labels: labels)
         guard let push else { return local }
         let pushed = push.makeRecorder(label: family.label, dimensions: family.pushDimensions(labels), aggregate: true)
         return FannedRecorder(local, pushed)
@@ -98,16 +97,14 @@ public final class MetricsRegistry: Sendable {
 
     /// A histogram of durations: seconds in the exposition, a duration histogram in the push.
     func timer(_ family: Family, labels: [(String, String)]) -> any TimerHandler {
-        let local = SecondsHistogram(localHistogram(family, labels: labels))
+        guard let shape = admit(family, .histogram, labels) else { return NOOPMetricsHandler.instance }
+        let local = SecondsHistogram(localHistogram(shape, labels: labels))
         guard let push else { return local }
         return FannedTimer(local, push.makeTimer(label: family.label, dimensions: family.pushDimensions(labels)))
     }
 
-    private func localHistogram(_ family: Family, labels: [(String, String)]) -> any RecorderHandler {
-        admit(family, .histogram, labels).map {
-            prometheus.makeValueHistogram(
-                descriptor: $0.descriptor, labels: Self.prometheusLabels(labels), buckets: $0.buckets)
-        } ?? NOOPMetricsHandler.instance
+    private func localHistogram(_ shape: Shape, labels: [(String, String)]) -> any RecorderHandler {
+        prometheus.makeValueHistogram(descriptor: shape.descriptor, labels: Self.prometheusLabels(labels), buckets: shape.buckets)
     }
 
     /// The family's first shape when this use fits it (recording it if it is the first).
@@ -127,8 +124,14 @@ public final class MetricsRegistry: Sendable {
         return shape
     }
 
+    /// Valid label names, each once (the first value wins): a repeated name, or two that become
+    /// one (`a.b`, `a_b`), would make the exposition unreadable.
     static func prometheusLabels(_ labels: [(String, String)]) -> [(String, String)] {
-        labels.map { (MetricFamilyCatalog.prometheusLabelName($0.0), $0.1) }
+        var seen = Set<String>()
+        return labels.compactMap { name, value in
+            let valid = MetricFamilyCatalog.prometheusLabelName(name)
+            return seen.insert(valid).inserted ? (valid, value) : nil
+        }
     }
 
     // MARK: Values kept elsewhere, copied in when collected

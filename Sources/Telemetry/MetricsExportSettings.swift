@@ -70,6 +70,21 @@ public struct MetricsExportSettings: Sendable {
                     "OTEL_EXPORTER_OTLP_PROTOCOL '\(proto)' is not supported; metrics are pushed as http/protobuf")
             }
         }
+        // What swift-otel could do and the gateway does not offer: say so rather than ignore it.
+        if let temporality = value("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")?.lowercased(),
+            temporality != "cumulative"
+        {
+            settings.warnings.append(
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE '\(temporality)' is not supported; metrics are pushed cumulative"
+            )
+        }
+        if let aggregation = value("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION")?.lowercased(),
+            aggregation != "explicit_bucket_histogram"
+        {
+            settings.warnings.append(
+                "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION '\(aggregation)' is not supported; histograms are pushed with explicit buckets"
+            )
+        }
         settings.headers = TraceExportSettings.usableHeaders(
             TraceExportSettings.pairs(value("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") ?? ""),
             warnings: &settings.warnings)

@@ -1,4 +1,5 @@
 import CoreMetrics
+import Foundation
 import Logging
 import OTel
 import Observability
@@ -24,6 +25,10 @@ public struct MetricsPush: Sendable {
     /// them (with a warning).
     public static func make(settings: MetricsExportSettings, catalog: MetricFamilyCatalog, logger: Logger) -> MetricsPush? {
         guard settings.pushable else { return nil }
+        // swift-otel reads the OTEL_* variables again, raw: headers not percent-decoded nor
+        // checked, intervals and timeouts unbounded. They were read once, into `settings`;
+        // swift-otel gets that, and the process keeps no variable for it to read over it.
+        for name in ProcessInfo.processInfo.environment.keys where name.hasPrefix("OTEL_") { unsetenv(name) }
         do {
             let backend = try OTel.makeMetricsBackend(configuration: configuration(settings, catalog: catalog, logger: logger))
             return MetricsPush(
@@ -43,13 +48,14 @@ public struct MetricsPush: Sendable {
                 services: [backend, CollectedMetricsRefresher(interval: refreshInterval, collect: collect)], logger: logger))
     }
 
-    /// Our settings as swift-otel's configuration. swift-otel applies the standard variables
-    /// again over it, as every SDK does; they are the same ones `MetricsExportSettings` read.
+    /// Our settings as swift-otel's configuration (the standard variables already applied, by
+    /// `MetricsExportSettings`).
     static func configuration(
         _ settings: MetricsExportSettings, catalog: MetricFamilyCatalog, logger: Logger
     ) -> OTel.Configuration {
         var configuration = OTel.Configuration.default
-        configuration.diagnosticLogger = .custom(logger)
+        configuration.diagnosticLogger = .custom(
+            Logger(label: "swift-otel", factory: { _ in OTelDiagnosticLogHandler(destination: logger) }))
         configuration.traces.enabled = false
         configuration.logs.enabled = false
         for (key, value) in settings.resource {

@@ -26,7 +26,10 @@ import Testing
     /// swift-prometheus stops the process on a name reused as another kind, or with labels where
     /// it had none: here such a use records nothing and is counted, and the first family goes on.
     @Test func aNameReusedAsAnotherShapeRecordsNothing() {
-        let metrics = MetricsRegistry()
+        // The push backend here is swift-prometheus too, which would stop the process on the
+        // conflict if the refused uses reached it.
+        let pushed = PrometheusCollectorRegistry()
+        let metrics = MetricsRegistry(push: PrometheusMetricsFactory(registry: pushed))
         let factory = RegistryMetricsFactory(registry: metrics)
         Counter(label: "jobs_total", factory: factory).increment(by: 2)
         Recorder(label: "jobs_total", factory: factory).record(5)
@@ -35,6 +38,19 @@ import Testing
         Counter(label: "jobs_total", factory: factory).increment()
         #expect(lines(metrics).contains("jobs_total 3"))
         #expect(metrics.conflicts == 3)
+        #expect(pushed.emitToString().contains("jobs_total 3"))
+    }
+
+    /// swift-otel traps exporting a negative duration: the push gets none (the exposition keeps
+    /// what was recorded). A label repeated, or two that become one, appears once.
+    @Test func aNegativeDurationIsNotPushedAndLabelsAppearOnce() {
+        let pushed = PrometheusCollectorRegistry()
+        let metrics = MetricsRegistry(push: PrometheusMetricsFactory(registry: pushed))
+        let factory = RegistryMetricsFactory(registry: metrics)
+        Timer(label: "wait_seconds", factory: factory).recordNanoseconds(-5_000_000_000)
+        #expect(pushed.emitToString().contains("wait_seconds_sum 0"))
+        Counter(label: "dupes_total", dimensions: [("a.b", "1"), ("a_b", "2"), ("a.b", "3")], factory: factory).increment()
+        #expect(lines(metrics).contains(#"dupes_total{a_b="1"} 1"#))
     }
 
     /// Both backends stop the process on a negative increment (a provider reporting -5 tokens):

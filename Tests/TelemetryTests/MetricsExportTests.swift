@@ -1,6 +1,7 @@
 import Logging
 import OTel
 import Observability
+import Synchronization
 import Testing
 
 @testable import Telemetry
@@ -99,5 +100,44 @@ import Testing
         #expect(!ids.contains(0))
         // Not a counter: consecutive ids are far apart.
         #expect(zip(ids, ids.dropFirst()).filter { $0 &+ 1 == $1 }.isEmpty)
+    }
+}
+
+/// What swift-otel logs about itself reaches our log only as warnings, without the values it
+/// read (credentials in OTEL_EXPORTER_OTLP_HEADERS), and once a minute per message.
+@Suite struct OTelDiagnosticLogTests {
+    final class Captured: @unchecked Sendable {
+        let lines = Mutex<[(Logger.Level, String, Logger.Metadata)]>([])
+    }
+
+    struct Capturing: LogHandler {
+        let captured: Captured
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            captured.lines.withLock { $0.append((event.level, event.message.description, event.metadata ?? [:])) }
+        }
+    }
+
+    @Test func onlyWarningsWithoutTheValuesOnceAMinute() {
+        let captured = Captured()
+        let destination = Logger(label: "gateway", factory: { _ in Capturing(captured: captured) })
+        var otel = Logger(label: "swift-otel", factory: { _ in OTelDiagnosticLogHandler(destination: destination) })
+        otel.logLevel = .info  // what swift-otel does to its logger
+        otel.info(
+            "Applied environment override", metadata: ["environment_value": "authorization=Bearer secret"])
+        otel.warning(
+            "Failed to parse override",
+            metadata: ["environment_value": "authorization=Bearer secret", "error": "bad", "new_value": "x"])
+        otel.warning("Failed to parse override", metadata: ["environment_value": "again"])
+        let lines = captured.lines.withLock { $0 }
+        #expect(lines.count == 1)
+        #expect(lines.first?.0 == .warning)
+        #expect(lines.first?.2.keys.sorted() == ["error"])
+        #expect(!"\(lines)".contains("secret"))
     }
 }

@@ -1,7 +1,7 @@
 """An OTLP/HTTP receiver for the tracing and metrics tests: decodes the official protobuf
 messages (PyPI's opentelemetry-proto) posted to /v1/traces and /v1/metrics, and serves the
-spans it got as JSON at GET /spans (DELETE /spans forgets them) and the last metrics push at
-GET /metrics-pushed. Binds 127.0.0.1 only.
+spans it got as JSON at GET /spans (DELETE /spans forgets them) and the last metrics push (with
+its headers) at GET /metrics-pushed. Binds 127.0.0.1 only.
 
     python otlp_receiver.py PORT
 """
@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 SPANS = []
 PUSHES = []
+PUSH_HEADERS = []  # the last metrics push's headers (names lowercased)
 LOCK = threading.Lock()
 KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 
@@ -87,6 +88,7 @@ class Handler(BaseHTTPRequestHandler):
                                        "scope": scope_metrics.scope.name})
             with LOCK:
                 PUSHES.append(pushed)
+                PUSH_HEADERS[:] = [{name.lower(): value for name, value in self.headers.items()}]
             return self.reply(200, ExportMetricsServiceResponse().SerializeToString(), "application/x-protobuf")
         if self.path != "/v1/traces":
             return self.reply(404, b"{}", "application/json")
@@ -114,7 +116,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/metrics-pushed":
             with LOCK:
-                body = json.dumps({"pushes": len(PUSHES), "last": PUSHES[-1] if PUSHES else []}).encode()
+                body = json.dumps({"pushes": len(PUSHES), "last": PUSHES[-1] if PUSHES else [],
+                                   "headers": PUSH_HEADERS[0] if PUSH_HEADERS else {}}).encode()
             return self.reply(200, body, "application/json")
         if self.path != "/spans":
             return self.reply(404, b"{}", "application/json")

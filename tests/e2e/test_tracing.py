@@ -636,7 +636,8 @@ def test_the_same_metrics_are_pushed_over_otlp_with_the_conventions_names(tmp_pa
     gateway = Gateway(
         tmp_path / "gateway", body=fault_config(upstream.base_url),
         env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}", "OTEL_METRIC_EXPORT_INTERVAL": "300",
-             "OTEL_TRACES_EXPORTER": "none", "OTEL_SERVICE_NAME": "switchyard-metrics-e2e"})
+             "OTEL_TRACES_EXPORTER": "none", "OTEL_SERVICE_NAME": "switchyard-metrics-e2e",
+             "OTEL_EXPORTER_OTLP_HEADERS": "x-collector-token=s3cret%20value"})
     try:
         client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["acme"], max_retries=0)
         for _ in range(3):
@@ -667,6 +668,10 @@ def test_the_same_metrics_are_pushed_over_otlp_with_the_conventions_names(tmp_pa
             assert point["explicit_bounds"][:3] == [1, 4, 16]  # the conventions' token buckets
         duration = metrics["gen_ai.client.operation.duration"]
         assert duration["unit"] == "s" and sum(point["count"] for point in duration["points"]) == 3
+        # The header as every SDK sends it (percent-decoded), and never in the log.
+        state = requests.get(f"http://127.0.0.1:{receiver.port}/metrics-pushed", timeout=5).json()
+        assert state["headers"]["x-collector-token"] == "s3cret value"
+        assert "s3cret" not in gateway.log_path.read_text()
         # Values kept elsewhere, copied in before a push, travel with the rest.
         assert [point["value"] for point in metrics["switchyard_store_up"]["points"]] == [1]
         requests_total = metrics["switchyard_requests_total"]
