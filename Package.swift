@@ -90,6 +90,8 @@ let package = Package(
             swiftSettings: [callerExecutorByDefault]
         ),
         .target(name: "Routing", dependencies: ["SwitchyardCore"]),
+        // Anomalies in the gateway's traffic become incidents with a probable cause (see its Incidents.swift).
+        .target(name: "Incidents", dependencies: ["SwitchyardCore"]),
         .target(
             name: "Storage",
             dependencies: ["SwitchyardCore", "CSQLite", "CLibPQ"]
@@ -141,7 +143,7 @@ let package = Package(
             name: "DataPlane",
             dependencies: [
                 "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger",
-                "Observability", "Governance", "Ingress", "Telemetry",
+                "Observability", "Governance", "Ingress", "Telemetry", "Incidents",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -157,7 +159,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "DataPlane", "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger",
-                "FinOps", "Governance",
+                "FinOps", "Governance", "Incidents",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -188,6 +190,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Storage", "SwitchyardCore"], path: "Tests/TestSupport"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "FinOps", "TestSupport", "SwitchyardCore"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SwitchyardCore"]),
+        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "SwitchyardCore"]),
         .testTarget(
             name: "TelemetryTests",
             dependencies: [

@@ -16,8 +16,12 @@ import SwitchyardCore
 public final class AdminAPI: ServedRoutes {
     let gateway: Gateway
 
-    public init(gateway: Gateway) {
+    /// This replica's incident detection, for undoing a mitigation (nil: detection off).
+    let incidents: IncidentWatcher?
+
+    public init(gateway: Gateway, incidents: IncidentWatcher? = nil) {
         self.gateway = gateway
+        self.incidents = incidents
     }
 
     var configuration: SwitchyardConfiguration { gateway.configuration }

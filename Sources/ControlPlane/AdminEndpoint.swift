@@ -153,6 +153,18 @@ extension AdminEndpoint {
             summary: "One run: totals, models, cost per hour, loops, kill switch (query: tenant, when the id is in several).",
             access: .read, gatewayWide: true, handle: { await $0.adminRun($1, $2, tenant: nil) }),
         AdminEndpoint(
+            method: .get, path: "/admin/v1/incidents",
+            summary: "Incidents, most recently opened first (query: status open|resolved, limit).", access: .read,
+            gatewayWide: true, handle: { await $0.adminIncidents($1, $2) }),
+        AdminEndpoint(
+            method: .get, path: "/admin/v1/incidents/{incident}",
+            summary: "One incident: signals, where, probable cause, scope, cost, mitigations.", access: .read,
+            gatewayWide: true, handle: { await $0.adminIncident($1, $2) }),
+        AdminEndpoint(
+            method: .post, path: "/admin/v1/incidents/{incident}/undo",
+            summary: "End an open incident's mitigation on this replica (readmit what it ejected; audited).",
+            access: .write, gatewayWide: true, handle: { await $0.adminUndoIncidentMitigation($1, $2) }),
+        AdminEndpoint(
             method: .get, path: "/admin/v1/kill-switches", summary: "Every engaged kill switch.", access: .read,
             gatewayWide: true, handle: { await $0.adminKillSwitches($1, $2) }),
         AdminEndpoint(

@@ -2,6 +2,7 @@ import Foundation
 import Governance
 import HTTPTypes
 import Hummingbird
+import Incidents
 import Ingress
 import Ledger
 import Logging
@@ -70,6 +71,9 @@ public final class Gateway: Sendable {
     /// One tenant in force.
     package func tenant(named name: String) -> Tenant? { governor.tenant(named: name) }
 
+    /// The traffic incidents are found in, counted per window at settlement (nil: detection off).
+    package var traffic: TrafficRecorder? { observer.traffic }
+
     public init(
         configuration: SwitchyardConfiguration, store: SQLStore, keys: KeyDirectory, usageSink: any UsageSink,
         transport: any UpstreamTransport, metrics: MetricsRegistry = MetricsRegistry(), governor: Governor? = nil,
@@ -97,7 +101,7 @@ public final class Gateway: Sendable {
                     configuration.providers.map { ($0.name, GenAIAttributes.providerName(of: $0.kind)) },
                     uniquingKeysWith: { first, _ in first })),
             configuration: configuration,
-            logger: logger)
+            logger: logger, traffic: configuration.incidents.enabled ? TrafficRecorder() : nil)
         self.monitor = DeploymentMonitor(deployments: configuration.deployments, fleet: fleetSlots)
         self.tracer = traces?.recorder
         self.traceExporter = traces?.exporter

@@ -83,6 +83,7 @@ extension OpenAIError {
                 soonest = min(soonest ?? retryAfter, retryAfter)
                 return "\(name): rate limited by the provider"
             case .healthCheckFailing: return "\(name): failing health checks"
+            case .ejected: return "\(name): ejected by an incident's mitigation"
             case .atCapacity, .queueTimeout: return "\(name): at its concurrency limit"
             }
         }

@@ -1,4 +1,5 @@
 import CoreMetrics
+import Incidents
 import Logging
 import Observability
 import SwitchyardConfig
@@ -15,6 +16,8 @@ struct RequestObserver: Sendable {
     let requestSeries: RequestSeriesCache
     let configuration: SwitchyardConfiguration
     let logger: Logger
+    /// The window's traffic incidents are found in (nil: `incidents.enabled: false`).
+    let traffic: TrafficRecorder?
 
     /// Records the request's metrics and writes the request's one log line (with its trace and
     /// span ids when it has them: a log line leads to its trace).
@@ -28,6 +31,7 @@ struct RequestObserver: Sendable {
         let series = requestSeries.series(
             for: record, timedFirstToken: timeToFirstToken != nil, pacedOutput: pacedOutput)
         series.requests.increment()
+        traffic?.record(record)
         series.duration.recordNanoseconds(latency.nanoseconds)
         if let timeToFirstToken, let ttft = series.timeToFirstToken { ttft.recordNanoseconds(timeToFirstToken.nanoseconds) }
         series.inputTokens?.increment(by: record.usage.inputTokens)

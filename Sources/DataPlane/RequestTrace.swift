@@ -230,6 +230,7 @@ final class RequestTrace: Sendable {
             case .circuitOpen: "circuit_open"
             case .coolingDown: "cooling_down"
             case .healthCheckFailing: "health_check_failing"
+            case .ejected: "ejected"
             }
         set([(GenAIAttributes.queueOutcome, .string(outcome))], on: wait)
         if reason != nil { wait.setStatus(SpanStatus(code: .error)) }

@@ -37,6 +37,8 @@ public final class DeploymentMonitor: Sendable {
         var recentLatencies = LatencySamples()
         var coolingDownUntil: ContinuousClock.Instant?
         var healthCheckFailing = false
+        /// Ejected by an incident's mitigation: skipped as if its breaker were open, until readmitted.
+        var ejected = false
         /// Requests waiting for a slot, when the deployment has a queue.
         var waiting = FairShareQueue<Waiter>()
         /// Set when the deployment's slots are shared by the fleet.
@@ -68,6 +70,8 @@ public final class DeploymentMonitor: Sendable {
         case circuitOpen(retryAfter: Duration)
         case coolingDown(retryAfter: Duration)
         case healthCheckFailing
+        /// Taken out of rotation by an incident's mitigation.
+        case ejected
         case atCapacity
         /// Waited in the deployment's queue for its whole timeout.
         case queueTimeout(waited: Duration)
@@ -103,6 +107,7 @@ public final class DeploymentMonitor: Sendable {
         guard let entry = entries[name] else { return .failure(.healthCheckFailing) }
         return entry.state.withLock { state in
             if state.healthCheckFailing { return .failure(.healthCheckFailing) }
+            if state.ejected { return .failure(.ejected) }
             if let until = state.coolingDownUntil, until > now { return .failure(.coolingDown(retryAfter: until - now)) }
             // Requests already waiting go first: a newcomer does not take the slot they wait for.
             if state.full(entry.deployment) { return .failure(.atCapacity) }
@@ -218,6 +223,11 @@ public final class DeploymentMonitor: Sendable {
         }
     }
 
+    /// An incident's mitigation takes the deployment out of rotation, or puts it back.
+    public func setEjected(_ ejected: Bool, deployment name: String) {
+        entries[name]?.state.withLock { $0.ejected = ejected }
+    }
+
     /// Output tokens of a route's recent requests, for `cheapest` when a request sets no `max_tokens`.
     public func recordOutputTokens(route: String, _ tokens: Int) {
         outputTokens.withLock { averages in
@@ -246,6 +256,7 @@ public final class DeploymentMonitor: Sendable {
         -> Unavailability?
     {
         if state.healthCheckFailing { return .healthCheckFailing }
+        if state.ejected { return .ejected }
         if let until = state.coolingDownUntil, until > now { return .coolingDown(retryAfter: until - now) }
         if !state.breaker.wouldAdmit(at: now) {
             if case .open(let until) = state.breaker.state { return .circuitOpen(retryAfter: until - now) }

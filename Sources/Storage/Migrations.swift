@@ -284,6 +284,24 @@ enum Migrations {
             GROUP BY tenant, run_id, COALESCE(run_step, ''), currency;
             """
         ),
+        (
+            14,
+            // Incidents: one row each, rewritten as it evolves; `detail` is its JSON as the admin
+            // API serves it.
+            """
+            CREATE TABLE incidents (
+                id TEXT PRIMARY KEY,
+                status TEXT NOT NULL,
+                opened_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                resolved_at BIGINT,
+                cause_key TEXT NOT NULL,
+                summary TEXT NOT NULL,
+                detail TEXT NOT NULL
+            );
+            CREATE INDEX incidents_opened_at ON incidents (opened_at);
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

@@ -151,7 +151,7 @@ struct NodeReader {
             root, "",
             allowed: [
                 "server", "storage", "admin", "providers", "deployments", "routes", "tenants", "commitments", "finops",
-                "policies", "limits", "budgets", "governance", "audit", "observability",
+                "policies", "limits", "budgets", "governance", "audit", "observability", "incidents",
             ])
         var configuration = SwitchyardConfiguration()
         if let node = top["server"] { configuration.server = try server(node) }
@@ -193,6 +193,7 @@ struct NodeReader {
         configuration.budgets = try unique(top["budgets"], "budgets") { try budget($0, $1, tenants: tenants) }
         if let node = top["governance"] { configuration.governance = try governance(node) }
         if let node = top["observability"] { configuration.observability = try observability(node) }
+        if let node = top["incidents"] { configuration.incidents = try incidents(node) }
         if let node = top["audit"] {
             configuration.audit = try audit(node, alertWebhook: configuration.governance.alertWebhook)
         }
@@ -307,6 +308,43 @@ struct NodeReader {
             observability.otlpMetrics = pushed
         }
         return observability
+    }
+
+    func incidents(_ node: Node) throws -> SwitchyardConfiguration.Incidents {
+        let entries = try mapping(
+            node, "incidents",
+            allowed: [
+                "enabled", "window_seconds", "sensitivity", "consecutive", "resolve_after", "min_requests", "history",
+                "mitigation",
+            ])
+        var incidents = SwitchyardConfiguration.Incidents()
+        incidents.enabled = try bool(entries["enabled"], "incidents.enabled") ?? incidents.enabled
+        incidents.window =
+            try duration(entries["window_seconds"], "incidents.window_seconds", unit: .seconds(1), range: 1...3600)
+            ?? incidents.window
+        if let sensitivity = try decimal(entries["sensitivity"], "incidents.sensitivity") {
+            let value = Double(truncating: sensitivity as NSDecimalNumber)
+            guard (1...20).contains(value) else {
+                throw error(entries["sensitivity"], "incidents.sensitivity", "must be between 1 and 20")
+            }
+            incidents.sensitivity = value
+        }
+        incidents.consecutive =
+            try integer(entries["consecutive"], "incidents.consecutive", range: 1...60) ?? incidents.consecutive
+        incidents.resolveAfter =
+            try integer(entries["resolve_after"], "incidents.resolve_after", range: 1...60) ?? incidents.resolveAfter
+        incidents.minimumRequests =
+            try integer(entries["min_requests"], "incidents.min_requests", range: 1...1_000_000) ?? incidents.minimumRequests
+        incidents.history = try integer(entries["history"], "incidents.history", range: 5...1440) ?? incidents.history
+        if let node = entries["mitigation"] {
+            let mitigation = try mapping(node, "incidents.mitigation", allowed: ["eject_deployment", "eject_windows"])
+            incidents.ejectDeployments =
+                try bool(mitigation["eject_deployment"], "incidents.mitigation.eject_deployment") ?? false
+            incidents.ejectWindows =
+                try integer(mitigation["eject_windows"], "incidents.mitigation.eject_windows", range: 1...1440)
+                ?? incidents.ejectWindows
+        }
+        return incidents
     }
 
     func tracing(_ node: Node) throws -> SwitchyardConfiguration.Tracing {

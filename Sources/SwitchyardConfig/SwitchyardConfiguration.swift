@@ -18,6 +18,7 @@ public struct SwitchyardConfiguration: Sendable {
     public var governance = Governance()
     public var audit = Audit()
     public var observability = Observability()
+    public var incidents = Incidents()
     /// Deployments the file gives no price: they take their model's price from the catalog.
     public var unpricedDeployments: Set<String> = []
     /// The file it came from, or nil for the built-in defaults.
@@ -115,6 +116,28 @@ public struct SwitchyardConfiguration: Sendable {
         /// Metrics also pushed over OTLP/HTTP; nil: not, unless the OTEL_EXPORTER_OTLP_* variables
         /// name an endpoint. `/metrics` is served either way.
         public var otlpMetrics: OTLPMetrics?
+
+        public init() {}
+    }
+
+    /// `incidents:`: anomalies in the gateway's traffic, their incidents and mitigations.
+    public struct Incidents: Sendable, Equatable {
+        public var enabled = true
+        /// One baseline point per window (60 s: per minute; tests use 1 s).
+        public var window: Duration = .seconds(60)
+        /// Band half-width in robust standard deviations.
+        public var sensitivity = 4.0
+        /// Windows out of band before an incident opens, and back in band before it resolves.
+        public var consecutive = 3
+        public var resolveAfter = 3
+        /// Fewer requests in a window say nothing about a rate or a percentile.
+        public var minimumRequests = 10
+        /// Windows of history a baseline keeps.
+        public var history = 30
+        /// `mitigation.eject_deployment`: eject a deployment whose provider-side incident it is.
+        public var ejectDeployments = false
+        /// `mitigation.eject_windows`: how long an ejection lasts before the deployment is tried again.
+        public var ejectWindows = 5
 
         public init() {}
     }

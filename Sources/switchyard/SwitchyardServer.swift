@@ -110,11 +110,14 @@ public struct SwitchyardServer {
         try? await killSwitches.refresh()
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
-        let server = gateway.makeServer(serving: [AdminAPI(gateway: gateway)], onServerRunning: onServerRunning)
+        let incidents = IncidentWatcher(gateway: gateway)
+        let server = gateway.makeServer(
+            serving: [AdminAPI(gateway: gateway, incidents: incidents)], onServerRunning: onServerRunning)
         let runShares = RunShareSync(store: store, runs: governor.runs, logger: logger)
         var services: [any Service] = [
             writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher, runShares,
         ]
+        if let incidents { services.append(incidents) }
         if case .postgres(let url) = storageURL {
             services.append(
                 StoreChangeWatcher(

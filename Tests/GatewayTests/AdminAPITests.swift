@@ -74,6 +74,7 @@ import Testing
             .replacingOccurrences(of: "{key}", with: key).replacingOccurrences(of: "{kind}", with: "cost")
             .replacingOccurrences(of: "{project}", with: "web").replacingOccurrences(of: "{name}", with: "globex-monthly")
             .replacingOccurrences(of: "{run}", with: "globex-private-run")
+            .replacingOccurrences(of: "{incident}", with: "inc_globex")
         var body: String?
         switch (endpoint.method, endpoint.path.hasSuffix("kill-switches")) {
         case (.post, true): body = #"{"scope":"agent:\#(tenant)/intruder","reason":"test"}"#

@@ -16,7 +16,7 @@ import Testing
         let factory = RegistryMetricsFactory(registry: registry, catalog: MetricFamilies.catalog)
         let observer = RequestObserver(
             metrics: factory, requestSeries: RequestSeriesCache(factory: factory), configuration: SwitchyardConfiguration(),
-            logger: Logger(label: "test"))
+            logger: Logger(label: "test"), traffic: nil)
         var record = UsageRecord(
             id: "req_1", startedAt: UnixMicros(1), finishedAt: UnixMicros(2), tenant: "acme", agent: nil, keyID: nil,
             endpoint: "chat.completions", route: "chat", deployment: "mini", provider: "openai",

@@ -1,0 +1,292 @@
+import SwitchyardCore
+
+/// What mitigation may do (`incidents.mitigation:`), opt-in per action.
+public struct MitigationSettings: Sendable, Equatable {
+    /// Eject a deployment whose provider-side incident it is, as if its breaker opened.
+    public var ejectDeployments = false
+    /// Windows an ejection lasts before the deployment is readmitted to see whether it recovered
+    /// (ejected again at once if it has not).
+    public var ejectWindows = 5
+
+    public init() {}
+}
+
+/// What the book asks of its owner after a window.
+public enum IncidentEvent: Sendable, Equatable {
+    case opened(Incident)
+    /// `notable`: a new signal, cause or mitigation, worth a webhook; otherwise the figures moved.
+    case updated(Incident, notable: Bool)
+    case resolved(Incident)
+}
+
+public enum MitigationOrder: Sendable, Equatable {
+    case eject(deployment: String, incident: String)
+    case readmit(deployment: String, incident: String)
+}
+
+/// The open incidents and their lifecycle: each window's readings open incidents for metrics out
+/// of band long enough, merge signals that share a cause, update figures and scope, resolve an
+/// incident when every signal has been back in band long enough (or silent for a whole history),
+/// and order the mitigations the settings allow, undone when the incident resolves.
+public struct IncidentBook: Sendable {
+    public let settings: DetectionSettings
+    public let mitigation: MitigationSettings
+    /// Why a deployment may not be ejected (the last of a route's), or nil.
+    private let ejectionRefusal: @Sendable (String) -> String?
+    private let windowMicros: Int64
+
+    public private(set) var open: [Incident] = []
+    /// Ejected deployments: the incident and the window they are readmitted at.
+    private var ejected: [String: (incident: String, until: Int)] = [:]
+    /// Deployments ejected once by an incident still open: ejected again as soon as they deviate.
+    private var onProbation: [String: String] = [:]
+    private var window = 0
+
+    public static let scopeLimit = 50
+
+    public init(
+        settings: DetectionSettings, mitigation: MitigationSettings, windowMicros: Int64,
+        ejectionRefusal: @escaping @Sendable (String) -> String? = { _ in nil }
+    ) {
+        self.settings = settings
+        self.mitigation = mitigation
+        self.windowMicros = windowMicros
+        self.ejectionRefusal = ejectionRefusal
+    }
+
+    public var ejectedDeployments: Set<String> { Set(ejected.keys) }
+
+    public mutating func advance(
+        readings detected: [SeriesKey: [Metric: AnomalyDetector.Reading]], cells: [TrafficKey: TrafficCell],
+        at now: UnixMicros, newID: () -> String
+    ) -> (events: [IncidentEvent], orders: [MitigationOrder]) {
+        window += 1
+        var events: [IncidentEvent] = []
+        var orders: [MitigationOrder] = []
+        var notable = Set<String>()
+        var opened = Set<String>()
+
+        // Readmit what has served its ejection.
+        for (deployment, ejection) in ejected.sorted(by: { $0.key < $1.key }) where ejection.until <= window {
+            ejected[deployment] = nil
+            onProbation[deployment] = ejection.incident
+            orders.append(.readmit(deployment: deployment, incident: ejection.incident))
+        }
+
+        // The open incidents' signals, figures and scope.
+        for index in open.indices {
+            for signalIndex in open[index].signals.indices {
+                let signal = open[index].signals[signalIndex]
+                switch detected[signal.series]?[signal.metric] ?? .unknown {
+                case .outOfBand(_, let expected, let observed):
+                    open[index].signals[signalIndex].expected = expected
+                    open[index].signals[signalIndex].observed = observed
+                    open[index].signals[signalIndex].worst =
+                        signal.metric.lowIsDeviation ? min(signal.worst, observed) : max(signal.worst, observed)
+                    open[index].signals[signalIndex].settledWindows = 0
+                    open[index].signals[signalIndex].silentWindows = 0
+                case .inBand:
+                    open[index].signals[signalIndex].settledWindows += 1
+                    open[index].signals[signalIndex].silentWindows = 0
+                case .unknown:
+                    open[index].signals[signalIndex].silentWindows += 1
+                }
+            }
+            absorbScope(into: &open[index], cells: cells)
+            open[index].updatedAt = now
+        }
+
+        // New deviations: a signal of an open incident already, merged into one sharing its
+        // cause, or a new incident.
+        let deviations = detected.flatMap { series, metrics in
+            metrics.compactMap { metric, reading -> (SeriesKey, Metric, Int, Double, Double)? in
+                guard case .outOfBand(let windows, let expected, let observed) = reading, windows >= settings.consecutive
+                else { return nil }
+                return (series, metric, windows, expected, observed)
+            }
+        }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+        for (series, metric, windows, expected, observed) in deviations {
+            guard !open.contains(where: { $0.signals.contains { $0.series == series && $0.metric == metric } }) else {
+                continue
+            }
+            let signal = Incident.Signal(
+                series: series, metric: metric, expected: expected, observed: observed,
+                since: UnixMicros(now.value - Int64(windows - 1) * windowMicros), worst: observed)
+            let attribution =
+                metric.isVolume
+                ? Attribution.locateSurge(
+                    series, metric: metric, excess: observed - expected, cells: cells, readings: detected)
+                : Attribution.locate(series, metric: metric, expected: expected, cells: cells)
+            let drop = metric.lowIsDeviation && observed < expected
+            if let index = incidentSharingCause(of: series, attribution: attribution, cells: cells, drop: drop) {
+                open[index].signals.append(signal)
+                // A signal that locates the incident's own cause says by how much: the cause's
+                // sentence gets the shares.
+                if open[index].attribution == nil, let attribution, attribution.key == open[index].causeKey {
+                    open[index].attribution = attribution
+                    open[index].cause = Incident.cause(of: signal, attribution: attribution)
+                }
+                notable.insert(open[index].id)
+                continue
+            }
+            var incident = Incident(
+                id: newID(), status: .open, causeKey: attribution?.key ?? series, attribution: attribution,
+                cause: Incident.cause(of: signal, attribution: attribution), signals: [signal], openedAt: signal.since,
+                updatedAt: now)
+            absorbScope(into: &incident, cells: cells)
+            open.append(incident)
+            opened.insert(incident.id)
+        }
+
+        mergeTrafficDrops(at: now, events: &events, notable: &notable)
+
+        // Mitigation, then resolution.
+        if mitigation.ejectDeployments {
+            for index in open.indices {
+                var incident = open[index]
+                mitigate(&incident, detected: detected, at: now, orders: &orders, notable: &notable)
+                open[index] = incident
+            }
+        }
+        var stillOpen: [Incident] = []
+        for var incident in open {
+            let settled = incident.signals.allSatisfy {
+                $0.settledWindows >= settings.resolveAfter || $0.silentWindows >= settings.history
+            }
+            guard settled else {
+                stillOpen.append(incident)
+                events.append(
+                    opened.contains(incident.id)
+                        ? .opened(incident) : .updated(incident, notable: notable.contains(incident.id)))
+                continue
+            }
+            incident.status = .resolved
+            incident.resolvedAt = now
+            for deployment in ejected.keys.sorted() where ejected[deployment]?.incident == incident.id {
+                ejected[deployment] = nil
+                orders.append(.readmit(deployment: deployment, incident: incident.id))
+            }
+            onProbation = onProbation.filter { $0.value != incident.id }
+            for index in incident.mitigations.indices where incident.mitigations[index].undoneAt == nil {
+                incident.mitigations[index].undoneAt = now
+            }
+            events.append(.resolved(incident))
+        }
+        open = stillOpen
+        return (events, orders)
+    }
+
+    /// Ends an incident's mitigation by hand: its deployments are readmitted and not ejected
+    /// again while it stays open. nil when no open incident has that id.
+    public mutating func undoMitigation(of id: String, at now: UnixMicros) -> (Incident, [MitigationOrder])? {
+        guard let index = open.firstIndex(where: { $0.id == id }) else { return nil }
+        var orders: [MitigationOrder] = []
+        for deployment in ejected.keys.sorted() where ejected[deployment]?.incident == id {
+            ejected[deployment] = nil
+            orders.append(.readmit(deployment: deployment, incident: id))
+        }
+        onProbation = onProbation.filter { $0.value != id }
+        for mitigationIndex in open[index].mitigations.indices where open[index].mitigations[mitigationIndex].undoneAt == nil {
+            open[index].mitigations[mitigationIndex].undoneAt = now
+        }
+        open[index].mitigationsHeld = true
+        open[index].updatedAt = now
+        return (open[index], orders)
+    }
+
+    /// An incident of fewer requests only, on routes a deployment's provider-side incident also
+    /// touches, is that incident's (its clients wait on slow answers): its signals move there and
+    /// it is closed as merged. It can open first: a slowed deployment finishes too few requests to
+    /// read in its first window, while the drop shows at once.
+    private mutating func mergeTrafficDrops(at now: UnixMicros, events: inout [IncidentEvent], notable: inout Set<String>) {
+        for targetIndex in open.indices {
+            let target = open[targetIndex]
+            guard target.causeKey.dimension == .deployment,
+                target.signals.contains(where: { Incident.providerSideMetrics.contains($0.metric) })
+            else { continue }
+            for index in open.indices where index != targetIndex && open[index].mergedInto == nil {
+                let other = open[index]
+                guard other.signals.allSatisfy({ $0.metric == .requests && $0.observed < $0.expected }),
+                    !other.routes.isDisjoint(with: target.routes)
+                else { continue }
+                open[targetIndex].signals += other.signals
+                open[index].mergedInto = target.id
+                notable.insert(target.id)
+            }
+        }
+        for incident in open where incident.mergedInto != nil {
+            var merged = incident
+            merged.status = .resolved
+            merged.resolvedAt = now
+            merged.updatedAt = now
+            events.append(.resolved(merged))
+        }
+        open.removeAll { $0.mergedInto != nil }
+    }
+
+    private func incidentSharingCause(
+        of series: SeriesKey, attribution: Attribution?, cells: [TrafficKey: TrafficCell], drop: Bool
+    ) -> Int? {
+        if let attribution { return open.firstIndex { $0.causeKey == attribution.key } }
+        if let index = open.firstIndex(where: { $0.causeKey == series }) { return index }
+        let routes = Set(cells.keys.filter { $0.value(series.dimension) == series.value }.map(\.route))
+        // Fewer requests on a route while one of its deployments degrades: clients waiting on
+        // slow answers send fewer. The same incident.
+        if drop,
+            let index = open.firstIndex(where: { incident in
+                incident.causeKey.dimension == .deployment && !incident.routes.isDisjoint(with: routes)
+                    && incident.signals.contains { Incident.providerSideMetrics.contains($0.metric) }
+            })
+        {
+            return index
+        }
+        // Broad on its own series, but all of it within an open incident's cause (a provider
+        // with one deployment, a tenant that uses only the slow one): the same cause.
+        let inSeries = cells.filter { $0.key.value(series.dimension) == series.value }.map(\.key)
+        guard !inSeries.isEmpty else { return nil }
+        return open.firstIndex { incident in
+            inSeries.allSatisfy { $0.value(incident.causeKey.dimension) == incident.causeKey.value }
+        }
+    }
+
+    private func absorbScope(into incident: inout Incident, cells: [TrafficKey: TrafficCell]) {
+        for (key, cell) in cells where key.value(incident.causeKey.dimension) == incident.causeKey.value {
+            incident.costNanos &+= cell.costNanos
+            for (set, value) in [(\Incident.tenants, key.tenant), (\.agents, key.agent), (\.routes, key.route)]
+            where !value.isEmpty && incident[keyPath: set].count < Self.scopeLimit {
+                incident[keyPath: set].insert(value)
+            }
+        }
+    }
+
+    private mutating func mitigate(
+        _ incident: inout Incident, detected: [SeriesKey: [Metric: AnomalyDetector.Reading]], at now: UnixMicros,
+        orders: inout [MitigationOrder], notable: inout Set<String>
+    ) {
+        guard !incident.mitigationsHeld, incident.causeKey.dimension == .deployment,
+            incident.signals.contains(where: { Incident.providerSideMetrics.contains($0.metric) })
+        else { return }
+        let deployment = incident.causeKey.value
+        guard ejected[deployment] == nil else { return }
+        // Readmitted on probation: ejected again only once it deviates again.
+        if onProbation[deployment] == incident.id {
+            let deviates = detected[incident.causeKey]?.values.contains {
+                if case .outOfBand = $0 { true } else { false }
+            }
+            guard deviates == true else { return }
+        } else if incident.mitigations.contains(where: { $0.target == deployment }) {
+            return
+        }
+        if let refusal = ejectionRefusal(deployment) {
+            guard !incident.mitigations.contains(where: { $0.target == deployment && $0.refused != nil }) else { return }
+            incident.mitigations.append(.init(action: "eject", target: deployment, at: now, refused: refusal))
+            notable.insert(incident.id)
+            return
+        }
+        ejected[deployment] = (incident.id, window + mitigation.ejectWindows)
+        onProbation[deployment] = nil
+        incident.mitigations.append(.init(action: "eject", target: deployment, at: now))
+        orders.append(.eject(deployment: deployment, incident: incident.id))
+        notable.insert(incident.id)
+    }
+}

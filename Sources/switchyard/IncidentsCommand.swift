@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Storage
+import SwitchyardCore
+
+struct IncidentsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "incidents",
+        abstract: "Incidents: anomalies in the gateway's traffic, where they concentrate and their probable cause.",
+        discussion: """
+            Read from the store (every replica's). `serve` opens, updates and resolves them once per \
+            incidents.window_seconds; see the README, "Incidents and probes".
+            """,
+        subcommands: [List.self, Show.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Incidents, most recently opened first.",
+            discussion: """
+                Examples:
+                  switchyard incidents list
+                  switchyard incidents list --status open --format json
+                """)
+
+        @OptionGroup var options: ConfigOptions
+        @Option(help: "open or resolved.") var status: String?
+        @Option(help: "At most this many (1 to \(SQLStore.maximumIncidents)).") var limit: Int = 50
+        @Option(help: "table or json.") var format: OutputFormat = .table
+
+        func validate() throws {
+            guard status == nil || status == "open" || status == "resolved" else {
+                throw ValidationError("--status must be open or resolved")
+            }
+            guard (1...SQLStore.maximumIncidents).contains(limit) else {
+                throw ValidationError("--limit must be from 1 to \(SQLStore.maximumIncidents)")
+            }
+            guard format != .csv else { throw ValidationError("--format must be table or json") }
+        }
+
+        func run() async throws {
+            let (_, store) = try await options.openStore()
+            let incidents = try await store.incidents(status: status, limit: limit)
+            await store.close()
+            if format == .json {
+                print("[" + incidents.map(\.detail).joined(separator: ",") + "]")
+                return
+            }
+            print(
+                OutputFormat.render(
+                    .table, header: ["id", "status", "opened", "resolved", "cause", "summary"],
+                    rows: incidents.map {
+                        [
+                            $0.id, $0.status, $0.openedAt.rfc3339Seconds, $0.resolvedAt?.rfc3339Seconds ?? "", $0.causeKey,
+                            $0.summary,
+                        ]
+                    }), terminator: "")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One incident: what deviates, where, the probable cause, whom it touches, what was done.",
+            discussion: """
+                Example:
+                  switchyard incidents show inc_4Yx0…
+                """)
+
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "The incident id.") var id: String
+        @Option(help: "table or json.") var format: OutputFormat = .table
+
+        func validate() throws {
+            guard format != .csv else { throw ValidationError("--format must be table or json") }
+        }
+
+        func run() async throws {
+            let (_, store) = try await options.openStore()
+            let found = try await store.incident(id: id)
+            await store.close()
+            guard let found else { throw CLIError("no incident '\(id)'") }
+            if format == .json {
+                print(found.detail)
+                return
+            }
+            print(Self.text(found.detail), terminator: "")
+        }
+
+        /// The stored JSON as lines a person reads.
+        static func text(_ detail: String) -> String {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any] else {
+                return detail + "\n"
+            }
+            func string(_ key: String) -> String { object[key] as? String ?? "" }
+            func list(_ key: String) -> String {
+                let values = object[key] as? [String] ?? []
+                return values.isEmpty ? "(none)" : values.joined(separator: ", ")
+            }
+            var lines = [
+                ("incident", string("id")), ("status", string("status")), ("opened", string("opened_at")),
+                ("resolved", string("resolved_at").isEmpty ? "(open)" : string("resolved_at")),
+                ("summary", string("summary")), ("probable cause", string("cause")), ("tenants", list("tenants")),
+                ("agents", list("agents")),
+                ("routes", list("routes")), ("cost while open", string("cost")),
+            ]
+            for signal in object["signals"] as? [[String: Any]] ?? [] {
+                lines.append(("signal", "\(signal["summary"] as? String ?? "") since \(signal["since"] as? String ?? "")"))
+            }
+            for mitigation in object["mitigations"] as? [[String: Any]] ?? [] {
+                var text =
+                    "\(mitigation["action"] as? String ?? "") \(mitigation["target"] as? String ?? "") at \(mitigation["at"] as? String ?? "")"
+                if let refused = mitigation["refused"] as? String { text += " (\(refused))" }
+                if let undone = mitigation["undone_at"] as? String { text += ", undone at \(undone)" }
+                lines.append(("mitigation", text))
+            }
+            let width = lines.map(\.0.count).max() ?? 0
+            return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 + "\n" }.joined()
+        }
+    }
+}

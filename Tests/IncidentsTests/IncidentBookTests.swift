@@ -1,0 +1,140 @@
+import Incidents
+import SwitchyardCore
+import Testing
+
+/// The book's lifecycle over windows of real readings: open after `consecutive` windows, signals
+/// sharing a cause merged, mitigation ordered and undone, resolution after `resolveAfter`.
+@Suite struct IncidentBookTests {
+    static let window: Int64 = 60_000_000
+
+    struct Run {
+        var detector: AnomalyDetector
+        var book: IncidentBook
+        var clock: Int64 = 1_800_000_000_000_000
+        var ids = 0
+
+        init(eject: Bool, refusal: @escaping @Sendable (String) -> String? = { _ in nil }) {
+            var settings = DetectionSettings()
+            settings.minimumHistory = 5
+            var mitigation = MitigationSettings()
+            mitigation.ejectDeployments = eject
+            mitigation.ejectWindows = 2
+            detector = AnomalyDetector(settings: settings)
+            book = IncidentBook(
+                settings: settings, mitigation: mitigation, windowMicros: IncidentBookTests.window, ejectionRefusal: refusal)
+        }
+
+        mutating func step(_ traffic: Traffic) -> (events: [IncidentEvent], orders: [MitigationOrder]) {
+            clock += IncidentBookTests.window
+            let readings = detector.observe(traffic.cells)
+            var ids = self.ids
+            defer { self.ids = ids }
+            return book.advance(readings: readings, cells: traffic.cells, at: UnixMicros(clock)) {
+                ids += 1
+                return "inc_\(ids)"
+            }
+        }
+    }
+
+    static func opened(_ events: [IncidentEvent]) -> [Incident] {
+        events.compactMap { if case .opened(let incident) = $0 { incident } else { nil } }
+    }
+
+    /// A slow deployment: nothing for two windows, then one incident on the third, caused by the
+    /// deployment, with the route's, the provider's and the tenant's signals merged into it (they
+    /// all concentrate there); its figures and scope; resolved three windows after it recovers.
+    @Test func aSlowDeploymentOpensOneIncidentAndResolves() throws {
+        var run = Run(eject: false)
+        for _ in 0..<8 { _ = run.step(.steady()) }
+        #expect(Self.opened(run.step(.steady(slow: "gpt-eu")).events).isEmpty)
+        #expect(Self.opened(run.step(.steady(slow: "gpt-eu")).events).isEmpty)
+        let third = run.step(.steady(slow: "gpt-eu"))
+        let incident = try #require(Self.opened(third.events).first)
+        #expect(Self.opened(third.events).count == 1)
+        #expect(incident.causeKey == SeriesKey(.deployment, "gpt-eu"))
+        #expect(incident.cause.contains("provider-side degradation on deployment gpt-eu"))
+        let series = Set(incident.signals.map(\.series))
+        #expect(series.contains(SeriesKey(.deployment, "gpt-eu")) && series.contains(SeriesKey(.route, "chat")))
+        #expect(!series.contains(SeriesKey(.deployment, "claude")))
+        #expect(incident.tenants == ["acme"] && incident.routes == ["chat"] && incident.costNanos == 20_000)
+        // Opened at the first deviating window, not the third.
+        #expect(incident.openedAt.value == run.clock - 2 * Self.window)
+        #expect(third.orders.isEmpty)
+        for _ in 0..<2 { #expect(run.step(.steady()).events.allSatisfy { if case .resolved = $0 { false } else { true } }) }
+        let resolved = run.step(.steady()).events.compactMap { if case .resolved(let incident) = $0 { incident } else { nil } }
+        #expect(resolved.map(\.id) == [incident.id])
+        #expect(run.book.open.isEmpty)
+    }
+
+    /// With ejection on: the deployment is ejected when the incident opens, readmitted after two
+    /// windows to see, ejected again while it still deviates, and readmitted for good when the
+    /// incident resolves, the ejections marked undone.
+    @Test func mitigationEjectsReadmitsAndIsUndoneOnResolution() throws {
+        var run = Run(eject: true)
+        for _ in 0..<8 { _ = run.step(.steady()) }
+        _ = run.step(.steady(slow: "gpt-eu"))
+        _ = run.step(.steady(slow: "gpt-eu"))
+        let opened = run.step(.steady(slow: "gpt-eu"))
+        let id = try #require(Self.opened(opened.events).first?.id)
+        #expect(opened.orders == [.eject(deployment: "gpt-eu", incident: id)])
+        #expect(run.book.ejectedDeployments == ["gpt-eu"])
+        // Ejected: no traffic reaches it.
+        var without = Traffic.steady()
+        without.cells = without.cells.filter { $0.key.deployment != "gpt-eu" }
+        #expect(run.step(without).orders.isEmpty)
+        #expect(run.step(without).orders == [.readmit(deployment: "gpt-eu", incident: id)])
+        // Still slow once readmitted: ejected again.
+        #expect(run.step(.steady(slow: "gpt-eu")).orders == [.eject(deployment: "gpt-eu", incident: id)])
+        _ = run.step(without)
+        #expect(run.step(without).orders == [.readmit(deployment: "gpt-eu", incident: id)])
+        // Recovered: three windows in band, resolved.
+        var resolved: Incident?
+        for _ in 0..<3 {
+            for event in run.step(.steady()).events { if case .resolved(let incident) = event { resolved = incident } }
+        }
+        let incident = try #require(resolved)
+        #expect(incident.mitigations.map(\.action) == ["eject", "eject"])
+        #expect(incident.mitigations.allSatisfy { $0.undoneAt != nil })
+        #expect(run.book.ejectedDeployments.isEmpty)
+    }
+
+    /// A deployment that may not be ejected (the last of a route's): the refusal is recorded
+    /// once and nothing is ordered; an ejection undone by hand readmits and is not repeated.
+    @Test func refusedAndUndoneMitigations() throws {
+        var refused = Run(eject: true, refusal: { "the last deployment of route \($0 == "gpt-eu" ? "chat" : "?")" })
+        for _ in 0..<8 { _ = refused.step(.steady()) }
+        for _ in 0..<4 { #expect(refused.step(.steady(slow: "gpt-eu")).orders.isEmpty) }
+        let incident = try #require(refused.book.open.first)
+        #expect(incident.mitigations.count == 1 && incident.mitigations.first?.refused == "the last deployment of route chat")
+
+        var undone = Run(eject: true)
+        for _ in 0..<8 { _ = undone.step(.steady()) }
+        for _ in 0..<3 { _ = undone.step(.steady(slow: "gpt-eu")) }
+        let id = try #require(undone.book.open.first?.id)
+        let undoing = undone.book.undoMitigation(of: id, at: UnixMicros(undone.clock))
+        let (held, orders) = try #require(undoing)
+        #expect(orders == [.readmit(deployment: "gpt-eu", incident: id)])
+        #expect(held.mitigations.allSatisfy { $0.undoneAt != nil })
+        for _ in 0..<4 { #expect(undone.step(.steady(slow: "gpt-eu")).orders.isEmpty) }
+        let none = undone.book.undoMitigation(of: "inc_none", at: UnixMicros(0))
+        #expect(none == nil)
+    }
+
+    /// A tenant whose own traffic surges: a request-rate incident caused by the tenant, with no
+    /// mitigation (ejecting a deployment would not help).
+    @Test func aTenantSurgeIsTheTenants() throws {
+        var run = Run(eject: true)
+        for _ in 0..<8 { _ = run.step(.steady()) }
+        var surge = Traffic.steady()
+        surge.add(200, deployment: "gpt-us", tenant: "globex")
+        for _ in 0..<3 { _ = run.step(surge) }
+        let incident = try #require(run.book.open.first { $0.signals.contains { $0.metric == .requests } })
+        #expect(incident.causeKey == SeriesKey(.tenant, "globex"))
+        #expect(incident.cause.contains("tenant globex"))
+        // The route's, the deployment's and the provider's rises are the same surge.
+        #expect(run.book.open.count == 1)
+        #expect(
+            Set(incident.signals.map(\.series)).isSuperset(of: [SeriesKey(.route, "chat"), SeriesKey(.deployment, "gpt-us")]))
+        #expect(run.book.ejectedDeployments.isEmpty)
+    }
+}

@@ -1,0 +1,171 @@
+"""Incidents end to end: three deployments under steady load from real clients, one turned slow
+by its fault upstream; the incident names it, mitigation ejects it, the incident resolves when
+the fault stops, and the ejection is undone. Windows are one second (incidents.window_seconds),
+so detection that takes minutes in production takes seconds here."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+from conftest import FaultUpstream, Gateway, free_port, wait_until
+
+ADMIN_KEY = "sk-admin-incident-tests-0123456789"
+DEPLOYMENTS = ["eu", "us", "ap"]
+
+
+class WebhookSink:
+    """A JSON webhook receiver on 127.0.0.1: keeps every body it is sent."""
+
+    def __init__(self):
+        self.bodies = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                sink.bodies.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def types(self):
+        return [body["type"] for body in self.bodies]
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def config(upstreams, webhook_port):
+    providers = "".join(
+        f'  - name: p-{name}\n    kind: openai\n    base_url: "{upstream.base_url}"\n' for name, upstream in upstreams.items())
+    deployments = "".join(
+        f'  - name: {name}\n    provider: p-{name}\n    model: fault-model\n'
+        f'    price: {{ input_per_mtok: "1.00", output_per_mtok: "2.00" }}\n' for name in upstreams)
+    targets = ", ".join(f"{{ deployment: {name}, weight: 1 }}" for name in upstreams)
+    return f"""admin:
+  key_env: SWITCHYARD_ADMIN_KEY
+providers:
+{providers}deployments:
+{deployments}routes:
+  - name: chat
+    strategy: weighted
+    targets: [{targets}]
+    retry: {{ max_attempts: 1 }}
+tenants:
+  - name: acme
+  - name: globex
+governance:
+  alert_webhook: "http://127.0.0.1:{webhook_port}/hook"
+incidents:
+  window_seconds: 1
+  consecutive: 3
+  resolve_after: 3
+  min_requests: 5
+  mitigation: {{ eject_deployment: true, eject_windows: 3 }}
+"""
+
+
+class Load:
+    """Clients sending chat requests until stopped (each loop bounded by `deadline`), remembering
+    which deployment answered each request and when."""
+
+    def __init__(self, gateway, threads=6, deadline=240):
+        self.answers = []  # (time, deployment)
+        self.stop_at = time.monotonic() + deadline
+        self.running = True
+        headers = {"Authorization": f"Bearer {gateway.keys['acme']}"}
+        body = {"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
+
+        def loop():
+            session = requests.Session()
+            while self.running and time.monotonic() < self.stop_at:
+                response = session.post(f"{gateway.base_url}/chat/completions", json=body, headers=headers, timeout=30)
+                self.answers.append((time.monotonic(), response.headers.get("x-switchyard-deployment")))
+
+        self.threads = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self):
+        self.running = False
+        for thread in self.threads:
+            thread.join(timeout=60)
+
+
+def incidents(gateway, status=None):
+    url = f"http://127.0.0.1:{gateway.port}/admin/v1/incidents" + (f"?status={status}" if status else "")
+    response = requests.get(url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_a_slow_deployment_becomes_an_incident_is_ejected_and_resolves(tmp_path):
+    upstreams = {name: FaultUpstream(tmp_path) for name in DEPLOYMENTS}
+    sink = WebhookSink()
+    gateway = Gateway(tmp_path / "gateway", body=config(upstreams, sink.port), env={"SWITCHYARD_ADMIN_KEY": ADMIN_KEY})
+    load = Load(gateway)
+    try:
+        # Baselines: every deployment answers in a few ms for a while.
+        wait_until(lambda: len(load.answers) > 600, timeout=60, what="steady load for the baselines")
+        time.sleep(6)  # six one-second windows of history (the detector needs five)
+        upstreams["us"].control(delay=0.4)
+
+        def opened_on_us():
+            return [i for i in incidents(gateway, "open") if i["cause_key"] == "deployment=us"] or None
+
+        incident = wait_until(opened_on_us, timeout=60, what="an incident on deployment us")[0]
+        # One incident for one fault: the route's slower answers and its clients' fewer requests
+        # are signals of the same one (an incident of the drop alone, opened a window earlier,
+        # is closed as merged into it).
+        others = [i for i in incidents(gateway) if i["id"] != incident["id"]]
+        assert all(i["merged_into"] == incident["id"] for i in others), others
+        assert "provider-side degradation on deployment us" in incident["cause"], incident
+        assert any(signal["series"] == "deployment=us" and signal["metric"].startswith("latency")
+                   for signal in incident["signals"]), incident
+        assert incident["tenants"] == ["acme"] and incident["routes"] == ["chat"]
+        # Mitigation: ejected as the incident opened; the next answers come from the others.
+        assert [m["action"] + " " + m["target"] for m in incident["mitigations"]] == ["eject us"], incident
+        ejected_at = time.monotonic()
+        wait_until(lambda: len([a for a in load.answers if a[0] > ejected_at + 0.6]) >= 100, timeout=30,
+                   what="answers after the ejection")
+        # (Requests already waiting on us when it was ejected finish within its 0.4 s delay.)
+        after = [deployment for at, deployment in load.answers if ejected_at + 0.6 < at < ejected_at + 2.5]
+        assert after and "us" not in after, after[:20]
+
+        # The fault stops: readmitted after its ejection, back in band, resolved, the ejection undone.
+        upstreams["us"].control(delay=0)
+        resolved = wait_until(
+            lambda: [i for i in incidents(gateway, "resolved") if i["id"] == incident["id"]] or None, timeout=60,
+            what="the incident resolved")[0]
+        assert resolved["mitigations"] and all(m["undone_at"] for m in resolved["mitigations"]), resolved
+        assert incidents(gateway, "open") == []
+        assert sum(i["merged_into"] is None for i in incidents(gateway)) == 1
+        wait_until(lambda: any(d == "us" for at, d in load.answers[-200:]), timeout=30, what="us serving again")
+
+        # Every surface: webhook, CLI, audit trail, metrics.
+        wait_until(lambda: "incident.resolved" in sink.types(), timeout=30, what="the resolution webhook")
+        assert sink.types()[0] == "incident.opened" and sink.bodies[0]["id"] == incident["id"]
+        listed = gateway.cli("incidents", "list")
+        assert incident["id"] in listed and "resolved" in listed
+        shown = gateway.cli("incidents", "show", incident["id"])
+        print(shown)
+        assert "provider-side degradation on deployment us" in shown and "eject us" in shown
+        audit = gateway.cli("audit", "export")
+        assert '"incident.opened"' in audit and '"incident.resolved"' in audit
+        assert "switchyard_incidents_open 0.0" in gateway.metrics()
+    finally:
+        load.stop()
+        gateway.stop()
+        sink.stop()
+        for upstream in upstreams.values():
+            upstream.stop()
