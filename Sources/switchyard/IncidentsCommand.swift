@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Incidents
 import Storage
 import SwitchyardCore
 
@@ -11,7 +12,7 @@ struct IncidentsCommand: AsyncParsableCommand {
             Read from the store (every replica's). `serve` opens, updates and resolves them once per \
             incidents.window_seconds; see the README, "Incidents and probes".
             """,
-        subcommands: [List.self, Show.self])
+        subcommands: [List.self, Show.self, Measure.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -54,6 +55,64 @@ struct IncidentsCommand: AsyncParsableCommand {
                             $0.summary,
                         ]
                     }), terminator: "")
+        }
+    }
+
+    struct Measure: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What detection costs per window at a given number of series (synthetic traffic, no store).",
+            discussion: """
+                Builds one window of traffic spread over --series series (agents, tenants, routes, \
+                deployments, providers), then runs detection over --windows windows and prints the \
+                CPU time per window.
+                  switchyard incidents measure --series 10000
+                """)
+
+        @Option(help: "Series to spread the traffic over (100 to 100,000).") var series: Int = 10_000
+        @Option(help: "Windows to run (the first five only build baselines).") var windows: Int = 40
+
+        func validate() throws {
+            guard (100...100_000).contains(series) else { throw ValidationError("--series must be from 100 to 100000") }
+            guard (6...1000).contains(windows) else { throw ValidationError("--windows must be from 6 to 1000") }
+        }
+
+        func run() async throws {
+            // 90 % of the series are agents (one combination each), the rest tenants, routes,
+            // deployments and providers.
+            let agents = series * 9 / 10
+            let others = series - agents
+            let tenants = max(1, others * 9 / 10)
+            let routes = max(1, (others - tenants) / 2)
+            let deployments = max(1, others - tenants - routes - 2)
+            var cells: [TrafficKey: TrafficCell] = [:]
+            for agent in 0..<agents {
+                var cell = TrafficCell()
+                let record = UsageRecord(
+                    id: "m", startedAt: UnixMicros(0), finishedAt: UnixMicros(0), tenant: "t\(agent % tenants)",
+                    agent: "a\(agent)", keyID: nil, endpoint: "chat.completions", route: "r\(agent % routes)",
+                    deployment: "d\(agent % deployments)", provider: "p\(agent % 2)", upstreamModel: "m", streamed: false,
+                    usage: TokenUsage(inputTokens: 100, outputTokens: 20), cost: Money(nanos: 5_000, currency: "USD"),
+                    latencyMicros: Int64(50_000 + agent % 7 * 1_000), timeToFirstTokenMicros: nil, status: 200,
+                    errorClass: nil, tags: [:])
+                for _ in 0..<20 { cell.add(record) }
+                cells[TrafficKey(record)] = cell
+            }
+            var settings = DetectionSettings()
+            settings.maximumSeries = series * 2
+            var detector = AnomalyDetector(settings: settings)
+            var book = IncidentBook(settings: settings, mitigation: MitigationSettings(), windowMicros: 60_000_000)
+            let clock = ContinuousClock()
+            var elapsed = Duration.zero
+            for window in 0..<windows {
+                let started = clock.now
+                let readings = detector.observe(cells)
+                _ = book.advance(readings: readings, cells: cells, at: UnixMicros(Int64(window) * 60_000_000)) { "inc" }
+                if window >= 5 { elapsed += clock.now - started }
+            }
+            let perWindow = elapsed / (windows - 5)
+            print(
+                "\(detector.seriesCount) series, \(cells.count) combinations: \(perWindow.milliseconds) ms on one core per window (mean of \(windows - 5))"
+            )
         }
     }
 
