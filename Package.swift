@@ -170,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "DataPlane", "ControlPlane", "FleetState", "Ingress", "Ledger", "Governance", "Providers", "FinOps",
+                "DataPlane", "ControlPlane", "FleetState", "Ingress", "Ledger", "Governance", "Providers", "FinOps", "Incidents",
                 "Observability", "Routing", "Storage", "SwitchyardConfig", "SwitchyardCore", "Telemetry", "WireFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
