@@ -19,6 +19,11 @@ public final class IncidentWatcher: Service, Sendable {
     private let traffic: TrafficRecorder
     private let window: Duration
     private let state: Mutex<(detector: AnomalyDetector, book: IncidentBook)>
+    /// What the store has not taken yet: the latest row of each incident, and audit entries.
+    private let unsaved = Mutex<(rows: [String: StoredIncident], audit: [AuditEntry])>(([:], []))
+    private let droppedRequests = Atomic<Int64>(0)
+    static let unsavedRowLimit = 1_000
+    static let unsavedAuditLimit = 10_000
 
     /// nil when detection is off (`incidents.enabled: false`).
     public init?(gateway: Gateway) {
@@ -43,17 +48,22 @@ public final class IncidentWatcher: Service, Sendable {
                 AnomalyDetector(settings: settings),
                 IncidentBook(
                     settings: settings, mitigation: mitigation, windowMicros: Int64(file.window.microseconds),
-                    ejectionRefusal: { deployment in
-                        Self.ejectionRefusal(deployment, routes: routes, monitor: monitor)
+                    ejectionRefusal: { deployment, ejected in
+                        Self.ejectionRefusal(deployment, routes: routes, monitor: monitor, ejected: ejected)
                     })
             ))
     }
 
-    /// A deployment is never ejected from a route it would leave with nothing else to serve it.
-    static func ejectionRefusal(_ deployment: String, routes: [Route], monitor: DeploymentMonitor) -> String? {
+    /// A deployment is never ejected from a route it would leave with nothing else to serve it:
+    /// the others must be available, and not ejected by the book (this window's ejections are
+    /// not yet on the monitor).
+    static func ejectionRefusal(
+        _ deployment: String, routes: [Route], monitor: DeploymentMonitor, ejected: Set<String>
+    ) -> String? {
         for route in routes where route.targets.contains(where: { $0.deployment == deployment }) {
             let others = route.targets.filter {
-                $0.deployment != deployment && monitor.snapshot($0.deployment)?.unavailability == nil
+                $0.deployment != deployment && !ejected.contains($0.deployment)
+                    && monitor.snapshot($0.deployment)?.unavailability == nil
             }
             if others.isEmpty { return "not ejected: the only available deployment of route \(route.name)" }
         }
@@ -62,8 +72,12 @@ public final class IncidentWatcher: Service, Sendable {
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            // On a fixed cadence, not a sleep after each tick: a slow tick must not lengthen the
+            // next window (its volume would read as a surge).
+            var next = ContinuousClock.now + self.window
             while true {
-                try await Task.sleep(for: self.window)
+                try await Task.sleep(until: next, clock: .continuous)
+                next += self.window
                 await self.tick()
             }
         }
@@ -74,30 +88,52 @@ public final class IncidentWatcher: Service, Sendable {
 
     /// One window: detection, then what it asks for done.
     func tick(at now: UnixMicros = .now()) async {
-        let (cells, _) = traffic.harvest()
-        let (events, orders) = state.withLock { state in
+        let (cells, dropped) = traffic.harvest()
+        let (events, counts) = state.withLock { state in
             let readings = state.detector.observe(cells)
-            return state.book.advance(readings: readings, cells: cells, at: now) {
+            let (events, orders) = state.book.advance(readings: readings, cells: cells, at: now) {
                 "inc_" + RandomIdentifier.base62(count: 16)
             }
+            // Under the lock: an undo must not be overtaken by an ejection decided before it.
+            apply(orders)
+            return (
+                events,
+                (
+                    open: state.book.open.count, series: state.detector.seriesCount,
+                    refusedSeries: state.detector.seriesRefused, refusedIncidents: state.book.refused
+                )
+            )
         }
-        apply(orders)
+        droppedRequests.add(Int64(dropped), ordering: .relaxed)
+        let metrics = gateway.metrics
+        metrics.set("switchyard_incidents_open", help: "Incidents open now (this replica's detection).", to: Int64(counts.open))
+        metrics.set("switchyard_incident_series", help: "Series kept for incident detection now.", to: Int64(counts.series))
+        for (what, count) in [
+            ("requests", droppedRequests.load(ordering: .relaxed)), ("series", Int64(counts.refusedSeries)),
+            ("incidents", Int64(counts.refusedIncidents)),
+        ] {
+            metrics.set(
+                "switchyard_incident_detection_refused_total",
+                help:
+                    "Past incident detection's caps since start: requests past a window's 10,000 combinations, series past the cap, incidents past 100 open.",
+                kind: .counter, labels: [("what", what)], to: count)
+        }
         await record(events, at: now)
     }
 
     /// Ends an incident's mitigation by hand (this replica's); nil when no open incident has that id.
     public func undoMitigation(of id: String, principal: String) async -> Incident? {
         let now = UnixMicros.now()
-        guard let (incident, orders) = state.withLock({ $0.book.undoMitigation(of: id, at: now) }) else { return nil }
-        apply(orders)
+        let undone = state.withLock { state -> Incident? in
+            guard let (incident, orders) = state.book.undoMitigation(of: id, at: now) else { return nil }
+            apply(orders)
+            return incident
+        }
+        guard let incident = undone else { return nil }
         let entry = AuditEntry(
             principal: principal, action: "incident.mitigation_undone", target: incident.id, tenant: nil,
             detail: incident.summary)
-        do {
-            try await gateway.store.saveIncidents([Self.stored(incident)], audit: [entry])
-        } catch {
-            gateway.logger.warning("could not store an incident", metadata: ["incident": "\(id)", "error": "\(error)"])
-        }
+        await save([Self.stored(incident)], audit: [entry])
         return incident
     }
 
@@ -144,18 +180,39 @@ public final class IncidentWatcher: Service, Sendable {
                     "incident resolved", metadata: ["incident": "\(incident.id)", "summary": "\(incident.summary)"])
             }
         }
-        gateway.metrics.set(
-            "switchyard_incidents_open", help: "Incidents open now (this replica's detection).",
-            to: Int64(state.withLock { $0.book.open.count }))
-        do {
-            try await gateway.store.saveIncidents(stored, audit: audit)
-        } catch {
-            gateway.logger.warning("could not store incidents", metadata: ["error": "\(error)"])
+        await save(stored, audit: audit)
+        guard let webhook = gateway.configuration.governance.alertWebhook, !announcements.isEmpty else { return }
+        // Off the tick: a slow receiver must not hold detection.
+        let (transport, logger) = (gateway.transport, gateway.logger)
+        Task {
+            for (type, incident) in announcements {
+                await GovernanceSetup.post(
+                    Array(incident.json(type: type).utf8), to: webhook, transport: transport, logger: logger)
+            }
         }
-        guard let webhook = gateway.configuration.governance.alertWebhook else { return }
-        for (type, incident) in announcements {
-            await GovernanceSetup.post(
-                Array(incident.json(type: type).utf8), to: webhook, transport: gateway.transport, logger: gateway.logger)
+    }
+
+    /// Stores what changed with its audit entries. What the store refused waits for the next
+    /// window: rows are rewritten whole, so only each incident's latest is kept, and audit
+    /// entries keep their order, both bounded so an outage cannot grow them without end.
+    private func save(_ incidents: [StoredIncident], audit: [AuditEntry]) async {
+        let (rows, entries) = unsaved.withLock { unsaved -> ([StoredIncident], [AuditEntry]) in
+            for incident in incidents { unsaved.rows[incident.id] = incident }
+            unsaved.audit += audit
+            defer { unsaved = ([:], []) }
+            return (unsaved.rows.values.sorted { $0.id < $1.id }, unsaved.audit)
+        }
+        do {
+            try await gateway.store.saveIncidents(rows, audit: entries)
+        } catch {
+            gateway.logger.warning("could not store incidents; retried next window", metadata: ["error": "\(error)"])
+            unsaved.withLock { unsaved in
+                for row in rows where unsaved.rows[row.id] == nil { unsaved.rows[row.id] = row }
+                unsaved.audit = Array((entries + unsaved.audit).suffix(Self.unsavedAuditLimit))
+                while unsaved.rows.count > Self.unsavedRowLimit, let oldest = unsaved.rows.keys.min() {
+                    unsaved.rows[oldest] = nil
+                }
+            }
         }
     }
 

@@ -111,6 +111,9 @@ public struct AnomalyDetector: Sendable {
             if outside, let band {
                 let windows = streak > 0 ? streak + 1 : 1
                 state.streak[metric] = windows
+                // Out of band for a whole history: a lasting shift (a slower model version, real
+                // growth) is learned as the new normal, and its incident can resolve.
+                if windows > settings.history { baseline.add(observed) }
                 readings[metric] = .outOfBand(windows: windows, expected: band.median, observed: observed)
             } else {
                 let windows = streak < 0 ? -streak + 1 : 1

@@ -86,6 +86,34 @@ public struct Attribution: Sendable, Equatable {
         return nil
     }
 
+    /// The value of `dimensions` within `series` that carries the most more of the deviation than
+    /// of the traffic, whatever its share: what an ejection must not punish a deployment for (a
+    /// tenant whose own requests are slow).
+    public static func heaviest(
+        of dimensions: [Dimension], in series: SeriesKey, metric: Metric, expected: Double, cells: [TrafficKey: TrafficCell]
+    ) -> Attribution? {
+        let inSeries = cells.filter { $0.key.value(series.dimension) == series.value }
+        let requests = inSeries.values.reduce(0) { $0 + $1.requests }
+        let deviating = inSeries.values.reduce(0.0) { $0 + metric.deviatingShare(of: $1, expected: expected) }
+        guard requests > 0, deviating > 0 else { return nil }
+        var best: Attribution?
+        for dimension in dimensions {
+            var byValue: [String: (requests: Int, deviating: Double)] = [:]
+            for (key, cell) in inSeries where !key.value(dimension).isEmpty {
+                byValue[key.value(dimension), default: (0, 0)].requests += cell.requests
+                byValue[key.value(dimension), default: (0, 0)].deviating += metric.deviatingShare(of: cell, expected: expected)
+            }
+            guard byValue.count > 1 else { continue }
+            for (value, counts) in byValue.sorted(by: { $0.key < $1.key }) {
+                let candidate = Attribution(
+                    dimension: dimension, value: value, deviationShare: counts.deviating / deviating,
+                    trafficShare: Double(counts.requests) / Double(requests))
+                if best.map({ candidate.lift > $0.lift + 1e-9 }) ?? true { best = candidate }
+            }
+        }
+        return best
+    }
+
     /// How much more of the deviation than of the traffic it carries.
     var lift: Double { deviationShare - trafficShare }
 }

@@ -31,8 +31,9 @@ public enum MitigationOrder: Sendable, Equatable {
 public struct IncidentBook: Sendable {
     public let settings: DetectionSettings
     public let mitigation: MitigationSettings
-    /// Why a deployment may not be ejected (the last of a route's), or nil.
-    private let ejectionRefusal: @Sendable (String) -> String?
+    /// Why a deployment may not be ejected (the last available one of a route's, counting those
+    /// this book has ejected, given), or nil.
+    private let ejectionRefusal: @Sendable (String, Set<String>) -> String?
     private let windowMicros: Int64
 
     public private(set) var open: [Incident] = []
@@ -43,10 +44,13 @@ public struct IncidentBook: Sendable {
     private var window = 0
 
     public static let scopeLimit = 50
+    /// Open incidents at most: past them, new deviations open nothing (counted in `refused`).
+    public static let maximumOpen = 100
+    public private(set) var refused = 0
 
     public init(
         settings: DetectionSettings, mitigation: MitigationSettings, windowMicros: Int64,
-        ejectionRefusal: @escaping @Sendable (String) -> String? = { _ in nil }
+        ejectionRefusal: @escaping @Sendable (String, Set<String>) -> String? = { _, _ in nil }
     ) {
         self.settings = settings
         self.mitigation = mitigation
@@ -129,6 +133,10 @@ public struct IncidentBook: Sendable {
                 notable.insert(open[index].id)
                 continue
             }
+            guard open.count < Self.maximumOpen else {
+                refused += 1
+                continue
+            }
             var incident = Incident(
                 id: newID(), status: .open, causeKey: attribution?.key ?? series, attribution: attribution,
                 cause: Incident.cause(of: signal, attribution: attribution), signals: [signal], openedAt: signal.since,
@@ -144,7 +152,7 @@ public struct IncidentBook: Sendable {
         if mitigation.ejectDeployments {
             for index in open.indices {
                 var incident = open[index]
-                mitigate(&incident, detected: detected, at: now, orders: &orders, notable: &notable)
+                mitigate(&incident, detected: detected, cells: cells, at: now, orders: &orders, notable: &notable)
                 open[index] = incident
             }
         }
@@ -240,12 +248,14 @@ public struct IncidentBook: Sendable {
         {
             return index
         }
-        // Broad on its own series, but all of it within an open incident's cause (a provider
-        // with one deployment, a tenant that uses only the slow one): the same cause.
+        // Broad on its own series, but all of it within an open incident's located cause (a
+        // provider with one deployment, a tenant that uses only the slow one): the same cause. A
+        // broad route's incident locates nothing, and takes in nothing this way.
         let inSeries = cells.filter { $0.key.value(series.dimension) == series.value }.map(\.key)
         guard !inSeries.isEmpty else { return nil }
         return open.firstIndex { incident in
-            inSeries.allSatisfy { $0.value(incident.causeKey.dimension) == incident.causeKey.value }
+            (incident.causeKey.dimension == .deployment || incident.causeKey.dimension == .provider)
+                && inSeries.allSatisfy { $0.value(incident.causeKey.dimension) == incident.causeKey.value }
         }
     }
 
@@ -260,24 +270,33 @@ public struct IncidentBook: Sendable {
     }
 
     private mutating func mitigate(
-        _ incident: inout Incident, detected: [SeriesKey: [Metric: AnomalyDetector.Reading]], at now: UnixMicros,
-        orders: inout [MitigationOrder], notable: inout Set<String>
+        _ incident: inout Incident, detected: [SeriesKey: [Metric: AnomalyDetector.Reading]],
+        cells: [TrafficKey: TrafficCell], at now: UnixMicros, orders: inout [MitigationOrder], notable: inout Set<String>
     ) {
+        // Only a deployment that deviates as a whole, on a metric its provider moves: a tenant's
+        // signal merged into the incident, or a surge in volume, ejects nothing.
         guard !incident.mitigationsHeld, incident.causeKey.dimension == .deployment,
-            incident.signals.contains(where: { Incident.providerSideMetrics.contains($0.metric) })
+            let own = incident.signals.first(where: {
+                $0.series == incident.causeKey && Incident.providerSideMetrics.contains($0.metric)
+            })
         else { return }
         let deployment = incident.causeKey.value
         guard ejected[deployment] == nil else { return }
-        // Readmitted on probation: ejected again only once it deviates again.
+        // Readmitted on probation: ejected again only once its provider-side metrics deviate again.
         if onProbation[deployment] == incident.id {
-            let deviates = detected[incident.causeKey]?.values.contains {
-                if case .outOfBand = $0 { true } else { false }
+            let deviates = detected[incident.causeKey]?.contains { metric, reading in
+                guard Incident.providerSideMetrics.contains(metric), case .outOfBand = reading else { return false }
+                return true
             }
             guard deviates == true else { return }
-        } else if incident.mitigations.contains(where: { $0.target == deployment }) {
+        } else if incident.mitigations.contains(where: { $0.target == deployment && $0.refused == nil }) {
             return
         }
-        if let refusal = ejectionRefusal(deployment) {
+        let refusal =
+            Self.concentration(of: own, on: incident.causeKey, cells: cells)
+            ?? ejectionRefusal(deployment, Set(ejected.keys))
+        if let refusal {
+            // Recorded once; tried again every window, in case what refused it passes.
             guard !incident.mitigations.contains(where: { $0.target == deployment && $0.refused != nil }) else { return }
             incident.mitigations.append(.init(action: "eject", target: deployment, at: now, refused: refusal))
             notable.insert(incident.id)
@@ -288,5 +307,20 @@ public struct IncidentBook: Sendable {
         incident.mitigations.append(.init(action: "eject", target: deployment, at: now))
         orders.append(.eject(deployment: deployment, incident: incident.id))
         notable.insert(incident.id)
+    }
+
+    /// A deviation carried by one tenant's or agent's requests far beyond its share of the
+    /// traffic (its prompts are huge, its calls time out) is theirs: ejecting the deployment would
+    /// punish every other tenant for it.
+    static func concentration(of signal: Incident.Signal, on deployment: SeriesKey, cells: [TrafficKey: TrafficCell])
+        -> String?
+    {
+        guard
+            let heaviest = Attribution.heaviest(
+                of: [.tenant, .agent], in: deployment, metric: signal.metric, expected: signal.expected, cells: cells),
+            heaviest.deviationShare >= 0.4, heaviest.deviationShare - heaviest.trafficShare >= 0.2
+        else { return nil }
+        return
+            "not ejected: \(Incident.percent(heaviest.deviationShare)) of the deviation is \(heaviest.dimension.rawValue) \(heaviest.value)'s requests, \(Incident.percent(heaviest.trafficShare)) of the traffic"
     }
 }

@@ -39,8 +39,9 @@ public enum Metric: String, Sendable, CaseIterable, Comparable {
     /// A drop in traffic is news too; for the rest only a rise is.
     var lowIsDeviation: Bool { self == .requests }
 
-    /// The band's narrowest half-width in the metric's unit, whatever the history's spread: a
-    /// flat history (every window 0 errors) must not make one error an incident.
+    /// The band's narrowest half-width (before `sensitivity`) in the metric's unit, whatever the
+    /// history's spread: with a flat history (every window 0 errors) an error rate must pass
+    /// `sensitivity` points (4 %) for `consecutive` windows, with `min_requests` in each.
     var absoluteFloor: Double {
         switch self {
         case .latencyP50, .latencyP95, .firstTokenP95: 0.025

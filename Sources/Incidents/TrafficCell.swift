@@ -22,7 +22,7 @@ public struct TrafficCell: Sendable, Equatable {
         if record.errorClass?.isServerSide == true { errors += 1 }
         if record.errorClass == .contentFiltered { refusals += 1 }
         costNanos &+= max(0, record.cost.nanos)
-        tokens += max(0, record.usage.inputTokens) + max(0, record.usage.outputTokens)
+        tokens &+= max(0, record.usage.inputTokens) &+ max(0, record.usage.outputTokens)
         latency.add(micros: record.latencyMicros)
         if let firstToken = record.timeToFirstTokenMicros { self.firstToken.add(micros: firstToken) }
     }
@@ -32,16 +32,16 @@ public struct TrafficCell: Sendable, Equatable {
         errors += other.errors
         refusals += other.refusals
         costNanos &+= other.costNanos
-        tokens += other.tokens
+        tokens &+= other.tokens
         latency.add(other.latency)
         firstToken.add(other.firstToken)
     }
 }
 
-/// Latencies in 48 buckets growing by a quarter from 1 ms (the last holds everything past ~45 s):
-/// a percentile within a bucket's width, in a fixed 192 bytes.
+/// Latencies in 64 buckets growing by a quarter from 1 ms (the last bound is ~21 minutes, past
+/// any generation): a percentile within a bucket's width, in a fixed 256 bytes.
 public struct LatencyHistogram: Sendable, Equatable {
-    static let bucketCount = 48
+    static let bucketCount = 64
     static let growth = 1.25
     /// Each bucket's upper bound in microseconds.
     static let bounds: [Int64] = (0..<bucketCount).map { Int64(1000 * pow125($0)) }
@@ -96,11 +96,12 @@ public struct LatencyHistogram: Sendable, Equatable {
 
 extension ErrorClass {
     /// A failure of the provider or of reaching it, which says something about the deployment;
-    /// a client's own mistakes and the gateway's refusals (budgets, policies) do not.
+    /// a client's own mistakes and the gateway's own outcomes (refusals, no healthy deployment,
+    /// which an ejection itself causes) do not.
     public var isServerSide: Bool {
         switch self {
         case .upstreamUnavailable, .upstreamTimeout, .upstreamError, .upstreamOverloaded, .upstreamAuthentication,
-            .streamInterrupted, .noHealthyDeployment:
+            .streamInterrupted:
             true
         default: false
         }

@@ -118,6 +118,8 @@ public final class DeploymentMonitor: Sendable {
     static func grant(_ state: inout DeploymentState, _ name: String, _ now: ContinuousClock.Instant) -> Result<
         Lease, Unavailability
     > {
+        // Also for a waiter handed a slot: an ejected deployment serves nobody.
+        if state.ejected { return .failure(.ejected) }
         let probe: Bool
         switch state.breaker.admit(at: now) {
         case .allowed: probe = false

@@ -1,5 +1,6 @@
 import Incidents
 import SwitchyardCore
+import Synchronization
 import Testing
 
 /// The book's lifecycle over windows of real readings: open after `consecutive` windows, signals
@@ -13,7 +14,7 @@ import Testing
         var clock: Int64 = 1_800_000_000_000_000
         var ids = 0
 
-        init(eject: Bool, refusal: @escaping @Sendable (String) -> String? = { _ in nil }) {
+        init(eject: Bool, refusal: @escaping @Sendable (String, Set<String>) -> String? = { _, _ in nil }) {
             var settings = DetectionSettings()
             settings.minimumHistory = 5
             var mitigation = MitigationSettings()
@@ -101,7 +102,8 @@ import Testing
     /// A deployment that may not be ejected (the last of a route's): the refusal is recorded
     /// once and nothing is ordered; an ejection undone by hand readmits and is not repeated.
     @Test func refusedAndUndoneMitigations() throws {
-        var refused = Run(eject: true, refusal: { "the last deployment of route \($0 == "gpt-eu" ? "chat" : "?")" })
+        var refused = Run(
+            eject: true, refusal: { deployment, _ in "the last deployment of route \(deployment == "gpt-eu" ? "chat" : "?")" })
         for _ in 0..<8 { _ = refused.step(.steady()) }
         for _ in 0..<4 { #expect(refused.step(.steady(slow: "gpt-eu")).orders.isEmpty) }
         let incident = try #require(refused.book.open.first)
@@ -118,6 +120,46 @@ import Testing
         for _ in 0..<4 { #expect(undone.step(.steady(slow: "gpt-eu")).orders.isEmpty) }
         let none = undone.book.undoMitigation(of: "inc_none", at: UnixMicros(0))
         #expect(none == nil)
+    }
+
+    /// One tenant's slow requests (7 of a deployment's 27, 58 % of its slow ones: under the 60 %
+    /// that would make the incident the tenant's) make the deployment deviate; ejecting it would
+    /// punish the others, so the refusal says whose they are. Two deployments degrading in one window: the book hands its own ejections to the
+    /// refusal check, so the second sees the first (the monitor does not know it yet).
+    @Test func aTenantsSlowRequestsAndASecondEjectionAreRefused() throws {
+        var run = Run(eject: true)
+        func traffic(slowTenant: Bool) -> Traffic {
+            var traffic = Traffic()
+            for deployment in ["gpt-us", "claude"] {
+                traffic.add(20, deployment: deployment, provider: deployment == "claude" ? "anthropic" : "openai")
+            }
+            traffic.add(slowTenant ? 15 : 20, deployment: "gpt-eu")
+            if slowTenant { traffic.add(5, deployment: "gpt-eu", latencyMillis: 9_000) }
+            traffic.add(7, deployment: "gpt-eu", tenant: "initech", latencyMillis: slowTenant ? 9_000 : 100)
+            return traffic
+        }
+        for _ in 0..<8 { _ = run.step(traffic(slowTenant: false)) }
+        for _ in 0..<4 { #expect(run.step(traffic(slowTenant: true)).orders.isEmpty) }
+        let incident = try #require(run.book.open.first { $0.causeKey == SeriesKey(.deployment, "gpt-eu") })
+        #expect(incident.mitigations.first?.refused?.contains("tenant initech's requests") == true, "\(incident.mitigations)")
+
+        let seen = Mutex<[Set<String>]>([])
+        var two = Run(
+            eject: true,
+            refusal: { deployment, ejected in
+                seen.withLock { $0.append(ejected) }
+                return ejected.isEmpty ? nil : "not ejected: \(deployment) would be the last"
+            })
+        for _ in 0..<8 { _ = two.step(.steady()) }
+        // Two deployments of two providers: a deployment's incident each.
+        var both = Traffic()
+        both.add(20, deployment: "gpt-eu", latencyMillis: 3_000)
+        both.add(20, deployment: "claude", provider: "anthropic", latencyMillis: 3_000)
+        both.add(20, deployment: "gpt-us")
+        var orders: [MitigationOrder] = []
+        for _ in 0..<3 { orders += two.step(both).orders }
+        #expect(orders.count == 1, "\(orders)")
+        #expect(seen.withLock { $0.contains { !$0.isEmpty } })
     }
 
     /// A tenant whose own traffic surges: a request-rate incident caused by the tenant, with no
