@@ -18,33 +18,46 @@ public struct Attribution: Sendable, Equatable {
     public static func locate(
         _ series: SeriesKey, metric: Metric, expected: Double, cells: [TrafficKey: TrafficCell]
     ) -> Attribution? {
+        // On a tie, deployments and providers first: a provider-side cause explains a tenant's
+        // slow requests too, when both concentrate.
+        let dimensions = [Dimension.deployment, .provider, .tenant, .agent, .route].filter { $0 != series.dimension }
+        return mostLifted(
+            candidates(dimensions, in: series, metric: metric, expected: expected, cells: cells)
+                .filter { $0.deviationShare >= minimumShare && $0.deviationShare > $0.trafficShare })
+    }
+
+    /// The candidate carrying the most more of the deviation than of the traffic; the first of equals.
+    static func mostLifted(_ candidates: [Attribution]) -> Attribution? {
+        var best: Attribution?
+        for candidate in candidates where best.map({ candidate.lift > $0.lift + 1e-9 }) ?? true { best = candidate }
+        return best
+    }
+
+    /// Every value of `dimensions` within `series` with its shares, in a fixed order; a dimension
+    /// whose one value carries all the traffic says nothing about where, and is left out.
+    static func candidates(
+        _ dimensions: [Dimension], in series: SeriesKey, metric: Metric, expected: Double, cells: [TrafficKey: TrafficCell]
+    ) -> [Attribution] {
         let inSeries = cells.filter { $0.key.value(series.dimension) == series.value }
         let requests = inSeries.values.reduce(0) { $0 + $1.requests }
         let deviating = inSeries.values.reduce(0.0) { $0 + metric.deviatingShare(of: $1, expected: expected) }
-        guard requests > 0, deviating > 0 else { return nil }
-        var best: Attribution?
-        // On a tie, deployments and providers first: a provider-side cause explains a tenant's
-        // slow requests too, when both concentrate.
-        for dimension in [Dimension.deployment, .provider, .tenant, .agent, .route] where dimension != series.dimension {
+        guard requests > 0, deviating > 0 else { return [] }
+        var found: [Attribution] = []
+        for dimension in dimensions {
             var byValue: [String: (requests: Int, deviating: Double)] = [:]
-            for (key, cell) in inSeries {
-                let value = key.value(dimension)
-                guard !value.isEmpty else { continue }
-                byValue[value, default: (0, 0)].requests += cell.requests
-                byValue[value, default: (0, 0)].deviating += metric.deviatingShare(of: cell, expected: expected)
+            for (key, cell) in inSeries where !key.value(dimension).isEmpty {
+                byValue[key.value(dimension), default: (0, 0)].requests += cell.requests
+                byValue[key.value(dimension), default: (0, 0)].deviating += metric.deviatingShare(of: cell, expected: expected)
             }
-            // One value carries all the traffic: that says nothing about where.
             guard byValue.count > 1 else { continue }
             for (value, counts) in byValue.sorted(by: { $0.key < $1.key }) {
-                let candidate = Attribution(
-                    dimension: dimension, value: value, deviationShare: counts.deviating / deviating,
-                    trafficShare: Double(counts.requests) / Double(requests))
-                guard candidate.deviationShare >= minimumShare, candidate.deviationShare > candidate.trafficShare
-                else { continue }
-                if best.map({ candidate.lift > $0.lift + 1e-9 }) ?? true { best = candidate }
+                found.append(
+                    Attribution(
+                        dimension: dimension, value: value, deviationShare: counts.deviating / deviating,
+                        trafficShare: Double(counts.requests) / Double(requests)))
             }
         }
-        return best
+        return found
     }
 
     /// Where a surge in volume (requests, cost, tokens) comes from: the agent or tenant, within
@@ -92,26 +105,7 @@ public struct Attribution: Sendable, Equatable {
     public static func heaviest(
         of dimensions: [Dimension], in series: SeriesKey, metric: Metric, expected: Double, cells: [TrafficKey: TrafficCell]
     ) -> Attribution? {
-        let inSeries = cells.filter { $0.key.value(series.dimension) == series.value }
-        let requests = inSeries.values.reduce(0) { $0 + $1.requests }
-        let deviating = inSeries.values.reduce(0.0) { $0 + metric.deviatingShare(of: $1, expected: expected) }
-        guard requests > 0, deviating > 0 else { return nil }
-        var best: Attribution?
-        for dimension in dimensions {
-            var byValue: [String: (requests: Int, deviating: Double)] = [:]
-            for (key, cell) in inSeries where !key.value(dimension).isEmpty {
-                byValue[key.value(dimension), default: (0, 0)].requests += cell.requests
-                byValue[key.value(dimension), default: (0, 0)].deviating += metric.deviatingShare(of: cell, expected: expected)
-            }
-            guard byValue.count > 1 else { continue }
-            for (value, counts) in byValue.sorted(by: { $0.key < $1.key }) {
-                let candidate = Attribution(
-                    dimension: dimension, value: value, deviationShare: counts.deviating / deviating,
-                    trafficShare: Double(counts.requests) / Double(requests))
-                if best.map({ candidate.lift > $0.lift + 1e-9 }) ?? true { best = candidate }
-            }
-        }
-        return best
+        mostLifted(candidates(dimensions, in: series, metric: metric, expected: expected, cells: cells))
     }
 
     /// How much more of the deviation than of the traffic it carries.
