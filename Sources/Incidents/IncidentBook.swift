@@ -121,14 +121,18 @@ public struct IncidentBook: Sendable {
                 ? Attribution.locateSurge(
                     series, metric: metric, excess: observed - expected, cells: cells, readings: detected)
                 : Attribution.locate(series, metric: metric, expected: expected, cells: cells)
-            let drop = metric.lowIsDeviation && observed < expected
-            if let index = incidentSharingCause(of: series, attribution: attribution, cells: cells, drop: drop) {
+            let shift = Self.isTrafficShift(signal, attribution: attribution)
+            if let index = incidentSharingCause(of: series, attribution: attribution, cells: cells, shift: shift) {
+                let providerSideBefore = open[index].signals.contains { Incident.providerSideMetrics.contains($0.metric) }
                 open[index].signals.append(signal)
-                // A signal that locates the incident's own cause says by how much: the cause's
-                // sentence gets the shares.
+                // A signal that locates the incident's own cause says by how much, and a
+                // provider-side one says more than the traffic signals it opened with: the
+                // cause's sentence follows.
                 if open[index].attribution == nil, let attribution, attribution.key == open[index].causeKey {
                     open[index].attribution = attribution
                     open[index].cause = Incident.cause(of: signal, attribution: attribution)
+                } else if !providerSideBefore, Incident.providerSideMetrics.contains(metric) {
+                    open[index].cause = Incident.cause(of: signal, attribution: open[index].attribution)
                 }
                 notable.insert(open[index].id)
                 continue
@@ -202,10 +206,21 @@ public struct IncidentBook: Sendable {
         return (open[index], orders)
     }
 
-    /// An incident of fewer requests only, on routes a deployment's provider-side incident also
-    /// touches, is that incident's (its clients wait on slow answers): its signals move there and
-    /// it is closed as merged. It can open first: a slowed deployment finishes too few requests to
-    /// read in its first window, while the drop shows at once.
+    /// Requests (and their cost) moving with no agent or tenant behind them: clients waiting on
+    /// a slow deployment send fewer, and an ejection moves its share to the other deployments. A
+    /// tenant's or agent's rise is its own surge; only their drop is a shift.
+    static func isTrafficShift(_ signal: Incident.Signal, attribution: Attribution?) -> Bool {
+        guard signal.metric == .requests || signal.metric == .cost, attribution == nil else { return false }
+        switch signal.series.dimension {
+        case .route, .deployment, .provider: return true
+        case .tenant, .agent: return signal.observed < signal.expected
+        }
+    }
+
+    /// An incident of shifted traffic only, on routes a deployment's provider-side incident also
+    /// touches, is that incident's: its signals move there and it is closed as merged. It can
+    /// open first: a slowed deployment finishes too few requests to read in its first window,
+    /// while the drop shows at once.
     private mutating func mergeTrafficDrops(at now: UnixMicros, events: inout [IncidentEvent], notable: inout Set<String>) {
         for targetIndex in open.indices {
             let target = open[targetIndex]
@@ -214,7 +229,7 @@ public struct IncidentBook: Sendable {
             else { continue }
             for index in open.indices where index != targetIndex && open[index].mergedInto == nil {
                 let other = open[index]
-                guard other.signals.allSatisfy({ $0.metric == .requests && $0.observed < $0.expected }),
+                guard other.signals.allSatisfy({ Self.isTrafficShift($0, attribution: other.attribution) }),
                     !other.routes.isDisjoint(with: target.routes)
                 else { continue }
                 open[targetIndex].signals += other.signals
@@ -233,14 +248,13 @@ public struct IncidentBook: Sendable {
     }
 
     private func incidentSharingCause(
-        of series: SeriesKey, attribution: Attribution?, cells: [TrafficKey: TrafficCell], drop: Bool
+        of series: SeriesKey, attribution: Attribution?, cells: [TrafficKey: TrafficCell], shift: Bool
     ) -> Int? {
         if let attribution { return open.firstIndex { $0.causeKey == attribution.key } }
         if let index = open.firstIndex(where: { $0.causeKey == series }) { return index }
         let routes = Set(cells.keys.filter { $0.value(series.dimension) == series.value }.map(\.route))
-        // Fewer requests on a route while one of its deployments degrades: clients waiting on
-        // slow answers send fewer. The same incident.
-        if drop,
+        // Requests shifting on a route while one of its deployments degrades: the same incident.
+        if shift,
             let index = open.firstIndex(where: { incident in
                 incident.causeKey.dimension == .deployment && !incident.routes.isDisjoint(with: routes)
                     && incident.signals.contains { Incident.providerSideMetrics.contains($0.metric) }

@@ -149,7 +149,8 @@ def test_a_slow_deployment_becomes_an_incident_is_ejected_and_resolves(tmp_path)
             what="the incident resolved")[0]
         assert resolved["mitigations"] and all(m["undone_at"] for m in resolved["mitigations"]), resolved
         assert incidents(gateway, "open") == []
-        assert sum(i["merged_into"] is None for i in incidents(gateway)) == 1
+        unmerged = [i for i in incidents(gateway) if i["merged_into"] is None]
+        assert len(unmerged) == 1, [(i["cause_key"], i["summary"], i["opened_at"], i["resolved_at"]) for i in unmerged]
         wait_until(lambda: any(d == "us" for at, d in load.answers[-200:]), timeout=30, what="us serving again")
 
         # Every surface: webhook, CLI, audit trail, metrics.
