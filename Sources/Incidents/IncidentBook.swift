@@ -276,7 +276,9 @@ public struct IncidentBook: Sendable {
     private func absorbScope(into incident: inout Incident, cells: [TrafficKey: TrafficCell]) {
         for (key, cell) in cells where key.value(incident.causeKey.dimension) == incident.causeKey.value {
             incident.costNanos &+= cell.costNanos
-            for (set, value) in [(\Incident.tenants, key.tenant), (\.agents, key.agent), (\.routes, key.route)]
+            for (set, value) in [
+                (\Incident.tenants, key.tenant), (\.agents, key.value(.agent)), (\.routes, key.route),
+            ]
             where !value.isEmpty && incident[keyPath: set].count < Self.scopeLimit {
                 incident[keyPath: set].insert(value)
             }

@@ -23,13 +23,15 @@ public struct TrafficKey: Hashable, Sendable {
             tenant: record.tenant ?? "", agent: record.agent ?? "")
     }
 
+    /// The series value for `dimension`. An agent is named within its tenant (`acme/nightly`):
+    /// two tenants' agents of one name are two series, never one.
     public func value(_ dimension: Dimension) -> String {
         switch dimension {
         case .route: route
         case .deployment: deployment
         case .provider: provider
         case .tenant: tenant
-        case .agent: agent
+        case .agent: agent.isEmpty ? "" : "\(tenant)/\(agent)"
         }
     }
 }

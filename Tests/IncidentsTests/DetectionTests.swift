@@ -96,3 +96,16 @@ import Testing
         #expect(Attribution.locate(SeriesKey(.route, "chat"), metric: .latencyP95, expected: 0.8, cells: broad.cells) == nil)
     }
 }
+
+@Suite struct TrafficKeyTests {
+    /// Agents of one name in two tenants are two series: neither's surge is blamed on the other.
+    @Test func anAgentIsNamedWithinItsTenant() {
+        var traffic = Traffic()
+        traffic.add(5, deployment: "gpt-eu", tenant: "acme", agent: "bot")
+        traffic.add(7, deployment: "gpt-eu", tenant: "globex", agent: "bot")
+        let totals = AnomalyDetector.totals(traffic.cells)
+        #expect(totals[SeriesKey(.agent, "acme/bot")]?.requests == 5)
+        #expect(totals[SeriesKey(.agent, "globex/bot")]?.requests == 7)
+        #expect(totals[SeriesKey(.agent, "bot")] == nil)
+    }
+}
