@@ -22,6 +22,8 @@ public final class IncidentWatcher: Service, Sendable {
     /// What the store has not taken yet: the latest row of each incident, and audit entries.
     private let unsaved = Mutex<(rows: [String: StoredIncident], audit: [AuditEntry])>(([:], []))
     private let droppedRequests = Atomic<Int64>(0)
+    /// Agents' kill switches this watcher engaged (only those are released).
+    private let stoppedByIncidents = Mutex<Set<GovernanceScope>>([])
     static let unsavedRowLimit = 1_000
     static let unsavedAuditLimit = 10_000
 
@@ -38,6 +40,7 @@ public final class IncidentWatcher: Service, Sendable {
         var mitigation = MitigationSettings()
         mitigation.ejectDeployments = file.ejectDeployments
         mitigation.ejectWindows = file.ejectWindows
+        mitigation.stopAgents = file.stopAgents
         let routes = gateway.configuration.routes
         let monitor = gateway.monitor
         self.gateway = gateway
@@ -150,6 +153,47 @@ public final class IncidentWatcher: Service, Sendable {
                 gateway.logger.notice(
                     "incident mitigation: deployment readmitted",
                     metadata: ["deployment": "\(deployment)", "incident": "\(incident)"])
+            case .stopAgent(let tenant, let agent, let incident):
+                stop(tenant: tenant, agent: agent, incident: incident)
+            case .releaseAgent(let tenant, let agent, let incident):
+                release(tenant: tenant, agent: agent, incident: incident)
+            }
+        }
+    }
+
+    /// The agent's kill switch, engaged here at once and stored for the other replicas. One
+    /// already engaged (by an operator) is left as it is, and is not released later.
+    private func stop(tenant: String, agent: String, incident: String) {
+        let scope = GovernanceScope.agent(tenant: tenant, agent: agent)
+        guard gateway.governor.kills.stoppingScope(scope) == nil else { return }
+        let kill = KillSwitch(
+            scope: scope, reason: "incident \(incident): the agent's requests or cost surged", engagedBy: "switchyard")
+        gateway.governor.kills.engage(kill)
+        stoppedByIncidents.withLock { _ = $0.insert(scope) }
+        gateway.logger.warning(
+            "incident mitigation: agent stopped", metadata: ["agent": "\(scope)", "incident": "\(incident)"])
+        let (store, logger) = (gateway.store, gateway.logger)
+        Task {
+            do {
+                try await store.engageKillSwitch(kill, principal: "switchyard")
+            } catch {
+                logger.error("could not store an incident's kill switch", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func release(tenant: String, agent: String, incident: String) {
+        let scope = GovernanceScope.agent(tenant: tenant, agent: agent)
+        guard stoppedByIncidents.withLock({ $0.remove(scope) }) != nil else { return }
+        gateway.governor.kills.release(scope)
+        gateway.logger.notice(
+            "incident mitigation: agent released", metadata: ["agent": "\(scope)", "incident": "\(incident)"])
+        let (store, logger) = (gateway.store, gateway.logger)
+        Task {
+            do {
+                try await store.releaseKillSwitch(scope, principal: "switchyard")
+            } catch {
+                logger.error("could not release an incident's kill switch", metadata: ["error": "\(error)"])
             }
         }
     }

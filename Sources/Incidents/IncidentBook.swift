@@ -7,6 +7,9 @@ public struct MitigationSettings: Sendable, Equatable {
     /// Windows an ejection lasts before the deployment is readmitted to see whether it recovered
     /// (ejected again at once if it has not).
     public var ejectWindows = 5
+    /// Engage the kill switch of an agent whose own requests or cost surge (a runaway its hourly
+    /// cap has not caught yet); released when the incident resolves.
+    public var stopAgents = false
 
     public init() {}
 }
@@ -22,6 +25,8 @@ public enum IncidentEvent: Sendable, Equatable {
 public enum MitigationOrder: Sendable, Equatable {
     case eject(deployment: String, incident: String)
     case readmit(deployment: String, incident: String)
+    case stopAgent(tenant: String, agent: String, incident: String)
+    case releaseAgent(tenant: String, agent: String, incident: String)
 }
 
 /// The open incidents and their lifecycle: each window's readings open incidents for metrics out
@@ -39,6 +44,8 @@ public struct IncidentBook: Sendable {
     public private(set) var open: [Incident] = []
     /// Ejected deployments: the incident and the window they are readmitted at.
     private var ejected: [String: (incident: String, until: Int)] = [:]
+    /// Agents stopped (by series value, `tenant/agent`): their tenant, agent and incident.
+    private var stopped: [String: (tenant: String, agent: String, incident: String)] = [:]
     /// Deployments ejected once by an incident still open: ejected again as soon as they deviate.
     private var onProbation: [String: String] = [:]
     private var window = 0
@@ -153,12 +160,13 @@ public struct IncidentBook: Sendable {
         mergeTrafficDrops(at: now, events: &events, notable: &notable)
 
         // Mitigation, then resolution.
-        if mitigation.ejectDeployments {
-            for index in open.indices {
-                var incident = open[index]
+        for index in open.indices {
+            var incident = open[index]
+            if mitigation.ejectDeployments {
                 mitigate(&incident, detected: detected, cells: cells, at: now, orders: &orders, notable: &notable)
-                open[index] = incident
             }
+            if mitigation.stopAgents { stopAgent(&incident, cells: cells, at: now, orders: &orders, notable: &notable) }
+            open[index] = incident
         }
         var stillOpen: [Incident] = []
         for var incident in open {
@@ -179,6 +187,7 @@ public struct IncidentBook: Sendable {
                 orders.append(.readmit(deployment: deployment, incident: incident.id))
             }
             onProbation = onProbation.filter { $0.value != incident.id }
+            orders += releaseAgents(of: incident.id)
             for index in incident.mitigations.indices where incident.mitigations[index].undoneAt == nil {
                 incident.mitigations[index].undoneAt = now
             }
@@ -198,12 +207,41 @@ public struct IncidentBook: Sendable {
             orders.append(.readmit(deployment: deployment, incident: id))
         }
         onProbation = onProbation.filter { $0.value != id }
+        orders += releaseAgents(of: id)
         for mitigationIndex in open[index].mitigations.indices where open[index].mitigations[mitigationIndex].undoneAt == nil {
             open[index].mitigations[mitigationIndex].undoneAt = now
         }
         open[index].mitigationsHeld = true
         open[index].updatedAt = now
         return (open[index], orders)
+    }
+
+    /// An agent whose own requests or cost surge is stopped by its kill switch, once per incident.
+    private mutating func stopAgent(
+        _ incident: inout Incident, cells: [TrafficKey: TrafficCell], at now: UnixMicros, orders: inout [MitigationOrder],
+        notable: inout Set<String>
+    ) {
+        let series = incident.causeKey
+        guard !incident.mitigationsHeld, series.dimension == .agent, stopped[series.value] == nil,
+            !incident.mitigations.contains(where: { $0.action == "stop" }),
+            incident.signals.contains(where: {
+                $0.series == series && ($0.metric == .requests || $0.metric == .cost) && $0.observed > $0.expected
+            }),
+            let key = cells.keys.first(where: { $0.value(.agent) == series.value })
+        else { return }
+        stopped[series.value] = (key.tenant, key.agent, incident.id)
+        incident.mitigations.append(.init(action: "stop", target: "agent:\(series.value)", at: now))
+        orders.append(.stopAgent(tenant: key.tenant, agent: key.agent, incident: incident.id))
+        notable.insert(incident.id)
+    }
+
+    private mutating func releaseAgents(of incident: String) -> [MitigationOrder] {
+        var orders: [MitigationOrder] = []
+        for (series, agent) in stopped.sorted(by: { $0.key < $1.key }) where agent.incident == incident {
+            stopped[series] = nil
+            orders.append(.releaseAgent(tenant: agent.tenant, agent: agent.agent, incident: incident))
+        }
+        return orders
     }
 
     /// Requests (and their cost) moving with no agent or tenant behind them: clients waiting on

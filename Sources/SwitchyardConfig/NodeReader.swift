@@ -337,7 +337,9 @@ struct NodeReader {
             try integer(entries["min_requests"], "incidents.min_requests", range: 1...1_000_000) ?? incidents.minimumRequests
         incidents.history = try integer(entries["history"], "incidents.history", range: 5...1440) ?? incidents.history
         if let node = entries["mitigation"] {
-            let mitigation = try mapping(node, "incidents.mitigation", allowed: ["eject_deployment", "eject_windows"])
+            let mitigation = try mapping(
+                node, "incidents.mitigation", allowed: ["eject_deployment", "eject_windows", "stop_agent"])
+            incidents.stopAgents = try bool(mitigation["stop_agent"], "incidents.mitigation.stop_agent") ?? false
             incidents.ejectDeployments =
                 try bool(mitigation["eject_deployment"], "incidents.mitigation.eject_deployment") ?? false
             incidents.ejectWindows =

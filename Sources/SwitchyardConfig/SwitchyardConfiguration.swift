@@ -136,6 +136,8 @@ public struct SwitchyardConfiguration: Sendable {
         public var history = 30
         /// `mitigation.eject_deployment`: eject a deployment whose provider-side incident it is.
         public var ejectDeployments = false
+        /// `mitigation.stop_agent`: engage the kill switch of an agent whose own traffic or cost surges.
+        public var stopAgents = false
         /// `mitigation.eject_windows`: how long an ejection lasts before the deployment is tried again.
         public var ejectWindows = 5
 

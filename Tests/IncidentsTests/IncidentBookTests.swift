@@ -14,12 +14,16 @@ import Testing
         var clock: Int64 = 1_800_000_000_000_000
         var ids = 0
 
-        init(eject: Bool, refusal: @escaping @Sendable (String, Set<String>) -> String? = { _, _ in nil }) {
+        init(
+            eject: Bool, stopAgents: Bool = false,
+            refusal: @escaping @Sendable (String, Set<String>) -> String? = { _, _ in nil }
+        ) {
             var settings = DetectionSettings()
             settings.minimumHistory = 5
             var mitigation = MitigationSettings()
             mitigation.ejectDeployments = eject
             mitigation.ejectWindows = 2
+            mitigation.stopAgents = stopAgents
             detector = AnomalyDetector(settings: settings)
             book = IncidentBook(
                 settings: settings, mitigation: mitigation, windowMicros: IncidentBookTests.window, ejectionRefusal: refusal)
@@ -160,6 +164,28 @@ import Testing
         for _ in 0..<3 { orders += two.step(both).orders }
         #expect(orders.count == 1, "\(orders)")
         #expect(seen.withLock { $0.contains { !$0.isEmpty } })
+    }
+
+    /// A runaway agent: its own requests surge, the incident is the agent's and its kill switch is
+    /// ordered, once; the agent gone quiet for a whole history, the incident resolves and the
+    /// switch is released. A deployment is never ejected for it.
+    @Test func aRunawayAgentIsStoppedAndReleased() throws {
+        var run = Run(eject: true, stopAgents: true)
+        func traffic(agentRequests: Int) -> Traffic {
+            var traffic = Traffic.steady()
+            if agentRequests > 0 { traffic.add(agentRequests, deployment: "gpt-us", tenant: "globex", agent: "nightly") }
+            return traffic
+        }
+        for _ in 0..<8 { _ = run.step(traffic(agentRequests: 5)) }
+        var orders: [MitigationOrder] = []
+        for _ in 0..<4 { orders += run.step(traffic(agentRequests: 200)).orders }
+        let incident = try #require(run.book.open.first { $0.causeKey == SeriesKey(.agent, "globex/nightly") })
+        #expect(orders == [.stopAgent(tenant: "globex", agent: "nightly", incident: incident.id)])
+        #expect(incident.mitigations.map(\.target) == ["agent:globex/nightly"])
+        var released: [MitigationOrder] = []
+        for _ in 0..<31 { released += run.step(traffic(agentRequests: 0)).orders }
+        #expect(released == [.releaseAgent(tenant: "globex", agent: "nightly", incident: incident.id)])
+        #expect(run.book.open.isEmpty)
     }
 
     /// A tenant whose own traffic surges: a request-rate incident caused by the tenant, with no

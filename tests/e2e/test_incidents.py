@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from conftest import FaultUpstream, Gateway, free_port, wait_until
+from conftest import FaultUpstream, Gateway, fault_config, free_port, wait_until
 
 ADMIN_KEY = "sk-admin-incident-tests-0123456789"
 DEPLOYMENTS = ["eu", "us", "ap"]
@@ -170,3 +170,74 @@ def test_a_slow_deployment_becomes_an_incident_is_ejected_and_resolves(tmp_path)
         sink.stop()
         for upstream in upstreams.values():
             upstream.stop()
+
+
+def test_a_runaway_agent_is_stopped_by_its_kill_switch_and_released(tmp_path):
+    """An agent looping the same prompt far past its usual rate: the incident is the agent's, its
+    kill switch is engaged (its requests are refused, other clients are served), and once it
+    goes quiet the incident resolves and the switch is released."""
+    upstream = FaultUpstream(tmp_path)
+    body = "admin:\n  key_env: SWITCHYARD_ADMIN_KEY\n" + fault_config(upstream.base_url, """incidents:
+  window_seconds: 1
+  consecutive: 3
+  resolve_after: 3
+  min_requests: 5
+  history: 10
+  mitigation: { stop_agent: true }
+""")
+    gateway = Gateway(tmp_path / "gateway", body=body, env={"SWITCHYARD_ADMIN_KEY": ADMIN_KEY})
+    agent_key = gateway.cli("keys", "create", "--tenant", "acme", "--agent", "nightly").strip()
+    chat = {"model": "chat", "messages": [{"role": "user", "content": "Same prompt again"}], "max_tokens": 8}
+    statuses = []  # (time, status) of the agent's requests
+    running = {"fast": False, "on": True}
+    stop_at = time.monotonic() + 240
+
+    def agent_loop():
+        session = requests.Session()
+        while running["on"] and time.monotonic() < stop_at:
+            response = session.post(f"{gateway.base_url}/chat/completions", json=chat,
+                                    headers={"Authorization": f"Bearer {agent_key}"}, timeout=30)
+            statuses.append((time.monotonic(), response.status_code))
+            if not running["fast"]:
+                time.sleep(0.2)
+
+    background = Load(gateway, threads=2)
+    agents = [threading.Thread(target=agent_loop, daemon=True) for _ in range(4)]
+    try:
+        for thread in agents:
+            thread.start()
+        wait_until(lambda: len(statuses) > 60, timeout=60, what="the agent's usual pace")
+        time.sleep(6)  # baselines of the agent's usual rate (the detector needs five windows)
+        running["fast"] = True
+
+        def agent_incident():
+            found = [i for i in incidents(gateway, "open") if i["cause_key"] == "agent=acme/nightly"]
+            return found or None
+
+        incident = wait_until(agent_incident, timeout=60, what="an incident on the agent")[0]
+        assert [m["action"] + " " + m["target"] for m in incident["mitigations"]] == ["stop agent:acme/nightly"], incident
+        stopped_at = time.monotonic()
+        wait_until(lambda: any(at > stopped_at and status == 403 for at, status in statuses), timeout=30,
+                   what="the agent's requests refused")
+        kills = json.loads(gateway.cli("kill", "list", "--format", "json"))
+        assert any(kill["scope"] == "agent:acme/nightly" for kill in kills), kills
+        # Others are served meanwhile.
+        wait_until(lambda: len([a for a in background.answers if a[0] > stopped_at]) >= 20, timeout=30,
+                   what="other clients served")
+
+        # The agent stops: quiet for a whole history, the incident resolves, the switch is released.
+        running["on"] = False
+        for thread in agents:
+            thread.join(timeout=60)
+        resolved = wait_until(
+            lambda: [i for i in incidents(gateway, "resolved") if i["id"] == incident["id"]] or None, timeout=90,
+            what="the agent's incident resolved")[0]
+        assert all(m["undone_at"] for m in resolved["mitigations"]), resolved
+        wait_until(lambda: not any(kill["scope"] == "agent:acme/nightly"
+                                   for kill in json.loads(gateway.cli("kill", "list", "--format", "json"))),
+                   timeout=30, what="the kill switch released")
+    finally:
+        running["on"] = False
+        background.stop()
+        gateway.stop()
+        upstream.stop()
