@@ -86,9 +86,6 @@ public final class IncidentWatcher: Service, Sendable {
         }
     }
 
-    /// The open incidents now.
-    public var open: [Incident] { state.withLock { $0.book.open } }
-
     /// One window: detection, then what it asks for done.
     func tick(at now: UnixMicros = .now()) async {
         let (cells, dropped) = traffic.harvest()
@@ -172,14 +169,7 @@ public final class IncidentWatcher: Service, Sendable {
         stoppedByIncidents.withLock { _ = $0.insert(scope) }
         gateway.logger.warning(
             "incident mitigation: agent stopped", metadata: ["agent": "\(scope)", "incident": "\(incident)"])
-        let (store, logger) = (gateway.store, gateway.logger)
-        Task {
-            do {
-                try await store.engageKillSwitch(kill, principal: "switchyard")
-            } catch {
-                logger.error("could not store an incident's kill switch", metadata: ["error": "\(error)"])
-            }
-        }
+        storeForTheFleet("store an incident's kill switch") { try await $0.engageKillSwitch(kill, principal: "switchyard") }
     }
 
     private func release(tenant: String, agent: String, incident: String) {
@@ -188,12 +178,20 @@ public final class IncidentWatcher: Service, Sendable {
         gateway.governor.kills.release(scope)
         gateway.logger.notice(
             "incident mitigation: agent released", metadata: ["agent": "\(scope)", "incident": "\(incident)"])
+        storeForTheFleet("release an incident's kill switch") {
+            try await $0.releaseKillSwitch(scope, principal: "switchyard")
+        }
+    }
+
+    /// A kill-switch change written for the other replicas from a task of its own: it is in
+    /// force here already, and the caller holds the detection lock.
+    private func storeForTheFleet(_ what: String, _ write: @escaping @Sendable (SQLStore) async throws -> Void) {
         let (store, logger) = (gateway.store, gateway.logger)
         Task {
             do {
-                try await store.releaseKillSwitch(scope, principal: "switchyard")
+                try await write(store)
             } catch {
-                logger.error("could not release an incident's kill switch", metadata: ["error": "\(error)"])
+                logger.error("could not \(what)", metadata: ["error": "\(error)"])
             }
         }
     }

@@ -57,6 +57,10 @@ extension Gateway {
         if let fleet = governor.fleet { exportFleetMetrics(fleet) }
         if let slots = monitor.fleet { exportFleetSlotMetrics(slots) }
         if let traceExporter { exportTraceMetrics(traceExporter) }
+        metrics.set(
+            "switchyard_metric_name_conflicts_total",
+            help: "Metric series asked for under a name already used as another kind or label shape (they record nothing).",
+            kind: .counter, to: Int64(metrics.conflicts))
     }
 }
 

@@ -614,6 +614,8 @@ def test_the_genai_metrics_are_exposed_and_pass_promtool(tmp_path):
         # Nor is its time per output token (it would divide by an estimate).
         assert "gen_ai_server_time_per_output_token_seconds_count" not in text
         assert '# TYPE gen_ai_client_token_usage histogram' in text
+        # No library reused a metric name as another shape.
+        assert "switchyard_metric_name_conflicts_total 0" in text
         # The conventions' boundaries, not the latency buckets.
         assert f'gen_ai_client_token_usage_bucket{{{labels},gen_ai_token_type="output",le="67108864.0"}}' in text
         promtool = shutil.which("promtool")
