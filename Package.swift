@@ -92,6 +92,8 @@ let package = Package(
         .target(name: "Routing", dependencies: ["SwitchyardCore"]),
         // Anomalies in the gateway's traffic become incidents with a probable cause (see its Incidents.swift).
         .target(name: "Incidents", dependencies: ["SwitchyardCore"]),
+        // Canary-fact probes of long-context recall: prompts, grading, quality scores, drift (see its Probes.swift).
+        .target(name: "Probes", dependencies: ["SwitchyardCore"]),
         .target(
             name: "Storage",
             dependencies: ["SwitchyardCore", "CSQLite", "CLibPQ"]
@@ -159,7 +161,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "DataPlane", "SwitchyardCore", "SwitchyardConfig", "WireFormats", "Providers", "Routing", "Storage", "Ledger",
-                "FinOps", "Governance", "Incidents",
+                "FinOps", "Governance", "Incidents", "Probes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -191,6 +193,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "FinOps", "TestSupport", "SwitchyardCore"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SwitchyardCore"]),
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "SwitchyardCore"]),
+        .testTarget(name: "ProbesTests", dependencies: ["Probes", "SwitchyardCore"]),
         .testTarget(
             name: "TelemetryTests",
             dependencies: [

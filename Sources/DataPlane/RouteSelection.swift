@@ -63,6 +63,10 @@ struct RouteSelection: Sendable {
                 errorClass: .policyDenied)
         case .failure(.unsatisfiable(let reason)):
             throw .invalidRequest("Cannot serve this request: \(reason).", code: "unsupported_capability")
+        case .failure(.belowQuality(let reason)):
+            throw OpenAIError(
+                status: 503, message: "No deployment good enough: \(reason).", type: "api_error",
+                code: "below_min_quality", errorClass: .noHealthyDeployment, retryAfterSeconds: 60)
         case .failure(.contextTooLong(let reason)):
             var error = OpenAIError.invalidRequest("Too long: \(reason).", param: "messages", code: "context_length_exceeded")
             error.errorClass = .contextTooLong

@@ -14,6 +14,9 @@ public final class DeploymentMonitor: Sendable {
     public let sharedDeployments: [String]
     private let outputTokens = Mutex<[String: Double]>([:])
     private let underUsedCommitments = Mutex<Set<String>>([])
+    /// Each probed deployment's latest canary quality score (0...1), for `min_quality` and
+    /// `quality-per-cost`.
+    private let qualityScores = Mutex<[String: Double]>([:])
 
     final class Entry: Sendable {
         let deployment: Deployment
@@ -248,6 +251,16 @@ public final class DeploymentMonitor: Sendable {
 
     public func hasUnderUsedCommitment(provider: String) -> Bool {
         underUsedCommitments.withLock { $0.contains(provider) }
+    }
+
+    /// Replaces the known quality scores (deployments left out have none).
+    public func setQualityScores(_ scores: [String: Double]) {
+        qualityScores.withLock { $0 = scores }
+    }
+
+    /// The deployment's latest canary quality score; nil until it has been probed.
+    public func qualityScore(_ name: String) -> Double? {
+        qualityScores.withLock { $0[name] }
     }
 
     public func breakerState(_ name: String) -> CircuitBreaker.State? {

@@ -33,6 +33,8 @@ public enum RoutingError: Error, Equatable, Sendable {
     case unsatisfiable(String)
     /// The request does not fit any deployment's context window (400).
     case contextTooLong(String)
+    /// Every deployment left is known to score below the route's `min_quality` (503).
+    case belowQuality(String)
 }
 
 /// The ordered deployments to try for one request.
@@ -45,7 +47,7 @@ public struct RoutePlan: Sendable {
 /// Decides, per request, which deployments may serve it and in which order.
 ///
 /// Filters come first and nothing bypasses them: residency (tenant and route), capabilities,
-/// context window. Then the strategy orders what is left; health is checked when each attempt
+/// context window, the route's quality floor (a deployment not yet probed passes it). Then the strategy orders what is left; health is checked when each attempt
 /// claims its deployment (`DeploymentMonitor.acquire`).
 public struct RoutePlanner: Sendable {
     private let routes: [String: Route]
@@ -127,8 +129,20 @@ public struct RoutePlanner: Sendable {
                 ))
         }
 
+        var qualified = fitting
+        if let floor = route.minQuality, profile.estimatedInputTokens >= floor.fromTokens, let monitor {
+            qualified = keeping(fitting) { (monitor.qualityScore($0.name) ?? floor.score) >= floor.score }
+            guard !qualified.isEmpty else {
+                let scores = fitting.map { "\($0.name) \(Self.formatScore(monitor.qualityScore($0.name)))" }
+                return .failure(
+                    .belowQuality(
+                        "no deployment of route '\(route.name)' meets its min_quality \(Self.formatScore(floor.score)) (\(scores.joined(separator: ", ")))"
+                    ))
+            }
+        }
+
         let strategy = hints.strategy ?? route.strategy
-        var ordered = order(fitting, route: route, strategy: strategy, profile: profile, monitor: monitor, random: random)
+        var ordered = order(qualified, route: route, strategy: strategy, profile: profile, monitor: monitor, random: random)
         if route.preferCommitted, let monitor {
             // Stable: the strategy's order holds within each group.
             let committed = ordered.filter { monitor.hasUnderUsedCommitment(provider: $0.provider) }
@@ -179,6 +193,22 @@ public struct RoutePlanner: Sendable {
             }
         case .leastBusy:
             return sorted { monitor?.snapshot($0.name)?.load ?? 0 }
+        case .qualityPerCost:
+            // Expected cost over quality, lowest first. Not yet probed counts as quality 1, so
+            // every deployment gets measured; a score of 0 goes last.
+            let output =
+                profile.maxOutputTokens ?? monitor?.averageOutputTokens(route: route.name) ?? Self.defaultExpectedOutputTokens
+            let usage = TokenUsage(inputTokens: profile.estimatedInputTokens, outputTokens: output)
+            return sorted { deployment in
+                let quality = monitor?.qualityScore(deployment.name) ?? 1
+                let cost = Double(deployment.prices.cost(of: usage).nanos)
+                return quality > 0 ? cost / quality : .infinity
+            }
         }
+    }
+
+    static func formatScore(_ score: Double?) -> String {
+        guard let score else { return "not probed" }
+        return "\((score * 100).rounded() / 100)"
     }
 }

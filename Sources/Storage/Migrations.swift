@@ -302,6 +302,27 @@ enum Migrations {
             CREATE INDEX incidents_opened_at ON incidents (opened_at);
             """
         ),
+        (
+            15,
+            // Canary probes: a round per deployment and schedule slot (its JSON in `detail`), and
+            // each deployment's next slot, which one replica claims by moving it on.
+            """
+            CREATE TABLE probe_rounds (
+                deployment TEXT NOT NULL,
+                started_at BIGINT NOT NULL,
+                declared_model TEXT NOT NULL,
+                cost_nanos BIGINT NOT NULL,
+                currency TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                PRIMARY KEY (deployment, started_at)
+            );
+            CREATE INDEX probe_rounds_started_at ON probe_rounds (started_at);
+            CREATE TABLE probe_schedule (
+                deployment TEXT PRIMARY KEY,
+                due_at BIGINT NOT NULL
+            );
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

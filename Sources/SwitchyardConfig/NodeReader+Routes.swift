@@ -6,7 +6,11 @@ import Yams
 extension NodeReader {
     func route(_ node: Node, _ path: String, deployments: Set<String>, providers: Set<String>) throws -> Route {
         let entries = try mapping(
-            node, path, allowed: ["name", "strategy", "targets", "retry", "hedge", "residency", "prefer_committed"])
+            node, path,
+            allowed: [
+                "name", "strategy", "targets", "retry", "hedge", "residency", "prefer_committed", "min_quality",
+                "min_quality_from_tokens",
+            ])
         let name = try name(entries["name"], path + ".name", parent: node)
         let strategyText = try string(entries["strategy"], path + ".strategy", required: false) ?? "fallback"
         guard let strategy = RouteStrategy(rawValue: strategyText) else {
@@ -47,6 +51,12 @@ extension NodeReader {
         if let node = entries["hedge"] { route.hedge = try hedge(node, path + ".hedge") }
         route.residency = try residency(entries["residency"], path + ".residency", providers: providers)
         route.preferCommitted = try bool(entries["prefer_committed"], path + ".prefer_committed") ?? false
+        if let score = try fraction(entries["min_quality"], path + ".min_quality") {
+            let from = try integer(entries["min_quality_from_tokens"], path + ".min_quality_from_tokens", range: 0...100_000_000)
+            route.minQuality = QualityFloor(score: score, fromTokens: from ?? 0)
+        } else if entries["min_quality_from_tokens"] != nil {
+            throw error(entries["min_quality_from_tokens"], path + ".min_quality_from_tokens", "needs min_quality")
+        }
         return route
     }
 
@@ -96,6 +106,9 @@ extension NodeReader {
         let entries = try mapping(
             node, path, allowed: ["name", "allowed_routes", "residency", "allow_routing_hints", "projects", "weight"])
         let name = try name(entries["name"], path + ".name", parent: node)
+        guard name != Tenant.probesTenant else {
+            throw error(entries["name"], path + ".name", "'\(name)' is reserved for canary probes' spend")
+        }
         var allowed: [String]?
         if let list = entries["allowed_routes"] {
             allowed = try sequence(list, path + ".allowed_routes").enumerated().map { index, item in

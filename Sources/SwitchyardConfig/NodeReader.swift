@@ -152,6 +152,7 @@ struct NodeReader {
             allowed: [
                 "server", "storage", "admin", "providers", "deployments", "routes", "tenants", "commitments", "finops",
                 "policies", "limits", "budgets", "governance", "audit", "observability", "incidents",
+                "probes",
             ])
         var configuration = SwitchyardConfiguration()
         if let node = top["server"] { configuration.server = try server(node) }
@@ -194,6 +195,10 @@ struct NodeReader {
         if let node = top["governance"] { configuration.governance = try governance(node) }
         if let node = top["observability"] { configuration.observability = try observability(node) }
         if let node = top["incidents"] { configuration.incidents = try incidents(node) }
+        if let node = top["probes"] {
+            configuration.probes = try probes(node, deployments: configuration.deployments)
+        }
+        try checkQualityFloors(configuration, routes: top["routes"])
         if let node = top["audit"] {
             configuration.audit = try audit(node, alertWebhook: configuration.governance.alertWebhook)
         }

@@ -19,6 +19,7 @@ public struct SwitchyardConfiguration: Sendable {
     public var audit = Audit()
     public var observability = Observability()
     public var incidents = Incidents()
+    public var probes = Probes()
     /// Deployments the file gives no price: they take their model's price from the catalog.
     public var unpricedDeployments: Set<String> = []
     /// The file it came from, or nil for the built-in defaults.
@@ -140,6 +141,33 @@ public struct SwitchyardConfiguration: Sendable {
         public var stopAgents = false
         /// `mitigation.eject_windows`: how long an ejection lasts before the deployment is tried again.
         public var ejectWindows = 5
+
+        public init() {}
+    }
+
+    /// `probes`: canary-fact probes of each deployment's long-context recall (off unless declared).
+    public struct Probes: Sendable, Equatable {
+        public var enabled = false
+        /// How often each deployment is probed (one round per interval across the fleet).
+        public var interval: Duration = .seconds(3600)
+        /// What probes may cost per UTC day, all deployments together, booked to the reserved
+        /// tenant `switchyard-probes`.
+        public var budgetPerDay = Money(nanos: 1_000_000_000, currency: "USD")
+        /// Deployments probed; nil: all of them.
+        public var deployments: [String]?
+        /// Prompt lengths in tokens; nil: doubling from 256 to three quarters of each deployment's
+        /// context window (at most 6).
+        public var lengths: [Int]?
+        /// Where the facts are planted (0: start, 1: end); one fact per depth.
+        public var depths: [Double] = [0.1, 0.5, 0.9]
+        /// Prompts per length each round.
+        public var samples = 1
+        public var maxOutputTokens = 64
+        /// `drift`: when a round counts as "model changed".
+        public var driftMinimumBaseline = 3
+        public var driftSensitivity = 4.0
+        public var driftQualityDrop = 0.2
+        public var driftLengthShare = 0.5
 
         public init() {}
     }

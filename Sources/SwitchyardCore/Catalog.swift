@@ -158,6 +158,20 @@ public enum RouteStrategy: String, Sendable, Hashable, CaseIterable {
     case fastest
     /// Fewest requests in flight relative to the deployment's concurrency limit first.
     case leastBusy = "least-busy"
+    /// Most canary quality per unit of expected cost first.
+    case qualityPerCost = "quality-per-cost"
+}
+
+/// `min_quality`: deployments whose canary quality score is known and below `score` do not
+/// serve the route's requests of at least `fromTokens` prompt tokens (0: all of them).
+public struct QualityFloor: Hashable, Sendable {
+    public var score: Double
+    public var fromTokens: Int
+
+    public init(score: Double, fromTokens: Int = 0) {
+        self.score = score
+        self.fromTokens = fromTokens
+    }
 }
 
 public struct RouteTarget: Hashable, Sendable {
@@ -250,6 +264,7 @@ public struct Route: Hashable, Sendable {
     /// Deployments whose provider has a contract forecast to be under-used come first, ahead of
     /// the strategy's order, so committed spend is not wasted ("use it or lose it").
     public var preferCommitted: Bool
+    public var minQuality: QualityFloor?
 
     public init(
         name: String, strategy: RouteStrategy = .fallback, targets: [RouteTarget], retry: RetryPolicy = RetryPolicy(),
@@ -268,6 +283,10 @@ public struct Route: Hashable, Sendable {
 }
 
 public struct Tenant: Hashable, Sendable {
+    /// The reserved tenant canary probes are booked to: no configured tenant, key or scope may
+    /// take its name.
+    public static let probesTenant = "switchyard-probes"
+
     public var name: String
     /// Routes this tenant's keys may use; nil means every route.
     public var allowedRoutes: [String]?

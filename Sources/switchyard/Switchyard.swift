@@ -12,7 +12,7 @@ struct Switchyard: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Keys.self, Report.self, Simulate.self, Export.self, Prices.self, LedgerCommand.self, Config.self,
-            Audit.self, Kill.self, AdminKeys.self, Runs.self, IncidentsCommand.self,
+            Audit.self, Kill.self, AdminKeys.self, Runs.self, IncidentsCommand.self, ProbesCommand.self,
         ]
     )
 }

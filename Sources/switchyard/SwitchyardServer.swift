@@ -118,6 +118,7 @@ public struct SwitchyardServer {
             writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher, runShares,
         ]
         if let incidents { services.append(incidents) }
+        if let prober = CanaryProber(gateway: gateway) { services.append(prober) }
         if case .postgres(let url) = storageURL {
             services.append(
                 StoreChangeWatcher(

@@ -116,3 +116,65 @@ import Testing
         expectError("strategy: least-busy", "strategy: random", "unsupported strategy 'random'")
     }
 }
+
+@Suite struct ProbesConfigurationTests {
+    static let yaml =
+        RoutingConfigurationTests.yaml.replacingOccurrences(
+            of: "tenants:\n",
+            with: """
+                  - name: careful
+                    strategy: quality-per-cost
+                    min_quality: 0.8
+                    min_quality_from_tokens: 4000
+                    targets: [small, big]
+                tenants:
+
+                """) + """
+
+            probes:
+              interval_seconds: 900
+              budget_per_day: "0.25"
+              lengths: [1024, 256, 256]
+              depths: [0.25, 0.75]
+              samples: 2
+              drift: { quality_drop: 0.3, min_baseline: 5 }
+            """
+
+    @Test func readsProbesAndQualityRouting() throws {
+        let configuration = try ConfigurationLoader.parse(Self.yaml, file: "probes.yaml")
+        let probes = configuration.probes
+        #expect(probes.enabled)
+        #expect(probes.interval == .seconds(900))
+        #expect(probes.budgetPerDay == Money(nanos: 250_000_000, currency: "USD"))
+        #expect(probes.lengths == [256, 1024])
+        #expect(probes.depths == [0.25, 0.75])
+        #expect(probes.samples == 2)
+        #expect(probes.driftQualityDrop == 0.3 && probes.driftMinimumBaseline == 5)
+        let careful = try #require(configuration.route(named: "careful"))
+        #expect(careful.strategy == .qualityPerCost)
+        #expect(careful.minQuality == QualityFloor(score: 0.8, fromTokens: 4000))
+    }
+
+    @Test func qualityRoutingNeedsEveryTargetProbed() {
+        let unprobed = Self.yaml.replacingOccurrences(of: "  interval_seconds: 900\n", with: "  deployments: [small]\n")
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(unprobed, file: "probes.yaml") }
+        do {
+            _ = try ConfigurationLoader.parse(unprobed, file: "probes.yaml")
+        } catch {
+            #expect("\(error)".contains("big is not probed"))
+        }
+        let off = Self.yaml.replacingOccurrences(of: "  interval_seconds: 900\n", with: "  enabled: false\n")
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(off, file: "probes.yaml") }
+    }
+
+    @Test func theProbesTenantIsReserved() {
+        let reserved = Self.yaml.replacingOccurrences(of: "  - name: acme\n", with: "  - name: switchyard-probes\n")
+        #expect(reserved != Self.yaml)
+        do {
+            _ = try ConfigurationLoader.parse(reserved, file: "probes.yaml")
+            Issue.record("expected the reserved name to be refused")
+        } catch {
+            #expect("\(error)".contains("reserved for canary probes"))
+        }
+    }
+}

@@ -73,6 +73,43 @@ import Testing
         monitor.setUnderUsedCommitments(providers: [])
     }
 
+    /// min_quality drops deployments known to score below it, from the size it applies at;
+    /// unprobed ones pass (they get probed), and none left is a refusal naming the scores.
+    @Test func minQualityFiltersKnownScoresFromItsSize() {
+        var route = route(.cheapest)
+        route.minQuality = QualityFloor(score: 0.9, fromTokens: 500)
+        let monitor = DeploymentMonitor(deployments: [big, euro, tiny])
+        let long = RequestProfile(estimatedInputTokens: 1000, maxOutputTokens: 10)
+        let short = RequestProfile(estimatedInputTokens: 100, maxOutputTokens: 10)
+        #expect(names(planner(route).plan(route, profile: long, tenant: nil, monitor: monitor)) == ["tiny", "big", "euro"])
+        monitor.setQualityScores(["tiny": 0.4, "big": 0.95])
+        #expect(names(planner(route).plan(route, profile: long, tenant: nil, monitor: monitor)) == ["big", "euro"])
+        // Below the size the floor applies from: tiny still serves.
+        #expect(names(planner(route).plan(route, profile: short, tenant: nil, monitor: monitor)).first == "tiny")
+        monitor.setQualityScores(["tiny": 0.4, "big": 0.5, "euro": 0.89])
+        guard case .failure(.belowQuality(let reason)) = planner(route).plan(route, profile: long, tenant: nil, monitor: monitor)
+        else {
+            Issue.record("expected a refusal")
+            return
+        }
+        #expect(reason.contains("euro 0.89") && reason.contains("min_quality 0.9"))
+    }
+
+    /// quality-per-cost: expected cost over quality, lowest first; unprobed counts as 1, 0 goes last.
+    @Test func qualityPerCostWeighsCostByQuality() {
+        let route = route(.qualityPerCost)
+        let monitor = DeploymentMonitor(deployments: [big, euro, tiny])
+        let profile = RequestProfile(estimatedInputTokens: 1000, maxOutputTokens: 10)
+        // By cost alone: tiny (free), big (200 n$), euro (2,010 n$).
+        #expect(names(planner(route).plan(route, profile: profile, tenant: nil, monitor: monitor)) == ["tiny", "big", "euro"])
+        // tiny scores 0 → last; big at 0.05 → 4,000 per unit of quality, euro at 1 → 2,010.
+        monitor.setQualityScores(["tiny": 0, "big": 0.05, "euro": 1])
+        #expect(names(planner(route).plan(route, profile: profile, tenant: nil, monitor: monitor)) == ["euro", "big", "tiny"])
+        // At 0.2, big is 1,000 per unit: first again.
+        monitor.setQualityScores(["tiny": 0, "big": 0.2, "euro": 1])
+        #expect(names(planner(route).plan(route, profile: profile, tenant: nil, monitor: monitor)) == ["big", "euro", "tiny"])
+    }
+
     @Test func cheapestUsesTheRoutesRecentOutputWhenMaxTokensIsUnset() {
         let route = route(.cheapest)
         let monitor = DeploymentMonitor(deployments: [big, euro, tiny])

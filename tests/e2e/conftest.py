@@ -50,11 +50,12 @@ def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout=30.0):
 class ModelServer:
     """A llama.cpp server started with scripts/start-model-server.sh."""
 
-    def __init__(self, workdir: Path):
-        self.port = free_port()
+    def __init__(self, workdir: Path, port: int | None = None, extra: tuple = ()):
+        """`port`: the one to listen on (a restart behind the same URL); `extra`: more llama_cpp.server arguments."""
+        self.port = port or free_port()
         self.pidfile = workdir / f"model-{self.port}.pid"
         result = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "start-model-server.sh"), str(self.port), str(self.pidfile)],
+            ["bash", str(ROOT / "scripts" / "start-model-server.sh"), str(self.port), str(self.pidfile), *extra],
             capture_output=True, text=True, timeout=900,
         )
         assert result.returncode == 0, result.stderr

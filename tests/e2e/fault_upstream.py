@@ -10,6 +10,7 @@ its headers with GET /received_headers.
 """
 
 import json
+import re
 import select
 import socket
 import sys
@@ -24,6 +25,11 @@ STATE = {
     "open_connections": 0, "max_open_connections": 0, "abandoned": 0,
     # Chat requests being answered now, and the most at once (a deployment's concurrency as the provider sees it).
     "in_flight": 0, "max_in_flight": 0,
+    # The `model` (and `system_fingerprint`, when set) answers name: a model swap on command.
+    "model": "fault-model", "fingerprint": None,
+    # Mode "canary": answers canary probes from the prompt's planted facts: "all" of them, the "first"
+    # (nearest the start) only, or "none" (an empty answer).
+    "canary_recall": "all",
 }
 RECEIVED = []  # raw bodies of chat requests, decoded as text, in arrival order
 RECEIVED_HEADERS = []  # their headers (names lowercased), in the same order
@@ -173,7 +179,38 @@ class Handler(BaseHTTPRequestHandler):
             if mode == "stream_long":
                 return self.stream_long(STATE.get("chunks", 400))
             return self.stream(half=(mode == "stream_half"), stall=(mode == "stream_stall"))
-        self.send_json(200, COMPLETION)
+        if mode == "canary":
+            return self.send_json(200, self.canary_answer(body))
+        self.send_json(200, self.completion())
+
+    def completion(self, content=None, prompt_tokens=9, completion_tokens=4):
+        with LOCK:
+            model, fingerprint = STATE["model"], STATE["fingerprint"]
+        answer = json.loads(json.dumps(COMPLETION))
+        answer["model"] = model
+        if fingerprint:
+            answer["system_fingerprint"] = fingerprint
+        if content is not None:
+            answer["choices"][0]["message"]["content"] = content
+            answer["usage"] = {
+                "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            }
+        return answer
+
+    def canary_answer(self, body):
+        """A reader of the planted facts: one line per recalled vault. Tokens are counted as 4
+        characters each, so a test can price the answer exactly."""
+        prompt = "".join(
+            part if isinstance(part, str) else part.get("text", "")
+            for message in body.get("messages", []) for part in (
+                [message.get("content")] if isinstance(message.get("content"), str) else message.get("content") or []))
+        facts = re.findall(r"The access code for vault (\d+) is (\d+)\.", prompt)
+        with LOCK:
+            recall = STATE["canary_recall"]
+        kept = facts if recall == "all" else facts[:1] if recall == "first" else []
+        content = "\n".join(f"vault {vault}: {code}" for vault, code in kept)
+        return self.completion(content, prompt_tokens=len(prompt) // 4, completion_tokens=len(content) // 4)
 
     def stream_long(self, chunks):
         """`chunks` one-word chunks 10 ms apart, then [DONE]; ends early when the peer leaves."""

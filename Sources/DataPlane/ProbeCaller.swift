@@ -1,0 +1,139 @@
+import Providers
+import SwitchyardCore
+import WireFormats
+
+/// A probe's answer, graded by the caller.
+package struct ProbeAnswer: Sendable {
+    /// The answer's text; nil when the call failed.
+    package var text: String?
+    /// The `model` and `system_fingerprint` the answer named.
+    package var model: String?
+    package var fingerprint: String?
+    package var usage: TokenUsage
+    package var cost: Money
+    package var latencyMicros: Int64
+    /// Why there is no answer.
+    package var error: String?
+}
+
+/// Sends synthetic prompts (canary probes) to one deployment, outside any route, and books each
+/// in the ledger under the reserved tenant `switchyard-probes`, with the tag `probe: canary`:
+/// probes are spend like any other, and the cost reports show them.
+///
+/// A probe goes to the deployment it names, with the deployment's deadlines, but claims no
+/// concurrency slot and moves no breaker: it measures the deployment, it is not traffic to
+/// protect. Nothing here is on the request path.
+package struct ProbeCaller: Sendable {
+    package static let tenant = Tenant.probesTenant
+    /// The largest answer read.
+    static let maxAnswerBytes = 4 * 1024 * 1024
+
+    private let gateway: Gateway
+
+    package init(gateway: Gateway) {
+        self.gateway = gateway
+    }
+
+    package func ask(_ prompt: String, maxOutputTokens: Int, deployment: Deployment) async -> ProbeAnswer {
+        let startedAt = UnixMicros.now()
+        let start = ContinuousClock.now
+        var canonical = CanonicalRequest(model: deployment.model)
+        canonical.messages = [CanonicalMessage(role: .user, content: [.text(prompt)])]
+        canonical.maxOutputTokens = maxOutputTokens
+        canonical.temperature = "0"
+        let estimatedInput = TokenEstimator.inputTokens(of: canonical)
+        let outcome = await send(canonical, to: deployment)
+        let elapsed = ContinuousClock.now - start
+        var answer: ProbeAnswer
+        var status = 200
+        var errorClass: ErrorClass?
+        switch outcome {
+        case .success(let (response, fingerprint)):
+            let usage = TokenUsage(
+                response.usage, estimatedInputTokens: estimatedInput,
+                estimatedOutputTokens: TokenEstimator.tokens(forCharacters: response.text.count))
+            answer = ProbeAnswer(
+                text: response.text, model: response.model.isEmpty ? nil : response.model, fingerprint: fingerprint,
+                usage: usage, cost: .zero(""), latencyMicros: elapsed.microseconds)
+        case .failure(let failure):
+            status = failure.status
+            errorClass = failure.errorClass
+            answer = ProbeAnswer(
+                text: nil, model: nil, fingerprint: nil, usage: TokenUsage(inputTokens: 0, outputTokens: 0),
+                cost: .zero(""), latencyMicros: elapsed.microseconds, error: failure.message)
+        }
+        answer.cost = deployment.priceSchedule.prices(at: startedAt).cost(of: answer.usage)
+        let record = UsageRecord(
+            id: RandomIdentifier.requestID(now: startedAt), startedAt: startedAt, finishedAt: .now(), tenant: Self.tenant,
+            agent: nil, keyID: nil, endpoint: "canary.probe", route: nil, deployment: deployment.name,
+            provider: deployment.provider, upstreamModel: deployment.model, streamed: false, usage: answer.usage,
+            cost: answer.cost, latencyMicros: answer.latencyMicros, timeToFirstTokenMicros: nil, status: status,
+            errorClass: errorClass, tags: ["probe": "canary"],
+            attempts: [
+                Attempt(
+                    deployment: deployment.name, status: status, errorClass: errorClass, latencyMicros: answer.latencyMicros)
+            ], replica: gateway.replicaID)
+        _ = gateway.usageSink.record(record)
+        return answer
+    }
+
+    struct Failure: Error {
+        var status: Int
+        var errorClass: ErrorClass
+        var message: String
+    }
+
+    private func send(
+        _ canonical: CanonicalRequest, to deployment: Deployment
+    ) async -> Result<(CanonicalResponse, String?), Failure> {
+        guard let adapter = gateway.adapters[deployment.provider] else {
+            return .failure(Failure(status: 500, errorClass: .internalError, message: "no adapter for its provider"))
+        }
+        let call: UpstreamCall
+        do {
+            call = try gateway.translatedCall(canonical, for: deployment)
+        } catch {
+            return .failure(Failure(status: 400, errorClass: .invalidRequest, message: "\(error)"))
+        }
+        var addressed = adapter.request(for: call, streaming: false, timeouts: deployment.timeouts)
+        addressed.wholeBodyLimit = Self.maxAnswerBytes
+        let request = addressed
+        let transport = gateway.transport
+        let body: [UInt8]
+        do {
+            body = try await withUpstreamDeadline(deployment.timeouts.total, "a canary probe") {
+                () throws(UpstreamFailure) -> [UInt8] in
+                let response = try await transport.send(request)
+                let bytes: [UInt8]
+                do {
+                    bytes = try await response.body.collect(upTo: Self.maxAnswerBytes)
+                } catch {
+                    throw HTTPClientTransport.classify(error)
+                }
+                guard (200..<300).contains(response.status) else {
+                    throw UpstreamFailure(
+                        ProviderAdapter.errorClass(forStatus: response.status, body: bytes),
+                        "HTTP \(response.status): \(String(decoding: bytes.prefix(300), as: UTF8.self))")
+                }
+                return bytes
+            }
+        } catch {
+            let status = error.errorClass == .upstreamTimeout ? 504 : 502
+            return .failure(Failure(status: status, errorClass: error.errorClass, message: error.description))
+        }
+        do {
+            let json = try JSONValue.parse(body)
+            let response: CanonicalResponse
+            switch gateway.kind(of: deployment) {
+            case .openai: response = try OpenAIChatFormat.decodeResponse(json)
+            case .anthropic: response = try AnthropicFormat.decodeResponse(json)
+            case .gemini: response = try GeminiFormat.decodeResponse(json)
+            }
+            let fingerprint: String? = if case .string(let value)? = json["system_fingerprint"] { value } else { nil }
+            return .success((response, fingerprint))
+        } catch {
+            return .failure(
+                Failure(status: 502, errorClass: .upstreamError, message: "an answer Switchyard cannot read: \(error)"))
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import SwitchyardCore
+
+/// One probe prompt sent to a deployment, and what came back.
+public struct ProbeObservation: Sendable, Equatable, Codable {
+    /// The length the prompt was generated for (the curve's x axis).
+    public var targetTokens: Int
+    /// The prompt's tokens as the provider counted them (0 when it did not answer).
+    public var promptTokens: Int
+    public var outputTokens: Int
+    /// The planted facts' depths, and which of them the answer recalled (empty when it failed).
+    public var depths: [Double]
+    public var recalled: [Bool]
+    public var latencyMicros: Int64
+    public var costNanos: Int64
+    /// The `model` and `system_fingerprint` the answer named.
+    public var model: String?
+    public var fingerprint: String?
+    /// Why there is no answer to grade (an upstream error).
+    public var error: String?
+    /// The facts planted and the answer's first 1,000 characters, kept so anyone can re-grade a
+    /// round (probe texts are synthetic: nothing here is a customer's).
+    public var facts: [CanaryFact]
+    public var answer: String?
+
+    public init(
+        targetTokens: Int, promptTokens: Int, outputTokens: Int, depths: [Double], recalled: [Bool],
+        latencyMicros: Int64, costNanos: Int64, model: String?, fingerprint: String?, error: String? = nil,
+        facts: [CanaryFact] = [], answer: String? = nil
+    ) {
+        self.targetTokens = targetTokens
+        self.promptTokens = promptTokens
+        self.outputTokens = outputTokens
+        self.depths = depths
+        self.recalled = recalled
+        self.latencyMicros = latencyMicros
+        self.costNanos = costNanos
+        self.model = model
+        self.fingerprint = fingerprint
+        self.error = error
+        self.facts = facts
+        self.answer = answer.map { String($0.prefix(1000)) }
+    }
+}
+
+/// A deployment's probes of one schedule slot: a prompt (or several) per length.
+public struct ProbeRound: Sendable, Equatable, Codable {
+    public var deployment: String
+    /// The model the configuration declares for the deployment: a round is compared only with
+    /// rounds of the same declaration.
+    public var declaredModel: String
+    public var startedAt: UnixMicros
+    public var currency: String
+    public var observations: [ProbeObservation]
+    /// Drift signals this round raised against the baseline (such rounds stay out of it).
+    public var drift: [DriftSignal]
+    /// Probes left out because the day's probe budget had no room for their worst case.
+    public var skippedForBudget: Int
+
+    public init(
+        deployment: String, declaredModel: String, startedAt: UnixMicros, currency: String,
+        observations: [ProbeObservation] = [], drift: [DriftSignal] = [], skippedForBudget: Int = 0
+    ) {
+        self.deployment = deployment
+        self.declaredModel = declaredModel
+        self.startedAt = startedAt
+        self.currency = currency
+        self.observations = observations
+        self.drift = drift
+        self.skippedForBudget = skippedForBudget
+    }
+
+    public var curve: QualityCurve { QualityCurve(observations) }
+    public var answered: [ProbeObservation] { observations.filter { $0.error == nil } }
+    public var costNanos: Int64 { observations.reduce(0) { $0 + $1.costNanos } }
+
+    /// The model most answers named (ties: the first named), nil when none named one.
+    public var answeringModel: String? { Self.mostCommon(answered.compactMap(\.model)) }
+    public var fingerprint: String? { Self.mostCommon(answered.compactMap(\.fingerprint)) }
+
+    /// The median output length of the answers (nil without answers).
+    public var medianOutputTokens: Double? {
+        let lengths = answered.map { Double($0.outputTokens) }.sorted()
+        guard !lengths.isEmpty else { return nil }
+        let middle = lengths.count / 2
+        return lengths.count % 2 == 1 ? lengths[middle] : (lengths[middle - 1] + lengths[middle]) / 2
+    }
+
+    /// The value given most often; a tie goes to the one given first.
+    static func mostCommon(_ values: [String]) -> String? {
+        var counts: [String: Int] = [:]
+        for value in values { counts[value, default: 0] += 1 }
+        guard let most = counts.values.max() else { return nil }
+        return values.first { counts[$0] == most }
+    }
+}
