@@ -66,22 +66,33 @@ public final class CanaryProber: Service, Sendable {
         return lengths
     }
 
-    func probeWhatIsDue(at now: UnixMicros = .now()) async {
-        let next = UnixMicros(now.value + Int64(settings.interval.microseconds))
-        for deployment in deployments where !Task.isCancelled {
-            do {
-                guard try await gateway.store.claimProbeSlot(deployment: deployment.name, now: now, next: next) else { continue }
-                try await probe(deployment)
-            } catch {
-                gateway.logger.warning(
-                    "canary probe round failed", metadata: ["deployment": "\(deployment.name)", "error": "\(error)"])
+    /// Each due deployment's round, side by side: a slow deployment holds only its own.
+    func probeWhatIsDue() async {
+        await withTaskGroup(of: Void.self) { group in
+            for deployment in deployments {
+                group.addTask {
+                    let now = UnixMicros.now()
+                    let next = UnixMicros(now.value + Int64(self.settings.interval.microseconds))
+                    do {
+                        guard try await self.gateway.store.claimProbeSlot(deployment: deployment.name, now: now, next: next)
+                        else { return }
+                        try await self.probe(deployment)
+                    } catch {
+                        self.gateway.logger.warning(
+                            "canary probe round failed", metadata: ["deployment": "\(deployment.name)", "error": "\(error)"])
+                    }
+                }
             }
         }
     }
 
-    /// One round on `deployment`, stored, with drift judged against its baseline.
+    /// One round on `deployment`: sent only if its worst case fits what is left of the day's
+    /// budget, reserved against it before the first probe (so other replicas see it), stored
+    /// with what it counts against the budget (a failed probe at its worst case: it may have
+    /// been billed), and judged for drift against the deployment's baseline.
     func probe(_ deployment: Deployment) async throws {
         let startedAt = UnixMicros.now()
+        let start = ContinuousClock.now
         let budget = settings.budgetPerDay
         let prices = deployment.priceSchedule.prices(at: startedAt)
         guard prices.currency == budget.currency else {
@@ -90,51 +101,68 @@ public final class CanaryProber: Service, Sendable {
                 metadata: ["deployment": "\(deployment.name)", "currency": "\(prices.currency)"])
             return
         }
-        let dayStart = UnixMicros(startedAt.value - startedAt.value % 86_400_000_000)
-        let spentToday = try await gateway.store.probeSpend(since: dayStart, currency: budget.currency)
-        var round = ProbeRound(
-            deployment: deployment.name, declaredModel: deployment.model, startedAt: startedAt, currency: budget.currency)
         var random = SystemRandomNumberGenerator()
-        for length in lengths(for: deployment) {
-            for _ in 0..<settings.samples {
-                let prompt = CanaryPrompt.make(targetTokens: length, depths: settings.depths, using: &random)
-                // Sent only if its worst case fits what is left of the day's budget.
-                let worstCase = prices.cost(
-                    of: TokenUsage(
-                        inputTokens: CanaryPrompt.worstCaseTokens(characters: prompt.text.count),
-                        outputTokens: settings.maxOutputTokens))
-                guard spentToday + round.costNanos + worstCase.nanos <= budget.nanos else {
-                    round.skippedForBudget += 1
-                    continue
-                }
-                let answer = await caller.ask(prompt.text, maxOutputTokens: settings.maxOutputTokens, deployment: deployment)
-                round.observations.append(
-                    ProbeObservation(
-                        targetTokens: length, promptTokens: answer.usage.inputTokens,
-                        outputTokens: answer.text == nil ? 0 : answer.usage.outputTokens, depths: prompt.facts.map(\.depth),
-                        recalled: answer.text.map { RecallGrader.recalled(prompt.facts, in: $0) } ?? [],
-                        latencyMicros: answer.latencyMicros, costNanos: answer.cost.nanos, model: answer.model,
-                        fingerprint: answer.fingerprint, error: answer.error, facts: prompt.facts, answer: answer.text))
+        let prompts = lengths(for: deployment).flatMap { length in
+            (0..<settings.samples).map { _ in
+                CanaryPrompt.make(targetTokens: length, depths: settings.depths, using: &random)
             }
         }
-        if round.skippedForBudget > 0 {
+        func worstCase(_ prompt: CanaryPrompt) -> Int64 {
+            prices.cost(
+                of: TokenUsage(
+                    inputTokens: CanaryPrompt.worstCaseTokens(characters: prompt.text.count),
+                    outputTokens: settings.maxOutputTokens)
+            ).nanos
+        }
+        let roundWorstCase = prompts.reduce(Int64(0)) { $0.addingClamped(worstCase($1)) }
+        let dayStart = UnixMicros(startedAt.value - startedAt.value % 86_400_000_000)
+        let spentToday = try await gateway.store.probeSpend(since: dayStart, currency: budget.currency)
+        guard !prompts.isEmpty, spentToday.addingClamped(roundWorstCase) <= budget.nanos else {
             gateway.logger.warning(
-                "canary probes left out: the day's probe budget has no room for them",
+                "canary probe round left out: the day's probe budget has no room for its worst case",
                 metadata: [
-                    "deployment": "\(deployment.name)", "skipped": "\(round.skippedForBudget)",
+                    "deployment": "\(deployment.name)", "worst_case": "\(Money.format(nanos: roundWorstCase))",
+                    "spent_today": "\(Money.format(nanos: spentToday))",
                     "budget_per_day": "\(budget.decimalString) \(budget.currency)",
                 ])
+            return
         }
-        guard !round.observations.isEmpty else { return }
-        let baseline = try await gateway.store.probeRounds(
-            deployment: deployment.name, declaredModel: deployment.model, limit: 30
-        ).compactMap(Self.decode).reversed()
-        if !round.answered.isEmpty { round.drift = drift.signals(round, baseline: Array(baseline)) }
-        try await gateway.store.saveProbeRound(
-            StoredProbeRound(
-                deployment: deployment.name, startedAt: startedAt, declaredModel: deployment.model,
-                costNanos: round.costNanos, currency: round.currency, detail: Self.encode(round)))
-        if let score = round.curve.score {
+        var stored = StoredProbeRound(
+            deployment: deployment.name, startedAt: startedAt, declaredModel: deployment.model, costNanos: roundWorstCase,
+            currency: budget.currency, detail: "")
+        try await gateway.store.saveProbeRound(stored)
+
+        var round = ProbeRound(
+            deployment: deployment.name, declaredModel: deployment.model, startedAt: startedAt, currency: budget.currency)
+        var charged: Int64 = 0
+        // A round must not run into the next one's slot (another replica may claim it).
+        let cutoff = start + settings.interval * 0.8
+        for prompt in prompts {
+            guard ContinuousClock.now < cutoff, !Task.isCancelled else { break }
+            let answer = await caller.ask(prompt.text, maxOutputTokens: settings.maxOutputTokens, deployment: deployment)
+            charged = charged.addingClamped(answer.error == nil ? answer.cost.nanos : max(answer.cost.nanos, worstCase(prompt)))
+            round.observations.append(
+                ProbeObservation(
+                    targetTokens: prompt.targetTokens, promptTokens: answer.usage.inputTokens,
+                    outputTokens: answer.text == nil ? 0 : answer.usage.outputTokens, depths: prompt.facts.map(\.depth),
+                    recalled: answer.text.map { RecallGrader.recalled(prompt.facts, in: $0) } ?? [],
+                    latencyMicros: answer.latencyMicros, costNanos: answer.cost.nanos, model: answer.model,
+                    fingerprint: answer.fingerprint, error: answer.error, refused: answer.refused, facts: prompt.facts,
+                    answer: answer.text))
+        }
+        let score = round.curve.score
+        if score != nil {
+            let baseline = try await gateway.store.probeBaseline(
+                deployment: deployment.name, declaredModel: deployment.model, limit: 30
+            ).compactMap(Self.decode).reversed()
+            round.drift = drift.signals(round, baseline: Array(baseline))
+        }
+        stored.costNanos = charged
+        stored.qualityPPM = score.map { Int64(($0 * 1_000_000).rounded()) }
+        stored.drifted = !round.drift.isEmpty
+        stored.detail = Self.encode(round)
+        try await gateway.store.saveProbeRound(stored)
+        if let score {
             gateway.metrics.set(
                 "switchyard_probe_quality_percent", help: "The latest canary recall score of each probed deployment (0-100).",
                 labels: [("deployment", deployment.name)], to: Int64((score * 100).rounded()))
@@ -142,21 +170,16 @@ public final class CanaryProber: Service, Sendable {
         gateway.logger.info(
             "canary probe round",
             metadata: [
-                "deployment": "\(deployment.name)", "score": "\(round.curve.score.map { "\($0)" } ?? "none")",
+                "deployment": "\(deployment.name)", "score": "\(score.map { "\($0)" } ?? "none")",
                 "probes": "\(round.observations.count)", "cost": "\(Money.format(nanos: round.costNanos))",
             ])
-        if !round.answered.isEmpty { try await DriftIncidents(gateway: gateway).follow(round) }
+        if score != nil { try await DriftIncidents(gateway: gateway).follow(round) }
     }
 
     /// Every replica routes on the latest scores in the store.
     func refreshScores() async {
-        guard let rounds = try? await gateway.store.latestProbeRounds() else { return }
-        var scores: [String: Double] = [:]
-        for stored in rounds {
-            guard let round = Self.decode(stored), let score = round.curve.score else { continue }
-            scores[round.deployment] = score
-        }
-        gateway.monitor.setQualityScores(scores)
+        guard let scores = try? await gateway.store.probeScores() else { return }
+        gateway.monitor.setQualityScores(scores.mapValues { Double($0) / 1_000_000 })
     }
 
     static func encode(_ round: ProbeRound) -> String {

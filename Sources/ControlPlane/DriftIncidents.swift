@@ -1,4 +1,5 @@
 import DataPlane
+import Foundation
 import Probes
 import Storage
 import SwitchyardCore
@@ -14,8 +15,7 @@ struct DriftIncidents {
 
     func follow(_ round: ProbeRound) async throws {
         let key = Self.causeKey(round.deployment)
-        let open = try await gateway.store.incidents(status: "open", limit: SQLStore.maximumIncidents)
-            .first { $0.causeKey == key }
+        let open = try await gateway.store.openIncident(causeKey: key)
         let now = UnixMicros.now()
         let incident: StoredIncident
         let type: String
@@ -29,8 +29,8 @@ struct DriftIncidents {
             (type, action) = ("incident.opened", "incident.opened")
         case (false, let existing?):
             incident = Self.incident(id: existing.id, round: round, openedAt: existing.openedAt, at: now)
-            // Only a change of what is flagged is news.
-            guard incident.summary != existing.summary else {
+            // Only a change of what is flagged is news, not each round's figures.
+            guard Self.metrics(of: incident.detail) != Self.metrics(of: existing.detail) else {
                 try await gateway.store.saveIncidents([incident], audit: [])
                 return
             }
@@ -98,6 +98,14 @@ struct DriftIncidents {
             ("routes", "[]"), ("cost", string("0")), ("mitigations", "[]"),
         ]
         return "{" + fields.map { string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
+    }
+
+    /// The kinds of signal an incident's JSON names.
+    static func metrics(of detail: String) -> Set<String> {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(detail.utf8)) as? [String: Any],
+            let signals = object["signals"] as? [[String: Any]]
+        else { return [] }
+        return Set(signals.compactMap { $0["metric"] as? String })
     }
 
     static func withType(_ type: String, _ detail: String) -> String {

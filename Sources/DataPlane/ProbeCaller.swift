@@ -14,6 +14,8 @@ package struct ProbeAnswer: Sendable {
     package var latencyMicros: Int64
     /// Why there is no answer.
     package var error: String?
+    /// The deployment refused the prompt (4xx): it says something about what it takes.
+    package var refused = false
 }
 
 /// Sends synthetic prompts (canary probes) to one deployment, outside any route, and books each
@@ -27,6 +29,11 @@ package struct ProbeCaller: Sendable {
     package static let tenant = Tenant.probesTenant
     /// The largest answer read.
     static let maxAnswerBytes = 4 * 1024 * 1024
+    /// Token counts past this are a provider's nonsense (no context is that long): clamped, so no
+    /// sum of them can overflow.
+    static let maxReportedTokens = 100_000_000
+    /// What is kept of a `model` or `system_fingerprint` the answer names.
+    static let maxNameCharacters = 256
 
     private let gateway: Gateway
 
@@ -49,18 +56,22 @@ package struct ProbeCaller: Sendable {
         var errorClass: ErrorClass?
         switch outcome {
         case .success(let (response, fingerprint)):
-            let usage = TokenUsage(
-                response.usage, estimatedInputTokens: estimatedInput,
-                estimatedOutputTokens: TokenEstimator.tokens(forCharacters: response.text.count))
+            let usage = Self.clamped(
+                TokenUsage(
+                    response.usage, estimatedInputTokens: estimatedInput,
+                    estimatedOutputTokens: TokenEstimator.tokens(forCharacters: response.text.count)))
             answer = ProbeAnswer(
-                text: response.text, model: response.model.isEmpty ? nil : response.model, fingerprint: fingerprint,
-                usage: usage, cost: .zero(""), latencyMicros: elapsed.microseconds)
+                text: response.text, model: response.model.isEmpty ? nil : String(response.model.prefix(Self.maxNameCharacters)),
+                fingerprint: fingerprint.map { String($0.prefix(Self.maxNameCharacters)) }, usage: usage, cost: .zero(""),
+                latencyMicros: elapsed.microseconds)
         case .failure(let failure):
             status = failure.status
             errorClass = failure.errorClass
             answer = ProbeAnswer(
                 text: nil, model: nil, fingerprint: nil, usage: TokenUsage(inputTokens: 0, outputTokens: 0),
-                cost: .zero(""), latencyMicros: elapsed.microseconds, error: failure.message)
+                cost: .zero(""), latencyMicros: elapsed.microseconds, error: String(failure.message.prefix(500)),
+                refused: failure.status >= 400 && failure.status < 500
+                    && [.upstreamRejected, .contextTooLong, .invalidRequest].contains(failure.errorClass))
         }
         answer.cost = deployment.priceSchedule.prices(at: startedAt).cost(of: answer.usage)
         let record = UsageRecord(
@@ -75,6 +86,17 @@ package struct ProbeCaller: Sendable {
             ], replica: gateway.replicaID)
         _ = gateway.usageSink.record(record)
         return answer
+    }
+
+    static func clamped(_ usage: TokenUsage) -> TokenUsage {
+        func bounded(_ count: Int) -> Int { min(max(0, count), maxReportedTokens) }
+        var usage = usage
+        usage.inputTokens = bounded(usage.inputTokens)
+        usage.outputTokens = bounded(usage.outputTokens)
+        usage.cachedInputTokens = min(bounded(usage.cachedInputTokens), usage.inputTokens)
+        usage.cacheWriteInputTokens = bounded(usage.cacheWriteInputTokens)
+        usage.reasoningTokens = min(bounded(usage.reasoningTokens), usage.outputTokens)
+        return usage
     }
 
     struct Failure: Error {
@@ -99,27 +121,27 @@ package struct ProbeCaller: Sendable {
         addressed.wholeBodyLimit = Self.maxAnswerBytes
         let request = addressed
         let transport = gateway.transport
+        let status: Int
         let body: [UInt8]
         do {
-            body = try await withUpstreamDeadline(deployment.timeouts.total, "a canary probe") {
-                () throws(UpstreamFailure) -> [UInt8] in
+            (status, body) = try await withUpstreamDeadline(deployment.timeouts.total, "a canary probe") {
+                () throws(UpstreamFailure) -> (Int, [UInt8]) in
                 let response = try await transport.send(request)
-                let bytes: [UInt8]
                 do {
-                    bytes = try await response.body.collect(upTo: Self.maxAnswerBytes)
+                    return (response.status, try await response.body.collect(upTo: Self.maxAnswerBytes))
                 } catch {
                     throw HTTPClientTransport.classify(error)
                 }
-                guard (200..<300).contains(response.status) else {
-                    throw UpstreamFailure(
-                        ProviderAdapter.errorClass(forStatus: response.status, body: bytes),
-                        "HTTP \(response.status): \(String(decoding: bytes.prefix(300), as: UTF8.self))")
-                }
-                return bytes
             }
         } catch {
             let status = error.errorClass == .upstreamTimeout ? 504 : 502
             return .failure(Failure(status: status, errorClass: error.errorClass, message: error.description))
+        }
+        guard (200..<300).contains(status) else {
+            return .failure(
+                Failure(
+                    status: status, errorClass: ProviderAdapter.errorClass(forStatus: status, body: body),
+                    message: "HTTP \(status): \(String(decoding: body.prefix(300), as: UTF8.self))"))
         }
         do {
             let json = try JSONValue.parse(body)

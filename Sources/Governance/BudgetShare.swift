@@ -117,22 +117,3 @@ struct BudgetShare: Sendable {
         available = available.addingClamped(max(0, free / Int64(max(1, liveReplicas))))
     }
 }
-
-/// Sums that saturate instead of trapping: a worst-case cost is `Int64.max` for an absurd
-/// `max_tokens`, and must be refused, not crash the replica.
-extension Int64 {
-    func addingClamped(_ other: Int64) -> Int64 {
-        let (sum, overflow) = addingReportingOverflow(other)
-        return overflow ? (other > 0 ? .max : .min) : sum
-    }
-
-    func subtractingClamped(_ other: Int64) -> Int64 {
-        let (difference, overflow) = subtractingReportingOverflow(other)
-        return overflow ? (other < 0 ? .max : .min) : difference
-    }
-
-    func multipliedClamped(by factor: Int64) -> Int64 {
-        let (product, overflow) = multipliedReportingOverflow(by: factor)
-        return overflow ? ((self < 0) != (factor < 0) ? .min : .max) : product
-    }
-}

@@ -30,7 +30,8 @@ public enum DriftSignal: Sendable, Equatable, Codable {
 /// must not become the baseline it is measured against).
 ///
 /// The bands are robust: median ± k·1.4826·MAD of the baseline rounds, widened to a floor so a
-/// perfectly steady baseline (MAD 0) does not flag the smallest wobble.
+/// perfectly steady baseline (MAD 0) does not flag the smallest wobble, and, for the quality
+/// score, to the round's own sampling error (a recall over a handful of facts is noisy).
 public struct DriftCheck: Sendable {
     public struct Settings: Sendable, Equatable {
         /// Baseline rounds needed before quality and length are judged (identity is judged from one).
@@ -68,7 +69,8 @@ public struct DriftCheck: Sendable {
         let scores = baseline.compactMap(\.curve.score)
         if scores.count >= settings.minimumBaseline, let observed = round.curve.score {
             let (median, spread) = Self.medianAndSpread(scores)
-            let floor = median - max(settings.sensitivity * spread, settings.qualityDrop)
+            let planted = round.curve.byLength.reduce(0) { $0 + $1.planted }
+            let floor = median - max(settings.sensitivity * spread, settings.qualityDrop, Self.samplingError(median, planted))
             if observed < floor { signals.append(.qualityDropped(expected: median, observed: observed, floor: floor)) }
         }
         let lengths = baseline.compactMap(\.medianOutputTokens)
@@ -79,6 +81,15 @@ public struct DriftCheck: Sendable {
             if abs(observed - median) > band { signals.append(.outputLengthShifted(expected: median, observed: observed)) }
         }
         return signals
+    }
+
+    /// Three standard errors of a recall measured over `planted` facts when the true recall is
+    /// `recall` (Laplace-smoothed, so a perfect baseline still has some): a round of three facts
+    /// cannot tell a drop from chance, one of thirty can.
+    static func samplingError(_ recall: Double, _ planted: Int) -> Double {
+        let count = Double(max(1, planted))
+        let smoothed = (recall * count + 1) / (count + 2)
+        return 3 * (smoothed * (1 - smoothed) / count).squareRoot()
     }
 
     /// The median and the robust standard deviation (1.4826 × the median absolute deviation).

@@ -17,6 +17,9 @@ public struct ProbeObservation: Sendable, Equatable, Codable {
     public var fingerprint: String?
     /// Why there is no answer to grade (an upstream error).
     public var error: String?
+    /// The deployment refused the prompt (a 4xx: too long for it, rejected): its facts count as
+    /// not recalled. Other failures say nothing about recall.
+    public var refused: Bool?
     /// The facts planted and the answer's first 1,000 characters, kept so anyone can re-grade a
     /// round (probe texts are synthetic: nothing here is a customer's).
     public var facts: [CanaryFact]
@@ -25,7 +28,7 @@ public struct ProbeObservation: Sendable, Equatable, Codable {
     public init(
         targetTokens: Int, promptTokens: Int, outputTokens: Int, depths: [Double], recalled: [Bool],
         latencyMicros: Int64, costNanos: Int64, model: String?, fingerprint: String?, error: String? = nil,
-        facts: [CanaryFact] = [], answer: String? = nil
+        refused: Bool = false, facts: [CanaryFact] = [], answer: String? = nil
     ) {
         self.targetTokens = targetTokens
         self.promptTokens = promptTokens
@@ -37,6 +40,7 @@ public struct ProbeObservation: Sendable, Equatable, Codable {
         self.model = model
         self.fingerprint = fingerprint
         self.error = error
+        self.refused = refused ? true : nil
         self.facts = facts
         self.answer = answer.map { String($0.prefix(1000)) }
     }
@@ -53,12 +57,10 @@ public struct ProbeRound: Sendable, Equatable, Codable {
     public var observations: [ProbeObservation]
     /// Drift signals this round raised against the baseline (such rounds stay out of it).
     public var drift: [DriftSignal]
-    /// Probes left out because the day's probe budget had no room for their worst case.
-    public var skippedForBudget: Int
 
     public init(
         deployment: String, declaredModel: String, startedAt: UnixMicros, currency: String,
-        observations: [ProbeObservation] = [], drift: [DriftSignal] = [], skippedForBudget: Int = 0
+        observations: [ProbeObservation] = [], drift: [DriftSignal] = []
     ) {
         self.deployment = deployment
         self.declaredModel = declaredModel
@@ -66,12 +68,12 @@ public struct ProbeRound: Sendable, Equatable, Codable {
         self.currency = currency
         self.observations = observations
         self.drift = drift
-        self.skippedForBudget = skippedForBudget
     }
 
     public var curve: QualityCurve { QualityCurve(observations) }
     public var answered: [ProbeObservation] { observations.filter { $0.error == nil } }
-    public var costNanos: Int64 { observations.reduce(0) { $0 + $1.costNanos } }
+    /// What the answers cost (saturating: a provider's absurd token counts cannot trap).
+    public var costNanos: Int64 { observations.reduce(0) { $0.addingClamped($1.costNanos) } }
 
     /// The model most answers named (ties: the first named), nil when none named one.
     public var answeringModel: String? { Self.mostCommon(answered.compactMap(\.model)) }

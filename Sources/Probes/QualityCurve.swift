@@ -5,8 +5,8 @@ import Foundation
 /// The score is the area under recall plotted against log₂ of the length, divided by the width
 /// of the lengths measured: 1 when every fact is recalled at every length, 0 when none is. A log
 /// axis weighs each doubling of the context alike, so a curve of 256…16k tokens is not decided
-/// by its longest point alone. Lengths where every probe failed are left out (failures are
-/// availability, not recall).
+/// by its longest point alone. A prompt the deployment refused (4xx: longer than it really takes)
+/// recalls nothing; other failures (5xx, timeouts) are availability, not recall, and left out.
 public struct QualityCurve: Sendable, Equatable {
     public struct Point: Sendable, Equatable {
         public var tokens: Int
@@ -25,9 +25,10 @@ public struct QualityCurve: Sendable, Equatable {
     public init(_ observations: [ProbeObservation]) {
         var lengths: [Int: Point] = [:]
         var depths: [Double: (recalled: Int, planted: Int)] = [:]
-        for observation in observations where observation.error == nil {
+        for observation in observations where observation.error == nil || observation.refused == true {
             var point = lengths[observation.targetTokens] ?? Point(tokens: observation.targetTokens, recalled: 0, planted: 0)
-            for (depth, recalled) in zip(observation.depths, observation.recalled) {
+            let recalls = observation.error == nil ? observation.recalled : observation.depths.map { _ in false }
+            for (depth, recalled) in zip(observation.depths, recalls) {
                 point.planted += 1
                 if recalled { point.recalled += 1 }
                 depths[depth, default: (0, 0)].planted += 1

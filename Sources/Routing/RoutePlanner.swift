@@ -133,11 +133,10 @@ public struct RoutePlanner: Sendable {
         if let floor = route.minQuality, profile.estimatedInputTokens >= floor.fromTokens, let monitor {
             qualified = keeping(fitting) { (monitor.qualityScore($0.name) ?? floor.score) >= floor.score }
             guard !qualified.isEmpty else {
-                let scores = fitting.map { "\($0.name) \(Self.formatScore(monitor.qualityScore($0.name)))" }
+                // Scores are the operator's to read (the scorecard), not a tenant's.
                 return .failure(
                     .belowQuality(
-                        "no deployment of route '\(route.name)' meets its min_quality \(Self.formatScore(floor.score)) (\(scores.joined(separator: ", ")))"
-                    ))
+                        "no deployment of route '\(route.name)' meets its min_quality \(Self.formatScore(floor.score))"))
             }
         }
 
@@ -195,20 +194,18 @@ public struct RoutePlanner: Sendable {
             return sorted { monitor?.snapshot($0.name)?.load ?? 0 }
         case .qualityPerCost:
             // Expected cost over quality, lowest first. Not yet probed counts as quality 1, so
-            // every deployment gets measured; a score of 0 goes last.
+            // every deployment gets measured; a score of 0 goes last. One nano-unit more on every
+            // cost, so free deployments are ordered by quality too.
             let output =
                 profile.maxOutputTokens ?? monitor?.averageOutputTokens(route: route.name) ?? Self.defaultExpectedOutputTokens
             let usage = TokenUsage(inputTokens: profile.estimatedInputTokens, outputTokens: output)
             return sorted { deployment in
                 let quality = monitor?.qualityScore(deployment.name) ?? 1
-                let cost = Double(deployment.prices.cost(of: usage).nanos)
+                let cost = Double(deployment.prices.cost(of: usage).nanos) + 1
                 return quality > 0 ? cost / quality : .infinity
             }
         }
     }
 
-    static func formatScore(_ score: Double?) -> String {
-        guard let score else { return "not probed" }
-        return "\((score * 100).rounded() / 100)"
-    }
+    static func formatScore(_ score: Double) -> String { "\((score * 100).rounded() / 100)" }
 }

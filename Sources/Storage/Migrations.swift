@@ -304,7 +304,8 @@ enum Migrations {
         ),
         (
             15,
-            // Canary probes: a round per deployment and schedule slot (its JSON in `detail`), and
+            // Canary probes: a round per deployment and schedule slot (its JSON in `detail`; '' while
+            // it runs, when `cost_nanos` is its worst case reserved against the day's budget), and
             // each deployment's next slot, which one replica claims by moving it on.
             """
             CREATE TABLE probe_rounds (
@@ -313,6 +314,8 @@ enum Migrations {
                 declared_model TEXT NOT NULL,
                 cost_nanos BIGINT NOT NULL,
                 currency TEXT NOT NULL,
+                quality_ppm BIGINT,
+                drifted INTEGER NOT NULL DEFAULT 0,
                 detail TEXT NOT NULL,
                 PRIMARY KEY (deployment, started_at)
             );

@@ -78,6 +78,18 @@ extension SQLStore {
         }
     }
 
+    /// The open incident of a cause, if any (the newest, should there be several).
+    public func openIncident(causeKey: String) async throws -> StoredIncident? {
+        try await run { connection in
+            try connection.query(
+                """
+                SELECT id, status, opened_at, updated_at, resolved_at, cause_key, summary, detail FROM incidents
+                WHERE status = 'open' AND cause_key = ? ORDER BY opened_at DESC LIMIT 1
+                """, [.text(causeKey)]
+            ).first.flatMap(Self.storedIncident)
+        }
+    }
+
     static func storedIncident(_ row: SQLRow) -> StoredIncident? {
         guard row.values.count == 8, let id = row[0].text, let status = row[1].text, let opened = row[2].integer,
             let updated = row[3].integer, let cause = row[5].text, let summary = row[6].text, let detail = row[7].text

@@ -69,20 +69,23 @@ extension NodeReader {
     }
 
     /// A route's `min_quality` or `quality-per-cost` reads scores only probes give: every target
-    /// must be probed, or the floor would pass it forever as "not yet probed".
+    /// must be probed, and priced in the probes' currency (others are never probed), or the floor
+    /// would pass it forever as "not yet probed".
     func checkQualityFloors(_ configuration: SwitchyardConfiguration, routes node: Node?) throws {
         let probes = configuration.probes
         for (index, route) in configuration.routes.enumerated()
         where route.minQuality != nil || route.strategy == .qualityPerCost {
-            let unprobed = route.targets.map(\.deployment).filter { deployment in
-                !probes.enabled || !(probes.deployments?.contains(deployment) ?? true)
+            let unprobed = route.targets.map(\.deployment).filter { name in
+                let currency = configuration.deployments.first { $0.name == name }?.prices.currency
+                return !probes.enabled || !(probes.deployments?.contains(name) ?? true)
+                    || currency != probes.budgetPerDay.currency
             }
             guard unprobed.isEmpty else {
                 let item = try sequence(node, "routes")[index]
                 let what = route.minQuality != nil ? "min_quality" : "strategy quality-per-cost"
                 throw error(
                     item, "routes[\(index)]",
-                    "\(what) needs canary probes of every target, and \(unprobed.joined(separator: ", ")) is not probed (see probes:)"
+                    "\(what) needs canary probes of every target, and \(unprobed.joined(separator: ", ")) is not probed (see probes:; a deployment priced in another currency than probes.currency is not)"
                 )
             }
         }

@@ -19,9 +19,9 @@ public struct DeploymentTraffic: Sendable, Equatable {
         minutesWithTraffic == 0 ? nil : Double(minutesAnswered) / Double(minutesWithTraffic)
     }
     /// What a million tokens (input and output) cost, in nano-units of `currency`, rounded down;
-    /// nil without tokens, or when it would not fit.
+    /// nil without tokens or a single currency, or when it would not fit.
     public var costPerMillionTokensNanos: Int64? {
-        guard tokens > 0, costNanos >= 0, costNanos / tokens < Int64.max / 1_000_000 else { return nil }
+        guard tokens > 0, currency != nil, costNanos >= 0, costNanos / tokens < Int64.max / 1_000_000 else { return nil }
         return tokens.dividingFullWidth(costNanos.multipliedFullWidth(by: 1_000_000)).quotient
     }
 }

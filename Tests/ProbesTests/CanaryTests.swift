@@ -79,6 +79,17 @@ import Testing
         #expect(QualityCurve([Self.observation(256, [true, false])]).score == 0.5)
     }
 
+    /// A prompt the deployment refused (4xx: too long for it) recalls nothing at its length, so a
+    /// deployment cannot raise its score by refusing the long prompts.
+    @Test func refusedPromptsRecallNothing() {
+        var refused = Self.observation(1024, [], error: "HTTP 400: context length exceeded")
+        refused.depths = [0.1, 0.5, 0.9]
+        refused.refused = true
+        let curve = QualityCurve([Self.observation(256, [true, true, true]), refused])
+        #expect(curve.byLength.map(\.recall) == [1, 0])
+        #expect(abs(curve.score! - 0.5) < 1e-9)
+    }
+
     @Test func failuresAreLeftOutOfRecall() {
         let curve = QualityCurve([
             Self.observation(256, [true, true, true]), Self.observation(1024, [], error: "HTTP 500"),
@@ -90,15 +101,20 @@ import Testing
 }
 
 @Suite struct DriftCheckTests {
+    /// A round of four prompts of three facts, the first recalling `recalled` and the others all.
     static func round(
         model: String? = "gpt-x", fingerprint: String? = nil, recalled: [Bool] = [true, true, true], output: Int = 20,
-        declared: String = "gpt-x", drift: [DriftSignal] = []
+        declared: String = "gpt-x", drift: [DriftSignal] = [], allFour: Bool = false
     ) -> ProbeRound {
-        var observation = QualityCurveTests.observation(512, recalled, output: output)
-        observation.model = model
-        observation.fingerprint = fingerprint
+        let observations = (0..<4).map { index in
+            var observation = QualityCurveTests.observation(
+                512, index == 0 || allFour ? recalled : [true, true, true], output: output)
+            observation.model = model
+            observation.fingerprint = fingerprint
+            return observation
+        }
         return ProbeRound(
-            deployment: "d", declaredModel: declared, startedAt: .now(), currency: "USD", observations: [observation],
+            deployment: "d", declaredModel: declared, startedAt: .now(), currency: "USD", observations: observations,
             drift: drift)
     }
 
@@ -123,14 +139,22 @@ import Testing
     /// narrower than the configured floor.
     @Test func qualityAndLengthLeaveTheirBands() {
         let steady = [Self.round(), Self.round(), Self.round()]
-        // One fact in three lost: a fall of a third, past the default floor of 0.2, not past 0.4.
-        #expect(check.signals(Self.round(recalled: [true, true, false]), baseline: steady).count == 1)
+        // Of 12 facts, 2 lost (0.83) is chance; 4 lost (0.67) is past the floor of 1 − 0.22 (three
+        // standard errors of 12 facts) but not past a configured drop of 0.4.
+        #expect(check.signals(Self.round(recalled: [true, false, false]), baseline: steady) == [])
+        let dropped = check.signals(Self.round(recalled: [true, true, false], allFour: true), baseline: steady)
+        guard case .qualityDropped(let expected, let observed, let floor)? = dropped.first, dropped.count == 1 else {
+            Issue.record("expected a quality drop, got \(dropped)")
+            return
+        }
+        #expect(expected == 1 && abs(observed - 2.0 / 3) < 1e-9 && abs(floor - 0.778) < 0.01)
         var lenient = DriftCheck.Settings()
         lenient.qualityDrop = 0.4
-        #expect(DriftCheck(settings: lenient).signals(Self.round(recalled: [true, true, false]), baseline: steady) == [])
-        let dropped = check.signals(Self.round(recalled: [false, false, false]), baseline: steady)
-        #expect(dropped == [.qualityDropped(expected: 1, observed: 0, floor: 0.8)])
-        #expect(check.signals(Self.round(recalled: [false, false, false]), baseline: Array(steady.prefix(2))) == [])
+        #expect(
+            DriftCheck(settings: lenient).signals(Self.round(recalled: [true, true, false], allFour: true), baseline: steady)
+                == [])
+        #expect(
+            check.signals(Self.round(recalled: [false, false, false], allFour: true), baseline: Array(steady.prefix(2))) == [])
         #expect(
             check.signals(Self.round(output: 0), baseline: steady) == [.outputLengthShifted(expected: 20, observed: 0)])
         #expect(check.signals(Self.round(output: 25), baseline: steady) == [])
@@ -148,6 +172,23 @@ import Testing
     }
 }
 
+@Suite struct ProbeRoundTests {
+    /// A provider's absurd costs saturate instead of trapping.
+    @Test func costsSaturate() {
+        var round = ProbeRound(deployment: "d", declaredModel: "m", startedAt: .now(), currency: "USD")
+        for _ in 0..<2 { round.observations.append(QualityCurveTests.observation(256, [true]).with(cost: .max)) }
+        #expect(round.costNanos == .max)
+    }
+}
+
+extension ProbeObservation {
+    func with(cost: Int64) -> ProbeObservation {
+        var copy = self
+        copy.costNanos = cost
+        return copy
+    }
+}
+
 @Suite struct ScorecardTests {
     @Test func trafficFiguresAreExact() {
         var traffic = DeploymentTraffic()
@@ -155,6 +196,7 @@ import Testing
         traffic.providerErrors = 1
         traffic.tokens = 3_000
         traffic.costNanos = 180_000  // 0.00018 for 3,000 tokens: 0.06 per million
+        traffic.currency = "USD"
         traffic.minutesWithTraffic = 4
         traffic.minutesAnswered = 3
         #expect(traffic.costPerMillionTokensNanos == 60_000_000)
@@ -165,6 +207,7 @@ import Testing
         var huge = DeploymentTraffic()
         huge.tokens = 1
         huge.costNanos = .max
+        huge.currency = "USD"
         #expect(huge.costPerMillionTokensNanos == nil)
     }
 }

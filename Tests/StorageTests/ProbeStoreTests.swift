@@ -5,10 +5,13 @@ import Testing
 
 /// Canary probe rounds and schedule slots, on both engines.
 @Suite struct ProbeStoreTests {
-    static func round(_ deployment: String, at: Int64, model: String = "m", cost: Int64 = 10) -> StoredProbeRound {
+    static func round(
+        _ deployment: String, at: Int64, model: String = "m", cost: Int64 = 10, ppm: Int64? = 500_000,
+        drifted: Bool = false, running: Bool = false
+    ) -> StoredProbeRound {
         StoredProbeRound(
             deployment: deployment, startedAt: UnixMicros(at), declaredModel: model, costNanos: cost, currency: "USD",
-            detail: #"{"at":\#(at)}"#)
+            qualityPPM: ppm, drifted: drifted, detail: running ? "" : #"{"at":\#(at)}"#)
     }
 
     /// A due slot goes to exactly one of several racing claimers, and is not due again until `next`.
@@ -41,10 +44,31 @@ import Testing
         ] {
             try await store.saveProbeRound(round)
         }
-        #expect(try await store.probeRounds(deployment: "a", declaredModel: "m", limit: 10).map(\.startedAt.value) == [200, 100])
+        #expect(
+            try await store.probeBaseline(deployment: "a", declaredModel: "m", limit: 10).map(\.startedAt.value) == [200, 100])
         #expect(try await store.latestProbeRounds().map(\.startedAt.value) == [300, 150])
         #expect(try await store.probeSpend(since: UnixMicros(150), currency: "USD") == 13)
         #expect(try await store.probeSpend(since: UnixMicros(0), currency: "EUR") == 0)
+        await store.close()
+    }
+
+    /// The baseline leaves out drifted, unscored and running rounds; a running round's reservation
+    /// counts against the budget; a deployment's score is its latest scored round's, and 0 when
+    /// it was probed and never scored.
+    @Test(arguments: TestEngine.available)
+    func baselinesScoresAndReservations(_ engine: TestEngine) async throws {
+        let store = try await SQLStore.open(try engine.freshURL())
+        for round in [
+            Self.round("a", at: 100, ppm: 900_000), Self.round("a", at: 200, ppm: 100_000, drifted: true),
+            Self.round("a", at: 300, ppm: nil), Self.round("a", at: 400, cost: 1_000, ppm: nil, running: true),
+            Self.round("b", at: 100, ppm: nil), Self.round("c", at: 100, cost: 5, ppm: nil, running: true),
+        ] {
+            try await store.saveProbeRound(round)
+        }
+        #expect(try await store.probeBaseline(deployment: "a", declaredModel: "m", limit: 10).map(\.startedAt.value) == [100])
+        #expect(try await store.latestProbeRounds().map(\.startedAt.value) == [300, 100])
+        #expect(try await store.probeScores() == ["a": 100_000, "b": 0])
+        #expect(try await store.probeSpend(since: UnixMicros(0), currency: "USD") == 10 + 10 + 10 + 1_000 + 10 + 5)
         await store.close()
     }
 }

@@ -38,9 +38,10 @@ def scorecard(gateway):
 
 
 def rounds(gateway, deployment=None):
+    """Finished rounds (a running one's detail is empty: only its reservation)."""
     with sqlite3.connect(gateway.db_path) as db:
         rows = db.execute(
-            "SELECT deployment, detail, cost_nanos FROM probe_rounds ORDER BY started_at").fetchall()
+            "SELECT deployment, detail, cost_nanos FROM probe_rounds WHERE detail <> '' ORDER BY started_at").fetchall()
     return [(name, json.loads(detail), cost) for name, detail, cost in rows if deployment in (None, name)]
 
 
@@ -135,24 +136,23 @@ def test_the_days_probe_budget_caps_what_probes_spend(tmp_path):
     upstreams = {"solo": FaultUpstream(tmp_path)}
     upstreams["solo"].control(mode="canary")
     # A 256-token prompt's worst case (≈ 390 prompt tokens at 2 characters a token, 64 out) is about
-    # 0.00052; its actual cost about 0.0002. The second prompt's worst case no longer fits 0.0006,
-    # nor does any prompt of the rounds after.
+    # 0.00052, its actual cost about 0.0002: the first round fits 0.0006, and no round after it does
+    # (0.0002 spent + 0.00052).
     probes = """  interval_seconds: 1
   budget_per_day: "0.0006"
-  lengths: [256, 512]
+  lengths: [256]
 """
     gateway = Gateway(tmp_path / "gateway", body=fault_probes_config(upstreams, probes), env={"SWITCHYARD_ADMIN_KEY": ADMIN_KEY})
     try:
         wait_until(lambda: rounds(gateway), timeout=30, what="a probe round")
-        # Three more rounds' worth of refusals, each logged.
-        wait_until(lambda: gateway.log_path.read_text().count("probe budget has no room") >= 4, timeout=60,
+        # Three later rounds refused, each logged.
+        wait_until(lambda: gateway.log_path.read_text().count("probe budget has no room") >= 3, timeout=60,
                    what="later rounds left out for the budget")
         stored = rounds(gateway)
-        assert len(stored) == 1
-        assert len(stored[0][1]["observations"]) == 1 and stored[0][1]["skippedForBudget"] == 1
+        assert len(stored) == 1 and len(stored[0][1]["observations"]) == 1
         records = wait_until(lambda: probe_records(gateway), timeout=30, what="the probe's ledger record")
         assert len(records) == 1 and upstreams["solo"].stats()["chat_hits"] == 1
-        assert 0 < sum(r["cost_nanos"] for r in records) <= 600_000
+        assert 0 < records[0]["cost_nanos"] == stored[0][2] <= 600_000
     finally:
         gateway.stop()
         upstreams["solo"].stop()
@@ -212,7 +212,7 @@ def test_llama_recall_falls_with_context_length(tmp_path):
     """Gemma 3 270M, probed at three lengths up to most of its 2,048-token window: a real curve."""
     server = ModelServer(tmp_path / "model")
     probes = """  interval_seconds: 3600
-  lengths: [128, 512, 1536]
+  lengths: [64, 512, 1536]
   samples: 2
   max_output_tokens: 48
 """
@@ -224,7 +224,7 @@ def test_llama_recall_falls_with_context_length(tmp_path):
         print(gateway.cli("probes", "scorecard"))
         row = scorecard(gateway)["gemma-local"]
         curve = row["recall_by_length"]
-        assert [p["tokens"] for p in curve] == [128, 512, 1536]
+        assert [p["tokens"] for p in curve] == [64, 512, 1536]
         assert all(p["planted"] == 6 for p in curve)
         # The recall the gateway computed, checked against the planted codes and the model's answers.
         (_, stored, _), = rounds(gateway)
@@ -233,8 +233,9 @@ def test_llama_recall_falls_with_context_length(tmp_path):
             numbers = set(re.findall(r"\d+", observation["answer"]))
             assert observation["recalled"] == [fact["code"] in numbers for fact in observation["facts"]]
             assert [fact["depth"] for fact in observation["facts"]] == [0.1, 0.5, 0.9]
-        # A small model forgets with length: the short prompt recalls at least as much as the long one.
-        assert curve[0]["recall"] >= curve[-1]["recall"]
+        # A small model forgets with length: the short prompt (hardly more than the facts) recalls
+        # more than the one filling most of the window.
+        assert curve[0]["recall"] > curve[-1]["recall"]
         assert 0 <= row["quality"] <= 1 and row["availability_24h"] == 1
         records = probe_records(gateway)
         assert {r["deployment"] for r in records} == {"gemma-local"}
