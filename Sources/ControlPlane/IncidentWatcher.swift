@@ -18,7 +18,7 @@ public final class IncidentWatcher: Service, Sendable {
     private let gateway: Gateway
     private let traffic: TrafficRecorder
     private let window: Duration
-    private let state: Mutex<(detector: AnomalyDetector, book: IncidentBook)>
+    private let state: Mutex<(detector: AnomalyDetector, book: IncidentBook, runs: RunHealth)>
     /// What the store has not taken yet: the latest row of each incident, and audit entries.
     private let unsaved = Mutex<(rows: [String: StoredIncident], audit: [AuditEntry])>(([:], []))
     private let droppedRequests = Atomic<Int64>(0)
@@ -41,6 +41,11 @@ public final class IncidentWatcher: Service, Sendable {
         mitigation.ejectDeployments = file.ejectDeployments
         mitigation.ejectWindows = file.ejectWindows
         mitigation.stopAgents = file.stopAgents
+        var runHealth = RunHealth.Settings()
+        runHealth.consecutive = file.consecutive
+        runHealth.resolveAfter = file.resolveAfter
+        runHealth.history = file.history
+        runHealth.stopRuns = file.stopRuns
         let routes = gateway.configuration.routes
         let monitor = gateway.monitor
         self.gateway = gateway
@@ -53,7 +58,8 @@ public final class IncidentWatcher: Service, Sendable {
                     settings: settings, mitigation: mitigation, windowMicros: Int64(file.window.microseconds),
                     ejectionRefusal: { deployment, ejected in
                         Self.ejectionRefusal(deployment, routes: routes, monitor: monitor, ejected: ejected)
-                    })
+                    }),
+                RunHealth(settings: runHealth)
             ))
     }
 
@@ -88,19 +94,21 @@ public final class IncidentWatcher: Service, Sendable {
 
     /// One window: detection, then what it asks for done.
     func tick(at now: UnixMicros = .now()) async {
-        let (cells, dropped) = traffic.harvest()
-        let (events, counts) = state.withLock { state in
+        let (cells, runs, dropped) = traffic.harvest()
+        let (events, runEvents, counts) = state.withLock { state in
             let readings = state.detector.observe(cells)
-            let (events, orders) = state.book.advance(readings: readings, cells: cells, at: now) {
-                "inc_" + RandomIdentifier.base62(count: 16)
-            }
+            let newID = { "inc_" + RandomIdentifier.base62(count: 16) }
+            let (events, orders) = state.book.advance(readings: readings, cells: cells, at: now, newID: newID)
+            let (runEvents, runOrders) = state.runs.advance(runs, at: now, newID: newID)
             // Under the lock: an undo must not be overtaken by an ejection decided before it.
             apply(orders)
+            apply(runOrders)
             return (
-                events,
+                events, runEvents,
                 (
-                    open: state.book.open.count, series: state.detector.seriesCount,
-                    refusedSeries: state.detector.seriesRefused, refusedIncidents: state.book.refused
+                    open: state.book.open.count + state.runs.openCount, series: state.detector.seriesCount,
+                    refusedSeries: state.detector.seriesRefused,
+                    refusedIncidents: state.book.refused + state.runs.refused
                 )
             )
         }
@@ -119,6 +127,7 @@ public final class IncidentWatcher: Service, Sendable {
                 kind: .counter, labels: [("what", what)], to: count)
         }
         await record(events, at: now)
+        await record(runEvents, at: now)
     }
 
     /// Ends an incident's mitigation by hand (this replica's); nil when no open incident has that id.
@@ -151,33 +160,41 @@ public final class IncidentWatcher: Service, Sendable {
                     "incident mitigation: deployment readmitted",
                     metadata: ["deployment": "\(deployment)", "incident": "\(incident)"])
             case .stopAgent(let tenant, let agent, let incident):
-                stop(tenant: tenant, agent: agent, incident: incident)
+                stop(.agent(tenant: tenant, agent: agent), incident: incident, because: "the agent's requests or cost surged")
             case .releaseAgent(let tenant, let agent, let incident):
-                release(tenant: tenant, agent: agent, incident: incident)
+                release(.agent(tenant: tenant, agent: agent), incident: incident)
             }
         }
     }
 
-    /// The agent's kill switch, engaged here at once and stored for the other replicas. One
-    /// already engaged (by an operator) is left as it is, and is not released later.
-    private func stop(tenant: String, agent: String, incident: String) {
-        let scope = GovernanceScope.agent(tenant: tenant, agent: agent)
+    private func apply(_ orders: [RunHealth.Order]) {
+        for order in orders {
+            switch order {
+            case .stopRun(let tenant, let run, let incident):
+                stop(.run(tenant: tenant, run: run), incident: incident, because: "the run loops or its cost accelerates")
+            case .releaseRun(let tenant, let run, let incident):
+                release(.run(tenant: tenant, run: run), incident: incident)
+            }
+        }
+    }
+
+    /// An agent's or a run's kill switch, engaged here at once and stored for the other replicas.
+    /// One already engaged (by an operator) is left as it is, and is not released later.
+    private func stop(_ scope: GovernanceScope, incident: String, because reason: String) {
         guard gateway.governor.kills.stoppingScope(scope) == nil else { return }
-        let kill = KillSwitch(
-            scope: scope, reason: "incident \(incident): the agent's requests or cost surged", engagedBy: "switchyard")
+        let kill = KillSwitch(scope: scope, reason: "incident \(incident): \(reason)", engagedBy: "switchyard")
         gateway.governor.kills.engage(kill)
         stoppedByIncidents.withLock { _ = $0.insert(scope) }
         gateway.logger.warning(
-            "incident mitigation: agent stopped", metadata: ["agent": "\(scope)", "incident": "\(incident)"])
+            "incident mitigation: kill switch engaged", metadata: ["scope": "\(scope)", "incident": "\(incident)"])
         storeForTheFleet("store an incident's kill switch") { try await $0.engageKillSwitch(kill, principal: "switchyard") }
     }
 
-    private func release(tenant: String, agent: String, incident: String) {
-        let scope = GovernanceScope.agent(tenant: tenant, agent: agent)
+    private func release(_ scope: GovernanceScope, incident: String) {
         guard stoppedByIncidents.withLock({ $0.remove(scope) }) != nil else { return }
         gateway.governor.kills.release(scope)
         gateway.logger.notice(
-            "incident mitigation: agent released", metadata: ["agent": "\(scope)", "incident": "\(incident)"])
+            "incident mitigation: kill switch released", metadata: ["scope": "\(scope)", "incident": "\(incident)"])
         storeForTheFleet("release an incident's kill switch") {
             try await $0.releaseKillSwitch(scope, principal: "switchyard")
         }
@@ -196,42 +213,80 @@ public final class IncidentWatcher: Service, Sendable {
         }
     }
 
+    private func record(_ events: [RunHealth.Event], at now: UnixMicros) async {
+        var stored: [StoredIncident] = []
+        var audit: [AuditEntry] = []
+        var announcements: [String] = []
+        for event in events {
+            let (type, document, notable): (String, IncidentDocument, Bool) =
+                switch event {
+                case .opened(let document): ("incident.opened", document, true)
+                case .updated(let document, let notable): ("incident.updated", document, notable)
+                case .resolved(let document): ("incident.resolved", document, true)
+                }
+            stored.append(Self.stored(document))
+            guard notable else { continue }
+            audit.append(
+                AuditEntry(
+                    time: now, principal: "switchyard", action: type, target: document.id, tenant: document.tenants.first,
+                    after: document.mitigations.isEmpty ? nil : document.json(), detail: document.summary))
+            announcements.append(document.json(type: type))
+            if type != "incident.updated" {
+                gateway.logger.warning(
+                    "\(type == "incident.opened" ? "incident opened" : "incident resolved")",
+                    metadata: ["incident": "\(document.id)", "summary": "\(document.summary)"])
+            }
+        }
+        await save(stored, audit: audit)
+        announce(announcements)
+    }
+
+    /// Posts incidents' JSON to `governance.alert_webhook`, off the tick: a slow receiver must not
+    /// hold detection.
+    private func announce(_ bodies: [String]) {
+        guard let webhook = gateway.configuration.governance.alertWebhook, !bodies.isEmpty else { return }
+        let (transport, logger) = (gateway.transport, gateway.logger)
+        Task {
+            for body in bodies {
+                await GovernanceSetup.post(Array(body.utf8), to: webhook, transport: transport, logger: logger)
+            }
+        }
+    }
+
+    static func stored(_ document: IncidentDocument) -> StoredIncident {
+        StoredIncident(
+            id: document.id, status: document.status, openedAt: document.openedAt, updatedAt: document.updatedAt,
+            resolvedAt: document.resolvedAt, causeKey: document.causeKey, summary: document.summary, detail: document.json())
+    }
+
     private func record(_ events: [IncidentEvent], at now: UnixMicros) async {
         var stored: [StoredIncident] = []
         var audit: [AuditEntry] = []
-        var announcements: [(String, Incident)] = []
+        var announcements: [String] = []
         for event in events {
             switch event {
             case .opened(let incident):
                 stored.append(Self.stored(incident))
                 audit.append(Self.audit("incident.opened", incident, at: now))
-                announcements.append(("incident.opened", incident))
+                announcements.append(incident.json(type: "incident.opened"))
                 gateway.logger.warning(
                     "incident opened", metadata: ["incident": "\(incident.id)", "summary": "\(incident.summary)"])
             case .updated(let incident, let notable):
                 stored.append(Self.stored(incident))
                 if notable {
                     audit.append(Self.audit("incident.updated", incident, at: now))
-                    announcements.append(("incident.updated", incident))
+                    announcements.append(incident.json(type: "incident.updated"))
                 }
             case .resolved(let incident):
                 stored.append(Self.stored(incident))
                 audit.append(Self.audit("incident.resolved", incident, at: now))
-                announcements.append(("incident.resolved", incident))
+                announcements.append(incident.json(type: "incident.resolved"))
                 gateway.logger.notice(
                     "incident resolved", metadata: ["incident": "\(incident.id)", "summary": "\(incident.summary)"])
             }
         }
         await save(stored, audit: audit)
-        guard let webhook = gateway.configuration.governance.alertWebhook, !announcements.isEmpty else { return }
-        // Off the tick: a slow receiver must not hold detection.
-        let (transport, logger) = (gateway.transport, gateway.logger)
-        Task {
-            for (type, incident) in announcements {
-                await GovernanceSetup.post(
-                    Array(incident.json(type: type).utf8), to: webhook, transport: transport, logger: logger)
-            }
-        }
+        announce(announcements)
     }
 
     /// Stores what changed with its audit entries. What the store refused waits for the next

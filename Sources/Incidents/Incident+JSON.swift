@@ -39,16 +39,17 @@ extension Incident {
             fields.append((name, "[" + values.sorted().map(Self.string).joined(separator: ",") + "]"))
         }
         fields.append(("cost", Self.string(Money.format(nanos: costNanos))))
-        let mitigationObjects = mitigations.map { mitigation in
-            Self.object([
-                ("action", Self.string(mitigation.action)), ("target", Self.string(mitigation.target)),
-                ("at", Self.string(mitigation.at.rfc3339Seconds)),
-                ("undone_at", mitigation.undoneAt.map { Self.string($0.rfc3339Seconds) } ?? "null"),
-                ("refused", mitigation.refused.map(Self.string) ?? "null"),
-            ])
-        }
-        fields.append(("mitigations", "[" + mitigationObjects.joined(separator: ",") + "]"))
+        fields.append(("mitigations", "[" + mitigations.map(Self.mitigationObject).joined(separator: ",") + "]"))
         return Self.object(fields)
+    }
+
+    static func mitigationObject(_ mitigation: Mitigation) -> String {
+        object([
+            ("action", string(mitigation.action)), ("target", string(mitigation.target)),
+            ("at", string(mitigation.at.rfc3339Seconds)),
+            ("undone_at", mitigation.undoneAt.map { string($0.rfc3339Seconds) } ?? "null"),
+            ("refused", mitigation.refused.map(string) ?? "null"),
+        ])
     }
 
     static func string(_ text: String) -> String { AuditValue.jsonString(text) }

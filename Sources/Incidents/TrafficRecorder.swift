@@ -54,6 +54,8 @@ public final class TrafficRecorder: Sendable {
 
     struct Window {
         var cells: [TrafficKey: TrafficCell] = [:]
+        /// Agent runs' activity (requests that named a run), for `RunHealth`.
+        var runs: [RunKey: RunActivity] = [:]
         var dropped = 0
     }
 
@@ -73,15 +75,26 @@ public final class TrafficRecorder: Sendable {
             } else {
                 window.dropped += 1
             }
+            guard let run = record.run, let tenant = record.tenant else { return }
+            let key = RunKey(tenant: tenant, run: run)
+            if let index = window.runs.index(forKey: key) {
+                window.runs.values[index].add(record)
+            } else if window.runs.count < Self.maximumCells {
+                var activity = RunActivity(agent: record.agent)
+                activity.add(record)
+                window.runs[key] = activity
+            } else {
+                window.dropped += 1
+            }
         }
     }
 
     /// The window so far, and a fresh one begun.
-    public func harvest() -> (cells: [TrafficKey: TrafficCell], dropped: Int) {
+    public func harvest() -> (cells: [TrafficKey: TrafficCell], runs: [RunKey: RunActivity], dropped: Int) {
         let taken = window.withLock { window in
             defer { window = Window() }
             return window
         }
-        return (taken.cells, taken.dropped)
+        return (taken.cells, taken.runs, taken.dropped)
     }
 }

@@ -343,8 +343,9 @@ struct NodeReader {
         incidents.history = try integer(entries["history"], "incidents.history", range: 5...1440) ?? incidents.history
         if let node = entries["mitigation"] {
             let mitigation = try mapping(
-                node, "incidents.mitigation", allowed: ["eject_deployment", "eject_windows", "stop_agent"])
+                node, "incidents.mitigation", allowed: ["eject_deployment", "eject_windows", "stop_agent", "stop_run"])
             incidents.stopAgents = try bool(mitigation["stop_agent"], "incidents.mitigation.stop_agent") ?? false
+            incidents.stopRuns = try bool(mitigation["stop_run"], "incidents.mitigation.stop_run") ?? false
             incidents.ejectDeployments =
                 try bool(mitigation["eject_deployment"], "incidents.mitigation.eject_deployment") ?? false
             incidents.ejectWindows =

@@ -241,3 +241,116 @@ def test_a_runaway_agent_is_stopped_by_its_kill_switch_and_released(tmp_path):
         background.stop()
         gateway.stop()
         upstream.stop()
+
+
+def test_agent_runs_that_loop_stall_or_accelerate_are_run_incidents(tmp_path):
+    """Three runs of one agent: one repeating its prompt (loop), one whose every request fails
+    (stalled), one whose prompts double each second (cost accelerating). Each is an incident naming
+    the run, the agent and the pattern; with stop_run the looping and the accelerating runs are
+    stopped by their kill switches (the stalled one is not: stopping it saves nothing), and all
+    resolve, switches released, once their clients stop."""
+    good, broken = FaultUpstream(tmp_path), FaultUpstream(tmp_path)
+    good.control(mode="canary")  # answers; usage counts the prompt at 4 characters a token
+    broken.control(mode="error500")
+    body = f"""admin:
+  key_env: SWITCHYARD_ADMIN_KEY
+providers:
+  - name: good
+    kind: openai
+    base_url: "{good.base_url}"
+  - name: broken
+    kind: openai
+    base_url: "{broken.base_url}"
+deployments:
+  - name: good
+    provider: good
+    model: fault-model
+    price: {{ input_per_mtok: "1.00", output_per_mtok: "2.00" }}
+  - name: broken
+    provider: broken
+    model: fault-model
+    price: {{ input_per_mtok: "1.00", output_per_mtok: "2.00" }}
+    circuit_breaker: {{ consecutive_failures: 1000, failure_rate: 1, minimum_requests: 100000 }}
+routes:
+  - name: chat
+    targets: [good]
+  - name: broken
+    targets: [broken]
+    retry: {{ max_attempts: 1 }}
+tenants:
+  - name: acme
+  - name: globex
+policies:
+  - name: acme-runs
+    scope: tenant:acme
+    on_loop: flag
+    loop_repeats: 3
+incidents:
+  window_seconds: 1
+  consecutive: 3
+  resolve_after: 3
+  history: 10
+  mitigation: {{ stop_run: true }}
+"""
+    gateway = Gateway(tmp_path / "gateway", body=body, env={"SWITCHYARD_ADMIN_KEY": ADMIN_KEY})
+    agent_key = gateway.cli("keys", "create", "--tenant", "acme", "--agent", "nightly").strip()
+    running = {"on": True}
+    stop_at = time.monotonic() + 120
+    statuses = {"loop-1": [], "stall-1": [], "grow-1": []}
+
+    def client(run, route, prompt):
+        session = requests.Session()
+        started = time.monotonic()
+        while running["on"] and time.monotonic() < stop_at:
+            response = session.post(
+                f"{gateway.base_url}/chat/completions",
+                json={"model": route, "messages": [{"role": "user", "content": prompt(time.monotonic() - started)}],
+                      "max_tokens": 8},
+                headers={"Authorization": f"Bearer {agent_key}", "x-switchyard-run": run}, timeout=30)
+            statuses[run].append(response.status_code)
+            time.sleep(0.15)
+
+    threads = [
+        threading.Thread(target=client, args=("loop-1", "chat", lambda _: "Is the ticket fixed yet?"), daemon=True),
+        threading.Thread(target=client, args=("stall-1", "broken", lambda elapsed: f"step at {elapsed:.2f}"), daemon=True),
+        # Distinct prompts (no loop) whose size doubles every second.
+        threading.Thread(target=client, args=("grow-1", "chat", lambda elapsed: f"{elapsed:.3f} " + "x" * int(400 * 2 ** elapsed)),
+                         daemon=True),
+    ]
+
+    def run_incident(run, status="open"):
+        return [i for i in incidents(gateway, status) if i["cause_key"] == f"run=acme/{run}"] or None
+
+    try:
+        for thread in threads:
+            thread.start()
+        found = {run: wait_until(lambda: run_incident(run), timeout=60, what=f"an incident on run {run}")[0]
+                 for run in ("loop-1", "stall-1", "grow-1")}
+        for run, metric in (("loop-1", "run_loop"), ("stall-1", "run_stalled"), ("grow-1", "run_cost_acceleration")):
+            incident = found[run]
+            assert incident["kind"] == "run" and incident["agents"] == ["acme/nightly"], incident
+            assert incident["where"] == {"dimension": "run", "value": f"acme/{run}"}
+            assert metric in {s["metric"] for s in incident["signals"]}, incident
+            assert f"run acme/{run} of agent acme/nightly" in incident["summary"]
+        assert [m["target"] for m in found["loop-1"]["mitigations"]] == ["run:acme/loop-1"]
+        assert [m["target"] for m in found["grow-1"]["mitigations"]] == ["run:acme/grow-1"]
+        assert found["stall-1"]["mitigations"] == []
+        # The stopped runs' requests are refused; the stalled one still reaches its upstream.
+        wait_until(lambda: statuses["loop-1"][-3:] == [403] * 3 and statuses["grow-1"][-3:] == [403] * 3, timeout=30,
+                   what="the stopped runs refused")
+        kills = {kill["scope"] for kill in json.loads(gateway.cli("kill", "list", "--format", "json"))}
+        assert {"run:acme/loop-1", "run:acme/grow-1"} <= kills and "run:acme/stall-1" not in kills
+
+        running["on"] = False
+        for thread in threads:
+            thread.join(timeout=60)
+        for run in found:
+            resolved = wait_until(lambda: run_incident(run, "resolved"), timeout=60, what=f"run {run}'s incident resolved")[0]
+            assert resolved["id"] == found[run]["id"] and all(m["undone_at"] for m in resolved["mitigations"])
+        wait_until(lambda: not {k["scope"] for k in json.loads(gateway.cli("kill", "list", "--format", "json"))}
+                   & {"run:acme/loop-1", "run:acme/grow-1"}, timeout=30, what="the run kill switches released")
+    finally:
+        running["on"] = False
+        gateway.stop()
+        good.stop()
+        broken.stop()

@@ -1,0 +1,97 @@
+import Incidents
+import SwitchyardCore
+import Testing
+
+@Suite struct RunHealthTests {
+    let key = RunKey(tenant: "acme", run: "nightly-42")
+
+    static func activity(
+        requests: Int = 4, answered: Int? = nil, loops: Int = 0, cost: Int64 = 1_000, refused: Int = 0
+    ) -> RunActivity {
+        var activity = RunActivity(agent: "triage")
+        activity.requests = requests
+        activity.answered = answered ?? requests
+        activity.loops = loops
+        activity.costNanos = cost
+        activity.refusedByGateway = refused
+        return activity
+    }
+
+    /// Runs `windows` through a fresh detector; the events of each window.
+    func run(
+        _ windows: [RunActivity?], settings: RunHealth.Settings = RunHealth.Settings()
+    ) -> [(events: [RunHealth.Event], orders: [RunHealth.Order])] {
+        var health = RunHealth(settings: settings)
+        var ids = 0
+        return windows.enumerated().map { index, window in
+            health.advance(window.map { [key: $0] } ?? [:], at: UnixMicros(Int64(index) * 60_000_000)) {
+                ids += 1
+                return "inc_\(ids)"
+            }
+        }
+    }
+
+    static func opened(_ step: (events: [RunHealth.Event], orders: [RunHealth.Order])) -> IncidentDocument? {
+        step.events.compactMap { if case .opened(let document) = $0 { document } else { nil } }.first
+    }
+
+    static func resolved(_ step: (events: [RunHealth.Event], orders: [RunHealth.Order])) -> IncidentDocument? {
+        step.events.compactMap { if case .resolved(let document) = $0 { document } else { nil } }.first
+    }
+
+    @Test func aLoopOpensAtOnceAndResolvesWhenQuiet() {
+        let steps = run([Self.activity(), Self.activity(loops: 2), Self.activity(), Self.activity(), Self.activity()])
+        #expect(Self.opened(steps[0]) == nil)
+        let document = try! #require(Self.opened(steps[1]))
+        #expect(document.causeKey == "run=acme/nightly-42" && document.kind == "run")
+        #expect(document.agents == ["acme/triage"] && document.tenants == ["acme"])
+        #expect(
+            document.summary
+                == "run acme/nightly-42 of agent acme/triage: loops: 2 requests repeated an earlier prompt of the run")
+        #expect(Self.resolved(steps[3]) == nil)
+        #expect(Self.resolved(steps[4])?.id == document.id)
+    }
+
+    /// Stalled: calling without an answer for three windows in a row; what the gateway refused
+    /// (a kill switch) is not the run stalling.
+    @Test func aRunThatGetsNoAnswersStalls() {
+        let failing = Self.activity(requests: 5, answered: 0)
+        let steps = run([failing, failing, failing])
+        #expect(Self.opened(steps[1]) == nil)
+        #expect(Self.opened(steps[2])?.signals.map(\.summary) == ["stalled: 15 requests over 3 windows, none answered"])
+        let refused = Self.activity(requests: 5, answered: 0, refused: 5)
+        #expect(run([refused, refused, refused, refused]).allSatisfy { $0.events.isEmpty })
+        // One answered window breaks the streak.
+        #expect(run([failing, failing, Self.activity(), failing, failing]).allSatisfy { $0.events.isEmpty })
+    }
+
+    /// Cost accelerating: rising three windows in a row to at least twice the median of the
+    /// earlier windows; a rise of a few percent a window (a context growing) is not.
+    @Test func costAccelerationNeedsARunOfRisesToTwiceTheMedian() {
+        let base = Array(repeating: Self.activity(cost: 1_000) as RunActivity?, count: 4)
+        let doubling = base + [Self.activity(cost: 1_500), Self.activity(cost: 2_200), Self.activity(cost: 4_000)]
+        let steps = run(doubling)
+        #expect(steps.dropLast().allSatisfy { $0.events.isEmpty })
+        let document = try! #require(Self.opened(steps[6]))
+        #expect(
+            document.signals.map(\.summary) == [
+                "cost accelerating: 0.000004000 this window vs 0.000001000 median, rising 3 windows in a row"
+            ])
+        let creeping = base + [Self.activity(cost: 1_100), Self.activity(cost: 1_200), Self.activity(cost: 1_300)]
+        #expect(run(creeping).allSatisfy { $0.events.isEmpty })
+    }
+
+    /// With stop_run, a loop engages the run's kill switch, released when the incident resolves;
+    /// without it, nothing is stopped.
+    @Test func stopRunStopsAndReleases() {
+        var settings = RunHealth.Settings()
+        settings.stopRuns = true
+        let windows: [RunActivity?] = [Self.activity(loops: 1), nil, nil, nil]
+        let steps = run(windows, settings: settings)
+        #expect(steps[0].orders == [.stopRun(tenant: "acme", run: "nightly-42", incident: "inc_1")])
+        #expect(Self.opened(steps[0])?.mitigations.map(\.action) == ["stop_run"])
+        #expect(steps[3].orders == [.releaseRun(tenant: "acme", run: "nightly-42", incident: "inc_1")])
+        #expect(Self.resolved(steps[3])?.mitigations.first?.undoneAt != nil)
+        #expect(run(windows).allSatisfy { $0.orders.isEmpty })
+    }
+}
