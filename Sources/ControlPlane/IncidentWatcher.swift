@@ -39,6 +39,7 @@ public final class IncidentWatcher: Service, Sendable {
         settings.history = file.history
         var mitigation = MitigationSettings()
         mitigation.ejectDeployments = file.ejectDeployments
+        mitigation.shiftWeights = file.shiftWeights
         mitigation.ejectWindows = file.ejectWindows
         mitigation.stopAgents = file.stopAgents
         var runHealth = RunHealth.Settings()
@@ -149,6 +150,16 @@ public final class IncidentWatcher: Service, Sendable {
     private func apply(_ orders: [MitigationOrder]) {
         for order in orders {
             switch order {
+            case .eject(let deployment, let incident) where gateway.configuration.incidents.shiftWeights:
+                gateway.monitor.setDemoted(true, deployment: deployment)
+                gateway.logger.warning(
+                    "incident mitigation: traffic shifted away from a deployment",
+                    metadata: ["deployment": "\(deployment)", "incident": "\(incident)"])
+            case .readmit(let deployment, let incident) where gateway.configuration.incidents.shiftWeights:
+                gateway.monitor.setDemoted(false, deployment: deployment)
+                gateway.logger.notice(
+                    "incident mitigation: traffic shifted back to a deployment",
+                    metadata: ["deployment": "\(deployment)", "incident": "\(incident)"])
             case .eject(let deployment, let incident):
                 gateway.monitor.setEjected(true, deployment: deployment)
                 gateway.logger.warning(

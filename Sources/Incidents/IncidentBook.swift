@@ -4,6 +4,10 @@ import SwitchyardCore
 public struct MitigationSettings: Sendable, Equatable {
     /// Eject a deployment whose provider-side incident it is, as if its breaker opened.
     public var ejectDeployments = false
+    /// Or shift routes' traffic away from it instead: it goes last in every route's order (no
+    /// weighted draw picks it), still there as a fallback. The same rules and orders as an
+    /// ejection, named `shift_weight`.
+    public var shiftWeights = false
     /// Windows an ejection lasts before the deployment is readmitted to see whether it recovered
     /// (ejected again at once if it has not).
     public var ejectWindows = 5
@@ -162,7 +166,7 @@ public struct IncidentBook: Sendable {
         // Mitigation, then resolution.
         for index in open.indices {
             var incident = open[index]
-            if mitigation.ejectDeployments {
+            if mitigation.ejectDeployments || mitigation.shiftWeights {
                 mitigate(&incident, detected: detected, cells: cells, at: now, orders: &orders, notable: &notable)
             }
             if mitigation.stopAgents { stopAgent(&incident, cells: cells, at: now, orders: &orders, notable: &notable) }
@@ -336,6 +340,7 @@ public struct IncidentBook: Sendable {
         else { return }
         let deployment = incident.causeKey.value
         guard ejected[deployment] == nil else { return }
+        let ejectionName = mitigation.shiftWeights ? "shift_weight" : "eject"
         // Readmitted on probation: ejected again only once its provider-side metrics deviate again.
         if onProbation[deployment] == incident.id {
             let deviates = detected[incident.causeKey]?.contains { metric, reading in
@@ -352,13 +357,13 @@ public struct IncidentBook: Sendable {
         if let refusal {
             // Recorded once; tried again every window, in case what refused it passes.
             guard !incident.mitigations.contains(where: { $0.target == deployment && $0.refused != nil }) else { return }
-            incident.mitigations.append(.init(action: "eject", target: deployment, at: now, refused: refusal))
+            incident.mitigations.append(.init(action: ejectionName, target: deployment, at: now, refused: refusal))
             notable.insert(incident.id)
             return
         }
         ejected[deployment] = (incident.id, window + mitigation.ejectWindows)
         onProbation[deployment] = nil
-        incident.mitigations.append(.init(action: "eject", target: deployment, at: now))
+        incident.mitigations.append(.init(action: ejectionName, target: deployment, at: now))
         orders.append(.eject(deployment: deployment, incident: incident.id))
         notable.insert(incident.id)
     }

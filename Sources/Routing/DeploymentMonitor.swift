@@ -17,6 +17,10 @@ public final class DeploymentMonitor: Sendable {
     /// Each probed deployment's latest canary quality score (0...1), for `min_quality` and
     /// `quality-per-cost`.
     private let qualityScores = Mutex<[String: Double]>([:])
+    /// Deployments an incident's mitigation shifted traffic away from (`shift_weight`); the count
+    /// lets a request skip the lock when there are none, the usual case.
+    private let demoted = Mutex<Set<String>>([])
+    private let demotedCount = Atomic<Int>(0)
 
     final class Entry: Sendable {
         let deployment: Deployment
@@ -231,6 +235,19 @@ public final class DeploymentMonitor: Sendable {
     /// An incident's mitigation takes the deployment out of rotation, or puts it back.
     public func setEjected(_ ejected: Bool, deployment name: String) {
         entries[name]?.state.withLock { $0.ejected = ejected }
+    }
+
+    /// Shifts routes' traffic away from a deployment (it goes last in every route's order), or back.
+    public func setDemoted(_ demote: Bool, deployment name: String) {
+        demoted.withLock { set in
+            if demote { set.insert(name) } else { set.remove(name) }
+            demotedCount.store(set.count, ordering: .releasing)
+        }
+    }
+
+    /// The deployments traffic is shifted away from; empty without a lock in the usual case.
+    public var demotedDeployments: Set<String> {
+        demotedCount.load(ordering: .acquiring) == 0 ? [] : demoted.withLock { $0 }
     }
 
     /// Output tokens of a route's recent requests, for `cheapest` when a request sets no `max_tokens`.

@@ -147,6 +147,10 @@ public struct RoutePlanner: Sendable {
             let committed = ordered.filter { monitor.hasUnderUsedCommitment(provider: $0.provider) }
             ordered = committed + ordered.filter { !monitor.hasUnderUsedCommitment(provider: $0.provider) }
         }
+        if let demoted = monitor?.demotedDeployments, !demoted.isEmpty {
+            // An incident shifted traffic away from these: last, still a fallback.
+            ordered = ordered.filter { !demoted.contains($0.name) } + ordered.filter { demoted.contains($0.name) }
+        }
         return .success(RoutePlan(route: route, strategy: strategy, candidates: ordered))
     }
 

@@ -343,9 +343,16 @@ struct NodeReader {
         incidents.history = try integer(entries["history"], "incidents.history", range: 5...1440) ?? incidents.history
         if let node = entries["mitigation"] {
             let mitigation = try mapping(
-                node, "incidents.mitigation", allowed: ["eject_deployment", "eject_windows", "stop_agent", "stop_run"])
+                node, "incidents.mitigation",
+                allowed: ["eject_deployment", "shift_weight", "eject_windows", "stop_agent", "stop_run"])
             incidents.stopAgents = try bool(mitigation["stop_agent"], "incidents.mitigation.stop_agent") ?? false
             incidents.stopRuns = try bool(mitigation["stop_run"], "incidents.mitigation.stop_run") ?? false
+            incidents.shiftWeights = try bool(mitigation["shift_weight"], "incidents.mitigation.shift_weight") ?? false
+            if incidents.shiftWeights && incidents.ejectDeployments {
+                throw error(
+                    mitigation["shift_weight"], "incidents.mitigation.shift_weight",
+                    "choose eject_deployment or shift_weight, not both")
+            }
             incidents.ejectDeployments =
                 try bool(mitigation["eject_deployment"], "incidents.mitigation.eject_deployment") ?? false
             incidents.ejectWindows =

@@ -139,6 +139,9 @@ public struct SwitchyardConfiguration: Sendable {
         public var ejectDeployments = false
         /// `mitigation.stop_agent`: engage the kill switch of an agent whose own traffic or cost surges.
         public var stopAgents = false
+        /// `mitigation.shift_weight`: shift routes' traffic away from such a deployment instead
+        /// (last in every route's order, still a fallback).
+        public var shiftWeights = false
         /// `mitigation.stop_run`: engage the kill switch of a run that loops or whose cost accelerates.
         public var stopRuns = false
         /// `mitigation.eject_windows`: how long an ejection lasts before the deployment is tried again.

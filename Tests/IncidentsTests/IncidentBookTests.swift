@@ -15,13 +15,14 @@ import Testing
         var ids = 0
 
         init(
-            eject: Bool, stopAgents: Bool = false,
+            eject: Bool, shift: Bool = false, stopAgents: Bool = false,
             refusal: @escaping @Sendable (String, Set<String>) -> String? = { _, _ in nil }
         ) {
             var settings = DetectionSettings()
             settings.minimumHistory = 5
             var mitigation = MitigationSettings()
             mitigation.ejectDeployments = eject
+            mitigation.shiftWeights = shift
             mitigation.ejectWindows = 2
             mitigation.stopAgents = stopAgents
             detector = AnomalyDetector(settings: settings)
@@ -101,6 +102,22 @@ import Testing
         #expect(incident.mitigations.map(\.action) == ["eject", "eject"])
         #expect(incident.mitigations.allSatisfy { $0.undoneAt != nil })
         #expect(run.book.ejectedDeployments.isEmpty)
+    }
+
+    /// shift_weight: the same decision and orders as an ejection (the watcher applies them as a
+    /// shift of traffic), named for what it does.
+    @Test func aShiftOfWeightFollowsTheEjectionRules() throws {
+        var run = Run(eject: false, shift: true)
+        for _ in 0..<8 { _ = run.step(.steady()) }
+        _ = run.step(.steady(slow: "gpt-eu"))
+        _ = run.step(.steady(slow: "gpt-eu"))
+        let opened = run.step(.steady(slow: "gpt-eu"))
+        let incident = try #require(Self.opened(opened.events).first)
+        #expect(opened.orders == [.eject(deployment: "gpt-eu", incident: incident.id)])
+        #expect(incident.mitigations.map(\.action) == ["shift_weight"])
+        var neither = Run(eject: false)
+        for _ in 0..<8 { _ = neither.step(.steady()) }
+        for _ in 0..<3 { #expect(neither.step(.steady(slow: "gpt-eu")).orders.isEmpty) }
     }
 
     /// A deployment that may not be ejected (the last of a route's): the refusal is recorded

@@ -73,6 +73,19 @@ import Testing
         monitor.setUnderUsedCommitments(providers: [])
     }
 
+    /// A deployment an incident shifted traffic away from goes last, whatever the strategy, and
+    /// is still a candidate; shifted back, the strategy's order returns.
+    @Test func demotedDeploymentsGoLastAndStayCandidates() {
+        let route = route(.cheapest)
+        let monitor = DeploymentMonitor(deployments: [big, euro, tiny])
+        let profile = RequestProfile(estimatedInputTokens: 1000, maxOutputTokens: 10)
+        monitor.setDemoted(true, deployment: "tiny")
+        #expect(names(planner(route).plan(route, profile: profile, tenant: nil, monitor: monitor)) == ["big", "euro", "tiny"])
+        monitor.setDemoted(false, deployment: "tiny")
+        #expect(monitor.demotedDeployments.isEmpty)
+        #expect(names(planner(route).plan(route, profile: profile, tenant: nil, monitor: monitor)) == ["tiny", "big", "euro"])
+    }
+
     /// min_quality drops deployments known to score below it, from the size it applies at;
     /// unprobed ones pass (they get probed), and none left is a refusal naming the scores.
     @Test func minQualityFiltersKnownScoresFromItsSize() {

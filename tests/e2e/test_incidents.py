@@ -45,7 +45,7 @@ class WebhookSink:
         self.server.shutdown()
 
 
-def config(upstreams, webhook_port):
+def config(upstreams, webhook_port, mitigation="eject_deployment: true, eject_windows: 3", attempts=1):
     providers = "".join(
         f'  - name: p-{name}\n    kind: openai\n    base_url: "{upstream.base_url}"\n' for name, upstream in upstreams.items())
     deployments = "".join(
@@ -60,7 +60,7 @@ providers:
   - name: chat
     strategy: weighted
     targets: [{targets}]
-    retry: {{ max_attempts: 1 }}
+    retry: {{ max_attempts: {attempts} }}
 tenants:
   - name: acme
   - name: globex
@@ -71,7 +71,7 @@ incidents:
   consecutive: 3
   resolve_after: 3
   min_requests: 5
-  mitigation: {{ eject_deployment: true, eject_windows: 3 }}
+  mitigation: {{ {mitigation} }}
 """
 
 
@@ -164,6 +164,51 @@ def test_a_slow_deployment_becomes_an_incident_is_ejected_and_resolves(tmp_path)
         audit = gateway.cli("audit", "export")
         assert '"incident.opened"' in audit and '"incident.resolved"' in audit
         assert "switchyard_incidents_open 0.0" in gateway.metrics()
+    finally:
+        load.stop()
+        gateway.stop()
+        sink.stop()
+        for upstream in upstreams.values():
+            upstream.stop()
+
+
+def test_shift_weight_moves_traffic_away_and_keeps_the_deployment_as_a_fallback(tmp_path):
+    """incidents.mitigation.shift_weight: the slow deployment stops getting the weighted share
+    but, unlike an ejection, still serves when the others fail; resolved, its share returns."""
+    upstreams = {name: FaultUpstream(tmp_path) for name in DEPLOYMENTS}
+    sink = WebhookSink()
+    body = config(upstreams, sink.port, mitigation="shift_weight: true, eject_windows: 30", attempts=3)
+    gateway = Gateway(tmp_path / "gateway", body=body, env={"SWITCHYARD_ADMIN_KEY": ADMIN_KEY})
+    load = Load(gateway)
+    try:
+        wait_until(lambda: len(load.answers) > 600, timeout=60, what="steady load for the baselines")
+        time.sleep(6)  # six one-second windows of history (the detector needs five)
+        upstreams["us"].control(delay=0.4)
+        incident = wait_until(
+            lambda: [i for i in incidents(gateway, "open") if i["cause_key"] == "deployment=us"] or None, timeout=60,
+            what="an incident on deployment us")[0]
+        assert [m["action"] + " " + m["target"] for m in incident["mitigations"]] == ["shift_weight us"], incident
+        shifted_at = time.monotonic()
+        wait_until(lambda: len([a for a in load.answers if a[0] > shifted_at + 0.6]) >= 100, timeout=30,
+                   what="answers after the shift")
+        after = [deployment for at, deployment in load.answers if shifted_at + 0.6 < at < shifted_at + 2.5]
+        assert after and "us" not in after, after[:20]
+        # The others fail: us, shifted but not ejected, answers as their fallback.
+        failed_at = time.monotonic()
+        for name in ("eu", "ap"):
+            upstreams[name].control(mode="error500")
+        wait_until(lambda: any(at > failed_at and d == "us" for at, d in load.answers), timeout=30,
+                   what="us serving as the fallback")
+        for name in ("eu", "ap"):
+            upstreams[name].control(mode="ok")
+        upstreams["us"].control(delay=0)
+        resolved = wait_until(
+            lambda: [i for i in incidents(gateway, "resolved") if i["id"] == incident["id"]] or None, timeout=90,
+            what="the incident resolved")[0]
+        assert all(m["undone_at"] for m in resolved["mitigations"]), resolved
+        back = time.monotonic()
+        wait_until(lambda: any(at > back and d == "us" for at, d in load.answers), timeout=30,
+                   what="us back in the weighted draw")
     finally:
         load.stop()
         gateway.stop()
