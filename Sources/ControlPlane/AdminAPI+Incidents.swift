@@ -47,6 +47,6 @@ extension AdminAPI {
         else {
             return Self.adminError(.notFound, "not_found", "No open incident of that id on this replica.")
         }
-        return .json(status: .ok, Array(incident.json().utf8))
+        return .json(status: .ok, Array(incident.utf8))
     }
 }

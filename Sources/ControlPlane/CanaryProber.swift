@@ -42,6 +42,11 @@ public final class CanaryProber: Service, Sendable {
     }
 
     public func run() async throws {
+        do {
+            try await DriftIncidents(gateway: gateway).resolveUnprobed(probed: Set(deployments.map(\.name)))
+        } catch {
+            gateway.logger.warning("could not resolve drift incidents of unprobed deployments", metadata: ["error": "\(error)"])
+        }
         try? await cancelWhenGracefulShutdown {
             while true {
                 await self.probeWhatIsDue()

@@ -52,6 +52,34 @@ struct DriftIncidents {
         }
     }
 
+    /// Resolves the drift incidents of deployments no longer probed (taken out of `probes:`, or
+    /// of the configuration): no round would ever resolve them.
+    func resolveUnprobed(probed: Set<String>) async throws {
+        let prefix = Self.causeKey("")
+        for stored in try await gateway.store.incidents(status: "open", limit: SQLStore.maximumIncidents)
+        where stored.causeKey.hasPrefix(prefix) && !probed.contains(String(stored.causeKey.dropFirst(prefix.count))) {
+            let now = UnixMicros.now()
+            var resolved = stored
+            resolved.status = "resolved"
+            resolved.updatedAt = now
+            resolved.resolvedAt = now
+            resolved.summary = stored.summary + "; resolved: the deployment is no longer probed"
+            if var object = try? JSONSerialization.jsonObject(with: Data(stored.detail.utf8)) as? [String: Any] {
+                object["status"] = "resolved"
+                object["summary"] = resolved.summary
+                object["updated_at"] = now.rfc3339Seconds
+                object["resolved_at"] = now.rfc3339Seconds
+                if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                    resolved.detail = String(decoding: data, as: UTF8.self)
+                }
+            }
+            let audit = AuditEntry(
+                time: now, principal: "switchyard", action: "incident.resolved", target: stored.id, tenant: nil,
+                detail: resolved.summary)
+            try await gateway.store.saveIncidents([resolved], audit: [audit])
+        }
+    }
+
     static func document(id: String, round: ProbeRound, openedAt: UnixMicros, at now: UnixMicros) -> IncidentDocument {
         IncidentDocument(
             id: id, kind: "drift",

@@ -132,19 +132,28 @@ public final class IncidentWatcher: Service, Sendable {
     }
 
     /// Ends an incident's mitigation by hand (this replica's); nil when no open incident has that id.
-    public func undoMitigation(of id: String, principal: String) async -> Incident? {
+    /// Ends an incident's mitigation by hand (this replica's): a traffic incident's ejections or
+    /// shifts and agent stops, or a run incident's stop. Its JSON; nil when no open incident of
+    /// this replica has that id.
+    public func undoMitigation(of id: String, principal: String) async -> String? {
         let now = UnixMicros.now()
-        let undone = state.withLock { state -> Incident? in
-            guard let (incident, orders) = state.book.undoMitigation(of: id, at: now) else { return nil }
-            apply(orders)
-            return incident
+        let undone = state.withLock { state -> StoredIncident? in
+            if let (incident, orders) = state.book.undoMitigation(of: id, at: now) {
+                apply(orders)
+                return Self.stored(incident)
+            }
+            if let (document, orders) = state.runs.undoMitigation(of: id, at: now) {
+                apply(orders)
+                return Self.stored(document)
+            }
+            return nil
         }
         guard let incident = undone else { return nil }
         let entry = AuditEntry(
             principal: principal, action: "incident.mitigation_undone", target: incident.id, tenant: nil,
             detail: incident.summary)
-        await save([Self.stored(incident)], audit: [entry])
-        return incident
+        await save([incident], audit: [entry])
+        return incident.detail
     }
 
     private func apply(_ orders: [MitigationOrder]) {

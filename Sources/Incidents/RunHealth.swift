@@ -80,6 +80,8 @@ public struct RunHealth: Sendable {
         var quiet = 0
         var open: IncidentDocument?
         var stopped = false
+        /// Its mitigation was undone by hand: not taken again while the incident stays open.
+        var held = false
     }
 
     public static let maximumRuns = 10_000
@@ -123,7 +125,7 @@ public struct RunHealth: Sendable {
                 document.updatedAt = now
                 document.costNanos = document.costNanos.addingClamped(window.costNanos)
                 var notable = Set(document.signals.map(\.metric)) != before
-                if settings.stopRuns, !tracked.stopped, patterns.contains(where: \.stopsTheRun) {
+                if settings.stopRuns, !tracked.stopped, !tracked.held, patterns.contains(where: \.stopsTheRun) {
                     tracked.stopped = true
                     document.mitigations.append(
                         Incident.Mitigation(action: "stop_run", target: "run:\(key)", at: now, undoneAt: nil, refused: nil))
@@ -147,6 +149,7 @@ public struct RunHealth: Sendable {
                     }
                     events.append(.resolved(document))
                     tracked.open = nil
+                    tracked.held = false
                 } else {
                     tracked.open = document
                 }
@@ -154,6 +157,24 @@ public struct RunHealth: Sendable {
             runs[key] = tracked.idle >= settings.history && tracked.open == nil ? nil : tracked
         }
         return (events, orders)
+    }
+
+    /// Ends an open run incident's mitigation by hand: the run's kill switch is released and not
+    /// engaged again while the incident stays open. nil when no open run incident has that id.
+    public mutating func undoMitigation(of id: String, at now: UnixMicros) -> (IncidentDocument, [Order])? {
+        guard let (key, tracked) = runs.first(where: { $0.value.open?.id == id }), var document = tracked.open else {
+            return nil
+        }
+        var orders: [Order] = []
+        if tracked.stopped { orders.append(.releaseRun(tenant: key.tenant, run: key.run, incident: id)) }
+        for index in document.mitigations.indices where document.mitigations[index].undoneAt == nil {
+            document.mitigations[index].undoneAt = now
+        }
+        document.updatedAt = now
+        runs[key]?.open = document
+        runs[key]?.stopped = false
+        runs[key]?.held = true
+        return (document, orders)
     }
 
     /// The patterns `window` shows, given what came before it.

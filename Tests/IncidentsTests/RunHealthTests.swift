@@ -94,4 +94,21 @@ import Testing
         #expect(Self.resolved(steps[3])?.mitigations.first?.undoneAt != nil)
         #expect(run(windows).allSatisfy { $0.orders.isEmpty })
     }
+
+    /// Undone by hand: the switch is released and not engaged again while the incident is open.
+    @Test func anUndoneStopIsNotTakenAgain() throws {
+        var settings = RunHealth.Settings()
+        settings.stopRuns = true
+        var health = RunHealth(settings: settings)
+        let looping = [key: Self.activity(loops: 1)]
+        let first = health.advance(looping, at: UnixMicros(0)) { "inc_1" }
+        #expect(first.orders == [.stopRun(tenant: "acme", run: "nightly-42", incident: "inc_1")])
+        let undone = health.undoMitigation(of: "inc_1", at: UnixMicros(1))
+        let (document, orders) = try #require(undone)
+        #expect(orders == [.releaseRun(tenant: "acme", run: "nightly-42", incident: "inc_1")])
+        #expect(document.mitigations.allSatisfy { $0.undoneAt != nil })
+        #expect(health.advance(looping, at: UnixMicros(2)) { "inc_2" }.orders.isEmpty)
+        let unknown = health.undoMitigation(of: "inc_9", at: UnixMicros(3))
+        #expect(unknown == nil)
+    }
 }

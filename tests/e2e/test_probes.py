@@ -280,3 +280,27 @@ def test_llama_serving_swap_behind_the_same_name_is_drift(tmp_path):
     finally:
         gateway.stop()
         server.kill(signal.SIGTERM)
+
+
+def test_a_drift_incident_of_a_deployment_no_longer_probed_is_resolved_at_start(tmp_path):
+    upstreams = {"solo": FaultUpstream(tmp_path)}
+    upstreams["solo"].control(mode="canary")
+    probes = """  interval_seconds: 1
+  lengths: [128]
+"""
+    body = fault_probes_config(upstreams, probes)
+    gateway = Gateway(tmp_path / "gateway", body=body, env={"SWITCHYARD_ADMIN_KEY": ADMIN_KEY})
+    try:
+        wait_until(lambda: len(rounds(gateway)) >= 1, timeout=30, what="a baseline round")
+        upstreams["solo"].control(model="fault-model-mini")
+        incident = wait_until(lambda: drift_incidents(gateway, "open"), timeout=30, what="a model-changed incident")[0]
+        gateway.stop()
+        # The same store, the deployment taken out of the probes.
+        gateway = Gateway(tmp_path / "gateway", body=body.replace("  interval_seconds: 1\n", "  deployments: []\n"),
+                          env={"SWITCHYARD_ADMIN_KEY": ADMIN_KEY})
+        resolved = wait_until(lambda: drift_incidents(gateway, "resolved"), timeout=30, what="the incident resolved")[0]
+        assert resolved["id"] == incident["id"] and "no longer probed" in resolved["summary"]
+        assert resolved["status"] == "resolved" and resolved["resolved_at"]
+    finally:
+        gateway.stop()
+        upstreams["solo"].stop()
