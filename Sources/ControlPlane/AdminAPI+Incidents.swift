@@ -2,8 +2,11 @@ import DataPlane
 import Hummingbird
 import Incidents
 import Storage
+import SwitchyardCore
+import WireFormats
 
-/// `GET /admin/v1/incidents[/{incident}]` and `POST /admin/v1/incidents/{incident}/undo`:
+/// `GET /admin/v1/incidents[/{incident}]`, `POST /admin/v1/incidents/{incident}/undo` and
+/// `POST /admin/v1/incidents/clock` (the manual clock's windows):
 /// incidents as stored (every replica's), most recently opened first, and ending an open
 /// incident's mitigation on this replica. Gateway-wide: an incident names any tenant it touches.
 extension AdminAPI {
@@ -48,5 +51,29 @@ extension AdminAPI {
             return Self.adminError(.notFound, "not_found", "No open incident of that id on this replica.")
         }
         return .json(status: .ok, Array(incident.utf8))
+    }
+
+    /// `POST /admin/v1/incidents/clock` `{"advance_windows": N}`: with `incidents.clock: manual`,
+    /// closes N windows of simulated time (each `window_seconds` later) and runs detection on each.
+    func adminAdvanceIncidentClock(_ request: Request, _ call: AdminCall) async -> Response {
+        guard let incidents else {
+            return Self.adminError(.conflict, "invalid_request_error", "Incident detection is off (incidents.enabled).")
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try await gateway.readBody(request)
+        } catch {
+            return Self.adminError(.badRequest, "invalid_request_error", error.message)
+        }
+        guard let body = try? JSONValue.parse(bytes), let windows = body["advance_windows"]?.intValue,
+            (1...1440).contains(windows)
+        else {
+            return Self.adminError(.badRequest, "invalid_request_error", #"Give {"advance_windows": N}, N from 1 to 1440."#)
+        }
+        guard let clock = await incidents.advance(windows: windows) else {
+            return Self.adminError(
+                .conflict, "invalid_request_error", "The incident clock is the wall's (incidents.clock: manual drives it).")
+        }
+        return .json(status: .ok, Array("{\"clock\":\(AuditValue.jsonString(clock.rfc3339Seconds))}".utf8))
     }
 }

@@ -165,6 +165,10 @@ extension AdminEndpoint {
             summary: "End an open incident's mitigation on this replica (readmit what it ejected; audited).",
             access: .write, gatewayWide: true, handle: { await $0.adminUndoIncidentMitigation($1, $2) }),
         AdminEndpoint(
+            method: .post, path: "/admin/v1/incidents/clock",
+            summary: "With incidents.clock: manual, close N windows of simulated time (body: advance_windows).",
+            access: .write, gatewayWide: true, handle: { await $0.adminAdvanceIncidentClock($1, $2) }),
+        AdminEndpoint(
             method: .get, path: "/admin/v1/probes/scorecard",
             summary: "Per provider and model: canary quality and recall curve, p95 latency, errors, cost, availability.",
             access: .read, gatewayWide: true, handle: { await $0.adminProbeScorecard($1, $2) }),

@@ -69,6 +69,7 @@ struct DriftIncidents {
                 object["summary"] = resolved.summary
                 object["updated_at"] = now.rfc3339Seconds
                 object["resolved_at"] = now.rfc3339Seconds
+                object["signals"] = [Any]()
                 if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
                     resolved.detail = String(decoding: data, as: UTF8.self)
                 }
@@ -77,6 +78,11 @@ struct DriftIncidents {
                 time: now, principal: "switchyard", action: "incident.resolved", target: stored.id, tenant: nil,
                 detail: resolved.summary)
             try await gateway.store.saveIncidents([resolved], audit: [audit])
+            if let webhook = gateway.configuration.governance.alertWebhook {
+                await GovernanceSetup.post(
+                    Array(("{\"type\":\"incident.resolved\"," + resolved.detail.dropFirst()).utf8), to: webhook,
+                    transport: gateway.transport, logger: gateway.logger)
+            }
         }
     }
 

@@ -22,8 +22,16 @@ public final class IncidentWatcher: Service, Sendable {
     /// What the store has not taken yet: the latest row of each incident, and audit entries.
     private let unsaved = Mutex<(rows: [String: StoredIncident], audit: [AuditEntry])>(([:], []))
     private let droppedRequests = Atomic<Int64>(0)
+    /// `incidents.clock: manual`: the time of the last window closed by `advance(windows:)`;
+    /// windows then close only when a test or a drill says, however long that takes.
+    private let manualClock: Mutex<UnixMicros?>
     /// Agents' kill switches this watcher engaged (only those are released).
     private let stoppedByIncidents = Mutex<Set<GovernanceScope>>([])
+    /// The webhook's posts in order: the last window's, which the next waits for.
+    private let lastAnnouncement = Mutex<Task<Void, Never>?>(nil)
+    private let pendingPosts = Atomic<Int>(0)
+    private let droppedPosts = Atomic<Int>(0)
+    static let maximumPendingPosts = 1_000
     static let unsavedRowLimit = 1_000
     static let unsavedAuditLimit = 10_000
 
@@ -52,6 +60,7 @@ public final class IncidentWatcher: Service, Sendable {
         self.gateway = gateway
         self.traffic = traffic
         self.window = file.window
+        self.manualClock = Mutex(file.manualClock ? UnixMicros.now() : nil)
         self.state = Mutex(
             (
                 AnomalyDetector(settings: settings),
@@ -81,6 +90,7 @@ public final class IncidentWatcher: Service, Sendable {
     }
 
     public func run() async throws {
+        guard manualClock.withLock({ $0 }) == nil else { return try await gracefulShutdown() }
         try? await cancelWhenGracefulShutdown {
             // On a fixed cadence, not a sleep after each tick: a slow tick must not lengthen the
             // next window (its volume would read as a surge).
@@ -93,6 +103,22 @@ public final class IncidentWatcher: Service, Sendable {
         }
     }
 
+    /// Closes `windows` windows on the manual clock, each one `window` after the last (the
+    /// traffic since the previous close is the first one's); the clock after them. nil when the
+    /// clock is the wall's.
+    public func advance(windows: Int) async -> UnixMicros? {
+        guard manualClock.withLock({ $0 }) != nil else { return nil }
+        for _ in 0..<windows {
+            let now = manualClock.withLock { clock -> UnixMicros in
+                let next = UnixMicros((clock?.value ?? 0) + Int64(window.microseconds))
+                clock = next
+                return next
+            }
+            await tick(at: now)
+        }
+        return manualClock.withLock { $0 }
+    }
+
     /// One window: detection, then what it asks for done.
     func tick(at now: UnixMicros = .now()) async {
         let (cells, runs, dropped) = traffic.harvest()
@@ -100,16 +126,26 @@ public final class IncidentWatcher: Service, Sendable {
             let readings = state.detector.observe(cells)
             let newID = { "inc_" + RandomIdentifier.base62(count: 16) }
             let (events, orders) = state.book.advance(readings: readings, cells: cells, at: now, newID: newID)
-            let (runEvents, runOrders) = state.runs.advance(runs, at: now, newID: newID)
+            var (runEvents, runOrders) = state.runs.advance(runs, at: now, newID: newID)
             // Under the lock: an undo must not be overtaken by an ejection decided before it.
             apply(orders)
-            apply(runOrders)
+            for (incident, reason) in apply(runOrders) {
+                guard let document = state.runs.stopNotTaken(incident: incident, reason: reason) else { continue }
+                runEvents = runEvents.map { event in
+                    switch event {
+                    case .opened(let old) where old.id == incident: .opened(document)
+                    case .updated(let old, let notable) where old.id == incident: .updated(document, notable: notable)
+                    default: event
+                    }
+                }
+            }
+            runOrders = []
             return (
                 events, runEvents,
                 (
                     open: state.book.open.count + state.runs.openCount, series: state.detector.seriesCount,
                     refusedSeries: state.detector.seriesRefused,
-                    refusedIncidents: state.book.refused + state.runs.refused
+                    refusedIncidents: state.book.refused, refusedRuns: state.runs.refused
                 )
             )
         }
@@ -119,12 +155,13 @@ public final class IncidentWatcher: Service, Sendable {
         metrics.set("switchyard_incident_series", help: "Series kept for incident detection now.", to: Int64(counts.series))
         for (what, count) in [
             ("requests", droppedRequests.load(ordering: .relaxed)), ("series", Int64(counts.refusedSeries)),
-            ("incidents", Int64(counts.refusedIncidents)),
+            ("incidents", Int64(counts.refusedIncidents)), ("runs", Int64(counts.refusedRuns)),
+            ("webhook_posts", Int64(droppedPosts.load(ordering: .relaxed))),
         ] {
             metrics.set(
                 "switchyard_incident_detection_refused_total",
                 help:
-                    "Past incident detection's caps since start: requests past a window's 10,000 combinations, series past the cap, incidents past 100 open.",
+                    "Past incident detection's caps since start: requests past a window's 10,000 combinations, series past the cap, incidents past 100 open, run windows past the runs followed (10,000; 1,000 a tenant) or run incidents past 100 open, webhook posts past 1,000 waiting.",
                 kind: .counter, labels: [("what", what)], to: count)
         }
         await record(events, at: now)
@@ -187,27 +224,40 @@ public final class IncidentWatcher: Service, Sendable {
         }
     }
 
-    private func apply(_ orders: [RunHealth.Order]) {
+    /// Applies a run incident's orders; the stops not taken (the run was already stopped), with why.
+    @discardableResult
+    private func apply(_ orders: [RunHealth.Order]) -> [(incident: String, reason: String)] {
+        var notTaken: [(String, String)] = []
         for order in orders {
             switch order {
             case .stopRun(let tenant, let run, let incident):
-                stop(.run(tenant: tenant, run: run), incident: incident, because: "the run loops or its cost accelerates")
+                if let reason = stop(
+                    .run(tenant: tenant, run: run), incident: incident, because: "the run loops or its cost accelerates")
+                {
+                    notTaken.append((incident, reason))
+                }
             case .releaseRun(let tenant, let run, let incident):
                 release(.run(tenant: tenant, run: run), incident: incident)
             }
         }
+        return notTaken
     }
 
     /// An agent's or a run's kill switch, engaged here at once and stored for the other replicas.
     /// One already engaged (by an operator) is left as it is, and is not released later.
-    private func stop(_ scope: GovernanceScope, incident: String, because reason: String) {
-        guard gateway.governor.kills.stoppingScope(scope) == nil else { return }
+    /// Why not, when the scope was already stopped.
+    @discardableResult
+    private func stop(_ scope: GovernanceScope, incident: String, because reason: String) -> String? {
+        if let stopping = gateway.governor.kills.stoppingScope(scope) {
+            return "not stopped here: \(stopping.scope) was already stopped by \(stopping.engagedBy)"
+        }
         let kill = KillSwitch(scope: scope, reason: "incident \(incident): \(reason)", engagedBy: "switchyard")
         gateway.governor.kills.engage(kill)
         stoppedByIncidents.withLock { _ = $0.insert(scope) }
         gateway.logger.warning(
             "incident mitigation: kill switch engaged", metadata: ["scope": "\(scope)", "incident": "\(incident)"])
         storeForTheFleet("store an incident's kill switch") { try await $0.engageKillSwitch(kill, principal: "switchyard") }
+        return nil
     }
 
     private func release(_ scope: GovernanceScope, incident: String) {
@@ -261,14 +311,27 @@ public final class IncidentWatcher: Service, Sendable {
         announce(announcements)
     }
 
-    /// Posts incidents' JSON to `governance.alert_webhook`, off the tick: a slow receiver must not
-    /// hold detection.
+    /// Posts incidents' JSON to `governance.alert_webhook`, off the tick (a slow receiver must not
+    /// hold detection) and in order: each window's posts wait for the last window's. Past
+    /// `maximumPendingPosts` waiting, a window's posts are dropped and counted.
     private func announce(_ bodies: [String]) {
         guard let webhook = gateway.configuration.governance.alertWebhook, !bodies.isEmpty else { return }
+        guard pendingPosts.add(bodies.count, ordering: .relaxed).newValue <= Self.maximumPendingPosts else {
+            pendingPosts.subtract(bodies.count, ordering: .relaxed)
+            droppedPosts.add(bodies.count, ordering: .relaxed)
+            gateway.logger.warning(
+                "incident webhook posts dropped: the receiver is too slow", metadata: ["posts": "\(bodies.count)"])
+            return
+        }
         let (transport, logger) = (gateway.transport, gateway.logger)
-        Task {
-            for body in bodies {
-                await GovernanceSetup.post(Array(body.utf8), to: webhook, transport: transport, logger: logger)
+        lastAnnouncement.withLock { last in
+            let previous = last
+            last = Task {
+                await previous?.value
+                for body in bodies {
+                    await GovernanceSetup.post(Array(body.utf8), to: webhook, transport: transport, logger: logger)
+                    self.pendingPosts.subtract(1, ordering: .relaxed)
+                }
             }
         }
     }

@@ -22,9 +22,10 @@ public struct RunActivity: Sendable, Equatable {
     public var requests = 0
     /// Requests answered (status below 400).
     public var answered = 0
-    /// Requests the gateway itself refused (kill switch, policy, budget): not the run's lack of
-    /// progress, but what stopping it looks like.
-    public var refusedByGateway = 0
+    /// Requests that reached a provider and failed there (unavailable, timeout, error,
+    /// overloaded, rate limited, interrupted): what a stalled run gets. The gateway's own refusals
+    /// (kill switch, policy, budget, a bad request) are not the run's lack of progress.
+    public var failedUpstream = 0
     /// Requests that repeated an earlier prompt of the run (the run rules' loop detection).
     public var loops = 0
     /// Nano-units, whatever the currency (one per deployment is the usual case).
@@ -34,12 +35,19 @@ public struct RunActivity: Sendable, Equatable {
         self.agent = agent
     }
 
+    /// Something of this window reached a provider or cost money: only such runs are followed, so
+    /// requests refused before routing cannot fill the detector with runs for free.
+    public var reachedAProvider: Bool { answered > 0 || failedUpstream > 0 || costNanos > 0 }
+
     mutating func add(_ record: UsageRecord) {
         if agent == nil { agent = record.agent }
         requests += 1
         if record.status < 400 { answered += 1 }
-        if let error = record.errorClass, [.killSwitch, .policyDenied, .budgetExceeded].contains(error) {
-            refusedByGateway += 1
+        if let error = record.errorClass, !record.attempts.isEmpty,
+            [.upstreamUnavailable, .upstreamTimeout, .upstreamError, .upstreamOverloaded, .rateLimited, .streamInterrupted]
+                .contains(error)
+        {
+            failedUpstream += 1
         }
         if record.runLoop { loops += 1 }
         costNanos = costNanos.addingClamped(record.cost.nanos)

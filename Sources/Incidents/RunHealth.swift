@@ -5,17 +5,21 @@ import SwitchyardCore
 ///
 /// - **loop**: requests that repeated an earlier prompt of the run (the run rules' loop
 ///   detection flags them);
-/// - **stalled**: the run keeps calling but nothing is answered, `consecutive` windows in a row
-///   (requests the gateway refused, a kill switch's included, are not counted: they are what
-///   stopping a run looks like);
+/// - **stalled**: the run keeps calling but its providers answer nothing, `consecutive` windows
+///   in a row (only failures at a provider count: the gateway's own refusals, a kill switch's
+///   included, are not the run's lack of progress);
 /// - **cost accelerating**: the run's cost per window rose `consecutive` windows in a row, and
-///   the latest is at least `accelerationFactor` times the median of its earlier windows (an
-///   agent's context grows, so a slow rise is normal; a doubling is not).
+///   the latest is at least `accelerationFactor` times the median of its windows before that
+///   rise (an agent's context grows, so a slow rise is normal; a doubling is not).
 ///
 /// The incident is updated while a pattern shows, resolves after `resolveAfter` windows without
 /// one (or as many idle), and, with `stopRuns`, a loop or an acceleration engages the run's kill
-/// switch, released when the incident resolves. State per run: `history` window costs and a few
-/// counters, at most `maximumRuns` runs.
+/// switch; a stopped run's incident resolves, and its switch is released, only once the run has
+/// been idle `resolveAfter` windows (its refused requests show no pattern, and releasing it while
+/// it still calls would only stop it again). A run is followed from a window in which it reached a
+/// provider or cost something. State per run: the last `history` (at most 120) window costs and a
+/// few counters; at most `maximumRuns` runs, `maximumRunsPerTenant` of one tenant, and
+/// `maximumOpen` open incidents (past them, counted in `refused`).
 public struct RunHealth: Sendable {
     public struct Settings: Sendable {
         public var consecutive = 3
@@ -85,9 +89,12 @@ public struct RunHealth: Sendable {
     }
 
     public static let maximumRuns = 10_000
+    public static let maximumRunsPerTenant = 1_000
+    public static let maximumOpen = 100
     public let settings: Settings
     var runs: [RunKey: Tracked] = [:]
-    /// Runs not followed because `maximumRuns` were.
+    var runsPerTenant: [String: Int] = [:]
+    /// Run windows not followed past the caps, and incidents not opened past `maximumOpen`.
     public private(set) var refused = 0
 
     public init(settings: Settings = Settings()) {
@@ -103,14 +110,19 @@ public struct RunHealth: Sendable {
         var orders: [Order] = []
         for key in Set(runs.keys).union(activity.keys).sorted() {
             let window = activity[key] ?? RunActivity()
-            guard var tracked = runs[key] ?? (window.requests > 0 ? Tracked(agent: window.agent) : nil) else { continue }
-            if runs[key] == nil, runs.count >= Self.maximumRuns {
-                refused += 1
-                continue
+            guard var tracked = runs[key] ?? (window.reachedAProvider ? Tracked(agent: window.agent) : nil) else { continue }
+            if runs[key] == nil {
+                guard runs.count < Self.maximumRuns, runsPerTenant[key.tenant, default: 0] < Self.maximumRunsPerTenant else {
+                    refused += 1
+                    continue
+                }
+                runsPerTenant[key.tenant, default: 0] += 1
             }
             tracked.agent = tracked.agent ?? window.agent
             let patterns = observe(window, into: &tracked)
-            if !patterns.isEmpty {
+            if !patterns.isEmpty, tracked.open == nil, openCount >= Self.maximumOpen {
+                refused += 1
+            } else if !patterns.isEmpty {
                 tracked.quiet = 0
                 let opening = tracked.open == nil
                 var document = tracked.open ?? Self.document(key, agent: tracked.agent, id: newID(), at: now)
@@ -137,7 +149,11 @@ public struct RunHealth: Sendable {
             } else if var document = tracked.open {
                 tracked.quiet += 1
                 document.costNanos = document.costNanos.addingClamped(window.costNanos)
-                if tracked.quiet >= settings.resolveAfter || tracked.idle >= settings.resolveAfter {
+                let settled =
+                    tracked.stopped
+                    ? tracked.idle >= settings.resolveAfter
+                    : tracked.quiet >= settings.resolveAfter || tracked.idle >= settings.resolveAfter
+                if settled {
                     document.resolvedAt = now
                     document.updatedAt = now
                     if tracked.stopped {
@@ -154,9 +170,36 @@ public struct RunHealth: Sendable {
                     tracked.open = document
                 }
             }
-            runs[key] = tracked.idle >= settings.history && tracked.open == nil ? nil : tracked
+            if tracked.idle >= historyKept && tracked.open == nil {
+                runs[key] = nil
+                runsPerTenant[key.tenant, default: 1] -= 1
+                if runsPerTenant[key.tenant] == 0 { runsPerTenant[key.tenant] = nil }
+            } else {
+                runs[key] = tracked
+            }
         }
         return (events, orders)
+    }
+
+    /// Window costs kept per run.
+    var historyKept: Int { min(settings.history, 120) }
+
+    /// The watcher could not take `incident`'s stop (its run was already stopped, by an operator
+    /// or the run rules): the mitigation is recorded as refused, and nothing is released later.
+    public mutating func stopNotTaken(incident: String, reason: String) -> IncidentDocument? {
+        guard let key = runs.first(where: { $0.value.open?.id == incident })?.key, var document = runs[key]?.open else {
+            return nil
+        }
+        for index in document.mitigations.indices
+        where document.mitigations[index].action == "stop_run" && document.mitigations[index].undoneAt == nil {
+            document.mitigations[index].refused = reason
+            document.mitigations[index].undoneAt = nil
+        }
+        runs[key]?.open = document
+        runs[key]?.stopped = false
+        // Not tried again while this incident stays open.
+        runs[key]?.held = true
+        return document
     }
 
     /// Ends an open run incident's mitigation by hand: the run's kill switch is released and not
@@ -172,8 +215,8 @@ public struct RunHealth: Sendable {
         }
         document.updatedAt = now
         runs[key]?.open = document
+        runs[key]?.held = tracked.stopped
         runs[key]?.stopped = false
-        runs[key]?.held = true
         return (document, orders)
     }
 
@@ -181,13 +224,12 @@ public struct RunHealth: Sendable {
     func observe(_ window: RunActivity, into tracked: inout Tracked) -> [Pattern] {
         let previous = tracked.costs.last
         tracked.costs.append(window.costNanos)
-        if tracked.costs.count > settings.history { tracked.costs.removeFirst(tracked.costs.count - settings.history) }
+        if tracked.costs.count > historyKept { tracked.costs.removeFirst(tracked.costs.count - historyKept) }
         tracked.idle = window.requests == 0 ? tracked.idle + 1 : 0
         tracked.rising = window.costNanos > 0 && window.costNanos > (previous ?? .max) ? tracked.rising + 1 : 0
-        let counted = window.requests - window.refusedByGateway
-        if counted > 0 && window.answered == 0 {
+        if window.failedUpstream > 0 && window.answered == 0 {
             tracked.failing += 1
-            tracked.failingRequests += counted
+            tracked.failingRequests += window.failedUpstream
         } else {
             tracked.failing = 0
             tracked.failingRequests = 0
@@ -197,10 +239,12 @@ public struct RunHealth: Sendable {
         if tracked.failing >= settings.consecutive {
             patterns.append(.stalled(requests: tracked.failingRequests, windows: tracked.failing))
         }
-        let earlier = tracked.costs.dropLast().filter { $0 > 0 }.sorted()
-        if tracked.rising >= settings.consecutive, earlier.count >= settings.consecutive {
-            let median = earlier[earlier.count / 2]
-            if median > 0, Double(window.costNanos) >= settings.accelerationFactor * Double(median) {
+        if tracked.rising >= settings.consecutive {
+            // The windows before the rise: a young run's own rise is not its baseline.
+            let before = tracked.costs.dropLast(tracked.rising).filter { $0 > 0 }.sorted()
+            if before.count >= settings.consecutive, case let median = before[before.count / 2], median > 0,
+                Double(window.costNanos) >= settings.accelerationFactor * Double(median)
+            {
                 patterns.append(
                     .costAccelerating(latestNanos: window.costNanos, medianNanos: median, windows: tracked.rising))
             }

@@ -319,7 +319,7 @@ struct NodeReader {
         let entries = try mapping(
             node, "incidents",
             allowed: [
-                "enabled", "window_seconds", "sensitivity", "consecutive", "resolve_after", "min_requests", "history",
+                "enabled", "window_seconds", "clock", "sensitivity", "consecutive", "resolve_after", "min_requests", "history",
                 "mitigation",
             ])
         var incidents = SwitchyardConfiguration.Incidents()
@@ -327,6 +327,11 @@ struct NodeReader {
         incidents.window =
             try duration(entries["window_seconds"], "incidents.window_seconds", unit: .seconds(1), range: 1...3600)
             ?? incidents.window
+        switch try string(entries["clock"], "incidents.clock", required: false) {
+        case nil, "wall": break
+        case "manual": incidents.manualClock = true
+        case let other?: throw error(entries["clock"], "incidents.clock", "expected wall or manual, not '\(other)'")
+        }
         if let sensitivity = try decimal(entries["sensitivity"], "incidents.sensitivity") {
             let value = Double(truncating: sensitivity as NSDecimalNumber)
             guard (1...20).contains(value) else {
@@ -348,13 +353,13 @@ struct NodeReader {
             incidents.stopAgents = try bool(mitigation["stop_agent"], "incidents.mitigation.stop_agent") ?? false
             incidents.stopRuns = try bool(mitigation["stop_run"], "incidents.mitigation.stop_run") ?? false
             incidents.shiftWeights = try bool(mitigation["shift_weight"], "incidents.mitigation.shift_weight") ?? false
+            incidents.ejectDeployments =
+                try bool(mitigation["eject_deployment"], "incidents.mitigation.eject_deployment") ?? false
             if incidents.shiftWeights && incidents.ejectDeployments {
                 throw error(
                     mitigation["shift_weight"], "incidents.mitigation.shift_weight",
                     "choose eject_deployment or shift_weight, not both")
             }
-            incidents.ejectDeployments =
-                try bool(mitigation["eject_deployment"], "incidents.mitigation.eject_deployment") ?? false
             incidents.ejectWindows =
                 try integer(mitigation["eject_windows"], "incidents.mitigation.eject_windows", range: 1...1440)
                 ?? incidents.ejectWindows

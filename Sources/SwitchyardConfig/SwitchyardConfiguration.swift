@@ -126,6 +126,9 @@ public struct SwitchyardConfiguration: Sendable {
         public var enabled = true
         /// One baseline point per window (60 s: per minute; tests use 1 s).
         public var window: Duration = .seconds(60)
+        /// `clock: manual`: windows close only when `POST /admin/v1/incidents/clock` says (tests
+        /// and drills drive detection through simulated minutes in seconds).
+        public var manualClock = false
         /// Band half-width in robust standard deviations.
         public var sensitivity = 4.0
         /// Windows out of band before an incident opens, and back in band before it resolves.

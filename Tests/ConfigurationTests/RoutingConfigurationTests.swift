@@ -178,3 +178,19 @@ import Testing
         }
     }
 }
+
+@Suite struct IncidentsConfigurationTests {
+    static func parse(_ incidents: String) throws -> SwitchyardConfiguration {
+        try ConfigurationLoader.parse(RoutingConfigurationTests.yaml + "\nincidents:\n" + incidents, file: "incidents.yaml")
+    }
+
+    @Test func readsTheClockAndTheMitigations() throws {
+        let manual = try Self.parse("  clock: manual\n  mitigation: { shift_weight: true, stop_run: true }\n").incidents
+        #expect(manual.manualClock && manual.shiftWeights && manual.stopRuns && !manual.ejectDeployments)
+        #expect(try !Self.parse("  clock: wall\n").incidents.manualClock)
+        #expect(throws: ConfigurationError.self) { try Self.parse("  clock: sundial\n") }
+        #expect(throws: ConfigurationError.self) {
+            try Self.parse("  mitigation: { shift_weight: true, eject_deployment: true }\n")
+        }
+    }
+}

@@ -6,14 +6,14 @@ import Testing
     let key = RunKey(tenant: "acme", run: "nightly-42")
 
     static func activity(
-        requests: Int = 4, answered: Int? = nil, loops: Int = 0, cost: Int64 = 1_000, refused: Int = 0
+        requests: Int = 4, answered: Int? = nil, loops: Int = 0, cost: Int64 = 1_000, failed: Int = 0
     ) -> RunActivity {
         var activity = RunActivity(agent: "triage")
         activity.requests = requests
         activity.answered = answered ?? requests
         activity.loops = loops
         activity.costNanos = cost
-        activity.refusedByGateway = refused
+        activity.failedUpstream = failed
         return activity
     }
 
@@ -52,15 +52,18 @@ import Testing
         #expect(Self.resolved(steps[4])?.id == document.id)
     }
 
-    /// Stalled: calling without an answer for three windows in a row; what the gateway refused
-    /// (a kill switch) is not the run stalling.
+    /// Stalled: its providers answer nothing for three windows in a row; what the gateway refused
+    /// (a kill switch, a bad request) is not the run stalling, and such a run is not even followed.
     @Test func aRunThatGetsNoAnswersStalls() {
-        let failing = Self.activity(requests: 5, answered: 0)
+        let failing = Self.activity(requests: 5, answered: 0, cost: 0, failed: 5)
         let steps = run([failing, failing, failing])
         #expect(Self.opened(steps[1]) == nil)
         #expect(Self.opened(steps[2])?.signals.map(\.summary) == ["stalled: 15 requests over 3 windows, none answered"])
-        let refused = Self.activity(requests: 5, answered: 0, refused: 5)
+        let refused = Self.activity(requests: 5, answered: 0, cost: 0)
         #expect(run([refused, refused, refused, refused]).allSatisfy { $0.events.isEmpty })
+        var health = RunHealth()
+        _ = health.advance([key: refused], at: UnixMicros(0)) { "inc" }
+        #expect(health.openCount == 0)
         // One answered window breaks the streak.
         #expect(run([failing, failing, Self.activity(), failing, failing]).allSatisfy { $0.events.isEmpty })
     }
@@ -79,6 +82,37 @@ import Testing
             ])
         let creeping = base + [Self.activity(cost: 1_100), Self.activity(cost: 1_200), Self.activity(cost: 1_300)]
         #expect(run(creeping).allSatisfy { $0.events.isEmpty })
+        // A young run whose context grows step by step: its own rise is not its baseline.
+        let growing = (1...8).map { Self.activity(cost: Int64($0) * 1_000) as RunActivity? }
+        #expect(run(growing).allSatisfy { $0.events.isEmpty })
+    }
+
+    /// A stopped run whose client keeps calling (refused, so no pattern shows) stays stopped:
+    /// resolved and released only once it has been idle.
+    @Test func aStoppedRunIsReleasedOnlyWhenIdle() {
+        var settings = RunHealth.Settings()
+        settings.stopRuns = true
+        let refused = Self.activity(requests: 6, answered: 0, cost: 0)
+        let steps = run([Self.activity(loops: 1), refused, refused, refused, refused, nil, nil, nil], settings: settings)
+        #expect(steps[1...4].allSatisfy { $0.orders.isEmpty && Self.resolved($0) == nil })
+        #expect(steps[5...6].allSatisfy { Self.resolved($0) == nil })
+        #expect(steps[7].orders == [.releaseRun(tenant: "acme", run: "nightly-42", incident: "inc_1")])
+    }
+
+    /// A stop the watcher could not take (the run was already stopped) is recorded as refused,
+    /// and neither taken again nor released.
+    @Test func aStopNotTakenIsRecordedAsRefused() throws {
+        var settings = RunHealth.Settings()
+        settings.stopRuns = true
+        var health = RunHealth(settings: settings)
+        _ = health.advance([key: Self.activity(loops: 1)], at: UnixMicros(0)) { "inc_1" }
+        let notTaken = health.stopNotTaken(incident: "inc_1", reason: "already stopped")
+        let document = try #require(notTaken)
+        #expect(document.mitigations.map(\.refused) == ["already stopped"])
+        #expect(health.advance([key: Self.activity(loops: 1)], at: UnixMicros(1)) { "inc_2" }.orders.isEmpty)
+        var releases: [RunHealth.Order] = []
+        for index in 2..<6 { releases += health.advance([:], at: UnixMicros(Int64(index))) { "inc" }.orders }
+        #expect(releases.isEmpty)
     }
 
     /// With stop_run, a loop engages the run's kill switch, released when the incident resolves;

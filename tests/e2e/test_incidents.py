@@ -45,7 +45,7 @@ class WebhookSink:
         self.server.shutdown()
 
 
-def config(upstreams, webhook_port, mitigation="eject_deployment: true, eject_windows: 3", attempts=1):
+def config(upstreams, webhook_port, mitigation="eject_deployment: true, eject_windows: 3", attempts=1, window="window_seconds: 1"):
     providers = "".join(
         f'  - name: p-{name}\n    kind: openai\n    base_url: "{upstream.base_url}"\n' for name, upstream in upstreams.items())
     deployments = "".join(
@@ -67,7 +67,7 @@ tenants:
 governance:
   alert_webhook: "http://127.0.0.1:{webhook_port}/hook"
 incidents:
-  window_seconds: 1
+  {window}
   consecutive: 3
   resolve_after: 3
   min_requests: 5
@@ -155,7 +155,9 @@ def test_a_slow_deployment_becomes_an_incident_is_ejected_and_resolves(tmp_path)
 
         # Every surface: webhook, CLI, audit trail, metrics.
         wait_until(lambda: "incident.resolved" in sink.types(), timeout=30, what="the resolution webhook")
-        assert sink.types()[0] == "incident.opened" and sink.bodies[0]["id"] == incident["id"]
+        # (An incident of the clients' drop alone may have opened, and been posted, a window earlier.)
+        posted = [body["type"] for body in sink.bodies if body["id"] == incident["id"]]
+        assert posted[0] == "incident.opened" and posted[-1] == "incident.resolved", posted
         listed = gateway.cli("incidents", "list")
         assert incident["id"] in listed and "resolved" in listed
         shown = gateway.cli("incidents", "show", incident["id"])
@@ -164,8 +166,75 @@ def test_a_slow_deployment_becomes_an_incident_is_ejected_and_resolves(tmp_path)
         audit = gateway.cli("audit", "export")
         assert '"incident.opened"' in audit and '"incident.resolved"' in audit
         assert "switchyard_incidents_open 0.0" in gateway.metrics()
+        # The wall's clock is not the tests' to drive.
+        refused = requests.post(f"http://127.0.0.1:{gateway.port}/admin/v1/incidents/clock", json={"advance_windows": 1},
+                                headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+        assert refused.status_code == 409, refused.text
     finally:
         load.stop()
+        gateway.stop()
+        sink.stop()
+        for upstream in upstreams.values():
+            upstream.stop()
+
+
+def test_simulated_minutes_on_the_manual_clock_find_eject_and_resolve(tmp_path):
+    """One-minute windows, as in production, driven by the test (incidents.clock: manual): each
+    simulated minute is 30 requests, then POST /admin/v1/incidents/clock closes it. The slowed
+    deployment is named within five simulated minutes, ejected, and resolved after it recovers."""
+    upstreams = {name: FaultUpstream(tmp_path) for name in DEPLOYMENTS}
+    sink = WebhookSink()
+    body = config(upstreams, sink.port, window="window_seconds: 60\n  clock: manual")
+    gateway = Gateway(tmp_path / "gateway", body=body, env={"SWITCHYARD_ADMIN_KEY": ADMIN_KEY})
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {gateway.keys['acme']}"}
+    chat = {"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
+
+    def minute():
+        """One simulated minute of traffic, closed: the deployments that answered, and the clock after."""
+        served = [session.post(f"{gateway.base_url}/chat/completions", json=chat, headers=headers, timeout=30)
+                  .headers.get("x-switchyard-deployment") for _ in range(30)]
+        response = requests.post(f"http://127.0.0.1:{gateway.port}/admin/v1/incidents/clock", json={"advance_windows": 1},
+                                 headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60)
+        response.raise_for_status()
+        return served, response.json()["clock"]
+
+    def on_us(status):
+        return [i for i in incidents(gateway, status) if i["cause_key"] == "deployment=us"]
+
+    try:
+        for _ in range(8):
+            minute()
+        assert incidents(gateway) == []
+        upstreams["us"].control(delay=0.3)
+        _, slowed_at = minute()
+        found = None
+        for elapsed in range(2, 6):
+            _, clock = minute()
+            found = on_us("open")
+            if found:
+                break
+        assert found, "no incident on deployment us within five simulated minutes"
+        incident = found[0]
+        # Named within five simulated minutes of the slowdown (opened at or after it).
+        assert slowed_at <= incident["opened_at"] <= clock and elapsed <= 5, (slowed_at, incident["opened_at"], clock)
+        assert "provider-side degradation on deployment us" in incident["cause"], incident
+        assert [m["action"] + " " + m["target"] for m in incident["mitigations"]] == ["eject us"], incident
+        served, _ = minute()
+        assert "us" not in served, served
+
+        upstreams["us"].control(delay=0)
+        for _ in range(15):
+            minute()
+            if on_us("resolved"):
+                break
+        resolved = on_us("resolved")
+        assert resolved and resolved[0]["id"] == incident["id"], incidents(gateway)
+        assert all(m["undone_at"] for m in resolved[0]["mitigations"]), resolved
+        served, _ = minute()
+        assert "us" in served
+        assert slowed_at < clock
+    finally:
         gateway.stop()
         sink.stop()
         for upstream in upstreams.values():
@@ -290,7 +359,7 @@ def test_a_runaway_agent_is_stopped_by_its_kill_switch_and_released(tmp_path):
 
 def test_agent_runs_that_loop_stall_or_accelerate_are_run_incidents(tmp_path):
     """Three runs of one agent: one repeating its prompt (loop), one whose every request fails
-    (stalled), one whose prompts double each second (cost accelerating). Each is an incident naming
+    (stalled), one whose prompts double each second after a steady start (cost accelerating). Each is an incident naming
     the run, the agent and the pattern; with stop_run the looping and the accelerating runs are
     stopped by their kill switches (the stalled one is not: stopping it saves nothing), and all
     resolve, switches released, once their clients stop."""
@@ -358,9 +427,11 @@ incidents:
     threads = [
         threading.Thread(target=client, args=("loop-1", "chat", lambda _: "Is the ticket fixed yet?"), daemon=True),
         threading.Thread(target=client, args=("stall-1", "broken", lambda elapsed: f"step at {elapsed:.2f}"), daemon=True),
-        # Distinct prompts (no loop) whose size doubles every second.
-        threading.Thread(target=client, args=("grow-1", "chat", lambda elapsed: f"{elapsed:.3f} " + "x" * int(400 * 2 ** elapsed)),
-                         daemon=True),
+        # Distinct prompts (no loop): steady for six seconds (its baseline), then doubling every second.
+        threading.Thread(
+            target=client,
+            args=("grow-1", "chat", lambda elapsed: f"{elapsed:.3f} " + "x" * int(400 * 2 ** max(0.0, elapsed - 6))),
+            daemon=True),
     ]
 
     def run_incident(run, status="open"):
