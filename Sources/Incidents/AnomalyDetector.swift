@@ -106,7 +106,7 @@ public struct AnomalyDetector: Sendable {
                 baseline.count >= settings.minimumHistory
                 ? baseline.band(sensitivity: settings.sensitivity, floor: metric.absoluteFloor) : nil
             let deviation = band.map { $0.deviation(observed) } ?? 0
-            let outside = deviation > 1 || (metric.lowIsDeviation && deviation < -1)
+            let outside = (metric.highIsDeviation && deviation > 1) || (metric.lowIsDeviation && deviation < -1)
             let streak = state.streak[metric] ?? 0
             if outside, let band {
                 let windows = streak > 0 ? streak + 1 : 1

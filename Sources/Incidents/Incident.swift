@@ -57,7 +57,10 @@ public struct Incident: Sendable, Equatable {
     public var mitigationsHeld = false
 
     /// Metrics a provider's trouble moves (an ejection helps with these, not with a surge).
-    static let providerSideMetrics: Set<Metric> = [.latencyP50, .latencyP95, .firstTokenP95, .errorRate, .refusalRate]
+    static let providerSideMetrics: Set<Metric> = [
+        .latencyP50, .latencyP95, .firstTokenP95, .outputTokensPerSecond, .errorRate, .timeoutRate, .overloadRate,
+        .refusalRate,
+    ]
 
     /// One line: the signal that says most (the route's, where the cause shows against the rest
     /// of the traffic; else the cause's own), since when, and the probable cause.

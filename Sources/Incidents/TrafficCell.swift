@@ -7,6 +7,9 @@ public struct TrafficCell: Sendable, Equatable {
     public var requests = 0
     /// Failures on the provider's side or in reaching it (`ErrorClass.isServerSide`).
     public var errors = 0
+    /// Of those, timeouts, and the provider saying it is over capacity (503, 529).
+    public var timeouts = 0
+    public var overloads = 0
     /// Answers the provider refused for their content.
     public var refusals = 0
     public var costNanos: Int64 = 0
@@ -14,12 +17,22 @@ public struct TrafficCell: Sendable, Equatable {
     public var latency = LatencyHistogram()
     /// Time to the first token, for streams that had one.
     public var firstToken = LatencyHistogram()
+    /// Output tokens of answered requests, and the time spent generating them (after the first
+    /// token for streams; the whole answer otherwise), for output tokens per second.
+    public var outputTokens = 0
+    public var generationMicros: Int64 = 0
 
     public init() {}
 
     public mutating func add(_ record: UsageRecord) {
         requests += 1
         if record.errorClass?.isServerSide == true { errors += 1 }
+        if record.errorClass == .upstreamTimeout { timeouts += 1 }
+        if record.errorClass == .upstreamOverloaded { overloads += 1 }
+        if record.status < 400, record.usage.outputTokens > 0 {
+            outputTokens &+= record.usage.outputTokens
+            generationMicros &+= max(0, record.latencyMicros - (record.timeToFirstTokenMicros ?? 0))
+        }
         if record.errorClass == .contentFiltered { refusals += 1 }
         costNanos &+= max(0, record.cost.nanos)
         tokens &+= max(0, record.usage.inputTokens) &+ max(0, record.usage.outputTokens)
@@ -30,7 +43,11 @@ public struct TrafficCell: Sendable, Equatable {
     public mutating func add(_ other: TrafficCell) {
         requests += other.requests
         errors += other.errors
+        timeouts += other.timeouts
+        overloads += other.overloads
         refusals += other.refusals
+        outputTokens &+= other.outputTokens
+        generationMicros &+= other.generationMicros
         costNanos &+= other.costNanos
         tokens &+= other.tokens
         latency.add(other.latency)

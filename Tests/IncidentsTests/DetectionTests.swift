@@ -109,3 +109,46 @@ import Testing
         #expect(totals[SeriesKey(.agent, "bot")] == nil)
     }
 }
+
+@Suite struct ThroughputAndErrorClassTests {
+    /// Streams of 50 tokens after a 100 ms first token: 50 tokens/s, then 25 on one deployment.
+    /// The drop is a signal of its own; a rise is not.
+    @Test func outputTokensPerSecondDropsAreSignals() {
+        var settings = DetectionSettings()
+        settings.minimumHistory = 5
+        var detector = AnomalyDetector(settings: settings)
+        func window(generationMillis: Int64) -> [TrafficKey: TrafficCell] {
+            var traffic = Traffic()
+            traffic.add(
+                20, deployment: "gpt-eu", latencyMillis: 100 + generationMillis, outputTokens: 50, firstTokenMillis: 100)
+            return traffic.cells
+        }
+        for _ in 0..<8 { _ = detector.observe(window(generationMillis: 1_000)) }
+        let key = SeriesKey(.deployment, "gpt-eu")
+        guard
+            case .outOfBand(_, let expected, let observed)? = detector.observe(window(generationMillis: 2_000))[key]?[
+                .outputTokensPerSecond]
+        else {
+            Issue.record("expected the throughput out of band")
+            return
+        }
+        #expect(abs(expected - 50) < 0.01 && abs(observed - 25) < 0.01)
+        var faster = AnomalyDetector(settings: settings)
+        for _ in 0..<8 { _ = faster.observe(window(generationMillis: 1_000)) }
+        guard case .inBand? = faster.observe(window(generationMillis: 500))[key]?[.outputTokensPerSecond] else {
+            Issue.record("a faster deployment is no deviation")
+            return
+        }
+    }
+
+    /// Timeouts and overloads are read as their own rates besides the error rate.
+    @Test func errorClassesHaveTheirOwnRates() {
+        var traffic = Traffic()
+        traffic.add(10, deployment: "gpt-eu")
+        traffic.add(5, deployment: "gpt-eu", error: .upstreamTimeout)
+        traffic.add(5, deployment: "gpt-eu", error: .upstreamOverloaded)
+        let cell = traffic.cells.values.first!
+        #expect(Metric.timeoutRate.format(Double(cell.timeouts) / Double(cell.requests)) == "25.0 %")
+        #expect(cell.errors == 10 && cell.timeouts == 5 && cell.overloads == 5)
+    }
+}

@@ -121,7 +121,9 @@ def test_a_slow_deployment_becomes_an_incident_is_ejected_and_resolves(tmp_path)
         upstreams["us"].control(delay=0.4)
 
         def opened_on_us():
-            return [i for i in incidents(gateway, "open") if i["cause_key"] == "deployment=us"] or None
+            # Mitigated: under load the clients' drop may open it a window before the latency
+            # signals that an ejection needs.
+            return [i for i in incidents(gateway, "open") if i["cause_key"] == "deployment=us" and i["mitigations"]] or None
 
         incident = wait_until(opened_on_us, timeout=60, what="an incident on deployment us")[0]
         # One incident for one fault: the route's slower answers and its clients' fewer requests
@@ -253,9 +255,11 @@ def test_shift_weight_moves_traffic_away_and_keeps_the_deployment_as_a_fallback(
         wait_until(lambda: len(load.answers) > 600, timeout=60, what="steady load for the baselines")
         time.sleep(6)  # six one-second windows of history (the detector needs five)
         upstreams["us"].control(delay=0.4)
+        # (Under load the clients' drop may open it a window before the latency signals that
+        # mitigation needs: the shift follows within windows.)
         incident = wait_until(
-            lambda: [i for i in incidents(gateway, "open") if i["cause_key"] == "deployment=us"] or None, timeout=60,
-            what="an incident on deployment us")[0]
+            lambda: [i for i in incidents(gateway, "open") if i["cause_key"] == "deployment=us" and i["mitigations"]]
+            or None, timeout=60, what="a mitigated incident on deployment us")[0]
         assert [m["action"] + " " + m["target"] for m in incident["mitigations"]] == ["shift_weight us"], incident
         shifted_at = time.monotonic()
         wait_until(lambda: len([a for a in load.answers if a[0] > shifted_at + 0.6]) >= 100, timeout=30,
@@ -325,7 +329,9 @@ def test_a_runaway_agent_is_stopped_by_its_kill_switch_and_released(tmp_path):
         running["fast"] = True
 
         def agent_incident():
-            found = [i for i in incidents(gateway, "open") if i["cause_key"] == "agent=acme/nightly"]
+            # Mitigated: the agent's own flood may first show as slower answers in its traffic, a
+            # window before the surge in requests that stops it.
+            found = [i for i in incidents(gateway, "open") if i["cause_key"] == "agent=acme/nightly" and i["mitigations"]]
             return found or None
 
         incident = wait_until(agent_incident, timeout=60, what="an incident on the agent")[0]
