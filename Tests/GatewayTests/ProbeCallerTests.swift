@@ -1,5 +1,6 @@
 import SwitchyardCore
 import Testing
+import WireFormats
 
 @testable import DataPlane
 
@@ -15,5 +16,15 @@ import Testing
         #expect(clamped.cacheWriteInputTokens == ProbeCaller.maxReportedTokens)
         let plain = TokenUsage(inputTokens: 120, outputTokens: 30, cachedInputTokens: 20)
         #expect(ProbeCaller.clamped(plain) == plain)
+    }
+
+    /// The same bounds on the request path: a negative cached count cannot price an answer below
+    /// its input.
+    @Test func reportedUsageOnTheRequestPathIsBounded() {
+        var reported = CanonicalUsage(input: 100, output: 10, cacheRead: -50, reasoning: 40)
+        let usage = TokenUsage(reported, estimatedInputTokens: 1, estimatedOutputTokens: 1)
+        #expect(usage.inputTokens == 100 && usage.cachedInputTokens == 0 && usage.reasoningTokens == 10)
+        reported.cacheRead = 500
+        #expect(TokenUsage(reported, estimatedInputTokens: 1, estimatedOutputTokens: 1).cachedInputTokens == 100)
     }
 }
