@@ -71,6 +71,15 @@ extension Gateway {
         }
     }
 
+    /// A whole answer of `deployment`'s provider format, in the canonical form.
+    func canonicalResponse(_ json: JSONValue, from deployment: Deployment) throws(TranslationError) -> CanonicalResponse {
+        switch kind(of: deployment) {
+        case .openai: try OpenAIChatFormat.decodeResponse(json)
+        case .anthropic: try AnthropicFormat.decodeResponse(json)
+        case .gemini: try GeminiFormat.decodeResponse(json)
+        }
+    }
+
     /// Prepares each candidate's call, dropping candidates whose format cannot express the
     /// request. When none is left, the answer is a 400 naming the field.
     func prepareCalls(
@@ -126,15 +135,9 @@ extension Gateway {
         }
         var context = context
         let body = upstream.body ?? []
-        let egress = kind(of: upstream.deployment)
         let decoded: CanonicalResponse
         do {
-            let json = try JSONValue.parse(body)
-            switch egress {
-            case .openai: decoded = try OpenAIChatFormat.decodeResponse(json)
-            case .anthropic: decoded = try AnthropicFormat.decodeResponse(json)
-            case .gemini: decoded = try GeminiFormat.decodeResponse(json)
-            }
+            decoded = try canonicalResponse(JSONValue.parse(body), from: upstream.deployment)
         } catch {
             if !context.attempts.isEmpty { context.attempts[context.attempts.count - 1].errorClass = .upstreamError }
             return settlement.refuse(

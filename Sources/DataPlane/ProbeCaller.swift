@@ -145,12 +145,7 @@ package struct ProbeCaller: Sendable {
         }
         do {
             let json = try JSONValue.parse(body)
-            let response: CanonicalResponse
-            switch gateway.kind(of: deployment) {
-            case .openai: response = try OpenAIChatFormat.decodeResponse(json)
-            case .anthropic: response = try AnthropicFormat.decodeResponse(json)
-            case .gemini: response = try GeminiFormat.decodeResponse(json)
-            }
+            let response = try gateway.canonicalResponse(json, from: deployment)
             let fingerprint: String? = if case .string(let value)? = json["system_fingerprint"] { value } else { nil }
             return .success((response, fingerprint))
         } catch {

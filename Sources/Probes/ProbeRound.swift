@@ -81,10 +81,8 @@ public struct ProbeRound: Sendable, Equatable, Codable {
 
     /// The median output length of the answers (nil without answers).
     public var medianOutputTokens: Double? {
-        let lengths = answered.map { Double($0.outputTokens) }.sorted()
-        guard !lengths.isEmpty else { return nil }
-        let middle = lengths.count / 2
-        return lengths.count % 2 == 1 ? lengths[middle] : (lengths[middle - 1] + lengths[middle]) / 2
+        let lengths = answered.map { Double($0.outputTokens) }
+        return lengths.isEmpty ? nil : DriftCheck.median(lengths)
     }
 
     /// The value given most often; a tie goes to the one given first.
