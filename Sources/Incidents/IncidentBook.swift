@@ -174,7 +174,7 @@ public struct IncidentBook: Sendable {
         }
         var stillOpen: [Incident] = []
         for var incident in open {
-            let settled = incident.signals.allSatisfy {
+            let settled = Self.deciding(incident.signals).allSatisfy {
                 $0.settledWindows >= settings.resolveAfter || $0.silentWindows >= settings.history
             }
             guard settled else {
@@ -257,6 +257,16 @@ public struct IncidentBook: Sendable {
         case .route, .deployment, .provider: return true
         case .tenant, .agent: return signal.observed < signal.expected
         }
+    }
+
+    /// The signals an incident's resolution waits for. Traffic that moved because of a cause
+    /// (clients leaving a slow deployment, retries and a shift of weight landing on the others)
+    /// stays out of band until a whole history has relearned it, long after the cause is gone: an
+    /// incident with any other signal resolves on those. An incident of moved traffic only waits
+    /// for all of it.
+    static func deciding(_ signals: [Incident.Signal]) -> [Incident.Signal] {
+        let causes = signals.filter { !isTrafficShift($0, attribution: nil) }
+        return causes.isEmpty ? signals : causes
     }
 
     /// An incident of shifted traffic only, on routes a deployment's provider-side incident also

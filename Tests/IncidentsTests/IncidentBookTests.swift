@@ -104,6 +104,31 @@ import Testing
         #expect(run.book.ejectedDeployments.isEmpty)
     }
 
+    /// Traffic moved by the incident (acme's claude share landing on gpt-us) joins it as signals,
+    /// and stays out of band after the slow deployment recovers; the incident resolves on its
+    /// cause's signals all the same, three windows after recovery.
+    @Test func trafficMovedByAnIncidentDoesNotHoldItOpen() throws {
+        func moved(slow: String?) -> Traffic {
+            var traffic = Traffic()
+            traffic.add(20, deployment: "gpt-eu", latencyMillis: slow == "gpt-eu" ? 3_000 : 100)
+            traffic.add(20, deployment: "gpt-us", tenant: "globex")
+            traffic.add(20, deployment: "gpt-us")
+            return traffic
+        }
+        var run = Run(eject: false)
+        for _ in 0..<8 { _ = run.step(.steady()) }
+        for _ in 0..<3 { _ = run.step(.steady(slow: "gpt-eu")) }
+        let incident = try #require(run.book.open.first)
+        for _ in 0..<3 { _ = run.step(moved(slow: "gpt-eu")) }
+        let moving = try #require(run.book.open.first { $0.id == incident.id })
+        #expect(moving.signals.contains { $0.series == SeriesKey(.deployment, "gpt-us") && $0.metric == .requests })
+        var resolved: [String] = []
+        for _ in 0..<3 {
+            for case .resolved(let incident) in run.step(moved(slow: nil)).events { resolved.append(incident.id) }
+        }
+        #expect(resolved.contains(incident.id))
+    }
+
     /// shift_weight: the same decision and orders as an ejection (the watcher applies them as a
     /// shift of traffic), named for what it does.
     @Test func aShiftOfWeightFollowsTheEjectionRules() throws {

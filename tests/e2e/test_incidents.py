@@ -275,9 +275,12 @@ def test_shift_weight_moves_traffic_away_and_keeps_the_deployment_as_a_fallback(
         for name in ("eu", "ap"):
             upstreams[name].control(mode="ok")
         upstreams["us"].control(delay=0)
-        resolved = wait_until(
-            lambda: [i for i in incidents(gateway, "resolved") if i["id"] == incident["id"]] or None, timeout=90,
-            what="the incident resolved")[0]
+        try:
+            resolved = wait_until(
+                lambda: [i for i in incidents(gateway, "resolved") if i["id"] == incident["id"]] or None, timeout=90,
+                what="the incident resolved")[0]
+        except AssertionError as timeout:
+            raise AssertionError(f"{timeout}; open: {json.dumps(incidents(gateway, 'open'))}") from None
         assert all(m["undone_at"] for m in resolved["mitigations"]), resolved
         back = time.monotonic()
         wait_until(lambda: any(at > back and d == "us" for at, d in load.answers), timeout=30,
