@@ -4,8 +4,9 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # HAProxy: the load balancer in front of replicas (rolling restart); Redis: the fleet's shared
-# quotas; Prometheus for its promtool, which checks the /metrics exposition.
-bash "$HERE/install-deps.sh" haproxy redis-server prometheus
+# quotas; Prometheus for its promtool, which checks the /metrics exposition; Chromium and its
+# driver for the console tests in a real browser.
+bash "$HERE/install-deps.sh" haproxy redis-server prometheus chromium chromium-driver
 CACHE_DIR="${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}"
 VENV="$CACHE_DIR/test-venv"
 REQUIREMENTS="$HERE/../tests/e2e/requirements.txt"

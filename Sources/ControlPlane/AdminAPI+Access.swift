@@ -60,6 +60,14 @@ extension AdminAPI {
             return Self.adminError(
                 .unauthorized, "authentication_error", "This endpoint needs an admin key (sya-…) as a Bearer token.")
         }
+        return await serve(request, endpoint: endpoint, parameters: parameters, as: principal)
+    }
+
+    /// One endpoint for an authenticated principal, behind the access table: the API's requests
+    /// and the console's (which signs in by session, not by Bearer token) pass the same checks.
+    func serve(_ request: Request, endpoint: AdminEndpoint, parameters: [String: String], as principal: AdminPrincipal)
+        async -> Response
+    {
         let tenant = endpoint.tenantScoped ? parameters["tenant"] : nil
         // Another tenant is "no such tenant", the very answer an absent one gets, so a bound
         // credential cannot learn which tenants exist.
@@ -94,6 +102,11 @@ extension AdminAPI {
         guard let header = request.headers.value(of: .authorization), let presented = BearerToken.credential(header) else {
             return nil
         }
+        return await adminPrincipal(presenting: presented)
+    }
+
+    /// The principal an admin key stands for: the bootstrap key, or a stored key not revoked.
+    func adminPrincipal(presenting presented: String) async -> AdminPrincipal? {
         if Self.token(presented, isTheSecretIn: configuration.admin.keyEnv, of: environment) {
             return AdminPrincipal(role: .admin, tenant: nil, keyID: nil)
         }

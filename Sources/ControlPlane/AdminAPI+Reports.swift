@@ -6,15 +6,15 @@ import Hummingbird
 import SwitchyardCore
 
 /// `GET /admin/v1/reports/{cost|unit|commitments|concentration}`: the CLI's FinOps reports over
-/// HTTP, for the admin key only. Query: `by` (a dimension or tag key), `bucket` (hour|day|month),
+/// HTTP, gateway-wide; `GET /admin/v1/tenants/{tenant}/reports/{cost|unit}`: one tenant's. Query: `by` (a dimension or tag key), `bucket` (hour|day|month),
 /// `since`/`until` (dates or RFC 3339 times; default: this month so far), `format` (json|csv),
 /// `task_tag` (`key=value`, unit report).
 extension AdminAPI {
-    func adminReport(_ request: Request, kind: String) async -> Response {
-        guard let kind = ReportQuery.Kind(rawValue: kind) else {
+    func adminReport(_ request: Request, kind: String, tenant: String? = nil) async -> Response {
+        let kinds: [ReportQuery.Kind] = tenant == nil ? ReportQuery.Kind.allCases : [.cost, .unit]
+        guard let kind = ReportQuery.Kind(rawValue: kind), kinds.contains(kind) else {
             return Self.adminError(
-                .notFound, "not_found",
-                "Unknown report '\(kind)'; reports: \(ReportQuery.Kind.allCases.map(\.rawValue).joined(separator: ", ")).")
+                .notFound, "not_found", "Unknown report '\(kind)'; reports: \(kinds.map(\.rawValue).joined(separator: ", ")).")
         }
         let parameters = request.uri.queryParameters
         func time(_ name: String) -> Result<UnixMicros?, AdminInputError> {
@@ -60,7 +60,7 @@ extension AdminAPI {
             monitor.snapshot(name)?.unavailability == nil
         }
         do {
-            let table = try await CostReporting.report(query, store: store, context: context)
+            let table = try await CostReporting.report(query, store: store, context: context, tenant: tenant)
             let body = table.render(format == "csv" ? .csv : .json)
             return Response(
                 status: .ok, headers: [.contentType: format == "csv" ? "text/csv; charset=utf-8" : "application/json"],

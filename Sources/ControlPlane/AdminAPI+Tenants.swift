@@ -114,6 +114,7 @@ extension AdminAPI {
                 ("period_start", status.period?.start.rfc3339Seconds), ("period_end", status.period?.end.rfc3339Seconds),
                 ("limit", status.budget.limit.decimalString), ("spent", Money.format(nanos: status.spent)),
                 ("reserved", Money.format(nanos: status.reserved)), ("currency", status.budget.limit.currency),
+                ("alert_at", status.budget.alertThresholds.map { "\($0)" }.joined(separator: ",")),
             ])
         }
         return Self.jsonArray(rows)

@@ -182,6 +182,11 @@ extension AdminEndpoint {
             method: .delete, path: "/admin/v1/kill-switches", summary: "Release a kill switch (query: scope).",
             access: .write, gatewayWide: true, handle: { await $0.adminKillSwitches($1, $2) }),
         AdminEndpoint(
+            method: .get, path: "/admin/v1/tenants/{tenant}/reports/{kind}",
+            summary: "The tenant's cost or unit report (query: by, bucket, since, until, format); no capacity allocated.",
+            access: .read, gatewayWide: false,
+            handle: { await $0.adminReport($1, kind: $2.parameters["kind"] ?? "", tenant: $2.tenant) }),
+        AdminEndpoint(
             method: .get, path: "/admin/v1/reports/{kind}",
             summary: "FinOps reports: cost, unit, commitments, concentration (query: by, bucket, since, until, format).",
             access: .read, gatewayWide: true, handle: { await $0.adminReport($1, kind: $2.parameters["kind"] ?? "") }),

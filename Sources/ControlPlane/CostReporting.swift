@@ -64,11 +64,21 @@ public enum CostReporting {
             routes: routes, maxProviderShare: configuration.finOps.maxProviderShare)
     }
 
-    /// Runs one report against the store.
-    public static func report(_ query: ReportQuery, store: SQLStore, context: FinOpsContext) async throws -> ReportTable {
+    /// Runs one report against the store; with a `tenant`, over that tenant's traffic only, with
+    /// no self-hosted capacity allocated (capacity is the gateway's, shared by every tenant).
+    public static func report(_ query: ReportQuery, store: SQLStore, context: FinOpsContext, tenant: String? = nil)
+        async throws -> ReportTable
+    {
         let range = query.rollupRange(context: context)
-        let rollups = try await store.usageRollups(since: range.start, until: range.end, keeping: attributes(for: query))
-        return query.table(rollups: rollups, context: context)
+        guard let tenant else {
+            let rollups = try await store.usageRollups(since: range.start, until: range.end, keeping: attributes(for: query))
+            return query.table(rollups: rollups, context: context)
+        }
+        let rollups = try await store.usageRollups(
+            since: range.start, until: range.end, keeping: attributes(for: query).union([.tenant]))
+        var own = context
+        own.capacities = [:]
+        return query.table(rollups: rollups.filter { $0.tenant == tenant }, context: own)
     }
 
     /// The rollup attributes a report groups by; the store sums the rest away.

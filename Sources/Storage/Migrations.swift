@@ -326,6 +326,23 @@ enum Migrations {
             );
             """
         ),
+        (
+            16,
+            // Console sessions, shared by the replicas behind a load balancer: the token's SHA-256
+            // (never the token), who signed in, the session's CSRF token and when it expires.
+            """
+            CREATE TABLE console_sessions (
+                token_hash TEXT PRIMARY KEY,
+                key_id TEXT,
+                role TEXT NOT NULL,
+                tenant TEXT,
+                csrf TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            );
+            CREATE INDEX console_sessions_expires_at ON console_sessions (expires_at);
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

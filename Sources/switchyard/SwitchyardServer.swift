@@ -111,8 +111,8 @@ public struct SwitchyardServer {
         let healthChecker = ProviderHealthChecker(gateway: gateway)
         let commitmentWatcher = CommitmentWatcher(gateway: gateway, interval: configuration.finOps.checkInterval)
         let incidents = IncidentWatcher(gateway: gateway)
-        let server = gateway.makeServer(
-            serving: [AdminAPI(gateway: gateway, incidents: incidents)], onServerRunning: onServerRunning)
+        let admin = AdminAPI(gateway: gateway, incidents: incidents)
+        let server = gateway.makeServer(serving: [admin, Console(api: admin)], onServerRunning: onServerRunning)
         let runShares = RunShareSync(store: store, runs: governor.runs, logger: logger)
         var services: [any Service] = [
             writer, audit, keys, killSwitches, governanceWatcher, healthChecker, commitmentWatcher, runShares,

@@ -13,7 +13,8 @@ import Testing
 extension Gateway {
     func withLiveServer<Value: Sendable>(_ body: @Sendable (LiveClient) async throws -> Value) async throws -> Value {
         let (ports, announce) = AsyncStream.makeStream(of: Int.self)
-        let server = makeServer(serving: [AdminAPI(gateway: self)]) { port in
+        let admin = AdminAPI(gateway: self)
+        let server = makeServer(serving: [admin, Console(api: admin)]) { port in
             announce.yield(port)
             announce.finish()
         }
