@@ -36,6 +36,14 @@ extension AdminAPI {
         let end = until ?? now
         let start = since ?? CalendarPeriod.month(containing: end).start
         guard start < end else { return Self.adminError(.badRequest, "invalid_request_error", "'since' must be before 'until'.") }
+        let bucketName = parameters["bucket"].map(String.init)
+        let longest = Self.longestPeriodDays(bucket: bucketName)
+        guard end.value - start.value <= Int64(longest) * 86_400_000_000 else {
+            return Self.adminError(
+                .badRequest, "invalid_request_error",
+                "A report over HTTP covers at most \(longest) days\(bucketName.map { " with \($0) buckets" } ?? ""); "
+                    + "the CLI (switchyard report) has no limit.")
+        }
         var query = ReportQuery(
             kind: kind, dimension: CostDimension(parameters["by"].map(String.init) ?? "tenant"),
             period: ReportPeriod(start: start, end: end), asOf: end)
@@ -68,6 +76,16 @@ extension AdminAPI {
         } catch {
             logger.error("admin report failed", metadata: ["error": "\(error)"])
             return Self.adminError(.serviceUnavailable, "api_error", "The store could not answer; try again.")
+        }
+    }
+
+    /// The longest period one report over HTTP may cover: every answer is bounded (a console page
+    /// must not scan years of hourly rollups, nor allocate capacity hour by hour over them).
+    static func longestPeriodDays(bucket: String?) -> Int {
+        switch bucket {
+        case "hour": 62
+        case "month": 3_660
+        default: 731
         }
     }
 

@@ -75,10 +75,10 @@ public enum CostReporting {
             return query.table(rollups: rollups, context: context)
         }
         let rollups = try await store.usageRollups(
-            since: range.start, until: range.end, keeping: attributes(for: query).union([.tenant]))
+            since: range.start, until: range.end, keeping: attributes(for: query).union([.tenant]), tenant: tenant)
         var own = context
         own.capacities = [:]
-        return query.table(rollups: rollups.filter { $0.tenant == tenant }, context: own)
+        return query.table(rollups: rollups, context: own)
     }
 
     /// The rollup attributes a report groups by; the store sums the rest away.

@@ -120,11 +120,15 @@ extension SQLStore {
     /// `keeping` names the attributes the caller groups by: the others are summed away in SQL
     /// (returned as nil / no tags), so a report over months of traffic reads a few thousand rows
     /// instead of every rollup. Nil keeps every attribute.
-    public func usageRollups(since: UnixMicros? = nil, until: UnixMicros? = nil, keeping: Set<RollupAttribute>? = nil)
-        async throws -> [UsageRollup]
-    {
+    public func usageRollups(
+        since: UnixMicros? = nil, until: UnixMicros? = nil, keeping: Set<RollupAttribute>? = nil, tenant: String? = nil
+    ) async throws -> [UsageRollup] {
         var clauses: [String] = []
         var binds: [SQLValue] = []
+        if let tenant {
+            clauses.append("tenant = ?")
+            binds.append(.text(tenant))
+        }
         if let since {
             clauses.append("bucket_start >= ?")
             binds.append(.integer(CalendarPeriod.hour(containing: since).start.value))

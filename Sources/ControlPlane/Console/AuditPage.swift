@@ -1,13 +1,33 @@
 import Storage
 import SwitchyardCore
+import Synchronization
 import WireFormats
 
-/// The audit trail: a tenant's entries (paged in its own sequence, filtered by action), and for
-/// a credential that sees the whole gateway the chain's head and, on request, its verification.
+/// The audit trail: a tenant's entries (oldest first, paged in its own sequence, filtered by
+/// action within the page), and for a credential that sees the whole gateway the chain's head
+/// and, for an admin, its verification on request (one at a time).
 struct AuditPage {
+    /// One verification at a time on this replica: it reads the whole chain.
+    final class VerificationGate: Sendable {
+        private let running = Mutex(false)
+
+        func enter() -> Bool {
+            running.withLock { busy in
+                if busy { return false }
+                busy = true
+                return true
+            }
+        }
+
+        func leave() { running.withLock { $0 = false } }
+    }
+
     let viewer: ConsoleViewer
     let query: [String: String]
     let store: SQLStore
+    /// The audit MAC keys (`audit.key_env`), when configured.
+    let keyring: AuditKeyring?
+    let gate: VerificationGate
 
     static let pageSize = 100
 
@@ -53,14 +73,21 @@ struct AuditPage {
         var html = """
             <dl><dt>Chain head</dt><dd id="audit-head">\(head.map { "#\($0.sequence) \(HTML.escape($0.hash))" } ?? "empty")</dd>
             """
-        if query["verify"] == "1" {
-            if let verifier = try? await store.verifyAudit() {
-                let status = verifier.firstBreak.map { "broken: \(HTML.escape($0.description))" } ?? "intact"
-                html +=
-                    "<dt>Hash chain</dt><dd id=\"audit-verification\" class=\"\(verifier.firstBreak == nil ? "ok" : "warn")\">\(status) (\(verifier.checked) entries checked)</dd>"
+        if query["verify"] == "1", viewer.principal.role == .admin {
+            guard gate.enter() else {
+                return html + "<dt>Hash chain</dt><dd>A verification is already running; try again shortly.</dd></dl>"
             }
-        } else {
-            html += "<dt>Hash chain</dt><dd><a href=\"/console/audit?verify=1\" id=\"verify\">Verify the whole chain</a></dd>"
+            defer { gate.leave() }
+            if let verifier = try? await store.verifyAudit(keyring: keyring) {
+                let status = verifier.firstBreak.map { "broken: \(HTML.escape($0.description))" } ?? "intact"
+                let macs = keyring == nil ? "hash chain only: no audit.key_env, MACs not checked" : "hash chain and MACs"
+                html += """
+                    <dt>Verification</dt><dd id="audit-verification" class="\(verifier.firstBreak == nil ? "ok" : "warn")">\
+                    \(status) (\(verifier.checked) entries checked; \(macs))</dd>
+                    """
+            }
+        } else if viewer.principal.role == .admin {
+            html += "<dt>Verification</dt><dd><a href=\"/console/audit?verify=1\" id=\"verify\">Verify the whole chain</a></dd>"
         }
         return html + "</dl>"
     }

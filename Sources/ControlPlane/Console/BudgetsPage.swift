@@ -5,11 +5,15 @@ import WireFormats
 /// and, gateway-wide, each contract's utilization, forecast, shortfall or overage, and the end
 /// of its period (after which unused commitment is lost).
 struct BudgetsPage {
+    /// Each tenant's budgets are one admin call: a page reads at most this many tenants.
+    static let tenantLimit = 200
+
     let viewer: ConsoleViewer
 
     func render() async -> ConsolePages.Rendered {
         var rows: [[HTML.Cell]] = []
-        for tenant in await viewer.tenants().prefix(200) {
+        let tenants = await viewer.tenants()
+        for tenant in tenants.prefix(Self.tenantLimit) {
             for budget in await viewer.admin.get("/admin/v1/tenants/\(ConsoleAdminClient.encode(tenant))/budgets").array {
                 let spent = CostExplorerPage.nanos(budget["spent"])
                 let reserved = CostExplorerPage.nanos(budget["reserved"])
@@ -33,6 +37,10 @@ struct BudgetsPage {
             header: ["budget", "scope", "period end", "spent", "reserved", "limit", "currency", "alerts at", "burn-down"],
             rows: rows,
             id: "budgets")
+        if tenants.count > Self.tenantLimit {
+            body += ConsoleLayout.notice(
+                "The first \(Self.tenantLimit) of \(tenants.count) tenants' budgets; the admin API has every tenant's.")
+        }
         if viewer.seesGatewayWide {
             let reply = await viewer.admin.get("/admin/v1/reports/commitments")
             let columns = [

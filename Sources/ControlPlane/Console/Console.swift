@@ -1,4 +1,5 @@
 import DataPlane
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -14,6 +15,7 @@ import SwitchyardCore
 public final class Console: ServedRoutes {
     let api: AdminAPI
     let sessions: ConsoleSessions
+    let auditVerification = AuditPage.VerificationGate()
 
     public init(api: AdminAPI) {
         self.api = api
@@ -92,7 +94,7 @@ public final class Console: ServedRoutes {
             return signInForm(request, error: "That is not an admin key that is in force.")
         }
         do {
-            let (token, _) = try await sessions.open(for: principal)
+            let (token, _) = try await sessions.open(for: principal, bootstrap: bootstrapMarker)
             var response = Self.redirect("/console")
             response.headers.append(
                 HTTPField(name: .setCookie, value: ConsoleSessions.cookie(token, secure: Self.overTLS(request))))
@@ -118,24 +120,53 @@ public final class Console: ServedRoutes {
 
     /// The signed-in viewer: a live session whose admin key (if a stored one) is still in force,
     /// with the role and tenant the key has now.
-    func viewer(_ request: Request) async -> ConsoleViewer? {
-        guard let (_, session) = await sessions.session(cookieHeader: request.headers[values: .cookie].joined(separator: "; "))
+    /// A bootstrap-key session from before `admin.key_env` changed (or was unset) is none.
+    /// Throws when the store cannot answer.
+    func viewer(_ request: Request) async throws -> ConsoleViewer? {
+        guard
+            let (_, session) = try await sessions.session(
+                cookieHeader: request.headers[values: .cookie].joined(separator: "; "))
         else { return nil }
-        var principal = AdminPrincipal(role: session.role, tenant: session.tenant, keyID: session.keyID)
-        if let keyID = session.keyID {
-            guard let record = try? await api.store.adminKey(id: keyID), record.revokedAt == nil else { return nil }
+        let principal: AdminPrincipal
+        switch session.keyID {
+        case let marker? where marker.hasPrefix("bootstrap:"):
+            guard marker == bootstrapMarker else { return nil }
+            principal = AdminPrincipal(role: .admin, tenant: nil, keyID: nil)
+        case let keyID?:
+            guard let record = try await api.store.adminKey(id: keyID), record.revokedAt == nil else { return nil }
             principal = AdminPrincipal(role: record.role, tenant: record.tenant, keyID: record.id)
+        case nil:
+            return nil
         }
         return ConsoleViewer(principal: principal, session: session, admin: ConsoleAdminClient(api: api, principal: principal))
     }
 
+    var bootstrapMarker: String? { ConsoleSessions.bootstrapMarker(api.environment, variable: api.configuration.admin.keyEnv) }
+
     /// Runs `body` for a signed-in viewer, off the event loop; anyone else is sent to sign in.
+    /// The answer says how long the server took (`Server-Timing`), which `bench/console.sh` reads.
     func signedIn(_ request: Request, _ body: @escaping @Sendable (ConsoleViewer) async -> Response) async -> Response {
         await withTaskExecutorPreference(globalConcurrentExecutor) {
-            guard let viewer = await self.viewer(request) else { return Self.redirect("/console/login") }
-            return await body(viewer)
+            let started = ContinuousClock.now
+            let signedIn: ConsoleViewer?
+            do {
+                signedIn = try await self.viewer(request)
+            } catch {
+                return Self.html(
+                    ConsoleLayout.document(
+                        title: "Unavailable", body: ConsoleLayout.notice("The store could not answer; try again.")),
+                    status: .serviceUnavailable)
+            }
+            guard let viewer = signedIn else { return Self.redirect("/console/login") }
+            var response = await body(viewer)
+            let elapsed = ContinuousClock.now - started
+            let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            response.headers[Self.serverTiming] = "app;dur=" + String(format: "%.1f", milliseconds)
+            return response
         }
     }
+
+    static let serverTiming = HTTPField.Name("Server-Timing")!
 
     /// A page: gateway-wide sections are not found for a tenant-bound credential.
     func page(

@@ -26,7 +26,12 @@ struct ConsolePages: Sendable {
         case .incidents: return await IncidentsPage(viewer: viewer).list()
         case .runs: return await RunsPage(viewer: viewer, query: query).render()
         case .keys: return await KeysPage(viewer: viewer, query: query).render()
-        case .audit: return await AuditPage(viewer: viewer, query: query, store: console.api.store).render()
+        case .audit:
+            return await AuditPage(
+                viewer: viewer, query: query, store: console.api.store,
+                keyring: try? console.api.configuration.audit.keyring(environment: console.api.environment),
+                gate: console.auditVerification
+            ).render()
         case .config: return await ConfigDriftPage(api: console.api).render()
         }
     }
@@ -42,7 +47,7 @@ struct ConsolePages: Sendable {
             status: .ok,
             headers: [
                 .contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"switchyard-cost.csv\"",
-                .cacheControl: "no-store",
+                .cacheControl: "no-store", .xContentTypeOptions: "nosniff",
             ],
             body: .init(byteBuffer: .init(string: reply.text)))
     }
@@ -52,7 +57,7 @@ struct ConsolePages: Sendable {
     }
 
     func undoIncident(_ viewer: ConsoleViewer, id: String, form: [String: String]) async -> Response {
-        let reply = await viewer.admin.call(.post, "/admin/v1/incidents/\(id)/undo")
+        let reply = await viewer.admin.call(.post, "/admin/v1/incidents/\(ConsoleAdminClient.encode(id))/undo")
         return reply.ok ? Console.redirect("/console/incidents/\(ConsoleAdminClient.encode(id))") : refusal(viewer, reply)
     }
 

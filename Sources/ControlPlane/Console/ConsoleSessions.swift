@@ -12,20 +12,30 @@ struct ConsoleSessions: Sendable {
 
     let store: SQLStore
 
-    /// Opens a session for `principal`; the token to set as the cookie, and the session.
-    func open(for principal: AdminPrincipal, at now: UnixMicros = .now()) async throws -> (token: String, ConsoleSession) {
+    /// What a session opened with the bootstrap key (`admin.key_env`) records in place of a key
+    /// id: a digest of that secret, so a session outlives no rotation of it.
+    static func bootstrapMarker(_ environment: [String: String], variable: String?) -> String? {
+        guard let variable, let secret = environment[variable], !secret.isEmpty else { return nil }
+        return "bootstrap:" + APIKeyFormat.hash("console-session:" + secret).prefix(24)
+    }
+
+    /// Opens a session for `principal`; the token to set as the cookie, and the session. A
+    /// bootstrap-key principal's session carries `bootstrap` (see `bootstrapMarker`).
+    func open(for principal: AdminPrincipal, bootstrap: String?, at now: UnixMicros = .now()) async throws
+        -> (token: String, ConsoleSession)
+    {
         let token = Self.randomToken()
         let session = ConsoleSession(
-            keyID: principal.keyID, role: principal.role, tenant: principal.tenant, csrf: Self.randomToken(),
+            keyID: principal.keyID ?? bootstrap, role: principal.role, tenant: principal.tenant, csrf: Self.randomToken(),
             createdAt: now, expiresAt: UnixMicros(now.value + Self.lifetimeMicros))
         try await store.insertConsoleSession(session, tokenHash: APIKeyFormat.hash(token))
         return (token, session)
     }
 
-    /// The live session the request's cookie names, if any.
-    func session(cookieHeader: String?, at now: UnixMicros = .now()) async -> (token: String, ConsoleSession)? {
+    /// The live session the request's cookie names, if any; throws when the store cannot answer.
+    func session(cookieHeader: String?, at now: UnixMicros = .now()) async throws -> (token: String, ConsoleSession)? {
         guard let token = Self.token(in: cookieHeader),
-            let session = try? await store.consoleSession(tokenHash: APIKeyFormat.hash(token), at: now)
+            let session = try await store.consoleSession(tokenHash: APIKeyFormat.hash(token), at: now)
         else { return nil }
         return (token, session)
     }
@@ -34,16 +44,18 @@ struct ConsoleSessions: Sendable {
         try? await store.deleteConsoleSession(tokenHash: APIKeyFormat.hash(token))
     }
 
-    /// The session cookie's value in a `Cookie` header.
+    /// The session cookie's value in a `Cookie` header. Two of them (one planted by a sibling
+    /// site for a narrower path, say) is none: which one the browser meant cannot be told.
     static func token(in header: String?) -> String? {
         guard let header else { return nil }
-        for pair in header.split(separator: ";") {
+        let values = header.split(separator: ";").compactMap { pair -> Substring? in
             let parts = pair.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == cookieName else { continue }
-            let value = parts[1].trimmingCharacters(in: .whitespaces)
-            return value.count == 64 && value.allSatisfy(\.isHexDigit) ? value : nil
+            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == cookieName else { return nil }
+            return parts[1]
         }
-        return nil
+        guard values.count == 1 else { return nil }
+        let value = values[0].trimmingCharacters(in: .whitespaces)
+        return value.count == 64 && value.allSatisfy(\.isHexDigit) ? value : nil
     }
 
     /// `Set-Cookie` for a session token (nil: the clearing one). `Secure` when the request came

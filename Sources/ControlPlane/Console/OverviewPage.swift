@@ -106,7 +106,8 @@ struct OverviewPage {
 
     func budgets() async -> String {
         var rows: [[HTML.Cell]] = []
-        for tenant in await viewer.tenants().prefix(50) {
+        let tenants = await viewer.tenants()
+        for tenant in tenants.prefix(50) {
             for budget in await viewer.admin.get("/admin/v1/tenants/\(ConsoleAdminClient.encode(tenant))/budgets").array {
                 rows.append(
                     [
@@ -116,9 +117,10 @@ struct OverviewPage {
                     ])
             }
         }
+        let more = tenants.count > 50 ? ConsoleLayout.notice("The first 50 tenants' budgets: all are under Budgets.") : ""
         return HTML.table(
             caption: "Budgets this period", header: ["budget", "scope", "spent", "reserved", "limit", "currency"], rows: rows,
-            id: "overview-budgets")
+            id: "overview-budgets") + more
     }
 
     func commitments() async -> String {
