@@ -343,6 +343,44 @@ enum Migrations {
             CREATE INDEX console_sessions_expires_at ON console_sessions (expires_at);
             """
         ),
+        (
+            17,
+            // Coarse rollups: the same hours without the key and the tags, which multiply the rows
+            // (a customer tag alone, by its number of customers). Reports and console pages that
+            // group by neither read these: a month is thousands of rows, not millions.
+            """
+            CREATE TABLE usage_rollups_coarse (
+                bucket_start BIGINT NOT NULL,
+                tenant TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                route TEXT NOT NULL,
+                deployment TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                upstream_model TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                requests BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL,
+                cached_input_tokens BIGINT NOT NULL,
+                cache_write_tokens BIGINT NOT NULL,
+                reasoning_tokens BIGINT NOT NULL,
+                estimated BIGINT NOT NULL,
+                cost_nanos BIGINT NOT NULL,
+                busy_us BIGINT NOT NULL
+            );
+            CREATE UNIQUE INDEX usage_rollups_coarse_key ON usage_rollups_coarse
+                (bucket_start, tenant, agent, key_id, route, deployment, provider, upstream_model, tags, currency);
+            INSERT INTO usage_rollups_coarse
+            SELECT bucket_start, tenant, agent, '', route, deployment, provider, upstream_model, '{}', currency,
+                SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens), SUM(cached_input_tokens),
+                SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(estimated), SUM(cost_nanos), SUM(busy_us)
+            FROM usage_rollups
+            GROUP BY bucket_start, tenant, agent, route, deployment, provider, upstream_model, currency;
+            """
+        ),
     ]
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock

@@ -35,7 +35,15 @@ extension SQLStore {
                     rollups[rollup.key, default: rollup.emptied].absorb(rollup)
                     runs.add(record)
                 }
-                for rollup in rollups.values { try connection.query(Self.rollupUpsert, Self.binds(rollup)) }
+                var coarse: [UsageRollup.Key: UsageRollup] = [:]
+                for rollup in rollups.values {
+                    try connection.query(Self.rollupUpsert, Self.binds(rollup))
+                    var lean = rollup
+                    lean.keyID = nil
+                    lean.tags = [:]
+                    coarse[lean.key, default: lean.emptied].absorb(lean)
+                }
+                for rollup in coarse.values { try connection.query(Self.coarseRollupUpsert, Self.binds(rollup)) }
                 for (sql, binds) in runs.statements { try connection.query(sql, binds) }
             }
         }
@@ -102,17 +110,20 @@ extension SQLStore {
         input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, estimated, cost_nanos, busy_us
         """
 
-    static let rollupUpsert: String = {
+    static let rollupUpsert = upsert(into: "usage_rollups")
+    static let coarseRollupUpsert = upsert(into: "usage_rollups_coarse")
+
+    private static func upsert(into table: String) -> String {
         let sums = [
             "requests", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
             "reasoning_tokens", "estimated", "cost_nanos", "busy_us",
         ]
         return """
-            INSERT INTO usage_rollups (\(rollupColumns)) VALUES (\(Array(repeating: "?", count: 20).joined(separator: ", ")))
+            INSERT INTO \(table) (\(rollupColumns)) VALUES (\(Array(repeating: "?", count: 20).joined(separator: ", ")))
             ON CONFLICT (bucket_start, tenant, agent, key_id, route, deployment, provider, upstream_model, tags, currency)
-            DO UPDATE SET \(sums.map { "\($0) = usage_rollups.\($0) + excluded.\($0)" }.joined(separator: ", "))
+            DO UPDATE SET \(sums.map { "\($0) = \(table).\($0) + excluded.\($0)" }.joined(separator: ", "))
             """
-    }()
+    }
 
     /// Hourly rollups of records started in `[since, until)`; both bounds are taken to the hour
     /// containing them (a bucket is in when its start is in `[hour(since), until)`).
@@ -138,6 +149,8 @@ extension SQLStore {
             binds.append(.integer(until.value))
         }
         let filter = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+        // Grouped by neither the key nor the tags: the coarse rollups have the same sums in far fewer rows.
+        let table = keeping.map { $0.isDisjoint(with: [.key, .tags]) } == true ? "usage_rollups_coarse" : "usage_rollups"
         let sql: String
         if let keeping {
             let attributes = RollupAttribute.allCases.map { keeping.contains($0) ? $0.column : ($0 == .tags ? "'{}'" : "''") }
@@ -148,7 +161,7 @@ extension SQLStore {
             ].map { "SUM(\($0))" }
             sql = """
                 SELECT bucket_start, \(attributes.joined(separator: ", ")), currency, \(sums.joined(separator: ", "))
-                FROM usage_rollups\(filter) GROUP BY \(grouped.joined(separator: ", "))
+                FROM \(table)\(filter) GROUP BY \(grouped.joined(separator: ", "))
                 """
         } else {
             sql = "SELECT \(Self.rollupColumns) FROM usage_rollups\(filter)"

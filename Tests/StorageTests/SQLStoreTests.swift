@@ -27,10 +27,10 @@ import Testing
     func migrationsAreVersionedAndIdempotent(_ engine: TestEngine) async throws {
         let url = try engine.freshURL()
         let first = try await SQLStore.open(url)
-        #expect(try await first.schemaVersion() == 16)
+        #expect(try await first.schemaVersion() == 17)
         await first.close()
         let second = try await SQLStore.open(url)
-        #expect(try await second.schemaVersion() == 16)
+        #expect(try await second.schemaVersion() == 17)
         await second.close()
     }
 

@@ -58,6 +58,52 @@ import Testing
         await store.close()
     }
 
+    /// Grouped by neither key nor tags, reports read the coarse rollups: every group's sums there
+    /// are the full rollups' to the unit, tenant filter included.
+    @Test(arguments: TestEngine.available)
+    func coarseRollupsHoldTheFullRollupsSums(_ engine: TestEngine) async throws {
+        let store = try await SQLStore.open(try engine.freshURL())
+        let start = UnixMicros(dateOrTimestamp: "2026-10-01")!
+        let end = UnixMicros(dateOrTimestamp: "2026-10-04")!
+        var records: [UsageRecord] = []
+        LedgerGenerator(targets: [Self.target], seed: 9).generate(count: 2_000, from: start, to: end, batchSize: 300) {
+            records += $0
+        }
+        for batch in stride(from: 0, to: records.count, by: 300).map({ Array(records[$0..<min($0 + 300, records.count)]) }) {
+            try await store.insertUsage(batch)
+        }
+        struct Group: Hashable {
+            var hour: Int64, tenant: String?, agent: String?, route: String?, deployment: String?, model: String?
+        }
+        struct Sums: Equatable {
+            var requests: Int64 = 0, errors: Int64 = 0, tokens = 0, cost: Int64 = 0, busy: Int64 = 0
+        }
+        func sums(_ rollups: [UsageRollup]) -> [Group: Sums] {
+            var sums: [Group: Sums] = [:]
+            for rollup in rollups {
+                let group = Group(
+                    hour: rollup.bucketStart.value, tenant: rollup.tenant, agent: rollup.agent, route: rollup.route,
+                    deployment: rollup.deployment, model: rollup.model)
+                sums[group, default: Sums()].requests += rollup.requests
+                sums[group, default: Sums()].errors += rollup.errors
+                sums[group, default: Sums()].tokens += rollup.usage.inputTokens + rollup.usage.outputTokens
+                sums[group, default: Sums()].cost += rollup.costNanos
+                sums[group, default: Sums()].busy += rollup.busyMicros
+            }
+            return sums
+        }
+        let full = try await store.usageRollups(since: start, until: end)
+        let coarse = try await store.usageRollups(
+            since: start, until: end, keeping: [.tenant, .agent, .route, .deployment, .model])
+        #expect(coarse.count < full.count)
+        #expect(sums(coarse) == sums(full))
+        #expect(sums(coarse).values.reduce(0) { $0 + $1.requests } == Int64(records.count))
+        let acme = try await store.usageRollups(since: start, until: end, keeping: [.tenant], tenant: "acme")
+        #expect(Set(acme.map(\.tenant)) == ["acme"])
+        #expect(acme.reduce(0) { $0 + $1.costNanos } == records.filter { $0.tenant == "acme" }.reduce(0) { $0 + $1.cost.nanos })
+        await store.close()
+    }
+
     @Test(arguments: TestEngine.available)
     func rollupsKeepOnlyTheConfiguredTagKeys(_ engine: TestEngine) async throws {
         let store = try await SQLStore.open(try engine.freshURL(), rollupTagKeys: ["customer"])

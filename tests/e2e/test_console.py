@@ -27,7 +27,7 @@ from conftest import FaultUpstream, Gateway, fault_config, wait_until
 
 ADMIN_KEY = "sk-admin-console-tests-0123456789"
 SCREENSHOTS = Path(os.environ.get("SWITCHYARD_CONSOLE_SCREENSHOTS", "/tmp/switchyard-console-screenshots"))
-PAGES = ["/console", "/console/costs", "/console/budgets", "/console/providers", "/console/incidents", "/console/runs",
+PAGES = ["/console", "/console/costs", "/console/costs/unit", "/console/budgets", "/console/providers", "/console/incidents", "/console/runs",
          "/console/keys", "/console/audit", "/console/config"]
 SINCE, UNTIL = "2026-11-01", "2026-12-01"
 
@@ -165,6 +165,7 @@ def test_the_cost_explorer_is_the_cli_report_to_the_nano_unit_and_drills_down(se
     gateway = seeded["gateway"]
     admin.open(f"/console/costs?by=tenant&bucket=day&since={SINCE}&until={UNTIL}")
     assert admin.problems() == []
+    admin.driver.save_screenshot(str(SCREENSHOTS / "console-costs-november.png"))
     cli = json.loads(gateway.cli("report", "cost", "--by", "tenant", "--bucket", "day", "--since", SINCE, "--until",
                                  UNTIL, "--format", "json"))
     columns = ["tenant", "day", "requests", "errors", "input_tokens", "output_tokens", "usage_cost", "capacity_cost",

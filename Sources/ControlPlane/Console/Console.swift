@@ -42,6 +42,11 @@ public final class Console: ServedRoutes {
                 await self.page(request, section) { await pages.render(section, $0, request) }
             }
         }
+        router.get("/console/costs/unit") { request, _ in
+            await self.page(request, .costs) {
+                await CostExplorerPage(viewer: $0, query: ConsolePages.query(request)).renderUnit()
+            }
+        }
         router.get("/console/costs.csv") { request, _ in
             await self.signedIn(request) { await pages.costsCSV($0, request) }
         }

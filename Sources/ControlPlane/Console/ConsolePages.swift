@@ -16,7 +16,7 @@ struct ConsolePages: Sendable {
     func render(_ section: ConsoleLayout.Section, _ viewer: ConsoleViewer, _ request: Request) async -> Rendered {
         let query = Self.query(request)
         switch section {
-        case .overview: return await OverviewPage(viewer: viewer).render()
+        case .overview: return await OverviewPage(viewer: viewer, month: query["month"]).render()
         case .costs: return await CostExplorerPage(viewer: viewer, query: query).render()
         case .budgets: return await BudgetsPage(viewer: viewer).render()
         case .providers:

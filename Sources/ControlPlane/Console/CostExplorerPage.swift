@@ -37,10 +37,20 @@ struct CostExplorerPage {
         var body = form
         body += chart(rows, groupColumn: groupColumn)
         body += table(rows, groupColumn: groupColumn)
-        body += "<p><a href=\"/console/costs.csv\(HTML.escape(HTML.query(links)))\" download>Download CSV</a></p>"
-        let unit = await report(kind: "unit")
-        if unit.ok { body += unitTable(unit.array) }
+        body += """
+            <p><a href="/console/costs.csv\(HTML.escape(HTML.query(links)))" download>Download CSV</a> · \
+            <a href="/console/costs/unit\(HTML.escape(HTML.query(links)))" id="unit-link">Unit economics against the period before</a></p>
+            """
         return .init(body: body)
+    }
+
+    /// Unit economics of the same grouping and period, against the period before. Its own page:
+    /// tasks are counted by a tag, so it reads the full hourly rollups (README, Console).
+    func renderUnit() async -> ConsolePages.Rendered {
+        let reply = await report(kind: "unit")
+        guard reply.ok else { return .init(body: ConsoleLayout.notice(reply.message), status: .init(code: reply.status)) }
+        let back = "<p><a href=\"/console/costs\(HTML.escape(HTML.query(links)))\">Back to the cost report</a></p>"
+        return .init(body: back + unitTable(reply.array), heading: "Unit economics")
     }
 
     var links: [(String, String?)] { [("by", by), ("bucket", bucket), ("since", query["since"]), ("until", query["until"])] }

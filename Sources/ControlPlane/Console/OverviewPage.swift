@@ -6,9 +6,11 @@ import WireFormats
 /// latency per provider, open incidents, and the five dearest tenants, agents and customers.
 struct OverviewPage {
     let viewer: ConsoleViewer
+    /// `?month=2026-11`: that month as it ended, in place of this one so far.
+    var month: String? = nil
 
     func report(by: String, bucket: String? = nil, since: UnixMicros, kind: String = "cost") async -> ConsoleAdminClient.Reply {
-        var parameters = [("by", by), ("since", since.rfc3339Seconds)]
+        var parameters = [("by", by), ("since", since.rfc3339Seconds), ("until", asOf.rfc3339Seconds)]
         if let bucket { parameters.append(("bucket", bucket)) }
         let path =
             viewer.boundTenant.map { "/admin/v1/tenants/\(ConsoleAdminClient.encode($0))/reports/\(kind)" }
@@ -16,10 +18,17 @@ struct OverviewPage {
         return await viewer.admin.get(path, parameters)
     }
 
-    func render() async -> ConsolePages.Rendered {
+    /// Now, or the last instant of the month asked for (when it has ended).
+    var asOf: UnixMicros {
         let now = UnixMicros.now()
-        let month = CalendarPeriod.month(containing: now)
-        let today = CalendarPeriod.day(containing: now)
+        guard let month, let start = UnixMicros(dateOrTimestamp: month + "-01") else { return now }
+        return min(now, CalendarPeriod.month(containing: start).end)
+    }
+
+    func render() async -> ConsolePages.Rendered {
+        let now = asOf
+        let month = CalendarPeriod.month(containing: UnixMicros(now.value - 1))
+        let today = CalendarPeriod.day(containing: UnixMicros(now.value - 1))
         let daily = await report(by: "provider", bucket: "day", since: month.start)
         guard daily.ok else { return .init(body: ConsoleLayout.notice(daily.message), status: .init(code: daily.status)) }
         var perDay: [String: Int64] = [:]
@@ -80,7 +89,7 @@ struct OverviewPage {
     {
         let dayMicros: Int64 = 86_400_000_000
         let days = Int(month.duration / dayMicros)
-        let todayIndex = Int((now.value - month.start.value) / dayMicros)
+        let todayIndex = Int((now.value - 1 - month.start.value) / dayMicros)
         var cumulative: [Int64?] = []
         var projected: [Int64?] = []
         var running: Int64 = 0
