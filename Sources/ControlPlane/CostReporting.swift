@@ -70,6 +70,13 @@ public enum CostReporting {
         async throws -> ReportTable
     {
         let range = query.rollupRange(context: context)
+        // A cost report by one tag reads that tag's rollups (and the coarse ones' remainder).
+        if query.kind == .cost, case .tag(let key) = query.dimension {
+            let rollups = try await store.usageRollups(since: range.start, until: range.end, byTag: key, tenant: tenant)
+            var own = context
+            if tenant != nil { own.capacities = [:] }
+            return query.table(rollups: rollups, context: own)
+        }
         guard let tenant else {
             let rollups = try await store.usageRollups(since: range.start, until: range.end, keeping: attributes(for: query))
             return query.table(rollups: rollups, context: context)

@@ -381,7 +381,49 @@ enum Migrations {
             GROUP BY bucket_start, tenant, agent, route, deployment, provider, upstream_model, currency;
             """
         ),
+        (
+            18,
+            // Tag rollups: per hour, tenant, deployment and currency, one row per tag key and value
+            // (a record with three tags is in three rows). A report grouped by one tag reads its
+            // key's rows, and the traffic without that key as the coarse rollups' remainder.
+            // TAG_PAIRS is each engine's JSON table function over `r.tags` (see `apply`).
+            """
+            CREATE TABLE usage_rollups_tags (
+                bucket_start BIGINT NOT NULL,
+                tenant TEXT NOT NULL,
+                deployment TEXT NOT NULL,
+                tag_key TEXT NOT NULL,
+                tag_value TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                requests BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL,
+                cached_input_tokens BIGINT NOT NULL,
+                cache_write_tokens BIGINT NOT NULL,
+                reasoning_tokens BIGINT NOT NULL,
+                estimated BIGINT NOT NULL,
+                cost_nanos BIGINT NOT NULL,
+                busy_us BIGINT NOT NULL
+            );
+            CREATE UNIQUE INDEX usage_rollups_tags_key ON usage_rollups_tags
+                (tag_key, bucket_start, tenant, deployment, tag_value, currency);
+            INSERT INTO usage_rollups_tags
+            SELECT r.bucket_start, r.tenant, r.deployment, j.key, j.value, r.currency, SUM(r.requests), SUM(r.errors),
+                SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cached_input_tokens), SUM(r.cache_write_tokens),
+                SUM(r.reasoning_tokens), SUM(r.estimated), SUM(r.cost_nanos), SUM(r.busy_us)
+            FROM usage_rollups r, TAG_PAIRS
+            GROUP BY r.bucket_start, r.tenant, r.deployment, j.key, j.value, r.currency;
+            """
+        ),
     ]
+
+    /// A step's text for the engine: the one construct the two spell differently.
+    static func sql(_ text: String, for dialect: SQLDialect) -> String {
+        text.replacingOccurrences(
+            of: "TAG_PAIRS",
+            with: dialect == .postgres ? "jsonb_each_text(r.tags::jsonb) AS j(key, value)" : "json_each(r.tags) AS j")
+    }
 
     /// Applies the steps not yet recorded in `schema_migrations`. On PostgreSQL an advisory lock
     /// makes replicas starting together apply each step once. The lock is a session's, so all of
@@ -402,7 +444,7 @@ enum Migrations {
             let applied = Set(try connection.query("SELECT version FROM schema_migrations").compactMap { $0[0].integer })
             for step in steps where !applied.contains(step.version) {
                 try connection.transaction {
-                    try connection.executeScript(step.sql)
+                    try connection.executeScript(sql(step.sql, for: connection.dialect))
                     try connection.query(
                         "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                         [.integer(step.version), .integer(UnixMicros.now().value)])

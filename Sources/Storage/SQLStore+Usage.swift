@@ -36,14 +36,22 @@ extension SQLStore {
                     runs.add(record)
                 }
                 var coarse: [UsageRollup.Key: UsageRollup] = [:]
+                var tagged: [UsageRollup.Key: UsageRollup] = [:]
                 for rollup in rollups.values {
                     try connection.query(Self.rollupUpsert, Self.binds(rollup))
                     var lean = rollup
-                    lean.keyID = nil
-                    lean.tags = [:]
+                    (lean.keyID, lean.agent, lean.route, lean.provider, lean.model, lean.tags) = (nil, nil, nil, nil, nil, [:])
+                    for (key, value) in rollup.tags {
+                        var pair = lean
+                        pair.tags = [key: value]
+                        tagged[pair.key, default: pair.emptied].absorb(pair)
+                    }
+                    lean = rollup
+                    (lean.keyID, lean.tags) = (nil, [:])
                     coarse[lean.key, default: lean.emptied].absorb(lean)
                 }
                 for rollup in coarse.values { try connection.query(Self.coarseRollupUpsert, Self.binds(rollup)) }
+                for rollup in tagged.values { try connection.query(Self.tagRollupUpsert, Self.tagBinds(rollup)) }
                 for (sql, binds) in runs.statements { try connection.query(sql, binds) }
             }
         }
@@ -109,6 +117,77 @@ extension SQLStore {
         bucket_start, tenant, agent, key_id, route, deployment, provider, upstream_model, tags, currency, requests, errors, \
         input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, estimated, cost_nanos, busy_us
         """
+
+    static let sumColumns = [
+        "requests", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+        "reasoning_tokens", "estimated", "cost_nanos", "busy_us",
+    ]
+
+    static let tagRollupUpsert = """
+        INSERT INTO usage_rollups_tags (bucket_start, tenant, deployment, tag_key, tag_value, currency, \
+        \(sumColumns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: 16).joined(separator: ", ")))
+        ON CONFLICT (tag_key, bucket_start, tenant, deployment, tag_value, currency)
+        DO UPDATE SET \(sumColumns.map { "\($0) = usage_rollups_tags.\($0) + excluded.\($0)" }.joined(separator: ", "))
+        """
+
+    /// A tag rollup's row: its one tag as key and value.
+    private static func tagBinds(_ rollup: UsageRollup) -> [SQLValue] {
+        let (key, value) = rollup.tags.first ?? ("", "")
+        return [
+            .integer(rollup.bucketStart.value), .text(rollup.tenant ?? ""), .text(rollup.deployment ?? ""), .text(key),
+            .text(value), .text(rollup.currency),
+        ] + Array(binds(rollup)[10...])
+    }
+
+    /// Rollups for a report grouped by the tag `key` (and by deployment, for capacity): per hour,
+    /// deployment and currency, one per value of the tag, and the traffic without it as one with no
+    /// tags (the coarse rollups' sums less the tagged ones). One statement, so one snapshot: the
+    /// remainder is exact even while batches land.
+    public func usageRollups(since: UnixMicros, until: UnixMicros, byTag key: String, tenant: String? = nil) async throws
+        -> [UsageRollup]
+    {
+        let hour = CalendarPeriod.hour(containing: since).start.value
+        let tenantFilter = tenant == nil ? "" : " AND tenant = ?"
+        let sums = Self.sumColumns.map { "SUM(\($0))" }.joined(separator: ", ")
+        let sql = """
+            SELECT bucket_start, deployment, tag_value, currency, \(sums) FROM usage_rollups_tags
+            WHERE tag_key = ? AND bucket_start >= ? AND bucket_start < ?\(tenantFilter)
+            GROUP BY bucket_start, deployment, tag_value, currency
+            UNION ALL
+            SELECT bucket_start, deployment, NULL, currency, \(sums) FROM usage_rollups_coarse
+            WHERE bucket_start >= ? AND bucket_start < ?\(tenantFilter)
+            GROUP BY bucket_start, deployment, currency
+            """
+        var binds: [SQLValue] = [.text(key), .integer(hour), .integer(until.value)]
+        if let tenant { binds.append(.text(tenant)) }
+        binds += [.integer(hour), .integer(until.value)]
+        if let tenant { binds.append(.text(tenant)) }
+        let values = binds
+        return try await run(.reports) { connection in
+            var rollups: [UsageRollup] = []
+            var remainders: [UsageRollup.Key: UsageRollup] = [:]
+            for row in try connection.query(sql, values) {
+                let deployment = row[1].text.flatMap { $0.isEmpty ? nil : $0 }
+                var rollup = UsageRollup(
+                    bucketStart: UnixMicros(row[0].integer ?? 0), tenant: nil, agent: nil, keyID: nil, route: nil,
+                    deployment: deployment, provider: nil, model: nil, tags: row[2].text.map { [key: $0] } ?? [:],
+                    currency: row[3].text ?? "", requests: row[4].integer ?? 0, errors: row[5].integer ?? 0,
+                    usage: TokenUsage(
+                        inputTokens: Int(row[6].integer ?? 0), outputTokens: Int(row[7].integer ?? 0),
+                        cachedInputTokens: Int(row[8].integer ?? 0), cacheWriteInputTokens: Int(row[9].integer ?? 0),
+                        reasoningTokens: Int(row[10].integer ?? 0)),
+                    estimatedRequests: row[11].integer ?? 0, costNanos: row[12].integer ?? 0, busyMicros: row[13].integer ?? 0)
+                if rollup.tags.isEmpty {
+                    remainders[rollup.key, default: rollup.emptied].absorb(rollup)
+                } else {
+                    rollups.append(rollup)
+                    rollup.tags = [:]
+                    remainders[rollup.key, default: rollup.emptied].subtract(rollup)
+                }
+            }
+            return rollups + remainders.values.filter { !$0.isEmpty }
+        }
+    }
 
     static let rollupUpsert = upsert(into: "usage_rollups")
     static let coarseRollupUpsert = upsert(into: "usage_rollups_coarse")

@@ -77,6 +77,27 @@ public struct UsageRollup: Hashable, Sendable {
             provider: provider, model: model, tags: tags, currency: currency)
     }
 
+    /// Takes another rollup's counts away: what is left of a whole once its parts are counted.
+    public mutating func subtract(_ other: UsageRollup) {
+        requests -= other.requests
+        errors -= other.errors
+        usage.inputTokens -= other.usage.inputTokens
+        usage.outputTokens -= other.usage.outputTokens
+        usage.cachedInputTokens -= other.usage.cachedInputTokens
+        usage.cacheWriteInputTokens -= other.usage.cacheWriteInputTokens
+        usage.reasoningTokens -= other.usage.reasoningTokens
+        estimatedRequests -= other.estimatedRequests
+        costNanos -= other.costNanos
+        busyMicros -= other.busyMicros
+    }
+
+    /// Nothing counted at all.
+    public var isEmpty: Bool {
+        requests == 0 && errors == 0 && usage.inputTokens == 0 && usage.outputTokens == 0 && usage.cachedInputTokens == 0
+            && usage.cacheWriteInputTokens == 0 && usage.reasoningTokens == 0 && estimatedRequests == 0 && costNanos == 0
+            && busyMicros == 0
+    }
+
     /// Adds another rollup's counts (its attributes are assumed equal).
     public mutating func absorb(_ other: UsageRollup) {
         requests += other.requests

@@ -27,10 +27,10 @@ import Testing
     func migrationsAreVersionedAndIdempotent(_ engine: TestEngine) async throws {
         let url = try engine.freshURL()
         let first = try await SQLStore.open(url)
-        #expect(try await first.schemaVersion() == 17)
+        #expect(try await first.schemaVersion() == 18)
         await first.close()
         let second = try await SQLStore.open(url)
-        #expect(try await second.schemaVersion() == 17)
+        #expect(try await second.schemaVersion() == 18)
         await second.close()
     }
 

@@ -35,7 +35,7 @@ import Testing
         defer { release.signal() }
         try await Self.waitUntil { reportStarted.load(ordering: .acquiring) }
         // The reports lane is taken until `release`; these would wait for it on a shared connection.
-        #expect(try await store.schemaVersion() == 17)
+        #expect(try await store.schemaVersion() == 18)
         try await store.insertUsage([SQLStoreTests().record()])
         #expect(try await store.run(.ledger) { try $0.query("SELECT COUNT(*) FROM usage_records").first?[0].integer } == 1)
         release.signal()

@@ -1,9 +1,10 @@
 import FinOps
 import Foundation
-import Storage
 import SwitchyardCore
 import TestSupport
 import Testing
+
+@testable import Storage
 
 @Suite struct UsageRollupStoreTests {
     static let target = LedgerGenerator.Target(
@@ -102,6 +103,58 @@ import Testing
         #expect(Set(acme.map(\.tenant)) == ["acme"])
         #expect(acme.reduce(0) { $0 + $1.costNanos } == records.filter { $0.tenant == "acme" }.reduce(0) { $0 + $1.cost.nanos })
         await store.close()
+    }
+
+    /// A cost report by one tag from the tag rollups (with the coarse rollups' remainder for the
+    /// traffic without it) is the full rollups' report to the nano-unit, for the gateway and for
+    /// one tenant; migration 18's backfill rebuilds the same rows from the full rollups.
+    @Test(arguments: TestEngine.available)
+    func tagRollupsGiveTheFullRollupsTagReport(_ engine: TestEngine) async throws {
+        let url = try engine.freshURL()
+        let store = try await SQLStore.open(url)
+        let start = UnixMicros(dateOrTimestamp: "2026-10-01")!
+        let end = UnixMicros(dateOrTimestamp: "2026-10-03")!
+        var records: [UsageRecord] = []
+        LedgerGenerator(targets: [Self.target], seed: 11).generate(count: 1_500, from: start, to: end, batchSize: 500) {
+            records += $0
+        }
+        for index in records.indices where index % 7 == 0 { records[index].tags = index % 14 == 0 ? [:] : ["trace": "t\(index)"] }
+        for batch in stride(from: 0, to: records.count, by: 500).map({ Array(records[$0..<min($0 + 500, records.count)]) }) {
+            try await store.insertUsage(batch)
+        }
+        func report(_ rollups: [UsageRollup]) -> [String: [Int64]] {
+            let report = CostReport(rollups: rollups, by: .tag("customer"), period: ReportPeriod(start: start, end: end))
+            return Dictionary(
+                uniqueKeysWithValues: report.rows.map {
+                    (
+                        $0.group ?? "(none)",
+                        [$0.requests, $0.errors, Int64($0.inputTokens), Int64($0.outputTokens), $0.usageNanos]
+                    )
+                })
+        }
+        let full = try await store.usageRollups(since: start, until: end, keeping: [.tags, .deployment, .tenant])
+        let expected = report(full)
+        #expect(expected["(none)"] != nil && expected.count > 5)
+        #expect(report(try await store.usageRollups(since: start, until: end, byTag: "customer")) == expected)
+        #expect(
+            report(try await store.usageRollups(since: start, until: end, byTag: "customer", tenant: "acme"))
+                == report(full.filter { $0.tenant == "acme" }))
+        #expect(try await store.usageRollups(since: start, until: end, byTag: "no-such-tag").allSatisfy(\.tags.isEmpty))
+        await store.close()
+
+        let connection: any SQLConnection =
+            switch url {
+            case .sqlite(let path): try SQLiteConnection(path: path)
+            case .postgres(let text): try PostgresConnection(url: text)
+            }
+        let step = try #require(Migrations.steps.first { $0.version == 18 }?.sql)
+        let backfill = String(step[try #require(step.range(of: "INSERT INTO usage_rollups_tags"))!.lowerBound...])
+        try connection.executeScript("DELETE FROM usage_rollups_tags")
+        try connection.executeScript(Migrations.sql(backfill, for: connection.dialect))
+        connection.close()
+        let reopened = try await SQLStore.open(url)
+        #expect(report(try await reopened.usageRollups(since: start, until: end, byTag: "customer")) == expected)
+        await reopened.close()
     }
 
     @Test(arguments: TestEngine.available)
