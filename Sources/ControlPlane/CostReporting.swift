@@ -70,9 +70,11 @@ public enum CostReporting {
         async throws -> ReportTable
     {
         let range = query.rollupRange(context: context)
-        // A cost report by one tag reads that tag's rollups (and the coarse ones' remainder).
-        if query.kind == .cost, case .tag(let key) = query.dimension {
-            let rollups = try await store.usageRollups(since: range.start, until: range.end, byTag: key, tenant: tenant)
+        // A cost report by one tag, or a unit report by tenant or deployment (its tasks are
+        // counted by one tag), reads that tag's rollups and the coarse rollups' remainder.
+        if let (key, keepingTenant) = tagRollupsAnswer(query) {
+            let rollups = try await store.usageRollups(
+                since: range.start, until: range.end, byTag: key, tenant: tenant, keepingTenant: keepingTenant)
             var own = context
             if tenant != nil { own.capacities = [:] }
             return query.table(rollups: rollups, context: own)
@@ -86,6 +88,16 @@ public enum CostReporting {
         var own = context
         own.capacities = [:]
         return query.table(rollups: rollups, context: own)
+    }
+
+    /// The tag whose rollups answer `query`, and whether per tenant; nil for the full rollups.
+    static func tagRollupsAnswer(_ query: ReportQuery) -> (key: String, keepingTenant: Bool)? {
+        switch (query.kind, query.dimension) {
+        case (.cost, .tag(let key)): (key, false)
+        case (.unit, .tenant): (query.taskMarker.key, true)
+        case (.unit, .deployment): (query.taskMarker.key, false)
+        default: nil
+        }
     }
 
     /// The rollup attributes a report groups by; the store sums the rest away.

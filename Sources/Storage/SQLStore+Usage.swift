@@ -143,20 +143,23 @@ extension SQLStore {
     /// deployment and currency, one per value of the tag, and the traffic without it as one with no
     /// tags (the coarse rollups' sums less the tagged ones). One statement, so one snapshot: the
     /// remainder is exact even while batches land.
-    public func usageRollups(since: UnixMicros, until: UnixMicros, byTag key: String, tenant: String? = nil) async throws
-        -> [UsageRollup]
-    {
+    /// `keepingTenant`: per tenant too (a unit report by tenant counts tasks by a tag).
+    public func usageRollups(
+        since: UnixMicros, until: UnixMicros, byTag key: String, tenant: String? = nil, keepingTenant: Bool = false
+    ) async throws -> [UsageRollup] {
         let hour = CalendarPeriod.hour(containing: since).start.value
         let tenantFilter = tenant == nil ? "" : " AND tenant = ?"
         let sums = Self.sumColumns.map { "SUM(\($0))" }.joined(separator: ", ")
+        let group = keepingTenant ? "bucket_start, deployment, tenant" : "bucket_start, deployment"
+        let tenantColumn = keepingTenant ? "tenant" : "''"
         let sql = """
-            SELECT bucket_start, deployment, tag_value, currency, \(sums) FROM usage_rollups_tags
+            SELECT bucket_start, deployment, tag_value, currency, \(sums), \(tenantColumn) FROM usage_rollups_tags
             WHERE tag_key = ? AND bucket_start >= ? AND bucket_start < ?\(tenantFilter)
-            GROUP BY bucket_start, deployment, tag_value, currency
+            GROUP BY \(group), tag_value, currency
             UNION ALL
-            SELECT bucket_start, deployment, NULL, currency, \(sums) FROM usage_rollups_coarse
+            SELECT bucket_start, deployment, NULL, currency, \(sums), \(tenantColumn) FROM usage_rollups_coarse
             WHERE bucket_start >= ? AND bucket_start < ?\(tenantFilter)
-            GROUP BY bucket_start, deployment, currency
+            GROUP BY \(group), currency
             """
         var binds: [SQLValue] = [.text(key), .integer(hour), .integer(until.value)]
         if let tenant { binds.append(.text(tenant)) }
@@ -169,7 +172,8 @@ extension SQLStore {
             for row in try connection.query(sql, values) {
                 let deployment = row[1].text.flatMap { $0.isEmpty ? nil : $0 }
                 var rollup = UsageRollup(
-                    bucketStart: UnixMicros(row[0].integer ?? 0), tenant: nil, agent: nil, keyID: nil, route: nil,
+                    bucketStart: UnixMicros(row[0].integer ?? 0), tenant: row[14].text.flatMap { $0.isEmpty ? nil : $0 },
+                    agent: nil, keyID: nil, route: nil,
                     deployment: deployment, provider: nil, model: nil, tags: row[2].text.map { [key: $0] } ?? [:],
                     currency: row[3].text ?? "", requests: row[4].integer ?? 0, errors: row[5].integer ?? 0,
                     usage: TokenUsage(

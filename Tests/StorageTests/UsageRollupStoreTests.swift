@@ -140,6 +140,16 @@ import Testing
             report(try await store.usageRollups(since: start, until: end, byTag: "customer", tenant: "acme"))
                 == report(full.filter { $0.tenant == "acme" }))
         #expect(try await store.usageRollups(since: start, until: end, byTag: "no-such-tag").allSatisfy(\.tags.isEmpty))
+        // Unit economics by tenant count tasks by one tag: the tag rollups per tenant give the same.
+        let marker = UnitEconomics.TaskMarker(key: "customer", value: "cust-3")
+        func unit(_ rollups: [UsageRollup]) -> [String] {
+            UnitEconomics(
+                rollups: rollups, by: .tenant, period: ReportPeriod(start: start, end: end), taskMarker: marker
+            ).rows.map { "\($0.group ?? "") \($0.current.requests) \($0.current.tasks) \($0.current.costNanos)" }
+        }
+        let perTenant = try await store.usageRollups(since: start, until: end, byTag: "customer", keepingTenant: true)
+        #expect(unit(perTenant) == unit(full))
+        #expect(unit(full).allSatisfy { !$0.hasSuffix(" 0 0") })
         await store.close()
 
         let connection: any SQLConnection =

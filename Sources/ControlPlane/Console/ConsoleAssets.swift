@@ -15,7 +15,8 @@ enum ConsoleAssets {
         table { border-collapse: collapse; margin: 8px 0 20px; min-width: 50%; }
         caption { text-align: left; font-weight: 600; padding: 4px 0; }
         th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
-        th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
+        th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+        td a { white-space: nowrap; }
         tr.drill { cursor: pointer; } tr.drill:hover { background: #f3f6f9; }
         .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0 16px; }
         .card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; min-width: 180px; }

@@ -99,18 +99,34 @@ struct CostExplorerPage {
             links: buckets.map(drillLink), format: { Money.format(nanos: $0) + " " + currency })
     }
 
+    /// Rows per page of the table (the chart and the CSV have them all).
+    static let pageSize = 500
+
     func table(_ rows: [JSONValue], groupColumn: String) -> String {
         let columns = [
             groupColumn, bucket, "requests", "errors", "input_tokens", "output_tokens", "usage_cost", "capacity_cost", "cost",
             "currency",
         ]
-        let cells = rows.map { row in
+        let pages = max(1, (rows.count + Self.pageSize - 1) / Self.pageSize)
+        let page = min(max(Int(query["page"] ?? "") ?? 1, 1), pages)
+        let shown = rows[min(rows.count, (page - 1) * Self.pageSize)..<min(rows.count, page * Self.pageSize)]
+        var navigation = ""
+        if pages > 1 {
+            let link = { (number: Int) in
+                "<a href=\"/console/costs\(HTML.escape(HTML.query(links + [("page", String(number))])))\">\(number)</a>"
+            }
+            navigation =
+                "<nav aria-label=\"Table pages\"><p>Rows \((page - 1) * Self.pageSize + 1)–\((page - 1) * Self.pageSize + shown.count) of \(rows.count). Page: "
+                + (1...pages).map { $0 == page ? "<strong>\($0)</strong>" : link($0) }.joined(separator: " ") + "</p></nav>"
+        }
+        let cells = shown.map { row in
             columns.map { column -> HTML.Cell in
                 let text = row[column]?.stringValue
                 return column == bucket ? HTML.Cell(text, link: text.flatMap(drillLink)) : HTML.Cell(text)
             }
         }
         return HTML.table(caption: "Cost by \(groupColumn) and \(bucket)", header: columns, rows: cells, id: "cost-table")
+            + navigation
     }
 
     func unitTable(_ rows: [JSONValue]) -> String {
