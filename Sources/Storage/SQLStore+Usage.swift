@@ -37,7 +37,9 @@ extension SQLStore {
                 }
                 var coarse: [UsageRollup.Key: UsageRollup] = [:]
                 var tagged: [UsageRollup.Key: UsageRollup] = [:]
-                for rollup in rollups.values {
+                // Every replica takes the rows' locks in one order (PostgreSQL): two batches
+                // touching the same hours cannot deadlock.
+                for rollup in rollups.values.sorted(by: UsageRollup.lockOrder) {
                     try connection.query(Self.rollupUpsert, Self.binds(rollup))
                     var lean = rollup
                     (lean.keyID, lean.agent, lean.route, lean.provider, lean.model, lean.tags) = (nil, nil, nil, nil, nil, [:])
@@ -50,8 +52,12 @@ extension SQLStore {
                     (lean.keyID, lean.tags) = (nil, [:])
                     coarse[lean.key, default: lean.emptied].absorb(lean)
                 }
-                for rollup in coarse.values { try connection.query(Self.coarseRollupUpsert, Self.binds(rollup)) }
-                for rollup in tagged.values { try connection.query(Self.tagRollupUpsert, Self.tagBinds(rollup)) }
+                for rollup in coarse.values.sorted(by: UsageRollup.lockOrder) {
+                    try connection.query(Self.coarseRollupUpsert, Self.binds(rollup))
+                }
+                for rollup in tagged.values.sorted(by: UsageRollup.lockOrder) {
+                    try connection.query(Self.tagRollupUpsert, Self.tagBinds(rollup))
+                }
                 for (sql, binds) in runs.statements { try connection.query(sql, binds) }
             }
         }
@@ -189,7 +195,46 @@ extension SQLStore {
                     remainders[rollup.key, default: rollup.emptied].subtract(rollup)
                 }
             }
-            return rollups + remainders.values.filter { !$0.isEmpty }
+            // In one order, so capacity allocated by largest remainder (ties by position) is the
+            // same on every read.
+            return (rollups + remainders.values.filter { !$0.isEmpty }).sorted(by: UsageRollup.lockOrder)
+        }
+    }
+
+    /// Rebuilds the coarse and tag rollups of the hours in `[since, until)` from the full ones, in
+    /// one transaction (on PostgreSQL the full rollups are locked against writes meanwhile, so no
+    /// batch lands half in). Returns the number of hours.
+    public func rebuildNarrowRollups(since: UnixMicros, until: UnixMicros) async throws -> Int {
+        let range: [SQLValue] = [.integer(since.value), .integer(until.value)]
+        let sums = Self.sumColumns.map { "SUM(r.\($0))" }.joined(separator: ", ")
+        return try await run(.ledger) { connection in
+            try connection.transaction {
+                if connection.dialect == .postgres {
+                    try connection.query("LOCK TABLE usage_rollups IN SHARE ROW EXCLUSIVE MODE")
+                }
+                for table in ["usage_rollups_coarse", "usage_rollups_tags"] {
+                    try connection.query("DELETE FROM \(table) WHERE bucket_start >= ? AND bucket_start < ?", range)
+                }
+                try connection.query(
+                    """
+                    INSERT INTO usage_rollups_coarse
+                    SELECT r.bucket_start, r.tenant, r.agent, '', r.route, r.deployment, r.provider, r.upstream_model, '{}',
+                        r.currency, \(sums)
+                    FROM usage_rollups r WHERE r.bucket_start >= ? AND r.bucket_start < ?
+                    GROUP BY r.bucket_start, r.tenant, r.agent, r.route, r.deployment, r.provider, r.upstream_model, r.currency
+                    """, range)
+                try connection.query(
+                    Migrations.sql(
+                        """
+                        INSERT INTO usage_rollups_tags
+                        SELECT r.bucket_start, r.tenant, r.deployment, j.key, j.value, r.currency, \(sums)
+                        FROM usage_rollups r, TAG_PAIRS WHERE r.bucket_start >= ? AND r.bucket_start < ?
+                        GROUP BY r.bucket_start, r.tenant, r.deployment, j.key, j.value, r.currency
+                        """, for: connection.dialect), range)
+                let hours = try connection.query(
+                    "SELECT COUNT(DISTINCT bucket_start) FROM usage_rollups WHERE bucket_start >= ? AND bucket_start < ?", range)
+                return Int(hours.first?[0].integer ?? 0)
+            }
         }
     }
 

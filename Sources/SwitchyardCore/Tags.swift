@@ -9,9 +9,12 @@ public enum Tags {
         case malformed(String)
         case tooMany
         case tooLong(String)
+        case controlCharacter(String)
 
         public var description: String {
             switch self {
+            case .controlCharacter(let item):
+                "tag '\(item.prefix(40).unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : String($0) }.joined())' holds a control character"
             case .malformed(let item): "tag '\(item)' is not of the form key=value"
             case .tooMany: "at most \(Tags.maxCount) tags are allowed"
             case .tooLong(let item): "tag '\(item.prefix(40))…' is longer than \(Tags.maxLength) characters"
@@ -35,10 +38,15 @@ public enum Tags {
         return tags
     }
 
+    /// Also refuses control characters: a NUL would be cut by the database drivers where a tag is
+    /// stored as text of its own (tag rollups), booking `a` and `a\0b` as one key twice.
     public static func validate(_ tags: [String: String]) throws(ParseError) {
         guard tags.count <= maxCount else { throw .tooMany }
-        for (key, value) in tags where key.count > maxLength || value.count > maxLength {
-            throw .tooLong(key + "=" + value)
+        for (key, value) in tags {
+            if key.count > maxLength || value.count > maxLength { throw .tooLong(key + "=" + value) }
+            if (key + value).unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                throw .controlCharacter(key + "=" + value)
+            }
         }
     }
 }

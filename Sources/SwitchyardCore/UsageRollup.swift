@@ -77,6 +77,19 @@ public struct UsageRollup: Hashable, Sendable {
             provider: provider, model: model, tags: tags, currency: currency)
     }
 
+    /// A total order on the attributes: the order rows are written in (and read back, where an
+    /// allocation depends on it).
+    public static func lockOrder(_ lhs: UsageRollup, _ rhs: UsageRollup) -> Bool {
+        func attributes(_ rollup: UsageRollup) -> [String] {
+            [
+                rollup.tenant ?? "", rollup.agent ?? "", rollup.keyID ?? "", rollup.route ?? "", rollup.deployment ?? "",
+                rollup.provider ?? "", rollup.model ?? "", rollup.currency,
+            ] + rollup.tags.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
+        }
+        if lhs.bucketStart != rhs.bucketStart { return lhs.bucketStart.value < rhs.bucketStart.value }
+        return attributes(lhs).lexicographicallyPrecedes(attributes(rhs))
+    }
+
     /// Takes another rollup's counts away: what is left of a whole once its parts are counted.
     public mutating func subtract(_ other: UsageRollup) {
         requests -= other.requests

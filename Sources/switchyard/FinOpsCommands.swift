@@ -283,7 +283,33 @@ struct Prices: AsyncParsableCommand {
 
 struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ledger", abstract: "Ledger tools for demos and benchmarks.", subcommands: [Generate.self])
+        commandName: "ledger", abstract: "Ledger tools: synthetic traffic, and rebuilding the narrow rollups.",
+        subcommands: [Generate.self, RebuildRollups.self])
+
+    struct RebuildRollups: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rebuild-rollups",
+            abstract:
+                "Rebuild the coarse and tag rollups from the full hourly rollups (after an upgrade the old replicas wrote through).",
+            discussion: """
+                Replicas of a version before the coarse and tag rollups write only the full ones: once every \
+                replica runs this version, rebuild the hours they wrote in. Runs in one transaction, with \
+                the ledger's writes held off for its length on PostgreSQL.
+                """)
+        @OptionGroup var options: ConfigOptions
+        @Option(help: "Start (inclusive): a date or time. Default: the first hour stored.") var since: String?
+        @Option(help: "End (exclusive): a date or time. Default: now.") var until: String?
+
+        func run() async throws {
+            let start = try since.map { try TimeArgument.parse($0, relativeDirection: -1) } ?? UnixMicros(0)
+            let end = try until.map { try TimeArgument.parse($0, relativeDirection: -1) } ?? UnixMicros(.max)
+            let (_, store) = try await options.openStore()
+            let clock = ContinuousClock.now
+            let hours = try await store.rebuildNarrowRollups(since: start, until: end)
+            await store.close()
+            print("rebuilt the coarse and tag rollups of \(hours) hour(s) in \(ContinuousClock.now - clock)")
+        }
+    }
 
     struct Generate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

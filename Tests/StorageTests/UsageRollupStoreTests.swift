@@ -158,12 +158,31 @@ import Testing
             case .postgres(let text): try PostgresConnection(url: text)
             }
         let step = try #require(Migrations.steps.first { $0.version == 18 }?.sql)
-        let backfill = String(step[try #require(step.range(of: "INSERT INTO usage_rollups_tags"))!.lowerBound...])
+        let insert = try #require(step.range(of: "INSERT INTO usage_rollups_tags"))
+        let index = try #require(step.range(of: "CREATE UNIQUE INDEX usage_rollups_tags_key"))
+        let backfill = String(step[insert.lowerBound..<index.lowerBound])
         try connection.executeScript("DELETE FROM usage_rollups_tags")
         try connection.executeScript(Migrations.sql(backfill, for: connection.dialect))
         connection.close()
         let reopened = try await SQLStore.open(url)
         #expect(report(try await reopened.usageRollups(since: start, until: end, byTag: "customer")) == expected)
+        // Hours an older replica wrote only in the full rollups (here: the coarse and tag rows of the
+        // first day lost) are made whole by the rebuild, and nothing else changes.
+        let day = UnixMicros(dateOrTimestamp: "2026-10-02")!
+        let damaged: any SQLConnection =
+            switch url {
+            case .sqlite(let path): try SQLiteConnection(path: path)
+            case .postgres(let text): try PostgresConnection(url: text)
+            }
+        for table in ["usage_rollups_coarse", "usage_rollups_tags"] {
+            try damaged.query("DELETE FROM \(table) WHERE bucket_start < ?", [.integer(day.value)])
+        }
+        damaged.close()
+        #expect(report(try await reopened.usageRollups(since: start, until: end, byTag: "customer")) != expected)
+        #expect(try await reopened.rebuildNarrowRollups(since: start, until: day) == 24)
+        #expect(report(try await reopened.usageRollups(since: start, until: end, byTag: "customer")) == expected)
+        let coarse = try await reopened.usageRollups(since: start, until: end, keeping: [.tenant, .deployment])
+        #expect(coarse.reduce(0) { $0 + $1.costNanos } == full.reduce(0) { $0 + $1.costNanos })
         await reopened.close()
     }
 

@@ -67,6 +67,12 @@ import Testing
         #expect(throws: Tags.ParseError.malformed("=x")) { try Tags.parseHeader("=x") }
         let many = (0..<40).map { "k\($0)=v" }.joined(separator: ",")
         #expect(throws: Tags.ParseError.tooMany) { try Tags.parseHeader(many) }
+        // A NUL would be cut where a tag is stored as text of its own: `customer` and
+        // `customer\0` would be booked as one key, twice.
+        #expect(throws: Tags.ParseError.controlCharacter("customer\u{0}=acme")) {
+            try Tags.validate(["customer": "acme", "customer\u{0}": "acme"])
+        }
+        #expect(throws: Tags.ParseError.controlCharacter("customer=ac\u{7F}me")) { try Tags.validate(["customer": "ac\u{7F}me"]) }
     }
 }
 

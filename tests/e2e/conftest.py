@@ -490,3 +490,10 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Where the console's browser test left its screenshots (CI keeps that folder as artifacts)."""
+    folder = Path(os.environ.get("SWITCHYARD_CONSOLE_SCREENSHOTS", "/tmp/switchyard-console-screenshots"))
+    if folder.is_dir() and any(folder.glob("*.png")):
+        terminalreporter.write_line(f"console screenshots: {folder} ({len(list(folder.glob('*.png')))} pages)")
