@@ -35,8 +35,9 @@ extension SQLStore {
                     rollups[rollup.key, default: rollup.emptied].absorb(rollup)
                     runs.add(record)
                 }
-                var coarse: [UsageRollup.Key: UsageRollup] = [:]
-                var tagged: [UsageRollup.Key: UsageRollup] = [:]
+                // Keyed as stored ('' for absent), so one multi-row upsert never names a row twice.
+                var coarse: [String: UsageRollup] = [:]
+                var tagged: [String: UsageRollup] = [:]
                 // Every replica takes the rows' locks in one order (PostgreSQL): two batches
                 // touching the same hours cannot deadlock.
                 for rollup in rollups.values.sorted(by: UsageRollup.lockOrder) {
@@ -46,17 +47,23 @@ extension SQLStore {
                     for (key, value) in rollup.tags {
                         var pair = lean
                         pair.tags = [key: value]
-                        tagged[pair.key, default: pair.emptied].absorb(pair)
+                        tagged[Self.storedKey(Self.tagBinds(pair).prefix(6)), default: pair.emptied].absorb(pair)
                     }
                     lean = rollup
                     (lean.keyID, lean.tags) = (nil, [:])
-                    coarse[lean.key, default: lean.emptied].absorb(lean)
+                    coarse[Self.storedKey(Self.binds(lean).prefix(10)), default: lean.emptied].absorb(lean)
                 }
-                for rollup in coarse.values.sorted(by: UsageRollup.lockOrder) {
-                    try connection.query(Self.coarseRollupUpsert, Self.binds(rollup))
+                for (sql, binds) in Self.multiRowStatements(
+                    coarse.values.sorted(by: UsageRollup.lockOrder), texts: Self.coarseUpsertTexts, columns: 20,
+                    binds: Self.binds)
+                {
+                    try connection.query(sql, binds)
                 }
-                for rollup in tagged.values.sorted(by: UsageRollup.lockOrder) {
-                    try connection.query(Self.tagRollupUpsert, Self.tagBinds(rollup))
+                for (sql, binds) in Self.multiRowStatements(
+                    tagged.values.sorted(by: UsageRollup.lockOrder), texts: Self.tagUpsertTexts, columns: 16,
+                    binds: Self.tagBinds)
+                {
+                    try connection.query(sql, binds)
                 }
                 for (sql, binds) in runs.statements { try connection.query(sql, binds) }
             }
@@ -129,12 +136,34 @@ extension SQLStore {
         "reasoning_tokens", "estimated", "cost_nanos", "busy_us",
     ]
 
-    static let tagRollupUpsert = """
+    /// The narrow rollups are written many rows a statement (one round trip each on PostgreSQL).
+    static let tagUpsertTexts = multiRowTexts(columns: 16) { values in
+        """
         INSERT INTO usage_rollups_tags (bucket_start, tenant, deployment, tag_key, tag_value, currency, \
-        \(sumColumns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: 16).joined(separator: ", ")))
+        \(sumColumns.joined(separator: ", "))) VALUES \(values)
         ON CONFLICT (tag_key, bucket_start, tenant, deployment, tag_value, currency)
         DO UPDATE SET \(sumColumns.map { "\($0) = usage_rollups_tags.\($0) + excluded.\($0)" }.joined(separator: ", "))
         """
+    }
+
+    static let coarseUpsertTexts = multiRowTexts(columns: 20) { values in
+        """
+        INSERT INTO usage_rollups_coarse (\(rollupColumns)) VALUES \(values)
+        ON CONFLICT (bucket_start, tenant, agent, key_id, route, deployment, provider, upstream_model, tags, currency)
+        DO UPDATE SET \(sumColumns.map { "\($0) = usage_rollups_coarse.\($0) + excluded.\($0)" }.joined(separator: ", "))
+        """
+    }
+
+    /// A row's key columns as stored, as one text.
+    private static func storedKey(_ binds: ArraySlice<SQLValue>) -> String {
+        binds.map { value in
+            switch value {
+            case .integer(let number): String(number)
+            case .text(let text): text
+            default: ""
+            }
+        }.joined(separator: "\u{1}")
+    }
 
     /// A tag rollup's row: its one tag as key and value.
     private static func tagBinds(_ rollup: UsageRollup) -> [SQLValue] {
@@ -239,7 +268,6 @@ extension SQLStore {
     }
 
     static let rollupUpsert = upsert(into: "usage_rollups")
-    static let coarseRollupUpsert = upsert(into: "usage_rollups_coarse")
 
     private static func upsert(into table: String) -> String {
         let sums = [
