@@ -152,9 +152,10 @@ def test_a_report_stuck_on_a_lock_holds_neither_keys_nor_readiness_nor_the_ledge
         lock = TableLock(url, "usage_rollups")
 
         def read_report():
+            # By key: a report the full rollups answer (by tenant, the coarse ones would, unlocked).
             response = requests.get(
-                f"http://127.0.0.1:{gateway.port}/admin/v1/reports/cost", headers={"Authorization": f"Bearer {admin}"},
-                timeout=120)
+                f"http://127.0.0.1:{gateway.port}/admin/v1/reports/cost?by=key",
+                headers={"Authorization": f"Bearer {admin}"}, timeout=120)
             report["status"] = response.status_code
 
         reporter = threading.Thread(target=read_report)
