@@ -270,10 +270,7 @@ extension SQLStore {
     static let rollupUpsert = upsert(into: "usage_rollups")
 
     private static func upsert(into table: String) -> String {
-        let sums = [
-            "requests", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
-            "reasoning_tokens", "estimated", "cost_nanos", "busy_us",
-        ]
+        let sums = sumColumns
         return """
             INSERT INTO \(table) (\(rollupColumns)) VALUES (\(Array(repeating: "?", count: 20).joined(separator: ", ")))
             ON CONFLICT (bucket_start, tenant, agent, key_id, route, deployment, provider, upstream_model, tags, currency)

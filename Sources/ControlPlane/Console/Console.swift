@@ -91,7 +91,8 @@ public final class Console: ServedRoutes {
 
     func signIn(_ request: Request) async -> Response {
         let form = await Self.form(request)
-        let expected = Self.cookie("switchyard_console_login", in: request.headers[values: .cookie].joined(separator: "; "))
+        let expected = ConsoleSessions.token(
+            in: request.headers[values: .cookie].joined(separator: "; "), named: "switchyard_console_login")
         guard let expected, ConsoleSessions.same(form["csrf"] ?? "", expected) else {
             return Self.forgedForm()
         }
@@ -290,14 +291,4 @@ public final class Console: ServedRoutes {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    static func cookie(_ name: String, in header: String) -> String? {
-        for pair in header.split(separator: ";") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == name {
-                let value = parts[1].trimmingCharacters(in: .whitespaces)
-                return value.count == 64 && value.allSatisfy(\.isHexDigit) ? value : nil
-            }
-        }
-        return nil
-    }
 }

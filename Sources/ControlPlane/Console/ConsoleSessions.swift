@@ -44,13 +44,13 @@ struct ConsoleSessions: Sendable {
         try? await store.deleteConsoleSession(tokenHash: APIKeyFormat.hash(token))
     }
 
-    /// The session cookie's value in a `Cookie` header. Two of them (one planted by a sibling
+    /// A 64-hex cookie's value (the session's by default) in a `Cookie` header. Two of them (one planted by a sibling
     /// site for a narrower path, say) is none: which one the browser meant cannot be told.
-    static func token(in header: String?) -> String? {
+    static func token(in header: String?, named name: String = cookieName) -> String? {
         guard let header else { return nil }
         let values = header.split(separator: ";").compactMap { pair -> Substring? in
             let parts = pair.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == cookieName else { return nil }
+            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == name else { return nil }
             return parts[1]
         }
         guard values.count == 1 else { return nil }
